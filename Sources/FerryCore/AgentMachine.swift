@@ -1,0 +1,279 @@
+import Foundation
+
+/// The agent loop as a value-type state machine with no I/O.
+///
+/// The driver feeds it events (a model reply, tool results, a verification outcome) and performs the action it
+/// returns. Everything that decides *what happens next* — limits, malformed replies, repair rounds, when to compact —
+/// lives here, so tests can drive it without a model, a sandbox or a clock.
+public struct AgentMachine: Sendable {
+    public enum Action: Sendable, Hashable {
+        /// Ask the model for the next reply, given this history.
+        case callModel([ChatMessage])
+        /// Run these tool calls and report back with `toolsFinished`.
+        case runTools([ToolCall])
+        /// The model called `finish`: run the tests and report back with `verified`.
+        case verify(summary: String)
+        /// The history is near the context window: summarise these messages and report back with `compacted`.
+        case compact([ChatMessage])
+        /// The run is over.
+        case stop(Outcome)
+    }
+
+    public struct Outcome: Sendable, Hashable {
+        public var status: RunStatus
+        public var reason: String
+        public var summary: String
+        public var limit: LimitKind?
+    }
+
+    public enum Verification: Sendable, Hashable {
+        case passed(String)
+        case failed(String)
+        case noTestCommand
+        case noChange
+    }
+
+    public enum Event: Sendable {
+        case start(now: Double)
+        case modelReplied(ModelReply, cost: Double, now: Double)
+        case modelFailed(String, now: Double)
+        case toolsFinished([ToolResult], now: Double)
+        case verified(Verification, now: Double)
+        case compacted(summary: String, usage: Usage, cost: Double, now: Double)
+        case compactionFailed(now: Double)
+    }
+
+    public struct ToolResult: Sendable, Hashable {
+        public var callID: String
+        public var name: String
+        public var output: String
+        public var isError: Bool
+        public init(callID: String, name: String, output: String, isError: Bool = false) {
+            self.callID = callID
+            self.name = name
+            self.output = output
+            self.isError = isError
+        }
+    }
+
+    public static let finishTool = "finish"
+
+    public let limits: AgentLimits
+    /// The model's context window, in tokens; compaction starts at `compactAt` of it.
+    public let contextWindow: Int
+    public var compactAt: Double = 0.75
+    /// How many recent messages compaction keeps verbatim.
+    public var keepRecent: Int = 6
+
+    public private(set) var history: [ChatMessage]
+    public private(set) var steps = 0
+    public private(set) var usage = Usage()
+    public private(set) var costUSD = 0.0
+    public private(set) var repairsUsed = 0
+    public private(set) var compactions = 0
+    public private(set) var consecutiveMalformed = 0
+    public private(set) var finished: Outcome?
+
+    private var startedAt = 0.0
+    private var pendingFinish: ToolCall?
+    private var lastCompactionSize = Int.max
+
+    public init(history: [ChatMessage], limits: AgentLimits, contextWindow: Int) {
+        self.history = history
+        self.limits = limits
+        self.contextWindow = contextWindow
+    }
+
+    public var estimatedTokens: Int { history.reduce(0) { $0 + $1.estimatedTokens } }
+
+    public mutating func handle(_ event: Event) -> Action {
+        if let finished { return .stop(finished) }
+        switch event {
+        case .start(let now):
+            startedAt = now
+            return nextModelCall(now: now)
+
+        case .modelReplied(let reply, let cost, let now):
+            steps += 1
+            usage += reply.usage
+            costUSD += cost
+            if let maxCost = limits.maxCostUSD, costUSD >= maxCost {
+                return stop(.limit, "cost limit of $\(maxCost) reached", limit: .cost)
+            }
+            return handleReply(reply, now: now)
+
+        case .modelFailed(let message, _):
+            return stop(.failed, "model error: \(message)")
+
+        case .toolsFinished(let results, let now):
+            for result in results {
+                history.append(.tool(result.output, callID: result.callID, name: result.name))
+            }
+            if let finish = pendingFinish {
+                pendingFinish = nil
+                return .verify(summary: Self.summary(of: finish))
+            }
+            return afterTurn(now: now)
+
+        case .verified(let verification, let now):
+            return handleVerification(verification, now: now)
+
+        case .compacted(let summary, let compactUsage, let cost, let now):
+            usage += compactUsage
+            costUSD += cost
+            applyCompaction(summary: "Summary of the earlier part of this session (older turns were compacted):\n"
+                + summary)
+            return nextModelCall(now: now)
+
+        case .compactionFailed(let now):
+            applyCompaction(summary: "(Older turns were dropped to fit the context window.)")
+            return nextModelCall(now: now)
+        }
+    }
+
+    // MARK: - Replies
+
+    private mutating func handleReply(_ reply: ModelReply, now: Double) -> Action {
+        if let formatError = reply.formatError {
+            return malformed(reply, error: formatError, now: now)
+        }
+        if reply.toolCalls.isEmpty {
+            return malformed(
+                reply,
+                error: "Your reply contained no tool call. Act with exactly one tool call, or call `finish` with a "
+                    + "summary when the task is done.",
+                now: now)
+        }
+        if let bad = reply.toolCalls.first(where: { !Self.argumentsAreObject($0.arguments) }) {
+            return malformed(
+                reply,
+                error: "The arguments of `\(bad.name)` are not a valid JSON object: \(bad.arguments.prefix(200))",
+                now: now)
+        }
+        consecutiveMalformed = 0
+        history.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
+        let finish = reply.toolCalls.first { $0.name == Self.finishTool }
+        let others = reply.toolCalls.filter { $0.name != Self.finishTool }
+        if let finish {
+            pendingFinish = finish
+            if others.isEmpty {
+                pendingFinish = nil
+                return .verify(summary: Self.summary(of: finish))
+            }
+        }
+        return .runTools(others)
+    }
+
+    private mutating func malformed(_ reply: ModelReply, error: String, now: Double) -> Action {
+        consecutiveMalformed += 1
+        if consecutiveMalformed >= limits.maxMalformedReplies {
+            return stop(.failed, "the model gave \(consecutiveMalformed) malformed replies in a row; last: \(error)")
+        }
+        // Native tool calls must each be answered, or the next request is invalid.
+        history.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
+        if reply.toolCalls.isEmpty {
+            history.append(.user("Error: \(error)"))
+        } else {
+            for call in reply.toolCalls {
+                history.append(.tool("Error: not run. \(error)", callID: call.id, name: call.name))
+            }
+        }
+        return nextModelCall(now: now)
+    }
+
+    // MARK: - Verification
+
+    private mutating func handleVerification(_ verification: Verification, now: Double) -> Action {
+        let finishCall = history.last(where: { $0.role == .assistant })?.toolCalls.first {
+            $0.name == Self.finishTool
+        }
+        let summary = finishCall.map(Self.summary(of:)) ?? ""
+        switch verification {
+        case .passed(let detail):
+            return stop(.verified, detail, summary: summary)
+        case .noTestCommand:
+            return stop(.unverified, "no test command could judge the change", summary: summary)
+        case .noChange, .failed:
+            let (reason, feedback): (String, String) =
+                switch verification {
+                case .noChange:
+                    ("no change", "You called `finish` but the workspace has no change. The task is not done.")
+                case .failed(let text):
+                    ("tests fail after the change", "The tests fail after your change:\n\(text)")
+                default: ("", "")
+                }
+            guard repairsUsed < limits.repairRounds else {
+                return stop(.failed, reason, summary: summary)
+            }
+            repairsUsed += 1
+            let message =
+                feedback + "\n\nFix the problem, then call `finish` again. (Repair round \(repairsUsed) of "
+                + "\(limits.repairRounds).)"
+            if let finishCall {
+                history.append(.tool(message, callID: finishCall.id, name: Self.finishTool))
+            } else {
+                history.append(.user(message))
+            }
+            return afterTurn(now: now)
+        }
+    }
+
+    // MARK: - Turns, limits and compaction
+
+    private mutating func afterTurn(now: Double) -> Action {
+        if Double(estimatedTokens) > Double(contextWindow) * compactAt, estimatedTokens < lastCompactionSize,
+            let range = compactableRange()
+        {
+            return .compact(Array(history[range]))
+        }
+        return nextModelCall(now: now)
+    }
+
+    private mutating func nextModelCall(now: Double) -> Action {
+        if let maxTime = limits.maxTimeSeconds, now - startedAt >= maxTime {
+            return stop(.limit, "time limit of \(Int(maxTime))s reached", limit: .time)
+        }
+        if steps >= limits.maxSteps {
+            return stop(.limit, "step limit of \(limits.maxSteps) reached", limit: .steps)
+        }
+        return .callModel(history)
+    }
+
+    /// The messages compaction may replace: after the pinned prefix, before the last few messages, never splitting
+    /// an assistant's tool calls from their results.
+    private func compactableRange() -> Range<Int>? {
+        guard let start = history.firstIndex(where: { !$0.pinned }) else { return nil }
+        var end = history.count - keepRecent
+        while end > start, history[end].role == .tool { end -= 1 }
+        guard end - start >= 2 else { return nil }
+        return start..<end
+    }
+
+    private mutating func applyCompaction(summary: String) {
+        guard let range = compactableRange() else { return }
+        history.replaceSubrange(range, with: [.user(summary)])
+        compactions += 1
+        lastCompactionSize = estimatedTokens
+    }
+
+    private mutating func stop(
+        _ status: RunStatus, _ reason: String, summary: String = "", limit: LimitKind? = nil
+    ) -> Action {
+        let outcome = Outcome(status: status, reason: reason, summary: summary, limit: limit)
+        finished = outcome
+        return .stop(outcome)
+    }
+
+    // MARK: - Helpers
+
+    static func argumentsAreObject(_ text: String) -> Bool {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return true }
+        if case .object = JSONValue.parse(trimmed) { return true }
+        return false
+    }
+
+    static func summary(of finish: ToolCall) -> String {
+        JSONValue.parse(finish.arguments)?["summary"]?.stringValue ?? ""
+    }
+}

@@ -1,0 +1,28 @@
+/// How a run ended. The raw values are what `result.json`, the store and `--json` carry.
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
+    /// The project's tests pass after the change and no test that passed at the baseline fails.
+    case verified
+    /// There was a change, but no test command could judge it.
+    case unverified
+    /// The change is missing, or the tests fail.
+    case failed
+    /// A limit (steps, cost, time) stopped the run; the partial diff is kept.
+    case limit
+    /// Still going (only seen in the store while a run is live).
+    case running
+
+    /// The process exit code the CLI uses for each status.
+    public var exitCode: Int32 {
+        switch self {
+        case .verified: 0
+        case .failed, .running: 1
+        case .unverified: 3
+        case .limit: 4
+        }
+    }
+}
+
+/// Which limit stopped a run.
+public enum LimitKind: String, Codable, Sendable {
+    case steps, cost, time
+}

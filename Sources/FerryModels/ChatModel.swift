@@ -1,0 +1,37 @@
+import FerryCore
+
+/// What the agent asks a model for: the conversation and the tools it may call.
+public struct ChatRequest: Sendable {
+    public var messages: [ChatMessage]
+    public var tools: [ToolSpec]
+
+    public init(messages: [ChatMessage], tools: [ToolSpec]) {
+        self.messages = messages
+        self.tools = tools
+    }
+}
+
+/// A piece of a streamed reply, for live output.
+public enum StreamDelta: Sendable {
+    case text(String)
+    case toolCall(name: String)
+    case retrying(attempt: Int, afterSeconds: Double, reason: String)
+}
+
+/// A chat model. It knows the tools only as JSON schemas; running them is the agent's job.
+public protocol ChatModel: Sendable {
+    var profile: ModelProfile { get }
+    func complete(_ request: ChatRequest, onDelta: @escaping @Sendable (StreamDelta) -> Void) async throws
+        -> ModelReply
+}
+
+extension ChatModel {
+    public func complete(_ request: ChatRequest) async throws -> ModelReply {
+        try await complete(request, onDelta: { _ in })
+    }
+
+    /// The cost of one reply in USD, or 0 when the price is unknown.
+    public func cost(of usage: Usage) -> Double {
+        profile.effectivePrice?.cost(of: usage) ?? 0
+    }
+}

@@ -1,0 +1,67 @@
+import FerryCore
+import Foundation
+
+/// One run as the store keeps it.
+public struct RunRecord: Codable, Hashable, Sendable {
+    public var id: String
+    public var repo: String
+    public var base: String
+    public var branch: String
+    public var task: String
+    public var model: String
+    public var provider: String
+    public var status: RunStatus
+    public var reason: String
+    public var steps: Int
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var cachedTokens: Int
+    public var cacheWriteTokens: Int
+    public var costUSD: Double
+    public var wallSeconds: Double
+    public var commitSHA: String?
+    public var sandbox: String
+    public var runDirectory: String
+    public var summary: String
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public init(
+        id: String, repo: String, base: String, branch: String, task: String, model: String, provider: String,
+        sandbox: String, runDirectory: String, createdAt: Date = Date()
+    ) {
+        self.id = id
+        self.repo = repo
+        self.base = base
+        self.branch = branch
+        self.task = task
+        self.model = model
+        self.provider = provider
+        self.status = .running
+        self.reason = ""
+        self.steps = 0
+        self.inputTokens = 0
+        self.outputTokens = 0
+        self.cachedTokens = 0
+        self.cacheWriteTokens = 0
+        self.costUSD = 0
+        self.wallSeconds = 0
+        self.commitSHA = nil
+        self.sandbox = sandbox
+        self.runDirectory = runDirectory
+        self.summary = ""
+        self.createdAt = createdAt
+        self.finishedAt = nil
+    }
+}
+
+/// Where runs and their events are kept. SQLite is the embedded default.
+public protocol RunStore: Sendable {
+    func insert(_ run: RunRecord) async throws
+    func update(_ run: RunRecord) async throws
+    func append(_ event: RunEvent, to runID: String) async throws
+    func runs(limit: Int) async throws -> [RunRecord]
+    /// A run by its id or a unique prefix of it.
+    func run(_ idOrPrefix: String) async throws -> RunRecord?
+    func events(of runID: String) async throws -> [RunEvent]
+}

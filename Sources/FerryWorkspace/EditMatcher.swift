@@ -1,0 +1,182 @@
+import Foundation
+import FerryCore
+
+/// Finds the one place an edit applies, in stages: exact text, then ignoring trailing whitespace, then ignoring
+/// indentation, then with Unicode punctuation folded to ASCII. Ambiguity and misses are errors that show the
+/// closest lines, so the model can correct itself.
+public enum EditMatcher {
+    public enum Stage: String, Sendable, CaseIterable {
+        case exact, trailingWhitespace, indentation, unicodePunctuation
+    }
+
+    public struct Applied: Sendable, Hashable {
+        public var content: String
+        public var stage: Stage
+        /// 1-based first line of the replaced region in the old content.
+        public var line: Int
+    }
+
+    public static func apply(old: String, new: String, to content: String) throws -> Applied {
+        guard !old.isEmpty else {
+            throw FerryError(.tool, "`old` is empty; give the exact text to replace (use write_file to create a file)")
+        }
+        let exact = ranges(of: old, in: content)
+        if exact.count == 1 {
+            let range = exact[0]
+            let line = content[..<range.lowerBound].reduce(1) { $0 + ($1 == "\n" ? 1 : 0) }
+            return Applied(content: content.replacingCharacters(in: range, with: new), stage: .exact, line: line)
+        }
+        if exact.count > 1 {
+            let lines = exact.map { range in content[..<range.lowerBound].reduce(1) { $0 + ($1 == "\n" ? 1 : 0) } }
+            throw FerryError(
+                .tool,
+                "`old` occurs \(exact.count) times (lines \(lines.map(String.init).joined(separator: ", "))); "
+                    + "include more surrounding lines so it matches exactly once")
+        }
+
+        let fileLines = content.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var oldLines = old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var newLines = new.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // A trailing newline on both sides is a line terminator, not a line.
+        if oldLines.count > 1, oldLines.last == "" {
+            oldLines.removeLast()
+            if newLines.last == "" { newLines.removeLast() }
+        }
+
+        let stages: [(Stage, (String) -> String)] = [
+            (.trailingWhitespace, { $0.trimmingTrailingWhitespace() }),
+            (.indentation, { $0.trimmingCharacters(in: .whitespaces) }),
+            (.unicodePunctuation, { foldPunctuation($0).trimmingCharacters(in: .whitespaces) }),
+        ]
+        for (stage, key) in stages {
+            let target = oldLines.map(key)
+            var matches: [Int] = []
+            if target.count <= fileLines.count {
+                for start in 0...(fileLines.count - target.count) {
+                    var equal = true
+                    for offset in 0..<target.count where key(fileLines[start + offset]) != target[offset] {
+                        equal = false
+                        break
+                    }
+                    if equal { matches.append(start) }
+                }
+            }
+            if matches.count > 1 {
+                throw FerryError(
+                    .tool,
+                    "`old` matches \(matches.count) places when \(stage.description) is ignored (lines "
+                        + "\(matches.map { String($0 + 1) }.joined(separator: ", "))); include more surrounding lines")
+            }
+            if let start = matches.first {
+                var replacement = newLines
+                if stage != .trailingWhitespace {
+                    replacement = reindent(newLines, from: oldLines.first ?? "", to: fileLines[start])
+                }
+                var result = fileLines
+                result.replaceSubrange(start..<(start + oldLines.count), with: replacement)
+                return Applied(content: result.joined(separator: "\n"), stage: stage, line: start + 1)
+            }
+        }
+        throw FerryError(.tool, "`old` was not found in the file." + closestLines(to: oldLines, in: fileLines))
+    }
+
+    static func ranges(of needle: String, in haystack: String) -> [Range<String.Index>] {
+        var result: [Range<String.Index>] = []
+        var searchStart = haystack.startIndex
+        while searchStart < haystack.endIndex, let found = haystack.range(of: needle, range: searchStart..<haystack.endIndex) {
+            result.append(found)
+            searchStart = haystack.index(after: found.lowerBound)
+        }
+        return result
+    }
+
+    /// Moves `lines` from the indentation of `oldFirst` to that of `fileFirst`.
+    static func reindent(_ lines: [String], from oldFirst: String, to fileFirst: String) -> [String] {
+        let oldIndent = String(oldFirst.prefix { $0 == " " || $0 == "\t" })
+        let fileIndent = String(fileFirst.prefix { $0 == " " || $0 == "\t" })
+        guard oldIndent != fileIndent else { return lines }
+        return lines.map { line in
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { return line }
+            if line.hasPrefix(oldIndent) { return fileIndent + line.dropFirst(oldIndent.count) }
+            return fileIndent + line.drop { $0 == " " || $0 == "\t" }
+        }
+    }
+
+    static func foldPunctuation(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\u{2018}", "\u{2019}", "\u{201A}", "\u{201B}", "\u{2032}": out.append("'")
+            case "\u{201C}", "\u{201D}", "\u{201E}", "\u{201F}", "\u{2033}": out.append("\"")
+            case "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{2014}", "\u{2015}", "\u{2212}": out.append("-")
+            case "\u{2026}": out.append("...")
+            case "\u{00A0}", "\u{2007}", "\u{202F}", "\u{2009}", "\u{200A}": out.append(" ")
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// The window of the file most like `old`, with line numbers, for the error message.
+    static func closestLines(to oldLines: [String], in fileLines: [String]) -> String {
+        let target = oldLines.map { foldPunctuation($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !target.isEmpty, !fileLines.isEmpty else { return "" }
+        let folded = fileLines.map { foldPunctuation($0).trimmingCharacters(in: .whitespaces) }
+        let window = max(1, oldLines.count)
+        var best = (score: 0.0, start: 0)
+        for start in 0..<max(1, fileLines.count - window + 1) {
+            var score = 0.0
+            for line in target {
+                var lineBest = 0.0
+                for offset in 0..<min(window, fileLines.count - start) {
+                    lineBest = max(lineBest, similarity(line, folded[start + offset]))
+                }
+                score += lineBest
+            }
+            if score > best.score { best = (score, start) }
+        }
+        guard best.score > 0 else { return "" }
+        let end = min(fileLines.count, best.start + window)
+        let shown = (best.start..<end).map { "\($0 + 1)\t\(fileLines[$0])" }.joined(separator: "\n")
+        return " The closest lines in the file are:\n" + shown + "\nCopy the text exactly from read_file output."
+    }
+
+    /// A cheap similarity: shared character bigrams over total (Dice coefficient).
+    static func similarity(_ a: String, _ b: String) -> Double {
+        if a == b { return 1 }
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count > 1, y.count > 1 else { return 0 }
+        var counts: [UInt16: Int] = [:]
+        for i in 0..<(x.count - 1) { counts[UInt16(x[i]) << 8 | UInt16(x[i + 1]), default: 0] += 1 }
+        var shared = 0
+        for i in 0..<(y.count - 1) {
+            let key = UInt16(y[i]) << 8 | UInt16(y[i + 1])
+            if let c = counts[key], c > 0 {
+                shared += 1
+                counts[key] = c - 1
+            }
+        }
+        return 2 * Double(shared) / Double(x.count + y.count - 2)
+    }
+}
+
+extension EditMatcher.Stage: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .exact: "nothing"
+        case .trailingWhitespace: "trailing whitespace"
+        case .indentation: "indentation"
+        case .unicodePunctuation: "indentation and Unicode punctuation"
+        }
+    }
+}
+
+extension String {
+    func trimmingTrailingWhitespace() -> String {
+        var result = self
+        while let last = result.last, last == " " || last == "\t" || last == "\r" { result.removeLast() }
+        return result
+    }
+}

@@ -1,0 +1,83 @@
+import FerryCore
+import Foundation
+
+/// The git operations a run needs, on a repository or worktree path.
+public struct Git: Sendable {
+    public let directory: String
+
+    public init(_ directory: String) { self.directory = directory }
+
+    static let identity = [
+        "GIT_AUTHOR_NAME": "Ferry", "GIT_AUTHOR_EMAIL": "ferry@localhost",
+        "GIT_COMMITTER_NAME": "Ferry", "GIT_COMMITTER_EMAIL": "ferry@localhost",
+        "GIT_TERMINAL_PROMPT": "0",
+    ]
+
+    @discardableResult
+    public func run(_ arguments: String..., allowFailure: Bool = false) async throws -> String {
+        try await run(arguments, allowFailure: allowFailure)
+    }
+
+    @discardableResult
+    public func run(_ arguments: [String], allowFailure: Bool = false) async throws -> String {
+        let output = try await HostCommand.run(
+            "git", ["-c", "core.quotepath=off", "-c", "commit.gpgsign=false"] + arguments, in: directory,
+            environment: Self.identity)
+        if output.status != 0 && !allowFailure {
+            let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw FerryError(.git, "git \(arguments.first ?? "") failed in \(directory): \(message)")
+        }
+        return output.stdout
+    }
+
+    /// The top of the repository that contains `path`, or an error saying it is not one.
+    public static func root(of path: String) async throws -> String {
+        let output = try await HostCommand.run("git", ["rev-parse", "--show-toplevel"], in: path)
+        guard output.status == 0 else {
+            throw FerryError(.usage, "\(path) is not inside a git repository (Ferry works on a git repository)")
+        }
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func resolve(_ ref: String) async throws -> String {
+        let output = try await HostCommand.run("git", ["rev-parse", "--verify", "\(ref)^{commit}"], in: directory)
+        guard output.status == 0 else {
+            throw FerryError(.usage, "'\(ref)' is not a commit in \(directory)")
+        }
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Adds a worktree at `path` on a new branch from `base`.
+    public func addWorktree(path: String, branch: String, base: String) async throws {
+        try await run("worktree", "add", "-q", "-b", branch, path, base)
+    }
+
+    public func removeWorktree(path: String) async throws {
+        try await run("worktree", "remove", "--force", path, allowFailure: true)
+        try await run("worktree", "prune", allowFailure: true)
+    }
+
+    /// Stages everything (respecting .gitignore) and returns the diff against `base`, binary-safe.
+    public func stagedDiff(against base: String) async throws -> String {
+        try await run("add", "-A")
+        return try await run("diff", "--cached", "--binary", base)
+    }
+
+    /// Files changed against `base`, after staging.
+    public func changedFiles(against base: String) async throws -> [String] {
+        try await run("add", "-A")
+        return try await run("diff", "--cached", "--name-only", base).split(separator: "\n").map(String.init)
+    }
+
+    /// Commits what is staged; returns the new commit's id.
+    public func commit(message: String) async throws -> String {
+        try await run("commit", "-q", "--no-verify", "-m", message)
+        return try await run("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Tracked and untracked files, minus what .gitignore excludes.
+    public func listFiles() async throws -> [String] {
+        let output = try await run("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        return Array(Set(output.split(separator: "\0").map(String.init))).sorted()
+    }
+}

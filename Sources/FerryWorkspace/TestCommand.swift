@@ -1,0 +1,43 @@
+import Foundation
+
+/// Finds the command that runs a project's tests, from the files at its root.
+public enum TestCommand {
+    public static func detect(in root: String) -> String? {
+        let fm = FileManager.default
+        func exists(_ name: String) -> Bool { fm.fileExists(atPath: root + "/" + name) }
+        func read(_ name: String) -> String? {
+            fm.contents(atPath: root + "/" + name).map { String(decoding: $0, as: UTF8.self) }
+        }
+        if let makefile = read("Makefile") ?? read("makefile"),
+            makefile.split(separator: "\n").contains(where: { $0.hasPrefix("test:") })
+        {
+            return "make test"
+        }
+        if let package = read("package.json"), let json = try? JSONSerialization.jsonObject(with: Data(package.utf8))
+            as? [String: Any], let scripts = json["scripts"] as? [String: Any], let test = scripts["test"] as? String,
+            !test.contains("no test specified")
+        {
+            return "npm test --silent"
+        }
+        if exists("Package.swift") { return "swift test" }
+        if exists("Cargo.toml") { return "cargo test" }
+        if exists("go.mod") { return "go test ./..." }
+        let pythonMarkers = ["pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py", "conftest.py"]
+        if pythonMarkers.contains(where: exists) || hasPythonTests(root) {
+            return "python3 -m pytest -q -p no:cacheprovider"
+        }
+        return nil
+    }
+
+    static func hasPythonTests(_ root: String) -> Bool {
+        let fm = FileManager.default
+        for directory in ["", "tests", "test"] {
+            let path = directory.isEmpty ? root : root + "/" + directory
+            let names = (try? fm.contentsOfDirectory(atPath: path)) ?? []
+            if names.contains(where: { ($0.hasPrefix("test_") || $0.hasSuffix("_test.py")) && $0.hasSuffix(".py") }) {
+                return true
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,258 @@
+import FerryCore
+import FerrySandbox
+import Foundation
+
+/// The tools the model gets (documented in docs/TOOLS.md), confined to one workspace. Tools never call the model.
+public actor ToolBox {
+    public struct Configuration: Sendable {
+        public var shellTimeoutSeconds: Double = 120
+        public var outputLimit: Int = 12_000
+        public var maxReadLines: Int = 400
+        public var maxListedFiles: Int = 400
+        public var maxSearchLines: Int = 120
+        public init() {}
+    }
+
+    public let workspace: Workspace
+    public let runner: any CommandRunner
+    public let configuration: Configuration
+    private let git: Git
+    private var instructions: AgentInstructions
+
+    public init(workspace: Workspace, runner: any CommandRunner, configuration: Configuration = Configuration()) {
+        self.workspace = workspace
+        self.runner = runner
+        self.configuration = configuration
+        self.git = Git(workspace.root)
+        self.instructions = AgentInstructions(root: workspace.root)
+    }
+
+    public nonisolated var specs: [ToolSpec] { ToolBox.allSpecs }
+
+    /// Runs one call. Failures are returned as error results for the model, never thrown.
+    public func execute(_ call: ToolCall) async -> AgentMachine.ToolResult {
+        let arguments = JSONValue.parse(call.arguments.isEmpty ? "{}" : call.arguments) ?? [:]
+        do {
+            let output = try await dispatch(call.name, arguments)
+            return .init(callID: call.id, name: call.name, output: output)
+        } catch let error as FerryError {
+            return .init(callID: call.id, name: call.name, output: "Error: \(error.message)", isError: true)
+        } catch {
+            return .init(callID: call.id, name: call.name, output: "Error: \(error)", isError: true)
+        }
+    }
+
+    private func dispatch(_ name: String, _ args: JSONValue) async throws -> String {
+        switch name {
+        case "read_file": return try readFile(args)
+        case "list_files": return try await listFiles(args)
+        case "search": return try await search(args)
+        case "edit_file": return try editFile(args)
+        case "write_file": return try writeFile(args)
+        case "shell": return try await shell(args)
+        default:
+            let known = ToolBox.allSpecs.map(\.name).joined(separator: ", ")
+            throw FerryError(.tool, "unknown tool `\(name)`; the tools are: \(known)")
+        }
+    }
+
+    static func require(_ args: JSONValue, _ key: String, aliases: [String] = []) throws -> String {
+        for name in [key] + aliases {
+            if let value = args[name]?.stringValue { return value }
+        }
+        throw FerryError(.tool, "missing string argument `\(key)`")
+    }
+
+    // MARK: read_file
+
+    func readFile(_ args: JSONValue) throws -> String {
+        let path = try workspace.resolve(try Self.require(args, "path", aliases: ["file", "filename"]))
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FerryError(.tool, "\(workspace.relative(path)) does not exist")
+        }
+        guard !isDirectory.boolValue else {
+            throw FerryError(.tool, "\(workspace.relative(path)) is a directory; use list_files")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FerryError(.tool, "cannot read \(workspace.relative(path))")
+        }
+        if data.prefix(8000).contains(0) { throw FerryError(.tool, "\(workspace.relative(path)) is a binary file") }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let total = lines.last == "" ? lines.count - 1 : lines.count
+        let start = max(1, args["start_line"]?.intValue ?? 1)
+        var end = min(total, args["end_line"]?.intValue ?? total)
+        var note = ""
+        if end - start + 1 > configuration.maxReadLines {
+            end = start + configuration.maxReadLines - 1
+            note = "\n[showing lines \(start)-\(end) of \(total); pass start_line/end_line to read more]"
+        }
+        guard total > 0 else { return "(\(workspace.relative(path)) is empty)" + notes(for: path) }
+        guard start <= total else {
+            throw FerryError(.tool, "start_line \(start) is past the end (\(total) lines)")
+        }
+        let width = String(end).count
+        var out = ""
+        for number in start...max(start, end) {
+            let text = lines[number - 1]
+            let padded = String(repeating: " ", count: width - String(number).count) + String(number)
+            out += "\(padded)\t\(text.count > 500 ? text.prefix(500) + "…" : text)\n"
+        }
+        return Truncation.headTail(out, limit: configuration.outputLimit * 2) + note + notes(for: path)
+    }
+
+    // MARK: list_files
+
+    func listFiles(_ args: JSONValue) async throws -> String {
+        let pattern = args["glob"]?.stringValue ?? args["pattern"]?.stringValue ?? args["path"]?.stringValue ?? "**"
+        let files = try await git.listFiles().filter {
+            FileManager.default.fileExists(atPath: workspace.root + "/" + $0)
+        }
+        let matcher = Glob(pattern)
+        let matched = files.filter(matcher.matches)
+        guard !matched.isEmpty else { return "no files match \(pattern)" }
+        let shown = matched.prefix(configuration.maxListedFiles)
+        var out = shown.joined(separator: "\n")
+        if matched.count > shown.count {
+            out += "\n[\(matched.count - shown.count) more files; narrow the glob]"
+        }
+        return out
+    }
+
+    // MARK: search
+
+    func search(_ args: JSONValue) async throws -> String {
+        let pattern = try Self.require(args, "pattern", aliases: ["regex", "query"])
+        let scope = try workspace.resolve(args["path"]?.stringValue ?? ".")
+        let glob = args["glob"]?.stringValue
+        var lines: [String]
+        if let rg = Self.ripgrep {
+            var rgArgs = ["-n", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
+            if let glob { rgArgs += ["-g", glob] }
+            rgArgs += ["--", workspace.relative(scope)]
+            let output = try await HostCommand.run(rg, rgArgs, in: workspace.root)
+            if output.status == 2 {
+                throw FerryError(.tool, "bad search: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            lines = output.stdout.split(separator: "\n").map { line in
+                // rg prints path:line:text; make it path:line: text.
+                let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 3 else { return String(line) }
+                let path = parts[0].hasPrefix("./") ? parts[0].dropFirst(2) : parts[0]
+                return "\(path):\(parts[1]): \(parts[2])"
+            }
+        } else {
+            lines = try await builtinSearch(pattern: pattern, scope: scope, glob: glob)
+        }
+        guard !lines.isEmpty else { return "no matches for /\(pattern)/" }
+        lines.sort()
+        let shown = lines.prefix(configuration.maxSearchLines)
+        var out = shown.joined(separator: "\n")
+        if lines.count > shown.count { out += "\n[\(lines.count - shown.count) more matches; narrow the search]" }
+        return Truncation.headTail(out, limit: configuration.outputLimit)
+    }
+
+    static let ripgrep: String? = {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        return dirs.map { "\($0)/rg" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    func builtinSearch(pattern: String, scope: String, glob: String?) async throws -> [String] {
+        let regex: NSRegularExpression
+        do { regex = try NSRegularExpression(pattern: pattern) } catch {
+            throw FerryError(.tool, "bad search: invalid regular expression /\(pattern)/")
+        }
+        let scopeRelative = workspace.relative(scope)
+        let matcher = glob.map(Glob.init)
+        var results: [String] = []
+        for file in try await git.listFiles() {
+            if scopeRelative != ".", file != scopeRelative, !file.hasPrefix(scopeRelative + "/") { continue }
+            if let matcher, !matcher.matches(file), !matcher.matches((file as NSString).lastPathComponent) { continue }
+            guard let data = FileManager.default.contents(atPath: workspace.root + "/" + file),
+                !data.prefix(8000).contains(0)
+            else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let string = String(line)
+                if regex.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) != nil {
+                    results.append("\(file):\(index + 1): \(string.prefix(300))")
+                }
+            }
+        }
+        return results
+    }
+
+    // MARK: edit_file / write_file
+
+    func editFile(_ args: JSONValue) throws -> String {
+        let path = try workspace.resolve(try Self.require(args, "path", aliases: ["file"]))
+        let old = try Self.require(args, "old", aliases: ["old_str", "old_string", "search"])
+        let new = try Self.require(args, "new", aliases: ["new_str", "new_string", "replace"])
+        try refuseGitDirectory(path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FerryError(.tool, "\(workspace.relative(path)) does not exist; use write_file to create it")
+        }
+        let applied = try EditMatcher.apply(old: old, new: new, to: String(decoding: data, as: UTF8.self))
+        try write(applied.content, to: path)
+        let stageNote = applied.stage == .exact ? "" : " (matched after ignoring \(applied.stage.description))"
+        let newLineCount = new.split(separator: "\n", omittingEmptySubsequences: false).count
+        let snippet = try? readFile([
+            "path": .string(path), "start_line": .number(Double(max(1, applied.line - 2))),
+            "end_line": .number(Double(applied.line + newLineCount + 1)),
+        ])
+        return "Edited \(workspace.relative(path)) at line \(applied.line)\(stageNote). Now:\n" + (snippet ?? "")
+    }
+
+    func writeFile(_ args: JSONValue) throws -> String {
+        let path = try workspace.resolve(try Self.require(args, "path", aliases: ["file"]))
+        let content = try Self.require(args, "content", aliases: ["text"])
+        try refuseGitDirectory(path)
+        let existed = FileManager.default.fileExists(atPath: path)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try write(content, to: path)
+        let lines = content.split(separator: "\n", omittingEmptySubsequences: false).count
+        return "\(existed ? "Overwrote" : "Created") \(workspace.relative(path)) (\(lines) lines)" + notes(for: path)
+    }
+
+    private func refuseGitDirectory(_ path: String) throws {
+        let relative = workspace.relative(path)
+        if relative == ".git" || relative.hasPrefix(".git/") {
+            throw FerryError(.pathEscape, "the repository's .git is off limits")
+        }
+    }
+
+    private func write(_ content: String, to path: String) throws {
+        do {
+            try Data(content.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw FerryError(.tool, "cannot write \(workspace.relative(path)): \(error.localizedDescription)")
+        }
+    }
+
+    // MARK: shell
+
+    func shell(_ args: JSONValue) async throws -> String {
+        let command = try Self.require(args, "command", aliases: ["cmd", "script"])
+        let timeout = min(args["timeout"]?.doubleValue ?? configuration.shellTimeoutSeconds, 3600)
+        let result = try await runner.run(
+            CommandRequest(
+                script: command, workingDirectory: workspace.root, timeoutSeconds: timeout,
+                outputLimit: configuration.outputLimit))
+        let status =
+            result.timedOut
+            ? "timed out after \(Int(timeout))s" : result.exitCode.map { "exit code \($0)" } ?? "killed by signal \(result.signal ?? 0)"
+        let output = result.output.isEmpty ? "(no output)" : result.output
+        return "[\(status)]\n\(output)"
+    }
+
+    // MARK: AGENTS.md on the way
+
+    /// Instructions from AGENTS.md files in the directories leading to `path`, the first time each is seen.
+    private func notes(for path: String) -> String {
+        let found = instructions.newInstructions(forFile: workspace.relative(path))
+        guard !found.isEmpty else { return "" }
+        return found.map { "\n\n[Instructions from \($0.path), which apply to files under its directory:]\n\($0.text)" }
+            .joined()
+    }
+}
