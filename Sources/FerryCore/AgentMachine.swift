@@ -24,6 +24,13 @@ public struct AgentMachine: Sendable {
         public var reason: String
         public var summary: String
         public var limit: LimitKind?
+
+        public init(status: RunStatus, reason: String, summary: String = "", limit: LimitKind? = nil) {
+            self.status = status
+            self.reason = reason
+            self.summary = summary
+            self.limit = limit
+        }
     }
 
     public enum Verification: Sendable, Hashable {
@@ -41,6 +48,8 @@ public struct AgentMachine: Sendable {
         case verified(Verification, now: Double)
         case compacted(summary: String, usage: Usage, cost: Double, now: Double)
         case compactionFailed(now: Double)
+        /// The time limit passed while the driver was waiting on the model or a tool.
+        case timeUp(now: Double)
     }
 
     public struct ToolResult: Sendable, Hashable {
@@ -73,8 +82,7 @@ public struct AgentMachine: Sendable {
     public private(set) var compactions = 0
     public private(set) var consecutiveMalformed = 0
     public private(set) var finished: Outcome?
-
-    private var startedAt = 0.0
+    public private(set) var startedAt = 0.0
     private var pendingFinish: ToolCall?
     private var lastCompactionSize = Int.max
 
@@ -128,6 +136,9 @@ public struct AgentMachine: Sendable {
         case .compactionFailed(let now):
             applyCompaction(summary: "(Older turns were dropped to fit the context window.)")
             return nextModelCall(now: now)
+
+        case .timeUp:
+            return stop(.limit, "time limit of \(Int(limits.maxTimeSeconds ?? 0))s reached", limit: .time)
         }
     }
 

@@ -1,0 +1,383 @@
+import FerryCore
+import FerryModels
+import FerrySandbox
+import FerryStore
+import FerryWorkspace
+import Foundation
+import Logging
+
+/// One task to run.
+public struct RunRequest: Sendable {
+    public var task: String
+    public var repo: String
+    public var base: String?
+    public var keepWorktree: Bool
+
+    public init(task: String, repo: String, base: String? = nil, keepWorktree: Bool = false) {
+        self.task = task
+        self.repo = repo
+        self.base = base
+        self.keepWorktree = keepWorktree
+    }
+}
+
+/// Drives a run end to end: worktree, baseline tests, the agent loop, verification, commit, files and store.
+/// The decisions are the `AgentMachine`'s; this type only performs them.
+public struct AgentRunner: Sendable {
+    public typealias RunnerFactory = @Sendable (SandboxPolicy) throws -> any CommandRunner
+
+    public let model: any ChatModel
+    public let store: any RunStore
+    public let config: FerryConfig
+    public let makeRunner: RunnerFactory
+    public let secrets: [String]
+    public let logger: Logger
+
+    public init(
+        model: any ChatModel, store: any RunStore, config: FerryConfig, secrets: [String] = [],
+        logger: Logger = Logger(label: "ferry"), makeRunner: RunnerFactory? = nil
+    ) {
+        self.model = model
+        self.store = store
+        self.config = config
+        self.secrets = secrets
+        self.logger = logger
+        let mode = config.sandbox
+        self.makeRunner =
+            makeRunner ?? { policy in
+                switch mode {
+                case .bubblewrap: try BubblewrapRunner(policy: policy)
+                case .none: DirectRunner(policy: policy)
+                }
+            }
+    }
+
+    public static func newRunID(now: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return formatter.string(from: now) + "-" + String(repeating: "0", count: 8 - random.count) + random
+    }
+
+    public func run(_ request: RunRequest, onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in }) async throws
+        -> RunResult
+    {
+        let clock = ContinuousClock()
+        let started = clock.now
+        func elapsed() -> Double {
+            let duration = clock.now - started
+            return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        }
+
+        let repoRoot = try await Git.root(of: request.repo)
+        let repoGit = Git(repoRoot)
+        let base = try await repoGit.resolve(request.base ?? "HEAD")
+        let runID = Self.newRunID()
+        let branch = "ferry/\(runID)"
+        let runDirectory = config.dataDirectory + "/runs/" + runID
+        let worktreePath = runDirectory + "/worktree"
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+
+        // The sandbox is checked before anything is created in the repository.
+        let commonGitDir = try await repoGit.run("rev-parse", "--path-format=absolute", "--git-common-dir")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let policy = SandboxPolicy(
+            workspace: worktreePath, readOnlyPaths: [worktreePath + "/.git", commonGitDir],
+            allowNetwork: config.allowNetwork)
+        let runner = try makeRunner(policy)
+
+        try await repoGit.addWorktree(path: worktreePath, branch: branch, base: base)
+        let workspace = try Workspace(root: worktreePath)
+        let worktreeGit = Git(workspace.root)
+
+        var record = RunRecord(
+            id: runID, repo: repoRoot, base: base, branch: branch, task: request.task, model: model.profile.model,
+            provider: model.profile.provider.rawValue, sandbox: runner.name, runDirectory: runDirectory)
+        try await store.insert(record)
+        let recorder = EventRecorder(
+            runID: runID, tracePath: runDirectory + "/trace.jsonl", store: store, secrets: secrets, sink: onEvent)
+        await recorder.record(
+            "run.started",
+            [
+                "run_id": .string(runID), "repo": .string(repoRoot), "base": .string(base), "branch": .string(branch),
+                "task": .string(request.task), "model": .string(model.profile.model),
+                "provider": .string(model.profile.provider.rawValue),
+                "tool_protocol": .string(model.profile.toolProtocol.rawValue), "sandbox": .string(runner.name),
+                "worktree": .string(worktreePath),
+            ])
+
+        var baseline: TestRun?
+        var finalTests: TestRun?
+        var outcome = AgentMachine.Outcome(status: .failed, reason: "not started", summary: "", limit: nil)
+        var loop = AgentMachine(history: [], limits: config.limits, contextWindow: model.profile.contextWindow)
+        do {
+            // Context: AGENTS.md, the test command, the baseline.
+            let instructions = AgentInstructions(root: workspace.root)
+            let agents = instructions.rootInstructions()
+            let testCommand = config.testCommand ?? TestCommand.detect(in: workspace.root)
+            if let testCommand {
+                await recorder.record("tests.baseline.started", ["command": .string(testCommand)])
+                let run = try await TestRun.run(
+                    testCommand, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
+                baseline = run
+                await recorder.record("tests.baseline", run.json)
+            }
+            let files = try await worktreeGit.listFiles()
+            let history =
+                [ChatMessage.system(Prompts.system)]
+                + Prompts.task(
+                    request.task, agents: agents, testCommand: testCommand,
+                    baseline: baseline?.describe(tailBytes: 1_500), files: files)
+
+            var toolConfig = ToolBox.Configuration()
+            toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds
+            if model.profile.contextWindow <= 32_768 { toolConfig.outputLimit = 6_000 }
+            let tools = ToolBox(workspace: workspace, runner: runner, configuration: toolConfig)
+            loop = AgentMachine(history: history, limits: config.limits, contextWindow: model.profile.contextWindow)
+            let price = model.profile.effectivePrice
+
+            var action = loop.handle(.start(now: elapsed()))
+            actions: while true {
+                switch action {
+                case .callModel(let messages):
+                    let step = loop.steps + 1
+                    let reply = try await withTimeLimit(remaining(loop, elapsed())) {
+                        try await model.complete(ChatRequest(messages: messages, tools: tools.specs)) { delta in
+                            if case .retrying(let attempt, let wait, let reason) = delta {
+                                onEvent(RunEvent(seq: 0, time: Date().timeIntervalSince1970, type: "model.retry", data: [
+                                    "attempt": .number(Double(attempt)), "wait_s": .number(wait), "reason": .string(reason),
+                                ]))
+                            }
+                        }
+                    }
+                    switch reply {
+                    case .timeUp:
+                        action = loop.handle(.timeUp(now: elapsed()))
+                    case .value(.failure(let error)):
+                        await recorder.record("model.error", ["step": .number(Double(step)), "error": .string("\(error)")])
+                        action = loop.handle(.modelFailed("\(error)", now: elapsed()))
+                    case .value(.success(let reply)):
+                        let cost = price?.cost(of: reply.usage) ?? 0
+                        await recorder.record(
+                            "model.reply",
+                            [
+                                "step": .number(Double(step)), "content": .string(reply.content),
+                                "tool_calls": .array(reply.toolCalls.map(Self.callJSON)),
+                                "format_error": reply.formatError.map { .string($0) } ?? .null,
+                                "usage": Self.usageJSON(reply.usage), "cost_usd": .number(cost),
+                                "finish_reason": reply.finishReason.map { .string($0) } ?? .null,
+                            ])
+                        action = loop.handle(.modelReplied(reply, cost: cost, now: elapsed()))
+                    }
+
+                case .runTools(let calls):
+                    var results: [AgentMachine.ToolResult] = []
+                    var timedOut = false
+                    for call in calls {
+                        let callStart = elapsed()
+                        let outcome = try await withTimeLimit(remaining(loop, elapsed())) { await tools.execute(call) }
+                        guard case .value(.success(let result)) = outcome else {
+                            timedOut = true
+                            break
+                        }
+                        results.append(result)
+                        await recorder.record(
+                            "tool.result",
+                            [
+                                "step": .number(Double(loop.steps)), "tool": .string(call.name), "call_id": .string(call.id),
+                                "arguments": .string(call.arguments), "brief": .string(Self.brief(call)),
+                                "is_error": .bool(result.isError), "output": .string(result.output),
+                                "duration_s": .number(elapsed() - callStart),
+                                "total_tokens": .number(Double(loop.usage.totalTokens)),
+                                "cost_usd": .number(loop.costUSD),
+                            ])
+                    }
+                    action = timedOut ? loop.handle(.timeUp(now: elapsed())) : loop.handle(.toolsFinished(results, now: elapsed()))
+
+                case .verify(let summary):
+                    await recorder.record("verify.started", ["summary": .string(summary)])
+                    let verification: AgentMachine.Verification
+                    let changed = try await worktreeGit.changedFiles(against: base)
+                    if changed.isEmpty {
+                        verification = .noChange
+                    } else if let testCommand {
+                        let run = try await TestRun.run(
+                            testCommand, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
+                        finalTests = run
+                        verification = run.passed ? .passed("tests pass: \(run.summaryLine ?? run.command)") : .failed(run.describe())
+                    } else {
+                        verification = .noTestCommand
+                    }
+                    await recorder.record(
+                        "verify.result",
+                        [
+                            "outcome": .string(Self.name(of: verification)), "changed_files": .array(changed.map { .string($0) }),
+                            "tests": finalTests?.json ?? .null,
+                        ])
+                    action = loop.handle(.verified(verification, now: elapsed()))
+
+                case .compact(let messages):
+                    let before = loop.estimatedTokens
+                    let transcript = messages.map { "[\($0.role.rawValue)\($0.toolName.map { " \($0)" } ?? "")] \($0.content)"
+                        + ($0.toolCalls.isEmpty ? "" : " " + $0.toolCalls.map { "\($0.name)(\($0.arguments))" }.joined(separator: " "))
+                    }.joined(separator: "\n\n")
+                    let request = ChatRequest(
+                        messages: [.system(Prompts.compaction), .user(Truncation.headTail(transcript, limit: model.profile.contextWindow * 2))],
+                        tools: [])
+                    do {
+                        let reply = try await model.complete(request)
+                        let cost = price?.cost(of: reply.usage) ?? 0
+                        action = loop.handle(.compacted(summary: reply.content, usage: reply.usage, cost: cost, now: elapsed()))
+                    } catch {
+                        action = loop.handle(.compactionFailed(now: elapsed()))
+                    }
+                    await recorder.record(
+                        "context.compacted",
+                        ["tokens_before": .number(Double(before)), "tokens_after": .number(Double(loop.estimatedTokens))])
+
+                case .stop(let result):
+                    outcome = result
+                    break actions
+                }
+            }
+        } catch {
+            outcome = AgentMachine.Outcome(
+                status: .failed, reason: "error: \((error as? FerryError)?.message ?? "\(error)")", summary: "", limit: nil)
+            await recorder.record("run.error", ["error": .string(outcome.reason)])
+        }
+
+        // Finish: diff, commit, files, store. Each step is attempted even if an earlier one failed.
+        var diff = ""
+        var commitSHA: String?
+        do {
+            diff = try await worktreeGit.stagedDiff(against: base)
+            if !diff.isEmpty {
+                commitSHA = try await worktreeGit.commit(
+                    message: Self.commitMessage(task: request.task, outcome: outcome, runID: runID))
+            }
+        } catch {
+            await recorder.record("run.error", ["error": .string("could not commit: \(error)")])
+        }
+        let usage = loop.usage
+        let breakdown = CostBreakdown(usage: usage, price: model.profile.effectivePrice)
+        record.status = outcome.status
+        record.reason = outcome.reason
+        record.summary = outcome.summary
+        record.steps = loop.steps
+        record.inputTokens = usage.inputTokens
+        record.outputTokens = usage.outputTokens
+        record.cachedTokens = usage.cachedInputTokens
+        record.cacheWriteTokens = usage.cacheWriteTokens
+        record.costUSD = loop.costUSD
+        record.wallSeconds = elapsed()
+        record.commitSHA = commitSHA
+        record.finishedAt = Date()
+
+        let result = RunResult(
+            record: record, diff: diff, baseline: baseline, final: finalTests, limit: outcome.limit,
+            costBreakdown: breakdown)
+        try? Data(diff.utf8).write(to: URL(fileURLWithPath: runDirectory + "/change.patch"))
+        try? Data(RunReport.summaryMarkdown(result).utf8).write(to: URL(fileURLWithPath: runDirectory + "/summary.md"))
+        try? Data(RunReport.resultJSON(result, compactions: loop.compactions).jsonString.utf8).write(
+            to: URL(fileURLWithPath: runDirectory + "/result.json"))
+        await recorder.record(
+            "run.finished",
+            [
+                "status": .string(outcome.status.rawValue), "reason": .string(outcome.reason),
+                "limit": outcome.limit.map { JSONValue.string($0.rawValue) } ?? .null,
+                "commit": commitSHA.map { JSONValue.string($0) } ?? .null, "steps": .number(Double(record.steps)),
+                "usage": Self.usageJSON(usage), "cost_usd": .number(record.costUSD),
+                "wall_s": .number(record.wallSeconds), "run_dir": .string(runDirectory),
+            ])
+        await recorder.close()
+        try await store.update(record)
+
+        if !request.keepWorktree {
+            try? await repoGit.removeWorktree(path: worktreePath)
+            if commitSHA == nil { try? await repoGit.run("branch", "-D", branch, allowFailure: true) }
+        }
+        return result
+    }
+
+    // MARK: - Helpers
+
+    enum Timed<T: Sendable>: Sendable {
+        case value(Result<T, any Error>)
+        case timeUp
+    }
+
+    private func remaining(_ machine: AgentMachine, _ now: Double) -> Double? {
+        config.limits.maxTimeSeconds.map { max(0, $0 - (now - machine.startedAt)) }
+    }
+
+    /// Runs `body`, giving up when `seconds` pass. A nil limit waits forever.
+    private func withTimeLimit<T: Sendable>(_ seconds: Double?, _ body: @escaping @Sendable () async throws -> T)
+        async throws -> Timed<T>
+    {
+        guard let seconds else {
+            do { return .value(.success(try await body())) } catch is CancellationError { throw CancellationError() } catch {
+                return .value(.failure(error))
+            }
+        }
+        return try await withThrowingTaskGroup(of: Timed<T>.self) { group in
+            group.addTask {
+                do { return .value(.success(try await body())) } catch { return .value(.failure(error)) }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                return .timeUp
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+    }
+
+    static func callJSON(_ call: ToolCall) -> JSONValue {
+        ["id": .string(call.id), "name": .string(call.name), "arguments": .string(call.arguments)]
+    }
+
+    static func usageJSON(_ usage: Usage) -> JSONValue {
+        [
+            "input_tokens": .number(Double(usage.inputTokens)), "output_tokens": .number(Double(usage.outputTokens)),
+            "cached_input_tokens": .number(Double(usage.cachedInputTokens)),
+            "cache_write_tokens": .number(Double(usage.cacheWriteTokens)),
+        ]
+    }
+
+    static func name(of verification: AgentMachine.Verification) -> String {
+        switch verification {
+        case .passed: "passed"
+        case .failed: "failed"
+        case .noTestCommand: "no_test_command"
+        case .noChange: "no_change"
+        }
+    }
+
+    /// A short form of a call's arguments for the live output: `cart.py:10-20`, `pytest -q`.
+    static func brief(_ call: ToolCall) -> String {
+        let args = JSONValue.parse(call.arguments) ?? [:]
+        let text: String =
+            switch call.name {
+            case "read_file":
+                (args["path"]?.stringValue ?? "")
+                    + (args["start_line"]?.intValue.map { ":\($0)" + (args["end_line"]?.intValue.map { "-\($0)" } ?? "") } ?? "")
+            case "shell": args["command"]?.stringValue ?? ""
+            case "search": "/" + (args["pattern"]?.stringValue ?? "") + "/"
+            case "list_files": args["glob"]?.stringValue ?? "**"
+            default: args["path"]?.stringValue ?? ""
+            }
+        let oneLine = text.replacingOccurrences(of: "\n", with: " ")
+        return oneLine.count > 60 ? String(oneLine.prefix(57)) + "…" : oneLine
+    }
+
+    static func commitMessage(task: String, outcome: AgentMachine.Outcome, runID: String) -> String {
+        let firstLine = task.split(separator: "\n").first.map(String.init) ?? "change"
+        let subject = firstLine.count > 66 ? String(firstLine.prefix(65)) + "…" : firstLine
+        var body = outcome.summary.isEmpty ? "Task: \(task)" : outcome.summary
+        if body.count > 4000 { body = String(body.prefix(4000)) + "…" }
+        return "ferry: \(subject)\n\n\(body)\n\nFerry-Run: \(runID)\nFerry-Status: \(outcome.status.rawValue)"
+    }
+}

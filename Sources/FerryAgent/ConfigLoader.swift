@@ -1,0 +1,219 @@
+import FerryCore
+import FerryModels
+import Foundation
+import TOMLKit
+
+/// Reads the TOML files into a `FerryConfig`, checking every key: an unknown key, a wrong type or a bad value is
+/// an error that names the file, the key and the fix.
+public enum ConfigLoader {
+    public static func load(
+        repo: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+        userConfigPath: String? = nil
+    ) throws -> FerryConfig {
+        var config = FerryConfig(dataDirectory: FerryConfig.defaultDataDirectory(environment: environment))
+        let userPath = userConfigPath ?? FerryConfig.userConfigPath(environment: environment)
+        if FileManager.default.fileExists(atPath: userPath) {
+            try apply(file: userPath, scope: .user, to: &config)
+        }
+        if let repo {
+            let repoPath = repo + "/.ferry/config.toml"
+            if FileManager.default.fileExists(atPath: repoPath) {
+                try apply(file: repoPath, scope: .repo, to: &config)
+            }
+        }
+        try applyEnvironment(environment, to: &config)
+        return config
+    }
+
+    enum Scope { case user, repo }
+
+    static func apply(file: String, scope: Scope, to config: inout FerryConfig) throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw FerryError(.config, "\(file): cannot read the file")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: String(decoding: data, as: UTF8.self))
+        } catch let error as TOMLParseError {
+            throw FerryError(
+                .config,
+                "\(file):\(error.source.begin.line):\(error.source.begin.column): invalid TOML: \(error.description)")
+        } catch {
+            throw FerryError(.config, "\(file): invalid TOML: \(error)")
+        }
+        var reader = TableReader(file: file, path: "", table: table)
+        config.sources.append(file)
+
+        if let name = try reader.string("default_model") { config.defaultModel = name }
+        if var models = try reader.table("models") {
+            guard scope == .user else {
+                throw FerryError(
+                    .config,
+                    "\(file): [models] is not allowed in a repository's config, because it could send your API keys "
+                        + "elsewhere. Fix: move the profiles to \(FerryConfig.userConfigPath()), and keep "
+                        + "default_model here if you want to pick one")
+            }
+            for name in models.table.keys.sorted() {
+                guard var profileTable = try models.table(name) else { continue }
+                config.profiles[name] = try profile(named: name, from: &profileTable, base: config.profiles[name])
+                try profileTable.finish()
+            }
+            try models.finish()
+        }
+        if var project = try reader.table("project") {
+            if let command = try project.string("test_command") { config.testCommand = command }
+            if let timeout = try project.number("test_timeout") { config.testTimeoutSeconds = timeout }
+            if let timeout = try project.number("shell_timeout") { config.shellTimeoutSeconds = timeout }
+            try project.finish()
+        }
+        if var limits = try reader.table("limits") {
+            if let steps = try limits.integer("max_steps") { config.limits.maxSteps = steps }
+            if let cost = try limits.number("max_cost") { config.limits.maxCostUSD = cost }
+            if let time = try limits.number("max_time") { config.limits.maxTimeSeconds = time }
+            if let rounds = try limits.integer("repair_rounds") { config.limits.repairRounds = rounds }
+            try limits.finish()
+        }
+        if var sandbox = try reader.table("sandbox") {
+            if let mode = try sandbox.choice("mode", FerryConfig.SandboxMode.self) { config.sandbox = mode }
+            if let network = try sandbox.bool("network") { config.allowNetwork = network }
+            try sandbox.finish()
+        }
+        try reader.finish()
+    }
+
+    static func profile(named name: String, from table: inout TableReader, base: ModelProfile?) throws -> ModelProfile {
+        let provider = try table.choice("provider", ModelProfile.Provider.self) ?? base?.provider
+        guard let provider else {
+            throw FerryError(
+                .config, "\(table.file): [models.\(name)] has no provider. Fix: add provider = \"openai\", "
+                    + "\"anthropic\" or \"local\"")
+        }
+        guard let model = try table.string("model") ?? base?.model else {
+            throw FerryError(.config, "\(table.file): [models.\(name)] has no model. Fix: add model = \"<model name>\"")
+        }
+        var profile = ModelProfile(
+            name: name, provider: provider, baseURL: try table.string("base_url") ?? base?.baseURL, model: model,
+            apiKeyEnv: try table.string("api_key_env") ?? base?.apiKeyEnv,
+            contextWindow: try table.integer("context_window") ?? base?.contextWindow,
+            toolProtocol: try table.choice("tool_protocol", ModelProfile.ToolProtocol.self) ?? base?.toolProtocol,
+            maxOutputTokens: try table.integer("max_output_tokens") ?? base?.maxOutputTokens ?? 4096,
+            temperature: try table.number("temperature") ?? base?.temperature)
+        if let seconds = try table.number("connect_timeout") { profile.connectTimeoutSeconds = seconds }
+        if let seconds = try table.number("idle_timeout") { profile.idleTimeoutSeconds = seconds }
+        if var price = try table.table("price") {
+            guard let input = try price.number("input"), let output = try price.number("output") else {
+                throw FerryError(
+                    .config, "\(table.file): [models.\(name).price] needs both input and output (USD per million "
+                        + "tokens)")
+            }
+            profile.price = Price(
+                input: input, output: output, cachedInput: try price.number("cached_input"),
+                cacheWrite: try price.number("cache_write"))
+            try price.finish()
+        }
+        if let url = URL(string: profile.baseURL), url.scheme == "http" || url.scheme == "https" {} else {
+            throw FerryError(
+                .config, "\(table.file): models.\(name).base_url '\(profile.baseURL)' is not an http(s) URL")
+        }
+        return profile
+    }
+
+    static func applyEnvironment(_ environment: [String: String], to config: inout FerryConfig) throws {
+        func number(_ name: String) throws -> Double? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Double(text) else {
+                throw FerryError(.config, "$\(name) is '\(text)', which is not a number")
+            }
+            return value
+        }
+        if let model = environment["FERRY_MODEL"], !model.isEmpty { config.defaultModel = model }
+        if let command = environment["FERRY_TEST_COMMAND"], !command.isEmpty { config.testCommand = command }
+        if let steps = try number("FERRY_MAX_STEPS") { config.limits.maxSteps = Int(steps) }
+        if let cost = try number("FERRY_MAX_COST") { config.limits.maxCostUSD = cost }
+        if let time = try number("FERRY_MAX_TIME") { config.limits.maxTimeSeconds = time }
+        if let mode = environment["FERRY_SANDBOX"], !mode.isEmpty {
+            guard let parsed = FerryConfig.SandboxMode(rawValue: mode) else {
+                throw FerryError(.config, "$FERRY_SANDBOX is '\(mode)'; use bubblewrap or none")
+            }
+            config.sandbox = parsed
+        }
+        if let data = environment["FERRY_DATA_DIR"], !data.isEmpty { config.dataDirectory = data }
+    }
+}
+
+/// Reads keys from one TOML table, remembering which were read, so `finish` can reject the rest as unknown.
+struct TableReader {
+    let file: String
+    let path: String
+    let table: TOMLTable
+    private var used: Set<String> = []
+
+    init(file: String, path: String, table: TOMLTable) {
+        self.file = file
+        self.path = path
+        self.table = table
+    }
+
+    private func key(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
+
+    private func typeError(_ name: String, expected: String, got value: any TOMLValueConvertible) -> FerryError {
+        FerryError(
+            .config, "\(file): \(key(name)) must be \(expected), not \(value.type) (\(value.debugDescription)). "
+                + "Fix: write it as \(expected == "a string" ? "\(name) = \"…\"" : "\(name) = <\(expected)>")")
+    }
+
+    mutating func string(_ name: String) throws -> String? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        guard let string = value.string else { throw typeError(name, expected: "a string", got: value) }
+        return string
+    }
+
+    mutating func integer(_ name: String) throws -> Int? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        guard let int = value.int else { throw typeError(name, expected: "an integer", got: value) }
+        return int
+    }
+
+    mutating func number(_ name: String) throws -> Double? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        if let double = value.double { return double }
+        if let int = value.int { return Double(int) }
+        throw typeError(name, expected: "a number", got: value)
+    }
+
+    mutating func bool(_ name: String) throws -> Bool? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        guard let bool = value.bool else { throw typeError(name, expected: "true or false", got: value) }
+        return bool
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ name: String, _: T.Type) throws -> T?
+    where T.RawValue == String {
+        guard let text = try string(name) else { return nil }
+        guard let value = T(rawValue: text) else {
+            let options = T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw FerryError(.config, "\(file): \(key(name)) is \"\(text)\". Fix: use one of \(options)")
+        }
+        return value
+    }
+
+    mutating func table(_ name: String) throws -> TableReader? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        guard let inner = value.table else { throw typeError(name, expected: "a table", got: value) }
+        return TableReader(file: file, path: key(name), table: inner)
+    }
+
+    /// Throws for the first key that was never read.
+    func finish() throws {
+        if let unknown = table.keys.sorted().first(where: { !used.contains($0) }) {
+            let known = used.isEmpty ? "" : " (known here: \(used.sorted().joined(separator: ", ")))"
+            throw FerryError(
+                .config, "\(file): unknown key '\(key(unknown))'\(known). Fix: remove it or check its spelling")
+        }
+    }
+}

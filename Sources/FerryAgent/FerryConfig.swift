@@ -1,0 +1,80 @@
+import FerryCore
+import FerryModels
+import Foundation
+
+/// The effective configuration of a run: built-in defaults, then `~/.config/ferry/config.toml`, then
+/// `<repo>/.ferry/config.toml`, then the environment, then flags. Everything has a default.
+public struct FerryConfig: Sendable {
+    public enum SandboxMode: String, Sendable, CaseIterable {
+        case bubblewrap, none
+    }
+
+    public var profiles: [String: ModelProfile]
+    public var defaultModel: String?
+    public var testCommand: String?
+    public var testTimeoutSeconds: Double = 900
+    public var limits = AgentLimits()
+    public var sandbox: SandboxMode = .bubblewrap
+    public var allowNetwork = false
+    public var shellTimeoutSeconds: Double = 120
+    /// Where the store and run folders live.
+    public var dataDirectory: String
+    /// Which files were read, for messages and `ferry config`.
+    public var sources: [String] = []
+
+    public init(dataDirectory: String = FerryConfig.defaultDataDirectory()) {
+        self.profiles = FerryConfig.builtinProfiles
+        self.dataDirectory = dataDirectory
+    }
+
+    public static let builtinProfiles: [String: ModelProfile] = [
+        "local": ModelProfile(
+            name: "local", provider: .local, model: "qwen2.5-coder-1.5b-instruct", contextWindow: 16_384,
+            toolProtocol: .text, maxOutputTokens: 1024, temperature: 0),
+        "openai": ModelProfile(name: "openai", provider: .openai, model: "gpt-4.1-mini"),
+        "anthropic": ModelProfile(
+            name: "anthropic", provider: .anthropic, model: "claude-sonnet-4-5", contextWindow: 200_000),
+    ]
+
+    public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty { return xdg + "/ferry" }
+        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/share/ferry"
+    }
+
+    public static func userConfigPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/ferry/config.toml" }
+        return (environment["HOME"] ?? "") + "/.config/ferry/config.toml"
+    }
+
+    public var storePath: String { dataDirectory + "/ferry.sqlite" }
+
+    /// The profile a run uses: the named one, else `default_model`, else one whose key is set, else local.
+    public func profile(named name: String?, environment: [String: String]) throws -> ModelProfile {
+        if let name = name ?? defaultModel {
+            guard let profile = profiles[name] else {
+                let known = profiles.keys.sorted().joined(separator: ", ")
+                throw FerryError(.config, "no model profile named '\(name)'; known profiles: \(known)")
+            }
+            return profile
+        }
+        if environment["ANTHROPIC_API_KEY"]?.isEmpty == false, let profile = profiles["anthropic"] { return profile }
+        if environment["OPENAI_API_KEY"]?.isEmpty == false, let profile = profiles["openai"] { return profile }
+        return profiles["local"]!
+    }
+
+    /// The API key for a profile, read from the variable it names. Missing keys are an error that says which.
+    public static func apiKey(for profile: ModelProfile, environment: [String: String]) throws -> String? {
+        guard let variable = profile.apiKeyEnv, !variable.isEmpty else { return nil }
+        guard let key = environment[variable], !key.isEmpty else {
+            if profile.provider == .local { return nil }
+            throw FerryError(
+                .config,
+                "model profile '\(profile.name)' needs an API key in $\(variable), which is not set. "
+                    + "Fix: export \(variable)=…, or set api_key_env in [models.\(profile.name)] of "
+                    + "\(userConfigPath()) to the variable that holds it")
+        }
+        return key
+    }
+}

@@ -1,0 +1,39 @@
+import FerryCore
+import FerryStore
+
+/// What a finished run hands back: the record, where its files are, and what the tests said.
+public struct RunResult: Sendable {
+    public var record: RunRecord
+    public var diff: String
+    public var baseline: TestRun?
+    public var final: TestRun?
+    public var limit: LimitKind?
+    public var costBreakdown: CostBreakdown
+
+    public var status: RunStatus { record.status }
+}
+
+/// Dollars by kind of token.
+public struct CostBreakdown: Codable, Hashable, Sendable {
+    public var inputUSD = 0.0
+    public var cachedInputUSD = 0.0
+    public var cacheWriteUSD = 0.0
+    public var outputUSD = 0.0
+    public var priceKnown = true
+
+    public init() {}
+
+    public init(usage: Usage, price: Price?) {
+        guard let price else {
+            priceKnown = false
+            return
+        }
+        let uncached = max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens)
+        inputUSD = Double(uncached) * price.input / 1e6
+        cachedInputUSD = Double(usage.cachedInputTokens) * price.cachedInput / 1e6
+        cacheWriteUSD = Double(usage.cacheWriteTokens) * price.cacheWrite / 1e6
+        outputUSD = Double(usage.outputTokens) * price.output / 1e6
+    }
+
+    public var totalUSD: Double { inputUSD + cachedInputUSD + cacheWriteUSD + outputUSD }
+}

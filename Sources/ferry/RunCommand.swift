@@ -1,0 +1,128 @@
+import ArgumentParser
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryStore
+import Foundation
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "A named model profile from the config.")
+    var profile: String?
+
+    @Option(help: "Inline profile: openai, anthropic or local.")
+    var provider: ModelProfile.Provider?
+
+    @Option(help: "The model name (with --provider), or a profile name.")
+    var model: String?
+
+    @Option(help: "Inline profile: the API base URL.")
+    var baseURL: String?
+
+    @Option(help: "Inline profile: the environment variable that holds the API key.")
+    var apiKeyEnv: String?
+
+    @Option(help: "Inline profile: native or text.")
+    var toolProtocol: ModelProfile.ToolProtocol?
+
+    @Option(help: "Inline profile: the context window in tokens.")
+    var contextWindow: Int?
+
+    /// The profile these flags select, on top of the config.
+    func resolve(config: FerryConfig, environment: [String: String]) throws -> ModelProfile {
+        var resolved: ModelProfile
+        if let provider {
+            let base = config.profiles[profile ?? ""]
+            resolved = ModelProfile(
+                name: "inline", provider: provider, baseURL: baseURL ?? base?.baseURL, model: model ?? base?.model ?? "default",
+                apiKeyEnv: apiKeyEnv, contextWindow: contextWindow, toolProtocol: toolProtocol)
+        } else {
+            var name = self.profile
+            if name == nil, let model, config.profiles[model] != nil { name = model }
+            resolved = try config.profile(named: name, environment: environment)
+            if let model, config.profiles[model] == nil { resolved.model = model }
+            if let baseURL { resolved.baseURL = baseURL }
+            if let apiKeyEnv { resolved.apiKeyEnv = apiKeyEnv }
+            if let toolProtocol { resolved.toolProtocol = toolProtocol }
+            if let contextWindow { resolved.contextWindow = contextWindow }
+        }
+        return resolved
+    }
+}
+
+extension ModelProfile.Provider: ExpressibleByArgument {}
+extension ModelProfile.ToolProtocol: ExpressibleByArgument {}
+extension FerryConfig.SandboxMode: ExpressibleByArgument {}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a task on a repository and hand back a verified change.")
+
+    @Argument(help: "The task: a bug report, an issue or a feature request.")
+    var task: String
+
+    @Option(help: "The repository (default: the current directory).")
+    var repo: String?
+
+    @Option(help: "Start the branch from this ref instead of HEAD.")
+    var base: String?
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Stop after this many model steps.") var maxSteps: Int?
+    @Option(help: "Stop when the run has cost this many USD.") var maxCost: Double?
+    @Option(help: "Stop after this many seconds.") var maxTime: Double?
+    @Option(help: "Repair rounds after failing tests (default 2).") var repairRounds: Int?
+    @Option(help: "The project's test command (default: detected).") var testCommand: String?
+    @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
+    @Flag(help: "Allow network access inside the sandbox.") var allowNetwork = false
+    @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
+    @Flag(help: "Print a JSONL event stream instead of the live view.") var json = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let repoPath = repo ?? FileManager.default.currentDirectoryPath
+        guard FileManager.default.fileExists(atPath: repoPath) else {
+            throw FerryError(.usage, "repository \(repoPath) does not exist")
+        }
+        var config = try ConfigLoader.load(repo: repoPath, environment: environment)
+        if let maxSteps { config.limits.maxSteps = maxSteps }
+        if let maxCost { config.limits.maxCostUSD = maxCost }
+        if let maxTime { config.limits.maxTimeSeconds = maxTime }
+        if let repairRounds { config.limits.repairRounds = repairRounds }
+        if let testCommand { config.testCommand = testCommand }
+        if let sandbox { config.sandbox = sandbox }
+        if allowNetwork { config.allowNetwork = true }
+        let profile = try modelOptions.resolve(config: config, environment: environment)
+        let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
+
+        let result = try await Session.run(
+            task: task, repo: repoPath, base: base, profile: profile, apiKey: apiKey, config: config,
+            keepWorktree: keepWorktree, json: json)
+        throw ExitCode(result.status.exitCode)
+    }
+}
+
+/// Runs one task with the live view; shared by `run` and `demo`.
+enum Session {
+    static func run(
+        task: String, repo: String, base: String?, profile: ModelProfile, apiKey: String?, config: FerryConfig,
+        keepWorktree: Bool, json: Bool, retry: RetryPolicy = .standard
+    ) async throws -> RunResult {
+        let store = try SQLiteRunStore(path: config.storePath)
+        let client = ModelFactory.httpClient(for: profile)
+        let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client, retry: retry)
+        let runner = AgentRunner(model: model, store: store, config: config, secrets: apiKey.map { [$0] } ?? [])
+        let view = LiveView(json: json)
+        let result: RunResult
+        do {
+            result = try await runner.run(
+                RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree), onEvent: view.show)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+        if !json { print(Report.text(result)) }
+        return result
+    }
+}
