@@ -25,7 +25,7 @@ public struct BubblewrapRunner: CommandRunner {
     }
 
     static func locate(in environment: [String: String]) -> String? {
-        let dirs = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init) + ["/usr/bin"]
+        let dirs = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
         return dirs.map { $0 + "/bwrap" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 

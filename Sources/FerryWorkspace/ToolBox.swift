@@ -256,3 +256,10 @@ public actor ToolBox {
             .joined()
     }
 }
+
+extension ToolBox {
+    /// The built-in search, which runs when ripgrep is missing; exposed so tests cover it on machines with rg.
+    public func builtinSearchForTesting(pattern: String) async throws -> [String] {
+        try await builtinSearch(pattern: pattern, scope: workspace.root, glob: nil).sorted()
+    }
+}

@@ -1,0 +1,171 @@
+import FerryCore
+import Testing
+
+@Suite struct AgentMachineTests {
+    func machine(_ limits: AgentLimits = AgentLimits(), window: Int = 100_000) -> AgentMachine {
+        AgentMachine(history: [.system("sys"), .user("task", pinned: true)], limits: limits, contextWindow: window)
+    }
+
+    func call(_ name: String, _ args: String = "{}", id: String = "c1") -> ModelReply {
+        ModelReply(content: "", toolCalls: [ToolCall(id: id, name: name, arguments: args)], usage: Usage(inputTokens: 10, outputTokens: 5))
+    }
+
+    @Test func startAsksTheModel() {
+        var m = machine()
+        guard case .callModel(let history) = m.handle(.start(now: 0)) else { Issue.record("expected callModel"); return }
+        #expect(history.count == 2)
+    }
+
+    @Test func toolCallRunsToolsThenAsksAgain() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.01, now: 1)) == .runTools([ToolCall(id: "c1", name: "read_file", arguments: #"{"path":"a"}"#)]))
+        guard case .callModel(let history) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "x")], now: 2)) else {
+            Issue.record("expected callModel"); return
+        }
+        #expect(history.last?.role == .tool)
+        #expect(history.last?.toolCallID == "c1")
+        #expect(m.steps == 1)
+        #expect(m.usage.inputTokens == 10)
+        #expect(abs(m.costUSD - 0.01) < 1e-12)
+    }
+
+    @Test func finishVerifiesAndPassingTestsMeanVerified() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        #expect(m.handle(.modelReplied(call("finish", #"{"summary":"done"}"#), cost: 0, now: 1)) == .verify(summary: "done"))
+        guard case .stop(let outcome) = m.handle(.verified(.passed("ok"), now: 2)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .verified)
+        #expect(outcome.summary == "done")
+    }
+
+    @Test func failingTestsGetRepairRoundsThenFail() {
+        var m = machine(AgentLimits(repairRounds: 2))
+        _ = m.handle(.start(now: 0))
+        for round in 1...2 {
+            _ = m.handle(.modelReplied(call("finish", #"{"summary":"s"}"#, id: "f\(round)"), cost: 0, now: 1))
+            guard case .callModel(let history) = m.handle(.verified(.failed("1 failed"), now: 2)) else {
+                Issue.record("expected a repair round"); return
+            }
+            #expect(history.last?.content.contains("1 failed") == true)
+            #expect(history.last?.toolCallID == "f\(round)")
+        }
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"s"}"#, id: "f3"), cost: 0, now: 1))
+        guard case .stop(let outcome) = m.handle(.verified(.failed("1 failed"), now: 2)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .failed)
+        #expect(m.repairsUsed == 2)
+    }
+
+    @Test func noChangeIsNeverVerified() {
+        var m = machine(AgentLimits(repairRounds: 0))
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"nothing to do"}"#), cost: 0, now: 1))
+        guard case .stop(let outcome) = m.handle(.verified(.noChange, now: 2)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason == "no change")
+    }
+
+    @Test func noTestCommandIsUnverified() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"s"}"#), cost: 0, now: 1))
+        guard case .stop(let outcome) = m.handle(.verified(.noTestCommand, now: 2)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .unverified)
+    }
+
+    @Test func threeMalformedRepliesInARowStop() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let bad = ModelReply(content: "hmm", formatError: "no action")
+        guard case .callModel(let history) = m.handle(.modelReplied(bad, cost: 0, now: 1)) else { Issue.record("expected retry"); return }
+        #expect(history.last?.content.contains("no action") == true)
+        // Bad JSON arguments count too, and each call gets an answer.
+        guard case .callModel(let next) = m.handle(.modelReplied(call("edit_file", "{not json"), cost: 0, now: 1)) else {
+            Issue.record("expected retry"); return
+        }
+        #expect(next.last?.role == .tool)
+        guard case .stop(let outcome) = m.handle(.modelReplied(ModelReply(content: "just text"), cost: 0, now: 1)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason.contains("3 malformed"))
+    }
+
+    @Test func aGoodReplyResetsTheMalformedCount() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(ModelReply(content: "x", formatError: "e"), cost: 0, now: 1))
+        _ = m.handle(.modelReplied(ModelReply(content: "x", formatError: "e"), cost: 0, now: 1))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
+        #expect(m.consecutiveMalformed == 0)
+    }
+
+    @Test func stepLimitStops() {
+        var m = machine(AgentLimits(maxSteps: 2))
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
+        guard case .stop(let outcome) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.status == .limit)
+        #expect(outcome.limit == .steps)
+    }
+
+    @Test func costLimitStops() {
+        var m = machine(AgentLimits(maxCostUSD: 0.05))
+        _ = m.handle(.start(now: 0))
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 1)) != .stop(.init(status: .limit, reason: "", limit: .cost)))
+        _ = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1))
+        guard case .stop(let outcome) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 2)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.limit == .cost)
+        #expect(outcome.status == .limit)
+    }
+
+    @Test func timeLimitStops() {
+        var m = machine(AgentLimits(maxTimeSeconds: 10))
+        _ = m.handle(.start(now: 100))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 105))
+        guard case .stop(let outcome) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 111)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.limit == .time)
+    }
+
+    @Test func compactionKeepsPinnedMessagesAndRecentTurns() {
+        var m = AgentMachine(
+            history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
+        _ = m.handle(.start(now: 0))
+        var action: AgentMachine.Action = .callModel([])
+        for i in 0..<8 {
+            _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "c\(i)"), cost: 0, now: 1))
+            action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
+            if case .compact = action { break }
+        }
+        guard case .compact(let old) = action else { Issue.record("expected compaction"); return }
+        #expect(!old.contains { $0.pinned })
+        #expect(old.first?.role == .assistant)
+        guard case .callModel(let history) = m.handle(.compacted(summary: "I read a.", usage: Usage(inputTokens: 50), cost: 0.001, now: 2)) else {
+            Issue.record("expected callModel"); return
+        }
+        #expect(history[0].content == "sys")
+        #expect(history[1].content == "the task")
+        #expect(history[2].content.contains("I read a."))
+        #expect(history[3].role == .assistant)  // a turn is never split from its results
+        #expect(m.compactions == 1)
+        #expect(m.usage.inputTokens == 50 + 10 * m.steps)
+    }
+
+    @Test func finishAlongsideOtherCallsRunsThemFirst() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let reply = ModelReply(content: "", toolCalls: [
+            ToolCall(id: "a", name: "edit_file", arguments: "{}"), ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
+        ])
+        #expect(m.handle(.modelReplied(reply, cost: 0, now: 1)) == .runTools([ToolCall(id: "a", name: "edit_file", arguments: "{}")]))
+        #expect(m.handle(.toolsFinished([.init(callID: "a", name: "edit_file", output: "ok")], now: 1)) == .verify(summary: "s"))
+    }
+}

@@ -1,0 +1,78 @@
+import FerryCore
+import FerryModels
+import Testing
+
+@Suite struct TextProtocolTests {
+    func expectCall(_ reply: String, _ name: String, _ args: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(TextToolProtocol.parse(reply) == .call(name: name, arguments: args), sourceLocation: sourceLocation)
+    }
+
+    @Test func fencedJSON() {
+        expectCall("I'll read it.\n```json\n{\"tool\": \"read_file\", \"args\": {\"path\": \"a.py\"}}\n```", "read_file", ["path": "a.py"])
+    }
+
+    @Test func nameAndArgumentsKeys() {
+        expectCall("```json\n{\"name\": \"search\", \"arguments\": {\"pattern\": \"x\"}}\n```", "search", ["pattern": "x"])
+    }
+
+    @Test func qwenToolCallTags() {
+        expectCall("<tool_call>\n{\"name\": \"finish\", \"arguments\": {\"summary\": \"done\"}}\n</tool_call>", "finish", ["summary": "done"])
+    }
+
+    @Test func qwenToolCallWithoutClosingTag() {
+        expectCall("<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a\"}}", "read_file", ["path": "a"])
+    }
+
+    @Test func argumentsAsAJSONString() {
+        expectCall("<tool_call>{\"name\": \"read_file\", \"arguments\": \"{\\\"path\\\": \\\"a\\\"}\"}</tool_call>", "read_file", ["path": "a"])
+    }
+
+    @Test func bashBlockIsAShellCall() {
+        expectCall("Run the tests:\n```bash\npython3 -m pytest -q\n```", "shell", ["command": "python3 -m pytest -q"])
+    }
+
+    @Test func unclosedFenceRunsToTheEnd() {
+        expectCall("```bash\nls -la", "shell", ["command": "ls -la"])
+    }
+
+    @Test func truncatedJSONIsClosed() {
+        expectCall("```json\n{\"tool\": \"read_file\", \"args\": {\"path\": \"a.py\"", "read_file", ["path": "a.py"])
+    }
+
+    @Test func trailingTextAfterTheObject() {
+        expectCall("```json\n{\"tool\": \"list_files\", \"args\": {}} and then more\n```", "list_files", [:])
+    }
+
+    @Test func jsonWinsOverAnExampleShellBlock() {
+        expectCall("```sh\necho hi\n```\n```json\n{\"tool\": \"finish\", \"args\": {\"summary\": \"s\"}}\n```", "finish", ["summary": "s"])
+    }
+
+    @Test func bareObject() {
+        expectCall("{\"tool\": \"read_file\", \"args\": {\"path\": \"b\"}}", "read_file", ["path": "b"])
+    }
+
+    @Test func noActionIsAnError() {
+        guard case .error(let message) = TextToolProtocol.parse("I think the bug is in cart.py.") else { Issue.record("expected error"); return }
+        #expect(message.contains("No action"))
+    }
+
+    @Test func malformedJSONIsAnError() {
+        guard case .error(let message) = TextToolProtocol.parse("```json\n{\"tool\": read_file}\n```") else { Issue.record("expected error"); return }
+        #expect(message.contains("not a valid JSON object"))
+    }
+
+    @Test func missingToolNameIsAnError() {
+        guard case .error(let message) = TextToolProtocol.parse("```json\n{\"args\": {}}\n```") else { Issue.record("expected error"); return }
+        #expect(message.contains("no \"tool\""))
+    }
+
+    @Test func emptyBashBlockIsAnError() {
+        guard case .error = TextToolProtocol.parse("```bash\n\n```") else { Issue.record("expected error"); return }
+    }
+
+    @Test func instructionsListEveryTool() {
+        let tools = [ToolSpec(name: "read_file", description: "Read.", parameters: ["type": "object", "properties": ["path": ["type": "string"]], "required": ["path"]])]
+        let text = TextToolProtocol.instructions(for: tools)
+        #expect(text.contains("`read_file`: Read. Args: {path: string}"))
+    }
+}
