@@ -2,6 +2,11 @@
 public struct SSEEvent: Hashable, Sendable {
     public var event: String?
     public var data: String
+
+    public init(event: String? = nil, data: String) {
+        self.event = event
+        self.data = data
+    }
 }
 
 /// Incremental Server-Sent Events parser: feed it bytes as they arrive, get whole events back.

@@ -1,0 +1,224 @@
+import AsyncHTTPClient
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryStore
+import FerryTesting
+import FerryWorkspace
+import Foundation
+import Testing
+
+/// Whole runs: a fake model over real HTTP, a real git repository, the real sandbox, the real store.
+@Suite struct EndToEndTests {
+    static let files = [
+        "calc.py": "def add(a, b):\n    return a - b\n",
+        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
+        "AGENTS.md": "Use unittest.",
+    ]
+
+    struct Outcome: Sendable {
+        var result: RunResult
+        var requests: [JSONValue]
+        var store: SQLiteRunStore
+        var repo: String
+    }
+
+    func run(
+        _ flavor: FakeModelServer.Flavor, script: [FakeStep], limits: AgentLimits = AgentLimits(repairRounds: 1),
+        testCommand: String? = "python3 -m unittest", files: [String: String] = EndToEndTests.files
+    ) async throws -> Outcome {
+        let repo = try await FixtureRepo.make(files)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
+        var config = FerryConfig(dataDirectory: data)
+        config.testCommand = testCommand
+        config.limits = limits
+        let store = try SQLiteRunStore(path: config.storePath)
+        let frozen = config
+        return try await FakeModelServer.with(flavor, script: script) { server in
+            let profile = ModelProfile(
+                name: "t", provider: flavor == .openai ? .openai : .anthropic, baseURL: server.baseURL,
+                model: flavor == .openai ? "gpt-4.1-mini" : "claude-sonnet-4-5", apiKeyEnv: "K")
+            let client = ModelFactory.httpClient(for: profile)
+            let model = ModelFactory.make(profile: profile, apiKey: "secret-key-abcdef123", client: client, retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
+            let runner = AgentRunner(model: model, store: store, config: frozen, secrets: ["secret-key-abcdef123"])
+            let result: RunResult
+            do {
+                result = try await runner.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repo))
+            } catch {
+                try await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+            return Outcome(result: result, requests: server.requests, store: store, repo: repo)
+        }
+    }
+
+    static let usage = Usage(inputTokens: 2_000, outputTokens: 100, cachedInputTokens: 1_000)
+
+    static let fixingScript: [FakeStep] = [
+        .call("search", ["pattern": "def add"], usage: usage),
+        .call("read_file", ["path": "calc.py"], usage: usage),
+        .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"], usage: usage),
+        .call("shell", ["command": "python3 -m unittest 2>&1 | tail -3; echo KEY=$OPENAI_API_KEY"], usage: usage),
+        .call("finish", ["summary": "add() subtracted; it now adds."], usage: usage),
+    ]
+
+    @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
+    func fixesTheBugAndVerifies(flavor: FakeModelServer.Flavor) async throws {
+        let outcome = try await run(flavor, script: Self.fixingScript)
+        let result = outcome.result
+        #expect(result.status == .verified)
+        #expect(result.record.steps == 5)
+
+        // The branch and its commit, with the user's branch untouched.
+        let git = Git(outcome.repo)
+        let branchHead = try await git.run("rev-parse", result.record.branch).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(branchHead == result.record.commitSHA)
+        #expect(try await git.run("rev-parse", "--abbrev-ref", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines) == "main")
+        #expect(try String(contentsOfFile: outcome.repo + "/calc.py", encoding: .utf8).contains("a - b"))
+        let message = try await git.run("log", "-1", "--format=%B", result.record.branch)
+        #expect(message.hasPrefix("ferry: add() returns the wrong sum"))
+        #expect(message.contains("add() subtracted; it now adds."))
+
+        // The diff, in the result and in change.patch.
+        #expect(result.diff.contains("-    return a - b\n+    return a + b"))
+        let patch = try String(contentsOfFile: result.record.runDirectory + "/change.patch", encoding: .utf8)
+        #expect(patch == result.diff)
+
+        // Cost from the reported usage: 5 calls × (1,000 uncached × $0.40 + 1,000 cached × $0.10 + 100 out × $1.60) / 1M
+        // for gpt-4.1-mini; Anthropic's sonnet: $3 / $0.30 / $15.
+        let prices: (Double, Double, Double) = flavor == .openai ? (0.40, 0.10, 1.60) : (3, 0.30, 15)
+        let perCall: Double = (1_000 * prices.0 + 1_000 * prices.1 + 100 * prices.2) / 1e6
+        #expect(abs(result.record.costUSD - 5 * perCall) < 1e-12)
+        #expect(result.record.inputTokens == 10_000)
+        #expect(result.record.cachedTokens == 5_000)
+        #expect(result.record.outputTokens == 500)
+
+        // The store has the run and every event; trace.jsonl has the same events.
+        let stored = try await outcome.store.run(result.record.id)
+        #expect(stored?.status == .verified)
+        #expect(stored?.commitSHA == result.record.commitSHA)
+        let events = try await outcome.store.events(of: result.record.id)
+        #expect(events.first?.type == "run.started")
+        #expect(events.last?.type == "run.finished")
+        #expect(events.filter { $0.type == "tool.result" }.count == 4)
+        #expect(events.contains { $0.type == "tests.baseline" && $0.data["passed"] == false })
+        #expect(events.contains { $0.type == "verify.result" && $0.data["outcome"] == "passed" })
+        let trace = try String(contentsOfFile: result.record.runDirectory + "/trace.jsonl", encoding: .utf8)
+        #expect(trace.split(separator: "\n").count == events.count)
+        #expect(!trace.contains("secret-key-abcdef123"))
+        for name in ["summary.md", "result.json"] {
+            #expect(FileManager.default.fileExists(atPath: result.record.runDirectory + "/" + name))
+        }
+        let resultJSON = JSONValue.parse(try String(contentsOfFile: result.record.runDirectory + "/result.json", encoding: .utf8))
+        #expect(resultJSON?["status"] == "verified")
+
+        // The sandbox kept the key out of the shell.
+        let shellOutput = events.first { $0.type == "tool.result" && $0.data["tool"] == "shell" }?.data["output"]?.stringValue ?? ""
+        #expect(shellOutput.contains("KEY=\n") || shellOutput.hasSuffix("KEY="))
+
+        // The model saw AGENTS.md, the task and the baseline, and tool results came back to it.
+        let first = outcome.requests[0].jsonString
+        #expect(first.contains("Use unittest."))
+        #expect(first.contains("add() returns the wrong sum"))
+        #expect(first.contains("FAILED"))
+        #expect(outcome.requests.count == 5)
+
+        // The worktree is gone; the branch stays.
+        #expect(!FileManager.default.fileExists(atPath: result.record.runDirectory + "/worktree"))
+    }
+
+    @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
+    func changeThatLeavesTestsFailingIsFailed(flavor: FakeModelServer.Flavor) async throws {
+        let outcome = try await run(flavor, script: [
+            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a * b"]),
+            .call("finish", ["summary": "fixed"]),
+            // The repair round: the model insists.
+            .call("finish", ["summary": "fixed, really"]),
+        ], limits: AgentLimits(repairRounds: 1))
+        #expect(outcome.result.status == .failed)
+        #expect(outcome.result.record.reason == "tests fail after the change")
+        #expect(outcome.result.final?.passed == false)
+        // The failure went back to the model once.
+        #expect(outcome.requests.count == 3)
+        #expect(outcome.requests[2].jsonString.contains("The tests fail after your change"))
+        // The failed change is still kept on its branch for inspection.
+        #expect(outcome.result.record.commitSHA != nil)
+        #expect(try await outcome.store.run(outcome.result.record.id)?.status == .failed)
+    }
+
+    @Test func finishingWithoutAChangeIsFailedNotVerified() async throws {
+        let outcome = try await run(.openai, script: [.call("finish", ["summary": "looks fine to me"])], limits: AgentLimits(repairRounds: 0))
+        #expect(outcome.result.status == .failed)
+        #expect(outcome.result.record.reason == "no change")
+        #expect(outcome.result.record.commitSHA == nil)
+        let branches = try await Git(outcome.repo).run("branch", "--list", "ferry/*")
+        #expect(branches.isEmpty)
+    }
+
+    @Test func noTestCommandMeansUnverified() async throws {
+        let outcome = try await run(.openai, script: [
+            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+            .call("finish", ["summary": "fixed"]),
+        ], testCommand: nil, files: ["calc.py": Self.files["calc.py"]!])
+        #expect(outcome.result.status == .unverified)
+        #expect(outcome.result.status.exitCode == 3)
+        #expect(outcome.result.baseline == nil)
+        #expect(outcome.result.record.commitSHA != nil)
+    }
+
+    @Test func stepLimitStopsCleanlyAndKeepsThePartialDiff() async throws {
+        let outcome = try await run(.openai, script: [
+            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return b - a"]),
+            .call("read_file", ["path": "calc.py"]),
+            .call("read_file", ["path": "calc.py"]),
+        ], limits: AgentLimits(maxSteps: 2))
+        #expect(outcome.result.status == .limit)
+        #expect(outcome.result.limit == .steps)
+        #expect(outcome.result.status.exitCode == 4)
+        #expect(outcome.result.diff.contains("return b - a"))
+        let trace = try String(contentsOfFile: outcome.result.record.runDirectory + "/trace.jsonl", encoding: .utf8)
+        #expect(trace.contains("\"limit\":\"steps\""))
+    }
+
+    @Test func costLimitStops() async throws {
+        let expensive = Usage(inputTokens: 1_000_000, outputTokens: 0)  // $0.40 a call at gpt-4.1-mini prices
+        let outcome = try await run(.openai, script: [
+            .call("read_file", ["path": "calc.py"], usage: expensive),
+            .call("read_file", ["path": "calc.py"], usage: expensive),
+            .call("read_file", ["path": "calc.py"], usage: expensive),
+        ], limits: AgentLimits(maxCostUSD: 0.75))
+        #expect(outcome.result.status == .limit)
+        #expect(outcome.result.limit == .cost)
+        #expect(outcome.requests.count == 2)
+        #expect(abs(outcome.result.record.costUSD - 0.80) < 1e-9)
+    }
+
+    @Test func timeLimitStopsAHangingModelCall() async throws {
+        let started = ContinuousClock.now
+        let outcome = try await run(.openai, script: [
+            .call("read_file", ["path": "calc.py"]),
+            .delay(seconds: 30, then: FakeReply(text: "too late")),
+        ], limits: AgentLimits(maxTimeSeconds: 3))
+        #expect(outcome.result.status == .limit)
+        #expect(outcome.result.limit == .time)
+        #expect(ContinuousClock.now - started < .seconds(25))
+    }
+
+    @Test func threeMalformedRepliesStopTheRun() async throws {
+        let outcome = try await run(.openai, script: [
+            .reply(text: "I think I know."), .reply(toolCalls: [FakeToolCall(name: "read_file", arguments: "{bad")]),
+            .reply(text: "still thinking"),
+        ])
+        #expect(outcome.result.status == .failed)
+        #expect(outcome.result.record.reason.contains("3 malformed replies"))
+    }
+
+    @Test func modelErrorEndsTheRunAndIsRecorded() async throws {
+        let outcome = try await run(.openai, script: [.status(401)])
+        #expect(outcome.result.status == .failed)
+        #expect(outcome.result.record.reason.contains("$K"))
+        let stored = try await outcome.store.events(of: outcome.result.record.id)
+        #expect(stored.contains { $0.type == "model.error" })
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages Ferry needs on Debian/Ubuntu: bubblewrap (the sandbox), git, ripgrep (search),
+# python3 (the demo and test fixtures). Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+
+if ((${#need[@]})); then
+    echo "setup: installing ${need[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: the Swift 6 toolchain is missing; install it from swift.org (swiftly) and re-run" >&2
+    exit 2
+fi
+# git needs an identity for the fixture repositories the tests create.
+git config --global user.email >/dev/null 2>&1 || git config --global user.email "ferry@localhost"
+git config --global user.name >/dev/null 2>&1 || git config --global user.name "Ferry"
