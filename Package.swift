@@ -68,6 +68,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "ferry-bench",
+            dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore"],
+            path: "bench/FerryBench"
+        ),
         .testTarget(
             name: "FerryTests",
             dependencies: [

@@ -1,0 +1,102 @@
+// Measures Ferry's own overhead per agent step: a 50-step run against a zero-latency scripted model, so every
+// millisecond is the harness (history, tools, trace, store), not inference. Run with `make bench`.
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryStore
+import FerryTesting
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A model that answers instantly from a script and notes when each call arrives.
+final class ScriptedModel: ChatModel, Sendable {
+    let profile = ModelProfile(name: "bench", provider: .openai, model: "gpt-4.1-mini")
+    let steps: Int
+    let calls = Mutex<[ContinuousClock.Instant]>([])
+
+    init(steps: Int) { self.steps = steps }
+
+    func complete(_ request: ChatRequest, onDelta: @escaping @Sendable (StreamDelta) -> Void) async throws -> ModelReply {
+        let index = calls.withLock { calls in
+            calls.append(.now)
+            return calls.count
+        }
+        let usage = Usage(inputTokens: 1_500 + 150 * index, outputTokens: 60, cachedInputTokens: 1_400 + 150 * (index - 1))
+        let call: (String, JSONValue)
+        if index >= steps {
+            call = ("finish", ["summary": "bench"])
+        } else {
+            switch index % 4 {
+            case 0: call = ("read_file", ["path": "src/module\(index % 20).py"])
+            case 1: call = ("search", ["pattern": "def function_\(index % 7)"])
+            case 2: call = ("list_files", ["glob": "src/*.py"])
+            default:
+                call = ("edit_file", ["path": "src/module\(index % 20).py", "old": "VALUE = \(index / 20)", "new": "VALUE = \(index / 20 + 1)"])
+            }
+        }
+        return ModelReply(
+            content: "step \(index)", toolCalls: [ToolCall(id: "c\(index)", name: call.0, arguments: call.1.jsonString)],
+            usage: usage)
+    }
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}
+
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+}
+
+@main
+struct Bench {
+    static func main() async throws {
+        let steps = Int(ProcessInfo.processInfo.environment["FERRY_BENCH_STEPS"] ?? "") ?? 50
+        let runs = Int(ProcessInfo.processInfo.environment["FERRY_BENCH_RUNS"] ?? "") ?? 3
+        var files: [String: String] = [:]
+        for i in 0..<20 {
+            files["src/module\(i).py"] = (0..<40).map { "def function_\($0)(x):\n    return x + \($0)\n" }.joined() + "VALUE = 0\n"
+        }
+        files["README.md"] = "bench fixture\n"
+        var perStep: [Double] = []
+        var totals: [Double] = []
+        for run in 1...runs {
+            let repo = try await FixtureRepo.make(files)
+            let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-\(UUID().uuidString.prefix(8))").path
+            var config = FerryConfig(dataDirectory: data)
+            config.testCommand = "true"
+            config.limits.maxSteps = steps + 5
+            let store = try SQLiteRunStore(path: config.storePath)
+            let model = ScriptedModel(steps: steps)
+            let runner = AgentRunner(model: model, store: store, config: config)
+            let started = ContinuousClock.now
+            let result = try await runner.run(RunRequest(task: "bench", repo: repo))
+            let total = milliseconds(ContinuousClock.now - started)
+            let instants = model.calls.withLock { $0 }
+            let deltas = zip(instants.dropFirst(), instants).map { milliseconds($0 - $1) }
+            perStep += deltas
+            totals.append(total)
+            print(String(format: "run %d: %@ after %d steps, %.0f ms total (incl. worktree, baseline, verify, commit)",
+                run, result.status.rawValue, result.record.steps, total))
+            try? FileManager.default.removeItem(atPath: (repo as NSString).deletingLastPathComponent)
+            try? FileManager.default.removeItem(atPath: data)
+        }
+        print("")
+        print("harness overhead per step over \(perStep.count) steps (\(runs) runs of \(steps)):")
+        print(String(format: "  median %.2f ms   p95 %.2f ms   max %.2f ms", percentile(perStep, 0.5), percentile(perStep, 0.95), perStep.max() ?? 0))
+        print(String(format: "  whole run median %.0f ms", percentile(totals, 0.5)))
+        print(String(format: "  peak RSS %.1f MB", peakRSSMegabytes()))
+    }
+}
