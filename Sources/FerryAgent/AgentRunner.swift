@@ -243,62 +243,93 @@ public struct AgentRunner: Sendable {
                 }
             }
         } catch {
-            outcome = AgentMachine.Outcome(
-                status: .failed, reason: "error: \((error as? FerryError)?.message ?? "\(error)")", summary: "", limit: nil)
-            await recorder.record("run.error", ["error": .string(outcome.reason)])
+            let reason = Task.isCancelled || error is CancellationError
+                ? "interrupted" : "error: \((error as? FerryError)?.message ?? "\(error)")"
+            outcome = AgentMachine.Outcome(status: .failed, reason: reason)
+            await recorder.record("run.error", ["error": .string(reason)])
         }
 
-        // Finish: diff, commit, files, store. Each step is attempted even if an earlier one failed.
-        var diff = ""
-        var commitSHA: String?
-        do {
-            diff = try await worktreeGit.stagedDiff(against: base)
-            if !diff.isEmpty {
-                commitSHA = try await worktreeGit.commit(
-                    message: Self.commitMessage(task: request.task, outcome: outcome, runID: runID))
+        // Finishing must survive an interrupt (Ctrl-C cancels the run's task), so it runs detached: a run is never
+        // left without its diff, files and store row.
+        let finishing = Finishing(
+            record: record, outcome: outcome, loop: loop, baseline: baseline, finalTests: finalTests,
+            wallSeconds: elapsed(), base: base, repoGit: repoGit, worktreeGit: worktreeGit, recorder: recorder,
+            keepWorktree: request.keepWorktree, worktreePath: worktreePath, price: model.profile.effectivePrice,
+            store: store)
+        return try await Task.detached { try await finishing.run() }.value
+    }
+
+    /// The last part of a run: commit, files, store, cleanup.
+    struct Finishing: Sendable {
+        var record: RunRecord
+        let outcome: AgentMachine.Outcome
+        let loop: AgentMachine
+        let baseline: TestRun?
+        let finalTests: TestRun?
+        let wallSeconds: Double
+        let base: String
+        let repoGit: Git
+        let worktreeGit: Git
+        let recorder: EventRecorder
+        let keepWorktree: Bool
+        let worktreePath: String
+        let price: Price?
+        let store: any RunStore
+
+        func run() async throws -> RunResult {
+            var record = self.record
+            let runDirectory = record.runDirectory
+            var diff = ""
+            var commitSHA: String?
+            do {
+                diff = try await worktreeGit.stagedDiff(against: base)
+                if !diff.isEmpty {
+                    commitSHA = try await worktreeGit.commit(
+                        message: AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id))
+                }
+            } catch {
+                await recorder.record("run.error", ["error": .string("could not commit: \(error)")])
             }
-        } catch {
-            await recorder.record("run.error", ["error": .string("could not commit: \(error)")])
-        }
-        let usage = loop.usage
-        let breakdown = CostBreakdown(usage: usage, price: model.profile.effectivePrice)
-        record.status = outcome.status
-        record.reason = outcome.reason
-        record.summary = outcome.summary
-        record.steps = loop.steps
-        record.inputTokens = usage.inputTokens
-        record.outputTokens = usage.outputTokens
-        record.cachedTokens = usage.cachedInputTokens
-        record.cacheWriteTokens = usage.cacheWriteTokens
-        record.costUSD = loop.costUSD
-        record.wallSeconds = elapsed()
-        record.commitSHA = commitSHA
-        record.finishedAt = Date()
+            let usage = loop.usage
+            record.status = outcome.status
+            record.reason = outcome.reason
+            record.summary = outcome.summary
+            record.steps = loop.steps
+            record.inputTokens = usage.inputTokens
+            record.outputTokens = usage.outputTokens
+            record.cachedTokens = usage.cachedInputTokens
+            record.cacheWriteTokens = usage.cacheWriteTokens
+            record.costUSD = loop.costUSD
+            record.wallSeconds = wallSeconds
+            record.commitSHA = commitSHA
+            record.finishedAt = Date()
 
-        let result = RunResult(
-            record: record, diff: diff, baseline: baseline, final: finalTests, limit: outcome.limit,
-            costBreakdown: breakdown)
-        try? Data(diff.utf8).write(to: URL(fileURLWithPath: runDirectory + "/change.patch"))
-        try? Data(RunReport.summaryMarkdown(result).utf8).write(to: URL(fileURLWithPath: runDirectory + "/summary.md"))
-        try? Data(RunReport.resultJSON(result, compactions: loop.compactions).jsonString.utf8).write(
-            to: URL(fileURLWithPath: runDirectory + "/result.json"))
-        await recorder.record(
-            "run.finished",
-            [
-                "status": .string(outcome.status.rawValue), "reason": .string(outcome.reason),
-                "limit": outcome.limit.map { JSONValue.string($0.rawValue) } ?? .null,
-                "commit": commitSHA.map { JSONValue.string($0) } ?? .null, "steps": .number(Double(record.steps)),
-                "usage": Self.usageJSON(usage), "cost_usd": .number(record.costUSD),
-                "wall_s": .number(record.wallSeconds), "run_dir": .string(runDirectory),
-            ])
-        await recorder.close()
-        try await store.update(record)
+            let result = RunResult(
+                record: record, diff: diff, baseline: baseline, final: finalTests, limit: outcome.limit,
+                costBreakdown: CostBreakdown(usage: usage, price: price))
+            try? Data(diff.utf8).write(to: URL(fileURLWithPath: runDirectory + "/change.patch"))
+            try? Data(RunReport.summaryMarkdown(result).utf8).write(
+                to: URL(fileURLWithPath: runDirectory + "/summary.md"))
+            try? Data(RunReport.resultJSON(result, compactions: loop.compactions).jsonString.utf8).write(
+                to: URL(fileURLWithPath: runDirectory + "/result.json"))
+            await recorder.record(
+                "run.finished",
+                [
+                    "status": .string(outcome.status.rawValue), "reason": .string(outcome.reason),
+                    "limit": outcome.limit.map { JSONValue.string($0.rawValue) } ?? .null,
+                    "commit": commitSHA.map { JSONValue.string($0) } ?? .null, "steps": .number(Double(record.steps)),
+                    "usage": AgentRunner.usageJSON(usage), "cost_usd": .number(record.costUSD),
+                    "wall_s": .number(record.wallSeconds), "run_dir": .string(runDirectory),
+                ])
+            await recorder.close()
+            try await store.update(record)
 
-        if !request.keepWorktree {
-            try? await repoGit.removeWorktree(path: worktreePath)
-            if commitSHA == nil { try? await repoGit.run("branch", "-D", branch, allowFailure: true) }
+            if !keepWorktree {
+                try? await repoGit.removeWorktree(path: worktreePath)
+                if commitSHA == nil { try? await repoGit.run("branch", "-D", record.branch, allowFailure: true) }
+            }
+            return result
         }
-        return result
     }
 
     // MARK: - Helpers

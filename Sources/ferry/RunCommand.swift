@@ -31,10 +31,13 @@ struct ModelOptions: ParsableArguments {
     func resolve(config: FerryConfig, environment: [String: String]) throws -> ModelProfile {
         var resolved: ModelProfile
         if let provider {
-            let base = config.profiles[profile ?? ""]
+            // Start from the named profile, else the built-in one for this provider, and override what was given.
+            let base = config.profiles[profile ?? ""] ?? FerryConfig.builtinProfiles[provider.rawValue]
             resolved = ModelProfile(
                 name: "inline", provider: provider, baseURL: baseURL ?? base?.baseURL, model: model ?? base?.model ?? "default",
-                apiKeyEnv: apiKeyEnv, contextWindow: contextWindow, toolProtocol: toolProtocol)
+                apiKeyEnv: apiKeyEnv ?? base?.apiKeyEnv, contextWindow: contextWindow ?? base?.contextWindow,
+                toolProtocol: toolProtocol ?? base?.toolProtocol, maxOutputTokens: base?.maxOutputTokens ?? 4096,
+                temperature: base?.temperature)
         } else {
             var name = self.profile
             if name == nil, let model, config.profiles[model] != nil { name = model }
@@ -113,16 +116,18 @@ enum Session {
         let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client, retry: retry)
         let runner = AgentRunner(model: model, store: store, config: config, secrets: apiKey.map { [$0] } ?? [])
         let view = LiveView(json: json)
+        let request = RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)
         let result: RunResult
         do {
-            result = try await runner.run(
-                RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree), onEvent: view.show)
+            // Ctrl-C or SIGTERM cancels the run; the runner still commits, writes its files and records it.
+            result = try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
         } catch {
             try? await client.shutdown()
             throw error
         }
         try? await client.shutdown()
         if !json { print(Report.text(result)) }
+        if result.record.reason == "interrupted" { throw ExitCode(130) }
         return result
     }
 }
