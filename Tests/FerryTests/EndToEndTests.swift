@@ -222,3 +222,33 @@ import Testing
         #expect(stored.contains { $0.type == "model.error" })
     }
 }
+
+@Suite struct InterruptTests {
+    @Test func cancellingARunStillRecordsIt() async throws {
+        let repo = try await FixtureRepo.make(EndToEndTests.files)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
+        var config = FerryConfig(dataDirectory: data)
+        config.testCommand = "python3 -m unittest"
+        let store = try SQLiteRunStore(path: config.storePath)
+        let frozen = config
+        let result = try await FakeModelServer.with(.openai, script: [
+            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+            .delay(seconds: 30, then: FakeReply(text: "never")),
+        ]) { server in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+            let client = ModelFactory.httpClient(for: profile)
+            let runner = AgentRunner(model: ModelFactory.make(profile: profile, apiKey: nil, client: client), store: store, config: frozen)
+            let task = Task { try await runner.run(RunRequest(task: "fix add", repo: repo)) }
+            while server.requests.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
+            task.cancel()
+            let result = try await task.value
+            try await client.shutdown()
+            return result
+        }
+        #expect(result.record.reason == "interrupted")
+        #expect(result.diff.contains("return a + b"))
+        #expect(result.record.commitSHA != nil)
+        #expect(try await store.run(result.record.id)?.reason == "interrupted")
+        #expect(FileManager.default.fileExists(atPath: result.record.runDirectory + "/result.json"))
+    }
+}

@@ -1,0 +1,83 @@
+import FerryTesting
+import Foundation
+import Testing
+
+/// The `ferry` binary itself: exit codes, redaction, the demo.
+@Suite struct CLITests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func ferry(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:]) throws -> Output {
+        let binary = Self.packageRoot + "/.build/debug/ferry"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw CancellationError()  // built by `swift build --build-tests`, which `make test` runs first
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory ?? Self.packageRoot)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-cli-\(UUID().uuidString.prefix(8))").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_DATA_HOME"] = data
+        environment["XDG_CONFIG_HOME"] = data + "/config"
+        for (key, value) in extra { environment[key] = value }
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func demoRunsEndToEndAndVerifies() throws {
+        let result = try ferry(["demo", "--example", Self.packageRoot + "/examples/cart"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("SCRIPTED"))
+        #expect(result.stdout.contains("status    VERIFIED"))
+        #expect(result.stdout.contains("+    if item_count(items) >= 10:"))
+    }
+
+    @Test func badRepositoryConfigExitsTwoAndNamesTheFile() async throws {
+        let repo = try await FixtureRepo.make([".ferry/config.toml": "[limits]\nmax_step = 3\n", "a.py": ""])
+        let result = try ferry(["run", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "fix it"], in: repo)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(".ferry/config.toml: unknown key 'limits.max_step'"))
+    }
+
+    @Test func missingKeyExitsTwo() async throws {
+        let repo = try await FixtureRepo.make(["a.py": ""])
+        let result = try ferry(["run", "--provider", "anthropic", "--api-key-env", "FERRY_TEST_UNSET_KEY", "fix it"], in: repo)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("$FERRY_TEST_UNSET_KEY, which is not set"))
+    }
+
+    @Test func notARepositoryExitsTwo() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-norepo-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let result = try ferry(["run", "--provider", "local", "fix it"], in: dir)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("not inside a git repository"))
+    }
+
+    @Test func unknownFlagExitsTwo() throws {
+        let result = try ferry(["run", "--max-stepz", "3", "x"])
+        #expect(result.status == 2)
+    }
+
+    @Test func configRedactsKeys() throws {
+        let result = try ferry(["config"], environment: ["OPENAI_API_KEY": "sk-proj-abcdefghijklmnopqrstuvwxyz123456"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("api_key_env = \"OPENAI_API_KEY\"  # set (redacted)"))
+        #expect(!result.stdout.contains("abcdefghijklmnop"))
+    }
+}
