@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(name: "FerryCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -44,11 +45,20 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "FerryLocal",
+            dependencies: [
+                "FerryCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .target(name: "FerryStore", dependencies: ["FerryCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "FerryAgent",
             dependencies: [
-                "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore",
+                "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryLocal",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,7 +87,7 @@ let package = Package(
             name: "FerryTests",
             dependencies: [
                 "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryAgent",
-                "FerryTesting",
+                "FerryTesting", "FerryLocal",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

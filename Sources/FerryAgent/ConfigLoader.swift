@@ -98,6 +98,10 @@ public enum ConfigLoader {
             toolProtocol: try table.choice("tool_protocol", ModelProfile.ToolProtocol.self) ?? base?.toolProtocol,
             maxOutputTokens: try table.integer("max_output_tokens") ?? base?.maxOutputTokens ?? 4096,
             temperature: try table.number("temperature") ?? base?.temperature)
+        if let path = try table.string("model_path") { profile.modelPath = (path as NSString).expandingTildeInPath }
+        if let path = try table.string("server_binary") { profile.serverBinary = (path as NSString).expandingTildeInPath }
+        if let port = try table.integer("port") { profile.serverPort = port }
+        if let arguments = try table.stringArray("server_args") { profile.serverArguments = arguments }
         if let seconds = try table.number("connect_timeout") { profile.connectTimeoutSeconds = seconds }
         if let seconds = try table.number("idle_timeout") { profile.idleTimeoutSeconds = seconds }
         if var price = try table.table("price") {
@@ -199,6 +203,18 @@ struct TableReader {
             throw FerryError(.config, "\(file): \(key(name)) is \"\(text)\". Fix: use one of \(options)")
         }
         return value
+    }
+
+    mutating func stringArray(_ name: String) throws -> [String]? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        guard let array = value.array else { throw typeError(name, expected: "an array of strings", got: value) }
+        var strings: [String] = []
+        for element in array {
+            guard let string = element.string else { throw typeError(name, expected: "an array of strings", got: value) }
+            strings.append(string)
+        }
+        return strings
     }
 
     mutating func table(_ name: String) throws -> TableReader? {

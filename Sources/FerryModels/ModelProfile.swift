@@ -27,6 +27,14 @@ public struct ModelProfile: Codable, Hashable, Sendable {
     public var temperature: Double?
     public var connectTimeoutSeconds: Double
     public var idleTimeoutSeconds: Double
+    /// Local profiles: the GGUF file (default: the embedded model in Ferry's cache).
+    public var modelPath: String?
+    /// Local profiles: the llama.cpp server binary (default: Ferry's build, else `llama-server` on PATH).
+    public var serverBinary: String?
+    /// Local profiles: the port to start the server on (default 0: a free one).
+    public var serverPort: Int?
+    /// Local profiles: extra server arguments (default `--jinja` for the native protocol).
+    public var serverArguments: [String]?
 
     public init(
         name: String, provider: Provider, baseURL: String? = nil, model: String, apiKeyEnv: String? = nil,

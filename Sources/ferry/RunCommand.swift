@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryAgent
 import FerryCore
+import FerryLocal
 import FerryModels
 import FerryStore
 import Foundation
@@ -109,7 +110,20 @@ struct RunCommand: AsyncParsableCommand {
 enum Session {
     static func run(
         task: String, repo: String, base: String?, profile: ModelProfile, apiKey: String?, config: FerryConfig,
-        keepWorktree: Bool, json: Bool, retry: RetryPolicy = .standard
+        keepWorktree: Bool, json: Bool, retry: RetryPolicy = .standard, installModel: Bool = false
+    ) async throws -> RunResult {
+        let view = ProgressView()
+        let hooks = LocalModelSession.Hooks(progress: view.update, status: view.status)
+        return try await LocalModelSession.with(profile, install: installModel, hooks: hooks) { profile in
+            try await run(
+                task: task, repo: repo, base: base, resolvedProfile: profile, apiKey: apiKey, config: config,
+                keepWorktree: keepWorktree, json: json, retry: retry)
+        }
+    }
+
+    static func run(
+        task: String, repo: String, base: String?, resolvedProfile profile: ModelProfile, apiKey: String?,
+        config: FerryConfig, keepWorktree: Bool, json: Bool, retry: RetryPolicy
     ) async throws -> RunResult {
         let store = try SQLiteRunStore(path: config.storePath)
         let client = ModelFactory.httpClient(for: profile)
