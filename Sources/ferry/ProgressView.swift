@@ -15,7 +15,7 @@ final class ProgressView: Sendable {
         var phase = ""
         var phaseStart = ContinuousClock.now
         var lastDraw = ContinuousClock.now - .seconds(10)
-        var lastPercent = -1
+        var lastPercent = -100
         var spinner = 0
     }
 
@@ -26,7 +26,7 @@ final class ProgressView: Sendable {
                 if state.phase != "", isTTY { write("\n") }
                 state.phase = progress.phase
                 state.phaseStart = now
-                state.lastPercent = -1
+                state.lastPercent = -100
             }
             let fraction = progress.total > 0 ? Double(progress.done) / Double(progress.total) : 0
             let percent = Int(fraction * 100)
