@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test demo demo-scripted bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -15,7 +15,11 @@ test: setup
 	$(SWIFT) test --skip-build
 
 demo: build
+	@./scripts/setup.sh --local-model
 	$(FERRY) demo --example examples/cart
+
+demo-scripted: build
+	$(FERRY) demo --scripted --example examples/cart
 
 bench: setup
 	$(SWIFT) build -c release --product ferry-bench

