@@ -4,12 +4,15 @@ import Foundation
 /// The text tool protocol, for models whose native tool calls are unreliable. The exact grammar is in
 /// docs/TOOLS.md; in short, a reply holds one action, in the first of these forms that it contains:
 ///
+/// 0. one or more SEARCH/REPLACE edit blocks (Aider's format, which code models know well), each an `edit_file`
+///    call — no JSON escaping of code needed;
 /// 1. `<tool_call>{"name": "...", "arguments": {...}}</tool_call>` (what Qwen2.5-Coder emits under llama.cpp);
 /// 2. a fenced JSON block: ```` ```json {"tool": "...", "args": {...}} ``` ```` (`name`/`arguments` also accepted);
 /// 3. a fenced shell block (```` ```bash ````, `sh`, `shell`, `console`): runs as the `shell` tool.
 ///
 /// Parsing is lenient: a missing closing tag or fence, a JSON object with unbalanced braces at the end of the reply,
-/// `arguments` given as a JSON string, and a bare JSON object outside any fence are all accepted.
+/// `arguments` given as a JSON string, raw newlines and unescaped quotes inside JSON strings, and a bare JSON object
+/// outside any fence are all accepted.
 public enum TextToolProtocol {
     public enum Parsed: Hashable, Sendable {
         case call(name: String, arguments: JSONValue)
@@ -18,7 +21,15 @@ public enum TextToolProtocol {
 
     public static let shellLanguages: Set<String> = ["bash", "sh", "shell", "console", "zsh"]
 
+    /// All the calls a reply makes: several edit blocks, or one action.
+    public static func parseCalls(_ reply: String) -> [Parsed] {
+        let edits = editBlocks(in: reply)
+        if !edits.isEmpty { return edits }
+        return [parse(reply)]
+    }
+
     public static func parse(_ reply: String) -> Parsed {
+        if let first = editBlocks(in: reply).first { return first }
         if let range = reply.range(of: "<tool_call>") {
             var inner = String(reply[range.upperBound...])
             if let end = inner.range(of: "</tool_call>") { inner = String(inner[..<end.lowerBound]) }
@@ -42,6 +53,98 @@ public enum TextToolProtocol {
         return .error(
             "No action found. End your reply with exactly one action: a ```json block such as "
                 + "{\"tool\": \"read_file\", \"args\": {\"path\": \"src/app.py\"}}, or a ```bash block with one command.")
+    }
+
+    // MARK: - SEARCH/REPLACE blocks
+
+    static func isMarker(_ line: Substring, _ char: Character, word: String?) -> Bool {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        let run = trimmed.prefix { $0 == char }
+        guard run.count >= 5, run.count <= 9 else { return false }
+        let rest = trimmed.dropFirst(run.count).trimmingCharacters(in: .whitespaces)
+        if let word { return rest.uppercased() == word }
+        return rest.isEmpty
+    }
+
+    /// `path` then (optionally inside a fence) `<<<<<<< SEARCH` / old / `=======` / new / `>>>>>>> REPLACE`.
+    static func editBlocks(in reply: String) -> [Parsed] {
+        let lines = reply.split(separator: "\n", omittingEmptySubsequences: false)
+        var results: [Parsed] = []
+        var index = 0
+        while index < lines.count {
+            guard isMarker(lines[index], "<", word: "SEARCH") else {
+                index += 1
+                continue
+            }
+            let path = editPath(before: index, in: lines)
+            var old: [Substring] = []
+            var new: [Substring] = []
+            var cursor = index + 1
+            while cursor < lines.count, !isMarker(lines[cursor], "=", word: nil) {
+                old.append(lines[cursor])
+                cursor += 1
+            }
+            guard cursor < lines.count else {
+                results.append(.error("An edit block has `<<<<<<< SEARCH` but no `=======` line."))
+                break
+            }
+            cursor += 1
+            while cursor < lines.count, !isMarker(lines[cursor], ">", word: "REPLACE") {
+                // A truncated block ends at its closing fence.
+                if lines[cursor].trimmingCharacters(in: .whitespaces) == "```", cursor + 1 >= lines.count { break }
+                new.append(lines[cursor])
+                cursor += 1
+            }
+            index = cursor + 1
+            guard let path else {
+                results.append(.error("Put the file's path on the line just before each `<<<<<<< SEARCH` block (or before its ``` fence)."))
+                continue
+            }
+            let oldText = old.joined(separator: "\n")
+            let newText = new.joined(separator: "\n")
+            if oldText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                results.append(.call(name: "write_file", arguments: ["path": .string(path), "content": .string(newText + "\n")]))
+            } else {
+                results.append(.call(name: "edit_file", arguments: ["path": .string(path), "old": .string(oldText), "new": .string(newText)]))
+            }
+        }
+        return results
+    }
+
+    /// The path for an edit block: the nearest non-empty line above it (skipping a fence line, whose info string
+    /// may itself hold the path), cleaned of Markdown decoration.
+    static func editPath(before index: Int, in lines: [Substring]) -> String? {
+        var cursor = index - 1
+        while cursor >= 0 {
+            let line = lines[cursor].trimmingCharacters(in: .whitespaces)
+            if line.isEmpty {
+                cursor -= 1
+                continue
+            }
+            if line.hasPrefix("```") {
+                let info = line.dropFirst(3).split(separator: " ").map(String.init)
+                if let candidate = info.last(where: { looksLikePath($0) }) { return clean(candidate) }
+                cursor -= 1
+                continue
+            }
+            let cleaned = clean(line)
+            return looksLikePath(cleaned) ? cleaned : nil
+        }
+        return nil
+    }
+
+    static func clean(_ text: String) -> String {
+        var value = text.trimmingCharacters(in: .whitespaces)
+        for prefix in ["File:", "file:", "Path:", "path:", "#"] where value.hasPrefix(prefix) {
+            value = String(value.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+        }
+        return value.trimmingCharacters(in: CharacterSet(charactersIn: "*`'\":")).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func looksLikePath(_ text: String) -> Bool {
+        let value = clean(text)
+        return !value.isEmpty && !value.contains(" ") && (value.contains(".") || value.contains("/"))
+            && !value.hasPrefix("<") && value.count < 200
     }
 
     struct Fence {
@@ -124,19 +227,73 @@ public enum TextToolProtocol {
             let closed = candidate + (inString ? "\"" : "") + String(repeating: "}", count: depth)
             if let value = JSONValue.parse(closed), value.isObject { return value }
         }
+        let repaired = repairStrings(candidate)
+        if repaired != candidate { return lenientObject(repaired) }
         return nil
+    }
+
+    /// Small models write code into JSON strings without escaping it: raw newlines and tabs, and quotes such as a
+    /// docstring's `\"\"\"`. Inside a string, a control character is escaped, and a quote counts as the end of the
+    /// string only if the next non-blank character could follow a JSON string (`,` `}` `]` `:`); otherwise it is
+    /// escaped. Only used after strict parsing failed.
+    static func repairStrings(_ text: String) -> String {
+        let chars = Array(text)
+        var out = ""
+        out.reserveCapacity(chars.count + 16)
+        var inString = false
+        var index = 0
+        while index < chars.count {
+            let char = chars[index]
+            if !inString {
+                if char == "\"" { inString = true }
+                out.append(char)
+            } else if char == "\\", index + 1 < chars.count {
+                out.append(char)
+                out.append(chars[index + 1])
+                index += 1
+            } else if char == "\"" {
+                var next = index + 1
+                while next < chars.count, chars[next] == " " || chars[next] == "\t" || chars[next] == "\r" || chars[next] == "\n" { next += 1 }
+                if next >= chars.count || ",}]:".contains(chars[next]) {
+                    inString = false
+                    out.append(char)
+                } else {
+                    out.append("\\\"")
+                }
+            } else if char == "\n" {
+                out.append("\\n")
+            } else if char == "\t" {
+                out.append("\\t")
+            } else if char == "\r" {
+                out.append("\\r")
+            } else {
+                out.append(char)
+            }
+            index += 1
+        }
+        return out
     }
 
     /// The instructions that teach a model the protocol and its tools; appended to the system prompt.
     public static func instructions(for tools: [ToolSpec]) -> String {
         var text = """
             # How to act
-            Each reply: think briefly, then end with exactly ONE action. Write the action as a ```json block:
+            Each reply: think briefly, then end with exactly ONE action, written as a ```json block:
             ```json
             {"tool": "<tool name>", "args": {<arguments>}}
             ```
-            To run a shell command you may instead write a ```bash block with the command. After each action you \
-            get its output in the next message. When the task is done, use the tool `finish`.
+            To run a shell command you may instead write a ```bash block with the command.
+            To change a file, do not use JSON: write the file's path, then a SEARCH/REPLACE block. SEARCH must \
+            copy the current lines exactly; REPLACE holds the new lines:
+            cart.py
+            ```python
+            <<<<<<< SEARCH
+                if count > 10:
+            =======
+                if count >= 10:
+            >>>>>>> REPLACE
+            ```
+            After each action you get its output in the next message. When the task is done, use the tool `finish`.
 
             # Tools
             """
@@ -173,13 +330,18 @@ public struct TextProtocolModel: ChatModel {
         let messages = Self.render(request.messages, tools: request.tools)
         var reply = try await base.complete(ChatRequest(messages: messages, tools: []), onDelta: onDelta)
         guard !request.tools.isEmpty else { return reply }
-        switch TextToolProtocol.parse(reply.content) {
-        case .call(let name, let arguments):
-            reply.toolCalls = [ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString)]
-        case .error(let message):
-            reply.toolCalls = []
-            reply.formatError = message
+        var calls: [ToolCall] = []
+        for parsed in TextToolProtocol.parseCalls(reply.content) {
+            switch parsed {
+            case .call(let name, let arguments):
+                calls.append(ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString))
+            case .error(let message):
+                reply.toolCalls = []
+                reply.formatError = message
+                return reply
+            }
         }
+        reply.toolCalls = calls
         return reply
     }
 

@@ -76,3 +76,54 @@ import Testing
         #expect(text.contains("`read_file`: Read. Args: {path: string}"))
     }
 }
+
+@Suite struct EditBlockTests {
+    @Test func searchReplaceWithThePathBeforeTheFence() {
+        let reply = "The comparison is wrong.\ncart.py\n```python\n<<<<<<< SEARCH\n    if n > 10:\n=======\n    if n >= 10:\n>>>>>>> REPLACE\n```"
+        #expect(TextToolProtocol.parse(reply) == .call(name: "edit_file", arguments: ["path": "cart.py", "old": "    if n > 10:", "new": "    if n >= 10:"]))
+    }
+
+    @Test func pathInTheFenceInfoAndDecoratedPaths() {
+        let inInfo = "```python src/cart.py\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```"
+        #expect(TextToolProtocol.parse(inInfo) == .call(name: "edit_file", arguments: ["path": "src/cart.py", "old": "a", "new": "b"]))
+        let bold = "**`src/cart.py`**:\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE"
+        #expect(TextToolProtocol.parse(bold) == .call(name: "edit_file", arguments: ["path": "src/cart.py", "old": "a", "new": "b"]))
+    }
+
+    @Test func severalBlocksAreSeveralCalls() {
+        let reply = "a.py\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n\nb.py\n<<<<<<< SEARCH\nu\n=======\nv\n>>>>>>> REPLACE\n"
+        #expect(TextToolProtocol.parseCalls(reply) == [
+            .call(name: "edit_file", arguments: ["path": "a.py", "old": "x", "new": "y"]),
+            .call(name: "edit_file", arguments: ["path": "b.py", "old": "u", "new": "v"]),
+        ])
+    }
+
+    @Test func emptySearchCreatesTheFile() {
+        let reply = "new_module.py\n```python\n<<<<<<< SEARCH\n=======\nVALUE = 1\n>>>>>>> REPLACE\n```"
+        #expect(TextToolProtocol.parse(reply) == .call(name: "write_file", arguments: ["path": "new_module.py", "content": "VALUE = 1\n"]))
+    }
+
+    @Test func truncatedBlockEndsAtItsFence() {
+        let reply = "a.py\n```\n<<<<<<< SEARCH\nx\n=======\ny\n```"
+        #expect(TextToolProtocol.parse(reply) == .call(name: "edit_file", arguments: ["path": "a.py", "old": "x", "new": "y"]))
+    }
+
+    @Test func missingPathIsAnError() {
+        guard case .error(let message) = TextToolProtocol.parse("Here:\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE") else {
+            Issue.record("expected an error"); return
+        }
+        #expect(message.contains("path"))
+    }
+
+    @Test func missingDividerIsAnError() {
+        guard case .error = TextToolProtocol.parse("a.py\n<<<<<<< SEARCH\nx\n") else { Issue.record("expected an error"); return }
+    }
+
+    /// What Qwen2.5-Coder-1.5B really wrote: a docstring's quotes and raw newlines inside JSON strings.
+    @Test func unescapedCodeInsideJSONStringsIsRepaired() {
+        let reply = "```json\n{\"tool\": \"edit_file\", \"args\": {\"new\": \"def total(items):\\n    \"\"\"Doc.\"\"\"\n    if n >= 10:\\n\", \"old\": \"def total(items):\\n    \"\"\"Doc.\"\"\"\n    if n > 10:\\n\", \"path\": \"cart.py\"}}\n```"
+        #expect(TextToolProtocol.parse(reply) == .call(name: "edit_file", arguments: [
+            "path": "cart.py", "old": "def total(items):\n    \"\"\"Doc.\"\"\"\n    if n > 10:\n", "new": "def total(items):\n    \"\"\"Doc.\"\"\"\n    if n >= 10:\n",
+        ]))
+    }
+}
