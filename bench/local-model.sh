@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 protocols=${2:-text native}
 out=${BENCH_OUT:-$(mktemp -d /tmp/ferry-local-bench.XXXXXX)}
+mkdir -p "$out"
 swift build --product ferry >/dev/null
 .build/debug/ferry model install
 # One server for all runs (they reuse it), so each run measures the agent, not the model load.

@@ -1,4 +1,5 @@
 import Crypto
+import FerryAgent
 import FerryCore
 import FerryLocal
 import Foundation
@@ -175,4 +176,38 @@ final class StatusLog: Sendable {
         lock.withLock { $0.append(name) }
     }
     var names: [String] { lock.withLock { $0 } }
+}
+
+@Suite struct LocalModelSessionTests {
+    @Test func noModelYetSaysHowToGetIt() async throws {
+        let cache = LocalCache(root: FileManager.default.temporaryDirectory.appendingPathComponent("ferry-empty-\(UUID().uuidString.prefix(8))").path)
+        var profile = FerryConfig.builtinProfiles["local"]!
+        profile.baseURL = "http://127.0.0.1:9/v1"  // nothing healthy to reuse
+        await #expect { try await LocalModelSession.with(profile, cache: cache) { _ in } } throws: { error in
+            let error = error as? FerryError
+            return error?.code == .config && error?.message.contains("ferry model install") == true
+        }
+    }
+
+    @Test func otherProvidersPassThrough() async throws {
+        let profile = FerryConfig.builtinProfiles["openai"]!
+        let seen = try await LocalModelSession.with(profile, cache: LocalCache(root: "/nonexistent")) { $0 }
+        #expect(seen == profile)
+    }
+
+    @Test func aLocalProfileStartsTheServerAndPointsAtIt() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-session-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "ok".write(toFile: dir + "/m.gguf", atomically: true, encoding: .utf8)
+        var profile = FerryConfig.builtinProfiles["local"]!
+        profile.baseURL = "http://127.0.0.1:9/v1"
+        profile.modelPath = dir + "/m.gguf"
+        profile.serverBinary = LocalServerTests.standIn
+        let used = try await LocalModelSession.with(profile, cache: LocalCache(root: dir)) { running in
+            #expect(await LocalServer.isHealthy(baseURL: running.baseURL))
+            return running.baseURL
+        }
+        #expect(used != profile.baseURL)
+        #expect(!(await LocalServer.isHealthy(baseURL: used)))
+    }
 }
