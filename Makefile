@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: setup build test demo demo-scripted bench clean
+.PHONY: setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -17,6 +17,9 @@ test: setup
 demo: build
 	@./scripts/setup.sh --local-model
 	$(FERRY) demo --example examples/cart
+
+# The real-model run, outside `make test`: the demo must end verified (exit 0).
+e2e: demo
 
 demo-scripted: build
 	$(FERRY) demo --scripted --example examples/cart
