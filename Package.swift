@@ -64,6 +64,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "FerryEval",
+            dependencies: ["FerryCore", "FerryAgent", "FerryModels", "FerrySandbox", "FerryStore", "FerryWorkspace"]
+        ),
+        .target(
             name: "FerryTesting",
             dependencies: [
                 "FerryCore", "FerryWorkspace",
@@ -74,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryAgent", "FerryTesting",
+                "FerryAgent", "FerryTesting", "FerryEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -87,7 +91,7 @@ let package = Package(
             name: "FerryTests",
             dependencies: [
                 "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryAgent",
-                "FerryTesting", "FerryLocal",
+                "FerryTesting", "FerryLocal", "FerryEval",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -1,0 +1,110 @@
+import FerryCore
+import FerrySandbox
+import Foundation
+
+/// Runs an instance's FAIL_TO_PASS and PASS_TO_PASS tests in a scoring copy and says which passed.
+public enum HiddenTests {
+    public enum Runner: String, Sendable {
+        /// `python -m pytest -rA` on the test files, parsing the per-test summary.
+        case pytest
+        /// sympy's `bin/test -C --verbose` on the test patch's files, with bare test names.
+        case sympy
+        /// `test_cmd` with `{test}` replaced, once per test; exit 0 passes.
+        case command
+    }
+
+    public static func runner(for instance: EvalInstance) -> Runner {
+        if let name = instance.testRunner, let runner = Runner(rawValue: name) { return runner }
+        if instance.testCmd?.contains("{test}") == true { return .command }
+        if instance.repo.lowercased().contains("sympy") { return .sympy }
+        return .pytest
+    }
+
+    /// Results by test name. Tests that do not appear in the output count as failed.
+    public static func run(
+        _ instance: EvalInstance, in directory: String, with commandRunner: any CommandRunner, python: String = "python3",
+        timeout: Double = 1800
+    ) async throws -> (results: [String: Bool], log: String) {
+        let tests = instance.failToPass + instance.passToPass
+        guard !tests.isEmpty else { return ([:], "") }
+        switch runner(for: instance) {
+        case .command:
+            guard let template = instance.testCmd else {
+                throw FerryError(.usage, "\(instance.instanceID): test_runner is command but test_cmd is missing")
+            }
+            var results: [String: Bool] = [:]
+            var log = ""
+            for test in Set(tests).sorted() {
+                let command = template.replacingOccurrences(of: "{test}", with: shellQuote(test))
+                let result = try await commandRunner.run(
+                    CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 8_000))
+                results[test] = result.succeeded
+                log += "$ \(command)\n[\(result.exitCode.map { "exit \($0)" } ?? "timed out")]\n\(result.output)\n"
+            }
+            return (results, log)
+        case .pytest:
+            let files = Array(Set(tests.map { String($0.split(separator: ":", maxSplits: 1).first ?? "") }.filter { !$0.isEmpty })).sorted()
+            let base = instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider --no-header -q"
+            let command = base + " " + files.map(shellQuote).joined(separator: " ")
+            let result = try await commandRunner.run(
+                CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
+            let statuses = parsePytest(result.output)
+            return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
+        case .sympy:
+            let files = testFiles(inPatch: instance.testPatch)
+            let base = instance.testCmd ?? "\(python) bin/test -C --verbose"
+            let command = base + " " + files.map(shellQuote).joined(separator: " ")
+            let result = try await commandRunner.run(
+                CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
+            let statuses = parseSympy(result.output)
+            return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
+        }
+    }
+
+    /// pytest `-rA` summary lines: `PASSED tests/x.py::test_a`, `FAILED tests/x.py::test_b - AssertionError`.
+    public static func parsePytest(_ output: String) -> [String: Bool] {
+        var statuses: [String: Bool] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let word = parts[0]
+            var test = String(parts[1])
+            if let dash = test.range(of: " - ") { test = String(test[..<dash.lowerBound]) }
+            switch word {
+            case "PASSED", "XFAIL": statuses[test] = true
+            case "FAILED", "ERROR", "XPASS": statuses[test] = false
+            default: break
+            }
+        }
+        return statuses
+    }
+
+    /// sympy's verbose lines: `test_name ok`, `test_name F`, `test_name E`, `test_name f` (expected failure).
+    public static func parseSympy(_ output: String) -> [String: Bool] {
+        var statuses: [String: Bool] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.trimmingCharacters(in: .whitespaces).split(separator: " ")
+            guard parts.count >= 2, parts[0].hasPrefix("test_") else { continue }
+            switch parts[parts.count - 1] {
+            case "ok", "f": statuses[String(parts[0])] = true
+            case "F", "E", "X": statuses[String(parts[0])] = false
+            default: break
+            }
+        }
+        return statuses
+    }
+
+    /// Files a unified diff touches (its `+++ b/` side).
+    public static func testFiles(inPatch patch: String) -> [String] {
+        var files: [String] = []
+        for line in patch.split(separator: "\n") where line.hasPrefix("+++ b/") {
+            let path = String(line.dropFirst(6))
+            if !files.contains(path) { files.append(path) }
+        }
+        return files
+    }
+
+    static func shellQuote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import FerryAgent
+import FerryCore
+import FerryEval
+import FerryModels
+import Foundation
+
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Measure accuracy and cost on a suite of tasks with hidden tests.",
+        subcommands: [Run.self, Validate.self, Compare.self], defaultSubcommand: Run.self)
+
+    struct SuiteOptions: ParsableArguments {
+        @Argument(help: "A SWE-bench-format JSONL suite.") var suite: String
+        @Option(name: .customShort("j"), help: "Instances to run in parallel.") var jobs = 1
+        @Option(help: "Only the first K instances.") var limit: Int?
+        @Option(help: "Only these instance ids (comma-separated).") var instances: String?
+        @Option(help: "Where owner/name repositories are cloned.") var repos: String?
+        @Option(help: "Python for the hidden tests.") var python = "python3"
+
+        func options(out: String) -> EvalOptions {
+            var options = EvalOptions(suitePath: suite, outDirectory: out)
+            options.jobs = jobs
+            options.limit = limit
+            options.instanceIDs = instances?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            options.reposDirectory = repos.map { ($0 as NSString).standardizingPath }
+            options.python = python
+            return options
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent on a suite and score it.")
+
+        @OptionGroup var suite: SuiteOptions
+        @OptionGroup var modelOptions: ModelOptions
+        @Option(help: "Output directory (default evals/out/<suite>-<time>).") var out: String?
+        @Flag(help: "Apply each instance's gold patch instead of running the agent.") var gold = false
+        @Flag(help: "Continue a run that stopped: skip instances already in results.jsonl.") var resume = false
+        @Option(help: "Max steps per instance.") var maxSteps: Int?
+        @Option(help: "Max USD per instance.") var maxCost: Double?
+        @Option(help: "Max seconds per instance.") var maxTime: Double?
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            let name = ((suite.suite as NSString).lastPathComponent as NSString).deletingPathExtension
+            var options = suite.options(out: out ?? "evals/out/\(name)-\(gold ? "gold-" : "")\(stamp)")
+            options.gold = gold
+            options.resume = resume
+            var config = try ConfigLoader.load(repo: nil, environment: environment)
+            if let maxSteps { config.limits.maxSteps = maxSteps }
+            if let maxCost { config.limits.maxCostUSD = maxCost }
+            if let maxTime { config.limits.maxTimeSeconds = maxTime }
+            print("eval \(suite.suite) → \(options.outDirectory)")
+            let view = ProgressView()
+            let frozen = options
+            let progress: @Sendable (EvalProgress) -> Void = { p in
+                let eta = p.etaSeconds.map { " · ETA " + ProgressView.clock($0) } ?? ""
+                let mark = p.last.resolved ? "✓" : (p.last.error != nil ? "!" : "✗")
+                print(String(format: "[%d/%d] %@ %@ (%@) · resolved %d · $%.4f%@", p.done, p.total, mark, p.last.instanceID,
+                    (p.last.error.map { "error: \($0.prefix(60))" } ?? p.last.status), p.resolved, p.costUSD, eta))
+                fflush(nil)
+            }
+            let metrics: EvalMetrics
+            if gold {
+                metrics = try await EvalRunner(options: frozen, agent: nil).run(progress: progress)
+            } else {
+                let profile = try modelOptions.resolve(config: config, environment: environment)
+                let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
+                let agentConfig = config
+                metrics = try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
+                    let client = ModelFactory.httpClient(for: profile)
+                    let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client)
+                    let agent = EvalAgent(model: model, config: agentConfig, secrets: apiKey.map { [$0] } ?? [])
+                    do {
+                        let metrics = try await Interrupts.cancelling { try await EvalRunner(options: frozen, agent: agent).run(progress: progress) }
+                        try? await client.shutdown()
+                        return metrics
+                    } catch {
+                        try? await client.shutdown()
+                        throw error
+                    }
+                }
+            }
+            print("")
+            for line in EvalReport.summaryLines(metrics) { print(line) }
+            print("report: \(options.outDirectory)/report.{md,html,json} · results: \(options.outDirectory)/results.jsonl")
+        }
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every task: the gold patch resolves it and the base fails its FAIL_TO_PASS tests.")
+
+        @OptionGroup var suite: SuiteOptions
+        @Option(help: "Scratch directory.") var out: String?
+
+        func run() async throws {
+            let options = suite.options(out: out ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-validate-\(UUID().uuidString.prefix(8))").path)
+            let checks = try await EvalRunner(options: options, agent: nil).validate { check in
+                print("\(check.valid ? "ok     " : "INVALID") \(check.instanceID)\(check.problem.map { ": \($0)" } ?? "")")
+                fflush(nil)
+            }
+            let invalid = checks.filter { !$0.valid }.count
+            print("\(checks.count - invalid) valid, \(invalid) invalid")
+            if invalid > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Compare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Compare eval runs: a table and an accuracy/cost chart.")
+
+        @Argument(help: "Eval output directories.") var directories: [String]
+        @Option(help: "Where to write compare.md and compare.html.") var out = "evals/out/compare"
+
+        func run() async throws {
+            print(try EvalReport.compare(directories, output: out))
+            print("written: \(out)/compare.md, \(out)/compare.html")
+        }
+    }
+}

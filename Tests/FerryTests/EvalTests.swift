@@ -1,0 +1,209 @@
+import FerryAgent
+import FerryCore
+import FerryEval
+import FerryModels
+import FerryTesting
+import Foundation
+import Testing
+
+/// `ferry eval` on three tiny instances whose outcomes are known: one resolved, one failed, one that claims
+/// `verified` while the hidden tests fail.
+@Suite struct EvalTests {
+    static let base = [
+        "calc.py": "def add(a, b):\n    return a - b\n",
+        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
+    ]
+    static let hiddenTest = """
+        diff --git a/test_hidden.py b/test_hidden.py
+        new file mode 100644
+        --- /dev/null
+        +++ b/test_hidden.py
+        @@ -0,0 +1,9 @@
+        +import unittest
+        +from calc import add
+        +
+        +class H(unittest.TestCase):
+        +    def test_negative(self):
+        +        self.assertEqual(add(-1, -2), -3)
+        +
+        +    def test_large(self):
+        +        self.assertEqual(add(10, 5), 15)
+
+        """
+    static let gold = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+
+    func instance(_ id: String, repo: String) -> EvalInstance {
+        EvalInstance(
+            instanceID: id, repo: repo, problemStatement: "add() returns the wrong result; fix it", testPatch: Self.hiddenTest,
+            failToPass: ["test_hidden.H.test_negative", "test_hidden.H.test_large"], passToPass: ["test_calc.T.test_zero"],
+            patch: Self.gold, testCmd: "python3 -m unittest {test}", agentTestCmd: "python3 -m unittest")
+    }
+
+    func suite(_ instances: [EvalInstance]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-suite-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        let lines = try instances.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/suite.jsonl", atomically: true, encoding: .utf8)
+        return dir + "/suite.jsonl"
+    }
+
+    static let usage = Usage(inputTokens: 1_000, outputTokens: 100)
+    static let resolvedScript: [FakeStep] = [
+        .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"], usage: usage),
+        .call("finish", ["summary": "fixed"], usage: usage),
+    ]
+    static let failedScript: [FakeStep] = [.call("finish", ["summary": "nothing to do"], usage: usage)]
+    static let falseVerifiedScript: [FakeStep] = [
+        .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b if a >= 0 else 0"], usage: usage),
+        .call("finish", ["summary": "fixed"], usage: usage),
+    ]
+
+    func runEval(suite: String, out: String, script: [FakeStep], configure: (inout EvalOptions) -> Void = { _ in }) async throws -> EvalMetrics {
+        var options = EvalOptions(suitePath: suite, outDirectory: out)
+        configure(&options)
+        let frozen = options
+        return try await FakeModelServer.with(.openai, script: script) { server in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+            let client = ModelFactory.httpClient(for: profile)
+            var config = FerryConfig(dataDirectory: out + "/unused")
+            config.limits.repairRounds = 0
+            let agent = EvalAgent(model: ModelFactory.make(profile: profile, apiKey: nil, client: client), config: config)
+            do {
+                let metrics = try await EvalRunner(options: frozen, agent: agent).run()
+                try await client.shutdown()
+                return metrics
+            } catch {
+                try await client.shutdown()
+                throw error
+            }
+        }
+    }
+
+    func outDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ferry-eval-\(UUID().uuidString.prefix(8))").path
+    }
+
+    @Test func exactMetricsForResolvedFailedAndFalseVerified() async throws {
+        var instances: [EvalInstance] = []
+        for id in ["a-resolved", "b-failed", "c-false-verified"] {
+            instances.append(instance(id, repo: try await FixtureRepo.make(Self.base)))
+        }
+        let out = outDirectory()
+        let metrics = try await runEval(
+            suite: try suite(instances), out: out, script: Self.resolvedScript + Self.failedScript + Self.falseVerifiedScript)
+        #expect(metrics.total == 3)
+        #expect(metrics.resolved == 1)
+        #expect(abs(metrics.resolveRate - 1.0 / 3) < 1e-12)
+        #expect(abs(metrics.ci95Low - 0.0615) < 0.0005)
+        #expect(abs(metrics.ci95High - 0.7923) < 0.0005)
+        #expect(metrics.verifiedClaims == 2)
+        #expect(metrics.falseVerified == 1)
+        #expect(metrics.falseVerifiedRate == 0.5)
+        #expect(metrics.errors == 0)
+        // 5 model calls of 1,100 tokens at gpt-4.1-mini prices, over 3 instances; 2 calls for the one resolved.
+        #expect(abs(metrics.tokensPerInstance - 5 * 1_100 / 3.0) < 1e-9)
+        let perCall = (1_000 * 0.40 + 100 * 1.60) / 1e6
+        #expect(abs(metrics.usdPerInstance - 5 * perCall / 3) < 1e-12)
+        #expect(abs((metrics.usdPerResolved ?? 0) - 5 * perCall) < 1e-12)
+
+        let results = try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(InstanceResult.self, from: Data($0.utf8)) }
+        let byID = Dictionary(uniqueKeysWithValues: results.map { ($0.instanceID, $0) })
+        #expect(byID["a-resolved"]?.resolved == true)
+        #expect(byID["a-resolved"]?.status == "verified")
+        #expect(byID["b-failed"]?.status == "failed")
+        #expect(byID["b-failed"]?.resolved == false)
+        #expect(byID["c-false-verified"]?.status == "verified")
+        #expect(byID["c-false-verified"]?.falseVerified == true)
+        #expect(byID["c-false-verified"]?.failToPass["test_hidden.H.test_negative"] == false)
+        #expect(byID["c-false-verified"]?.failToPass["test_hidden.H.test_large"] == true)
+        for name in ["report.json", "report.md", "report.html"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + name))
+        }
+        #expect(try String(contentsOfFile: out + "/report.html", encoding: .utf8).contains("<svg"))
+    }
+
+    @Test func resumeContinuesWhereItStopped() async throws {
+        let instances = [
+            instance("a", repo: try await FixtureRepo.make(Self.base)), instance("b", repo: try await FixtureRepo.make(Self.base)),
+        ]
+        let suitePath = try suite(instances)
+        let out = outDirectory()
+        // The first run is "interrupted" after instance a.
+        let first = try await runEval(suite: suitePath, out: out, script: Self.resolvedScript) { $0.instanceIDs = ["a"] }
+        #expect(first.total == 1)
+        // Without --resume the results are protected.
+        await #expect(throws: FerryError.self) { _ = try await self.runEval(suite: suitePath, out: out, script: []) }
+        // With it, only b runs (the script has b's steps only) and the report covers both.
+        let resumed = try await runEval(suite: suitePath, out: out, script: Self.failedScript) { $0.resume = true }
+        #expect(resumed.total == 2)
+        #expect(resumed.resolved == 1)
+        let lines = try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+    }
+
+    @Test func anInstanceWhoseRepoFailsToCloneIsAnErrorNotAnAbort() async throws {
+        let good = instance("good", repo: try await FixtureRepo.make(Self.base))
+        let bad = instance("bad-clone", repo: "file:///nonexistent/ferry/repo.git")
+        let out = outDirectory()
+        let metrics = try await runEval(suite: try suite([bad, good]), out: out, script: Self.resolvedScript) { $0.jobs = 2 }
+        #expect(metrics.total == 2)
+        #expect(metrics.errors == 1)
+        #expect(metrics.resolved == 1)
+        let results = try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8)
+        #expect(results.contains("could not clone file:///nonexistent/ferry/repo.git"))
+    }
+
+    @Test func goldModeAppliesTheReferencePatch() async throws {
+        let repo = try await FixtureRepo.make(Self.base)
+        var options = EvalOptions(suitePath: try suite([instance("g", repo: repo)]), outDirectory: outDirectory())
+        options.gold = true
+        let metrics = try await EvalRunner(options: options, agent: nil).run()
+        #expect(metrics.resolved == 1)
+    }
+
+    @Test func validateChecksGoldAndBase() async throws {
+        let repo = try await FixtureRepo.make(Self.base)
+        var broken = instance("broken", repo: repo)
+        broken.patch = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return b - a\n"
+        let options = EvalOptions(suitePath: try suite([instance("fine", repo: repo), broken]), outDirectory: outDirectory())
+        let checks = try await EvalRunner(options: options, agent: nil).validate()
+        #expect(checks.map(\.instanceID) == ["broken", "fine"])
+        #expect(checks[1].valid)
+        #expect(!checks[0].valid)
+        #expect(checks[0].problem?.contains("gold patch leaves failing") == true)
+    }
+
+    @Test func plainDirectoriesAndStringEncodedTestLists() throws {
+        let line = #"{"instance_id":"x","repo":"tasks/x/repo","problem_statement":"p","test_patch":"","FAIL_TO_PASS":"[\"a\", \"b\"]","PASS_TO_PASS":"[]","version":1.0}"#
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-suite-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try line.write(toFile: dir + "/s.jsonl", atomically: true, encoding: .utf8)
+        let loaded = try EvalInstance.load(suite: dir + "/s.jsonl")
+        #expect(loaded.first?.failToPass == ["a", "b"])
+        #expect(loaded.first?.passToPass == [])
+        #expect(loaded.first?.version == "1.0")
+        try "{\"instance_id\": 1}".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+        #expect { try EvalInstance.load(suite: dir + "/bad.jsonl") } throws: { error in
+            (error as? FerryError)?.message.contains("bad.jsonl:1") == true
+        }
+    }
+
+    @Test func wilsonInterval() {
+        let (low, high) = EvalMetrics.wilson(successes: 8, trials: 10)
+        #expect(abs(low - 0.4902) < 0.0005)
+        #expect(abs(high - 0.9433) < 0.0005)
+        #expect(EvalMetrics.wilson(successes: 0, trials: 0) == (0, 0))
+    }
+
+    @Test func pytestAndSympyParsers() {
+        let pytest = "PASSED tests/test_a.py::test_one\nFAILED tests/test_a.py::test_two - AssertionError: x\nERROR tests/test_b.py::test_three\nXFAIL tests/test_a.py::test_four\n"
+        #expect(HiddenTests.parsePytest(pytest) == [
+            "tests/test_a.py::test_one": true, "tests/test_a.py::test_two": false, "tests/test_b.py::test_three": false,
+            "tests/test_a.py::test_four": true,
+        ])
+        let sympy = "test_ccode_Relational ok\ntest_ccode_sinc F\ntest_other E\ntest_expected f\n"
+        #expect(HiddenTests.parseSympy(sympy) == ["test_ccode_Relational": true, "test_ccode_sinc": false, "test_other": false, "test_expected": true])
+    }
+}
