@@ -1,0 +1,5 @@
+function capitalize(s) {
+  return s[0].toUpperCase() + s.slice(1);
+}
+
+module.exports = { capitalize };

@@ -1,0 +1,8 @@
+import unittest
+
+from versions import parse_version
+
+
+class T(unittest.TestCase):
+    def test_length(self):
+        self.assertEqual(len(parse_version('1.2.3')), 3)

@@ -1,0 +1,2 @@
+def parse_version(text):
+    return tuple(text.split('.'))

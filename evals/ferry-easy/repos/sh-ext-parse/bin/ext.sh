@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+set -eu
+path=$1
+echo "${path#*.}"
