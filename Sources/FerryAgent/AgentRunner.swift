@@ -67,8 +67,7 @@ public struct AgentRunner: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         func elapsed() -> Double {
-            let duration = clock.now - started
-            return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            (clock.now - started).inSeconds
         }
 
         let repoRoot = try await Git.root(of: request.repo)

@@ -14,3 +14,10 @@ public enum Truncation {
         return head + "\n[… \(cut) bytes, \(cutLines) lines cut …]\n" + tail
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -71,7 +71,7 @@ enum ProcessExecution {
         let elapsed = ContinuousClock.now - started
         return CommandResult(
             exitCode: timedOut ? nil : exitCode, signal: signal, output: output, timedOut: timedOut,
-            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            durationSeconds: elapsed.inSeconds,
             totalBytes: buffer.total)
     }
 }

@@ -1,3 +1,4 @@
+import FerryCore
 import FerryLocal
 import Foundation
 import Synchronization
@@ -74,8 +75,7 @@ final class ProgressView: Sendable {
 
     private func detail(_ progress: TransferProgress, since start: ContinuousClock.Instant) -> String {
         guard progress.total > 1000 else { return "" }
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (ContinuousClock.now - start).inSeconds
         let rate = seconds > 0 ? Double(progress.done) / seconds : 0
         let remaining = rate > 0 ? Double(progress.total - progress.done) / rate : 0
         return String(

@@ -57,7 +57,7 @@ func peakRSSMegabytes() -> Double {
 }
 
 func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    duration.inSeconds * 1000
 }
 
 @main
