@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test func startsWaitsForHealthAndStops() async throws {
-        let options = try options(model: "slow 0.6")
+        let options = try options(model: "slow 3")
         let statuses = StatusLog()
         let url = try await LocalServer.with(options, onStatus: { statuses.add($0) }) { endpoint in
             #expect(endpoint.startedByFerry)
