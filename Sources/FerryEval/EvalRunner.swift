@@ -15,6 +15,8 @@ public struct EvalOptions: Sendable {
     public var instanceIDs: [String]?
     /// Apply each instance's own `patch` instead of running the agent (validates the harness).
     public var gold = false
+    /// Score patches made elsewhere (SWE-bench predictions: `instance_id` → `model_patch`), e.g. by a peer agent.
+    public var predictions: [String: String]?
     public var resume = false
     public var reposDirectory: String?
     public var python = "python3"
@@ -82,7 +84,9 @@ public struct EvalRunner: Sendable {
     }
 
     public func run(progress: @escaping @Sendable (EvalProgress) -> Void = { _ in }) async throws -> EvalMetrics {
-        guard options.gold || agent != nil else { throw FerryError(.usage, "an eval needs a model, or --gold") }
+        guard options.gold || options.predictions != nil || agent != nil else {
+            throw FerryError(.usage, "an eval needs a model, --gold or --predictions")
+        }
         let instances = try selectedInstances()
         let fm = FileManager.default
         try fm.createDirectory(atPath: options.outDirectory, withIntermediateDirectories: true)
@@ -119,14 +123,16 @@ public struct EvalRunner: Sendable {
         }
         await file.close()
         let all = ResultsFile.read(resultsPath).filter { selected.contains($0.instanceID) }
-        let metrics = EvalMetrics(label: options.label ?? (options.gold ? "gold" : agent?.model.profile.model ?? "ferry"), results: all)
+        let label = options.label ?? (options.gold ? "gold" : options.predictions != nil ? "predictions" : agent?.model.profile.model ?? "ferry")
+        let metrics = EvalMetrics(label: label, results: all)
         try EvalReport.write(metrics: metrics, results: all, options: options, to: options.outDirectory)
         return metrics
     }
 
     /// One instance, end to end. Never throws: whatever goes wrong is recorded on the result.
     func evaluate(_ instance: EvalInstance, resolver: RepoResolver, store: (any RunStore)?) async -> InstanceResult {
-        var result = InstanceResult(instanceID: instance.instanceID, status: options.gold ? "gold" : "error")
+        var result = InstanceResult(
+            instanceID: instance.instanceID, status: options.gold ? "gold" : options.predictions != nil ? "prediction" : "error")
         let started = ContinuousClock.now
         do {
             let (repo, base) = try await resolver.resolve(instance)
@@ -134,6 +140,9 @@ public struct EvalRunner: Sendable {
             if options.gold {
                 guard let gold = instance.patch, !gold.isEmpty else { throw FerryError(.usage, "no gold patch") }
                 patch = gold
+            } else if let predictions = options.predictions {
+                patch = predictions[instance.instanceID] ?? ""
+                if patch.isEmpty { result.status = "no prediction" }
             } else if let agent, let store {
                 var config = agent.config
                 config.dataDirectory = options.outDirectory + "/ferry"
@@ -158,6 +167,19 @@ public struct EvalRunner: Sendable {
         }
         result.wallSeconds = Self.seconds(since: started)
         return result
+    }
+
+    /// Reads SWE-bench predictions (JSONL with `instance_id` and `model_patch`).
+    public static func loadPredictions(_ path: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw FerryError(.usage, "cannot read \(path)") }
+        var predictions: [String: String] = [:]
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
+            guard let json = JSONValue.parse(String(line)), let id = json["instance_id"]?.stringValue else {
+                throw FerryError(.usage, "\(path):\(number + 1): not a prediction (needs instance_id and model_patch)")
+            }
+            predictions[id] = json["model_patch"]?.stringValue ?? ""
+        }
+        return predictions
     }
 
     /// Applies the patch and then the hidden tests to a clean copy at the base commit, and runs the tests.

@@ -36,6 +36,9 @@ struct EvalCommand: AsyncParsableCommand {
         @OptionGroup var modelOptions: ModelOptions
         @Option(help: "Output directory (default evals/out/<suite>-<time>).") var out: String?
         @Flag(help: "Apply each instance's gold patch instead of running the agent.") var gold = false
+        @Option(help: "Score patches from a SWE-bench predictions JSONL (instance_id, model_patch) instead of running the agent.")
+        var predictions: String?
+        @Option(help: "A label for this run in reports.") var label: String?
         @Flag(help: "Continue a run that stopped: skip instances already in results.jsonl.") var resume = false
         @Option(help: "Max steps per instance.") var maxSteps: Int?
         @Option(help: "Max USD per instance.") var maxCost: Double?
@@ -48,6 +51,8 @@ struct EvalCommand: AsyncParsableCommand {
             var options = suite.options(out: out ?? "evals/out/\(name)-\(gold ? "gold-" : "")\(stamp)")
             options.gold = gold
             options.resume = resume
+            options.label = label
+            if let predictions { options.predictions = try EvalRunner.loadPredictions(predictions) }
             var config = try ConfigLoader.load(repo: nil, environment: environment)
             if let maxSteps { config.limits.maxSteps = maxSteps }
             if let maxCost { config.limits.maxCostUSD = maxCost }
@@ -63,7 +68,7 @@ struct EvalCommand: AsyncParsableCommand {
                 fflush(nil)
             }
             let metrics: EvalMetrics
-            if gold {
+            if gold || predictions != nil {
                 metrics = try await EvalRunner(options: frozen, agent: nil).run(progress: progress)
             } else {
                 let profile = try modelOptions.resolve(config: config, environment: environment)

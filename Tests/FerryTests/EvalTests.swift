@@ -207,3 +207,18 @@ import Testing
         #expect(HiddenTests.parseSympy(sympy) == ["test_ccode_Relational": true, "test_ccode_sinc": false, "test_other": false, "test_expected": true])
     }
 }
+
+extension EvalTests {
+    @Test func predictionsFromElsewhereAreScored() async throws {
+        let instances = [instance("p1", repo: try await FixtureRepo.make(Self.base)), instance("p2", repo: try await FixtureRepo.make(Self.base))]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pred-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let line = JSONValue.object(["instance_id": "p1", "model_patch": .string(Self.gold)]).jsonString
+        try line.write(toFile: dir + "/preds.jsonl", atomically: true, encoding: .utf8)
+        var options = EvalOptions(suitePath: try suite(instances), outDirectory: outDirectory())
+        options.predictions = try EvalRunner.loadPredictions(dir + "/preds.jsonl")
+        let metrics = try await EvalRunner(options: options, agent: nil).run()
+        #expect(metrics.total == 2)
+        #expect(metrics.resolved == 1)
+    }
+}
