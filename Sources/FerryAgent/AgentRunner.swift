@@ -75,7 +75,9 @@ public struct AgentRunner: Sendable {
         let base = try await repoGit.resolve(request.base ?? "HEAD")
         let runID = Self.newRunID()
         let branch = "ferry/\(runID)"
-        let runDirectory = config.dataDirectory + "/runs/" + runID
+        var dataDirectory = (config.dataDirectory as NSString).expandingTildeInPath
+        if !dataDirectory.hasPrefix("/") { dataDirectory = FileManager.default.currentDirectoryPath + "/" + dataDirectory }
+        let runDirectory = dataDirectory + "/runs/" + runID
         let worktreePath = runDirectory + "/worktree"
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
 

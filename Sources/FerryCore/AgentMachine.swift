@@ -161,6 +161,17 @@ public struct AgentMachine: Sendable {
                 error: "The arguments of `\(bad.name)` are not a valid JSON object: \(bad.arguments.prefix(200))",
                 now: now)
         }
+        // Small models loop: the same call again gets the same answer. Refuse it, and count it like a malformed
+        // reply so a model that cannot stop repeating itself does not burn the step budget.
+        if let previous = history.last(where: { $0.role == .assistant })?.toolCalls, !previous.isEmpty,
+            Self.sameCalls(previous, reply.toolCalls), !reply.toolCalls.contains(where: { $0.name == Self.finishTool })
+        {
+            return malformed(
+                reply,
+                error: "This is exactly the call you made in your previous step; its result is above and will not "
+                    + "change. Do something different: read another part of the file, change the search, or edit.",
+                now: now)
+        }
         consecutiveMalformed = 0
         history.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
         let finish = reply.toolCalls.first { $0.name == Self.finishTool }
@@ -282,6 +293,13 @@ public struct AgentMachine: Sendable {
         if trimmed.isEmpty { return true }
         if case .object = JSONValue.parse(trimmed) { return true }
         return false
+    }
+
+    static func sameCalls(_ a: [ToolCall], _ b: [ToolCall]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).allSatisfy { x, y in
+            x.name == y.name && (JSONValue.parse(x.arguments) ?? .string(x.arguments)) == (JSONValue.parse(y.arguments) ?? .string(y.arguments))
+        }
     }
 
     static func summary(of finish: ToolCall) -> String {

@@ -23,9 +23,17 @@ public struct EvalOptions: Sendable {
     public var testTimeoutSeconds: Double = 1800
     public var label: String?
 
+    /// Relative paths are taken from the current directory and made absolute: worktrees are made from other
+    /// directories, where a relative path would point somewhere else.
     public init(suitePath: String, outDirectory: String) {
-        self.suitePath = suitePath
-        self.outDirectory = outDirectory
+        self.suitePath = Self.absolute(suitePath)
+        self.outDirectory = Self.absolute(outDirectory)
+    }
+
+    public static func absolute(_ path: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
+        return ((FileManager.default.currentDirectoryPath + "/" + expanded) as NSString).standardizingPath
     }
 }
 

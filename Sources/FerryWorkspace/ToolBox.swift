@@ -123,6 +123,7 @@ public actor ToolBox {
 
     func search(_ args: JSONValue) async throws -> String {
         let pattern = try Self.require(args, "pattern", aliases: ["regex", "query"])
+        let literal = args["literal"]?.boolValue ?? false
         let scope = try workspace.resolve(args["path"]?.stringValue ?? ".")
         let glob = args["glob"]?.stringValue
         var lines: [String]
@@ -132,6 +133,7 @@ public actor ToolBox {
             rgArgs += ["--", workspace.relative(scope)]
             let output = try await HostCommand.run(rg, rgArgs, in: workspace.root)
             if output.status == 2 {
+                if !literal { return try await literalRetry(args, pattern: pattern, note: "not a valid regular expression") }
                 throw FerryError(.tool, "bad search: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             lines = output.stdout.split(separator: "\n").map { line in
@@ -142,7 +144,16 @@ public actor ToolBox {
                 return "\(path):\(parts[1]): \(parts[2])"
             }
         } else {
-            lines = try await builtinSearch(pattern: pattern, scope: scope, glob: glob)
+            do {
+                lines = try await builtinSearch(pattern: pattern, scope: scope, glob: glob)
+            } catch let error as FerryError where !literal && error.message.hasPrefix("bad search") {
+                return try await literalRetry(args, pattern: pattern, note: "not a valid regular expression")
+            }
+        }
+        if lines.isEmpty, !literal, pattern.contains(where: { "()[]{}.*+?^$|\\".contains($0) }) {
+            // Models often search for code as written, e.g. `total(items)`: try it as plain text.
+            let again = try await literalRetry(args, pattern: pattern, note: "no matches as a regular expression")
+            if !again.contains("no matches for") { return again }
         }
         guard !lines.isEmpty else { return "no matches for /\(pattern)/" }
         lines.sort()
@@ -150,6 +161,15 @@ public actor ToolBox {
         var out = shown.joined(separator: "\n")
         if lines.count > shown.count { out += "\n[\(lines.count - shown.count) more matches; narrow the search]" }
         return Truncation.headTail(out, limit: configuration.outputLimit)
+    }
+
+    /// Searches for `pattern` as plain text, saying why.
+    func literalRetry(_ args: JSONValue, pattern: String, note: String) async throws -> String {
+        var retry: [String: JSONValue] = ["pattern": .string(NSRegularExpression.escapedPattern(for: pattern)), "literal": true]
+        if let path = args["path"] { retry["path"] = path }
+        if let glob = args["glob"] { retry["glob"] = glob }
+        let output = try await search(.object(retry))
+        return "(\(note); searched for it as plain text)\n" + output
     }
 
     static let ripgrep: String? = {

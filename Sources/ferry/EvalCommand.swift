@@ -23,7 +23,7 @@ struct EvalCommand: AsyncParsableCommand {
             options.jobs = jobs
             options.limit = limit
             options.instanceIDs = instances?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            options.reposDirectory = repos.map { ($0 as NSString).standardizingPath }
+            options.reposDirectory = repos.map(EvalOptions.absolute)
             options.python = python
             return options
         }

@@ -105,7 +105,7 @@ import Testing
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
         _ = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1))
-        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"b"}"#), cost: 0, now: 1))
         guard case .stop(let outcome) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1)) else {
             Issue.record("expected stop"); return
         }
@@ -141,7 +141,7 @@ import Testing
         _ = m.handle(.start(now: 0))
         var action: AgentMachine.Action = .callModel([])
         for i in 0..<8 {
-            _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "c\(i)"), cost: 0, now: 1))
+            _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
             action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
             if case .compact = action { break }
         }
@@ -167,5 +167,21 @@ import Testing
         ])
         #expect(m.handle(.modelReplied(reply, cost: 0, now: 1)) == .runTools([ToolCall(id: "a", name: "edit_file", arguments: "{}")]))
         #expect(m.handle(.toolsFinished([.init(callID: "a", name: "edit_file", output: "ok")], now: 1)) == .verify(summary: "s"))
+    }
+}
+
+extension AgentMachineTests {
+    @Test func theSameCallTwiceInARowIsRefusedAndCounted() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("search", #"{"pattern":"x"}"#, id: "a"), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "a", name: "search", output: "no matches")], now: 1))
+        guard case .callModel(let history) = m.handle(.modelReplied(call("search", #"{"pattern": "x"}"#, id: "b"), cost: 0, now: 2)) else {
+            Issue.record("expected the model to be asked again"); return
+        }
+        #expect(history.last?.content.contains("exactly the call you made in your previous step") == true)
+        #expect(m.consecutiveMalformed == 1)
+        // A different call is fine again.
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3)) == .runTools([ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)]))
     }
 }

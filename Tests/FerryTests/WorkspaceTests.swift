@@ -127,3 +127,16 @@ import Testing
         #expect(TestCommand.detect(in: none) == nil)
     }
 }
+
+extension WorkspaceTests {
+    @Test func searchFallsBackToPlainTextForCodeAsWritten() async throws {
+        let (tools, _) = try await toolbox(["p.py": "def page_count(total, per_page):\n    pass\n"])
+        let noMatch = await call(tools, "search", ["pattern": "page_count(total, per_page)"])
+        #expect(noMatch.output.contains("searched for it as plain text"))
+        #expect(noMatch.output.contains("p.py:1: def page_count(total, per_page):"))
+        let invalid = await call(tools, "search", ["pattern": "page_count(total"])
+        #expect(!invalid.isError)
+        #expect(invalid.output.contains("not a valid regular expression"))
+        #expect(invalid.output.contains("p.py:1:"))
+    }
+}
