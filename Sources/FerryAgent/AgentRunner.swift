@@ -126,11 +126,14 @@ public struct AgentRunner: Sendable {
                 await recorder.record("tests.baseline", run.json)
             }
             let files = try await worktreeGit.listFiles()
+            let relevant = RelevantFiles.select(
+                task: request.task, files: files, root: workspace.root,
+                budgetTokens: min(8_000, model.profile.contextWindow / 5))
             let history =
                 [ChatMessage.system(Prompts.system)]
                 + Prompts.task(
                     request.task, agents: agents, testCommand: testCommand,
-                    baseline: baseline?.describe(tailBytes: 1_500), files: files)
+                    baseline: baseline?.describe(tailBytes: 1_500), files: files, relevant: relevant)
 
             var toolConfig = ToolBox.Configuration()
             toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds

@@ -15,7 +15,8 @@ enum Prompts {
         """
 
     static func task(
-        _ task: String, agents: AgentInstructions.File?, testCommand: String?, baseline: String?, files: [String]
+        _ task: String, agents: AgentInstructions.File?, testCommand: String?, baseline: String?, files: [String],
+        relevant: [RelevantFiles.File] = []
     ) -> [ChatMessage] {
         var messages: [ChatMessage] = []
         if let agents {
@@ -32,6 +33,7 @@ enum Prompts {
         } else {
             context += "\n\n# Tests\nNo test command was found, so your change cannot be verified automatically."
         }
+        context += RelevantFiles.render(relevant)
         messages.append(.user(context, pinned: true))
         return messages
     }

@@ -163,13 +163,15 @@ public struct AgentMachine: Sendable {
         }
         // Small models loop: the same call again gets the same answer. Refuse it, and count it like a malformed
         // reply so a model that cannot stop repeating itself does not burn the step budget.
-        if let previous = history.last(where: { $0.role == .assistant })?.toolCalls, !previous.isEmpty,
-            Self.sameCalls(previous, reply.toolCalls), !reply.toolCalls.contains(where: { $0.name == Self.finishTool })
-        {
+        let previousCalls = history.last(where: { $0.role == .assistant })?.toolCalls ?? []
+        let repeatsPrevious =
+            !previousCalls.isEmpty && Self.sameCalls(previousCalls, reply.toolCalls)
+            && !reply.toolCalls.contains { $0.name == Self.finishTool }
+        if repeatsPrevious || repeatsARead(reply.toolCalls) {
             return malformed(
                 reply,
-                error: "This is exactly the call you made in your previous step; its result is above and will not "
-                    + "change. Do something different: read another part of the file, change the search, or edit.",
+                error: "You already made this exact call and nothing has changed since; its result is above. Do "
+                    + "something different: read another file or another part of it, change the search, or edit.",
                 now: now)
         }
         consecutiveMalformed = 0
@@ -293,6 +295,20 @@ public struct AgentMachine: Sendable {
         if trimmed.isEmpty { return true }
         if case .object = JSONValue.parse(trimmed) { return true }
         return false
+    }
+
+    /// Tools that only look. Repeating one of them before anything has changed cannot tell the model anything new.
+    public static let readOnlyTools: Set<String> = ["read_file", "search", "list_files", "search_code", "find_symbol"]
+
+    /// Whether every call is a read-only call already made since the last turn that could have changed the files.
+    func repeatsARead(_ calls: [ToolCall]) -> Bool {
+        guard !calls.isEmpty, calls.allSatisfy({ Self.readOnlyTools.contains($0.name) }) else { return false }
+        var earlier: [ToolCall] = []
+        for message in history.reversed() where message.role == .assistant {
+            if message.toolCalls.contains(where: { !Self.readOnlyTools.contains($0.name) }) { break }
+            earlier += message.toolCalls
+        }
+        return calls.allSatisfy { call in earlier.contains { Self.sameCalls([$0], [call]) } }
     }
 
     static func sameCalls(_ a: [ToolCall], _ b: [ToolCall]) -> Bool {

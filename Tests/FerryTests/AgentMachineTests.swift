@@ -179,9 +179,29 @@ extension AgentMachineTests {
         guard case .callModel(let history) = m.handle(.modelReplied(call("search", #"{"pattern": "x"}"#, id: "b"), cost: 0, now: 2)) else {
             Issue.record("expected the model to be asked again"); return
         }
-        #expect(history.last?.content.contains("exactly the call you made in your previous step") == true)
+        #expect(history.last?.content.contains("You already made this exact call") == true)
         #expect(m.consecutiveMalformed == 1)
         // A different call is fine again.
         #expect(m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3)) == .runTools([ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)]))
+    }
+}
+
+extension AgentMachineTests {
+    @Test func aReadRepeatedBeforeAnyChangeIsRefusedButNotAfterAnEdit() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "1"), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "1", name: "read_file", output: "x")], now: 1))
+        _ = m.handle(.modelReplied(call("search", #"{"pattern":"y"}"#, id: "2"), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "2", name: "search", output: "y")], now: 1))
+        // The same read, two steps later, with no edit in between: refused.
+        guard case .callModel = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1)) else {
+            Issue.record("expected a refusal"); return
+        }
+        #expect(m.consecutiveMalformed == 1)
+        _ = m.handle(.modelReplied(call("edit_file", #"{"path":"a","old":"x","new":"z"}"#, id: "4"), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "4", name: "edit_file", output: "ok")], now: 1))
+        // After the edit, reading it again is the right thing to do.
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "5"), cost: 0, now: 1)) == .runTools([ToolCall(id: "5", name: "read_file", arguments: #"{"path":"a"}"#)]))
     }
 }
