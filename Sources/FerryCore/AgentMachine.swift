@@ -303,9 +303,12 @@ public struct AgentMachine: Sendable {
     /// Whether every call is a read-only call already made since the last turn that could have changed the files.
     func repeatsARead(_ calls: [ToolCall]) -> Bool {
         guard !calls.isEmpty, calls.allSatisfy({ Self.readOnlyTools.contains($0.name) }) else { return false }
+        // A failed edit changed nothing, so it does not end the window.
+        let failed = Set(history.filter { $0.role == .tool && $0.content.hasPrefix("Error:") }.compactMap(\.toolCallID))
         var earlier: [ToolCall] = []
         for message in history.reversed() where message.role == .assistant {
-            if message.toolCalls.contains(where: { !Self.readOnlyTools.contains($0.name) }) { break }
+            let changing = message.toolCalls.filter { !Self.readOnlyTools.contains($0.name) }
+            if changing.contains(where: { !failed.contains($0.id) }) { break }
             earlier += message.toolCalls
         }
         return calls.allSatisfy { call in earlier.contains { Self.sameCalls([$0], [call]) } }

@@ -205,3 +205,18 @@ extension AgentMachineTests {
         #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "5"), cost: 0, now: 1)) == .runTools([ToolCall(id: "5", name: "read_file", arguments: #"{"path":"a"}"#)]))
     }
 }
+
+extension AgentMachineTests {
+    @Test func aFailedEditDoesNotCountAsAChange() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "1"), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "1", name: "read_file", output: "x")], now: 1))
+        _ = m.handle(.modelReplied(call("edit_file", #"{"path":"a","old":"nope","new":"z"}"#, id: "2"), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "2", name: "edit_file", output: "Error: `old` was not found", isError: true)], now: 1))
+        guard case .callModel(let history) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1)) else {
+            Issue.record("expected a refusal"); return
+        }
+        #expect(history.last?.content.contains("You already made this exact call") == true)
+    }
+}
