@@ -181,6 +181,14 @@ public struct AgentRunner: Sendable {
                     var results: [AgentMachine.ToolResult] = []
                     var timedOut = false
                     for call in calls {
+                        // Actions in one reply run in order; after one fails, the rest would build on a wrong
+                        // premise, so they are answered without running.
+                        if results.contains(where: \.isError) {
+                            results.append(.init(
+                                callID: call.id, name: call.name,
+                                output: "Error: not run, because an earlier action in the same reply failed.", isError: true))
+                            continue
+                        }
                         let callStart = elapsed()
                         let outcome = try await withTimeLimit(remaining(loop, elapsed())) { await tools.execute(call) }
                         guard case .value(.success(let result)) = outcome else {

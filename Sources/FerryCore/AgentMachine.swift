@@ -119,6 +119,14 @@ public struct AgentMachine: Sendable {
             }
             if let finish = pendingFinish {
                 pendingFinish = nil
+                // A reply that acts and then finishes only finishes if its actions worked.
+                if results.contains(where: \.isError) {
+                    history.append(
+                        .tool(
+                            "Not run: an earlier action in the same reply failed. Fix that, then call finish.",
+                            callID: finish.id, name: Self.finishTool))
+                    return afterTurn(now: now)
+                }
                 return .verify(summary: Self.summary(of: finish))
             }
             return afterTurn(now: now)

@@ -21,11 +21,66 @@ public enum TextToolProtocol {
 
     public static let shellLanguages: Set<String> = ["bash", "sh", "shell", "console", "zsh"]
 
-    /// All the calls a reply makes: several edit blocks, or one action.
+    /// Most actions one reply may carry. Small models write a whole plan (read, edit, test, finish) at once;
+    /// running it in order, stopping at the first failure, is what they meant.
+    public static let maxActionsPerReply = 6
+
+    /// All the calls a reply makes, in the order they appear: edit blocks, `<tool_call>` tags and ```json blocks.
+    /// Shell blocks count only when there is nothing else (they are often just illustrations). A reply with none
+    /// of these falls back to `parse`.
     public static func parseCalls(_ reply: String) -> [Parsed] {
+        var found: [(position: Int, parsed: Parsed)] = []
+        let lines = reply.split(separator: "\n", omittingEmptySubsequences: false)
+        var offsets: [Int] = []
+        var offset = 0
+        for line in lines {
+            offsets.append(offset)
+            offset += line.utf8.count + 1
+        }
+        // Edit blocks, positioned at their SEARCH marker.
         let edits = editBlocks(in: reply)
-        if !edits.isEmpty { return edits }
-        return [parse(reply)]
+        var editIndex = 0
+        for (number, line) in lines.enumerated() where isMarker(line, "<", word: "SEARCH") && editIndex < edits.count {
+            found.append((offsets[number], edits[editIndex]))
+            editIndex += 1
+        }
+        // <tool_call> tags.
+        var searchStart = reply.startIndex
+        while let open = reply.range(of: "<tool_call>", range: searchStart..<reply.endIndex) {
+            let close = reply.range(of: "</tool_call>", range: open.upperBound..<reply.endIndex)
+            let inner = String(reply[open.upperBound..<(close?.lowerBound ?? reply.endIndex)])
+            found.append((reply.utf8.distance(from: reply.startIndex, to: open.lowerBound), call(fromJSONText: stripFence(inner), origin: "<tool_call>")))
+            searchStart = close?.upperBound ?? reply.endIndex
+        }
+        // ```json blocks (outside SEARCH/REPLACE blocks, which are not JSON).
+        var inFence = false
+        var fenceStart = 0
+        var fenceLanguage = ""
+        var body: [Substring] = []
+        for (number, line) in lines.enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("```") else {
+                if inFence { body.append(line) }
+                continue
+            }
+            if inFence {
+                let text = body.joined(separator: "\n")
+                if fenceLanguage == "json" || (fenceLanguage.isEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{")) {
+                    found.append((offsets[fenceStart], call(fromJSONText: text, origin: "the ```json block")))
+                }
+                inFence = false
+            } else {
+                inFence = true
+                fenceStart = number
+                fenceLanguage = String(trimmed.dropFirst(3).trimmingCharacters(in: .whitespaces).lowercased().split(separator: " ").first ?? "")
+                body = []
+            }
+        }
+        if inFence, fenceLanguage == "json" {
+            found.append((offsets[fenceStart], call(fromJSONText: body.joined(separator: "\n"), origin: "the ```json block")))
+        }
+        guard !found.isEmpty else { return [parse(reply)] }
+        return Array(found.sorted { $0.position < $1.position }.map(\.parsed).prefix(maxActionsPerReply))
     }
 
     public static func parse(_ reply: String) -> Parsed {
@@ -336,8 +391,13 @@ public struct TextProtocolModel: ChatModel {
             case .call(let name, let arguments):
                 calls.append(ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString))
             case .error(let message):
-                reply.toolCalls = []
-                reply.formatError = message
+                // Keep the actions before a bad one; a reply whose first action is bad is malformed.
+                if calls.isEmpty {
+                    reply.toolCalls = []
+                    reply.formatError = message
+                    return reply
+                }
+                reply.toolCalls = calls
                 return reply
             }
         }

@@ -128,7 +128,9 @@ public actor ToolBox {
         let glob = args["glob"]?.stringValue
         var lines: [String]
         if let rg = Self.ripgrep {
-            var rgArgs = ["-n", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
+            var rgArgs = ["-n", "--no-heading", "--color", "never", "--max-columns", "300"]
+            if literal { rgArgs.append("-F") }
+            rgArgs += ["-e", pattern]
             if let glob { rgArgs += ["-g", glob] }
             rgArgs += ["--", workspace.relative(scope)]
             let output = try await HostCommand.run(rg, rgArgs, in: workspace.root)
@@ -145,7 +147,8 @@ public actor ToolBox {
             }
         } else {
             do {
-                lines = try await builtinSearch(pattern: pattern, scope: scope, glob: glob)
+                lines = try await builtinSearch(
+                    pattern: literal ? NSRegularExpression.escapedPattern(for: pattern) : pattern, scope: scope, glob: glob)
             } catch let error as FerryError where !literal && error.message.hasPrefix("bad search") {
                 return try await literalRetry(args, pattern: pattern, note: "not a valid regular expression")
             }
@@ -165,7 +168,7 @@ public actor ToolBox {
 
     /// Searches for `pattern` as plain text, saying why.
     func literalRetry(_ args: JSONValue, pattern: String, note: String) async throws -> String {
-        var retry: [String: JSONValue] = ["pattern": .string(NSRegularExpression.escapedPattern(for: pattern)), "literal": true]
+        var retry: [String: JSONValue] = ["pattern": .string(pattern), "literal": true]
         if let path = args["path"] { retry["path"] = path }
         if let glob = args["glob"] { retry["glob"] = glob }
         let output = try await search(.object(retry))

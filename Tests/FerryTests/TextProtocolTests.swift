@@ -127,3 +127,35 @@ import Testing
         ]))
     }
 }
+
+@Suite struct MultiActionTests {
+    @Test func aPlanIsSeveralCallsInOrder() {
+        let reply = "```json\n{\"tool\": \"read_file\", \"args\": {\"path\": \"stats.py\"}}\n```\nstats.py\n```python\n<<<<<<< SEARCH\n    return a\n=======\n    return b\n>>>>>>> REPLACE\n```\n```json\n{\"tool\": \"finish\", \"args\": {\"summary\": \"done\"}}\n```"
+        #expect(TextToolProtocol.parseCalls(reply) == [
+            .call(name: "read_file", arguments: ["path": "stats.py"]),
+            .call(name: "edit_file", arguments: ["path": "stats.py", "old": "    return a", "new": "    return b"]),
+            .call(name: "finish", arguments: ["summary": "done"]),
+        ])
+    }
+
+    @Test func qwenTagsInOrder() {
+        let reply = "<tool_call>{\"name\": \"read_file\", \"arguments\": {\"path\": \"a\"}}</tool_call>\n<tool_call>{\"name\": \"read_file\", \"arguments\": {\"path\": \"b\"}}</tool_call>"
+        #expect(TextToolProtocol.parseCalls(reply).count == 2)
+    }
+}
+
+extension AgentMachineTests {
+    @Test func finishAfterAFailedActionIsNotVerified() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let reply = ModelReply(content: "", toolCalls: [
+            ToolCall(id: "e", name: "edit_file", arguments: "{}"), ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#),
+        ])
+        _ = m.handle(.modelReplied(reply, cost: 0, now: 1))
+        guard case .callModel(let history) = m.handle(.toolsFinished([.init(callID: "e", name: "edit_file", output: "Error: no", isError: true)], now: 1)) else {
+            Issue.record("expected another model call, not verification"); return
+        }
+        #expect(history.last?.toolCallID == "f")
+        #expect(history.last?.content.contains("earlier action in the same reply failed") == true)
+    }
+}
