@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func configRedactsKeys() throws {
-        let result = try ferry(["config"], environment: ["OPENAI_API_KEY": "sk-proj-abcdefghijklmnopqrstuvwxyz123456"])
+        let result = try ferry(["config"], environment: ["OPENAI_API_KEY": "fake-openai-key-abcdefghijklmnopqrstuvwxyz"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("api_key_env = \"OPENAI_API_KEY\"  # set (redacted)"))
         #expect(!result.stdout.contains("abcdefghijklmnop"))

@@ -11,7 +11,7 @@ import Testing
         let repo = try await FixtureRepo.make(["a.txt": "a"])
         let policy = SandboxPolicy(workspace: repo, allowNetwork: network)
         var host = ProcessInfo.processInfo.environment
-        host["OPENAI_API_KEY"] = "sk-test-should-never-be-seen-0123456789"
+        host["OPENAI_API_KEY"] = "fake-openai-key-never-seen-0123456789"
         host["MY_SECRET_TOKEN"] = "hunter2hunter2"
         return (try BubblewrapRunner(policy: policy, hostEnvironment: host), repo)
     }
@@ -69,7 +69,7 @@ import Testing
         let (runner, repo) = try await sandbox()
         let result = try await run(runner, "env", in: repo)
         #expect(result.exitCode == 0)
-        #expect(!result.output.contains("sk-test-should-never-be-seen"))
+        #expect(!result.output.contains("fake-openai-key-never-seen"))
         #expect(!result.output.contains("hunter2"))
         #expect(result.output.contains("HOME=/tmp"))
     }
