@@ -1,4 +1,5 @@
 import FerryCore
+import FerryWorkspace
 
 /// The words Ferry says to the model. Kept short: every token here is paid for on every step.
 enum Prompts {
@@ -45,4 +46,3 @@ enum Prompts {
         """
 }
 
-import FerryWorkspace

@@ -21,3 +21,12 @@ extension Duration {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
+
+extension String {
+    /// The string without any number of trailing copies of `suffix`.
+    public func trimmingSuffix(_ suffix: String) -> String {
+        var result = self
+        while !suffix.isEmpty, result.hasSuffix(suffix) { result.removeLast(suffix.count) }
+        return result
+    }
+}

@@ -43,22 +43,27 @@ public enum HiddenTests {
             }
             return (results, log)
         case .pytest:
-            let files = Array(Set(tests.map { String($0.split(separator: ":", maxSplits: 1).first ?? "") }.filter { !$0.isEmpty })).sorted()
-            let base = instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider --no-header -q"
-            let command = base + " " + files.map(shellQuote).joined(separator: " ")
-            let result = try await commandRunner.run(
-                CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
-            let statuses = parsePytest(result.output)
-            return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
+            let files = Set(tests.compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) }).sorted()
+            return try await batch(
+                instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider --no-header -q", files: files,
+                tests: tests, parse: parsePytest, in: directory, with: commandRunner, timeout: timeout)
         case .sympy:
-            let files = testFiles(inPatch: instance.testPatch)
-            let base = instance.testCmd ?? "\(python) bin/test -C --verbose"
-            let command = base + " " + files.map(shellQuote).joined(separator: " ")
-            let result = try await commandRunner.run(
-                CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
-            let statuses = parseSympy(result.output)
-            return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
+            return try await batch(
+                instance.testCmd ?? "\(python) bin/test -C --verbose", files: testFiles(inPatch: instance.testPatch),
+                tests: tests, parse: parseSympy, in: directory, with: commandRunner, timeout: timeout)
         }
+    }
+
+    /// One run of a test runner over files; each test's status is read from its output (missing counts as failed).
+    static func batch(
+        _ base: String, files: [String], tests: [String], parse: (String) -> [String: Bool], in directory: String,
+        with commandRunner: any CommandRunner, timeout: Double
+    ) async throws -> (results: [String: Bool], log: String) {
+        let command = base + " " + files.map(shellQuote).joined(separator: " ")
+        let result = try await commandRunner.run(
+            CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
+        let statuses = parse(result.output)
+        return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
     }
 
     /// pytest `-rA` summary lines: `PASSED tests/x.py::test_a`, `FAILED tests/x.py::test_b - AssertionError`.

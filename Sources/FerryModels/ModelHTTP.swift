@@ -146,11 +146,3 @@ struct ModelHTTP: Sendable {
     }
 }
 
-extension String {
-    func trimmingSuffix(_ suffix: String) -> String {
-        var result = self
-        while result.hasSuffix(suffix) { result.removeLast(suffix.count) }
-        return result
-    }
-}
-
