@@ -58,14 +58,26 @@ let package = Package(
         .target(
             name: "FerryAgent",
             dependencies: [
-                "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryLocal",
+                "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryLocal", "FerryIndex",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
+            name: "FerryIndex",
+            dependencies: [
+                "FerryCore", "FerryWorkspace",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "FerryEval",
-            dependencies: ["FerryCore", "FerryAgent", "FerryModels", "FerrySandbox", "FerryStore", "FerryWorkspace"]
+            dependencies: [
+                "FerryCore", "FerryAgent", "FerryModels", "FerrySandbox", "FerryStore", "FerryWorkspace",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
         ),
         .target(
             name: "FerryTesting",
@@ -78,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryAgent", "FerryTesting", "FerryEval",
+                "FerryAgent", "FerryTesting", "FerryEval", "FerryIndex",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

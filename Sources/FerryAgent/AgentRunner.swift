@@ -1,4 +1,5 @@
 import FerryCore
+import FerryIndex
 import FerryModels
 import FerrySandbox
 import FerryStore
@@ -129,16 +130,23 @@ public struct AgentRunner: Sendable {
             let relevant = RelevantFiles.select(
                 task: request.task, files: files, root: workspace.root,
                 budgetTokens: min(8_000, model.profile.contextWindow / 5))
+            let mapBudget = config.repoMapTokens ?? min(1_024, model.profile.contextWindow / 16)
+            var knowledge: IndexKnowledge?
+            var repoMap = ""
+            if mapBudget > 0 {
+                (knowledge, repoMap) = await Self.knowledge(
+                    worktree: workspace.root, repo: repoRoot, task: request.task, budgetTokens: mapBudget, recorder: recorder)
+            }
             let history =
                 [ChatMessage.system(Prompts.system)]
                 + Prompts.task(
                     request.task, agents: agents, testCommand: testCommand,
-                    baseline: baseline?.describe(tailBytes: 1_500), files: files, relevant: relevant)
+                    baseline: baseline?.describe(tailBytes: 1_500), files: files, relevant: relevant, repoMap: repoMap)
 
             var toolConfig = ToolBox.Configuration()
             toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds
             if model.profile.contextWindow <= 32_768 { toolConfig.outputLimit = 6_000 }
-            let tools = ToolBox(workspace: workspace, runner: runner, configuration: toolConfig)
+            let tools = ToolBox(workspace: workspace, runner: runner, configuration: toolConfig, knowledge: knowledge)
             loop = AgentMachine(history: history, limits: config.limits, contextWindow: model.profile.contextWindow)
             let price = model.profile.effectivePrice
 
@@ -423,5 +431,32 @@ public struct AgentRunner: Sendable {
         var body = outcome.summary.isEmpty ? "Task: \(task)" : outcome.summary
         if body.count > 4000 { body = String(body.prefix(4000)) + "…" }
         return "ferry: \(subject)\n\n\(body)\n\nFerry-Run: \(runID)\nFerry-Status: \(outcome.status.rawValue)"
+    }
+}
+
+extension AgentRunner {
+    /// The worktree's index (seeded from the repository's own index when it has one, so only files that differ are
+    /// read) and the repo map for the task. Without ctags or on any index error the run goes on without them.
+    static func knowledge(
+        worktree: String, repo: String, task: String, budgetTokens: Int, recorder: EventRecorder
+    ) async -> (IndexKnowledge?, String) {
+        do {
+            let path = CodeIndex.defaultPath(for: worktree)
+            CodeIndex.seed(path, from: CodeIndex.defaultPath(for: repo))
+            let index = try CodeIndex(root: worktree, path: path)
+            let stats = try await index.update()
+            let map = try index.repoMap(task: task, budgetTokens: budgetTokens)
+            await recorder.record(
+                "index.ready",
+                [
+                    "files": .number(Double(stats.files)), "changed": .number(Double(stats.changed)),
+                    "seconds": .number(stats.seconds), "map_tokens": .number(Double(CodeIndex.estimateTokens(map))),
+                    "warning": stats.warning.map { .string($0) } ?? .null,
+                ])
+            return (IndexKnowledge(index: index), map)
+        } catch {
+            await recorder.record("index.failed", ["error": .string("\(error)")])
+            return (nil, "")
+        }
     }
 }

@@ -64,6 +64,7 @@ public enum ConfigLoader {
             if let command = try project.string("test_command") { config.testCommand = command }
             if let timeout = try project.number("test_timeout") { config.testTimeoutSeconds = timeout }
             if let timeout = try project.number("shell_timeout") { config.shellTimeoutSeconds = timeout }
+            if let tokens = try project.integer("repo_map_tokens") { config.repoMapTokens = tokens }
             try project.finish()
         }
         if var limits = try reader.table("limits") {

@@ -16,6 +16,8 @@ public struct FerryConfig: Sendable {
     public var limits = AgentLimits()
     public var sandbox: SandboxMode = .bubblewrap
     public var allowNetwork = false
+    /// Tokens of repo map in the first prompt (nil: a share of the context window; 0: no index, map or index tools).
+    public var repoMapTokens: Int?
     public var shellTimeoutSeconds: Double = 120
     /// Where the store and run folders live.
     public var dataDirectory: String

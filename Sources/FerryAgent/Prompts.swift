@@ -17,7 +17,7 @@ enum Prompts {
 
     static func task(
         _ task: String, agents: AgentInstructions.File?, testCommand: String?, baseline: String?, files: [String],
-        relevant: [RelevantFiles.File] = []
+        relevant: [RelevantFiles.File] = [], repoMap: String = ""
     ) -> [ChatMessage] {
         var messages: [ChatMessage] = []
         if let agents {
@@ -33,6 +33,9 @@ enum Prompts {
             if let baseline { context += " Before any change it reported:\n\(baseline)" }
         } else {
             context += "\n\n# Tests\nNo test command was found, so your change cannot be verified automatically."
+        }
+        if !repoMap.isEmpty {
+            context += "\n\n# Repo map\nThe files most related to the task, with their definitions (line: kind name):\n" + repoMap
         }
         context += RelevantFiles.render(relevant)
         messages.append(.user(context, pinned: true))

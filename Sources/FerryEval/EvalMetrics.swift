@@ -18,6 +18,10 @@ public struct InstanceResult: Codable, Hashable, Sendable {
     public var steps: Int
     public var limit: String?
     public var runID: String?
+    /// Why this instance cannot run here (from the environment specs' exclusion list); it is not counted.
+    public var excluded: String?
+    /// Tests left out of scoring because they cannot run here (named with their reason in the environment specs).
+    public var excludedTests: [String]?
 
     public init(instanceID: String, status: String) {
         self.instanceID = instanceID
@@ -45,13 +49,17 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         case inputTokens = "input_tokens", outputTokens = "output_tokens", costUSD = "cost_usd"
         case wallSeconds = "wall_seconds", steps, limit
         case runID = "run_id"
+        case excluded
+        case excludedTests = "excluded_tests"
     }
 }
 
 /// The suite's numbers.
 public struct EvalMetrics: Codable, Hashable, Sendable {
     public var label: String
+    /// Instances counted: the excluded ones are listed, not counted.
     public var total: Int
+    public var excluded: Int
     public var resolved: Int
     public var resolveRate: Double
     /// Wilson 95% interval of the resolve rate.
@@ -71,7 +79,7 @@ public struct EvalMetrics: Codable, Hashable, Sendable {
     public var limitsHit: [String: Int]
 
     enum CodingKeys: String, CodingKey {
-        case label, total, resolved
+        case label, total, excluded, resolved
         case resolveRate = "resolve_rate", ci95Low = "ci95_low", ci95High = "ci95_high"
         case verifiedClaims = "verified_claims", falseVerified = "false_verified", falseVerifiedRate = "false_verified_rate"
         case errors
@@ -80,8 +88,10 @@ public struct EvalMetrics: Codable, Hashable, Sendable {
         case medianWallSeconds = "median_wall_seconds", meanSteps = "mean_steps", limitsHit = "limits_hit"
     }
 
-    public init(label: String, results: [InstanceResult]) {
+    public init(label: String, results all: [InstanceResult]) {
         self.label = label
+        let results = all.filter { $0.excluded == nil }
+        excluded = all.count - results.count
         total = results.count
         resolved = results.filter(\.resolved).count
         resolveRate = total == 0 ? 0 : Double(resolved) / Double(total)

@@ -29,14 +29,49 @@ public enum EvalReport {
                 m.usdPerResolved.map { String(format: "$%.4f", $0) } ?? "n/a"),
             String(format: "median wall: %.1fs · mean steps: %.1f · errors: %d · limits hit: %@", m.medianWallSeconds, m.meanSteps,
                 m.errors, m.limitsHit.isEmpty ? "none" : m.limitsHit.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")),
-        ]
+        ] + (m.excluded > 0 ? ["excluded (cannot run here, not counted): \(m.excluded)"] : [])
+    }
+
+    /// The repository part of a SWE-bench id (`owner__name-123` → `owner/name`); nil for other ids.
+    static func repository(of instanceID: String) -> String? {
+        guard instanceID.contains("__"), let dash = instanceID.lastIndex(of: "-") else { return nil }
+        return String(instanceID[..<dash]).replacingOccurrences(of: "__", with: "/")
+    }
+
+    /// Resolved/counted per repository, and the excluded instances with their reasons.
+    static func byRepository(_ results: [InstanceResult]) -> String {
+        let groups = Dictionary(grouping: results) { repository(of: $0.instanceID) ?? "" }
+        guard groups.count > 1 || groups.keys.first != "" else { return "" }
+        var text = "## By repository\n\n| repository | resolved | counted | excluded | rate |\n|---|---:|---:|---:|---:|\n"
+        for (repo, group) in groups.sorted(by: { $0.key < $1.key }) {
+            let counted = group.filter { $0.excluded == nil }
+            let resolved = counted.filter(\.resolved).count
+            text += "| \(repo) | \(resolved) | \(counted.count) | \(group.count - counted.count) | "
+                + (counted.isEmpty ? "n/a" : percent(Double(resolved) / Double(counted.count))) + " |\n"
+        }
+        return text + "\n"
+    }
+
+    static func exclusions(_ results: [InstanceResult]) -> String {
+        let excluded = results.filter { $0.excluded != nil }
+        let partly = results.filter { $0.excluded == nil && !($0.excludedTests ?? []).isEmpty }
+        guard !excluded.isEmpty || !partly.isEmpty else { return "" }
+        var text = "## Excluded (cannot run here)\n\n"
+        text += excluded.map { "- \($0.instanceID): \($0.excluded ?? "")" }.joined(separator: "\n")
+        if !partly.isEmpty {
+            text += (excluded.isEmpty ? "" : "\n") + partly.map {
+                "- \($0.instanceID), tests not scored: " + ($0.excludedTests ?? []).map { "`\($0)`" }.joined(separator: ", ")
+            }.joined(separator: "\n")
+        }
+        return text + "\n\n"
     }
 
     static func markdown(_ m: EvalMetrics, _ results: [InstanceResult]) -> String {
         var text = "# Eval: \(m.label)\n\n" + summaryLines(m).map { "- \($0)" }.joined(separator: "\n") + "\n\n"
+        text += byRepository(results) + exclusions(results)
         text += "| instance | resolved | status | F2P | P2P | tokens | USD | wall s | steps | note |\n"
         text += "|---|---|---|---|---|---:|---:|---:|---:|---|\n"
-        for r in results {
+        for r in results where r.excluded == nil {
             let f2p = "\(r.failToPass.values.filter { $0 }.count)/\(r.failToPass.count)"
             let p2p = "\(r.passToPass.values.filter { $0 }.count)/\(r.passToPass.count)"
             let note = r.error.map { "error: " + $0.prefix(80).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
@@ -111,9 +146,11 @@ public enum EvalReport {
         for directory in directories {
             guard let data = FileManager.default.contents(atPath: directory + "/report.json"),
                 let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let metricsObject = json["metrics"],
-                let metrics = try? JSONDecoder().decode(EvalMetrics.self, from: JSONSerialization.data(withJSONObject: metricsObject))
+                var metricsObject = json["metrics"] as? [String: Any]
             else { throw FerryError(.usage, "\(directory) has no readable report.json") }
+            if metricsObject["excluded"] == nil { metricsObject["excluded"] = 0 }  // reports written before exclusions
+            guard let metrics = try? JSONDecoder().decode(EvalMetrics.self, from: JSONSerialization.data(withJSONObject: metricsObject))
+            else { throw FerryError(.usage, "\(directory)/report.json has no readable metrics") }
             runs.append(metrics)
         }
         var text = "| run | resolved | rate (95% CI) | false-verified | tokens/inst | USD/inst | USD/resolved | median wall s |\n"

@@ -20,6 +20,10 @@ public struct EvalOptions: Sendable {
     public var resume = false
     public var reposDirectory: String?
     public var python = "python3"
+    /// Per `repo@version` test environments and the instances excluded here (see evals/swebench/environments.toml).
+    public var environments = EnvironmentCatalog()
+    /// Where their venvs are cached.
+    public var environmentCache = EnvironmentCache.defaultRoot()
     public var testTimeoutSeconds: Double = 1800
     public var label: String?
 
@@ -65,6 +69,7 @@ public struct EvalRunner: Sendable {
     public let options: EvalOptions
     public let agent: EvalAgent?
     public let makeRunner: @Sendable (SandboxPolicy) throws -> any CommandRunner
+    let environments: EnvironmentCache
 
     public init(
         options: EvalOptions, agent: EvalAgent?,
@@ -73,6 +78,9 @@ public struct EvalRunner: Sendable {
         self.options = options
         self.agent = agent
         self.makeRunner = makeRunner
+        environments = EnvironmentCache(root: options.environmentCache) { line in
+            FileHandle.standardError.write(Data(("ferry eval: " + line + "\n").utf8))
+        }
     }
 
     public var resultsPath: String { options.outDirectory + "/results.jsonl" }
@@ -142,6 +150,18 @@ public struct EvalRunner: Sendable {
         var result = InstanceResult(
             instanceID: instance.instanceID, status: options.gold ? "gold" : options.predictions != nil ? "prediction" : "error")
         let started = ContinuousClock.now
+        var instance = instance
+        if let exclusion = options.environments.exclusions[instance.instanceID] {
+            let dropped = Set(exclusion.tests)
+            instance.failToPass.removeAll { dropped.contains($0) }
+            instance.passToPass.removeAll { dropped.contains($0) }
+            if exclusion.tests.isEmpty || instance.failToPass.isEmpty {
+                result.status = "excluded"
+                result.excluded = exclusion.reason
+                return result
+            }
+            result.excludedTests = exclusion.tests
+        }
         do {
             let (repo, base) = try await resolver.resolve(instance)
             let patch: String
@@ -224,8 +244,16 @@ public struct EvalRunner: Sendable {
         }
         let commonGitDir = try await git.run("rev-parse", "--path-format=absolute", "--git-common-dir")
             .trimmingCharacters(in: .whitespacesAndNewlines)
+        var environment: PreparedEnvironment?
+        if let spec = try options.environments.spec(for: instance) { environment = try await environments.prepare(spec) }
+        let variables = environment?.variables(scoringCopy: directory, hostPath: ProcessInfo.processInfo.environment["PATH"]) ?? [:]
         let runner = try makeRunner(
-            SandboxPolicy(workspace: directory, readOnlyPaths: [directory + "/.git", commonGitDir]))
+            SandboxPolicy(workspace: directory, readOnlyPaths: [directory + "/.git", commonGitDir], environment: variables))
+        if let setup = environment?.spec.setup {
+            let script = setup.replacingOccurrences(of: "{version}", with: instance.version ?? "0")
+            let output = try await runner.run(CommandRequest(script: script, workingDirectory: directory, timeoutSeconds: 600))
+            guard output.succeeded else { throw FerryError(.io, "environment setup failed: \(output.output.suffix(600))") }
+        }
         if let setup = instance.setup, !setup.isEmpty {
             let output = try await runner.run(CommandRequest(script: setup, workingDirectory: directory, timeoutSeconds: options.testTimeoutSeconds))
             guard output.succeeded else {
@@ -233,7 +261,8 @@ public struct EvalRunner: Sendable {
             }
         }
         let (statuses, log) = try await HiddenTests.run(
-            instance, in: directory, with: runner, python: options.python, timeout: options.testTimeoutSeconds)
+            instance, in: directory, with: runner, python: environment == nil ? options.python : "python",
+            timeout: options.testTimeoutSeconds, prologue: environment?.servicesPrologue ?? "")
         try? Data(log.utf8).write(to: URL(fileURLWithPath: options.outDirectory + "/work/\(instance.instanceID.replacingOccurrences(of: "/", with: "_")).test.log"))
         result.failToPass = Dictionary(uniqueKeysWithValues: instance.failToPass.map { ($0, statuses[$0] ?? false) })
         result.passToPass = Dictionary(uniqueKeysWithValues: instance.passToPass.map { ($0, statuses[$0] ?? false) })

@@ -23,7 +23,7 @@ public enum HiddenTests {
     /// Results by test name. Tests that do not appear in the output count as failed.
     public static func run(
         _ instance: EvalInstance, in directory: String, with commandRunner: any CommandRunner, python: String = "python3",
-        timeout: Double = 1800
+        timeout: Double = 1800, prologue: String = ""
     ) async throws -> (results: [String: Bool], log: String) {
         let tests = instance.failToPass + instance.passToPass
         guard !tests.isEmpty else { return ([:], "") }
@@ -35,7 +35,7 @@ public enum HiddenTests {
             var results: [String: Bool] = [:]
             var log = ""
             for test in Set(tests).sorted() {
-                let command = template.replacingOccurrences(of: "{test}", with: shellQuote(test))
+                let command = prologue + template.replacingOccurrences(of: "{test}", with: shellQuote(test))
                 let result = try await commandRunner.run(
                     CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 8_000))
                 results[test] = result.succeeded
@@ -43,13 +43,19 @@ public enum HiddenTests {
             }
             return (results, log)
         case .pytest:
-            let files = Set(tests.compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) }).sorted()
+            // The test patch's files, as SWE-bench runs them; node ids' files when there is no test patch.
+            let nonTest = [".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml"]
+            var files = testFiles(inPatch: instance.testPatch).filter { file in !nonTest.contains { file.hasSuffix($0) } }
+            if files.isEmpty {
+                files = Set(tests.compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) }
+                    .filter { $0.hasSuffix(".py") }).sorted()
+            }
             return try await batch(
-                instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider --no-header -q", files: files,
+                prologue + (instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider -q"), files: files,
                 tests: tests, parse: parsePytest, in: directory, with: commandRunner, timeout: timeout)
         case .sympy:
             return try await batch(
-                instance.testCmd ?? "\(python) bin/test -C --verbose", files: testFiles(inPatch: instance.testPatch),
+                prologue + (instance.testCmd ?? "\(python) bin/test -C --verbose"), files: testFiles(inPatch: instance.testPatch),
                 tests: tests, parse: parseSympy, in: directory, with: commandRunner, timeout: timeout)
         }
     }
@@ -66,18 +72,17 @@ public enum HiddenTests {
         return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
     }
 
-    /// pytest `-rA` summary lines: `PASSED tests/x.py::test_a`, `FAILED tests/x.py::test_b - AssertionError`.
+    /// pytest `-rA` summary lines (`PASSED tests/x.py::test_a`, `FAILED tests/x.py::test_b - AssertionError`), read
+    /// the way SWE-bench's own log parser reads them: the test is the second word of a line that starts with a
+    /// status, and the last such line wins. Its dataset's test names were made by that parser, odd ones included.
     public static func parsePytest(_ output: String) -> [String: Bool] {
         var statuses: [String: Bool] = [:]
         for line in output.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let word = parts[0]
-            var test = String(parts[1])
-            if let dash = test.range(of: " - ") { test = String(test[..<dash.lowerBound]) }
-            switch word {
-            case "PASSED", "XFAIL": statuses[test] = true
-            case "FAILED", "ERROR", "XPASS": statuses[test] = false
+            let words = line.replacingOccurrences(of: " - ", with: " ").split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 2 else { continue }
+            switch words[0] {
+            case "PASSED", "XFAIL": statuses[String(words[1])] = true
+            case "FAILED", "ERROR", "XPASS", "SKIPPED": statuses[String(words[1])] = false
             default: break
             }
         }

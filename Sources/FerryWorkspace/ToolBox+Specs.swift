@@ -69,4 +69,30 @@ extension ToolBox {
             parameters: object(
                 ["summary": field("string", "What you changed and why, in a few sentences")], required: ["summary"])),
     ]
+
+    /// The index's tools, offered when the repository has a knowledge index.
+    public static let knowledgeSpecs: [ToolSpec] = [
+        ToolSpec(
+            name: "search_code",
+            description:
+                "Ranked search of the code and docs by meaning-bearing words (BM25 over functions and classes; "
+                + "`parse_header` matches \"parse header\"). Prints `path:start-end symbol` with the first lines.",
+            parameters: object(["query": field("string", "Words or identifiers to look for")], required: ["query"])),
+        ToolSpec(
+            name: "find_symbol",
+            description: "Where a function, class or method is defined (`name` or `Class.name`) and the lines that use it.",
+            parameters: object(["name": field("string", "The symbol name")], required: ["name"])),
+    ]
+
+    /// All tools with the index's inserted before `finish`.
+    static func specs(withKnowledge: Bool) -> [ToolSpec] {
+        guard withKnowledge else { return allSpecs }
+        return allSpecs.dropLast() + knowledgeSpecs + allSpecs.suffix(1)
+    }
+}
+
+/// What the index offers the agent's tools; FerryIndex implements it (this module cannot depend on it).
+public protocol CodeKnowledge: Sendable {
+    func searchCode(_ query: String) async throws -> String
+    func findSymbol(_ name: String) async throws -> String
 }

@@ -18,16 +18,21 @@ public actor ToolBox {
     public let configuration: Configuration
     private let git: Git
     private var instructions: AgentInstructions
+    let knowledge: (any CodeKnowledge)?
+    public nonisolated let specs: [ToolSpec]
 
-    public init(workspace: Workspace, runner: any CommandRunner, configuration: Configuration = Configuration()) {
+    public init(
+        workspace: Workspace, runner: any CommandRunner, configuration: Configuration = Configuration(),
+        knowledge: (any CodeKnowledge)? = nil
+    ) {
         self.workspace = workspace
         self.runner = runner
         self.configuration = configuration
+        self.knowledge = knowledge
+        self.specs = ToolBox.specs(withKnowledge: knowledge != nil)
         self.git = Git(workspace.root)
         self.instructions = AgentInstructions(root: workspace.root)
     }
-
-    public nonisolated var specs: [ToolSpec] { ToolBox.allSpecs }
 
     /// Runs one call. Failures are returned as error results for the model, never thrown.
     public func execute(_ call: ToolCall) async -> AgentMachine.ToolResult {
@@ -50,8 +55,12 @@ public actor ToolBox {
         case "edit_file": return try editFile(args)
         case "write_file": return try writeFile(args)
         case "shell": return try await shell(args)
+        case "search_code" where knowledge != nil:
+            return try await knowledge!.searchCode(try Self.require(args, "query", aliases: ["pattern", "q", "text"]))
+        case "find_symbol" where knowledge != nil:
+            return try await knowledge!.findSymbol(try Self.require(args, "name", aliases: ["symbol", "query"]))
         default:
-            let known = ToolBox.allSpecs.map(\.name).joined(separator: ", ")
+            let known = specs.map(\.name).joined(separator: ", ")
             throw FerryError(.tool, "unknown tool `\(name)`; the tools are: \(known)")
         }
     }

@@ -11,20 +11,40 @@ struct EvalCommand: AsyncParsableCommand {
         subcommands: [Run.self, Validate.self, Compare.self], defaultSubcommand: Run.self)
 
     struct SuiteOptions: ParsableArguments {
+        /// The project's own specs, found from the current directory (the checkout) or next to the executable's checkout.
+        static var bundledSpecs: String {
+            let relative = "evals/swebench/environments.toml"
+            if FileManager.default.fileExists(atPath: relative) { return EvalOptions.absolute(relative) }
+            var directory = (CommandLine.arguments[0] as NSString).deletingLastPathComponent
+            for _ in 0..<5 {
+                let candidate = directory + "/" + relative
+                if FileManager.default.fileExists(atPath: candidate) { return candidate }
+                directory = (directory as NSString).deletingLastPathComponent
+            }
+            return relative
+        }
+
         @Argument(help: "A SWE-bench-format JSONL suite.") var suite: String
         @Option(name: .customShort("j"), help: "Instances to run in parallel.") var jobs = 1
         @Option(help: "Only the first K instances.") var limit: Int?
         @Option(help: "Only these instance ids (comma-separated).") var instances: String?
         @Option(help: "Where owner/name repositories are cloned.") var repos: String?
-        @Option(help: "Python for the hidden tests.") var python = "python3"
+        @Option(help: "Python for the hidden tests of repositories without an environment spec.") var python = "python3"
+        @Option(help: "Environment specs and exclusions per repo@version (default: evals/swebench/environments.toml when the suite names owner/name repos and that file exists).")
+        var envs: String?
 
-        func options(out: String) -> EvalOptions {
+        func options(out: String) throws -> EvalOptions {
             var options = EvalOptions(suitePath: suite, outDirectory: out)
             options.jobs = jobs
             options.limit = limit
             options.instanceIDs = instances?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             options.reposDirectory = repos.map(EvalOptions.absolute)
             options.python = python
+            if let envs {
+                options.environments = try EnvironmentCatalog.load(envs)
+            } else if FileManager.default.fileExists(atPath: Self.bundledSpecs) {
+                options.environments = try EnvironmentCatalog.load(Self.bundledSpecs)
+            }
             return options
         }
     }
@@ -48,7 +68,7 @@ struct EvalCommand: AsyncParsableCommand {
             let environment = ProcessInfo.processInfo.environment
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             let name = ((suite.suite as NSString).lastPathComponent as NSString).deletingPathExtension
-            var options = suite.options(out: out ?? "evals/out/\(name)-\(gold ? "gold-" : "")\(stamp)")
+            var options = try suite.options(out: out ?? "evals/out/\(name)-\(gold ? "gold-" : "")\(stamp)")
             options.gold = gold
             options.resume = resume
             options.label = label
@@ -102,7 +122,7 @@ struct EvalCommand: AsyncParsableCommand {
         @Option(help: "Scratch directory.") var out: String?
 
         func run() async throws {
-            let options = suite.options(out: out ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-validate-\(UUID().uuidString.prefix(8))").path)
+            let options = try suite.options(out: out ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-validate-\(UUID().uuidString.prefix(8))").path)
             let checks = try await EvalRunner(options: options, agent: nil).validate { check in
                 print("\(check.valid ? "ok     " : "INVALID") \(check.instanceID)\(check.problem.map { ": \($0)" } ?? "")")
                 fflush(nil)

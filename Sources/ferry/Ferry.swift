@@ -7,7 +7,10 @@ struct Ferry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "An AI developer tool that hands back verified changes.",
-        subcommands: [RunCommand.self, RunsCommand.self, ShowCommand.self, ConfigCommand.self, DemoCommand.self, ModelCommand.self, EvalCommand.self])
+        subcommands: [
+            RunCommand.self, AskCommand.self, LocateCommand.self, IndexCommand.self, RunsCommand.self, ShowCommand.self,
+            ConfigCommand.self, DemoCommand.self, ModelCommand.self, EvalCommand.self,
+        ])
 
     /// Exit codes: 0 verified, 1 failed, 2 usage or config error, 3 unverified, 4 stopped by a limit.
     static func main() async {

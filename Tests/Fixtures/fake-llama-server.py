@@ -21,11 +21,16 @@ print(f"stand-in: loading {args.model}", flush=True)
 if content == "crash":
     print("error: failed to load model: not a GGUF file", flush=True)
     sys.exit(1)
-ready_at = time.time() + (float(content.split()[1]) if content.startswith("slow") else 0)
+# "slow N" counts from the first health check, so a loaded machine that is slow to ask still sees the 503s.
+load_seconds = float(content.split()[1]) if content.startswith("slow") else 0
+ready_at = None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        global ready_at
+        if ready_at is None:
+            ready_at = time.time() + load_seconds
         ok = time.time() >= ready_at
         body = b'{"status":"ok"}' if ok else b'{"error":{"message":"Loading model"}}'
         self.send_response(200 if ok else 503)

@@ -1,0 +1,103 @@
+import FerryCore
+import FerryIndex
+import FerryModels
+import Foundation
+
+/// A `path:line` (or `path:start-end`) in an answer, and whether it points at a real line of the repository.
+public struct Citation: Codable, Hashable, Sendable {
+    public var path: String
+    public var line: Int
+    public var endLine: Int?
+    public var valid: Bool
+}
+
+public struct AskAnswer: Codable, Sendable {
+    public var question: String
+    public var answer: String
+    public var citations: [Citation]
+    public var sources: [ChunkHit]
+    public var usage: Usage
+    public var costUSD: Double
+}
+
+/// `ferry ask`: retrieve the code a question is about, let the model answer from it alone, and check the answer's
+/// citations against the files.
+public enum CodeQA {
+    static let system = """
+        You answer questions about a code repository using only the excerpts given. Each excerpt is headed by its \
+        path and line range, and its lines are numbered. Cite the lines that support each point as path:line or \
+        path:start-end (for example src/app.py:42 or src/app.py:40-48), using the numbers shown. If the excerpts do \
+        not hold the answer, say what is missing instead of guessing. Be brief.
+        """
+
+    /// Excerpts for the question: the best BM25 chunks and the definitions of identifiers it names, within a budget.
+    public static func context(for question: String, index: CodeIndex, budgetTokens: Int) async throws -> (text: String, sources: [ChunkHit]) {
+        var hits = try index.search(question, limit: 12)
+        for name in Identifiers.scan(question).map(String.init) where name.count >= 3 && (name.contains("_") || name.contains(where: \.isUppercase)) {
+            let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
+            for definition in definitions.prefix(2) {
+                let end = min(definition.endLine ?? definition.line + 30, definition.line + 80)
+                hits.insert(ChunkHit(path: definition.path, startLine: definition.line, endLine: end, symbol: definition.name, score: 1e9, kind: "code"), at: 0)
+            }
+        }
+        var text = ""
+        var used = 0
+        var sources: [ChunkHit] = []
+        var covered: [String: [ClosedRange<Int>]] = [:]
+        for hit in hits {
+            if covered[hit.path]?.contains(where: { $0.overlaps(hit.startLine...hit.endLine) }) == true { continue }
+            guard let content = try? String(contentsOfFile: index.root + "/" + hit.path, encoding: .utf8) else { continue }
+            let lines = content.split(separator: "\n", omittingEmptySubsequences: false)
+            guard hit.startLine <= lines.count else { continue }
+            let end = min(hit.endLine, lines.count, hit.startLine + 79)
+            var block = "### \(hit.path):\(hit.startLine)-\(end)\n"
+            for number in hit.startLine...end { block += "\(number)\t\(lines[number - 1])\n" }
+            let cost = CodeIndex.estimateTokens(block)
+            if used + cost > budgetTokens { continue }
+            text += block + "\n"
+            used += cost
+            sources.append(ChunkHit(path: hit.path, startLine: hit.startLine, endLine: end, symbol: hit.symbol, score: hit.score, kind: hit.kind))
+            covered[hit.path, default: []].append(hit.startLine...end)
+        }
+        return (text, sources)
+    }
+
+    public static func ask(
+        _ question: String, index: CodeIndex, model: any ChatModel, budgetTokens: Int = 6000,
+        onText: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws -> AskAnswer {
+        let (excerpts, sources) = try await context(for: question, index: index, budgetTokens: budgetTokens)
+        let user = excerpts.isEmpty
+            ? "No code matched the question in the index.\n\nQuestion: \(question)"
+            : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)"
+        let reply = try await model.complete(ChatRequest(messages: [.system(system), .user(user)], tools: [])) { delta in
+            if case .text(let text) = delta { onText(text) }
+        }
+        let answer = reply.content.trimmingCharacters(in: .whitespacesAndNewlines)
+        return AskAnswer(
+            question: question, answer: answer, citations: citations(in: answer, root: index.root), sources: sources,
+            usage: reply.usage, costUSD: model.cost(of: reply.usage))
+    }
+
+    /// Every `path:line` or `path:start-end` in the text whose path looks like a file, checked against the tree.
+    public static func citations(in text: String, root: String) -> [Citation] {
+        guard let regex = try? NSRegularExpression(pattern: #"([A-Za-z0-9_./-]+\.[A-Za-z0-9]+):(\d+)(?:-(\d+))?"#) else { return [] }
+        var result: [Citation] = []
+        var seen: Set<String> = []
+        let ns = text as NSString
+        for match in regex.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
+            let path = ns.substring(with: match.range(at: 1)).trimmingCharacters(in: CharacterSet(charactersIn: "./"))
+            guard let line = Int(ns.substring(with: match.range(at: 2))) else { continue }
+            let end = match.range(at: 3).location == NSNotFound ? nil : Int(ns.substring(with: match.range(at: 3)))
+            guard seen.insert("\(path):\(line):\(end ?? 0)").inserted else { continue }
+            var valid = false
+            let full = (root + "/" + path as NSString).standardizingPath
+            if full.hasPrefix(root + "/"), let content = try? String(contentsOfFile: full, encoding: .utf8) {
+                let count = content.split(separator: "\n", omittingEmptySubsequences: false).count
+                valid = line >= 1 && line <= count && (end.map { $0 >= line && $0 <= count } ?? true)
+            }
+            result.append(Citation(path: path, line: line, endLine: end, valid: valid))
+        }
+        return result
+    }
+}
