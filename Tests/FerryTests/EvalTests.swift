@@ -1,6 +1,6 @@
 import FerryAgent
 import FerryCore
-import FerryEval
+@testable import FerryEval
 import FerryModels
 import FerryTesting
 import Foundation
@@ -220,5 +220,85 @@ extension EvalTests {
         let metrics = try await EvalRunner(options: options, agent: nil).run()
         #expect(metrics.total == 2)
         #expect(metrics.resolved == 1)
+    }
+}
+
+@Suite struct EnvironmentSpecTests {
+    static let specs = """
+        [[environment]]
+        repo = "acme/widgets"
+        versions = ["1.0", "1.1"]
+        python = "3.11"
+        requirements = ["pytest==7.4.4"]
+        pythonpath = ["src"]
+        env = { WIDGETS_MODE = "test" }
+        services = [{ command = "python -m http.server 8765", port = 8765 }]
+        setup = "echo {version} > VERSION"
+
+        [[exclude]]
+        instance = "acme__widgets-2"
+        reason = "needs the network"
+
+        [[exclude]]
+        instance = "acme__widgets-3"
+        reason = "test_download fetches from the internet"
+        tests = ["tests/test_w.py::test_download"]
+        """
+
+    @Test func parsesSpecsAndPicksByRepoAndVersion() throws {
+        let catalog = try EnvironmentCatalog.parse(Self.specs)
+        let spec = try #require(try catalog.spec(for: EvalInstance(instanceID: "a", repo: "acme/widgets", problemStatement: "", failToPass: [], version: "1.1")))
+        #expect(spec.python == "3.11" && spec.pythonpath == ["src"] && spec.services.first?.port == 8765)
+        let prepared = PreparedEnvironment(spec: spec, venv: "/cache/v")
+        let variables = prepared.variables(scoringCopy: "/work/copy", hostPath: "/usr/bin")
+        #expect(variables["PATH"] == "/cache/v/bin:/usr/bin" && variables["PYTHONPATH"] == "/work/copy/src")
+        #expect(variables["WIDGETS_MODE"] == "test")
+        #expect(prepared.servicesPrologue.contains("8765"))
+        // A repository without specs uses the suite's python; a known repository at an unknown version is an error.
+        #expect(try catalog.spec(for: EvalInstance(instanceID: "b", repo: "other/x", problemStatement: "", failToPass: [])) == nil)
+        #expect(throws: FerryError.self) {
+            try catalog.spec(for: EvalInstance(instanceID: "c", repo: "acme/widgets", problemStatement: "", failToPass: [], version: "9.9"))
+        }
+        #expect(catalog.exclusions["acme__widgets-2"]?.tests == [])
+        #expect(catalog.exclusions["acme__widgets-3"]?.tests == ["tests/test_w.py::test_download"])
+    }
+
+    @Test func badSpecsAreClearErrors() {
+        for (text, expected) in [
+            ("[[environment]]\nrepo = \"a/b\"\nversions = [\"1\"]\n", "needs repo and python"),
+            ("[[environment]]\nrepo = \"a/b\"\npython = \"3.9\"\nversions = [\"1\"]\npip = [\"x\"]\n", "unknown key 'pip'"),
+            ("[[exclude]]\ninstance = \"x\"\n", "needs instance and a reason"),
+            ("[envs]\n", "unknown key 'envs'"),
+            ("[[environment]\n", "not valid TOML"),
+        ] {
+            do {
+                _ = try EnvironmentCatalog.parse(text)
+                Issue.record("accepted: \(text)")
+            } catch let error as FerryError {
+                #expect(error.message.contains(expected), "\(error.message)")
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+    }
+
+    @Test func excludedInstancesAreListedNotCounted() throws {
+        var resolved = InstanceResult(instanceID: "r", status: "gold")
+        resolved.resolved = true
+        let failed = InstanceResult(instanceID: "f", status: "gold")
+        var excluded = InstanceResult(instanceID: "x", status: "excluded")
+        excluded.excluded = "needs the network"
+        let metrics = EvalMetrics(label: "gold", results: [resolved, failed, excluded])
+        #expect(metrics.total == 2 && metrics.excluded == 1 && metrics.resolveRate == 0.5)
+        #expect(EvalReport.summaryLines(metrics).last == "excluded (cannot run here, not counted): 1")
+        #expect(EvalReport.markdown(metrics, [resolved, failed, excluded]).contains("- x: needs the network"))
+    }
+
+    @Test func pytestNamesAreReadAsSWEbenchReadsThem() {
+        let log = "PASSED tests/a.py::test_x[a b]\nFAILED tests/a.py::test_y - assert 1\nPASSED [100%]\n"
+        let statuses = HiddenTests.parsePytest(log)
+        #expect(statuses["tests/a.py::test_x[a"] == true)  // a space in a parameter id cuts the name, as in the dataset
+        #expect(statuses["tests/a.py::test_y"] == false)
+        #expect(statuses["[100%]"] == true)
     }
 }

@@ -1,0 +1,212 @@
+import FerryAgent
+import FerryCore
+import FerryIndex
+import FerryModels
+import FerryTesting
+import FerryWorkspace
+import Foundation
+import Synchronization
+import Testing
+
+@Suite struct IndexTests {
+    static let files: [String: String] = [
+        "app/http.py": """
+            import json
+
+
+            def parseHeader(line):
+                name, _, value = line.partition(":")
+                return name.strip().lower(), value.strip()
+
+
+            class Request:
+                def __init__(self, raw):
+                    self.headers = dict(parseHeader(l) for l in raw.splitlines() if l)
+
+                def content_length(self):
+                    return int(self.headers.get("content-length", 0))
+            """,
+        "app/cart.py": """
+            from app.http import Request
+
+
+            def cart_total(items, discount):
+                total = sum(price * qty for price, qty in items)
+                if discount > 100:
+                    raise ValueError("discount over 100%")
+                return total * (100 - discount) / 100
+            """,
+        "app/util.py": """
+            def clamp(value, low, high):
+                return max(low, min(value, high))
+            """,
+        "tests/test_cart.py": """
+            from app.cart import cart_total
+
+
+            def test_cart_total():
+                assert cart_total([(10, 2)], 0) == 20
+            """,
+        "docs/runbook.md": """
+            # Runbook
+
+            ## Rotating the signing key
+            Run the rotate script, then restart the workers.
+            """,
+        ".gitignore": "build/\n*.log\n",
+        "build/generated.py": "def generated_function():\n    pass\n",
+        "debug.log": "parseHeader failed\n",
+        "node_modules/lib/index.js": "function vendored() {}\n",
+    ]
+
+    func makeIndex(_ files: [String: String] = IndexTests.files, ctags: String = "ctags") async throws -> (CodeIndex, String) {
+        let repo = try await FixtureRepo.make(files)
+        // Ignored files are written after the commit, as a build would leave them.
+        try Data("def generated_function():\n    pass\n".utf8).write(to: URL(fileURLWithPath: repo + "/build/generated.py"))
+        return (try CodeIndex(root: repo, ctags: ctags), repo)
+    }
+
+    @Test func indexesSymbolsChunksAndDocsAndHonoursIgnoreRules() async throws {
+        var files = Self.files
+        files["logo.png"] = "\u{0}PNG"
+        files["data.bin.txt"] = "abc\u{0}def"
+        let (index, _) = try await makeIndex(files)
+        let stats = try await index.update()
+        #expect(stats.warning == nil)
+        #expect(stats.changed == stats.files)
+        let paths = try index.search("generated function vendored parse header runbook", limit: 50).map(\.path)
+        #expect(!paths.contains("build/generated.py"))  // .gitignore
+        #expect(!paths.contains("node_modules/lib/index.js"))  // vendored
+        #expect(!paths.contains("debug.log"))  // ignored
+        #expect(!paths.contains("data.bin.txt"))  // binary content
+        #expect(paths.contains("docs/runbook.md"))  // docs are knowledge too
+        let (definitions, references) = try await index.findSymbol("parseHeader")
+        #expect(definitions.map(\.path) == ["app/http.py"])
+        #expect(definitions.first?.line == 4 && definitions.first?.endLine == 6)
+        #expect(references.contains { $0.path == "app/http.py" && $0.line == 11 })
+        let method = try await index.findSymbol("Request.content_length").definitions
+        #expect(method.count == 1 && method.first?.line == 13)
+    }
+
+    @Test func updatesOnlyWhatChanged() async throws {
+        let (index, repo) = try await makeIndex()
+        let first = try await index.update()
+        let again = try await index.update()
+        #expect(again.changed == 0 && again.removed == 0 && again.unchanged == first.files)
+        try "def clamp(value, low, high):\n    return min(max(value, low), high)\n\n\ndef wrap_angle(a):\n    return a % 360\n"
+            .write(toFile: repo + "/app/util.py", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: repo + "/tests/test_cart.py")
+        // Touched but identical: hashed, not re-indexed.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(60)], ofItemAtPath: repo + "/app/cart.py")
+        let third = try await index.update()
+        #expect(third.changed == 1 && third.removed == 1)
+        #expect(try await index.findSymbol("wrap_angle").definitions.first?.path == "app/util.py")
+        #expect(try await index.findSymbol("test_cart_total").definitions.isEmpty)
+        let fourth = try await index.update()
+        #expect(fourth.changed == 0)
+    }
+
+    @Test func aCtagsFailureStillIndexesText() async throws {
+        let (index, _) = try await makeIndex(ctags: "/bin/false")
+        let stats = try await index.update()
+        #expect(stats.warning?.contains("ctags failed") == true)
+        #expect(stats.symbols == 0 && stats.chunks > 0)
+        #expect(try index.search("cart total discount").first?.path == "app/cart.py")
+        let (index2, _) = try await makeIndex(ctags: "/nonexistent/ctags")
+        #expect(try await index2.update().warning != nil)
+    }
+
+    @Test func splitIdentifiersMatchPlainWords() async throws {
+        let (index, _) = try await makeIndex()
+        _ = try await index.update()
+        let hit = try #require(try index.search("parse header").first)
+        #expect(hit.path == "app/http.py" && hit.symbol == "parseHeader" && hit.startLine == 4)
+        #expect(try index.search("parse_header").first?.symbol == "parseHeader")
+        #expect(Identifiers.split("parseHTTPHeader2") == ["parse", "http", "header", "2"])
+        #expect(QueryText.terms("Calling parse_header() fails").contains("header"))
+    }
+
+    @Test func locateRanksTheFileThatNeedsTheChange() async throws {
+        let (index, _) = try await makeIndex()
+        _ = try await index.update()
+        let statement = "cart_total() raises ValueError for a discount of exactly 100; a 100% discount should give 0."
+        let ranked = try index.locate(statement, limit: 3)
+        #expect(ranked.first?.path == "app/cart.py")
+        #expect(ranked.first?.functions.first == "cart_total")
+        #expect(!ranked.prefix(1).contains { $0.path.hasPrefix("tests/") })  // tests rank below source
+        // A traceback names the file even when no word matches.
+        let trace = "Traceback (most recent call last):\n  File \"/home/u/proj/app/util.py\", line 2, in clamp\nTypeError"
+        #expect(try index.locate(trace, limit: 1).first?.path == "app/util.py")
+        // A dotted module.
+        #expect(try index.locate("something odd in app.http", limit: 1).first?.path == "app/http.py")
+    }
+
+    @Test func repoMapStaysWithinItsBudgetAndPutsTheTaskFirst() async throws {
+        let (index, _) = try await makeIndex()
+        _ = try await index.update()
+        for budget in [12, 40, 80, 400] {
+            let map = try index.repoMap(task: "content length of a request", budgetTokens: budget)
+            #expect(CodeIndex.estimateTokens(map) <= budget)
+        }
+        let map = try index.repoMap(task: "content length of a request", budgetTokens: 400)
+        #expect(map.hasPrefix("app/http.py:"))
+        #expect(map.contains("13: member Request.content_length"))
+        #expect(try index.repoMap(task: nil, budgetTokens: 0).isEmpty)
+    }
+
+    @Test func chunksCoverEveryLineOnceAndSurviveBadSpans() {
+        let lines = (1...200).map { Substring("line \($0)") }
+        let symbols = [
+            SymbolDefinition(name: "A", kind: "class", line: 10, endLine: 120),
+            SymbolDefinition(name: "m", kind: "member", scope: "A", line: 20, endLine: 30),
+            SymbolDefinition(name: "ghost", kind: "function", line: 500, endLine: 520),  // past the end
+            SymbolDefinition(name: "tail", kind: "function", line: 190, endLine: 900),
+        ]
+        let chunks = Chunker.chunks(lines: lines, symbols: symbols)
+        var covered: [Int] = []
+        for chunk in chunks { covered += Array(chunk.startLine...chunk.endLine) }
+        #expect(covered == Array(1...200))
+        #expect(chunks.contains { $0.startLine == 20 && $0.endLine == 30 && $0.symbol == "A.m" })
+        #expect(chunks.allSatisfy { $0.endLine - $0.startLine < Chunker.maxSpanLines })
+    }
+
+    @Test func askCitesRealLinesOverTheFakeServer() async throws {
+        let (index, repo) = try await makeIndex()
+        _ = try await index.update()
+        let answer = "Headers are parsed by parseHeader (app/http.py:4-6), which lower-cases names (app/http.py:6). "
+            + "Requests keep them in a dict (app/http.py:11). See also app/http.py:999 and nothere.py:3."
+        let answered: AskAnswer? = try await FakeModelServer.with(.openai, script: [.reply(text: answer)]) { server in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let client = ModelFactory.httpClient(for: profile)
+            let model = ModelFactory.make(profile: profile, apiKey: "test-key-not-real", client: client)
+            defer { Task { try? await client.shutdown() } }
+            let streamed = Collected()
+            let result0: AskAnswer? = nil
+            let result = try await CodeQA.ask("How are request headers parsed?", index: index, model: model) { streamed.add($0) }
+            #expect(streamed.text == answer)
+            let request = try #require(server.requests.first)
+            guard case .array(let messages) = request["messages"] else { Issue.record("no messages"); return result0 }
+            let prompt = messages.last?["content"]?.stringValue ?? ""
+            #expect(prompt.contains("### app/http.py:4-"))  // the retrieved code went to the model, with line numbers
+            #expect(prompt.contains("4\tdef parseHeader(line):"))
+            return result
+        }
+        let result = try #require(answered)
+        #expect(result.answer == answer)
+        let valid = result.citations.filter { $0.valid }.map { "\($0.path):\($0.line)" }
+        let invalid = result.citations.filter { !$0.valid }.map { "\($0.path):\($0.line)" }
+        #expect(valid == ["app/http.py:4", "app/http.py:6", "app/http.py:11"])
+        #expect(invalid == ["app/http.py:999", "nothere.py:3"])
+        // Each valid citation points at the line the answer describes.
+        let lines = try String(contentsOfFile: repo + "/app/http.py", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[3].contains("def parseHeader"))
+        #expect(lines[10].contains("self.headers = dict("))
+        #expect(result.sources.first?.path == "app/http.py")
+    }
+}
+
+final class Collected: Sendable {
+    private let state = Mutex<String>("")
+    func add(_ text: String) { state.withLock { $0 += text } }
+    var text: String { state.withLock { $0 } }
+}
