@@ -95,6 +95,11 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "ferry-index-bench",
+            dependencies: ["FerryIndex", "FerryCore", "FerryWorkspace"],
+            path: "bench/IndexBench"
+        ),
+        .executableTarget(
             name: "ferry-bench",
             dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore"],
             path: "bench/FerryBench"

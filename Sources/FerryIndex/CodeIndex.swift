@@ -342,3 +342,22 @@ public final class CodeIndex: Sendable {
         try? db.writeWithoutTransaction { try $0.execute(sql: "VACUUM INTO ?", arguments: [path]) }
     }
 }
+
+extension CodeIndex {
+    /// `count` symbol names spread evenly through the table (for benchmarks).
+    public func symbolSample(_ count: Int) throws -> [String] {
+        try pool.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM symbols WHERE length(name) >= 5") ?? 0
+            guard total > 0 else { return [] }
+            let step = max(1, total / max(count, 1))
+            return try String.fetchAll(
+                db, sql: "SELECT name FROM (SELECT name, ROW_NUMBER() OVER (ORDER BY id) AS n FROM symbols WHERE length(name) >= 5) WHERE n % ? = 0 LIMIT ?",
+                arguments: [step, count])
+        }
+    }
+
+    /// Folds the WAL into the database file, so its size on disk is the index's own.
+    public func checkpoint() throws {
+        try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+    }
+}

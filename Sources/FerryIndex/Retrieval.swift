@@ -266,7 +266,7 @@ extension CodeIndex {
                 }
             }
             if features.demoteTests {
-                for (path, score) in scores where QueryText.isTestOrDoc(path) || kinds[path] == "doc" {
+                for (path, score) in scores where QueryText.isTestOrDoc(path) || kinds[path] == "doc" || !Self.isSource(path) {
                     scores[path] = score * 0.2
                 }
             }
@@ -279,6 +279,17 @@ extension CodeIndex {
                     reasons: (reasons[path] ?? []).filter { reasonSeen.insert($0).inserted }, functions: Array(top))
             }
         }
+    }
+
+    static let sourceExtensions: Set<String> = [
+        "py", "swift", "js", "mjs", "cjs", "ts", "tsx", "jsx", "go", "rs", "java", "kt", "c", "h", "cc", "cpp", "hpp", "rb",
+        "php", "sh", "bash", "cs", "scala", "lua", "pl", "r", "m", "mm", "pyx", "pxd", "vue", "svelte", "ex", "exs", "erl",
+        "hs", "ml", "clj", "dart", "zig", "jl", "sql",
+    ]
+
+    /// Code a change would land in, as opposed to config, data and docs.
+    static func isSource(_ path: String) -> Bool {
+        sourceExtensions.contains((path as NSString).pathExtension.lowercased())
     }
 
     /// Files the text names: a repository path, a path suffix (as in a traceback), or a dotted module.
@@ -312,8 +323,11 @@ extension CodeIndex {
             }
         }
         for token in tokens {
+            // A bare word ("sympy", "pytest") names the whole package, not a file to change.
+            guard token.contains(".") || token.contains("/") else { continue }
             if let path = bySuffix[token] {
-                found[path] = max(found[path] ?? 0, 1.0)
+                // A package's __init__ is named far more often than it needs the change.
+                found[path] = max(found[path] ?? 0, path.hasSuffix("__init__.py") ? 0.3 : 1.0)
                 continue
             }
             // A traceback's absolute path ends with a repository path.

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Runs mini-swe-agent, aider and Ferry on the same suite with the same local model, and scores all three with
+Ferry's own scorer (`ferry eval run --predictions`). Called by bench/peers.sh, which installs the pinned peers.
+
+Each agent gets a fresh git copy of each task's repository and the problem statement alone; its change (tracked and
+untracked files) becomes its prediction. Tokens come from llama.cpp's own counters (/metrics), read before and after
+each instance, so every agent is counted the same way.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+def metrics(base):
+    text = urllib.request.urlopen(base.replace("/v1", "") + "/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("llamacpp:") and " " in line:
+            name, value = line.split(" ", 1)
+            values[name] = float(value)
+    return values.get("llamacpp:prompt_tokens_total", 0), values.get("llamacpp:tokens_predicted_total", 0)
+
+
+def fresh_copy(source, work):
+    if os.path.exists(work):
+        shutil.rmtree(work)
+    shutil.copytree(source, work, ignore=shutil.ignore_patterns(".git"))
+    env = dict(os.environ, GIT_AUTHOR_DATE="2000-01-01T00:00:00Z", GIT_COMMITTER_DATE="2000-01-01T00:00:00Z")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=work, check=True, env=env, capture_output=True)
+
+
+def diff(work):
+    subprocess.run(["git", "add", "-A"], cwd=work, check=True, capture_output=True)
+    return subprocess.run(["git", "diff", "--cached", "HEAD"], cwd=work, check=True, capture_output=True, text=True).stdout
+
+
+def run_mini(args, task, work, log):
+    cmd = [
+        os.path.join(args.peers, "mini/bin/mini"), "-m", "openai/" + args.model_name, "-t", task, "--yolo",
+        "--exit-immediately", "-c", "mini_textbased.yaml", "-c", f"agent.step_limit={args.max_steps}",
+        "-c", "agent.cost_limit=0", "-c", f"model.model_kwargs.api_base={args.base_url}",
+        "-c", "model.model_kwargs.temperature=0", "-c", "model.cost_tracking=ignore_errors",
+        "-o", log + ".traj.json",
+    ]
+    env = dict(os.environ, OPENAI_API_KEY="local", MSWEA_CONFIGURED="true", MSWEA_COST_TRACKING="ignore_errors")
+    return cmd, env
+
+
+def run_aider(args, task, work, log):
+    cmd = [
+        os.path.join(args.peers, "aider/bin/aider"), "--model", "openai/" + args.model_name,
+        "--openai-api-base", args.base_url, "--openai-api-key", "local", "--message", task, "--yes-always",
+        "--no-auto-commits", "--no-dirty-commits", "--no-check-update", "--analytics-disable", "--no-show-model-warnings",
+        "--no-pretty", "--no-stream", "--map-tokens", "1024", "--edit-format", "diff", "--no-detect-urls",
+        "--no-gitignore", "--input-history-file", log + ".history", "--chat-history-file", log + ".chat.md",
+    ]
+    return cmd, dict(os.environ, AIDER_NOTIFICATIONS="false")
+
+
+def run_ferry(args, task, work, log):
+    cmd = [
+        args.ferry, "run", task, "--repo", work, "--provider", "local", "--base-url", args.base_url,
+        "--max-steps", str(args.max_steps), "--max-time", str(args.max_time), "--json",
+    ]
+    return cmd, dict(os.environ, XDG_DATA_HOME=os.path.join(args.out, "ferry-data"))
+
+
+AGENTS = {"mini-swe-agent": run_mini, "aider": run_aider, "ferry": run_ferry}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--suite", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--peers", required=True, help="folder with the mini/ and aider/ venvs")
+    parser.add_argument("--ferry", required=True)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--model-name", default="qwen2.5-coder-1.5b-instruct")
+    parser.add_argument("--agents", default="ferry,mini-swe-agent,aider")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--max-steps", type=int, default=15)
+    parser.add_argument("--max-time", type=int, default=150)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    suite_dir = os.path.dirname(os.path.abspath(args.suite))
+    instances = [json.loads(line) for line in open(args.suite) if line.strip()]
+    if args.limit:
+        instances = instances[: args.limit]
+    summary = {}
+    for agent in args.agents.split(","):
+        preds_path = os.path.join(args.out, f"{agent}.predictions.jsonl")
+        stats_path = os.path.join(args.out, f"{agent}.stats.jsonl")
+        done = set()
+        if os.path.exists(stats_path):
+            done = {json.loads(l)["instance_id"] for l in open(stats_path)}
+        for instance in instances:
+            iid = instance["instance_id"]
+            if iid in done:
+                continue
+            work = os.path.join(tempfile.gettempdir(), f"peers-{agent}-{iid}")
+            fresh_copy(os.path.join(suite_dir, instance["repo"]), work)
+            log = os.path.join(args.out, f"{agent}-{iid}")
+            cmd, env = AGENTS[agent](args, instance["problem_statement"], work, log)
+            before = metrics(args.base_url)
+            started = time.monotonic()
+            with open(log + ".log", "w") as out:
+                try:
+                    code = subprocess.run(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          timeout=args.max_time + 60).returncode
+                except subprocess.TimeoutExpired:
+                    code = "timeout"
+            wall = time.monotonic() - started
+            after = metrics(args.base_url)
+            patch = diff(work) if agent != "ferry" else ferry_patch(log + ".log", work)
+            row = {"instance_id": iid, "wall_seconds": round(wall, 1), "prompt_tokens": after[0] - before[0],
+                   "completion_tokens": after[1] - before[1], "exit": code}
+            with open(stats_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            with open(preds_path, "a") as f:
+                f.write(json.dumps({"instance_id": iid, "model_name_or_path": agent, "model_patch": patch}) + "\n")
+            print(f"{agent} {iid}: {wall:.0f}s {row['prompt_tokens'] + row['completion_tokens']:.0f} tokens, patch {len(patch)} bytes",
+                  file=sys.stderr, flush=True)
+            shutil.rmtree(work, ignore_errors=True)
+        summary[agent] = preds_path
+    print(json.dumps(summary))
+
+
+def ferry_patch(log, work):
+    """Ferry commits its change on its own branch; the run's result names the diff file."""
+    for line in open(log, errors="replace"):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("type") == "run.finished":
+            path = os.path.join(event.get("data", {}).get("run_dir") or "", "change.patch")
+            if os.path.exists(path):
+                return open(path).read()
+    branches = subprocess.run(["git", "branch", "--list", "ferry/*", "--format=%(refname:short)"], cwd=work,
+                              capture_output=True, text=True).stdout.split()
+    if branches:
+        return subprocess.run(["git", "diff", "HEAD", branches[-1]], cwd=work, capture_output=True, text=True).stdout
+    return ""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Ferry, mini-swe-agent and aider on the same suite with the same local model (Qwen2.5-Coder-1.5B via llama.cpp's
+# server, started here with --metrics so every agent's tokens are counted by the server), each scored by
+# `ferry eval run --predictions`, and one comparison table.
+#
+#   bench/peers.sh [suite=evals/ferry-easy/suite.jsonl] [limit] [agents=ferry,mini-swe-agent,aider]
+#
+# Peers are pinned and installed into their own venvs under $PEERS_DIR (default ~/.cache/ferry/peers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+suite=${1:-evals/ferry-easy/suite.jsonl}
+limit=${2:-}
+agents=${3:-ferry,mini-swe-agent,aider}
+peers=${PEERS_DIR:-$HOME/.cache/ferry/peers}
+out=${BENCH_OUT:-evals/out/peers-$(date +%Y%m%dT%H%M%S)}
+port=${PORT:-8719}
+mkdir -p "$peers" "$out"
+
+[ -x "$peers/mini/bin/mini" ] || { python3 -m venv "$peers/mini" && "$peers/mini/bin/pip" install -q mini-swe-agent==2.4.6; }
+[ -x "$peers/aider/bin/aider" ] || { python3 -m venv "$peers/aider" && "$peers/aider/bin/pip" install -q aider-chat==0.86.2; }
+
+ferry=${FERRY:-.build/debug/ferry}
+[ -n "${FERRY:-}" ] || swift build --product ferry >/dev/null
+$ferry model install
+model=$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/ferry/models/*.gguf | head -1)
+server=$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/ferry/llama.cpp/*/llama-server | head -1)
+# The same server settings Ferry's local profile uses (16k context, one slot), plus the token counters.
+"$server" -m "$model" --host 127.0.0.1 --port "$port" -c 16384 -np 1 --metrics >"$out/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
+
+python3 bench/peers.py --suite "$suite" --out "$out" --peers "$peers" --ferry "$ferry" \
+    --base-url "http://127.0.0.1:$port/v1" --agents "$agents" ${limit:+--limit "$limit"}
+
+for agent in ${agents//,/ }; do
+    $ferry eval run "$suite" --predictions "$out/$agent.predictions.jsonl" --label "$agent" ${limit:+--limit "$limit"} \
+        --out "$out/score-$agent" >"$out/score-$agent.log" 2>&1 || true
+done
+python3 - "$out" ${agents//,/ } <<'PY'
+import json, statistics, sys
+out, agents = sys.argv[1], sys.argv[2:]
+print("| agent | resolved | rate | tokens/instance | wall s/instance (median) |")
+print("|---|---:|---:|---:|---:|")
+for agent in agents:
+    stats = [json.loads(l) for l in open(f"{out}/{agent}.stats.jsonl")]
+    metrics = json.load(open(f"{out}/score-{agent}/report.json"))["metrics"]
+    tokens = statistics.mean(s["prompt_tokens"] + s["completion_tokens"] for s in stats)
+    wall = statistics.median(s["wall_seconds"] for s in stats)
+    print(f"| {agent} | {metrics['resolved']}/{metrics['total']} | {100 * metrics['resolve_rate']:.1f}% | {tokens:.0f} | {wall:.1f} |")
+PY
