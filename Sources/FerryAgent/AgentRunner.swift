@@ -146,7 +146,11 @@ public struct AgentRunner: Sendable {
             var toolConfig = ToolBox.Configuration()
             toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds
             if model.profile.contextWindow <= 32_768 { toolConfig.outputLimit = 6_000 }
-            let tools = ToolBox(workspace: workspace, runner: runner, configuration: toolConfig, knowledge: knowledge)
+            // In a repository whose whole file list fits in the prompt, search and read_file already see everything;
+            // the index's tools would only be more choices (small models spend their steps trying them all).
+            let tools = ToolBox(
+                workspace: workspace, runner: runner, configuration: toolConfig,
+                knowledge: files.count > Prompts.listedFiles ? knowledge : nil)
             loop = AgentMachine(history: history, limits: config.limits, contextWindow: model.profile.contextWindow)
             let price = model.profile.effectivePrice
 

@@ -3,6 +3,9 @@ import FerryWorkspace
 
 /// The words Ferry says to the model. Kept short: every token here is paid for on every step.
 enum Prompts {
+    /// Files listed by name in the first prompt; beyond this the model gets the repo map and the index's tools.
+    static let listedFiles = 60
+
     static let system = """
         You are Ferry, an autonomous software engineer working in a git repository. Complete the task by reading \
         and searching the code, editing files, and running commands. Work in small verified steps:
@@ -25,7 +28,7 @@ enum Prompts {
                 .user("Project instructions from \(agents.path):\n\(agents.text)", pinned: true))
         }
         var context = "# Task\n\(task)\n\n# Repository\n"
-        let shown = files.prefix(60)
+        let shown = files.prefix(listedFiles)
         context += shown.joined(separator: "\n")
         if files.count > shown.count { context += "\n… and \(files.count - shown.count) more files (use list_files)" }
         if let testCommand {

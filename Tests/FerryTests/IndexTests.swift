@@ -54,6 +54,7 @@ import Testing
             Run the rotate script, then restart the workers.
             """,
         ".gitignore": "build/\n*.log\n",
+        "app/__init__.py": "from app.util import clamp\n",
         "build/generated.py": "def generated_function():\n    pass\n",
         "debug.log": "parseHeader failed\n",
         "node_modules/lib/index.js": "function vendored() {}\n",
@@ -139,6 +140,10 @@ import Testing
         #expect(try index.locate(trace, limit: 1).first?.path == "app/util.py")
         // A dotted module.
         #expect(try index.locate("something odd in app.http", limit: 1).first?.path == "app/http.py")
+        // A bare package name is not a file to change, and config files rank below source.
+        let bare = try index.locate("In app, clamp() returns the wrong bound", limit: 3, features: try LocateFeatures.parse("mentions,symbols,tests,bm25"))
+        #expect(bare.first?.path == "app/util.py")
+        #expect(!bare.contains { $0.path == "app/__init__.py" && $0.reasons.contains("named") })
     }
 
     @Test func repoMapStaysWithinItsBudgetAndPutsTheTaskFirst() async throws {
