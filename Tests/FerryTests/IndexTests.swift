@@ -2,6 +2,7 @@ import FerryAgent
 import FerryCore
 import FerryIndex
 import FerryModels
+import FerrySandbox
 import FerryTesting
 import FerryWorkspace
 import Foundation
@@ -157,6 +158,25 @@ import Testing
         #expect(map.hasPrefix("app/http.py:"))
         #expect(map.contains("13: member Request.content_length"))
         #expect(try index.repoMap(task: nil, budgetTokens: 0).isEmpty)
+    }
+
+    @Test func agentToolsAnswerFromTheIndexAndFollowEdits() async throws {
+        let (index, repo) = try await makeIndex()
+        _ = try await index.update()
+        let workspace = try Workspace(root: repo)
+        let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
+        let plain = ToolBox(workspace: workspace, runner: runner)
+        #expect(!plain.specs.contains { $0.name == "search_code" })
+        let tools = ToolBox(workspace: workspace, runner: runner, knowledge: IndexKnowledge(index: index))
+        #expect(tools.specs.map(\.name).suffix(3) == ["search_code", "find_symbol", "finish"])
+        let search = await tools.execute(ToolCall(id: "1", name: "search_code", arguments: #"{"query": "parse header"}"#))
+        #expect(!search.isError && search.output.hasPrefix("app/http.py:4-6 parseHeader"))
+        // An edit moves the function; the next call sees the new lines.
+        _ = await tools.execute(ToolCall(id: "2", name: "edit_file", arguments: #"{"path": "app/http.py", "old": "import json\n", "new": "import json\nimport re\n"}"#))
+        let symbol = await tools.execute(ToolCall(id: "3", name: "find_symbol", arguments: #"{"name": "parseHeader"}"#))
+        #expect(symbol.output.contains("app/http.py:5-7 function parseHeader"))
+        let missing = await tools.execute(ToolCall(id: "4", name: "find_symbol", arguments: #"{"name": "no_such_thing"}"#))
+        #expect(missing.output.contains("No symbol named no_such_thing"))
     }
 
     @Test func chunksCoverEveryLineOnceAndSurviveBadSpans() {
