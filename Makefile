@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: setup build test demo demo-scripted e2e bench clean
+.PHONY: bench-index bench-localize setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -27,6 +27,16 @@ demo-scripted: build
 bench: setup
 	$(SWIFT) build -c release --product ferry-bench
 	.build/release/ferry-bench
+
+# The knowledge index on a real repository: make bench-index REPO=/path/to/sympy
+bench-index: setup
+	$(SWIFT) build -c release --product ferry-index-bench
+	.build/release/ferry-index-bench $(REPO)
+
+# ferry locate's Acc@1/5/10 on SWE-bench Lite's 4 local repositories: make bench-localize REPOS=/path/to/clones
+bench-localize: setup
+	$(SWIFT) build -c release --product ferry
+	python3 bench/localize.py --repos $(REPOS) --ferry .build/release/ferry --out evals/out/localize.jsonl
 
 clean:
 	rm -rf .build

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryAgent
 import FerryCore
+import FerryEval
 import FerryIndex
 import FerryModels
 import Foundation
@@ -8,7 +9,7 @@ import Foundation
 /// Opening and refreshing a repository's index, with progress on stderr.
 enum IndexSession {
     static func open(repo: String?, quiet: Bool = false) async throws -> (CodeIndex, IndexStats) {
-        let root = EvalOptionsPath.absolute(repo ?? FileManager.default.currentDirectoryPath)
+        let root = EvalOptions.absolute(repo ?? FileManager.default.currentDirectoryPath)
         guard FileManager.default.fileExists(atPath: root) else { throw FerryError(.usage, "repository \(root) does not exist") }
         let index = try CodeIndex(root: root)
         let fresh = !index.exists
@@ -23,14 +24,6 @@ enum IndexSession {
         }
         if let warning = stats.warning { FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8)) }
         return (index, stats)
-    }
-}
-
-enum EvalOptionsPath {
-    static func absolute(_ path: String) -> String {
-        let expanded = (path as NSString).expandingTildeInPath
-        if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
-        return ((FileManager.default.currentDirectoryPath + "/" + expanded) as NSString).standardizingPath
     }
 }
 
