@@ -86,6 +86,22 @@ public final class CodeIndex: Sendable {
         return root + "/.ferry/index.sqlite"
     }
 
+    /// For a linked worktree, the index of its main repository (`<common git dir>/ferry/index.sqlite`), a good
+    /// seed: the same project at another commit.
+    public static func mainRepositoryIndexPath(for root: String) -> String? {
+        let own = defaultPath(for: root)
+        guard let range = own.range(of: "/worktrees/", options: .backwards) else { return nil }
+        return String(own[..<range.lowerBound]) + "/ferry/index.sqlite"
+    }
+
+    /// Opens the index at its default place, first copying the main repository's index there when this is a fresh
+    /// worktree of it, so only the files that differ are read.
+    public static func openSeeded(root: String, ctags: String = "ctags") throws -> CodeIndex {
+        let path = defaultPath(for: root)
+        if let main = mainRepositoryIndexPath(for: root) { seed(path, from: main) }
+        return try CodeIndex(root: root, path: path, ctags: ctags)
+    }
+
     public var exists: Bool {
         (try? pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM files") ?? 0 }) ?? 0 > 0
     }

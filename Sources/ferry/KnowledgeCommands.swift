@@ -11,7 +11,7 @@ enum IndexSession {
     static func open(repo: String?, quiet: Bool = false) async throws -> (CodeIndex, IndexStats) {
         let root = EvalOptions.absolute(repo ?? FileManager.default.currentDirectoryPath)
         guard FileManager.default.fileExists(atPath: root) else { throw FerryError(.usage, "repository \(root) does not exist") }
-        let index = try CodeIndex(root: root)
+        let index = try CodeIndex.openSeeded(root: root)
         let fresh = !index.exists
         if fresh, !quiet { FileHandle.standardError.write(Data("ferry: no index for \(root) yet; building it\n".utf8)) }
         let view = ProgressView()

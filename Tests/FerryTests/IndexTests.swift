@@ -108,6 +108,20 @@ import Testing
         #expect(fourth.changed == 0)
     }
 
+    @Test func aWorktreeStartsFromItsRepositorysIndex() async throws {
+        let (main, repo) = try await makeIndex()
+        _ = try await main.update()
+        let worktree = repo + "-wt"
+        _ = try await HostCommand.run("git", ["worktree", "add", "-q", "--detach", worktree, "HEAD"], in: repo)
+        try "def clamp(v, lo, hi):\n    return v\n\n\ndef only_here():\n    pass\n".write(toFile: worktree + "/app/util.py", atomically: true, encoding: .utf8)
+        let index = try CodeIndex.openSeeded(root: worktree)
+        #expect(index.path.contains("/worktrees/") && index.path != main.path)
+        let stats = try await index.update()
+        #expect(stats.changed == 1 && stats.unchanged == stats.files - 1)  // only the edited file is re-read
+        #expect(try await index.findSymbol("only_here").definitions.first?.line == 5)
+        #expect(try await main.findSymbol("only_here").definitions.isEmpty)  // the main index is its own
+    }
+
     @Test func aCtagsFailureStillIndexesText() async throws {
         let (index, _) = try await makeIndex(ctags: "/bin/false")
         let stats = try await index.update()
