@@ -46,10 +46,13 @@ def run_mini(args, task, work, log):
         os.path.join(args.peers, "mini/bin/mini"), "-m", "openai/" + args.model_name, "-t", task, "--yolo",
         "--exit-immediately", "-c", "mini_textbased.yaml", "-c", f"agent.step_limit={args.max_steps}",
         "-c", "agent.cost_limit=0", "-c", f"model.model_kwargs.api_base={args.base_url}",
-        "-c", "model.model_kwargs.temperature=0", "-c", "model.cost_tracking=ignore_errors",
+        "-c", "model.model_kwargs.temperature=0", "-c", f"model.model_kwargs.max_tokens={args.max_output_tokens}",
+        "-c", "model.cost_tracking=ignore_errors",
         "-o", log + ".traj.json",
     ]
-    env = dict(os.environ, OPENAI_API_KEY="local", MSWEA_CONFIGURED="true", MSWEA_COST_TRACKING="ignore_errors")
+    # No cost-map download attempts (there is no network): they cost each start ~10 s of retries.
+    env = dict(os.environ, OPENAI_API_KEY="local", MSWEA_CONFIGURED="true", MSWEA_COST_TRACKING="ignore_errors",
+               LITELLM_LOCAL_MODEL_COST_MAP="True")
     return cmd, env
 
 
@@ -60,6 +63,7 @@ def run_aider(args, task, work, log):
         "--no-auto-commits", "--no-dirty-commits", "--no-check-update", "--analytics-disable", "--no-show-model-warnings",
         "--no-pretty", "--no-stream", "--map-tokens", "1024", "--edit-format", "diff", "--no-detect-urls",
         "--no-gitignore", "--input-history-file", log + ".history", "--chat-history-file", log + ".chat.md",
+        "--model-settings-file", args.aider_settings,
     ]
     return cmd, dict(os.environ, AIDER_NOTIFICATIONS="false")
 
@@ -87,8 +91,14 @@ def main():
     parser.add_argument("--limit", type=int)
     parser.add_argument("--max-steps", type=int, default=15)
     parser.add_argument("--max-time", type=int, default=150)
+    # The same cap on each reply for every agent (Ferry's local profile uses 1024): without one, a small model can
+    # ramble until the context is full.
+    parser.add_argument("--max-output-tokens", type=int, default=1024)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    args.aider_settings = os.path.join(args.out, "aider-model-settings.yml")
+    with open(args.aider_settings, "w") as f:
+        f.write(f"- name: openai/{args.model_name}\n  extra_params:\n    max_tokens: {args.max_output_tokens}\n")
     suite_dir = os.path.dirname(os.path.abspath(args.suite))
     instances = [json.loads(line) for line in open(args.suite) if line.strip()]
     if args.limit:

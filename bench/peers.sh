@@ -37,15 +37,4 @@ for agent in ${agents//,/ }; do
     $ferry eval run "$suite" --predictions "$out/$agent.predictions.jsonl" --label "$agent" ${limit:+--limit "$limit"} \
         --out "$out/score-$agent" >"$out/score-$agent.log" 2>&1 || true
 done
-python3 - "$out" ${agents//,/ } <<'PY'
-import json, statistics, sys
-out, agents = sys.argv[1], sys.argv[2:]
-print("| agent | resolved | rate | tokens/instance | wall s/instance (median) |")
-print("|---|---:|---:|---:|---:|")
-for agent in agents:
-    stats = [json.loads(l) for l in open(f"{out}/{agent}.stats.jsonl")]
-    metrics = json.load(open(f"{out}/score-{agent}/report.json"))["metrics"]
-    tokens = statistics.mean(s["prompt_tokens"] + s["completion_tokens"] for s in stats)
-    wall = statistics.median(s["wall_seconds"] for s in stats)
-    print(f"| {agent} | {metrics['resolved']}/{metrics['total']} | {100 * metrics['resolve_rate']:.1f}% | {tokens:.0f} | {wall:.1f} |")
-PY
+python3 bench/peers_summary.py "$out" ${agents//,/ } | tee "$out/comparison.md"
