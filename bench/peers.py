@@ -37,7 +37,8 @@ def fresh_copy(source, work):
 
 
 def diff(work):
-    subprocess.run(["git", "add", "-A"], cwd=work, check=True, capture_output=True)
+    # Agents' own caches (aider's tag cache) are not part of the change.
+    subprocess.run(["git", "add", "-A", "--", ".", ":!.aider*"], cwd=work, check=True, capture_output=True)
     return subprocess.run(["git", "diff", "--cached", "HEAD"], cwd=work, check=True, capture_output=True, text=True).stdout
 
 
@@ -56,12 +57,12 @@ def run_mini(args, task, work, log):
     return cmd, env
 
 
-def run_aider(args, task, work, log):
+def run_aider(args, task, work, log, edit_format="diff"):
     cmd = [
         os.path.join(args.peers, "aider/bin/aider"), "--model", "openai/" + args.model_name,
         "--openai-api-base", args.base_url, "--openai-api-key", "local", "--message", task, "--yes-always",
         "--no-auto-commits", "--no-dirty-commits", "--no-check-update", "--analytics-disable", "--no-show-model-warnings",
-        "--no-pretty", "--no-stream", "--map-tokens", "1024", "--edit-format", "diff", "--no-detect-urls",
+        "--no-pretty", "--no-stream", "--map-tokens", "1024", "--edit-format", edit_format, "--no-detect-urls",
         "--no-gitignore", "--input-history-file", log + ".history", "--chat-history-file", log + ".chat.md",
         "--model-settings-file", args.aider_settings,
     ]
@@ -76,7 +77,12 @@ def run_ferry(args, task, work, log):
     return cmd, dict(os.environ, XDG_DATA_HOME=os.path.join(args.out, "ferry-data"))
 
 
-AGENTS = {"mini-swe-agent": run_mini, "aider": run_aider, "ferry": run_ferry}
+def run_aider_whole(args, task, work, log):
+    """aider with the whole-file edit format, which its docs suggest for weaker models."""
+    return run_aider(args, task, work, log, edit_format="whole")
+
+
+AGENTS = {"mini-swe-agent": run_mini, "aider": run_aider, "aider-whole": run_aider_whole, "ferry": run_ferry}
 
 
 def main():

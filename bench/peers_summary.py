@@ -37,7 +37,7 @@ def sent_tokens(out, agent, instance_id):
             usage = ((message.get("extra") or {}).get("response") or {}).get("usage") or {}
             total += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
         return total
-    if agent == "aider":
+    if agent.startswith("aider"):
         total = 0
         for line in open(log + ".log", errors="replace"):
             match = re.search(r"Tokens: ([\d.]+)(k?) sent, ([\d.]+)(k?) received", line)
