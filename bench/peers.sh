@@ -3,14 +3,14 @@
 # server, started here with --metrics so every agent's tokens are counted by the server), each scored by
 # `ferry eval run --predictions`, and one comparison table.
 #
-#   bench/peers.sh [suite=evals/ferry-easy/suite.jsonl] [limit] [agents=ferry,mini-swe-agent,aider]
+#   bench/peers.sh [suite=evals/ferry-easy/suite.jsonl] [limit] [agents=ferry,mini-swe-agent,aider,aider-whole]
 #
 # Peers are pinned and installed into their own venvs under $PEERS_DIR (default ~/.cache/ferry/peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:-evals/ferry-easy/suite.jsonl}
 limit=${2:-}
-agents=${3:-ferry,mini-swe-agent,aider}
+agents=${3:-ferry,mini-swe-agent,aider,aider-whole}
 peers=${PEERS_DIR:-$HOME/.cache/ferry/peers}
 out=${BENCH_OUT:-evals/out/peers-$(date +%Y%m%dT%H%M%S)}
 port=${PORT:-8719}
