@@ -83,6 +83,17 @@ public final class CodeIndex: Sendable {
                 return dir + "/ferry/index.sqlite"
             }
         }
+        // A directory inside a git work tree: keep the index in that repository's git dir, never in its tree.
+        var parent = (root as NSString).deletingLastPathComponent
+        while parent != "/" && !parent.isEmpty {
+            if FileManager.default.fileExists(atPath: parent + "/.git") {
+                let relative = String(root.dropFirst(parent.count + 1))
+                let name = relative.map { $0.isLetter || $0.isNumber ? $0 : "_" }
+                let enclosing = (defaultPath(for: parent) as NSString).deletingLastPathComponent
+                return enclosing + "/index-" + String(name) + ".sqlite"
+            }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
         return root + "/.ferry/index.sqlite"
     }
 
@@ -286,11 +297,11 @@ public final class CodeIndex: Sendable {
     /// Files under the root: git's view (tracked plus untracked-not-ignored, so .gitignore holds) in a git repo,
     /// a walk otherwise.
     func listFiles() async throws -> [String] {
-        if FileManager.default.fileExists(atPath: root + "/.git") {
-            let output = try await HostCommand.run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], in: root)
-            if output.status == 0 {
-                return Array(Set(output.stdout.split(separator: "\0").map(String.init))).sorted()
-            }
+        // Inside any git work tree (its root or a subdirectory) git lists paths relative to the directory.
+        if let output = try? await HostCommand.run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], in: root),
+            output.status == 0
+        {
+            return Array(Set(output.stdout.split(separator: "\0").map(String.init))).sorted()
         }
         var files: [String] = []
         let enumerator = FileManager.default.enumerator(atPath: root)

@@ -122,6 +122,16 @@ import Testing
         #expect(try await main.findSymbol("only_here").definitions.isEmpty)  // the main index is its own
     }
 
+    @Test func aSubdirectoryOfARepositoryKeepsItsIndexOutOfTheTree() async throws {
+        let repo = try await FixtureRepo.make(["pkg/a.py": "def f():\n    pass\n", "README.md": "# r\n"])
+        let path = CodeIndex.defaultPath(for: repo + "/pkg")
+        #expect(path.hasPrefix(repo + "/.git/ferry/") && path.hasSuffix("index-pkg.sqlite"))
+        let index = try CodeIndex(root: repo + "/pkg")
+        #expect(try await index.update().files == 1)
+        let status = try await HostCommand.run("git", ["status", "--porcelain"], in: repo)
+        #expect(status.stdout.isEmpty)
+    }
+
     @Test func aCtagsFailureStillIndexesText() async throws {
         let (index, _) = try await makeIndex(ctags: "/bin/false")
         let stats = try await index.update()
