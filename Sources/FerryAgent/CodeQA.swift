@@ -101,3 +101,33 @@ public enum CodeQA {
         return result
     }
 }
+
+/// `ferry locate --rerank`: a model orders the index's candidate files for a problem statement.
+public enum LocateRerank {
+    static func prompt(_ statement: String, _ candidates: [FileScore]) -> String {
+        let list = candidates.enumerated().map { "\($0.offset + 1). \($0.element.path) — \($0.element.functions.prefix(4).joined(separator: ", "))" }
+            .joined(separator: "\n")
+        return """
+            Problem statement:
+            \(statement.prefix(6000))
+
+            Candidate files:
+            \(list)
+
+            Which files must change to fix this? Reply with the file paths only, most likely first, one per line.
+            """
+    }
+
+    /// The candidates in the model's order; files it leaves out keep their order after the ones it names, and a
+    /// path the model invents is ignored.
+    public static func rerank(_ statement: String, _ candidates: [FileScore], model: any ChatModel) async throws -> [FileScore] {
+        let reply = try await model.complete(ChatRequest(messages: [.user(prompt(statement, candidates))], tools: []))
+        var ordered: [FileScore] = []
+        for line in reply.content.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            let match = candidates.filter { text.contains($0.path) }.max { $0.path.count < $1.path.count }
+            if let match, !ordered.contains(match) { ordered.append(match) }
+        }
+        return ordered + candidates.filter { !ordered.contains($0) }
+    }
+}

@@ -43,6 +43,13 @@ public struct FileScore: Codable, Hashable, Sendable {
     public var score: Double
     public var reasons: [String]
     public var functions: [String]
+
+    public init(path: String, score: Double, reasons: [String], functions: [String]) {
+        self.path = path
+        self.score = score
+        self.reasons = reasons
+        self.functions = functions
+    }
 }
 
 /// Which signals `locate` uses (the localisation bench turns them off one at a time).

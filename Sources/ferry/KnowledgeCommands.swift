@@ -98,27 +98,11 @@ struct LocateCommand: AsyncParsableCommand {
         let config = try ConfigLoader.load(repo: repo, environment: environment)
         let profile = try modelOptions.resolve(config: config, environment: environment)
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
-        let list = candidates.enumerated().map { "\($0.offset + 1). \($0.element.path) — \($0.element.functions.prefix(4).joined(separator: ", "))" }
-            .joined(separator: "\n")
-        let prompt = """
-            Problem statement:
-            \(text.prefix(6000))
-
-            Candidate files:
-            \(list)
-
-            Which files must change to fix this? Reply with the file paths only, most likely first, one per line.
-            """
         return try await LocalModelSession.with(profile) { profile in
             let client = ModelFactory.httpClient(for: profile)
             defer { Task { try? await client.shutdown() } }
             let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client)
-            let reply = try await model.complete(ChatRequest(messages: [.user(prompt)], tools: []))
-            var ordered: [FileScore] = []
-            for line in reply.content.split(separator: "\n") {
-                if let match = candidates.first(where: { line.contains($0.path) }), !ordered.contains(match) { ordered.append(match) }
-            }
-            return ordered + candidates.filter { !ordered.contains($0) }
+            return try await LocateRerank.rerank(text, candidates, model: model)
         }
     }
 }

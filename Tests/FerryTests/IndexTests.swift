@@ -203,6 +203,22 @@ import Testing
         #expect(missing.output.contains("No symbol named no_such_thing"))
     }
 
+    @Test func aModelReranksLocateCandidatesOverTheFakeServer() async throws {
+        let candidates = ["app/http.py", "app/cart.py", "app/util.py"].map { FileScore(path: $0, score: 1, reasons: [], functions: []) }
+        let reply = "app/cart.py\nsrc/invented.py\n- app/util.py (maybe)\n"
+        let ranked = try await FakeModelServer.with(.openai, script: [.reply(text: reply)]) { server in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let client = ModelFactory.httpClient(for: profile)
+            defer { Task { try? await client.shutdown() } }
+            let model = ModelFactory.make(profile: profile, apiKey: "test-key-not-real", client: client)
+            let ranked = try await LocateRerank.rerank("cart total is wrong", candidates, model: model)
+            guard case .array(let messages) = server.requests.first?["messages"] else { return [String]() }
+            #expect(messages.last?["content"]?.stringValue?.contains("2. app/cart.py") == true)
+            return ranked.map(\.path)
+        }
+        #expect(ranked == ["app/cart.py", "app/util.py", "app/http.py"])
+    }
+
     @Test func chunksCoverEveryLineOnceAndSurviveBadSpans() {
         let lines = (1...200).map { Substring("line \($0)") }
         let symbols = [
