@@ -135,7 +135,7 @@ public struct AgentRunner: Sendable {
             var repoMap = ""
             if mapBudget > 0 {
                 (knowledge, repoMap) = await Self.knowledge(
-                    worktree: workspace.root, repo: repoRoot, task: request.task, budgetTokens: mapBudget, recorder: recorder)
+                    worktree: workspace.root, task: request.task, budgetTokens: mapBudget, recorder: recorder)
             }
             let history =
                 [ChatMessage.system(Prompts.system)]
@@ -442,12 +442,10 @@ extension AgentRunner {
     /// The worktree's index (seeded from the repository's own index when it has one, so only files that differ are
     /// read) and the repo map for the task. Without ctags or on any index error the run goes on without them.
     static func knowledge(
-        worktree: String, repo: String, task: String, budgetTokens: Int, recorder: EventRecorder
+        worktree: String, task: String, budgetTokens: Int, recorder: EventRecorder
     ) async -> (IndexKnowledge?, String) {
         do {
-            let path = CodeIndex.defaultPath(for: worktree)
-            CodeIndex.seed(path, from: CodeIndex.defaultPath(for: repo))
-            let index = try CodeIndex(root: worktree, path: path)
+            let index = try CodeIndex.openSeeded(root: worktree)
             let stats = try await index.update()
             let map = try index.repoMap(task: task, budgetTokens: budgetTokens)
             await recorder.record(

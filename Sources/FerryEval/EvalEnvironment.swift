@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryLocal
 import FerryWorkspace
 import Foundation
 import TOMLKit
@@ -178,8 +179,7 @@ public actor EnvironmentCache {
 
     /// `$XDG_CACHE_HOME/ferry/envs` (default `~/.cache/ferry/envs`).
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/ferry/envs" }
-        return (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/ferry/envs"
+        LocalCache.default(environment: environment).root + "/envs"
     }
 
     public func prepare(_ spec: EnvironmentSpec) async throws -> PreparedEnvironment {

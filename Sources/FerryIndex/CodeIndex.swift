@@ -361,12 +361,12 @@ public final class CodeIndex: Sendable {
 
     /// Copies another index's database as a starting point (a fresh worktree of the same repository): `update`
     /// then re-reads only what differs.
-    public static func seed(_ path: String, from source: String) {
+    static func seed(_ path: String, from source: String) {
         let fm = FileManager.default
         guard !fm.fileExists(atPath: path), fm.fileExists(atPath: source) else { return }
         try? fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         guard let db = try? DatabaseQueue(path: source) else { return }
-        try? db.writeWithoutTransaction { try $0.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+        try? db.writeWithoutTransaction { db -> Void in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
     }
 }
 
@@ -385,6 +385,6 @@ extension CodeIndex {
 
     /// Folds the WAL into the database file, so its size on disk is the index's own.
     public func checkpoint() throws {
-        try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
     }
 }

@@ -174,6 +174,7 @@ extension CodeIndex {
                     endLine: row["end_line"], signature: row["signature"])
             }.filter { scope == nil || $0.scope == scope || $0.scope?.hasSuffix("." + (scope ?? "")) == true }
         }
+        guard referenceLimit > 0 else { return (definitions, []) }
         let files = try await pool.read { db in
             try String.fetchAll(
                 db, sql: "SELECT f.path FROM refs r JOIN files f ON f.id = r.file_id WHERE r.name = ? ORDER BY f.path LIMIT 200",

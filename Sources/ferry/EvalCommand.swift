@@ -95,16 +95,9 @@ struct EvalCommand: AsyncParsableCommand {
                 let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
                 let agentConfig = config
                 metrics = try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
-                    let client = ModelFactory.httpClient(for: profile)
-                    let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client)
-                    let agent = EvalAgent(model: model, config: agentConfig, secrets: apiKey.map { [$0] } ?? [])
-                    do {
-                        let metrics = try await Interrupts.cancelling { try await EvalRunner(options: frozen, agent: agent).run(progress: progress) }
-                        try? await client.shutdown()
-                        return metrics
-                    } catch {
-                        try? await client.shutdown()
-                        throw error
+                    try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
+                        let agent = EvalAgent(model: model, config: agentConfig, secrets: apiKey.map { [$0] } ?? [])
+                        return try await Interrupts.cancelling { try await EvalRunner(options: frozen, agent: agent).run(progress: progress) }
                     }
                 }
             }

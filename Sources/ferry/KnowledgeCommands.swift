@@ -75,10 +75,9 @@ struct LocateCommand: AsyncParsableCommand {
     func run() async throws {
         let text = statement == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : statement
         let (index, _) = try await IndexSession.open(repo: repo, quiet: json)
-        var ranked = try index.locate(text, limit: rerank ? max(limit, 15) : limit, features: try LocateFeatures.parse(features))
-        if rerank || modelOptions.model != nil || modelOptions.profile != nil {
-            ranked = try await rerankWithModel(text, ranked)
-        }
+        let useModel = rerank || modelOptions.model != nil || modelOptions.profile != nil
+        var ranked = try index.locate(text, limit: useModel ? max(limit, 15) : limit, features: try LocateFeatures.parse(features))
+        if useModel { ranked = try await rerankWithModel(text, ranked) }
         ranked = Array(ranked.prefix(limit))
         if json {
             let encoder = JSONEncoder()
@@ -99,10 +98,9 @@ struct LocateCommand: AsyncParsableCommand {
         let profile = try modelOptions.resolve(config: config, environment: environment)
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
         return try await LocalModelSession.with(profile) { profile in
-            let client = ModelFactory.httpClient(for: profile)
-            defer { Task { try? await client.shutdown() } }
-            let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client)
-            return try await LocateRerank.rerank(text, candidates, model: model)
+            try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
+                try await LocateRerank.rerank(text, candidates, model: model)
+            }
         }
     }
 }
@@ -125,20 +123,10 @@ struct AskCommand: AsyncParsableCommand {
         let view = ProgressView()
         let streaming = !json
         let answer = try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
-            let client = ModelFactory.httpClient(for: profile)
-            let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client)
-            let budget = min(6000, (profile.contextWindow ?? 32_000) / 3)
-            do {
-                let answer = try await CodeQA.ask(question, index: index, model: model, budgetTokens: budget) { text in
-                    if streaming {
-                        FileHandle.standardOutput.write(Data(text.utf8))
-                    }
+            try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
+                try await CodeQA.ask(question, index: index, model: model, budgetTokens: min(6000, profile.contextWindow / 3)) { text in
+                    if streaming { FileHandle.standardOutput.write(Data(text.utf8)) }
                 }
-                try? await client.shutdown()
-                return answer
-            } catch {
-                try? await client.shutdown()
-                throw error
             }
         }
         if json {

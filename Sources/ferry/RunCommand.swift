@@ -126,20 +126,13 @@ enum Session {
         config: FerryConfig, keepWorktree: Bool, json: Bool, retry: RetryPolicy
     ) async throws -> RunResult {
         let store = try SQLiteRunStore(path: config.storePath)
-        let client = ModelFactory.httpClient(for: profile)
-        let model = ModelFactory.make(profile: profile, apiKey: apiKey, client: client, retry: retry)
-        let runner = AgentRunner(model: model, store: store, config: config, secrets: apiKey.map { [$0] } ?? [])
         let view = LiveView(json: json)
         let request = RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)
-        let result: RunResult
-        do {
+        let result = try await ModelFactory.withModel(profile: profile, apiKey: apiKey, retry: retry) { model in
+            let runner = AgentRunner(model: model, store: store, config: config, secrets: apiKey.map { [$0] } ?? [])
             // Ctrl-C or SIGTERM cancels the run; the runner still commits, writes its files and records it.
-            result = try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
-        } catch {
-            try? await client.shutdown()
-            throw error
+            return try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
         }
-        try? await client.shutdown()
         if !json { print(Report.text(result)) }
         if result.record.reason == "interrupted" { throw ExitCode(130) }
         return result

@@ -3,6 +3,7 @@ import FerryCore
 @testable import FerryEval
 import FerryModels
 import FerryTesting
+import FerryWorkspace
 import Foundation
 import Testing
 
@@ -300,5 +301,46 @@ extension EvalTests {
         #expect(statuses["tests/a.py::test_x[a"] == true)  // a space in a parameter id cuts the name, as in the dataset
         #expect(statuses["tests/a.py::test_y"] == false)
         #expect(statuses["[100%]"] == true)
+    }
+}
+
+extension EnvironmentSpecTests {
+    /// The interpreter this machine's `python3` is, as a spec would name it ("3.11").
+    static func hostPythonVersion() async throws -> String {
+        let output = try await HostCommand.run("python3", ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], in: "/")
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func aVenvIsBuiltOnceAndReused() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-envs-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spec = EnvironmentSpec(
+            repo: "acme/widgets", versions: ["1.0"], python: try await Self.hostPythonVersion(), requirements: [],
+            pythonpath: ["."], env: [:], services: [], setup: nil)
+        let cache = EnvironmentCache(root: root)
+        // Two instances asking at once share one build.
+        async let first = cache.prepare(spec)
+        async let second = cache.prepare(spec)
+        let (a, b) = try await (first, second)
+        #expect(a == b && a.venv == root + "/" + spec.key)
+        #expect(FileManager.default.isExecutableFile(atPath: a.venv + "/bin/python"))
+        let marker = a.venv + "/ferry-env.json"
+        let stamp = try FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date
+        // A new cache (a later eval) finds the marker and does not rebuild.
+        let again = try await EnvironmentCache(root: root).prepare(spec)
+        #expect(again == a)
+        #expect(try FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date == stamp)
+        // A venv without its marker (a build that died half-way) is built again.
+        try FileManager.default.removeItem(atPath: marker)
+        _ = try await EnvironmentCache(root: root).prepare(spec)
+        #expect(FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test func aMissingPythonIsAClearError() {
+        #expect {
+            try PythonLocator.find("2.1", environment: ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"])
+        } throws: { error in
+            (error as? FerryError)?.message.contains("Python 2.1 is not installed") == true
+        }
     }
 }

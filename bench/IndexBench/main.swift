@@ -74,5 +74,15 @@ for name in names {
 let indexMedian = median(indexTimes), rgMedian = median(rgTimes)
 print(String(format: "search, %d queries: index median %.2f ms, rg median %.2f ms, rg/index = %.1fx (%d of %d found by the index)",
     names.count, indexMedian * 1000, rgMedian * 1000, rgMedian / max(indexMedian, 1e-9), hits, names.count))
+// The repo map an agent run starts with (PageRank over the whole graph, personalised by the task), 1,024 tokens.
+let task = "Mod(3*i, 2) should simplify to Mod(i, 2); the gcd of the coefficient is not taken out"
+var mapTimes: [Double] = []
+var mapTokens = 0
+for _ in 0..<5 {
+    let (map, seconds) = try await time { try index.repoMap(task: task, budgetTokens: 1_024) }
+    mapTimes.append(seconds)
+    mapTokens = CodeIndex.estimateTokens(map)
+}
+print(String(format: "repo map for a task: median %.2fs (5 runs, %d tokens)", median(mapTimes), mapTokens))
 try index.checkpoint()
 print(String(format: "index size on disk: %.1f MB (%@)", Double(index.sizeOnDisk) / 1e6, path))
