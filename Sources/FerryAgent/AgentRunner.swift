@@ -130,10 +130,26 @@ public struct AgentRunner: Sendable {
             let relevant = RelevantFiles.select(
                 task: request.task, files: files, root: workspace.root,
                 budgetTokens: min(8_000, model.profile.contextWindow / 5))
+            let agentStart = elapsed()
+
+            // A whole-file first attempt, when the task's files are small enough to come back whole.
+            var attempt = AttemptResult()
+            let editable = config.firstAttempt == .wholeFile
+                ? WholeFileAttempt.editableFiles(
+                    task: request.task, relevant: relevant, maxOutputTokens: model.profile.maxOutputTokens)
+                : []
+            if !editable.isEmpty {
+                attempt = try await wholeFileAttempt(AttemptContext(
+                    task: request.task, files: editable, agents: agents, workspace: workspace, base: base,
+                    git: worktreeGit, runner: runner, testCommand: testCommand, baseline: baseline,
+                    recorder: recorder, elapsed: { (clock.now - started).inSeconds - agentStart }))
+                finalTests = attempt.finalTests
+            }
+
             let mapBudget = config.repoMapTokens ?? min(1_024, model.profile.contextWindow / 16)
             var knowledge: IndexKnowledge?
             var repoMap = ""
-            if mapBudget > 0 {
+            if mapBudget > 0, attempt.outcome == nil {
                 (knowledge, repoMap) = await Self.knowledge(
                     worktree: workspace.root, task: request.task, budgetTokens: mapBudget, recorder: recorder)
             }
@@ -141,20 +157,24 @@ public struct AgentRunner: Sendable {
                 [ChatMessage.system(Prompts.system)]
                 + Prompts.task(
                     request.task, agents: agents, testCommand: testCommand,
-                    baseline: baseline?.describe(tailBytes: 1_500), files: files, relevant: relevant, repoMap: repoMap)
+                    baseline: baseline?.describe(tailBytes: 1_500), files: files, relevant: relevant, repoMap: repoMap,
+                    earlierAttempt: attempt.note)
 
             var toolConfig = ToolBox.Configuration()
             toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds
             if model.profile.contextWindow <= 32_768 { toolConfig.outputLimit = 6_000 }
+            toolConfig.protectedTests = .allExcept(mentionedIn: request.task)
             // In a repository whose whole file list fits in the prompt, search and read_file already see everything;
             // the index's tools would only be more choices (small models spend their steps trying them all).
             let tools = ToolBox(
                 workspace: workspace, runner: runner, configuration: toolConfig,
                 knowledge: files.count > Prompts.listedFiles ? knowledge : nil)
             loop = AgentMachine(history: history, limits: config.limits, contextWindow: model.profile.contextWindow)
+            for call in attempt.calls { loop.countModelCall(usage: call.usage, cost: call.cost) }
             let price = model.profile.effectivePrice
 
-            var action = loop.handle(.start(now: elapsed()))
+            var action = attempt.outcome.map { AgentMachine.Action.stop($0) } ?? loop.handle(.start(now: agentStart))
+            if case .callModel = action, remaining(loop, elapsed()) == 0 { action = loop.handle(.timeUp(now: elapsed())) }
             actions: while true {
                 switch action {
                 case .callModel(let messages):
@@ -231,7 +251,10 @@ public struct AgentRunner: Sendable {
                         let run = try await TestRun.run(
                             testCommand, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
                         finalTests = run
-                        verification = run.passed ? .passed("tests pass: \(run.summaryLine ?? run.command)") : .failed(run.describe())
+                        verification = try await ChangeProof.judge(
+                            final: run, baseline: baseline, changed: changed, base: base, git: worktreeGit,
+                            root: workspace.root, runner: runner, timeout: config.testTimeoutSeconds
+                        ).verification
                     } else {
                         verification = .noTestCommand
                     }
@@ -364,12 +387,12 @@ public struct AgentRunner: Sendable {
         case timeUp
     }
 
-    private func remaining(_ machine: AgentMachine, _ now: Double) -> Double? {
+    func remaining(_ machine: AgentMachine, _ now: Double) -> Double? {
         config.limits.maxTimeSeconds.map { max(0, $0 - (now - machine.startedAt)) }
     }
 
     /// Runs `body`, giving up when `seconds` pass. A nil limit waits forever.
-    private func withTimeLimit<T: Sendable>(_ seconds: Double?, _ body: @escaping @Sendable () async throws -> T)
+    func withTimeLimit<T: Sendable>(_ seconds: Double?, _ body: @escaping @Sendable () async throws -> T)
         async throws -> Timed<T>
     {
         guard let seconds else {
@@ -406,6 +429,7 @@ public struct AgentRunner: Sendable {
     static func name(of verification: AgentMachine.Verification) -> String {
         switch verification {
         case .passed: "passed"
+        case .passedWithoutProof: "passed_without_proof"
         case .failed: "failed"
         case .noTestCommand: "no_test_command"
         case .noChange: "no_change"

@@ -67,6 +67,10 @@ public enum ConfigLoader {
             if let tokens = try project.integer("repo_map_tokens") { config.repoMapTokens = tokens }
             try project.finish()
         }
+        if var agent = try reader.table("agent") {
+            if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) { config.firstAttempt = attempt }
+            try agent.finish()
+        }
         if var limits = try reader.table("limits") {
             if let steps = try limits.integer("max_steps") { config.limits.maxSteps = steps }
             if let cost = try limits.number("max_cost") { config.limits.maxCostUSD = cost }

@@ -9,6 +9,14 @@ public struct FerryConfig: Sendable {
         case bubblewrap, none
     }
 
+    /// What a run tries before the tool loop.
+    public enum FirstAttempt: String, Sendable, CaseIterable {
+        /// When the task's likely files are small: one reply with the complete corrected files, then the tests.
+        case wholeFile = "whole_file"
+        /// Straight to the tool loop.
+        case off
+    }
+
     public var profiles: [String: ModelProfile]
     public var defaultModel: String?
     public var testCommand: String?
@@ -18,6 +26,7 @@ public struct FerryConfig: Sendable {
     public var allowNetwork = false
     /// Tokens of repo map in the first prompt (nil: a share of the context window; 0: no index, map or index tools).
     public var repoMapTokens: Int?
+    public var firstAttempt: FirstAttempt = .wholeFile
     public var shellTimeoutSeconds: Double = 120
     /// Where the store and run folders live.
     public var dataDirectory: String

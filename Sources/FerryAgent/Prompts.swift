@@ -20,7 +20,7 @@ enum Prompts {
 
     static func task(
         _ task: String, agents: AgentInstructions.File?, testCommand: String?, baseline: String?, files: [String],
-        relevant: [RelevantFiles.File] = [], repoMap: String = ""
+        relevant: [RelevantFiles.File] = [], repoMap: String = "", earlierAttempt: String = ""
     ) -> [ChatMessage] {
         var messages: [ChatMessage] = []
         if let agents {
@@ -41,6 +41,7 @@ enum Prompts {
             context += "\n\n# Repo map\nThe files most related to the task, with their definitions (line: kind name):\n" + repoMap
         }
         context += RelevantFiles.render(relevant)
+        context += earlierAttempt
         messages.append(.user(context, pinned: true))
         return messages
     }

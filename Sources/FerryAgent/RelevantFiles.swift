@@ -1,3 +1,4 @@
+import FerryWorkspace
 import Foundation
 
 /// Picks the files a task most likely concerns and shows them whole in the first prompt, within a token budget, so
@@ -34,8 +35,7 @@ enum RelevantFiles {
             for identifier in identifiers where text.contains(identifier) { score += 2 }
             for word in words where lowerText.contains(word) { score += 0.1 }
             if score < 1 { continue }
-            let lowerPath = path.lowercased()
-            if lowerPath.contains("test") || lowerPath.contains("spec") { score *= 0.5 }
+            if TestPaths.isTest(path) { score *= 0.5 }
             scored.append(File(path: path, text: text, score: score))
         }
         scored.sort { ($0.score, $1.path) > ($1.score, $0.path) }

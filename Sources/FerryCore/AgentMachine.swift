@@ -34,7 +34,10 @@ public struct AgentMachine: Sendable {
     }
 
     public enum Verification: Sendable, Hashable {
+        /// The tests pass and show the change works: one failed before it, or one it adds fails without the rest.
         case passed(String)
+        /// The tests pass, but none of them failed without the change, so they do not show the task is done.
+        case passedWithoutProof(String)
         case failed(String)
         case noTestCommand
         case noChange
@@ -79,6 +82,8 @@ public struct AgentMachine: Sendable {
     public private(set) var usage = Usage()
     public private(set) var costUSD = 0.0
     public private(set) var repairsUsed = 0
+    /// Whether the model has been asked for a test that shows its change works.
+    public private(set) var askedForProof = false
     public private(set) var compactions = 0
     public private(set) var consecutiveMalformed = 0
     public private(set) var finished: Outcome?
@@ -93,6 +98,18 @@ public struct AgentMachine: Sendable {
     }
 
     public var estimatedTokens: Int { history.reduce(0) { $0 + $1.estimatedTokens } }
+
+    /// Counts a model call made outside the loop (the whole-file first attempt) toward steps, tokens and cost.
+    public mutating func countModelCall(usage: Usage, cost: Double) {
+        steps += 1
+        self.usage += usage
+        costUSD += cost
+    }
+
+    /// Whether the cost limit leaves room for another model call.
+    public var withinCostLimit: Bool {
+        limits.maxCostUSD.map { costUSD < $0 } ?? true
+    }
 
     public mutating func handle(_ event: Event) -> Action {
         if let finished { return .stop(finished) }
@@ -223,6 +240,22 @@ public struct AgentMachine: Sendable {
         switch verification {
         case .passed(let detail):
             return stop(.verified, detail, summary: summary)
+        case .passedWithoutProof(let detail):
+            let reason = "\(detail), but no test failed without the change, so the tests do not show the task is done"
+            guard !askedForProof, steps < limits.maxSteps else {
+                return stop(.unverified, reason, summary: summary)
+            }
+            askedForProof = true
+            let message =
+                "The tests pass (\(detail)), but none of them failed before your change, so they do not show that "
+                + "the task is done. Add a test to the project's tests that fails without your change and passes "
+                + "with it, then call `finish`. If no such test can be written, call `finish` again."
+            if let finishCall {
+                history.append(.tool(message, callID: finishCall.id, name: Self.finishTool))
+            } else {
+                history.append(.user(message))
+            }
+            return afterTurn(now: now)
         case .noTestCommand:
             return stop(.unverified, "no test command could judge the change", summary: summary)
         case .noChange, .failed:
@@ -267,6 +300,9 @@ public struct AgentMachine: Sendable {
         }
         if steps >= limits.maxSteps {
             return stop(.limit, "step limit of \(limits.maxSteps) reached", limit: .steps)
+        }
+        if !withinCostLimit, let maxCost = limits.maxCostUSD {
+            return stop(.limit, "cost limit of $\(maxCost) reached", limit: .cost)
         }
         return .callModel(history)
     }

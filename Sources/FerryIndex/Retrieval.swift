@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryWorkspace
 import GRDB
 
 /// A chunk found by full-text search.
@@ -125,12 +126,9 @@ public enum QueryText {
     }
 
     static func isTestOrDoc(_ path: String) -> Bool {
-        let lower = path.lowercased()
-        let name = (lower as NSString).lastPathComponent
-        let parts = lower.split(separator: "/").dropLast()
-        return parts.contains { ["test", "tests", "testing", "doc", "docs", "examples", "example", "benchmarks"].contains(String($0)) }
-            || name.hasPrefix("test_") || name.hasSuffix("_test.py") || name == "conftest.py"
-            || name.hasSuffix("_tests.py") || name.contains(".test.") || name.contains(".spec.")
+        let parts = path.lowercased().split(separator: "/").dropLast()
+        return TestPaths.isTest(path)
+            || parts.contains { ["doc", "docs", "examples", "example", "benchmarks"].contains(String($0)) }
     }
 }
 

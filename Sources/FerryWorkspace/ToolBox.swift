@@ -10,7 +10,22 @@ public actor ToolBox {
         public var maxReadLines: Int = 400
         public var maxListedFiles: Int = 400
         public var maxSearchLines: Int = 120
+        /// Existing test files `write_file` may not overwrite (edits that add tests stay allowed).
+        public var protectedTests: TestProtection = .none
         public init() {}
+    }
+
+    public enum TestProtection: Sendable {
+        case none
+        /// Every test file except those the task names (by path or file name).
+        case allExcept(mentionedIn: String)
+
+        func protects(_ relativePath: String) -> Bool {
+            guard case .allExcept(let task) = self, TestPaths.isTest(relativePath) else { return false }
+            let lower = task.lowercased()
+            return !lower.contains(relativePath.lowercased())
+                && !lower.contains((relativePath as NSString).lastPathComponent.lowercased())
+        }
     }
 
     public let workspace: Workspace
@@ -240,6 +255,12 @@ public actor ToolBox {
         let content = try Self.require(args, "content", aliases: ["text"])
         try refuseGitDirectory(path)
         let existed = FileManager.default.fileExists(atPath: path)
+        if existed, configuration.protectedTests.protects(workspace.relative(path)) {
+            throw FerryError(
+                .tool,
+                "refused: \(workspace.relative(path)) is an existing test file and the task does not ask to change "
+                    + "it. Fix the code under test instead; to add a test, use edit_file to add it to this file.")
+        }
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try write(content, to: path)

@@ -63,6 +63,8 @@ struct EvalCommand: AsyncParsableCommand {
         @Option(help: "Max steps per instance.") var maxSteps: Int?
         @Option(help: "Max USD per instance.") var maxCost: Double?
         @Option(help: "Max seconds per instance.") var maxTime: Double?
+        @Option(help: "whole_file (default) or off: what the agent tries before its tool loop.")
+        var firstAttempt: FerryConfig.FirstAttempt?
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
@@ -77,6 +79,7 @@ struct EvalCommand: AsyncParsableCommand {
             if let maxSteps { config.limits.maxSteps = maxSteps }
             if let maxCost { config.limits.maxCostUSD = maxCost }
             if let maxTime { config.limits.maxTimeSeconds = maxTime }
+            if let firstAttempt { config.firstAttempt = firstAttempt }
             print("eval \(suite.suite) → \(options.outDirectory)")
             let view = ProgressView()
             let frozen = options

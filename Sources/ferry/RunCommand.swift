@@ -56,6 +56,7 @@ struct ModelOptions: ParsableArguments {
 extension ModelProfile.Provider: ExpressibleByArgument {}
 extension ModelProfile.ToolProtocol: ExpressibleByArgument {}
 extension FerryConfig.SandboxMode: ExpressibleByArgument {}
+extension FerryConfig.FirstAttempt: ExpressibleByArgument {}
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -77,6 +78,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds.") var maxTime: Double?
     @Option(help: "Repair rounds after failing tests (default 2).") var repairRounds: Int?
     @Option(help: "The project's test command (default: detected).") var testCommand: String?
+    @Option(help: "whole_file (default): first ask for the complete corrected files when they are small; off: tool loop only.")
+    var firstAttempt: FerryConfig.FirstAttempt?
     @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
     @Flag(help: "Allow network access inside the sandbox.") var allowNetwork = false
     @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
@@ -94,6 +97,7 @@ struct RunCommand: AsyncParsableCommand {
         if let maxTime { config.limits.maxTimeSeconds = maxTime }
         if let repairRounds { config.limits.repairRounds = repairRounds }
         if let testCommand { config.testCommand = testCommand }
+        if let firstAttempt { config.firstAttempt = firstAttempt }
         if let sandbox { config.sandbox = sandbox }
         if allowNetwork { config.allowNetwork = true }
         let profile = try modelOptions.resolve(config: config, environment: environment)

@@ -25,13 +25,15 @@ import Testing
 
     func run(
         _ flavor: FakeModelServer.Flavor, script: [FakeStep], limits: AgentLimits = AgentLimits(repairRounds: 1),
-        testCommand: String? = "python3 -m unittest", files: [String: String] = EndToEndTests.files
+        testCommand: String? = "python3 -m unittest", files: [String: String] = EndToEndTests.files,
+        firstAttempt: FerryConfig.FirstAttempt = .off
     ) async throws -> Outcome {
         let repo = try await FixtureRepo.make(files)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = testCommand
         config.limits = limits
+        config.firstAttempt = firstAttempt
         let store = try SQLiteRunStore(path: config.storePath)
         let frozen = config
         return try await FakeModelServer.with(flavor, script: script) { server in
@@ -147,6 +149,69 @@ import Testing
         #expect(try await outcome.store.run(outcome.result.record.id)?.status == .failed)
     }
 
+    // MARK: The whole-file first attempt
+
+    static func wholeFile(_ body: String, then text: String = "add() now adds.") -> FakeStep {
+        .reply(text: "calc.py\n```python\n\(body)```\n\(text)", usage: usage)
+    }
+
+    @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
+    func wholeFileAttemptSettlesTheRunInOneReply(flavor: FakeModelServer.Flavor) async throws {
+        let outcome = try await run(
+            flavor, script: [Self.wholeFile("def add(a, b):\n    return a + b\n")], firstAttempt: .wholeFile)
+        let result = outcome.result
+        // The baseline failed and now passes: that is proof.
+        #expect(result.status == .verified)
+        #expect(result.record.reason.contains("they failed before the change"))
+        #expect(result.record.summary == "add() now adds.")
+        #expect(result.record.steps == 1)
+        #expect(result.record.inputTokens == 2_000)
+        #expect(result.diff.contains("-    return a - b\n+    return a + b"))
+        // One plain request: the file whole, the task, no tools; the tests are not in it.
+        #expect(outcome.requests.count == 1)
+        let request = outcome.requests[0]
+        #expect(request["tools"] == nil)
+        #expect(request.jsonString.contains("def add(a, b):\\n    return a - b"))
+        #expect(request.jsonString.contains("add() returns the wrong sum"))
+        #expect(!request.jsonString.contains("class T(unittest.TestCase)"))
+        let events = try await outcome.store.events(of: result.record.id)
+        #expect(events.contains { $0.type == "attempt.started" && $0.data["files"] == ["calc.py"] })
+    }
+
+    @Test func failedAttemptsAreUndoneAndTheLoopIsToldWhatFailed() async throws {
+        let outcome = try await run(
+            .openai,
+            script: [
+                Self.wholeFile("def add(a, b):\n    return a * b\n"),
+                .reply(text: "I am not sure what to change.", usage: Self.usage),
+                Self.wholeFile("def add(a, b):\n    return b - a\n"),
+            ] + Self.fixingScript, firstAttempt: .wholeFile)
+        let result = outcome.result
+        #expect(result.status == .verified)
+        #expect(result.record.steps == 3 + 5)
+        #expect(result.record.inputTokens == 8 * 2_000)
+        // The test failure went back for the second reply; the reply without a file got told so.
+        #expect(outcome.requests[1].jsonString.contains("the tests (`python3 -m unittest`) fail"))
+        #expect(outcome.requests[2].jsonString.contains("Your reply changed no file"))
+        // The loop started from the base (its edit of "return a - b" applied) and heard about the attempt.
+        let loopStart = outcome.requests[3].jsonString
+        #expect(loopStart.contains("# Earlier attempt"))
+        #expect(loopStart.contains("rewrote calc.py"))
+        #expect(outcome.requests[3]["tools"] != nil)
+        #expect(result.diff.contains("+    return a + b"))
+        #expect(!result.diff.contains("b - a"))
+    }
+
+    @Test func passingTestsThatDoNotExerciseTheChangeAreNotVerified() async throws {
+        var files = Self.files
+        files["test_calc.py"] = "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
+        let outcome = try await run(
+            .openai, script: [Self.wholeFile("def add(a, b):\n    return a + b\n")], files: files, firstAttempt: .wholeFile)
+        #expect(outcome.result.status == .unverified)
+        #expect(outcome.result.record.reason.contains("no test failed without the change"))
+        #expect(outcome.result.diff.contains("+    return a + b"))
+    }
+
     @Test func finishingWithoutAChangeIsFailedNotVerified() async throws {
         let outcome = try await run(.openai, script: [.call("finish", ["summary": "looks fine to me"])], limits: AgentLimits(repairRounds: 0))
         #expect(outcome.result.status == .failed)
@@ -229,6 +294,7 @@ import Testing
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest"
+        config.firstAttempt = .off
         let store = try SQLiteRunStore(path: config.storePath)
         let frozen = config
         let result = try await FakeModelServer.with(.openai, script: [

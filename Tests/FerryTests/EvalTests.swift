@@ -69,6 +69,7 @@ import Testing
             let client = ModelFactory.httpClient(for: profile)
             var config = FerryConfig(dataDirectory: out + "/unused")
             config.limits.repairRounds = 0
+            config.firstAttempt = .off
             let agent = EvalAgent(model: ModelFactory.make(profile: profile, apiKey: nil, client: client), config: config)
             do {
                 let metrics = try await EvalRunner(options: frozen, agent: agent).run()
