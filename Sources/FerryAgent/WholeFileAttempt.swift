@@ -41,11 +41,11 @@ enum WholeFileAttempt {
     static func tokens(_ text: String) -> Int { text.utf8.count / 3 + 1 }
 
     static let system = """
-        You are Ferry, an expert software engineer. Fix the task by changing the files you are given. For each \
-        file you change, reply with its path alone on a line, then its complete new content in a fenced code \
-        block. Give every line of the file: never leave code out or write "rest of the code". Change only what the \
-        task needs, keep the style, and do not change tests. Do not repeat files you leave unchanged. End with one \
-        sentence saying what you changed.
+        You are Ferry, an expert software engineer. Fix the task by changing the files you are given.
+        First, in one or two sentences, say what is wrong and how you will fix it.
+        Then, for each file you change, give its path alone on a line, then its complete new content in a fenced \
+        code block. Give every line of the file: never leave code out or write "rest of the code". Change only \
+        what the task needs, keep the style, and do not change tests. Do not repeat files you leave unchanged.
         """
 
     static func prompt(task: String, files: [RelevantFiles.File], agents: AgentInstructions.File?) -> String {
@@ -69,7 +69,8 @@ enum WholeFileAttempt {
             text += problems.joined(separator: "\n") + "\n\n"
         }
         if tests == nil && problems.isEmpty {
-            text += "Your reply changed no file.\n\n"
+            text += "Your reply changed no file, so the task is not done. Read the task again and find the line "
+                + "that makes the code behave the way it describes.\n\n"
         }
         return text + "Reply again with the complete corrected file(s), each as its path on a line and the whole "
             + "content in a fenced block."
@@ -195,7 +196,7 @@ extension AgentRunner {
                 // Nothing can judge it; the loop could not either. The change stands, unverified.
                 result.outcome = AgentMachine.Outcome(
                     status: .unverified, reason: "no test command could judge the change",
-                    summary: Self.lastSentence(reply.content))
+                    summary: Self.summary(of: reply.content, paths: Set(originals.keys)))
                 await context.recorder.record("verify.result", ["outcome": .string("no_test_command"), "changed_files": .array(changed.map { .string($0) }), "tests": .null])
                 return result
             }
@@ -213,14 +214,14 @@ extension AgentRunner {
             switch judged.verification {
             case .passed(let detail):
                 result.finalTests = tests
-                result.outcome = AgentMachine.Outcome(status: .verified, reason: detail, summary: Self.lastSentence(reply.content))
+                result.outcome = AgentMachine.Outcome(status: .verified, reason: detail, summary: Self.summary(of: reply.content, paths: Set(originals.keys)))
                 return result
             case .passedWithoutProof(let detail):
                 result.finalTests = tests
                 result.outcome = AgentMachine.Outcome(
                     status: .unverified,
                     reason: "\(detail), but no test failed without the change, so the tests do not show the task is done",
-                    summary: Self.lastSentence(reply.content))
+                    summary: Self.summary(of: reply.content, paths: Set(originals.keys)))
                 return result
             case .failed, .noChange, .noTestCommand:
                 lastTests = tests
@@ -237,15 +238,21 @@ extension AgentRunner {
         return result
     }
 
-    /// The closing sentence of a whole-file reply (its summary), or a stock one.
-    static func lastSentence(_ reply: String) -> String {
+    /// The prose of a whole-file reply (what is wrong and how it was fixed), without the files and their paths.
+    static func summary(of reply: String, paths: Set<String>) -> String {
         var inFence = false
         var prose: [String] = []
         for line in reply.split(separator: "\n") {
-            if WholeFileReply.openingFence(String(line)) != nil { inFence.toggle(); continue }
-            if !inFence { prose.append(String(line)) }
+            if WholeFileReply.openingFence(String(line)) != nil {
+                inFence.toggle()
+                continue
+            }
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if !inFence, !text.isEmpty, !paths.contains(text.trimmingCharacters(in: CharacterSet(charactersIn: "*`#: "))) {
+                prose.append(text)
+            }
         }
-        let text = prose.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.trimmingCharacters(in: .whitespaces)
-        return text.map { String($0.prefix(500)) } ?? "Rewrote the task's files."
+        let text = prose.joined(separator: " ")
+        return text.isEmpty ? "Rewrote \(paths.sorted().joined(separator: ", "))." : String(text.prefix(500))
     }
 }

@@ -191,7 +191,7 @@ public struct AgentMachine: Sendable {
         let previousCalls = history.last(where: { $0.role == .assistant })?.toolCalls ?? []
         let repeatsPrevious =
             !previousCalls.isEmpty && Self.sameCalls(previousCalls, reply.toolCalls)
-            && !reply.toolCalls.contains { $0.name == Self.finishTool }
+            && !(reply.toolCalls.count == 1 && reply.toolCalls[0].name == Self.finishTool)
         if repeatsPrevious || repeatsARead(reply.toolCalls) {
             return malformed(
                 reply,

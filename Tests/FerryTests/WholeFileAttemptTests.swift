@@ -213,4 +213,20 @@ import Testing
         guard case .stop(let outcome) = m.handle(.start(now: 0)) else { Issue.record("expected stop"); return }
         #expect(outcome.limit == .cost)
     }
+
+    @Test func aRepeatedPlanThatEndsInFinishIsStillARepeat() {
+        var m = AgentMachine(history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
+        _ = m.handle(.start(now: 0))
+        let calls = [
+            ToolCall(id: "a", name: "edit_file", arguments: #"{"path":"t.py","old":"x","new":"y"}"#),
+            ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
+        ]
+        _ = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 1))
+        _ = m.handle(.toolsFinished([.init(callID: "a", name: "edit_file", output: "Error: not found", isError: true)], now: 2))
+        guard case .callModel(let history) = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 3)) else {
+            Issue.record("expected the repeat to be refused"); return
+        }
+        #expect(history.last?.content.contains("You already made this exact call") == true)
+        #expect(m.consecutiveMalformed == 1)
+    }
 }
