@@ -118,13 +118,22 @@ public struct AgentRunner: Sendable {
             // Context: AGENTS.md, the test command, the baseline.
             let instructions = AgentInstructions(root: workspace.root)
             let agents = instructions.rootInstructions()
-            let testCommand = config.testCommand ?? TestCommand.detect(in: workspace.root)
-            if let testCommand {
-                await recorder.record("tests.baseline.started", ["command": .string(testCommand)])
+            var testCommand = config.testCommand ?? TestCommand.detect(in: workspace.root)
+            if let command = testCommand {
+                await recorder.record("tests.baseline.started", ["command": .string(command)])
                 let run = try await TestRun.run(
-                    testCommand, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
+                    command, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
                 baseline = run
                 await recorder.record("tests.baseline", run.json)
+                // A command the sandbox cannot even start can judge nothing; treat it as absent rather than as a
+                // failing suite the agent should fix.
+                if run.exitCode == 126 || run.exitCode == 127 {
+                    await recorder.record(
+                        "tests.unusable",
+                        ["command": .string(command), "output": .string(String(run.output.suffix(500)))])
+                    testCommand = nil
+                    baseline = nil
+                }
             }
             let files = try await worktreeGit.listFiles()
             let relevant = RelevantFiles.select(

@@ -72,11 +72,24 @@ public struct WholeFileReply: Hashable, Sendable {
             blocks.append((path, body, closed, language))
         }
 
-        // One block without a recognisable path, and one file it could be: that file.
-        let unnamedOnlyBlock = blocks.count == 1 && allowed.count == 1
-        for block in blocks {
+        // Blocks without a recognisable path, and one file they could be: the first that carries one of that file's
+        // definitions is it (models often show the fix once, then ramble in more blocks).
+        var unnamedChoice: Int?
+        if allowed.count == 1, let (_, original) = allowed.first,
+            !blocks.contains(where: { $0.path.flatMap { match($0, allowed: allowed) } != nil })
+        {
+            let signatures = signatureLines(original)
+            unnamedChoice = blocks.indices.first { index in
+                let block = blocks[index]
+                guard !TextToolProtocol.shellLanguages.contains(block.language) else { return false }
+                if blocks.count == 1 { return true }
+                let lines = Set(block.body.map { $0.trimmingCharacters(in: .whitespaces) })
+                return signatures.contains { lines.contains($0) }
+            }
+        }
+        for (number, block) in blocks.enumerated() {
             var path = block.path.flatMap { match($0, allowed: allowed) }
-            if path == nil, unnamedOnlyBlock, !TextToolProtocol.shellLanguages.contains(block.language) {
+            if path == nil, number == unnamedChoice {
                 path = allowed.keys.first
             }
             guard let path else {
@@ -116,6 +129,17 @@ public struct WholeFileReply: Hashable, Sendable {
             }
         }
         return WholeFileReply(files: files, problems: problems)
+    }
+
+    /// The lines of a file that define something (`def f(`, `class A`, `function g(`, `func h(`, `name() {`), trimmed;
+    /// the first non-blank line when there are none.
+    static func signatureLines(_ text: String) -> [String] {
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let keywords = ["def ", "async def ", "class ", "function ", "func ", "export ", "fn ", "struct ", "public func "]
+        let found = lines.filter { line in
+            keywords.contains { line.hasPrefix($0) } || line.range(of: #"^[A-Za-z_][A-Za-z0-9_]*\(\)\s*\{"#, options: .regularExpression) != nil
+        }
+        return found.isEmpty ? Array(lines.prefix(1)) : found
     }
 
     /// The fence that opens a block (```` ``` ```` or `~~~`, three or more), or nil.

@@ -22,6 +22,11 @@ public enum TestCommand {
         if exists("Package.swift") { return "swift test" }
         if exists("Cargo.toml") { return "cargo test" }
         if exists("go.mod") { return "go test ./..." }
+        // A test script by one of the usual names (shell projects have no manifest to ask).
+        for script in ["test.sh", "run_tests.sh", "tests/run.sh", "tests/run_tests.sh", "scripts/test.sh", "script/test"]
+        where exists(script) {
+            return "bash \(script)"
+        }
         let pythonMarkers = ["pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py", "conftest.py"]
         if pythonMarkers.contains(where: exists) || hasPythonTests(root) {
             return "python3 -m pytest -q -p no:cacheprovider"

@@ -236,6 +236,12 @@ public actor ToolBox {
         let old = try Self.require(args, "old", aliases: ["old_str", "old_string", "search"])
         let new = try Self.require(args, "new", aliases: ["new_str", "new_string", "replace"])
         try refuseGitDirectory(path)
+        if !new.contains(old), configuration.protectedTests.protects(workspace.relative(path)) {
+            throw FerryError(
+                .tool,
+                "refused: \(workspace.relative(path)) is a test file and the task does not ask to change it; an "
+                    + "edit here may only add (keep `old` inside `new`). Fix the code under test instead.")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FerryError(.tool, "\(workspace.relative(path)) does not exist; use write_file to create it")
         }

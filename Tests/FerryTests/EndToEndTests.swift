@@ -232,6 +232,18 @@ import Testing
         #expect(outcome.result.record.commitSHA != nil)
     }
 
+    @Test func aTestCommandThatCannotStartIsTreatedAsNone() async throws {
+        let outcome = try await run(.openai, script: [
+            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+            .call("finish", ["summary": "fixed"]),
+        ], testCommand: "no-such-test-runner --all")
+        #expect(outcome.result.status == .unverified)
+        #expect(outcome.result.record.reason == "no test command could judge the change")
+        let events = try await outcome.store.events(of: outcome.result.record.id)
+        #expect(events.contains { $0.type == "tests.unusable" && $0.data["command"] == "no-such-test-runner --all" })
+        #expect(outcome.requests[0].jsonString.contains("No test command was found"))
+    }
+
     @Test func stepLimitStopsCleanlyAndKeepsThePartialDiff() async throws {
         let outcome = try await run(.openai, script: [
             .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return b - a"]),

@@ -42,6 +42,17 @@ import Testing
         #expect(WholeFileReply.parse("```bash\npython3 -m unittest\n```", allowed: one).files.isEmpty)
     }
 
+    @Test func withOneFileTheFirstUnnamedBlockCarryingItsDefinitionIsIt() {
+        let one = ["calc.py": Self.calc]
+        let reply = WholeFileReply.parse(
+            "The fix:\n\n```python\nimport math\n```\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nThen:\n```python\n# Task\ndef add(a, b):\n```",
+            allowed: one)
+        #expect(reply.files == [.init(path: "calc.py", content: "def add(a, b):\n    return a + b\n")])
+        // Named blocks win over guessing.
+        let named = WholeFileReply.parse("```python\ndef add(a, b):\n    pass\n```\ncalc.py\n```python\nZ\n```", allowed: one)
+        #expect(named.files.map(\.content) == ["Z\n"])
+    }
+
     @Test func unknownPathsCutOffBlocksAndElisionsAreRefused() {
         let other = WholeFileReply.parse("tests/test_calc.py\n```python\nimport calc\n```", allowed: Self.allowed)
         #expect(other.files.isEmpty)
@@ -110,6 +121,9 @@ import Testing
         #expect(overwrite.isError)
         #expect(overwrite.output.contains("existing test file"))
         #expect(try String(contentsOfFile: repo + "/tests/test_calc.py", encoding: .utf8) == "import calc\n")
+        let change = await call(tools, "edit_file", ["path": "tests/test_calc.py", "old": "import calc", "new": "import os"])
+        #expect(change.isError)
+        #expect(change.output.contains("may only add"))
         // Adding to it, a new test file, and code are all fine.
         #expect(!(await call(tools, "edit_file", ["path": "tests/test_calc.py", "old": "import calc", "new": "import calc\nimport os"])).isError)
         #expect(!(await call(tools, "write_file", ["path": "tests/test_new.py", "content": "pass\n"])).isError)

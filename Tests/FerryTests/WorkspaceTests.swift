@@ -123,6 +123,8 @@ import Testing
         #expect(TestCommand.detect(in: python)?.contains("pytest") == true)
         let make = try await FixtureRepo.make(["Makefile": "build:\n\ttrue\ntest:\n\ttrue\n"])
         #expect(TestCommand.detect(in: make) == "make test")
+        let script = try await FixtureRepo.make(["bin/greet.sh": "echo hi", "tests/run.sh": "bash tests/test_greet.sh"])
+        #expect(TestCommand.detect(in: script) == "bash tests/run.sh")
         let none = try await FixtureRepo.make(["README": "hi"])
         #expect(TestCommand.detect(in: none) == nil)
     }
