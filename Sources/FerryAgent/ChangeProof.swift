@@ -55,7 +55,7 @@ enum ChangeProof {
                 if let data {
                     try? fm.createDirectory(
                         atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                    try? data.write(to: URL(fileURLWithPath: full), options: .atomic)
+                    try? Workspace.write(data, to: full)
                 } else {
                     try? fm.removeItem(atPath: full)
                 }

@@ -177,7 +177,7 @@ extension AgentRunner {
             let writes = Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 })
             for (path, original) in originals {
                 let text = writes[path] ?? original
-                try Data(text.utf8).write(to: URL(fileURLWithPath: try context.workspace.resolve(path)), options: .atomic)
+                try Workspace.write(Data(text.utf8), to: try context.workspace.resolve(path))
             }
             let changed = try await context.git.changedFiles(against: context.base)
             await context.recorder.record(
@@ -231,7 +231,7 @@ extension AgentRunner {
         }
         // Not settled: put the files back and let the loop start from the base, told what failed.
         for (path, original) in originals {
-            try Data(original.utf8).write(to: URL(fileURLWithPath: try context.workspace.resolve(path)), options: .atomic)
+            try Workspace.write(Data(original.utf8), to: try context.workspace.resolve(path))
         }
         await context.recorder.record("attempt.finished", ["outcome": .string("undone"), "replies": .number(Double(result.calls.count))])
         result.note = WholeFileAttempt.note(lastTests: lastTests, changed: lastChanged, replies: result.calls.count)

@@ -120,7 +120,7 @@ public struct WholeFileReply: Hashable, Sendable {
                         + "file, not just the part you changed.")
                 continue
             }
-            var content = block.body.joined(separator: "\n")
+            var content = dedented(block.body, like: original).joined(separator: "\n")
             if original.hasSuffix("\n") || original.isEmpty { content += "\n" }
             if let existing = files.firstIndex(where: { $0.path == path }) {
                 files[existing].content = content
@@ -129,6 +129,17 @@ public struct WholeFileReply: Hashable, Sendable {
             }
         }
         return WholeFileReply(files: files, problems: problems)
+    }
+
+    /// Small models sometimes indent a whole file they quote. When every line of the block is indented and the
+    /// file's own lines are not, the common indentation goes.
+    static func dedented(_ body: [String], like original: String) -> [String] {
+        func indent(_ line: Substring) -> Int { line.prefix { $0 == " " || $0 == "\t" }.count }
+        let originalLines = original.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard !originalLines.isEmpty, originalLines.contains(where: { indent($0) == 0 }) else { return body }
+        let nonBlank = body.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard let common = nonBlank.map({ indent(Substring($0)) }).min(), common > 0 else { return body }
+        return body.map { $0.trimmingCharacters(in: .whitespaces).isEmpty ? "" : String($0.dropFirst(common)) }
     }
 
     /// The lines of a file that define something (`def f(`, `class A`, `function g(`, `func h(`, `name() {`), trimmed;

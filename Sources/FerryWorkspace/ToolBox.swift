@@ -283,7 +283,7 @@ public actor ToolBox {
 
     private func write(_ content: String, to path: String) throws {
         do {
-            try Data(content.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try Workspace.write(Data(content.utf8), to: path)
         } catch {
             throw FerryError(.tool, "cannot write \(workspace.relative(path)): \(error.localizedDescription)")
         }

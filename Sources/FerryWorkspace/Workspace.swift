@@ -71,3 +71,16 @@ public struct Workspace: Sendable {
         return String(cString: resolved)
     }
 }
+
+extension Workspace {
+    /// Replaces a file's content atomically and keeps its permissions (an executable script stays executable; an
+    /// atomic write alone would leave the new file with the default mode). A new file gets the default mode.
+    public static func write(_ data: Data, to path: String) throws {
+        let fm = FileManager.default
+        let permissions = (try? fm.attributesOfItem(atPath: path))?[.posixPermissions]
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        if let permissions {
+            try fm.setAttributes([.posixPermissions: permissions], ofItemAtPath: path)
+        }
+    }
+}

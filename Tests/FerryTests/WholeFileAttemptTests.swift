@@ -79,6 +79,15 @@ import Testing
         #expect(reply.problems.first?.contains("has 2 lines but the file has 40") == true)
     }
 
+    @Test func aWhollyIndentedCopyIsDedented() {
+        let script = ["bin/b.sh": "#!/usr/bin/env bash\nset -eu\ncp $1 $1.bak\n"]
+        let reply = WholeFileReply.parse("bin/b.sh\n```bash\n    #!/usr/bin/env bash\n    set -eu\n\n    cp \"$1\" \"$1.bak\"\n```", allowed: script)
+        #expect(reply.files.first?.content == "#!/usr/bin/env bash\nset -eu\n\ncp \"$1\" \"$1.bak\"\n")
+        // A file whose lines are all indented anyway keeps them.
+        let nested = ["n.txt": "  a\n  b\n"]
+        #expect(WholeFileReply.parse("n.txt\n```\n  a\n  c\n```", allowed: nested).files.first?.content == "  a\n  c\n")
+    }
+
     @Test func severalFilesInOrder() {
         let reply = WholeFileReply.parse(
             "calc.py\n```\nA\n```\nsrc/util/strings.py\n```\nB\n```", allowed: Self.allowed)
@@ -128,6 +137,13 @@ import Testing
         #expect(!(await call(tools, "edit_file", ["path": "tests/test_calc.py", "old": "import calc", "new": "import calc\nimport os"])).isError)
         #expect(!(await call(tools, "write_file", ["path": "tests/test_new.py", "content": "pass\n"])).isError)
         #expect(!(await call(tools, "write_file", ["path": "calc.py", "content": "x = 2\n"])).isError)
+
+        // Rewriting keeps a file's mode: an executable script stays executable.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: repo + "/calc.py")
+        #expect(!(await call(tools, "write_file", ["path": "calc.py", "content": "x = 3\n"])).isError)
+        #expect(!(await call(tools, "edit_file", ["path": "calc.py", "old": "x = 3", "new": "x = 4"])).isError)
+        let mode = try FileManager.default.attributesOfItem(atPath: repo + "/calc.py")[.posixPermissions] as? Int
+        #expect(mode == 0o755)
 
         let (named, _) = try await toolbox(task: "rewrite tests/test_calc.py to use pytest")
         #expect(!(await call(named, "write_file", ["path": "tests/test_calc.py", "content": "pass\n"])).isError)
