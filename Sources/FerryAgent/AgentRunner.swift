@@ -150,7 +150,11 @@ public struct AgentRunner: Sendable {
             if !editable.isEmpty {
                 attempt = try await wholeFileAttempt(AttemptContext(
                     task: request.task, files: editable, agents: agents, workspace: workspace, base: base,
-                    git: worktreeGit, runner: runner, testCommand: testCommand, baseline: baseline,
+                    git: worktreeGit, runner: runner, testCommand: testCommand,
+                    // A reproduction test only when the suite does not already show the problem.
+                    testFile: baseline?.passed == true
+                        ? WholeFileAttempt.testFile(relevant: relevant, maxOutputTokens: model.profile.maxOutputTokens) : nil,
+                    baseline: baseline,
                     recorder: recorder, elapsed: { (clock.now - started).inSeconds - agentStart }))
                 finalTests = attempt.finalTests
             }

@@ -37,26 +37,83 @@ enum WholeFileAttempt {
         return Array(chosen)
     }
 
+    /// The test file a reproduction test goes into: the likeliest test file for the task, small enough to come back
+    /// whole.
+    static func testFile(relevant: [RelevantFiles.File], maxOutputTokens: Int) -> RelevantFiles.File? {
+        relevant.first { TestPaths.isTest($0.path) && tokens($0.text) <= maxOutputTokens * 3 / 4 }
+    }
+
     /// A cautious token estimate for code (about three bytes a token).
     static func tokens(_ text: String) -> Int { text.utf8.count / 3 + 1 }
 
     static let system = """
-        You are Ferry, an expert software engineer. Fix the task by changing the files you are given.
-        First, in one or two sentences, say what is wrong and how you will fix it.
-        Then, for each file you change, give its path alone on a line, then its complete new content in a fenced \
-        code block. Give every line of the file: never leave code out or write "rest of the code". Change only \
-        what the task needs, keep the style, and do not change tests. Do not repeat files you leave unchanged.
+        You are Ferry, an expert software engineer. You change the files you are given so that the task is done.
+        First say, in one or two short sentences, what you will change. Then give each file you change as a file \
+        listing: its path alone on the first line, then a fenced code block with the entire new content of the \
+        file. Never leave out any of the file's lines, and never write "..." or "rest of the code" in a listing. \
+        Change only what the task needs; keep the code's style; do not change tests; do not list files you leave \
+        unchanged.
+
+        Example: for "greet() should say Hey, not Hello" and a file greet.py, the reply is:
+        I will change the greeting from "Hello" to "Hey".
+
+        greet.py
+        ```python
+        def greet(name):
+            return f"Hey {name}"
+        ```
         """
 
+    /// The files first and the task last, nearest to the answer (small models weigh the end of a prompt most).
     static func prompt(task: String, files: [RelevantFiles.File], agents: AgentInstructions.File?) -> String {
         var text = ""
         if let agents { text += "# Project instructions (\(agents.path))\n\(agents.text)\n\n" }
-        text += "# Task\n\(task)\n\n# Files\n"
+        text += "# Files\n"
         for file in files {
             let body = file.text.hasSuffix("\n") ? String(file.text.dropLast()) : file.text
             text += "\n\(file.path)\n```\(fenceLanguage(file.path))\n\(body)\n```\n"
         }
+        text += "\n# Task\n\(task)\n"
         return text
+    }
+
+    static let reproductionSystem = """
+        You are Ferry, an expert software engineer. Before the task is done, write a test that shows the problem: \
+        add ONE new test function to the test file you are given that fails with the code as it is now and will \
+        pass once the task is done. Use the concrete inputs and expected results the task gives. Keep every \
+        existing test exactly as it is; only add. Reply with the file's path alone on a line, then a fenced code block with the entire new content \
+        of the test file. Nothing else.
+        """
+
+    static func reproductionPrompt(task: String, testFile: RelevantFiles.File) -> String {
+        let body = testFile.text.hasSuffix("\n") ? String(testFile.text.dropLast()) : testFile.text
+        return "# Test file\n\n\(testFile.path)\n```\(fenceLanguage(testFile.path))\n\(body)\n```\n\n# Task\n\(task)\n"
+    }
+
+    /// What the fix request says about the reproduction test.
+    static func reproductionNote(_ path: String, added: String?, failure: TestRun) -> String {
+        var text = "\n# A test for the task\nA test in \(path) shows the problem: it fails with the code as it is now "
+            + "and must pass after your change."
+        if let added { text += "\n```\n\(added)\n```" }
+        return text + "\nIts failure:\n" + String(decoding: Array(failure.output.utf8).suffix(700), as: UTF8.self) + "\n"
+    }
+
+    /// The lines `new` adds to `original`, when it keeps every line of it in order; nil when it changes or drops any.
+    static func addedLines(original: String, new: String) -> String? {
+        let old = original.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        var added: [Substring] = []
+        var index = 0
+        for line in new.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if index < old.count, trimmed == old[index] {
+                index += 1
+            } else if !trimmed.isEmpty {
+                added.append(line)
+            }
+        }
+        guard index == old.count, !added.isEmpty else { return nil }
+        return added.prefix(40).joined(separator: "\n")
     }
 
     static func retryPrompt(problems: [String], tests: TestRun?, changed: [String]) -> String {
@@ -120,6 +177,8 @@ extension AgentRunner {
         var git: Git
         var runner: any CommandRunner
         var testCommand: String?
+        /// The task's test file, for the reproduction test (none: the attempt goes without one).
+        var testFile: RelevantFiles.File?
         var baseline: TestRun?
         var recorder: EventRecorder
         var elapsed: @Sendable () -> Double
@@ -128,44 +187,67 @@ extension AgentRunner {
     func wholeFileAttempt(_ context: AttemptContext) async throws -> AttemptResult {
         var result = AttemptResult()
         let originals = Dictionary(uniqueKeysWithValues: context.files.map { ($0.path, $0.text) })
-        var messages: [ChatMessage] = [
-            .system(WholeFileAttempt.system),
-            .user(WholeFileAttempt.prompt(task: context.task, files: context.files, agents: context.agents)),
-        ]
+        let paths = Set(originals.keys)
         await context.recorder.record(
             "attempt.started", ["files": .array(context.files.map { .string($0.path) }), "kind": .string("whole_file")])
         let price = model.profile.effectivePrice
         var spent = 0.0
-        var lastTests: TestRun?
-        var lastChanged: [String] = []
-        for replyNumber in 1...WholeFileAttempt.maxReplies {
-            if let maxCost = config.limits.maxCostUSD, spent >= maxCost { break }
+
+        /// One plain model call within the run's limits, counted and traced; nil when a limit or an error ends it.
+        func call(_ messages: [ChatMessage], phase: String) async throws -> ModelReply? {
+            if let maxCost = config.limits.maxCostUSD, spent >= maxCost { return nil }
             let remainingTime = config.limits.maxTimeSeconds.map { max(0, $0 - context.elapsed()) }
-            if let remainingTime, remainingTime <= 0 { break }
+            if let remainingTime, remainingTime <= 0 { return nil }
             let request = ChatRequest(messages: messages, tools: [])
-            let reply = try await withTimeLimit(remainingTime) {
-                try await model.complete(request)
-            }
-            guard case .value(.success(let reply)) = reply else {
-                if case .value(.failure(let error)) = reply {
-                    await context.recorder.record("model.error", ["phase": .string("attempt"), "error": .string("\(error)")])
+            let outcome = try await withTimeLimit(remainingTime) { try await model.complete(request) }
+            guard case .value(.success(let reply)) = outcome else {
+                if case .value(.failure(let error)) = outcome {
+                    await context.recorder.record("model.error", ["phase": .string(phase), "error": .string("\(error)")])
                 }
-                break
+                return nil
             }
-            // At temperature 0 the same request gets the same answer; asking again would only cost tokens.
-            let repeated = messages.last(where: { $0.role == .assistant })?.content == reply.content
             let cost = price?.cost(of: reply.usage) ?? 0
             spent += cost
             result.calls.append((reply.usage, cost))
             await context.recorder.record(
                 "model.reply",
                 [
-                    "step": .number(Double(result.calls.count)), "phase": .string("attempt"), "content": .string(reply.content),
+                    "step": .number(Double(result.calls.count)), "phase": .string(phase), "content": .string(reply.content),
                     "tool_calls": .array([]), "format_error": .null, "usage": Self.usageJSON(reply.usage),
                     "cost_usd": .number(cost), "finish_reason": reply.finishReason.map { .string($0) } ?? .null,
                     "server_timings": reply.serverTimings ?? .null,
                 ])
-            if repeated { break }
+            return reply
+        }
+        func runTests(_ command: String) async throws -> TestRun {
+            try await TestRun.run(command, in: context.workspace.root, runner: context.runner, timeout: config.testTimeoutSeconds)
+        }
+        func writeFiles(_ contents: [String: String]) throws {
+            for (path, original) in originals {
+                try Workspace.write(Data((contents[path] ?? original).utf8), to: try context.workspace.resolve(path))
+            }
+        }
+
+        // 1. A test that reproduces the problem, added to the task's test file: it must fail before any fix. It
+        //    gives the fix a concrete target and, when the fix passes it, the proof that earns `verified`.
+        var repro: Reproduction?
+        if let testCommand = context.testCommand, let testFile = context.testFile {
+            repro = try await reproduce(context, testFile: testFile, testCommand: testCommand, call: call, runTests: runTests)
+        }
+
+        // 2. Whole-file fixes, judged by the tests (with the reproduction test when there is one).
+        var messages: [ChatMessage] = [
+            .system(WholeFileAttempt.system),
+            .user(WholeFileAttempt.prompt(task: context.task, files: context.files, agents: context.agents)
+                + (repro.map { WholeFileAttempt.reproductionNote($0.path, added: $0.added, failure: $0.failure) } ?? "")),
+        ]
+        var lastTests: TestRun?
+        var lastChanged: [String] = []
+        var candidates: [[String: String]] = []
+        for replyNumber in 1...WholeFileAttempt.maxReplies {
+            guard let reply = try await call(messages, phase: "attempt") else { break }
+            // At temperature 0 the same request gets the same answer; asking again would only cost tokens.
+            if messages.last(where: { $0.role == .assistant })?.content == reply.content { break }
             messages.append(ChatMessage(role: .assistant, content: reply.content))
 
             var parsed = WholeFileReply.parse(reply.content, allowed: originals)
@@ -175,11 +257,8 @@ extension AgentRunner {
             }
             // Write what parsed; files it no longer rewrites go back to the base.
             let writes = Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 })
-            for (path, original) in originals {
-                let text = writes[path] ?? original
-                try Workspace.write(Data(text.utf8), to: try context.workspace.resolve(path))
-            }
-            let changed = try await context.git.changedFiles(against: context.base)
+            try writeFiles(writes)
+            let changed = try await context.git.changedFiles(against: context.base).filter { $0 != repro?.path }
             await context.recorder.record(
                 "attempt.applied",
                 [
@@ -192,36 +271,63 @@ extension AgentRunner {
                 messages.append(.user(WholeFileAttempt.retryPrompt(problems: parsed.problems, tests: nil, changed: [])))
                 continue
             }
+            candidates.append(writes)
+            let summary = Self.summary(of: reply.content, paths: paths)
             guard let testCommand = context.testCommand else {
                 // Nothing can judge it; the loop could not either. The change stands, unverified.
                 result.outcome = AgentMachine.Outcome(
-                    status: .unverified, reason: "no test command could judge the change",
-                    summary: Self.summary(of: reply.content, paths: Set(originals.keys)))
-                await context.recorder.record("verify.result", ["outcome": .string("no_test_command"), "changed_files": .array(changed.map { .string($0) }), "tests": .null])
+                    status: .unverified, reason: "no test command could judge the change", summary: summary)
+                await context.recorder.record(
+                    "verify.result",
+                    ["outcome": .string("no_test_command"), "changed_files": .array(changed.map { .string($0) }), "tests": .null])
                 return result
             }
-            let tests = try await TestRun.run(
-                testCommand, in: context.workspace.root, runner: context.runner, timeout: config.testTimeoutSeconds)
+            let tests = try await runTests(testCommand)
             let judged = try await ChangeProof.judge(
-                final: tests, baseline: context.baseline, changed: changed, base: context.base, git: context.git,
-                root: context.workspace.root, runner: context.runner, timeout: config.testTimeoutSeconds)
+                final: tests, baseline: context.baseline,
+                changed: try await context.git.changedFiles(against: context.base), base: context.base,
+                git: context.git, root: context.workspace.root, runner: context.runner,
+                timeout: config.testTimeoutSeconds)
             await context.recorder.record(
                 "verify.result",
                 [
                     "outcome": .string(Self.name(of: judged.verification)), "phase": .string("attempt"),
                     "changed_files": .array(changed.map { .string($0) }), "tests": tests.json,
                 ])
+            if let repro, repro.added == nil, tests.passed {
+                // The reproduction test edits existing tests, so it is not part of the change: the project's own
+                // tests must pass without it, and they cannot prove the change.
+                try Workspace.write(Data(repro.original.utf8), to: try context.workspace.resolve(repro.path))
+                let own = try await runTests(testCommand)
+                await context.recorder.record(
+                    "verify.result",
+                    ["outcome": .string(own.passed ? "passed_with_reproduction" : "failed"), "phase": .string("attempt"), "tests": own.json])
+                if own.passed {
+                    result.finalTests = own
+                    result.outcome = AgentMachine.Outcome(
+                        status: .unverified,
+                        reason: "the project's tests pass, and so does the reproduction test Ferry wrote for the task, "
+                            + "which was left out of the change because it edits existing tests (it is in the trace)",
+                        summary: summary)
+                    return result
+                }
+                try Workspace.write(Data(repro.content.utf8), to: try context.workspace.resolve(repro.path))
+                lastTests = own
+                lastChanged = changed
+                messages.append(.user(WholeFileAttempt.retryPrompt(problems: parsed.problems, tests: own, changed: changed)))
+                continue
+            }
             switch judged.verification {
             case .passed(let detail):
                 result.finalTests = tests
-                result.outcome = AgentMachine.Outcome(status: .verified, reason: detail, summary: Self.summary(of: reply.content, paths: Set(originals.keys)))
+                result.outcome = AgentMachine.Outcome(status: .verified, reason: detail, summary: summary)
                 return result
             case .passedWithoutProof(let detail):
                 result.finalTests = tests
                 result.outcome = AgentMachine.Outcome(
                     status: .unverified,
                     reason: "\(detail), but no test failed without the change, so the tests do not show the task is done",
-                    summary: Self.summary(of: reply.content, paths: Set(originals.keys)))
+                    summary: summary)
                 return result
             case .failed, .noChange, .noTestCommand:
                 lastTests = tests
@@ -229,13 +335,78 @@ extension AgentRunner {
                 messages.append(.user(WholeFileAttempt.retryPrompt(problems: parsed.problems, tests: tests, changed: changed)))
             }
         }
-        // Not settled: put the files back and let the loop start from the base, told what failed.
-        for (path, original) in originals {
-            try Workspace.write(Data(original.utf8), to: try context.workspace.resolve(path))
+
+        // 3. No fix passed the reproduction test. It may be the test that is wrong: the first fix (the one the test's
+        //    output did not steer) stands if the project's own tests pass with it, unverified.
+        if let repro, let testCommand = context.testCommand {
+            try Workspace.write(Data(repro.original.utf8), to: try context.workspace.resolve(repro.path))
+            if let first = candidates.first {
+                try writeFiles(first)
+                let tests = try await runTests(testCommand)
+                await context.recorder.record(
+                    "verify.result",
+                    ["outcome": .string(tests.passed ? "passed_without_reproduction" : "failed"), "phase": .string("attempt"), "tests": tests.json])
+                if tests.passed {
+                    result.finalTests = tests
+                    result.outcome = AgentMachine.Outcome(
+                        status: .unverified,
+                        reason: "the project's tests pass, but the reproduction test Ferry had written for the task "
+                            + "still failed with the change (the test or the change is wrong), so it was left out",
+                        summary: "Rewrote \(first.keys.sorted().joined(separator: ", ")).")
+                    return result
+                }
+            }
         }
+        // Not settled: put the files back and let the loop start from the base, told what failed.
+        try writeFiles([:])
         await context.recorder.record("attempt.finished", ["outcome": .string("undone"), "replies": .number(Double(result.calls.count))])
         result.note = WholeFileAttempt.note(lastTests: lastTests, changed: lastChanged, replies: result.calls.count)
         return result
+    }
+
+    struct Reproduction {
+        var path: String
+        var original: String
+        var content: String
+        /// The lines the test adds, when it only adds (then it is committed with the change, as its proof); nil
+        /// when it also edits existing lines (then it only judges the attempt and is left out of the change).
+        var added: String?
+        var failure: TestRun
+    }
+
+    /// Asks for the task's test file with one test added that shows the problem, and keeps it only if it keeps every
+    /// existing line and fails now. Otherwise the file is put back and nil returned.
+    func reproduce(
+        _ context: AttemptContext, testFile: RelevantFiles.File, testCommand: String,
+        call: ([ChatMessage], String) async throws -> ModelReply?, runTests: (String) async throws -> TestRun
+    ) async throws -> Reproduction? {
+        let messages: [ChatMessage] = [
+            .system(WholeFileAttempt.reproductionSystem),
+            .user(WholeFileAttempt.reproductionPrompt(task: context.task, testFile: testFile)),
+        ]
+        guard let reply = try await call(messages, "reproduce") else { return nil }
+        let parsed = WholeFileReply.parse(reply.content, allowed: [testFile.path: testFile.text])
+        var verdict = "no test file in the reply"
+        if let new = parsed.files.first?.content, new != testFile.text {
+            let added = WholeFileAttempt.addedLines(original: testFile.text, new: new)
+            let target = try context.workspace.resolve(testFile.path)
+            try Workspace.write(Data(new.utf8), to: target)
+            let run = try await runTests(testCommand)
+            if !run.passed && !run.timedOut {
+                await context.recorder.record(
+                    "attempt.reproduction",
+                    [
+                        "path": .string(testFile.path), "kept": .bool(true), "adds_only": .bool(added != nil),
+                        "tests": run.json, "content": .string(new),
+                    ])
+                return Reproduction(path: testFile.path, original: testFile.text, content: new, added: added, failure: run)
+            }
+            try Workspace.write(Data(testFile.text.utf8), to: target)
+            verdict = run.timedOut ? "the tests timed out with it" : "it passes before any fix, so it shows nothing"
+        }
+        await context.recorder.record(
+            "attempt.reproduction", ["path": .string(testFile.path), "kept": .bool(false), "reason": .string(verdict)])
+        return nil
     }
 
     /// The prose of a whole-file reply (what is wrong and how it was fixed), without the files and their paths.

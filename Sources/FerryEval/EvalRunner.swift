@@ -226,6 +226,19 @@ public struct EvalRunner: Sendable {
         try? await git.removeWorktree(path: directory)
     }
 
+    /// The paths a unified diff changes (both sides of each `diff --git` header).
+    static func files(touchedBy patch: String) -> [String] {
+        var paths: [String] = []
+        for line in patch.split(separator: "\n") where line.hasPrefix("diff --git ") {
+            let parts = line.dropFirst("diff --git ".count).split(separator: " ")
+            for part in parts where part.hasPrefix("a/") || part.hasPrefix("b/") {
+                let path = String(part.dropFirst(2))
+                if !paths.contains(path) { paths.append(path) }
+            }
+        }
+        return paths
+    }
+
     private func scoreInWorktree(
         _ instance: EvalInstance, patch: String, directory: String, repoGit git: Git, into result: inout InstanceResult
     ) async throws {
@@ -238,6 +251,16 @@ public struct EvalRunner: Sendable {
         }
         result.patchApplied = !patch.isEmpty
         if !instance.testPatch.isEmpty {
+            // As SWE-bench's harness does: the files the test patch touches go back to the base first, so tests the
+            // agent added to the same files cannot conflict with the official ones.
+            for path in Self.files(touchedBy: instance.testPatch) {
+                let atBase = try await scoring.run(["ls-tree", "--name-only", "HEAD", "--", path])
+                if atBase.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    try? FileManager.default.removeItem(atPath: directory + "/" + path)
+                } else {
+                    try await scoring.run("checkout", "HEAD", "--", path)
+                }
+            }
             guard try await apply(instance.testPatch, in: scoring, name: "test.patch") else {
                 throw FerryError(.git, "the test patch does not apply on top of the change")
             }

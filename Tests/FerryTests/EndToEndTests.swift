@@ -205,11 +205,66 @@ import Testing
     @Test func passingTestsThatDoNotExerciseTheChangeAreNotVerified() async throws {
         var files = Self.files
         files["test_calc.py"] = "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
+        // The reproduction request gets no test file back; the fix goes on without one.
         let outcome = try await run(
-            .openai, script: [Self.wholeFile("def add(a, b):\n    return a + b\n")], files: files, firstAttempt: .wholeFile)
+            .openai, script: [.reply(text: "I cannot write a test for this.", usage: Self.usage), Self.wholeFile("def add(a, b):\n    return a + b\n")],
+            files: files, firstAttempt: .wholeFile)
         #expect(outcome.result.status == .unverified)
         #expect(outcome.result.record.reason.contains("no test failed without the change"))
         #expect(outcome.result.diff.contains("+    return a + b"))
+    }
+
+    /// A suite that passes before the fix: it never calls add(2, 3).
+    static let blindFiles: [String: String] = [
+        "calc.py": files["calc.py"]!, "AGENTS.md": files["AGENTS.md"]!,
+        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
+    ]
+
+    static func testFile(_ body: String) -> FakeStep {
+        .reply(text: "test_calc.py\n```python\n\(body)```", usage: usage)
+    }
+
+    @Test func aReproductionTestThatOnlyAddsIsCommittedAsTheProof() async throws {
+        let withTest = Self.blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+        let outcome = try await run(
+            .openai, script: [Self.testFile(withTest), Self.wholeFile("def add(a, b):\n    return a + b\n")],
+            files: Self.blindFiles, firstAttempt: .wholeFile)
+        let result = outcome.result
+        #expect(result.status == .verified)
+        #expect(result.record.reason.contains("fail without the change"))
+        #expect(result.record.steps == 2)
+        #expect(result.diff.contains("+    def test_add(self):"))
+        #expect(result.diff.contains("+    return a + b"))
+        // The fix request carried the new test and its failure.
+        let fix = outcome.requests[1].jsonString
+        #expect(fix.contains("# A test for the task"))
+        #expect(fix.contains("def test_add(self)"))
+        #expect(fix.contains("AssertionError"))
+    }
+
+    @Test func aReproductionTestThatEditsExistingTestsOnlyJudges() async throws {
+        let rewritten = "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(2, 3), 5)\n"
+        let outcome = try await run(
+            .openai, script: [Self.testFile(rewritten), Self.wholeFile("def add(a, b):\n    return a + b\n")],
+            files: Self.blindFiles, firstAttempt: .wholeFile)
+        let result = outcome.result
+        #expect(result.status == .unverified)
+        #expect(result.record.reason.contains("left out of the change"))
+        #expect(result.diff.contains("+    return a + b"))
+        #expect(!result.diff.contains("test_calc.py"))
+    }
+
+    @Test func aReproductionTestThatPassesBeforeTheFixIsDropped() async throws {
+        let useless = Self.blindFiles["test_calc.py"]! + "\n    def test_one(self):\n        self.assertEqual(add(1, 0), 1)\n"
+        let outcome = try await run(
+            .openai,
+            script: [Self.testFile(useless), Self.wholeFile("def add(a, b):\n    return a + b\n")],
+            files: Self.blindFiles, firstAttempt: .wholeFile)
+        #expect(outcome.result.status == .unverified)
+        #expect(!outcome.result.diff.contains("test_one"))
+        let events = try await outcome.store.events(of: outcome.result.record.id)
+        #expect(events.contains { $0.type == "attempt.reproduction" && $0.data["kept"] == false })
+        #expect(!outcome.requests[1].jsonString.contains("# A test for the task"))
     }
 
     @Test func finishingWithoutAChangeIsFailedNotVerified() async throws {

@@ -225,6 +225,24 @@ extension EvalTests {
     }
 }
 
+extension EvalTests {
+    /// As in SWE-bench's harness: a test the agent added to a file the test patch also touches is set aside, so the
+    /// official tests still apply and decide.
+    @Test func testsTheAgentAddedToTheTestPatchsFilesDoNotConflict() async throws {
+        let instances = [instance("c1", repo: try await FixtureRepo.make(Self.base))]
+        let ownTest = "diff --git a/test_hidden.py b/test_hidden.py\nnew file mode 100644\n--- /dev/null\n+++ b/test_hidden.py\n@@ -0,0 +1,2 @@\n+import unittest\n+# the agent's own test\n"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pred-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let line = JSONValue.object(["instance_id": "c1", "model_patch": .string(Self.gold + ownTest)]).jsonString
+        try line.write(toFile: dir + "/preds.jsonl", atomically: true, encoding: .utf8)
+        var options = EvalOptions(suitePath: try suite(instances), outDirectory: outDirectory())
+        options.predictions = try EvalRunner.loadPredictions(dir + "/preds.jsonl")
+        let metrics = try await EvalRunner(options: options, agent: nil).run()
+        #expect(metrics.resolved == 1)
+        #expect(EvalRunner.files(touchedBy: Self.hiddenTest) == ["test_hidden.py"])
+    }
+}
+
 @Suite struct EnvironmentSpecTests {
     static let specs = """
         [[environment]]
