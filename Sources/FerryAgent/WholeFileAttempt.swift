@@ -4,10 +4,13 @@ import FerrySandbox
 import FerryWorkspace
 import Foundation
 
-/// The first attempt at a task whose likely files are small: one plain request with those files whole, one reply
-/// with the complete corrected file(s), then the tests. A failure goes back to the model with the test output for
-/// another whole-file answer, a few times; if none passes, the files are put back and the tool loop starts, told
-/// what was tried.
+/// The first attempt at a task whose likely files are small, before any tool loop:
+/// 1. when the project's tests pass before any change (so they cannot show the task is done), one request for the
+///    task's test file with a test added that reproduces the problem; it is kept only if it fails now;
+/// 2. one plain request with the likely files whole and the task (and the failing reproduction test), one reply with
+///    the complete corrected file(s), then the tests; a failure goes back with the test output, up to 3 replies;
+/// 3. if no fix passes but a reproduction test was in play, the first fix stands (unverified) when the project's own
+///    tests pass with it; otherwise the files are put back and the tool loop starts, told what was tried.
 ///
 /// Why: a small model breaks a multi-step tool protocol far more often than it breaks "here is the file, give it
 /// back fixed", and the one-shot prompt costs a fraction of a tool loop's tokens (aider's whole-file format resolved
@@ -88,14 +91,6 @@ enum WholeFileAttempt {
     static func reproductionPrompt(task: String, testFile: RelevantFiles.File) -> String {
         let body = testFile.text.hasSuffix("\n") ? String(testFile.text.dropLast()) : testFile.text
         return "# Test file\n\n\(testFile.path)\n```\(fenceLanguage(testFile.path))\n\(body)\n```\n\n# Task\n\(task)\n"
-    }
-
-    /// What the fix request says about the reproduction test.
-    static func reproductionNote(_ path: String, added: String?, failure: TestRun) -> String {
-        var text = "\n# A test for the task\nA test in \(path) shows the problem: it fails with the code as it is now "
-            + "and must pass after your change."
-        if let added { text += "\n```\n\(added)\n```" }
-        return text + "\nIts failure:\n" + String(decoding: Array(failure.output.utf8).suffix(700), as: UTF8.self) + "\n"
     }
 
     /// The lines `new` adds to `original`, when it keeps every line of it in order; nil when it changes or drops any.
@@ -235,11 +230,12 @@ extension AgentRunner {
             repro = try await reproduce(context, testFile: testFile, testCommand: testCommand, call: call, runTests: runTests)
         }
 
-        // 2. Whole-file fixes, judged by the tests (with the reproduction test when there is one).
+        // 2. Whole-file fixes, judged by the tests (with the reproduction test when there is one). The first request
+        //    does not show the test: with it, a small model's first fix got worse in trials (it fits the test's
+        //    numbers instead of the task); its failure output comes back only when a fix fails it.
         var messages: [ChatMessage] = [
             .system(WholeFileAttempt.system),
-            .user(WholeFileAttempt.prompt(task: context.task, files: context.files, agents: context.agents)
-                + (repro.map { WholeFileAttempt.reproductionNote($0.path, added: $0.added, failure: $0.failure) } ?? "")),
+            .user(WholeFileAttempt.prompt(task: context.task, files: context.files, agents: context.agents)),
         ]
         var lastTests: TestRun?
         var lastChanged: [String] = []
@@ -318,6 +314,16 @@ extension AgentRunner {
                 continue
             }
             switch judged.verification {
+            case .passed where repro != nil && replyNumber > 1:
+                // The fix came after the model saw its own test fail; it may fit a wrong test. The test stays in the
+                // change for review, but it is not proof.
+                result.finalTests = tests
+                result.outcome = AgentMachine.Outcome(
+                    status: .unverified,
+                    reason: "the tests pass, including the regression test Ferry wrote for the task (in the change), "
+                        + "but this fix came only after seeing that test fail, so the test may have steered it; review it",
+                    summary: summary)
+                return result
             case .passed(let detail):
                 result.finalTests = tests
                 result.outcome = AgentMachine.Outcome(status: .verified, reason: detail, summary: summary)
@@ -340,8 +346,8 @@ extension AgentRunner {
         //    output did not steer) stands if the project's own tests pass with it, unverified.
         if let repro, let testCommand = context.testCommand {
             try Workspace.write(Data(repro.original.utf8), to: try context.workspace.resolve(repro.path))
-            if let first = candidates.first {
-                try writeFiles(first)
+            for candidate in candidates {
+                try writeFiles(candidate)
                 let tests = try await runTests(testCommand)
                 await context.recorder.record(
                     "verify.result",
@@ -352,7 +358,7 @@ extension AgentRunner {
                         status: .unverified,
                         reason: "the project's tests pass, but the reproduction test Ferry had written for the task "
                             + "still failed with the change (the test or the change is wrong), so it was left out",
-                        summary: "Rewrote \(first.keys.sorted().joined(separator: ", ")).")
+                        summary: "Rewrote \(candidate.keys.sorted().joined(separator: ", ")).")
                     return result
                 }
             }
@@ -371,7 +377,6 @@ extension AgentRunner {
         /// The lines the test adds, when it only adds (then it is committed with the change, as its proof); nil
         /// when it also edits existing lines (then it only judges the attempt and is left out of the change).
         var added: String?
-        var failure: TestRun
     }
 
     /// Asks for the task's test file with one test added that shows the problem, and keeps it only if it keeps every
@@ -399,7 +404,7 @@ extension AgentRunner {
                         "path": .string(testFile.path), "kept": .bool(true), "adds_only": .bool(added != nil),
                         "tests": run.json, "content": .string(new),
                     ])
-                return Reproduction(path: testFile.path, original: testFile.text, content: new, added: added, failure: run)
+                return Reproduction(path: testFile.path, original: testFile.text, content: new, added: added)
             }
             try Workspace.write(Data(testFile.text.utf8), to: target)
             verdict = run.timedOut ? "the tests timed out with it" : "it passes before any fix, so it shows nothing"

@@ -81,7 +81,9 @@ public struct WholeFileReply: Hashable, Sendable {
             let signatures = signatureLines(original)
             unnamedChoice = blocks.indices.first { index in
                 let block = blocks[index]
-                guard !TextToolProtocol.shellLanguages.contains(block.language) else { return false }
+                // A shell block is usually a command to run, unless the file is itself a script.
+                guard !TextToolProtocol.shellLanguages.contains(block.language) || isScript(path: allowed.keys.first!, text: original)
+                else { return false }
                 if blocks.count == 1 { return true }
                 let lines = Set(block.body.map { $0.trimmingCharacters(in: .whitespaces) })
                 return signatures.contains { lines.contains($0) }
@@ -153,6 +155,10 @@ public struct WholeFileReply: Hashable, Sendable {
         return found.isEmpty ? Array(lines.prefix(1)) : found
     }
 
+    static func isScript(path: String, text: String) -> Bool {
+        ["sh", "bash", "zsh"].contains((path as NSString).pathExtension) || text.hasPrefix("#!")
+    }
+
     /// The fence that opens a block (```` ``` ```` or `~~~`, three or more), or nil.
     public static func openingFence(_ line: String) -> String? {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -173,6 +179,8 @@ public struct WholeFileReply: Hashable, Sendable {
     /// `### **src/a.py**:` → `src/a.py`.
     static func cleanPathLine(_ line: String) -> String {
         var text = line.trimmingCharacters(in: .whitespaces)
+        // A numbered list item: "1. `path`", "2) path".
+        if let range = text.range(of: #"^\d+[.)]\s+"#, options: .regularExpression) { text.removeSubrange(range) }
         for prefix in ["#", "*", "`", "-", ">"] { while text.hasPrefix(prefix) { text = String(text.dropFirst()).trimmingCharacters(in: .whitespaces) } }
         for label in ["file:", "filename:", "path:", "updated", "modified"] where text.lowercased().hasPrefix(label) {
             text = String(text.dropFirst(label.count)).trimmingCharacters(in: .whitespaces)

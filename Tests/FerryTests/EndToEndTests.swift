@@ -235,11 +235,39 @@ import Testing
         #expect(result.record.steps == 2)
         #expect(result.diff.contains("+    def test_add(self):"))
         #expect(result.diff.contains("+    return a + b"))
-        // The fix request carried the new test and its failure.
-        let fix = outcome.requests[1].jsonString
-        #expect(fix.contains("# A test for the task"))
-        #expect(fix.contains("def test_add(self)"))
-        #expect(fix.contains("AssertionError"))
+        // The fix request is the plain one: the test judges the fix, it does not steer it.
+        #expect(!outcome.requests[1].jsonString.contains("test_add"))
+    }
+
+    /// The model's test is wrong (2 + 3 is not 6).
+    static let wrongTest = blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 6)\n"
+
+    @Test func whenNoFixPassesTheReproductionTestTheFirstFixTheOwnTestsAcceptStands() async throws {
+        let fix = Self.wholeFile("def add(a, b):\n    return a + b\n")
+        let outcome = try await run(
+            .openai, script: [Self.testFile(Self.wrongTest), fix, fix], files: Self.blindFiles, firstAttempt: .wholeFile)
+        let result = outcome.result
+        #expect(result.status == .unverified)
+        #expect(result.record.reason.contains("reproduction test Ferry had written"))
+        #expect(result.diff.contains("+    return a + b"))
+        #expect(!result.diff.contains("test_calc.py"))
+        #expect(result.record.steps == 3)
+        // The second request carried the reproduction test's failure.
+        #expect(outcome.requests[2].jsonString.contains("AssertionError"))
+    }
+
+    @Test func aFixThatPassesTheModelsOwnTestOnlyAfterSeeingItFailIsNotVerified() async throws {
+        // Wrong test, then a wrong fix that fits it (2 * 3 == 6, 0 * 0 == 0): the labels must not call it verified.
+        let outcome = try await run(
+            .openai,
+            script: [
+                Self.testFile(Self.wrongTest), Self.wholeFile("def add(a, b):\n    return a + b\n"),
+                Self.wholeFile("def add(a, b):\n    return a * b\n"),
+            ],
+            files: Self.blindFiles, firstAttempt: .wholeFile)
+        #expect(outcome.result.status == .unverified)
+        #expect(outcome.result.record.reason.contains("only after seeing that test fail"))
+        #expect(outcome.result.diff.contains("test_calc.py"))
     }
 
     @Test func aReproductionTestThatEditsExistingTestsOnlyJudges() async throws {
@@ -264,7 +292,6 @@ import Testing
         #expect(!outcome.result.diff.contains("test_one"))
         let events = try await outcome.store.events(of: outcome.result.record.id)
         #expect(events.contains { $0.type == "attempt.reproduction" && $0.data["kept"] == false })
-        #expect(!outcome.requests[1].jsonString.contains("# A test for the task"))
     }
 
     @Test func finishingWithoutAChangeIsFailedNotVerified() async throws {

@@ -37,9 +37,13 @@ import Testing
     @Test func oneUnnamedBlockIsTheOneFileGiven() {
         let one = ["calc.py": Self.calc]
         #expect(WholeFileReply.parse("```python\nY\n```", allowed: one).files.map(\.path) == ["calc.py"])
-        // With two files it cannot be told which, and a shell block is never a file.
+        // With two files it cannot be told which, and a shell block is not a Python file.
         #expect(WholeFileReply.parse("```python\nY\n```", allowed: Self.allowed).files.isEmpty)
         #expect(WholeFileReply.parse("```bash\npython3 -m unittest\n```", allowed: one).files.isEmpty)
+        // But it is a shell script, and a numbered path line names it.
+        let script = ["bin/greet.sh": "#!/usr/bin/env bash\necho \"Hello, $1!\"\n"]
+        #expect(WholeFileReply.parse("```bash\n#!/usr/bin/env bash\necho hi\n```", allowed: script).files.count == 1)
+        #expect(WholeFileReply.parse("Files:\n\n1. `bin/greet.sh`\n```bash\necho hi\n```", allowed: script).files.first?.path == "bin/greet.sh")
     }
 
     @Test func withOneFileTheFirstUnnamedBlockCarryingItsDefinitionIsIt() {
