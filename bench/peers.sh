@@ -34,7 +34,8 @@ python3 bench/peers.py --suite "$suite" --out "$out" --peers "$peers" --ferry "$
     --base-url "http://127.0.0.1:$port/v1" --agents "$agents" ${limit:+--limit "$limit"}
 
 for agent in ${agents//,/ }; do
-    $ferry eval run "$suite" --predictions "$out/$agent.predictions.jsonl" --label "$agent" ${limit:+--limit "$limit"} \
+    # A change can hang the hidden tests (an endless loop on an empty file); five minutes is plenty for these suites.
+    $ferry eval run "$suite" --predictions "$out/$agent.predictions.jsonl" --label "$agent" ${limit:+--limit "$limit"} --test-timeout 300 \
         --out "$out/score-$agent" >"$out/score-$agent.log" 2>&1 || true
 done
 python3 bench/peers_summary.py "$out" ${agents//,/ } | tee "$out/comparison.md"

@@ -153,7 +153,10 @@ public struct AgentRunner: Sendable {
                     git: worktreeGit, runner: runner, testCommand: testCommand,
                     // A reproduction test only when the suite does not already show the problem.
                     testFile: baseline?.passed == true
-                        ? WholeFileAttempt.testFile(relevant: relevant, maxOutputTokens: model.profile.maxOutputTokens) : nil,
+                        ? WholeFileAttempt.testFile(
+                            task: request.task, editable: editable, files: files, root: workspace.root,
+                            maxOutputTokens: model.profile.maxOutputTokens)
+                        : nil,
                     baseline: baseline,
                     recorder: recorder, elapsed: { (clock.now - started).inSeconds - agentStart }))
                 finalTests = attempt.finalTests

@@ -40,10 +40,32 @@ enum WholeFileAttempt {
         return Array(chosen)
     }
 
-    /// The test file a reproduction test goes into: the likeliest test file for the task, small enough to come back
-    /// whole.
-    static func testFile(relevant: [RelevantFiles.File], maxOutputTokens: Int) -> RelevantFiles.File? {
-        relevant.first { TestPaths.isTest($0.path) && tokens($0.text) <= maxOutputTokens * 3 / 4 }
+    /// The test file a reproduction test goes into: the small test file that most concerns the files being fixed —
+    /// it names them (`bin/greet.sh`, `from grades import`) or the task's identifiers (`titleCase`). Nil when no test
+    /// file is clearly about them.
+    static func testFile(
+        task: String, editable: [RelevantFiles.File], files: [String], root: String, maxOutputTokens: Int
+    ) -> RelevantFiles.File? {
+        let stems = Set(editable.map { (($0.path as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased() })
+            .filter { $0.count >= 3 }
+        let identifiers = RelevantFiles.identifiers(in: task)
+        var best: (file: RelevantFiles.File, score: Double)?
+        for path in files where TestPaths.isTest(path) {
+            guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000, !data.contains(0)
+            else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            guard tokens(text) <= maxOutputTokens * 3 / 4 else { continue }
+            let lower = text.lowercased()
+            let name = (path as NSString).lastPathComponent.lowercased()
+            var score = 0.0
+            for stem in stems {
+                if name.contains(stem) { score += 3 }
+                if lower.contains(stem) { score += 1 }
+            }
+            for identifier in identifiers where text.contains(identifier) { score += 2 }
+            if score > 0, score > (best?.score ?? 0) { best = (RelevantFiles.File(path: path, text: text, score: score), score) }
+        }
+        return best?.file
     }
 
     /// A cautious token estimate for code (about three bytes a token).
@@ -189,11 +211,11 @@ extension AgentRunner {
         var spent = 0.0
 
         /// One plain model call within the run's limits, counted and traced; nil when a limit or an error ends it.
-        func call(_ messages: [ChatMessage], phase: String) async throws -> ModelReply? {
+        func call(_ messages: [ChatMessage], phase: String, maxTokens: Int) async throws -> ModelReply? {
             if let maxCost = config.limits.maxCostUSD, spent >= maxCost { return nil }
             let remainingTime = config.limits.maxTimeSeconds.map { max(0, $0 - context.elapsed()) }
             if let remainingTime, remainingTime <= 0 { return nil }
-            let request = ChatRequest(messages: messages, tools: [])
+            let request = ChatRequest(messages: messages, tools: [], maxTokens: maxTokens)
             let outcome = try await withTimeLimit(remainingTime) { try await model.complete(request) }
             guard case .value(.success(let reply)) = outcome else {
                 if case .value(.failure(let error)) = outcome {
@@ -241,7 +263,9 @@ extension AgentRunner {
         var lastChanged: [String] = []
         var candidates: [[String: String]] = []
         for replyNumber in 1...WholeFileAttempt.maxReplies {
-            guard let reply = try await call(messages, phase: "attempt") else { break }
+            // Room for the files whole and a few sentences: a small model that rambles stops there.
+            let cap = context.files.reduce(300) { $0 + WholeFileAttempt.tokens($1.text) }
+            guard let reply = try await call(messages, phase: "attempt", maxTokens: cap) else { break }
             // At temperature 0 the same request gets the same answer; asking again would only cost tokens.
             if messages.last(where: { $0.role == .assistant })?.content == reply.content { break }
             messages.append(ChatMessage(role: .assistant, content: reply.content))
@@ -383,13 +407,14 @@ extension AgentRunner {
     /// existing line and fails now. Otherwise the file is put back and nil returned.
     func reproduce(
         _ context: AttemptContext, testFile: RelevantFiles.File, testCommand: String,
-        call: ([ChatMessage], String) async throws -> ModelReply?, runTests: (String) async throws -> TestRun
+        call: ([ChatMessage], String, Int) async throws -> ModelReply?, runTests: (String) async throws -> TestRun
     ) async throws -> Reproduction? {
         let messages: [ChatMessage] = [
             .system(WholeFileAttempt.reproductionSystem),
             .user(WholeFileAttempt.reproductionPrompt(task: context.task, testFile: testFile)),
         ]
-        guard let reply = try await call(messages, "reproduce") else { return nil }
+        // The file plus one test: a model that lists assertion after assertion stops there.
+        guard let reply = try await call(messages, "reproduce", WholeFileAttempt.tokens(testFile.text) + 200) else { return nil }
         let parsed = WholeFileReply.parse(reply.content, allowed: [testFile.path: testFile.text])
         var verdict = "no test file in the reply"
         if let new = parsed.files.first?.content, new != testFile.text {

@@ -31,7 +31,7 @@ public struct AnthropicChatModel: ChatModel {
         let systemText = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
         var body: [String: JSONValue] = [
             "model": .string(profile.model),
-            "max_tokens": .number(Double(profile.maxOutputTokens)),
+            "max_tokens": .number(Double(request.replyCap(profile))),
             "stream": true,
             "messages": .array(messages(request.messages.filter { $0.role != .system })),
         ]

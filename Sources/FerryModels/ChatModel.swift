@@ -4,10 +4,18 @@ import FerryCore
 public struct ChatRequest: Sendable {
     public var messages: [ChatMessage]
     public var tools: [ToolSpec]
+    /// A cap on this reply below the profile's `max_output_tokens` (never above it).
+    public var maxTokens: Int?
 
-    public init(messages: [ChatMessage], tools: [ToolSpec]) {
+    public init(messages: [ChatMessage], tools: [ToolSpec], maxTokens: Int? = nil) {
         self.messages = messages
         self.tools = tools
+        self.maxTokens = maxTokens
+    }
+
+    /// The reply cap to send for a profile.
+    public func replyCap(_ profile: ModelProfile) -> Int {
+        maxTokens.map { min($0, profile.maxOutputTokens) } ?? profile.maxOutputTokens
     }
 }
 

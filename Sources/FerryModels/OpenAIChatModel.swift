@@ -31,7 +31,7 @@ public struct OpenAIChatModel: ChatModel {
             "messages": .array(request.messages.map(message)),
             "stream": true,
             "stream_options": ["include_usage": true],
-            "max_tokens": .number(Double(profile.maxOutputTokens)),
+            "max_tokens": .number(Double(request.replyCap(profile))),
         ]
         if let temperature = profile.temperature { body["temperature"] = .number(temperature) }
         if profile.provider == .local { body["cache_prompt"] = true }

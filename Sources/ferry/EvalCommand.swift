@@ -32,9 +32,12 @@ struct EvalCommand: AsyncParsableCommand {
         @Option(help: "Python for the hidden tests of repositories without an environment spec.") var python = "python3"
         @Option(help: "Environment specs and exclusions per repo@version (default: evals/swebench/environments.toml when the suite names owner/name repos and that file exists).")
         var envs: String?
+        @Option(help: "Seconds before a hidden test run (or setup) is killed and counted as failed (default 1800).")
+        var testTimeout: Double?
 
         func options(out: String) throws -> EvalOptions {
             var options = EvalOptions(suitePath: suite, outDirectory: out)
+            if let testTimeout { options.testTimeoutSeconds = testTimeout }
             options.jobs = jobs
             options.limit = limit
             options.instanceIDs = instances?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

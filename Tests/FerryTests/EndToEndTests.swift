@@ -235,6 +235,10 @@ import Testing
         #expect(result.record.steps == 2)
         #expect(result.diff.contains("+    def test_add(self):"))
         #expect(result.diff.contains("+    return a + b"))
+        // Both replies are capped near what they must hold (the test file plus a test; the files plus prose).
+        let testCap = outcome.requests[0]["max_tokens"]?.intValue ?? 0
+        #expect(testCap > 0 && testCap < 400)
+        #expect((outcome.requests[1]["max_tokens"]?.intValue ?? 0) < 400)
         // The fix request is the plain one: the test judges the fix, it does not steer it.
         #expect(!outcome.requests[1].jsonString.contains("test_add"))
     }
