@@ -21,6 +21,8 @@ enum WholeFileAttempt {
     static let maxFiles = 3
     /// Replies per attempt: the first answer plus rounds with the failing tests' output.
     static let maxReplies = 3
+    /// The temperature of the replies after the first.
+    static let retryTemperature = 0.7
 
     /// The files the attempt may rewrite: the task's likeliest files (named in it, or defining what it names),
     /// never a test the task does not name, each small enough to come back whole within one reply. Empty when the
@@ -211,11 +213,13 @@ extension AgentRunner {
         var spent = 0.0
 
         /// One plain model call within the run's limits, counted and traced; nil when a limit or an error ends it.
-        func call(_ messages: [ChatMessage], phase: String, maxTokens: Int) async throws -> ModelReply? {
+        func call(_ messages: [ChatMessage], phase: String, maxTokens: Int, temperature: Double? = nil) async throws
+            -> ModelReply?
+        {
             if let maxCost = config.limits.maxCostUSD, spent >= maxCost { return nil }
             let remainingTime = config.limits.maxTimeSeconds.map { max(0, $0 - context.elapsed()) }
             if let remainingTime, remainingTime <= 0 { return nil }
-            let request = ChatRequest(messages: messages, tools: [], maxTokens: maxTokens)
+            let request = ChatRequest(messages: messages, tools: [], maxTokens: maxTokens, temperature: temperature)
             let outcome = try await withTimeLimit(remainingTime) { try await model.complete(request) }
             guard case .value(.success(let reply)) = outcome else {
                 if case .value(.failure(let error)) = outcome {
@@ -249,7 +253,9 @@ extension AgentRunner {
         //    gives the fix a concrete target and, when the fix passes it, the proof that earns `verified`.
         var repro: Reproduction?
         if let testCommand = context.testCommand, let testFile = context.testFile {
-            repro = try await reproduce(context, testFile: testFile, testCommand: testCommand, call: call, runTests: runTests)
+            repro = try await reproduce(
+                context, testFile: testFile, testCommand: testCommand, call: { try await call($0, phase: $1, maxTokens: $2) },
+                runTests: runTests)
         }
 
         // 2. Whole-file fixes, judged by the tests (with the reproduction test when there is one). The first request
@@ -265,7 +271,10 @@ extension AgentRunner {
         for replyNumber in 1...WholeFileAttempt.maxReplies {
             // Room for the files whole and a few sentences: a small model that rambles stops there.
             let cap = context.files.reduce(300) { $0 + WholeFileAttempt.tokens($1.text) }
-            guard let reply = try await call(messages, phase: "attempt", maxTokens: cap) else { break }
+            // Retries sample (as Agentless does): at temperature 0 a small model asked again mostly gives the same
+            // wrong answer back.
+            let temperature = replyNumber > 1 ? WholeFileAttempt.retryTemperature : nil
+            guard let reply = try await call(messages, phase: "attempt", maxTokens: cap, temperature: temperature) else { break }
             // At temperature 0 the same request gets the same answer; asking again would only cost tokens.
             if messages.last(where: { $0.role == .assistant })?.content == reply.content { break }
             messages.append(ChatMessage(role: .assistant, content: reply.content))

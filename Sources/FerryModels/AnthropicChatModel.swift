@@ -38,7 +38,7 @@ public struct AnthropicChatModel: ChatModel {
         if !systemText.isEmpty {
             body["system"] = [["type": "text", "text": .string(systemText), "cache_control": ephemeral]]
         }
-        if let temperature = profile.temperature { body["temperature"] = .number(temperature) }
+        if let temperature = request.temperature ?? profile.temperature { body["temperature"] = .number(temperature) }
         if !request.tools.isEmpty {
             var tools: [JSONValue] = request.tools.map { tool in
                 ["name": .string(tool.name), "description": .string(tool.description), "input_schema": tool.parameters]

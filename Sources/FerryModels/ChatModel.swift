@@ -6,11 +6,14 @@ public struct ChatRequest: Sendable {
     public var tools: [ToolSpec]
     /// A cap on this reply below the profile's `max_output_tokens` (never above it).
     public var maxTokens: Int?
+    /// Overrides the profile's temperature for this reply (a retry that must not repeat itself).
+    public var temperature: Double?
 
-    public init(messages: [ChatMessage], tools: [ToolSpec], maxTokens: Int? = nil) {
+    public init(messages: [ChatMessage], tools: [ToolSpec], maxTokens: Int? = nil, temperature: Double? = nil) {
         self.messages = messages
         self.tools = tools
         self.maxTokens = maxTokens
+        self.temperature = temperature
     }
 
     /// The reply cap to send for a profile.

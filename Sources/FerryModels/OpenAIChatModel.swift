@@ -33,7 +33,7 @@ public struct OpenAIChatModel: ChatModel {
             "stream_options": ["include_usage": true],
             "max_tokens": .number(Double(request.replyCap(profile))),
         ]
-        if let temperature = profile.temperature { body["temperature"] = .number(temperature) }
+        if let temperature = request.temperature ?? profile.temperature { body["temperature"] = .number(temperature) }
         if profile.provider == .local { body["cache_prompt"] = true }
         if !request.tools.isEmpty {
             body["tools"] = .array(

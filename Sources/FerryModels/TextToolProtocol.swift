@@ -383,7 +383,7 @@ public struct TextProtocolModel: ChatModel {
         -> ModelReply
     {
         let messages = Self.render(request.messages, tools: request.tools)
-        var reply = try await base.complete(ChatRequest(messages: messages, tools: [], maxTokens: request.maxTokens), onDelta: onDelta)
+        var reply = try await base.complete(ChatRequest(messages: messages, tools: [], maxTokens: request.maxTokens, temperature: request.temperature), onDelta: onDelta)
         guard !request.tools.isEmpty else { return reply }
         var calls: [ToolCall] = []
         for parsed in TextToolProtocol.parseCalls(reply.content) {

@@ -190,6 +190,9 @@ import Testing
         #expect(result.status == .verified)
         #expect(result.record.steps == 3 + 5)
         #expect(result.record.inputTokens == 8 * 2_000)
+        // Retries sample; the first reply does not.
+        #expect(outcome.requests[0]["temperature"] == nil)
+        #expect(outcome.requests[1]["temperature"]?.doubleValue == 0.7)
         // The test failure went back for the second reply; the reply without a file got told so.
         #expect(outcome.requests[1].jsonString.contains("the tests (`python3 -m unittest`) fail"))
         #expect(outcome.requests[2].jsonString.contains("Your reply changed no file"))
