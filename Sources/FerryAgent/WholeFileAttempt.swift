@@ -250,7 +250,7 @@ extension AgentRunner {
         }
 
         // 1. A test that reproduces the problem, added to the task's test file: it must fail before any fix. It
-        //    gives the fix a concrete target and, when the fix passes it, the proof that earns `verified`.
+        //    judges the fixes and, when the first fix passes it, is the proof that earns `verified`.
         var repro: Reproduction?
         if let testCommand = context.testCommand, let testFile = context.testFile {
             repro = try await reproduce(
@@ -275,7 +275,7 @@ extension AgentRunner {
             // wrong answer back.
             let temperature = replyNumber > 1 ? WholeFileAttempt.retryTemperature : nil
             guard let reply = try await call(messages, phase: "attempt", maxTokens: cap, temperature: temperature) else { break }
-            // At temperature 0 the same request gets the same answer; asking again would only cost tokens.
+            // The same answer again would be judged the same; asking once more would only cost tokens.
             if messages.last(where: { $0.role == .assistant })?.content == reply.content { break }
             messages.append(ChatMessage(role: .assistant, content: reply.content))
 
