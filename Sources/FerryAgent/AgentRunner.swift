@@ -143,10 +143,15 @@ public struct AgentRunner: Sendable {
 
             // A whole-file first attempt, when the task's files are small enough to come back whole.
             var attempt = AttemptResult()
-            let editable = config.firstAttempt == .wholeFile
-                ? WholeFileAttempt.editableFiles(
+            var editable: [RelevantFiles.File] = []
+            if config.firstAttempt == .wholeFile {
+                editable = WholeFileAttempt.editableFiles(
                     task: request.task, relevant: relevant, maxOutputTokens: model.profile.maxOutputTokens)
-                : []
+                if editable.isEmpty {
+                    editable = WholeFileAttempt.smallRepositoryFiles(
+                        files: files, root: workspace.root, maxOutputTokens: model.profile.maxOutputTokens)
+                }
+            }
             if !editable.isEmpty {
                 attempt = try await wholeFileAttempt(AttemptContext(
                     task: request.task, files: editable, agents: agents, workspace: workspace, base: base,

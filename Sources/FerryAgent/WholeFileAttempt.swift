@@ -42,6 +42,30 @@ enum WholeFileAttempt {
         return Array(chosen)
     }
 
+    /// Extensions of source files, for `smallRepositoryFiles`.
+    static let sourceExtensions: Set<String> = [
+        "py", "js", "mjs", "cjs", "ts", "tsx", "jsx", "sh", "bash", "swift", "rb", "go", "rs", "java", "kt", "c", "h",
+        "cc", "cpp", "hpp", "cs", "php", "lua", "pl", "ex", "exs", "scala", "dart",
+    ]
+
+    /// When the task names nothing the index can match but the repository has only a few source files, those are the
+    /// likely files (a task in plain words on a one-module project: "customers with 10 items get no discount").
+    static func smallRepositoryFiles(files: [String], root: String, maxOutputTokens: Int) -> [RelevantFiles.File] {
+        let sources = files.filter {
+            !TestPaths.isTest($0) && sourceExtensions.contains(($0 as NSString).pathExtension.lowercased())
+        }
+        guard (1...maxFiles).contains(sources.count) else { return [] }
+        var chosen: [RelevantFiles.File] = []
+        for path in sources {
+            guard let data = FileManager.default.contents(atPath: root + "/" + path), !data.isEmpty, !data.contains(0)
+            else { return [] }
+            let text = String(decoding: data, as: UTF8.self)
+            guard tokens(text) <= maxOutputTokens * 3 / 4 else { return [] }
+            chosen.append(RelevantFiles.File(path: path, text: text, score: 1))
+        }
+        return chosen
+    }
+
     /// The test file a reproduction test goes into: the small test file that most concerns the files being fixed —
     /// it names them (`bin/greet.sh`, `from grades import`) or the task's identifiers (`titleCase`). Nil when no test
     /// file is clearly about them.

@@ -33,6 +33,15 @@ struct LiveView: Sendable {
             line = Self.pad(String(format: "%4d", step), 4) + "  " + Self.pad(tool, 10) + " " + Self.pad(String(brief.prefix(44)), 44)
                 + String(format: " %6.2fs  ", duration) + Self.pad(Self.compact(tokens), 7, left: true) + " tok  "
                 + RunReport.usd(cost) + error
+        case "attempt.started":
+            var files = ""
+            if case .array(let paths)? = data["files"] { files = paths.compactMap(\.stringValue).joined(separator: ", ") }
+            line = "attempt   whole-file rewrite of \(files)"
+        case "attempt.reproduction":
+            line = "attempt   reproduction test in \(data["path"]?.stringValue ?? ""): "
+                + (data["kept"]?.boolValue == true ? "fails before the fix, kept" : "dropped (\(data["reason"]?.stringValue ?? ""))")
+        case "attempt.finished":
+            line = "attempt   no fix passed; undone, the tool loop takes over"
         case "model.reply":
             if let error = data["format_error"]?.stringValue {
                 line = String(format: "%4d  malformed reply: %@", data["step"]?.intValue ?? 0, String(error.prefix(80)) as NSString)

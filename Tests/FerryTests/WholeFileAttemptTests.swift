@@ -139,6 +139,21 @@ extension ReproductionTests {
     }
 }
 
+extension ReproductionTests {
+    @Test func aTaskInPlainWordsOnAFewSourceFilesUsesThem() async throws {
+        let files = ["cart.py": "def total(items):\n    return 0\n", "test_cart.py": "import cart\n", "README.md": "# Cart\n"]
+        let root = try await FixtureRepo.make(files)
+        let chosen = WholeFileAttempt.smallRepositoryFiles(files: files.keys.sorted(), root: root, maxOutputTokens: 1024)
+        #expect(chosen.map(\.path) == ["cart.py"])
+        // Too many source files, or one too big to come back whole: none.
+        let many = ["a.py", "b.py", "c.py", "d.py"]
+        let manyRoot = try await FixtureRepo.make(Dictionary(uniqueKeysWithValues: many.map { ($0, "x = 1\n") }))
+        #expect(WholeFileAttempt.smallRepositoryFiles(files: many, root: manyRoot, maxOutputTokens: 1024).isEmpty)
+        let big = try await FixtureRepo.make(["big.py": String(repeating: "x = 1\n", count: 1_000)])
+        #expect(WholeFileAttempt.smallRepositoryFiles(files: ["big.py"], root: big, maxOutputTokens: 1024).isEmpty)
+    }
+}
+
 @Suite struct TestPathsTests {
     @Test func conventions() {
         for path in [
