@@ -274,8 +274,7 @@ public struct AgentRunner: Sendable {
                         finalTests = run
                         verification = try await ChangeProof.judge(
                             final: run, baseline: baseline, changed: changed, base: base, git: worktreeGit,
-                            root: workspace.root, runner: runner, timeout: config.testTimeoutSeconds
-                        ).verification
+                            root: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
                     } else {
                         verification = .noTestCommand
                     }

@@ -11,34 +11,22 @@ import Foundation
 /// The second check puts the base's version of every changed non-test file back for one test run, then restores
 /// the change byte for byte, whatever happens in between.
 enum ChangeProof {
-    struct Result {
-        var verification: AgentMachine.Verification
-        /// The test run without the change's code, when there was one.
-        var withoutChange: TestRun?
-    }
-
     static func judge(
         final: TestRun, baseline: TestRun?, changed: [String], base: String, git: Git, root: String,
         runner: any CommandRunner, timeout: Double
-    ) async throws -> Result {
+    ) async throws -> AgentMachine.Verification {
         let detail = "tests pass: \(final.summaryLine ?? final.command)"
-        guard final.passed else { return Result(verification: .failed(final.describe())) }
-        if let baseline, !baseline.passed {
-            return Result(verification: .passed(detail + "; they failed before the change"))
-        }
+        guard final.passed else { return .failed(final.describe()) }
+        if let baseline, !baseline.passed { return .passed(detail + "; they failed before the change") }
         let tests = changed.filter(TestPaths.isTest)
         let code = changed.filter { !TestPaths.isTest($0) }
-        guard !tests.isEmpty, !code.isEmpty else { return Result(verification: .passedWithoutProof(detail)) }
+        guard !tests.isEmpty, !code.isEmpty else { return .passedWithoutProof(detail) }
 
         let without = try await withCodeReverted(code, base: base, git: git, root: root) {
             try await TestRun.run(final.command, in: root, runner: runner, timeout: timeout)
         }
-        if without.passed {
-            return Result(verification: .passedWithoutProof(detail), withoutChange: without)
-        }
-        return Result(
-            verification: .passed(detail + "; the changed tests (\(tests.joined(separator: ", "))) fail without the change"),
-            withoutChange: without)
+        if without.passed { return .passedWithoutProof(detail) }
+        return .passed(detail + "; the changed tests (\(tests.joined(separator: ", "))) fail without the change")
     }
 
     /// Runs `body` with `paths` as they are at `base` (absent if they did not exist there), then puts the current
@@ -62,13 +50,7 @@ enum ChangeProof {
             }
         }
         do {
-            for path in paths {
-                if try await Self.exists(path, at: base, git: git) {
-                    try await git.run("checkout", base, "--", path)
-                } else {
-                    try? fm.removeItem(atPath: root + "/" + path)
-                }
-            }
+            try await git.reset(paths, to: base)
             let result = try await body()
             restore()
             return result
@@ -76,10 +58,5 @@ enum ChangeProof {
             restore()
             throw error
         }
-    }
-
-    static func exists(_ path: String, at commit: String, git: Git) async throws -> Bool {
-        let listed = try await git.run(["ls-tree", "--name-only", commit, "--", path])
-        return !listed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
     }
 }

@@ -28,17 +28,12 @@ enum WholeFileAttempt {
     /// never a test the task does not name, each small enough to come back whole within one reply. Empty when the
     /// task has no clear files, so the attempt is skipped.
     static func editableFiles(task: String, relevant: [RelevantFiles.File], maxOutputTokens: Int) -> [RelevantFiles.File] {
-        let lowerTask = task.lowercased()
-        let candidates = relevant.filter { file in
-            let named = lowerTask.contains(file.path.lowercased())
-                || lowerTask.contains((file.path as NSString).lastPathComponent.lowercased())
-            return file.score >= 2 && (!TestPaths.isTest(file.path) || named)
-        }
+        // The same rule as the tool loop's: a test the task does not name is not the model's to rewrite.
+        let protection = ToolBox.TestProtection.allExcept(mentionedIn: task)
+        let candidates = relevant.filter { $0.score >= 2 && !protection.protects($0.path) }
         guard let top = candidates.map(\.score).max() else { return [] }
-        // Each file must fit in one reply with room to spare, or the model cannot give it back whole.
-        let replyRoom = maxOutputTokens * 3 / 4
         let chosen = candidates.filter { $0.score >= top * 0.3 }.prefix(maxFiles)
-        guard chosen.allSatisfy({ tokens($0.text) <= replyRoom }) else { return [] }
+        guard chosen.allSatisfy({ fitsInReply($0.text, maxOutputTokens) }) else { return [] }
         return Array(chosen)
     }
 
@@ -60,7 +55,7 @@ enum WholeFileAttempt {
             guard let data = FileManager.default.contents(atPath: root + "/" + path), !data.isEmpty, !data.contains(0)
             else { return [] }
             let text = String(decoding: data, as: UTF8.self)
-            guard tokens(text) <= maxOutputTokens * 3 / 4 else { return [] }
+            guard fitsInReply(text, maxOutputTokens) else { return [] }
             chosen.append(RelevantFiles.File(path: path, text: text, score: 1))
         }
         return chosen
@@ -80,7 +75,7 @@ enum WholeFileAttempt {
             guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000, !data.contains(0)
             else { continue }
             let text = String(decoding: data, as: UTF8.self)
-            guard tokens(text) <= maxOutputTokens * 3 / 4 else { continue }
+            guard fitsInReply(text, maxOutputTokens) else { continue }
             let lower = text.lowercased()
             let name = (path as NSString).lastPathComponent.lowercased()
             var score = 0.0
@@ -96,6 +91,9 @@ enum WholeFileAttempt {
 
     /// A cautious token estimate for code (about three bytes a token).
     static func tokens(_ text: String) -> Int { text.utf8.count / 3 + 1 }
+
+    /// Whether a file can come back whole in one reply, with room to spare for a sentence or two.
+    static func fitsInReply(_ text: String, _ maxOutputTokens: Int) -> Bool { tokens(text) <= maxOutputTokens * 3 / 4 }
 
     static let system = """
         You are Ferry, an expert software engineer. You change the files you are given so that the task is done.
@@ -267,6 +265,12 @@ extension AgentRunner {
         func runTests(_ command: String) async throws -> TestRun {
             try await TestRun.run(command, in: context.workspace.root, runner: context.runner, timeout: config.testTimeoutSeconds)
         }
+        /// The attempt settles the run with this outcome; its change stays.
+        func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String) -> AttemptResult {
+            result.finalTests = tests
+            result.outcome = AgentMachine.Outcome(status: status, reason: reason, summary: summary)
+            return result
+        }
         func writeFiles(_ contents: [String: String]) throws {
             for (path, original) in originals {
                 try Workspace.write(Data((contents[path] ?? original).utf8), to: try context.workspace.resolve(path))
@@ -311,7 +315,8 @@ extension AgentRunner {
             // Write what parsed; files it no longer rewrites go back to the base.
             let writes = Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 })
             try writeFiles(writes)
-            let changed = try await context.git.changedFiles(against: context.base).filter { $0 != repro?.path }
+            let allChanged = try await context.git.changedFiles(against: context.base)
+            let changed = allChanged.filter { $0 != repro?.path }
             await context.recorder.record(
                 "attempt.applied",
                 [
@@ -328,23 +333,19 @@ extension AgentRunner {
             let summary = Self.summary(of: reply.content, paths: paths)
             guard let testCommand = context.testCommand else {
                 // Nothing can judge it; the loop could not either. The change stands, unverified.
-                result.outcome = AgentMachine.Outcome(
-                    status: .unverified, reason: "no test command could judge the change", summary: summary)
                 await context.recorder.record(
                     "verify.result",
                     ["outcome": .string("no_test_command"), "changed_files": .array(changed.map { .string($0) }), "tests": .null])
-                return result
+                return settle(.unverified, "no test command could judge the change", tests: nil, summary: summary)
             }
             let tests = try await runTests(testCommand)
-            let judged = try await ChangeProof.judge(
-                final: tests, baseline: context.baseline,
-                changed: try await context.git.changedFiles(against: context.base), base: context.base,
-                git: context.git, root: context.workspace.root, runner: context.runner,
-                timeout: config.testTimeoutSeconds)
+            let verification = try await ChangeProof.judge(
+                final: tests, baseline: context.baseline, changed: allChanged, base: context.base, git: context.git,
+                root: context.workspace.root, runner: context.runner, timeout: config.testTimeoutSeconds)
             await context.recorder.record(
                 "verify.result",
                 [
-                    "outcome": .string(Self.name(of: judged.verification)), "phase": .string("attempt"),
+                    "outcome": .string(Self.name(of: verification)), "phase": .string("attempt"),
                     "changed_files": .array(changed.map { .string($0) }), "tests": tests.json,
                 ])
             if let repro, repro.added == nil, tests.passed {
@@ -356,13 +357,11 @@ extension AgentRunner {
                     "verify.result",
                     ["outcome": .string(own.passed ? "passed_with_reproduction" : "failed"), "phase": .string("attempt"), "tests": own.json])
                 if own.passed {
-                    result.finalTests = own
-                    result.outcome = AgentMachine.Outcome(
-                        status: .unverified,
-                        reason: "the project's tests pass, and so does the reproduction test Ferry wrote for the task, "
-                            + "which was left out of the change because it edits existing tests (it is in the trace)",
-                        summary: summary)
-                    return result
+                    return settle(
+                        .unverified,
+                        "the project's tests pass, and so does the reproduction test Ferry wrote for the task, which "
+                            + "was left out of the change because it edits existing tests (it is in the trace)",
+                        tests: own, summary: summary)
                 }
                 try Workspace.write(Data(repro.content.utf8), to: try context.workspace.resolve(repro.path))
                 lastTests = own
@@ -370,28 +369,19 @@ extension AgentRunner {
                 messages.append(.user(WholeFileAttempt.retryPrompt(problems: parsed.problems, tests: own, changed: changed)))
                 continue
             }
-            switch judged.verification {
+            switch verification {
             case .passed where repro != nil && replyNumber > 1:
                 // The fix came after the model saw its own test fail; it may fit a wrong test. The test stays in the
                 // change for review, but it is not proof.
-                result.finalTests = tests
-                result.outcome = AgentMachine.Outcome(
-                    status: .unverified,
-                    reason: "the tests pass, including the regression test Ferry wrote for the task (in the change), "
-                        + "but this fix came only after seeing that test fail, so the test may have steered it; review it",
-                    summary: summary)
-                return result
+                return settle(
+                    .unverified,
+                    "the tests pass, including the regression test Ferry wrote for the task (in the change), but this "
+                        + "fix came only after seeing that test fail, so the test may have steered it; review it",
+                    tests: tests, summary: summary)
             case .passed(let detail):
-                result.finalTests = tests
-                result.outcome = AgentMachine.Outcome(status: .verified, reason: detail, summary: summary)
-                return result
+                return settle(.verified, detail, tests: tests, summary: summary)
             case .passedWithoutProof(let detail):
-                result.finalTests = tests
-                result.outcome = AgentMachine.Outcome(
-                    status: .unverified,
-                    reason: "\(detail), but no test failed without the change, so the tests do not show the task is done",
-                    summary: summary)
-                return result
+                return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
             case .failed, .noChange, .noTestCommand:
                 lastTests = tests
                 lastChanged = changed
@@ -410,13 +400,11 @@ extension AgentRunner {
                     "verify.result",
                     ["outcome": .string(tests.passed ? "passed_without_reproduction" : "failed"), "phase": .string("attempt"), "tests": tests.json])
                 if tests.passed {
-                    result.finalTests = tests
-                    result.outcome = AgentMachine.Outcome(
-                        status: .unverified,
-                        reason: "the project's tests pass, but the reproduction test Ferry had written for the task "
-                            + "still failed with the change (the test or the change is wrong), so it was left out",
-                        summary: "Rewrote \(candidate.keys.sorted().joined(separator: ", ")).")
-                    return result
+                    return settle(
+                        .unverified,
+                        "the project's tests pass, but the reproduction test Ferry had written for the task still "
+                            + "failed with the change (the test or the change is wrong), so it was left out",
+                        tests: tests, summary: "Rewrote \(candidate.keys.sorted().joined(separator: ", ")).")
                 }
             }
         }

@@ -241,20 +241,15 @@ public struct AgentMachine: Sendable {
         case .passed(let detail):
             return stop(.verified, detail, summary: summary)
         case .passedWithoutProof(let detail):
-            let reason = "\(detail), but no test failed without the change, so the tests do not show the task is done"
             guard !askedForProof, steps < limits.maxSteps else {
-                return stop(.unverified, reason, summary: summary)
+                return stop(.unverified, Self.withoutProof(detail), summary: summary)
             }
             askedForProof = true
             let message =
                 "The tests pass (\(detail)), but none of them failed before your change, so they do not show that "
                 + "the task is done. Add a test to the project's tests that fails without your change and passes "
                 + "with it, then call `finish`. If no such test can be written, call `finish` again."
-            if let finishCall {
-                history.append(.tool(message, callID: finishCall.id, name: Self.finishTool))
-            } else {
-                history.append(.user(message))
-            }
+            answer(finishCall, with: message)
             return afterTurn(now: now)
         case .noTestCommand:
             return stop(.unverified, "no test command could judge the change", summary: summary)
@@ -274,13 +269,23 @@ public struct AgentMachine: Sendable {
             let message =
                 feedback + "\n\nFix the problem, then call `finish` again. (Repair round \(repairsUsed) of "
                 + "\(limits.repairRounds).)"
-            if let finishCall {
-                history.append(.tool(message, callID: finishCall.id, name: Self.finishTool))
-            } else {
-                history.append(.user(message))
-            }
+            answer(finishCall, with: message)
             return afterTurn(now: now)
         }
+    }
+
+    /// Feedback on a `finish`: its tool result when the reply had one, else a user message.
+    private mutating func answer(_ finishCall: ToolCall?, with message: String) {
+        if let finishCall {
+            history.append(.tool(message, callID: finishCall.id, name: Self.finishTool))
+        } else {
+            history.append(.user(message))
+        }
+    }
+
+    /// Why passing tests without proof leave a change `unverified`.
+    public static func withoutProof(_ detail: String) -> String {
+        "\(detail), but no test failed without the change, so the tests do not show the task is done"
     }
 
     // MARK: - Turns, limits and compaction

@@ -253,14 +253,7 @@ public struct EvalRunner: Sendable {
         if !instance.testPatch.isEmpty {
             // As SWE-bench's harness does: the files the test patch touches go back to the base first, so tests the
             // agent added to the same files cannot conflict with the official ones.
-            for path in Self.files(touchedBy: instance.testPatch) {
-                let atBase = try await scoring.run(["ls-tree", "--name-only", "HEAD", "--", path])
-                if atBase.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                    try? FileManager.default.removeItem(atPath: directory + "/" + path)
-                } else {
-                    try await scoring.run("checkout", "HEAD", "--", path)
-                }
-            }
+            try await scoring.reset(Self.files(touchedBy: instance.testPatch), to: "HEAD")
             guard try await apply(instance.testPatch, in: scoring, name: "test.patch") else {
                 throw FerryError(.git, "the test patch does not apply on top of the change")
             }

@@ -75,6 +75,18 @@ public struct Git: Sendable {
         return try await run("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Puts `paths` in the work tree back as they are at `commit`: checked out if they exist there, removed if not.
+    public func reset(_ paths: [String], to commit: String) async throws {
+        for path in paths {
+            let listed = try await run(["ls-tree", "--name-only", commit, "--", path])
+            if listed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                try? FileManager.default.removeItem(atPath: directory + "/" + path)
+            } else {
+                try await run("checkout", commit, "--", path)
+            }
+        }
+    }
+
     /// Tracked and untracked files, minus what .gitignore excludes.
     public func listFiles() async throws -> [String] {
         let output = try await run("ls-files", "-z", "--cached", "--others", "--exclude-standard")

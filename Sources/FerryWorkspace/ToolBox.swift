@@ -20,7 +20,7 @@ public actor ToolBox {
         /// Every test file except those the task names (by path or file name).
         case allExcept(mentionedIn: String)
 
-        func protects(_ relativePath: String) -> Bool {
+        public func protects(_ relativePath: String) -> Bool {
             guard case .allExcept(let task) = self, TestPaths.isTest(relativePath) else { return false }
             let lower = task.lowercased()
             return !lower.contains(relativePath.lowercased())

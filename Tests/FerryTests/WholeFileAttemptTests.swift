@@ -226,8 +226,7 @@ extension ReproductionTests {
         let changed = try await git.changedFiles(against: base)
         return try await ChangeProof.judge(
             final: final, baseline: baseline, changed: changed, base: base, git: git, root: repo, runner: runner,
-            timeout: 60
-        ).verification
+            timeout: 60)
     }
 
     @Test func passingTestsThatNeverFailedProveNothing() async throws {
@@ -244,7 +243,7 @@ extension ReproductionTests {
     @Test func aBaselineThatFailedAndNowPassesIsProof() async throws {
         let repo = try await FixtureRepo.make(Self.files)
         let failed = TestRun(command: "python3 -m unittest -q", exitCode: 1, timedOut: false, durationSeconds: 0, output: "FAILED")
-        guard case .passed(let detail) = try await judge(repo + "", baseline: failed) else {
+        guard case .passed(let detail) = try await judge(repo, baseline: failed) else {
             Issue.record("expected passed"); return
         }
         #expect(detail.contains("failed before the change"))
