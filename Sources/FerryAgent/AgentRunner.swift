@@ -6,6 +6,7 @@ import FerryStore
 import FerryWorkspace
 import Foundation
 import Logging
+import Synchronization
 
 /// One task to run.
 public struct RunRequest: Sendable {
@@ -31,7 +32,8 @@ public struct AgentRunner: Sendable {
     public let store: any RunStore
     public let config: FerryConfig
     public let makeRunner: RunnerFactory
-    public let secrets: [String]
+    /// What every file, row, event and commit of a run passes through before it is written.
+    public let redactor: Redactor
     public let logger: Logger
 
     public init(
@@ -41,11 +43,12 @@ public struct AgentRunner: Sendable {
         self.model = model
         self.store = store
         self.config = config
-        self.secrets = secrets
+        self.redactor = Redactor(secrets: secrets)
         self.logger = logger
         let mode = config.sandbox
         self.makeRunner =
             makeRunner ?? { policy in
+                // The sandbox mode is the user's: a flag, their config or $FERRY_SANDBOX (never a repository's).
                 switch mode {
                 case .bubblewrap: try BubblewrapRunner(policy: policy)
                 case .none: DirectRunner(policy: policy)
@@ -87,7 +90,10 @@ public struct AgentRunner: Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let policy = SandboxPolicy(
             workspace: worktreePath, readOnlyPaths: [worktreePath + "/.git", commonGitDir],
-            allowNetwork: config.allowNetwork)
+            allowNetwork: config.allowNetwork,
+            // Other runs' folders and the store live here; the run's own worktree is shown again on top.
+            hiddenPaths: [dataDirectory, (FerryConfig.userConfigPath() as NSString).deletingLastPathComponent],
+            readOnlyBinds: config.sandboxReadOnly, maxProcesses: config.maxProcesses)
         let runner = try makeRunner(policy)
 
         try await repoGit.addWorktree(path: worktreePath, branch: branch, base: base)
@@ -95,11 +101,12 @@ public struct AgentRunner: Sendable {
         let worktreeGit = Git(workspace.root)
 
         var record = RunRecord(
-            id: runID, repo: repoRoot, base: base, branch: branch, task: request.task, model: model.profile.model,
+            id: runID, repo: repoRoot, base: base, branch: branch, task: redactor(request.task), model: model.profile.model,
             provider: model.profile.provider.rawValue, sandbox: runner.name, runDirectory: runDirectory)
+        record.owner = ProcessIdentity.current.description
         try await store.insert(record)
         let recorder = EventRecorder(
-            runID: runID, tracePath: runDirectory + "/trace.jsonl", store: store, secrets: secrets, sink: onEvent)
+            runID: runID, tracePath: runDirectory + "/trace.jsonl", store: store, redactor: redactor, sink: onEvent)
         await recorder.record(
             "run.started",
             [
@@ -107,8 +114,10 @@ public struct AgentRunner: Sendable {
                 "task": .string(request.task), "model": .string(model.profile.model),
                 "provider": .string(model.profile.provider.rawValue),
                 "tool_protocol": .string(model.profile.toolProtocol.rawValue), "sandbox": .string(runner.name),
-                "worktree": .string(worktreePath),
+                "sandbox_source": .string(config.sandboxSource), "network": .bool(config.allowNetwork),
+                "max_processes": .number(Double(config.maxProcesses)), "worktree": .string(worktreePath),
             ])
+        for warning in config.warnings { await recorder.record("config.warning", ["message": .string(warning)]) }
 
         var baseline: TestRun?
         var finalTests: TestRun?
@@ -201,13 +210,7 @@ public struct AgentRunner: Sendable {
                 case .callModel(let messages):
                     let step = loop.steps + 1
                     let reply = try await withTimeLimit(remaining(loop, elapsed())) {
-                        try await model.complete(ChatRequest(messages: messages, tools: tools.specs)) { delta in
-                            if case .retrying(let attempt, let wait, let reason) = delta {
-                                onEvent(RunEvent(seq: 0, time: Date().timeIntervalSince1970, type: "model.retry", data: [
-                                    "attempt": .number(Double(attempt)), "wait_s": .number(wait), "reason": .string(reason),
-                                ]))
-                            }
-                        }
+                        try await complete(ChatRequest(messages: messages, tools: tools.specs), step: step, recorder: recorder)
                     }
                     switch reply {
                     case .timeUp:
@@ -228,6 +231,23 @@ public struct AgentRunner: Sendable {
                                 "server_timings": reply.serverTimings ?? .null,
                             ])
                         action = loop.handle(.modelReplied(reply, cost: cost, now: elapsed()))
+                        if let rejection = loop.lastRejection {
+                            // Refused replies are answered without running anything; the answers are in the trace too.
+                            await recorder.record(
+                                "reply.rejected", ["step": .number(Double(step)), "error": .string(rejection.error)])
+                            for answer in rejection.answers {
+                                await recorder.record(
+                                    "tool.result",
+                                    [
+                                        "step": .number(Double(step)), "tool": .string(answer.name),
+                                        "call_id": .string(answer.callID), "arguments": .string(answer.arguments),
+                                        "brief": .string(""), "is_error": .bool(true), "rejected": .bool(true),
+                                        "output": .string(answer.output), "duration_s": .number(0),
+                                        "total_tokens": .number(Double(loop.usage.totalTokens)),
+                                        "cost_usd": .number(loop.costUSD),
+                                    ])
+                            }
+                        }
                     }
 
                 case .runTools(let calls):
@@ -246,6 +266,16 @@ public struct AgentRunner: Sendable {
                         let outcome = try await withTimeLimit(remaining(loop, elapsed())) { await tools.execute(call) }
                         guard case .value(.success(let result)) = outcome else {
                             timedOut = true
+                            await recorder.record(
+                                "tool.result",
+                                [
+                                    "step": .number(Double(loop.steps)), "tool": .string(call.name), "call_id": .string(call.id),
+                                    "arguments": .string(call.arguments), "brief": .string(Self.brief(call)),
+                                    "is_error": .bool(true), "timed_out": .bool(true),
+                                    "output": .string("[ferry: cut off by the run's time limit; its process tree was killed]"),
+                                    "duration_s": .number(elapsed() - callStart),
+                                    "total_tokens": .number(Double(loop.usage.totalTokens)), "cost_usd": .number(loop.costUSD),
+                                ])
                             break
                         }
                         results.append(result)
@@ -311,9 +341,9 @@ public struct AgentRunner: Sendable {
                 }
             }
         } catch {
-            let reason = Task.isCancelled || error is CancellationError
-                ? "interrupted" : "error: \((error as? FerryError)?.message ?? "\(error)")"
-            outcome = AgentMachine.Outcome(status: .failed, reason: reason)
+            let interrupted = Task.isCancelled || error is CancellationError
+            let reason = interrupted ? "interrupted" : "error: \((error as? FerryError)?.message ?? "\(error)")"
+            outcome = AgentMachine.Outcome(status: interrupted ? .interrupted : .failed, reason: reason)
             await recorder.record("run.error", ["error": .string(reason)])
         }
 
@@ -323,84 +353,36 @@ public struct AgentRunner: Sendable {
             record: record, outcome: outcome, loop: loop, baseline: baseline, finalTests: finalTests,
             wallSeconds: elapsed(), base: base, repoGit: repoGit, worktreeGit: worktreeGit, recorder: recorder,
             keepWorktree: request.keepWorktree, worktreePath: worktreePath, price: model.profile.effectivePrice,
-            store: store)
+            store: store, redactor: redactor, maxFileBytes: config.maxCommitFileBytes,
+            sandboxSource: config.sandboxSource)
         return try await Task.detached { try await finishing.run() }.value
     }
 
-    /// The last part of a run: commit, files, store, cleanup.
-    struct Finishing: Sendable {
-        var record: RunRecord
-        let outcome: AgentMachine.Outcome
-        let loop: AgentMachine
-        let baseline: TestRun?
-        let finalTests: TestRun?
-        let wallSeconds: Double
-        let base: String
-        let repoGit: Git
-        let worktreeGit: Git
-        let recorder: EventRecorder
-        let keepWorktree: Bool
-        let worktreePath: String
-        let price: Price?
-        let store: any RunStore
-
-        func run() async throws -> RunResult {
-            var record = self.record
-            let runDirectory = record.runDirectory
-            var diff = ""
-            var commitSHA: String?
-            do {
-                diff = try await worktreeGit.stagedDiff(against: base)
-                if !diff.isEmpty {
-                    commitSHA = try await worktreeGit.commit(
-                        message: AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id))
-                }
-            } catch {
-                await recorder.record("run.error", ["error": .string("could not commit: \(error)")])
-            }
-            let usage = loop.usage
-            record.status = outcome.status
-            record.reason = outcome.reason
-            record.summary = outcome.summary
-            record.steps = loop.steps
-            record.inputTokens = usage.inputTokens
-            record.outputTokens = usage.outputTokens
-            record.cachedTokens = usage.cachedInputTokens
-            record.cacheWriteTokens = usage.cacheWriteTokens
-            record.costUSD = loop.costUSD
-            record.wallSeconds = wallSeconds
-            record.commitSHA = commitSHA
-            record.finishedAt = Date()
-
-            let result = RunResult(
-                record: record, diff: diff, baseline: baseline, final: finalTests, limit: outcome.limit,
-                costBreakdown: CostBreakdown(usage: usage, price: price))
-            try? Data(diff.utf8).write(to: URL(fileURLWithPath: runDirectory + "/change.patch"))
-            try? Data(RunReport.summaryMarkdown(result).utf8).write(
-                to: URL(fileURLWithPath: runDirectory + "/summary.md"))
-            try? Data(RunReport.resultJSON(result, compactions: loop.compactions).jsonString.utf8).write(
-                to: URL(fileURLWithPath: runDirectory + "/result.json"))
-            await recorder.record(
-                "run.finished",
-                [
-                    "status": .string(outcome.status.rawValue), "reason": .string(outcome.reason),
-                    "limit": outcome.limit.map { JSONValue.string($0.rawValue) } ?? .null,
-                    "commit": commitSHA.map { JSONValue.string($0) } ?? .null, "steps": .number(Double(record.steps)),
-                    "usage": AgentRunner.usageJSON(usage), "cost_usd": .number(record.costUSD),
-                    "wall_s": .number(record.wallSeconds), "run_dir": .string(runDirectory),
-                ])
-            await recorder.close()
-            try await store.update(record)
-
-            if !keepWorktree {
-                try? await repoGit.removeWorktree(path: worktreePath)
-                if commitSHA == nil { try? await repoGit.run("branch", "-D", record.branch, allowFailure: true) }
-            }
-            return result
-        }
-    }
-
     // MARK: - Helpers
+
+    /// One model call whose retries are shown live as they happen and recorded in the trace, in order, when it ends.
+    func complete(_ request: ChatRequest, step: Int, phase: String? = nil, recorder: EventRecorder) async throws -> ModelReply {
+        let retries = RetryLog()
+        let reply: ModelReply
+        do {
+            reply = try await model.complete(request) { delta in
+                guard case .retrying(let attempt, let wait, let reason) = delta else { return }
+                var fields: [String: JSONValue] = [
+                    "step": .number(Double(step)), "attempt": .number(Double(attempt)), "wait_s": .number(wait),
+                    "reason": .string(reason), "at": .number(Date().timeIntervalSince1970),
+                ]
+                if let phase { fields["phase"] = .string(phase) }
+                let data = JSONValue.object(fields)
+                retries.append(data)
+                recorder.showNow("model.retry", data)
+            }
+        } catch {
+            for data in retries.drain() { await recorder.record("model.retry", data, live: false) }
+            throw error
+        }
+        for data in retries.drain() { await recorder.record("model.retry", data, live: false) }
+        return reply
+    }
 
     enum Timed<T: Sendable>: Sendable {
         case value(Result<T, any Error>)
@@ -450,6 +432,7 @@ public struct AgentRunner: Sendable {
         switch verification {
         case .passed: "passed"
         case .passedWithoutProof: "passed_without_proof"
+        case .testsRewritten: "tests_rewritten"
         case .failed: "failed"
         case .noTestCommand: "no_test_command"
         case .noChange: "no_change"
@@ -480,6 +463,13 @@ public struct AgentRunner: Sendable {
         if body.count > 4000 { body = String(body.prefix(4000)) + "…" }
         return "ferry: \(subject)\n\n\(body)\n\nFerry-Run: \(runID)\nFerry-Status: \(outcome.status.rawValue)"
     }
+}
+
+/// Retries reported while a model call is in flight, kept for the trace until the call ends.
+final class RetryLog: Sendable {
+    private let items = Mutex<[JSONValue]>([])
+    func append(_ item: JSONValue) { items.withLock { $0.append(item) } }
+    func drain() -> [JSONValue] { items.withLock { items in defer { items = [] }; return items } }
 }
 
 extension AgentRunner {

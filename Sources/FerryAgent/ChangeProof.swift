@@ -3,35 +3,100 @@ import FerrySandbox
 import FerryWorkspace
 import Foundation
 
-/// Whether passing tests show that a change does what it is for. Passing tests alone do not: when the suite passed
-/// before the change too, it never exercised the problem. A change is shown to work when
-/// - the tests failed at the baseline and pass after it, or
-/// - the change adds or edits tests, and those tests fail when the rest of the change is taken out.
+/// Whether passing tests show that a change does what it is for. The evidence must come from the project's own
+/// tests as they were at the base commit, because the change itself (the model's shell included) can rewrite tests,
+/// add a `conftest.py` that marks everything passed, or edit the test configuration.
 ///
-/// The second check puts the base's version of every changed non-test file back for one test run, then restores
-/// the change byte for byte, whatever happens in between.
+/// With the change's test files and test configuration put back as they were at the base (`R1`), the tests must
+/// pass against the changed code. Then the change is shown to work when
+/// - the tests failed at the baseline (they are the same tests, so the change fixed them), or
+/// - the change adds or edits test files, and with the base's test configuration those tests pass with the change's
+///   code (`R2`) and fail without it (`R3`).
+/// Anything else is at most unverified, with the reason. Each check puts files back byte for byte afterwards,
+/// whatever happens in between.
 enum ChangeProof {
+    /// Files that decide what the tests run or how their results read, wherever they are.
+    static let configurationNames: Set<String> = [
+        "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", "noxfile.py", "sitecustomize.py",
+        "usercustomize.py", ".coveragerc", "package.json", ".mocharc", ".mocharc.js", ".mocharc.json", ".mocharc.yml",
+        ".mocharc.yaml", "phpunit.xml", "phpunit.xml.dist",
+    ]
+    static let configurationPrefixes = ["jest.config.", "vitest.config.", "karma.conf.", "playwright.config."]
+    static let makeFiles: Set<String> = ["Makefile", "makefile", "GNUmakefile", "justfile", "Justfile"]
+
+    /// Whether `path` configures the test run rather than holding tests or code. The files the test command names
+    /// (`bash tests/run.sh`, `python runtests.py`) count, and so do make's files when the command is `make …`.
+    static func isTestConfiguration(_ path: String, testCommand: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        if configurationNames.contains(name) || name.hasSuffix(".pth") { return true }
+        if configurationPrefixes.contains(where: name.hasPrefix) { return true }
+        let words = testCommand.split(whereSeparator: { " \t\n;&|()".contains($0) })
+            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }
+            .map { $0.hasPrefix("./") ? String($0.dropFirst(2)) : $0 }
+        if words.contains(path) { return true }
+        if makeFiles.contains(name), words.first.map({ ["make", "gmake", "just"].contains($0) }) == true { return true }
+        return false
+    }
+
     static func judge(
         final: TestRun, baseline: TestRun?, changed: [String], base: String, git: Git, root: String,
         runner: any CommandRunner, timeout: Double
     ) async throws -> AgentMachine.Verification {
-        let detail = "tests pass: \(final.summaryLine ?? final.command)"
         guard final.passed else { return .failed(final.describe()) }
-        if let baseline, !baseline.passed { return .passed(detail + "; they failed before the change") }
-        let tests = changed.filter(TestPaths.isTest)
-        let code = changed.filter { !TestPaths.isTest($0) }
-        guard !tests.isEmpty, !code.isEmpty else { return .passedWithoutProof(detail) }
-
-        let without = try await withCodeReverted(code, base: base, git: git, root: root) {
-            try await TestRun.run(final.command, in: root, runner: runner, timeout: timeout)
+        let command = final.command
+        let detail = "tests pass: \(final.summaryLine ?? command)"
+        // Files .gitignore hides are in no diff, yet a test run reads them: an ignored conftest.py or .pth file, or
+        // a planted .pyc, counts as configuration the change added.
+        let ignored = try await git.run("ls-files", "-z", "--others", "--ignored", "--exclude-standard")
+            .split(separator: "\0").map(String.init)
+            .filter { isTestConfiguration($0, testCommand: command) || $0.hasSuffix(".pyc") }
+        let configuration = changed.filter { isTestConfiguration($0, testCommand: command) } + ignored
+        let tests = changed.filter { TestPaths.isTest($0) && !configuration.contains($0) }
+        let code = changed.filter { !configuration.contains($0) && !tests.contains($0) }
+        func run() async throws -> TestRun { try await TestRun.run(command, in: root, runner: runner, timeout: timeout) }
+        func list(_ paths: [String]) -> String {
+            paths.count <= 4 ? paths.joined(separator: ", ") : paths.prefix(4).joined(separator: ", ") + " and \(paths.count - 4) more"
         }
+        guard !code.isEmpty else {
+            return .passedWithoutProof(
+                detail + "; the change only touches tests or test configuration (\(list(changed))), which cannot show "
+                    + "that code works")
+        }
+
+        // R1: the project's tests as they were at the base, against the changed code.
+        let infrastructure = configuration + tests
+        if !infrastructure.isEmpty {
+            let own = try await withReverted(infrastructure, base: base, git: git, root: root, run)
+            guard own.passed else {
+                return .testsRewritten(
+                    "the tests pass only with the change's edits to \(list(infrastructure)); the project's tests as "
+                        + "they were at the base commit fail with the change (\(own.summaryLine ?? own.describe(tailBytes: 300)))")
+            }
+        }
+        if let baseline, !baseline.passed {
+            return .passed(
+                detail + "; they failed before the change"
+                    + (infrastructure.isEmpty ? "" : ", and pass as they were at the base commit"))
+        }
+        guard !tests.isEmpty else { return .passedWithoutProof(detail) }
+
+        // R2 and R3: the tests the change adds, under the base's test configuration, with and without its code.
+        if !configuration.isEmpty {
+            let with = try await withReverted(configuration, base: base, git: git, root: root, run)
+            guard with.passed else {
+                return .testsRewritten(
+                    "the tests the change adds (\(list(tests))) pass only with its edits to the test configuration "
+                        + "(\(list(configuration)))")
+            }
+        }
+        let without = try await withReverted(configuration + code, base: base, git: git, root: root, run)
         if without.passed { return .passedWithoutProof(detail) }
-        return .passed(detail + "; the changed tests (\(tests.joined(separator: ", "))) fail without the change")
+        return .passed(detail + "; the changed tests (\(list(tests))) fail without the change")
     }
 
     /// Runs `body` with `paths` as they are at `base` (absent if they did not exist there), then puts the current
     /// contents back.
-    static func withCodeReverted<T>(
+    static func withReverted<T>(
         _ paths: [String], base: String, git: Git, root: String, _ body: () async throws -> T
     ) async throws -> T {
         let fm = FileManager.default

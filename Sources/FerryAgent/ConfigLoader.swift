@@ -22,6 +22,7 @@ public enum ConfigLoader {
             }
         }
         try applyEnvironment(environment, to: &config)
+        try config.validate()
         return config
     }
 
@@ -76,14 +77,69 @@ public enum ConfigLoader {
             if let cost = try limits.number("max_cost") { config.limits.maxCostUSD = cost }
             if let time = try limits.number("max_time") { config.limits.maxTimeSeconds = time }
             if let rounds = try limits.integer("repair_rounds") { config.limits.repairRounds = rounds }
+            if let megabytes = try limits.number("max_file_mb") { config.maxCommitFileBytes = Int(megabytes * 1024 * 1024) }
             try limits.finish()
         }
         if var sandbox = try reader.table("sandbox") {
-            if let mode = try sandbox.choice("mode", FerryConfig.SandboxMode.self) { config.sandbox = mode }
-            if let network = try sandbox.bool("network") { config.allowNetwork = network }
+            try applySandbox(&sandbox, file: file, scope: scope, to: &config)
             try sandbox.finish()
         }
         try reader.finish()
+    }
+
+    /// `[sandbox]`. A repository's config is untrusted input: it may make the sandbox stricter, but a request for less
+    /// isolation (no sandbox, network, a higher or no process cap, host paths shown inside) is ignored with a warning,
+    /// unless the user's own config set `trust_repo_config = true`.
+    static func applySandbox(_ sandbox: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig) throws {
+        let trusted = scope == .user || config.trustRepoSandbox
+        func refuse(_ what: String) {
+            config.warnings.append(
+                "\(file) asks for \(what); ignored, because a repository may not weaken the sandbox. To allow it, pass "
+                    + "the matching flag, or set [sandbox] trust_repo_config = true in \(FerryConfig.userConfigPath())")
+        }
+        if let trust = try sandbox.bool("trust_repo_config") {
+            guard scope == .user else {
+                throw FerryError(
+                    .config, "\(file): [sandbox] trust_repo_config is only read from your own config "
+                        + "(\(FerryConfig.userConfigPath())), never from a repository's. Fix: remove it")
+            }
+            config.trustRepoSandbox = trust
+        }
+        if let mode = try sandbox.choice("mode", FerryConfig.SandboxMode.self), mode != config.sandbox {
+            if mode == .none && !trusted {
+                refuse("[sandbox] mode = \"none\"")
+            } else {
+                config.sandbox = mode
+                config.sandboxSource = file
+            }
+        }
+        if let network = try sandbox.bool("network"), network != config.allowNetwork {
+            if network && !trusted {
+                refuse("[sandbox] network = true")
+            } else {
+                config.allowNetwork = network
+                if network { config.sandboxSource = file }
+            }
+        }
+        if let cap = try sandbox.integer("max_processes") {
+            guard cap >= 0 else {
+                throw FerryError(.config, "\(file): [sandbox] max_processes is \(cap). Fix: give 0 (no cap) or more")
+            }
+            let looser = config.maxProcesses > 0 && (cap == 0 || cap > config.maxProcesses)
+            if looser && !trusted { refuse("[sandbox] max_processes = \(cap)") } else { config.maxProcesses = cap }
+        }
+        if let paths = try sandbox.stringArray("read_only") {
+            if !trusted {
+                refuse("[sandbox] read_only = \(paths)")
+            } else {
+                for path in paths where !path.hasPrefix("/") && !path.hasPrefix("~") {
+                    throw FerryError(
+                        .config, "\(file): [sandbox] read_only entry '\(path)' is not an absolute path. Fix: write "
+                            + "it as /path or ~/path")
+                }
+                config.sandboxReadOnly += paths
+            }
+        }
     }
 
     static func profile(named name: String, from table: inout TableReader, base: ModelProfile?) throws -> ModelProfile {
@@ -145,6 +201,7 @@ public enum ConfigLoader {
                 throw FerryError(.config, "$FERRY_SANDBOX is '\(mode)'; use bubblewrap or none")
             }
             config.sandbox = parsed
+            config.sandboxSource = "$FERRY_SANDBOX"
         }
         if let data = environment["FERRY_DATA_DIR"], !data.isEmpty { config.dataDirectory = data }
     }

@@ -2,29 +2,33 @@ import FerryCore
 import FerryStore
 import Foundation
 
-/// Writes every event of a run to `trace.jsonl`, the store and the live sink, in order, with secrets redacted.
+/// Writes every event of a run to `trace.jsonl`, the store and the live sink, in order, with secrets redacted. The
+/// trace is the audit record: every model call, retry, tool result (run, refused or cut off) and verification is in
+/// it.
 actor EventRecorder {
     private var seq = 0
     private let runID: String
     private let store: any RunStore
     private let traceHandle: FileHandle?
     private let sink: @Sendable (RunEvent) -> Void
-    private let secrets: [String]
+    let redactor: Redactor
     private(set) var storeErrors: [String] = []
 
-    init(runID: String, tracePath: String, store: any RunStore, secrets: [String], sink: @escaping @Sendable (RunEvent) -> Void) {
+    init(runID: String, tracePath: String, store: any RunStore, redactor: Redactor, sink: @escaping @Sendable (RunEvent) -> Void) {
         self.runID = runID
         self.store = store
         self.sink = sink
-        self.secrets = secrets.filter { $0.count >= 8 }
+        self.redactor = redactor
         FileManager.default.createFile(atPath: tracePath, contents: nil)
         self.traceHandle = FileHandle(forWritingAtPath: tracePath)
     }
 
+    /// Records an event. `live: false` when the sink has already shown it as it happened (a retry, reported while
+    /// the model call was still waiting).
     @discardableResult
-    func record(_ type: String, _ data: JSONValue) async -> RunEvent {
+    func record(_ type: String, _ data: JSONValue, live: Bool = true) async -> RunEvent {
         seq += 1
-        let event = RunEvent(seq: seq, time: Date().timeIntervalSince1970, type: type, data: redact(data))
+        let event = RunEvent(seq: seq, time: Date().timeIntervalSince1970, type: type, data: redactor(data))
         traceHandle?.write(Data((event.jsonLine + "\n").utf8))
         do {
             try await store.append(event, to: runID)
@@ -32,32 +36,16 @@ actor EventRecorder {
             // The trace file still has the event; the failure itself is reported at the end.
             storeErrors.append(String(describing: error))
         }
-        sink(event)
+        if live { sink(event) }
         return event
+    }
+
+    /// Shows an event on the live sink only, redacted, before it can be recorded in order.
+    nonisolated func showNow(_ type: String, _ data: JSONValue) {
+        sink(RunEvent(seq: 0, time: Date().timeIntervalSince1970, type: type, data: redactor(data)))
     }
 
     func close() {
         try? traceHandle?.close()
-    }
-
-    private func redact(_ value: JSONValue) -> JSONValue {
-        guard !secrets.isEmpty else { return value }
-        switch value {
-        case .string(let text): return .string(Redactor.redact(text, secrets: secrets))
-        case .array(let items): return .array(items.map(redact))
-        case .object(let object): return .object(object.mapValues(redact))
-        default: return value
-        }
-    }
-}
-
-/// Replaces secret values in text.
-public enum Redactor {
-    public static func redact(_ text: String, secrets: [String]) -> String {
-        var result = text
-        for secret in secrets where secret.count >= 8 && result.contains(secret) {
-            result = result.replacingOccurrences(of: secret, with: "[REDACTED]")
-        }
-        return result
     }
 }

@@ -1,5 +1,6 @@
 import FerryCore
 import FerryModels
+import FerrySandbox
 import Foundation
 
 /// The effective configuration of a run: built-in defaults, then `~/.config/ferry/config.toml`, then
@@ -24,6 +25,21 @@ public struct FerryConfig: Sendable {
     public var limits = AgentLimits()
     public var sandbox: SandboxMode = .bubblewrap
     public var allowNetwork = false
+    /// Where the sandbox mode and network setting came from ("default", "--sandbox none", a config file, …), so a
+    /// report can say who weakened it.
+    public var sandboxSource = "default"
+    /// Processes and threads a sandboxed command may have at once; 0 turns the cap off.
+    public var maxProcesses = SandboxPolicy.defaultMaxProcesses
+    /// Host paths shown read-only inside the sandbox although they sit in a hidden folder (tool caches such as
+    /// `~/.m2`). Only the user's config may add them.
+    public var sandboxReadOnly: [String] = []
+    /// Whether a repository's `.ferry/config.toml` may weaken the sandbox (mode, network, process cap, binds). Only
+    /// the user's config can say so.
+    public var trustRepoSandbox = false
+    /// Files larger than this are left out of a run's commit (and the run is not `verified`).
+    public var maxCommitFileBytes = 10 * 1024 * 1024
+    /// Things the loader ignored on purpose (a repository asking for a weaker sandbox), for the report.
+    public var warnings: [String] = []
     /// Tokens of repo map in the first prompt (nil: a share of the context window; 0: no index, map or index tools).
     public var repoMapTokens: Int?
     public var firstAttempt: FirstAttempt = .wholeFile
@@ -60,6 +76,26 @@ public struct FerryConfig: Sendable {
     }
 
     public var storePath: String { dataDirectory + "/ferry.sqlite" }
+
+    /// Checks values a file, a variable or a flag may have set to something no run can work with. Called before
+    /// any work starts, so a bad limit costs nothing.
+    public func validate() throws {
+        func bad(_ what: String, _ value: String, _ fix: String) -> FerryError {
+            FerryError(.usage, "\(what) is \(value). Fix: \(fix)")
+        }
+        if limits.maxSteps < 1 { throw bad("max_steps (--max-steps)", "\(limits.maxSteps)", "give at least 1 step") }
+        if let cost = limits.maxCostUSD, !(cost > 0) || !cost.isFinite {
+            throw bad("max_cost (--max-cost)", "\(cost)", "give a positive number of USD")
+        }
+        if let time = limits.maxTimeSeconds, !(time > 0) || !time.isFinite {
+            throw bad("max_time (--max-time)", "\(time)", "give a positive number of seconds")
+        }
+        if limits.repairRounds < 0 { throw bad("repair_rounds", "\(limits.repairRounds)", "give 0 or more") }
+        if !(testTimeoutSeconds > 0) { throw bad("test_timeout", "\(testTimeoutSeconds)", "give a positive number of seconds") }
+        if !(shellTimeoutSeconds > 0) { throw bad("shell_timeout", "\(shellTimeoutSeconds)", "give a positive number of seconds") }
+        if maxProcesses < 0 { throw bad("max_processes", "\(maxProcesses)", "give 0 (no cap) or more") }
+        if maxCommitFileBytes < 1 { throw bad("max_file_mb", "\(maxCommitFileBytes)", "give a positive size") }
+    }
 
     /// The profile a run uses: the named one, else `default_model`, else one whose key is set, else local.
     public func profile(named name: String?, environment: [String: String]) throws -> ModelProfile {

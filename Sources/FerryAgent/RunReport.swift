@@ -44,7 +44,7 @@ public enum RunReport {
         text += "- branch `\(record.branch)` from `\(record.base.prefix(12))`"
         text += record.commitSHA.map { ", commit `\($0.prefix(12))`\n" } ?? ", no commit (no change)\n"
         text += "- files: \(changedFiles(in: result.diff).joined(separator: ", "))\n"
-        text += "- sandbox: \(record.sandbox == "none" ? "**none** (commands ran unsandboxed, by request)" : record.sandbox)\n\n"
+        text += "- sandbox: \(record.sandbox == "none" ? "**none** (commands ran unsandboxed; set by \(result.sandboxSource))" : record.sandbox)\n\n"
         text += "## Tests\n\n"
         if let baseline = result.baseline {
             text += "- command: `\(baseline.command)`\n"

@@ -9,6 +9,8 @@ public struct RunResult: Sendable {
     public var final: TestRun?
     public var limit: LimitKind?
     public var costBreakdown: CostBreakdown
+    /// Who chose the sandbox mode ("default", "--sandbox none", a config file, "$FERRY_SANDBOX").
+    public var sandboxSource = "default"
 
     public var status: RunStatus { record.status }
 }

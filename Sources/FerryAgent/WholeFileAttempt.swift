@@ -242,7 +242,11 @@ extension AgentRunner {
             let remainingTime = config.limits.maxTimeSeconds.map { max(0, $0 - context.elapsed()) }
             if let remainingTime, remainingTime <= 0 { return nil }
             let request = ChatRequest(messages: messages, tools: [], maxTokens: maxTokens, temperature: temperature)
-            let outcome = try await withTimeLimit(remainingTime) { try await model.complete(request) }
+            let step = result.calls.count + 1
+            let recorder = context.recorder
+            let outcome = try await withTimeLimit(remainingTime) {
+                try await complete(request, step: step, phase: phase, recorder: recorder)
+            }
             guard case .value(.success(let reply)) = outcome else {
                 if case .value(.failure(let error)) = outcome {
                     await context.recorder.record("model.error", ["phase": .string(phase), "error": .string("\(error)")])
@@ -382,7 +386,7 @@ extension AgentRunner {
                 return settle(.verified, detail, tests: tests, summary: summary)
             case .passedWithoutProof(let detail):
                 return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
-            case .failed, .noChange, .noTestCommand:
+            case .failed, .noChange, .noTestCommand, .testsRewritten:
                 lastTests = tests
                 lastChanged = changed
                 messages.append(.user(WholeFileAttempt.retryPrompt(problems: parsed.problems, tests: tests, changed: changed)))

@@ -38,6 +38,9 @@ public struct AgentMachine: Sendable {
         case passed(String)
         /// The tests pass, but none of them failed without the change, so they do not show the task is done.
         case passedWithoutProof(String)
+        /// The tests pass only with the change's own edits to tests or their configuration; as they were at the
+        /// base commit, they fail with it.
+        case testsRewritten(String)
         case failed(String)
         case noTestCommand
         case noChange
@@ -70,6 +73,20 @@ public struct AgentMachine: Sendable {
 
     public static let finishTool = "finish"
 
+    /// A reply refused without running anything.
+    public struct Rejection: Sendable, Hashable {
+        public var error: String
+        public var answers: [ToolAnswer]
+    }
+
+    /// The answer a refused call got instead of running.
+    public struct ToolAnswer: Sendable, Hashable {
+        public var callID: String
+        public var name: String
+        public var arguments: String
+        public var output: String
+    }
+
     public let limits: AgentLimits
     /// The model's context window, in tokens; compaction starts at `compactAt` of it.
     public let contextWindow: Int
@@ -84,10 +101,15 @@ public struct AgentMachine: Sendable {
     public private(set) var repairsUsed = 0
     /// Whether the model has been asked for a test that shows its change works.
     public private(set) var askedForProof = false
+    /// Whether the model has been told that the tests pass only with its edits to them.
+    public private(set) var toldTestsRewritten = false
     public private(set) var compactions = 0
     public private(set) var consecutiveMalformed = 0
     public private(set) var finished: Outcome?
     public private(set) var startedAt = 0.0
+    /// Set when the last reply was refused without running anything (malformed, no tool call, a repeat): the error and
+    /// the answer each of its calls got, so the driver can put them in the trace.
+    public private(set) var lastRejection: Rejection?
     private var pendingFinish: ToolCall?
     private var lastCompactionSize = Int.max
 
@@ -119,6 +141,7 @@ public struct AgentMachine: Sendable {
             return nextModelCall(now: now)
 
         case .modelReplied(let reply, let cost, let now):
+            lastRejection = nil
             steps += 1
             usage += reply.usage
             costUSD += cost
@@ -215,6 +238,11 @@ public struct AgentMachine: Sendable {
 
     private mutating func malformed(_ reply: ModelReply, error: String, now: Double) -> Action {
         consecutiveMalformed += 1
+        lastRejection = Rejection(
+            error: error,
+            answers: reply.toolCalls.map {
+                ToolAnswer(callID: $0.id, name: $0.name, arguments: $0.arguments, output: "Error: not run. \(error)")
+            })
         if consecutiveMalformed >= limits.maxMalformedReplies {
             return stop(.failed, "the model gave \(consecutiveMalformed) malformed replies in a row; last: \(error)")
         }
@@ -249,6 +277,18 @@ public struct AgentMachine: Sendable {
                 "The tests pass (\(detail)), but none of them failed before your change, so they do not show that "
                 + "the task is done. Add a test to the project's tests that fails without your change and passes "
                 + "with it, then call `finish`. If no such test can be written, call `finish` again."
+            answer(finishCall, with: message)
+            return afterTurn(now: now)
+        case .testsRewritten(let detail):
+            guard !toldTestsRewritten, steps < limits.maxSteps else {
+                return stop(.unverified, detail, summary: summary)
+            }
+            toldTestsRewritten = true
+            let message =
+                "Not verified: \(detail). A change is judged by the project's tests as they were before it. Fix the "
+                + "code so those tests pass, and keep edits to tests to added tests. If the task itself changes "
+                + "behaviour that existing tests check, call `finish` again and the change will be handed over "
+                + "unverified for review."
             answer(finishCall, with: message)
             return afterTurn(now: now)
         case .noTestCommand:

@@ -8,6 +8,9 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
     case failed
     /// A limit (steps, cost, time) stopped the run; the partial diff is kept.
     case limit
+    /// Stopped from outside: Ctrl-C, SIGTERM, a host cancelling it, or a process that died (found on the next start
+    /// by the reconciler). The partial diff is kept on the run's branch.
+    case interrupted
     /// Still going (only seen in the store while a run is live).
     case running
 
@@ -18,6 +21,7 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
         case .failed, .running: 1
         case .unverified: 3
         case .limit: 4
+        case .interrupted: 130
         }
     }
 }

@@ -174,6 +174,7 @@ public struct EvalRunner: Sendable {
             } else if let agent, let store {
                 var config = agent.config
                 config.dataDirectory = options.outDirectory + "/ferry"
+                config.sandboxReadOnly.append(environments.root)
                 if let command = instance.agentTestCmd { config.testCommand = command }
                 let runner = AgentRunner(
                     model: agent.model, store: store, config: config, secrets: agent.secrets, makeRunner: makeRunner)
@@ -264,7 +265,10 @@ public struct EvalRunner: Sendable {
         if let spec = try options.environments.spec(for: instance) { environment = try await environments.prepare(spec) }
         let variables = environment?.variables(scoringCopy: directory, hostPath: ProcessInfo.processInfo.environment["PATH"]) ?? [:]
         let runner = try makeRunner(
-            SandboxPolicy(workspace: directory, readOnlyPaths: [directory + "/.git", commonGitDir], environment: variables))
+            SandboxPolicy(
+                workspace: directory, readOnlyPaths: [directory + "/.git", commonGitDir], environment: variables,
+                // The venvs live in Ferry's cache, which the sandbox hides; the scoring copy needs them.
+                readOnlyBinds: [environments.root]))
         if let setup = environment?.spec.setup {
             let script = setup.replacingOccurrences(of: "{version}", with: instance.version ?? "0")
             let output = try await runner.run(CommandRequest(script: script, workingDirectory: directory, timeoutSeconds: 600))

@@ -43,21 +43,60 @@ public enum HiddenTests {
             }
             return (results, log)
         case .pytest:
-            // The test patch's files, as SWE-bench runs them; node ids' files when there is no test patch.
-            let nonTest = [".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml"]
-            var files = testFiles(inPatch: instance.testPatch).filter { file in !nonTest.contains { file.hasSuffix($0) } }
-            if files.isEmpty {
-                files = Set(tests.compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) }
-                    .filter { $0.hasSuffix(".py") }).sorted()
-            }
             return try await batch(
-                prologue + (instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider -q"), files: files,
-                tests: tests, parse: parsePytest, in: directory, with: commandRunner, timeout: timeout)
+                prologue + (instance.testCmd ?? "\(python) -m pytest -rA -p no:cacheprovider -q"),
+                files: pytestFiles(instance, in: directory), tests: tests, parse: parsePytest, in: directory,
+                with: commandRunner, timeout: timeout)
         case .sympy:
             return try await batch(
-                prologue + (instance.testCmd ?? "\(python) bin/test -C --verbose"), files: testFiles(inPatch: instance.testPatch),
+                prologue + (instance.testCmd ?? "\(python) bin/test -C --verbose"), files: sympyFiles(instance, in: directory),
                 tests: tests, parse: parseSympy, in: directory, with: commandRunner, timeout: timeout)
         }
+    }
+
+    static let nonTestSuffixes = [".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml"]
+
+    /// The test patch's files, as SWE-bench runs them, and the file of every test the instance names: a PASS_TO_PASS
+    /// test in a file the patch does not touch must run too, or it would count as failed.
+    static func pytestFiles(_ instance: EvalInstance, in directory: String) -> [String] {
+        var files = testFiles(inPatch: instance.testPatch).filter { file in !nonTestSuffixes.contains { file.hasSuffix($0) } }
+        for test in instance.failToPass + instance.passToPass {
+            guard let file = test.split(separator: ":", maxSplits: 1).first.map(String.init), file.hasSuffix(".py"),
+                !files.contains(file), FileManager.default.fileExists(atPath: directory + "/" + file)
+            else { continue }
+            files.append(file)
+        }
+        return files
+    }
+
+    /// sympy names tests bare (`test_issue_1234`): the test patch's files, and for names none of them defines, the
+    /// test files that do.
+    static func sympyFiles(_ instance: EvalInstance, in directory: String) -> [String] {
+        var files = testFiles(inPatch: instance.testPatch).filter { $0.hasSuffix(".py") }
+        func defines(_ file: String) -> Set<String> {
+            guard let text = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8) else { return [] }
+            return Set(text.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("def test_") else { return nil }
+                return line.dropFirst(4).split(separator: "(").first.map(String.init)
+            })
+        }
+        var missing = Set(instance.failToPass + instance.passToPass)
+        for file in files { missing.subtract(defines(file)) }
+        guard !missing.isEmpty else { return files }
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        var candidates: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            if path.hasPrefix(".git") { enumerator?.skipDescendants(); continue }
+            let name = (path as NSString).lastPathComponent
+            if name.hasPrefix("test_"), name.hasSuffix(".py"), path.contains("/tests/"), !files.contains(path) { candidates.append(path) }
+        }
+        for file in candidates.sorted() where !missing.isEmpty {
+            let found = defines(file).intersection(missing)
+            guard !found.isEmpty else { continue }
+            files.append(file)
+            missing.subtract(found)
+        }
+        return files
     }
 
     /// One run of a test runner over files; each test's status is read from its output (missing counts as failed).

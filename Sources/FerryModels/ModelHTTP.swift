@@ -19,6 +19,14 @@ struct ModelHTTP: Sendable {
     let client: HTTPClient
     let profile: ModelProfile
     let retry: RetryPolicy
+    let probe: ConnectionProbe
+
+    init(client: HTTPClient, profile: ModelProfile, retry: RetryPolicy) {
+        self.client = client
+        self.profile = profile
+        self.retry = retry
+        self.probe = ConnectionProbe(timeout: min(max(profile.connectTimeoutSeconds, 1), 5))
+    }
 
     struct Retryable: Error {
         var reason: String
@@ -31,6 +39,7 @@ struct ModelHTTP: Sendable {
         onDelta: @escaping @Sendable (StreamDelta) -> Void
     ) async throws -> ModelReply {
         let url = profile.baseURL.trimmingSuffix("/") + path
+        try await probe.check(url: url, profile: profile, group: client.eventLoopGroup)
         var attempt = 1
         while true {
             do {
@@ -124,7 +133,10 @@ struct ModelHTTP: Sendable {
             return FerryError(.modelAuth, "\(key) was rejected by \(url) (HTTP \(code))\(detail)")
         case 404:
             return FerryError(
-                .modelNotFound, "model '\(profile.model)' not found at \(url) (HTTP 404)\(detail)")
+                .modelNotFound,
+                "\(url) answered HTTP 404\(detail). Either the URL is wrong (check base_url of the model profile "
+                    + "'\(profile.name)': OpenAI-compatible servers usually end in /v1) or the model '\(profile.model)' "
+                    + "does not exist there")
         case 429, 500...599, 408, 409:
             let after = RetryPolicy.retryAfter(
                 milliseconds: headers.first(name: "retry-after-ms"), value: headers.first(name: "retry-after"))

@@ -1,13 +1,27 @@
 import FerryCore
 import Foundation
 
-/// Runs commands under bubblewrap: read-only root, read-write workspace with a read-only `.git`, private `/tmp`,
-/// no network unless allowed, its own PID namespace, rlimits, and a timeout that kills the whole tree.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs commands under bubblewrap: read-only root, read-write workspace with a read-only `.git`, private `/tmp`, the
+/// home directory and Ferry's folders hidden, no network unless allowed, its own user (never root, no capabilities)
+/// and PID namespaces, a process cap, rlimits, and a timeout that kills the whole tree.
 public struct BubblewrapRunner: CommandRunner {
     public let name = "bubblewrap"
     public let policy: SandboxPolicy
     public let bwrapPath: String
     let hostEnvironment: [String: String]
+    let processCap: ProcessCap
+
+    /// How the process count is capped.
+    enum ProcessCap: Sendable, Hashable {
+        case cgroup(PidsCgroup)
+        /// `ulimit -u` inside a user namespace of Ferry's own (unprivileged) user, where it counts only the sandbox.
+        case rlimit
+        case none
+    }
 
     public init(policy: SandboxPolicy, hostEnvironment: [String: String] = ProcessInfo.processInfo.environment)
         throws
@@ -22,6 +36,21 @@ public struct BubblewrapRunner: CommandRunner {
         self.policy = policy
         self.bwrapPath = path
         self.hostEnvironment = hostEnvironment
+        self.processCap = try Self.processCap(for: policy, cgroup: PidsCgroup.available, isRoot: geteuid() == 0)
+    }
+
+    static func processCap(for policy: SandboxPolicy, cgroup: PidsCgroup?, isRoot: Bool) throws -> ProcessCap {
+        guard policy.maxProcesses > 0 else { return .none }
+        if let cgroup { return .cgroup(cgroup) }
+        guard !isRoot else {
+            throw FerryError(
+                .sandboxUnavailable,
+                "Ferry runs as root and cannot make a pids cgroup, so nothing would cap the processes a command "
+                    + "starts (the kernel does not apply RLIMIT_NPROC to root). Fix: run Ferry as a regular user, "
+                    + "give it a writable pids cgroup (/sys/fs/cgroup/pids or a delegated cgroup v2), or set "
+                    + "[sandbox] max_processes = 0 in your config to run without a process cap.")
+        }
+        return .rlimit
     }
 
     static func locate(in environment: [String: String]) -> String? {
@@ -29,18 +58,36 @@ public struct BubblewrapRunner: CommandRunner {
         return dirs.map { $0 + "/bwrap" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
+    /// Whether this bwrap can stop the command from making user namespaces of its own (0.8 and later).
+    static let supportsDisableUserns: Bool = {
+        guard let path = locate(in: ProcessInfo.processInfo.environment) else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["--help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return false }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).contains("--disable-userns")
+    }()
+
     /// The bwrap arguments for a script. Order matters: later mounts sit on top of earlier ones.
     public func arguments(for request: CommandRequest) -> [String] {
-        var args = [
-            "--ro-bind", "/", "/",
-            "--dev", "/dev",
-            "--proc", "/proc",
-            "--tmpfs", "/tmp",
-            "--bind", policy.workspace, policy.workspace,
-        ]
-        for path in policy.readOnlyPaths where FileManager.default.fileExists(atPath: path) {
-            args += ["--ro-bind", path, path]
+        var args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for mount in policy.mounts(host: hostEnvironment) {
+            switch mount {
+            case .hide(let path): args += ["--tmpfs", path]
+            case .readOnly(let path): args += ["--ro-bind", path, path]
+            case .writable(let path): args += ["--bind", path, path]
+            }
         }
+        // Its own user namespace, always: as root without one, the command would keep every capability and could
+        // remount the read-only host writable. Inside it is an ordinary user with no capabilities.
+        args += ["--unshare-user"]
+        if geteuid() == 0 { args += ["--uid", "1000", "--gid", "1000", "--cap-drop", "ALL"] }
+        if Self.supportsDisableUserns { args.append("--disable-userns") }
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         if !policy.allowNetwork { args.append("--unshare-net") }
         args += ["--chdir", request.workingDirectory, "--clearenv"]
@@ -52,9 +99,25 @@ public struct BubblewrapRunner: CommandRunner {
     }
 
     public func run(_ request: CommandRequest) async throws -> CommandResult {
+        var executable = bwrapPath
+        var arguments = arguments(for: request)
+        var group: (cgroup: PidsCgroup, folder: String)?
+        if case .cgroup(let cgroup) = processCap {
+            let folder: String
+            do {
+                folder = try cgroup.make(limit: policy.maxProcesses)
+            } catch {
+                throw FerryError(.sandbox, "could not make a pids cgroup under \(cgroup.parent): \(error)")
+            }
+            group = (cgroup, folder)
+            // The shell joins the group, then becomes bwrap: everything the command starts is counted.
+            arguments = ["-c", "echo $$ > \"$0\" || exit 125; exec \"$@\"", folder + "/cgroup.procs", bwrapPath] + arguments
+            executable = "/bin/sh"
+        }
+        defer { if let group { group.cgroup.remove(group.folder) } }
         do {
             return try await ProcessExecution.run(
-                executable: bwrapPath, arguments: arguments(for: request), environment: [:],
+                executable: executable, arguments: arguments, environment: [:],
                 workingDirectory: request.workingDirectory, timeoutSeconds: request.timeoutSeconds,
                 outputLimit: request.outputLimit)
         } catch let error as FerryError {

@@ -25,6 +25,8 @@ public struct RunRecord: Codable, Hashable, Sendable {
     public var summary: String
     public var createdAt: Date
     public var finishedAt: Date?
+    /// The process running it (`ProcessIdentity`), so a later start can tell a live run from one whose process died.
+    public var owner: String?
 
     public init(
         id: String, repo: String, base: String, branch: String, task: String, model: String, provider: String,
@@ -52,6 +54,7 @@ public struct RunRecord: Codable, Hashable, Sendable {
         self.summary = ""
         self.createdAt = createdAt
         self.finishedAt = nil
+        self.owner = nil
     }
 }
 
@@ -64,4 +67,6 @@ public protocol RunStore: Sendable {
     /// A run by its id or a unique prefix of it.
     func run(_ idOrPrefix: String) async throws -> RunRecord?
     func events(of runID: String) async throws -> [RunEvent]
+    /// Runs the store still has as `running`, oldest first.
+    func runningRuns() async throws -> [RunRecord]
 }

@@ -57,6 +57,10 @@ public final class SQLiteRunStore: RunStore {
                 t.primaryKey(["runID", "seq"])
             }
         }
+        migrator.registerMigration("v2: run owner") { db in
+            try db.alter(table: "runs") { t in t.add(column: "owner", .text) }
+            try db.create(index: "runs_status", on: "runs", columns: ["status"])
+        }
         return migrator
     }
 
@@ -87,6 +91,12 @@ public final class SQLiteRunStore: RunStore {
             if let exact = try RunRecord.fetchOne(db, key: idOrPrefix) { return exact }
             let matches = try RunRecord.filter(Column("id").like(idOrPrefix + "%")).limit(2).fetchAll(db)
             return matches.count == 1 ? matches[0] : nil
+        }
+    }
+
+    public func runningRuns() async throws -> [RunRecord] {
+        try await read { db in
+            try RunRecord.filter(Column("status") == RunStatus.running.rawValue).order(Column("createdAt")).fetchAll(db)
         }
     }
 

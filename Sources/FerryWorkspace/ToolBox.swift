@@ -8,6 +8,8 @@ public actor ToolBox {
         public var shellTimeoutSeconds: Double = 120
         public var outputLimit: Int = 12_000
         public var maxReadLines: Int = 400
+        /// Files larger than this are not read whole by read_file or edited by edit_file (shell can show parts).
+        public var maxReadFileBytes: Int = 16 * 1024 * 1024
         public var maxListedFiles: Int = 400
         public var maxSearchLines: Int = 120
         /// Existing test files `write_file` may not overwrite (edits that add tests stay allowed).
@@ -98,31 +100,44 @@ public actor ToolBox {
         guard !isDirectory.boolValue else {
             throw FerryError(.tool, "\(workspace.relative(path)) is a directory; use list_files")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FerryError(.tool, "cannot read \(workspace.relative(path))")
+        let requestedStart = args["start_line"]?.intValue ?? 1
+        let requestedEnd = args["end_line"]?.intValue
+        let start = max(1, requestedStart)
+        if let requestedEnd, requestedEnd < start {
+            throw FerryError(.tool, "end_line \(requestedEnd) is before start_line \(start)")
         }
-        if data.prefix(8000).contains(0) { throw FerryError(.tool, "\(workspace.relative(path)) is a binary file") }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        let total = lines.last == "" ? lines.count - 1 : lines.count
-        let start = max(1, args["start_line"]?.intValue ?? 1)
-        var end = min(total, args["end_line"]?.intValue ?? total)
-        var note = ""
-        if end - start + 1 > configuration.maxReadLines {
-            end = start + configuration.maxReadLines - 1
-            note = "\n[showing lines \(start)-\(end) of \(total); pass start_line/end_line to read more]"
+        let window = try LineWindow.read(
+            path: path, start: start, end: requestedEnd, maxLines: configuration.maxReadLines,
+            maxFileBytes: configuration.maxReadFileBytes)
+        switch window {
+        case .notRegular:
+            throw FerryError(.tool, "\(workspace.relative(path)) is not a regular file (a device, FIFO or socket)")
+        case .tooLarge(let size):
+            throw FerryError(
+                .tool,
+                "\(workspace.relative(path)) is \(size / 1_048_576) MB, over read_file's \(configuration.maxReadFileBytes / 1_048_576) MB "
+                    + "limit; look at parts of it with shell (head, sed -n '100,200p', grep -n)")
+        case .binary:
+            throw FerryError(.tool, "\(workspace.relative(path)) is a binary file")
+        case .lines(let lines, let total):
+            guard total > 0 else { return "(\(workspace.relative(path)) is empty)" + notes(for: path) }
+            guard start <= total else {
+                throw FerryError(.tool, "start_line \(start) is past the end (\(total) lines)")
+            }
+            let end = start + lines.count - 1
+            var note = ""
+            if end < min(total, requestedEnd ?? total) {
+                note = "\n[showing lines \(start)-\(end) of \(total); pass start_line/end_line to read more]"
+            }
+            let width = String(end).count
+            var out = ""
+            for (offset, text) in lines.enumerated() {
+                let number = String(start + offset)
+                let padded = String(repeating: " ", count: max(0, width - number.count)) + number
+                out += "\(padded)\t\(text.count > 500 ? text.prefix(500) + "…" : Substring(text))\n"
+            }
+            return Truncation.headTail(out, limit: configuration.outputLimit * 2) + note + notes(for: path)
         }
-        guard total > 0 else { return "(\(workspace.relative(path)) is empty)" + notes(for: path) }
-        guard start <= total else {
-            throw FerryError(.tool, "start_line \(start) is past the end (\(total) lines)")
-        }
-        let width = String(end).count
-        var out = ""
-        for number in start...max(start, end) {
-            let text = lines[number - 1]
-            let padded = String(repeating: " ", count: width - String(number).count) + String(number)
-            out += "\(padded)\t\(text.count > 500 ? text.prefix(500) + "…" : text)\n"
-        }
-        return Truncation.headTail(out, limit: configuration.outputLimit * 2) + note + notes(for: path)
     }
 
     // MARK: list_files
@@ -242,8 +257,15 @@ public actor ToolBox {
                 "refused: \(workspace.relative(path)) is a test file and the task does not ask to change it; an "
                     + "edit here may only add (keep `old` inside `new`). Fix the code under test instead.")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw FerryError(.tool, "\(workspace.relative(path)) does not exist; use write_file to create it")
+        }
+        if let size = LineWindow.regularFileSize(path), size > configuration.maxReadFileBytes {
+            throw FerryError(
+                .tool, "\(workspace.relative(path)) is \(size / 1_048_576) MB, over edit_file's \(configuration.maxReadFileBytes / 1_048_576) MB limit")
+        }
+        guard LineWindow.regularFileSize(path) != nil, let data = FileManager.default.contents(atPath: path) else {
+            throw FerryError(.tool, "cannot read \(workspace.relative(path)) (not a regular file)")
         }
         let applied = try EditMatcher.apply(old: old, new: new, to: String(decoding: data, as: UTF8.self))
         try write(applied.content, to: path)
@@ -293,6 +315,14 @@ public actor ToolBox {
 
     func shell(_ args: JSONValue) async throws -> String {
         let command = try Self.require(args, "command", aliases: ["cmd", "script"])
+        guard !command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw FerryError(.tool, "the command is empty")
+        }
+        if let given = args["timeout"], given != .null {
+            guard let seconds = given.doubleValue, seconds > 0, seconds.isFinite else {
+                throw FerryError(.tool, "timeout must be a positive number of seconds (at most 3600), not \(given.jsonString)")
+            }
+        }
         let timeout = min(args["timeout"]?.doubleValue ?? configuration.shellTimeoutSeconds, 3600)
         let result = try await runner.run(
             CommandRequest(

@@ -102,7 +102,9 @@ struct EvalCommand: AsyncParsableCommand {
                 let agentConfig = config
                 metrics = try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
                     try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
-                        let agent = EvalAgent(model: model, config: agentConfig, secrets: apiKey.map { [$0] } ?? [])
+                        let agent = EvalAgent(
+                            model: model, config: agentConfig,
+                            secrets: Redactor.secrets(in: environment, extra: apiKey.map { [$0] } ?? []))
                         return try await Interrupts.cancelling { try await EvalRunner(options: frozen, agent: agent).run(progress: progress) }
                     }
                 }

@@ -93,7 +93,7 @@ enum Report {
         } else {
             text += "change    none\n"
         }
-        if record.sandbox == "none" { text += "sandbox   NONE: commands ran unsandboxed (--sandbox none)\n" }
+        if record.sandbox == "none" { text += "sandbox   NONE: commands ran unsandboxed (set by \(result.sandboxSource))\n" }
         text += "tokens    \(record.inputTokens) in (\(record.cachedTokens) cached) · \(record.outputTokens) out\n"
         text += "cost      \(RunReport.usd(record.costUSD))\(result.costBreakdown.priceKnown ? "" : " (price unknown)")"
         text += " · \(record.steps) steps · \(String(format: "%.1f", record.wallSeconds))s\n"

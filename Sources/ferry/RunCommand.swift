@@ -4,6 +4,7 @@ import FerryCore
 import FerryLocal
 import FerryModels
 import FerryStore
+import FerryWorkspace
 import Foundation
 
 struct ModelOptions: ParsableArguments {
@@ -62,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a task on a repository and hand back a verified change.")
 
-    @Argument(help: "The task: a bug report, an issue or a feature request.")
+    @Argument(help: "The task: a bug report, an issue or a feature request; - reads it from standard input.")
     var task: String
 
     @Option(help: "The repository (default: the current directory).")
@@ -98,8 +99,19 @@ struct RunCommand: AsyncParsableCommand {
         if let repairRounds { config.limits.repairRounds = repairRounds }
         if let testCommand { config.testCommand = testCommand }
         if let firstAttempt { config.firstAttempt = firstAttempt }
-        if let sandbox { config.sandbox = sandbox }
-        if allowNetwork { config.allowNetwork = true }
+        if let sandbox {
+            config.sandbox = sandbox
+            config.sandboxSource = "--sandbox \(sandbox.rawValue)"
+        }
+        if allowNetwork {
+            config.allowNetwork = true
+            config.sandboxSource = "--allow-network"
+        }
+        try config.validate()
+        let task = try Self.readTask(task)
+        // The cheap checks come before a model is started or installed.
+        _ = try await Git.root(of: repoPath)
+        for warning in config.warnings { FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8)) }
         let profile = try modelOptions.resolve(config: config, environment: environment)
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
 
@@ -107,6 +119,25 @@ struct RunCommand: AsyncParsableCommand {
             task: task, repo: repoPath, base: base, profile: profile, apiKey: apiKey, config: config,
             keepWorktree: keepWorktree, json: json)
         throw ExitCode(result.status.exitCode)
+    }
+
+    /// The task as given, or standard input for `-`. An empty task is refused before anything is spent.
+    static func readTask(_ argument: String, stdin: () -> Data = { FileHandle.standardInput.readDataToEndOfFile() }) throws
+        -> String
+    {
+        var task = argument
+        if argument == "-" {
+            task = String(decoding: stdin(), as: UTF8.self)
+        }
+        guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw FerryError(
+                .usage,
+                argument == "-"
+                    ? "the task read from standard input is empty. Fix: pipe the task in, e.g. ferry run - < issue.md"
+                    : "the task is empty. Fix: say what to do, e.g. ferry run \"fix the off-by-one in total()\", or "
+                        + "ferry run - < issue.md")
+        }
+        return task
     }
 }
 
@@ -130,15 +161,19 @@ enum Session {
         config: FerryConfig, keepWorktree: Bool, json: Bool, retry: RetryPolicy
     ) async throws -> RunResult {
         let store = try SQLiteRunStore(path: config.storePath)
+        let secrets = Redactor.secrets(in: ProcessInfo.processInfo.environment, extra: apiKey.map { [$0] } ?? [])
+        // Runs whose process died (SIGKILL, a crash) are closed first, their partial changes committed.
+        try await RunReconciler(store: store, redactor: Redactor(secrets: secrets), maxFileBytes: config.maxCommitFileBytes)
+            .reconcile()
         let view = LiveView(json: json)
         let request = RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)
         let result = try await ModelFactory.withModel(profile: profile, apiKey: apiKey, retry: retry) { model in
-            let runner = AgentRunner(model: model, store: store, config: config, secrets: apiKey.map { [$0] } ?? [])
+            let runner = AgentRunner(model: model, store: store, config: config, secrets: secrets)
             // Ctrl-C or SIGTERM cancels the run; the runner still commits, writes its files and records it.
             return try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
         }
         if !json { print(Report.text(result)) }
-        if result.record.reason == "interrupted" { throw ExitCode(130) }
+        if result.status == .interrupted { throw ExitCode(130) }
         return result
     }
 }

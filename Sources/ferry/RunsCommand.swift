@@ -9,10 +9,26 @@ struct RunsCommand: AsyncParsableCommand {
 
     @Option(help: "How many runs to list.") var limit = 20
     @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "Close runs whose process died, remove leftover worktrees and ferry/* branches without commits.")
+    var prune = false
 
     func run() async throws {
         let config = try ConfigLoader.load(repo: nil)
         let store = try SQLiteRunStore(path: config.storePath)
+        let reconciler = RunReconciler(
+            store: store, redactor: Redactor(secrets: Redactor.secrets(in: ProcessInfo.processInfo.environment)),
+            maxFileBytes: config.maxCommitFileBytes)
+        if prune {
+            let pruned = try await reconciler.prune(dataDirectory: config.dataDirectory)
+            for run in pruned.reconciled {
+                print("closed \(run.id) as interrupted" + (run.commit.map { "; partial change committed (\($0.prefix(12)))" } ?? ""))
+            }
+            for path in pruned.worktrees { print("removed worktree \(path)") }
+            for branch in pruned.branches { print("deleted branch \(branch) (no commit of its own)") }
+            if pruned.reconciled.isEmpty && pruned.worktrees.isEmpty && pruned.branches.isEmpty { print("nothing to prune") }
+            return
+        }
+        try await reconciler.reconcile()
         let runs = try await store.runs(limit: limit)
         if json {
             let encoder = JSONEncoder()
@@ -62,6 +78,10 @@ struct ShowCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try ConfigLoader.load(repo: nil)
         let store = try SQLiteRunStore(path: config.storePath)
+        try await RunReconciler(
+            store: store, redactor: Redactor(secrets: Redactor.secrets(in: ProcessInfo.processInfo.environment)),
+            maxFileBytes: config.maxCommitFileBytes
+        ).reconcile()
         guard let record = try await store.run(run) else {
             throw FerryError(.usage, "no run matches '\(run)'; `ferry runs` lists them")
         }

@@ -4,6 +4,8 @@ import FerryCore
 import FerryModels
 import FerryTesting
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 /// Both providers against the fake servers over real HTTP.
@@ -119,18 +121,40 @@ import Testing
     @Test func unknownModelSaysSo() async throws {
         _ = try await withModel(.openai, script: [.status(404)], profile: { $0.model = "gpt-nope" }) { model, server in
             await #expect { try await model.complete(Self.request) } throws: { error in
-                (error as? FerryError)?.message.contains("model 'gpt-nope' not found at \(server.baseURL)") == true
+                let message = (error as? FerryError)?.message ?? ""
+                // Both possible causes: the URL and the model.
+                return message.contains("\(server.baseURL)/chat/completions answered HTTP 404") && message.contains("the URL is wrong")
+                    && message.contains("the model 'gpt-nope' does not exist there")
             }
         }
     }
 
-    @Test func unreachableEndpointIsAClearError() async throws {
-        var profile = ModelProfile(name: "x", provider: .openai, baseURL: "http://127.0.0.1:1/v1", model: "m")
-        profile.connectTimeoutSeconds = 2
+    @Test func nothingListeningFailsFastAndSaysSo() async throws {
+        // A port that was just bound and released: nothing listens there.
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        let profile = ModelProfile(name: "x", provider: .openai, baseURL: "http://127.0.0.1:\(port)/v1", model: "m")
+        let client = ModelFactory.httpClient(for: profile)
+        // The standard retry policy: the refusal must not wait through it.
+        let model = ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: .standard)
+        let started = ContinuousClock.now
+        await #expect { try await model.complete(Self.request) } throws: { error in
+            let error = error as? FerryError
+            return error?.code == .modelUnreachable
+                && error?.message.contains("nothing is listening at http://127.0.0.1:\(port)/v1/chat/completions") == true
+                && error?.message.contains("base_url of the model profile 'x'") == true
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await client.shutdown()
+    }
+
+    @Test func unresolvableHostSaysSo() async throws {
+        let profile = ModelProfile(name: "x", provider: .openai, baseURL: "http://no-such-host.invalid/v1", model: "m")
         let client = ModelFactory.httpClient(for: profile)
         let model = ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: Self.fastRetry)
         await #expect { try await model.complete(Self.request) } throws: { error in
-            (error as? FerryError)?.code == .modelUnreachable && (error as? FerryError)?.message.contains("cannot reach http://127.0.0.1:1/v1") == true
+            (error as? FerryError)?.message.contains("cannot resolve the host 'no-such-host.invalid'") == true
         }
         try await client.shutdown()
     }

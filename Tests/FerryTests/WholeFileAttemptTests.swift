@@ -243,6 +243,7 @@ extension ReproductionTests {
     @Test func aBaselineThatFailedAndNowPassesIsProof() async throws {
         let repo = try await FixtureRepo.make(Self.files)
         let failed = TestRun(command: "python3 -m unittest -q", exitCode: 1, timedOut: false, durationSeconds: 0, output: "FAILED")
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         guard case .passed(let detail) = try await judge(repo, baseline: failed) else {
             Issue.record("expected passed"); return
         }
