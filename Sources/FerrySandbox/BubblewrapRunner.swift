@@ -119,7 +119,9 @@ public struct BubblewrapRunner: CommandRunner {
             return try await ProcessExecution.run(
                 executable: executable, arguments: arguments, environment: [:],
                 workingDirectory: request.workingDirectory, timeoutSeconds: request.timeoutSeconds,
-                outputLimit: request.outputLimit)
+                outputLimit: request.outputLimit,
+                // Everything the command started is in its cgroup, whatever session or namespace it is in.
+                onTimeout: { [group] in if let group { group.cgroup.killAll(group.folder) } })
         } catch let error as FerryError {
             throw error
         } catch {

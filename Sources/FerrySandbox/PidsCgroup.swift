@@ -30,6 +30,7 @@ public struct PidsCgroup: Sendable, Hashable {
             let group = PidsCgroup(parent: parent)
             if let probe = try? group.make(limit: 16) {
                 group.remove(probe)
+                group.removeStale()
                 return group
             }
         }
@@ -84,12 +85,17 @@ public struct PidsCgroup: Sendable, Hashable {
         return folder
     }
 
+    /// Sends SIGKILL to every process in the group.
+    public func killAll(_ folder: String) {
+        let pids = ((try? String(contentsOfFile: folder + "/cgroup.procs", encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { pid_t($0) }
+        for pid in pids { kill(pid, SIGKILL) }
+    }
+
     /// Kills whatever is left in the group and removes it.
     public func remove(_ folder: String) {
-        for _ in 0..<50 {
-            let pids = ((try? String(contentsOfFile: folder + "/cgroup.procs", encoding: .utf8)) ?? "")
-                .split(separator: "\n").compactMap { pid_t($0) }
-            for pid in pids { kill(pid, SIGKILL) }
+        for _ in 0..<100 {
+            killAll(folder)
             if rmdir(folder) == 0 || errno == ENOENT { return }
             usleep(20_000)
         }

@@ -2,6 +2,7 @@ import FerryCore
 import Foundation
 import Subprocess
 import SystemPackage
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -10,9 +11,13 @@ import SystemPackage
 /// Runs a process in its own session, streams its combined output into a head/tail buffer, and on timeout kills
 /// its whole process group. Shared by both runners.
 enum ProcessExecution {
+    /// How long output may keep flowing after a timeout kill before Ferry stops waiting for it: a process that
+    /// escaped the kill (one that changed its credentials and so lost its parent-death signal) must not hang the run.
+    static let drainSeconds = 2.0
+
     static func run(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
-        timeoutSeconds: Double, outputLimit: Int
+        timeoutSeconds: Double, outputLimit: Int, onTimeout: @escaping @Sendable () -> Void = {}
     ) async throws -> CommandResult {
         var options = PlatformOptions()
         options.createSession = true
@@ -22,22 +27,23 @@ enum ProcessExecution {
         for (key, value) in environment { env[Environment.Key(stringLiteral: key)] = value }
 
         enum Finished: Sendable {
-            case output(HeadTailBuffer)
+            case output
             case timeout
+            case gaveUp
         }
+        let buffer = SharedBuffer(limit: outputLimit)
 
         let result = try await Subprocess.run(
             .path(FilePath(executable)), arguments: Arguments(arguments), environment: .custom(env),
             workingDirectory: FilePath(workingDirectory), platformOptions: options, input: .none,
             output: .sequence, error: .combinedWithOutput
-        ) { execution -> (HeadTailBuffer, Bool) in
+        ) { execution -> Bool in
             try await withThrowingTaskGroup(of: Finished.self) { group in
                 group.addTask {
-                    var buffer = HeadTailBuffer(limit: outputLimit)
                     for try await chunk in execution.standardOutput {
-                        chunk.withUnsafeBytes { buffer.append(contentsOf: $0) }
+                        chunk.withUnsafeBytes { bytes in buffer.append(bytes) }
                     }
-                    return .output(buffer)
+                    return .output
                 }
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(Int(timeoutSeconds * 1000)))
@@ -49,31 +55,44 @@ enum ProcessExecution {
                     case .timeout:
                         timedOut = true
                         try? execution.send(signal: .kill, toProcessGroup: true)
-                    case .output(let buffer):
+                        onTimeout()
+                        group.addTask {
+                            try await Task.sleep(for: .milliseconds(Int(drainSeconds * 1000)))
+                            return .gaveUp
+                        }
+                    case .output, .gaveUp:
                         group.cancelAll()
-                        return (buffer, timedOut)
+                        return timedOut
                     }
                 }
-                return (HeadTailBuffer(limit: outputLimit), timedOut)
+                return timedOut
             }
         }
-        let (buffer, timedOut) = result.closureResult
+        let timedOut = result.closureResult
         var exitCode: Int32?
         var signal: Int32?
         switch result.terminationStatus {
         case .exited(let code): exitCode = Int32(code)
         case .signaled(let sig): signal = Int32(sig)
         }
-        var output = buffer.text
+        let (text, total) = buffer.snapshot()
+        var output = text
         if timedOut {
             output += "\n[ferry: command timed out after \(Int(timeoutSeconds))s; its process tree was killed]"
         }
         let elapsed = ContinuousClock.now - started
         return CommandResult(
             exitCode: timedOut ? nil : exitCode, signal: signal, output: output, timedOut: timedOut,
-            durationSeconds: elapsed.inSeconds,
-            totalBytes: buffer.total)
+            durationSeconds: elapsed.inSeconds, totalBytes: total)
     }
+}
+
+/// The head/tail buffer shared by the reading task and the caller, so output read before a give-up is kept.
+final class SharedBuffer: Sendable {
+    private let state: Mutex<HeadTailBuffer>
+    init(limit: Int) { state = Mutex(HeadTailBuffer(limit: limit)) }
+    func append(_ bytes: UnsafeRawBufferPointer) { state.withLock { $0.append(contentsOf: bytes) } }
+    func snapshot() -> (String, Int) { state.withLock { ($0.text, $0.total) } }
 }
 
 /// Keeps the first and last bytes of a stream within a budget, counting everything.

@@ -1,6 +1,10 @@
 import FerryCore
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The git operations a run needs, on a repository or worktree path.
 public struct Git: Sendable {
     public let directory: String
@@ -59,14 +63,28 @@ public struct Git: Sendable {
 
     /// Stages everything (respecting .gitignore) and returns the diff against `base`, binary-safe.
     public func stagedDiff(against base: String) async throws -> String {
-        try await run("add", "-A")
+        try await stageAll()
         return try await run("diff", "--cached", "--binary", base)
     }
 
     /// Files changed against `base`, after staging.
     public func changedFiles(against base: String) async throws -> [String] {
-        try await run("add", "-A")
+        try await stageAll()
         return try await run("diff", "--cached", "--name-only", base).split(separator: "\n").map(String.init)
+    }
+
+    /// `git add -A`, after removing new FIFOs, sockets and device files: git cannot store them, and one of them
+    /// would make the whole add fail (and with it the run's commit).
+    public func stageAll() async throws {
+        let untracked = try await run("ls-files", "-z", "--others", "--exclude-standard").split(separator: "\0")
+        for path in untracked {
+            let full = directory + "/" + path
+            var info = stat()
+            guard lstat(full, &info) == 0 else { continue }
+            let kind = info.st_mode & S_IFMT
+            if kind != S_IFREG && kind != S_IFLNK && kind != S_IFDIR { try? FileManager.default.removeItem(atPath: full) }
+        }
+        try await run("add", "-A")
     }
 
     /// Commits what is staged; returns the new commit's id.
