@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: bench-index bench-localize setup build test demo demo-scripted e2e bench clean
+.PHONY: fuzz bench-index bench-localize setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -40,3 +40,10 @@ bench-localize: setup
 
 clean:
 	rm -rf .build
+
+# Seeded hostile inputs against the parsers of model output: make fuzz COUNT=20000 SEED=1
+COUNT ?= 20000
+SEED ?= 1
+fuzz: setup
+	$(SWIFT) build -c release --product ferry-fuzz
+	.build/release/ferry-fuzz $(COUNT) $(SEED)

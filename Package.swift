@@ -103,6 +103,9 @@ let package = Package(
             dependencies: ["FerryIndex", "FerryCore", "FerryWorkspace"],
             path: "bench/IndexBench"
         ),
+        .target(
+            name: "FerryFuzz", dependencies: ["FerryCore", "FerryModels", "FerryWorkspace"], path: "bench/Fuzz/FerryFuzz"),
+        .executableTarget(name: "ferry-fuzz", dependencies: ["FerryFuzz"], path: "bench/Fuzz/main"),
         .executableTarget(
             name: "ferry-bench",
             dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore"],
@@ -112,7 +115,8 @@ let package = Package(
             name: "FerryTests",
             dependencies: [
                 "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryAgent",
-                "FerryTesting", "FerryLocal", "FerryEval", "FerryIndex",
+                "FerryTesting", "FerryLocal", "FerryEval", "FerryIndex", "FerryFuzz",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
