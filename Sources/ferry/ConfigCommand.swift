@@ -41,8 +41,11 @@ struct ConfigCommand: AsyncParsableCommand {
         out += "[limits]\nmax_steps = \(config.limits.maxSteps)\n"
         out += "max_cost = \(config.limits.maxCostUSD.map { "\($0)" } ?? "# none")\n"
         out += "max_time = \(config.limits.maxTimeSeconds.map { "\(Int($0))" } ?? "# none")\n"
-        out += "repair_rounds = \(config.limits.repairRounds)\n\n"
-        out += "[sandbox]\nmode = \"\(config.sandbox.rawValue)\"\nnetwork = \(config.allowNetwork)\n\n"
+        out += "repair_rounds = \(config.limits.repairRounds)\nmax_file_mb = \(config.maxCommitFileBytes / 1_048_576)\n\n"
+        out += "[sandbox]  # set by: \(config.sandboxSource)\nmode = \"\(config.sandbox.rawValue)\"\nnetwork = \(config.allowNetwork)\n"
+        out += "max_processes = \(config.maxProcesses)\nread_only = [\(config.sandboxReadOnly.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+        out += "trust_repo_config = \(config.trustRepoSandbox)\n\n"
+        for warning in config.warnings { out += "# WARNING: \(warning)\n" }
         out += "# store: \(config.storePath)\n"
         print(out, terminator: "")
     }
