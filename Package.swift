@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(name: "ferry-fuzz", dependencies: ["FerryFuzz"], path: "bench/Fuzz/main"),
         .executableTarget(
             name: "ferry-bench",
-            dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore"],
+            dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore", "FerrySandbox", "FerryWorkspace"],
             path: "bench/FerryBench"
         ),
         .testTarget(

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What a sandboxed command may touch. Everything has a default, and the defaults are the strict choice: the host
 /// read-only, the home directory and Ferry's own folders hidden, no network, a process cap.
 public struct SandboxPolicy: Sendable, Hashable {
@@ -120,12 +124,17 @@ extension SandboxPolicy {
 
     /// The filesystem the command sees, after `--ro-bind / /`: hidden folders, then the toolchains and binds shown
     /// again inside them, then the workspace, then the read-only paths inside the workspace.
-    public func mounts(host: [String: String], fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) })
-        -> [Mount]
-    {
-        let workspace = Self.clean(self.workspace)
-        let hidden = Self.unique((Self.defaultHiddenPaths(host: host) + hiddenPaths).map(Self.clean))
-            .filter { $0 != "/" && fileExists($0) }
+    public func mounts(
+        host: [String: String], fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
+        resolve: (String) -> String = SandboxPolicy.realPath
+    ) -> [Mount] {
+        let workspace = resolve(Self.clean(self.workspace))
+        let readOnlyPaths = self.readOnlyPaths.map { resolve(Self.clean($0)) }
+        // A hidden path that is a symbolic link (/home -> /usr/home) is hidden where it leads: bubblewrap mounts
+        // onto the target.
+        let hidden = Self.unique(
+            (Self.defaultHiddenPaths(host: host) + hiddenPaths).map(Self.clean).filter(fileExists).map(resolve))
+            .filter { $0 != "/" }
         func isUnder(_ path: String, _ folder: String) -> Bool { path == folder || path.hasPrefix(folder + "/") }
 
         var shown: [String] = readOnlyBinds.map { Self.clean(Self.expandTilde($0, host: host)) }
@@ -157,6 +166,13 @@ extension SandboxPolicy {
             if coveredAgain { mounts.append(.hide(folder)) }
         }
         return mounts
+    }
+
+    /// The path with symbolic links resolved, or the path itself when that fails.
+    public static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func clean(_ path: String) -> String {

@@ -4,7 +4,9 @@ import FerryAgent
 import FerryCore
 import FerryModels
 import FerryStore
+import FerrySandbox
 import FerryTesting
+import FerryWorkspace
 import Foundation
 import Synchronization
 
@@ -98,5 +100,57 @@ struct Bench {
         print(String(format: "  median %.2f ms   p95 %.2f ms   max %.2f ms", percentile(perStep, 0.5), percentile(perStep, 0.95), perStep.max() ?? 0))
         print(String(format: "  whole run median %.0f ms", percentile(totals, 0.5)))
         print(String(format: "  peak RSS %.1f MB", peakRSSMegabytes()))
+        try await sandboxStartup()
+        try await readLargeFile()
+    }
+
+    /// One `true` in the sandbox, with and without the per-command pids cgroup, interleaved so noise hits both.
+    static func sandboxStartup() async throws {
+        let repo = try await FixtureRepo.make(["a.txt": "a"])
+        let capped = try BubblewrapRunner(policy: SandboxPolicy(workspace: repo))
+        let uncapped = try BubblewrapRunner(policy: SandboxPolicy(workspace: repo, maxProcesses: 0))
+        var with: [Double] = []
+        var without: [Double] = []
+        for _ in 0..<40 {
+            for (runner, into) in [(capped, 0), (uncapped, 1)] {
+                let started = ContinuousClock.now
+                _ = try await runner.run(CommandRequest(script: "true", workingDirectory: repo))
+                let ms = milliseconds(ContinuousClock.now - started)
+                if into == 0 { with.append(ms) } else { without.append(ms) }
+            }
+        }
+        print("")
+        print("sandboxed command (`true`), 40 each, interleaved:")
+        print(String(format: "  with the process cap (pids cgroup or rlimit) median %.1f ms   without %.1f ms   ratio %.2f",
+            percentile(with, 0.5), percentile(without, 0.5), percentile(with, 0.5) / max(percentile(without, 0.5), 0.001)))
+    }
+
+    /// read_file on a 300 MB file: refused without reading it; on a 15 MB file: streamed, a window kept.
+    static func readLargeFile() async throws {
+        let repo = try await FixtureRepo.make(["a.txt": "a"])
+        let big = repo + "/big.log"
+        FileManager.default.createFile(atPath: big, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: big))
+        let line = Data(String(repeating: "x", count: 99).utf8 + [0x0A])
+        var chunk = Data()
+        for _ in 0..<10_000 { chunk.append(line) }
+        for _ in 0..<15 { handle.write(chunk) }  // 15 MB
+        try handle.close()
+        let huge = repo + "/huge.bin"
+        FileManager.default.createFile(atPath: huge, contents: nil)
+        truncate(huge, 300 * 1024 * 1024)
+        let tools = ToolBox(workspace: try Workspace(root: repo), runner: DirectRunner(policy: SandboxPolicy(workspace: repo)))
+        let before = peakRSSMegabytes()
+        var started = ContinuousClock.now
+        let window = await tools.execute(ToolCall(id: "1", name: "read_file", arguments: #"{"path": "big.log", "start_line": 100000, "end_line": 100100}"#))
+        let streamMS = milliseconds(ContinuousClock.now - started)
+        started = ContinuousClock.now
+        let refused = await tools.execute(ToolCall(id: "2", name: "read_file", arguments: #"{"path": "huge.bin"}"#))
+        let refuseMS = milliseconds(ContinuousClock.now - started)
+        print("")
+        print("read_file on large files (peak RSS before: \(String(format: "%.1f", before)) MB):")
+        print(String(format: "  15 MB log, lines 100000-100100: %.0f ms, %@", streamMS, window.isError ? "error" : "\(window.output.split(separator: "\n").count) lines"))
+        print(String(format: "  300 MB file: %.1f ms, %@", refuseMS, refused.isError ? "refused" : "read"))
+        print(String(format: "  peak RSS after: %.1f MB", peakRSSMegabytes()))
     }
 }

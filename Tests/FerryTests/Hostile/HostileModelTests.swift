@@ -188,7 +188,7 @@ import Testing
                 .status(503, body: #"{"error":{"message":"overloaded"}}"#),
                 .reply(toolCalls: [FakeToolCall(name: "edit_file", arguments: #"{"path": "calc.py", "old": "#)]),
                 .call("shell", ["command": "sleep 60", "timeout": 120]),
-            ], limits: AgentLimits(maxTimeSeconds: 4, repairRounds: 0), retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
+            ], limits: AgentLimits(maxTimeSeconds: 8, repairRounds: 0), retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
         let lines = run.trace.split(separator: "\n").compactMap { JSONValue.parse(String($0)) }
         #expect(lines.contains { $0["type"] == "model.retry" && $0["data"]?["reason"] == "HTTP 503" })
         #expect(lines.contains { $0["type"] == "reply.rejected" })

@@ -39,6 +39,8 @@ struct HostileRun: Sendable {
         config.testCommand = testCommand
         config.limits = limits
         config.firstAttempt = .off
+        // The index and its repo map are not what these runs test; without them the time limits measure the loop.
+        config.repoMapTokens = 0
         configure(&config)
         let store = try SQLiteRunStore(path: config.storePath)
         let frozen = config
