@@ -20,14 +20,21 @@ public enum EditMatcher {
         guard !old.isEmpty else {
             throw FerryError(.tool, "`old` is empty; give the exact text to replace (use write_file to create a file)")
         }
-        let exact = ranges(of: old, in: content)
+        // Exact matching is on UTF-8 bytes: Foundation's `range(of:)` can return a range that splits a character
+        // (a needle "\n" inside "\r\n", a letter before a combining mark), and replacing it crashed (found by
+        // `make fuzz`).
+        let haystack = Array(content.utf8)
+        let exact = offsets(of: Array(old.utf8), in: haystack)
+        func lineNumber(_ offset: Int) -> Int { haystack[..<offset].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) } }
         if exact.count == 1 {
-            let range = exact[0]
-            let line = content[..<range.lowerBound].reduce(1) { $0 + ($1 == "\n" ? 1 : 0) }
-            return Applied(content: content.replacingCharacters(in: range, with: new), stage: .exact, line: line)
+            let start = exact[0]
+            var bytes = Array(haystack[..<start])
+            bytes += Array(new.utf8)
+            bytes += haystack[(start + old.utf8.count)...]
+            return Applied(content: String(decoding: bytes, as: UTF8.self), stage: .exact, line: lineNumber(start))
         }
         if exact.count > 1 {
-            let lines = exact.map { range in content[..<range.lowerBound].reduce(1) { $0 + ($1 == "\n" ? 1 : 0) } }
+            let lines = exact.map(lineNumber)
             throw FerryError(
                 .tool,
                 "`old` occurs \(exact.count) times (lines \(lines.map(String.init).joined(separator: ", "))); "
@@ -50,11 +57,13 @@ public enum EditMatcher {
         ]
         for (stage, key) in stages {
             let target = oldLines.map(key)
+            // Each file line is keyed once per stage, not once per comparison.
+            let keyed = fileLines.map(key)
             var matches: [Int] = []
-            if target.count <= fileLines.count {
-                for start in 0...(fileLines.count - target.count) {
+            if target.count <= keyed.count {
+                for start in 0...(keyed.count - target.count) {
                     var equal = true
-                    for offset in 0..<target.count where key(fileLines[start + offset]) != target[offset] {
+                    for offset in 0..<target.count where keyed[start + offset] != target[offset] {
                         equal = false
                         break
                     }
@@ -80,12 +89,18 @@ public enum EditMatcher {
         throw FerryError(.tool, "`old` was not found in the file." + closestLines(to: oldLines, in: fileLines))
     }
 
-    static func ranges(of needle: String, in haystack: String) -> [Range<String.Index>] {
-        var result: [Range<String.Index>] = []
-        var searchStart = haystack.startIndex
-        while searchStart < haystack.endIndex, let found = haystack.range(of: needle, range: searchStart..<haystack.endIndex) {
-            result.append(found)
-            searchStart = haystack.index(after: found.lowerBound)
+    /// Where `needle` starts in `haystack`, overlapping matches included, as byte offsets.
+    static func offsets(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return [] }
+        var result: [Int] = []
+        let first = needle[0]
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                result.append(index)
+            }
+            index += 1
         }
         return result
     }
@@ -120,46 +135,57 @@ public enum EditMatcher {
 
     /// The window of the file most like `old`, with line numbers, for the error message.
     static func closestLines(to oldLines: [String], in fileLines: [String]) -> String {
+        // Bounded work whatever the model sends: the first 20 lines of `old` against windows of at most 40 lines,
+        // each line's bigrams counted once. (Comparing every line of a long `old` with every window took seconds.)
         let target = oldLines.map { foldPunctuation($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .prefix(20).map(Bigrams.init)
         guard !target.isEmpty, !fileLines.isEmpty else { return "" }
-        let folded = fileLines.map { foldPunctuation($0).trimmingCharacters(in: .whitespaces) }
-        let window = max(1, oldLines.count)
+        let folded = fileLines.map { Bigrams(foldPunctuation($0).trimmingCharacters(in: .whitespaces)) }
+        let window = min(40, max(1, oldLines.count))
+        // similarity[t][f], once.
+        let similarity = target.map { line in folded.map { line.similarity(to: $0) } }
         var best = (score: 0.0, start: 0)
         for start in 0..<max(1, fileLines.count - window + 1) {
             var score = 0.0
-            for line in target {
+            for row in similarity {
                 var lineBest = 0.0
-                for offset in 0..<min(window, fileLines.count - start) {
-                    lineBest = max(lineBest, similarity(line, folded[start + offset]))
-                }
+                for offset in 0..<min(window, fileLines.count - start) { lineBest = max(lineBest, row[start + offset]) }
                 score += lineBest
             }
             if score > best.score { best = (score, start) }
         }
         guard best.score > 0 else { return "" }
         let end = min(fileLines.count, best.start + window)
-        let shown = (best.start..<end).map { "\($0 + 1)\t\(fileLines[$0])" }.joined(separator: "\n")
+        let shown = (best.start..<end).map { "\($0 + 1)\t\(fileLines[$0].prefix(300))" }.joined(separator: "\n")
         return " The closest lines in the file are:\n" + shown + "\nCopy the text exactly from read_file output."
     }
 
-    /// A cheap similarity: shared character bigrams over total (Dice coefficient).
-    static func similarity(_ a: String, _ b: String) -> Double {
-        if a == b { return 1 }
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count > 1, y.count > 1 else { return 0 }
-        var counts: [UInt16: Int] = [:]
-        for i in 0..<(x.count - 1) { counts[UInt16(x[i]) << 8 | UInt16(x[i + 1]), default: 0] += 1 }
-        var shared = 0
-        for i in 0..<(y.count - 1) {
-            let key = UInt16(y[i]) << 8 | UInt16(y[i + 1])
-            if let c = counts[key], c > 0 {
-                shared += 1
-                counts[key] = c - 1
+    /// A line's character bigrams, counted once, for the Dice coefficient.
+    struct Bigrams {
+        let text: String
+        let counts: [UInt16: Int]
+        let total: Int
+
+        init(_ text: String) {
+            self.text = text
+            let bytes = Array(text.utf8.prefix(2_000))
+            var counts: [UInt16: Int] = [:]
+            if bytes.count > 1 {
+                for i in 0..<(bytes.count - 1) { counts[UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]), default: 0] += 1 }
             }
+            self.counts = counts
+            self.total = max(0, bytes.count - 1)
         }
-        return 2 * Double(shared) / Double(x.count + y.count - 2)
+
+        func similarity(to other: Bigrams) -> Double {
+            if text == other.text { return 1 }
+            guard total > 0, other.total > 0 else { return 0 }
+            var shared = 0
+            for (key, count) in counts { shared += min(count, other.counts[key] ?? 0) }
+            return 2 * Double(shared) / Double(total + other.total)
+        }
     }
+
 }
 
 extension EditMatcher.Stage: CustomStringConvertible {

@@ -56,3 +56,29 @@ import Testing
         #expect(throws: FerryError.self) { try EditMatcher.apply(old: "", new: "x", to: file) }
     }
 }
+
+/// Inputs the fuzzer found, kept as regressions.
+@Suite struct EditMatcherFuzzRegressions {
+    /// A needle inside a character ("\n" of "\r\n", a letter before a combining mark) used to crash the replacement.
+    @Test func aMatchInsideACharacterDoesNotCrash() throws {
+        let crlf = try EditMatcher.apply(old: "a\n", new: "b\n", to: "x\r\na\n")
+        #expect(crlf.content == "x\r\nb\n")
+        #expect(crlf.line == 2)
+        let combining = try EditMatcher.apply(old: "e", new: "E", to: "cafe\u{301}")
+        #expect(combining.stage == .exact)
+        #expect(Array(combining.content.utf8) == Array("cafE\u{301}".utf8))
+        let inside = try EditMatcher.apply(old: "\n", new: "|", to: "a\r\nb")
+        #expect(inside.content.utf8.count == "a\r|b".utf8.count)
+    }
+
+    /// A long `old` against a long file: the "closest lines" hint is bounded work, not seconds.
+    @Test func aLongMissIsAnsweredWithTheClosestLines() throws {
+        let file = (0..<3_000).map { "value_\($0) = compute(\($0))" }.joined(separator: "\n")
+        let old = (0..<800).map { "valu_\($0) = compute(\($0)) # changed" }.joined(separator: "\n")
+        #expect {
+            try EditMatcher.apply(old: old, new: "x", to: file)
+        } throws: { error in
+            (error as? FerryError)?.message.contains("The closest lines in the file are:") == true
+        }
+    }
+}

@@ -115,6 +115,7 @@ public struct FuzzReport: Sendable {
     public var seconds = 0.0
     public var slowestMilliseconds = 0.0
     public var slowestInputBytes = 0
+    public var slowestInput = ""
     public var largestInputBytes = 0
     public var outcomes: [String: Int] = [:]
     public var violations: [(input: String, problem: String)] = []
@@ -145,6 +146,7 @@ public enum Fuzzer {
             if milliseconds > report.slowestMilliseconds {
                 report.slowestMilliseconds = milliseconds
                 report.slowestInputBytes = input.utf8.count
+                report.slowestInput = String(input.prefix(200))
             }
             report.largestInputBytes = max(report.largestInputBytes, input.utf8.count)
             report.executions += 1
