@@ -144,16 +144,24 @@ public enum EditMatcher {
         let window = min(40, max(1, oldLines.count))
         // similarity[t][f], once.
         let similarity = target.map { line in folded.map { line.similarity(to: $0) } }
-        var best = (score: 0.0, start: 0)
-        for start in 0..<max(1, fileLines.count - window + 1) {
-            var score = 0.0
-            for row in similarity {
-                var lineBest = 0.0
-                for offset in 0..<min(window, fileLines.count - start) { lineBest = max(lineBest, row[start + offset]) }
-                score += lineBest
+        // A window's score: for each line of `old`, its best match in the window (a sliding maximum per row).
+        let starts = max(1, fileLines.count - window + 1)
+        var scores = [Double](repeating: 0, count: starts)
+        for row in similarity {
+            var deque: [Int] = []
+            var head = 0
+            for index in 0..<row.count {
+                while deque.count > head, row[deque[deque.count - 1]] <= row[index] { deque.removeLast() }
+                deque.append(index)
+                let start = index - window + 1
+                if deque[head] < max(0, start) { head += 1 }
+                if start >= 0, start < starts { scores[start] += row[deque[head]] }
             }
-            if score > best.score { best = (score, start) }
+            // A file shorter than the window: one start, covering all of it.
+            if row.count < window { scores[0] += row.max() ?? 0 }
         }
+        var best = (score: 0.0, start: 0)
+        for (start, score) in scores.enumerated() where score > best.score { best = (score, start) }
         guard best.score > 0 else { return "" }
         let end = min(fileLines.count, best.start + window)
         let shown = (best.start..<end).map { "\($0 + 1)\t\(fileLines[$0].prefix(300))" }.joined(separator: "\n")

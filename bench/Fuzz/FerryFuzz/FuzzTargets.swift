@@ -61,7 +61,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             let content = generator.chance(20) ? input : source
             do {
                 let applied = try EditMatcher.apply(old: old, new: input, to: content)
-                let lineCount = content.split(separator: "\n", omittingEmptySubsequences: false).count
+                // Lines as the matcher counts them: newline bytes (a "\r\n" pair is one Character but one line end).
+                let lineCount = content.utf8.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
                 guard applied.line >= 1, applied.line <= lineCount + 1 else {
                     throw Violation(description: "line \(applied.line) outside 1...\(lineCount + 1)")
                 }
