@@ -94,10 +94,11 @@ public struct PidsCgroup: Sendable, Hashable {
 
     /// Kills whatever is left in the group and removes it.
     public func remove(_ folder: String) {
-        for _ in 0..<100 {
-            killAll(folder)
+        // Usually the group is already empty; otherwise its last processes are being reaped: kill, retry soon.
+        for _ in 0..<500 {
             if rmdir(folder) == 0 || errno == ENOENT { return }
-            usleep(20_000)
+            killAll(folder)
+            usleep(2_000)
         }
     }
 
