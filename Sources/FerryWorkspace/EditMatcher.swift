@@ -34,10 +34,19 @@ public enum EditMatcher {
             return Applied(content: String(decoding: bytes, as: UTF8.self), stage: .exact, line: lineNumber(start))
         }
         if exact.count > 1 {
-            let lines = exact.map(lineNumber)
+            // Line numbers of the first ten, in one pass (one count per match from the start was quadratic).
+            var lines: [Int] = []
+            var line = 1
+            var scanned = 0
+            for offset in exact.prefix(10) {
+                for byte in haystack[scanned..<offset] where byte == 0x0A { line += 1 }
+                scanned = offset
+                lines.append(line)
+            }
+            let more = exact.count > 10 ? ", …" : ""
             throw FerryError(
                 .tool,
-                "`old` occurs \(exact.count) times (lines \(lines.map(String.init).joined(separator: ", "))); "
+                "`old` occurs \(exact.count) times (lines \(lines.map(String.init).joined(separator: ", "))\(more)); "
                     + "include more surrounding lines so it matches exactly once")
         }
 
@@ -176,7 +185,7 @@ public enum EditMatcher {
 
         init(_ text: String) {
             self.text = text
-            let bytes = Array(text.utf8.prefix(2_000))
+            let bytes = Array(text.utf8.prefix(400))
             var counts: [UInt16: Int] = [:]
             if bytes.count > 1 {
                 for i in 0..<(bytes.count - 1) { counts[UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]), default: 0] += 1 }

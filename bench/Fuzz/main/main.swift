@@ -18,6 +18,7 @@ for target in FuzzTarget.allCases {
             + String(format: "%7d %8.0f %12.1f (%d) %14d %17d %12d", report.executions, rate, report.slowestMilliseconds,
                 report.slowestInputBytes, report.largestInputBytes, report.outcomes.count, report.violations.count))
     for (outcome, n) in report.outcomes.sorted(by: { $0.key < $1.key }) { print("    \(outcome): \(n)") }
+    print("    slowest input begins: \(report.slowestInput.prefix(120).debugDescription)")
     for violation in report.violations.prefix(5) {
         failed = true
         print("  VIOLATION: \(violation.problem)\n    input: \(String(violation.input.prefix(300)).debugDescription)")
