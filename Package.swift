@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "FerryCore", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -65,6 +66,8 @@ let package = Package(
                 "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryLocal", "FerryIndex",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -89,12 +92,15 @@ let package = Package(
                 "FerryCore", "FerryWorkspace",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryAgent", "FerryTesting", "FerryEval", "FerryIndex",
+                "FerryAgent", "FerryTesting", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
+                "FerryWorkspace", "FerryLocal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
