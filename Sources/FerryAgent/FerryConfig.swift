@@ -66,13 +66,11 @@ public struct FerryConfig: Sendable {
     public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
         -> String
     {
-        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty { return xdg + "/ferry" }
-        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/share/ferry"
+        FerryPaths.data(environment: environment)
     }
 
     public static func userConfigPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/ferry/config.toml" }
-        return (environment["HOME"] ?? "") + "/.config/ferry/config.toml"
+        FerryPaths.config(environment: environment) + "/config.toml"
     }
 
     public var storePath: String { dataDirectory + "/ferry.sqlite" }

@@ -1,6 +1,5 @@
 import Crypto
 import FerryCore
-import FerryLocal
 import FerryWorkspace
 import Foundation
 import TOMLKit
@@ -179,7 +178,7 @@ public actor EnvironmentCache {
 
     /// `$XDG_CACHE_HOME/ferry/envs` (default `~/.cache/ferry/envs`).
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        LocalCache.default(environment: environment).root + "/envs"
+        FerryPaths.cache(environment: environment) + "/envs"
     }
 
     public func prepare(_ spec: EnvironmentSpec) async throws -> PreparedEnvironment {

@@ -1,3 +1,4 @@
+import FerryCore
 import Foundation
 
 /// The embedded model and where its pieces come from: Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, shipped as 22
@@ -32,8 +33,7 @@ public struct LocalCache: Sendable, Hashable {
     public init(root: String) { self.root = root }
 
     public static func `default`(environment: [String: String] = ProcessInfo.processInfo.environment) -> LocalCache {
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return LocalCache(root: xdg + "/ferry") }
-        return LocalCache(root: (environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache/ferry")
+        LocalCache(root: FerryPaths.cache(environment: environment))
     }
 
     public func modelPath(_ spec: LocalModelSpec) -> String { root + "/models/" + spec.fileName }

@@ -1,3 +1,4 @@
+import FerryCore
 import Foundation
 
 #if canImport(Glibc)
@@ -112,14 +113,7 @@ extension SandboxPolicy {
     public static func defaultHiddenPaths(host: [String: String]) -> [String] {
         var paths = ["/root", "/home"]
         if let home = host["HOME"], !home.isEmpty { paths.append(home) }
-        for (variable, fallback) in [("XDG_DATA_HOME", "/.local/share"), ("XDG_CONFIG_HOME", "/.config"), ("XDG_CACHE_HOME", "/.cache")] {
-            if let base = host[variable], !base.isEmpty {
-                paths.append(base + "/ferry")
-            } else if let home = host["HOME"], !home.isEmpty {
-                paths.append(home + fallback + "/ferry")
-            }
-        }
-        return paths
+        return paths + [FerryPaths.data(environment: host), FerryPaths.config(environment: host), FerryPaths.cache(environment: host)]
     }
 
     /// The filesystem the command sees, after `--ro-bind / /`: hidden folders, then the toolchains and binds shown
