@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryAgent", "FerryTesting", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
+                "FerryAgent", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
                 "FerryWorkspace", "FerryLocal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -20,9 +20,6 @@ public enum FixtureRepo {
 
     /// Turns a directory into a repository with one commit of everything in it.
     public static func initialize(_ directory: String) async throws {
-        let git = Git(directory)
-        try await git.run("init", "-q", "-b", "main")
-        try await git.run("add", "-A")
-        try await git.run("commit", "-q", "-m", "initial")
+        try await Git.initialize(directory)
     }
 }

@@ -105,6 +105,14 @@ public struct Git: Sendable {
         }
     }
 
+    /// Turns a directory into a repository on `main` with one commit of everything in it.
+    public static func initialize(_ directory: String, message: String = "initial") async throws {
+        let git = Git(directory)
+        try await git.run("init", "-q", "-b", "main")
+        try await git.run("add", "-A")
+        try await git.run("commit", "-q", "-m", message)
+    }
+
     /// Tracked and untracked files, minus what .gitignore excludes.
     public func listFiles() async throws -> [String] {
         let output = try await run("ls-files", "-z", "--cached", "--others", "--exclude-standard")

@@ -2,12 +2,12 @@ import ArgumentParser
 import FerryAgent
 import FerryCore
 import FerryModels
-import FerryTesting
+import FerryWorkspace
 import Foundation
 
 /// `make demo`: copies the bundled example to a temporary repository and runs a real task on it, offline, with the
-/// embedded local model (installed on first use). `--scripted` swaps the model for a fake server that replays a
-/// fixed conversation, to show the flow in a second.
+/// embedded local model (installed on first use). `--scripted` swaps the model for an in-process `ScriptedModel`
+/// that replays a fixed conversation, to show the flow in a second.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Run Ferry end to end on the bundled example repository.")
@@ -15,7 +15,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The example repository to copy.") var example = "examples/cart"
     @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
     @Flag(help: "Print a JSONL event stream.") var json = false
-    @Flag(help: "Use a scripted fake model server instead of the local model.") var scripted = false
+    @Flag(help: "Replay a fixed conversation instead of running the local model.") var scripted = false
     @Option(help: "Tool protocol for the local model: native or text.") var toolProtocol: ModelProfile.ToolProtocol?
 
     func run() async throws {
@@ -27,7 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
         try fm.copyItem(atPath: example, toPath: directory)
         let task = String(decoding: fm.contents(atPath: directory + "/TASK.md")!, as: UTF8.self)
         try fm.removeItem(atPath: directory + "/TASK.md")
-        try await FixtureRepo.initialize(directory)
+        try await Git.initialize(directory)
 
         var loaded = try ConfigLoader.load(repo: directory)
         if let sandbox { loaded.sandbox = sandbox }
@@ -36,17 +36,15 @@ struct DemoCommand: AsyncParsableCommand {
         print("Task: \(task.trimmingCharacters(in: .whitespacesAndNewlines))")
         let result: RunResult
         if scripted {
-            print("Model: a SCRIPTED fake OpenAI-compatible server replaying a fixed conversation (not a real model).")
+            print("Model: a SCRIPTED model replaying a fixed conversation (not a real model).")
             print("       Sandbox, git, tests and store are real.\n")
             fflush(nil)
-            result = try await FakeModelServer.with(.openai, script: Self.script) { server in
-                let profile = ModelProfile(
-                    name: "demo", provider: .openai, baseURL: server.baseURL, model: "scripted-demo", apiKeyEnv: "",
-                    price: Price(input: 0.40, output: 1.60, cachedInput: 0.10))
-                return try await Session.run(
-                    task: task, repo: directory, base: nil, profile: profile, apiKey: nil, config: config,
-                    keepWorktree: false, json: json)
-            }
+            let profile = ModelProfile(
+                name: "demo", provider: .openai, model: "scripted-demo", apiKeyEnv: "",
+                price: Price(input: 0.40, output: 1.60, cachedInput: 0.10))
+            result = try await Session.run(
+                task: task, repo: directory, base: nil, model: ScriptedModel(profile: profile, replies: Self.script),
+                apiKey: nil, config: config, keepWorktree: false, json: json)
         } else {
             var profile = config.profiles["local"]!
             if let toolProtocol { profile.toolProtocol = toolProtocol }
@@ -64,14 +62,14 @@ struct DemoCommand: AsyncParsableCommand {
         throw ExitCode(result.status.exitCode)
     }
 
-    static let script: [FakeStep] = [
-        .call("search", ["pattern": "def total|discount"], text: "Let me find the discount logic."),
-        .call("read_file", ["path": "cart.py"]),
-        .call("shell", ["command": "python3 -m unittest -v 2>&1 | tail -15"], text: "Reproduce with the tests."),
-        .call(
+    static let script: [ModelReply] = [
+        ScriptedModel.call("search", ["pattern": "def total|discount"], text: "Let me find the discount logic."),
+        ScriptedModel.call("read_file", ["path": "cart.py"]),
+        ScriptedModel.call("shell", ["command": "python3 -m unittest -v 2>&1 | tail -15"], text: "Reproduce with the tests."),
+        ScriptedModel.call(
             "edit_file", ["path": "cart.py", "old": "    if item_count(items) > 10:", "new": "    if item_count(items) >= 10:"],
             text: "The comparison excludes exactly 10 items; make it inclusive."),
-        .call("shell", ["command": "python3 -m unittest -v 2>&1 | tail -8"]),
-        .call("finish", ["summary": "The bulk discount used `> 10`, so a cart of exactly 10 items paid full price. Changed it to `>= 10` in cart.total, as the docstring says."]),
+        ScriptedModel.call("shell", ["command": "python3 -m unittest -v 2>&1 | tail -8"]),
+        ScriptedModel.call("finish", ["summary": "The bulk discount used `> 10`, so a cart of exactly 10 items paid full price. Changed it to `>= 10` in cart.total, as the docstring says."]),
     ]
 }

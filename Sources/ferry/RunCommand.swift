@@ -160,6 +160,17 @@ enum Session {
         task: String, repo: String, base: String?, resolvedProfile profile: ModelProfile, apiKey: String?,
         config: FerryConfig, keepWorktree: Bool, json: Bool, retry: RetryPolicy
     ) async throws -> RunResult {
+        try await ModelFactory.withModel(profile: profile, apiKey: apiKey, retry: retry) { model in
+            try await run(task: task, repo: repo, base: base, model: model, apiKey: apiKey, config: config,
+                keepWorktree: keepWorktree, json: json)
+        }
+    }
+
+    /// One run with this model, the live view and the report.
+    static func run(
+        task: String, repo: String, base: String?, model: any ChatModel, apiKey: String?, config: FerryConfig,
+        keepWorktree: Bool, json: Bool
+    ) async throws -> RunResult {
         let store = try SQLiteRunStore(path: config.storePath)
         let secrets = Redactor.secrets(in: ProcessInfo.processInfo.environment, extra: apiKey.map { [$0] } ?? [])
         // Runs whose process died (SIGKILL, a crash) are closed first, their partial changes committed.
@@ -167,11 +178,9 @@ enum Session {
             .reconcile()
         let view = LiveView(json: json)
         let request = RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)
-        let result = try await ModelFactory.withModel(profile: profile, apiKey: apiKey, retry: retry) { model in
-            let runner = AgentRunner(model: model, store: store, config: config, secrets: secrets)
-            // Ctrl-C or SIGTERM cancels the run; the runner still commits, writes its files and records it.
-            return try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
-        }
+        let runner = AgentRunner(model: model, store: store, config: config, secrets: secrets)
+        // Ctrl-C or SIGTERM cancels the run; the runner still commits, writes its files and records it.
+        let result = try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
         if !json { print(Report.text(result)) }
         if result.status == .interrupted { throw ExitCode(130) }
         return result

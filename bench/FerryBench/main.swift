@@ -1,4 +1,4 @@
-// Measures Ferry's own overhead per agent step: a 50-step run against a zero-latency scripted model, so every
+// Measures Ferry's own overhead per agent step: a 50-step run against a zero-latency `ScriptedModel`, so every
 // millisecond is the harness (history, tools, trace, store), not inference. Run with `make bench`.
 import FerryAgent
 import FerryCore
@@ -14,19 +14,22 @@ import Synchronization
     import Glibc
 #endif
 
-/// A model that answers instantly from a script and notes when each call arrives.
-final class ScriptedModel: ChatModel, Sendable {
-    let profile = ModelProfile(name: "bench", provider: .openai, model: "gpt-4.1-mini")
+/// The bench's script for `ScriptedModel`: a cycle of read, search, list and edit, then finish; it notes when each
+/// call arrives.
+final class BenchScript: Sendable {
     let steps: Int
     let calls = Mutex<[ContinuousClock.Instant]>([])
 
     init(steps: Int) { self.steps = steps }
 
-    func complete(_ request: ChatRequest, onDelta: @escaping @Sendable (StreamDelta) -> Void) async throws -> ModelReply {
-        let index = calls.withLock { calls in
-            calls.append(.now)
-            return calls.count
+    var model: ScriptedModel {
+        ScriptedModel(profile: ModelProfile(name: "bench", provider: .openai, model: "gpt-4.1-mini")) { index, _ in
+            self.calls.withLock { $0.append(.now) }
+            return self.reply(index)
         }
+    }
+
+    func reply(_ index: Int) -> ModelReply {
         let usage = Usage(inputTokens: 1_500 + 150 * index, outputTokens: 60, cachedInputTokens: 1_400 + 150 * (index - 1))
         let call: (String, JSONValue)
         if index >= steps {
@@ -81,12 +84,12 @@ struct Bench {
             config.testCommand = "true"
             config.limits.maxSteps = steps + 5
             let store = try SQLiteRunStore(path: config.storePath)
-            let model = ScriptedModel(steps: steps)
-            let runner = AgentRunner(model: model, store: store, config: config)
+            let script = BenchScript(steps: steps)
+            let runner = AgentRunner(model: script.model, store: store, config: config)
             let started = ContinuousClock.now
             let result = try await runner.run(RunRequest(task: "bench", repo: repo))
             let total = milliseconds(ContinuousClock.now - started)
-            let instants = model.calls.withLock { $0 }
+            let instants = script.calls.withLock { $0 }
             let deltas = zip(instants.dropFirst(), instants).map { milliseconds($0 - $1) }
             perStep += deltas
             totals.append(total)
