@@ -116,7 +116,10 @@ import Testing
     @Test func costLimitStops() {
         var m = machine(AgentLimits(maxCostUSD: 0.05))
         _ = m.handle(.start(now: 0))
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 1)) != .stop(.init(status: .limit, reason: "", limit: .cost)))
+        // Under the limit the calls run.
+        guard case .runTools = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 1)) else {
+            Issue.record("expected runTools under the cost limit"); return
+        }
         _ = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1))
         guard case .stop(let outcome) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 2)) else {
             Issue.record("expected stop"); return
@@ -218,5 +221,71 @@ extension AgentMachineTests {
             Issue.record("expected a refusal"); return
         }
         #expect(history.last?.content.contains("You already made this exact call") == true)
+    }
+
+    @Test func aModelErrorEndsTheRunAsFailedWithTheError() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        guard case .stop(let outcome) = m.handle(.modelFailed("HTTP 500 from the server", now: 1)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason == "model error: HTTP 500 from the server")
+        // Once stopped, it stays stopped whatever comes.
+        #expect(m.handle(.start(now: 2)) == .stop(outcome))
+    }
+
+    @Test func timeUpWhileWaitingStopsWithTheTimeLimit() {
+        var m = machine(AgentLimits(maxTimeSeconds: 30))
+        _ = m.handle(.start(now: 0))
+        guard case .stop(let outcome) = m.handle(.timeUp(now: 31)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .limit)
+        #expect(outcome.limit == .time)
+        #expect(outcome.reason == "time limit of 30s reached")
+    }
+
+    @Test func aFailedCompactionDropsOldTurnsAndGoesOn() {
+        var m = AgentMachine(history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
+        _ = m.handle(.start(now: 0))
+        var action: AgentMachine.Action = .callModel([])
+        for i in 0..<8 {
+            _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
+            action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
+            if case .compact = action { break }
+        }
+        guard case .compact = action else { Issue.record("expected compaction"); return }
+        let before = m.estimatedTokens
+        guard case .callModel(let history) = m.handle(.compactionFailed(now: 2)) else { Issue.record("expected callModel"); return }
+        #expect(history[1].content == "the task")
+        #expect(history[2].content.contains("dropped to fit the context window"))
+        #expect(m.estimatedTokens < before)
+        #expect(m.compactions == 1)
+    }
+
+    @Test func testsThatPassOnlyWithTheirOwnEditsAreToldOnceThenUnverified() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"done"}"#), cost: 0, now: 1))
+        guard case .callModel(let history) = m.handle(.verified(.testsRewritten("the tests pass only with edits"), now: 1)) else {
+            Issue.record("expected the model to be told"); return
+        }
+        #expect(history.last?.content.contains("judged by the project's tests as they were before it") == true)
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"done again"}"#, id: "c2"), cost: 0, now: 2))
+        guard case .stop(let outcome) = m.handle(.verified(.testsRewritten("the tests pass only with edits"), now: 2)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.status == .unverified)
+        #expect(outcome.reason == "the tests pass only with edits")
+    }
+
+    @Test func aRefusedReplyIsRecordedForTheTrace() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("edit_file", #"{"path": "a"#, id: "bad"), cost: 0, now: 1))
+        #expect(m.lastRejection?.error.contains("not a valid JSON object") == true)
+        #expect(m.lastRejection?.answers.map(\.callID) == ["bad"])
+        #expect(m.lastRejection?.answers.first?.output.hasPrefix("Error: not run.") == true)
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "good"), cost: 0, now: 2))
+        #expect(m.lastRejection == nil)
     }
 }
