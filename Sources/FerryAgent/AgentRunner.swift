@@ -91,8 +91,9 @@ public struct AgentRunner: Sendable {
         let policy = SandboxPolicy(
             workspace: worktreePath, readOnlyPaths: [worktreePath + "/.git", commonGitDir],
             allowNetwork: config.allowNetwork,
-            // Other runs' folders and the store live here; the run's own worktree is shown again on top.
-            hiddenPaths: [dataDirectory, (FerryConfig.userConfigPath() as NSString).deletingLastPathComponent],
+            // Other runs' folders and the store live here (wherever the config put it; the XDG folders are hidden by
+            // default); the run's own worktree is shown again on top.
+            hiddenPaths: [dataDirectory],
             readOnlyBinds: config.sandboxReadOnly, maxProcesses: config.maxProcesses)
         let runner = try makeRunner(policy)
 
@@ -236,16 +237,12 @@ public struct AgentRunner: Sendable {
                             await recorder.record(
                                 "reply.rejected", ["step": .number(Double(step)), "error": .string(rejection.error)])
                             for answer in rejection.answers {
+                                let call = ToolCall(id: answer.callID, name: answer.name, arguments: answer.arguments)
                                 await recorder.record(
                                     "tool.result",
-                                    [
-                                        "step": .number(Double(step)), "tool": .string(answer.name),
-                                        "call_id": .string(answer.callID), "arguments": .string(answer.arguments),
-                                        "brief": .string(""), "is_error": .bool(true), "rejected": .bool(true),
-                                        "output": .string(answer.output), "duration_s": .number(0),
-                                        "total_tokens": .number(Double(loop.usage.totalTokens)),
-                                        "cost_usd": .number(loop.costUSD),
-                                    ])
+                                    Self.toolResultJSON(
+                                        call, step: step, output: answer.output, isError: true, seconds: 0, loop: loop,
+                                        extra: ["rejected": true]))
                             }
                         }
                     }
@@ -268,27 +265,17 @@ public struct AgentRunner: Sendable {
                             timedOut = true
                             await recorder.record(
                                 "tool.result",
-                                [
-                                    "step": .number(Double(loop.steps)), "tool": .string(call.name), "call_id": .string(call.id),
-                                    "arguments": .string(call.arguments), "brief": .string(Self.brief(call)),
-                                    "is_error": .bool(true), "timed_out": .bool(true),
-                                    "output": .string("[ferry: cut off by the run's time limit; its process tree was killed]"),
-                                    "duration_s": .number(elapsed() - callStart),
-                                    "total_tokens": .number(Double(loop.usage.totalTokens)), "cost_usd": .number(loop.costUSD),
-                                ])
+                                Self.toolResultJSON(
+                                    call, step: loop.steps, output: "[ferry: cut off by the run's time limit; its process tree was killed]",
+                                    isError: true, seconds: elapsed() - callStart, loop: loop, extra: ["timed_out": true]))
                             break
                         }
                         results.append(result)
                         await recorder.record(
                             "tool.result",
-                            [
-                                "step": .number(Double(loop.steps)), "tool": .string(call.name), "call_id": .string(call.id),
-                                "arguments": .string(call.arguments), "brief": .string(Self.brief(call)),
-                                "is_error": .bool(result.isError), "output": .string(result.output),
-                                "duration_s": .number(elapsed() - callStart),
-                                "total_tokens": .number(Double(loop.usage.totalTokens)),
-                                "cost_usd": .number(loop.costUSD),
-                            ])
+                            Self.toolResultJSON(
+                                call, step: loop.steps, output: result.output, isError: result.isError,
+                                seconds: elapsed() - callStart, loop: loop))
                     }
                     action = timedOut ? loop.handle(.timeUp(now: elapsed())) : loop.handle(.toolsFinished(results, now: elapsed()))
 
@@ -363,9 +350,9 @@ public struct AgentRunner: Sendable {
     /// One model call whose retries are shown live as they happen and recorded in the trace, in order, when it ends.
     func complete(_ request: ChatRequest, step: Int, phase: String? = nil, recorder: EventRecorder) async throws -> ModelReply {
         let retries = RetryLog()
-        let reply: ModelReply
+        let reply: Result<ModelReply, any Error>
         do {
-            reply = try await model.complete(request) { delta in
+            reply = .success(try await model.complete(request) { delta in
                 guard case .retrying(let attempt, let wait, let reason) = delta else { return }
                 var fields: [String: JSONValue] = [
                     "step": .number(Double(step)), "attempt": .number(Double(attempt)), "wait_s": .number(wait),
@@ -375,13 +362,12 @@ public struct AgentRunner: Sendable {
                 let data = JSONValue.object(fields)
                 retries.append(data)
                 recorder.showNow("model.retry", data)
-            }
+            })
         } catch {
-            for data in retries.drain() { await recorder.record("model.retry", data, live: false) }
-            throw error
+            reply = .failure(error)
         }
         for data in retries.drain() { await recorder.record("model.retry", data, live: false) }
-        return reply
+        return try reply.get()
     }
 
     enum Timed<T: Sendable>: Sendable {
@@ -414,6 +400,21 @@ public struct AgentRunner: Sendable {
             group.cancelAll()
             return first
         }
+    }
+
+    /// A `tool.result` event: a call that ran, was refused (`rejected`) or was cut off (`timed_out`).
+    static func toolResultJSON(
+        _ call: ToolCall, step: Int, output: String, isError: Bool, seconds: Double, loop: AgentMachine,
+        extra: [String: JSONValue] = [:]
+    ) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "step": .number(Double(step)), "tool": .string(call.name), "call_id": .string(call.id),
+            "arguments": .string(call.arguments), "brief": .string(brief(call)), "is_error": .bool(isError),
+            "output": .string(output), "duration_s": .number(seconds),
+            "total_tokens": .number(Double(loop.usage.totalTokens)), "cost_usd": .number(loop.costUSD),
+        ]
+        fields.merge(extra) { _, new in new }
+        return .object(fields)
     }
 
     static func callJSON(_ call: ToolCall) -> JSONValue {

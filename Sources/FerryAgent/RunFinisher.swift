@@ -33,24 +33,26 @@ extension AgentRunner {
             var diff = ""
             var commitSHA: String?
             do {
-                let guarded = try await ChangeGuard.apply(
-                    git: worktreeGit, root: worktreePath, base: base, maxFileBytes: maxFileBytes, redactor: redactor)
-                if !guarded.notes.isEmpty {
+                let committed = try await ChangeGuard.commit(
+                    git: worktreeGit, root: worktreePath, base: base, maxFileBytes: maxFileBytes, redactor: redactor
+                ) { guarded in
+                    // The committed change is not the one the tests judged.
+                    if !guarded.notes.isEmpty {
+                        if outcome.status == .verified { outcome.status = .unverified }
+                        outcome.reason += (outcome.reason.isEmpty ? "" : "; ") + guarded.notes.joined(separator: "; ")
+                    }
+                    return AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id)
+                }
+                if !committed.guarded.notes.isEmpty {
                     await recorder.record(
                         "change.guarded",
                         [
-                            "left_out": .array(guarded.leftOut.map { .string($0) }),
-                            "redacted": .array(guarded.redacted.map { .string($0) }),
+                            "left_out": .array(committed.guarded.leftOut.map { .string($0) }),
+                            "redacted": .array(committed.guarded.redacted.map { .string($0) }),
                         ])
-                    // The committed change is not the one the tests judged.
-                    if outcome.status == .verified { outcome.status = .unverified }
-                    outcome.reason += (outcome.reason.isEmpty ? "" : "; ") + guarded.notes.joined(separator: "; ")
                 }
-                diff = try await worktreeGit.run("diff", "--cached", "--binary", base)
-                if !diff.isEmpty {
-                    commitSHA = try await worktreeGit.commit(
-                        message: redactor(AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id)))
-                }
+                diff = committed.diff
+                commitSHA = committed.sha
             } catch {
                 await recorder.record("run.error", ["error": .string("could not commit: \(error)")])
             }
@@ -145,6 +147,25 @@ enum ChangeGuard {
             result.notes.append("\(path) held a secret from Ferry's environment, replaced with \(Redactor.mask) before the commit")
         }
         return result
+    }
+
+    /// What `commit` made.
+    struct Committed {
+        var guarded: Result
+        var diff: String
+        var sha: String?
+    }
+
+    /// Stages and guards the change, then commits it (when there is one) with the message `message` gives once it
+    /// knows what the guard did; the message is redacted like everything else.
+    static func commit(
+        git: Git, root: String, base: String, maxFileBytes: Int, redactor: Redactor, message: (Result) -> String
+    ) async throws -> Committed {
+        let guarded = try await apply(git: git, root: root, base: base, maxFileBytes: maxFileBytes, redactor: redactor)
+        let diff = try await git.run("diff", "--cached", "--binary", base)
+        let text = message(guarded)
+        let sha = diff.isEmpty ? nil : try await git.commit(message: redactor(text))
+        return Committed(guarded: guarded, diff: diff, sha: sha)
     }
 
     static func megabytes(_ bytes: Int) -> String {

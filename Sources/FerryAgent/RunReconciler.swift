@@ -47,16 +47,15 @@ public struct RunReconciler: Sendable {
         var diff = ""
         var notes: [String] = []
         if FileManager.default.fileExists(atPath: worktree + "/.git") {
-            let git = Git(worktree)
-            let guarded = try await ChangeGuard.apply(
-                git: git, root: worktree, base: run.base, maxFileBytes: maxFileBytes, redactor: redactor)
-            notes = guarded.notes
-            diff = try await git.run("diff", "--cached", "--binary", run.base)
-            if !diff.isEmpty {
-                let outcome = AgentMachine.Outcome(status: .interrupted, reason: "interrupted", summary: "")
-                record.commitSHA = try await git.commit(
-                    message: redactor(AgentRunner.commitMessage(task: run.task, outcome: outcome, runID: run.id)))
+            let committed = try await ChangeGuard.commit(
+                git: Git(worktree), root: worktree, base: run.base, maxFileBytes: maxFileBytes, redactor: redactor
+            ) { _ in
+                AgentRunner.commitMessage(
+                    task: run.task, outcome: AgentMachine.Outcome(status: .interrupted, reason: "interrupted"), runID: run.id)
             }
+            notes = committed.guarded.notes
+            diff = committed.diff
+            record.commitSHA = committed.sha
         }
         // What the run spent, from its events (the row is only filled in at the end of a run).
         let events = try await store.events(of: run.id)

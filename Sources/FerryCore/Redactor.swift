@@ -12,17 +12,19 @@ public struct Redactor: Sendable, Hashable {
         self.secrets = Array(Set(secrets.filter { $0.count >= 8 })).sorted { $0.count > $1.count }
     }
 
-    /// Words in a variable's name that say it holds a secret.
-    static let secretNameParts = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE"]
+    /// Words in a variable's name that say it holds a secret. Whole words: a prefix match took `GIT_AUTHOR_EMAIL`
+    /// for a secret and would have masked the author's address everywhere.
+    static let secretNameParts: Set<String> = [
+        "KEY", "KEYS", "APIKEY", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS",
+    ]
 
     /// The values of variables whose names say they hold a secret (`OPENAI_API_KEY`, `GITHUB_TOKEN`,
     /// `DB_PASSWORD`, …), plus `extra` (the key a run uses, whatever its variable is called).
     public static func secrets(in environment: [String: String], extra: [String] = []) -> [String] {
         var found = extra
         for (name, value) in environment {
-            let upper = name.uppercased()
-            let parts = upper.split(whereSeparator: { $0 == "_" || $0 == "-" }).map(String.init)
-            if parts.contains(where: { part in secretNameParts.contains { part.hasPrefix($0) } }) { found.append(value) }
+            let parts = name.uppercased().split(whereSeparator: { $0 == "_" || $0 == "-" }).map(String.init)
+            if parts.contains(where: secretNameParts.contains) { found.append(value) }
         }
         return found
     }
@@ -49,9 +51,5 @@ public struct Redactor: Sendable, Hashable {
 
     public func contains(in text: String) -> Bool {
         secrets.contains { text.contains($0) }
-    }
-
-    public static func redact(_ text: String, secrets: [String]) -> String {
-        Redactor(secrets: secrets)(text)
     }
 }

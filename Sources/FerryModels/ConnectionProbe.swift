@@ -18,7 +18,8 @@ final class ConnectionProbe: Sendable {
         case refused
         case timedOut
         case unresolved
-        case failed(String)
+        /// Something else (a proxy, an odd network): the HTTP request will say what it sees.
+        case failed
     }
 
     private let reached = Mutex(false)
@@ -50,7 +51,6 @@ final class ConnectionProbe: Sendable {
                 .modelUnreachable,
                 "cannot resolve the host '\(host)' in \(url). Fix: check base_url of the model profile '\(profile.name)'")
         case .failed:
-            // Something else (a proxy, an odd network): let the HTTP request say what it sees.
             return
         }
     }
@@ -65,17 +65,17 @@ final class ConnectionProbe: Sendable {
         } catch let error as NIOConnectionError {
             if error.connectionErrors.isEmpty && (error.dnsAError != nil || error.dnsAAAAError != nil) { return .unresolved }
             if error.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) { return .refused }
-            if error.connectionErrors.contains(where: { ($0.error as? ChannelError) == .connectTimeout(.milliseconds(Int64(timeout * 1000))) }) {
-                return .timedOut
-            }
-            return .failed(String(describing: error))
+            if error.connectionErrors.contains(where: { Self.isConnectTimeout($0.error) }) { return .timedOut }
+            return .failed
         } catch let error as IOError where error.errnoCode == ECONNREFUSED {
             return .refused
-        } catch let error as ChannelError {
-            if case .connectTimeout = error { return .timedOut }
-            return .failed(String(describing: error))
         } catch {
-            return .failed(String(describing: error))
+            return isConnectTimeout(error) ? .timedOut : .failed
         }
+    }
+
+    static func isConnectTimeout(_ error: any Error) -> Bool {
+        if case .connectTimeout = error as? ChannelError { return true }
+        return false
     }
 }

@@ -10,6 +10,18 @@ import Testing
         ModelReply(content: "", toolCalls: [ToolCall(id: id, name: name, arguments: args)], usage: Usage(inputTokens: 10, outputTokens: 5))
     }
 
+    /// Starts `m` and feeds it reads with long results until it asks to compact (or gives up after 8).
+    func readsUntilCompaction(_ m: inout AgentMachine) -> AgentMachine.Action {
+        _ = m.handle(.start(now: 0))
+        var action: AgentMachine.Action = .callModel([])
+        for i in 0..<8 {
+            _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
+            action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
+            if case .compact = action { break }
+        }
+        return action
+    }
+
     @Test func startAsksTheModel() {
         var m = machine()
         guard case .callModel(let history) = m.handle(.start(now: 0)) else { Issue.record("expected callModel"); return }
@@ -141,13 +153,7 @@ import Testing
     @Test func compactionKeepsPinnedMessagesAndRecentTurns() {
         var m = AgentMachine(
             history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
-        _ = m.handle(.start(now: 0))
-        var action: AgentMachine.Action = .callModel([])
-        for i in 0..<8 {
-            _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
-            action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
-            if case .compact = action { break }
-        }
+        let action = readsUntilCompaction(&m)
         guard case .compact(let old) = action else { Issue.record("expected compaction"); return }
         #expect(!old.contains { $0.pinned })
         #expect(old.first?.role == .assistant)
@@ -246,13 +252,7 @@ extension AgentMachineTests {
 
     @Test func aFailedCompactionDropsOldTurnsAndGoesOn() {
         var m = AgentMachine(history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
-        _ = m.handle(.start(now: 0))
-        var action: AgentMachine.Action = .callModel([])
-        for i in 0..<8 {
-            _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
-            action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
-            if case .compact = action { break }
-        }
+        let action = readsUntilCompaction(&m)
         guard case .compact = action else { Issue.record("expected compaction"); return }
         let before = m.estimatedTokens
         guard case .callModel(let history) = m.handle(.compactionFailed(now: 2)) else { Issue.record("expected callModel"); return }

@@ -65,7 +65,7 @@ import Testing
          "--first-attempt", "off"]
     }
 
-    static let secret = "sk-hostile-cli-key-abcdef0123456789"
+    static let secret = "fake-secret-for-cli-tests-not-a-key"
 
     /// Item 1, end to end: the repository asks for no sandbox and network, and its test command and the model's shell
     /// read every process's environment. The key is nowhere, and nothing says the user chose `--sandbox none`.

@@ -61,9 +61,9 @@ import Testing
         #expect(out[10].contains("made"))
         #expect(out[11].contains("is not a regular file"))
         // The bomb hit the cap: no more than 64 processes ever lived in the sandbox, and the next command runs.
+        // (When the bomb leaves no room for `ls | grep`, there is no count, only the timeout.)
         let counted = out[12].split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.last
-        if let counted { #expect(counted <= 64) }
-        #expect(out[12].contains("timed out") || counted != nil)
+        if let counted { #expect(counted <= 64) } else { #expect(out[12].contains("timed out after 8s")) }
         #expect(out[13].contains("still-alive"))
         #expect(out[14].contains("left-a-sleeper"))
         // The trace holds the same outputs, the key nowhere.

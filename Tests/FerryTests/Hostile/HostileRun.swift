@@ -18,7 +18,7 @@ struct HostileRun: Sendable {
     var store: SQLiteRunStore
     var repo: String
 
-    static let secret = "sk-hostile-test-key-0123456789abcdef"
+    static let secret = "fake-secret-for-hostile-tests-not-a-key"
 
     /// A buggy `calc.add` and a unittest suite that fails on it.
     static let calcFiles = [
