@@ -26,23 +26,31 @@ actor EventRecorder {
     /// Records an event. `live: false` when the sink has already shown it as it happened (a retry, reported while
     /// the model call was still waiting).
     @discardableResult
-    func record(_ type: String, _ data: JSONValue, live: Bool = true) async -> RunEvent {
+    func record(_ event: TraceEvent, live: Bool = true) async -> RunEvent {
         seq += 1
-        let event = RunEvent(seq: seq, time: Date().timeIntervalSince1970, type: type, data: redactor(data))
-        traceHandle?.write(Data((event.jsonLine + "\n").utf8))
+        let entry = RunEvent(seq: seq, time: Date().timeIntervalSince1970, event: redacted(event))
+        traceHandle?.write(Data((entry.jsonLine + "\n").utf8))
         do {
-            try await store.append(event, to: runID)
+            try await store.append(entry, to: runID)
         } catch {
             // The trace file still has the event; the failure itself is reported at the end.
             storeErrors.append(String(describing: error))
         }
-        if live { sink(event) }
-        return event
+        if live { sink(entry) }
+        return entry
+    }
+
+    func record(_ events: [TraceEvent]) async {
+        for event in events { await record(event) }
     }
 
     /// Shows an event on the live sink only, redacted, before it can be recorded in order.
-    nonisolated func showNow(_ type: String, _ data: JSONValue) {
-        sink(RunEvent(seq: 0, time: Date().timeIntervalSince1970, type: type, data: redactor(data)))
+    nonisolated func showNow(_ event: TraceEvent) {
+        sink(RunEvent(seq: 0, time: Date().timeIntervalSince1970, event: redacted(event)))
+    }
+
+    private nonisolated func redacted(_ event: TraceEvent) -> TraceEvent {
+        redactor.isEmpty ? event : event.mapStrings { redactor($0) }
     }
 
     func close() {

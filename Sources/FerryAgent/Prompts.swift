@@ -4,7 +4,7 @@ import FerryWorkspace
 /// The words Ferry says to the model. Kept short: every token here is paid for on every step.
 enum Prompts {
     /// Files listed by name in the first prompt; beyond this the model gets the repo map and the index's tools.
-    static let listedFiles = 60
+    static let listedFiles = RunMachine.listedFiles
 
     static let system = """
         You are Ferry, an autonomous software engineer working in a git repository. Complete the task by reading \

@@ -62,14 +62,10 @@ public struct RunReconciler: Sendable {
         var usage = Usage()
         var cost = 0.0
         var steps = 0
-        for event in events where event.type == "model.reply" {
+        for case .modelReply(let reply) in events.map(\.event) {
             steps += 1
-            cost += event.data["cost_usd"]?.doubleValue ?? 0
-            let u = event.data["usage"]
-            usage += Usage(
-                inputTokens: u?["input_tokens"]?.intValue ?? 0, outputTokens: u?["output_tokens"]?.intValue ?? 0,
-                cachedInputTokens: u?["cached_input_tokens"]?.intValue ?? 0,
-                cacheWriteTokens: u?["cache_write_tokens"]?.intValue ?? 0)
+            cost += reply.costUSD
+            usage += reply.usage
         }
         let who = owner.map { "the Ferry process running it (pid \($0.pid)) ended" } ?? "the Ferry process running it ended"
         record.status = .interrupted
@@ -91,12 +87,11 @@ public struct RunReconciler: Sendable {
             record: record, diff: redactor(diff), baseline: nil, final: nil, limit: nil, costBreakdown: CostBreakdown())
         RunFiles.write(result, compactions: 0)
         let event = RunEvent(
-            seq: (events.last?.seq ?? 0) + 1, time: Date().timeIntervalSince1970, type: "run.finished",
-            data: redactor([
-                "status": .string(record.status.rawValue), "reason": .string(record.reason),
-                "commit": record.commitSHA.map { .string($0) } ?? .null, "steps": .number(Double(steps)),
-                "cost_usd": .number(cost), "reconciled": .bool(true),
-            ]))
+            seq: (events.last?.seq ?? 0) + 1, time: Date().timeIntervalSince1970,
+            event: TraceEvent.runFinished(.init(
+                status: record.status, reason: record.reason, limit: nil, commit: record.commitSHA, steps: steps,
+                usage: usage, costUSD: cost, wallSeconds: record.wallSeconds, runDir: run.runDirectory, reconciled: true)
+            ).mapStrings { redactor($0) })
         if let handle = FileHandle(forWritingAtPath: run.runDirectory + "/trace.jsonl") {
             handle.seekToEndOfFile()
             handle.write(Data((event.jsonLine + "\n").utf8))

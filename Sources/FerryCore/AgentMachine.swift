@@ -1,17 +1,19 @@
 import Foundation
 
-/// The agent loop as a value-type state machine with no I/O.
+/// The tool loop as a value-type state machine with no I/O.
 ///
-/// The driver feeds it events (a model reply, tool results, a verification outcome) and performs the action it
-/// returns. Everything that decides *what happens next* — limits, malformed replies, repair rounds, when to compact —
-/// lives here, so tests can drive it without a model, a sandbox or a clock.
+/// The driver feeds it events (a model reply, a tool's result, a verification outcome) and performs the action it
+/// returns. Everything that decides *what happens next* (limits, malformed replies, repeats, what runs after a failed
+/// call, repair rounds, when to compact) lives here, so tests can drive it without a model, a sandbox or a clock.
+/// What is worth a line in the trace and not seen by the driver (a refused reply, a call not run) is left in
+/// `records` for the driver to write.
 public struct AgentMachine: Sendable {
     public enum Action: Sendable, Hashable {
         /// Ask the model for the next reply, given this history.
         case callModel([ChatMessage])
-        /// Run these tool calls and report back with `toolsFinished`.
-        case runTools([ToolCall])
-        /// The model called `finish`: run the tests and report back with `verified`.
+        /// Run this tool call and report back with `toolFinished`. A reply's calls come one at a time, in order.
+        case runTool(ToolCall)
+        /// The model called `finish`: judge the change and report back with `verified`.
         case verify(summary: String)
         /// The history is near the context window: summarise these messages and report back with `compacted`.
         case compact([ChatMessage])
@@ -33,24 +35,11 @@ public struct AgentMachine: Sendable {
         }
     }
 
-    public enum Verification: Sendable, Hashable {
-        /// The tests pass and show the change works: one failed before it, or one it adds fails without the rest.
-        case passed(String)
-        /// The tests pass, but none of them failed without the change, so they do not show the task is done.
-        case passedWithoutProof(String)
-        /// The tests pass only with the change's own edits to tests or their configuration; as they were at the
-        /// base commit, they fail with it.
-        case testsRewritten(String)
-        case failed(String)
-        case noTestCommand
-        case noChange
-    }
-
     public enum Event: Sendable {
         case start(now: Double)
         case modelReplied(ModelReply, cost: Double, now: Double)
         case modelFailed(String, now: Double)
-        case toolsFinished([ToolResult], now: Double)
+        case toolFinished(ToolResult, now: Double)
         case verified(Verification, now: Double)
         case compacted(summary: String, usage: Usage, cost: Double, now: Double)
         case compactionFailed(now: Double)
@@ -71,8 +60,6 @@ public struct AgentMachine: Sendable {
         }
     }
 
-    public static let finishTool = "finish"
-
     /// A reply refused without running anything.
     public struct Rejection: Sendable, Hashable {
         public var error: String
@@ -87,7 +74,6 @@ public struct AgentMachine: Sendable {
         public var output: String
     }
 
-    public let limits: AgentLimits
     /// The model's context window, in tokens; compaction starts at `compactAt` of it.
     public let contextWindow: Int
     public var compactAt: Double = 0.75
@@ -95,88 +81,76 @@ public struct AgentMachine: Sendable {
     public var keepRecent: Int = 6
 
     public private(set) var history: [ChatMessage]
-    public private(set) var steps = 0
-    public private(set) var usage = Usage()
-    public private(set) var costUSD = 0.0
-    public private(set) var repairsUsed = 0
+    /// Steps, tokens, cost and time: shared with the phase before (the whole-file attempt).
+    public private(set) var budget: Budget
+    public internal(set) var repairsUsed = 0
     /// Whether the model has been asked for a test that shows its change works.
-    public private(set) var askedForProof = false
+    public internal(set) var askedForProof = false
     /// Whether the model has been told that the tests pass only with its edits to them.
-    public private(set) var toldTestsRewritten = false
+    public internal(set) var toldTestsRewritten = false
     public private(set) var compactions = 0
     public private(set) var consecutiveMalformed = 0
-    public private(set) var finished: Outcome?
-    public private(set) var startedAt = 0.0
-    /// Set when the last reply was refused without running anything (malformed, no tool call, a repeat): the error and
-    /// the answer each of its calls got, so the driver can put them in the trace.
+    public internal(set) var finished: Outcome?
+    /// Set when the last reply was refused without running anything: the error and each call's answer.
     public private(set) var lastRejection: Rejection?
+    /// Trace lines only the machine knows of (refused replies, calls not run), for the driver to write.
+    public private(set) var records: [TraceEvent] = []
+    private var pendingCalls: [ToolCall] = []
     private var pendingFinish: ToolCall?
+    private var replyHadError = false
     private var lastCompactionSize = Int.max
 
-    public init(history: [ChatMessage], limits: AgentLimits, contextWindow: Int) {
+    public init(history: [ChatMessage], budget: Budget, contextWindow: Int) {
         self.history = history
-        self.limits = limits
+        self.budget = budget
         self.contextWindow = contextWindow
     }
 
+    public init(history: [ChatMessage], limits: AgentLimits, contextWindow: Int) {
+        self.init(history: history, budget: Budget(limits: limits), contextWindow: contextWindow)
+    }
+
+    public var limits: AgentLimits { budget.limits }
+    public var steps: Int { budget.steps }
+    public var usage: Usage { budget.usage }
+    public var costUSD: Double { budget.costUSD }
     public var estimatedTokens: Int { history.reduce(0) { $0 + $1.estimatedTokens } }
 
-    /// Counts a model call made outside the loop (the whole-file first attempt) toward steps, tokens and cost.
-    public mutating func countModelCall(usage: Usage, cost: Double) {
-        steps += 1
-        self.usage += usage
-        costUSD += cost
+    /// The trace lines gathered since the last call.
+    public mutating func takeRecords() -> [TraceEvent] {
+        defer { records = [] }
+        return records
     }
 
-    /// Whether the cost limit leaves room for another model call.
-    public var withinCostLimit: Bool {
-        limits.maxCostUSD.map { costUSD < $0 } ?? true
-    }
+    /// The host stops the run's spending; the next model call becomes a stop.
+    public mutating func halt(_ reason: String) { budget.halt(reason) }
 
     public mutating func handle(_ event: Event) -> Action {
         if let finished { return .stop(finished) }
         switch event {
         case .start(let now):
-            startedAt = now
+            budget.start(now: now)
             return nextModelCall(now: now)
 
         case .modelReplied(let reply, let cost, let now):
             lastRejection = nil
-            steps += 1
-            usage += reply.usage
-            costUSD += cost
-            if let maxCost = limits.maxCostUSD, costUSD >= maxCost {
-                return stop(.limit, "cost limit of $\(maxCost) reached", limit: .cost)
-            }
+            budget.spend(reply.usage, cost: cost)
+            if let reached = budget.costReached { return stop(.limit, reached.reason, limit: reached.limit) }
             return handleReply(reply, now: now)
 
         case .modelFailed(let message, _):
             return stop(.failed, "model error: \(message)")
 
-        case .toolsFinished(let results, let now):
-            for result in results {
-                history.append(.tool(result.output, callID: result.callID, name: result.name))
-            }
-            if let finish = pendingFinish {
-                pendingFinish = nil
-                // A reply that acts and then finishes only finishes if its actions worked.
-                if results.contains(where: \.isError) {
-                    history.append(
-                        .tool(
-                            "Not run: an earlier action in the same reply failed. Fix that, then call finish.",
-                            callID: finish.id, name: Self.finishTool))
-                    return afterTurn(now: now)
-                }
-                return .verify(summary: Self.summary(of: finish))
-            }
-            return afterTurn(now: now)
+        case .toolFinished(let result, let now):
+            history.append(.tool(result.output, callID: result.callID, name: result.name, isError: result.isError))
+            replyHadError = replyHadError || result.isError
+            return nextTool(now: now)
 
         case .verified(let verification, let now):
             return handleVerification(verification, now: now)
 
         case .compacted(let summary, let compactUsage, let cost, let now):
-            usage += compactUsage
-            costUSD += cost
+            budget.spend(compactUsage, cost: cost, step: false)
             applyCompaction(summary: "Summary of the earlier part of this session (older turns were compacted):\n"
                 + summary)
             return nextModelCall(now: now)
@@ -186,63 +160,64 @@ public struct AgentMachine: Sendable {
             return nextModelCall(now: now)
 
         case .timeUp:
-            return stop(.limit, "time limit of \(Int(limits.maxTimeSeconds ?? 0))s reached", limit: .time)
+            let timeUp = budget.timeUp
+            return stop(.limit, timeUp.reason, limit: timeUp.limit)
         }
     }
 
-    // MARK: - Replies
+    // MARK: - Replies and tool calls
 
     private mutating func handleReply(_ reply: ModelReply, now: Double) -> Action {
-        if let formatError = reply.formatError {
-            return malformed(reply, error: formatError, now: now)
-        }
-        if reply.toolCalls.isEmpty {
-            return malformed(
-                reply,
-                error: "Your reply contained no tool call. Act with exactly one tool call, or call `finish` with a "
-                    + "summary when the task is done.",
-                now: now)
-        }
-        if let bad = reply.toolCalls.first(where: { !Self.argumentsAreObject($0.arguments) }) {
-            return malformed(
-                reply,
-                error: "The arguments of `\(bad.name)` are not a valid JSON object: \(bad.arguments.prefix(200))",
-                now: now)
-        }
-        // Small models loop: the same call again gets the same answer. Refuse it, and count it like a malformed
-        // reply so a model that cannot stop repeating itself does not burn the step budget.
-        let previousCalls = history.last(where: { $0.role == .assistant })?.toolCalls ?? []
-        let repeatsPrevious =
-            !previousCalls.isEmpty && Self.sameCalls(previousCalls, reply.toolCalls)
-            && !(reply.toolCalls.count == 1 && reply.toolCalls[0].name == Self.finishTool)
-        if repeatsPrevious || repeatsARead(reply.toolCalls) {
-            return malformed(
-                reply,
-                error: "You already made this exact call and nothing has changed since; its result is above. Do "
-                    + "something different: read another file or another part of it, change the search, or edit.",
-                now: now)
+        if let error = Self.refusal(of: reply, history: history) {
+            return malformed(reply, error: error, now: now)
         }
         consecutiveMalformed = 0
         history.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
-        let finish = reply.toolCalls.first { $0.name == Self.finishTool }
-        let others = reply.toolCalls.filter { $0.name != Self.finishTool }
-        if let finish {
-            pendingFinish = finish
-            if others.isEmpty {
-                pendingFinish = nil
-                return .verify(summary: Self.summary(of: finish))
-            }
+        pendingFinish = reply.toolCalls.first { $0.tool == .finish }
+        pendingCalls = reply.toolCalls.filter { $0.tool != .finish }
+        replyHadError = false
+        return nextTool(now: now)
+    }
+
+    /// The reply's next call; after the last one, its `finish` (if any) or the next turn.
+    private mutating func nextTool(now: Double) -> Action {
+        if !pendingCalls.isEmpty {
+            let call = pendingCalls.removeFirst()
+            guard replyHadError else { return .runTool(call) }
+            // Actions in one reply run in order; after one fails, the rest would build on a wrong premise.
+            let output = "Error: not run, because an earlier action in the same reply failed."
+            history.append(.tool(output, callID: call.id, name: call.name, isError: true))
+            records.append(.toolResult(.init(
+                step: budget.steps, call: call, isError: true, output: output, durationSeconds: 0, budget: budget,
+                skipped: true)))
+            return nextTool(now: now)
         }
-        return .runTools(others)
+        guard let finish = pendingFinish else { return afterTurn(now: now) }
+        pendingFinish = nil
+        // A reply that acts and then finishes only finishes if its actions worked.
+        if replyHadError {
+            history.append(.tool(
+                "Not run: an earlier action in the same reply failed. Fix that, then call finish.",
+                callID: finish.id, name: finish.name, isError: true))
+            return afterTurn(now: now)
+        }
+        return .verify(summary: Self.summary(of: finish))
     }
 
     private mutating func malformed(_ reply: ModelReply, error: String, now: Double) -> Action {
         consecutiveMalformed += 1
+        let output = "Error: not run. \(error)"
         lastRejection = Rejection(
             error: error,
             answers: reply.toolCalls.map {
-                ToolAnswer(callID: $0.id, name: $0.name, arguments: $0.arguments, output: "Error: not run. \(error)")
+                ToolAnswer(callID: $0.id, name: $0.name, arguments: $0.arguments, output: output)
             })
+        records.append(.replyRejected(.init(step: budget.steps, error: error)))
+        for call in reply.toolCalls {
+            records.append(.toolResult(.init(
+                step: budget.steps, call: call, isError: true, output: output, durationSeconds: 0, budget: budget,
+                rejected: true)))
+        }
         if consecutiveMalformed >= limits.maxMalformedReplies {
             return stop(.failed, "the model gave \(consecutiveMalformed) malformed replies in a row; last: \(error)")
         }
@@ -252,85 +227,15 @@ public struct AgentMachine: Sendable {
             history.append(.user("Error: \(error)"))
         } else {
             for call in reply.toolCalls {
-                history.append(.tool("Error: not run. \(error)", callID: call.id, name: call.name))
+                history.append(.tool(output, callID: call.id, name: call.name, isError: true))
             }
         }
         return nextModelCall(now: now)
     }
 
-    // MARK: - Verification
-
-    private mutating func handleVerification(_ verification: Verification, now: Double) -> Action {
-        let finishCall = history.last(where: { $0.role == .assistant })?.toolCalls.first {
-            $0.name == Self.finishTool
-        }
-        let summary = finishCall.map(Self.summary(of:)) ?? ""
-        switch verification {
-        case .passed(let detail):
-            return stop(.verified, detail, summary: summary)
-        case .passedWithoutProof(let detail):
-            guard !askedForProof, steps < limits.maxSteps else {
-                return stop(.unverified, Self.withoutProof(detail), summary: summary)
-            }
-            askedForProof = true
-            let message =
-                "The tests pass (\(detail)), but none of them failed before your change, so they do not show that "
-                + "the task is done. Add a test to the project's tests that fails without your change and passes "
-                + "with it, then call `finish`. If no such test can be written, call `finish` again."
-            answer(finishCall, with: message)
-            return afterTurn(now: now)
-        case .testsRewritten(let detail):
-            guard !toldTestsRewritten, steps < limits.maxSteps else {
-                return stop(.unverified, detail, summary: summary)
-            }
-            toldTestsRewritten = true
-            let message =
-                "Not verified: \(detail). A change is judged by the project's tests as they were before it. Fix the "
-                + "code so those tests pass, and keep edits to tests to added tests. If the task itself changes "
-                + "behaviour that existing tests check, call `finish` again and the change will be handed over "
-                + "unverified for review."
-            answer(finishCall, with: message)
-            return afterTurn(now: now)
-        case .noTestCommand:
-            return stop(.unverified, "no test command could judge the change", summary: summary)
-        case .noChange, .failed:
-            let (reason, feedback): (String, String) =
-                switch verification {
-                case .noChange:
-                    ("no change", "You called `finish` but the workspace has no change. The task is not done.")
-                case .failed(let text):
-                    ("tests fail after the change", "The tests fail after your change:\n\(text)")
-                default: ("", "")
-                }
-            guard repairsUsed < limits.repairRounds else {
-                return stop(.failed, reason, summary: summary)
-            }
-            repairsUsed += 1
-            let message =
-                feedback + "\n\nFix the problem, then call `finish` again. (Repair round \(repairsUsed) of "
-                + "\(limits.repairRounds).)"
-            answer(finishCall, with: message)
-            return afterTurn(now: now)
-        }
-    }
-
-    /// Feedback on a `finish`: its tool result when the reply had one, else a user message.
-    private mutating func answer(_ finishCall: ToolCall?, with message: String) {
-        if let finishCall {
-            history.append(.tool(message, callID: finishCall.id, name: Self.finishTool))
-        } else {
-            history.append(.user(message))
-        }
-    }
-
-    /// Why passing tests without proof leave a change `unverified`.
-    public static func withoutProof(_ detail: String) -> String {
-        "\(detail), but no test failed without the change, so the tests do not show the task is done"
-    }
-
     // MARK: - Turns, limits and compaction
 
-    private mutating func afterTurn(now: Double) -> Action {
+    mutating func afterTurn(now: Double) -> Action {
         if Double(estimatedTokens) > Double(contextWindow) * compactAt, estimatedTokens < lastCompactionSize,
             let range = compactableRange()
         {
@@ -339,15 +244,9 @@ public struct AgentMachine: Sendable {
         return nextModelCall(now: now)
     }
 
-    private mutating func nextModelCall(now: Double) -> Action {
-        if let maxTime = limits.maxTimeSeconds, now - startedAt >= maxTime {
-            return stop(.limit, "time limit of \(Int(maxTime))s reached", limit: .time)
-        }
-        if steps >= limits.maxSteps {
-            return stop(.limit, "step limit of \(limits.maxSteps) reached", limit: .steps)
-        }
-        if !withinCostLimit, let maxCost = limits.maxCostUSD {
-            return stop(.limit, "cost limit of $\(maxCost) reached", limit: .cost)
+    mutating func nextModelCall(now: Double) -> Action {
+        if let exhausted = budget.exhausted(now: now) {
+            return stop(.limit, exhausted.reason, limit: exhausted.limit)
         }
         return .callModel(history)
     }
@@ -363,54 +262,27 @@ public struct AgentMachine: Sendable {
     }
 
     private mutating func applyCompaction(summary: String) {
-        guard let range = compactableRange() else { return }
-        history.replaceSubrange(range, with: [.user(summary)])
-        compactions += 1
-        lastCompactionSize = estimatedTokens
+        let before = estimatedTokens
+        if let range = compactableRange() {
+            history.replaceSubrange(range, with: [.user(summary)])
+            compactions += 1
+            lastCompactionSize = estimatedTokens
+        }
+        records.append(.contextCompacted(.init(tokensBefore: before, tokensAfter: estimatedTokens)))
     }
 
-    private mutating func stop(
-        _ status: RunStatus, _ reason: String, summary: String = "", limit: LimitKind? = nil
-    ) -> Action {
+    mutating func stop(_ status: RunStatus, _ reason: String, summary: String = "", limit: LimitKind? = nil) -> Action {
         let outcome = Outcome(status: status, reason: reason, summary: summary, limit: limit)
         finished = outcome
         return .stop(outcome)
     }
 
-    // MARK: - Helpers
-
-    static func argumentsAreObject(_ text: String) -> Bool {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.isEmpty { return true }
-        if case .object = JSONValue.parse(trimmed) { return true }
-        return false
-    }
-
-    /// Tools that only look. Repeating one of them before anything has changed cannot tell the model anything new.
-    public static let readOnlyTools: Set<String> = ["read_file", "search", "list_files", "search_code", "find_symbol"]
-
-    /// Whether every call is a read-only call already made since the last turn that could have changed the files.
-    func repeatsARead(_ calls: [ToolCall]) -> Bool {
-        guard !calls.isEmpty, calls.allSatisfy({ Self.readOnlyTools.contains($0.name) }) else { return false }
-        // A failed edit changed nothing, so it does not end the window.
-        let failed = Set(history.filter { $0.role == .tool && $0.content.hasPrefix("Error:") }.compactMap(\.toolCallID))
-        var earlier: [ToolCall] = []
-        for message in history.reversed() where message.role == .assistant {
-            let changing = message.toolCalls.filter { !Self.readOnlyTools.contains($0.name) }
-            if changing.contains(where: { !failed.contains($0.id) }) { break }
-            earlier += message.toolCalls
+    /// Feedback on a `finish`: its tool result when the reply had one, else a user message.
+    mutating func answer(_ finishCall: ToolCall?, with message: String) {
+        if let finishCall {
+            history.append(.tool(message, callID: finishCall.id, name: finishCall.name))
+        } else {
+            history.append(.user(message))
         }
-        return calls.allSatisfy { call in earlier.contains { Self.sameCalls([$0], [call]) } }
-    }
-
-    static func sameCalls(_ a: [ToolCall], _ b: [ToolCall]) -> Bool {
-        guard a.count == b.count else { return false }
-        return zip(a, b).allSatisfy { x, y in
-            x.name == y.name && (JSONValue.parse(x.arguments) ?? .string(x.arguments)) == (JSONValue.parse(y.arguments) ?? .string(y.arguments))
-        }
-    }
-
-    static func summary(of finish: ToolCall) -> String {
-        JSONValue.parse(finish.arguments)?["summary"]?.stringValue ?? ""
     }
 }

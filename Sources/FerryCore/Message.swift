@@ -28,10 +28,12 @@ public struct ChatMessage: Codable, Hashable, Sendable {
     public var toolName: String?
     /// Marks messages that compaction must keep verbatim (the task, AGENTS.md).
     public var pinned: Bool
+    /// For a tool message: the call failed or was not run. Its content says why.
+    public var isError: Bool
 
     public init(
         role: Role, content: String, toolCalls: [ToolCall] = [], toolCallID: String? = nil, toolName: String? = nil,
-        pinned: Bool = false
+        pinned: Bool = false, isError: Bool = false
     ) {
         self.role = role
         self.content = content
@@ -39,14 +41,15 @@ public struct ChatMessage: Codable, Hashable, Sendable {
         self.toolCallID = toolCallID
         self.toolName = toolName
         self.pinned = pinned
+        self.isError = isError
     }
 
     public static func system(_ text: String) -> ChatMessage { ChatMessage(role: .system, content: text, pinned: true) }
     public static func user(_ text: String, pinned: Bool = false) -> ChatMessage {
         ChatMessage(role: .user, content: text, pinned: pinned)
     }
-    public static func tool(_ text: String, callID: String, name: String) -> ChatMessage {
-        ChatMessage(role: .tool, content: text, toolCallID: callID, toolName: name)
+    public static func tool(_ text: String, callID: String, name: String, isError: Bool = false) -> ChatMessage {
+        ChatMessage(role: .tool, content: text, toolCallID: callID, toolName: name, isError: isError)
     }
 
     /// A cheap token estimate: about four characters a token, plus a little for the envelope.

@@ -6,7 +6,7 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
     case unverified
     /// The change is missing, or the tests fail.
     case failed
-    /// A limit (steps, cost, time) stopped the run; the partial diff is kept.
+    /// A limit (steps, cost, time, or the host's budget) stopped the run; the partial diff is kept.
     case limit
     /// Stopped from outside: Ctrl-C, SIGTERM, a host cancelling it, or a process that died (found on the next start
     /// by the reconciler). The partial diff is kept on the run's branch.
@@ -29,4 +29,6 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
 /// Which limit stopped a run.
 public enum LimitKind: String, Codable, Sendable {
     case steps, cost, time
+    /// The host stopped the run (a team's shared budget ran out); the reason says why.
+    case host
 }

@@ -19,7 +19,7 @@ public enum TextToolProtocol {
         case error(String)
     }
 
-    public static let shellLanguages: Set<String> = ["bash", "sh", "shell", "console", "zsh"]
+    public static let shellLanguages = WholeFileReply.shellLanguages
 
     /// Most actions one reply may carry. Small models write a whole plan (read, edit, test, finish) at once;
     /// running it in order, stopping at the first failure, is what they meant.

@@ -121,9 +121,11 @@ public struct BubblewrapRunner: CommandRunner {
                 workingDirectory: request.workingDirectory, timeoutSeconds: request.timeoutSeconds,
                 outputLimit: request.outputLimit,
                 // Everything the command started is in its cgroup, whatever session or namespace it is in.
-                onTimeout: { [group] in if let group { group.cgroup.killAll(group.folder) } })
+                killTree: { [group] in if let group { group.cgroup.killAll(group.folder) } })
         } catch let error as FerryError {
             throw error
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw FerryError(.sandbox, "could not start bubblewrap: \(error)", underlying: nil)
         }
@@ -148,6 +150,8 @@ public struct DirectRunner: CommandRunner {
                 executable: "/bin/bash", arguments: ["-c", policy.limitsPrologue + request.script],
                 environment: policy.environment(from: hostEnvironment), workingDirectory: request.workingDirectory,
                 timeoutSeconds: request.timeoutSeconds, outputLimit: request.outputLimit)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw FerryError(.sandbox, "could not run bash: \(error)")
         }

@@ -8,8 +8,8 @@ import Synchronization
     import Glibc
 #endif
 
-/// Runs a process in its own session, streams its combined output into a head/tail buffer, and on timeout kills
-/// its whole process group. Shared by both runners.
+/// Runs a process in its own session, streams its combined output into a head/tail buffer, and on timeout or
+/// cancellation kills its whole process group (and, through `killTree`, whatever escaped it). Shared by both runners.
 enum ProcessExecution {
     /// How long output may keep flowing after a timeout kill before Ferry stops waiting for it: a process that
     /// escaped the kill (one that changed its credentials and so lost its parent-death signal) must not hang the run.
@@ -17,7 +17,22 @@ enum ProcessExecution {
 
     static func run(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
-        timeoutSeconds: Double, outputLimit: Int, onTimeout: @escaping @Sendable () -> Void = {}
+        timeoutSeconds: Double, outputLimit: Int, killTree: @escaping @Sendable () -> Void = {}
+    ) async throws -> CommandResult {
+        try await withTaskCancellationHandler {
+            try await execute(
+                executable: executable, arguments: arguments, environment: environment,
+                workingDirectory: workingDirectory, timeoutSeconds: timeoutSeconds, outputLimit: outputLimit,
+                killTree: killTree)
+        } onCancel: {
+            // Subprocess kills the process group when its task is cancelled; the tree's escapees go here.
+            killTree()
+        }
+    }
+
+    private static func execute(
+        executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
+        timeoutSeconds: Double, outputLimit: Int, killTree: @escaping @Sendable () -> Void
     ) async throws -> CommandResult {
         var options = PlatformOptions()
         options.createSession = true
@@ -55,7 +70,7 @@ enum ProcessExecution {
                     case .timeout:
                         timedOut = true
                         try? execution.send(signal: .kill, toProcessGroup: true)
-                        onTimeout()
+                        killTree()
                         group.addTask {
                             try await Task.sleep(for: .milliseconds(Int(drainSeconds * 1000)))
                             return .gaveUp

@@ -104,9 +104,11 @@ public final class SQLiteRunStore: RunStore {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT seq, time, type, data FROM events WHERE runID = ? ORDER BY seq", arguments: [runID])
                 .map { row in
-                    RunEvent(
-                        seq: row["seq"], time: row["time"], type: row["type"],
-                        data: JSONValue.parse(row["data"] as String) ?? .null)
+                    let type: String = row["type"]
+                    let data = JSONValue.parse(row["data"] as String) ?? .null
+                    // A row an older or newer Ferry wrote is kept as it is rather than lost.
+                    let event = (try? TraceEvent(type: type, data: data)) ?? .unknown(type: type, data: data)
+                    return RunEvent(seq: row["seq"], time: row["time"], event: event)
                 }
         }
     }

@@ -12,50 +12,39 @@ struct LiveView: Sendable {
             fflush(nil)
             return
         }
-        let data = event.data
         var line: String?
-        switch event.type {
-        case "run.started":
-            line = "ferry run \(data["run_id"]?.stringValue ?? "") on \(data["branch"]?.stringValue ?? "") "
-                + "· model \(data["model"]?.stringValue ?? "") (\(data["tool_protocol"]?.stringValue ?? ""))"
-                + " · sandbox \(data["sandbox"]?.stringValue ?? "")"
-            if data["sandbox"]?.stringValue == "none" { line! += "  [WARNING: commands run unsandboxed]" }
-        case "tests.baseline":
-            line = "baseline  `\(data["command"]?.stringValue ?? "")` → \(Self.testWord(data))"
-        case "tool.result":
-            let step = data["step"]?.intValue ?? 0
-            let tool = data["tool"]?.stringValue ?? ""
-            let brief = data["brief"]?.stringValue ?? ""
-            let duration = data["duration_s"]?.doubleValue ?? 0
-            let tokens = data["total_tokens"]?.intValue ?? 0
-            let cost = data["cost_usd"]?.doubleValue ?? 0
-            let error = data["is_error"]?.boolValue == true ? "  ✗" : ""
-            line = Self.pad(String(format: "%4d", step), 4) + "  " + Self.pad(tool, 10) + " " + Self.pad(String(brief.prefix(44)), 44)
-                + String(format: " %6.2fs  ", duration) + Self.pad(Self.compact(tokens), 7, left: true) + " tok  "
-                + RunReport.usd(cost) + error
-        case "attempt.started":
-            var files = ""
-            if case .array(let paths)? = data["files"] { files = paths.compactMap(\.stringValue).joined(separator: ", ") }
-            line = "attempt   whole-file rewrite of \(files)"
-        case "attempt.reproduction":
-            line = "attempt   reproduction test in \(data["path"]?.stringValue ?? ""): "
-                + (data["kept"]?.boolValue == true ? "fails before the fix, kept" : "dropped (\(data["reason"]?.stringValue ?? ""))")
-        case "attempt.finished":
+        switch event.event {
+        case .runStarted(let run):
+            line = "ferry run \(run.runID) on \(run.branch) · model \(run.model) (\(run.toolProtocol)) · sandbox \(run.sandbox)"
+            if run.sandbox == "none" { line! += "  [WARNING: commands run unsandboxed]" }
+        case .baseline(let tests):
+            line = "baseline  `\(tests.command)` → \(Self.testWord(tests))"
+        case .toolResult(let result):
+            line = Self.pad(String(format: "%4d", result.step), 4) + "  " + Self.pad(result.tool, 10) + " "
+                + Self.pad(String(result.brief.prefix(44)), 44) + String(format: " %6.2fs  ", result.durationSeconds)
+                + Self.pad(Self.compact(result.totalTokens), 7, left: true) + " tok  " + RunReport.usd(result.costUSD)
+                + (result.isError ? "  ✗" : "")
+        case .attemptStarted(let attempt):
+            line = "attempt   whole-file rewrite of \(attempt.files.joined(separator: ", "))"
+        case .attemptReproduction(let test):
+            line = "attempt   reproduction test in \(test.path): "
+                + (test.kept ? "fails before the fix, kept" : "dropped (\(test.reason ?? ""))")
+        case .attemptFinished:
             line = "attempt   no fix passed; undone, the tool loop takes over"
-        case "model.reply":
-            if let error = data["format_error"]?.stringValue {
-                line = String(format: "%4d  malformed reply: %@", data["step"]?.intValue ?? 0, String(error.prefix(80)) as NSString)
-            }
-        case "model.retry":
-            line = "      model: \(data["reason"]?.stringValue ?? "") — retrying in \(String(format: "%.1f", data["wait_s"]?.doubleValue ?? 0))s"
-        case "model.error":
-            line = "      model error: \(data["error"]?.stringValue ?? "")"
-        case "verify.result":
-            line = "verify    \(data["outcome"]?.stringValue ?? "")" + (data["tests"].map { $0 == .null ? "" : " → \(Self.testWord($0))" } ?? "")
-        case "context.compacted":
-            line = "      context compacted: \(data["tokens_before"]?.intValue ?? 0) → \(data["tokens_after"]?.intValue ?? 0) tokens"
-        case "run.error":
-            line = "error: \(data["error"]?.stringValue ?? "")"
+        case .modelReply(let reply):
+            if let error = reply.formatError { line = String(format: "%4d  malformed reply: ", reply.step) + String(error.prefix(80)) }
+        case .modelRetry(let retry):
+            line = "      model: \(retry.reason) — retrying in \(String(format: "%.1f", retry.waitSeconds))s"
+        case .modelError(let error):
+            line = "      model error: \(error.error)"
+        case .verifyResult(let result):
+            line = "verify    \(result.outcome)" + (result.tests.map { " → \(Self.testWord($0))" } ?? "")
+        case .contextCompacted(let compacted):
+            line = "      context compacted: \(compacted.tokensBefore) → \(compacted.tokensAfter) tokens"
+        case .runHalted(let halted):
+            line = "halted    \(halted.message)"
+        case .runError(let failure):
+            line = "error: \(failure.error)"
         default:
             break
         }
@@ -65,10 +54,8 @@ struct LiveView: Sendable {
         }
     }
 
-    static func testWord(_ data: JSONValue) -> String {
-        let passed = data["passed"]?.boolValue == true
-        let summary = data["summary"]?.stringValue.map { " (\($0))" } ?? ""
-        return (passed ? "pass" : data["timed_out"]?.boolValue == true ? "timed out" : "fail") + summary
+    static func testWord(_ tests: TraceEvent.Tests) -> String {
+        (tests.passed ? "pass" : tests.timedOut ? "timed out" : "fail") + (tests.summary.map { " (\($0))" } ?? "")
     }
 
     static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {

@@ -180,7 +180,7 @@ enum Session {
         let request = RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)
         let runner = AgentRunner(model: model, store: store, config: config, secrets: secrets)
         // Ctrl-C or SIGTERM cancels the run; the runner still commits, writes its files and records it.
-        let result = try await Interrupts.cancelling { try await runner.run(request, onEvent: view.show) }
+        let result = try await Interrupts.cancelling { try await runner.run(request, events: view.show) }
         if !json { print(Report.text(result)) }
         if result.status == .interrupted { throw ExitCode(130) }
         return result

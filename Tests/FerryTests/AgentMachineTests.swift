@@ -16,7 +16,7 @@ import Testing
         var action: AgentMachine.Action = .callModel([])
         for i in 0..<8 {
             _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
-            action = m.handle(.toolsFinished([.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400))], now: 1))
+            action = m.handle(.toolFinished(.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400)), now: 1))
             if case .compact = action { break }
         }
         return action
@@ -31,8 +31,8 @@ import Testing
     @Test func toolCallRunsToolsThenAsksAgain() {
         var m = machine()
         _ = m.handle(.start(now: 0))
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.01, now: 1)) == .runTools([ToolCall(id: "c1", name: "read_file", arguments: #"{"path":"a"}"#)]))
-        guard case .callModel(let history) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "x")], now: 2)) else {
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.01, now: 1)) == .runTool(ToolCall(id: "c1", name: "read_file", arguments: #"{"path":"a"}"#)))
+        guard case .callModel(let history) = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: "x"), now: 2)) else {
             Issue.record("expected callModel"); return
         }
         #expect(history.last?.role == .tool)
@@ -116,9 +116,9 @@ import Testing
         var m = machine(AgentLimits(maxSteps: 2))
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"b"}"#), cost: 0, now: 1))
-        guard case .stop(let outcome) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1)) else {
+        guard case .stop(let outcome) = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1)) else {
             Issue.record("expected stop"); return
         }
         #expect(outcome.status == .limit)
@@ -129,10 +129,10 @@ import Testing
         var m = machine(AgentLimits(maxCostUSD: 0.05))
         _ = m.handle(.start(now: 0))
         // Under the limit the calls run.
-        guard case .runTools = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 1)) else {
-            Issue.record("expected runTools under the cost limit"); return
+        guard case .runTool = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 1)) else {
+            Issue.record("expected runTool under the cost limit"); return
         }
-        _ = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1))
         guard case .stop(let outcome) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 2)) else {
             Issue.record("expected stop"); return
         }
@@ -144,7 +144,7 @@ import Testing
         var m = machine(AgentLimits(maxTimeSeconds: 10))
         _ = m.handle(.start(now: 100))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 105))
-        guard case .stop(let outcome) = m.handle(.toolsFinished([.init(callID: "c1", name: "read_file", output: "")], now: 111)) else {
+        guard case .stop(let outcome) = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 111)) else {
             Issue.record("expected stop"); return
         }
         #expect(outcome.limit == .time)
@@ -174,8 +174,8 @@ import Testing
         let reply = ModelReply(content: "", toolCalls: [
             ToolCall(id: "a", name: "edit_file", arguments: "{}"), ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
         ])
-        #expect(m.handle(.modelReplied(reply, cost: 0, now: 1)) == .runTools([ToolCall(id: "a", name: "edit_file", arguments: "{}")]))
-        #expect(m.handle(.toolsFinished([.init(callID: "a", name: "edit_file", output: "ok")], now: 1)) == .verify(summary: "s"))
+        #expect(m.handle(.modelReplied(reply, cost: 0, now: 1)) == .runTool(ToolCall(id: "a", name: "edit_file", arguments: "{}")))
+        #expect(m.handle(.toolFinished(.init(callID: "a", name: "edit_file", output: "ok"), now: 1)) == .verify(summary: "s"))
     }
 }
 
@@ -184,14 +184,14 @@ extension AgentMachineTests {
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("search", #"{"pattern":"x"}"#, id: "a"), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "a", name: "search", output: "no matches")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "a", name: "search", output: "no matches"), now: 1))
         guard case .callModel(let history) = m.handle(.modelReplied(call("search", #"{"pattern": "x"}"#, id: "b"), cost: 0, now: 2)) else {
             Issue.record("expected the model to be asked again"); return
         }
         #expect(history.last?.content.contains("You already made this exact call") == true)
         #expect(m.consecutiveMalformed == 1)
         // A different call is fine again.
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3)) == .runTools([ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)]))
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3)) == .runTool(ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)))
     }
 }
 
@@ -200,18 +200,18 @@ extension AgentMachineTests {
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "1"), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "1", name: "read_file", output: "x")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "1", name: "read_file", output: "x"), now: 1))
         _ = m.handle(.modelReplied(call("search", #"{"pattern":"y"}"#, id: "2"), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "2", name: "search", output: "y")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "2", name: "search", output: "y"), now: 1))
         // The same read, two steps later, with no edit in between: refused.
         guard case .callModel = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1)) else {
             Issue.record("expected a refusal"); return
         }
         #expect(m.consecutiveMalformed == 1)
         _ = m.handle(.modelReplied(call("edit_file", #"{"path":"a","old":"x","new":"z"}"#, id: "4"), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "4", name: "edit_file", output: "ok")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "4", name: "edit_file", output: "ok"), now: 1))
         // After the edit, reading it again is the right thing to do.
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "5"), cost: 0, now: 1)) == .runTools([ToolCall(id: "5", name: "read_file", arguments: #"{"path":"a"}"#)]))
+        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "5"), cost: 0, now: 1)) == .runTool(ToolCall(id: "5", name: "read_file", arguments: #"{"path":"a"}"#)))
     }
 }
 
@@ -220,9 +220,9 @@ extension AgentMachineTests {
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "1"), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "1", name: "read_file", output: "x")], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "1", name: "read_file", output: "x"), now: 1))
         _ = m.handle(.modelReplied(call("edit_file", #"{"path":"a","old":"nope","new":"z"}"#, id: "2"), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "2", name: "edit_file", output: "Error: `old` was not found", isError: true)], now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "2", name: "edit_file", output: "Error: `old` was not found", isError: true), now: 1))
         guard case .callModel(let history) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1)) else {
             Issue.record("expected a refusal"); return
         }

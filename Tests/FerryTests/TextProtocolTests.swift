@@ -152,7 +152,7 @@ extension AgentMachineTests {
             ToolCall(id: "e", name: "edit_file", arguments: "{}"), ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#),
         ])
         _ = m.handle(.modelReplied(reply, cost: 0, now: 1))
-        guard case .callModel(let history) = m.handle(.toolsFinished([.init(callID: "e", name: "edit_file", output: "Error: no", isError: true)], now: 1)) else {
+        guard case .callModel(let history) = m.handle(.toolFinished(.init(callID: "e", name: "edit_file", output: "Error: no", isError: true), now: 1)) else {
             Issue.record("expected another model call, not verification"); return
         }
         #expect(history.last?.toolCallID == "f")

@@ -102,14 +102,14 @@ import Testing
 @Suite struct ReproductionTests {
     @Test func addedLinesKeepEveryOriginalLineInOrder() {
         let original = "import x\n\nclass T:\n    def test_a(self):\n        assert 1\n"
-        #expect(WholeFileAttempt.addedLines(original: original, new: original + "\n    def test_b(self):\n        assert 2\n")
+        #expect(AttemptPrompts.addedLines(original: original, new: original + "\n    def test_b(self):\n        assert 2\n")
             == "    def test_b(self):\n        assert 2")
         // Inserted in the middle is still adding.
-        #expect(WholeFileAttempt.addedLines(original: original, new: "import x\nimport y\n\nclass T:\n    def test_a(self):\n        assert 1\n") == "import y")
+        #expect(AttemptPrompts.addedLines(original: original, new: "import x\nimport y\n\nclass T:\n    def test_a(self):\n        assert 1\n") == "import y")
         // Changing or dropping a line is not, and neither is adding nothing.
-        #expect(WholeFileAttempt.addedLines(original: original, new: original.replacingOccurrences(of: "assert 1", with: "assert 3")) == nil)
-        #expect(WholeFileAttempt.addedLines(original: original, new: "import x\n") == nil)
-        #expect(WholeFileAttempt.addedLines(original: original, new: original) == nil)
+        #expect(AttemptPrompts.addedLines(original: original, new: original.replacingOccurrences(of: "assert 1", with: "assert 3")) == nil)
+        #expect(AttemptPrompts.addedLines(original: original, new: "import x\n") == nil)
+        #expect(AttemptPrompts.addedLines(original: original, new: original) == nil)
     }
 }
 
@@ -124,7 +124,7 @@ extension ReproductionTests {
         let root = try await FixtureRepo.make(files)
         func pick(_ task: String, _ path: String) -> String? {
             let editable = [RelevantFiles.File(path: path, text: files[path]!, score: 10)]
-            return WholeFileAttempt.testFile(
+            return AttemptFiles.testFile(
                 task: task, editable: editable, files: files.keys.sorted(), root: root, maxOutputTokens: 1024)?.path
         }
         #expect(pick("bin/greet.sh NAME fails without a name", "bin/greet.sh") == "tests/test_basic.sh")
@@ -133,7 +133,7 @@ extension ReproductionTests {
         #expect(pick("nothing relates", "bin/greet.sh") == "tests/test_basic.sh")
         // Nothing about the file: no test file.
         let lone = try await FixtureRepo.make(["lib.py": "x = 1\n", "tests/test_misc.py": "import os\n"])
-        #expect(WholeFileAttempt.testFile(
+        #expect(AttemptFiles.testFile(
             task: "x should be 2", editable: [RelevantFiles.File(path: "lib.py", text: "x = 1\n", score: 10)],
             files: ["lib.py", "tests/test_misc.py"], root: lone, maxOutputTokens: 1024) == nil)
     }
@@ -143,14 +143,14 @@ extension ReproductionTests {
     @Test func aTaskInPlainWordsOnAFewSourceFilesUsesThem() async throws {
         let files = ["cart.py": "def total(items):\n    return 0\n", "test_cart.py": "import cart\n", "README.md": "# Cart\n"]
         let root = try await FixtureRepo.make(files)
-        let chosen = WholeFileAttempt.smallRepositoryFiles(files: files.keys.sorted(), root: root, maxOutputTokens: 1024)
+        let chosen = AttemptFiles.smallRepositoryFiles(files: files.keys.sorted(), root: root, maxOutputTokens: 1024)
         #expect(chosen.map(\.path) == ["cart.py"])
         // Too many source files, or one too big to come back whole: none.
         let many = ["a.py", "b.py", "c.py", "d.py"]
         let manyRoot = try await FixtureRepo.make(Dictionary(uniqueKeysWithValues: many.map { ($0, "x = 1\n") }))
-        #expect(WholeFileAttempt.smallRepositoryFiles(files: many, root: manyRoot, maxOutputTokens: 1024).isEmpty)
+        #expect(AttemptFiles.smallRepositoryFiles(files: many, root: manyRoot, maxOutputTokens: 1024).isEmpty)
         let big = try await FixtureRepo.make(["big.py": String(repeating: "x = 1\n", count: 1_000)])
-        #expect(WholeFileAttempt.smallRepositoryFiles(files: ["big.py"], root: big, maxOutputTokens: 1024).isEmpty)
+        #expect(AttemptFiles.smallRepositoryFiles(files: ["big.py"], root: big, maxOutputTokens: 1024).isEmpty)
     }
 }
 
@@ -296,8 +296,9 @@ extension ReproductionTests {
     }
 
     @Test func callsOutsideTheLoopCountAndTheCostLimitHolds() {
-        var m = AgentMachine(history: [.system("s")], limits: AgentLimits(maxCostUSD: 0.01), contextWindow: 100_000)
-        m.countModelCall(usage: Usage(inputTokens: 500, outputTokens: 50), cost: 0.02)
+        var budget = Budget(limits: AgentLimits(maxCostUSD: 0.01))
+        budget.spend(Usage(inputTokens: 500, outputTokens: 50), cost: 0.02)
+        var m = AgentMachine(history: [.system("s")], budget: budget, contextWindow: 100_000)
         #expect(m.steps == 1 && m.usage.inputTokens == 500)
         guard case .stop(let outcome) = m.handle(.start(now: 0)) else { Issue.record("expected stop"); return }
         #expect(outcome.limit == .cost)
@@ -311,7 +312,7 @@ extension ReproductionTests {
             ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
         ]
         _ = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 1))
-        _ = m.handle(.toolsFinished([.init(callID: "a", name: "edit_file", output: "Error: not found", isError: true)], now: 2))
+        _ = m.handle(.toolFinished(.init(callID: "a", name: "edit_file", output: "Error: not found", isError: true), now: 2))
         guard case .callModel(let history) = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 3)) else {
             Issue.record("expected the repeat to be refused"); return
         }

@@ -58,7 +58,7 @@ struct HostileRun: Sendable {
             let runner = AgentRunner(model: model, store: store, config: frozen, secrets: [secret], makeRunner: makeRunner)
             let result: RunResult
             do {
-                result = try await runner.run(RunRequest(task: task, repo: repo), onEvent: { _ in })
+                result = try await runner.run(RunRequest(task: task, repo: repo))
             } catch {
                 try await client.shutdown()
                 throw error

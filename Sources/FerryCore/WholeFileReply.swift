@@ -18,6 +18,9 @@ public struct WholeFileReply: Hashable, Sendable {
         }
     }
 
+    /// Fence languages that mark a shell block (a command to run, unless the file is itself a script).
+    public static let shellLanguages: Set<String> = ["bash", "sh", "shell", "console", "zsh"]
+
     /// The files to write, in the order they appear.
     public var files: [File]
     /// Why blocks were refused, in words for the model.
@@ -82,7 +85,7 @@ public struct WholeFileReply: Hashable, Sendable {
             unnamedChoice = blocks.indices.first { index in
                 let block = blocks[index]
                 // A shell block is usually a command to run, unless the file is itself a script.
-                guard !TextToolProtocol.shellLanguages.contains(block.language) || isScript(path: allowed.keys.first!, text: original)
+                guard !Self.shellLanguages.contains(block.language) || isScript(path: allowed.keys.first!, text: original)
                 else { return false }
                 if blocks.count == 1 { return true }
                 let lines = Set(block.body.map { $0.trimmingCharacters(in: .whitespaces) })

@@ -1,5 +1,3 @@
-import FerryCore
-import FerrySandbox
 import Foundation
 
 /// One run of the project's test command, and what it says.
@@ -45,13 +43,11 @@ public struct TestRun: Sendable, Hashable {
         ]
     }
 
-    static func run(_ command: String, in directory: String, runner: any CommandRunner, timeout: Double) async throws
-        -> TestRun
-    {
-        let result = try await runner.run(
-            CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 24_000))
-        return TestRun(
-            command: command, exitCode: result.exitCode, timedOut: result.timedOut,
-            durationSeconds: result.durationSeconds, output: result.output)
+    public init(command: String, exitCode: Int32?, timedOut: Bool, durationSeconds: Double, output: String) {
+        self.command = command
+        self.exitCode = exitCode
+        self.timedOut = timedOut
+        self.durationSeconds = durationSeconds
+        self.output = output
     }
 }

@@ -1,0 +1,105 @@
+import FerryCore
+import FerryStore
+import FerryWorkspace
+import Foundation
+
+extension AgentRunner {
+    /// The last part of a run: the change is checked (size, secrets), committed on the run's branch, the four files
+    /// written, the store row updated and the worktree removed. Everything written passes through the run's
+    /// `Redactor` here, once: the record, the summary, the diff, the commit message.
+    struct Finishing: Sendable {
+        var record: RunRecord
+        var outcome: AgentMachine.Outcome
+        /// What the run spent, over every phase.
+        let budget: Budget
+        let compactions: Int
+        let baseline: TestRun?
+        let finalTests: TestRun?
+        let wallSeconds: Double
+        let base: String
+        let repoGit: Git
+        let worktreeGit: Git
+        let recorder: EventRecorder
+        let keepWorktree: Bool
+        let worktreePath: String
+        let price: Price?
+        let store: any RunStore
+        let redactor: Redactor
+        let maxFileBytes: Int
+        let sandboxSource: String
+
+        func run() async throws -> RunResult {
+            var record = self.record
+            var outcome = self.outcome
+            let runDirectory = record.runDirectory
+            var diff = ""
+            var commitSHA: String?
+            do {
+                let committed = try await ChangeGuard.commit(
+                    git: worktreeGit, root: worktreePath, base: base, maxFileBytes: maxFileBytes, redactor: redactor
+                ) { guarded in
+                    // The committed change is not the one the tests judged.
+                    if !guarded.notes.isEmpty {
+                        if outcome.status == .verified { outcome.status = .unverified }
+                        outcome.reason += (outcome.reason.isEmpty ? "" : "; ") + guarded.notes.joined(separator: "; ")
+                    }
+                    return AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id)
+                }
+                if !committed.guarded.notes.isEmpty {
+                    await recorder.record(.changeGuarded(.init(
+                        leftOut: committed.guarded.leftOut, redacted: committed.guarded.redacted)))
+                }
+                diff = committed.diff
+                commitSHA = committed.sha
+            } catch {
+                await recorder.record(.runError(.init("could not commit: \(error)")))
+            }
+            let usage = budget.usage
+            record.status = outcome.status
+            record.reason = redactor(outcome.reason)
+            record.summary = redactor(outcome.summary)
+            record.task = redactor(record.task)
+            record.steps = budget.steps
+            record.inputTokens = usage.inputTokens
+            record.outputTokens = usage.outputTokens
+            record.cachedTokens = usage.cachedInputTokens
+            record.cacheWriteTokens = usage.cacheWriteTokens
+            record.costUSD = budget.costUSD
+            record.wallSeconds = wallSeconds
+            record.commitSHA = commitSHA
+            record.finishedAt = Date()
+
+            var result = RunResult(
+                record: record, diff: redactor(diff), baseline: baseline, final: finalTests, limit: outcome.limit,
+                costBreakdown: CostBreakdown(usage: usage, price: price))
+            result.sandboxSource = sandboxSource
+            if let output = baseline?.output { result.baseline?.output = redactor(output) }
+            if let output = finalTests?.output { result.final?.output = redactor(output) }
+            RunFiles.write(result, compactions: compactions)
+            await recorder.record(.runFinished(.init(
+                status: outcome.status, reason: outcome.reason, limit: outcome.limit, commit: commitSHA,
+                steps: record.steps, usage: usage, costUSD: record.costUSD, wallSeconds: record.wallSeconds,
+                runDir: runDirectory)))
+            await recorder.close()
+            try await store.update(record)
+
+            if !keepWorktree {
+                try? await repoGit.removeWorktree(path: worktreePath)
+                if commitSHA == nil { try? await repoGit.run("branch", "-D", record.branch, allowFailure: true) }
+            }
+            return result
+        }
+    }
+}
+
+/// The four files of a finished run.
+enum RunFiles {
+    static func write(_ result: RunResult, compactions: Int) {
+        let directory = result.record.runDirectory
+        try? Data(result.diff.utf8).write(to: URL(fileURLWithPath: directory + "/change.patch"))
+        try? Data(RunReport.summaryMarkdown(result).utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
+        try? Data(RunReport.resultJSON(result, compactions: compactions).jsonString.utf8).write(
+            to: URL(fileURLWithPath: directory + "/result.json"))
+    }
+}
+

@@ -1,0 +1,375 @@
+/// A file by path and text.
+public struct SourceFile: Sendable, Hashable {
+    public var path: String
+    public var text: String
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
+/// The whole-file first attempt as a value-type state machine with no I/O: the run's first phase when the task's
+/// likely files are small.
+///
+/// 1. When the project's tests pass before any change (so they cannot show the task is done), one request for the
+///    task's test file with a test added that reproduces the problem; it is kept only if it fails now.
+/// 2. One plain request with the likely files whole and the task, one reply with the complete corrected file(s),
+///    then the tests; a failure goes back with the test output, up to `maxReplies` replies.
+/// 3. If no fix passes but a reproduction test was in play, the first fix stands (unverified) when the project's own
+///    tests pass with it; otherwise the files are put back and the tool loop takes over, told what was tried.
+///
+/// Why: a small model breaks a multi-step tool protocol far more often than it breaks "here is the file, give it
+/// back fixed", and the one-shot prompt costs a fraction of a tool loop's tokens. A strong model passes the first
+/// time and never pays for the loop either. The run's `Budget` is shared with the loop that may follow.
+public struct AttemptMachine: Sendable {
+    /// The most files one attempt may rewrite.
+    public static let maxFiles = 3
+    /// Replies per attempt: the first answer plus rounds with the failing tests' output.
+    public static let maxReplies = 3
+    /// The temperature of the replies after the first: at temperature 0 a small model asked again mostly gives the
+    /// same wrong answer back (Agentless samples too).
+    public static let retryTemperature = 0.7
+
+    public struct Plan: Sendable, Hashable {
+        public var task: String
+        /// The files the attempt may rewrite.
+        public var files: [SourceFile]
+        public var agents: SourceFile?
+        public var testCommand: String?
+        /// The task's test file, for a reproduction test; nil goes without one.
+        public var testFile: SourceFile?
+
+        public init(task: String, files: [SourceFile], agents: SourceFile?, testCommand: String?, testFile: SourceFile?) {
+            self.task = task
+            self.files = files
+            self.agents = agents
+            self.testCommand = testCommand
+            self.testFile = testFile
+        }
+    }
+
+    public struct ModelCall: Sendable, Hashable {
+        public var messages: [ChatMessage]
+        public var maxTokens: Int
+        public var temperature: Double?
+        /// `reproduce` or `attempt`, for the trace.
+        public var phase: String
+    }
+
+    public enum Action: Sendable, Hashable {
+        /// A plain request without tools; report back with `modelReplied`, `modelFailed` or `timeUp`.
+        case callModel(ModelCall)
+        /// Write these files whole; report back with `written` and the files that now differ from the base.
+        case write([String: String])
+        /// Run the test command; report back with `testsRan`.
+        case runTests
+        /// Judge the change by the tests; report back with `verified`.
+        case verify
+        /// The run ends here and the change stays.
+        case settle(AgentMachine.Outcome)
+        /// The files are as they were; the tool loop takes over, told what was tried (`note`).
+        case handOver(note: String)
+        /// A limit ended the run; the files are as they were.
+        case stop(AgentMachine.Outcome)
+    }
+
+    public enum Event: Sendable {
+        case start(now: Double)
+        case modelReplied(ModelReply, cost: Double, now: Double)
+        case modelFailed(String, now: Double)
+        case timeUp(now: Double)
+        case written(changed: [String], now: Double)
+        case testsRan(TestRun, now: Double)
+        case verified(AgentMachine.Verification, tests: TestRun?, now: Double)
+    }
+
+    /// A reproduction test that failed before any fix.
+    struct Reproduction: Sendable, Hashable {
+        var path: String
+        var original: String
+        var content: String
+        /// Whether the test only adds lines (then it is committed with the change, as its proof); when it also edits
+        /// existing lines it only judges the attempt and is left out of the change.
+        var addsOnly: Bool
+    }
+
+    /// What the machine waits for.
+    enum Waiting: Sendable, Hashable {
+        case start
+        case reproduction
+        case reproductionWritten(content: String, addsOnly: Bool)
+        case reproductionTests(content: String, addsOnly: Bool)
+        case reproductionDropped(reason: String)
+        case fix(reply: Int)
+        case fixWritten(reply: Int, writes: [String: String], problems: [String], summary: String)
+        case fixVerified(reply: Int, changed: [String], summary: String)
+        case reproductionRemoved(reply: Int, changed: [String], summary: String)
+        case ownTests(reply: Int, changed: [String], summary: String)
+        case reproductionRestored(reply: Int, changed: [String], tests: TestRun)
+        case fallbackReady
+        case candidateWritten(index: Int)
+        case candidateTests(index: Int)
+        case undone(limit: Budget.Exhausted?)
+        case done
+    }
+
+    public let plan: Plan
+    public private(set) var budget: Budget
+    /// The tests that judged the change the attempt settled with.
+    public private(set) var finalTests: TestRun?
+    /// Model calls made by the attempt.
+    public private(set) var calls = 0
+    /// Trace lines only the machine knows of, for the driver to write.
+    public private(set) var records: [TraceEvent] = []
+    var waiting = Waiting.start
+    var messages: [ChatMessage]
+    var reproduction: Reproduction?
+    var candidates: [[String: String]] = []
+    var lastTests: TestRun?
+    var lastChanged: [String] = []
+    /// Why blocks of the last fix were refused, for the next request.
+    var lastProblems: [String] = []
+    let originals: [String: String]
+
+    public init(plan: Plan, budget: Budget) {
+        self.plan = plan
+        self.budget = budget
+        originals = Dictionary(plan.files.map { ($0.path, $0.text) }, uniquingKeysWith: { first, _ in first })
+        // The first request does not show a reproduction test: with it, a small model's first fix got worse in trials
+        // (it fits the test's numbers instead of the task); the test's failure comes back only when a fix fails it.
+        messages = [
+            .system(AttemptPrompts.system),
+            .user(AttemptPrompts.prompt(task: plan.task, files: plan.files, agents: plan.agents)),
+        ]
+    }
+
+    public mutating func takeRecords() -> [TraceEvent] {
+        defer { records = [] }
+        return records
+    }
+
+    /// The host stops the run's spending; the next model call becomes a stop.
+    public mutating func halt(_ reason: String) { budget.halt(reason) }
+
+    public mutating func handle(_ event: Event) -> Action {
+        switch (waiting, event) {
+        case (.start, .start(let now)):
+            budget.start(now: now)
+            records.append(.attemptStarted(.init(files: plan.files.map(\.path))))
+            guard plan.testCommand != nil, let testFile = plan.testFile else { return askForFix(1, now: now) }
+            return callModel(
+                [.system(AttemptPrompts.reproductionSystem),
+                 .user(AttemptPrompts.reproductionPrompt(task: plan.task, testFile: testFile))],
+                // The file plus one test: a model that lists assertion after assertion stops there.
+                maxTokens: AttemptPrompts.tokens(testFile.text) + 200, temperature: nil, phase: "reproduce",
+                waiting: .reproduction, now: now)
+
+        // 1. The reproduction test.
+        case (.reproduction, .modelReplied(let reply, let cost, let now)):
+            budget.spend(reply.usage, cost: cost)
+            guard let testFile = plan.testFile else { return askForFix(1, now: now) }
+            let parsed = WholeFileReply.parse(reply.content, allowed: [testFile.path: testFile.text])
+            guard let new = parsed.files.first?.content, new != testFile.text else {
+                records.append(.attemptReproduction(.init(path: testFile.path, kept: false, reason: "no test file in the reply")))
+                return askForFix(1, now: now)
+            }
+            let addsOnly = AttemptPrompts.addedLines(original: testFile.text, new: new) != nil
+            waiting = .reproductionWritten(content: new, addsOnly: addsOnly)
+            return .write([testFile.path: new])
+        case (.reproduction, .modelFailed(_, let now)):
+            return askForFix(1, now: now)
+        case (.reproductionWritten(let content, let addsOnly), .written):
+            waiting = .reproductionTests(content: content, addsOnly: addsOnly)
+            return .runTests
+        case (.reproductionTests(let content, let addsOnly), .testsRan(let run, let now)):
+            guard let testFile = plan.testFile else { return askForFix(1, now: now) }
+            if !run.passed && !run.timedOut {
+                records.append(.attemptReproduction(.init(
+                    path: testFile.path, kept: true, addsOnly: addsOnly, tests: .init(run), content: content)))
+                reproduction = Reproduction(path: testFile.path, original: testFile.text, content: content, addsOnly: addsOnly)
+                return askForFix(1, now: now)
+            }
+            let reason = run.timedOut ? "the tests timed out with it" : "it passes before any fix, so it shows nothing"
+            waiting = .reproductionDropped(reason: reason)
+            return .write([testFile.path: testFile.text])
+        case (.reproductionDropped(let reason), .written(_, let now)):
+            records.append(.attemptReproduction(.init(path: plan.testFile?.path ?? "", kept: false, reason: reason)))
+            return askForFix(1, now: now)
+
+        // 2. Whole-file fixes.
+        case (.fix(let number), .modelReplied(let reply, let cost, let now)):
+            budget.spend(reply.usage, cost: cost)
+            // The same answer again would be judged the same; asking once more would only cost tokens.
+            if messages.last(where: { $0.role == .assistant })?.content == reply.content { return fallback(now: now) }
+            messages.append(ChatMessage(role: .assistant, content: reply.content))
+            var parsed = WholeFileReply.parse(reply.content, allowed: originals)
+            if reply.finishReason == "length" {
+                parsed.problems.append("Your reply was cut off at the length limit; give only the files you change.")
+                parsed.files.removeAll()
+            }
+            // What parsed is written; files it no longer rewrites go back to the base.
+            let writes = Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 })
+            waiting = .fixWritten(
+                reply: number, writes: writes, problems: parsed.problems,
+                summary: AttemptPrompts.summary(of: reply.content, paths: Set(originals.keys)))
+            return .write(originals.merging(writes) { $1 })
+        case (.fix, .modelFailed(_, let now)):
+            return fallback(now: now)
+        case (.fixWritten(let number, let writes, let problems, let summary), .written(let allChanged, let now)):
+            let changed = allChanged.filter { $0 != reproduction?.path }
+            lastProblems = problems
+            records.append(.attemptApplied(.init(reply: number, changedFiles: changed, problems: problems)))
+            guard !changed.isEmpty else {
+                lastTests = nil
+                lastChanged = []
+                messages.append(.user(AttemptPrompts.retryPrompt(problems: problems, tests: nil, changed: [])))
+                return askForFix(number + 1, now: now)
+            }
+            candidates.append(writes)
+            guard plan.testCommand != nil else {
+                // Nothing can judge it; the loop could not either. The change stands, unverified.
+                records.append(.verifyResult(.init(outcome: "no_test_command", phase: "attempt", changedFiles: changed)))
+                return settle(.unverified, "no test command could judge the change", tests: nil, summary: summary)
+            }
+            waiting = .fixVerified(reply: number, changed: changed, summary: summary)
+            return .verify
+        case (.fixVerified(let number, let changed, let summary), .verified(let verification, let tests, let now)):
+            return judged(verification, tests: tests, reply: number, changed: changed, summary: summary, now: now)
+        case (.reproductionRemoved(let number, let changed, let summary), .written):
+            waiting = .ownTests(reply: number, changed: changed, summary: summary)
+            return .runTests
+        case (.ownTests(let number, let changed, let summary), .testsRan(let own, _)):
+            records.append(.verifyResult(.init(
+                outcome: own.passed ? "passed_with_reproduction" : "failed", phase: "attempt", changedFiles: changed,
+                tests: .init(own))))
+            if own.passed {
+                return settle(
+                    .unverified,
+                    "the project's tests pass, and so does the reproduction test Ferry wrote for the task, which was "
+                        + "left out of the change because it edits existing tests (it is in the trace)",
+                    tests: own, summary: summary)
+            }
+            waiting = .reproductionRestored(reply: number, changed: changed, tests: own)
+            return .write([reproduction!.path: reproduction!.content])
+        case (.reproductionRestored(let number, let changed, let tests), .written(_, let now)):
+            return retry(number, tests: tests, changed: changed, now: now)
+
+        // 3. The fallback: the reproduction test may be what is wrong.
+        case (.fallbackReady, .written(_, let now)):
+            return tryCandidate(0, now: now)
+        case (.candidateWritten(let index), .written):
+            waiting = .candidateTests(index: index)
+            return .runTests
+        case (.candidateTests(let index), .testsRan(let tests, let now)):
+            records.append(.verifyResult(.init(
+                outcome: tests.passed ? "passed_without_reproduction" : "failed", phase: "attempt",
+                changedFiles: candidates[index].keys.sorted(), tests: .init(tests))))
+            guard tests.passed else { return tryCandidate(index + 1, now: now) }
+            return settle(
+                .unverified,
+                "the project's tests pass, but the reproduction test Ferry had written for the task still failed with "
+                    + "the change (the test or the change is wrong), so it was left out",
+                tests: tests, summary: "Rewrote \(candidates[index].keys.sorted().joined(separator: ", ")).")
+
+        case (.undone(let limit), .written):
+            waiting = .done
+            records.append(.attemptFinished(.init(outcome: "undone", replies: calls)))
+            if let limit {
+                return .stop(AgentMachine.Outcome(status: .limit, reason: limit.reason, limit: limit.limit))
+            }
+            return .handOver(note: AttemptPrompts.note(lastTests: lastTests, changed: lastChanged, replies: calls))
+
+        case (_, .timeUp):
+            return undo(limit: budget.timeUp)
+        case (.done, _):
+            return .stop(AgentMachine.Outcome(status: .failed, reason: "the attempt was already over"))
+        default:
+            // An event the driver should not have sent now: the attempt ends safely, its files put back.
+            return undo(limit: nil)
+        }
+    }
+
+    // MARK: - Steps
+
+    private mutating func callModel(
+        _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting, now: Double
+    ) -> Action {
+        if let exhausted = budget.exhausted(now: now) { return undo(limit: exhausted) }
+        calls += 1
+        waiting = next
+        return .callModel(ModelCall(messages: messages, maxTokens: maxTokens, temperature: temperature, phase: phase))
+    }
+
+    private mutating func askForFix(_ number: Int, now: Double) -> Action {
+        guard number <= Self.maxReplies else { return fallback(now: now) }
+        // Room for the files whole and a few sentences: a small model that rambles stops there.
+        let cap = plan.files.reduce(300) { $0 + AttemptPrompts.tokens($1.text) }
+        return callModel(
+            messages, maxTokens: cap, temperature: number > 1 ? Self.retryTemperature : nil, phase: "attempt",
+            waiting: .fix(reply: number), now: now)
+    }
+
+    private mutating func judged(
+        _ verification: AgentMachine.Verification, tests: TestRun?, reply number: Int, changed: [String],
+        summary: String, now: Double
+    ) -> Action {
+        if let reproduction, !reproduction.addsOnly, tests?.passed == true {
+            // The reproduction test edits existing tests, so it is not part of the change: the project's own tests
+            // must pass without it, and they cannot prove the change.
+            waiting = .reproductionRemoved(reply: number, changed: changed, summary: summary)
+            return .write([reproduction.path: reproduction.original])
+        }
+        switch verification {
+        case .passed where reproduction != nil && number > 1:
+            // The fix came after the model saw its own test fail; it may fit a wrong test. The test stays in the
+            // change for review, but it is not proof.
+            return settle(
+                .unverified,
+                "the tests pass, including the regression test Ferry wrote for the task (in the change), but this fix "
+                    + "came only after seeing that test fail, so the test may have steered it; review it",
+                tests: tests, summary: summary)
+        case .passed(let detail):
+            return settle(.verified, detail, tests: tests, summary: summary)
+        case .passedWithoutProof(let detail):
+            return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
+        case .failed, .noChange, .noTestCommand, .testsRewritten:
+            return retry(number, tests: tests, changed: changed, now: now)
+        }
+    }
+
+    private mutating func retry(_ number: Int, tests: TestRun?, changed: [String], now: Double) -> Action {
+        lastTests = tests
+        lastChanged = changed
+        messages.append(.user(AttemptPrompts.retryPrompt(problems: lastProblems, tests: tests, changed: changed)))
+        return askForFix(number + 1, now: now)
+    }
+
+    private mutating func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String) -> Action {
+        waiting = .done
+        finalTests = tests
+        return .settle(AgentMachine.Outcome(status: status, reason: reason, summary: summary))
+    }
+
+    /// No fix passed the reproduction test: the first fix (the one the test's output did not steer) stands if the
+    /// project's own tests pass with it, unverified. Without a reproduction test there is nothing to fall back on.
+    private mutating func fallback(now: Double) -> Action {
+        guard let reproduction, plan.testCommand != nil, !candidates.isEmpty else { return undo(limit: nil) }
+        waiting = .fallbackReady
+        return .write([reproduction.path: reproduction.original])
+    }
+
+    private mutating func tryCandidate(_ index: Int, now: Double) -> Action {
+        guard index < candidates.count else { return undo(limit: nil) }
+        waiting = .candidateWritten(index: index)
+        return .write(originals.merging(candidates[index]) { $1 })
+    }
+
+    /// Puts every file the attempt touched back as it was, then hands over (or stops on a limit).
+    private mutating func undo(limit: Budget.Exhausted?) -> Action {
+        waiting = .undone(limit: limit)
+        var files = originals
+        if let reproduction { files[reproduction.path] = reproduction.original }
+        if let testFile = plan.testFile, plan.testCommand != nil { files[testFile.path] = testFile.text }
+        return .write(files)
+    }
+}

@@ -1,0 +1,335 @@
+/// A whole run as one value-type state machine with no I/O: setup, the whole-file attempt, the tool loop.
+///
+/// The driver (`RunExecutor`) performs each `Action` and reports what happened as an `Event`; every decision is made
+/// here or in the phase machines (`AttemptMachine`, `AgentMachine`), which share one `Budget`. A new rule about
+/// *what happens next* belongs in one of these three; a new way of *doing* something belongs in the executor.
+public struct RunMachine: Sendable {
+    public struct Settings: Sendable, Hashable {
+        public var task: String
+        public var limits: AgentLimits
+        public var contextWindow: Int
+        public var maxOutputTokens: Int
+        /// The configured or detected test command.
+        public var testCommand: String?
+        /// Whether the whole-file attempt may run.
+        public var firstAttempt: Bool
+        /// The repo map's size in tokens when configured; else a share of the context window.
+        public var repoMapTokens: Int?
+
+        public init(
+            task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,
+            firstAttempt: Bool, repoMapTokens: Int? = nil
+        ) {
+            self.task = task
+            self.limits = limits
+            self.contextWindow = contextWindow
+            self.maxOutputTokens = maxOutputTokens
+            self.testCommand = testCommand
+            self.firstAttempt = firstAttempt
+            self.repoMapTokens = repoMapTokens
+        }
+    }
+
+    /// What the driver gathered about the worktree for the first phase.
+    public struct Context: Sendable, Hashable {
+        /// The files the whole-file attempt may rewrite (empty: no attempt).
+        public var attemptFiles: [SourceFile]
+        public var agents: SourceFile?
+        /// The test file a reproduction test would go into.
+        public var testFile: SourceFile?
+
+        public init(attemptFiles: [SourceFile] = [], agents: SourceFile? = nil, testFile: SourceFile? = nil) {
+            self.attemptFiles = attemptFiles
+            self.agents = agents
+            self.testFile = testFile
+        }
+    }
+
+    public struct ModelRequest: Sendable, Hashable {
+        public var messages: [ChatMessage]
+        /// Whether the tools are offered (the loop); the attempt's requests are plain.
+        public var tools: Bool
+        public var maxTokens: Int?
+        public var temperature: Double?
+        /// The attempt's phase (`reproduce`, `attempt`) for the trace; nil in the loop.
+        public var phase: String?
+    }
+
+    public enum Action: Sendable, Hashable {
+        /// Run the test command before any change; report `baselineRan`.
+        case runBaseline(command: String)
+        /// Read the worktree for the first phase; report `contextGathered`. `attempt`: find the attempt's files;
+        /// `reproduction`: also the test file a reproduction test would go into.
+        case gatherContext(attempt: Bool, reproduction: Bool)
+        /// Report `modelReplied`, `modelFailed` or `timeUp`.
+        case callModel(ModelRequest)
+        /// Report `toolFinished` or `timeUp`.
+        case runTool(ToolCall)
+        /// Write these files whole; report `written` with the files that differ from the base.
+        case write([String: String])
+        /// Report `testsRan`.
+        case runTests
+        /// Judge the change (no change, no test command, or the tests and `ChangeProof`); report `verified`.
+        case verify(summary: String?)
+        /// Report `compacted` or `compactionFailed`.
+        case compact([ChatMessage])
+        /// Build the tool loop's first prompt (index, repo map, what the attempt tried); report `loopReady`.
+        case prepareLoop(note: String)
+        case stop(AgentMachine.Outcome)
+    }
+
+    public enum Event: Sendable {
+        case start(now: Double)
+        case baselineRan(TestRun, now: Double)
+        case contextGathered(Context, now: Double)
+        case loopReady(history: [ChatMessage], now: Double)
+        case modelReplied(ModelReply, cost: Double, now: Double)
+        case modelFailed(String, now: Double)
+        case timeUp(now: Double)
+        case toolFinished(AgentMachine.ToolResult, now: Double)
+        case written(changed: [String], now: Double)
+        case testsRan(TestRun, now: Double)
+        case verified(AgentMachine.Verification, tests: TestRun?, now: Double)
+        case compacted(summary: String, usage: Usage, cost: Double, now: Double)
+        case compactionFailed(now: Double)
+    }
+
+    public enum Phase: Sendable {
+        case setup
+        case attempt(AttemptMachine)
+        case preparingLoop
+        case loop(AgentMachine)
+        case done(AgentMachine.Outcome)
+    }
+
+    public let settings: Settings
+    public private(set) var phase = Phase.setup
+    /// The test command the run uses: the configured one, unless it could not even start.
+    public private(set) var testCommand: String?
+    /// The tests before any change (nil without a usable test command).
+    public private(set) var baseline: TestRun?
+    /// The tests that judged the change the run ends with.
+    public private(set) var finalTests: TestRun?
+    private var parkedBudget: Budget
+    private var records: [TraceEvent] = []
+
+    public init(settings: Settings) {
+        self.settings = settings
+        testCommand = settings.testCommand
+        parkedBudget = Budget(limits: settings.limits)
+    }
+
+    // MARK: - Policy the executor asks about
+
+    /// Files listed by name in the first prompt; beyond this the model gets the repo map and the index's tools.
+    public static let listedFiles = 60
+
+    /// In a repository whose whole file list fits in the prompt, search and read_file already see everything; the
+    /// index's tools would only be more choices (small models spend their steps trying them all).
+    public static func offersIndexTools(fileCount: Int) -> Bool { fileCount > listedFiles }
+
+    /// A tool's output limit in bytes: smaller for small context windows, else the tool box's default.
+    public var toolOutputLimit: Int? { settings.contextWindow <= 32_768 ? 6_000 : nil }
+
+    /// The repo map's budget in tokens (0: no index, no map).
+    public var repoMapTokens: Int { settings.repoMapTokens ?? min(1_024, settings.contextWindow / 16) }
+
+    /// The budget for the relevant files shown in the first prompt.
+    public var relevantFileTokens: Int { min(8_000, settings.contextWindow / 5) }
+
+    /// A test command exits 126 or 127 when the sandbox cannot even start it: it can judge nothing, so it is treated
+    /// as absent rather than as a failing suite the model should fix.
+    public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 }
+
+    // MARK: - State
+
+    public var budget: Budget {
+        switch phase {
+        case .attempt(let attempt): attempt.budget
+        case .loop(let loop): loop.budget
+        default: parkedBudget
+        }
+    }
+
+    public var outcome: AgentMachine.Outcome? {
+        if case .done(let outcome) = phase { return outcome }
+        return nil
+    }
+
+    /// How often the loop compacted its history.
+    public var compactions: Int {
+        if case .loop(let loop) = phase { return loop.compactions }
+        return loopCompactions
+    }
+    private var loopCompactions = 0
+
+    /// The loop's history estimate, for the trace's compaction line.
+    public var estimatedTokens: Int {
+        if case .loop(let loop) = phase { return loop.estimatedTokens }
+        return 0
+    }
+
+    /// The trace lines gathered since the last call, in order.
+    public mutating func takeRecords() -> [TraceEvent] {
+        var taken = records
+        records = []
+        switch phase {
+        case .attempt(var attempt):
+            taken += attempt.takeRecords()
+            phase = .attempt(attempt)
+        case .loop(var loop):
+            taken += loop.takeRecords()
+            phase = .loop(loop)
+        default: break
+        }
+        return taken
+    }
+
+    /// The host stops the run's spending (a shared budget ran out); no further model call is made.
+    public mutating func halt(_ reason: String) {
+        guard budget.haltReason == nil else { return }
+        records.append(.runHalted(.init(reason)))
+        switch phase {
+        case .attempt(var attempt):
+            attempt.halt(reason)
+            phase = .attempt(attempt)
+        case .loop(var loop):
+            loop.halt(reason)
+            phase = .loop(loop)
+        default: parkedBudget.halt(reason)
+        }
+    }
+
+    /// Ends the run from outside the events: an error, or a cancellation.
+    public mutating func abort(status: RunStatus, reason: String) {
+        if case .loop(let loop) = phase { loopCompactions = loop.compactions }
+        guard outcome == nil else { return }
+        _ = finish(.init(status: status, reason: reason), budget: budget)
+    }
+
+    // MARK: - Events
+
+    public mutating func handle(_ event: Event) -> Action {
+        if case .done(let outcome) = phase { return .stop(outcome) }
+        switch (phase, event) {
+        case (.setup, .start):
+            guard let command = testCommand else { return .gatherContext(attempt: settings.firstAttempt, reproduction: false) }
+            return .runBaseline(command: command)
+        case (.setup, .baselineRan(let run, _)):
+            if Self.isUnusable(run) {
+                records.append(.testsUnusable(.init(command: run.command, output: String(run.output.suffix(500)))))
+                testCommand = nil
+            } else {
+                baseline = run
+            }
+            // A reproduction test only when the suite does not already show the problem.
+            return .gatherContext(attempt: settings.firstAttempt, reproduction: baseline?.passed == true)
+        case (.setup, .contextGathered(let context, let now)):
+            guard settings.firstAttempt, !context.attemptFiles.isEmpty else {
+                phase = .preparingLoop
+                return .prepareLoop(note: "")
+            }
+            let plan = AttemptMachine.Plan(
+                task: settings.task, files: context.attemptFiles, agents: context.agents, testCommand: testCommand,
+                testFile: baseline?.passed == true ? context.testFile : nil)
+            return attempt(AttemptMachine(plan: plan, budget: parkedBudget), .start(now: now))
+        case (.preparingLoop, .loopReady(let history, let now)):
+            return loop(AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow), .start(now: now))
+
+        case (.attempt(let machine), _):
+            guard let event = Self.attemptEvent(event) else { return unexpected(event) }
+            return attempt(machine, event)
+        case (.loop(let machine), _):
+            if case .verified(_, let tests, _) = event { finalTests = tests }
+            guard let event = Self.loopEvent(event) else { return unexpected(event) }
+            return loop(machine, event)
+        default:
+            return unexpected(event)
+        }
+    }
+
+    private mutating func attempt(_ machine: AttemptMachine, _ event: AttemptMachine.Event) -> Action {
+        var machine = machine
+        let action = machine.handle(event)
+        records += machine.takeRecords()
+        phase = .attempt(machine)
+        switch action {
+        case .callModel(let call):
+            return .callModel(ModelRequest(
+                messages: call.messages, tools: false, maxTokens: call.maxTokens, temperature: call.temperature,
+                phase: call.phase))
+        case .write(let files): return .write(files)
+        case .runTests: return .runTests
+        case .verify: return .verify(summary: nil)
+        case .settle(let outcome):
+            finalTests = machine.finalTests
+            return finish(outcome, budget: machine.budget)
+        case .stop(let outcome):
+            return finish(outcome, budget: machine.budget)
+        case .handOver(let note):
+            parkedBudget = machine.budget
+            // Out of steps, dollars or the host's leave already: building the loop's prompt would be wasted. (Time is
+            // checked when the loop starts, with the clock.)
+            if let exhausted = parkedBudget.exhausted(now: parkedBudget.startedAt) {
+                return finish(.init(status: .limit, reason: exhausted.reason, limit: exhausted.limit), budget: parkedBudget)
+            }
+            phase = .preparingLoop
+            return .prepareLoop(note: note)
+        }
+    }
+
+    private mutating func loop(_ machine: AgentMachine, _ event: AgentMachine.Event) -> Action {
+        var machine = machine
+        let action = machine.handle(event)
+        records += machine.takeRecords()
+        phase = .loop(machine)
+        switch action {
+        case .callModel(let history):
+            return .callModel(ModelRequest(messages: history, tools: true, maxTokens: nil, temperature: nil, phase: nil))
+        case .runTool(let call): return .runTool(call)
+        case .verify(let summary): return .verify(summary: summary)
+        case .compact(let messages): return .compact(messages)
+        case .stop(let outcome):
+            loopCompactions = machine.compactions
+            return finish(outcome, budget: machine.budget)
+        }
+    }
+
+    private mutating func finish(_ outcome: AgentMachine.Outcome, budget: Budget) -> Action {
+        parkedBudget = budget
+        phase = .done(outcome)
+        return .stop(outcome)
+    }
+
+    /// An event the driver should not send now: a bug in the driver, so the run fails rather than guess.
+    private mutating func unexpected(_ event: Event) -> Action {
+        let name = String(describing: event).prefix { $0 != "(" }
+        return finish(.init(status: .failed, reason: "internal error: unexpected event \(name) in this phase"), budget: budget)
+    }
+
+    static func attemptEvent(_ event: Event) -> AttemptMachine.Event? {
+        switch event {
+        case .modelReplied(let reply, let cost, let now): .modelReplied(reply, cost: cost, now: now)
+        case .modelFailed(let error, let now): .modelFailed(error, now: now)
+        case .timeUp(let now): .timeUp(now: now)
+        case .written(let changed, let now): .written(changed: changed, now: now)
+        case .testsRan(let run, let now): .testsRan(run, now: now)
+        case .verified(let verification, let tests, let now): .verified(verification, tests: tests, now: now)
+        default: nil
+        }
+    }
+
+    static func loopEvent(_ event: Event) -> AgentMachine.Event? {
+        switch event {
+        case .modelReplied(let reply, let cost, let now): .modelReplied(reply, cost: cost, now: now)
+        case .modelFailed(let error, let now): .modelFailed(error, now: now)
+        case .timeUp(let now): .timeUp(now: now)
+        case .toolFinished(let result, let now): .toolFinished(result, now: now)
+        case .verified(let verification, _, let now): .verified(verification, now: now)
+        case .compacted(let summary, let usage, let cost, let now):
+            .compacted(summary: summary, usage: usage, cost: cost, now: now)
+        case .compactionFailed(let now): .compactionFailed(now: now)
+        default: nil
+        }
+    }
+}
