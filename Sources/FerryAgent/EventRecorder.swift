@@ -31,7 +31,14 @@ actor EventRecorder {
         let entry = RunEvent(seq: seq, time: Date().timeIntervalSince1970, event: redacted(event))
         traceHandle?.write(Data((entry.jsonLine + "\n").utf8))
         do {
-            try await store.append(entry, to: runID)
+            if Task.isCancelled {
+                // A cancelled run's last events (why it ended) must still reach the store, which would refuse a
+                // write from a cancelled task.
+                let (store, runID) = (self.store, self.runID)
+                try await Task.detached { try await store.append(entry, to: runID) }.value
+            } else {
+                try await store.append(entry, to: runID)
+            }
         } catch {
             // The trace file still has the event; the failure itself is reported at the end.
             storeErrors.append(String(describing: error))

@@ -1,0 +1,289 @@
+import FerryCore
+import Testing
+
+/// The whole-file attempt's rules, driven without a model, a worktree or tests: every event and every outcome.
+@Suite struct AttemptMachineTests {
+    static let file = SourceFile(path: "calc.py", text: "def add(a, b):\n    return a - b\n")
+    static let testFile = SourceFile(
+        path: "test_calc.py", text: "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(0, 0), 0)\n")
+    static let fixed = "def add(a, b):\n    return a + b\n"
+
+    static func reply(_ content: String, finish: String? = "stop", usage: Usage = Usage(inputTokens: 100, outputTokens: 20))
+        -> ModelReply
+    {
+        ModelReply(content: content, usage: usage, finishReason: finish)
+    }
+    static func fix(_ text: String = fixed) -> ModelReply { reply("I will fix add.\n\ncalc.py\n```python\n\(text)```\n") }
+    static func test(passed: Bool, timedOut: Bool = false) -> TestRun {
+        TestRun(command: "pytest", exitCode: timedOut ? nil : passed ? 0 : 1, timedOut: timedOut, durationSeconds: 0.1,
+                output: passed ? "1 passed" : "1 failed\nAssertionError: 1 != 5")
+    }
+    static let addedTest = testFile.text + "\n    def test_b(self):\n        self.assertEqual(add(2, 3), 5)\n"
+
+    func machine(
+        testCommand: String? = "pytest", testFile: SourceFile? = nil, limits: AgentLimits = AgentLimits()
+    ) -> AttemptMachine {
+        AttemptMachine(
+            plan: .init(task: "add() subtracts", files: [Self.file], agents: nil, testCommand: testCommand, testFile: testFile),
+            budget: Budget(limits: limits))
+    }
+
+    func expectStop(_ action: AttemptMachine.Action, _ status: RunStatus, limit: LimitKind? = nil) -> AgentMachine.Outcome? {
+        switch action {
+        case .settle(let outcome), .stop(let outcome):
+            #expect(outcome.status == status)
+            #expect(outcome.limit == limit)
+            return outcome
+        default:
+            Issue.record("expected the attempt to end with \(status), got \(action)")
+            return nil
+        }
+    }
+
+    // MARK: - Fixes
+
+    @Test func aFixTheTestsProveSettlesVerified() {
+        var m = machine()
+        guard case .callModel(let call) = m.handle(.start(now: 0)) else { Issue.record("expected a model call"); return }
+        #expect(call.phase == "attempt" && call.temperature == nil)
+        #expect(call.maxTokens == 300 + AttemptPrompts.tokens(Self.file.text))
+        #expect(call.messages.last?.content.hasSuffix("# Task\nadd() subtracts\n") == true)
+        #expect(m.handle(.modelReplied(Self.fix(), cost: 0.01, now: 1)) == .write(["calc.py": Self.fixed]))
+        #expect(m.handle(.written(changed: ["calc.py"], now: 1)) == .verify)
+        let outcome = expectStop(m.handle(.verified(.passed("1 test fixed"), tests: Self.test(passed: true), now: 2)), .verified)
+        #expect(outcome?.reason == "1 test fixed")
+        #expect(outcome?.summary == "I will fix add.")
+        #expect(m.finalTests == Self.test(passed: true))
+        #expect(m.budget.steps == 1 && abs(m.budget.costUSD - 0.01) < 1e-12)
+        #expect(m.takeRecords().map(\.type) == ["attempt.started", "attempt.applied"])
+    }
+
+    @Test func passingTestsWithoutProofSettleUnverified() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 1))
+        _ = m.handle(.written(changed: ["calc.py"], now: 1))
+        let outcome = expectStop(m.handle(.verified(.passedWithoutProof("2 passed"), tests: Self.test(passed: true), now: 2)), .unverified)
+        #expect(outcome?.reason.contains("no test failed without the change") == true)
+    }
+
+    @Test func withoutATestCommandTheChangeStandsUnverified() {
+        var m = machine(testCommand: nil)
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 1))
+        let outcome = expectStop(m.handle(.written(changed: ["calc.py"], now: 1)), .unverified)
+        #expect(outcome?.reason == "no test command could judge the change")
+        #expect(m.takeRecords().contains { if case .verifyResult(let r) = $0 { r.outcome == "no_test_command" } else { false } })
+    }
+
+    @Test func failingFixesGoBackWithTheOutputThenTheFilesAreUndoneAndTheLoopIsTold() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        for number in 1...AttemptMachine.maxReplies {
+            #expect(m.handle(.modelReplied(Self.fix("def add(a, b):\n    return \(number)\n"), cost: 0, now: 1)) != .verify)
+            _ = m.handle(.written(changed: ["calc.py"], now: 1))
+            let next = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 2))
+            if number < AttemptMachine.maxReplies {
+                guard case .callModel(let call) = next else { Issue.record("expected a retry"); return }
+                #expect(call.temperature == AttemptMachine.retryTemperature)
+                #expect(call.messages.last?.content.contains("the tests (`pytest`) fail") == true)
+                #expect(call.messages.last?.content.contains("AssertionError") == true)
+            } else {
+                // Undo: the files go back as they were.
+                #expect(next == .write(["calc.py": Self.file.text]))
+            }
+        }
+        guard case .handOver(let note) = m.handle(.written(changed: [], now: 3)) else { Issue.record("expected a handover"); return }
+        #expect(note.contains("A first attempt rewrote calc.py; the tests then failed, so it was undone"))
+        #expect(m.calls == 3 && m.budget.steps == 3)
+        #expect(m.takeRecords().last?.type == "attempt.finished")
+    }
+
+    @Test func theSameReplyAgainEndsTheAttempt() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.fix("x = 1\n"), cost: 0, now: 1))
+        _ = m.handle(.written(changed: ["calc.py"], now: 1))
+        _ = m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1))
+        #expect(m.handle(.modelReplied(Self.fix("x = 1\n"), cost: 0, now: 2)) == .write(["calc.py": Self.file.text]))
+        guard case .handOver = m.handle(.written(changed: [], now: 2)) else { Issue.record("expected a handover"); return }
+    }
+
+    @Test func aReplyThatChangesNothingIsToldSoAndACutOffReplyWritesNothing() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        // Cut off at the length limit: nothing is written but the originals.
+        #expect(m.handle(.modelReplied(Self.reply("calc.py\n```python\n" + Self.fixed + "```", finish: "length"), cost: 0, now: 1))
+            == .write(["calc.py": Self.file.text]))
+        guard case .callModel(let call) = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected a retry"); return }
+        #expect(call.messages.last?.content.contains("cut off at the length limit") == true)
+        _ = m.handle(.modelReplied(Self.reply("It looks right to me."), cost: 0, now: 2))
+        guard case .callModel(let again) = m.handle(.written(changed: [], now: 2)) else { Issue.record("expected a retry"); return }
+        #expect(again.messages.last?.content.contains("changed no file") == true)
+    }
+
+    @Test func aModelErrorUndoesAndHandsOver() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        #expect(m.handle(.modelFailed("503", now: 1)) == .write(["calc.py": Self.file.text]))
+        guard case .handOver(let note) = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected a handover"); return }
+        #expect(note.contains("produced no usable change"))
+    }
+
+    // MARK: - The reproduction test
+
+    /// Starts with a test file, has the model add a test, and reports the tests as `reproduces` says.
+    func reproduce(_ m: inout AttemptMachine, content: String = addedTest, failsNow: Bool = true) -> AttemptMachine.Action {
+        guard case .callModel(let call) = m.handle(.start(now: 0)) else { Issue.record("expected a model call"); return .runTests }
+        #expect(call.phase == "reproduce")
+        #expect(call.maxTokens == AttemptPrompts.tokens(Self.testFile.text) + 200)
+        #expect(m.handle(.modelReplied(Self.reply("test_calc.py\n```python\n\(content)```\n"), cost: 0, now: 1))
+            == .write(["test_calc.py": content]))
+        #expect(m.handle(.written(changed: ["test_calc.py"], now: 1)) == .runTests)
+        return m.handle(.testsRan(Self.test(passed: !failsNow), now: 1))
+    }
+
+    @Test func aReproductionThatFailsNowIsKeptAndAFirstFixThatPassesItIsVerified() {
+        var m = machine(testFile: Self.testFile)
+        guard case .callModel(let call) = reproduce(&m) else { Issue.record("expected the fix request"); return }
+        #expect(call.phase == "attempt")
+        // The first request does not show the test.
+        #expect(call.messages.allSatisfy { !$0.content.contains("test_b") })
+        _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
+        // The reproduction test is not counted as the attempt's change.
+        #expect(m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2)) == .verify)
+        _ = expectStop(m.handle(.verified(.passed("1 fixed"), tests: Self.test(passed: true), now: 3)), .verified)
+        let kept = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
+        #expect(kept.map(\.kept) == [true] && kept.first?.addsOnly == true)
+    }
+
+    @Test func aReproductionThatPassesBeforeAnyFixIsDropped() {
+        var m = machine(testFile: Self.testFile)
+        #expect(reproduce(&m, failsNow: false) == .write(["test_calc.py": Self.testFile.text]))
+        guard case .callModel(let call) = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected the fix request"); return }
+        #expect(call.phase == "attempt")
+        let dropped = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
+        #expect(dropped.map(\.kept) == [false])
+        #expect(dropped.first?.reason == "it passes before any fix, so it shows nothing")
+    }
+
+    @Test func aReproductionReplyWithoutTheFileGoesOnWithoutOne() {
+        var m = machine(testFile: Self.testFile)
+        _ = m.handle(.start(now: 0))
+        guard case .callModel(let call) = m.handle(.modelReplied(Self.reply("I cannot."), cost: 0, now: 1)) else {
+            Issue.record("expected the fix request"); return
+        }
+        #expect(call.phase == "attempt")
+        // A failed reproduction request goes on too.
+        var failed = machine(testFile: Self.testFile)
+        _ = failed.handle(.start(now: 0))
+        guard case .callModel = failed.handle(.modelFailed("500", now: 1)) else { Issue.record("expected the fix request"); return }
+    }
+
+    @Test func aFixThatCameAfterSeeingTheTestFailIsNotProof() {
+        var m = machine(testFile: Self.testFile)
+        _ = reproduce(&m)
+        _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return 5\n"), cost: 0, now: 2))
+        _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2))
+        guard case .callModel(let retry) = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3)) else {
+            Issue.record("expected a retry"); return
+        }
+        #expect(retry.messages.last?.content.contains("AssertionError") == true)
+        _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 4))
+        _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 4))
+        let outcome = expectStop(m.handle(.verified(.passed("1 fixed"), tests: Self.test(passed: true), now: 5)), .unverified)
+        #expect(outcome?.reason.contains("the test may have steered it") == true)
+    }
+
+    @Test func aReproductionThatEditsExistingTestsOnlyJudgesAndTheOwnTestsDecide() {
+        let edited = Self.addedTest.replacingOccurrences(of: "add(0, 0), 0", with: "add(0, 0), 1")
+        var m = machine(testFile: Self.testFile)
+        _ = reproduce(&m, content: edited)
+        _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
+        _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2))
+        // The tests pass with it: the test is taken out and the project's own tests must pass without it.
+        #expect(m.handle(.verified(.passed("ok"), tests: Self.test(passed: true), now: 3)) == .write(["test_calc.py": Self.testFile.text]))
+        #expect(m.handle(.written(changed: ["calc.py"], now: 3)) == .runTests)
+        var failing = m
+        let outcome = expectStop(m.handle(.testsRan(Self.test(passed: true), now: 3)), .unverified)
+        #expect(outcome?.reason.contains("left out of the change because it edits existing tests") == true)
+        // When they fail without it, the test goes back and the model hears why.
+        #expect(failing.handle(.testsRan(Self.test(passed: false), now: 3)) == .write(["test_calc.py": edited]))
+        guard case .callModel(let retry) = failing.handle(.written(changed: ["calc.py", "test_calc.py"], now: 3)) else {
+            Issue.record("expected a retry"); return
+        }
+        #expect(retry.temperature == AttemptMachine.retryTemperature)
+    }
+
+    @Test func whenNoFixPassesTheReproductionTheFirstFixStandsIfTheOwnTestsPass() {
+        var m = machine(testFile: Self.testFile)
+        _ = reproduce(&m)
+        for number in 1...AttemptMachine.maxReplies {
+            _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return a + b + \(number)\n"), cost: 0, now: 2))
+            _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2))
+            let next = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3))
+            if number == AttemptMachine.maxReplies { #expect(next == .write(["test_calc.py": Self.testFile.text])) }
+        }
+        #expect(m.handle(.written(changed: ["calc.py"], now: 4)) == .write(["calc.py": "def add(a, b):\n    return a + b + 1\n"]))
+        #expect(m.handle(.written(changed: ["calc.py"], now: 4)) == .runTests)
+        var failing = m
+        let outcome = expectStop(m.handle(.testsRan(Self.test(passed: true), now: 4)), .unverified)
+        #expect(outcome?.reason.contains("the reproduction test Ferry had written for the task still failed") == true)
+        #expect(outcome?.summary == "Rewrote calc.py.")
+        // Every candidate fails: the next one is tried, then everything is undone, the test file too.
+        #expect(failing.handle(.testsRan(Self.test(passed: false), now: 4)) == .write(["calc.py": "def add(a, b):\n    return a + b + 2\n"]))
+        _ = failing.handle(.written(changed: ["calc.py"], now: 4))
+        _ = failing.handle(.testsRan(Self.test(passed: false), now: 4))
+        _ = failing.handle(.written(changed: ["calc.py"], now: 4))
+        #expect(failing.handle(.testsRan(Self.test(passed: false), now: 4))
+            == .write(["calc.py": Self.file.text, "test_calc.py": Self.testFile.text]))
+        guard case .handOver = failing.handle(.written(changed: [], now: 5)) else { Issue.record("expected a handover"); return }
+    }
+
+    // MARK: - The budget
+
+    @Test func theStepLimitStopsTheAttemptAndItsFilesAreUndone() {
+        var m = machine(testFile: Self.testFile, limits: AgentLimits(maxSteps: 1))
+        // The reproduction request was the one step; the fix may not be asked for, and both files go back.
+        #expect(reproduce(&m) == .write(["calc.py": Self.file.text, "test_calc.py": Self.testFile.text]))
+        _ = expectStop(m.handle(.written(changed: [], now: 1)), .limit, limit: .steps)
+        #expect(m.calls == 1)
+    }
+
+    @Test func timeUpWhileWaitingStopsWithTheTimeLimit() {
+        var m = machine(limits: AgentLimits(maxTimeSeconds: 30))
+        _ = m.handle(.start(now: 5))
+        #expect(m.budget.secondsLeft(now: 15) == 20)
+        #expect(m.handle(.timeUp(now: 35)) == .write(["calc.py": Self.file.text]))
+        let outcome = expectStop(m.handle(.written(changed: [], now: 35)), .limit, limit: .time)
+        #expect(outcome?.reason == "time limit of 30s reached")
+    }
+
+    @Test func theCostLimitAndTheHostStopTheNextCall() {
+        var m = machine(limits: AgentLimits(maxCostUSD: 0.05))
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.fix("y = 2\n"), cost: 0.06, now: 1))
+        _ = m.handle(.written(changed: ["calc.py"], now: 1))
+        #expect(m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1)) == .write(["calc.py": Self.file.text]))
+        _ = expectStop(m.handle(.written(changed: [], now: 1)), .limit, limit: .cost)
+
+        var halted = machine()
+        _ = halted.handle(.start(now: 0))
+        halted.halt("the team's budget is spent")
+        _ = halted.handle(.modelReplied(Self.fix("y = 3\n"), cost: 0, now: 1))
+        _ = halted.handle(.written(changed: ["calc.py"], now: 1))
+        _ = halted.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1))
+        let outcome = expectStop(halted.handle(.written(changed: [], now: 1)), .limit, limit: .host)
+        #expect(outcome?.reason == "the team's budget is spent")
+    }
+
+    @Test func anEventOutOfTurnEndsTheAttemptSafely() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        // Tests that were never asked for: the files are put back rather than guessed about.
+        #expect(m.handle(.testsRan(Self.test(passed: true), now: 1)) == .write(["calc.py": Self.file.text]))
+        guard case .handOver = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected a handover"); return }
+        guard case .stop(let outcome) = m.handle(.start(now: 2)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .failed)
+    }
+}

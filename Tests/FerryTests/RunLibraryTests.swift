@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryStore
+import FerryTesting
+import FerryWorkspace
+import Foundation
+import Synchronization
+import Testing
+
+/// The runner as a library a server hosts: runs side by side in one process, cancelled or stopped from outside, and
+/// always recorded. Real HTTP to fake model servers, real git, the real sandbox, one real store.
+@Suite struct RunLibraryTests {
+    static let files = EndToEndTests.files
+
+    /// Runs `body` with a runner on its own fake server, sharing `store`.
+    static func withRunner<T: Sendable>(
+        script: [FakeStep], store: SQLiteRunStore, data: String, limits: AgentLimits = AgentLimits(repairRounds: 1),
+        _ body: @Sendable (AgentRunner) async throws -> T
+    ) async throws -> T {
+        var config = FerryConfig(dataDirectory: data)
+        config.testCommand = "python3 -m unittest"
+        config.limits = limits
+        config.firstAttempt = .off
+        let frozen = config
+        return try await FakeModelServer.with(.openai, script: script) { server in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let client = ModelFactory.httpClient(for: profile)
+            let model = ModelFactory.make(profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.01))
+            let result: Result<T, any Error>
+            do { result = .success(try await body(AgentRunner(model: model, store: store, config: frozen))) } catch { result = .failure(error) }
+            try await client.shutdown()
+            return try result.get()
+        }
+    }
+
+    static func freshStore() throws -> (SQLiteRunStore, String) {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-lib-\(UUID().uuidString.prefix(8))").path
+        return (try SQLiteRunStore(path: data + "/ferry.sqlite"), data)
+    }
+
+    /// Whether any process on the machine has `marker` in its command line.
+    static func processRunning(_ marker: String) -> Bool {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
+        return pids.contains { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
+        }
+    }
+
+    @Test func twoRunsAtOnceOneCancelledMidCommandAndBothAreRecorded() async throws {
+        let (store, data) = try Self.freshStore()
+        let repoA = try await FixtureRepo.make(Self.files)
+        let repoB = try await FixtureRepo.make(Self.files)
+        let marker = "61.\(Int.random(in: 100_000...999_999))"
+        let control = RunControl()
+        let live = Locked<[RunEvent]>([])
+        let cancelledAt = Locked<ContinuousClock.Instant?>(nil)
+
+        let (a, b) = try await Self.withRunner(script: EndToEndTests.fixingScript, store: store, data: data) { first in
+            try await Self.withRunner(script: [.call("shell", ["command": "sleep \(marker)"])], store: store, data: data) { second in
+                async let a = first.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repoA))
+                async let b = second.run(RunRequest(task: "wait a minute", repo: repoB), control: control) { event in
+                    live.withLock { $0.append(event) }
+                    guard case .modelReply = event.event else { return }
+                    // The command is starting: cancel it half a second in.
+                    Task {
+                        try await Task.sleep(for: .milliseconds(500))
+                        #expect(Self.processRunning(marker))
+                        cancelledAt.withLock { $0 = .now }
+                        control.cancel(reason: "stopped by the test")
+                    }
+                }
+                return try await (a, b)
+            }
+        }
+        let cancelled = try #require(cancelledAt.withLock { $0 })
+        // The sleep was killed at once, not waited for; nothing of it is left.
+        #expect(ContinuousClock.now - cancelled < .seconds(15))
+        #expect(!Self.processRunning(marker))
+
+        #expect(a.status == .verified && a.record.steps == 5)
+        #expect(b.status == .interrupted && b.record.reason == "stopped by the test")
+        #expect(b.record.steps == 1)
+        for result in [a, b] {
+            let stored = try #require(try await store.run(result.record.id))
+            #expect(stored.status == result.status && stored.finishedAt != nil)
+            // The trace file reads back as the same typed events the store holds.
+            let trace = try RunEvent.read(jsonLines: String(contentsOfFile: result.record.runDirectory + "/trace.jsonl", encoding: .utf8))
+            let storedEvents = try await store.events(of: result.record.id)
+            #expect(trace.map(\.event) == storedEvents.map(\.event))
+            #expect(trace.map(\.seq) == storedEvents.map(\.seq))
+            for (x, y) in zip(trace, storedEvents) where x != y { Issue.record("\(x)\n≠\n\(y)") }
+            #expect(!trace.contains { if case .unknown = $0.event { true } else { false } })
+            guard case .runStarted(let started)? = trace.first?.event, case .runFinished(let finished)? = trace.last?.event else {
+                Issue.record("a trace starts with run.started and ends with run.finished"); continue
+            }
+            #expect(started.schema == RunEvent.schemaVersion && started.runID == result.record.id)
+            #expect(finished.status == result.status)
+        }
+        // The live sink saw run B's events, and only B's.
+        let seen = live.withLock { $0 }
+        #expect(seen.map(\.seq) == Array(1...seen.count))
+        #expect(seen.allSatisfy { if case .runStarted(let s) = $0.event { s.runID == b.record.id } else { true } })
+    }
+
+    @Test func cancellingDuringTheModelCallStopsTheStream() async throws {
+        let (store, data) = try Self.freshStore()
+        let repo = try await FixtureRepo.make(Self.files)
+        let control = RunControl()
+        let result = try await Self.withRunner(
+            script: [.delay(seconds: 60, then: FakeReply(text: "late"))], store: store, data: data
+        ) { runner in
+            Task {
+                try await Task.sleep(for: .seconds(1))
+                control.cancel()
+            }
+            return try await runner.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repo), control: control)
+        }
+        #expect(result.status == .interrupted && result.record.reason == "cancelled by the host")
+        #expect(result.record.wallSeconds < 30)
+        #expect(try await store.run(result.record.id)?.status == .interrupted)
+    }
+
+    @Test func aSpendCheckStopsTheRunWithTheHostsReason() async throws {
+        let (store, data) = try Self.freshStore()
+        let repo = try await FixtureRepo.make(Self.files)
+        let checks = Locked<[RunControl.Spend]>([])
+        let control = RunControl { spend in
+            checks.withLock { $0.append(spend) }
+            return spend.steps >= 2 ? "the team's monthly budget is used up" : nil
+        }
+        let result = try await Self.withRunner(script: EndToEndTests.fixingScript, store: store, data: data) { runner in
+            try await runner.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repo), control: control)
+        }
+        #expect(result.status == .limit && result.limit == .host)
+        #expect(result.record.reason == "the team's monthly budget is used up")
+        #expect(result.record.steps == 2)
+        #expect(checks.withLock { $0.map(\.steps) } == [1, 2])
+        #expect(checks.withLock { $0.last?.usage.inputTokens } == 4_000)
+        let events = try await store.events(of: result.record.id)
+        #expect(events.contains { if case .runHalted(let halt) = $0.event { halt.message.contains("monthly budget") } else { false } })
+    }
+}
+
+/// A value shared between tasks in a test.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+}

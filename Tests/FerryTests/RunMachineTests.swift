@@ -1,0 +1,141 @@
+import FerryCore
+import Testing
+
+/// The run's setup rules and the budget the phases share.
+@Suite struct RunMachineTests {
+    static let file = SourceFile(path: "calc.py", text: "def add(a, b):\n    return a - b\n")
+    static func settings(testCommand: String? = "pytest", firstAttempt: Bool = true, limits: AgentLimits = AgentLimits())
+        -> RunMachine.Settings
+    {
+        .init(task: "add() subtracts", limits: limits, contextWindow: 16_384, maxOutputTokens: 1_024, testCommand: testCommand,
+              firstAttempt: firstAttempt)
+    }
+    static func tests(exit: Int32?) -> TestRun {
+        TestRun(command: "pytest", exitCode: exit, timedOut: false, durationSeconds: 0, output: exit == 127 ? "pytest: not found" : "")
+    }
+    static func fix(_ n: Int) -> ModelReply {
+        ModelReply(content: "calc.py\n```python\ndef add(a, b):\n    return \(n)\n```\n", usage: Usage(inputTokens: 10), finishReason: "stop")
+    }
+
+    @Test func theBaselineRunsFirstAndDecidesOnTheReproductionTest() {
+        var m = RunMachine(settings: Self.settings())
+        #expect(m.handle(.start(now: 0)) == .runBaseline(command: "pytest"))
+        var failing = m
+        #expect(m.handle(.baselineRan(Self.tests(exit: 0), now: 1)) == .gatherContext(attempt: true, reproduction: true))
+        #expect(failing.handle(.baselineRan(Self.tests(exit: 1), now: 1)) == .gatherContext(attempt: true, reproduction: false))
+        #expect(failing.baseline?.exitCode == 1 && failing.testCommand == "pytest")
+    }
+
+    @Test func aTestCommandThatCannotStartIsTreatedAsAbsent() {
+        var m = RunMachine(settings: Self.settings())
+        _ = m.handle(.start(now: 0))
+        #expect(m.handle(.baselineRan(Self.tests(exit: 127), now: 1)) == .gatherContext(attempt: true, reproduction: false))
+        #expect(m.testCommand == nil && m.baseline == nil)
+        guard case .testsUnusable(let unusable) = m.takeRecords().first else { Issue.record("expected tests.unusable"); return }
+        #expect(unusable.output == "pytest: not found")
+    }
+
+    @Test func withoutATestCommandOrAttemptFilesTheLoopStartsAtOnce() {
+        var m = RunMachine(settings: Self.settings(testCommand: nil, firstAttempt: false))
+        #expect(m.handle(.start(now: 0)) == .gatherContext(attempt: false, reproduction: false))
+        #expect(m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: 0)) == .prepareLoop(note: ""))
+        guard case .callModel(let request) = m.handle(.loopReady(history: [.system("s"), .user("t")], now: 0)) else {
+            Issue.record("expected the loop's first call"); return
+        }
+        #expect(request.tools && request.phase == nil && request.messages.count == 2)
+    }
+
+    @Test func policyTheExecutorAsksAbout() {
+        let small = RunMachine(settings: Self.settings())
+        #expect(small.toolOutputLimit == 6_000)
+        #expect(small.repoMapTokens == 1_024)
+        #expect(small.relevantFileTokens == 3_276)
+        var large = Self.settings()
+        large.contextWindow = 200_000
+        large.repoMapTokens = 0
+        #expect(RunMachine(settings: large).toolOutputLimit == nil)
+        #expect(RunMachine(settings: large).repoMapTokens == 0)
+        #expect(!RunMachine.offersIndexTools(fileCount: 60) && RunMachine.offersIndexTools(fileCount: 61))
+    }
+
+    /// Runs the attempt with fixes that all fail the tests, until it does something other than ask for tests.
+    func failingAttempt(_ m: inout RunMachine, now: Double = 1) -> RunMachine.Action {
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
+        var action = m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: now))
+        var n = 0
+        while case .callModel(let request) = action {
+            #expect(!request.tools && request.phase == "attempt")
+            n += 1
+            action = m.handle(.modelReplied(Self.fix(n), cost: 0.01, now: now))
+            guard action == .write(["calc.py": "def add(a, b):\n    return \(n)\n"]) else { return action }
+            _ = m.handle(.written(changed: ["calc.py"], now: now))
+            action = m.handle(.verified(.failed("1 failed"), tests: Self.tests(exit: 1), now: now))
+        }
+        return action
+    }
+
+    @Test func oneBudgetHoldsAcrossTheAttemptAndTheLoop() {
+        // max_steps = 2: the attempt's two calls use it up, and the loop never starts.
+        var m = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 2)))
+        #expect(failingAttempt(&m) == .write(["calc.py": Self.file.text]))
+        guard case .stop(let outcome) = m.handle(.written(changed: [], now: 2)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .limit && outcome.limit == .steps)
+        #expect(m.budget.steps == 2 && abs(m.budget.costUSD - 0.02) < 1e-12)
+        #expect(m.outcome == outcome)
+
+        // max_steps = 4: the attempt's three calls leave one for the loop.
+        var four = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 4)))
+        _ = failingAttempt(&four)
+        guard case .prepareLoop(let note) = four.handle(.written(changed: [], now: 2)) else { Issue.record("expected the loop"); return }
+        #expect(note.contains("so it was undone"))
+        guard case .callModel = four.handle(.loopReady(history: [.system("s")], now: 2)) else { Issue.record("expected a call"); return }
+        let read = ModelReply(content: "", toolCalls: [ToolCall(id: "r", name: "read_file", arguments: #"{"path":"calc.py"}"#)])
+        #expect(four.handle(.modelReplied(read, cost: 0, now: 3)) == .runTool(read.toolCalls[0]))
+        guard case .stop(let last) = four.handle(.toolFinished(.init(callID: "r", name: "read_file", output: "x"), now: 3)) else {
+            Issue.record("expected the step limit"); return
+        }
+        #expect(last.limit == .steps && last.reason == "step limit of 4 reached")
+        #expect(four.budget.steps == 4)
+
+        // The time limit counts from the attempt's start, not the loop's.
+        var timed = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 10)))
+        _ = failingAttempt(&timed, now: 1)
+        _ = timed.handle(.written(changed: [], now: 8))
+        guard case .stop(let late) = timed.handle(.loopReady(history: [.system("s")], now: 12)) else { Issue.record("expected stop"); return }
+        #expect(late.limit == .time)
+    }
+
+    @Test func anAttemptThatSettlesEndsTheRunWithItsTests() {
+        var m = RunMachine(settings: Self.settings())
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
+        _ = m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: 0))
+        _ = m.handle(.modelReplied(Self.fix(5), cost: 0, now: 1))
+        #expect(m.handle(.written(changed: ["calc.py"], now: 1)) == .verify(summary: nil))
+        guard case .stop(let outcome) = m.handle(.verified(.passed("fixed"), tests: Self.tests(exit: 0), now: 2)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.status == .verified)
+        #expect(m.finalTests?.exitCode == 0)
+        #expect(m.takeRecords().map(\.type) == ["attempt.started", "attempt.applied"])
+    }
+
+    @Test func theHostHaltsTheRunAndEventsOutOfTurnFailIt() {
+        var m = RunMachine(settings: Self.settings(testCommand: nil, firstAttempt: false))
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.contextGathered(.init(), now: 0))
+        m.halt("the team's monthly budget is used up")
+        guard case .stop(let outcome) = m.handle(.loopReady(history: [.system("s")], now: 0)) else { Issue.record("expected stop"); return }
+        #expect(outcome.status == .limit && outcome.limit == .host && outcome.reason == "the team's monthly budget is used up")
+        #expect(m.takeRecords().map(\.type) == ["run.halted"])
+
+        var confused = RunMachine(settings: Self.settings())
+        guard case .stop(let failed) = confused.handle(.toolFinished(.init(callID: "x", name: "shell", output: ""), now: 0)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(failed.status == .failed && failed.reason == "internal error: unexpected event toolFinished in this phase")
+        confused.abort(status: .interrupted, reason: "late")
+        #expect(confused.outcome == failed)
+    }
+}
