@@ -117,15 +117,61 @@ let package = Package(
             dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore", "FerrySandbox", "FerryWorkspace"],
             path: "bench/FerryBench"
         ),
+        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"]),
         .testTarget(
-            name: "FerryTests",
+            name: "FerryModelsTests",
             dependencies: [
-                "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryAgent",
-                "FerryTesting", "FerryLocal", "FerryEval", "FerryIndex", "FerryFuzz",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "FerryCore", "FerryModels", "FerryAgent", "FerryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .testTarget(
+            name: "FerrySandboxTests",
+            dependencies: [
+                "FerryCore", "FerrySandbox", "FerryTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "FerryWorkspaceTests",
+            dependencies: [
+                "FerryCore", "FerrySandbox", "FerryWorkspace", "FerryTesting",
+                // Declared so the C shims under FerryTesting's server (swift-numerics) reach this module's build.
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "FerryIndexTests",
+            dependencies: ["FerryAgent", "FerryCore", "FerryIndex", "FerryModels", "FerrySandbox", "FerryTesting", "FerryWorkspace"]
+        ),
+        .testTarget(
+            name: "FerryLocalTests",
+            dependencies: [
+                "FerryAgent", "FerryCore", "FerryLocal", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "FerryEvalTests",
+            dependencies: ["FerryAgent", "FerryCore", "FerryEval", "FerryModels", "FerryTesting", "FerryWorkspace"]
+        ),
+        .testTarget(
+            name: "FerryAgentTests",
+            dependencies: [
+                "FerryAgent", "FerryCore", "FerryEval", "FerryModels", "FerrySandbox", "FerryStore", "FerryTesting",
+                "FerryWorkspace", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "FerryCLITests",
+            dependencies: [
+                "FerryCore", "FerryStore", "FerryTesting", "FerryWorkspace",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "FerryFuzzTests", dependencies: ["FerryFuzz"]),
     ]
 )

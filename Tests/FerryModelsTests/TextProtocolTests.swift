@@ -143,19 +143,3 @@ import Testing
         #expect(TextToolProtocol.parseCalls(reply).count == 2)
     }
 }
-
-extension AgentMachineTests {
-    @Test func finishAfterAFailedActionIsNotVerified() {
-        var m = machine()
-        _ = m.handle(.start(now: 0))
-        let reply = ModelReply(content: "", toolCalls: [
-            ToolCall(id: "e", name: "edit_file", arguments: "{}"), ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#),
-        ])
-        _ = m.handle(.modelReplied(reply, cost: 0, now: 1))
-        guard case .callModel(let history) = m.handle(.toolFinished(.init(callID: "e", name: "edit_file", output: "Error: no", isError: true), now: 1)) else {
-            Issue.record("expected another model call, not verification"); return
-        }
-        #expect(history.last?.toolCallID == "f")
-        #expect(history.last?.content.contains("earlier action in the same reply failed") == true)
-    }
-}

@@ -289,3 +289,63 @@ extension AgentMachineTests {
         #expect(m.lastRejection == nil)
     }
 }
+
+extension AgentMachineTests {
+    @Test func testsWithoutProofGetOneRequestForATestThenUnverified() {
+        var m = AgentMachine(history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
+        _ = m.handle(.start(now: 0))
+        let finish = ModelReply(content: "", toolCalls: [ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#)])
+        _ = m.handle(.modelReplied(finish, cost: 0, now: 1))
+        guard case .callModel(let history) = m.handle(.verified(.passedWithoutProof("tests pass"), now: 2)) else {
+            Issue.record("expected another model call"); return
+        }
+        #expect(history.last?.content.contains("Add a test") == true)
+        _ = m.handle(.modelReplied(ModelReply(content: "", toolCalls: [ToolCall(id: "g", name: "finish", arguments: "{}")]), cost: 0, now: 3))
+        guard case .stop(let outcome) = m.handle(.verified(.passedWithoutProof("tests pass"), now: 4)) else {
+            Issue.record("expected stop"); return
+        }
+        #expect(outcome.status == .unverified)
+        #expect(outcome.reason.contains("no test failed without the change"))
+    }
+
+    @Test func callsOutsideTheLoopCountAndTheCostLimitHolds() {
+        var budget = Budget(limits: AgentLimits(maxCostUSD: 0.01))
+        budget.spend(Usage(inputTokens: 500, outputTokens: 50), cost: 0.02)
+        var m = AgentMachine(history: [.system("s")], budget: budget, contextWindow: 100_000)
+        #expect(m.steps == 1 && m.usage.inputTokens == 500)
+        guard case .stop(let outcome) = m.handle(.start(now: 0)) else { Issue.record("expected stop"); return }
+        #expect(outcome.limit == .cost)
+    }
+
+    @Test func aRepeatedPlanThatEndsInFinishIsStillARepeat() {
+        var m = AgentMachine(history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
+        _ = m.handle(.start(now: 0))
+        let calls = [
+            ToolCall(id: "a", name: "edit_file", arguments: #"{"path":"t.py","old":"x","new":"y"}"#),
+            ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
+        ]
+        _ = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "a", name: "edit_file", output: "Error: not found", isError: true), now: 2))
+        guard case .callModel(let history) = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 3)) else {
+            Issue.record("expected the repeat to be refused"); return
+        }
+        #expect(history.last?.content.contains("You already made this exact call") == true)
+        #expect(m.consecutiveMalformed == 1)
+    }
+}
+
+extension AgentMachineTests {
+    @Test func finishAfterAFailedActionIsNotVerified() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let reply = ModelReply(content: "", toolCalls: [
+            ToolCall(id: "e", name: "edit_file", arguments: "{}"), ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#),
+        ])
+        _ = m.handle(.modelReplied(reply, cost: 0, now: 1))
+        guard case .callModel(let history) = m.handle(.toolFinished(.init(callID: "e", name: "edit_file", output: "Error: no", isError: true), now: 1)) else {
+            Issue.record("expected another model call, not verification"); return
+        }
+        #expect(history.last?.toolCallID == "f")
+        #expect(history.last?.content.contains("earlier action in the same reply failed") == true)
+    }
+}

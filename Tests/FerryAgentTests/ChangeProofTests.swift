@@ -1,0 +1,76 @@
+@testable import FerryAgent
+import FerryCore
+import FerryModels
+import FerrySandbox
+import FerryTesting
+import FerryWorkspace
+import Foundation
+import Testing
+
+@Suite struct ChangeProofTests {
+    /// A repo whose one test passes before any change: it does not exercise `double`.
+    static let files = [
+        "m.py": "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2\n",
+        "tests/__init__.py": "",
+        "tests/test_m.py": "import unittest\nfrom m import double\n\nclass T(unittest.TestCase):\n    def test_double(self):\n        self.assertEqual(double(2), 4)\n",
+    ]
+
+    func judge(_ repo: String, baseline: TestRun?) async throws -> AgentMachine.Verification {
+        let git = Git(repo)
+        let base = try await git.resolve("HEAD")
+        let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
+        let command = "python3 -m unittest -q"
+        let final = try await TestRun.run(command, in: repo, runner: runner, timeout: 60)
+        let changed = try await git.changedFiles(against: base)
+        return try await ChangeProof.judge(
+            final: final, baseline: baseline, changed: changed, base: base, git: git, root: repo, runner: runner,
+            timeout: 60)
+    }
+
+    @Test func passingTestsThatNeverFailedProveNothing() async throws {
+        let repo = try await FixtureRepo.make(Self.files)
+        let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
+        let baseline = try await TestRun.run("python3 -m unittest -q", in: repo, runner: runner, timeout: 60)
+        #expect(baseline.passed)
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        guard case .passedWithoutProof = try await judge(repo, baseline: baseline) else {
+            Issue.record("expected passedWithoutProof"); return
+        }
+    }
+
+    @Test func aBaselineThatFailedAndNowPassesIsProof() async throws {
+        let repo = try await FixtureRepo.make(Self.files)
+        let failed = TestRun(command: "python3 -m unittest -q", exitCode: 1, timedOut: false, durationSeconds: 0, output: "FAILED")
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        guard case .passed(let detail) = try await judge(repo, baseline: failed) else {
+            Issue.record("expected passed"); return
+        }
+        #expect(detail.contains("failed before the change"))
+    }
+
+    @Test func anAddedTestThatFailsWithoutTheCodeChangeIsProofAndTheChangeIsRestored() async throws {
+        let repo = try await FixtureRepo.make(Self.files)
+        let fixed = "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n"
+        let test = Self.files["tests/test_m.py"]! + "\n    def test_half(self):\n        from m import half\n        self.assertEqual(half(4), 2)\n"
+        try fixed.write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        try test.write(toFile: repo + "/tests/test_m.py", atomically: true, encoding: .utf8)
+        // A new code file the change adds is taken out for the check and put back after.
+        try "VALUE = 3\n".write(toFile: repo + "/extra.py", atomically: true, encoding: .utf8)
+        guard case .passed(let detail) = try await judge(repo, baseline: nil) else {
+            Issue.record("expected passed"); return
+        }
+        #expect(detail.contains("tests/test_m.py"))
+        #expect(try String(contentsOfFile: repo + "/m.py", encoding: .utf8) == fixed)
+        #expect(try String(contentsOfFile: repo + "/tests/test_m.py", encoding: .utf8) == test)
+        #expect(try String(contentsOfFile: repo + "/extra.py", encoding: .utf8) == "VALUE = 3\n")
+
+        // A test added alongside that passes either way proves nothing.
+        let repo2 = try await FixtureRepo.make(Self.files)
+        try fixed.write(toFile: repo2 + "/m.py", atomically: true, encoding: .utf8)
+        try (Self.files["tests/test_m.py"]! + "\n    def test_more(self):\n        self.assertEqual(double(0), 0)\n")
+            .write(toFile: repo2 + "/tests/test_m.py", atomically: true, encoding: .utf8)
+        guard case .passedWithoutProof = try await judge(repo2, baseline: nil) else {
+            Issue.record("expected passedWithoutProof"); return
+        }
+    }
+}
