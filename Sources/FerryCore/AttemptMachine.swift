@@ -1,13 +1,3 @@
-/// A file by path and text.
-public struct SourceFile: Sendable, Hashable {
-    public var path: String
-    public var text: String
-    public init(path: String, text: String) {
-        self.path = path
-        self.text = text
-    }
-}
-
 /// The whole-file first attempt as a value-type state machine with no I/O: the run's first phase when the task's
 /// likely files are small.
 ///
@@ -29,32 +19,6 @@ public struct AttemptMachine: Sendable {
     /// The temperature of the replies after the first: at temperature 0 a small model asked again mostly gives the
     /// same wrong answer back (Agentless samples too).
     public static let retryTemperature = 0.7
-
-    public struct Plan: Sendable, Hashable {
-        public var task: String
-        /// The files the attempt may rewrite.
-        public var files: [SourceFile]
-        public var agents: SourceFile?
-        public var testCommand: String?
-        /// The task's test file, for a reproduction test; nil goes without one.
-        public var testFile: SourceFile?
-
-        public init(task: String, files: [SourceFile], agents: SourceFile?, testCommand: String?, testFile: SourceFile?) {
-            self.task = task
-            self.files = files
-            self.agents = agents
-            self.testCommand = testCommand
-            self.testFile = testFile
-        }
-    }
-
-    public struct ModelCall: Sendable, Hashable {
-        public var messages: [ChatMessage]
-        public var maxTokens: Int
-        public var temperature: Double?
-        /// `reproduce` or `attempt`, for the trace.
-        public var phase: String
-    }
 
     public enum Action: Sendable, Hashable {
         /// A plain request without tools; report back with `modelReplied`, `modelFailed` or `timeUp`.
@@ -81,36 +45,6 @@ public struct AttemptMachine: Sendable {
         case written(changed: [String], now: Double)
         case testsRan(TestRun, now: Double)
         case verified(AgentMachine.Verification, tests: TestRun?, now: Double)
-    }
-
-    /// A reproduction test that failed before any fix.
-    struct Reproduction: Sendable, Hashable {
-        var path: String
-        var original: String
-        var content: String
-        /// Whether the test only adds lines (then it is committed with the change, as its proof); when it also edits
-        /// existing lines it only judges the attempt and is left out of the change.
-        var addsOnly: Bool
-    }
-
-    /// What the machine waits for.
-    enum Waiting: Sendable, Hashable {
-        case start
-        case reproduction
-        case reproductionWritten(content: String, addsOnly: Bool)
-        case reproductionTests(content: String, addsOnly: Bool)
-        case reproductionDropped(reason: String)
-        case fix(reply: Int)
-        case fixWritten(reply: Int, writes: [String: String], problems: [String], summary: String)
-        case fixVerified(reply: Int, changed: [String], summary: String)
-        case reproductionRemoved(reply: Int, changed: [String], summary: String)
-        case ownTests(reply: Int, changed: [String], summary: String)
-        case reproductionRestored(reply: Int, changed: [String], tests: TestRun)
-        case fallbackReady
-        case candidateWritten(index: Int)
-        case candidateTests(index: Int)
-        case undone(limit: Budget.Exhausted?)
-        case done
     }
 
     public let plan: Plan

@@ -4,57 +4,6 @@
 /// here or in the phase machines (`AttemptMachine`, `AgentMachine`), which share one `Budget`. A new rule about
 /// *what happens next* belongs in one of these three; a new way of *doing* something belongs in the executor.
 public struct RunMachine: Sendable {
-    public struct Settings: Sendable, Hashable {
-        public var task: String
-        public var limits: AgentLimits
-        public var contextWindow: Int
-        public var maxOutputTokens: Int
-        /// The configured or detected test command.
-        public var testCommand: String?
-        /// Whether the whole-file attempt may run.
-        public var firstAttempt: Bool
-        /// The repo map's size in tokens when configured; else a share of the context window.
-        public var repoMapTokens: Int?
-
-        public init(
-            task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,
-            firstAttempt: Bool, repoMapTokens: Int? = nil
-        ) {
-            self.task = task
-            self.limits = limits
-            self.contextWindow = contextWindow
-            self.maxOutputTokens = maxOutputTokens
-            self.testCommand = testCommand
-            self.firstAttempt = firstAttempt
-            self.repoMapTokens = repoMapTokens
-        }
-    }
-
-    /// What the driver gathered about the worktree for the first phase.
-    public struct Context: Sendable, Hashable {
-        /// The files the whole-file attempt may rewrite (empty: no attempt).
-        public var attemptFiles: [SourceFile]
-        public var agents: SourceFile?
-        /// The test file a reproduction test would go into.
-        public var testFile: SourceFile?
-
-        public init(attemptFiles: [SourceFile] = [], agents: SourceFile? = nil, testFile: SourceFile? = nil) {
-            self.attemptFiles = attemptFiles
-            self.agents = agents
-            self.testFile = testFile
-        }
-    }
-
-    public struct ModelRequest: Sendable, Hashable {
-        public var messages: [ChatMessage]
-        /// Whether the tools are offered (the loop); the attempt's requests are plain.
-        public var tools: Bool
-        public var maxTokens: Int?
-        public var temperature: Double?
-        /// The attempt's phase (`reproduce`, `attempt`) for the trace; nil in the loop.
-        public var phase: String?
-    }
-
     public enum Action: Sendable, Hashable {
         /// Run the test command before any change; report `baselineRan`.
         case runBaseline(command: String)
@@ -118,28 +67,6 @@ public struct RunMachine: Sendable {
         testCommand = settings.testCommand
         parkedBudget = Budget(limits: settings.limits)
     }
-
-    // MARK: - Policy the executor asks about
-
-    /// Files listed by name in the first prompt; beyond this the model gets the repo map and the index's tools.
-    public static let listedFiles = 60
-
-    /// In a repository whose whole file list fits in the prompt, search and read_file already see everything; the
-    /// index's tools would only be more choices (small models spend their steps trying them all).
-    public static func offersIndexTools(fileCount: Int) -> Bool { fileCount > listedFiles }
-
-    /// A tool's output limit in bytes: smaller for small context windows, else the tool box's default.
-    public var toolOutputLimit: Int? { settings.contextWindow <= 32_768 ? 6_000 : nil }
-
-    /// The repo map's budget in tokens (0: no index, no map).
-    public var repoMapTokens: Int { settings.repoMapTokens ?? min(1_024, settings.contextWindow / 16) }
-
-    /// The budget for the relevant files shown in the first prompt.
-    public var relevantFileTokens: Int { min(8_000, settings.contextWindow / 5) }
-
-    /// A test command exits 126 or 127 when the sandbox cannot even start it: it can judge nothing, so it is treated
-    /// as absent rather than as a failing suite the model should fix.
-    public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 }
 
     // MARK: - State
 
@@ -305,31 +232,5 @@ public struct RunMachine: Sendable {
     private mutating func unexpected(_ event: Event) -> Action {
         let name = String(describing: event).prefix { $0 != "(" }
         return finish(.init(status: .failed, reason: "internal error: unexpected event \(name) in this phase"), budget: budget)
-    }
-
-    static func attemptEvent(_ event: Event) -> AttemptMachine.Event? {
-        switch event {
-        case .modelReplied(let reply, let cost, let now): .modelReplied(reply, cost: cost, now: now)
-        case .modelFailed(let error, let now): .modelFailed(error, now: now)
-        case .timeUp(let now): .timeUp(now: now)
-        case .written(let changed, let now): .written(changed: changed, now: now)
-        case .testsRan(let run, let now): .testsRan(run, now: now)
-        case .verified(let verification, let tests, let now): .verified(verification, tests: tests, now: now)
-        default: nil
-        }
-    }
-
-    static func loopEvent(_ event: Event) -> AgentMachine.Event? {
-        switch event {
-        case .modelReplied(let reply, let cost, let now): .modelReplied(reply, cost: cost, now: now)
-        case .modelFailed(let error, let now): .modelFailed(error, now: now)
-        case .timeUp(let now): .timeUp(now: now)
-        case .toolFinished(let result, let now): .toolFinished(result, now: now)
-        case .verified(let verification, _, let now): .verified(verification, now: now)
-        case .compacted(let summary, let usage, let cost, let now):
-            .compacted(summary: summary, usage: usage, cost: cost, now: now)
-        case .compactionFailed(let now): .compactionFailed(now: now)
-        default: nil
-        }
     }
 }

@@ -1,0 +1,54 @@
+
+
+/// Setup policy the executor asks about while it gathers context and builds the loop.
+extension RunMachine {
+    // MARK: - Policy the executor asks about
+
+    /// Files listed by name in the first prompt; beyond this the model gets the repo map and the index's tools.
+    public static let listedFiles = 60
+
+    /// In a repository whose whole file list fits in the prompt, search and read_file already see everything; the
+    /// index's tools would only be more choices (small models spend their steps trying them all).
+    public static func offersIndexTools(fileCount: Int) -> Bool { fileCount > listedFiles }
+
+    /// A tool's output limit in bytes: smaller for small context windows, else the tool box's default.
+    public var toolOutputLimit: Int? { settings.contextWindow <= 32_768 ? 6_000 : nil }
+
+    /// The repo map's budget in tokens (0: no index, no map).
+    public var repoMapTokens: Int { settings.repoMapTokens ?? min(1_024, settings.contextWindow / 16) }
+
+    /// The budget for the relevant files shown in the first prompt.
+    public var relevantFileTokens: Int { min(8_000, settings.contextWindow / 5) }
+
+    /// A test command exits 126 or 127 when the sandbox cannot even start it: it can judge nothing, so it is treated
+    /// as absent rather than as a failing suite the model should fix.
+    public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 }
+
+    // MARK: - Events for the phase machines
+
+    static func attemptEvent(_ event: Event) -> AttemptMachine.Event? {
+        switch event {
+        case .modelReplied(let reply, let cost, let now): .modelReplied(reply, cost: cost, now: now)
+        case .modelFailed(let error, let now): .modelFailed(error, now: now)
+        case .timeUp(let now): .timeUp(now: now)
+        case .written(let changed, let now): .written(changed: changed, now: now)
+        case .testsRan(let run, let now): .testsRan(run, now: now)
+        case .verified(let verification, let tests, let now): .verified(verification, tests: tests, now: now)
+        default: nil
+        }
+    }
+
+    static func loopEvent(_ event: Event) -> AgentMachine.Event? {
+        switch event {
+        case .modelReplied(let reply, let cost, let now): .modelReplied(reply, cost: cost, now: now)
+        case .modelFailed(let error, let now): .modelFailed(error, now: now)
+        case .timeUp(let now): .timeUp(now: now)
+        case .toolFinished(let result, let now): .toolFinished(result, now: now)
+        case .verified(let verification, _, let now): .verified(verification, now: now)
+        case .compacted(let summary, let usage, let cost, let now):
+            .compacted(summary: summary, usage: usage, cost: cost, now: now)
+        case .compactionFailed(let now): .compactionFailed(now: now)
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,55 @@
+
+
+/// What a run is set up with and what its actions carry.
+extension RunMachine {
+    public struct Settings: Sendable, Hashable {
+        public var task: String
+        public var limits: AgentLimits
+        public var contextWindow: Int
+        public var maxOutputTokens: Int
+        /// The configured or detected test command.
+        public var testCommand: String?
+        /// Whether the whole-file attempt may run.
+        public var firstAttempt: Bool
+        /// The repo map's size in tokens when configured; else a share of the context window.
+        public var repoMapTokens: Int?
+
+        public init(
+            task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,
+            firstAttempt: Bool, repoMapTokens: Int? = nil
+        ) {
+            self.task = task
+            self.limits = limits
+            self.contextWindow = contextWindow
+            self.maxOutputTokens = maxOutputTokens
+            self.testCommand = testCommand
+            self.firstAttempt = firstAttempt
+            self.repoMapTokens = repoMapTokens
+        }
+    }
+
+    /// What the driver gathered about the worktree for the first phase.
+    public struct Context: Sendable, Hashable {
+        /// The files the whole-file attempt may rewrite (empty: no attempt).
+        public var attemptFiles: [SourceFile]
+        public var agents: SourceFile?
+        /// The test file a reproduction test would go into.
+        public var testFile: SourceFile?
+
+        public init(attemptFiles: [SourceFile] = [], agents: SourceFile? = nil, testFile: SourceFile? = nil) {
+            self.attemptFiles = attemptFiles
+            self.agents = agents
+            self.testFile = testFile
+        }
+    }
+
+    public struct ModelRequest: Sendable, Hashable {
+        public var messages: [ChatMessage]
+        /// Whether the tools are offered (the loop); the attempt's requests are plain.
+        public var tools: Bool
+        public var maxTokens: Int?
+        public var temperature: Double?
+        /// The attempt's phase (`reproduce`, `attempt`) for the trace; nil in the loop.
+        public var phase: String?
+    }
+}
