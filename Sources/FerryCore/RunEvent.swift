@@ -6,19 +6,33 @@ public struct RunEvent: Codable, Hashable, Sendable {
     /// The version of the trace's schema. `run.started` carries it; it goes up when a field changes meaning or goes.
     public static let schemaVersion = 1
 
-    public var seq: Int
+    public let seq: Int
     /// Seconds since 1970.
-    public var time: Double
-    public var event: TraceEvent
+    public let time: Double
+    public let event: TraceEvent
+    /// The payload's JSON text, encoded once: the trace line, the store row and the live stream all write it.
+    public let dataJSON: String
 
     public init(seq: Int, time: Double, event: TraceEvent) {
         self.seq = seq
         self.time = time
         self.event = event
+        dataJSON = event.dataJSON
     }
 
     public var type: String { event.type }
-    public var data: JSONValue { event.data }
+    /// The payload as a JSON value.
+    public var data: JSONValue { JSONValue.parse(dataJSON) ?? event.data }
+
+    public static func == (lhs: RunEvent, rhs: RunEvent) -> Bool {
+        lhs.seq == rhs.seq && lhs.time == rhs.time && lhs.event == rhs.event
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(seq)
+        hasher.combine(time)
+        hasher.combine(event)
+    }
 
     enum CodingKeys: String, CodingKey { case seq, time, type, data }
 
@@ -26,8 +40,9 @@ public struct RunEvent: Codable, Hashable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         seq = try container.decode(Int.self, forKey: .seq)
         time = try container.decode(Double.self, forKey: .time)
-        event = try TraceEvent(
-            type: container.decode(String.self, forKey: .type), data: container.decode(JSONValue.self, forKey: .data))
+        let data = try container.decode(JSONValue.self, forKey: .data)
+        event = try TraceEvent(type: container.decode(String.self, forKey: .type), data: data)
+        dataJSON = data.jsonString
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -38,10 +53,11 @@ public struct RunEvent: Codable, Hashable, Sendable {
         try container.encode(data, forKey: .data)
     }
 
+    /// The event as one line of `trace.jsonl` (keys sorted), built around the payload's encoded text.
     public var jsonLine: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+        // A whole number of seconds is written as JSONEncoder writes it (`2`, not `2.0`).
+        let seconds = time == time.rounded() && abs(time) < 1e15 ? String(Int64(time)) : "\(time)"
+        return "{\"data\":\(dataJSON),\"seq\":\(seq),\"time\":\(seconds),\"type\":\(JSONValue.string(type).jsonString)}"
     }
 
     /// Reads a trace file's lines. A line that does not parse is an error naming it.

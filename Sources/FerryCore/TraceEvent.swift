@@ -66,7 +66,35 @@ public enum TraceEvent: Sendable, Hashable {
         }
     }
 
-    /// The payload as JSON, with snake_case keys.
+    /// The payload as JSON text: snake_case keys, sorted, optional fields left out when nil.
+    public var dataJSON: String {
+        switch self {
+        case .runStarted(let p): Self.text(p)
+        case .configWarning(let p), .runHalted(let p): Self.text(p)
+        case .baselineStarted(let p): Self.text(p)
+        case .baseline(let p): Self.text(p)
+        case .testsUnusable(let p): Self.text(p)
+        case .attemptStarted(let p): Self.text(p)
+        case .attemptReproduction(let p): Self.text(p)
+        case .attemptApplied(let p): Self.text(p)
+        case .attemptFinished(let p): Self.text(p)
+        case .modelReply(let p): Self.text(p)
+        case .modelRetry(let p): Self.text(p)
+        case .modelError(let p): Self.text(p)
+        case .replyRejected(let p): Self.text(p)
+        case .toolResult(let p): Self.text(p)
+        case .verifyStarted(let p): Self.text(p)
+        case .verifyResult(let p): Self.text(p)
+        case .contextCompacted(let p): Self.text(p)
+        case .indexReady(let p): Self.text(p)
+        case .indexFailed(let p), .runError(let p): Self.text(p)
+        case .changeGuarded(let p): Self.text(p)
+        case .runFinished(let p): Self.text(p)
+        case .unknown(_, let data): data.jsonString
+        }
+    }
+
+    /// The payload as a JSON value, with snake_case keys.
     public var data: JSONValue {
         switch self {
         case .runStarted(let p): Self.json(p)
@@ -143,11 +171,21 @@ public enum TraceEvent: Sendable, Hashable {
 
     // MARK: - Coding
 
-    static func json<T: Encodable>(_ payload: T) -> JSONValue {
+    static func encoded<T: Encodable>(_ payload: T) -> Data? {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        guard let data = try? encoder.encode(payload), let value = try? JSONDecoder().decode(JSONValue.self, from: data)
-        else { return .object([:]) }
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try? encoder.encode(payload)
+    }
+
+    static func text<T: Encodable>(_ payload: T) -> String {
+        encoded(payload).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func json<T: Encodable>(_ payload: T) -> JSONValue {
+        guard let data = encoded(payload), let value = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            return .object([:])
+        }
         return value
     }
 

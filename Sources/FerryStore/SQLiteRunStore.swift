@@ -76,7 +76,7 @@ public final class SQLiteRunStore: RunStore {
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO events (runID, seq, time, type, data) VALUES (?, ?, ?, ?, ?)",
-                arguments: [runID, event.seq, event.time, event.type, event.data.jsonString])
+                arguments: [runID, event.seq, event.time, event.type, event.dataJSON])
         }
     }
 
