@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "FerryCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -79,6 +80,19 @@ let package = Package(
             ]
         ),
         .target(
+            name: "FerryServer",
+            dependencies: [
+                "FerryCore", "FerryAgent", "FerryModels", "FerryStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "FerryEval",
             dependencies: [
                 "FerryCore", "FerryAgent", "FerryModels", "FerrySandbox", "FerryStore", "FerryWorkspace",
@@ -100,7 +114,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryAgent", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
-                "FerryWorkspace", "FerryLocal",
+                "FerryWorkspace", "FerryLocal", "FerryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -173,5 +187,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FerryFuzzTests", dependencies: ["FerryFuzz"]),
+        .testTarget(
+            name: "FerryServerTests",
+            dependencies: [
+                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ]
 )

@@ -9,7 +9,8 @@ struct Ferry: AsyncParsableCommand {
         abstract: "An AI developer tool that hands back verified changes.",
         subcommands: [
             RunCommand.self, AskCommand.self, LocateCommand.self, IndexCommand.self, RunsCommand.self, ShowCommand.self,
-            ConfigCommand.self, DemoCommand.self, ModelCommand.self, EvalCommand.self,
+            ConfigCommand.self, DemoCommand.self, ModelCommand.self, EvalCommand.self, ServeCommand.self,
+            TenantsCommand.self,
         ])
 
     /// Exit codes: 0 verified, 1 failed, 2 usage or config error, 3 unverified, 4 stopped by a limit.

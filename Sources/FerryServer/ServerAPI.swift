@@ -1,0 +1,221 @@
+import FerryCore
+import FerryStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The team server's HTTP API (`docs/SERVER.md`): JSON under `/v1` behind bearer API keys, RFC 9457 problem bodies
+/// for errors. A key of one tenant asking for another tenant's object gets 404, never the object.
+public struct ServerAPI: Sendable {
+    public let store: any ServerStore
+    public let runStore: any RunStore
+
+    public init(store: any ServerStore, runStore: any RunStore) {
+        self.store = store
+        self.runStore = runStore
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok" }
+        router.get("/v1/projects") { request, _ in try await handle { try await listProjects(request) } }
+        router.post("/v1/projects") { request, _ in try await handle { try await createProject(request) } }
+        router.get("/v1/projects/:id") { request, context in
+            try await handle { try await getProject(request, id: context.parameters.get("id") ?? "") }
+        }
+        router.get("/v1/tasks") { request, _ in try await handle { try await listTasks(request) } }
+        router.post("/v1/tasks") { request, _ in try await handle { try await createTask(request) } }
+        router.get("/v1/tasks/:id") { request, context in
+            try await handle { try await getTask(request, id: context.parameters.get("id") ?? "") }
+        }
+        router.get("/v1/tasks/:id/diff") { request, context in
+            try await handle { try await getDiff(request, id: context.parameters.get("id") ?? "") }
+        }
+        router.post("/v1/tasks/:id/cancel") { request, context in
+            try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "") }
+        }
+        return router
+    }
+
+    // MARK: - Projects
+
+    func createProject(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        let body = try await json(request)
+        guard let name = body["name"]?.stringValue, !name.isEmpty, let repo = body["repo"]?.stringValue, !repo.isEmpty else {
+            throw Problem(.badRequest, "a project needs a \"name\" and a \"repo\" (a local path or a git URL)")
+        }
+        if try await store.project(name, tenantID: principal.tenantID) != nil {
+            throw Problem(.conflict, "a project named \(name) already exists")
+        }
+        let project = try await store.createProject(Project(
+            id: SQLiteServerStore.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
+            base: body["base"]?.stringValue ?? "HEAD", model: body["model"]?.stringValue,
+            testCommand: body["test_command"]?.stringValue, createdAt: Date()))
+        return Self.respond(.created, Self.json(project))
+    }
+
+    func listProjects(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        let projects = try await store.projects(tenantID: principal.tenantID)
+        return Self.respond(.ok, ["data": .array(projects.map(Self.json))])
+    }
+
+    func getProject(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard let project = try await store.project(id, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no project \(id)")
+        }
+        return Self.respond(.ok, Self.json(project))
+    }
+
+    // MARK: - Tasks
+
+    func createTask(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        let body = try await json(request)
+        guard let projectRef = body["project"]?.stringValue, let text = body["task"]?.stringValue,
+            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else { throw Problem(.badRequest, "a task needs a \"project\" (id or name) and a non-empty \"task\"") }
+        guard let project = try await store.project(projectRef, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no project \(projectRef)")
+        }
+        if let cost = body["max_cost"], cost != .null, (cost.doubleValue ?? -1) <= 0 {
+            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD")
+        }
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        let (task, created) = try await store.createTask(
+            NewTask(
+                projectID: project.id, task: text, base: body["base"]?.stringValue, model: body["model"]?.stringValue,
+                maxCostUSD: body["max_cost"]?.doubleValue, maxAttempts: body["max_attempts"]?.intValue ?? 3,
+                priority: body["priority"]?.intValue ?? 0, idempotencyKey: key),
+            tenantID: principal.tenantID, now: Date())
+        return Self.respond(created ? .created : .ok, Self.json(task, project: project))
+    }
+
+    func listTasks(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        let query = request.uri.queryParameters
+        var state: TaskState?
+        if let name = query.get("status") {
+            guard let parsed = TaskState(rawValue: name), parsed != .retryable else {
+                throw Problem(.badRequest, "unknown status \(name)")
+            }
+            state = parsed
+        }
+        let limit = query.get("limit").flatMap(Int.init) ?? 50
+        let tasks = try await store.tasks(tenantID: principal.tenantID, state: state, limit: limit, after: query.get("cursor"))
+        var page: [String: JSONValue] = ["data": .array(tasks.map { Self.json($0) })]
+        page["next_cursor"] = tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
+        return Self.respond(.ok, .object(page))
+    }
+
+    func getTask(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        return Self.respond(.ok, Self.json(task))
+    }
+
+    func getDiff(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        guard let runID = task.runID, let run = try await runStore.run(runID) else {
+            throw Problem(.notFound, "task \(id) has no change yet (status \(task.state.apiName))")
+        }
+        let patch = (try? String(contentsOfFile: run.runDirectory + "/change.patch", encoding: .utf8)) ?? ""
+        return Response(
+            status: .ok, headers: [.contentType: "text/x-diff; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: patch)))
+    }
+
+    func cancelTask(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
+            throw Problem(.notFound, "no task \(id)")
+        }
+        return Self.respond(.accepted, Self.json(task))
+    }
+
+    // MARK: - Plumbing
+
+    func authorize(_ request: Request, write: Bool) async throws -> Principal {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw Problem(.unauthorized, "send an API key: Authorization: Bearer KEY")
+        }
+        guard let principal = try await store.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        else { throw Problem(.unauthorized, "the API key is not valid (unknown or revoked)") }
+        if write && !principal.role.canWrite { throw Problem(.forbidden, "a viewer key cannot change anything") }
+        return principal
+    }
+
+    func json(_ request: Request) async throws -> JSONValue {
+        let buffer = try await request.body.collect(upTo: 1 << 20)
+        guard case .object? = JSONValue.parse(String(buffer: buffer)), let value = JSONValue.parse(String(buffer: buffer))
+        else { throw Problem(.badRequest, "the body must be a JSON object") }
+        return value
+    }
+
+    func handle(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let problem as Problem {
+            return problem.response
+        } catch {
+            return Problem(.internalServerError, "\((error as? FerryError)?.message ?? "internal error")").response
+        }
+    }
+
+    static func respond(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: value.jsonString)))
+    }
+
+    static func iso(_ date: Date?) -> JSONValue {
+        date.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null
+    }
+
+    static func json(_ project: Project) -> JSONValue {
+        [
+            "id": .string(project.id), "name": .string(project.name), "repo": .string(project.repo),
+            "base": .string(project.base), "model": project.model.map { .string($0) } ?? .null,
+            "test_command": project.testCommand.map { .string($0) } ?? .null, "created_at": iso(project.createdAt),
+        ]
+    }
+
+    static func json(_ task: ServerTask, project: Project? = nil) -> JSONValue {
+        [
+            "id": .string(task.id), "status": .string(task.state.apiName), "project": .string(task.projectID),
+            "task": .string(task.task), "base": task.base.map { .string($0) } ?? .null,
+            "model": task.model.map { .string($0) } ?? .null, "max_cost": task.maxCostUSD.map { .number($0) } ?? .null,
+            "attempt": .number(Double(task.attempt)), "max_attempts": .number(Double(task.maxAttempts)),
+            "branch": task.branch.map { .string($0) } ?? .null, "commit": task.commitSHA.map { .string($0) } ?? .null,
+            "run_id": task.runID.map { .string($0) } ?? .null, "reason": task.reason.map { .string($0) } ?? .null,
+            "errors": .array(task.errors.map { .string($0) }), "cost_usd": .number(task.costUSD),
+            "cancel_requested": .bool(task.cancelRequested), "created_at": iso(task.createdAt),
+            "finished_at": iso(task.finishedAt),
+        ]
+    }
+}
+
+/// An RFC 9457 problem: `application/problem+json` with a status, a title and what went wrong.
+struct Problem: Error {
+    var status: HTTPResponse.Status
+    var detail: String
+
+    init(_ status: HTTPResponse.Status, _ detail: String) {
+        self.status = status
+        self.detail = detail
+    }
+
+    var response: Response {
+        let body: JSONValue = [
+            "type": "about:blank", "title": .string(status.reasonPhrase), "status": .number(Double(status.code)),
+            "detail": .string(detail),
+        ]
+        return Response(
+            status: status, headers: [.contentType: "application/problem+json"],
+            body: .init(byteBuffer: ByteBuffer(string: body.jsonString)))
+    }
+}

@@ -1,0 +1,102 @@
+import FerryCore
+import Foundation
+
+/// A team, its members' keys and its projects.
+public struct Tenant: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var createdAt: Date
+}
+
+public enum Role: String, Codable, Sendable, CaseIterable {
+    case admin, member, viewer
+    /// Whether the role may create, cancel and retry.
+    public var canWrite: Bool { self != .viewer }
+}
+
+/// Who a request is: the key's tenant and role.
+public struct Principal: Sendable, Hashable {
+    public var tenantID: String
+    public var role: Role
+    public var keyID: String
+}
+
+/// A repository a tenant runs tasks on.
+public struct Project: Codable, Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    /// A local path or a git URL.
+    public var repo: String
+    public var base: String
+    public var model: String?
+    public var testCommand: String?
+    public var createdAt: Date
+}
+
+/// What `POST /v1/tasks` asks for.
+public struct NewTask: Sendable, Hashable {
+    public var projectID: String
+    public var task: String
+    public var base: String?
+    public var model: String?
+    public var maxCostUSD: Double?
+    public var maxAttempts: Int
+    public var priority: Int
+    public var idempotencyKey: String?
+
+    public init(
+        projectID: String, task: String, base: String? = nil, model: String? = nil, maxCostUSD: Double? = nil,
+        maxAttempts: Int = 3, priority: Int = 0, idempotencyKey: String? = nil
+    ) {
+        self.projectID = projectID
+        self.task = task
+        self.base = base
+        self.model = model
+        self.maxCostUSD = maxCostUSD
+        self.maxAttempts = maxAttempts
+        self.priority = priority
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// The server's source of truth: tenants, keys, projects and the task queue. The embedded store is SQLite;
+/// PostgreSQL (for workers on many machines) implements the same protocol.
+public protocol ServerStore: Sendable {
+    func createTenant(name: String) async throws -> Tenant
+    func tenant(named name: String) async throws -> Tenant?
+    /// A new key for the tenant; the plaintext is returned once and only its hash is kept.
+    func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String)
+    func authenticate(_ key: String) async throws -> Principal?
+
+    func createProject(_ project: Project) async throws -> Project
+    /// A tenant's project by id or name; nil for another tenant's.
+    func project(_ idOrName: String, tenantID: String) async throws -> Project?
+    func project(id: String) async throws -> Project?
+    func projects(tenantID: String) async throws -> [Project]
+
+    /// Creates a queued task, or with an idempotency key already used by the tenant, returns that task
+    /// (`created: false`).
+    func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool)
+    /// A tenant's task; nil for another tenant's.
+    func task(_ id: String, tenantID: String) async throws -> ServerTask?
+    func task(id: String) async throws -> ServerTask?
+    /// A tenant's tasks, newest first, after the cursor (a task id) when given.
+    func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask]
+
+    // The queue.
+    /// Claims the next runnable task for `worker`, starting a new attempt with a lease.
+    func claim(worker: String, now: Date, policy: QueuePolicy) async throws -> ServerTask?
+    /// Renews the lease of the attempt `worker` holds. False when the lease is lost (rescued, or finished); then
+    /// the worker must stop. Also says whether the task's cancellation was asked for.
+    func heartbeat(id: String, attempt: Int, now: Date, policy: QueuePolicy) async throws -> (held: Bool, cancelRequested: Bool)
+    /// Records the attempt's result, only if it still holds the task (fencing). False when it does not.
+    func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool
+    /// Puts tasks whose lease ran out back (retryable with backoff) or fails them; returns their ids.
+    func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [String]
+    /// Hands a running attempt back to the queue without a result (the worker is shutting down): the task is
+    /// claimable again at once. False when the attempt no longer holds it.
+    func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool
+    /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.
+    func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask?
+}

@@ -1,0 +1,101 @@
+import FerryCore
+import Foundation
+
+/// A task's place in the queue. `retryable` is a task whose attempt was lost (its worker died or its lease ran out)
+/// and that waits for its backoff before it may be claimed again; the API shows it as `queued`.
+public enum TaskState: String, Codable, Sendable, CaseIterable {
+    case queued, running, retryable, verified, unverified, failed, limit, cancelled
+
+    public var isTerminal: Bool { ![.queued, .running, .retryable].contains(self) }
+
+    /// The state a finished run leaves its task in.
+    public init(_ status: RunStatus) {
+        switch status {
+        case .verified: self = .verified
+        case .unverified: self = .unverified
+        case .limit: self = .limit
+        case .interrupted: self = .cancelled
+        case .failed, .running: self = .failed
+        }
+    }
+
+    /// What the API reports.
+    public var apiName: String { self == .retryable ? "queued" : rawValue }
+}
+
+/// One task of the team server: what was asked, and where it is in the queue.
+public struct ServerTask: Codable, Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var projectID: String
+    public var task: String
+    public var base: String?
+    /// The model profile, resolved by the worker through its own config.
+    public var model: String?
+    public var maxCostUSD: Double?
+    public var state: TaskState
+    /// Attempts started so far; a worker may finish only the attempt it holds.
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var priority: Int
+    public var scheduledAt: Date
+    public var attemptedBy: String?
+    public var leaseUntil: Date?
+    public var idempotencyKey: String?
+    /// Why earlier attempts ended without a result, one line each.
+    public var errors: [String]
+    public var cancelRequested: Bool
+    public var runID: String?
+    public var branch: String?
+    public var commitSHA: String?
+    public var reason: String?
+    public var costUSD: Double
+    public var createdAt: Date
+    public var finishedAt: Date?
+}
+
+/// What a finished attempt hands back to the queue.
+public struct TaskOutcome: Sendable, Hashable {
+    public var state: TaskState
+    public var reason: String
+    public var runID: String?
+    public var branch: String?
+    public var commitSHA: String?
+    public var costUSD: Double
+
+    public init(state: TaskState, reason: String, runID: String?, branch: String?, commitSHA: String?, costUSD: Double) {
+        self.state = state
+        self.reason = reason
+        self.runID = runID
+        self.branch = branch
+        self.commitSHA = commitSHA
+        self.costUSD = costUSD
+    }
+}
+
+/// The queue's timing rules, pure: the lease, and the backoff before a lost attempt is tried again.
+public struct QueuePolicy: Sendable, Hashable {
+    /// How long a claim holds without a heartbeat.
+    public var leaseSeconds: Double
+    public var backoffBaseSeconds: Double
+    public var backoffCapSeconds: Double
+
+    public init(leaseSeconds: Double = 60, backoffBaseSeconds: Double = 5, backoffCapSeconds: Double = 600) {
+        self.leaseSeconds = leaseSeconds
+        self.backoffBaseSeconds = backoffBaseSeconds
+        self.backoffCapSeconds = backoffCapSeconds
+    }
+
+    /// The wait before attempt `attempt + 1`, after attempt `attempt` was lost: base · 2^(attempt-1), capped.
+    public func backoff(afterAttempt attempt: Int) -> Double {
+        min(backoffCapSeconds, backoffBaseSeconds * pow(2, Double(max(0, attempt - 1))))
+    }
+
+    /// What becomes of a running task whose lease ran out at `now`.
+    public func rescue(_ task: ServerTask, now: Date) -> (state: TaskState, scheduledAt: Date, error: String) {
+        let error = "attempt \(task.attempt) lost: \(task.attemptedBy ?? "its worker") stopped renewing its lease"
+        if task.cancelRequested { return (.cancelled, now, error + "; the task had been cancelled") }
+        if task.attempt >= task.maxAttempts { return (.failed, now, error + "; no attempts left (\(task.maxAttempts))") }
+        return (.retryable, now.addingTimeInterval(backoff(afterAttempt: task.attempt)), error)
+    }
+}

@@ -1,0 +1,53 @@
+import FerryCore
+import FerryStore
+import Foundation
+import Hummingbird
+import Logging
+import UnixSignals
+
+/// One machine's team server: the store, the API and in-process workers, under `$XDG_DATA_HOME/ferry/server/`.
+public struct TeamServer: Sendable {
+    public let dataDirectory: String
+    public let store: SQLiteServerStore
+    public let runStore: SQLiteRunStore
+
+    public init(dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        store = try SQLiteServerStore(path: dataDirectory + "/server.sqlite")
+        runStore = try SQLiteRunStore(path: dataDirectory + "/runs.sqlite")
+    }
+
+    public var adminKeyPath: String { dataDirectory + "/admin.key" }
+
+    /// On first start: the tenant `default` and an admin key, written to `admin.key` (mode 0600). Returns the key
+    /// when it was made now, nil when the tenant already existed.
+    public func bootstrap() async throws -> String? {
+        guard try await store.tenant(named: "default") == nil else { return nil }
+        let tenant = try await store.createTenant(name: "default")
+        let (_, key) = try await store.createKey(tenantID: tenant.id, role: .admin)
+        FileManager.default.createFile(atPath: adminKeyPath, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        return key
+    }
+
+    /// Serves the API on `host:port` and runs `workers` until the service is told to stop (SIGTERM/SIGINT when
+    /// `signals` has them). `onListening` gets the bound port.
+    public func run(
+        host: String = "127.0.0.1", port: Int, workers: [Worker], signals: [UnixSignal] = [.sigterm, .sigint],
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws {
+        var logger = Logger(label: "ferry-serve")
+        logger.logLevel = .warning
+        let app = Application(
+            router: ServerAPI(store: store, runStore: runStore).router(),
+            configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in workers { group.addTask { await worker.run() } }
+            group.addTask { try await app.runService(gracefulShutdownSignals: signals) }
+            // The API stopping (a signal, or the caller's cancellation) stops the workers; their running attempts
+            // are handed back to the queue.
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+}

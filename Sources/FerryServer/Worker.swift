@@ -1,0 +1,111 @@
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryStore
+import Foundation
+
+/// Takes tasks from the queue and runs them through the same library call the CLI uses, holding each claim with a
+/// heartbeat. A lost lease or a cancel through the API stops the run (its sandbox is killed); only the attempt that
+/// still holds the task may record a result (fencing), so a rescued task is never finished twice.
+public struct Worker: Sendable {
+    /// The model for a profile name (nil: the project's or the server's default), from the worker's own config and
+    /// environment: model keys never enter the database.
+    public typealias ModelProvider = @Sendable (String?) async throws -> any ChatModel
+
+    public let id: String
+    public let store: any ServerStore
+    public let runStore: any RunStore
+    public let config: FerryConfig
+    public let policy: QueuePolicy
+    public let secrets: [String]
+    public let pollSeconds: Double
+    let makeModel: ModelProvider
+
+    public init(
+        id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig, policy: QueuePolicy = QueuePolicy(),
+        secrets: [String] = [], pollSeconds: Double = 1, makeModel: @escaping ModelProvider
+    ) {
+        self.id = id
+        self.store = store
+        self.runStore = runStore
+        self.config = config
+        self.policy = policy
+        self.secrets = secrets
+        self.pollSeconds = pollSeconds
+        self.makeModel = makeModel
+    }
+
+    /// Claims and runs tasks until cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            do {
+                _ = try await store.rescueExpired(now: Date(), policy: policy)
+                if let task = try await store.claim(worker: id, now: Date(), policy: policy) {
+                    await execute(task)
+                    continue
+                }
+            } catch {
+                FileHandle.standardError.write(Data("ferry worker \(id): \(error)\n".utf8))
+            }
+            try? await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
+        }
+    }
+
+    /// Runs one claimed attempt to its end and records it, if the attempt still holds the task.
+    public func execute(_ task: ServerTask) async {
+        let outcome: TaskOutcome
+        do {
+            outcome = try await attempt(task)
+            if Task.isCancelled {
+                // The worker is shutting down: the task goes back to the queue for another worker, not to "cancelled".
+                _ = try? await Task.detached { [store] in
+                    try await store.release(
+                        id: task.id, attempt: task.attempt, reason: "attempt \(task.attempt) handed back: its worker shut down",
+                        now: Date())
+                }.value
+                return
+            }
+        } catch {
+            outcome = TaskOutcome(
+                state: .failed, reason: "error: \((error as? FerryError)?.message ?? "\(error)")", runID: nil, branch: nil,
+                commitSHA: nil, costUSD: 0)
+        }
+        // Recorded even when this task is being cancelled: the store must not refuse the write.
+        _ = try? await Task.detached { [store] in
+            try await store.finish(id: task.id, attempt: task.attempt, outcome: outcome, now: Date())
+        }.value
+    }
+
+    func attempt(_ task: ServerTask) async throws -> TaskOutcome {
+        guard let project = try await store.project(id: task.projectID) else {
+            throw FerryError(.config, "the task's project \(task.projectID) no longer exists")
+        }
+        var config = self.config
+        if let command = project.testCommand { config.testCommand = command }
+        if let maxCost = task.maxCostUSD { config.limits.maxCostUSD = maxCost }
+        let model = try await makeModel(task.model ?? project.model)
+        let control = RunControl()
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
+                let beat = try await store.heartbeat(id: task.id, attempt: task.attempt, now: Date(), policy: policy)
+                if !beat.held {
+                    control.cancel(reason: "the worker lost its lease on the task")
+                    return
+                }
+                if beat.cancelRequested {
+                    control.cancel(reason: "cancelled through the API")
+                    return
+                }
+            }
+        }
+        defer { heartbeat.cancel() }
+        let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
+        let result = try await runner.run(
+            RunRequest(task: task.task, repo: project.repo, base: task.base ?? project.base), control: control)
+        return TaskOutcome(
+            state: TaskState(result.status), reason: result.record.reason, runID: result.record.id,
+            branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
+            costUSD: result.record.costUSD)
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryServer
+import Foundation
+
+/// `ferry serve`: the team server on one machine — the API and in-process workers on the embedded store.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the team server: an HTTP API, a durable task queue and workers.")
+
+    @Option(help: "The port to listen on.") var port = 8787
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Workers in this process.") var workers = 2
+    @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard workers >= 0, port >= 0, port < 65_536, leaseSeconds >= 3 else {
+            throw FerryError(.usage, "--workers must be 0 or more, --port 0–65535 and --lease-seconds at least 3")
+        }
+        let config = try ConfigLoader.load(repo: nil, environment: environment)
+        try config.validate()
+        let server = try TeamServer(dataDirectory: Self.dataDirectory(environment))
+        if let key = try await server.bootstrap() {
+            print("ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):")
+            print("  \(key)")
+        }
+        let secrets = Redactor.secrets(in: environment)
+        let policy = QueuePolicy(leaseSeconds: leaseSeconds)
+        let pool = (0..<workers).map { index in
+            Worker(
+                id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
+                config: config, policy: policy, secrets: secrets,
+                makeModel: { name in try Self.model(named: name, config: config, environment: environment) })
+        }
+        try await server.run(host: host, port: port, workers: pool) { bound in
+            print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
+            fflush(nil)
+        }
+    }
+
+    static func dataDirectory(_ environment: [String: String]) -> String {
+        FerryPaths.data(environment: environment) + "/server"
+    }
+
+    /// A profile from the server's config, with its key from this process's environment.
+    static func model(named name: String?, config: FerryConfig, environment: [String: String]) throws -> any ChatModel {
+        let profile = try config.profile(named: name, environment: environment)
+        guard profile.provider != .local else {
+            throw FerryError(.config, "the team server does not run the embedded local model yet; point the profile at an OpenAI-compatible server")
+        }
+        let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
+        return ModelFactory.make(profile: profile, apiKey: apiKey, client: ModelFactory.httpClient(for: profile), retry: .standard)
+    }
+}
+
+/// `ferry tenants create NAME`: a new tenant and its admin key, against the server's data directory.
+struct TenantsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenants", abstract: "Manage the team server's tenants.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant and print its admin key (once).")
+        @Argument(help: "The tenant's name.") var name: String
+
+        func run() async throws {
+            let server = try TeamServer(dataDirectory: ServeCommand.dataDirectory(ProcessInfo.processInfo.environment))
+            guard try await server.store.tenant(named: name) == nil else {
+                throw FerryError(.usage, "a tenant named \(name) already exists")
+            }
+            let tenant = try await server.store.createTenant(name: name)
+            let (_, key) = try await server.store.createKey(tenantID: tenant.id, role: .admin)
+            print(key)
+        }
+    }
+}

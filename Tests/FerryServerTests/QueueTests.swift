@@ -1,0 +1,123 @@
+import FerryCore
+import Foundation
+import Testing
+
+@testable import FerryServer
+
+/// The queue's rules on the real embedded store: claims, leases, fencing, rescue, idempotency, cancel, tenants.
+@Suite struct QueueTests {
+    struct Fixture {
+        var store: SQLiteServerStore
+        var tenant: Tenant
+        var project: Project
+    }
+
+    static func fixture() async throws -> Fixture {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-queue-\(UUID().uuidString.prefix(8))").path
+        let store = try SQLiteServerStore(path: dir + "/server.sqlite")
+        let tenant = try await store.createTenant(name: "team")
+        let project = try await store.createProject(Project(
+            id: "prj_1", tenantID: tenant.id, name: "shop", repo: "/tmp/shop", base: "main", model: nil, testCommand: nil,
+            createdAt: Date()))
+        return Fixture(store: store, tenant: tenant, project: project)
+    }
+
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    static let policy = QueuePolicy(leaseSeconds: 10, backoffBaseSeconds: 5, backoffCapSeconds: 60)
+
+    @Test func theBackoffDoublesUpToItsCap() {
+        #expect((1...6).map { Self.policy.backoff(afterAttempt: $0) } == [5, 10, 20, 40, 60, 60])
+    }
+
+    @Test func aClaimHoldsTheTaskAndOnlyItsAttemptMayFinishIt() async throws {
+        let f = try await Self.fixture()
+        let (task, created) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "fix it"), tenantID: f.tenant.id, now: Self.t0)
+        #expect(created && task.state == .queued && task.attempt == 0)
+        let claimed = try #require(try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy))
+        #expect(claimed.id == task.id && claimed.state == .running && claimed.attempt == 1 && claimed.attemptedBy == "w1")
+        #expect(claimed.leaseUntil == Self.t0.addingTimeInterval(10))
+        #expect(try await f.store.claim(worker: "w2", now: Self.t0, policy: Self.policy) == nil)
+        let beat = try await f.store.heartbeat(id: task.id, attempt: 1, now: Self.t0.addingTimeInterval(5), policy: Self.policy)
+        #expect(beat.held && !beat.cancelRequested)
+        #expect(try await f.store.task(id: task.id)?.leaseUntil == Self.t0.addingTimeInterval(15))
+        let outcome = TaskOutcome(state: .verified, reason: "ok", runID: "r", branch: "ferry/r", commitSHA: "abc", costUSD: 0.25)
+        #expect(try await !f.store.finish(id: task.id, attempt: 2, outcome: outcome, now: Self.t0))
+        #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Self.t0.addingTimeInterval(6)))
+        let done = try #require(try await f.store.task(id: task.id))
+        #expect(done.state == .verified && done.costUSD == 0.25 && done.branch == "ferry/r" && done.finishedAt != nil)
+        #expect(try await !f.store.heartbeat(id: task.id, attempt: 1, now: Self.t0, policy: Self.policy).held)
+        #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Self.t0))
+    }
+
+    @Test func anExpiredLeaseIsRescuedWithBackoffThenFailedAfterTheLastAttempt() async throws {
+        let f = try await Self.fixture()
+        let (task, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "fix it", maxAttempts: 2), tenantID: f.tenant.id, now: Self.t0)
+        _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
+        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(9), policy: Self.policy).isEmpty)
+        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(11), policy: Self.policy) == [task.id])
+        let waiting = try #require(try await f.store.task(id: task.id))
+        #expect(waiting.state == .retryable && waiting.state.apiName == "queued")
+        #expect(waiting.scheduledAt == Self.t0.addingTimeInterval(16) && waiting.errors.count == 1)
+        #expect(waiting.errors.first?.contains("attempt 1 lost: w1 stopped renewing its lease") == true)
+        // The lost attempt may no longer finish it.
+        let late = TaskOutcome(state: .verified, reason: "late", runID: nil, branch: nil, commitSHA: nil, costUSD: 1)
+        #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: late, now: Self.t0.addingTimeInterval(12)))
+        #expect(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(15), policy: Self.policy) == nil)
+        let second = try #require(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(16), policy: Self.policy))
+        #expect(second.attempt == 2 && second.attemptedBy == "w2")
+        _ = try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(30), policy: Self.policy)
+        let failed = try #require(try await f.store.task(id: task.id))
+        #expect(failed.state == .failed && failed.errors.count == 2 && failed.costUSD == 0)
+        #expect(failed.reason?.contains("no attempts left (2)") == true)
+    }
+
+    @Test func aRetriedCreateWithTheSameKeyReturnsTheSameTask() async throws {
+        let f = try await Self.fixture()
+        let first = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a", idempotencyKey: "k1"), tenantID: f.tenant.id, now: Self.t0)
+        let again = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a", idempotencyKey: "k1"), tenantID: f.tenant.id, now: Self.t0)
+        #expect(first.created && !again.created && again.task.id == first.task.id)
+        let other = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a", idempotencyKey: "k2"), tenantID: f.tenant.id, now: Self.t0)
+        #expect(other.created && other.task.id != first.task.id)
+    }
+
+    @Test func cancelEndsAQueuedTaskAtOnceAndAsksARunningOneToStop() async throws {
+        let f = try await Self.fixture()
+        let (queued, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        let (running, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "b", priority: 5), tenantID: f.tenant.id, now: Self.t0)
+        // Priority first.
+        #expect(try await f.store.claim(worker: "w", now: Self.t0, policy: Self.policy)?.id == running.id)
+        #expect(try await f.store.requestCancel(queued.id, tenantID: f.tenant.id, now: Self.t0)?.state == .cancelled)
+        let asked = try #require(try await f.store.requestCancel(running.id, tenantID: f.tenant.id, now: Self.t0))
+        #expect(asked.state == .running && asked.cancelRequested)
+        #expect(try await f.store.heartbeat(id: running.id, attempt: 1, now: Self.t0, policy: Self.policy).cancelRequested)
+    }
+
+    @Test func aShutDownWorkerHandsItsAttemptBack() async throws {
+        let f = try await Self.fixture()
+        let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
+        #expect(try await f.store.release(id: task.id, attempt: 1, reason: "shut down", now: Self.t0.addingTimeInterval(1)))
+        #expect(try await !f.store.release(id: task.id, attempt: 1, reason: "again", now: Self.t0))
+        let again = try #require(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(1), policy: Self.policy))
+        #expect(again.attempt == 2 && again.errors == ["shut down"])
+    }
+
+    @Test func anotherTenantSeesNothing() async throws {
+        let f = try await Self.fixture()
+        let other = try await f.store.createTenant(name: "other")
+        let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        #expect(try await f.store.task(task.id, tenantID: other.id) == nil)
+        #expect(try await f.store.project("shop", tenantID: other.id) == nil)
+        #expect(try await f.store.tasks(tenantID: other.id, state: nil, limit: 10, after: nil).isEmpty)
+        #expect(try await f.store.requestCancel(task.id, tenantID: other.id, now: Self.t0) == nil)
+        #expect(try await f.store.task(id: task.id)?.state == .queued)
+        let (key, plain) = try await f.store.createKey(tenantID: other.id, role: .viewer)
+        #expect(try await f.store.authenticate(plain) == Principal(tenantID: other.id, role: .viewer, keyID: key))
+        #expect(try await f.store.authenticate(plain + "x") == nil)
+    }
+}

@@ -1,0 +1,136 @@
+import AsyncHTTPClient
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryServer
+import FerryStore
+import FerryTesting
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The team server over real HTTP: a worker runs a task through the library against a fake model server, on a real
+/// git repository in the real sandbox.
+@Suite struct ServerAPITests {
+    static let files = [
+        "calc.py": "def add(a, b):\n    return a - b\n",
+        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+    ]
+    static let script: [FakeStep] = [
+        .call("read_file", ["path": "calc.py"]),
+        .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+        .call("finish", ["summary": "add() subtracted; it now adds."]),
+    ]
+
+    struct Reply {
+        var status: Int
+        var body: String
+        var contentType: String?
+        var json: JSONValue { JSONValue.parse(body) ?? .null }
+    }
+
+    final class Client: Sendable {
+        let http = HTTPClient.shared
+        let base: String
+        init(port: Int) { base = "http://127.0.0.1:\(port)" }
+
+        func send(_ method: HTTPMethod, _ path: String, key: String?, body: JSONValue? = nil, headers: [String: String] = [:])
+            async throws -> Reply
+        {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body.jsonString))
+            }
+            let response = try await http.execute(request, timeout: .seconds(30))
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
+            return Reply(status: Int(response.status.code), body: text, contentType: response.headers.first(name: "Content-Type"))
+        }
+    }
+
+    @Test func aTaskGoesFromTheAPIThroughAWorkerToAVerifiedChange() async throws {
+        let repo = try await FixtureRepo.make(Self.files)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-server-\(UUID().uuidString.prefix(8))").path
+        let server = try TeamServer(dataDirectory: data)
+        let admin = try #require(try await server.bootstrap())
+        #expect(try await server.bootstrap() == nil)
+        let mode = try FileManager.default.attributesOfItem(atPath: server.adminKeyPath)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try String(contentsOfFile: server.adminKeyPath, encoding: .utf8) == admin + "\n")
+        let other = try await server.store.createTenant(name: "other")
+        let outsider = try await server.store.createKey(tenantID: other.id, role: .admin).key
+        let viewer = try await server.store.createKey(tenantID: try #require(try await server.store.tenant(named: "default")).id, role: .viewer).key
+
+        var config = FerryConfig(dataDirectory: data + "/runs")
+        config.firstAttempt = .off
+        let frozen = config
+        try await FakeModelServer.with(.openai, script: Self.script) { fake in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let modelClient = ModelFactory.httpClient(for: profile)
+            let worker = Worker(
+                id: "test-worker", store: server.store, runStore: server.runStore, config: frozen,
+                policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.1,
+                makeModel: { _ in ModelFactory.make(profile: profile, apiKey: "k", client: modelClient, retry: RetryPolicy(maxAttempts: 1)) })
+            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await server.run(port: 0, workers: [worker], signals: []) { continuation.yield($0) }
+                }
+                var iterator = ports.makeAsyncIterator()
+                let client = Client(port: try #require(await iterator.next()))
+
+                #expect(try await client.send(.GET, "/healthz", key: nil).status == 200)
+                let anonymous = try await client.send(.GET, "/v1/tasks", key: nil)
+                #expect(anonymous.status == 401 && anonymous.contentType == "application/problem+json")
+                #expect(anonymous.json["status"] == 401)
+
+                let project = try await client.send(
+                    .POST, "/v1/projects", key: admin,
+                    body: ["name": "calc", "repo": .string(repo), "base": "main", "test_command": "python3 -m unittest"])
+                #expect(project.status == 201, "\(project.body)")
+                #expect(try await client.send(.POST, "/v1/projects", key: admin, body: ["name": "calc", "repo": "/x"]).status == 409)
+                #expect(try await client.send(.POST, "/v1/projects", key: viewer, body: ["name": "v", "repo": "/x"]).status == 403)
+
+                let create: JSONValue = ["project": "calc", "task": "add() returns the wrong sum; fix it", "max_cost": .number(1.0)]
+                let created = try await client.send(.POST, "/v1/tasks", key: admin, body: create, headers: ["Idempotency-Key": "once"])
+                #expect(created.status == 201, "\(created.body)")
+                let id = try #require(created.json["id"]?.stringValue)
+                #expect(created.json["status"] == "queued")
+                let retried = try await client.send(.POST, "/v1/tasks", key: admin, body: create, headers: ["Idempotency-Key": "once"])
+                #expect(retried.status == 200 && retried.json["id"]?.stringValue == id)
+                #expect(try await client.send(.POST, "/v1/tasks", key: admin, body: ["project": "nope", "task": "x"]).status == 404)
+                #expect(try await client.send(.POST, "/v1/tasks", key: admin, body: ["project": "calc", "task": " "]).status == 400)
+
+                // Another tenant sees none of it.
+                #expect(try await client.send(.GET, "/v1/tasks/\(id)", key: outsider).status == 404)
+                #expect(try await client.send(.GET, "/v1/tasks/\(id)/diff", key: outsider).status == 404)
+                #expect(try await client.send(.POST, "/v1/tasks/\(id)/cancel", key: outsider).status == 404)
+                #expect(try await client.send(.GET, "/v1/projects/calc", key: outsider).status == 404)
+                #expect(try await client.send(.GET, "/v1/tasks", key: outsider).json["data"] == [])
+
+                var task = JSONValue.null
+                for _ in 0..<300 {
+                    task = try await client.send(.GET, "/v1/tasks/\(id)", key: viewer).json
+                    if let status = task["status"]?.stringValue, !["queued", "running"].contains(status) { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(task["status"] == "verified", "\(task)")
+                #expect(task["attempt"] == 1 && task["branch"]?.stringValue?.hasPrefix("ferry/") == true)
+                let diff = try await client.send(.GET, "/v1/tasks/\(id)/diff", key: viewer)
+                #expect(diff.status == 200 && diff.body.contains("+    return a + b"), "\(diff.body)")
+                let listed = try await client.send(.GET, "/v1/tasks?status=verified", key: admin)
+                #expect(listed.json["data"]?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
+                group.cancelAll()
+            }
+            try await modelClient.shutdown()
+        }
+    }
+}
+
+extension JSONValue {
+    var arrayItems: [JSONValue]? { if case .array(let items) = self { items } else { nil } }
+}
