@@ -13,7 +13,8 @@ public final class RunControl: Sendable {
         public var steps: Int
         public var usage: Usage
         public var costUSD: Double
-        /// What the last call cost.
+        /// What the last call used and cost.
+        public var lastCallUsage: Usage
         public var lastCallUSD: Double
     }
 

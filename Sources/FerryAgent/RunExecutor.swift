@@ -123,7 +123,8 @@ struct RunExecutor: Sendable {
         var spent = machine.budget
         spent.spend(usage, cost: cost)
         let spend = RunControl.Spend(
-            runID: runID, steps: spent.steps, usage: spent.usage, costUSD: spent.costUSD, lastCallUSD: cost)
+            runID: runID, steps: spent.steps, usage: spent.usage, costUSD: spent.costUSD, lastCallUsage: usage,
+            lastCallUSD: cost)
         if let reason = await check(spend) { machine.halt(reason) }
     }
 

@@ -47,6 +47,19 @@ public final class SQLiteServerStore: ServerStore {
                 CREATE INDEX tasks_tenant ON tasks (tenant_id, created_at);
                 """)
         }
+        migrator.registerMigration("v2: budgets and spend") { db in
+            try db.execute(sql: """
+                CREATE TABLE budgets (
+                    tenant_id TEXT NOT NULL REFERENCES tenants(id), project_id TEXT NOT NULL, monthly_usd DOUBLE NOT NULL,
+                    PRIMARY KEY (tenant_id, project_id));
+                CREATE TABLE spend (
+                    tenant_id TEXT NOT NULL, project_id TEXT NOT NULL, task_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+                    step INTEGER NOT NULL, model TEXT NOT NULL, input_tokens INTEGER NOT NULL,
+                    output_tokens INTEGER NOT NULL, usd DOUBLE NOT NULL, at DOUBLE NOT NULL,
+                    PRIMARY KEY (task_id, attempt, step));
+                CREATE INDEX spend_month ON spend (tenant_id, at);
+                """)
+        }
         return migrator
     }
 
@@ -324,6 +337,59 @@ public final class SQLiteServerStore: ServerStore {
                 arguments: [id, tenantID])
             return try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID])
                 .map(Self.task)
+        }
+    }
+
+    // MARK: - Budgets and spend
+
+    public func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws {
+        try await write { db in
+            if let monthlyUSD {
+                try db.execute(
+                    sql: """
+                        INSERT INTO budgets (tenant_id, project_id, monthly_usd) VALUES (?, ?, ?)
+                        ON CONFLICT (tenant_id, project_id) DO UPDATE SET monthly_usd = excluded.monthly_usd
+                        """,
+                    arguments: [tenantID, projectID ?? "", monthlyUSD])
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM budgets WHERE tenant_id = ? AND project_id = ?", arguments: [tenantID, projectID ?? ""])
+            }
+        }
+    }
+
+    public func budgets(tenantID: String, projectID: String?, now: Date) async throws -> [BudgetStatus] {
+        let since = BudgetPolicy.monthStart(now).timeIntervalSince1970
+        return try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.project_id, b.monthly_usd,
+                        (SELECT COALESCE(SUM(s.usd), 0) FROM spend s WHERE s.tenant_id = b.tenant_id AND s.at >= ?
+                            AND (b.project_id = '' OR s.project_id = b.project_id)) AS spent
+                    FROM budgets b WHERE b.tenant_id = ? AND (b.project_id = '' OR b.project_id = ?)
+                    ORDER BY b.project_id
+                    """,
+                arguments: [since, tenantID, projectID ?? ""]
+            ).map { row in
+                let project: String = row["project_id"]
+                return BudgetStatus(
+                    projectID: project.isEmpty ? nil : project, monthlyUSD: row["monthly_usd"], spentUSD: row["spent"])
+            }
+        }
+    }
+
+    public func recordSpend(_ spend: SpendRecord) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO spend (tenant_id, project_id, task_id, attempt, step, model, input_tokens,
+                        output_tokens, usd, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    spend.tenantID, spend.projectID, spend.taskID, spend.attempt, spend.step, spend.model,
+                    spend.usage.inputTokens, spend.usage.outputTokens, spend.usd, spend.at.timeIntervalSince1970,
+                ])
         }
     }
 

@@ -35,6 +35,11 @@ public struct ServerAPI: Sendable {
         router.post("/v1/tasks/:id/cancel") { request, context in
             try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "") }
         }
+        router.get("/v1/budgets") { request, _ in try await handle { try await getBudgets(request) } }
+        router.put("/v1/budgets/tenant") { request, _ in try await handle { try await putBudget(request, project: nil) } }
+        router.put("/v1/budgets/projects/:id") { request, context in
+            try await handle { try await putBudget(request, project: context.parameters.get("id") ?? "") }
+        }
         return router
     }
 
@@ -85,10 +90,23 @@ public struct ServerAPI: Sendable {
             throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD")
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        // Budgets are enforced at create: a task that could take the month past one is refused.
+        let maxCost: Double?
+        do {
+            maxCost = try BudgetPolicy.admit(
+                maxCostUSD: body["max_cost"]?.doubleValue,
+                budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+        } catch let refusal as BudgetPolicy.Refusal {
+            throw Problem(.init(code: 402, reasonPhrase: "Payment Required"), refusal.message, extra: [
+                "budget_usd": .number(refusal.budget.monthlyUSD), "spent_usd": .number(refusal.budget.spentUSD),
+                "requested_usd": refusal.requestedUSD.map { .number($0) } ?? .null,
+                "scope": refusal.budget.projectID.map { .string("project \($0)") } ?? "tenant",
+            ])
+        }
         let (task, created) = try await store.createTask(
             NewTask(
                 projectID: project.id, task: text, base: body["base"]?.stringValue, model: body["model"]?.stringValue,
-                maxCostUSD: body["max_cost"]?.doubleValue, maxAttempts: body["max_attempts"]?.intValue ?? 3,
+                maxCostUSD: maxCost, maxAttempts: body["max_attempts"]?.intValue ?? 3,
                 priority: body["priority"]?.intValue ?? 0, idempotencyKey: key),
             tenantID: principal.tenantID, now: Date())
         return Self.respond(created ? .created : .ok, Self.json(task, project: project))
@@ -137,15 +155,60 @@ public struct ServerAPI: Sendable {
         return Self.respond(.accepted, Self.json(task))
     }
 
+    // MARK: - Budgets
+
+    func getBudgets(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        var rows: [JSONValue] = []
+        for budget in try await store.budgets(tenantID: principal.tenantID, projectID: nil, now: Date()) {
+            rows.append(Self.json(budget))
+        }
+        for project in try await store.projects(tenantID: principal.tenantID) {
+            for budget in try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date())
+            where budget.projectID != nil {
+                rows.append(Self.json(budget))
+            }
+        }
+        return Self.respond(.ok, ["data": .array(rows)])
+    }
+
+    func putBudget(_ request: Request, project reference: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true, admin: true)
+        var projectID: String?
+        if let reference {
+            guard let project = try await store.project(reference, tenantID: principal.tenantID) else {
+                throw Problem(.notFound, "no project \(reference)")
+            }
+            projectID = project.id
+        }
+        let body = try await json(request)
+        let amount = body["monthly_usd"]
+        guard amount == .null || (amount?.doubleValue ?? -1) >= 0 else {
+            throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD, 0 or more (null removes the budget)")
+        }
+        try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
+        let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
+            .first { $0.projectID == projectID }
+        return Self.respond(.ok, now.map(Self.json) ?? ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
+    }
+
+    static func json(_ budget: BudgetStatus) -> JSONValue {
+        [
+            "project": budget.projectID.map { .string($0) } ?? .null, "monthly_usd": .number(budget.monthlyUSD),
+            "spent_usd": .number(budget.spentUSD), "remaining_usd": .number(budget.remainingUSD),
+        ]
+    }
+
     // MARK: - Plumbing
 
-    func authorize(_ request: Request, write: Bool) async throws -> Principal {
+    func authorize(_ request: Request, write: Bool, admin: Bool = false) async throws -> Principal {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw Problem(.unauthorized, "send an API key: Authorization: Bearer KEY")
         }
         guard let principal = try await store.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         else { throw Problem(.unauthorized, "the API key is not valid (unknown or revoked)") }
         if write && !principal.role.canWrite { throw Problem(.forbidden, "a viewer key cannot change anything") }
+        if admin && principal.role != .admin { throw Problem(.forbidden, "only an admin key can do this") }
         return principal
     }
 
@@ -203,17 +266,22 @@ public struct ServerAPI: Sendable {
 struct Problem: Error {
     var status: HTTPResponse.Status
     var detail: String
+    /// Members beyond the standard ones (RFC 9457 extensions), e.g. a budget's figures.
+    var extra: [String: JSONValue]
 
-    init(_ status: HTTPResponse.Status, _ detail: String) {
+    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: JSONValue] = [:]) {
         self.status = status
         self.detail = detail
+        self.extra = extra
     }
 
     var response: Response {
-        let body: JSONValue = [
+        var fields: [String: JSONValue] = [
             "type": "about:blank", "title": .string(status.reasonPhrase), "status": .number(Double(status.code)),
             "detail": .string(detail),
         ]
+        fields.merge(extra) { old, _ in old }
+        let body = JSONValue.object(fields)
         return Response(
             status: status, headers: [.contentType: "application/problem+json"],
             body: .init(byteBuffer: ByteBuffer(string: body.jsonString)))

@@ -62,7 +62,7 @@ public struct NewTask: Sendable, Hashable {
 
 /// The server's source of truth: tenants, keys, projects and the task queue. The embedded store is SQLite;
 /// PostgreSQL (for workers on many machines) implements the same protocol.
-public protocol ServerStore: Sendable {
+public protocol ServerStore: BudgetStore {
     func createTenant(name: String) async throws -> Tenant
     func tenant(named name: String) async throws -> Tenant?
     /// A new key for the tenant; the plaintext is returned once and only its hash is kept.
@@ -99,4 +99,42 @@ public protocol ServerStore: Sendable {
     func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool
     /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.
     func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask?
+}
+
+/// Budgets and spend.
+public protocol BudgetStore: Sendable {
+    /// Sets (or with nil removes) the tenant's budget, or a project's.
+    func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws
+    /// The budgets that apply to a task of `projectID` (the tenant's and the project's), with this month's spend.
+    func budgets(tenantID: String, projectID: String?, now: Date) async throws -> [BudgetStatus]
+    /// Records one model call's spend, once: a repeat of (task, attempt, step) is ignored.
+    func recordSpend(_ spend: SpendRecord) async throws
+}
+
+/// One model call's cost, keyed by the attempt it belongs to, so a rescued task's spend counts once per attempt.
+public struct SpendRecord: Sendable, Hashable {
+    public var tenantID: String
+    public var projectID: String
+    public var taskID: String
+    public var attempt: Int
+    public var step: Int
+    public var model: String
+    public var usage: Usage
+    public var usd: Double
+    public var at: Date
+
+    public init(
+        tenantID: String, projectID: String, taskID: String, attempt: Int, step: Int, model: String, usage: Usage, usd: Double,
+        at: Date
+    ) {
+        self.tenantID = tenantID
+        self.projectID = projectID
+        self.taskID = taskID
+        self.attempt = attempt
+        self.step = step
+        self.model = model
+        self.usage = usage
+        self.usd = usd
+        self.at = at
+    }
 }

@@ -84,7 +84,20 @@ public struct Worker: Sendable {
         if let command = project.testCommand { config.testCommand = command }
         if let maxCost = task.maxCostUSD { config.limits.maxCostUSD = maxCost }
         let model = try await makeModel(task.model ?? project.model)
-        let control = RunControl()
+        // Every model call's spend is recorded as it happens, and the run stops when a budget is used up.
+        let store = self.store
+        let control = RunControl { spend in
+            let record = SpendRecord(
+                tenantID: task.tenantID, projectID: project.id, taskID: task.id, attempt: task.attempt, step: spend.steps,
+                model: model.profile.model, usage: spend.lastCallUsage, usd: spend.lastCallUSD, at: Date())
+            do {
+                try await store.recordSpend(record)
+                return BudgetPolicy.stopReason(
+                    budgets: try await store.budgets(tenantID: task.tenantID, projectID: project.id, now: Date()))
+            } catch {
+                return "the server could not record the run's spend: \(error)"
+            }
+        }
         let heartbeat = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
