@@ -265,6 +265,14 @@ public final class SQLiteServerStore: ServerStore {
         }
     }
 
+    public func attachRun(id: String, attempt: Int, runID: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET run_id = ? WHERE id = ? AND attempt = ? AND state = 'running'",
+                arguments: [runID, id, attempt])
+        }
+    }
+
     public func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool {
         try await write { db in
             try db.execute(

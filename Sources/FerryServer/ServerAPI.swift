@@ -32,6 +32,9 @@ public struct ServerAPI: Sendable {
         router.get("/v1/tasks/:id/diff") { request, context in
             try await handle { try await getDiff(request, id: context.parameters.get("id") ?? "") }
         }
+        router.get("/v1/tasks/:id/events") { request, context in
+            try await handle { try await streamEvents(request, id: context.parameters.get("id") ?? "") }
+        }
         router.post("/v1/tasks/:id/cancel") { request, context in
             try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "") }
         }
@@ -145,6 +148,55 @@ public struct ServerAPI: Sendable {
         return Response(
             status: .ok, headers: [.contentType: "text/x-diff; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: patch)))
+    }
+
+    /// The task's run events as server-sent events, live until the task ends. Each event's id is `RUN:SEQ`; a
+    /// reconnect with `Last-Event-ID` resumes after it (a later attempt's run starts from its beginning).
+    func streamEvents(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard try await store.task(id, tenantID: principal.tenantID) != nil else { throw Problem(.notFound, "no task \(id)") }
+        var resume: (run: String, seq: Int)?
+        if let last = request.headers[HTTPField.Name("Last-Event-ID")!], let colon = last.lastIndex(of: ":"),
+            let seq = Int(last[last.index(after: colon)...])
+        {
+            resume = (String(last[..<colon]), seq)
+        }
+        let (store, runStore, tenantID, start) = (self.store, self.runStore, principal.tenantID, resume)
+        let body = ResponseBody { writer in
+            var run = start?.run
+            var sent = start?.seq ?? 0
+            var idle = 0.0
+            while true {
+                guard let task = try await store.task(id, tenantID: tenantID) else { break }
+                if let current = task.runID, current != run {
+                    run = current
+                    sent = 0
+                }
+                var wrote = false
+                if let run {
+                    for event in try await runStore.events(of: run) where event.seq > sent {
+                        try await writer.write(ByteBuffer(
+                            string: "id: \(run):\(event.seq)\nevent: \(event.type)\ndata: \(event.jsonLine)\n\n"))
+                        sent = event.seq
+                        wrote = true
+                    }
+                }
+                if task.state.isTerminal && !wrote {
+                    let end: JSONValue = ["status": .string(task.state.apiName), "task": .string(task.id)]
+                    try await writer.write(ByteBuffer(string: "event: end\ndata: \(end.jsonString)\n\n"))
+                    break
+                }
+                idle = wrote ? 0 : idle + 0.25
+                if idle >= 15 {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    idle = 0
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
     func cancelTask(_ request: Request, id: String) async throws -> Response {

@@ -90,6 +90,8 @@ public protocol ServerStore: BudgetStore {
     /// Renews the lease of the attempt `worker` holds. False when the lease is lost (rescued, or finished); then
     /// the worker must stop. Also says whether the task's cancellation was asked for.
     func heartbeat(id: String, attempt: Int, now: Date, policy: QueuePolicy) async throws -> (held: Bool, cancelRequested: Bool)
+    /// Links the attempt to its run as soon as the run exists, so its events can be followed live.
+    func attachRun(id: String, attempt: Int, runID: String) async throws
     /// Records the attempt's result, only if it still holds the task (fencing). False when it does not.
     func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool
     /// Puts tasks whose lease ran out back (retryable with backoff) or fails them; returns their ids.

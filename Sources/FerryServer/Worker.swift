@@ -115,7 +115,12 @@ public struct Worker: Sendable {
         defer { heartbeat.cancel() }
         let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
         let result = try await runner.run(
-            RunRequest(task: task.task, repo: project.repo, base: task.base ?? project.base), control: control)
+            RunRequest(task: task.task, repo: project.repo, base: task.base ?? project.base), control: control
+        ) { event in
+            // The task shows its run (and so its live events) as soon as the run exists.
+            guard case .runStarted(let started) = event.event else { return }
+            Task { try? await store.attachRun(id: task.id, attempt: task.attempt, runID: started.runID) }
+        }
         return TaskOutcome(
             state: TaskState(result.status), reason: result.record.reason, runID: result.record.id,
             branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,

@@ -122,6 +122,17 @@ import Testing
                 #expect(task["attempt"] == 1 && task["branch"]?.stringValue?.hasPrefix("ferry/") == true)
                 let diff = try await client.send(.GET, "/v1/tasks/\(id)/diff", key: viewer)
                 #expect(diff.status == 200 && diff.body.contains("+    return a + b"), "\(diff.body)")
+                // The run's events as server-sent events, in order, then the end; a reconnect resumes after its id.
+                let stream = try await client.send(.GET, "/v1/tasks/\(id)/events", key: viewer)
+                #expect(stream.status == 200 && stream.contentType == "text/event-stream")
+                let ids = stream.body.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+                let runID = try #require(task["run_id"]?.stringValue)
+                #expect(ids.first == "\(runID):1" && ids.count >= 8)
+                #expect(stream.body.contains("event: run.started\n") && stream.body.contains("event: run.finished\n"))
+                #expect(stream.body.hasSuffix("event: end\ndata: {\"status\":\"verified\",\"task\":\"\(id)\"}\n\n"))
+                let resumed = try await client.send(.GET, "/v1/tasks/\(id)/events", key: viewer, headers: ["Last-Event-ID": "\(runID):3"])
+                #expect(resumed.body.split(separator: "\n").first { $0.hasPrefix("id: ") } == "id: \(runID):4")
+                #expect(try await client.send(.GET, "/v1/tasks/\(id)/events", key: outsider).status == 404)
                 let listed = try await client.send(.GET, "/v1/tasks?status=verified", key: admin)
                 #expect(listed.json["data"]?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
                 group.cancelAll()
