@@ -34,8 +34,8 @@ import Testing
         #expect(BudgetPolicy.monthStart(Self.t0) == Date(timeIntervalSince1970: 1_798_761_600))  // 2027-01-01 UTC
     }
 
-    @Test func spendIsCountedOncePerCallAndPerMonth() async throws {
-        let f = try await QueueTests.fixture()
+    @Test(arguments: QueueTests.Kind.allCases) func spendIsCountedOncePerCallAndPerMonth(kind: QueueTests.Kind) async throws {
+        let f = try await QueueTests.fixture(kind)
         try await f.store.setBudget(tenantID: f.tenant.id, projectID: nil, monthlyUSD: 10)
         try await f.store.setBudget(tenantID: f.tenant.id, projectID: f.project.id, monthlyUSD: 2)
         func spend(_ task: String, attempt: Int, step: Int, _ usd: Double, project: String = "prj_1", at: Date = Self.t0) -> SpendRecord {

@@ -7,14 +7,23 @@ import Testing
 /// The queue's rules on the real embedded store: claims, leases, fencing, rescue, idempotency, cancel, tenants.
 @Suite struct QueueTests {
     struct Fixture {
-        var store: SQLiteServerStore
+        var store: any ServerStore
         var tenant: Tenant
         var project: Project
     }
 
-    static func fixture() async throws -> Fixture {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-queue-\(UUID().uuidString.prefix(8))").path
-        let store = try SQLiteServerStore(path: dir + "/server.sqlite")
+    /// The two stores behind the one protocol: the embedded one and PostgreSQL.
+    enum Kind: String, CaseIterable, Sendable { case sqlite, postgres }
+
+    static func fixture(_ kind: Kind = .sqlite) async throws -> Fixture {
+        let store: any ServerStore
+        switch kind {
+        case .sqlite:
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-queue-\(UUID().uuidString.prefix(8))").path
+            store = try SQLiteServerStore(path: dir + "/server.sqlite")
+        case .postgres:
+            store = try await PostgresServerStore(url: try PostgresCluster.freshDatabase())
+        }
         let tenant = try await store.createTenant(name: "team")
         let project = try await store.createProject(Project(
             id: "prj_1", tenantID: tenant.id, name: "shop", repo: "/tmp/shop", base: "main", model: nil, testCommand: nil,
@@ -29,8 +38,8 @@ import Testing
         #expect((1...6).map { Self.policy.backoff(afterAttempt: $0) } == [5, 10, 20, 40, 60, 60])
     }
 
-    @Test func aClaimHoldsTheTaskAndOnlyItsAttemptMayFinishIt() async throws {
-        let f = try await Self.fixture()
+    @Test(arguments: Kind.allCases) func aClaimHoldsTheTaskAndOnlyItsAttemptMayFinishIt(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
         let (task, created) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "fix it"), tenantID: f.tenant.id, now: Self.t0)
         #expect(created && task.state == .queued && task.attempt == 0)
         let claimed = try #require(try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy))
@@ -49,8 +58,8 @@ import Testing
         #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Self.t0))
     }
 
-    @Test func anExpiredLeaseIsRescuedWithBackoffThenFailedAfterTheLastAttempt() async throws {
-        let f = try await Self.fixture()
+    @Test(arguments: Kind.allCases) func anExpiredLeaseIsRescuedWithBackoffThenFailedAfterTheLastAttempt(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
         let (task, _) = try await f.store.createTask(
             NewTask(projectID: f.project.id, task: "fix it", maxAttempts: 2), tenantID: f.tenant.id, now: Self.t0)
         _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
@@ -72,8 +81,8 @@ import Testing
         #expect(failed.reason?.contains("no attempts left (2)") == true)
     }
 
-    @Test func aRetriedCreateWithTheSameKeyReturnsTheSameTask() async throws {
-        let f = try await Self.fixture()
+    @Test(arguments: Kind.allCases) func aRetriedCreateWithTheSameKeyReturnsTheSameTask(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
         let first = try await f.store.createTask(
             NewTask(projectID: f.project.id, task: "a", idempotencyKey: "k1"), tenantID: f.tenant.id, now: Self.t0)
         let again = try await f.store.createTask(
@@ -84,8 +93,8 @@ import Testing
         #expect(other.created && other.task.id != first.task.id)
     }
 
-    @Test func cancelEndsAQueuedTaskAtOnceAndAsksARunningOneToStop() async throws {
-        let f = try await Self.fixture()
+    @Test(arguments: Kind.allCases) func cancelEndsAQueuedTaskAtOnceAndAsksARunningOneToStop(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
         let (queued, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         let (running, _) = try await f.store.createTask(
             NewTask(projectID: f.project.id, task: "b", priority: 5), tenantID: f.tenant.id, now: Self.t0)
@@ -97,8 +106,8 @@ import Testing
         #expect(try await f.store.heartbeat(id: running.id, attempt: 1, now: Self.t0, policy: Self.policy).cancelRequested)
     }
 
-    @Test func aShutDownWorkerHandsItsAttemptBack() async throws {
-        let f = try await Self.fixture()
+    @Test(arguments: Kind.allCases) func aShutDownWorkerHandsItsAttemptBack(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
         let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
         #expect(try await f.store.release(id: task.id, attempt: 1, reason: "shut down", now: Self.t0.addingTimeInterval(1)))
@@ -107,8 +116,8 @@ import Testing
         #expect(again.attempt == 2 && again.errors == ["shut down"])
     }
 
-    @Test func anotherTenantSeesNothing() async throws {
-        let f = try await Self.fixture()
+    @Test(arguments: Kind.allCases) func anotherTenantSeesNothing(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
         let other = try await f.store.createTenant(name: "other")
         let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         #expect(try await f.store.task(task.id, tenantID: other.id) == nil)

@@ -1,0 +1,112 @@
+import Foundation
+import Synchronization
+
+/// A throwaway PostgreSQL cluster for the tests: `initdb` in a temporary folder (as the `postgres` user when the
+/// tests run as root, which PostgreSQL refuses), started on a free port on 127.0.0.1 with trust authentication, one
+/// fresh database per test, stopped when the test process exits. Debian's `postgresql` package provides the
+/// binaries (`scripts/setup.sh` installs it); without them the tests that need it fail and say so.
+enum PostgresCluster {
+    struct Cluster: Sendable {
+        var directory: String
+        var port: Int
+        var bin: String
+    }
+
+    private static let started = Mutex<Result<Cluster, PostgresUnavailable>?>(nil)
+    nonisolated(unsafe) private static var stopCommand: [String] = []
+
+    struct PostgresUnavailable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A new empty database's URL.
+    static func freshDatabase() throws -> String {
+        let cluster = try start()
+        let name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
+        try run(cluster.bin + "/psql", ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
+        return "postgres://postgres@127.0.0.1:\(cluster.port)/\(name)"
+    }
+
+    static func start() throws -> Cluster {
+        try started.withLock { state in
+            if let state { return try state.get() }
+            let result: Result<Cluster, PostgresUnavailable>
+            do { result = .success(try boot()) } catch let error as PostgresUnavailable { result = .failure(error) } catch {
+                result = .failure(PostgresUnavailable(description: "\(error)"))
+            }
+            state = result
+            return try result.get()
+        }
+    }
+
+    private static func boot() throws -> Cluster {
+        let candidates = ["/usr/lib/postgresql"].flatMap { root in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().reversed().map { "\(root)/\($0)/bin" }
+        }
+        guard let bin = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }) else {
+            throw PostgresUnavailable(description: "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run scripts/setup.sh or apt-get install postgresql")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let asRoot = geteuid() == 0
+        if asRoot { try run("/bin/chown", ["postgres:postgres", directory]) }
+        let port = Int.random(in: 20_000...40_000)
+        func asOwner(_ tool: String, _ arguments: [String]) throws {
+            if asRoot { try run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments) } else {
+                try run(bin + "/" + tool, arguments)
+            }
+        }
+        try asOwner("initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        try asOwner(
+            "pg_ctl",
+            ["-D", directory + "/data", "-l", directory + "/log", "-w", "-o",
+             "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
+        stopCommand = (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop"]
+        atexit {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: PostgresCluster.stopCommand[0])
+            process.arguments = Array(PostgresCluster.stopCommand.dropFirst())
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try? process.run()
+            process.waitUntilExit()
+        }
+        return Cluster(directory: directory, port: port, bin: bin)
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pg-out-\(UUID().uuidString.prefix(8))").path
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = FileHandle(forWritingAtPath: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Reaped here: Foundation left `runuser … pg_ctl start` a zombie (its server lives on in the background) and
+        // never reported it finished.
+        var status: Int32 = 0
+        var exitCode: Int32 = -1
+        while true {
+            let reaped = waitpid(process.processIdentifier, &status, WNOHANG)
+            if reaped == process.processIdentifier {
+                exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                break
+            }
+            if reaped == -1 {
+                // Foundation reaped it first.
+                exitCode = process.isRunning ? -1 : process.terminationStatus
+                break
+            }
+            usleep(20_000)
+        }
+        try? handle?.close()
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        guard exitCode == 0 else {
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            throw PostgresUnavailable(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text.suffix(800))")
+        }
+    }
+}
