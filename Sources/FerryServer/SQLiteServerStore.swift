@@ -60,6 +60,9 @@ public final class SQLiteServerStore: ServerStore {
                 CREATE INDEX spend_month ON spend (tenant_id, at);
                 """)
         }
+        migrator.registerMigration("v3: the change kept with its task") { db in
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN diff TEXT")
+        }
         return migrator
     }
 
@@ -226,7 +229,8 @@ public final class SQLiteServerStore: ServerStore {
             scheduledAt: date("scheduled_at") ?? Date(), attemptedBy: row["attempted_by"], leaseUntil: date("lease_until"),
             idempotencyKey: row["idempotency_key"], errors: errors, cancelRequested: row["cancel_requested"],
             runID: row["run_id"], branch: row["branch"], commitSHA: row["commit_sha"], reason: row["reason"],
-            costUSD: row["cost_usd"], createdAt: date("created_at") ?? Date(), finishedAt: date("finished_at"))
+            costUSD: row["cost_usd"], createdAt: date("created_at") ?? Date(), finishedAt: date("finished_at"),
+            diff: row["diff"])
     }
 
     // MARK: - The queue
@@ -278,12 +282,12 @@ public final class SQLiteServerStore: ServerStore {
             try db.execute(
                 sql: """
                     UPDATE tasks SET state = ?, reason = ?, run_id = ?, branch = ?, commit_sha = ?,
-                        cost_usd = cost_usd + ?, finished_at = ?, lease_until = NULL
+                        cost_usd = cost_usd + ?, finished_at = ?, lease_until = NULL, diff = ?
                     WHERE id = ? AND attempt = ? AND state = 'running'
                     """,
                 arguments: [
                     outcome.state.rawValue, outcome.reason, outcome.runID, outcome.branch, outcome.commitSHA,
-                    outcome.costUSD, now.timeIntervalSince1970, id, attempt,
+                    outcome.costUSD, now.timeIntervalSince1970, outcome.diff, id, attempt,
                 ])
             return db.changesCount == 1
         }

@@ -141,10 +141,10 @@ public struct ServerAPI: Sendable {
     func getDiff(_ request: Request, id: String) async throws -> Response {
         let principal = try await authorize(request, write: false)
         guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
-        guard let runID = task.runID, let run = try await runStore.run(runID) else {
+        guard task.state.isTerminal else {
             throw Problem(.notFound, "task \(id) has no change yet (status \(task.state.apiName))")
         }
-        let patch = (try? String(contentsOfFile: run.runDirectory + "/change.patch", encoding: .utf8)) ?? ""
+        let patch = task.diff ?? ""
         return Response(
             status: .ok, headers: [.contentType: "text/x-diff; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: patch)))

@@ -52,6 +52,8 @@ public struct ServerTask: Codable, Sendable, Hashable {
     public var costUSD: Double
     public var createdAt: Date
     public var finishedAt: Date?
+    /// The finished attempt's change as a patch, kept with the task so any API server can serve it.
+    public var diff: String?
 }
 
 /// What a finished attempt hands back to the queue.
@@ -62,14 +64,19 @@ public struct TaskOutcome: Sendable, Hashable {
     public var branch: String?
     public var commitSHA: String?
     public var costUSD: Double
+    public var diff: String?
 
-    public init(state: TaskState, reason: String, runID: String?, branch: String?, commitSHA: String?, costUSD: Double) {
+    public init(
+        state: TaskState, reason: String, runID: String?, branch: String?, commitSHA: String?, costUSD: Double,
+        diff: String? = nil
+    ) {
         self.state = state
         self.reason = reason
         self.runID = runID
         self.branch = branch
         self.commitSHA = commitSHA
         self.costUSD = costUSD
+        self.diff = diff
     }
 }
 

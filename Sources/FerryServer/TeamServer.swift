@@ -5,16 +5,31 @@ import Hummingbird
 import Logging
 import UnixSignals
 
-/// One machine's team server: the store, the API and in-process workers, under `$XDG_DATA_HOME/ferry/server/`.
+/// A team server: the store, the API and in-process workers. Embedded, everything lives under
+/// `$XDG_DATA_HOME/ferry/server/`; scaled out, the queue, the runs and their events live in PostgreSQL and only the
+/// admin key file and the runs' worktrees are local.
 public struct TeamServer: Sendable {
     public let dataDirectory: String
-    public let store: SQLiteServerStore
-    public let runStore: SQLiteRunStore
+    public let store: any ServerStore
+    public let runStore: any RunStore
 
+    /// The embedded server on SQLite.
     public init(dataDirectory: String) throws {
         self.dataDirectory = dataDirectory
         store = try SQLiteServerStore(path: dataDirectory + "/server.sqlite")
         runStore = try SQLiteRunStore(path: dataDirectory + "/runs.sqlite")
+    }
+
+    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore) {
+        self.dataDirectory = dataDirectory
+        self.store = store
+        self.runStore = runStore
+    }
+
+    /// The server on PostgreSQL at `url`.
+    public static func postgres(url: String, dataDirectory: String) async throws -> TeamServer {
+        let store = try await PostgresServerStore(url: url)
+        return TeamServer(dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store))
     }
 
     public var adminKeyPath: String { dataDirectory + "/admin.key" }
@@ -25,6 +40,7 @@ public struct TeamServer: Sendable {
         guard try await store.tenant(named: "default") == nil else { return nil }
         let tenant = try await store.createTenant(name: "default")
         let (_, key) = try await store.createKey(tenantID: tenant.id, role: .admin)
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: adminKeyPath, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
         return key
     }

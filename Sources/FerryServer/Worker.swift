@@ -124,6 +124,6 @@ public struct Worker: Sendable {
         return TaskOutcome(
             state: TaskState(result.status), reason: result.record.reason, runID: result.record.id,
             branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
-            costUSD: result.record.costUSD)
+            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff)
     }
 }

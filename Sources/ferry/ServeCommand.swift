@@ -14,6 +14,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "Workers in this process.") var workers = 2
     @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
+    @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -22,19 +23,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
-        let server = try TeamServer(dataDirectory: Self.dataDirectory(environment))
+        let server = try await Self.server(database: database, environment: environment)
         if let key = try await server.bootstrap() {
             print("ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):")
             print("  \(key)")
         }
-        let secrets = Redactor.secrets(in: environment)
-        let policy = QueuePolicy(leaseSeconds: leaseSeconds)
-        let pool = (0..<workers).map { index in
-            Worker(
-                id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
-                config: config, policy: policy, secrets: secrets,
-                makeModel: { name in try Self.model(named: name, config: config, environment: environment) })
-        }
+        let pool = Self.workers(workers, server: server, config: config, leaseSeconds: leaseSeconds, environment: environment)
         try await server.run(host: host, port: port, workers: pool) { bound in
             print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
             fflush(nil)
@@ -43,6 +37,24 @@ struct ServeCommand: AsyncParsableCommand {
 
     static func dataDirectory(_ environment: [String: String]) -> String {
         FerryPaths.data(environment: environment) + "/server"
+    }
+
+    static func server(database: String?, environment: [String: String]) async throws -> TeamServer {
+        if let database { return try await TeamServer.postgres(url: database, dataDirectory: dataDirectory(environment)) }
+        return try TeamServer(dataDirectory: dataDirectory(environment))
+    }
+
+    static func workers(
+        _ count: Int, server: TeamServer, config: FerryConfig, leaseSeconds: Double, environment: [String: String]
+    ) -> [Worker] {
+        let secrets = Redactor.secrets(in: environment)
+        let policy = QueuePolicy(leaseSeconds: leaseSeconds)
+        return (0..<count).map { index in
+            Worker(
+                id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
+                config: config, policy: policy, secrets: secrets,
+                makeModel: { name in try Self.model(named: name, config: config, environment: environment) })
+        }
     }
 
     /// A profile from the server's config, with its key from this process's environment.
@@ -56,6 +68,37 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
+/// `ferry worker --database URL`: workers on another machine, taking tasks from the shared PostgreSQL queue.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run workers that take tasks from a team server's PostgreSQL queue.")
+
+    @Option(help: "postgres://user:password@host:port/database") var database: String
+    @Option(help: "Workers in this process.") var workers = 1
+    @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard workers >= 1, leaseSeconds >= 3 else { throw FerryError(.usage, "--workers must be 1 or more, --lease-seconds at least 3") }
+        let config = try ConfigLoader.load(repo: nil, environment: environment)
+        try config.validate()
+        let server = try await ServeCommand.server(database: database, environment: environment)
+        let pool = ServeCommand.workers(workers, server: server, config: config, leaseSeconds: leaseSeconds, environment: environment)
+        print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.description)")
+        fflush(nil)
+        // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.
+        do {
+            try await Interrupts.cancelling {
+                await withTaskGroup(of: Void.self) { group in
+                    for worker in pool { group.addTask { await worker.run() } }
+                }
+            }
+        } catch is CancellationError {
+            print("ferry worker: stopped; running attempts were handed back to the queue")
+        }
+    }
+}
+
 /// `ferry tenants create NAME`: a new tenant and its admin key, against the server's data directory.
 struct TenantsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,9 +107,10 @@ struct TenantsCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a tenant and print its admin key (once).")
         @Argument(help: "The tenant's name.") var name: String
+        @Option(help: "postgres://… (default: the embedded SQLite store).") var database: String?
 
         func run() async throws {
-            let server = try TeamServer(dataDirectory: ServeCommand.dataDirectory(ProcessInfo.processInfo.environment))
+            let server = try await ServeCommand.server(database: database, environment: ProcessInfo.processInfo.environment)
             guard try await server.store.tenant(named: name) == nil else {
                 throw FerryError(.usage, "a tenant named \(name) already exists")
             }

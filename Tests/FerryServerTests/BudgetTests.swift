@@ -55,10 +55,11 @@ import Testing
         #expect(try await f.store.budgets(tenantID: f.tenant.id, projectID: f.project.id, now: Self.t0).count == 1)
     }
 
-    @Test func theAPIRefusesATaskPastTheBudgetAndAWorkerStopsARunThatUsesItUp() async throws {
+    @Test(arguments: QueueTests.Kind.allCases)
+    func theAPIRefusesATaskPastTheBudgetAndAWorkerStopsARunThatUsesItUp(kind: QueueTests.Kind) async throws {
         let repo = try await FixtureRepo.make(ServerAPITests.files)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-budget-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try await ServerAPITests.server(kind, data: data)
         let admin = try #require(try await server.bootstrap())
         let tenant = try #require(try await server.store.tenant(named: "default"))
         let member = try await server.store.createKey(tenantID: tenant.id, role: .member).key

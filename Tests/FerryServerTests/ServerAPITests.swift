@@ -52,10 +52,18 @@ import Testing
         }
     }
 
-    @Test func aTaskGoesFromTheAPIThroughAWorkerToAVerifiedChange() async throws {
+    static func server(_ kind: QueueTests.Kind, data: String) async throws -> TeamServer {
+        switch kind {
+        case .sqlite: try TeamServer(dataDirectory: data)
+        case .postgres: try await TeamServer.postgres(url: try PostgresCluster.freshDatabase(), dataDirectory: data)
+        }
+    }
+
+    @Test(arguments: QueueTests.Kind.allCases)
+    func aTaskGoesFromTheAPIThroughAWorkerToAVerifiedChange(kind: QueueTests.Kind) async throws {
         let repo = try await FixtureRepo.make(Self.files)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-server-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try await Self.server(kind, data: data)
         let admin = try #require(try await server.bootstrap())
         #expect(try await server.bootstrap() == nil)
         let mode = try FileManager.default.attributesOfItem(atPath: server.adminKeyPath)[.posixPermissions] as? Int
