@@ -32,6 +32,20 @@ public struct Project: Codable, Sendable, Hashable {
     public var model: String?
     public var testCommand: String?
     public var createdAt: Date
+
+    public init(
+        id: String, tenantID: String, name: String, repo: String, base: String, model: String?, testCommand: String?,
+        createdAt: Date
+    ) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.repo = repo
+        self.base = base
+        self.model = model
+        self.testCommand = testCommand
+        self.createdAt = createdAt
+    }
 }
 
 /// What `POST /v1/tasks` asks for.

@@ -1,0 +1,108 @@
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryServer
+import FerryTesting
+import Foundation
+import Testing
+
+/// A worker process killed with SIGKILL mid-run, on PostgreSQL: its lease runs out, another worker rescues the task
+/// and finishes it, and the task, its events and its spend are there once.
+@Suite struct CrashTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    @Test func aKilledWorkersTaskIsRescuedAndFinishedOnceByAnother() async throws {
+        let binary = Self.packageRoot + "/.build/debug/ferry"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
+        let url = try PostgresCluster.freshDatabase()
+        let repo = try await FixtureRepo.make(ServerAPITests.files)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-crash-\(UUID().uuidString.prefix(8))").path
+        let server = try await TeamServer.postgres(url: url, dataDirectory: root + "/server")
+        _ = try await server.bootstrap()
+        let tenant = try #require(try await server.store.tenant(named: "default"))
+        let project = try await server.store.createProject(Project(
+            id: "prj_crash", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: "fake",
+            testCommand: "python3 -m unittest", createdAt: Date()))
+
+        // The first attempt's model call never answers; the rescued attempt gets the fix.
+        let script: [FakeStep] = [.delay(seconds: 60, then: FakeReply(text: "too late"))] + ServerAPITests.script
+        try await FakeModelServer.with(.openai, script: script) { fake in
+            let config = root + "/config/ferry"
+            try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+            try """
+                [agent]
+                first_attempt = "off"
+
+                [models.fake]
+                provider = "openai"
+                base_url = "\(fake.baseURL)"
+                model = "gpt-4.1-mini"
+                api_key_env = ""
+                """.write(toFile: config + "/config.toml", atomically: true, encoding: .utf8)
+            let (task, _) = try await server.store.createTask(
+                NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"), tenantID: tenant.id, now: Date())
+
+            let worker = Process()
+            worker.executableURL = URL(fileURLWithPath: binary)
+            worker.arguments = ["worker", "--database", url, "--lease-seconds", "3"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["XDG_CONFIG_HOME"] = root + "/config"
+            environment["XDG_DATA_HOME"] = root + "/data"
+            worker.environment = environment
+            let log = root + "/worker.log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            worker.standardOutput = FileHandle(forWritingAtPath: log)
+            worker.standardError = FileHandle(forWritingAtPath: log)
+            try worker.run()
+
+            // Wait until the worker's run exists and its model call is hanging, then kill it outright.
+            var running: ServerTask?
+            for _ in 0..<200 {
+                running = try await server.store.task(id: task.id)
+                if running?.state == .running, running?.runID != nil, !fake.requests.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let workerLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            let first = try #require(running, "the worker never started the task: \(workerLog)")
+            #expect(first.attempt == 1 && first.runID != nil)
+            kill(worker.processIdentifier, SIGKILL)
+            var status: Int32 = 0
+            waitpid(worker.processIdentifier, &status, 0)
+
+            // Another worker on this machine rescues the task once the lease has run out, and finishes it.
+            let profile = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+            let client = ModelFactory.httpClient(for: profile)
+            var workerConfig = FerryConfig(dataDirectory: root + "/data2")
+            workerConfig.firstAttempt = .off
+            let rescuer = Worker(
+                id: "rescuer", store: server.store, runStore: server.runStore, config: workerConfig,
+                policy: QueuePolicy(leaseSeconds: 3, backoffBaseSeconds: 0.2), pollSeconds: 0.2,
+                makeModel: { _ in ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 1)) })
+            let loop = Task { await rescuer.run() }
+            var done: ServerTask?
+            for _ in 0..<300 {
+                done = try await server.store.task(id: task.id)
+                if done?.state.isTerminal == true { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            loop.cancel()
+            _ = await loop.value
+            try await client.shutdown()
+
+            let finished = try #require(done)
+            #expect(finished.state == .verified, "\(finished)")
+            #expect(finished.attempt == 2 && finished.errors.count == 1)
+            #expect(finished.errors.first?.contains("attempt 1 lost") == true)
+            #expect(finished.diff?.contains("+    return a + b") == true)
+            // Spend: only the rescued attempt's three calls (the killed one never got an answer), once each.
+            #expect(abs(finished.costUSD - 3 * 0.000072) < 1e-9)
+            // Both attempts' runs are recorded; the finished one's events end with run.finished, once.
+            let events = try await server.runStore.events(of: try #require(finished.runID))
+            #expect(events.filter { $0.type == "run.finished" }.count == 1)
+            #expect(events.map(\.seq) == Array(1...events.count))
+            #expect(finished.runID != first.runID)
+            #expect(try await server.runStore.run(try #require(first.runID))?.status == .running)
+        }
+    }
+}
