@@ -96,7 +96,8 @@ enum PostgresCluster {
                 break
             }
             if reaped == -1 {
-                // Foundation reaped it first.
+                // Foundation reaped it first; its status arrives a moment later.
+                for _ in 0..<500 where process.isRunning { usleep(10_000) }
                 exitCode = process.isRunning ? -1 : process.terminationStatus
                 break
             }
