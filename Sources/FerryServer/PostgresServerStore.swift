@@ -363,6 +363,19 @@ public final class PostgresServerStore: ServerStore {
         return try await task(id, tenantID: tenantID)
     }
 
+    public func stats() async throws -> ServerStats {
+        var stats = ServerStats()
+        for try await (state, count) in try await client.query("SELECT state, COUNT(*) FROM tasks GROUP BY state").decode((String, Int).self) {
+            stats.tasksByState[state] = count
+        }
+        for try await (model, usd, input, output, calls) in try await client.query(
+            "SELECT model, SUM(usd), SUM(input_tokens)::BIGINT, SUM(output_tokens)::BIGINT, COUNT(*) FROM spend GROUP BY model"
+        ).decode((String, Double, Int, Int, Int).self) {
+            stats.spendByModel[model] = ServerStats.Spend(usd: usd, inputTokens: input, outputTokens: output, calls: calls)
+        }
+        return stats
+    }
+
     // MARK: - Budgets and spend
 
     public func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws {

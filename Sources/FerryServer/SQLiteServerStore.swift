@@ -405,6 +405,22 @@ public final class SQLiteServerStore: ServerStore {
         }
     }
 
+    public func stats() async throws -> ServerStats {
+        try await read { db in
+            var stats = ServerStats()
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM tasks GROUP BY state") {
+                stats.tasksByState[row["state"]] = row["n"]
+            }
+            for row in try Row.fetchAll(
+                db, sql: "SELECT model, SUM(usd) AS usd, SUM(input_tokens) AS i, SUM(output_tokens) AS o, COUNT(*) AS n FROM spend GROUP BY model")
+            {
+                stats.spendByModel[row["model"]] = ServerStats.Spend(
+                    usd: row["usd"], inputTokens: row["i"], outputTokens: row["o"], calls: row["n"])
+            }
+            return stats
+        }
+    }
+
     // MARK: - Access
 
     private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {

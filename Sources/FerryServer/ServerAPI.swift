@@ -19,6 +19,22 @@ public struct ServerAPI: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/healthz") { _, _ in "ok" }
+        // Ready when the store answers.
+        router.get("/readyz") { _, _ in
+            do {
+                _ = try await store.stats()
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready")))
+            } catch {
+                return Problem(.serviceUnavailable, "the store does not answer: \((error as? FerryError)?.message ?? "\(error)")").response
+            }
+        }
+        router.get("/metrics") { _, _ in
+            try await handle {
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: .init(byteBuffer: ByteBuffer(string: try await store.stats().prometheus)))
+            }
+        }
         router.get("/v1/projects") { request, _ in try await handle { try await listProjects(request) } }
         router.post("/v1/projects") { request, _ in try await handle { try await createProject(request) } }
         router.get("/v1/projects/:id") { request, context in

@@ -113,6 +113,8 @@ public protocol ServerStore: BudgetStore {
     /// Hands a running attempt back to the queue without a result (the worker is shutting down): the task is
     /// claimable again at once. False when the attempt no longer holds it.
     func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool
+    /// Counts for `/metrics`, from the database, so every API server reports the same and a restart loses nothing.
+    func stats() async throws -> ServerStats
     /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.
     func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask?
 }
@@ -152,5 +154,47 @@ public struct SpendRecord: Sendable, Hashable {
         self.usage = usage
         self.usd = usd
         self.at = at
+    }
+}
+
+/// What `/metrics` reports.
+public struct ServerStats: Sendable, Hashable {
+    public struct Spend: Sendable, Hashable {
+        public var usd: Double
+        public var inputTokens: Int
+        public var outputTokens: Int
+        public var calls: Int
+    }
+
+    public var tasksByState: [String: Int] = [:]
+    public var spendByModel: [String: Spend] = [:]
+
+    /// Prometheus' text format.
+    public var prometheus: String {
+        var lines = [
+            "# HELP ferry_tasks Tasks by status (queued includes tasks waiting for a retry).",
+            "# TYPE ferry_tasks gauge",
+        ]
+        var byStatus: [String: Int] = [:]
+        for state in TaskState.allCases { byStatus[state.apiName, default: 0] += tasksByState[state.rawValue] ?? 0 }
+        for (status, count) in byStatus.sorted(by: { $0.key < $1.key }) {
+            lines.append("ferry_tasks{status=\"\(status)\"} \(count)")
+        }
+        lines += ["# HELP ferry_queue_depth Tasks waiting to be claimed.", "# TYPE ferry_queue_depth gauge",
+                  "ferry_queue_depth \(byStatus["queued"] ?? 0)"]
+        lines += ["# HELP ferry_model_cost_usd_total USD spent on model calls.", "# TYPE ferry_model_cost_usd_total counter"]
+        for (model, spend) in spendByModel.sorted(by: { $0.key < $1.key }) {
+            lines.append("ferry_model_cost_usd_total{model=\"\(model)\"} \(spend.usd)")
+        }
+        lines += ["# HELP ferry_model_tokens_total Tokens sent and received.", "# TYPE ferry_model_tokens_total counter"]
+        for (model, spend) in spendByModel.sorted(by: { $0.key < $1.key }) {
+            lines.append("ferry_model_tokens_total{model=\"\(model)\",direction=\"input\"} \(spend.inputTokens)")
+            lines.append("ferry_model_tokens_total{model=\"\(model)\",direction=\"output\"} \(spend.outputTokens)")
+        }
+        lines += ["# HELP ferry_model_calls_total Model calls.", "# TYPE ferry_model_calls_total counter"]
+        for (model, spend) in spendByModel.sorted(by: { $0.key < $1.key }) {
+            lines.append("ferry_model_calls_total{model=\"\(model)\"} \(spend.calls)")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -141,6 +141,12 @@ import Testing
                 let resumed = try await client.send(.GET, "/v1/tasks/\(id)/events", key: viewer, headers: ["Last-Event-ID": "\(runID):3"])
                 #expect(resumed.body.split(separator: "\n").first { $0.hasPrefix("id: ") } == "id: \(runID):4")
                 #expect(try await client.send(.GET, "/v1/tasks/\(id)/events", key: outsider).status == 404)
+                // Metrics come from the database: the task's status and its three model calls.
+                #expect(try await client.send(.GET, "/readyz", key: nil).status == 200)
+                let metrics = try await client.send(.GET, "/metrics", key: nil).body
+                #expect(metrics.contains("ferry_tasks{status=\"verified\"} 1\n") && metrics.contains("ferry_queue_depth 0\n"), "\(metrics)")
+                #expect(metrics.contains("ferry_model_calls_total{model=\"gpt-4.1-mini\"} 3\n"))
+                #expect(metrics.contains("ferry_model_tokens_total{model=\"gpt-4.1-mini\",direction=\"input\"} 300\n"))
                 let listed = try await client.send(.GET, "/v1/tasks?status=verified", key: admin)
                 #expect(listed.json["data"]?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
                 group.cancelAll()
