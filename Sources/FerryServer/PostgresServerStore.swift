@@ -88,6 +88,14 @@ public final class PostgresServerStore: ServerStore {
                 time DOUBLE PRECISION NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run_id, seq))
             """,
         ]),
+        (4, [
+            """
+            CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, tenant_id TEXT NOT NULL, key_id TEXT NOT NULL,
+                action TEXT NOT NULL, object TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT,
+                at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE INDEX audit_tenant ON audit (tenant_id, at)",
+        ]),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers
@@ -374,6 +382,52 @@ public final class PostgresServerStore: ServerStore {
             stats.spendByModel[model] = ServerStats.Spend(usd: usd, inputTokens: input, outputTokens: output, calls: calls)
         }
         return stats
+    }
+
+    public func keys(tenantID: String) async throws -> [APIKeyInfo] {
+        var result: [APIKeyInfo] = []
+        for try await (id, role, created, revoked) in try await client.query(
+            "SELECT id, role, created_at, revoked_at FROM api_keys WHERE tenant_id = \(tenantID) ORDER BY created_at, id"
+        ).decode((String, String, Double, Double?).self) {
+            result.append(APIKeyInfo(
+                id: id, role: Role(rawValue: role) ?? .viewer, createdAt: Date(timeIntervalSince1970: created),
+                revokedAt: revoked.map { Date(timeIntervalSince1970: $0) }))
+        }
+        return result
+    }
+
+    public func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool {
+        for try await _ in try await client.query(
+            """
+            UPDATE api_keys SET revoked_at = \(now.timeIntervalSince1970)
+            WHERE id = \(id) AND tenant_id = \(tenantID) AND revoked_at IS NULL RETURNING id
+            """
+        ) { return true }
+        return false
+    }
+
+    public func audit(_ entry: AuditEntry) async throws {
+        try await client.query(
+            """
+            INSERT INTO audit (tenant_id, key_id, action, object, detail, remote, at)
+            VALUES (\(entry.tenantID), \(entry.keyID), \(entry.action), \(entry.object), \(entry.detail), \(entry.remote),
+                \(entry.at.timeIntervalSince1970))
+            """)
+    }
+
+    public func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry] {
+        var result: [AuditEntry] = []
+        for try await (tenant, key, action, object, detail, remote, at) in try await client.query(
+            """
+            SELECT tenant_id, key_id, action, object, detail, remote, at FROM audit WHERE tenant_id = \(tenantID)
+            ORDER BY at DESC, id DESC LIMIT \(max(1, min(limit, 500)))
+            """
+        ).decode((String, String, String, String, String, String?, Double).self) {
+            result.append(AuditEntry(
+                tenantID: tenant, keyID: key, action: action, object: object, detail: detail, remote: remote,
+                at: Date(timeIntervalSince1970: at)))
+        }
+        return result
     }
 
     // MARK: - Budgets and spend

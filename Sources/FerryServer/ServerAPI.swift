@@ -16,8 +16,8 @@ public struct ServerAPI: Sendable {
         self.runStore = runStore
     }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
         router.get("/healthz") { _, _ in "ok" }
         // Ready when the store answers.
         router.get("/readyz") { _, _ in
@@ -36,12 +36,12 @@ public struct ServerAPI: Sendable {
             }
         }
         router.get("/v1/projects") { request, _ in try await handle { try await listProjects(request) } }
-        router.post("/v1/projects") { request, _ in try await handle { try await createProject(request) } }
+        router.post("/v1/projects") { request, context in try await handle { try await createProject(request, remote: context.remote) } }
         router.get("/v1/projects/:id") { request, context in
             try await handle { try await getProject(request, id: context.parameters.get("id") ?? "") }
         }
         router.get("/v1/tasks") { request, _ in try await handle { try await listTasks(request) } }
-        router.post("/v1/tasks") { request, _ in try await handle { try await createTask(request) } }
+        router.post("/v1/tasks") { request, context in try await handle { try await createTask(request, remote: context.remote) } }
         router.get("/v1/tasks/:id") { request, context in
             try await handle { try await getTask(request, id: context.parameters.get("id") ?? "") }
         }
@@ -52,19 +52,27 @@ public struct ServerAPI: Sendable {
             try await handle { try await streamEvents(request, id: context.parameters.get("id") ?? "") }
         }
         router.post("/v1/tasks/:id/cancel") { request, context in
-            try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "") }
+            try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
         }
         router.get("/v1/budgets") { request, _ in try await handle { try await getBudgets(request) } }
-        router.put("/v1/budgets/tenant") { request, _ in try await handle { try await putBudget(request, project: nil) } }
-        router.put("/v1/budgets/projects/:id") { request, context in
-            try await handle { try await putBudget(request, project: context.parameters.get("id") ?? "") }
+        router.put("/v1/budgets/tenant") { request, context in
+            try await handle { try await putBudget(request, project: nil, remote: context.remote) }
         }
+        router.put("/v1/budgets/projects/:id") { request, context in
+            try await handle { try await putBudget(request, project: context.parameters.get("id") ?? "", remote: context.remote) }
+        }
+        router.get("/v1/keys") { request, _ in try await handle { try await listKeys(request) } }
+        router.post("/v1/keys") { request, context in try await handle { try await createKey(request, remote: context.remote) } }
+        router.delete("/v1/keys/:id") { request, context in
+            try await handle { try await revokeKey(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+        }
+        router.get("/v1/audit") { request, _ in try await handle { try await auditLog(request) } }
         return router
     }
 
     // MARK: - Projects
 
-    func createProject(_ request: Request) async throws -> Response {
+    func createProject(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
         guard let name = body["name"]?.stringValue, !name.isEmpty, let repo = body["repo"]?.stringValue, !repo.isEmpty else {
@@ -77,6 +85,7 @@ public struct ServerAPI: Sendable {
             id: SQLiteServerStore.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
             base: body["base"]?.stringValue ?? "HEAD", model: body["model"]?.stringValue,
             testCommand: body["test_command"]?.stringValue, createdAt: Date()))
+        try await record(principal, "project.create", project.id, "\(name) at \(repo)", remote)
         return Self.respond(.created, Self.json(project))
     }
 
@@ -96,7 +105,7 @@ public struct ServerAPI: Sendable {
 
     // MARK: - Tasks
 
-    func createTask(_ request: Request) async throws -> Response {
+    func createTask(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
         guard let projectRef = body["project"]?.stringValue, let text = body["task"]?.stringValue,
@@ -128,6 +137,7 @@ public struct ServerAPI: Sendable {
                 maxCostUSD: maxCost, maxAttempts: body["max_attempts"]?.intValue ?? 3,
                 priority: body["priority"]?.intValue ?? 0, idempotencyKey: key),
             tenantID: principal.tenantID, now: Date())
+        if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
         return Self.respond(created ? .created : .ok, Self.json(task, project: project))
     }
 
@@ -215,11 +225,12 @@ public struct ServerAPI: Sendable {
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
-    func cancelTask(_ request: Request, id: String) async throws -> Response {
+    func cancelTask(_ request: Request, id: String, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
             throw Problem(.notFound, "no task \(id)")
         }
+        try await record(principal, "task.cancel", id, "status \(task.state.apiName)", remote)
         return Self.respond(.accepted, Self.json(task))
     }
 
@@ -240,7 +251,7 @@ public struct ServerAPI: Sendable {
         return Self.respond(.ok, ["data": .array(rows)])
     }
 
-    func putBudget(_ request: Request, project reference: String?) async throws -> Response {
+    func putBudget(_ request: Request, project reference: String?, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true, admin: true)
         var projectID: String?
         if let reference {
@@ -255,6 +266,9 @@ public struct ServerAPI: Sendable {
             throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD, 0 or more (null removes the budget)")
         }
         try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
+        try await record(
+            principal, "budget.set", projectID ?? principal.tenantID,
+            amount?.doubleValue.map { "monthly $\($0)" } ?? "removed", remote)
         let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
             .first { $0.projectID == projectID }
         return Self.respond(.ok, now.map(Self.json) ?? ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
@@ -265,6 +279,58 @@ public struct ServerAPI: Sendable {
             "project": budget.projectID.map { .string($0) } ?? .null, "monthly_usd": .number(budget.monthlyUSD),
             "spent_usd": .number(budget.spentUSD), "remaining_usd": .number(budget.remainingUSD),
         ]
+    }
+
+    // MARK: - Keys and the audit log
+
+    func listKeys(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false, admin: true)
+        let keys = try await store.keys(tenantID: principal.tenantID).map { key -> JSONValue in
+            [
+                "id": .string(key.id), "role": .string(key.role.rawValue), "created_at": Self.iso(key.createdAt),
+                "revoked_at": Self.iso(key.revokedAt),
+            ]
+        }
+        return Self.respond(.ok, ["data": .array(keys)])
+    }
+
+    func createKey(_ request: Request, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true, admin: true)
+        let body = try await json(request)
+        guard let role = body["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
+            throw Problem(.badRequest, "\"role\" must be one of admin, member, viewer")
+        }
+        let (id, key) = try await store.createKey(tenantID: principal.tenantID, role: role)
+        try await record(principal, "key.create", id, "role \(role.rawValue)", remote)
+        // The key itself is shown this once; only its hash is kept.
+        return Self.respond(.created, ["id": .string(id), "role": .string(role.rawValue), "key": .string(key)])
+    }
+
+    func revokeKey(_ request: Request, id: String, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true, admin: true)
+        guard try await store.revokeKey(id: id, tenantID: principal.tenantID, now: Date()) else {
+            throw Problem(.notFound, "no live key \(id)")
+        }
+        try await record(principal, "key.revoke", id, "", remote)
+        return Response(status: .noContent)
+    }
+
+    func auditLog(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false, admin: true)
+        let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+        let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit).map { entry -> JSONValue in
+            [
+                "key": .string(entry.keyID), "action": .string(entry.action), "object": .string(entry.object),
+                "detail": .string(entry.detail), "remote": entry.remote.map { .string($0) } ?? .null, "at": Self.iso(entry.at),
+            ]
+        }
+        return Self.respond(.ok, ["data": .array(entries)])
+    }
+
+    func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?) async throws {
+        try await store.audit(AuditEntry(
+            tenantID: principal.tenantID, keyID: principal.keyID, action: action, object: object, detail: detail,
+            remote: remote, at: Date()))
     }
 
     // MARK: - Plumbing
@@ -328,6 +394,19 @@ public struct ServerAPI: Sendable {
             "finished_at": iso(task.finishedAt),
         ]
     }
+}
+
+/// A request's context: the router's, and the client's address for the audit log.
+public struct ServerContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    var remote: String? { remoteAddress?.ipAddress }
 }
 
 /// An RFC 9457 problem: `application/problem+json` with a status, a title and what went wrong.

@@ -113,6 +113,13 @@ public protocol ServerStore: BudgetStore {
     /// Hands a running attempt back to the queue without a result (the worker is shutting down): the task is
     /// claimable again at once. False when the attempt no longer holds it.
     func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool
+    /// The tenant's keys (never their hashes).
+    func keys(tenantID: String) async throws -> [APIKeyInfo]
+    /// Revokes a key of the tenant's; false when there is no such live key.
+    func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool
+    /// Records a mutation: who, what, when, from where.
+    func audit(_ entry: AuditEntry) async throws
+    func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry]
     /// Counts for `/metrics`, from the database, so every API server reports the same and a restart loses nothing.
     func stats() async throws -> ServerStats
     /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.
@@ -196,5 +203,37 @@ public struct ServerStats: Sendable, Hashable {
             lines.append("ferry_model_calls_total{model=\"\(model)\"} \(spend.calls)")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+public struct APIKeyInfo: Sendable, Hashable {
+    public var id: String
+    public var role: Role
+    public var createdAt: Date
+    public var revokedAt: Date?
+}
+
+/// One mutation through the API.
+public struct AuditEntry: Sendable, Hashable {
+    public var tenantID: String
+    /// The key that made it.
+    public var keyID: String
+    /// e.g. `task.create`, `budget.set`.
+    public var action: String
+    /// The object's id.
+    public var object: String
+    public var detail: String
+    /// The client's address, when known.
+    public var remote: String?
+    public var at: Date
+
+    public init(tenantID: String, keyID: String, action: String, object: String, detail: String, remote: String?, at: Date) {
+        self.tenantID = tenantID
+        self.keyID = keyID
+        self.action = action
+        self.object = object
+        self.detail = detail
+        self.remote = remote
+        self.at = at
     }
 }

@@ -147,6 +147,23 @@ import Testing
                 #expect(metrics.contains("ferry_tasks{status=\"verified\"} 1\n") && metrics.contains("ferry_queue_depth 0\n"), "\(metrics)")
                 #expect(metrics.contains("ferry_model_calls_total{model=\"gpt-4.1-mini\"} 3\n"))
                 #expect(metrics.contains("ferry_model_tokens_total{model=\"gpt-4.1-mini\",direction=\"input\"} 300\n"))
+                // Keys: created (shown once), used, revoked; only an admin of the same tenant may.
+                #expect(try await client.send(.GET, "/v1/keys", key: viewer).status == 403)
+                let made = try await client.send(.POST, "/v1/keys", key: admin, body: ["role": "viewer"])
+                #expect(made.status == 201 && made.json["role"] == "viewer")
+                let newKey = try #require(made.json["key"]?.stringValue)
+                let keyID = try #require(made.json["id"]?.stringValue)
+                #expect(try await client.send(.GET, "/v1/tasks/\(id)", key: newKey).status == 200)
+                #expect(try await client.send(.DELETE, "/v1/keys/\(keyID)", key: outsider).status == 404)
+                #expect(try await client.send(.DELETE, "/v1/keys/\(keyID)", key: admin).status == 204)
+                #expect(try await client.send(.GET, "/v1/tasks/\(id)", key: newKey).status == 401)
+                let keys = try await client.send(.GET, "/v1/keys", key: admin).json["data"]?.arrayItems ?? []
+                #expect(keys.count == 3 && !keys.contains { $0["key"] != nil || $0["hash"] != nil })
+                // The audit log: every mutation once (the idempotent retry made none), with who and from where.
+                let audit = try await client.send(.GET, "/v1/audit", key: admin).json["data"]?.arrayItems ?? []
+                #expect(audit.compactMap { $0["action"]?.stringValue }.sorted() == ["key.create", "key.revoke", "project.create", "task.create"])
+                #expect(audit.allSatisfy { $0["remote"] == "127.0.0.1" })
+                #expect(try await client.send(.GET, "/v1/audit", key: outsider).json["data"] == [])
                 let listed = try await client.send(.GET, "/v1/tasks?status=verified", key: admin)
                 #expect(listed.json["data"]?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
                 group.cancelAll()
