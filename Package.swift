@@ -92,7 +92,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-            ]
+            ],
+            resources: [.copy("Resources/openapi.yaml")]
         ),
         .target(
             name: "FerryEval",

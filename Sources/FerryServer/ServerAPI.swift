@@ -28,6 +28,13 @@ public struct ServerAPI: Sendable {
                 return Problem(.serviceUnavailable, "the store does not answer: \((error as? FerryError)?.message ?? "\(error)")").response
             }
         }
+        router.get("/openapi.yaml") { _, _ in
+            guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
+                let text = try? String(contentsOf: url, encoding: .utf8)
+            else { return Problem(.internalServerError, "the OpenAPI document is missing from this build").response }
+            return Response(
+                status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
         router.get("/metrics") { _, _ in
             try await handle {
                 Response(
