@@ -18,12 +18,15 @@ public struct ServerAPI: Sendable {
 
     public func router() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
-        router.get("/healthz") { _, _ in "ok" }
+        router.get("/healthz") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
+        }
         // Ready when the store answers.
         router.get("/readyz") { _, _ in
             do {
                 _ = try await store.stats()
-                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready")))
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ready")))
             } catch {
                 return Problem(.serviceUnavailable, "the store does not answer: \((error as? FerryError)?.message ?? "\(error)")").response
             }
@@ -74,7 +77,65 @@ public struct ServerAPI: Sendable {
             try await handle { try await revokeKey(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
         }
         router.get("/v1/audit") { request, _ in try await handle { try await auditLog(request) } }
+        Self.refuseOtherMethods(on: router)
         return router
+    }
+
+    /// Each path and the methods it serves; any other method gets 405 with `Allow`, not 404.
+    static let methods: [(path: String, allowed: [HTTPRequest.Method])] = [
+        ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/openapi.yaml", [.get]),
+        ("/v1/projects", [.get, .post]), ("/v1/projects/:id", [.get]), ("/v1/tasks", [.get, .post]),
+        ("/v1/tasks/:id", [.get]), ("/v1/tasks/:id/diff", [.get]), ("/v1/tasks/:id/events", [.get]),
+        ("/v1/tasks/:id/cancel", [.post]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
+        ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]), ("/v1/audit", [.get]),
+    ]
+
+    static func refuseOtherMethods(on router: Router<ServerContext>) {
+        let all: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .trace, .head, .connect]
+            + [HTTPRequest.Method("QUERY")!]
+        for (path, allowed) in methods {
+            // HEAD is answered for GET routes by the server itself.
+            for method in all where !allowed.contains(method) && !(method == .head && allowed.contains(.get)) {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    var response = Problem(
+                        .methodNotAllowed, "\(path) takes \(allowed.map(\.rawValue).joined(separator: ", "))").response
+                    response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+                    return response
+                }
+            }
+        }
+    }
+
+    /// A string field: absent is nil; present with another type is a 400.
+    static func string(_ body: JSONValue, _ key: String) throws -> String? {
+        guard let value = body[key], value != .null else { return nil }
+        guard let text = value.stringValue else { throw Problem(.badRequest, "\"\(key)\" must be a string") }
+        return text
+    }
+
+    /// A number field: absent is nil; present with another type is a 400.
+    static func number(_ body: JSONValue, _ key: String) throws -> Double? {
+        guard let value = body[key], value != .null else { return nil }
+        guard case .number(let number) = value else { throw Problem(.badRequest, "\"\(key)\" must be a number") }
+        return number
+    }
+
+    /// A whole-number field within bounds: absent is nil; anything else is a 400.
+    static func integer(_ body: JSONValue, _ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let number = try number(body, key) else { return nil }
+        guard number == number.rounded(), let value = Int(exactly: number), range.contains(value) else {
+            throw Problem(.badRequest, "\"\(key)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// A query parameter `limit` within bounds, else a 400.
+    static func limit(_ request: Request, default value: Int, max: Int) throws -> Int {
+        guard let text = request.uri.queryParameters.get("limit") else { return value }
+        guard let limit = Int(text), (1...max).contains(limit) else {
+            throw Problem(.badRequest, "\"limit\" must be a whole number from 1 to \(max)")
+        }
+        return limit
     }
 
     // MARK: - Projects
@@ -82,16 +143,18 @@ public struct ServerAPI: Sendable {
     func createProject(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
-        guard let name = body["name"]?.stringValue, !name.isEmpty, let repo = body["repo"]?.stringValue, !repo.isEmpty else {
+        guard let name = try Self.string(body, "name"), !name.isEmpty, let repo = try Self.string(body, "repo"), !repo.isEmpty else {
             throw Problem(.badRequest, "a project needs a \"name\" and a \"repo\" (a local path or a git URL)")
         }
+        let base = try Self.string(body, "base")
+        let model = try Self.string(body, "model")
+        let testCommand = try Self.string(body, "test_command")
         if try await store.project(name, tenantID: principal.tenantID) != nil {
             throw Problem(.conflict, "a project named \(name) already exists")
         }
         let project = try await store.createProject(Project(
             id: SQLiteServerStore.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
-            base: body["base"]?.stringValue ?? "HEAD", model: body["model"]?.stringValue,
-            testCommand: body["test_command"]?.stringValue, createdAt: Date()))
+            base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date()))
         try await record(principal, "project.create", project.id, "\(name) at \(repo)", remote)
         return Self.respond(.created, Self.json(project))
     }
@@ -115,21 +178,26 @@ public struct ServerAPI: Sendable {
     func createTask(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
-        guard let projectRef = body["project"]?.stringValue, let text = body["task"]?.stringValue,
+        guard let projectRef = try Self.string(body, "project"), let text = try Self.string(body, "task"),
             !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         else { throw Problem(.badRequest, "a task needs a \"project\" (id or name) and a non-empty \"task\"") }
+        let requestedCost = try Self.number(body, "max_cost")
+        if let requestedCost, !(requestedCost > 0) || !requestedCost.isFinite {
+            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD")
+        }
+        let base = try Self.string(body, "base")
+        let model = try Self.string(body, "model")
+        let maxAttempts = try Self.integer(body, "max_attempts", in: 1...20) ?? 3
+        let priority = try Self.integer(body, "priority", in: -1_000...1_000) ?? 0
         guard let project = try await store.project(projectRef, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no project \(projectRef)")
-        }
-        if let cost = body["max_cost"], cost != .null, (cost.doubleValue ?? -1) <= 0 {
-            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD")
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         // Budgets are enforced at create: a task that could take the month past one is refused.
         let maxCost: Double?
         do {
             maxCost = try BudgetPolicy.admit(
-                maxCostUSD: body["max_cost"]?.doubleValue,
+                maxCostUSD: requestedCost,
                 budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
         } catch let refusal as BudgetPolicy.Refusal {
             throw Problem(.init(code: 402, reasonPhrase: "Payment Required"), refusal.message, extra: [
@@ -140,9 +208,8 @@ public struct ServerAPI: Sendable {
         }
         let (task, created) = try await store.createTask(
             NewTask(
-                projectID: project.id, task: text, base: body["base"]?.stringValue, model: body["model"]?.stringValue,
-                maxCostUSD: maxCost, maxAttempts: body["max_attempts"]?.intValue ?? 3,
-                priority: body["priority"]?.intValue ?? 0, idempotencyKey: key),
+                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost, maxAttempts: maxAttempts,
+                priority: priority, idempotencyKey: key),
             tenantID: principal.tenantID, now: Date())
         if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
         return Self.respond(created ? .created : .ok, Self.json(task, project: project))
@@ -158,7 +225,7 @@ public struct ServerAPI: Sendable {
             }
             state = parsed
         }
-        let limit = query.get("limit").flatMap(Int.init) ?? 50
+        let limit = try Self.limit(request, default: 50, max: 200)
         let tasks = try await store.tasks(tenantID: principal.tenantID, state: state, limit: limit, after: query.get("cursor"))
         var page: [String: JSONValue] = ["data": .array(tasks.map { Self.json($0) })]
         page["next_cursor"] = tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
@@ -175,7 +242,7 @@ public struct ServerAPI: Sendable {
         let principal = try await authorize(request, write: false)
         guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
         guard task.state.isTerminal else {
-            throw Problem(.notFound, "task \(id) has no change yet (status \(task.state.apiName))")
+            throw Problem(.conflict, "task \(id) has no change yet (status \(task.state.apiName)); ask again when it has ended")
         }
         let patch = task.diff ?? ""
         return Response(
@@ -269,7 +336,7 @@ public struct ServerAPI: Sendable {
         }
         let body = try await json(request)
         let amount = body["monthly_usd"]
-        guard amount == .null || (amount?.doubleValue ?? -1) >= 0 else {
+        guard amount == .null || ((try? Self.number(body, "monthly_usd")).flatMap { $0 } ?? -1) >= 0 else {
             throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD, 0 or more (null removes the budget)")
         }
         try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
@@ -304,7 +371,7 @@ public struct ServerAPI: Sendable {
     func createKey(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true, admin: true)
         let body = try await json(request)
-        guard let role = body["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
+        guard let role = try Self.string(body, "role").flatMap(Role.init(rawValue:)) else {
             throw Problem(.badRequest, "\"role\" must be one of admin, member, viewer")
         }
         let (id, key) = try await store.createKey(tenantID: principal.tenantID, role: role)
@@ -324,7 +391,7 @@ public struct ServerAPI: Sendable {
 
     func auditLog(_ request: Request) async throws -> Response {
         let principal = try await authorize(request, write: false, admin: true)
-        let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+        let limit = try Self.limit(request, default: 100, max: 500)
         let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit).map { entry -> JSONValue in
             [
                 "key": .string(entry.keyID), "action": .string(entry.action), "object": .string(entry.object),
