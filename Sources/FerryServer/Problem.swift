@@ -1,0 +1,45 @@
+import FerryCore
+import FerryStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A request's context: the router's, and the client's address for the audit log.
+public struct ServerContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    var remote: String? { remoteAddress?.ipAddress }
+}
+
+/// An RFC 9457 problem: `application/problem+json` with a status, a title and what went wrong.
+struct Problem: Error {
+    var status: HTTPResponse.Status
+    var detail: String
+    /// Members beyond the standard ones (RFC 9457 extensions), e.g. a budget's figures.
+    var extra: [String: JSONValue]
+
+    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: JSONValue] = [:]) {
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+    }
+
+    var response: Response {
+        var fields: [String: JSONValue] = [
+            "type": "about:blank", "title": .string(status.reasonPhrase), "status": .number(Double(status.code)),
+            "detail": .string(detail),
+        ]
+        fields.merge(extra) { old, _ in old }
+        let body = JSONValue.object(fields)
+        return Response(
+            status: status, headers: [.contentType: "application/problem+json"],
+            body: .init(byteBuffer: ByteBuffer(string: body.jsonString)))
+    }
+}

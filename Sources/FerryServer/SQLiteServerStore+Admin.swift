@@ -1,0 +1,123 @@
+import Crypto
+import FerryCore
+import Foundation
+import GRDB
+
+/// Budgets, spend, keys, the audit log and the metrics' counts on SQLite.
+extension SQLiteServerStore {
+    // MARK: - Budgets and spend
+
+    public func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws {
+        try await write { db in
+            if let monthlyUSD {
+                try db.execute(
+                    sql: """
+                        INSERT INTO budgets (tenant_id, project_id, monthly_usd) VALUES (?, ?, ?)
+                        ON CONFLICT (tenant_id, project_id) DO UPDATE SET monthly_usd = excluded.monthly_usd
+                        """,
+                    arguments: [tenantID, projectID ?? "", monthlyUSD])
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM budgets WHERE tenant_id = ? AND project_id = ?", arguments: [tenantID, projectID ?? ""])
+            }
+        }
+    }
+
+    public func budgets(tenantID: String, projectID: String?, now: Date) async throws -> [BudgetStatus] {
+        let since = BudgetPolicy.monthStart(now).timeIntervalSince1970
+        return try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.project_id, b.monthly_usd,
+                        (SELECT COALESCE(SUM(s.usd), 0) FROM spend s WHERE s.tenant_id = b.tenant_id AND s.at >= ?
+                            AND (b.project_id = '' OR s.project_id = b.project_id)) AS spent
+                    FROM budgets b WHERE b.tenant_id = ? AND (b.project_id = '' OR b.project_id = ?)
+                    ORDER BY b.project_id
+                    """,
+                arguments: [since, tenantID, projectID ?? ""]
+            ).map { row in
+                let project: String = row["project_id"]
+                return BudgetStatus(
+                    projectID: project.isEmpty ? nil : project, monthlyUSD: row["monthly_usd"], spentUSD: row["spent"])
+            }
+        }
+    }
+
+    public func recordSpend(_ spend: SpendRecord) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO spend (tenant_id, project_id, task_id, attempt, step, model, input_tokens,
+                        output_tokens, usd, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    spend.tenantID, spend.projectID, spend.taskID, spend.attempt, spend.step, spend.model,
+                    spend.usage.inputTokens, spend.usage.outputTokens, spend.usd, spend.at.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func stats() async throws -> ServerStats {
+        try await read { db in
+            var stats = ServerStats()
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM tasks GROUP BY state") {
+                stats.tasksByState[row["state"]] = row["n"]
+            }
+            for row in try Row.fetchAll(
+                db, sql: "SELECT model, SUM(usd) AS usd, SUM(input_tokens) AS i, SUM(output_tokens) AS o, COUNT(*) AS n FROM spend GROUP BY model")
+            {
+                stats.spendByModel[row["model"]] = ServerStats.Spend(
+                    usd: row["usd"], inputTokens: row["i"], outputTokens: row["o"], calls: row["n"])
+            }
+            return stats
+        }
+    }
+
+    public func keys(tenantID: String) async throws -> [APIKeyInfo] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, role, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id",
+                arguments: [tenantID]
+            ).map { row in
+                APIKeyInfo(
+                    id: row["id"], role: Role(rawValue: row["role"]) ?? .viewer,
+                    createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                    revokedAt: (row["revoked_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
+            }
+        }
+    }
+
+    public func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL",
+                arguments: [now.timeIntervalSince1970, id, tenantID])
+            return db.changesCount == 1
+        }
+    }
+
+    public func audit(_ entry: AuditEntry) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO audit (tenant_id, key_id, action, object, detail, remote, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    entry.tenantID, entry.keyID, entry.action, entry.object, entry.detail, entry.remote,
+                    entry.at.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM audit WHERE tenant_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+                arguments: [tenantID, max(1, min(limit, 500))]
+            ).map { row in
+                AuditEntry(
+                    tenantID: row["tenant_id"], keyID: row["key_id"], action: row["action"], object: row["object"],
+                    detail: row["detail"], remote: row["remote"], at: Date(timeIntervalSince1970: row["at"]))
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import FerryCore
+import FerryStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Budgets, API keys and the audit log.
+extension ServerAPI {
+    // MARK: - Budgets
+
+    func getBudgets(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        var rows: [JSONValue] = []
+        for budget in try await store.budgets(tenantID: principal.tenantID, projectID: nil, now: Date()) {
+            rows.append(Self.json(budget))
+        }
+        for project in try await store.projects(tenantID: principal.tenantID) {
+            for budget in try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date())
+            where budget.projectID != nil {
+                rows.append(Self.json(budget))
+            }
+        }
+        return Self.respond(.ok, ["data": .array(rows)])
+    }
+
+    func putBudget(_ request: Request, project reference: String?, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true, admin: true)
+        var projectID: String?
+        if let reference {
+            guard let project = try await store.project(reference, tenantID: principal.tenantID) else {
+                throw Problem(.notFound, "no project \(reference)")
+            }
+            projectID = project.id
+        }
+        let body = try await json(request)
+        let amount = body["monthly_usd"]
+        guard amount == .null || ((try? Self.number(body, "monthly_usd")).flatMap { $0 } ?? -1) >= 0 else {
+            throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD, 0 or more (null removes the budget)")
+        }
+        try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
+        try await record(
+            principal, "budget.set", projectID ?? principal.tenantID,
+            amount?.doubleValue.map { "monthly $\($0)" } ?? "removed", remote)
+        let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
+            .first { $0.projectID == projectID }
+        return Self.respond(.ok, now.map(Self.json) ?? ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
+    }
+
+    static func json(_ budget: BudgetStatus) -> JSONValue {
+        [
+            "project": budget.projectID.map { .string($0) } ?? .null, "monthly_usd": .number(budget.monthlyUSD),
+            "spent_usd": .number(budget.spentUSD), "remaining_usd": .number(budget.remainingUSD),
+        ]
+    }
+
+    // MARK: - Keys and the audit log
+
+    func listKeys(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false, admin: true)
+        let keys = try await store.keys(tenantID: principal.tenantID).map { key -> JSONValue in
+            [
+                "id": .string(key.id), "role": .string(key.role.rawValue), "created_at": Self.iso(key.createdAt),
+                "revoked_at": Self.iso(key.revokedAt),
+            ]
+        }
+        return Self.respond(.ok, ["data": .array(keys)])
+    }
+
+    func createKey(_ request: Request, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true, admin: true)
+        let body = try await json(request)
+        guard let role = try Self.string(body, "role").flatMap(Role.init(rawValue:)) else {
+            throw Problem(.badRequest, "\"role\" must be one of admin, member, viewer")
+        }
+        let (id, key) = try await store.createKey(tenantID: principal.tenantID, role: role)
+        try await record(principal, "key.create", id, "role \(role.rawValue)", remote)
+        // The key itself is shown this once; only its hash is kept.
+        return Self.respond(.created, ["id": .string(id), "role": .string(role.rawValue), "key": .string(key)])
+    }
+
+    func revokeKey(_ request: Request, id: String, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true, admin: true)
+        guard try await store.revokeKey(id: id, tenantID: principal.tenantID, now: Date()) else {
+            throw Problem(.notFound, "no live key \(id)")
+        }
+        try await record(principal, "key.revoke", id, "", remote)
+        return Response(status: .noContent)
+    }
+
+    func auditLog(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false, admin: true)
+        let limit = try Self.limit(request, default: 100, max: 500)
+        let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit).map { entry -> JSONValue in
+            [
+                "key": .string(entry.keyID), "action": .string(entry.action), "object": .string(entry.object),
+                "detail": .string(entry.detail), "remote": entry.remote.map { .string($0) } ?? .null, "at": Self.iso(entry.at),
+            ]
+        }
+        return Self.respond(.ok, ["data": .array(entries)])
+    }
+
+    func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?) async throws {
+        try await store.audit(AuditEntry(
+            tenantID: principal.tenantID, keyID: principal.keyID, action: action, object: object, detail: detail,
+            remote: remote, at: Date()))
+    }
+}

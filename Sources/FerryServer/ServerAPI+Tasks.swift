@@ -1,0 +1,144 @@
+import FerryCore
+import FerryStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Tasks: create (budgets enforced, idempotent), list, get, diff, the live events, cancel.
+extension ServerAPI {
+    // MARK: - Tasks
+
+    func createTask(_ request: Request, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        let body = try await json(request)
+        guard let projectRef = try Self.string(body, "project"), let text = try Self.string(body, "task"),
+            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else { throw Problem(.badRequest, "a task needs a \"project\" (id or name) and a non-empty \"task\"") }
+        let requestedCost = try Self.number(body, "max_cost")
+        if let requestedCost, !(requestedCost > 0) || !requestedCost.isFinite {
+            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD")
+        }
+        let base = try Self.string(body, "base")
+        let model = try Self.string(body, "model")
+        let maxAttempts = try Self.integer(body, "max_attempts", in: 1...20) ?? 3
+        let priority = try Self.integer(body, "priority", in: -1_000...1_000) ?? 0
+        guard let project = try await store.project(projectRef, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no project \(projectRef)")
+        }
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        // Budgets are enforced at create: a task that could take the month past one is refused.
+        let maxCost: Double?
+        do {
+            maxCost = try BudgetPolicy.admit(
+                maxCostUSD: requestedCost,
+                budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+        } catch let refusal as BudgetPolicy.Refusal {
+            throw Problem(.init(code: 402, reasonPhrase: "Payment Required"), refusal.message, extra: [
+                "budget_usd": .number(refusal.budget.monthlyUSD), "spent_usd": .number(refusal.budget.spentUSD),
+                "requested_usd": refusal.requestedUSD.map { .number($0) } ?? .null,
+                "scope": refusal.budget.projectID.map { .string("project \($0)") } ?? "tenant",
+            ])
+        }
+        let (task, created) = try await store.createTask(
+            NewTask(
+                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost, maxAttempts: maxAttempts,
+                priority: priority, idempotencyKey: key),
+            tenantID: principal.tenantID, now: Date())
+        if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
+        return Self.respond(created ? .created : .ok, Self.json(task, project: project))
+    }
+
+    func listTasks(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        let query = request.uri.queryParameters
+        var state: TaskState?
+        if let name = query.get("status") {
+            guard let parsed = TaskState(rawValue: name), parsed != .retryable else {
+                throw Problem(.badRequest, "unknown status \(name)")
+            }
+            state = parsed
+        }
+        let limit = try Self.limit(request, default: 50, max: 200)
+        let tasks = try await store.tasks(tenantID: principal.tenantID, state: state, limit: limit, after: query.get("cursor"))
+        var page: [String: JSONValue] = ["data": .array(tasks.map { Self.json($0) })]
+        page["next_cursor"] = tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
+        return Self.respond(.ok, .object(page))
+    }
+
+    func getTask(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        return Self.respond(.ok, Self.json(task))
+    }
+
+    func getDiff(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        guard task.state.isTerminal else {
+            throw Problem(.conflict, "task \(id) has no change yet (status \(task.state.apiName)); ask again when it has ended")
+        }
+        let patch = task.diff ?? ""
+        return Response(
+            status: .ok, headers: [.contentType: "text/x-diff; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: patch)))
+    }
+
+    /// The task's run events as server-sent events, live until the task ends. Each event's id is `RUN:SEQ`; a
+    /// reconnect with `Last-Event-ID` resumes after it (a later attempt's run starts from its beginning).
+    func streamEvents(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard try await store.task(id, tenantID: principal.tenantID) != nil else { throw Problem(.notFound, "no task \(id)") }
+        var resume: (run: String, seq: Int)?
+        if let last = request.headers[HTTPField.Name("Last-Event-ID")!], let colon = last.lastIndex(of: ":"),
+            let seq = Int(last[last.index(after: colon)...])
+        {
+            resume = (String(last[..<colon]), seq)
+        }
+        let (store, runStore, tenantID, start) = (self.store, self.runStore, principal.tenantID, resume)
+        let body = ResponseBody { writer in
+            var run = start?.run
+            var sent = start?.seq ?? 0
+            var idle = 0.0
+            while true {
+                guard let task = try await store.task(id, tenantID: tenantID) else { break }
+                if let current = task.runID, current != run {
+                    run = current
+                    sent = 0
+                }
+                var wrote = false
+                if let run {
+                    for event in try await runStore.events(of: run) where event.seq > sent {
+                        try await writer.write(ByteBuffer(
+                            string: "id: \(run):\(event.seq)\nevent: \(event.type)\ndata: \(event.jsonLine)\n\n"))
+                        sent = event.seq
+                        wrote = true
+                    }
+                }
+                if task.state.isTerminal && !wrote {
+                    let end: JSONValue = ["status": .string(task.state.apiName), "task": .string(task.id)]
+                    try await writer.write(ByteBuffer(string: "event: end\ndata: \(end.jsonString)\n\n"))
+                    break
+                }
+                idle = wrote ? 0 : idle + 0.25
+                if idle >= 15 {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    idle = 0
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    func cancelTask(_ request: Request, id: String, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
+            throw Problem(.notFound, "no task \(id)")
+        }
+        try await record(principal, "task.cancel", id, "status \(task.state.apiName)", remote)
+        return Self.respond(.accepted, Self.json(task))
+    }
+}
