@@ -13,7 +13,10 @@ extension PostgresServerStore {
         return try await tasks(
             """
             WITH next AS (
-                SELECT id FROM tasks WHERE state IN ('queued', 'retryable') AND scheduled_at <= \(at)
+                SELECT id FROM tasks t WHERE state IN ('queued', 'retryable') AND scheduled_at <= \(at)
+                    AND (\(policy.tenantConcurrency)::BIGINT IS NULL
+                        OR (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running')
+                            < \(policy.tenantConcurrency)::BIGINT)
                 ORDER BY priority DESC, scheduled_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
             UPDATE tasks SET state = 'running', attempt = tasks.attempt + 1, attempted_by = \(worker),
                 lease_until = \(at + policy.leaseSeconds)

@@ -12,10 +12,11 @@ extension SQLiteServerStore {
             guard let row = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT id FROM tasks WHERE state IN ('queued', 'retryable') AND scheduled_at <= ?
+                    SELECT id FROM tasks t WHERE state IN ('queued', 'retryable') AND scheduled_at <= ?
+                        AND (? IS NULL OR (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running') < ?)
                     ORDER BY priority DESC, scheduled_at, id LIMIT 1
                     """,
-                arguments: [now.timeIntervalSince1970])
+                arguments: [now.timeIntervalSince1970, policy.tenantConcurrency, policy.tenantConcurrency])
             else { return nil }
             let id: String = row["id"]
             try db.execute(

@@ -86,11 +86,17 @@ public struct QueuePolicy: Sendable, Hashable {
     public var leaseSeconds: Double
     public var backoffBaseSeconds: Double
     public var backoffCapSeconds: Double
+    /// The most tasks of one tenant running at once (nil: no cap), so one team cannot take every worker.
+    public var tenantConcurrency: Int?
 
-    public init(leaseSeconds: Double = 60, backoffBaseSeconds: Double = 5, backoffCapSeconds: Double = 600) {
+    public init(
+        leaseSeconds: Double = 60, backoffBaseSeconds: Double = 5, backoffCapSeconds: Double = 600,
+        tenantConcurrency: Int? = nil
+    ) {
         self.leaseSeconds = leaseSeconds
         self.backoffBaseSeconds = backoffBaseSeconds
         self.backoffCapSeconds = backoffCapSeconds
+        self.tenantConcurrency = tenantConcurrency
     }
 
     /// The wait before attempt `attempt + 1`, after attempt `attempt` was lost: base · 2^(attempt-1), capped.

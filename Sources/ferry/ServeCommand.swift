@@ -15,11 +15,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Workers in this process.") var workers = 2
     @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
     @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database: String?
+    @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard workers >= 0, port >= 0, port < 65_536, leaseSeconds >= 3 else {
-            throw FerryError(.usage, "--workers must be 0 or more, --port 0–65535 and --lease-seconds at least 3")
+        guard workers >= 0, port >= 0, port < 65_536, leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
+            throw FerryError(
+                .usage, "--workers must be 0 or more, --port 0–65535, --lease-seconds at least 3 and --tenant-concurrency at least 1")
         }
         let config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
@@ -28,7 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
             print("ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):")
             print("  \(key)")
         }
-        let pool = Self.workers(workers, server: server, config: config, leaseSeconds: leaseSeconds, environment: environment)
+        let pool = Self.workers(
+            workers, server: server, config: config,
+            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)
         try await server.run(host: host, port: port, workers: pool) { bound in
             print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
             fflush(nil)
@@ -45,10 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     static func workers(
-        _ count: Int, server: TeamServer, config: FerryConfig, leaseSeconds: Double, environment: [String: String]
+        _ count: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String]
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
-        let policy = QueuePolicy(leaseSeconds: leaseSeconds)
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
@@ -76,14 +79,19 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "postgres://user:password@host:port/database") var database: String
     @Option(help: "Workers in this process.") var workers = 1
     @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
+    @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard workers >= 1, leaseSeconds >= 3 else { throw FerryError(.usage, "--workers must be 1 or more, --lease-seconds at least 3") }
+        guard workers >= 1, leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
+            throw FerryError(.usage, "--workers must be 1 or more, --lease-seconds at least 3 and --tenant-concurrency at least 1")
+        }
         let config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         let server = try await ServeCommand.server(database: database, environment: environment)
-        let pool = ServeCommand.workers(workers, server: server, config: config, leaseSeconds: leaseSeconds, environment: environment)
+        let pool = ServeCommand.workers(
+            workers, server: server, config: config,
+            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)
         print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.description)")
         fflush(nil)
         // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.

@@ -106,6 +106,25 @@ import Testing
         #expect(try await f.store.heartbeat(id: running.id, attempt: 1, now: Self.t0, policy: Self.policy).cancelRequested)
     }
 
+    @Test(arguments: Kind.allCases) func oneTenantCannotTakeEveryWorker(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
+        let other = try await f.store.createTenant(name: "other")
+        let otherProject = try await f.store.createProject(Project(
+            id: "prj_2", tenantID: other.id, name: "api", repo: "/tmp/api", base: "main", model: nil, testCommand: nil, createdAt: Date()))
+        let capped = QueuePolicy(leaseSeconds: 10, tenantConcurrency: 1)
+        let (a1, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a1"), tenantID: f.tenant.id, now: Self.t0)
+        let (a2, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a2"), tenantID: f.tenant.id, now: Self.t0.addingTimeInterval(1))
+        let (b1, _) = try await f.store.createTask(NewTask(projectID: otherProject.id, task: "b1"), tenantID: other.id, now: Self.t0.addingTimeInterval(2))
+        let later = Self.t0.addingTimeInterval(3)
+        #expect(try await f.store.claim(worker: "w1", now: later, policy: capped)?.id == a1.id)
+        // The tenant's second task waits; the other tenant's goes first.
+        #expect(try await f.store.claim(worker: "w2", now: later, policy: capped)?.id == b1.id)
+        #expect(try await f.store.claim(worker: "w3", now: later, policy: capped) == nil)
+        let done = TaskOutcome(state: .verified, reason: "ok", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+        #expect(try await f.store.finish(id: a1.id, attempt: 1, outcome: done, now: later))
+        #expect(try await f.store.claim(worker: "w3", now: later, policy: capped)?.id == a2.id)
+    }
+
     @Test(arguments: Kind.allCases) func aShutDownWorkerHandsItsAttemptBack(kind: Kind) async throws {
         let f = try await Self.fixture(kind)
         let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)

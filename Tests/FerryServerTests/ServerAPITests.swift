@@ -120,6 +120,8 @@ import Testing
                 #expect(try await client.send(.GET, "/v1/projects/calc", key: outsider).status == 404)
                 #expect(try await client.send(.GET, "/v1/tasks", key: outsider).json["data"] == [])
 
+                // Followed live from before the task starts: the stream stays open until the task ends.
+                async let live = client.send(.GET, "/v1/tasks/\(id)/events", key: viewer)
                 var task = JSONValue.null
                 for _ in 0..<300 {
                     task = try await client.send(.GET, "/v1/tasks/\(id)", key: viewer).json
@@ -130,6 +132,9 @@ import Testing
                 #expect(task["attempt"] == 1 && task["branch"]?.stringValue?.hasPrefix("ferry/") == true)
                 let diff = try await client.send(.GET, "/v1/tasks/\(id)/diff", key: viewer)
                 #expect(diff.status == 200 && diff.body.contains("+    return a + b"), "\(diff.body)")
+                let followed = try await live
+                #expect(followed.body.contains("event: run.started\n") && followed.body.hasSuffix("\"task\":\"\(id)\"}\n\n"))
+                #expect(followed.body.components(separatedBy: "event: run.finished\n").count == 2)
                 // The run's events as server-sent events, in order, then the end; a reconnect resumes after its id.
                 let stream = try await client.send(.GET, "/v1/tasks/\(id)/events", key: viewer)
                 #expect(stream.status == 200 && stream.contentType == "text/event-stream")
