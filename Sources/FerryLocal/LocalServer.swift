@@ -114,7 +114,9 @@ public enum LocalServer {
             do {
                 // Wait for health, noticing a crash or a hang.
                 while true {
-                    if await isHealthy(baseURL: baseURL) { break }
+                    // Healthy counts only while our process lives: if another program took the port between the
+                    // choice and the start, ours exits (it cannot bind) and the answer is not from it.
+                    if await isHealthy(baseURL: baseURL), !hasExited(pid) { break }
                     if hasExited(pid) {
                         throw FerryError(
                             .model, "the llama.cpp server exited while starting. The end of its log "

@@ -47,15 +47,21 @@ extension PostgresServerStore {
     }
 
     public func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool {
-        try await !tasks(
-            """
-            UPDATE tasks SET state = \(outcome.state.rawValue), reason = \(outcome.reason), run_id = \(outcome.runID),
-                branch = \(outcome.branch), commit_sha = \(outcome.commitSHA), cost_usd = cost_usd + \(outcome.costUSD),
-                finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff)
-            WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
-            RETURNING *
-            """
-        ).isEmpty
+        let logger = self.logger
+        return try await client.withTransaction(logger: logger) { connection in
+            let finished = try await self.tasks(
+                """
+                UPDATE tasks SET state = \(outcome.state.rawValue), reason = \(outcome.reason), run_id = \(outcome.runID),
+                    branch = \(outcome.branch), commit_sha = \(outcome.commitSHA), cost_usd = cost_usd + \(outcome.costUSD),
+                    finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff)
+                WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
+                RETURNING *
+                """, on: connection)
+            guard let task = finished.first else { return false }
+            // The webhook is queued in the same transaction as the end it announces.
+            try await self.enqueueWebhook(task, on: connection, now: now)
+            return true
+        }
     }
 
     public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [String] {

@@ -96,6 +96,21 @@ public final class PostgresServerStore: ServerStore {
             """,
             "CREATE INDEX audit_tenant ON audit (tenant_id, at)",
         ]),
+        (5, [
+            "ALTER TABLE projects ADD COLUMN webhook_url TEXT",
+            "ALTER TABLE projects ADD COLUMN webhook_secret TEXT",
+            """
+            CREATE TABLE deliveries (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, task_id TEXT NOT NULL, url TEXT NOT NULL,
+                secret TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                next_at DOUBLE PRECISION NOT NULL, last_status INTEGER, last_error TEXT,
+                created_at DOUBLE PRECISION NOT NULL, delivered_at DOUBLE PRECISION)
+            """,
+            "CREATE INDEX deliveries_due ON deliveries (state, next_at)",
+            """
+            CREATE TABLE delivery_attempts (delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt INTEGER NOT NULL,
+                status INTEGER, error TEXT, at DOUBLE PRECISION NOT NULL, PRIMARY KEY (delivery_id, attempt))
+            """,
+        ]),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers
@@ -161,9 +176,9 @@ public final class PostgresServerStore: ServerStore {
     public func createProject(_ project: Project) async throws -> Project {
         try await client.query(
             """
-            INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at)
+            INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at, webhook_url, webhook_secret)
             VALUES (\(project.id), \(project.tenantID), \(project.name), \(project.repo), \(project.base), \(project.model),
-                \(project.testCommand), \(project.createdAt.timeIntervalSince1970))
+                \(project.testCommand), \(project.createdAt.timeIntervalSince1970), \(project.webhookURL), \(project.webhookSecret))
             """)
         return project
     }
@@ -191,7 +206,8 @@ public final class PostgresServerStore: ServerStore {
                 name: try r["name"].decode(String.self), repo: try r["repo"].decode(String.self),
                 base: try r["base"].decode(String.self), model: try r["model"].decode(String?.self),
                 testCommand: try r["test_command"].decode(String?.self),
-                createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self))))
+                createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
+                webhookURL: try r["webhook_url"].decode(String?.self), webhookSecret: try r["webhook_secret"].decode(String?.self)))
         }
         return result
     }

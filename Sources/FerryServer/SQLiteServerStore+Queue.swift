@@ -62,7 +62,10 @@ extension SQLiteServerStore {
                     outcome.state.rawValue, outcome.reason, outcome.runID, outcome.branch, outcome.commitSHA,
                     outcome.costUSD, now.timeIntervalSince1970, outcome.diff, id, attempt,
                 ])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            // The webhook is queued in the same transaction as the end it announces.
+            try Self.enqueueWebhook(db, taskID: id, now: now)
+            return true
         }
     }
 

@@ -71,6 +71,21 @@ public final class SQLiteServerStore: ServerStore {
                 CREATE INDEX audit_tenant ON audit (tenant_id, at);
                 """)
         }
+        migrator.registerMigration("v5: webhooks") { db in
+            try db.execute(sql: """
+                ALTER TABLE projects ADD COLUMN webhook_url TEXT;
+                ALTER TABLE projects ADD COLUMN webhook_secret TEXT;
+                CREATE TABLE deliveries (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, task_id TEXT NOT NULL, url TEXT NOT NULL,
+                    secret TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                    next_at DOUBLE NOT NULL, last_status INTEGER, last_error TEXT, created_at DOUBLE NOT NULL,
+                    delivered_at DOUBLE);
+                CREATE INDEX deliveries_due ON deliveries (state, next_at);
+                CREATE TABLE delivery_attempts (
+                    delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt INTEGER NOT NULL, status INTEGER,
+                    error TEXT, at DOUBLE NOT NULL, PRIMARY KEY (delivery_id, attempt));
+                """)
+        }
         return migrator
     }
 
@@ -133,12 +148,13 @@ public final class SQLiteServerStore: ServerStore {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at, webhook_url,
+                        webhook_secret)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     project.id, project.tenantID, project.name, project.repo, project.base, project.model,
-                    project.testCommand, project.createdAt.timeIntervalSince1970,
+                    project.testCommand, project.createdAt.timeIntervalSince1970, project.webhookURL, project.webhookSecret,
                 ])
         }
         return project
@@ -167,7 +183,8 @@ public final class SQLiteServerStore: ServerStore {
     static func project(_ row: Row) -> Project {
         Project(
             id: row["id"], tenantID: row["tenant_id"], name: row["name"], repo: row["repo"], base: row["base"],
-            model: row["model"], testCommand: row["test_command"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
+            model: row["model"], testCommand: row["test_command"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            webhookURL: row["webhook_url"], webhookSecret: row["webhook_secret"])
     }
 
     // MARK: - Tasks

@@ -141,4 +141,22 @@ extension ServerAPI {
         try await record(principal, "task.cancel", id, "status \(task.state.apiName)", remote)
         return Self.respond(.accepted, Self.json(task))
     }
+
+    /// The task's webhook deliveries, each with its attempts.
+    func taskDeliveries(_ request: Request, id: String) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        guard try await store.task(id, tenantID: principal.tenantID) != nil else { throw Problem(.notFound, "no task \(id)") }
+        let rows = try await store.deliveries(taskID: id, tenantID: principal.tenantID).map { delivery, attempts -> JSONValue in
+            [
+                "id": .string(delivery.id), "url": .string(delivery.url), "state": .string(delivery.state),
+                "attempts": .array(attempts.map { attempt in
+                    [
+                        "attempt": .number(Double(attempt.attempt)), "status": attempt.status.map { .number(Double($0)) } ?? .null,
+                        "error": attempt.error.map { .string($0) } ?? .null, "at": Self.iso(attempt.at),
+                    ]
+                }),
+            ]
+        }
+        return Self.respond(.ok, ["data": .array(rows)])
+    }
 }

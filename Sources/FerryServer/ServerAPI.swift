@@ -61,6 +61,9 @@ public struct ServerAPI: Sendable {
         router.get("/v1/tasks/:id/events") { request, context in
             try await handle { try await streamEvents(request, id: context.parameters.get("id") ?? "") }
         }
+        router.get("/v1/tasks/:id/deliveries") { request, context in
+            try await handle { try await taskDeliveries(request, id: context.parameters.get("id") ?? "") }
+        }
         router.post("/v1/tasks/:id/cancel") { request, context in
             try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
         }
@@ -86,7 +89,7 @@ public struct ServerAPI: Sendable {
         ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/openapi.yaml", [.get]),
         ("/v1/projects", [.get, .post]), ("/v1/projects/:id", [.get]), ("/v1/tasks", [.get, .post]),
         ("/v1/tasks/:id", [.get]), ("/v1/tasks/:id/diff", [.get]), ("/v1/tasks/:id/events", [.get]),
-        ("/v1/tasks/:id/cancel", [.post]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
+        ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/deliveries", [.get]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
         ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]), ("/v1/audit", [.get]),
     ]
 
@@ -149,14 +152,27 @@ public struct ServerAPI: Sendable {
         let base = try Self.string(body, "base")
         let model = try Self.string(body, "model")
         let testCommand = try Self.string(body, "test_command")
+        let webhook = try Self.string(body, "webhook_url")
+        if let webhook {
+            guard let url = URL(string: webhook), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw Problem(.badRequest, "\"webhook_url\" must be an http or https URL")
+            }
+        }
         if try await store.project(name, tenantID: principal.tenantID) != nil {
             throw Problem(.conflict, "a project named \(name) already exists")
         }
         let project = try await store.createProject(Project(
             id: SQLiteServerStore.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
-            base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date()))
+            base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date(), webhookURL: webhook,
+            webhookSecret: webhook.map { _ in Webhooks.newSecret() }))
         try await record(principal, "project.create", project.id, "\(name) at \(repo)", remote)
-        return Self.respond(.created, Self.json(project))
+        // The webhook's signing secret is shown this once.
+        var created = Self.json(project)
+        if case .object(var fields) = created, let secret = project.webhookSecret {
+            fields["webhook_secret"] = .string(secret)
+            created = .object(fields)
+        }
+        return Self.respond(.created, created)
     }
 
     func listProjects(_ request: Request) async throws -> Response {
@@ -218,6 +234,7 @@ public struct ServerAPI: Sendable {
             "id": .string(project.id), "name": .string(project.name), "repo": .string(project.repo),
             "base": .string(project.base), "model": project.model.map { .string($0) } ?? .null,
             "test_command": project.testCommand.map { .string($0) } ?? .null, "created_at": iso(project.createdAt),
+            "webhook_url": project.webhookURL.map { .string($0) } ?? .null,
         ]
     }
 

@@ -32,11 +32,16 @@ public struct Project: Codable, Sendable, Hashable {
     public var model: String?
     public var testCommand: String?
     public var createdAt: Date
+    /// Called with each task's end, signed with `webhookSecret` (which is shown once, at create).
+    public var webhookURL: String?
+    public var webhookSecret: String?
 
     public init(
         id: String, tenantID: String, name: String, repo: String, base: String, model: String?, testCommand: String?,
-        createdAt: Date
+        createdAt: Date, webhookURL: String? = nil, webhookSecret: String? = nil
     ) {
+        self.webhookURL = webhookURL
+        self.webhookSecret = webhookSecret
         self.id = id
         self.tenantID = tenantID
         self.name = name
@@ -120,6 +125,14 @@ public protocol ServerStore: BudgetStore {
     /// Records a mutation: who, what, when, from where.
     func audit(_ entry: AuditEntry) async throws
     func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry]
+    /// Claims the next due webhook delivery for a while (`leaseSeconds`), counting the attempt.
+    func claimDelivery(now: Date, leaseSeconds: Double) async throws -> Delivery?
+    /// Records an attempt: delivered, or due again at `retryAt`, or failed for good (neither).
+    func recordDelivery(
+        id: String, attempt: Int, status: Int?, error: String?, delivered: Bool, retryAt: Date?, now: Date
+    ) async throws
+    /// A task's deliveries and their attempts; empty for another tenant's task.
+    func deliveries(taskID: String, tenantID: String) async throws -> [(Delivery, [DeliveryAttempt])]
     /// Counts for `/metrics`, from the database, so every API server reports the same and a restart loses nothing.
     func stats() async throws -> ServerStats
     /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.

@@ -48,7 +48,8 @@ public struct TeamServer: Sendable {
     /// Serves the API on `host:port` and runs `workers` until the service is told to stop (SIGTERM/SIGINT when
     /// `signals` has them). `onListening` gets the bound port.
     public func run(
-        host: String = "127.0.0.1", port: Int, workers: [Worker], signals: [UnixSignal] = [.sigterm, .sigint],
+        host: String = "127.0.0.1", port: Int, workers: [Worker], webhooks: WebhookDispatcher? = nil,
+        signals: [UnixSignal] = [.sigterm, .sigint],
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         var logger = Logger(label: "ferry-serve")
@@ -59,6 +60,9 @@ public struct TeamServer: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in workers { group.addTask { await worker.run() } }
+            // Webhooks go out from every server process (the outbox is shared; claims keep sends single).
+            let dispatcher = webhooks ?? WebhookDispatcher(store: store)
+            group.addTask { await dispatcher.run() }
             group.addTask { try await app.runService(gracefulShutdownSignals: signals) }
             // The API stopping (a signal, or the caller's cancellation) stops the workers; their running attempts
             // are handed back to the queue.

@@ -23,3 +23,21 @@ public enum FixtureRepo {
         try await Git.initialize(directory)
     }
 }
+
+/// A port on 127.0.0.1 where nothing listens, for "nothing is listening" tests. It is taken below the kernel's
+/// ephemeral range (32768–60999 on Linux), so a server another test starts on port 0 cannot be given it meanwhile.
+public func unusedLocalPort() -> Int {
+    while true {
+        let port = Int.random(in: 10_000...19_999)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        close(fd)
+        if connected != 0 { return port }
+    }
+}

@@ -220,9 +220,7 @@ import Testing
     /// Item 8: nothing listening at the model's URL fails in seconds and says so.
     @Test func nothingListeningFailsFastWithAClearMessage() async throws {
         let repo = try await FixtureRepo.make(["a.py": ""])
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
+        let port = unusedLocalPort()
         let started = ContinuousClock.now
         let ferry = try Ferry(
             ["run", "--provider", "openai", "--base-url", "http://127.0.0.1:\(port)/v1", "--api-key-env", "FERRY_HOSTILE_KEY",

@@ -130,10 +130,8 @@ import Testing
     }
 
     @Test func nothingListeningFailsFastAndSaysSo() async throws {
-        // A port that was just bound and released: nothing listens there.
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
+        // A port where nothing listens.
+        let port = unusedLocalPort()
         let profile = ModelProfile(name: "x", provider: .openai, baseURL: "http://127.0.0.1:\(port)/v1", model: "m")
         let client = ModelFactory.httpClient(for: profile)
         // The standard retry policy: the refusal must not wait through it.

@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import Crypto
+import FerryCore
+import Foundation
+import NIOCore
+
+/// A webhook call waiting in the outbox. The row is written in the same transaction as the task's end, so no end
+/// goes unannounced; the dispatcher delivers it at least once.
+public struct Delivery: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var taskID: String
+    public var url: String
+    var secret: String
+    public var payload: String
+    public var state: String
+    public var attempts: Int
+    public var lastStatus: Int?
+    public var lastError: String?
+}
+
+/// One try at a delivery, as recorded.
+public struct DeliveryAttempt: Sendable, Hashable {
+    public var attempt: Int
+    public var status: Int?
+    public var error: String?
+    public var at: Date
+}
+
+public enum Webhooks {
+    /// The body sent when a task ends.
+    public static func payload(_ task: ServerTask) -> String {
+        let body: JSONValue = [
+            "event": "task.finished",
+            "task": [
+                "id": .string(task.id), "project": .string(task.projectID), "status": .string(task.state.apiName),
+                "branch": task.branch.map { .string($0) } ?? .null, "commit": task.commitSHA.map { .string($0) } ?? .null,
+                "cost_usd": .number(task.costUSD), "attempt": .number(Double(task.attempt)),
+                "reason": task.reason.map { .string($0) } ?? .null,
+                "wall_seconds": task.finishedAt.map { .number($0.timeIntervalSince(task.createdAt)) } ?? .null,
+            ],
+        ]
+        return body.jsonString
+    }
+
+    /// `sha256=` and the hex HMAC-SHA256 of the body under the project's secret (GitHub's scheme).
+    public static func signature(_ body: String, secret: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func newSecret() -> String {
+        "whsec_" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}
+
+/// Delivers the outbox: claims a due delivery (a lease, so two dispatchers never send the same one at once), POSTs it
+/// signed, records the attempt, and retries failures with exponential backoff up to `maxAttempts`.
+public struct WebhookDispatcher: Sendable {
+    public let store: any ServerStore
+    public var maxAttempts = 6
+    public var backoffBaseSeconds = 2.0
+    public var timeoutSeconds = 10.0
+    public var pollSeconds = 1.0
+    /// The time (tests move it on instead of waiting).
+    let now: @Sendable () -> Date
+
+    public init(
+        store: any ServerStore, backoffBaseSeconds: Double = 2, pollSeconds: Double = 1, now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.store = store
+        self.backoffBaseSeconds = backoffBaseSeconds
+        self.pollSeconds = pollSeconds
+        self.now = now
+    }
+
+    public func run() async {
+        while !Task.isCancelled {
+            do {
+                if try await deliverOne() { continue }
+            } catch {
+                FileHandle.standardError.write(Data("ferry webhooks: \(error)\n".utf8))
+            }
+            try? await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
+        }
+    }
+
+    /// Sends one due delivery; false when none was due.
+    public func deliverOne() async throws -> Bool {
+        guard let delivery = try await store.claimDelivery(now: now(), leaseSeconds: timeoutSeconds * 3) else { return false }
+        var status: Int?
+        var failure: String?
+        do {
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "X-Ferry-Event", value: "task.finished")
+            request.headers.add(name: "X-Ferry-Delivery", value: delivery.id)
+            request.headers.add(name: "X-Ferry-Signature", value: Webhooks.signature(delivery.payload, secret: delivery.secret))
+            request.body = .bytes(ByteBuffer(string: delivery.payload))
+            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+            status = Int(response.status.code)
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+        } catch {
+            failure = "\(error)"
+        }
+        let ok = status.map { (200..<300).contains($0) } ?? false
+        let next: Date? =
+            ok || delivery.attempts >= maxAttempts
+            ? nil : now().addingTimeInterval(backoffBaseSeconds * pow(2, Double(delivery.attempts - 1)))
+        try await store.recordDelivery(
+            id: delivery.id, attempt: delivery.attempts, status: status,
+            error: failure ?? (ok ? nil : "HTTP \(status ?? 0)"), delivered: ok, retryAt: next, now: now())
+        return true
+    }
+}
