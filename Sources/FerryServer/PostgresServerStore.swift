@@ -13,8 +13,9 @@ public final class PostgresServerStore: ServerStore {
     private let runner: Task<Void, Never>
     let logger = Logger(label: "ferry-postgres")
 
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema.
-    public init(url: String) async throws {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema, giving up after
+    /// `connectTimeout` seconds.
+    public init(url: String, connectTimeout: Double = 20) async throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host
         else {
@@ -27,15 +28,40 @@ public final class PostgresServerStore: ServerStore {
         let client = PostgresClient(configuration: configuration)
         self.client = client
         runner = Task { await client.run() }
+        // The pool retries a refused connection for ever; a server that is down or a wrong port must be an error
+        // that says so, within seconds.
+        let port = components.port ?? 5432
         do {
-            try await migrate()
+            try await Self.withDeadline(seconds: connectTimeout) { [self] in try await self.migrate() }
+        } catch is DeadlineExceeded {
+            runner.cancel()
+            throw FerryError(
+                .store, "cannot reach PostgreSQL at \(host):\(port) within \(Int(connectTimeout)) s (is it running, and is the URL right?)")
         } catch {
             runner.cancel()
-            throw FerryError(.store, "cannot use the PostgreSQL database at \(host): \(String(reflecting: error))")
+            throw FerryError(.store, "cannot use the PostgreSQL database at \(host):\(port): \(String(reflecting: error))")
         }
     }
 
     deinit { runner.cancel() }
+
+    struct DeadlineExceeded: Error {}
+
+    static func withDeadline(seconds: Double, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                return false
+            }
+            let finished = try await group.next() ?? false
+            group.cancelAll()
+            if !finished { throw DeadlineExceeded() }
+        }
+    }
 
     // MARK: - Schema
 

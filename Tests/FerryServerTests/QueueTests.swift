@@ -1,4 +1,5 @@
 import FerryCore
+import FerryTesting
 import Foundation
 import Testing
 
@@ -33,6 +34,20 @@ import Testing
 
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     static let policy = QueuePolicy(leaseSeconds: 10, backoffBaseSeconds: 5, backoffCapSeconds: 60)
+
+    @Test func anUnreachableDatabaseIsAClearErrorNotAHang() async throws {
+        let port = unusedLocalPort()
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await PostgresServerStore(url: "postgres://postgres@127.0.0.1:\(port)/ferry", connectTimeout: 2)
+        } throws: { error in
+            (error as? FerryError)?.message == "cannot reach PostgreSQL at 127.0.0.1:\(port) within 2 s (is it running, and is the URL right?)"
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        await #expect { _ = try await PostgresServerStore(url: "mysql://x/y") } throws: { error in
+            (error as? FerryError)?.message.contains("not a PostgreSQL URL") == true
+        }
+    }
 
     @Test func theBackoffDoublesUpToItsCap() {
         #expect((1...6).map { Self.policy.backoff(afterAttempt: $0) } == [5, 10, 20, 40, 60, 60])
