@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryCore", "FerryAgent", "FerryModels", "FerryStore",
+                "FerryCore", "FerryAgent", "FerryModels", "FerryStore", "FerryWorkspace",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -114,8 +114,10 @@ public struct Worker: Sendable {
         }
         defer { heartbeat.cancel() }
         let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
+        let checkout = try await ProjectCheckout.prepare(
+            project, dataDirectory: (config.dataDirectory as NSString).expandingTildeInPath)
         let result = try await runner.run(
-            RunRequest(task: task.task, repo: project.repo, base: task.base ?? project.base), control: control
+            RunRequest(task: task.task, repo: checkout.repo, base: task.base ?? checkout.base), control: control
         ) { event in
             // The task shows its run (and so its live events) as soon as the run exists.
             guard case .runStarted(let started) = event.event else { return }
