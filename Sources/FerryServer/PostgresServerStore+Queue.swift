@@ -53,7 +53,8 @@ extension PostgresServerStore {
                 """
                 UPDATE tasks SET state = \(outcome.state.rawValue), reason = \(outcome.reason), run_id = \(outcome.runID),
                     branch = \(outcome.branch), commit_sha = \(outcome.commitSHA), cost_usd = cost_usd + \(outcome.costUSD),
-                    finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff)
+                    finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff),
+                    pushed_to = \(outcome.pushedTo)
                 WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
                 RETURNING *
                 """, on: connection)

@@ -137,6 +137,10 @@ public final class PostgresServerStore: ServerStore {
                 status INTEGER, error TEXT, at DOUBLE PRECISION NOT NULL, PRIMARY KEY (delivery_id, attempt))
             """,
         ]),
+        (6, [
+            "ALTER TABLE projects ADD COLUMN push BOOLEAN NOT NULL DEFAULT false",
+            "ALTER TABLE tasks ADD COLUMN pushed_to TEXT",
+        ]),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers
@@ -202,9 +206,11 @@ public final class PostgresServerStore: ServerStore {
     public func createProject(_ project: Project) async throws -> Project {
         try await client.query(
             """
-            INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at, webhook_url, webhook_secret)
+            INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at, webhook_url, webhook_secret,
+                push)
             VALUES (\(project.id), \(project.tenantID), \(project.name), \(project.repo), \(project.base), \(project.model),
-                \(project.testCommand), \(project.createdAt.timeIntervalSince1970), \(project.webhookURL), \(project.webhookSecret))
+                \(project.testCommand), \(project.createdAt.timeIntervalSince1970), \(project.webhookURL), \(project.webhookSecret),
+                \(project.push))
             """)
         return project
     }
@@ -233,7 +239,8 @@ public final class PostgresServerStore: ServerStore {
                 base: try r["base"].decode(String.self), model: try r["model"].decode(String?.self),
                 testCommand: try r["test_command"].decode(String?.self),
                 createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
-                webhookURL: try r["webhook_url"].decode(String?.self), webhookSecret: try r["webhook_secret"].decode(String?.self)))
+                webhookURL: try r["webhook_url"].decode(String?.self), webhookSecret: try r["webhook_secret"].decode(String?.self),
+                push: try r["push"].decode(Bool.self)))
         }
         return result
     }
@@ -311,6 +318,6 @@ public final class PostgresServerStore: ServerStore {
             branch: try r["branch"].decode(String?.self), commitSHA: try r["commit_sha"].decode(String?.self),
             reason: try r["reason"].decode(String?.self), costUSD: try r["cost_usd"].decode(Double.self),
             createdAt: try date("created_at") ?? Date(), finishedAt: try date("finished_at"),
-            diff: try r["diff"].decode(String?.self))
+            diff: try r["diff"].decode(String?.self), pushedTo: try r["pushed_to"].decode(String?.self))
     }
 }

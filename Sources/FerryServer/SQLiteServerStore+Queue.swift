@@ -55,12 +55,12 @@ extension SQLiteServerStore {
             try db.execute(
                 sql: """
                     UPDATE tasks SET state = ?, reason = ?, run_id = ?, branch = ?, commit_sha = ?,
-                        cost_usd = cost_usd + ?, finished_at = ?, lease_until = NULL, diff = ?
+                        cost_usd = cost_usd + ?, finished_at = ?, lease_until = NULL, diff = ?, pushed_to = ?
                     WHERE id = ? AND attempt = ? AND state = 'running'
                     """,
                 arguments: [
                     outcome.state.rawValue, outcome.reason, outcome.runID, outcome.branch, outcome.commitSHA,
-                    outcome.costUSD, now.timeIntervalSince1970, outcome.diff, id, attempt,
+                    outcome.costUSD, now.timeIntervalSince1970, outcome.diff, outcome.pushedTo, id, attempt,
                 ])
             guard db.changesCount == 1 else { return false }
             // The webhook is queued in the same transaction as the end it announces.

@@ -86,6 +86,12 @@ public final class SQLiteServerStore: ServerStore {
                     error TEXT, at DOUBLE NOT NULL, PRIMARY KEY (delivery_id, attempt));
                 """)
         }
+        migrator.registerMigration("v6: pushing result branches") { db in
+            try db.execute(sql: """
+                ALTER TABLE projects ADD COLUMN push INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE tasks ADD COLUMN pushed_to TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -149,12 +155,13 @@ public final class SQLiteServerStore: ServerStore {
             try db.execute(
                 sql: """
                     INSERT INTO projects (id, tenant_id, name, repo, base, model, test_command, created_at, webhook_url,
-                        webhook_secret)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        webhook_secret, push)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     project.id, project.tenantID, project.name, project.repo, project.base, project.model,
                     project.testCommand, project.createdAt.timeIntervalSince1970, project.webhookURL, project.webhookSecret,
+                    project.push,
                 ])
         }
         return project
@@ -184,7 +191,7 @@ public final class SQLiteServerStore: ServerStore {
         Project(
             id: row["id"], tenantID: row["tenant_id"], name: row["name"], repo: row["repo"], base: row["base"],
             model: row["model"], testCommand: row["test_command"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            webhookURL: row["webhook_url"], webhookSecret: row["webhook_secret"])
+            webhookURL: row["webhook_url"], webhookSecret: row["webhook_secret"], push: row["push"])
     }
 
     // MARK: - Tasks
@@ -255,7 +262,7 @@ public final class SQLiteServerStore: ServerStore {
             idempotencyKey: row["idempotency_key"], errors: errors, cancelRequested: row["cancel_requested"],
             runID: row["run_id"], branch: row["branch"], commitSHA: row["commit_sha"], reason: row["reason"],
             costUSD: row["cost_usd"], createdAt: date("created_at") ?? Date(), finishedAt: date("finished_at"),
-            diff: row["diff"])
+            diff: row["diff"], pushedTo: row["pushed_to"])
     }
 
     // MARK: - Access

@@ -153,6 +153,11 @@ public struct ServerAPI: Sendable {
         let model = try Self.string(body, "model")
         let testCommand = try Self.string(body, "test_command")
         let webhook = try Self.string(body, "webhook_url")
+        var push = false
+        if let value = body["push"], value != .null {
+            guard case .bool(let flag) = value else { throw Problem(.badRequest, "\"push\" must be true or false") }
+            push = flag
+        }
         if let webhook {
             guard let url = URL(string: webhook), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
                 throw Problem(.badRequest, "\"webhook_url\" must be an http or https URL")
@@ -164,7 +169,7 @@ public struct ServerAPI: Sendable {
         let project = try await store.createProject(Project(
             id: SQLiteServerStore.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
             base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date(), webhookURL: webhook,
-            webhookSecret: webhook.map { _ in Webhooks.newSecret() }))
+            webhookSecret: webhook.map { _ in Webhooks.newSecret() }, push: push))
         try await record(principal, "project.create", project.id, "\(name) at \(repo)", remote)
         // The webhook's signing secret is shown this once.
         var created = Self.json(project)
@@ -234,7 +239,7 @@ public struct ServerAPI: Sendable {
             "id": .string(project.id), "name": .string(project.name), "repo": .string(project.repo),
             "base": .string(project.base), "model": project.model.map { .string($0) } ?? .null,
             "test_command": project.testCommand.map { .string($0) } ?? .null, "created_at": iso(project.createdAt),
-            "webhook_url": project.webhookURL.map { .string($0) } ?? .null,
+            "webhook_url": project.webhookURL.map { .string($0) } ?? .null, "push": .bool(project.push),
         ]
     }
 
@@ -248,6 +253,7 @@ public struct ServerAPI: Sendable {
             "run_id": task.runID.map { .string($0) } ?? .null, "reason": task.reason.map { .string($0) } ?? .null,
             "errors": .array(task.errors.map { .string($0) }), "cost_usd": .number(task.costUSD),
             "cancel_requested": .bool(task.cancelRequested), "created_at": iso(task.createdAt),
+            "pushed_to": task.pushedTo.map { .string($0) } ?? .null,
             "finished_at": iso(task.finishedAt),
         ]
     }

@@ -35,13 +35,16 @@ public struct Project: Codable, Sendable, Hashable {
     /// Called with each task's end, signed with `webhookSecret` (which is shown once, at create).
     public var webhookURL: String?
     public var webhookSecret: String?
+    /// Push each result branch to the repository's `origin` (credentials from the worker's environment).
+    public var push: Bool
 
     public init(
         id: String, tenantID: String, name: String, repo: String, base: String, model: String?, testCommand: String?,
-        createdAt: Date, webhookURL: String? = nil, webhookSecret: String? = nil
+        createdAt: Date, webhookURL: String? = nil, webhookSecret: String? = nil, push: Bool = false
     ) {
         self.webhookURL = webhookURL
         self.webhookSecret = webhookSecret
+        self.push = push
         self.id = id
         self.tenantID = tenantID
         self.name = name

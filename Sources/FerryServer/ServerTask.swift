@@ -54,6 +54,8 @@ public struct ServerTask: Codable, Sendable, Hashable {
     public var finishedAt: Date?
     /// The finished attempt's change as a patch, kept with the task so any API server can serve it.
     public var diff: String?
+    /// Where the result branch was pushed (`<remote> <branch>`), when the project asks for it.
+    public var pushedTo: String?
 }
 
 /// What a finished attempt hands back to the queue.
@@ -65,11 +67,13 @@ public struct TaskOutcome: Sendable, Hashable {
     public var commitSHA: String?
     public var costUSD: Double
     public var diff: String?
+    public var pushedTo: String?
 
     public init(
         state: TaskState, reason: String, runID: String?, branch: String?, commitSHA: String?, costUSD: Double,
-        diff: String? = nil
+        diff: String? = nil, pushedTo: String? = nil
     ) {
+        self.pushedTo = pushedTo
         self.state = state
         self.reason = reason
         self.runID = runID

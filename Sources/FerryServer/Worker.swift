@@ -2,6 +2,7 @@ import FerryAgent
 import FerryCore
 import FerryModels
 import FerryStore
+import FerryWorkspace
 import Foundation
 
 /// Takes tasks from the queue and runs them through the same library call the CLI uses, holding each claim with a
@@ -123,9 +124,23 @@ public struct Worker: Sendable {
             guard case .runStarted(let started) = event.event else { return }
             Task { try? await store.attachRun(id: task.id, attempt: task.attempt, runID: started.runID) }
         }
+        var reason = result.record.reason
+        var pushedTo: String?
+        if project.push, result.record.commitSHA != nil {
+            // Delivery: the result branch goes to the repository's origin; the credentials are the worker's own
+            // (its environment or git config), never the database's.
+            do {
+                let git = Git(checkout.repo)
+                let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(in: .whitespacesAndNewlines)
+                try await git.run("push", "--quiet", "origin", "\(result.record.branch):\(result.record.branch)")
+                pushedTo = "\(remote) \(result.record.branch)"
+            } catch {
+                reason += "; the branch could not be pushed: \((error as? FerryError)?.message ?? "\(error)")"
+            }
+        }
         return TaskOutcome(
-            state: TaskState(result.status), reason: result.record.reason, runID: result.record.id,
+            state: TaskState(result.status), reason: reason, runID: result.record.id,
             branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
-            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff)
+            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo)
     }
 }

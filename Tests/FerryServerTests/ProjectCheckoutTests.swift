@@ -52,3 +52,37 @@ import Testing
         #expect(try await Git(clone).run("log", "-1", "--format=%s", "origin/main").trimmingCharacters(in: .whitespacesAndNewlines) == "later")
     }
 }
+
+extension ProjectCheckoutTests {
+    @Test func aProjectThatPushesDeliversTheResultBranchToItsRemote() async throws {
+        let source = try await FixtureRepo.make(ServerAPITests.files)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-push-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        _ = try await Git(root).run("clone", "--quiet", "--bare", source, root + "/remote.git")
+        let server = try TeamServer(dataDirectory: root + "/server")
+        _ = try await server.bootstrap()
+        let tenant = try #require(try await server.store.tenant(named: "default"))
+        let project = try await server.store.createProject(Project(
+            id: "prj_push", tenantID: tenant.id, name: "calc", repo: "file://" + root + "/remote.git", base: "main",
+            model: nil, testCommand: "python3 -m unittest", createdAt: Date(), push: true))
+        var config = FerryConfig(dataDirectory: root + "/worker")
+        config.firstAttempt = .off
+        let frozen = config
+        let task = try await FakeModelServer.with(.openai, script: ServerAPITests.script) { fake in
+            let profile = ModelProfile(name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let client = ModelFactory.httpClient(for: profile)
+            let worker = Worker(
+                id: "w", store: server.store, runStore: server.runStore, config: frozen,
+                makeModel: { _ in ModelFactory.make(profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1)) })
+            let (task, _) = try await server.store.createTask(NewTask(projectID: project.id, task: "fix add()"), tenantID: tenant.id, now: Date())
+            await worker.execute(try #require(try await server.store.claim(worker: "w", now: Date(), policy: QueuePolicy())))
+            try await client.shutdown()
+            return try #require(try await server.store.task(id: task.id))
+        }
+        #expect(task.state == .verified, "\(task)")
+        let branch = try #require(task.branch)
+        #expect(task.pushedTo == "file://\(root)/remote.git \(branch)")
+        let pushed = try await Git(root + "/remote.git").run("rev-parse", branch).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(pushed == task.commitSHA)
+    }
+}
