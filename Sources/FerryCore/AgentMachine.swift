@@ -60,20 +60,6 @@ public struct AgentMachine: Sendable {
         }
     }
 
-    /// A reply refused without running anything.
-    public struct Rejection: Sendable, Hashable {
-        public var error: String
-        public var answers: [ToolAnswer]
-    }
-
-    /// The answer a refused call got instead of running.
-    public struct ToolAnswer: Sendable, Hashable {
-        public var callID: String
-        public var name: String
-        public var arguments: String
-        public var output: String
-    }
-
     /// The model's context window, in tokens; compaction starts at `compactAt` of it.
     public let contextWindow: Int
     public var compactAt: Double = 0.75
@@ -91,8 +77,6 @@ public struct AgentMachine: Sendable {
     public private(set) var compactions = 0
     public private(set) var consecutiveMalformed = 0
     public internal(set) var finished: Outcome?
-    /// Set when the last reply was refused without running anything: the error and each call's answer.
-    public private(set) var lastRejection: Rejection?
     /// Trace lines only the machine knows of (refused replies, calls not run), for the driver to write.
     public private(set) var records: [TraceEvent] = []
     private var pendingCalls: [ToolCall] = []
@@ -133,7 +117,6 @@ public struct AgentMachine: Sendable {
             return nextModelCall(now: now)
 
         case .modelReplied(let reply, let cost, let now):
-            lastRejection = nil
             budget.spend(reply.usage, cost: cost)
             if let reached = budget.costReached { return stop(.limit, reached.reason, limit: reached.limit) }
             return handleReply(reply, now: now)
@@ -207,11 +190,6 @@ public struct AgentMachine: Sendable {
     private mutating func malformed(_ reply: ModelReply, error: String, now: Double) -> Action {
         consecutiveMalformed += 1
         let output = "Error: not run. \(error)"
-        lastRejection = Rejection(
-            error: error,
-            answers: reply.toolCalls.map {
-                ToolAnswer(callID: $0.id, name: $0.name, arguments: $0.arguments, output: output)
-            })
         records.append(.replyRejected(.init(step: budget.steps, error: error)))
         for call in reply.toolCalls {
             records.append(.toolResult(.init(

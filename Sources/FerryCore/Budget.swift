@@ -8,13 +8,12 @@ public struct Budget: Sendable, Hashable {
     public private(set) var usage = Usage()
     public private(set) var costUSD = 0.0
     /// When the run's agent work started (the clock the driver passes in `now`); time limits count from here.
-    public private(set) var startedAt: Double
+    public private(set) var startedAt = 0.0
     /// Set when the host stopped the run's spending.
     public private(set) var haltReason: String?
 
-    public init(limits: AgentLimits, startedAt: Double = 0) {
+    public init(limits: AgentLimits) {
         self.limits = limits
-        self.startedAt = startedAt
     }
 
     /// Whether the clock has started.

@@ -22,7 +22,7 @@ public struct RunEvent: Codable, Hashable, Sendable {
 
     public var type: String { event.type }
     /// The payload as a JSON value.
-    public var data: JSONValue { JSONValue.parse(dataJSON) ?? event.data }
+    public var data: JSONValue { JSONValue.parse(dataJSON) ?? .null }
 
     public static func == (lhs: RunEvent, rhs: RunEvent) -> Bool {
         lhs.seq == rhs.seq && lhs.time == rhs.time && lhs.event == rhs.event

@@ -96,30 +96,8 @@ public enum TraceEvent: Sendable, Hashable {
 
     /// The payload as a JSON value, with snake_case keys.
     public var data: JSONValue {
-        switch self {
-        case .runStarted(let p): Self.json(p)
-        case .configWarning(let p), .runHalted(let p): Self.json(p)
-        case .baselineStarted(let p): Self.json(p)
-        case .baseline(let p): Self.json(p)
-        case .testsUnusable(let p): Self.json(p)
-        case .attemptStarted(let p): Self.json(p)
-        case .attemptReproduction(let p): Self.json(p)
-        case .attemptApplied(let p): Self.json(p)
-        case .attemptFinished(let p): Self.json(p)
-        case .modelReply(let p): Self.json(p)
-        case .modelRetry(let p): Self.json(p)
-        case .modelError(let p): Self.json(p)
-        case .replyRejected(let p): Self.json(p)
-        case .toolResult(let p): Self.json(p)
-        case .verifyStarted(let p): Self.json(p)
-        case .verifyResult(let p): Self.json(p)
-        case .contextCompacted(let p): Self.json(p)
-        case .indexReady(let p): Self.json(p)
-        case .indexFailed(let p), .runError(let p): Self.json(p)
-        case .changeGuarded(let p): Self.json(p)
-        case .runFinished(let p): Self.json(p)
-        case .unknown(_, let data): data
-        }
+        if case .unknown(_, let data) = self { return data }
+        return JSONValue.parse(dataJSON) ?? .object([:])
     }
 
     /// Reads an event from its wire form. A known type whose data does not decode is an error; an unknown type is
@@ -180,13 +158,6 @@ public enum TraceEvent: Sendable, Hashable {
 
     static func text<T: Encodable>(_ payload: T) -> String {
         encoded(payload).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-
-    static func json<T: Encodable>(_ payload: T) -> JSONValue {
-        guard let data = encoded(payload), let value = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            return .object([:])
-        }
-        return value
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {

@@ -1,4 +1,3 @@
-import Crypto
 import FerryCore
 import Foundation
 import Logging
@@ -73,7 +72,7 @@ extension PostgresServerStore {
                 "SELECT * FROM tasks WHERE state = 'running' AND lease_until < \(at) FOR UPDATE SKIP LOCKED", on: connection)
             for task in expired {
                 let (state, scheduledAt, error) = policy.rescue(task, now: now)
-                let errors = String(decoding: try JSONEncoder().encode(task.errors + [error]), as: UTF8.self)
+                let errors = ServerIDs.errorsText(task.errors + [error])
                 let finished: Double? = state.isTerminal ? at : nil
                 try await connection.query(
                     """
@@ -92,7 +91,7 @@ extension PostgresServerStore {
             guard let task = try await self.tasks(
                 "SELECT * FROM tasks WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' FOR UPDATE", on: connection
             ).first else { return false }
-            let errors = String(decoding: try JSONEncoder().encode(task.errors + [reason]), as: UTF8.self)
+            let errors = ServerIDs.errorsText(task.errors + [reason])
             try await connection.query(
                 """
                 UPDATE tasks SET state = 'retryable', scheduled_at = \(now.timeIntervalSince1970), errors = \(errors),

@@ -1,4 +1,3 @@
-import Crypto
 import FerryCore
 import Foundation
 import Logging

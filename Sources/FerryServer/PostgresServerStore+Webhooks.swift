@@ -13,7 +13,7 @@ extension PostgresServerStore {
             try await connection.query(
                 """
                 INSERT INTO deliveries (id, tenant_id, task_id, url, secret, payload, state, attempts, next_at, created_at)
-                VALUES (\(SQLiteServerStore.newID("dlv")), \(task.tenantID), \(task.id), \(url), \(secret),
+                VALUES (\(ServerIDs.newID("dlv")), \(task.tenantID), \(task.id), \(url), \(secret),
                     \(Webhooks.payload(task)), 'pending', 0, \(now.timeIntervalSince1970), \(now.timeIntervalSince1970))
                 """, logger: logger)
         }

@@ -1,4 +1,3 @@
-import Crypto
 import FerryCore
 import Foundation
 import Logging
@@ -66,7 +65,7 @@ public final class PostgresServerStore: ServerStore {
     // MARK: - Tenants and keys
 
     public func createTenant(name: String) async throws -> Tenant {
-        let tenant = Tenant(id: SQLiteServerStore.newID("ten"), name: name, createdAt: Date())
+        let tenant = Tenant(id: ServerIDs.newID("ten"), name: name, createdAt: Date())
         try await client.query(
             "INSERT INTO tenants (id, name, created_at) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt.timeIntervalSince1970))")
         return tenant
@@ -82,21 +81,19 @@ public final class PostgresServerStore: ServerStore {
     }
 
     public func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String) {
-        let id = SQLiteServerStore.newID("key")
-        var bytes = [UInt8](repeating: 0, count: 24)
-        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
-        let key = "fy_" + bytes.map { String(format: "%02x", $0) }.joined()
+        let id = ServerIDs.newID("key")
+        let key = ServerIDs.secret("fy_")
         try await client.query(
             """
             INSERT INTO api_keys (id, tenant_id, role, hash, created_at)
-            VALUES (\(id), \(tenantID), \(role.rawValue), \(SQLiteServerStore.hash(key)), \(Date().timeIntervalSince1970))
+            VALUES (\(id), \(tenantID), \(role.rawValue), \(ServerIDs.hash(key)), \(Date().timeIntervalSince1970))
             """)
         return (id, key)
     }
 
     public func authenticate(_ key: String) async throws -> Principal? {
         for try await (id, tenant, role) in try await client.query(
-            "SELECT id, tenant_id, role FROM api_keys WHERE hash = \(SQLiteServerStore.hash(key)) AND revoked_at IS NULL"
+            "SELECT id, tenant_id, role FROM api_keys WHERE hash = \(ServerIDs.hash(key)) AND revoked_at IS NULL"
         ).decode((String, String, String).self) {
             return Role(rawValue: role).map { Principal(tenantID: tenant, role: $0, keyID: id) }
         }
@@ -150,7 +147,7 @@ public final class PostgresServerStore: ServerStore {
     // MARK: - Tasks
 
     public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool) {
-        let id = SQLiteServerStore.newID("task")
+        let id = ServerIDs.newID("task")
         let at = now.timeIntervalSince1970
         let inserted = try await tasks(
             """
@@ -205,7 +202,7 @@ public final class PostgresServerStore: ServerStore {
 
     static func task(_ r: PostgresRandomAccessRow) throws -> ServerTask {
         func date(_ column: String) throws -> Date? { try r[column].decode(Double?.self).map { Date(timeIntervalSince1970: $0) } }
-        let errors = (try? JSONDecoder().decode([String].self, from: Data(try r["errors"].decode(String.self).utf8))) ?? []
+        let errors = ServerIDs.errors(try r["errors"].decode(String.self))
         return ServerTask(
             id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
             projectID: try r["project_id"].decode(String.self), task: try r["task"].decode(String.self),

@@ -1,4 +1,3 @@
-import Crypto
 import FerryCore
 import Foundation
 import GRDB
@@ -77,7 +76,7 @@ extension SQLiteServerStore {
             ).map(Self.task)
             for task in expired {
                 let (state, scheduledAt, error) = policy.rescue(task, now: now)
-                let errors = String(decoding: try JSONEncoder().encode(task.errors + [error]), as: UTF8.self)
+                let errors = ServerIDs.errorsText(task.errors + [error])
                 try db.execute(
                     sql: """
                         UPDATE tasks SET state = ?, scheduled_at = ?, errors = ?, lease_until = NULL, attempted_by = NULL,
@@ -98,8 +97,8 @@ extension SQLiteServerStore {
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT errors FROM tasks WHERE id = ? AND attempt = ? AND state = 'running'", arguments: [id, attempt])
             else { return false }
-            let earlier = (try? JSONDecoder().decode([String].self, from: Data((row["errors"] as String).utf8))) ?? []
-            let errors = String(decoding: try JSONEncoder().encode(earlier + [reason]), as: UTF8.self)
+            let earlier = ServerIDs.errors(row["errors"] as String)
+            let errors = ServerIDs.errorsText(earlier + [reason])
             try db.execute(
                 sql: """
                     UPDATE tasks SET state = 'retryable', scheduled_at = ?, errors = ?, lease_until = NULL,

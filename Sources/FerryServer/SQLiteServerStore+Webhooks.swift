@@ -18,7 +18,7 @@ extension SQLiteServerStore {
                 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
                 """,
             arguments: [
-                Self.newID("dlv"), task.tenantID, task.id, url, secret, Webhooks.payload(task), now.timeIntervalSince1970,
+                ServerIDs.newID("dlv"), task.tenantID, task.id, url, secret, Webhooks.payload(task), now.timeIntervalSince1970,
                 now.timeIntervalSince1970,
             ])
     }

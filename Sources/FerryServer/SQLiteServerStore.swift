@@ -1,5 +1,5 @@
-import Crypto
 import FerryCore
+import FerryStore
 import Foundation
 import GRDB
 
@@ -11,16 +11,7 @@ public final class SQLiteServerStore: ServerStore {
 
     public init(path: String) throws {
         self.path = path
-        do {
-            try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw FerryError(.store, "cannot open the server store at \(path): \(error)")
-        }
+        pool = try SQLiteRunStore.openPool(path: path, migrator: Self.migrator, what: "the server store")
     }
 
     static var migrator: DatabaseMigrator {
@@ -95,18 +86,10 @@ public final class SQLiteServerStore: ServerStore {
         return migrator
     }
 
-    static func newID(_ prefix: String) -> String {
-        prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
-    }
-
-    static func hash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
     // MARK: - Tenants and keys
 
     public func createTenant(name: String) async throws -> Tenant {
-        let tenant = Tenant(id: Self.newID("ten"), name: name, createdAt: Date())
+        let tenant = Tenant(id: ServerIDs.newID("ten"), name: name, createdAt: Date())
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
@@ -124,11 +107,9 @@ public final class SQLiteServerStore: ServerStore {
     }
 
     public func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String) {
-        let id = Self.newID("key")
-        var bytes = [UInt8](repeating: 0, count: 24)
-        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
-        let key = "fy_" + bytes.map { String(format: "%02x", $0) }.joined()
-        let hash = Self.hash(key)
+        let id = ServerIDs.newID("key")
+        let key = ServerIDs.secret("fy_")
+        let hash = ServerIDs.hash(key)
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO api_keys (id, tenant_id, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -138,7 +119,7 @@ public final class SQLiteServerStore: ServerStore {
     }
 
     public func authenticate(_ key: String) async throws -> Principal? {
-        let hash = Self.hash(key)
+        let hash = ServerIDs.hash(key)
         return try await read { db in
             try Row.fetchOne(
                 db, sql: "SELECT id, tenant_id, role FROM api_keys WHERE hash = ? AND revoked_at IS NULL", arguments: [hash]
@@ -197,7 +178,7 @@ public final class SQLiteServerStore: ServerStore {
     // MARK: - Tasks
 
     public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool) {
-        let id = Self.newID("task")
+        let id = ServerIDs.newID("task")
         return try await write { db in
             if let key = new.idempotencyKey,
                 let existing = try Row.fetchOne(
@@ -253,7 +234,7 @@ public final class SQLiteServerStore: ServerStore {
 
     static func task(_ row: Row) -> ServerTask {
         func date(_ column: String) -> Date? { (row[column] as Double?).map { Date(timeIntervalSince1970: $0) } }
-        let errors = (try? JSONDecoder().decode([String].self, from: Data((row["errors"] as String).utf8))) ?? []
+        let errors = ServerIDs.errors(row["errors"] as String)
         return ServerTask(
             id: row["id"], tenantID: row["tenant_id"], projectID: row["project_id"], task: row["task"], base: row["base"],
             model: row["model"], maxCostUSD: row["max_cost_usd"], state: TaskState(rawValue: row["state"]) ?? .failed,

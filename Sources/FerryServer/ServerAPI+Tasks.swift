@@ -46,7 +46,7 @@ extension ServerAPI {
                 priority: priority, idempotencyKey: key),
             tenantID: principal.tenantID, now: Date())
         if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
-        return Self.respond(created ? .created : .ok, Self.json(task, project: project))
+        return Self.respond(created ? .created : .ok, Self.json(task))
     }
 
     func listTasks(_ request: Request) async throws -> Response {

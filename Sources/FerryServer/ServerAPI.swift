@@ -167,7 +167,7 @@ public struct ServerAPI: Sendable {
             throw Problem(.conflict, "a project named \(name) already exists")
         }
         let project = try await store.createProject(Project(
-            id: SQLiteServerStore.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
+            id: ServerIDs.newID("prj"), tenantID: principal.tenantID, name: name, repo: repo,
             base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date(), webhookURL: webhook,
             webhookSecret: webhook.map { _ in Webhooks.newSecret() }, push: push))
         try await record(principal, "project.create", project.id, "\(name) at \(repo)", remote)
@@ -209,8 +209,9 @@ public struct ServerAPI: Sendable {
 
     func json(_ request: Request) async throws -> JSONValue {
         let buffer = try await request.body.collect(upTo: 1 << 20)
-        guard case .object? = JSONValue.parse(String(buffer: buffer)), let value = JSONValue.parse(String(buffer: buffer))
-        else { throw Problem(.badRequest, "the body must be a JSON object") }
+        guard let value = JSONValue.parse(String(buffer: buffer)), case .object = value else {
+            throw Problem(.badRequest, "the body must be a JSON object")
+        }
         return value
     }
 
@@ -243,7 +244,7 @@ public struct ServerAPI: Sendable {
         ]
     }
 
-    static func json(_ task: ServerTask, project: Project? = nil) -> JSONValue {
+    static func json(_ task: ServerTask) -> JSONValue {
         [
             "id": .string(task.id), "status": .string(task.state.apiName), "project": .string(task.projectID),
             "task": .string(task.task), "base": task.base.map { .string($0) } ?? .null,

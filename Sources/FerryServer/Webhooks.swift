@@ -50,7 +50,7 @@ public enum Webhooks {
     }
 
     public static func newSecret() -> String {
-        "whsec_" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        ServerIDs.secret("whsec_")
     }
 }
 

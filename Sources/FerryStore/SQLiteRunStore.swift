@@ -9,15 +9,21 @@ public final class SQLiteRunStore: RunStore {
 
     public init(path: String) throws {
         self.path = path
+        pool = try Self.openPool(path: path, migrator: Self.migrator, what: "the run store")
+    }
+
+    /// A WAL-mode pool on `path` (its folder made), migrated; what Ferry's SQLite stores open with.
+    public static func openPool(path: String, migrator: DatabaseMigrator, what: String) throws -> DatabasePool {
         do {
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try migrator.migrate(pool)
+            return pool
         } catch {
-            throw FerryError(.store, "cannot open the run store at \(path): \(error)")
+            throw FerryError(.store, "cannot open \(what) at \(path): \(error)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import FerryWorkspace
 
 /// Real git repositories in temporary directories, for tests and the demo.
@@ -40,4 +41,11 @@ public func unusedLocalPort() -> Int {
         close(fd)
         if connected != 0 { return port }
     }
+}
+
+/// A value shared between tasks in a test.
+public final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    public init(_ value: Value) { mutex = Mutex(value) }
+    public func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }

@@ -152,10 +152,3 @@ import Testing
         #expect(events.contains { if case .runHalted(let halt) = $0.event { halt.message.contains("monthly budget") } else { false } })
     }
 }
-
-/// A value shared between tasks in a test.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
-}

@@ -282,11 +282,15 @@ extension AgentMachineTests {
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("edit_file", #"{"path": "a"#, id: "bad"), cost: 0, now: 1))
-        #expect(m.lastRejection?.error.contains("not a valid JSON object") == true)
-        #expect(m.lastRejection?.answers.map(\.callID) == ["bad"])
-        #expect(m.lastRejection?.answers.first?.output.hasPrefix("Error: not run.") == true)
+        let records = m.takeRecords()
+        guard case .replyRejected(let rejected)? = records.first, case .toolResult(let answer)? = records.last else {
+            Issue.record("expected reply.rejected then its call's answer, got \(records)"); return
+        }
+        #expect(records.count == 2 && rejected.error.contains("not a valid JSON object"))
+        #expect(answer.callID == "bad" && answer.rejected == true && answer.isError && answer.output.hasPrefix("Error: not run."))
+        // A good reply leaves nothing for the trace beyond what the driver records itself.
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "good"), cost: 0, now: 2))
-        #expect(m.lastRejection == nil)
+        #expect(m.takeRecords().isEmpty)
     }
 }
 

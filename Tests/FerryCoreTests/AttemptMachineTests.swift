@@ -80,7 +80,8 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         for number in 1...AttemptMachine.maxReplies {
-            #expect(m.handle(.modelReplied(Self.fix("def add(a, b):\n    return \(number)\n"), cost: 0, now: 1)) != .verify)
+            let rewritten = "def add(a, b):\n    return \(number)\n"
+            #expect(m.handle(.modelReplied(Self.fix(rewritten), cost: 0, now: 1)) == .write(["calc.py": rewritten]))
             _ = m.handle(.written(changed: ["calc.py"], now: 1))
             let next = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 2))
             if number < AttemptMachine.maxReplies {

@@ -94,11 +94,7 @@ import Testing
                 try await server.store.recordSpend(SpendRecord(
                     tenantID: tenant.id, projectID: "elsewhere", taskID: "earlier", attempt: 1, step: 1, model: "m",
                     usage: Usage(), usd: 0.5 - 0.0001, at: Date()))
-                let profile = ModelProfile(name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
-                let modelClient = ModelFactory.httpClient(for: profile)
-                let worker = Worker(
-                    id: "w", store: server.store, runStore: server.runStore, config: frozen,
-                    makeModel: { _ in ModelFactory.make(profile: profile, apiKey: "k", client: modelClient, retry: RetryPolicy(maxAttempts: 1)) })
+                let (worker, modelClient) = fakeWorker(fake, server: server, config: frozen)
                 let claimed = try #require(try await server.store.claim(worker: "w", now: Date(), policy: QueuePolicy()))
                 #expect(claimed.id == id)
                 await worker.execute(claimed)

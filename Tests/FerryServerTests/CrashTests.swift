@@ -71,14 +71,11 @@ import Testing
             waitpid(worker.processIdentifier, &status, 0)
 
             // Another worker on this machine rescues the task once the lease has run out, and finishes it.
-            let profile = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
-            let client = ModelFactory.httpClient(for: profile)
             var workerConfig = FerryConfig(dataDirectory: root + "/data2")
             workerConfig.firstAttempt = .off
-            let rescuer = Worker(
-                id: "rescuer", store: server.store, runStore: server.runStore, config: workerConfig,
-                policy: QueuePolicy(leaseSeconds: 3, backoffBaseSeconds: 0.2), pollSeconds: 0.2,
-                makeModel: { _ in ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 1)) })
+            let (rescuer, client) = fakeWorker(
+                fake, server: server, config: workerConfig, id: "rescuer",
+                policy: QueuePolicy(leaseSeconds: 3, backoffBaseSeconds: 0.2), pollSeconds: 0.2)
             let loop = Task { await rescuer.run() }
             var done: ServerTask?
             for _ in 0..<300 {

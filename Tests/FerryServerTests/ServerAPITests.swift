@@ -77,12 +77,8 @@ import Testing
         config.firstAttempt = .off
         let frozen = config
         try await FakeModelServer.with(.openai, script: Self.script) { fake in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
-            let modelClient = ModelFactory.httpClient(for: profile)
-            let worker = Worker(
-                id: "test-worker", store: server.store, runStore: server.runStore, config: frozen,
-                policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.1,
-                makeModel: { _ in ModelFactory.make(profile: profile, apiKey: "k", client: modelClient, retry: RetryPolicy(maxAttempts: 1)) })
+            let (worker, modelClient) = fakeWorker(
+                fake, server: server, config: frozen, id: "test-worker", policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.1)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -120,11 +121,4 @@ import Testing
             #expect(recorded.0.state == "failed" && recorded.1.count == 3)
         }
     }
-}
-
-/// A value shared between tasks in a test.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }

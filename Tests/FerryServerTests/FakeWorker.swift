@@ -1,0 +1,18 @@
+import AsyncHTTPClient
+import FerryAgent
+import FerryModels
+import FerryServer
+import FerryTesting
+
+/// A worker whose every model is `fake`, and the HTTP client to shut down after it.
+func fakeWorker(
+    _ fake: FakeModelServer, server: TeamServer, config: FerryConfig, id: String = "w", policy: QueuePolicy = QueuePolicy(),
+    pollSeconds: Double = 1
+) -> (worker: Worker, client: HTTPClient) {
+    let profile = ModelProfile(name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+    let client = ModelFactory.httpClient(for: profile)
+    let worker = Worker(
+        id: id, store: server.store, runStore: server.runStore, config: config, policy: policy, pollSeconds: pollSeconds,
+        makeModel: { _ in ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 1)) })
+    return (worker, client)
+}
