@@ -17,10 +17,15 @@ extension PostgresServerStore {
                         OR (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running')
                             < \(policy.tenantConcurrency)::BIGINT)
                 ORDER BY priority DESC, scheduled_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-            UPDATE tasks SET state = 'running', attempt = tasks.attempt + 1, attempted_by = \(worker),
-                lease_until = \(at + policy.leaseSeconds)
-            FROM next WHERE tasks.id = next.id
-            RETURNING tasks.*
+            , claimed AS (
+                UPDATE tasks SET state = 'running', attempt = tasks.attempt + 1, attempted_by = \(worker),
+                    lease_until = \(at + policy.leaseSeconds)
+                FROM next WHERE tasks.id = next.id
+                RETURNING tasks.*)
+            , recorded AS (
+                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
+                SELECT id, attempt, attempted_by, scheduled_at, \(at) FROM claimed)
+            SELECT * FROM claimed
             """
         ).first
     }
@@ -58,6 +63,7 @@ extension PostgresServerStore {
                 RETURNING *
                 """, on: connection)
             guard let task = finished.first else { return false }
+            try await self.endAttempt(id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now, on: connection)
             // The webhook is queued in the same transaction as the end it announces.
             try await self.enqueueWebhook(task, on: connection, now: now)
             return true
@@ -80,6 +86,7 @@ extension PostgresServerStore {
                         errors = \(errors), lease_until = NULL, attempted_by = NULL, reason = \(error), finished_at = \(finished)
                     WHERE id = \(task.id) AND attempt = \(task.attempt)
                     """, logger: logger)
+                try await self.endAttempt(id: task.id, attempt: task.attempt, outcome: "lost", now: now, on: connection)
             }
             return expired.map(\.id)
         }
@@ -98,8 +105,17 @@ extension PostgresServerStore {
                     lease_until = NULL, attempted_by = NULL
                 WHERE id = \(id) AND attempt = \(attempt)
                 """, logger: logger)
+            try await self.endAttempt(id: id, attempt: attempt, outcome: "released", now: now, on: connection)
             return true
         }
+    }
+
+    func endAttempt(id: String, attempt: Int, outcome: String, now: Date, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE attempts SET ended_at = \(now.timeIntervalSince1970), outcome = \(outcome)
+            WHERE task_id = \(id) AND attempt = \(attempt) AND ended_at IS NULL
+            """, logger: logger)
     }
 
     public func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask? {
@@ -124,7 +140,28 @@ extension PostgresServerStore {
         ).decode((String, Double, Int, Int, Int).self) {
             stats.spendByModel[model] = ServerStats.Spend(usd: usd, inputTokens: input, outputTokens: output, calls: calls)
         }
+        let claimBounds = Histogram.claimBounds, durationBounds = Histogram.durationBounds
+        for try await row in try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Histogram.columns("claimed_at - due_at", bounds: claimBounds)) FROM attempts"))
+        {
+            stats.claimLatency = try Self.histogram(row.makeRandomAccess(), from: 0, bounds: claimBounds)
+        }
+        for try await row in try await client.query(
+            PostgresQuery(unsafeSQL: """
+                SELECT outcome, \(Histogram.columns("ended_at - claimed_at", bounds: durationBounds)) FROM attempts
+                WHERE ended_at IS NOT NULL GROUP BY outcome
+                """))
+        {
+            let r = row.makeRandomAccess()
+            stats.runDuration[try r[0].decode(String.self)] = try Self.histogram(r, from: 1, bounds: durationBounds)
+        }
         return stats
+    }
+
+    static func histogram(_ r: PostgresRandomAccessRow, from first: Int, bounds: [Double]) throws -> Histogram {
+        Histogram(
+            bounds: bounds, count: try r[first].decode(Int.self), sum: try r[first + 1].decode(Double.self),
+            cumulative: try bounds.indices.map { try r[first + 2 + $0].decode(Int.self) })
     }
 
     public func keys(tenantID: String) async throws -> [APIKeyInfo] {

@@ -83,6 +83,13 @@ extension PostgresServerStore {
             "ALTER TABLE projects ADD COLUMN push BOOLEAN NOT NULL DEFAULT false",
             "ALTER TABLE tasks ADD COLUMN pushed_to TEXT",
         ]),
+        (7, [
+            """
+            CREATE TABLE attempts (task_id TEXT NOT NULL REFERENCES tasks(id), attempt INTEGER NOT NULL, worker TEXT NOT NULL,
+                due_at DOUBLE PRECISION NOT NULL, claimed_at DOUBLE PRECISION NOT NULL, ended_at DOUBLE PRECISION,
+                outcome TEXT, PRIMARY KEY (task_id, attempt))
+            """,
+        ]),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

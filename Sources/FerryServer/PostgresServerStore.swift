@@ -162,9 +162,7 @@ public final class PostgresServerStore: ServerStore {
             try await client.query("NOTIFY ferry_tasks")
             return (task, true)
         }
-        let existing = try await tasks(
-            "SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND idempotency_key = \(new.idempotencyKey)")
-        guard let task = existing.first else { throw FerryError(.store, "the task could not be created") }
+        guard let key = new.idempotencyKey, let task = try await task(idempotencyKey: key, tenantID: tenantID) else { throw FerryError(.store, "the task could not be created") }
         return (task, false)
     }
 
@@ -174,6 +172,10 @@ public final class PostgresServerStore: ServerStore {
 
     public func task(id: String) async throws -> ServerTask? {
         try await tasks("SELECT * FROM tasks WHERE id = \(id)").first
+    }
+
+    public func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask? {
+        try await tasks("SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND idempotency_key = \(idempotencyKey)").first
     }
 
     public func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask] {

@@ -69,8 +69,29 @@ extension SQLiteServerStore {
                 stats.spendByModel[row["model"]] = ServerStats.Spend(
                     usd: row["usd"], inputTokens: row["i"], outputTokens: row["o"], calls: row["n"])
             }
+            let claimBounds = Histogram.claimBounds, durationBounds = Histogram.durationBounds
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT \(Histogram.columns("claimed_at - due_at", bounds: claimBounds)) FROM attempts")
+            {
+                stats.claimLatency = Self.histogram(row, from: 0, bounds: claimBounds)
+            }
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT outcome, \(Histogram.columns("ended_at - claimed_at", bounds: durationBounds)) FROM attempts
+                    WHERE ended_at IS NOT NULL GROUP BY outcome
+                    """)
+            {
+                stats.runDuration[row[0]] = Self.histogram(row, from: 1, bounds: durationBounds)
+            }
             return stats
         }
+    }
+
+    static func histogram(_ row: Row, from first: Int, bounds: [Double]) -> Histogram {
+        Histogram(
+            bounds: bounds, count: row[first], sum: row[first + 1],
+            cumulative: bounds.indices.map { row[first + 2 + $0] })
     }
 
     public func keys(tenantID: String) async throws -> [APIKeyInfo] {

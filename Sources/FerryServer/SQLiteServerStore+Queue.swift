@@ -20,6 +20,12 @@ extension SQLiteServerStore {
             let id: String = row["id"]
             try db.execute(
                 sql: """
+                    INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
+                    SELECT id, attempt + 1, ?, scheduled_at, ? FROM tasks WHERE id = ?
+                    """,
+                arguments: [worker, now.timeIntervalSince1970, id])
+            try db.execute(
+                sql: """
                     UPDATE tasks SET state = 'running', attempt = attempt + 1, attempted_by = ?, lease_until = ?
                     WHERE id = ?
                     """,
@@ -62,6 +68,7 @@ extension SQLiteServerStore {
                     outcome.costUSD, now.timeIntervalSince1970, outcome.diff, outcome.pushedTo, id, attempt,
                 ])
             guard db.changesCount == 1 else { return false }
+            try Self.endAttempt(db, id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now)
             // The webhook is queued in the same transaction as the end it announces.
             try Self.enqueueWebhook(db, taskID: id, now: now)
             return true
@@ -87,6 +94,7 @@ extension SQLiteServerStore {
                         state.rawValue, scheduledAt.timeIntervalSince1970, errors, error,
                         state.isTerminal ? now.timeIntervalSince1970 : nil, task.id, task.attempt,
                     ])
+                try Self.endAttempt(db, id: task.id, attempt: task.attempt, outcome: "lost", now: now)
             }
             return expired.map(\.id)
         }
@@ -106,8 +114,16 @@ extension SQLiteServerStore {
                     WHERE id = ? AND attempt = ? AND state = 'running'
                     """,
                 arguments: [now.timeIntervalSince1970, errors, id, attempt])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            try Self.endAttempt(db, id: id, attempt: attempt, outcome: "released", now: now)
+            return true
         }
+    }
+
+    static func endAttempt(_ db: Database, id: String, attempt: Int, outcome: String, now: Date) throws {
+        try db.execute(
+            sql: "UPDATE attempts SET ended_at = ?, outcome = ? WHERE task_id = ? AND attempt = ? AND ended_at IS NULL",
+            arguments: [now.timeIntervalSince1970, outcome, id, attempt])
     }
 
     public func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask? {

@@ -83,6 +83,14 @@ public final class SQLiteServerStore: ServerStore {
                 ALTER TABLE tasks ADD COLUMN pushed_to TEXT;
                 """)
         }
+        migrator.registerMigration("v7: attempts") { db in
+            try db.execute(sql: """
+                CREATE TABLE attempts (
+                    task_id TEXT NOT NULL REFERENCES tasks(id), attempt INTEGER NOT NULL, worker TEXT NOT NULL,
+                    due_at DOUBLE NOT NULL, claimed_at DOUBLE NOT NULL, ended_at DOUBLE, outcome TEXT,
+                    PRIMARY KEY (task_id, attempt))
+                """)
+        }
         return migrator
     }
 
@@ -208,6 +216,14 @@ public final class SQLiteServerStore: ServerStore {
 
     public func task(id: String) async throws -> ServerTask? {
         try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id]).map(Self.task) }
+    }
+
+    public func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask? {
+        try await read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?", arguments: [tenantID, idempotencyKey]
+            ).map(Self.task)
+        }
     }
 
     public func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask] {

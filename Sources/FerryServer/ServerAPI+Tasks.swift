@@ -27,6 +27,13 @@ extension ServerAPI {
             throw Problem(.notFound, "no project \(projectRef)")
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        // A retried create returns the task it made, even when the budget has run out since.
+        if let key, let existing = try await store.task(idempotencyKey: key, tenantID: principal.tenantID) {
+            guard existing.projectID == project.id, existing.task == text else {
+                throw Problem(.unprocessableContent, "the Idempotency-Key \(key) was used for another request (task \(existing.id))")
+            }
+            return Self.respond(.ok, Self.json(existing))
+        }
         // Budgets are enforced at create: a task that could take the month past one is refused.
         let maxCost: Double?
         do {

@@ -103,6 +103,8 @@ public protocol ServerStore: BudgetStore {
     /// A tenant's task; nil for another tenant's.
     func task(_ id: String, tenantID: String) async throws -> ServerTask?
     func task(id: String) async throws -> ServerTask?
+    /// The tenant's task created with this `Idempotency-Key`, if any.
+    func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask?
     /// A tenant's tasks, newest first, after the cursor (a task id) when given.
     func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask]
 
@@ -177,48 +179,6 @@ public struct SpendRecord: Sendable, Hashable {
         self.usage = usage
         self.usd = usd
         self.at = at
-    }
-}
-
-/// What `/metrics` reports.
-public struct ServerStats: Sendable, Hashable {
-    public struct Spend: Sendable, Hashable {
-        public var usd: Double
-        public var inputTokens: Int
-        public var outputTokens: Int
-        public var calls: Int
-    }
-
-    public var tasksByState: [String: Int] = [:]
-    public var spendByModel: [String: Spend] = [:]
-
-    /// Prometheus' text format.
-    public var prometheus: String {
-        var lines = [
-            "# HELP ferry_tasks Tasks by status (queued includes tasks waiting for a retry).",
-            "# TYPE ferry_tasks gauge",
-        ]
-        var byStatus: [String: Int] = [:]
-        for state in TaskState.allCases { byStatus[state.apiName, default: 0] += tasksByState[state.rawValue] ?? 0 }
-        for (status, count) in byStatus.sorted(by: { $0.key < $1.key }) {
-            lines.append("ferry_tasks{status=\"\(status)\"} \(count)")
-        }
-        lines += ["# HELP ferry_queue_depth Tasks waiting to be claimed.", "# TYPE ferry_queue_depth gauge",
-                  "ferry_queue_depth \(byStatus["queued"] ?? 0)"]
-        lines += ["# HELP ferry_model_cost_usd_total USD spent on model calls.", "# TYPE ferry_model_cost_usd_total counter"]
-        for (model, spend) in spendByModel.sorted(by: { $0.key < $1.key }) {
-            lines.append("ferry_model_cost_usd_total{model=\"\(model)\"} \(spend.usd)")
-        }
-        lines += ["# HELP ferry_model_tokens_total Tokens sent and received.", "# TYPE ferry_model_tokens_total counter"]
-        for (model, spend) in spendByModel.sorted(by: { $0.key < $1.key }) {
-            lines.append("ferry_model_tokens_total{model=\"\(model)\",direction=\"input\"} \(spend.inputTokens)")
-            lines.append("ferry_model_tokens_total{model=\"\(model)\",direction=\"output\"} \(spend.outputTokens)")
-        }
-        lines += ["# HELP ferry_model_calls_total Model calls.", "# TYPE ferry_model_calls_total counter"]
-        for (model, spend) in spendByModel.sorted(by: { $0.key < $1.key }) {
-            lines.append("ferry_model_calls_total{model=\"\(model)\"} \(spend.calls)")
-        }
-        return lines.joined(separator: "\n") + "\n"
     }
 }
 

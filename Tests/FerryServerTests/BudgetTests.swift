@@ -86,7 +86,8 @@ import Testing
                 #expect(refused.json["requested_usd"] == 1 && refused.json["scope"] == "tenant")
                 #expect(refused.json["detail"]?.stringValue?.contains("past its monthly budget") == true)
 
-                let created = try await client.send(.POST, "/v1/tasks", key: member, body: ["project": "calc", "task": "fix add()"])
+                let created = try await client.send(
+                    .POST, "/v1/tasks", key: member, body: ["project": "calc", "task": "fix add()"], headers: ["Idempotency-Key": "fix-1"])
                 #expect(created.status == 201 && created.json["max_cost"] == .number(0.5), "\(created.body)")
                 let id = try #require(created.json["id"]?.stringValue)
 
@@ -108,6 +109,14 @@ import Testing
                 let budgets = try await client.send(.GET, "/v1/budgets", key: member).json
                 #expect(abs((budgets["data"]?.arrayItems?.first?["spent_usd"]?.doubleValue ?? 0) - (0.5 - 0.0001 + 0.000144)) < 1e-9)
                 #expect(try await client.send(.POST, "/v1/tasks", key: member, body: ["project": "calc", "task": "y"]).status == 402)
+                // A client retrying the create it made before the budget ran out gets that task, not a refusal;
+                // the same key on another request is an error.
+                let replayed = try await client.send(
+                    .POST, "/v1/tasks", key: member, body: ["project": "calc", "task": "fix add()"], headers: ["Idempotency-Key": "fix-1"])
+                #expect(replayed.status == 200 && replayed.json["id"]?.stringValue == id && replayed.json["status"] == "limit")
+                let reused = try await client.send(
+                    .POST, "/v1/tasks", key: member, body: ["project": "calc", "task": "other"], headers: ["Idempotency-Key": "fix-1"])
+                #expect(reused.status == 422 && reused.json["detail"]?.stringValue?.contains("used for another request") == true)
                 group.cancelAll()
             }
         }

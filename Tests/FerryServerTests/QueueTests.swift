@@ -163,4 +163,32 @@ import Testing
         #expect(try await f.store.authenticate(plain) == Principal(tenantID: other.id, role: .viewer, keyID: key))
         #expect(try await f.store.authenticate(plain + "x") == nil)
     }
+
+    @Test(arguments: Kind.allCases) func claimLatencyAndRunDurationAreHistogramsFromTheDatabase(kind: Kind) async throws {
+        let f = try await Self.fixture(kind)
+        let (a, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        let (b, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "b", priority: -1), tenantID: f.tenant.id, now: Self.t0)
+        #expect(try await f.store.claim(worker: "w1", now: Self.t0.addingTimeInterval(0.3), policy: Self.policy)?.id == a.id)
+        #expect(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(2), policy: Self.policy)?.id == b.id)
+        let done = TaskOutcome(state: .verified, reason: "ok", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+        #expect(try await f.store.finish(id: a.id, attempt: 1, outcome: done, now: Self.t0.addingTimeInterval(6.3)))
+        // b's lease runs out: that attempt ends "lost" after 11 s; its retry is due 5 s later and claimed 2 s after that.
+        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(13), policy: Self.policy) == [b.id])
+        #expect(try await f.store.claim(worker: "w3", now: Self.t0.addingTimeInterval(20), policy: Self.policy)?.attempt == 2)
+        let stats = try await f.store.stats()
+        #expect(stats.claimLatency.count == 3 && abs(stats.claimLatency.sum - 4.3) < 0.001)
+        let le = Dictionary(uniqueKeysWithValues: zip(stats.claimLatency.bounds, stats.claimLatency.cumulative))
+        #expect(le[0.25] == 0 && le[0.5] == 1 && le[1] == 1 && le[2.5] == 3 && le[3600] == 3)
+        #expect(stats.runDuration.keys.sorted() == ["lost", "verified"])
+        #expect(stats.runDuration["verified"]?.count == 1 && abs((stats.runDuration["verified"]?.sum ?? 0) - 6) < 0.001)
+        #expect(stats.runDuration["lost"]?.count == 1 && abs((stats.runDuration["lost"]?.sum ?? 0) - 11) < 0.001)
+        let text = stats.prometheus
+        #expect(text.contains("# TYPE ferry_claim_latency_seconds histogram\n"))
+        #expect(text.contains("ferry_claim_latency_seconds_bucket{le=\"0.5\"} 1\n"))
+        #expect(text.contains("ferry_claim_latency_seconds_bucket{le=\"+Inf\"} 3\nferry_claim_latency_seconds_sum 4.29"))
+        #expect(text.contains("ferry_run_duration_seconds_bucket{outcome=\"lost\",le=\"10\"} 0\n"))
+        #expect(text.contains("ferry_run_duration_seconds_bucket{outcome=\"lost\",le=\"30\"} 1\n"))
+        #expect(text.contains("ferry_run_duration_seconds_count{outcome=\"verified\"} 1\n"))
+    }
 }
