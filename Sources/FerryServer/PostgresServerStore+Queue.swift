@@ -64,8 +64,10 @@ extension PostgresServerStore {
                 """, on: connection)
             guard let task = finished.first else { return false }
             try await self.endAttempt(id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now, on: connection)
-            // The webhook is queued in the same transaction as the end it announces.
+            // The webhook is queued in the same transaction as the end it announces; the notice (a tenant's slot is
+            // free) goes out at commit.
             try await self.enqueueWebhook(task, on: connection, now: now)
+            try await connection.query("NOTIFY ferry_tasks", logger: logger)
             return true
         }
     }
@@ -106,7 +108,28 @@ extension PostgresServerStore {
                 WHERE id = \(id) AND attempt = \(attempt)
                 """, logger: logger)
             try await self.endAttempt(id: id, attempt: attempt, outcome: "released", now: now, on: connection)
+            try await connection.query("NOTIFY ferry_tasks", logger: logger)
             return true
+        }
+    }
+
+    /// Wakes this process's idle workers on every `NOTIFY ferry_tasks` (a task created, handed back or finished, by
+    /// any process), on one connection held for it, listening again after a lost connection.
+    public func listenForWork() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: "ferry_tasks") { notices in
+                        // Whatever was signalled while not listening.
+                        self.workSignal.notify()
+                        for try await _ in notices { self.workSignal.notify() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("listening for new tasks failed; workers poll until it is back: \(error)")
+            }
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 

@@ -11,6 +11,7 @@ public final class PostgresServerStore: ServerStore {
     let client: PostgresClient
     private let runner: Task<Void, Never>
     let logger = Logger(label: "ferry-postgres")
+    public let workSignal = WorkSignal()
 
     /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema, giving up after
     /// `connectTimeout` seconds.

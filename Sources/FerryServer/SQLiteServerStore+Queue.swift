@@ -56,7 +56,9 @@ extension SQLiteServerStore {
     }
 
     public func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool {
-        try await write { db in
+        // A finished task frees its tenant's slot.
+        defer { workSignal.notify() }
+        return try await write { db in
             try db.execute(
                 sql: """
                     UPDATE tasks SET state = ?, reason = ?, run_id = ?, branch = ?, commit_sha = ?,
@@ -101,7 +103,8 @@ extension SQLiteServerStore {
     }
 
     public func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool {
-        try await write { db in
+        defer { workSignal.notify() }
+        return try await write { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT errors FROM tasks WHERE id = ? AND attempt = ? AND state = 'running'", arguments: [id, attempt])
             else { return false }

@@ -8,6 +8,10 @@ import GRDB
 public final class SQLiteServerStore: ServerStore {
     let pool: DatabasePool
     public let path: String
+    /// Every writer of this file is in this process, so a signal here reaches every worker.
+    public let workSignal = WorkSignal()
+
+    public func listenForWork() async {}
 
     public init(path: String) throws {
         self.path = path
@@ -187,7 +191,7 @@ public final class SQLiteServerStore: ServerStore {
 
     public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool) {
         let id = ServerIDs.newID("task")
-        return try await write { db in
+        let result: (task: ServerTask, created: Bool) = try await write { db in
             if let key = new.idempotencyKey,
                 let existing = try Row.fetchOne(
                     db, sql: "SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?", arguments: [tenantID, key])
@@ -206,6 +210,8 @@ public final class SQLiteServerStore: ServerStore {
                 ])
             return (try Self.task(Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id])!), true)
         }
+        if result.created { workSignal.notify() }
+        return result
     }
 
     public func task(_ id: String, tenantID: String) async throws -> ServerTask? {

@@ -85,6 +85,11 @@ public struct NewTask: Sendable, Hashable {
 /// The server's source of truth: tenants, keys, projects and the task queue. The embedded store is SQLite;
 /// PostgreSQL (for workers on many machines) implements the same protocol.
 public protocol ServerStore: BudgetStore {
+    /// Signalled when there may be work for an idle worker; `listenForWork` feeds it from other processes.
+    var workSignal: WorkSignal { get }
+    /// Feeds `workSignal` with other processes' signals until cancelled (PostgreSQL's LISTEN); returns at once
+    /// where every writer is in this process.
+    func listenForWork() async
     func createTenant(name: String) async throws -> Tenant
     func tenant(named name: String) async throws -> Tenant?
     /// A new key for the tenant; the plaintext is returned once and only its hash is kept.

@@ -58,15 +58,32 @@ public struct TeamServer: Sendable {
             router: ServerAPI(store: store, runStore: runStore).router(),
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in workers { group.addTask { await worker.run() } }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for worker in workers {
+                group.addTask {
+                    await worker.run()
+                    return false
+                }
+            }
+            if !workers.isEmpty {
+                group.addTask {
+                    await store.listenForWork()
+                    return false
+                }
+            }
             // Webhooks go out from every server process (the outbox is shared; claims keep sends single).
             let dispatcher = webhooks ?? WebhookDispatcher(store: store)
-            group.addTask { await dispatcher.run() }
-            group.addTask { try await app.runService(gracefulShutdownSignals: signals) }
+            group.addTask {
+                await dispatcher.run()
+                return false
+            }
+            group.addTask {
+                try await app.runService(gracefulShutdownSignals: signals)
+                return true
+            }
             // The API stopping (a signal, or the caller's cancellation) stops the workers; their running attempts
             // are handed back to the queue.
-            _ = try await group.next()
+            while let apiEnded = try await group.next(), !apiEnded {}
             group.cancelAll()
         }
     }

@@ -19,12 +19,13 @@ public struct Worker: Sendable {
     public let config: FerryConfig
     public let policy: QueuePolicy
     public let secrets: [String]
+    /// The longest an idle worker waits before it looks again (a signal wakes it sooner).
     public let pollSeconds: Double
     let makeModel: ModelProvider
 
     public init(
         id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig, policy: QueuePolicy = QueuePolicy(),
-        secrets: [String] = [], pollSeconds: Double = 1, makeModel: @escaping ModelProvider
+        secrets: [String] = [], pollSeconds: Double = 5, makeModel: @escaping ModelProvider
     ) {
         self.id = id
         self.store = store
@@ -39,6 +40,7 @@ public struct Worker: Sendable {
     /// Claims and runs tasks until cancelled.
     public func run() async {
         while !Task.isCancelled {
+            let generation = store.workSignal.generation
             do {
                 _ = try await store.rescueExpired(now: Date(), policy: policy)
                 if let task = try await store.claim(worker: id, now: Date(), policy: policy) {
@@ -48,7 +50,9 @@ public struct Worker: Sendable {
             } catch {
                 FileHandle.standardError.write(Data("ferry worker \(id): \(error)\n".utf8))
             }
-            try? await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
+            // Until a task may be there (LISTEN/NOTIFY across machines), or the poll interval for retries whose
+            // backoff ends and leases that run out.
+            await store.workSignal.wait(seconds: pollSeconds, after: generation)
         }
     }
 

@@ -99,6 +99,7 @@ struct WorkerCommand: AsyncParsableCommand {
             try await Interrupts.cancelling {
                 await withTaskGroup(of: Void.self) { group in
                     for worker in pool { group.addTask { await worker.run() } }
+                    group.addTask { await server.store.listenForWork() }
                     group.addTask { await WebhookDispatcher(store: server.store).run() }
                 }
             }

@@ -11,6 +11,8 @@ import Testing
         var store: any ServerStore
         var tenant: Tenant
         var project: Project
+        /// The database's URL, on PostgreSQL.
+        var url: String?
     }
 
     /// The two stores behind the one protocol: the embedded one and PostgreSQL.
@@ -18,18 +20,20 @@ import Testing
 
     static func fixture(_ kind: Kind = .sqlite) async throws -> Fixture {
         let store: any ServerStore
+        var url: String?
         switch kind {
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-queue-\(UUID().uuidString.prefix(8))").path
             store = try SQLiteServerStore(path: dir + "/server.sqlite")
         case .postgres:
-            store = try await PostgresServerStore(url: try PostgresCluster.freshDatabase())
+            url = try PostgresCluster.freshDatabase()
+            store = try await PostgresServerStore(url: url!)
         }
         let tenant = try await store.createTenant(name: "team")
         let project = try await store.createProject(Project(
             id: "prj_1", tenantID: tenant.id, name: "shop", repo: "/tmp/shop", base: "main", model: nil, testCommand: nil,
             createdAt: Date()))
-        return Fixture(store: store, tenant: tenant, project: project)
+        return Fixture(store: store, tenant: tenant, project: project, url: url)
     }
 
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
