@@ -49,11 +49,14 @@ public struct TeamServer: Sendable {
     /// `signals` has them). `onListening` gets the bound port.
     public func run(
         host: String = "127.0.0.1", port: Int, workers: [Worker], webhooks: WebhookDispatcher? = nil,
-        signals: [UnixSignal] = [.sigterm, .sigint],
+        signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger? = nil,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
-        var logger = Logger(label: "ferry-serve")
-        logger.logLevel = .warning
+        let logger = logger ?? {
+            var quiet = Logger(label: "ferry.serve")
+            quiet.logLevel = .warning
+            return quiet
+        }()
         let app = Application(
             router: ServerAPI(store: store, runStore: runStore).router(),
             configuration: .init(address: .hostname(host, port: port)),

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import FerryCore
 import Foundation
+import Logging
 import NIOCore
 
 /// A webhook call waiting in the outbox. The row is written in the same transaction as the task's end, so no end
@@ -62,6 +63,7 @@ public struct WebhookDispatcher: Sendable {
     public var backoffBaseSeconds = 2.0
     public var timeoutSeconds = 10.0
     public var pollSeconds = 1.0
+    let logger = Logger(label: "ferry.webhooks")
     /// The time (tests move it on instead of waiting).
     let now: @Sendable () -> Date
 
@@ -79,7 +81,8 @@ public struct WebhookDispatcher: Sendable {
             do {
                 if try await deliverOne() { continue }
             } catch {
-                FileHandle.standardError.write(Data("ferry webhooks: \(error)\n".utf8))
+                if Task.isCancelled { break }
+                logger.error("webhook delivery step failed", metadata: ["error": .string("\(error)")])
             }
             try? await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
         }

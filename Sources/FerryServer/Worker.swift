@@ -4,6 +4,7 @@ import FerryModels
 import FerryStore
 import FerryWorkspace
 import Foundation
+import Logging
 
 /// Takes tasks from the queue and runs them through the same library call the CLI uses, holding each claim with a
 /// heartbeat. A lost lease or a cancel through the API stops the run (its sandbox is killed); only the attempt that
@@ -22,11 +23,16 @@ public struct Worker: Sendable {
     /// The longest an idle worker waits before it looks again (a signal wakes it sooner).
     public let pollSeconds: Double
     let makeModel: ModelProvider
+    let logger: Logger
 
     public init(
         id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig, policy: QueuePolicy = QueuePolicy(),
-        secrets: [String] = [], pollSeconds: Double = 5, makeModel: @escaping ModelProvider
+        secrets: [String] = [], pollSeconds: Double = 5, logger: Logger = Logger(label: "ferry.worker"),
+        makeModel: @escaping ModelProvider
     ) {
+        var logger = logger
+        logger[metadataKey: "worker"] = .string(id)
+        self.logger = logger
         self.id = id
         self.store = store
         self.runStore = runStore
@@ -42,13 +48,22 @@ public struct Worker: Sendable {
         while !Task.isCancelled {
             let generation = store.workSignal.generation
             do {
-                _ = try await store.rescueExpired(now: Date(), policy: policy)
-                if let task = try await store.claim(worker: id, now: Date(), policy: policy) {
+                for id in try await store.rescueExpired(now: Date(), policy: policy) {
+                    logger.warning("lease expired; attempt lost", metadata: ["task": .string(id)])
+                }
+                let asked = Date()
+                if let task = try await store.claim(worker: id, now: asked, policy: policy) {
+                    logger.info("task claimed", metadata: [
+                        "task": .string(task.id), "tenant": .string(task.tenantID), "attempt": .stringConvertible(task.attempt),
+                        "claim_ms": .stringConvertible(Date().timeIntervalSince(asked) * 1000),
+                        "wait_s": .stringConvertible(asked.timeIntervalSince(task.scheduledAt)),
+                    ])
                     await execute(task)
                     continue
                 }
             } catch {
-                FileHandle.standardError.write(Data("ferry worker \(id): \(error)\n".utf8))
+                if Task.isCancelled { break }
+                logger.error("queue step failed", metadata: ["error": .string(Self.describe(error))])
             }
             // Until a task may be there (LISTEN/NOTIFY across machines), or the poll interval for retries whose
             // backoff ends and leases that run out.
@@ -56,8 +71,14 @@ public struct Worker: Sendable {
         }
     }
 
+    static func describe(_ error: any Error) -> String { (error as? FerryError)?.message ?? "\(error)" }
+
     /// Runs one claimed attempt to its end and records it, if the attempt still holds the task.
     public func execute(_ task: ServerTask) async {
+        let started = Date()
+        var logger = self.logger
+        logger[metadataKey: "task"] = .string(task.id)
+        logger[metadataKey: "attempt"] = .stringConvertible(task.attempt)
         let outcome: TaskOutcome
         do {
             outcome = try await attempt(task)
@@ -68,6 +89,7 @@ public struct Worker: Sendable {
                         id: task.id, attempt: task.attempt, reason: "attempt \(task.attempt) handed back: its worker shut down",
                         now: Date())
                 }.value
+                logger.notice("attempt handed back to the queue: the worker is shutting down")
                 return
             }
         } catch {
@@ -76,9 +98,21 @@ public struct Worker: Sendable {
                 commitSHA: nil, costUSD: 0)
         }
         // Recorded even when this task is being cancelled: the store must not refuse the write.
-        _ = try? await Task.detached { [store] in
-            try await store.finish(id: task.id, attempt: task.attempt, outcome: outcome, now: Date())
+        let recorded: Result<Bool, any Error> = await Task.detached { [store] in
+            do { return .success(try await store.finish(id: task.id, attempt: task.attempt, outcome: outcome, now: Date())) } catch {
+                return .failure(error)
+            }
         }.value
+        let metadata: Logger.Metadata = [
+            "status": .string(outcome.state.apiName), "cost_usd": .stringConvertible(outcome.costUSD),
+            "seconds": .stringConvertible(Date().timeIntervalSince(started)), "run": outcome.runID.map { .string($0) } ?? "none",
+        ]
+        switch recorded {
+        case .success(true): logger.info("task finished", metadata: metadata)
+        case .success(false): logger.warning("attempt ended but no longer held the task; its result was not recorded", metadata: metadata)
+        case .failure(let error):
+            logger.error("the attempt's end could not be recorded", metadata: metadata.merging(["error": .string(Self.describe(error))]) { $1 })
+        }
     }
 
     func attempt(_ task: ServerTask) async throws -> TaskOutcome {

@@ -4,6 +4,7 @@ import FerryCore
 import FerryModels
 import FerryServer
 import Foundation
+import Logging
 
 /// `ferry serve`: the team server on one machine — the API and in-process workers on the embedded store.
 struct ServeCommand: AsyncParsableCommand {
@@ -16,9 +17,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
     @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database: String?
     @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
+    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format = .json
+    @Option(help: "The least severe log level written: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: ServerLogging.Level = .info
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        ServerLogging.bootstrap(format: logFormat, level: logLevel, environment: environment)
         guard workers >= 0, port >= 0, port < 65_536, leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
             throw FerryError(
                 .usage, "--workers must be 0 or more, --port 0–65535, --lease-seconds at least 3 and --tenant-concurrency at least 1")
@@ -33,7 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
         let pool = Self.workers(
             workers, server: server, config: config,
             policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)
-        try await server.run(host: host, port: port, workers: pool) { bound in
+        let logger = Logger(label: "ferry.serve")
+        try await server.run(host: host, port: port, workers: pool, logger: logger) { bound in
+            logger.info("listening", metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
             print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
             fflush(nil)
         }
@@ -55,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
-                config: config, policy: policy, secrets: secrets,
+                config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
                 makeModel: { name in try Self.model(named: name, config: config, environment: environment) })
         }
     }
@@ -80,9 +87,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Workers in this process.") var workers = 1
     @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
     @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
+    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format = .json
+    @Option(help: "The least severe log level written: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: ServerLogging.Level = .info
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        ServerLogging.bootstrap(format: logFormat, level: logLevel, environment: environment)
         guard workers >= 1, leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
             throw FerryError(.usage, "--workers must be 1 or more, --lease-seconds at least 3 and --tenant-concurrency at least 1")
         }

@@ -6,6 +6,7 @@ import FerryServer
 import FerryStore
 import FerryTesting
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -77,8 +78,14 @@ import Testing
         config.firstAttempt = .off
         let frozen = config
         try await FakeModelServer.with(.openai, script: Self.script) { fake in
+            // The worker's log, as `ferry serve` writes it: JSON lines.
+            let lines = Locked<[String]>([])
+            let logger = Logger(label: "ferry.worker") { label in
+                JSONLogHandler(label: label, redactor: Redactor(secrets: [])) { line in lines.withLock { $0.append(line) } }
+            }
             let (worker, modelClient) = fakeWorker(
-                fake, server: server, config: frozen, id: "test-worker", policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.1)
+                fake, server: server, config: frozen, id: "test-worker", policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.1,
+                logger: logger)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -167,6 +174,12 @@ import Testing
                 #expect(try await client.send(.GET, "/v1/audit", key: outsider).json["data"] == [])
                 let listed = try await client.send(.GET, "/v1/tasks?status=verified", key: admin)
                 #expect(listed.json["data"]?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
+                let logged = lines.withLock { $0 }.compactMap { JSONValue.parse($0) }
+                let claimed = logged.first { $0["message"] == "task claimed" }
+                #expect(claimed?["task"]?.stringValue == id && claimed?["worker"] == "test-worker" && claimed?["attempt"] == 1)
+                #expect(claimed?["claim_ms"]?.doubleValue != nil && claimed?["level"] == "info" && claimed?["logger"] == "ferry.worker")
+                let finished = logged.first { $0["message"] == "task finished" }
+                #expect(finished?["status"] == "verified" && finished?["run"]?.stringValue == runID, "\(logged)")
                 group.cancelAll()
             }
             try await modelClient.shutdown()
