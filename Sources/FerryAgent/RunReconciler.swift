@@ -40,13 +40,23 @@ public struct RunReconciler: Sendable {
         return done
     }
 
-    func finish(_ run: RunRecord, owner: ProcessIdentity?) async throws -> Reconciled {
+    /// Closes a run that a team server's queue knows is lost (its worker stopped renewing the lease, perhaps on another
+    /// machine): `interrupted` with `reason`, its spend summed from its events. Its worktree, wherever it is, is left
+    /// to that machine's own reconcile. A run that is no longer `running` is left as it is.
+    @discardableResult
+    public func closeLost(_ runID: String, reason: String) async throws -> Bool {
+        guard let run = try await store.run(runID), run.status == .running else { return false }
+        _ = try await finish(run, owner: nil, lostBecause: reason)
+        return true
+    }
+
+    func finish(_ run: RunRecord, owner: ProcessIdentity?, lostBecause: String? = nil) async throws -> Reconciled {
         var record = run
         let worktree = run.runDirectory + "/worktree"
         let repoGit = Git(run.repo)
         var diff = ""
         var notes: [String] = []
-        if FileManager.default.fileExists(atPath: worktree + "/.git") {
+        if lostBecause == nil, FileManager.default.fileExists(atPath: worktree + "/.git") {
             let committed = try await ChangeGuard.commit(
                 git: Git(worktree), root: worktree, base: run.base, maxFileBytes: maxFileBytes, redactor: redactor
             ) { _ in
@@ -69,7 +79,7 @@ public struct RunReconciler: Sendable {
         }
         let who = owner.map { "the Ferry process running it (pid \($0.pid)) ended" } ?? "the Ferry process running it ended"
         record.status = .interrupted
-        record.reason = redactor(
+        record.reason = redactor(lostBecause ??
             "\(who) without finishing it (killed, or the machine stopped); found and closed by a later start"
                 + (record.commitSHA == nil ? "" : "; its partial change is committed on \(run.branch)")
                 + notes.map { "; \($0)" }.joined())
@@ -99,6 +109,7 @@ public struct RunReconciler: Sendable {
         }
         try? await store.append(event, to: run.id)
         try await store.update(record)
+        if lostBecause != nil { return Reconciled(id: run.id, commit: nil) }
 
         try? await repoGit.removeWorktree(path: worktree)
         if record.commitSHA == nil { try? await repoGit.run("branch", "-D", run.branch, allowFailure: true) }

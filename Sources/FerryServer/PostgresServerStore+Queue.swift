@@ -72,7 +72,7 @@ extension PostgresServerStore {
         }
     }
 
-    public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [String] {
+    public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [ServerTask] {
         let at = now.timeIntervalSince1970
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
@@ -90,7 +90,7 @@ extension PostgresServerStore {
                     """, logger: logger)
                 try await self.endAttempt(id: task.id, attempt: task.attempt, outcome: "lost", now: now, on: connection)
             }
-            return expired.map(\.id)
+            return expired
         }
     }
 

@@ -77,7 +77,7 @@ extension SQLiteServerStore {
         }
     }
 
-    public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [String] {
+    public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [ServerTask] {
         try await write { db in
             let expired = try Row.fetchAll(
                 db, sql: "SELECT * FROM tasks WHERE state = 'running' AND lease_until < ?",
@@ -98,7 +98,7 @@ extension SQLiteServerStore {
                     ])
                 try Self.endAttempt(db, id: task.id, attempt: task.attempt, outcome: "lost", now: now)
             }
-            return expired.map(\.id)
+            return expired
         }
     }
 

@@ -123,8 +123,9 @@ public protocol ServerStore: BudgetStore {
     func attachRun(id: String, attempt: Int, runID: String) async throws
     /// Records the attempt's result, only if it still holds the task (fencing). False when it does not.
     func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool
-    /// Puts tasks whose lease ran out back (retryable with backoff) or fails them; returns their ids.
-    func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [String]
+    /// Puts tasks whose lease ran out back (retryable with backoff) or fails them; returns them as they were (the
+    /// lost attempt, its worker and its run).
+    func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [ServerTask]
     /// Hands a running attempt back to the queue without a result (the worker is shutting down): the task is
     /// claimable again at once. False when the attempt no longer holds it.
     func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool

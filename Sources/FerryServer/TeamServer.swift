@@ -1,3 +1,4 @@
+import FerryAgent
 import FerryCore
 import FerryStore
 import Foundation
@@ -43,6 +44,14 @@ public struct TeamServer: Sendable {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: adminKeyPath, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
         return key
+    }
+
+    /// Closes the runs of this machine whose process died mid-run (a server or worker killed): `interrupted`, with
+    /// their partial change committed. Their tasks come back through the queue's rescue. Runs of other machines and
+    /// of live processes are left alone.
+    @discardableResult
+    public func reconcileRuns(secrets: [String]) async -> Int {
+        (try? await RunReconciler(store: runStore, redactor: Redactor(secrets: secrets)).reconcile().count) ?? 0
     }
 
     /// Serves the API on `host:port` and runs `workers` until the service is told to stop (SIGTERM/SIGINT when

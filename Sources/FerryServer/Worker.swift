@@ -48,8 +48,18 @@ public struct Worker: Sendable {
         while !Task.isCancelled {
             let generation = store.workSignal.generation
             do {
-                for id in try await store.rescueExpired(now: Date(), policy: policy) {
-                    logger.warning("lease expired; attempt lost", metadata: ["task": .string(id)])
+                for lost in try await store.rescueExpired(now: Date(), policy: policy) {
+                    logger.warning("lease expired; attempt lost", metadata: [
+                        "task": .string(lost.id), "attempt": .stringConvertible(lost.attempt),
+                        "lost_worker": .string(lost.attemptedBy ?? "unknown"),
+                    ])
+                    // The lost attempt's run is closed as interrupted, so no run stays "running" for ever.
+                    if let runID = lost.runID {
+                        try await RunReconciler(store: runStore, redactor: Redactor(secrets: secrets)).closeLost(
+                            runID,
+                            reason: "attempt \(lost.attempt) of task \(lost.id) was lost: \(lost.attemptedBy ?? "its worker") "
+                                + "stopped renewing its lease (killed, or its machine stopped)")
+                    }
                 }
                 let asked = Date()
                 if let task = try await store.claim(worker: id, now: asked, policy: policy) {

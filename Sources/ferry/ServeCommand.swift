@@ -35,6 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
             print("ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):")
             print("  \(key)")
         }
+        await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
         let pool = Self.workers(
             workers, server: server, config: config,
             policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)
@@ -59,22 +60,26 @@ struct ServeCommand: AsyncParsableCommand {
         _ count: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String]
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
+        // Held for the process's life: connections are reused across tasks and no client is dropped unshut.
+        let clients = ModelClients()
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
                 config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
-                makeModel: { name in try Self.model(named: name, config: config, environment: environment) })
+                makeModel: { name in try Self.model(named: name, config: config, environment: environment, clients: clients) })
         }
     }
 
     /// A profile from the server's config, with its key from this process's environment.
-    static func model(named name: String?, config: FerryConfig, environment: [String: String]) throws -> any ChatModel {
+    static func model(named name: String?, config: FerryConfig, environment: [String: String], clients: ModelClients) throws
+        -> any ChatModel
+    {
         let profile = try config.profile(named: name, environment: environment)
         guard profile.provider != .local else {
             throw FerryError(.config, "the team server does not run the embedded local model yet; point the profile at an OpenAI-compatible server")
         }
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
-        return ModelFactory.make(profile: profile, apiKey: apiKey, client: ModelFactory.httpClient(for: profile), retry: .standard)
+        return ModelFactory.make(profile: profile, apiKey: apiKey, client: clients.client(for: profile), retry: .standard)
     }
 }
 
@@ -100,6 +105,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         let server = try await ServeCommand.server(database: database, environment: environment)
+        await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
         let pool = ServeCommand.workers(
             workers, server: server, config: config,
             policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)

@@ -99,7 +99,10 @@ import Testing
             #expect(events.filter { $0.type == "run.finished" }.count == 1)
             #expect(events.map(\.seq) == Array(1...events.count))
             #expect(finished.runID != first.runID)
-            #expect(try await server.runStore.run(try #require(first.runID))?.status == .running)
+            // The killed attempt's run is closed by the rescuer, not left "running".
+            let firstRun = try #require(first.runID)
+            let lost = try #require(try await server.runStore.run(firstRun))
+            #expect(lost.status == .interrupted && lost.reason.contains("attempt 1 of task \(task.id) was lost"), "\(lost.reason)")
         }
     }
 }

@@ -83,7 +83,7 @@ import Testing
             NewTask(projectID: f.project.id, task: "fix it", maxAttempts: 2), tenantID: f.tenant.id, now: Self.t0)
         _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
         #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(9), policy: Self.policy).isEmpty)
-        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(11), policy: Self.policy) == [task.id])
+        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(11), policy: Self.policy).map(\.id) == [task.id])
         let waiting = try #require(try await f.store.task(id: task.id))
         #expect(waiting.state == .retryable && waiting.state.apiName == "queued")
         #expect(waiting.scheduledAt == Self.t0.addingTimeInterval(16) && waiting.errors.count == 1)
@@ -178,7 +178,7 @@ import Testing
         let done = TaskOutcome(state: .verified, reason: "ok", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
         #expect(try await f.store.finish(id: a.id, attempt: 1, outcome: done, now: Self.t0.addingTimeInterval(6.3)))
         // b's lease runs out: that attempt ends "lost" after 11 s; its retry is due 5 s later and claimed 2 s after that.
-        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(13), policy: Self.policy) == [b.id])
+        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(13), policy: Self.policy).map(\.id) == [b.id])
         #expect(try await f.store.claim(worker: "w3", now: Self.t0.addingTimeInterval(20), policy: Self.policy)?.attempt == 2)
         let stats = try await f.store.stats()
         #expect(stats.claimLatency.count == 3 && abs(stats.claimLatency.sum - 4.3) < 0.001)
