@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: fuzz bench-index bench-localize setup build test demo demo-scripted e2e bench clean
+.PHONY: fuzz bench-server bench-index bench-localize setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -30,6 +30,13 @@ demo-scripted: build
 bench: setup
 	$(SWIFT) build -c release --product ferry-bench
 	.build/release/ferry-bench
+
+# The team server under load: a throwaway PostgreSQL, the API, 4 worker processes, 200 tasks, wrk beside them.
+bench-server: setup
+	@command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk; }
+	$(SWIFT) build -c release --product ferry
+	$(SWIFT) build -c release --product ferry-server-bench
+	.build/release/ferry-server-bench --tasks $(or $(TASKS),200) --workers $(or $(WORKERS),4) --out $(or $(OUT),/tmp/ferry-server-load.md)
 
 # The knowledge index on a real repository: make bench-index REPO=/path/to/sympy
 bench-index: setup

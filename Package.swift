@@ -136,6 +136,14 @@ let package = Package(
             dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore", "FerrySandbox", "FerryWorkspace"],
             path: "bench/FerryBench"
         ),
+        .executableTarget(
+            name: "ferry-server-bench",
+            dependencies: [
+                "FerryCore", "FerryServer", "FerryTesting", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "bench/ServerBench"
+        ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"]),
         .testTarget(
             name: "FerryModelsTests",

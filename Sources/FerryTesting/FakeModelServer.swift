@@ -76,7 +76,20 @@ public final class FakeModelServer: Sendable {
     public static func with<T: Sendable>(
         _ flavor: Flavor, script: [FakeStep], _ body: @Sendable (FakeModelServer) async throws -> T
     ) async throws -> T {
-        let shared = SharedState(script: script)
+        try await with(flavor, shared: SharedState(script: script), body)
+    }
+
+    /// A server that answers each request with what `responder` makes of its body, for many runs at once (a
+    /// script's order means nothing when runs interleave). It keeps no record of the requests.
+    public static func with<T: Sendable>(
+        _ flavor: Flavor, responder: @escaping @Sendable (JSONValue) -> FakeStep, _ body: @Sendable (FakeModelServer) async throws -> T
+    ) async throws -> T {
+        try await with(flavor, shared: SharedState(script: [], responder: responder), body)
+    }
+
+    static func with<T: Sendable>(
+        _ flavor: Flavor, shared: SharedState, _ body: @Sendable (FakeModelServer) async throws -> T
+    ) async throws -> T {
         let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             try await shared.respond(to: request, flavor: flavor)
@@ -109,15 +122,19 @@ public final class FakeModelServer: Sendable {
 
 final class SharedState: Sendable {
     let state: Mutex<FakeModelServer.State>
+    let responder: (@Sendable (JSONValue) -> FakeStep)?
 
-    init(script: [FakeStep]) { state = Mutex(.init(script: script)) }
+    init(script: [FakeStep], responder: (@Sendable (JSONValue) -> FakeStep)? = nil) {
+        state = Mutex(.init(script: script))
+        self.responder = responder
+    }
 
     func respond(to request: Request, flavor: FakeModelServer.Flavor) async throws -> Response {
         let body = try await request.body.collect(upTo: 64 * 1024 * 1024)
         let json = JSONValue.parse(String(buffer: body)) ?? .null
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let step: FakeStep? = state.withLock { state in
+        let step: FakeStep? = responder.map { $0(json) } ?? state.withLock { state in
             state.requests.append(json)
             state.headers.append(headers)
             return state.script.isEmpty ? nil : state.script.removeFirst()

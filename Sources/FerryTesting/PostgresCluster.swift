@@ -1,33 +1,33 @@
 import Foundation
 import Synchronization
 
-/// A throwaway PostgreSQL cluster for the tests: `initdb` in a temporary folder (as the `postgres` user when the
+/// A throwaway PostgreSQL cluster for the tests and benchmarks: `initdb` in a temporary folder (as the `postgres` user when the
 /// tests run as root, which PostgreSQL refuses), started on a free port on 127.0.0.1 with trust authentication, one
 /// fresh database per test, stopped when the test process exits. Debian's `postgresql` package provides the
 /// binaries (`scripts/setup.sh` installs it); without them the tests that need it fail and say so.
-enum PostgresCluster {
-    struct Cluster: Sendable {
-        var directory: String
-        var port: Int
-        var bin: String
+public enum PostgresCluster {
+    public struct Cluster: Sendable {
+        public var directory: String
+        public var port: Int
+        public var bin: String
     }
 
     private static let started = Mutex<Result<Cluster, PostgresUnavailable>?>(nil)
     nonisolated(unsafe) private static var stopCommand: [String] = []
 
-    struct PostgresUnavailable: Error, CustomStringConvertible {
-        var description: String
+    public struct PostgresUnavailable: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// A new empty database's URL.
-    static func freshDatabase() throws -> String {
+    public static func freshDatabase() throws -> String {
         let cluster = try start()
         let name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
         try run(cluster.bin + "/psql", ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
         return "postgres://postgres@127.0.0.1:\(cluster.port)/\(name)"
     }
 
-    static func start() throws -> Cluster {
+    public static func start() throws -> Cluster {
         try started.withLock { state in
             if let state { return try state.get() }
             let result: Result<Cluster, PostgresUnavailable>
