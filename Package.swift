@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryCore", "FerryAgent", "FerryModels", "FerryStore", "FerryWorkspace",
+                "FerryCore", "FerryAgent", "FerryModels", "FerryStore", "FerryWorkspace", "FerryLocal",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting",
+                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting", "FerryLocal",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

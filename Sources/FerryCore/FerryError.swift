@@ -23,6 +23,8 @@ public struct FerryError: Error, CustomStringConvertible, Sendable {
         public static let git = Code("git")
         public static let store = Code("store")
         public static let io = Code("io")
+        /// Stopped from outside: cancelled, or the work was taken away (a team server's lost lease).
+        public static let cancelled = Code("cancelled")
     }
 
     public let code: Code

@@ -81,6 +81,25 @@ public struct Worker: Sendable {
         }
     }
 
+    /// Runs `body` while renewing the task's lease; a lost lease or a cancel through the API stops it.
+    func holdingLease<T: Sendable>(_ task: ServerTask, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let store = store, policy = policy
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
+                    let beat = try await store.heartbeat(id: task.id, attempt: task.attempt, now: Date(), policy: policy)
+                    if !beat.held { throw FerryError(.cancelled, "the worker lost its lease on the task") }
+                    if beat.cancelRequested { throw FerryError(.cancelled, "cancelled through the API") }
+                }
+            }
+            defer { group.cancelAll() }
+            guard let value = try await group.next() ?? nil else { throw CancellationError() }
+            return value
+        }
+    }
+
     static func describe(_ error: any Error) -> String { (error as? FerryError)?.message ?? "\(error)" }
 
     /// Runs one claimed attempt to its end and records it, if the attempt still holds the task.
@@ -92,20 +111,22 @@ public struct Worker: Sendable {
         let outcome: TaskOutcome
         do {
             outcome = try await attempt(task)
-            if Task.isCancelled {
-                // The worker is shutting down: the task goes back to the queue for another worker, not to "cancelled".
-                _ = try? await Task.detached { [store] in
-                    try await store.release(
-                        id: task.id, attempt: task.attempt, reason: "attempt \(task.attempt) handed back: its worker shut down",
-                        now: Date())
-                }.value
-                logger.notice("attempt handed back to the queue: the worker is shutting down")
-                return
-            }
+        } catch let error as FerryError where error.code == .cancelled {
+            outcome = TaskOutcome(state: .cancelled, reason: error.message, runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
         } catch {
             outcome = TaskOutcome(
                 state: .failed, reason: "error: \((error as? FerryError)?.message ?? "\(error)")", runID: nil, branch: nil,
                 commitSHA: nil, costUSD: 0)
+        }
+        if Task.isCancelled {
+            // The worker is shutting down: the task goes back to the queue for another worker, not to "cancelled".
+            _ = try? await Task.detached { [store] in
+                try await store.release(
+                    id: task.id, attempt: task.attempt, reason: "attempt \(task.attempt) handed back: its worker shut down",
+                    now: Date())
+            }.value
+            logger.notice("attempt handed back to the queue: the worker is shutting down")
+            return
         }
         // Recorded even when this task is being cancelled: the store must not refuse the write.
         let recorded: Result<Bool, any Error> = await Task.detached { [store] in
@@ -132,7 +153,8 @@ public struct Worker: Sendable {
         var config = self.config
         if let command = project.testCommand { config.testCommand = command }
         if let maxCost = task.maxCostUSD { config.limits.maxCostUSD = maxCost }
-        let model = try await makeModel(task.model ?? project.model)
+        // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
+        let model = try await holdingLease(task) { try await makeModel(task.model ?? project.model) }
         // Every model call's spend is recorded as it happens, and the run stops when a budget is used up.
         let store = self.store
         let control = RunControl { spend in

@@ -36,15 +36,24 @@ struct ServeCommand: AsyncParsableCommand {
             print("  \(key)")
         }
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
+        let local = LocalModelHost()
         let pool = Self.workers(
             workers, server: server, config: config,
-            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)
+            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
+            local: local)
         let logger = Logger(label: "ferry.serve")
-        try await server.run(host: host, port: port, workers: pool, logger: logger) { bound in
-            logger.info("listening", metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
-            print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
-            fflush(nil)
+        do {
+            try await server.run(host: host, port: port, workers: pool, logger: logger) { bound in
+                logger.info("listening", metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
+                print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
+                fflush(nil)
+            }
+        } catch {
+            await local.shutdown()
+            throw error
         }
+        // The embedded model's server, if a task started one, stops with the server.
+        await local.shutdown()
     }
 
     static func dataDirectory(_ environment: [String: String]) -> String {
@@ -57,7 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     static func workers(
-        _ count: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String]
+        _ count: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String],
+        local: LocalModelHost
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
         // Held for the process's life: connections are reused across tasks and no client is dropped unshut.
@@ -66,18 +76,18 @@ struct ServeCommand: AsyncParsableCommand {
             Worker(
                 id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
                 config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
-                makeModel: { name in try Self.model(named: name, config: config, environment: environment, clients: clients) })
+                makeModel: { name in
+                    try await Self.model(named: name, config: config, environment: environment, clients: clients, local: local)
+                })
         }
     }
 
     /// A profile from the server's config, with its key from this process's environment.
-    static func model(named name: String?, config: FerryConfig, environment: [String: String], clients: ModelClients) throws
-        -> any ChatModel
-    {
-        let profile = try config.profile(named: name, environment: environment)
-        guard profile.provider != .local else {
-            throw FerryError(.config, "the team server does not run the embedded local model yet; point the profile at an OpenAI-compatible server")
-        }
+    static func model(
+        named name: String?, config: FerryConfig, environment: [String: String], clients: ModelClients, local: LocalModelHost
+    ) async throws -> any ChatModel {
+        // The embedded model's server is started once for the process, on the first task that needs it.
+        let profile = try await local.resolve(try config.profile(named: name, environment: environment))
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
         return ModelFactory.make(profile: profile, apiKey: apiKey, client: clients.client(for: profile), retry: .standard)
     }
@@ -106,9 +116,11 @@ struct WorkerCommand: AsyncParsableCommand {
         try config.validate()
         let server = try await ServeCommand.server(database: database, environment: environment)
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
+        let local = LocalModelHost()
         let pool = ServeCommand.workers(
             workers, server: server, config: config,
-            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment)
+            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
+            local: local)
         print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.description)")
         fflush(nil)
         // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.
@@ -123,6 +135,7 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch is CancellationError {
             print("ferry worker: stopped; running attempts were handed back to the queue")
         }
+        await local.shutdown()
     }
 }
 
