@@ -36,11 +36,11 @@ struct ServeCommand: AsyncParsableCommand {
             print("  \(key)")
         }
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
-        let local = LocalModelHost()
+        let models = ServerModels(config: config, environment: environment)
         let pool = Self.workers(
             workers, server: server, config: config,
             policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
-            local: local)
+            models: models)
         let logger = Logger(label: "ferry.serve")
         do {
             try await server.run(host: host, port: port, workers: pool, logger: logger) { bound in
@@ -49,11 +49,11 @@ struct ServeCommand: AsyncParsableCommand {
                 fflush(nil)
             }
         } catch {
-            await local.shutdown()
+            await models.shutdown()
             throw error
         }
-        // The embedded model's server, if a task started one, stops with the server.
-        await local.shutdown()
+        // The model clients close, and the embedded model's server (if a task started one) stops with the server.
+        await models.shutdown()
     }
 
     static func dataDirectory(_ environment: [String: String]) -> String {
@@ -67,29 +67,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     static func workers(
         _ count: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String],
-        local: LocalModelHost
+        models: ServerModels
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
-        // Held for the process's life: connections are reused across tasks and no client is dropped unshut.
-        let clients = ModelClients()
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
                 config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
-                makeModel: { name in
-                    try await Self.model(named: name, config: config, environment: environment, clients: clients, local: local)
-                })
+                makeModel: { name in try await models.model(named: name) })
         }
-    }
-
-    /// A profile from the server's config, with its key from this process's environment.
-    static func model(
-        named name: String?, config: FerryConfig, environment: [String: String], clients: ModelClients, local: LocalModelHost
-    ) async throws -> any ChatModel {
-        // The embedded model's server is started once for the process, on the first task that needs it.
-        let profile = try await local.resolve(try config.profile(named: name, environment: environment))
-        let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
-        return ModelFactory.make(profile: profile, apiKey: apiKey, client: clients.client(for: profile), retry: .standard)
     }
 }
 
@@ -116,11 +102,11 @@ struct WorkerCommand: AsyncParsableCommand {
         try config.validate()
         let server = try await ServeCommand.server(database: database, environment: environment)
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
-        let local = LocalModelHost()
+        let models = ServerModels(config: config, environment: environment)
         let pool = ServeCommand.workers(
             workers, server: server, config: config,
             policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
-            local: local)
+            models: models)
         print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.description)")
         fflush(nil)
         // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.
@@ -135,7 +121,7 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch is CancellationError {
             print("ferry worker: stopped; running attempts were handed back to the queue")
         }
-        await local.shutdown()
+        await models.shutdown()
     }
 }
 

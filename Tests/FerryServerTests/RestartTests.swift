@@ -29,6 +29,12 @@ import Testing
 
         var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
+        /// Exited by itself with status 0, no crash report written.
+        var endedCleanly: Bool {
+            !process.isRunning && process.terminationReason == .exit && process.terminationStatus == 0
+                && !output.contains("Fatal error") && !output.contains("crashed")
+        }
+
         /// Sends `signal` and waits (without blocking a thread) for the process to end.
         func stop(_ signal: Int32) async throws -> Bool {
             kill(process.processIdentifier, signal)
@@ -92,6 +98,7 @@ import Testing
             }
             let firstRun = try #require(running["run_id"]?.stringValue, "never started: \(running) \(first.output)")
             #expect(try await first.stop(signal), "the server did not stop on signal \(signal): \(first.output)")
+            if signal == SIGTERM { #expect(first.endedCleanly, "\(first.output)") }
 
             let second = try ServeProcess(binary: binary, port: port, root: root, name: "second")
             defer { _ = kill(second.process.processIdentifier, SIGKILL) }
@@ -124,7 +131,8 @@ import Testing
             #expect(finalRun != firstRun)
             let events = try await runs.events(of: finalRun)
             #expect(events.filter { $0.type == "run.finished" }.count == 1 && events.map(\.seq) == Array(1...events.count))
-            _ = try await second.stop(SIGTERM)
+            // A server that has run a task stops cleanly too (it once crashed dropping its model's HTTP client).
+            #expect(try await second.stop(SIGTERM) && second.endedCleanly, "\(second.output)")
         }
     }
 }
