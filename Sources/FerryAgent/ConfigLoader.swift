@@ -28,13 +28,24 @@ public enum ConfigLoader {
 
     enum Scope { case user, repo }
 
+    /// A repository's `.ferry/config.toml` given as text (a team server reads it at the task's base ref), applied
+    /// with the same rules as for `ferry run`: no model profiles, and a sandbox that may only get stricter. `label`
+    /// names it in errors and warnings.
+    public static func applyRepository(text: String, label: String, to config: inout FerryConfig) throws {
+        try apply(text: text, file: label, scope: .repo, to: &config)
+    }
+
     static func apply(file: String, scope: Scope, to config: inout FerryConfig) throws {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw FerryError(.config, "\(file): cannot read the file")
         }
+        try apply(text: String(decoding: data, as: UTF8.self), file: file, scope: scope, to: &config)
+    }
+
+    static func apply(text: String, file: String, scope: Scope, to config: inout FerryConfig) throws {
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: String(decoding: data, as: UTF8.self))
+            table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
             throw FerryError(
                 .config,

@@ -150,9 +150,19 @@ public struct Worker: Sendable {
         guard let project = try await store.project(id: task.projectID) else {
             throw FerryError(.config, "the task's project \(task.projectID) no longer exists")
         }
+        let checkout = try await ProjectCheckout.prepare(
+            project, dataDirectory: (self.config.dataDirectory as NSString).expandingTildeInPath)
+        let base = task.base ?? checkout.base
         var config = self.config
+        // The repository's own .ferry/config.toml at the task's base (its test command, timeouts, a stricter
+        // sandbox), as `ferry run` reads it; its limits may only lower the server's. The project's settings and the
+        // task's cost cap come after it.
+        if let text = try? await Git(checkout.repo).run("show", "\(base):.ferry/config.toml") {
+            try ConfigLoader.applyRepository(text: text, label: "\(project.name):.ferry/config.toml at \(base)", to: &config)
+            config.limits = config.limits.atMost(self.config.limits)
+        }
         if let command = project.testCommand { config.testCommand = command }
-        if let maxCost = task.maxCostUSD { config.limits.maxCostUSD = maxCost }
+        if let maxCost = task.maxCostUSD { config.limits.maxCostUSD = min(maxCost, config.limits.maxCostUSD ?? maxCost) }
         // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
         let model = try await holdingLease(task) { try await makeModel(task.model ?? project.model) }
         // Every model call's spend is recorded as it happens, and the run stops when a budget is used up.
@@ -185,10 +195,8 @@ public struct Worker: Sendable {
         }
         defer { heartbeat.cancel() }
         let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
-        let checkout = try await ProjectCheckout.prepare(
-            project, dataDirectory: (config.dataDirectory as NSString).expandingTildeInPath)
         let result = try await runner.run(
-            RunRequest(task: task.task, repo: checkout.repo, base: task.base ?? checkout.base), control: control
+            RunRequest(task: task.task, repo: checkout.repo, base: base), control: control
         ) { event in
             // The task shows its run (and so its live events) as soon as the run exists.
             guard case .runStarted(let started) = event.event else { return }
