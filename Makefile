@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: fuzz bench-server bench-index bench-localize setup build test demo demo-scripted e2e bench clean
+.PHONY: serve fuzz bench-server bench-index bench-localize setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -23,6 +23,15 @@ demo: setup
 
 # The real-model run, outside `make test`: the demo must end verified (exit 0).
 e2e: demo
+
+# The team's one command: the API and workers on the embedded store, with the embedded model installed for the
+# default profile. Flags through ARGS, e.g. make serve ARGS="--port 9000 --database postgres://…".
+serve: setup
+	@./scripts/setup.sh --local-model
+	@./scripts/prefetch-local-model.sh > "$${TMPDIR:-/tmp}/ferry-prefetch.log" 2>&1 & pid=$$!; \
+	    $(SWIFT) build --product ferry; status=$$?; wait $$pid; exit $$status
+	$(FERRY) model install
+	$(FERRY) serve $(ARGS)
 
 demo-scripted: build
 	$(FERRY) demo --scripted --example examples/cart
