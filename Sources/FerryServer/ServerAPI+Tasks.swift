@@ -27,6 +27,9 @@ extension ServerAPI {
             throw Problem(.notFound, "no project \(projectRef)")
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let key, key.isEmpty || key.count > 255 {
+            throw Problem(.badRequest, "an Idempotency-Key must be 1 to 255 characters")
+        }
         // A retried create returns the task it made, even when the budget has run out since.
         if let key, let existing = try await store.task(idempotencyKey: key, tenantID: principal.tenantID) {
             guard existing.projectID == project.id, existing.task == text else {

@@ -109,6 +109,9 @@ public struct ServerAPI: Sendable {
         }
     }
 
+    /// The document's pattern for `webhook_url`, exactly.
+    nonisolated(unsafe) static let webhookURL = #/https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\/?&=+-]*)?/#
+
     /// A string field: absent is nil; present with another type is a 400.
     static func string(_ body: JSONValue, _ key: String) throws -> String? {
         guard let value = body[key], value != .null else { return nil }
@@ -158,10 +161,8 @@ public struct ServerAPI: Sendable {
             guard case .bool(let flag) = value else { throw Problem(.badRequest, "\"push\" must be true or false") }
             push = flag
         }
-        if let webhook {
-            guard let url = URL(string: webhook), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-                throw Problem(.badRequest, "\"webhook_url\" must be an http or https URL")
-            }
+        if let webhook, webhook.wholeMatch(of: Self.webhookURL) == nil {
+            throw Problem(.badRequest, "\"webhook_url\" must be an http or https URL (http://host[:port][/path])")
         }
         if try await store.project(name, tenantID: principal.tenantID) != nil {
             throw Problem(.conflict, "a project named \(name) already exists")
