@@ -58,7 +58,7 @@ extension PostgresServerStore {
                 UPDATE tasks SET state = \(outcome.state.rawValue), reason = \(outcome.reason), run_id = \(outcome.runID),
                     branch = \(outcome.branch), commit_sha = \(outcome.commitSHA), cost_usd = cost_usd + \(outcome.costUSD),
                     finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff),
-                    pushed_to = \(outcome.pushedTo)
+                    pushed_to = \(outcome.pushedTo), steps = \(outcome.steps), wall_seconds = \(outcome.wallSeconds)
                 WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
                 RETURNING *
                 """, on: connection)

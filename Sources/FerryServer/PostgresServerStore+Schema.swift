@@ -90,6 +90,21 @@ extension PostgresServerStore {
                 outcome TEXT, PRIMARY KEY (task_id, attempt))
             """,
         ]),
+        (8, [
+            "ALTER TABLE tasks ADD COLUMN created_by TEXT",
+            "ALTER TABLE tasks ADD COLUMN retry_of TEXT",
+            "ALTER TABLE tasks ADD COLUMN steps INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN wall_seconds DOUBLE PRECISION",
+            """
+            CREATE TABLE sessions (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_keys(id), csrf TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL)
+            """,
+            """
+            CREATE TABLE evals (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL, report TEXT NOT NULL)
+            """,
+            "CREATE INDEX evals_tenant ON evals (tenant_id, created_at)",
+        ]),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

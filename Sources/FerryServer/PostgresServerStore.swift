@@ -153,9 +153,10 @@ public final class PostgresServerStore: ServerStore {
         let inserted = try await tasks(
             """
             INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts,
-                priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at)
+                priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at, created_by, retry_of)
             VALUES (\(id), \(tenantID), \(new.projectID), \(new.task), \(new.base), \(new.model), \(new.maxCostUSD),
-                'queued', 0, \(max(1, new.maxAttempts)), \(new.priority), \(at), \(new.idempotencyKey), '[]', false, 0, \(at))
+                'queued', 0, \(max(1, new.maxAttempts)), \(new.priority), \(at), \(new.idempotencyKey), '[]', false, 0, \(at),
+                \(new.createdBy), \(new.retryOf))
             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
             RETURNING *
             """)
@@ -179,20 +180,32 @@ public final class PostgresServerStore: ServerStore {
         try await tasks("SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND idempotency_key = \(idempotencyKey)").first
     }
 
-    public func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask] {
-        let states = state.map { $0 == .queued ? ["queued", "retryable"] : [$0.rawValue] } ?? TaskState.allCases.map(\.rawValue)
+    public func tasks(tenantID: String, filter: TaskFilter, limit: Int, after: String?) async throws -> [ServerTask] {
         let cap = max(1, min(limit, 200))
+        // No cursor: a point after every task.
+        var cursorCreated = Double.greatestFiniteMagnitude
+        var cursorID = ""
         if let after, let cursor = try await task(after, tenantID: tenantID) {
-            let created = cursor.createdAt.timeIntervalSince1970
-            return try await tasks(
-                """
-                SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND state = ANY(\(states))
-                    AND (created_at < \(created) OR (created_at = \(created) AND id < \(after)))
-                ORDER BY created_at DESC, id DESC LIMIT \(cap)
-                """)
+            cursorCreated = cursor.createdAt.timeIntervalSince1970
+            cursorID = after
         }
+        let text = filter.text.flatMap { $0.isEmpty ? nil : $0 }
+        let since = filter.since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude
+        let until = filter.until?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
         return try await tasks(
-            "SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND state = ANY(\(states)) ORDER BY created_at DESC, id DESC LIMIT \(cap)")
+            """
+            SELECT id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts, priority,
+                scheduled_at, attempted_by, lease_until, idempotency_key, errors, cancel_requested, run_id, branch, commit_sha,
+                reason, cost_usd, created_at, finished_at, NULL::TEXT AS diff, pushed_to, created_by, retry_of, steps,
+                wall_seconds
+            FROM tasks WHERE tenant_id = \(tenantID) AND state = ANY(\(filter.states))
+                AND (\(filter.projectID)::TEXT IS NULL OR project_id = \(filter.projectID))
+                AND (\(filter.createdBy)::TEXT IS NULL OR created_by = \(filter.createdBy))
+                AND (\(text)::TEXT IS NULL OR strpos(lower(task), lower(\(text))) > 0)
+                AND created_at >= \(since) AND created_at < \(until)
+                AND (created_at < \(cursorCreated) OR (created_at = \(cursorCreated) AND id < \(cursorID)))
+            ORDER BY created_at DESC, id DESC LIMIT \(cap)
+            """)
     }
 
     func tasks(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [ServerTask] {
@@ -220,6 +233,8 @@ public final class PostgresServerStore: ServerStore {
             branch: try r["branch"].decode(String?.self), commitSHA: try r["commit_sha"].decode(String?.self),
             reason: try r["reason"].decode(String?.self), costUSD: try r["cost_usd"].decode(Double.self),
             createdAt: try date("created_at") ?? Date(), finishedAt: try date("finished_at"),
-            diff: try r["diff"].decode(String?.self), pushedTo: try r["pushed_to"].decode(String?.self))
+            diff: try r["diff"].decode(String?.self), pushedTo: try r["pushed_to"].decode(String?.self),
+            createdBy: try r["created_by"].decode(String?.self), retryOf: try r["retry_of"].decode(String?.self),
+            steps: try r["steps"].decode(Int.self), wallSeconds: try r["wall_seconds"].decode(Double?.self))
     }
 }

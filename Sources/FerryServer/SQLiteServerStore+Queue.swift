@@ -62,12 +62,14 @@ extension SQLiteServerStore {
             try db.execute(
                 sql: """
                     UPDATE tasks SET state = ?, reason = ?, run_id = ?, branch = ?, commit_sha = ?,
-                        cost_usd = cost_usd + ?, finished_at = ?, lease_until = NULL, diff = ?, pushed_to = ?
+                        cost_usd = cost_usd + ?, finished_at = ?, lease_until = NULL, diff = ?, pushed_to = ?, steps = ?,
+                        wall_seconds = ?
                     WHERE id = ? AND attempt = ? AND state = 'running'
                     """,
                 arguments: [
                     outcome.state.rawValue, outcome.reason, outcome.runID, outcome.branch, outcome.commitSHA,
-                    outcome.costUSD, now.timeIntervalSince1970, outcome.diff, outcome.pushedTo, id, attempt,
+                    outcome.costUSD, now.timeIntervalSince1970, outcome.diff, outcome.pushedTo, outcome.steps,
+                    outcome.wallSeconds, id, attempt,
                 ])
             guard db.changesCount == 1 else { return false }
             try Self.endAttempt(db, id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now)

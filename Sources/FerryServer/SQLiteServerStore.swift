@@ -95,6 +95,21 @@ public final class SQLiteServerStore: ServerStore {
                     PRIMARY KEY (task_id, attempt))
                 """)
         }
+        migrator.registerMigration("v8: authors, retries, steps, sessions, evals") { db in
+            try db.execute(sql: """
+                ALTER TABLE tasks ADD COLUMN created_by TEXT;
+                ALTER TABLE tasks ADD COLUMN retry_of TEXT;
+                ALTER TABLE tasks ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE tasks ADD COLUMN wall_seconds DOUBLE;
+                CREATE TABLE sessions (
+                    hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_keys(id), csrf TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL, expires_at DOUBLE NOT NULL);
+                CREATE TABLE evals (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL, report TEXT NOT NULL);
+                CREATE INDEX evals_tenant ON evals (tenant_id, created_at);
+                """)
+        }
         return migrator
     }
 
@@ -201,12 +216,14 @@ public final class SQLiteServerStore: ServerStore {
             try db.execute(
                 sql: """
                     INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt,
-                        max_attempts, priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, '[]', 0, 0, ?)
+                        max_attempts, priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at,
+                        created_by, retry_of)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, '[]', 0, 0, ?, ?, ?)
                     """,
                 arguments: [
                     id, tenantID, new.projectID, new.task, new.base, new.model, new.maxCostUSD, max(1, new.maxAttempts),
                     new.priority, now.timeIntervalSince1970, new.idempotencyKey, now.timeIntervalSince1970,
+                    new.createdBy, new.retryOf,
                 ])
             return (try Self.task(Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id])!), true)
         }
@@ -232,14 +249,31 @@ public final class SQLiteServerStore: ServerStore {
         }
     }
 
-    public func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask] {
+    public func tasks(tenantID: String, filter: TaskFilter, limit: Int, after: String?) async throws -> [ServerTask] {
         try await read { db in
-            var sql = "SELECT * FROM tasks WHERE tenant_id = ?"
+            let states = filter.states
+            var sql = "SELECT \(Self.listColumns) FROM tasks WHERE tenant_id = ? AND state IN (\(states.map { _ in "?" }.joined(separator: ", ")))"
             var arguments: StatementArguments = [tenantID]
-            if let state {
-                // The API's "queued" includes tasks waiting for a retry.
-                sql += state == .queued ? " AND state IN ('queued', 'retryable')" : " AND state = ?"
-                if state != .queued { _ = arguments.append(contentsOf: [state.rawValue]) }
+            _ = arguments.append(contentsOf: StatementArguments(states))
+            if let project = filter.projectID {
+                sql += " AND project_id = ?"
+                _ = arguments.append(contentsOf: [project])
+            }
+            if let author = filter.createdBy {
+                sql += " AND created_by = ?"
+                _ = arguments.append(contentsOf: [author])
+            }
+            if let text = filter.text, !text.isEmpty {
+                sql += " AND instr(lower(task), lower(?)) > 0"
+                _ = arguments.append(contentsOf: [text])
+            }
+            if let since = filter.since {
+                sql += " AND created_at >= ?"
+                _ = arguments.append(contentsOf: [since.timeIntervalSince1970])
+            }
+            if let until = filter.until {
+                sql += " AND created_at < ?"
+                _ = arguments.append(contentsOf: [until.timeIntervalSince1970])
             }
             if let after, let cursor = try Row.fetchOne(
                 db, sql: "SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [after, tenantID])
@@ -254,6 +288,13 @@ public final class SQLiteServerStore: ServerStore {
         }
     }
 
+    /// Every column but the diff, which a list never shows.
+    static let listColumns = """
+        id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts, priority, scheduled_at,
+        attempted_by, lease_until, idempotency_key, errors, cancel_requested, run_id, branch, commit_sha, reason, cost_usd,
+        created_at, finished_at, NULL AS diff, pushed_to, created_by, retry_of, steps, wall_seconds
+        """
+
     static func task(_ row: Row) -> ServerTask {
         func date(_ column: String) -> Date? { (row[column] as Double?).map { Date(timeIntervalSince1970: $0) } }
         let errors = ServerIDs.errors(row["errors"] as String)
@@ -265,7 +306,8 @@ public final class SQLiteServerStore: ServerStore {
             idempotencyKey: row["idempotency_key"], errors: errors, cancelRequested: row["cancel_requested"],
             runID: row["run_id"], branch: row["branch"], commitSHA: row["commit_sha"], reason: row["reason"],
             costUSD: row["cost_usd"], createdAt: date("created_at") ?? Date(), finishedAt: date("finished_at"),
-            diff: row["diff"], pushedTo: row["pushed_to"])
+            diff: row["diff"], pushedTo: row["pushed_to"], createdBy: row["created_by"], retryOf: row["retry_of"],
+            steps: row["steps"] ?? 0, wallSeconds: row["wall_seconds"])
     }
 
     // MARK: - Access

@@ -37,12 +37,22 @@ extension ServerAPI {
             }
             return Self.respond(.ok, Self.json(existing))
         }
-        // Budgets are enforced at create: a task that could take the month past one is refused.
-        let maxCost: Double?
+        let maxCost = try await admit(requestedCost, tenantID: principal.tenantID, projectID: project.id)
+        let (task, created) = try await store.createTask(
+            NewTask(
+                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost, maxAttempts: maxAttempts,
+                priority: priority, idempotencyKey: key, createdBy: principal.keyID),
+            tenantID: principal.tenantID, now: Date())
+        if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
+        return Self.respond(created ? .created : .ok, Self.json(task))
+    }
+
+    /// Budgets are enforced at create: a task that could take the month past one is refused (402); the cap a task
+    /// runs under otherwise.
+    func admit(_ requestedCost: Double?, tenantID: String, projectID: String) async throws -> Double? {
         do {
-            maxCost = try BudgetPolicy.admit(
-                maxCostUSD: requestedCost,
-                budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+            return try BudgetPolicy.admit(
+                maxCostUSD: requestedCost, budgets: try await store.budgets(tenantID: tenantID, projectID: projectID, now: Date()))
         } catch let refusal as BudgetPolicy.Refusal {
             throw Problem(.init(code: 402, reasonPhrase: "Payment Required"), refusal.message, extra: [
                 "budget_usd": .number(refusal.budget.monthlyUSD), "spent_usd": .number(refusal.budget.spentUSD),
@@ -50,13 +60,25 @@ extension ServerAPI {
                 "scope": refusal.budget.projectID.map { .string("project \($0)") } ?? "tenant",
             ])
         }
-        let (task, created) = try await store.createTask(
+    }
+
+    /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
+    /// `retry_of`; the old task stays as it was.
+    func retryTask(_ request: Request, id: String, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        guard let original = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        guard original.state.isTerminal else {
+            throw Problem(.conflict, "task \(id) has not ended (status \(original.state.apiName)); cancel it first")
+        }
+        let maxCost = try await admit(original.maxCostUSD, tenantID: principal.tenantID, projectID: original.projectID)
+        let (task, _) = try await store.createTask(
             NewTask(
-                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost, maxAttempts: maxAttempts,
-                priority: priority, idempotencyKey: key),
+                projectID: original.projectID, task: original.task, base: original.base, model: original.model,
+                maxCostUSD: maxCost, maxAttempts: original.maxAttempts, priority: original.priority,
+                createdBy: principal.keyID, retryOf: original.id),
             tenantID: principal.tenantID, now: Date())
-        if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
-        return Self.respond(created ? .created : .ok, Self.json(task))
+        try await record(principal, "task.retry", task.id, "retry of \(original.id)", remote)
+        return Self.respond(.created, Self.json(task))
     }
 
     func listTasks(_ request: Request) async throws -> Response {
@@ -70,7 +92,12 @@ extension ServerAPI {
             state = parsed
         }
         let limit = try Self.limit(request, default: 50, max: 200)
-        let tasks = try await store.tasks(tenantID: principal.tenantID, state: state, limit: limit, after: query.get("cursor"))
+        var filter = TaskFilter(state: state, text: query.get("q"))
+        if let ref = query.get("project") {
+            // An unknown project matches no task.
+            filter.projectID = try await store.project(ref, tenantID: principal.tenantID)?.id ?? "-"
+        }
+        let tasks = try await store.tasks(tenantID: principal.tenantID, filter: filter, limit: limit, after: query.get("cursor"))
         var page: [String: JSONValue] = ["data": .array(tasks.map { Self.json($0) })]
         page["next_cursor"] = tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
         return Self.respond(.ok, .object(page))

@@ -67,6 +67,9 @@ public struct ServerAPI: Sendable {
         router.post("/v1/tasks/:id/cancel") { request, context in
             try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
         }
+        router.post("/v1/tasks/:id/retry") { request, context in
+            try await handle { try await retryTask(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+        }
         router.get("/v1/budgets") { request, _ in try await handle { try await getBudgets(request) } }
         router.put("/v1/budgets/tenant") { request, context in
             try await handle { try await putBudget(request, project: nil, remote: context.remote) }
@@ -89,7 +92,7 @@ public struct ServerAPI: Sendable {
         ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/openapi.yaml", [.get]),
         ("/v1/projects", [.get, .post]), ("/v1/projects/:id", [.get]), ("/v1/tasks", [.get, .post]),
         ("/v1/tasks/:id", [.get]), ("/v1/tasks/:id/diff", [.get]), ("/v1/tasks/:id/events", [.get]),
-        ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/deliveries", [.get]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
+        ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/retry", [.post]), ("/v1/tasks/:id/deliveries", [.get]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
         ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]), ("/v1/audit", [.get]),
     ]
 
@@ -257,7 +260,9 @@ public struct ServerAPI: Sendable {
             "errors": .array(task.errors.map { .string($0) }), "cost_usd": .number(task.costUSD),
             "cancel_requested": .bool(task.cancelRequested), "created_at": iso(task.createdAt),
             "pushed_to": task.pushedTo.map { .string($0) } ?? .null,
-            "finished_at": iso(task.finishedAt),
+            "finished_at": iso(task.finishedAt), "created_by": task.createdBy.map { .string($0) } ?? .null,
+            "retry_of": task.retryOf.map { .string($0) } ?? .null, "steps": .number(Double(task.steps)),
+            "wall_seconds": task.wallSeconds.map { .number($0) } ?? .null,
         ]
     }
 }

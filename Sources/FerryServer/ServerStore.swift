@@ -57,6 +57,36 @@ public struct Project: Codable, Sendable, Hashable {
 }
 
 /// What `POST /v1/tasks` asks for.
+/// Which tasks a list shows. Every field narrows; nil is "any".
+public struct TaskFilter: Sendable, Hashable {
+    /// `.queued` includes tasks waiting for a retry.
+    public var state: TaskState?
+    public var projectID: String?
+    /// The API key that created them.
+    public var createdBy: String?
+    /// Case-insensitive text in the task.
+    public var text: String?
+    public var since: Date?
+    public var until: Date?
+
+    public init(
+        state: TaskState? = nil, projectID: String? = nil, createdBy: String? = nil, text: String? = nil, since: Date? = nil,
+        until: Date? = nil
+    ) {
+        self.state = state
+        self.projectID = projectID
+        self.createdBy = createdBy
+        self.text = text
+        self.since = since
+        self.until = until
+    }
+
+    /// The stored states it takes in.
+    var states: [String] {
+        state.map { $0 == .queued ? ["queued", "retryable"] : [$0.rawValue] } ?? TaskState.allCases.map(\.rawValue)
+    }
+}
+
 public struct NewTask: Sendable, Hashable {
     public var projectID: String
     public var task: String
@@ -66,11 +96,17 @@ public struct NewTask: Sendable, Hashable {
     public var maxAttempts: Int
     public var priority: Int
     public var idempotencyKey: String?
+    /// The API key that creates it.
+    public var createdBy: String?
+    /// The task it retries.
+    public var retryOf: String?
 
     public init(
         projectID: String, task: String, base: String? = nil, model: String? = nil, maxCostUSD: Double? = nil,
-        maxAttempts: Int = 3, priority: Int = 0, idempotencyKey: String? = nil
+        maxAttempts: Int = 3, priority: Int = 0, idempotencyKey: String? = nil, createdBy: String? = nil, retryOf: String? = nil
     ) {
+        self.createdBy = createdBy
+        self.retryOf = retryOf
         self.projectID = projectID
         self.task = task
         self.base = base
@@ -110,8 +146,8 @@ public protocol ServerStore: BudgetStore {
     func task(id: String) async throws -> ServerTask?
     /// The tenant's task created with this `Idempotency-Key`, if any.
     func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask?
-    /// A tenant's tasks, newest first, after the cursor (a task id) when given.
-    func tasks(tenantID: String, state: TaskState?, limit: Int, after: String?) async throws -> [ServerTask]
+    /// A tenant's tasks matching `filter`, newest first, after the cursor (a task id) when given, without their diffs.
+    func tasks(tenantID: String, filter: TaskFilter, limit: Int, after: String?) async throws -> [ServerTask]
 
     // The queue.
     /// Claims the next runnable task for `worker`, starting a new attempt with a lease.

@@ -56,6 +56,13 @@ public struct ServerTask: Codable, Sendable, Hashable {
     public var diff: String?
     /// Where the result branch was pushed (`<remote> <branch>`), when the project asks for it.
     public var pushedTo: String?
+    /// The API key that created it.
+    public var createdBy: String? = nil
+    /// The task this one retries.
+    public var retryOf: String? = nil
+    /// The finished attempt's model calls and wall time.
+    public var steps: Int = 0
+    public var wallSeconds: Double? = nil
 }
 
 /// What a finished attempt hands back to the queue.
@@ -68,12 +75,16 @@ public struct TaskOutcome: Sendable, Hashable {
     public var costUSD: Double
     public var diff: String?
     public var pushedTo: String?
+    public var steps: Int
+    public var wallSeconds: Double?
 
     public init(
         state: TaskState, reason: String, runID: String?, branch: String?, commitSHA: String?, costUSD: Double,
-        diff: String? = nil, pushedTo: String? = nil
+        diff: String? = nil, pushedTo: String? = nil, steps: Int = 0, wallSeconds: Double? = nil
     ) {
         self.pushedTo = pushedTo
+        self.steps = steps
+        self.wallSeconds = wallSeconds
         self.state = state
         self.reason = reason
         self.runID = runID

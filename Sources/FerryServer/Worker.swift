@@ -219,6 +219,7 @@ public struct Worker: Sendable {
         return TaskOutcome(
             state: TaskState(result.status), reason: reason, runID: result.record.id,
             branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
-            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo)
+            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo,
+            steps: result.record.steps, wallSeconds: result.record.wallSeconds)
     }
 }

@@ -160,7 +160,7 @@ import Testing
         let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         #expect(try await f.store.task(task.id, tenantID: other.id) == nil)
         #expect(try await f.store.project("shop", tenantID: other.id) == nil)
-        #expect(try await f.store.tasks(tenantID: other.id, state: nil, limit: 10, after: nil).isEmpty)
+        #expect(try await f.store.tasks(tenantID: other.id, filter: TaskFilter(), limit: 10, after: nil).isEmpty)
         #expect(try await f.store.requestCancel(task.id, tenantID: other.id, now: Self.t0) == nil)
         #expect(try await f.store.task(id: task.id)?.state == .queued)
         let (key, plain) = try await f.store.createKey(tenantID: other.id, role: .viewer)

@@ -174,6 +174,21 @@ import Testing
                 #expect(try await client.send(.GET, "/v1/audit", key: outsider).json["data"] == [])
                 let listed = try await client.send(.GET, "/v1/tasks?status=verified", key: admin)
                 #expect(listed.json["data"]?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
+                // Filters: text (any case) and project; the finished attempt's steps and time; who created it.
+                let found = try await client.send(.GET, "/v1/tasks?q=WRONG%20SUM&project=calc", key: admin).json["data"]
+                #expect(found?.arrayItems?.compactMap { $0["id"]?.stringValue } == [id])
+                #expect(try await client.send(.GET, "/v1/tasks?q=nothing-like-it", key: admin).json["data"] == [])
+                #expect(try await client.send(.GET, "/v1/tasks?project=nope", key: admin).json["data"] == [])
+                #expect(task["steps"] == 3 && (task["wall_seconds"]?.doubleValue ?? 0) > 0 && task["created_by"]?.stringValue != nil)
+                // Retry: a new task with the same request, linked to the old one; another tenant's is not found.
+                #expect(try await client.send(.POST, "/v1/tasks/\(id)/retry", key: outsider).status == 404)
+                #expect(try await client.send(.POST, "/v1/tasks/\(id)/retry", key: viewer).status == 403)
+                let rerun = try await client.send(.POST, "/v1/tasks/\(id)/retry", key: admin)
+                #expect(rerun.status == 201 && rerun.json["retry_of"]?.stringValue == id && rerun.json["status"] == "queued")
+                #expect(rerun.json["task"] == task["task"] && rerun.json["id"] != task["id"])
+                if let again = rerun.json["id"]?.stringValue {
+                    _ = try await client.send(.POST, "/v1/tasks/\(again)/cancel", key: admin)
+                }
                 let logged = lines.withLock { $0 }.compactMap { JSONValue.parse($0) }
                 let claimed = logged.first { $0["message"] == "task claimed" }
                 #expect(claimed?["task"]?.stringValue == id && claimed?["worker"] == "test-worker" && claimed?["attempt"] == 1)
