@@ -120,7 +120,7 @@ public struct NewTask: Sendable, Hashable {
 
 /// The server's source of truth: tenants, keys, projects and the task queue. The embedded store is SQLite;
 /// PostgreSQL (for workers on many machines) implements the same protocol.
-public protocol ServerStore: BudgetStore {
+public protocol ServerStore: BudgetStore, DashboardStore {
     /// Signalled when there may be work for an idle worker; `listenForWork` feeds it from other processes.
     var workSignal: WorkSignal { get }
     /// Feeds `workSignal` with other processes' signals until cancelled (PostgreSQL's LISTEN); returns at once

@@ -66,8 +66,11 @@ public struct TeamServer: Sendable {
             quiet.logLevel = .warning
             return quiet
         }()
+        // The API under /v1 and the dashboard at /.
+        let router = ServerAPI(store: store, runStore: runStore).router()
+        try await Dashboard(store: store, runStore: runStore).addRoutes(to: router)
         let app = Application(
-            router: ServerAPI(store: store, runStore: runStore).router(),
+            router: router,
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
         try await withThrowingTaskGroup(of: Bool.self) { group in

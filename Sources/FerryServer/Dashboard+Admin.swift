@@ -1,0 +1,115 @@
+import FerryCore
+import Foundation
+import Hummingbird
+
+/// The admin page: projects (with webhooks and push), API keys, budgets and the audit log. Admin keys only.
+extension Dashboard {
+    func admin(_ request: Request) async throws -> Viewer {
+        let viewer = try await signedIn(request)
+        guard viewer.principal.role == .admin else { throw page(.forbidden, "Only an admin key can see the admin page.") }
+        return viewer
+    }
+
+    func adminPage(_ request: Request, shownKey: String?, shownSecret: String? = nil) async throws -> Response {
+        let viewer = try await admin(request)
+        let tenant = viewer.principal.tenantID
+        let projects = try await store.projects(tenantID: tenant)
+        let keys = try await store.keys(tenantID: tenant)
+        let audit = try await store.auditLog(tenantID: tenant, limit: 100)
+        var budgets: [[String: Any]] = []
+        for status in try await store.budgets(tenantID: tenant, projectID: nil, now: Date()) {
+            budgets.append(Self.budgetRow("Tenant", status))
+        }
+        return html("admin", [
+            "title": "Admin", "shownKey": shownKey as Any, "shownSecret": shownSecret as Any,
+            "projects": projects.map { project -> [String: Any] in
+                [
+                    "id": project.id, "name": project.name, "repo": project.repo, "base": project.base,
+                    "model": project.model ?? "default", "testCommand": project.testCommand ?? "–",
+                    "webhook": project.webhookURL ?? "–", "push": project.push,
+                ]
+            },
+            "keys": keys.map { key -> [String: Any] in
+                [
+                    "id": key.id, "role": key.role.rawValue, "created": Self.time(key.createdAt) as Any,
+                    "revoked": Self.time(key.revokedAt) as Any, "active": key.revokedAt == nil, "self": key.id == viewer.principal.keyID,
+                ]
+            },
+            "audit": audit.map { entry -> [String: Any] in
+                [
+                    "at": Self.time(entry.at) as Any, "key": entry.keyID, "action": entry.action, "object": entry.object,
+                    "detail": entry.detail, "remote": entry.remote ?? "–",
+                ]
+            },
+            "budgets": budgets, "projectOptions": projects.map { ["id": $0.id, "name": $0.name] },
+        ], viewer: viewer)
+    }
+
+    func adminProject(_ request: Request, remote: String?) async throws -> Response {
+        let viewer = try await admin(request)
+        let fields = try await form(request, viewer, admin: true)
+        func field(_ name: String) -> String? {
+            fields[name].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        guard let name = field("name"), let repo = field("repo") else {
+            throw page(.badRequest, "A project needs a name and a repository (a local path or a git URL).")
+        }
+        if let webhook = field("webhook_url"), webhook.wholeMatch(of: ServerAPI.webhookURL) == nil {
+            throw page(.badRequest, "The webhook must be an http or https URL.")
+        }
+        if try await store.project(name, tenantID: viewer.principal.tenantID) != nil {
+            throw page(.conflict, "A project named \(name) already exists.")
+        }
+        let webhook = field("webhook_url")
+        let secret = webhook.map { _ in ServerIDs.secret("whsec_") }
+        let project = try await store.createProject(Project(
+            id: ServerIDs.newID("prj"), tenantID: viewer.principal.tenantID, name: name, repo: repo, base: field("base") ?? "main",
+            model: field("model"), testCommand: field("test_command"), createdAt: Date(), webhookURL: webhook,
+            webhookSecret: secret, push: fields["push"] == "on"))
+        try await ServerAPI(store: store, runStore: runStore).record(
+            viewer.principal, "project.create", project.id, "\(name) (dashboard)", remote)
+        return try await adminPage(request, shownKey: nil, shownSecret: secret)
+    }
+
+    func adminKey(_ request: Request, remote: String?) async throws -> Response {
+        let viewer = try await admin(request)
+        let fields = try await form(request, viewer, admin: true)
+        guard let role = fields["role"].flatMap(Role.init(rawValue:)) else { throw page(.badRequest, "Pick a role.") }
+        let (id, key) = try await store.createKey(tenantID: viewer.principal.tenantID, role: role)
+        try await ServerAPI(store: store, runStore: runStore).record(viewer.principal, "key.create", id, "role \(role.rawValue) (dashboard)", remote)
+        // Shown once, on this page only.
+        return try await adminPage(request, shownKey: key)
+    }
+
+    func adminRevoke(_ request: Request, id: String, remote: String?) async throws -> Response {
+        let viewer = try await admin(request)
+        _ = try await form(request, viewer, admin: true)
+        guard try await store.revokeKey(id: id, tenantID: viewer.principal.tenantID, now: Date()) else {
+            throw page(.notFound, "No key \(id).")
+        }
+        try await ServerAPI(store: store, runStore: runStore).record(viewer.principal, "key.revoke", id, "(dashboard)", remote)
+        return Self.redirect("/admin")
+    }
+
+    func adminBudget(_ request: Request, remote: String?) async throws -> Response {
+        let viewer = try await admin(request)
+        let fields = try await form(request, viewer, admin: true)
+        let text = (fields["monthly_usd"] ?? "").trimmingCharacters(in: .whitespaces)
+        let amount = text.isEmpty ? nil : Double(text)
+        if !text.isEmpty, !(amount.map { $0 >= 0 && $0.isFinite } ?? false) {
+            throw page(.badRequest, "A budget is a number of USD, 0 or more (empty removes it).")
+        }
+        var projectID: String?
+        if let reference = fields["project"], !reference.isEmpty {
+            guard let project = try await store.project(reference, tenantID: viewer.principal.tenantID) else {
+                throw page(.notFound, "No project \(reference).")
+            }
+            projectID = project.id
+        }
+        try await store.setBudget(tenantID: viewer.principal.tenantID, projectID: projectID, monthlyUSD: amount)
+        try await ServerAPI(store: store, runStore: runStore).record(
+            viewer.principal, "budget.set", projectID ?? "tenant", amount.map { String(format: "%.2f USD (dashboard)", $0) } ?? "removed (dashboard)",
+            remote)
+        return Self.redirect("/spend")
+    }
+}

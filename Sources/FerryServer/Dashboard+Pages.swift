@@ -1,0 +1,117 @@
+import FerryCore
+import Foundation
+import Hummingbird
+
+/// Spend, accuracy (imported `ferry eval` reports) and the admin page.
+extension Dashboard {
+    func addOtherRoutes(to router: Router<ServerContext>) {
+        router.get("/spend") { request, _ in try await handle { try await spendPage(request) } }
+        router.get("/evals") { request, _ in try await handle { try await evalsPage(request) } }
+        router.post("/evals") { request, context in try await handle { try await importEval(request, remote: context.remote) } }
+        router.get("/admin") { request, _ in try await handle { try await adminPage(request, shownKey: nil) } }
+        router.post("/admin/projects") { request, context in try await handle { try await adminProject(request, remote: context.remote) } }
+        router.post("/admin/keys") { request, context in try await handle { try await adminKey(request, remote: context.remote) } }
+        router.post("/admin/keys/:id/revoke") { request, context in
+            try await handle { try await adminRevoke(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+        }
+        router.post("/admin/budgets") { request, context in try await handle { try await adminBudget(request, remote: context.remote) } }
+    }
+
+    static func monthStart(_ now: Date) -> Date {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.date(from: calendar.dateComponents([.year, .month], from: now)) ?? now
+    }
+
+    func spendPage(_ request: Request) async throws -> Response {
+        let viewer = try await signedIn(request)
+        let tenant = viewer.principal.tenantID
+        let now = Date(), start = Self.monthStart(now)
+        let projects = try await store.projects(tenantID: tenant)
+        let names = Dictionary(projects.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let rows = try await store.spendByDay(tenantID: tenant, since: start)
+        let total = rows.reduce(0) { $0 + $1.usd }
+        func grouped(_ key: (SpendRow) -> String) -> [(label: String, value: Double)] {
+            Dictionary(grouping: rows, by: key).map { ($0.key, $0.value.reduce(0) { $0 + $1.usd }) }.sorted { $0.label < $1.label }
+        }
+        // Every day of the month so far, spent or not.
+        var days: [(label: String, value: Double)] = []
+        let byDay = Dictionary(grouped(\.day).map { ($0.label, $0.value) }, uniquingKeysWith: +)
+        var day = start
+        while day <= now {
+            let label = String(Date.ISO8601FormatStyle().format(day).prefix(10))
+            days.append((label, byDay[label] ?? 0))
+            day = day.addingTimeInterval(86_400)
+        }
+        let byModel = grouped(\.model), byProject = grouped { names[$0.projectID] ?? $0.projectID }
+        var budgets: [[String: Any]] = []
+        for status in try await store.budgets(tenantID: tenant, projectID: nil, now: now) {
+            budgets.append(Self.budgetRow("Tenant", status))
+        }
+        for project in projects {
+            for status in try await store.budgets(tenantID: tenant, projectID: project.id, now: now) where status.projectID == project.id {
+                budgets.append(Self.budgetRow("Project \(project.name)", status))
+            }
+        }
+        let counts = try await store.taskCounts(tenantID: tenant, since: start)
+        let verified = counts[TaskState.verified.rawValue] ?? 0
+        let table = { (data: [(label: String, value: Double)]) in data.map { ["label": $0.label, "usd": Self.money($0.value)] } }
+        return html("spend", [
+            "title": "Spend", "month": String(Date.ISO8601FormatStyle().format(start).prefix(7)), "total": Self.money(total),
+            "budgets": budgets, "hasBudgets": !budgets.isEmpty, "verified": verified,
+            "perVerified": verified > 0 ? Self.money(total / Double(verified)) : "–",
+            "dayChart": Charts.bars(days, label: "USD spent per day this month", format: Self.money),
+            "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
+            "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
+            "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },
+        ], viewer: viewer)
+    }
+
+    static func budgetRow(_ scope: String, _ status: BudgetStatus) -> [String: Any] {
+        let used = status.monthlyUSD > 0 ? min(1, status.spentUSD / status.monthlyUSD) : 1
+        return [
+            "scope": scope, "budget": money(status.monthlyUSD), "spent": money(status.spentUSD),
+            "left": money(max(0, status.monthlyUSD - status.spentUSD)), "percent": Int((used * 100).rounded()),
+            "over": status.spentUSD >= status.monthlyUSD,
+        ]
+    }
+
+    func evalsPage(_ request: Request) async throws -> Response {
+        let viewer = try await signedIn(request)
+        let records = try await store.evals(tenantID: viewer.principal.tenantID)
+        var rows: [[String: Any]] = []
+        var bySuite: [String: [Double]] = [:]
+        for record in records {
+            guard let report = JSONValue.parse(record.report), let metrics = report["metrics"] else { continue }
+            let suite = report["suite"]?.stringValue.map { ($0 as NSString).lastPathComponent } ?? record.name
+            let rate = metrics["resolveRate"]?.doubleValue ?? 0
+            bySuite[suite, default: []].append(rate)
+            func pct(_ key: String) -> String { String(format: "%.1f%%", (metrics[key]?.doubleValue ?? 0) * 100) }
+            rows.append([
+                "name": record.name, "suite": suite, "at": Self.time(record.at) as Any,
+                "resolved": "\(Int(metrics["resolved"]?.doubleValue ?? 0))/\(Int(metrics["total"]?.doubleValue ?? 0))",
+                "rate": pct("resolveRate"), "ci": "\(pct("ci95Low"))–\(pct("ci95High"))", "falseVerified": pct("falseVerifiedRate"),
+                "perResolved": metrics["usdPerResolved"]?.doubleValue.map(Self.money) ?? "–", "met": rate >= 0.8,
+            ])
+        }
+        let series = bySuite.sorted { $0.key < $1.key }.map { (name: $0.key, points: $0.value) }
+        return html("evals", [
+            "title": "Accuracy", "runs": rows.reversed() as [[String: Any]], "hasRuns": !rows.isEmpty,
+            "chart": Charts.rates(series, goal: 0.8, label: "Resolve rate per eval run, by suite, against the 80% line"),
+            "suites": series.map(\.name),
+        ], viewer: viewer)
+    }
+
+    func importEval(_ request: Request, remote: String?) async throws -> Response {
+        let viewer = try await signedIn(request)
+        let fields = try await form(request, viewer)
+        guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolveRate"] != nil else {
+            throw page(.badRequest, "That is not a `ferry eval` report.json (it needs metrics.resolveRate). Go back and paste the file.")
+        }
+        let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
+        let label = name.isEmpty ? (report["metrics"]?["label"]?.stringValue ?? "eval") : name
+        let id = try await store.addEval(tenantID: viewer.principal.tenantID, name: label, report: text, at: Date())
+        try await ServerAPI(store: store, runStore: runStore).record(viewer.principal, "eval.import", id, label, remote)
+        return Self.redirect("/evals")
+    }
+}
