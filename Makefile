@@ -11,6 +11,7 @@ build: setup
 	$(SWIFT) build --product ferry
 
 test: setup
+	@./scripts/setup.sh --browser
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

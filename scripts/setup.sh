@@ -22,6 +22,13 @@ if [ "${1:-}" = "--local-model" ]; then
     command -v make >/dev/null 2>&1 || need+=(make)
 fi
 
+# The dashboard's tests drive a real headless Chromium through selenium (from PyPI, in its own venv).
+if [ "${1:-}" = "--browser" ]; then
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+    python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+fi
+
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]}"
     sudo=""
@@ -38,3 +45,12 @@ fi
 # git needs an identity for the fixture repositories the tests create.
 git config --global user.email >/dev/null 2>&1 || git config --global user.email "ferry@localhost"
 git config --global user.name >/dev/null 2>&1 || git config --global user.name "Ferry"
+
+if [ "${1:-}" = "--browser" ]; then
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/browser-venv"
+    if ! "$venv/bin/python" -c "import selenium" >/dev/null 2>&1; then
+        echo "setup: installing selenium into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "selenium>=4.20"
+    fi
+fi

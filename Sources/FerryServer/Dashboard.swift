@@ -72,8 +72,8 @@ public struct Dashboard: Sendable {
         return fields
     }
 
-    func loginPage(_ request: Request, error: String?, status: HTTPResponse.Status = .ok) async throws -> Response {
-        let next = request.uri.queryParameters.get("next").map { String($0) } ?? "/tasks"
+    func loginPage(_ request: Request, error: String?, next: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        let next = next ?? request.uri.queryParameters.get("next").map { String($0) } ?? "/tasks"
         return html("login", ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true], status: status)
     }
 
@@ -86,7 +86,8 @@ public struct Dashboard: Sendable {
         let fields = try await Self.formFields(request)
         let key = (fields["key"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty, let principal = try await store.authenticate(key) else {
-            return try await loginPage(request, error: "That key is not valid (unknown or revoked).", status: .unauthorized)
+            return try await loginPage(
+                request, error: "That key is not valid (unknown or revoked).", next: fields["next"], status: .unauthorized)
         }
         let (token, _) = try await store.createSession(keyID: principal.keyID, now: Date(), lifetime: Self.sessionSeconds)
         var next = fields["next"] ?? "/tasks"

@@ -1,0 +1,149 @@
+"""The dashboard in a real headless Chromium (selenium): sign in, create a task a scripted model resolves and watch
+its trace arrive live, open its diff, cancel another task, see the spend page move. With --screenshots DIR it also
+saves a picture of every page. Run by DashboardBrowserTests (Swift) against a server it starts; exits non-zero with
+the reason on the first thing that is wrong."""
+import argparse
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--url", required=True)
+parser.add_argument("--key", required=True)
+parser.add_argument("--project", required=True, help="the project's name")
+parser.add_argument("--screenshots")
+parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+args = parser.parse_args()
+
+
+def fail(message):
+    print("FAIL: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+options = webdriver.ChromeOptions()
+for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,800"):
+    options.add_argument(flag)
+driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
+wait = WebDriverWait(driver, 30)
+
+
+def shot(name, width=1280, height=800):
+    if args.screenshots:
+        driver.set_window_size(width, height)
+        # The whole page, not only the first screen.
+        full = driver.execute_script("return Math.max(document.body.scrollHeight, 800)")
+        driver.set_window_size(width, min(full, 4000))
+        driver.save_screenshot(f"{args.screenshots}/{name}.png")
+        driver.set_window_size(1280, 800)
+
+
+def create_task(text):
+    driver.get(args.url + "/tasks")
+    Select(driver.find_element(By.ID, "project")).select_by_visible_text(args.project)
+    driver.find_element(By.ID, "task").send_keys(text)
+    driver.find_element(By.CSS_SELECTOR, "form[method=post][action='/tasks'] button[type=submit]").click()
+    wait.until(EC.url_contains("/tasks/task_"))
+    return driver.current_url
+
+
+try:
+    # Without a session every page sends the browser to the sign-in page.
+    driver.get(args.url + "/spend")
+    wait.until(EC.url_contains("/login"))
+    shot("login")
+    driver.find_element(By.ID, "key").send_keys("fy_not_a_key")
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    if "not valid" not in driver.find_element(By.CSS_SELECTOR, ".error").text:
+        fail("a wrong key did not say so")
+    driver.find_element(By.ID, "key").send_keys(args.key)
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    wait.until(EC.url_contains("/spend"))
+    cookie = driver.get_cookie("ferry_session")
+    if not cookie or not cookie.get("httpOnly") or cookie.get("sameSite") != "Lax":
+        fail(f"the session cookie is not HttpOnly and SameSite=Lax: {cookie}")
+    if driver.execute_script("return document.cookie").find("ferry_session") >= 0:
+        fail("the page's script can read the session cookie")
+    spend_before = driver.find_element(By.CSS_SELECTOR, ".big").text.split(" ")[0]
+
+    # A task the scripted model resolves slowly enough to watch: its trace grows on the open page.
+    task_url = create_task("add() returns the wrong sum; fix it")
+    try:
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#trace li.fresh"))
+    except TimeoutException:
+        fail("no trace event arrived live on the task's page")
+    live = len(driver.find_elements(By.CSS_SELECTOR, "#trace li.fresh"))
+    shot("task-live")
+    # At its end the page reloads with the result.
+    try:
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "status").text in ("verified", "unverified", "failed"))
+    except TimeoutException:
+        fail("the task did not end on its page")
+    if driver.find_element(By.ID, "status").text != "verified":
+        fail("the task ended " + driver.find_element(By.ID, "status").text)
+    added = driver.find_elements(By.CSS_SELECTOR, "table.diff tr.add td.code")
+    if not any("return a + b" in cell.text for cell in added):
+        fail("the diff does not show the fix")
+    numbers = driver.find_elements(By.CSS_SELECTOR, "table.diff tr.add td.ln")
+    if not any(n.text.strip().isdigit() for n in numbers):
+        fail("the diff has no line numbers")
+    if not driver.find_elements(By.CSS_SELECTOR, "table.diff .code .k"):
+        fail("the diff is not coloured")
+    evidence = driver.find_element(By.CSS_SELECTOR, "table.evidence").text
+    if "Before the change" not in evidence or "After the change" not in evidence:
+        fail("the verification evidence is missing: " + evidence)
+    # A folded model call unfolds to its data.
+    model = driver.find_element(By.CSS_SELECTOR, "#trace li.model summary")
+    model.click()
+    if "tokens" not in model.text:
+        fail("a model call's summary has no tokens")
+    shot("task")
+
+    # Another task, cancelled while its model call hangs.
+    other = create_task("this one hangs; cancel it")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text == "running" or d.refresh())
+    driver.find_element(By.CSS_SELECTOR, "form[action$='/cancel'] button").click()
+    try:
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "status").text == "cancelled" or d.refresh())
+    except TimeoutException:
+        fail("the cancelled task did not end cancelled")
+
+    # The list shows both, and filters by status.
+    driver.get(args.url + "/tasks?status=cancelled")
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.tasks tbody tr")
+    if len(rows) != 1 or "hangs" not in rows[0].text:
+        fail("the status filter did not show just the cancelled task")
+    driver.get(args.url + "/tasks")
+    shot("tasks")
+    shot("tasks-phone", 390, 844)
+
+    # The spend page moved.
+    driver.get(args.url + "/spend")
+    spend_after = driver.find_element(By.CSS_SELECTOR, ".big").text.split(" ")[0]
+    if spend_after == spend_before:
+        fail(f"the spend page did not move ({spend_before} → {spend_after})")
+    if not driver.find_elements(By.CSS_SELECTOR, "svg.chart rect"):
+        fail("the spend page has no chart")
+    shot("spend")
+
+    driver.get(args.url + "/evals")
+    shot("evals")
+    driver.get(args.url + "/admin")
+    if "Audit log" not in driver.page_source:
+        fail("the admin page has no audit log")
+    shot("admin")
+
+    # Sign out: the session ends and pages go back to the sign-in page.
+    driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    wait.until(EC.url_contains("/login"))
+    driver.get(args.url + "/tasks")
+    wait.until(EC.url_contains("/login"))
+    print(f"ok: signed in, {live} trace event(s) arrived live, diff shown, a task cancelled, spend {spend_before} → {spend_after}, signed out")
+finally:
+    driver.quit()
