@@ -141,7 +141,8 @@ let package = Package(
         .executableTarget(
             name: "ferry-server-bench",
             dependencies: [
-                "FerryCore", "FerryServer", "FerryTesting", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "FerryCore", "FerryServer", "FerryStore", "FerryTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "bench/ServerBench"

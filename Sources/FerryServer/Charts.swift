@@ -4,7 +4,7 @@ import Foundation
 /// styles), a `<title>` on every mark for its exact value, and an `aria-label` that says what the chart shows.
 enum Charts {
     /// Vertical bars, one per label.
-    static func bars(_ data: [(label: String, value: Double)], label: String, format: (Double) -> String) -> String {
+    static func bars(_ data: [(label: String, value: Double)], label: String, dates: Bool = false, format: (Double) -> String) -> String {
         let width = 640.0, height = 180.0, bottom = 24.0, top = 16.0
         let maximum = max(data.map(\.value).max() ?? 0, 1e-9)
         let slot = width / Double(max(data.count, 1))
@@ -12,12 +12,14 @@ enum Charts {
         svg += "<line x1=\"0\" y1=\"\(height - bottom)\" x2=\"\(width)\" y2=\"\(height - bottom)\" stroke=\"currentColor\" stroke-opacity=\"0.4\"/>"
         for (index, point) in data.enumerated() {
             let h = (height - bottom - top) * point.value / maximum
-            let x = Double(index) * slot + slot * 0.15
-            svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(height - bottom - h))\" width=\"\(fmt(slot * 0.7))\" height=\"\(fmt(h))\" fill=\"#2f6fde\">"
+            let barWidth = min(slot * 0.7, 48)
+            let x = Double(index) * slot + (slot - barWidth) / 2
+            svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(height - bottom - h))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(h))\" fill=\"#2f6fde\">"
             svg += "<title>\(Dashboard.escape(point.label)): \(Dashboard.escape(format(point.value)))</title></rect>"
             if data.count <= 16 || index % max(1, data.count / 8) == 0 {
-                svg += "<text x=\"\(fmt(x + slot * 0.35))\" y=\"\(fmt(height - 8))\" font-size=\"10\" text-anchor=\"middle\" fill=\"currentColor\">"
-                svg += Dashboard.escape(String(point.label.suffix(5))) + "</text>"
+                let text = dates ? String(point.label.suffix(5)) : (point.label.count > 16 ? String(point.label.prefix(15)) + "…" : point.label)
+                svg += "<text x=\"\(fmt(x + barWidth / 2))\" y=\"\(fmt(height - 8))\" font-size=\"10\" text-anchor=\"middle\" fill=\"currentColor\">"
+                svg += Dashboard.escape(text) + "</text>"
             }
         }
         svg += "<text x=\"4\" y=\"12\" font-size=\"11\" fill=\"currentColor\">max \(Dashboard.escape(format(maximum)))</text></svg>"

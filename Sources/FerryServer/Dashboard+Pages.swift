@@ -60,7 +60,7 @@ extension Dashboard {
             "title": "Spend", "month": String(Date.ISO8601FormatStyle().format(start).prefix(7)), "total": Self.money(total),
             "budgets": budgets, "hasBudgets": !budgets.isEmpty, "verified": verified,
             "perVerified": verified > 0 ? Self.money(total / Double(verified)) : "–",
-            "dayChart": Charts.bars(days, label: "USD spent per day this month", format: Self.money),
+            "dayChart": Charts.bars(days, label: "USD spent per day this month", dates: true, format: Self.money),
             "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
             "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
             "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },

@@ -141,6 +141,8 @@ extension ServerAPI {
         store: any ServerStore, runStore: any RunStore, taskID id: String, tenantID: String, resume start: (run: String, seq: Int)?
     ) -> Response {
         let body = ResponseBody { writer in
+            // A comment first, so the client sees the stream open before the first event.
+            try await writer.write(ByteBuffer(string: ": stream\n\n"))
             var run = start?.run
             var sent = start?.seq ?? 0
             var idle = 0.0

@@ -36,6 +36,7 @@ wait = WebDriverWait(driver, 30)
 
 def shot(name, width=1280, height=800):
     if args.screenshots:
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.set_window_size(width, height)
         # The whole page, not only the first screen.
         full = driver.execute_script("return Math.max(document.body.scrollHeight, 800)")

@@ -14,6 +14,8 @@ struct Options {
     var out: String?
     /// Tasks for the queue-only run (0: none).
     var queueOnly = 2000
+    /// Tasks for the dashboard-only run (0: the load run instead).
+    var dashboard = 0
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -26,6 +28,7 @@ struct Options {
             case "--ferry": ferry = value
             case "--out": out = value
             case "--queue-only": queueOnly = Int(value) ?? queueOnly
+            case "--dashboard": dashboard = Int(value) ?? dashboard
             default: fatalError("unknown option \(flag)")
             }
         }
@@ -33,6 +36,12 @@ struct Options {
 }
 
 let options = Options(CommandLine.arguments)
+if options.dashboard > 0 {
+    let report = "# The dashboard under a full store\n" + (try await DashboardBench.run(tasks: options.dashboard))
+    print(report)
+    if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+    exit(0)
+}
 guard FileManager.default.isExecutableFile(atPath: options.ferry) else { fatalError("no ferry binary at \(options.ferry)") }
 guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else { fatalError("wrk is missing: apt-get install wrk") }
 
