@@ -105,4 +105,30 @@ extension ServerAPI {
             tenantID: principal.tenantID, keyID: principal.keyID, action: action, object: object, detail: detail,
             remote: remote, at: Date()))
     }
+
+    /// Imports a `ferry eval` report.json (the body) for the dashboard's accuracy page; `?name=` labels it.
+    func importEval(_ request: Request, remote: String?) async throws -> Response {
+        let principal = try await authorize(request, write: true)
+        let body = try await json(request)
+        guard body["metrics"]?["resolveRate"]?.doubleValue != nil else {
+            throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolveRate is missing)")
+        }
+        let name = request.uri.queryParameters.get("name").map { String($0) } ?? body["metrics"]?["label"]?.stringValue ?? "eval"
+        let id = try await store.addEval(tenantID: principal.tenantID, name: name, report: body.jsonString, at: Date())
+        try await record(principal, "eval.import", id, name, remote)
+        return Self.respond(.created, ["id": .string(id), "name": .string(name)])
+    }
+
+    func listEvals(_ request: Request) async throws -> Response {
+        let principal = try await authorize(request, write: false)
+        let rows = try await store.evals(tenantID: principal.tenantID).map { record -> JSONValue in
+            let metrics = JSONValue.parse(record.report)?["metrics"] ?? .null
+            return [
+                "id": .string(record.id), "name": .string(record.name), "imported_at": Self.iso(record.at),
+                "resolve_rate": metrics["resolveRate"] ?? .null, "resolved": metrics["resolved"] ?? .null,
+                "total": metrics["total"] ?? .null, "false_verified_rate": metrics["falseVerifiedRate"] ?? .null,
+            ]
+        }
+        return Self.respond(.ok, ["data": .array(rows)])
+    }
 }

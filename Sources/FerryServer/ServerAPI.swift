@@ -83,6 +83,8 @@ public struct ServerAPI: Sendable {
             try await handle { try await revokeKey(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
         }
         router.get("/v1/audit") { request, _ in try await handle { try await auditLog(request) } }
+        router.get("/v1/evals") { request, _ in try await handle { try await listEvals(request) } }
+        router.post("/v1/evals") { request, context in try await handle { try await importEval(request, remote: context.remote) } }
         Self.refuseOtherMethods(on: router)
         return router
     }
@@ -94,6 +96,7 @@ public struct ServerAPI: Sendable {
         ("/v1/tasks/:id", [.get]), ("/v1/tasks/:id/diff", [.get]), ("/v1/tasks/:id/events", [.get]),
         ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/retry", [.post]), ("/v1/tasks/:id/deliveries", [.get]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
         ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]), ("/v1/audit", [.get]),
+        ("/v1/evals", [.get, .post]),
     ]
 
     static func refuseOtherMethods(on router: Router<ServerContext>) {

@@ -39,7 +39,7 @@ import Testing
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
         let operations = try Self.operations()
-        #expect(operations.count == 22)
+        #expect(operations.count == 24)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-openapi-\(UUID().uuidString.prefix(8))").path
         let server = try TeamServer(dataDirectory: data)
         let admin = try #require(try await server.bootstrap())
