@@ -83,15 +83,19 @@ extension Dashboard {
         var bySuite: [String: [Double]] = [:]
         for record in records {
             guard let report = JSONValue.parse(record.report), let metrics = report["metrics"] else { continue }
-            let suite = report["suite"]?.stringValue.map { ($0 as NSString).lastPathComponent } ?? record.name
-            let rate = metrics["resolveRate"]?.doubleValue ?? 0
+            // A suite is named by its folder when its file has the usual name (evals/ferry-easy/suite.jsonl).
+            let suite = report["suite"]?.stringValue.map { path -> String in
+                let url = URL(fileURLWithPath: path)
+                return url.lastPathComponent == "suite.jsonl" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
+            } ?? record.name
+            let rate = metrics["resolve_rate"]?.doubleValue ?? 0
             bySuite[suite, default: []].append(rate)
             func pct(_ key: String) -> String { String(format: "%.1f%%", (metrics[key]?.doubleValue ?? 0) * 100) }
             rows.append([
                 "name": record.name, "suite": suite, "at": Self.time(record.at) as Any,
                 "resolved": "\(Int(metrics["resolved"]?.doubleValue ?? 0))/\(Int(metrics["total"]?.doubleValue ?? 0))",
-                "rate": pct("resolveRate"), "ci": "\(pct("ci95Low"))–\(pct("ci95High"))", "falseVerified": pct("falseVerifiedRate"),
-                "perResolved": metrics["usdPerResolved"]?.doubleValue.map(Self.money) ?? "–", "met": rate >= 0.8,
+                "rate": pct("resolve_rate"), "ci": "\(pct("ci95_low"))–\(pct("ci95_high"))", "falseVerified": pct("false_verified_rate"),
+                "perResolved": metrics["usd_per_resolved"]?.doubleValue.map(Self.money) ?? "–", "met": rate >= 0.8,
             ])
         }
         let series = bySuite.sorted { $0.key < $1.key }.map { (name: $0.key, points: $0.value) }
@@ -105,8 +109,8 @@ extension Dashboard {
     func importEval(_ request: Request, remote: String?) async throws -> Response {
         let viewer = try await signedIn(request)
         let fields = try await form(request, viewer)
-        guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolveRate"] != nil else {
-            throw page(.badRequest, "That is not a `ferry eval` report.json (it needs metrics.resolveRate). Go back and paste the file.")
+        guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolve_rate"] != nil else {
+            throw page(.badRequest, "That is not a `ferry eval` report.json (it needs metrics.resolve_rate). Go back and paste the file.")
         }
         let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let label = name.isEmpty ? (report["metrics"]?["label"]?.stringValue ?? "eval") : name

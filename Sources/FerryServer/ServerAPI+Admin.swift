@@ -110,8 +110,8 @@ extension ServerAPI {
     func importEval(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
-        guard body["metrics"]?["resolveRate"]?.doubleValue != nil else {
-            throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolveRate is missing)")
+        guard body["metrics"]?["resolve_rate"]?.doubleValue != nil else {
+            throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolve_rate is missing)")
         }
         let name = request.uri.queryParameters.get("name").map { String($0) } ?? body["metrics"]?["label"]?.stringValue ?? "eval"
         let id = try await store.addEval(tenantID: principal.tenantID, name: name, report: body.jsonString, at: Date())
@@ -125,8 +125,8 @@ extension ServerAPI {
             let metrics = JSONValue.parse(record.report)?["metrics"] ?? .null
             return [
                 "id": .string(record.id), "name": .string(record.name), "imported_at": Self.iso(record.at),
-                "resolve_rate": metrics["resolveRate"] ?? .null, "resolved": metrics["resolved"] ?? .null,
-                "total": metrics["total"] ?? .null, "false_verified_rate": metrics["falseVerifiedRate"] ?? .null,
+                "resolve_rate": metrics["resolve_rate"] ?? .null, "resolved": metrics["resolved"] ?? .null,
+                "total": metrics["total"] ?? .null, "false_verified_rate": metrics["false_verified_rate"] ?? .null,
             ]
         }
         return Self.respond(.ok, ["data": .array(rows)])

@@ -112,7 +112,7 @@ import Testing
             var request = HTTPClientRequest(url: base + "/v1/evals?name=nightly")
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(admin)")
-            request.body = .bytes(ByteBuffer(string: #"{"metrics": {"label": "ferry", "resolveRate": 0.7, "resolved": 21, "total": 30, "ci95Low": 0.52, "ci95High": 0.83, "falseVerifiedRate": 0.08}, "suite": "/x/ferry-easy/suite.jsonl"}"#))
+            request.body = .bytes(ByteBuffer(string: #"{"metrics": {"label": "ferry", "resolve_rate": 0.7, "resolved": 21, "total": 30, "ci95_low": 0.52, "ci95_high": 0.83, "false_verified_rate": 0.08}, "suite": "/x/ferry-easy/suite.jsonl"}"#))
             #expect(try await Self.http.execute(request, timeout: .seconds(10)).status == .created)
             let evals = try await Self.send(.GET, base + "/evals", cookie: cookie)
             #expect(evals.body.contains("nightly") && evals.body.contains("21/30") && evals.body.contains("70.0%") && evals.body.contains("<svg"))

@@ -36,14 +36,16 @@ wait = WebDriverWait(driver, 30)
 
 
 def shot(name, width=1280, height=800):
-    if args.screenshots:
-        driver.execute_script("window.scrollTo(0, 0)")
-        driver.set_window_size(width, height)
-        # The whole page, not only the first screen.
-        full = driver.execute_script("return Math.max(document.body.scrollHeight, 800)")
-        driver.set_window_size(width, min(full, 4000))
-        driver.save_screenshot(f"{args.screenshots}/{name}.png")
-        driver.set_window_size(1280, 800)
+    """The whole page (up to 4000 px) at this width, through the DevTools protocol."""
+    if not args.screenshots:
+        return
+    driver.execute_script("window.scrollTo(0, 0)")
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    full = driver.execute_script("return Math.max(document.documentElement.scrollHeight, %d)" % height)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", dict(metrics, height=min(int(full), 4000)))
+    driver.save_screenshot(f"{args.screenshots}/{name}.png")
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def create_task(text):

@@ -69,6 +69,7 @@ struct LoadBench {
         if elapsed < Double(options.wrkSeconds) { drainedWhileWrk = false }
         let (list, get) = try await (loadList, loadGet)
         let cpu = CPU.sample(api: api.pid, workers: workers.map(\.pid), postmasterFile: postmaster) - before
+        if let directory = options.screenshots { try await photograph(base: base, key: key, http: http, into: directory) }
 
         return try Report(
             options: options, elapsed: elapsed, createMillis: createMillis, createSeconds: createSeconds,
@@ -79,6 +80,33 @@ struct LoadBench {
             phases: Phases(rows: psql(Phases.query)),
             idle: (idleList, idleGet), load: (list, get), drainedWhileWrk: drainedWhileWrk, cpu: cpu
         ).markdown
+    }
+
+    /// The dashboard over this run's data, in a real browser: real eval reports imported, a budget set.
+    func photograph(base: String, key: String, http: HTTPAPI, into directory: String) async throws {
+        for path in options.evalReports {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fatalError("cannot read \(path)") }
+            var request = HTTPClientRequest(url: base + "/v1/evals?name=" + (URL(fileURLWithPath: path).deletingLastPathComponent()
+                .deletingLastPathComponent().lastPathComponent))
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+            request.body = .bytes(ByteBuffer(string: text))
+            _ = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        }
+        var budget = HTTPClientRequest(url: base + "/v1/budgets/tenant")
+        budget.method = .PUT
+        budget.headers.add(name: "Authorization", value: "Bearer \(key)")
+        budget.body = .bytes(ByteBuffer(string: #"{"monthly_usd": 0.05}"#))
+        _ = try await HTTPClient.shared.execute(budget, timeout: .seconds(30))
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let python = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/ferry/browser-venv/bin/python"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["Tests/browser/dashboard.py", "--shots-only", "--url", base, "--key", key, "--project", "calc",
+                             "--screenshots", directory]
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
+        if process.terminationStatus != 0 { fatalError("the screenshots failed") }
     }
 
     func waitForHealth(_ base: String) async throws {

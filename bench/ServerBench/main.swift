@@ -16,6 +16,9 @@ struct Options {
     var queueOnly = 2000
     /// Tasks for the dashboard-only run (0: the load run instead).
     var dashboard = 0
+    /// Where to save screenshots of the dashboard over the load run's data (with eval reports to import).
+    var screenshots: String?
+    var evalReports: [String] = []
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -29,6 +32,8 @@ struct Options {
             case "--out": out = value
             case "--queue-only": queueOnly = Int(value) ?? queueOnly
             case "--dashboard": dashboard = Int(value) ?? dashboard
+            case "--screenshots": screenshots = value
+            case "--eval-report": evalReports.append(value)
             default: fatalError("unknown option \(flag)")
             }
         }
