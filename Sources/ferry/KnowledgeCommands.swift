@@ -97,9 +97,11 @@ struct LocateCommand: AsyncParsableCommand {
         let config = try ConfigLoader.load(repo: repo, environment: environment)
         let profile = try modelOptions.resolve(config: config, environment: environment)
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
-        return try await LocalModelSession.with(profile) { profile in
-            try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
-                try await LocateRerank.rerank(text, candidates, model: model)
+        return try await Interrupts.cancelling {
+            try await LocalModelSession.with(profile) { profile in
+                try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
+                    try await LocateRerank.rerank(text, candidates, model: model)
+                }
             }
         }
     }
@@ -122,10 +124,13 @@ struct AskCommand: AsyncParsableCommand {
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
         let view = ProgressView()
         let streaming = !json
-        let answer = try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
-            try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
-                try await CodeQA.ask(question, index: index, model: model, budgetTokens: min(6000, profile.contextWindow / 3)) { text in
-                    if streaming { FileHandle.standardOutput.write(Data(text.utf8)) }
+        // SIGINT or SIGTERM cancels the answer, so the local model's server this started is stopped, not left behind.
+        let answer = try await Interrupts.cancelling {
+            try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
+                try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
+                    try await CodeQA.ask(question, index: index, model: model, budgetTokens: min(6000, profile.contextWindow / 3)) { text in
+                        if streaming { FileHandle.standardOutput.write(Data(text.utf8)) }
+                    }
                 }
             }
         }

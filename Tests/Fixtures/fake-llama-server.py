@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in for llama.cpp's llama-server, for lifecycle tests: same flags, /health, and behaviour chosen by the
-model file's content ("crash" exits at once, "slow N" loads for N seconds, anything else serves)."""
+model file's content ("crash" exits at once, "slow N" loads for N seconds, "hang" never answers a completion,
+anything else serves). It writes its pid next to the model (`<model>.pid`) so tests can check it is gone."""
 import argparse
+import os
 import http.server
 import sys
 import time
@@ -17,6 +19,8 @@ parser.add_argument("--jinja", action="store_true")
 args = parser.parse_args()
 
 content = open(args.model).read().strip()
+with open(args.model + ".pid", "w") as pid_file:
+    pid_file.write(str(os.getpid()))
 print(f"stand-in: loading {args.model}", flush=True)
 if content == "crash":
     print("error: failed to load model: not a GGUF file", flush=True)
@@ -38,6 +42,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):
+        if content == "hang":
+            time.sleep(3600)
+        self.send_response(501)
+        self.end_headers()
 
     def log_message(self, *a):
         pass
