@@ -62,11 +62,20 @@ public enum CodeQA {
         return (text, sources)
     }
 
+    /// How much retrieved code a question sends, by model: a local model on a CPU reads a prompt at ~100 tokens/s,
+    /// so it gets a small budget (an answer must start while the developer is still looking); a hosted one more.
+    public static func contextBudget(for profile: ModelProfile) -> Int {
+        profile.provider == .local ? min(1_500, profile.contextWindow / 4) : min(12_000, profile.contextWindow / 3)
+    }
+
     public static func ask(
         _ question: String, index: CodeIndex, model: any ChatModel, budgetTokens: Int = 6000,
+        onRetrieved: @escaping @Sendable (_ sources: [ChunkHit], _ promptTokens: Int) -> Void = { _, _ in },
         onText: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> AskAnswer {
         let (excerpts, sources) = try await context(for: question, index: index, budgetTokens: budgetTokens)
+        // A first sign of life before the model's first token: what was retrieved and how big the prompt is.
+        onRetrieved(sources, CodeIndex.estimateTokens(system + excerpts + question))
         let user = excerpts.isEmpty
             ? "No code matched the question in the index.\n\nQuestion: \(question)"
             : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)"

@@ -128,7 +128,16 @@ struct AskCommand: AsyncParsableCommand {
         let answer = try await Interrupts.cancelling {
             try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
                 try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
-                    try await CodeQA.ask(question, index: index, model: model, budgetTokens: min(6000, profile.contextWindow / 3)) { text in
+                    try await CodeQA.ask(
+                        question, index: index, model: model, budgetTokens: CodeQA.contextBudget(for: profile),
+                        onRetrieved: { sources, tokens in
+                            // On stderr, so stdout carries only the answer.
+                            guard streaming else { return }
+                            let list = sources.prefix(6).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
+                            FileHandle.standardError.write(Data(
+                                "ferry: read \(sources.count) excerpt(s) (\(list)\(sources.count > 6 ? ", …" : "")); asking \(profile.model) with ~\(tokens) tokens\n".utf8))
+                        }
+                    ) { text in
                         if streaming { FileHandle.standardOutput.write(Data(text.utf8)) }
                     }
                 }

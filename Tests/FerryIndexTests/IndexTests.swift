@@ -235,6 +235,15 @@ import Testing
         #expect(chunks.allSatisfy { $0.endLine - $0.startLine < Chunker.maxSpanLines })
     }
 
+    @Test func aLocalModelGetsASmallContextBudgetAndAHostedOneMore() {
+        let local = ModelProfile(name: "l", provider: .local, baseURL: "http://127.0.0.1:9/v1", model: "q", apiKeyEnv: "")
+        let hosted = ModelProfile(name: "h", provider: .openai, baseURL: "https://x/v1", model: "m", apiKeyEnv: "K")
+        let small = ModelProfile(name: "s", provider: .openai, baseURL: "https://x/v1", model: "m", apiKeyEnv: "K", contextWindow: 8_000)
+        #expect(CodeQA.contextBudget(for: local) == 1_500)
+        #expect(CodeQA.contextBudget(for: hosted) == 12_000)
+        #expect(CodeQA.contextBudget(for: small) == 2_666)
+    }
+
     @Test func askCitesRealLinesOverTheFakeServer() async throws {
         let (index, repo) = try await makeIndex()
         _ = try await index.update()
@@ -247,8 +256,17 @@ import Testing
             defer { Task { try? await client.shutdown() } }
             let streamed = Collected()
             let result0: AskAnswer? = nil
-            let result = try await CodeQA.ask("How are request headers parsed?", index: index, model: model) { streamed.add($0) }
+            let order = Collected()
+            let result = try await CodeQA.ask(
+                "How are request headers parsed?", index: index, model: model,
+                onRetrieved: { sources, tokens in order.add("retrieved \(sources.count) \(tokens > 50)|") }
+            ) { text in
+                streamed.add(text)
+                order.add("text|")
+            }
             #expect(streamed.text == answer)
+            // The sign of life comes first, before any of the answer.
+            #expect(order.text.hasPrefix("retrieved \(result.sources.count) true|text|"), "\(order.text)")
             let request = try #require(server.requests.first)
             guard case .array(let messages) = request["messages"] else { Issue.record("no messages"); return result0 }
             let prompt = messages.last?["content"]?.stringValue ?? ""
