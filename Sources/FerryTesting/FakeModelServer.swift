@@ -293,3 +293,21 @@ enum SSEScript {
         return events
     }
 }
+
+extension FakeModelServer {
+    /// Writes `<configHome>/ferry/config.toml` for a separate `ferry` process (`XDG_CONFIG_HOME=configHome`): a
+    /// profile `fake` that talks to this server, and the whole-file attempt off so the script's order holds.
+    public func writeConfig(configHome: String) throws {
+        try FileManager.default.createDirectory(atPath: configHome + "/ferry", withIntermediateDirectories: true)
+        try """
+            [agent]
+            first_attempt = "off"
+
+            [models.fake]
+            provider = "openai"
+            base_url = "\(baseURL)"
+            model = "gpt-4.1-mini"
+            api_key_env = ""
+            """.write(toFile: configHome + "/ferry/config.toml", atomically: true, encoding: .utf8)
+    }
+}

@@ -28,18 +28,7 @@ import Testing
         // The first attempt's model call never answers; the rescued attempt gets the fix.
         let script: [FakeStep] = [.delay(seconds: 60, then: FakeReply(text: "too late"))] + ServerAPITests.script
         try await FakeModelServer.with(.openai, script: script) { fake in
-            let config = root + "/config/ferry"
-            try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
-            try """
-                [agent]
-                first_attempt = "off"
-
-                [models.fake]
-                provider = "openai"
-                base_url = "\(fake.baseURL)"
-                model = "gpt-4.1-mini"
-                api_key_env = ""
-                """.write(toFile: config + "/config.toml", atomically: true, encoding: .utf8)
+            try fake.writeConfig(configHome: root + "/config")
             let (task, _) = try await server.store.createTask(
                 NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"), tenantID: tenant.id, now: Date())
 

@@ -65,17 +65,7 @@ import Testing
         // The first attempt's model call never answers; the attempt after the restart gets the fix.
         let script: [FakeStep] = [.delay(seconds: 60, then: FakeReply(text: "too late"))] + ServerAPITests.script
         try await FakeModelServer.with(.openai, script: script) { fake in
-            try FileManager.default.createDirectory(atPath: root + "/config/ferry", withIntermediateDirectories: true)
-            try """
-                [agent]
-                first_attempt = "off"
-
-                [models.fake]
-                provider = "openai"
-                base_url = "\(fake.baseURL)"
-                model = "gpt-4.1-mini"
-                api_key_env = ""
-                """.write(toFile: root + "/config/ferry/config.toml", atomically: true, encoding: .utf8)
+            try fake.writeConfig(configHome: root + "/config")
             let port = unusedLocalPort()
             let client = ServerAPITests.Client(port: port)
             let first = try ServeProcess(binary: binary, port: port, root: root, name: "first")

@@ -69,19 +69,9 @@ let url = try PostgresCluster.freshDatabase()
 let cluster = try PostgresCluster.start()
 let repo = try await FixtureRepo.make(files)
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-load-\(UUID().uuidString.prefix(8))").path
-try FileManager.default.createDirectory(atPath: root + "/config/ferry", withIntermediateDirectories: true)
 
 var report = try await FakeModelServer.with(.openai, responder: responder) { fake in
-    try """
-        [agent]
-        first_attempt = "off"
-
-        [models.fake]
-        provider = "openai"
-        base_url = "\(fake.baseURL)"
-        model = "gpt-4.1-mini"
-        api_key_env = ""
-        """.write(toFile: root + "/config/ferry/config.toml", atomically: true, encoding: .utf8)
+    try fake.writeConfig(configHome: root + "/config")
     let bench = LoadBench(options: options, url: url, cluster: cluster, repo: repo, root: root)
     return try await bench.run()
 }
