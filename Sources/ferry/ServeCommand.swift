@@ -72,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
         let secrets = Redactor.secrets(in: environment)
         return (0..<count).map { index in
             Worker(
-                id: "\(ProcessIdentity.current.description)/w\(index + 1)", store: server.store, runStore: server.runStore,
+                id: "\(ProcessIdentity.current.host):\(ProcessIdentity.current.pid)/w\(index + 1)", store: server.store, runStore: server.runStore,
                 config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
                 makeModel: { name in try await models.model(named: name) })
         }
@@ -107,7 +107,7 @@ struct WorkerCommand: AsyncParsableCommand {
             workers, server: server, config: config,
             policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
             models: models)
-        print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.description)")
+        print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.host) (pid \(ProcessIdentity.current.pid))")
         fflush(nil)
         // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.
         do {
