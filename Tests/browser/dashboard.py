@@ -7,7 +7,7 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -32,7 +32,9 @@ options = webdriver.ChromeOptions()
 for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,800"):
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
-wait = WebDriverWait(driver, 30)
+# The task page reloads itself when its task ends, so an element may go stale between finding and reading it.
+FLAKY = (StaleElementReferenceException, NoSuchElementException)
+wait = WebDriverWait(driver, 30, ignored_exceptions=FLAKY)
 
 
 def shot(name, width=1280, height=800):
@@ -102,14 +104,14 @@ try:
     # A task the scripted model resolves slowly enough to watch: its trace grows on the open page.
     task_url = create_task("add() returns the wrong sum; fix it")
     try:
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#trace li.fresh"))
+        WebDriverWait(driver, 30, ignored_exceptions=FLAKY).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#trace li.fresh"))
     except TimeoutException:
         fail("no trace event arrived live on the task's page")
     live = len(driver.find_elements(By.CSS_SELECTOR, "#trace li.fresh"))
     shot("task-live")
     # At its end the page reloads with the result.
     try:
-        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "status").text in ("verified", "unverified", "failed"))
+        WebDriverWait(driver, 60, ignored_exceptions=FLAKY).until(lambda d: d.find_element(By.ID, "status").text in ("verified", "unverified", "failed"))
     except TimeoutException:
         fail("the task did not end on its page")
     if driver.find_element(By.ID, "status").text != "verified":
@@ -134,10 +136,10 @@ try:
 
     # Another task, cancelled while its model call hangs.
     other = create_task("this one hangs; cancel it")
-    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text == "running" or d.refresh())
+    WebDriverWait(driver, 30, ignored_exceptions=FLAKY).until(lambda d: d.find_element(By.ID, "status").text == "running" or d.refresh())
     driver.find_element(By.CSS_SELECTOR, "form[action$='/cancel'] button").click()
     try:
-        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "status").text == "cancelled" or d.refresh())
+        WebDriverWait(driver, 60, ignored_exceptions=FLAKY).until(lambda d: d.find_element(By.ID, "status").text == "cancelled" or d.refresh())
     except TimeoutException:
         fail("the cancelled task did not end cancelled")
 
