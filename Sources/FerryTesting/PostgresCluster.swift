@@ -46,9 +46,12 @@ public enum PostgresCluster {
         guard let bin = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }) else {
             throw PostgresUnavailable(description: "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run scripts/setup.sh or apt-get install postgresql")
         }
+        let asRoot = geteuid() == 0
+        reapOrphans(bin: bin, asRoot: asRoot)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let asRoot = geteuid() == 0
+        // Whose cluster this is: a later run stops it if this process died without its exit handler (a crash).
+        try String(getpid()).write(toFile: directory + "/owner.pid", atomically: true, encoding: .utf8)
         if asRoot { try run("/bin/chown", ["postgres:postgres", directory]) }
         let port = Int.random(in: 20_000...40_000)
         func asOwner(_ tool: String, _ arguments: [String]) throws {
@@ -72,6 +75,28 @@ public enum PostgresCluster {
             process.waitUntilExit()
         }
         return Cluster(directory: directory, port: port, bin: bin)
+    }
+
+    /// Stops and removes the clusters of earlier test processes that died without stopping theirs.
+    private static func reapOrphans(bin: String, asRoot: Bool) {
+        let temp = FileManager.default.temporaryDirectory.path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temp)) ?? [] where name.hasPrefix("ferry-pg-") {
+            let directory = temp + "/" + name
+            // Left by a version without owners: gone if no server runs in it and it is over an hour old.
+            if !FileManager.default.fileExists(atPath: directory + "/owner.pid") {
+                let modified = (try? FileManager.default.attributesOfItem(atPath: directory)[.modificationDate] as? Date) ?? Date()
+                if !FileManager.default.fileExists(atPath: directory + "/data/postmaster.pid"), modified.timeIntervalSinceNow < -3600 {
+                    try? FileManager.default.removeItem(atPath: directory)
+                }
+                continue
+            }
+            guard let text = try? String(contentsOfFile: directory + "/owner.pid", encoding: .utf8),
+                let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(owner, 0) != 0, errno == ESRCH
+            else { continue }
+            let stop = (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop"]
+            try? run(stop[0], Array(stop.dropFirst()))
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     private static func run(_ executable: String, _ arguments: [String]) throws {
