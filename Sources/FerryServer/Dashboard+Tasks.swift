@@ -99,14 +99,7 @@ extension Dashboard {
             try await api.record(viewer.principal, "task.cancel", id, "status \(task.state.apiName) (dashboard)", remote)
             return Self.redirect("/tasks/\(id)")
         }
-        guard task.state.isTerminal else { throw page(.conflict, "The task has not ended; cancel it first.") }
-        let maxCost = try await api.admit(task.maxCostUSD, tenantID: viewer.principal.tenantID, projectID: task.projectID)
-        let (again, _) = try await store.createTask(
-            NewTask(
-                projectID: task.projectID, task: task.task, base: task.base, model: task.model, maxCostUSD: maxCost,
-                maxAttempts: task.maxAttempts, priority: task.priority, createdBy: viewer.principal.keyID, retryOf: task.id),
-            tenantID: viewer.principal.tenantID, now: Date())
-        try await api.record(viewer.principal, "task.retry", again.id, "retry of \(id) (dashboard)", remote)
+        let again = try await api.retry(task, by: viewer.principal, remote: remote, via: " (dashboard)")
         return Self.redirect("/tasks/\(again.id)")
     }
 

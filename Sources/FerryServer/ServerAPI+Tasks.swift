@@ -62,13 +62,18 @@ extension ServerAPI {
         }
     }
 
-    /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
-    /// `retry_of`; the old task stays as it was.
     func retryTask(_ request: Request, id: String, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         guard let original = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        let task = try await retry(original, by: principal, remote: remote, via: "")
+        return Self.respond(.created, Self.json(task))
+    }
+
+    /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
+    /// `retry_of`, budget-checked and audited; the old task stays as it was. The API's and the dashboard's retry.
+    func retry(_ original: ServerTask, by principal: Principal, remote: String?, via: String) async throws -> ServerTask {
         guard original.state.isTerminal else {
-            throw Problem(.conflict, "task \(id) has not ended (status \(original.state.apiName)); cancel it first")
+            throw Problem(.conflict, "task \(original.id) has not ended (status \(original.state.apiName)); cancel it first")
         }
         let maxCost = try await admit(original.maxCostUSD, tenantID: principal.tenantID, projectID: original.projectID)
         let (task, _) = try await store.createTask(
@@ -77,8 +82,8 @@ extension ServerAPI {
                 maxCostUSD: maxCost, maxAttempts: original.maxAttempts, priority: original.priority,
                 createdBy: principal.keyID, retryOf: original.id),
             tenantID: principal.tenantID, now: Date())
-        try await record(principal, "task.retry", task.id, "retry of \(original.id)", remote)
-        return Self.respond(.created, Self.json(task))
+        try await record(principal, "task.retry", task.id, "retry of \(original.id)" + via, remote)
+        return task
     }
 
     func listTasks(_ request: Request) async throws -> Response {

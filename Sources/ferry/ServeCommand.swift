@@ -14,20 +14,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on.") var port = 8787
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "Workers in this process.") var workers = 2
-    @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
     @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database: String?
-    @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
-    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format = .json
-    @Option(help: "The least severe log level written: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: ServerLogging.Level = .info
+    @OptionGroup var queue: QueueOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        ServerLogging.bootstrap(format: logFormat, level: logLevel, environment: environment)
-        guard workers >= 0, port >= 0, port < 65_536, leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
-            throw FerryError(
-                .usage, "--workers must be 0 or more, --port 0–65535, --lease-seconds at least 3 and --tenant-concurrency at least 1")
-        }
+        ServerLogging.bootstrap(format: queue.logFormat, level: queue.logLevel, environment: environment)
+        guard workers >= 0, port >= 0, port < 65_536 else { throw FerryError(.usage, "--workers must be 0 or more and --port 0–65535") }
+        let policy = try queue.policy()
         let config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         let server = try await Self.server(database: database, environment: environment)
@@ -39,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
         let models = ServerModels(config: config, environment: environment)
         let pool = Self.workers(
             workers, server: server, config: config,
-            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
+            policy: policy, environment: environment,
             models: models)
         let logger = Logger(label: "ferry.serve")
         do {
@@ -86,18 +80,13 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "postgres://user:password@host:port/database") var database: String
     @Option(help: "Workers in this process.") var workers = 1
-    @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
-    @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
-    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format = .json
-    @Option(help: "The least severe log level written: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: ServerLogging.Level = .info
+    @OptionGroup var queue: QueueOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        ServerLogging.bootstrap(format: logFormat, level: logLevel, environment: environment)
-        guard workers >= 1, leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
-            throw FerryError(.usage, "--workers must be 1 or more, --lease-seconds at least 3 and --tenant-concurrency at least 1")
-        }
+        ServerLogging.bootstrap(format: queue.logFormat, level: queue.logLevel, environment: environment)
+        guard workers >= 1 else { throw FerryError(.usage, "--workers must be 1 or more") }
+        let policy = try queue.policy()
         let config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         let server = try await ServeCommand.server(database: database, environment: environment)
@@ -105,7 +94,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let models = ServerModels(config: config, environment: environment)
         let pool = ServeCommand.workers(
             workers, server: server, config: config,
-            policy: QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency), environment: environment,
+            policy: policy, environment: environment,
             models: models)
         print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.host) (pid \(ProcessIdentity.current.pid))")
         fflush(nil)

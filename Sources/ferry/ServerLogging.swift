@@ -32,3 +32,19 @@ enum ServerLogging {
     }
 
 }
+
+/// What `ferry serve` and `ferry worker` share: the queue's lease and tenant cap, and how they log.
+struct QueueOptions: ParsableArguments {
+    @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
+    @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
+    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format = .json
+    @Option(help: "The least severe log level written: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: ServerLogging.Level = .info
+
+    func policy() throws -> QueuePolicy {
+        guard leaseSeconds >= 3, (tenantConcurrency ?? 1) >= 1 else {
+            throw FerryError(.usage, "--lease-seconds must be at least 3 and --tenant-concurrency at least 1")
+        }
+        return QueuePolicy(leaseSeconds: leaseSeconds, tenantConcurrency: tenantConcurrency)
+    }
+}
