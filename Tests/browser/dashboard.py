@@ -7,7 +7,7 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -32,9 +32,20 @@ options = webdriver.ChromeOptions()
 for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,800"):
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
-# The task page reloads itself when its task ends, so an element may go stale between finding and reading it.
-FLAKY = (StaleElementReferenceException, NoSuchElementException)
+# The task page reloads itself when its task ends, so an element may go stale between finding and reading it; Chromium
+# sometimes reports that as a bare inspector error ("Node with given id does not belong to the document"), so waits
+# ignore any driver error while they poll and time out with the question they asked.
+FLAKY = (WebDriverException,)
 wait = WebDriverWait(driver, 30, ignored_exceptions=FLAKY)
+
+
+def status(d):
+    """The task page's status, read in one script so a reload between finding and reading can't break it; None while
+    the page is away (Chromium reports a node of the old document as an inspector error, not a stale element)."""
+    try:
+        return d.execute_script("var e = document.getElementById('status'); return e ? e.textContent.trim() : null")
+    except WebDriverException:
+        return None
 
 
 def shot(name, width=1280, height=800):
@@ -111,11 +122,11 @@ try:
     shot("task-live")
     # At its end the page reloads with the result.
     try:
-        WebDriverWait(driver, 60, ignored_exceptions=FLAKY).until(lambda d: d.find_element(By.ID, "status").text in ("verified", "unverified", "failed"))
+        WebDriverWait(driver, 60, ignored_exceptions=FLAKY).until(lambda d: status(d) in ("verified", "unverified", "failed"))
     except TimeoutException:
         fail("the task did not end on its page")
-    if driver.find_element(By.ID, "status").text != "verified":
-        fail("the task ended " + driver.find_element(By.ID, "status").text)
+    if status(driver) != "verified":
+        fail("the task ended " + str(status(driver)))
     added = driver.find_elements(By.CSS_SELECTOR, "table.diff tr.add td.code")
     if not any("return a + b" in cell.text for cell in added):
         fail("the diff does not show the fix")
@@ -136,10 +147,10 @@ try:
 
     # Another task, cancelled while its model call hangs.
     other = create_task("this one hangs; cancel it")
-    WebDriverWait(driver, 30, ignored_exceptions=FLAKY).until(lambda d: d.find_element(By.ID, "status").text == "running" or d.refresh())
+    WebDriverWait(driver, 30, ignored_exceptions=FLAKY).until(lambda d: status(d) == "running" or d.refresh())
     driver.find_element(By.CSS_SELECTOR, "form[action$='/cancel'] button").click()
     try:
-        WebDriverWait(driver, 60, ignored_exceptions=FLAKY).until(lambda d: d.find_element(By.ID, "status").text == "cancelled" or d.refresh())
+        WebDriverWait(driver, 60, ignored_exceptions=FLAKY).until(lambda d: status(d) == "cancelled" or d.refresh())
     except TimeoutException:
         fail("the cancelled task did not end cancelled")
 
