@@ -11,7 +11,7 @@ build: setup
 	$(SWIFT) build --product ferry
 
 test: setup
-	@./scripts/setup.sh --browser
+	@./scripts/setup.sh --test-clients
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         .target(name: "FerryCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -82,9 +83,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "FerryAssist",
+            dependencies: [
+                "FerryCore", "FerryAgent", "FerryIndex", "FerryModels", "FerryStore",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "FerryServer",
             dependencies: [
-                "FerryCore", "FerryAgent", "FerryModels", "FerryStore", "FerryWorkspace", "FerryLocal",
+                "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryStore", "FerryWorkspace", "FerryLocal",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -120,8 +130,9 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryAgent", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
-                "FerryWorkspace", "FerryLocal", "FerryServer",
+                "FerryWorkspace", "FerryLocal", "FerryServer", "FerryAssist",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

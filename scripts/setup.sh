@@ -22,8 +22,11 @@ if [ "${1:-}" = "--local-model" ]; then
     command -v make >/dev/null 2>&1 || need+=(make)
 fi
 
-# The dashboard's tests drive a real headless Chromium through selenium (from PyPI, in its own venv).
-if [ "${1:-}" = "--browser" ]; then
+# The tests drive real clients: a headless Chromium through selenium for the dashboard, and the `mcp` and `openai`
+# Python SDKs (pinned, from PyPI) for the assistant surfaces, each in its own venv. --test-clients installs them all.
+clients=""
+case "${1:-}" in --browser | --test-clients) clients=1 ;; esac
+if [ -n "$clients" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
     python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
@@ -46,11 +49,20 @@ fi
 git config --global user.email >/dev/null 2>&1 || git config --global user.email "ferry@localhost"
 git config --global user.name >/dev/null 2>&1 || git config --global user.name "Ferry"
 
-if [ "${1:-}" = "--browser" ]; then
+if [ -n "$clients" ]; then
     venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/browser-venv"
     if ! "$venv/bin/python" -c "import selenium" >/dev/null 2>&1; then
         echo "setup: installing selenium into $venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q "selenium>=4.20"
+    fi
+fi
+if [ -n "$clients" ]; then
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/assist-venv"
+    pinned="from importlib.metadata import version as v; assert (v('mcp'), v('openai')) == ('2.3.0', '3.51.0')"
+    if ! "$venv/bin/python" -c "$pinned" >/dev/null 2>&1; then
+        echo "setup: installing the mcp and openai SDKs into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "mcp==2.3.0" "openai==3.51.0"
     fi
 fi

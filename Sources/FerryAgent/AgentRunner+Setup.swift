@@ -22,7 +22,7 @@ extension AgentRunner {
         let repoRoot = try await Git.root(of: request.repo)
         let repoGit = Git(repoRoot)
         let base = try await repoGit.resolve(request.base ?? "HEAD")
-        let runID = Self.newRunID()
+        let runID = request.runID ?? Self.newRunID()
         let branch = "ferry/\(runID)"
         var dataDirectory = (config.dataDirectory as NSString).expandingTildeInPath
         if !dataDirectory.hasPrefix("/") { dataDirectory = FileManager.default.currentDirectoryPath + "/" + dataDirectory }

@@ -12,8 +12,11 @@ public struct RunRequest: Sendable {
     public var repo: String
     public var base: String?
     public var keepWorktree: Bool
+    /// The run's id, when the host must know it before the run starts (a tool that returns it at once); unique.
+    public var runID: String?
 
-    public init(task: String, repo: String, base: String? = nil, keepWorktree: Bool = false) {
+    public init(task: String, repo: String, base: String? = nil, keepWorktree: Bool = false, runID: String? = nil) {
+        self.runID = runID
         self.task = task
         self.repo = repo
         self.base = base

@@ -68,18 +68,22 @@ public enum CodeQA {
         profile.provider == .local ? min(1_500, profile.contextWindow / 4) : min(12_000, profile.contextWindow / 3)
     }
 
+    /// One answer. `history` is the conversation so far (questions and answers, without their excerpts: each turn
+    /// retrieves afresh, and old excerpts would only spend tokens); `retrievalQuery` what to search for when the
+    /// question alone is too short to find code ("and where is it called?"), by default the question.
     public static func ask(
         _ question: String, index: CodeIndex, model: any ChatModel, budgetTokens: Int = 6000,
+        history: [ChatMessage] = [], retrievalQuery: String? = nil,
         onRetrieved: @escaping @Sendable (_ sources: [ChunkHit], _ promptTokens: Int) -> Void = { _, _ in },
         onText: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> AskAnswer {
-        let (excerpts, sources) = try await context(for: question, index: index, budgetTokens: budgetTokens)
+        let (excerpts, sources) = try await context(for: retrievalQuery ?? question, index: index, budgetTokens: budgetTokens)
         // A first sign of life before the model's first token: what was retrieved and how big the prompt is.
         onRetrieved(sources, CodeIndex.estimateTokens(system + excerpts + question))
         let user = excerpts.isEmpty
             ? "No code matched the question in the index.\n\nQuestion: \(question)"
             : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)"
-        let reply = try await model.complete(ChatRequest(messages: [.system(system), .user(user)], tools: [])) { delta in
+        let reply = try await model.complete(ChatRequest(messages: [.system(system)] + history + [.user(user)], tools: [])) { delta in
             if case .text(let text) = delta { onText(text) }
         }
         let answer = reply.content.trimmingCharacters(in: .whitespacesAndNewlines)

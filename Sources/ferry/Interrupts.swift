@@ -12,7 +12,8 @@ enum Interrupts {
         case interrupted
     }
 
-    static func cancelling<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// `quietly`: no "saving the run" line (a server that only stops).
+    static func cancelling<T: Sendable>(quietly: Bool = false, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
         let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -40,7 +41,7 @@ enum Interrupts {
                     return value
                 case .interrupted:
                     if Task.isCancelled { continue }
-                    FileHandle.standardError.write(Data("\nferry: interrupted; saving the run…\n".utf8))
+                    if !quietly { FileHandle.standardError.write(Data("\nferry: interrupted; saving the run…\n".utf8)) }
                     group.cancelAll()
                 }
             }

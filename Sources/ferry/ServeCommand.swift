@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
             print("  \(key)")
         }
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
-        let models = ServerModels(config: config, environment: environment)
+        let models = ModelPool(config: config, environment: environment)
         let pool = Self.workers(
             workers, server: server, config: config,
             policy: policy, environment: environment,
@@ -61,7 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     static func workers(
         _ count: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String],
-        models: ServerModels
+        models: ModelPool
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
         return (0..<count).map { index in
@@ -91,7 +91,7 @@ struct WorkerCommand: AsyncParsableCommand {
         try config.validate()
         let server = try await ServeCommand.server(database: database, environment: environment)
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
-        let models = ServerModels(config: config, environment: environment)
+        let models = ModelPool(config: config, environment: environment)
         let pool = ServeCommand.workers(
             workers, server: server, config: config,
             policy: policy, environment: environment,

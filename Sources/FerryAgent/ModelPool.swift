@@ -1,13 +1,14 @@
 import AsyncHTTPClient
-import FerryAgent
+
 import FerryCore
 import FerryModels
 import Synchronization
 
-/// The models a server process's workers use, from its own config and environment (model keys never enter the
-/// database): one HTTP client per profile, reused across tasks, and the embedded model's server started once.
-/// `shutdown()` when the process stops: no client is dropped unshut, and the local server stops.
-public final class ServerModels: Sendable {
+/// The models a long-lived process uses (a server's workers, `ferry mcp`, `ferry chat`), from its own config and
+/// environment (model keys never enter a database): one HTTP client per profile, reused across calls, and the
+/// embedded model's server started once, when it is first needed. `shutdown()` when the process stops: no client is
+/// dropped unshut, and the local server stops.
+public final class ModelPool: Sendable {
     private let clients = Mutex<[ModelProfile: HTTPClient]>([:])
     public let local: LocalModelHost
     let config: FerryConfig
@@ -21,7 +22,12 @@ public final class ServerModels: Sendable {
 
     /// The model for a profile name (nil: the default), with its key from this process's environment.
     public func model(named name: String?) async throws -> any ChatModel {
-        let profile = try await local.resolve(try config.profile(named: name, environment: environment))
+        try await model(for: try config.profile(named: name, environment: environment))
+    }
+
+    /// The model for a resolved profile (a local one gets its running server).
+    public func model(for requested: ModelProfile) async throws -> any ChatModel {
+        let profile = try await local.resolve(requested)
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
         return ModelFactory.make(profile: profile, apiKey: apiKey, client: client(for: profile), retry: .standard)
     }

@@ -1,4 +1,4 @@
-import FerryAgent
+
 import FerryLocal
 import FerryModels
 import Foundation
