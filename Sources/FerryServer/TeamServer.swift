@@ -2,6 +2,7 @@ import FerryAgent
 import FerryCore
 import FerryStore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import UnixSignals
@@ -58,7 +59,7 @@ public struct TeamServer: Sendable {
     /// `signals` has them). `onListening` gets the bound port.
     public func run(
         host: String = "127.0.0.1", port: Int, workers: [Worker], webhooks: WebhookDispatcher? = nil,
-        signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger? = nil,
+        signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger? = nil, models: ModelPool? = nil,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         let logger = logger ?? {
@@ -67,8 +68,22 @@ public struct TeamServer: Sendable {
             return quiet
         }()
         // The API under /v1 and the dashboard at /.
-        let router = ServerAPI(store: store, runStore: runStore).router()
+        let api = ServerAPI(store: store, runStore: runStore)
+        let router = api.router()
         try await Dashboard(store: store, runStore: runStore).addRoutes(to: router)
+        // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.
+        let sessions = models.map { McpSessions(assist: ServerAssist(store: store, runStore: runStore, models: $0, dataDirectory: dataDirectory)) }
+        if let sessions {
+            let assist = sessions.assist
+            for method in [HTTPRequest.Method.post, .get, .delete] {
+                router.on("/mcp", method: method) { request, _ in try await ServerAPI.mcpRoute(sessions, api: api, request: request) }
+            }
+            router.post("/v1/chat/completions") { request, _ in
+                try await api.handle { try await ServerAPI.chatCompletions(assist, api: api, request: request) }
+            }
+            router.get("/v1/models") { request, _ in try await api.handle { try await ServerAPI.listModels(assist, api: api, request: request) } }
+        }
+        defer { if let sessions { Task { await sessions.shutdown() } } }
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port)),

@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
             models: models)
         let logger = Logger(label: "ferry.serve")
         do {
-            try await server.run(host: host, port: port, workers: pool, logger: logger) { bound in
+            try await server.run(host: host, port: port, workers: pool, logger: logger, models: models) { bound in
                 logger.info("listening", metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
                 print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
                 fflush(nil)

@@ -1,0 +1,113 @@
+import FerryAgent
+import FerryAssist
+import FerryCore
+import FerryModels
+import FerryStore
+import FerryWorkspace
+import Foundation
+
+/// The assistant surfaces of a team server (`/mcp`, `/v1/chat/completions`): a project's repository and index for a
+/// key's tenant, the server's model, and the spend of answers billed to the tenant (the spend page shows it).
+public struct ServerAssist: Sendable {
+    let store: any ServerStore
+    let runStore: any RunStore
+    let models: ModelPool
+    let repositories: ProjectRepositories
+
+    public init(store: any ServerStore, runStore: any RunStore, models: ModelPool, dataDirectory: String) {
+        self.store = store
+        self.runStore = runStore
+        self.models = models
+        repositories = ProjectRepositories(dataDirectory: dataDirectory)
+    }
+
+    /// The tenant's project by id or name, or a `NotFound` (another tenant's project is not found, never shown).
+    func project(_ reference: String?, for principal: Principal) async throws -> Project {
+        if let reference {
+            guard let project = try await store.project(reference, tenantID: principal.tenantID) else { throw NotFound("no project \(reference)") }
+            return project
+        }
+        let all = try await store.projects(tenantID: principal.tenantID)
+        guard all.count == 1, let only = all.first else {
+            throw NotFound(all.isEmpty ? "this tenant has no projects" : "name the project: one of " + all.map(\.name).joined(separator: ", "))
+        }
+        return only
+    }
+
+    func model(for project: Project?) async throws -> any ChatModel {
+        try await models.model(named: project?.model)
+    }
+
+    /// Records an answer's usage as the tenant's spend, under an id of its own (`ask_…`), so budgets count it.
+    func recordSpend(_ principal: Principal, project: Project, usage: Usage, usd: Double, model: String) async {
+        try? await store.recordSpend(SpendRecord(
+            tenantID: principal.tenantID, projectID: project.id, taskID: "ask_" + UUID().uuidString.lowercased().prefix(20),
+            attempt: 0, step: 0, model: model, usage: usage, usd: usd, at: Date()))
+    }
+
+    /// Refuses an answer when a budget of the tenant or project is already spent (a question costs little, but
+    /// nothing once the month's money is gone).
+    func admit(_ principal: Principal, project: Project) async throws {
+        let budgets = try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date())
+        if let spent = budgets.first(where: { $0.remainingUSD <= 0 }) {
+            throw BudgetExhausted(message: "the \(spent.projectID == nil ? "tenant's" : "project's") monthly budget of "
+                + String(format: "$%.2f", spent.monthlyUSD) + " is spent")
+        }
+    }
+
+    /// The environment for one MCP session of `principal`: every tool names its project.
+    func environment(for principal: Principal) -> AssistEnvironment {
+        let tasks = ServerTaskHost(store: store, runStore: runStore, principal: principal, assist: self)
+        return AssistEnvironment(
+            repository: { reference in
+                let project = try await project(reference, for: principal)
+                return try await repositories.assistant(for: project)
+            },
+            model: { try await model(for: nil) },
+            tasks: tasks, projectArgument: true,
+            recordUsage: { reference, usage, usd, model in
+                guard let project = try? await project(reference, for: principal) else { return }
+                await recordSpend(principal, project: project, usage: usage, usd: usd, model: model)
+            })
+    }
+}
+
+struct BudgetExhausted: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Each project's files and index for answering questions, one per server process: a local project is read where
+/// it is; a git URL is cloned once (as the workers do) and checked out at its base in a worktree of its own,
+/// fetched again at most once a minute.
+actor ProjectRepositories {
+    let dataDirectory: String
+    private var open: [String: (assistant: RepoAssistant, refreshed: ContinuousClock.Instant)] = [:]
+
+    init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+
+    func assistant(for project: Project) async throws -> RepoAssistant {
+        if let entry = open[project.id], !ProjectCheckout.isURL(project.repo) || ContinuousClock.now - entry.refreshed < .seconds(60) {
+            return entry.assistant
+        }
+        let root: String
+        if ProjectCheckout.isURL(project.repo) {
+            let checkout = try await ProjectCheckout.prepare(project, dataDirectory: dataDirectory)
+            root = dataDirectory + "/assist/" + project.id
+            let git = Git(checkout.repo)
+            if FileManager.default.fileExists(atPath: root + "/.git") {
+                _ = try await Git(root).run("checkout", "--quiet", "--detach", checkout.base)
+            } else {
+                try FileManager.default.createDirectory(atPath: dataDirectory + "/assist", withIntermediateDirectories: true)
+                _ = try await git.run("worktree", "add", "--quiet", "--detach", root, checkout.base)
+            }
+        } else {
+            root = project.repo
+        }
+        let assistant = try await RepoAssistant.open(root: root)
+        open[project.id] = (assistant, ContinuousClock.now)
+        return assistant
+    }
+}

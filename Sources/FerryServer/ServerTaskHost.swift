@@ -1,0 +1,86 @@
+import FerryAssist
+import FerryCore
+import FerryStore
+import Foundation
+
+/// The MCP task tools on a team server: tasks go into the tenant's queue (budgets admitted, audited, created by the
+/// key) and are read back in the API's shape; a viewer key may read but not start or cancel.
+struct ServerTaskHost: TaskHost {
+    let store: any ServerStore
+    let runStore: any RunStore
+    let principal: Principal
+    let assist: ServerAssist
+
+    func start(task: String, project reference: String?, base: String?) async throws -> JSONValue {
+        try requireWrite()
+        guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw FerryError(.usage, "the task is empty") }
+        let project = try await assist.project(reference, for: principal)
+        let maxCost: Double?
+        do {
+            maxCost = try BudgetPolicy.admit(
+                maxCostUSD: nil, budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+        } catch let refusal as BudgetPolicy.Refusal {
+            throw FerryError(.usage, refusal.message)
+        }
+        let (created, _) = try await store.createTask(
+            NewTask(projectID: project.id, task: task, base: base, model: nil, maxCostUSD: maxCost, maxAttempts: 3, priority: 0,
+                idempotencyKey: nil, createdBy: principal.keyID),
+            tenantID: principal.tenantID, now: Date())
+        try await store.audit(AuditEntry(
+            tenantID: principal.tenantID, keyID: principal.keyID, action: "task.create", object: created.id,
+            detail: "project \(project.name) (mcp)", remote: nil, at: Date()))
+        return ServerAPI.json(created)
+    }
+
+    func status(_ id: String) async throws -> JSONValue {
+        ServerAPI.json(try await task(id))
+    }
+
+    func result(_ id: String) async throws -> JSONValue {
+        let task = try await task(id)
+        guard case .object(var object) = ServerAPI.json(task) else { return ServerAPI.json(task) }
+        object["diff"] = .string(task.diff ?? "")
+        if let runID = task.runID {
+            // The evidence: the tests at the base and every verification, as the trace recorded them.
+            let events = try await runStore.events(of: runID)
+            let decode = { (event: RunEvent) in (try? JSONDecoder().decode(JSONValue.self, from: Data(event.dataJSON.utf8))) ?? .null }
+            object["tests"] = [
+                "baseline": events.last { $0.event.type == "tests.baseline" }.map(decode) ?? .null,
+                "verifications": .array(events.filter { $0.event.type == "verify.result" }.map(decode)),
+            ]
+        }
+        return .object(object)
+    }
+
+    func cancel(_ id: String) async throws -> JSONValue {
+        try requireWrite()
+        guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else { throw NotFound("no task \(id)") }
+        try await store.audit(AuditEntry(
+            tenantID: principal.tenantID, keyID: principal.keyID, action: "task.cancel", object: id,
+            detail: "status \(task.state.apiName) (mcp)", remote: nil, at: Date()))
+        return ServerAPI.json(task)
+    }
+
+    func trace(_ id: String) async throws -> String {
+        let task = try await task(id)
+        guard let runID = task.runID else { return "" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try await runStore.events(of: runID).map { String(decoding: try encoder.encode($0), as: UTF8.self) }.joined(separator: "\n")
+    }
+
+    func recent(limit: Int) async throws -> [(id: String, title: String)] {
+        try await store.tasks(tenantID: principal.tenantID, filter: TaskFilter(), limit: limit, after: nil).map {
+            ($0.id, String($0.task.split(separator: "\n").first ?? ""))
+        }
+    }
+
+    private func task(_ id: String) async throws -> ServerTask {
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw NotFound("no task \(id)") }
+        return task
+    }
+
+    private func requireWrite() throws {
+        guard principal.role.canWrite else { throw FerryError(.usage, "a viewer key cannot start or cancel tasks") }
+    }
+}

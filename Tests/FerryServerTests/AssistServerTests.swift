@@ -1,0 +1,79 @@
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryServer
+import FerryTesting
+import Foundation
+import Testing
+
+/// The team server's assistant surfaces driven by real clients (Tests/assist/server_clients.py): the `openai` SDK
+/// against /v1/chat/completions, streaming and not, and the `mcp` SDK over streamable HTTP at /mcp, with a key of
+/// one tenant refused the other's project; the answers' spend reaches the tenant's spend.
+@Suite struct AssistServerTests {
+    static let python = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
+        + "/ferry/assist-venv/bin/python"
+
+    static let responder: @Sendable (JSONValue) -> FakeStep = { body in
+        guard case .array(let messages)? = body["messages"] else { return .status(400) }
+        let text = messages.compactMap { $0["content"]?.stringValue }.joined(separator: "\n")
+        guard text.contains("You answer questions about a code repository") else { return .status(400) }
+        return .reply(text: "add() is defined at calc.py:1; it returns a - b (calc.py:2).", usage: Usage(inputTokens: 300, outputTokens: 30))
+    }
+
+    @Test func openAIAndMCPClientsAskTheServerAndAnotherTenantIsRefused() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.python), "run scripts/setup.sh --test-clients (make test does)")
+        let repo = try await FixtureRepo.make(ServerAPITests.files)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-assist-\(UUID().uuidString.prefix(8))").path
+        let server = try TeamServer(dataDirectory: data)
+        _ = try await server.bootstrap()
+        let tenant = try #require(try await server.store.tenant(named: "default"))
+        _ = try await server.store.createProject(Project(
+            id: "prj_calc", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil,
+            testCommand: "python3 -m unittest", createdAt: Date()))
+        let (_, member) = try await server.store.createKey(tenantID: tenant.id, role: .member)
+        let other = try await server.store.createTenant(name: "other")
+        let (_, otherKey) = try await server.store.createKey(tenantID: other.id, role: .admin)
+
+        try await FakeModelServer.with(.openai, responder: Self.responder) { fake in
+            var config = FerryConfig(dataDirectory: data + "/runs")
+            config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+            config.defaultModel = "fake"
+            let models = ModelPool(config: config, environment: [:])
+            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run(port: 0, workers: [], signals: [], models: models) { continuation.yield($0) } }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                let (status, output) = try await Self.runPython(CrashTests.packageRoot + "/Tests/assist/server_clients.py", [
+                    "--url", "http://127.0.0.1:\(port)", "--key", member, "--other-key", otherKey, "--project", "calc", "--repo", repo,
+                ])
+                #expect(status == 0, "\(output)")
+                #expect(output.contains("ok: all"), "\(output)")
+                if ProcessInfo.processInfo.environment["FERRY_SHOW_CLIENTS"] != nil { print(output) }
+                group.cancelAll()
+            }
+            await models.shutdown()
+        }
+        // Three answers through the chat endpoint and one through MCP, each billed to the tenant; none to the other.
+        let stats = try await server.store.stats()
+        let calls = stats.spendByModel["gpt-4.1-mini"]?.calls ?? 0
+        #expect(calls == 3, "answers billed: \(calls)")
+    }
+
+    static func runPython(_ script: String, _ arguments: [String]) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script] + arguments
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-py-\(UUID().uuidString.prefix(8)).log").path
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        let started = ContinuousClock.now
+        while process.isRunning {
+            if ContinuousClock.now - started > .seconds(300) { process.terminate() }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}
