@@ -160,6 +160,15 @@ let package = Package(
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"]),
         .testTarget(
+            name: "FerryAssistTests",
+            dependencies: [
+                "FerryAgent", "FerryAssist", "FerryCore", "FerryIndex", "FerryModels", "FerryTesting",
+                .product(name: "MCP", package: "swift-sdk"),
+                // Declared so the C shims under FerryTesting's server (swift-numerics) reach this module's build.
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
             name: "FerryModelsTests",
             dependencies: [
                 "FerryCore", "FerryModels", "FerryAgent", "FerryTesting",
