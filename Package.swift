@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "FerryAssist",
             dependencies: [
-                "FerryCore", "FerryAgent", "FerryIndex", "FerryModels", "FerryStore",
+                "FerryCore", "FerryAgent", "FerryIndex", "FerryModels", "FerryStore", "FerryWorkspace",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
             ]

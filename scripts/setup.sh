@@ -29,6 +29,7 @@ case "${1:-}" in --browser | --test-clients) clients=1 ;; esac
 if [ -n "$clients" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+    command -v tmux >/dev/null 2>&1 || need+=(tmux)  # ferry chat is driven in a real terminal
     python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 fi
 

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Dispatch
+import FerryAgent
+import FerryAssist
+import FerryCore
+import FerryStore
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct ChatCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Talk about the repository's code in the terminal; /run hands a task to the autonomous mode.",
+        discussion: ChatSession.help)
+
+    @Option(help: "The repository (default: the current directory).") var repo: String?
+    @Flag(help: "Continue this repository's latest chat.") var resume = false
+    @Option(name: .customLong("chat"), help: "Continue the chat with this id (or id prefix).") var chatID: String?
+    @OptionGroup var modelOptions: ModelOptions
+
+    func run() async throws {
+        let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions)
+        let store = try ChatStore(path: ChatStore.path(besideRunStore: assist.config.storePath))
+        let out: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
+        var chat: ChatInfo?
+        if resume || chatID != nil {
+            chat = try await store.find(repo: assist.root, prefix: chatID)
+            if chat == nil { throw FerryError(.usage, chatID.map { "no chat \($0)" } ?? "no earlier chat for \(assist.root); start one with ferry chat") }
+        }
+        let session = ChatSession(
+            chat: try await chat.asyncOr { try await store.create(repo: assist.root) }, root: assist.root, store: store,
+            tasks: assist.tasks, assistant: { try await assist.assistant() }, model: { try await assist.model() }, out: out)
+        if chat != nil {
+            let count = try await session.resume()
+            out("resumed \(session.chat.id) (\(count) turns); \(await session.costLine())\n")
+        } else {
+            out("ferry chat \(session.chat.id) on \(assist.root) with \(assist.profile.model); /help lists the commands\n")
+        }
+        await Self.loop(session, out: out)
+        out("\(await session.costLine()); resume with ferry chat --chat \(session.chat.id)\n")
+        await assist.shutdown()
+    }
+
+    /// Reads lines until /quit, end of input or SIGTERM. Ctrl-C stops the answer or run under way; at the prompt it
+    /// only says how to leave.
+    static func loop(_ session: ChatSession, out: @escaping @Sendable (String) -> Void) async {
+        let (lines, feed) = AsyncStream.makeStream(of: String.self)
+        let reader = Thread {
+            while let line = readLine(strippingNewline: true) { feed.yield(line) }
+            feed.finish()
+        }
+        reader.start()
+        let current = Mutex<Task<Bool, Never>?>(nil)
+        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let work = current.withLock { $0 }
+                if number == SIGTERM {
+                    work?.cancel()
+                    feed.finish()
+                } else if let work {
+                    work.cancel()
+                } else {
+                    out("\n(Ctrl-D or /quit leaves the chat)\nferry> ")
+                }
+            }
+            source.resume()
+            return source
+        }
+        defer { for source in sources { source.cancel() } }
+        out("ferry> ")
+        for await line in lines {
+            let work = Task { await session.handle(line) }
+            current.withLock { $0 = work }
+            let goOn = await work.value
+            current.withLock { $0 = nil }
+            if !goOn || Task.isCancelled { break }
+            out("ferry> ")
+        }
+    }
+}
+
+extension Optional where Wrapped: Sendable {
+    func asyncOr(_ make: () async throws -> Wrapped) async rethrows -> Wrapped {
+        if let value = self { return value }
+        return try await make()
+    }
+}
