@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "FerryCore", "FerryModels", "FerrySandbox", "FerryWorkspace", "FerryStore", "FerryLocal", "FerryIndex",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

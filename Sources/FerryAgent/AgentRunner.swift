@@ -72,10 +72,19 @@ public struct AgentRunner: Sendable {
             maxOutputTokens: model.profile.maxOutputTokens,
             testCommand: config.testCommand ?? TestCommand.detect(in: setup.workspace.root),
             firstAttempt: config.firstAttempt == .wholeFile, repoMapTokens: config.repoMapTokens)
-        let executor = RunExecutor(
+        // The config's MCP servers start in the run's sandbox; their tools join the loop's.
+        var mcp: MCPToolServers?
+        if !config.mcpServers.isEmpty {
+            let servers = await MCPToolServers.start(
+                Array(config.mcpServers.values), runner: setup.runner, workingDirectory: setup.workspace.root)
+            await setup.recorder.record(.mcpReady(.init(servers: servers.report)))
+            mcp = servers
+        }
+        var executor = RunExecutor(
             task: request.task, model: model, config: config, workspace: setup.workspace, git: setup.worktreeGit,
             base: setup.base, runner: setup.runner, recorder: setup.recorder, control: control, runID: setup.record.id,
             started: started, machine: RunMachine(settings: settings))
+        executor.externalTools = mcp
 
         // The run's work is its own task, so a host's cancel (or the caller's) stops the model stream and the
         // sandboxed command; finishing below still runs.
@@ -85,6 +94,7 @@ public struct AgentRunner: Sendable {
         }
         control.onCancel { work.cancel() }
         let machine = await withTaskCancellationHandler { await work.value } onCancel: { work.cancel() }
+        await mcp?.stop()
 
         // Finishing must survive an interrupt, so it runs detached: a run is never left without its diff, files and
         // store row.

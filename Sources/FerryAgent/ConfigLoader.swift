@@ -95,6 +95,26 @@ public enum ConfigLoader {
             try applySandbox(&sandbox, file: file, scope: scope, to: &config)
             try sandbox.finish()
         }
+        if var mcp = try reader.table("mcp") {
+            // Both scopes may name servers: each runs in the run's sandbox, like the project's tests.
+            if var servers = try mcp.table("servers") {
+                for name in servers.table.keys.sorted() {
+                    guard var server = try servers.table(name) else { continue }
+                    guard name.range(of: "^[A-Za-z0-9_-]{1,32}$", options: .regularExpression) != nil else {
+                        throw FerryError(.config, "\(file): [mcp.servers.\(name)]: a server's name is 1–32 letters, digits, - or _")
+                    }
+                    guard let command = try server.stringArray("command"), !command.isEmpty, !command[0].isEmpty else {
+                        throw FerryError(.config, "\(file): [mcp.servers.\(name)] needs command = [\"program\", \"arg\", …]")
+                    }
+                    let timeout = try server.number("timeout") ?? 60
+                    guard timeout > 0 else { throw FerryError(.config, "\(file): [mcp.servers.\(name)] timeout must be positive") }
+                    config.mcpServers[name] = MCPServer(name: name, command: command, timeoutSeconds: timeout)
+                    try server.finish()
+                }
+                try servers.finish()
+            }
+            try mcp.finish()
+        }
         try reader.finish()
     }
 

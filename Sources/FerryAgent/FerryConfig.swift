@@ -3,6 +3,20 @@ import FerryModels
 import FerrySandbox
 import Foundation
 
+/// `[mcp.servers.NAME]`: a stdio MCP server for the agent. `command` is the program and its arguments, run in the
+/// worktree inside the sandbox; `timeout` bounds its start and each call.
+public struct MCPServer: Sendable, Hashable {
+    public var name: String
+    public var command: [String]
+    public var timeoutSeconds: Double
+
+    public init(name: String, command: [String], timeoutSeconds: Double = 60) {
+        self.name = name
+        self.command = command
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
 /// The effective configuration of a run: built-in defaults, then `~/.config/ferry/config.toml`, then
 /// `<repo>/.ferry/config.toml`, then the environment, then flags. Everything has a default.
 public struct FerryConfig: Sendable {
@@ -44,6 +58,8 @@ public struct FerryConfig: Sendable {
     public var repoMapTokens: Int?
     public var firstAttempt: FirstAttempt = .wholeFile
     public var shellTimeoutSeconds: Double = 120
+    /// MCP servers (stdio) whose tools join the agent's, named `mcp__SERVER__TOOL`; each runs in the run's sandbox.
+    public var mcpServers: [String: MCPServer] = [:]
     /// Where the store and run folders live.
     public var dataDirectory: String
     /// Which files were read, for messages and `ferry config`.

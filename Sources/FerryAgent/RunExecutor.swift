@@ -26,6 +26,8 @@ struct RunExecutor: Sendable {
     var agents: AgentInstructions.File?
     /// Made by `prepareLoop`.
     var tools: ToolBox?
+    /// Tools of the MCP servers the config names, for the loop.
+    var externalTools: (any ExternalTools)?
 
     func elapsed() -> Double { (ContinuousClock.now - started).inSeconds }
 
@@ -223,7 +225,7 @@ struct RunExecutor: Sendable {
         toolConfig.protectedTests = .allExcept(mentionedIn: task)
         tools = ToolBox(
             workspace: workspace, runner: runner, configuration: toolConfig,
-            knowledge: RunMachine.offersIndexTools(fileCount: files.count) ? knowledge : nil)
+            knowledge: RunMachine.offersIndexTools(fileCount: files.count) ? knowledge : nil, external: externalTools)
         return .loopReady(history: history, now: elapsed())
     }
 

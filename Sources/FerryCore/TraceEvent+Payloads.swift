@@ -230,6 +230,27 @@ extension TraceEvent {
         }
     }
 
+    /// The MCP servers the config names, started in the sandbox for the loop: each with its tools, or why not.
+    public struct MCPReady: Codable, Sendable, Hashable {
+        public struct Server: Codable, Sendable, Hashable {
+            public var name: String
+            public var tools: [String]
+            public var error: String?
+
+            public init(name: String, tools: [String], error: String?) {
+                self.name = name
+                self.tools = tools
+                self.error = error
+            }
+        }
+
+        public var servers: [Server]
+
+        public init(servers: [Server]) {
+            self.servers = servers
+        }
+    }
+
     public struct IndexReady: Codable, Sendable, Hashable {
         public var files: Int
         public var changed: Int

@@ -27,6 +27,7 @@ public enum TraceEvent: Sendable, Hashable {
     case verifyResult(VerifyResult)
     case contextCompacted(Compacted)
     case indexReady(IndexReady)
+    case mcpReady(MCPReady)
     case indexFailed(Failure)
     case changeGuarded(ChangeGuarded)
     /// The host stopped the run's spending (a shared budget ran out); the run ends with status `limit`.
@@ -57,6 +58,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .verifyResult: "verify.result"
         case .contextCompacted: "context.compacted"
         case .indexReady: "index.ready"
+        case .mcpReady: "mcp.ready"
         case .indexFailed: "index.failed"
         case .changeGuarded: "change.guarded"
         case .runHalted: "run.halted"
@@ -87,6 +89,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .verifyResult(let p): Self.text(p)
         case .contextCompacted(let p): Self.text(p)
         case .indexReady(let p): Self.text(p)
+        case .mcpReady(let p): Self.text(p)
         case .indexFailed(let p), .runError(let p): Self.text(p)
         case .changeGuarded(let p): Self.text(p)
         case .runFinished(let p): Self.text(p)
@@ -123,6 +126,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "verify.result": self = .verifyResult(try p())
         case "context.compacted": self = .contextCompacted(try p())
         case "index.ready": self = .indexReady(try p())
+        case "mcp.ready": self = .mcpReady(try p())
         case "index.failed": self = .indexFailed(try p())
         case "change.guarded": self = .changeGuarded(try p())
         case "run.halted": self = .runHalted(try p())

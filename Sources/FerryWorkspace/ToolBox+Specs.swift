@@ -91,6 +91,13 @@ extension ToolBox {
     }
 }
 
+/// Tools from outside Ferry (the MCP servers a config names), offered beside the built-in ones; FerryAgent
+/// implements it over MCP clients. `call` answers nil for a name that is not one of its tools.
+public protocol ExternalTools: Sendable {
+    var specs: [ToolSpec] { get }
+    func call(_ name: String, arguments: JSONValue) async throws -> String?
+}
+
 /// What the index offers the agent's tools; FerryIndex implements it (this module cannot depend on it).
 public protocol CodeKnowledge: Sendable {
     func searchCode(_ query: String) async throws -> String

@@ -36,17 +36,21 @@ public actor ToolBox {
     let git: Git
     var instructions: AgentInstructions
     let knowledge: (any CodeKnowledge)?
+    let external: (any ExternalTools)?
     public nonisolated let specs: [ToolSpec]
 
     public init(
         workspace: Workspace, runner: any CommandRunner, configuration: Configuration = Configuration(),
-        knowledge: (any CodeKnowledge)? = nil
+        knowledge: (any CodeKnowledge)? = nil, external: (any ExternalTools)? = nil
     ) {
         self.workspace = workspace
         self.runner = runner
         self.configuration = configuration
         self.knowledge = knowledge
-        self.specs = ToolBox.specs(withKnowledge: knowledge != nil)
+        self.external = external
+        // External tools go before `finish`, which stays last.
+        let builtIn = ToolBox.specs(withKnowledge: knowledge != nil)
+        self.specs = builtIn.dropLast() + (external?.specs ?? []) + builtIn.suffix(1)
         self.git = Git(workspace.root)
         self.instructions = AgentInstructions(root: workspace.root)
     }
@@ -77,6 +81,7 @@ public actor ToolBox {
         case "find_symbol" where knowledge != nil:
             return try await knowledge!.findSymbol(try Self.require(args, "name", aliases: ["symbol", "query"]))
         default:
+            if let external, let output = try await external.call(name, arguments: args) { return output }
             let known = specs.map(\.name).joined(separator: ", ")
             throw FerryError(.tool, "unknown tool `\(name)`; the tools are: \(known)")
         }
