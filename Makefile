@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: serve fuzz bench-server bench-index bench-localize setup build test demo demo-scripted e2e bench clean
+.PHONY: serve fuzz bench-server bench-ask bench-index bench-localize setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -49,6 +49,12 @@ bench-server: setup
 	.build/release/ferry-server-bench --tasks $(or $(TASKS),200) --workers $(or $(WORKERS),4) --out $(or $(OUT),/tmp/ferry-server-load.md)
 
 # The knowledge index on a real repository: make bench-index REPO=/path/to/sympy
+# Time to first token of `ferry ask` with the embedded model on this repository's own code (three questions).
+bench-ask: setup
+	$(SWIFT) build -c release --product ferry
+	.build/release/ferry model install
+	python3 bench/ask_first_token.py --ferry .build/release/ferry --repo . --out $(or $(OUT),/tmp/ferry-ask-local.md)
+
 bench-index: setup
 	$(SWIFT) build -c release --product ferry-index-bench
 	.build/release/ferry-index-bench $(REPO)

@@ -8,8 +8,10 @@ Usage: bench/ask_first_token.py --ferry .build/release/ferry --repo . --out docs
 import argparse
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 # Each question, and words a correct answer must contain (case-insensitive), any one of each inner list.
@@ -57,6 +59,13 @@ def ask(question):
     return life, first, total, out.decode(errors="replace").strip(), err.decode(errors="replace"), process.returncode
 
 
+# Asked on a clone of the repository's HEAD without this script (whose questions would otherwise be what is found).
+clone = tempfile.mkdtemp(prefix="ferry-ask-bench-")
+subprocess.run(["git", "clone", "--quiet", os.path.abspath(args.repo), clone], check=True)
+subprocess.run(["git", "-C", clone, "rm", "--quiet", "-r", "--ignore-unmatch", "bench/ask_first_token.py", "docs/results"], check=True)
+subprocess.run(["git", "-C", clone, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "--quiet", "-m", "bench"], check=True)
+args.repo = clone
+
 rows = []
 for question, must in QUESTIONS:
     life, first, total, answer, err, code = ask(question)
@@ -71,6 +80,7 @@ for question, life, first, total, _, correct, _ in rows:
     lines.append(f"| {question} | {fmt(life)} | {fmt(first)} | {fmt(total)} | {'yes' if correct else 'no'} |")
 report = "\n".join(lines) + "\n\n" + "\n\n".join(
     f"**{question}**\n\n```\n{answer}\n```\n\nferry's stderr (tail):\n\n```\n{err.strip()[-600:]}\n```" for question, _, _, _, answer, _, err in rows)
+shutil.rmtree(clone, ignore_errors=True)
 if args.out:
     with open(args.out, "w") as handle:
         handle.write(report + "\n")
