@@ -73,11 +73,17 @@ public enum CodeQA {
     /// question alone is too short to find code ("and where is it called?"), by default the question.
     public static func ask(
         _ question: String, index: CodeIndex, model: any ChatModel, budgetTokens: Int = 6000,
-        history: [ChatMessage] = [], retrievalQuery: String? = nil,
+        history: [ChatMessage] = [], retrievalQuery: String? = nil, prepared: (text: String, sources: [ChunkHit])? = nil,
         onRetrieved: @escaping @Sendable (_ sources: [ChunkHit], _ promptTokens: Int) -> Void = { _, _ in },
         onText: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> AskAnswer {
-        let (excerpts, sources) = try await context(for: retrievalQuery ?? question, index: index, budgetTokens: budgetTokens)
+        // `prepared`: the excerpts were retrieved already (before a local model's server started, so the sign of
+        // life came at once).
+        let retrieved: (text: String, sources: [ChunkHit])
+        if let prepared { retrieved = prepared } else {
+            retrieved = try await context(for: retrievalQuery ?? question, index: index, budgetTokens: budgetTokens)
+        }
+        let (excerpts, sources) = retrieved
         // A first sign of life before the model's first token: what was retrieved and how big the prompt is.
         onRetrieved(sources, CodeIndex.estimateTokens(system + excerpts + question))
         let user = excerpts.isEmpty

@@ -124,22 +124,24 @@ struct AskCommand: AsyncParsableCommand {
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
         let view = ProgressView()
         let streaming = !json
+        // The sign of life comes first, before a local model's server is started: what was read and how big the
+        // prompt is (on stderr, so stdout carries only the answer).
+        let prepared = try await CodeQA.context(for: question, index: index, budgetTokens: CodeQA.contextBudget(for: profile))
+        if streaming {
+            let sources = prepared.sources
+            let list = sources.prefix(6).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
+            let tokens = CodeIndex.estimateTokens(prepared.text + question) + 120
+            FileHandle.standardError.write(Data(
+                "ferry: read \(sources.count) excerpt(s) (\(list)\(sources.count > 6 ? ", …" : "")); asking \(profile.model) with ~\(tokens) tokens\n".utf8))
+        }
         // SIGINT or SIGTERM cancels the answer, so the local model's server this started is stopped, not left behind.
         let answer = try await Interrupts.cancelling {
             try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
                 try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
                     try await CodeQA.ask(
                         question, index: index, model: model, budgetTokens: CodeQA.contextBudget(for: profile),
-                        onRetrieved: { sources, tokens in
-                            // On stderr, so stdout carries only the answer.
-                            guard streaming else { return }
-                            let list = sources.prefix(6).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
-                            FileHandle.standardError.write(Data(
-                                "ferry: read \(sources.count) excerpt(s) (\(list)\(sources.count > 6 ? ", …" : "")); asking \(profile.model) with ~\(tokens) tokens\n".utf8))
-                        }
-                    ) { text in
-                        if streaming { FileHandle.standardOutput.write(Data(text.utf8)) }
-                    }
+                        prepared: prepared,
+                        onText: { text in if streaming { FileHandle.standardOutput.write(Data(text.utf8)) } })
                 }
             }
         }

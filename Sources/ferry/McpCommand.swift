@@ -84,7 +84,8 @@ struct McpCommand: AsyncParsableCommand {
         do {
             try await Interrupts.cancelling(quietly: true) {
                 try await server.start(transport: StdioTransport(logger: logger))
-                await server.waitUntilCompleted()
+                // The server's loop is its own task: a signal stops it explicitly.
+                await withTaskCancellationHandler { await server.waitUntilCompleted() } onCancel: { Task { await server.stop() } }
             }
         } catch is CancellationError {}
         await server.stop()
