@@ -26,7 +26,7 @@ public enum CodeQA {
     static let system = """
         You answer questions about a code repository using only the excerpts given. Each excerpt is headed by its \
         path and line range, and its lines are numbered. Cite the lines that support each point as path:line or \
-        path:start-end (for example src/app.py:42 or src/app.py:40-48), using the numbers shown. If the excerpts do \
+        path:start-end, using the paths and line numbers shown. If the excerpts do \
         not hold the answer, say what is missing instead of guessing. Be brief.
         """
 
@@ -75,7 +75,8 @@ public enum CodeQA {
         _ question: String, index: CodeIndex, model: any ChatModel, budgetTokens: Int = 6000,
         history: [ChatMessage] = [], retrievalQuery: String? = nil, prepared: (text: String, sources: [ChunkHit])? = nil,
         onRetrieved: @escaping @Sendable (_ sources: [ChunkHit], _ promptTokens: Int) -> Void = { _, _ in },
-        onText: @escaping @Sendable (String) -> Void = { _ in }
+        onText: @escaping @Sendable (String) -> Void = { _ in },
+        onPromptProgress: @escaping @Sendable (_ processed: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> AskAnswer {
         // `prepared`: the excerpts were retrieved already (before a local model's server started, so the sign of
         // life came at once).
@@ -88,9 +89,14 @@ public enum CodeQA {
         onRetrieved(sources, CodeIndex.estimateTokens(system + excerpts + question))
         let user = excerpts.isEmpty
             ? "No code matched the question in the index.\n\nQuestion: \(question)"
-            : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)"
+            : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)\n\n"
+                + "Answer briefly and cite the lines, e.g. \(sources[0].path):\(sources[0].startLine)."
         let reply = try await model.complete(ChatRequest(messages: [.system(system)] + history + [.user(user)], tools: [])) { delta in
-            if case .text(let text) = delta { onText(text) }
+            switch delta {
+            case .text(let text): onText(text)
+            case .promptProgress(let processed, let total): onPromptProgress(processed, total)
+            default: break
+            }
         }
         let answer = reply.content.trimmingCharacters(in: .whitespacesAndNewlines)
         return AskAnswer(

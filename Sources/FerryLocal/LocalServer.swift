@@ -39,6 +39,9 @@ public struct LocalServerOptions: Sendable, Hashable {
         var args = [
             "-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-c", String(contextSize),
             "-np", "1",
+            // The prompt is read in batches of 256 tokens, so a streamed reply reports its progress every few
+            // seconds on a CPU (llama.cpp's default of 2,048 would report once, at the end).
+            "-b", "256",
         ]
         if let threads { args += ["-t", String(threads)] }
         return args + extraArguments

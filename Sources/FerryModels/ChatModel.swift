@@ -27,6 +27,8 @@ public enum StreamDelta: Sendable {
     case text(String)
     case toolCall(name: String)
     case retrying(attempt: Int, afterSeconds: Double, reason: String)
+    /// How much of the prompt a local server has read (llama.cpp's `return_progress`), before the first token.
+    case promptProgress(processed: Int, total: Int)
 }
 
 /// A chat model. It knows the tools only as JSON schemas; running them is the agent's job.

@@ -34,7 +34,11 @@ public struct OpenAIChatModel: ChatModel {
             "max_tokens": .number(Double(request.replyCap(profile))),
         ]
         if let temperature = request.temperature ?? profile.temperature { body["temperature"] = .number(temperature) }
-        if profile.provider == .local { body["cache_prompt"] = true }
+        if profile.provider == .local {
+            body["cache_prompt"] = true
+            // llama.cpp streams how far it has read the prompt: on a CPU that is most of the wait.
+            body["return_progress"] = true
+        }
         if !request.tools.isEmpty {
             body["tools"] = .array(
                 request.tools.map { tool in
@@ -98,6 +102,9 @@ struct OpenAIStream: StreamAccumulator {
                     ?? usageJSON["cached_tokens"]?.intValue ?? 0)
         }
         if let reported = json["timings"], reported.isObject { timings = reported }
+        if let progress = json["prompt_progress"], let total = progress["total"]?.intValue, let processed = progress["processed"]?.intValue {
+            onDelta(.promptProgress(processed: processed, total: total))
+        }
         guard case .array(let choices) = json["choices"] ?? .null, let choice = choices.first else { return false }
         if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
         // Non-streamed replies carry `message`, streamed ones `delta`.

@@ -16,6 +16,9 @@ public enum FakeStep: Sendable, Hashable {
     case cutStream(text: String)
     /// Waits before answering (for timeout tests), then answers with the next step's content.
     case delay(seconds: Double, then: FakeReply)
+    /// Server-sent events exactly as given (each `data:` payload), then the reply's usual ending: for fields only
+    /// some servers send, such as llama.cpp's `prompt_progress`.
+    case events([String], then: FakeReply)
 
     public static func call(_ name: String, _ arguments: JSONValue, text: String = "", usage: Usage = Usage(inputTokens: 100, outputTokens: 20)) -> FakeStep {
         .reply(text: text, toolCalls: [FakeToolCall(name: name, arguments: arguments.jsonString)], usage: usage)
@@ -161,6 +164,15 @@ final class SharedState: Sendable {
                 body: ResponseBody { writer in
                     for event in events { try await writer.write(ByteBuffer(string: event)) }
                     throw CancellationError()
+                })
+        case .events(let raw, let reply):
+            let events = raw.map { "data: \($0)\n\n" }
+                + SSEScript.events(flavor: flavor, text: reply.text, toolCalls: reply.toolCalls, usage: reply.usage, complete: true)
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    for event in events { try await writer.write(ByteBuffer(string: event)) }
+                    try await writer.finish(nil)
                 })
         case .reply(let text, let toolCalls, let usage):
             let events = SSEScript.events(flavor: flavor, text: text, toolCalls: toolCalls, usage: usage, complete: true)

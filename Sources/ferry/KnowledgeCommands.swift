@@ -5,6 +5,7 @@ import FerryEval
 import FerryIndex
 import FerryModels
 import Foundation
+import Synchronization
 
 /// Opening and refreshing a repository's index, with progress on stderr.
 enum IndexSession {
@@ -134,6 +135,7 @@ struct AskCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data(
                 "ferry: read \(sources.count) excerpt(s) (\(list)\(sources.count > 6 ? ", …" : "")); asking \(profile.model) with ~\(tokens) tokens\n".utf8))
         }
+        let first = Mutex(true)
         // SIGINT or SIGTERM cancels the answer, so the local model's server this started is stopped, not left behind.
         let answer = try await Interrupts.cancelling {
             try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
@@ -141,7 +143,15 @@ struct AskCommand: AsyncParsableCommand {
                     try await CodeQA.ask(
                         question, index: index, model: model, budgetTokens: CodeQA.contextBudget(for: profile),
                         prepared: prepared,
-                        onText: { text in if streaming { FileHandle.standardOutput.write(Data(text.utf8)) } })
+                        onText: { text in
+                            guard streaming else { return }
+                            if first.withLock({ $0 }) {
+                                first.withLock { $0 = false }
+                                view.clear()
+                            }
+                            FileHandle.standardOutput.write(Data(text.utf8))
+                        },
+                        onPromptProgress: { processed, total in if streaming { view.prompt(processed: processed, total: total) } })
                 }
             }
         }

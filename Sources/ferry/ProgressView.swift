@@ -63,6 +63,24 @@ final class ProgressView: Sendable {
         }
     }
 
+    /// How far the model has read the prompt: one redrawn line on a terminal, a line per update otherwise.
+    func prompt(processed: Int, total: Int) {
+        let text = "model: read \(processed)/\(total) prompt tokens"
+        state.withLock { state in
+            state.spinner += 1
+            write(isTTY ? "\r\(text)\u{1B}[K" : text + "\n")
+        }
+    }
+
+    /// Clears a redrawn line (before the answer's first token).
+    func clear() {
+        state.withLock { state in
+            if isTTY, state.phase != "" || state.spinner > 0 { write("\r\u{1B}[K") }
+            state.phase = ""
+            state.spinner = 0
+        }
+    }
+
     func status(_ status: LocalServer.Status) {
         switch status {
         case .reusing(let url): line("local model: reusing the healthy server at \(url)")

@@ -228,3 +228,32 @@ extension JSONValue {
         return nil
     }
 }
+
+/// A local llama.cpp server is asked for its prompt progress and each report reaches the caller before the text.
+@Suite struct PromptProgressTests {
+    @Test func aLocalServersPromptProgressIsStreamed() async throws {
+        let progress = [
+            #"{"choices":[],"prompt_progress":{"total":600,"cache":0,"processed":256,"time_ms":900}}"#,
+            #"{"choices":[],"prompt_progress":{"total":600,"cache":0,"processed":512,"time_ms":1800}}"#,
+            #"{"choices":[],"prompt_progress":{"total":600,"cache":0,"processed":600,"time_ms":2100}}"#,
+        ]
+        try await FakeModelServer.with(.openai, script: [.events(progress, then: FakeReply(text: "calc.py:1"))]) { server in
+            let profile = ModelProfile(name: "local", provider: .local, baseURL: server.baseURL, model: "qwen", apiKeyEnv: "")
+            let client = ModelFactory.httpClient(for: profile)
+            let model = ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: .standard)
+            let seen = Locked<[String]>([])
+            let reply = try await model.complete(ChatRequest(messages: [.user("hi")], tools: [])) { delta in
+                switch delta {
+                case .promptProgress(let processed, let total): seen.withLock { $0.append("\(processed)/\(total)") }
+                case .text(let text): seen.withLock { $0.append("text:\(text)") }
+                default: break
+                }
+            }
+            try await client.shutdown()
+            #expect(reply.content == "calc.py:1")
+            #expect(seen.withLock { $0 }.prefix(3) == ["256/600", "512/600", "600/600"])
+            #expect(seen.withLock { $0 }.last?.hasPrefix("text:") == true)
+            #expect(server.requests.first?["return_progress"] == .bool(true))
+        }
+    }
+}

@@ -15,6 +15,7 @@ parser.add_argument("--port", type=int, default=8080)
 parser.add_argument("-c", "--ctx-size", type=int, default=4096)
 parser.add_argument("-np", "--parallel", type=int, default=1)
 parser.add_argument("-t", "--threads", type=int, default=2)
+parser.add_argument("-b", "--batch-size", type=int, default=2048)
 parser.add_argument("--jinja", action="store_true")
 args = parser.parse_args()
 
