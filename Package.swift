@@ -88,6 +88,9 @@ let package = Package(
             dependencies: [
                 "FerryCore", "FerryAgent", "FerryIndex", "FerryModels", "FerryStore", "FerryWorkspace",
                 .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -227,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting", "FerryLocal",
+                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting", "FerryLocal", "FerryWorkspace",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

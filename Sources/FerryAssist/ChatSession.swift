@@ -180,11 +180,27 @@ public actor ChatSession {
             return
         }
         let git = Git(root)
-        do {
-            _ = try await git.run("cherry-pick", commit)
-        } catch {
-            _ = try? await git.run("cherry-pick", "--abort")
-            throw FerryError(.git, "git cherry-pick \(commit.prefix(10)) failed, nothing changed: \(error)")
+        if (try? await git.run("cat-file", "-e", commit + "^{commit}")) != nil {
+            do {
+                _ = try await git.run("cherry-pick", commit)
+            } catch {
+                _ = try? await git.run("cherry-pick", "--abort")
+                throw FerryError(.git, "git cherry-pick \(commit.prefix(10)) failed, nothing changed: \(error)")
+            }
+        } else {
+            // A team server's run: its commit is not here, its diff is.
+            let diff = result["diff"]?.stringValue ?? ""
+            guard !diff.isEmpty else { throw FerryError(.git, "run \(id) has no diff to apply") }
+            let patch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-apply-\(id).patch").path
+            try Data(diff.utf8).write(to: URL(fileURLWithPath: patch))
+            defer { try? FileManager.default.removeItem(atPath: patch) }
+            do {
+                _ = try await git.run("apply", "--index", patch)
+            } catch {
+                throw FerryError(.git, "git apply of run \(id)'s diff failed, nothing changed: \(error)")
+            }
+            let task = (result["task"]?.stringValue ?? "change").split(separator: "\n").first.map(String.init) ?? "change"
+            _ = try await git.run("commit", "--quiet", "-m", "\(task.prefix(66))\n\nFerry task \(id) (\(result["status"]?.stringValue ?? "?")), applied by ferry chat.")
         }
         let head = try await git.run("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
         undoable.append(.applied(commit: head, run: id))

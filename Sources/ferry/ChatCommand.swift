@@ -20,9 +20,20 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "The repository (default: the current directory).") var repo: String?
     @Flag(help: "Continue this repository's latest chat.") var resume = false
     @Option(name: .customLong("chat"), help: "Continue the chat with this id (or id prefix).") var chatID: String?
+    @Option(help: "Hand /run tasks to this team server (its URL) instead of running them here.") var server: String?
+    @Option(help: "The server's project for /run tasks (with --server).") var project: String?
+    @Option(help: "The environment variable that holds the server's API key.") var serverKeyEnv = "FERRY_API_KEY"
     @OptionGroup var modelOptions: ModelOptions
 
     func run() async throws {
+        var remote: RemoteTaskHost?
+        if let server {
+            guard let project else { throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)") }
+            guard let key = ProcessInfo.processInfo.environment[serverKeyEnv], !key.isEmpty else {
+                throw FerryError(.usage, "--server needs an API key in $\(serverKeyEnv). Fix: export \(serverKeyEnv)=… (a member key of the server)")
+            }
+            remote = RemoteTaskHost(baseURL: server, key: key, project: project)
+        }
         let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions)
         let store = try ChatStore(path: ChatStore.path(besideRunStore: assist.config.storePath))
         let out: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
@@ -33,16 +44,18 @@ struct ChatCommand: AsyncParsableCommand {
         }
         let session = ChatSession(
             chat: try await chat.asyncOr { try await store.create(repo: assist.root) }, root: assist.root, store: store,
-            tasks: assist.tasks, assistant: { try await assist.assistant() }, model: { try await assist.model() }, out: out)
+            tasks: remote ?? assist.tasks, assistant: { try await assist.assistant() }, model: { try await assist.model() }, out: out)
         if chat != nil {
             let count = try await session.resume()
             out("resumed \(session.chat.id) (\(count) turns); \(await session.costLine())\n")
         } else {
-            out("ferry chat \(session.chat.id) on \(assist.root) with \(assist.profile.model); /help lists the commands\n")
+            out("ferry chat \(session.chat.id) on \(assist.root) with \(assist.profile.model)"
+                + (server.map { "; /run goes to \($0) (project \(project ?? "?"))" } ?? "") + "; /help lists the commands\n")
         }
         await Self.loop(session, out: out)
         out("\(await session.costLine()); resume with ferry chat --chat \(session.chat.id)\n")
         await assist.shutdown()
+        await remote?.shutdown()
     }
 
     /// Reads lines until /quit, end of input or SIGTERM. Ctrl-C stops the answer or run under way; at the prompt it

@@ -39,6 +39,15 @@ import Testing
         return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// Every command's options are valid together (ArgumentParser checks only when a command is parsed: two options
+    /// with one name are a crash at the user's first use).
+    @Test(arguments: ["run", "ask", "locate", "index", "mcp", "chat", "runs", "show", "config", "demo", "model", "eval", "serve", "worker", "tenants"])
+    func everyCommandsHelpParses(command: String) throws {
+        let output = try ferry([command, "--help"])
+        #expect(output.status == 0, "ferry \(command) --help: \(output.stdout)\(output.stderr)")
+        #expect(!output.stdout.contains("Validation failed"), "\(output.stdout)")
+    }
+
     @Test func demoRunsEndToEndAndVerifies() throws {
         let result = try ferry(["demo", "--scripted", "--example", Self.packageRoot + "/examples/cart"])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
