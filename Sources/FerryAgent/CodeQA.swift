@@ -90,7 +90,7 @@ public enum CodeQA {
         let user = excerpts.isEmpty
             ? "No code matched the question in the index.\n\nQuestion: \(question)"
             : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)\n\n"
-                + "Answer briefly and cite the lines, e.g. \(sources[0].path):\(sources[0].startLine)."
+                + "Answer briefly. Then list the lines you used, each as path:line from the excerpts' headers."
         let reply = try await model.complete(ChatRequest(messages: [.system(system)] + history + [.user(user)], tools: [])) { delta in
             switch delta {
             case .text(let text): onText(text)
