@@ -40,7 +40,7 @@ public enum CodeQA {
                 hits.insert(ChunkHit(path: definition.path, startLine: definition.line, endLine: end, symbol: definition.name, score: 1e9, kind: "code"), at: 0)
             }
         }
-        var text = ""
+        var blocks: [String] = []
         var used = 0
         var sources: [ChunkHit] = []
         var covered: [String: [ClosedRange<Int>]] = [:]
@@ -54,12 +54,13 @@ public enum CodeQA {
             for number in hit.startLine...end { block += "\(number)\t\(lines[number - 1])\n" }
             let cost = CodeIndex.estimateTokens(block)
             if used + cost > budgetTokens { continue }
-            text += block + "\n"
+            blocks.append(block + "\n")
             used += cost
             sources.append(ChunkHit(path: hit.path, startLine: hit.startLine, endLine: end, symbol: hit.symbol, score: hit.score, kind: hit.kind))
             covered[hit.path, default: []].append(hit.startLine...end)
         }
-        return (text, sources)
+        // The most relevant excerpt goes last, next to the question: a small model leans on what it read last.
+        return (blocks.reversed().joined(), sources)
     }
 
     /// How much retrieved code a question sends, by model: a local model on a CPU reads a prompt at ~100 tokens/s,
