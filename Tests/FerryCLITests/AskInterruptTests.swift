@@ -2,18 +2,16 @@ import FerryTesting
 import Foundation
 import Testing
 
-/// `ferry ask` stopped while the local model works — SIGTERM or Ctrl-C — leaves no llama.cpp server behind.
-/// (It once left one at 100% CPU until SIGKILL.) The server here is a stand-in that never answers a completion.
-@Suite struct AskInterruptTests {
-    static let standIn = CLITests.packageRoot + "/Tests/Fixtures/fake-llama-server.py"
+/// A `local` model whose llama.cpp server is the stand-in (Tests/Fixtures/fake-llama-server.py), which never
+/// answers a completion: for tests that stop a command mid-answer and check the server it started is gone.
+struct StandInModel {
+    static let script = CLITests.packageRoot + "/Tests/Fixtures/fake-llama-server.py"
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-standin-\(UUID().uuidString.prefix(8))").path
+    var model: String { root + "/m.gguf" }
+    var log: String { root + "/out.log" }
 
-    @Test(arguments: [SIGTERM, SIGINT]) func askStoppedMidAnswerStopsTheServerItStarted(signal: Int32) async throws {
-        let binary = CLITests.packageRoot + "/.build/debug/ferry"
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
-        let repo = try await FixtureRepo.make(["calc.py": "def add(a, b):\n    return a - b\n"])
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-interrupt-\(UUID().uuidString.prefix(8))").path
+    init() throws {
         try FileManager.default.createDirectory(atPath: root + "/config/ferry", withIntermediateDirectories: true)
-        let model = root + "/m.gguf"
         try "hang".write(toFile: model, atomically: true, encoding: .utf8)
         try """
             default_model = "local"
@@ -23,39 +21,50 @@ import Testing
             base_url = "http://127.0.0.1:9/v1"
             model = "stand-in"
             model_path = "\(model)"
-            server_binary = "\(Self.standIn)"
+            server_binary = "\(Self.script)"
             """.write(toFile: root + "/config/ferry/config.toml", atomically: true, encoding: .utf8)
+    }
+
+    /// `ferry ARGUMENTS` with this model, its output in `log`.
+    func start(_ arguments: [String], input: Pipe? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["ask", "Where is add defined?", "--repo", repo]
+        process.executableURL = URL(fileURLWithPath: CLITests.packageRoot + "/.build/debug/ferry")
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_CONFIG_HOME"] = root + "/config"
         environment["XDG_DATA_HOME"] = root + "/data"
         environment["XDG_CACHE_HOME"] = root + "/cache"
         process.environment = environment
-        let log = root + "/ask.log"
+        if let input { process.standardInput = input }
         FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        return process
+    }
 
-        // The stand-in is up and healthy, and the question is waiting on it.
-        var server: pid_t = 0
+    var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// The stand-in's pid once it is up (it writes `<model>.pid`).
+    func server() async throws -> pid_t {
         for _ in 0..<300 {
-            if let text = try? String(contentsOfFile: model + ".pid", encoding: .utf8), let pid = pid_t(text) { server = pid }
-            if server != 0 { break }
+            if let text = try? String(contentsOfFile: model + ".pid", encoding: .utf8), let pid = pid_t(text) { return pid }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let output = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-        try #require(server != 0, "the stand-in server never started: \(output())")
-        try await Task.sleep(for: .seconds(2))
-        #expect(process.isRunning, "ask ended before it was interrupted: \(output())")
+        throw Timeout(description: "the stand-in server never started: \(output)")
+    }
 
+    struct Timeout: Error, CustomStringConvertible { var description: String }
+
+    /// Signals `process` while the stand-in is busy, and checks that both are gone (a server's teardown allows it
+    /// 5 s to stop gracefully).
+    func stop(_ process: Process, with signal: Int32, name: String) async throws {
+        let server = try await server()
+        try await Task.sleep(for: .seconds(2))
+        #expect(process.isRunning, "\(name) ended before it was stopped: \(output)")
         kill(process.processIdentifier, signal)
         for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(!process.isRunning, "ask did not stop on signal \(signal)")
-        // The server it started is gone (its teardown allows it 5 s to stop gracefully).
+        #expect(!process.isRunning, "\(name) did not stop on signal \(signal): \(output)")
         var alive = true
         for _ in 0..<100 {
             alive = kill(server, 0) == 0 && !Self.isZombie(server)
@@ -63,7 +72,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
         }
         if alive { kill(server, SIGKILL) }
-        #expect(!alive, "the llama.cpp stand-in (pid \(server)) outlived ferry ask: \(output())")
+        #expect(!alive, "the llama.cpp stand-in (pid \(server)) outlived \(name): \(output)")
     }
 
     static func isZombie(_ pid: pid_t) -> Bool {
@@ -71,5 +80,17 @@ import Testing
             return true
         }
         return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first == "Z"
+    }
+}
+
+/// `ferry ask` stopped while the local model works — SIGTERM or Ctrl-C — leaves no llama.cpp server behind.
+/// (It once left one at 100% CPU until SIGKILL.)
+@Suite struct AskInterruptTests {
+    @Test(arguments: [SIGTERM, SIGINT]) func askStoppedMidAnswerStopsTheServerItStarted(signal: Int32) async throws {
+        let repo = try await FixtureRepo.make(["calc.py": "def add(a, b):\n    return a - b\n"])
+        let standIn = try StandInModel()
+        let process = try standIn.start(["ask", "Where is add defined?", "--repo", repo])
+        defer { if process.isRunning { process.terminate() } }
+        try await standIn.stop(process, with: signal, name: "ferry ask")
     }
 }

@@ -13,16 +13,9 @@ import Testing
     static let python = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
         + "/ferry/assist-venv/bin/python"
 
-    static let responder: @Sendable (JSONValue) -> FakeStep = { body in
-        guard case .array(let messages)? = body["messages"] else { return .status(400) }
-        let text = messages.compactMap { $0["content"]?.stringValue }.joined(separator: "\n")
-        guard text.contains("You answer questions about a code repository") else { return .status(400) }
-        return .reply(text: "add() is defined at calc.py:1; it returns a - b (calc.py:2).", usage: Usage(inputTokens: 300, outputTokens: 30))
-    }
-
     @Test func openAIAndMCPClientsAskTheServerAndAnotherTenantIsRefused() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.python), "run scripts/setup.sh --test-clients (make test does)")
-        let repo = try await FixtureRepo.make(ServerAPITests.files)
+        let repo = try await FixtureRepo.make(CalcFixture.files)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-assist-\(UUID().uuidString.prefix(8))").path
         let server = try TeamServer(dataDirectory: data)
         _ = try await server.bootstrap()
@@ -34,7 +27,7 @@ import Testing
         let other = try await server.store.createTenant(name: "other")
         let (_, otherKey) = try await server.store.createKey(tenantID: other.id, role: .admin)
 
-        try await FakeModelServer.with(.openai, responder: Self.responder) { fake in
+        try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
             var config = FerryConfig(dataDirectory: data + "/runs")
             config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
             config.defaultModel = "fake"
@@ -44,7 +37,7 @@ import Testing
                 group.addTask { try await server.run(port: 0, workers: [], signals: [], models: models) { continuation.yield($0) } }
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
-                let (status, output) = try await Self.runPython(CrashTests.packageRoot + "/Tests/assist/server_clients.py", [
+                let (status, output) = try await ChildProcess.run(Self.python, [CrashTests.packageRoot + "/Tests/assist/server_clients.py",
                     "--url", "http://127.0.0.1:\(port)", "--key", member, "--other-key", otherKey, "--project", "calc", "--repo", repo,
                 ])
                 #expect(status == 0, "\(output)")
@@ -58,22 +51,5 @@ import Testing
         let stats = try await server.store.stats()
         let calls = stats.spendByModel["gpt-4.1-mini"]?.calls ?? 0
         #expect(calls == 3, "answers billed: \(calls)")
-    }
-
-    static func runPython(_ script: String, _ arguments: [String]) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script] + arguments
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-py-\(UUID().uuidString.prefix(8)).log").path
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        let started = ContinuousClock.now
-        while process.isRunning {
-            if ContinuousClock.now - started > .seconds(300) { process.terminate() }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }

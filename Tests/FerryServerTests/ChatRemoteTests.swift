@@ -10,23 +10,10 @@ import Testing
 /// runs it), `/diff` shows its change, `/apply` brings it onto the developer's clone (whose history lacks the
 /// server's commit, so its diff is applied and committed), `/undo` takes it back.
 @Suite struct ChatRemoteTests {
-    static let responder: @Sendable (JSONValue) -> FakeStep = { body in
-        guard case .array(let messages)? = body["messages"] else { return .status(400) }
-        let text = messages.compactMap { $0["content"]?.stringValue }.joined(separator: "\n")
-        if text.contains("You answer questions about a code repository") { return .reply(text: "add() is at calc.py:1.") }
-        let call: FakeToolCall
-        switch messages.filter({ $0["role"] == "tool" }).count {
-        case 0: call = FakeToolCall(name: "read_file", arguments: #"{"path": "calc.py"}"#)
-        case 1: call = FakeToolCall(name: "edit_file", arguments: #"{"path": "calc.py", "old": "return a - b", "new": "return a + b"}"#)
-        default: call = FakeToolCall(name: "finish", arguments: #"{"summary": "add() subtracted; it now adds."}"#)
-        }
-        return .reply(toolCalls: [call])
-    }
-
     @Test func runGoesToTheServerAndItsDiffIsAppliedToTheClone() async throws {
         let binary = CrashTests.packageRoot + "/.build/debug/ferry"
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "install tmux (scripts/setup.sh --test-clients)")
-        let origin = try await FixtureRepo.make(ServerAPITests.files)
+        let origin = try await FixtureRepo.make(CalcFixture.files)
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-chat-remote-\(UUID().uuidString.prefix(8))").path
         let clone = home + "/clone"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
@@ -42,7 +29,7 @@ import Testing
         config.firstAttempt = .off
         let frozen = config
 
-        try await FakeModelServer.with(.openai, responder: Self.responder) { fake in
+        try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
             try fake.writeConfig(configHome: home + "/config")
             let (worker, client) = fakeWorker(fake, server: server, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

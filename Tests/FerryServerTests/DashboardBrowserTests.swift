@@ -53,7 +53,7 @@ import Testing
                 group.addTask { try await server.run(port: 0, workers: [worker], signals: []) { continuation.yield($0) } }
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
-                let (status, output) = try await Self.runBrowser([
+                let (status, output) = try await ChildProcess.run(Self.python, [Self.script,
                     "--url", "http://127.0.0.1:\(port)", "--key", admin, "--project", "calc",
                 ] + (screenshots.map { ["--screenshots", $0] } ?? []))
                 #expect(status == 0, "\(output)")
@@ -62,23 +62,5 @@ import Testing
             }
             try await client.shutdown()
         }
-    }
-
-    /// Runs the browser script to its end without blocking a thread of the cooperative pool.
-    static func runBrowser(_ arguments: [String]) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script] + arguments
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-browser-\(UUID().uuidString.prefix(8)).log").path
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        let started = ContinuousClock.now
-        while process.isRunning {
-            if ContinuousClock.now - started > .seconds(300) { process.terminate() }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }
