@@ -97,6 +97,11 @@ extension CodeIndex {
             } catch {
                 stats.warning = "ctags failed, so symbols are missing and chunks are windows: \((error as? FerryError)?.message ?? "\(error)")"
             }
+            // Universal Ctags has no Swift parser: Ferry's own scanner gives Swift files their symbols and spans.
+            for path in code where path.hasSuffix(".swift") && symbols[path]?.isEmpty != false {
+                guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
+                symbols[path] = SwiftSymbols.scan(text)
+            }
         }
         progress(IndexProgress(done: 0, total: changed.count, phase: "writing"))
         let changedIDs = changed.compactMap { known[$0.path]?.id }
