@@ -8,9 +8,9 @@ import Testing
     static let source = """
         import Foundation
 
-        /// Ids and hashes.
-        enum ServerIDs {
-            static func hash(_ key: String) -> String {
+        /// Tokens.
+        enum Tokens {
+            static func digest(_ key: String) -> String {
                 let text = "not a { brace" // nor } this
                 return text
             }
@@ -55,11 +55,11 @@ import Testing
         func find(_ name: String, in scope: String? = nil) -> SymbolDefinition? {
             symbols.first { $0.name == name && (scope == nil || $0.scope == scope) }
         }
-        #expect(find("ServerIDs")?.kind == "enum")
-        #expect(find("ServerIDs")?.line == 4 && find("ServerIDs")?.endLine == 11)
-        #expect(find("hash", in: "ServerIDs")?.kind == "method")
-        #expect(find("hash")?.line == 5 && find("hash")?.endLine == 8, "braces in strings and comments are not counted")
-        #expect(find("plain", in: "ServerIDs")?.kind == "enumerator")
+        #expect(find("Tokens")?.kind == "enum")
+        #expect(find("Tokens")?.line == 4 && find("Tokens")?.endLine == 11)
+        #expect(find("digest", in: "Tokens")?.kind == "method")
+        #expect(find("digest")?.line == 5 && find("digest")?.endLine == 8, "braces in strings and comments are not counted")
+        #expect(find("plain", in: "Tokens")?.kind == "enumerator")
         #expect(find("Store")?.line == 13 && find("Store")?.endLine == 29)
         #expect(find("path", in: "Store")?.kind == "property" && find("path", in: "Store")?.endLine == nil)
         #expect(find("count", in: "Store")?.endLine == 17)
@@ -78,9 +78,9 @@ import Testing
         let root = try await FixtureRepo.make(["Sources/Store.swift": Self.source])
         let index = try CodeIndex(root: root)
         _ = try await index.update()
-        let (definitions, _) = try await index.findSymbol("hash", referenceLimit: 0)
+        let (definitions, _) = try await index.findSymbol("digest", referenceLimit: 0)
         #expect(definitions.first?.path == "Sources/Store.swift" && definitions.first?.line == 5)
-        let hits = try index.search("hash key", limit: 3)
-        #expect(hits.first?.symbol?.contains("hash") == true, "\(hits)")
+        let hits = try index.search("digest key", limit: 3)
+        #expect(hits.first?.symbol?.contains("digest") == true, "\(hits)")
     }
 }
