@@ -96,12 +96,9 @@ public actor ChatSession {
         try await store.append(ChatTurn(chatID: chat.id, role: "user", content: question))
         let repository = try await assistant()
         let model = try await model()
-        // A short follow-up is searched with the question before it.
-        let previous = history.last { $0.role == .user }?.content ?? ""
-        let retrieval = question.split(separator: " ").count < 8 ? previous + "\n" + question : question
         let out = self.out
         let answer = try await repository.ask(
-            question, model: model, history: Array(history.suffix(8)), retrievalQuery: retrieval,
+            question, model: model, history: history,
             onRetrieved: { sources, _ in
                 out("(read " + sources.prefix(4).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
                     + (sources.count > 4 ? ", …" : "") + ")\n")

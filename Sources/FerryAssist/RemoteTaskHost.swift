@@ -73,8 +73,9 @@ public final class RemoteTaskHost: TaskHost {
         try await object(.POST, "/v1/tasks/\(id)/cancel")
     }
 
+    /// The server streams a task's events (`/v1/tasks/{id}/events`) and shows them on its page; chat does not read them.
     public func trace(_ id: String) async throws -> String {
-        ""
+        throw FerryError(.usage, "the trace of task \(id) is on the team server: \(baseURL)/tasks/\(id)")
     }
 
     public func recent(limit: Int) async throws -> [(id: String, title: String)] {

@@ -64,15 +64,23 @@ public struct RepoAssistant: Sendable {
     }
 
     /// An answer from retrieved code, streamed through `onText`, with its citations checked against the files.
+    /// `history` is the conversation so far (its last 8 turns are sent); a short follow-up ("and where is it
+    /// called?") is searched together with the question before it.
     public func ask(
-        _ question: String, model: any ChatModel, history: [ChatMessage] = [], retrievalQuery: String? = nil,
+        _ question: String, model: any ChatModel, history: [ChatMessage] = [],
         onRetrieved: @escaping @Sendable ([ChunkHit], Int) -> Void = { _, _ in },
         onText: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> AskAnswer {
         _ = try await index.update()
         return try await CodeQA.ask(
             question, index: index, model: model, budgetTokens: CodeQA.contextBudget(for: model.profile),
-            history: history, retrievalQuery: retrievalQuery, onRetrieved: onRetrieved, onText: onText)
+            history: Array(history.suffix(8)), retrievalQuery: Self.searchText(question, history: history),
+            onRetrieved: onRetrieved, onText: onText)
+    }
+
+    static func searchText(_ question: String, history: [ChatMessage]) -> String {
+        guard question.split(separator: " ").count < 8, let previous = history.last(where: { $0.role == .user }) else { return question }
+        return previous.content + "\n" + question
     }
 
     /// Lines `from...to` (1-based) of a file, joined; empty when the file cannot be read.

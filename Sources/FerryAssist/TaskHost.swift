@@ -102,7 +102,7 @@ public final class LocalTaskHost: TaskHost {
     }
 
     public func recent(limit: Int) async throws -> [(id: String, title: String)] {
-        try await store.runs(limit: limit).filter { $0.repo == repo || $0.repo.hasSuffix(repo) }.map {
+        try await store.runs(limit: limit).filter { $0.repo == repo }.map {
             ($0.id, String($0.task.split(separator: "\n").first ?? ""))
         }
     }

@@ -59,7 +59,10 @@ public final class LongLivedCommand: @unchecked Sendable {
         if process.isRunning {
             kill(process.processIdentifier, SIGTERM)
             for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+            }
         }
         cleanup()
         try? FileManager.default.removeItem(atPath: stderrPath)
@@ -90,7 +93,7 @@ extension DirectRunner {
     /// Starts `request.script` with the policy's environment and limits, but no isolation (`--sandbox none`).
     public func launch(_ request: CommandRequest) throws -> LongLivedCommand {
         try LongLivedCommand(
-            executable: "/bin/bash", arguments: ["-c", policy.limitsPrologue + "exec " + request.script],
+            executable: "/bin/bash", arguments: ["-c", policy.limitsPrologue + request.script],
             environment: policy.environment(from: hostEnvironment), workingDirectory: request.workingDirectory, cleanup: {})
     }
 }

@@ -74,10 +74,7 @@ extension ServerAPI {
         } catch let exhausted as BudgetExhausted {
             return openAIError(.init(code: 402), exhausted.message, type: "insufficient_quota", code: "budget_exhausted")
         }
-        let history = Array(turns.dropLast().suffix(8))
-        // A short follow-up ("and where is it called?") is searched together with the question before it.
-        let previous = history.last { $0.role == .user }?.content ?? ""
-        let retrieval = question.content.split(separator: " ").count < 8 ? previous + "\n" + question.content : question.content
+        let history = Array(turns.dropLast())
         let repository = try await assist.repositories.assistant(for: project)
         let model = try await assist.model(for: project)
         let id = "chatcmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(24)
@@ -87,7 +84,7 @@ extension ServerAPI {
             await assist.recordSpend(principal, project: project, usage: answer.usage, usd: answer.costUSD, model: model.profile.model)
         }
         let ask = { @Sendable (onText: @escaping @Sendable (String) -> Void) async throws -> AskAnswer in
-            try await repository.ask(question.content, model: model, history: history, retrievalQuery: retrieval, onText: onText)
+            try await repository.ask(question.content, model: model, history: history, onText: onText)
         }
         guard body["stream"]?.boolValue == true else {
             let answer = try await ask { _ in }

@@ -28,7 +28,7 @@ actor McpSessions {
 
     func handle(_ request: MCP.HTTPRequest, principal: Principal) async -> MCP.HTTPResponse {
         if let id = request.header(HTTPHeaderName.sessionID) {
-            guard var session = sessions[id], session.principal.tenantID == principal.tenantID, session.principal.keyID == principal.keyID else {
+            guard var session = sessions[id], session.principal.keyID == principal.keyID else {
                 return .error(statusCode: 404, .invalidRequest("Not Found: no session \(id) for this key"))
             }
             session.used = .now

@@ -19,7 +19,7 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
 }
 
 /// An RFC 9457 problem: `application/problem+json` with a status, a title and what went wrong.
-struct Problem: Error {
+struct Problem: Error, CustomStringConvertible {
     var status: HTTPResponse.Status
     var detail: String
     /// Members beyond the standard ones (RFC 9457 extensions), e.g. a budget's figures.
@@ -30,6 +30,9 @@ struct Problem: Error {
         self.detail = detail
         self.extra = extra
     }
+
+    /// What a non-HTTP surface (an MCP tool's error) shows.
+    var description: String { detail }
 
     var response: Response {
         var fields: [String: JSONValue] = [

@@ -45,19 +45,20 @@ public struct ServerAssist: Sendable {
             attempt: 0, step: 0, model: model, usage: usage, usd: usd, at: Date()))
     }
 
-    /// Refuses an answer when a budget of the tenant or project is already spent (a question costs little, but
-    /// nothing once the month's money is gone).
+    /// Refuses an answer when a budget of the tenant or project is already spent: `BudgetPolicy`'s rule for a task
+    /// that asks for no cap (a question costs little, but nothing once the month's money is gone).
     func admit(_ principal: Principal, project: Project) async throws {
-        let budgets = try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date())
-        if let spent = budgets.first(where: { $0.remainingUSD <= 0 }) {
-            throw BudgetExhausted(message: "the \(spent.projectID == nil ? "tenant's" : "project's") monthly budget of "
-                + String(format: "$%.2f", spent.monthlyUSD) + " is spent")
+        do {
+            _ = try BudgetPolicy.admit(
+                maxCostUSD: nil, budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+        } catch let refusal as BudgetPolicy.Refusal {
+            throw BudgetExhausted(message: refusal.message)
         }
     }
 
     /// The environment for one MCP session of `principal`: every tool names its project.
     func environment(for principal: Principal) -> AssistEnvironment {
-        let tasks = ServerTaskHost(store: store, runStore: runStore, principal: principal, assist: self)
+        let tasks = ServerTaskHost(api: ServerAPI(store: store, runStore: runStore), principal: principal, assist: self)
         return AssistEnvironment(
             repository: { reference in
                 let project = try await project(reference, for: principal)

@@ -6,29 +6,23 @@ import Foundation
 /// The MCP task tools on a team server: tasks go into the tenant's queue (budgets admitted, audited, created by the
 /// key) and are read back in the API's shape; a viewer key may read but not start or cancel.
 struct ServerTaskHost: TaskHost {
-    let store: any ServerStore
-    let runStore: any RunStore
+    let api: ServerAPI
     let principal: Principal
     let assist: ServerAssist
+    var store: any ServerStore { api.store }
+    var runStore: any RunStore { api.runStore }
 
     func start(task: String, project reference: String?, base: String?) async throws -> JSONValue {
         try requireWrite()
         guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw FerryError(.usage, "the task is empty") }
         let project = try await assist.project(reference, for: principal)
-        let maxCost: Double?
-        do {
-            maxCost = try BudgetPolicy.admit(
-                maxCostUSD: nil, budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
-        } catch let refusal as BudgetPolicy.Refusal {
-            throw FerryError(.usage, refusal.message)
-        }
+        // The API's own admission (402 when a budget is spent) and audit row.
+        let maxCost = try await api.admit(nil, tenantID: principal.tenantID, projectID: project.id)
         let (created, _) = try await store.createTask(
             NewTask(projectID: project.id, task: task, base: base, model: nil, maxCostUSD: maxCost, maxAttempts: 3, priority: 0,
                 idempotencyKey: nil, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
-        try await store.audit(AuditEntry(
-            tenantID: principal.tenantID, keyID: principal.keyID, action: "task.create", object: created.id,
-            detail: "project \(project.name) (mcp)", remote: nil, at: Date()))
+        try await api.record(principal, "task.create", created.id, "project \(project.name) (mcp)", nil)
         return ServerAPI.json(created)
     }
 
@@ -55,9 +49,7 @@ struct ServerTaskHost: TaskHost {
     func cancel(_ id: String) async throws -> JSONValue {
         try requireWrite()
         guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else { throw NotFound("no task \(id)") }
-        try await store.audit(AuditEntry(
-            tenantID: principal.tenantID, keyID: principal.keyID, action: "task.cancel", object: id,
-            detail: "status \(task.state.apiName) (mcp)", remote: nil, at: Date()))
+        try await api.record(principal, "task.cancel", id, "status \(task.state.apiName) (mcp)", nil)
         return ServerAPI.json(task)
     }
 

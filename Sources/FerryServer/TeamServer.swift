@@ -83,7 +83,6 @@ public struct TeamServer: Sendable {
             }
             router.get("/v1/models") { request, _ in try await api.handle { try await ServerAPI.listModels(assist, api: api, request: request) } }
         }
-        defer { if let sessions { Task { await sessions.shutdown() } } }
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port)),
@@ -116,5 +115,6 @@ public struct TeamServer: Sendable {
             while let apiEnded = try await group.next(), !apiEnded {}
             group.cancelAll()
         }
+        await sessions?.shutdown()
     }
 }

@@ -26,34 +26,42 @@ struct ChatCommand: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     func run() async throws {
-        var remote: RemoteTaskHost?
-        if let server {
-            guard let project else { throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)") }
+        // The server's arguments are checked before anything starts.
+        var serverKey: String?
+        if server != nil {
+            guard project != nil else { throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)") }
             guard let key = ProcessInfo.processInfo.environment[serverKeyEnv], !key.isEmpty else {
                 throw FerryError(.usage, "--server needs an API key in $\(serverKeyEnv). Fix: export \(serverKeyEnv)=… (a member key of the server)")
             }
-            remote = RemoteTaskHost(baseURL: server, key: key, project: project)
+            serverKey = key
         }
         let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions)
         let store = try ChatStore(path: ChatStore.path(besideRunStore: assist.config.storePath))
         let out: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
-        var chat: ChatInfo?
-        if resume || chatID != nil {
-            chat = try await store.find(repo: assist.root, prefix: chatID)
-            if chat == nil { throw FerryError(.usage, chatID.map { "no chat \($0)" } ?? "no earlier chat for \(assist.root); start one with ferry chat") }
-        }
-        let session = ChatSession(
-            chat: try await chat.asyncOr { try await store.create(repo: assist.root) }, root: assist.root, store: store,
-            tasks: remote ?? assist.tasks, assistant: { try await assist.assistant() }, model: { try await assist.model() }, out: out)
-        if chat != nil {
-            let count = try await session.resume()
-            out("resumed \(session.chat.id) (\(count) turns); \(await session.costLine())\n")
+        let resumed = resume || chatID != nil
+        let chat: ChatInfo
+        if resumed {
+            guard let found = try await store.find(repo: assist.root, prefix: chatID) else {
+                throw FerryError(.usage, chatID.map { "no chat \($0)" } ?? "no earlier chat for \(assist.root); start one with ferry chat")
+            }
+            chat = found
         } else {
-            out("ferry chat \(session.chat.id) on \(assist.root) with \(assist.profile.model)"
+            chat = try await store.create(repo: assist.root)
+        }
+        // Made last, so no error above leaves its HTTP client unshut.
+        let remote = server.map { RemoteTaskHost(baseURL: $0, key: serverKey ?? "", project: project ?? "") }
+        let session = ChatSession(
+            chat: chat, root: assist.root, store: store, tasks: remote ?? assist.tasks, assistant: { try await assist.assistant() },
+            model: { try await assist.model() }, out: out)
+        if resumed {
+            let count = try await session.resume()
+            out("resumed \(chat.id) (\(count) turns); \(await session.costLine())\n")
+        } else {
+            out("ferry chat \(chat.id) on \(assist.root) with \(assist.profile.model)"
                 + (server.map { "; /run goes to \($0) (project \(project ?? "?"))" } ?? "") + "; /help lists the commands\n")
         }
         await Self.loop(session, out: out)
-        out("\(await session.costLine()); resume with ferry chat --chat \(session.chat.id)\n")
+        out("\(await session.costLine()); resume with ferry chat --chat \(chat.id)\n")
         await assist.shutdown()
         await remote?.shutdown()
     }
@@ -95,12 +103,5 @@ struct ChatCommand: AsyncParsableCommand {
             if !goOn || Task.isCancelled { break }
             out("ferry> ")
         }
-    }
-}
-
-extension Optional where Wrapped: Sendable {
-    func asyncOr(_ make: () async throws -> Wrapped) async rethrows -> Wrapped {
-        if let value = self { return value }
-        return try await make()
     }
 }

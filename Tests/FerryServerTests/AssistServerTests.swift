@@ -32,22 +32,17 @@ import Testing
             config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
             config.defaultModel = "fake"
             let models = ModelPool(config: config, environment: [:])
-            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.run(port: 0, workers: [], signals: [], models: models) { continuation.yield($0) } }
-                var iterator = ports.makeAsyncIterator()
-                let port = try #require(await iterator.next())
+            try await server.serving(models: models) { port in
                 let (status, output) = try await ChildProcess.run(Self.python, [CrashTests.packageRoot + "/Tests/assist/server_clients.py",
                     "--url", "http://127.0.0.1:\(port)", "--key", member, "--other-key", otherKey, "--project", "calc", "--repo", repo,
                 ])
                 #expect(status == 0, "\(output)")
                 #expect(output.contains("ok: all"), "\(output)")
                 if ProcessInfo.processInfo.environment["FERRY_SHOW_CLIENTS"] != nil { print(output) }
-                group.cancelAll()
             }
             await models.shutdown()
         }
-        // Three answers through the chat endpoint and one through MCP, each billed to the tenant; none to the other.
+        // Two answers through the chat endpoint and one through MCP, each billed to the tenant; none to the other.
         let stats = try await server.store.stats()
         let calls = stats.spendByModel["gpt-4.1-mini"]?.calls ?? 0
         #expect(calls == 3, "answers billed: \(calls)")

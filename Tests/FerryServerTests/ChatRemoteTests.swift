@@ -32,11 +32,7 @@ import Testing
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
             try fake.writeConfig(configHome: home + "/config")
             let (worker, client) = fakeWorker(fake, server: server, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2)
-            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.run(port: 0, workers: [worker], signals: []) { continuation.yield($0) } }
-                var iterator = ports.makeAsyncIterator()
-                let port = try #require(await iterator.next())
+            try await server.serving(workers: [worker]) { port in
                 let terminal = TmuxTerminal()
                 defer { terminal.kill() }
                 try await terminal.start(
@@ -60,7 +56,6 @@ import Testing
                 #expect(tasks.count == 1 && tasks.first?.state.apiName == "verified")
                 try await terminal.type("/quit")
                 try await terminal.wait(for: "resume with ferry chat")
-                group.cancelAll()
             }
             try await client.shutdown()
         }

@@ -1,4 +1,6 @@
+import FerryAgent
 import FerryCore
+import FerryModels
 import FerryServer
 import Foundation
 import NIOHTTP1
@@ -10,10 +12,11 @@ import Testing
     static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path + "/docs/openapi.yaml"
 
-    /// (method, path, documented statuses), read line by line from the document's layout.
-    static func operations() throws -> [(method: String, path: String, statuses: Set<Int>)] {
+    /// (method, path, documented statuses, the statuses whose body is a problem document), read line by line from the
+    /// document's layout.
+    static func operations() throws -> [(method: String, path: String, statuses: Set<Int>, problems: Set<Int>)] {
         let lines = try String(contentsOfFile: document, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        var result: [(String, String, Set<Int>)] = []
+        var result: [(String, String, Set<Int>, Set<Int>)] = []
         var path: String?
         var inPaths = false
         for line in lines {
@@ -25,13 +28,14 @@ import Testing
             if line.hasPrefix("    "), !line.hasPrefix("     "), let method = ["get:", "post:", "put:", "delete:"].first(where: { trimmed == $0 }),
                 let path
             {
-                result.append((String(method.dropLast()).uppercased(), path, []))
+                result.append((String(method.dropLast()).uppercased(), path, [], []))
                 continue
             }
             if let status = trimmed.split(separator: ":").first.flatMap({ Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) }),
                 trimmed.hasPrefix("\""), !result.isEmpty
             {
                 result[result.count - 1].2.insert(status)
+                if trimmed.contains("#/components/responses/Problem") { result[result.count - 1].3.insert(status) }
             }
         }
         return result
@@ -39,15 +43,18 @@ import Testing
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
         let operations = try Self.operations()
-        #expect(operations.count == 24)
+        #expect(operations.count == 29)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-openapi-\(UUID().uuidString.prefix(8))").path
         let server = try TeamServer(dataDirectory: data)
         let admin = try #require(try await server.bootstrap())
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run(port: 0, workers: [], signals: []) { continuation.yield($0) } }
-            var iterator = ports.makeAsyncIterator()
-            let client = ServerAPITests.Client(port: try #require(await iterator.next()))
+        // With models, so the assistant surfaces (/mcp, /v1/chat/completions, /v1/models) are served too. No request
+        // here reaches the model.
+        var config = FerryConfig(dataDirectory: data + "/runs")
+        config.profiles["none"] = ModelProfile(name: "none", provider: .openai, baseURL: "http://127.0.0.1:9/v1", model: "none", apiKeyEnv: "")
+        config.defaultModel = "none"
+        let models = ModelPool(config: config, environment: [:])
+        try await server.serving(models: models) { port in
+            let client = ServerAPITests.Client(port: port)
             let served = try await client.send(.GET, "/openapi.yaml", key: nil)
             let text = try String(contentsOfFile: Self.document, encoding: .utf8)
             #expect(served.status == 200 && served.body == text)
@@ -60,11 +67,12 @@ import Testing
                         operation.statuses.contains(reply.status),
                         "\(operation.method) \(operation.path) answered \(reply.status), documented \(operation.statuses.sorted())")
                     if reply.status >= 400 {
-                        #expect(reply.contentType == "application/problem+json", "\(operation.method) \(operation.path): \(reply.body)")
+                        // Problem documents, except where the document names another shape (OpenAI's, JSON-RPC's).
+                        let expected = operation.problems.contains(reply.status) ? "application/problem+json" : "application/json"
+                        #expect(reply.contentType == expected, "\(operation.method) \(operation.path) \(reply.status): \(reply.body)")
                     }
                 }
             }
-            group.cancelAll()
         }
     }
 }

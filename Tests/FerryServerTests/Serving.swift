@@ -1,0 +1,23 @@
+import FerryAgent
+import FerryServer
+import Testing
+
+extension TeamServer {
+    /// Serves on a free 127.0.0.1 port, with `workers` and (for the assistant surfaces) `models`, while `body` runs
+    /// with the port; then stops the server.
+    func serving<T: Sendable>(
+        workers: [Worker] = [], models: ModelPool? = nil, _ body: @Sendable (Int) async throws -> T
+    ) async throws -> T {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await run(port: 0, workers: workers, signals: [], models: models) { continuation.yield($0) }
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            defer { group.cancelAll() }
+            return try await body(port)
+        }
+    }
+}
