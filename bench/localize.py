@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""File-level localisation of `ferry locate` (no model) on SWE-bench Lite instances whose repositories are cloned here.
+"""File- and function-level localisation of `ferry locate` (no model) on SWE-bench Lite instances whose repositories are cloned here.
 
 For each repository, one worktree is checked out at each instance's base commit in commit-date order, so the
 index is updated incrementally from the previous instance (the index's own incremental path). Acc@k counts an
@@ -38,6 +38,60 @@ def gold_files(patch):
     return sorted(set(re.findall(r"^diff --git a/(\S+) b/", patch, re.M)))
 
 
+def changed_old_lines(patch):
+    """Old-side line numbers each file's hunks touch (a pure insertion counts the line it follows)."""
+    lines, path, old = {}, None, 0
+    for line in patch.splitlines():
+        if line.startswith("--- "):
+            path = line[6:] if line.startswith("--- a/") else None
+        elif line.startswith("@@") and path:
+            old = int(re.match(r"@@ -(\d+)", line).group(1))
+        elif path and line.startswith("-") and not line.startswith("---"):
+            lines.setdefault(path, set()).add(old)
+            old += 1
+        elif path and line.startswith("+") and not line.startswith("+++"):
+            lines.setdefault(path, set()).add(max(old - 1, 1))
+        elif path and line.startswith(" "):
+            old += 1
+    return lines
+
+
+def gold_functions(tree, patch):
+    """`path::Qualified.name` of the innermost function or class around each changed line of the gold patch, read
+    from the file at the base commit with Python's own parser. Module-level changes name no function."""
+    import ast
+    found = set()
+    for path, numbers in changed_old_lines(patch).items():
+        if not path.endswith(".py"):
+            continue
+        try:
+            module = ast.parse(open(os.path.join(tree, path), "rb").read())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        spans = []
+
+        def walk(node, scope):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    name = ".".join(scope + [child.name])
+                    start = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                    spans.append((start, child.end_lineno, name))
+                    walk(child, scope + [child.name])
+                else:
+                    walk(child, scope)
+        walk(module, [])
+        for number in numbers:
+            around = [s for s in spans if s[0] <= number <= s[1]]
+            if around:
+                found.add(path + "::" + min(around, key=lambda s: s[1] - s[0])[2])
+    return sorted(found)
+
+
+def ranked_functions(located):
+    """The located files' functions in rank order, as `path::name`."""
+    return [f["path"] + "::" + name for f in located for name in f.get("functions", [])]
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser()
@@ -74,14 +128,16 @@ def main():
                                                   capture_output=True, text=True).stdout)
                 index_times.append((repo, time.monotonic() - started, stats["stats"]["changed"]))
                 gold = gold_files(instance["patch"])
-                row = {"instance_id": instance["instance_id"], "repo": repo, "gold": gold, "ranks": {}}
+                row = {"instance_id": instance["instance_id"], "repo": repo, "gold": gold, "ranks": {},
+                       "gold_functions": gold_functions(tree, instance["patch"]), "function_ranks": {}}
                 for name in chosen:
                     started = time.monotonic()
                     proc = subprocess.run(
                         [args.ferry, "locate", "-", "--repo", tree, "--json", "--limit", "10", "--features", FEATURES[name]],
                         input=instance["problem_statement"], capture_output=True, text=True, check=True)
-                    ranked = [f["path"] for f in json.loads(proc.stdout)]
-                    row["ranks"][name] = ranked
+                    located = json.loads(proc.stdout)
+                    row["ranks"][name] = [f["path"] for f in located]
+                    row["function_ranks"][name] = ranked_functions(located)
                     row.setdefault("seconds", {})[name] = round(time.monotonic() - started, 3)
                 out.write(json.dumps(row) + "\n")
                 out.flush()
@@ -95,11 +151,22 @@ def main():
         hits = sum(1 for r in rows if r["gold"] and set(r["gold"]) <= set(r["ranks"][name][:k]))
         return 100.0 * hits / len(rows) if rows else 0.0
 
+    def function_acc(rows, name, k):
+        rows = [r for r in rows if r["gold_functions"]]
+        hits = sum(1 for r in rows if set(r["gold_functions"]) <= set(r["function_ranks"][name][:k]))
+        return 100.0 * hits / len(rows) if rows else 0.0, len(rows)
+
     print(f"\n{len(results)} instances ({', '.join(f'{r}: {len(g)}' for r, g in sorted(by_repo.items()))})\n")
     print("| signals | Acc@1 | Acc@5 | Acc@10 |")
     print("|---|---:|---:|---:|")
     for name in chosen:
         print(f"| {name} | {acc(results, name, 1):.1f}% | {acc(results, name, 5):.1f}% | {acc(results, name, 10):.1f}% |")
+    print("\nfunction level (every gold function in the top k of the ranked files' functions, in rank order):\n")
+    print("| signals | instances | Acc@1 | Acc@5 | Acc@10 |")
+    print("|---|---:|---:|---:|---:|")
+    for name in chosen:
+        a1, n = function_acc(results, name, 1)
+        print(f"| {name} | {n} | {a1:.1f}% | {function_acc(results, name, 5)[0]:.1f}% | {function_acc(results, name, 10)[0]:.1f}% |")
     print("\nper repository (all signals):\n")
     print("| repository | n | Acc@1 | Acc@5 | Acc@10 |")
     print("|---|---:|---:|---:|---:|")

@@ -71,7 +71,8 @@ public struct AgentRunner: Sendable {
             task: request.task, limits: config.limits, contextWindow: model.profile.contextWindow,
             maxOutputTokens: model.profile.maxOutputTokens,
             testCommand: config.testCommand ?? TestCommand.detect(in: setup.workspace.root),
-            firstAttempt: config.firstAttempt == .wholeFile, repoMapTokens: config.repoMapTokens)
+            firstAttempt: config.firstAttempt == .wholeFile, repoMapTokens: config.repoMapTokens,
+            candidates: config.candidates)
         // The config's MCP servers start in the run's sandbox; their tools join the loop's.
         var mcp: MCPToolServers?
         if !config.mcpServers.isEmpty {

@@ -81,6 +81,13 @@ public enum ConfigLoader {
         }
         if var agent = try reader.table("agent") {
             if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) { config.firstAttempt = attempt }
+            if let candidates = try agent.integer("candidates") {
+                guard (1...FerryConfig.maxCandidates).contains(candidates) else {
+                    throw FerryError(
+                        .config, "\(file): agent.candidates is \(candidates). Fix: use 1 to \(FerryConfig.maxCandidates)")
+                }
+                config.candidates = candidates
+            }
             try agent.finish()
         }
         if var limits = try reader.table("limits") {

@@ -57,6 +57,9 @@ public struct FerryConfig: Sendable {
     /// Tokens of repo map in the first prompt (nil: a share of the context window; 0: no index, map or index tools).
     public var repoMapTokens: Int?
     public var firstAttempt: FirstAttempt = .wholeFile
+    /// Fixes the first attempt samples from one request and chooses between by the tests (1: one reply).
+    public var candidates = 1
+    public static let maxCandidates = 8
     public var shellTimeoutSeconds: Double = 120
     /// MCP servers (stdio) whose tools join the agent's, named `mcp__SERVER__TOOL`; each runs in the run's sandbox.
     public var mcpServers: [String: MCPServer] = [:]

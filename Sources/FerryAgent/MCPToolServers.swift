@@ -121,9 +121,6 @@ public final class MCPToolServers: ExternalTools {
         }
     }
 
-    static func shellQuote(_ word: String) -> String {
-        "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
 
     /// `body`'s value, or an error after `seconds`, without waiting for a body that ignores cancellation (an MCP
     /// client waiting on a server that never answers).

@@ -28,6 +28,8 @@ struct RunExecutor: Sendable {
     var tools: ToolBox?
     /// Tools of the MCP servers the config names, for the loop.
     var externalTools: (any ExternalTools)?
+    /// The worktree's index, once opened (by the attempt's localisation or the loop's setup).
+    var index: CodeIndex?
 
     func elapsed() -> Double { (ContinuousClock.now - started).inSeconds }
 
@@ -46,6 +48,7 @@ struct RunExecutor: Sendable {
                 case .callModel(let request): event = try await callModel(request)
                 case .runTool(let call): event = try await runTool(call)
                 case .write(let files): event = try await write(files)
+                case .checkSyntax(let paths): event = try await checkSyntax(paths)
                 case .runTests: event = .testsRan(try await runTests(), now: elapsed())
                 case .verify(let summary): event = try await verify(summary: summary)
                 case .compact(let messages): event = try await compact(messages)
@@ -83,6 +86,18 @@ struct RunExecutor: Sendable {
         var context = RunMachine.Context(agents: agents.map { SourceFile(path: $0.path, text: $0.text) })
         guard attempt else { return .contextGathered(context, now: elapsed()) }
         let maxOutput = model.profile.maxOutputTokens
+        if let choice = await symbolChoice(maxOutputTokens: maxOutput) {
+            context.attemptFiles = choice.files
+            context.attemptSymbols = choice.units
+            context.outlines = choice.outlines
+            if reproduction {
+                context.testFile = AttemptFiles.testFile(
+                    task: task, editable: choice.files.map { RelevantFiles.File(path: $0.path, text: $0.text, score: 1) },
+                    files: files, root: workspace.root, maxOutputTokens: maxOutput
+                ).map { SourceFile(path: $0.path, text: $0.text) }
+            }
+            return .contextGathered(context, now: elapsed())
+        }
         var editable = AttemptFiles.editableFiles(task: task, relevant: relevant, maxOutputTokens: maxOutput)
         if editable.isEmpty {
             editable = AttemptFiles.smallRepositoryFiles(files: files, root: workspace.root, maxOutputTokens: maxOutput)
@@ -211,7 +226,7 @@ struct RunExecutor: Sendable {
         var repoMap = ""
         if machine.repoMapTokens > 0 {
             (knowledge, repoMap) = await Self.knowledge(
-                worktree: workspace.root, task: task, budgetTokens: machine.repoMapTokens, recorder: recorder)
+                worktree: workspace.root, task: task, budgetTokens: machine.repoMapTokens, recorder: recorder, opened: index)
         }
         let history =
             [ChatMessage.system(Prompts.system)]
@@ -232,9 +247,11 @@ struct RunExecutor: Sendable {
     /// The worktree's index (seeded from the repository's own index when it has one, so only files that differ are
     /// read) and the repo map for the task. Without ctags or on any index error the run goes on without them.
     static func knowledge(
-        worktree: String, task: String, budgetTokens: Int, recorder: EventRecorder
+        worktree: String, task: String, budgetTokens: Int, recorder: EventRecorder, opened: CodeIndex? = nil
     ) async -> (IndexKnowledge?, String) {
         do {
+            // An index the attempt opened is current: the attempt's changes were put back before the loop.
+            if let opened { return (IndexKnowledge(index: opened), try opened.repoMap(task: task, budgetTokens: budgetTokens)) }
             let index = try CodeIndex.openSeeded(root: worktree)
             let stats = try await index.update()
             let map = try index.repoMap(task: task, budgetTokens: budgetTokens)

@@ -10,14 +10,42 @@ extension AttemptMachine {
         public var testCommand: String?
         /// The task's test file, for a reproduction test; nil goes without one.
         public var testFile: SourceFile?
+        /// When not empty, the files are too large to come back whole: these definitions are shown whole and
+        /// replaced by span (`files` still holds the files whole, to splice into).
+        public var symbols: [SymbolUnit]
+        /// An outline of each file the symbols are in, by path.
+        public var outlines: [String: String]
+        /// How many fixes the first request samples, judged by the tests (1: one reply, no sampling).
+        public var candidates: Int
 
-        public init(task: String, files: [SourceFile], agents: SourceFile?, testCommand: String?, testFile: SourceFile?) {
+        public init(
+            task: String, files: [SourceFile], agents: SourceFile?, testCommand: String?, testFile: SourceFile?,
+            symbols: [SymbolUnit] = [], outlines: [String: String] = [:], candidates: Int = 1
+        ) {
             self.task = task
             self.files = files
             self.agents = agents
             self.testCommand = testCommand
             self.testFile = testFile
+            self.symbols = symbols
+            self.outlines = outlines
+            self.candidates = max(1, candidates)
         }
+    }
+
+    /// One sampled fix and what the tests said of it.
+    struct Sample: Sendable, Hashable {
+        var reply: String
+        var temperature: Double?
+        var usage: Usage
+        var cost: Double
+        var writes: [String: String] = [:]
+        var problems: [String] = []
+        var changed: [String] = []
+        var outcome = "not_run"
+        var tests: TestRun?
+        /// The index of the first sample with the same normalised change, when this one repeats it.
+        var duplicateOf: Int?
     }
 
     public struct ModelCall: Sendable, Hashable {
@@ -47,6 +75,11 @@ extension AttemptMachine {
         case reproductionDropped(reason: String)
         case fix(reply: Int)
         case fixWritten(reply: Int, writes: [String: String], problems: [String], summary: String)
+        case fixChecked(reply: Int, writes: [String: String], changed: [String], summary: String)
+        case sampling(number: Int)
+        case sampleWritten(index: Int)
+        case sampleChecked(index: Int)
+        case sampleVerified(index: Int)
         case fixVerified(reply: Int, changed: [String], summary: String)
         case reproductionRemoved(reply: Int, changed: [String], summary: String)
         case ownTests(reply: Int, changed: [String], summary: String)

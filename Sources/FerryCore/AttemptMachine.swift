@@ -25,6 +25,8 @@ public struct AttemptMachine: Sendable {
         case callModel(ModelCall)
         /// Write these files whole; report back with `written` and the files that now differ from the base.
         case write([String: String])
+        /// Check these files parse (where a parser is at hand); report back with `syntaxChecked`.
+        case checkSyntax([String])
         /// Run the test command; report back with `testsRan`.
         case runTests
         /// Judge the change by the tests; report back with `verified`.
@@ -43,22 +45,26 @@ public struct AttemptMachine: Sendable {
         case modelFailed(String, now: Double)
         case timeUp(now: Double)
         case written(changed: [String], now: Double)
+        /// Why files do not parse (empty: they do, or no parser is at hand).
+        case syntaxChecked(problems: [String], now: Double)
         case testsRan(TestRun, now: Double)
         case verified(AgentMachine.Verification, tests: TestRun?, now: Double)
     }
 
     public let plan: Plan
-    public private(set) var budget: Budget
+    public internal(set) var budget: Budget
     /// The tests that judged the change the attempt settled with.
     public private(set) var finalTests: TestRun?
     /// Model calls made by the attempt.
     public private(set) var calls = 0
     /// Trace lines only the machine knows of, for the driver to write.
-    public private(set) var records: [TraceEvent] = []
+    public internal(set) var records: [TraceEvent] = []
     var waiting = Waiting.start
     var messages: [ChatMessage]
     var reproduction: Reproduction?
     var candidates: [[String: String]] = []
+    /// Fixes sampled from the first request, while they are judged.
+    var samples: [Sample] = []
     var lastTests: TestRun?
     var lastChanged: [String] = []
     /// Why blocks of the last fix were refused, for the next request.
@@ -71,10 +77,11 @@ public struct AttemptMachine: Sendable {
         originals = Dictionary(plan.files.map { ($0.path, $0.text) }, uniquingKeysWith: { first, _ in first })
         // The first request does not show a reproduction test: with it, a small model's first fix got worse in trials
         // (it fits the test's numbers instead of the task); the test's failure comes back only when a fix fails it.
-        messages = [
-            .system(AttemptPrompts.system),
-            .user(AttemptPrompts.prompt(task: plan.task, files: plan.files, agents: plan.agents)),
-        ]
+        messages =
+            plan.symbols.isEmpty
+            ? [.system(AttemptPrompts.system), .user(AttemptPrompts.prompt(task: plan.task, files: plan.files, agents: plan.agents))]
+            : [.system(AttemptPrompts.symbolSystem),
+               .user(AttemptPrompts.symbolPrompt(task: plan.task, units: plan.symbols, outlines: plan.outlines, agents: plan.agents))]
     }
 
     public mutating func takeRecords() -> [TraceEvent] {
@@ -89,7 +96,10 @@ public struct AttemptMachine: Sendable {
         switch (waiting, event) {
         case (.start, .start(let now)):
             budget.start(now: now)
-            records.append(.attemptStarted(.init(files: plan.files.map(\.path))))
+            records.append(.attemptStarted(.init(
+                files: plan.files.map(\.path), kind: plan.symbols.isEmpty ? "whole_file" : "symbols",
+                symbols: plan.symbols.isEmpty ? nil : plan.symbols.map(\.label),
+                candidates: plan.candidates > 1 ? plan.candidates : nil)))
             guard plan.testCommand != nil, let testFile = plan.testFile else { return askForFix(1, now: now) }
             return callModel(
                 [.system(AttemptPrompts.reproductionSystem),
@@ -136,16 +146,9 @@ public struct AttemptMachine: Sendable {
             // The same answer again would be judged the same; asking once more would only cost tokens.
             if messages.last(where: { $0.role == .assistant })?.content == reply.content { return fallback(now: now) }
             messages.append(ChatMessage(role: .assistant, content: reply.content))
-            var parsed = WholeFileReply.parse(reply.content, allowed: originals)
-            if reply.finishReason == "length" {
-                parsed.problems.append("Your reply was cut off at the length limit; give only the files you change.")
-                parsed.files.removeAll()
-            }
+            let (writes, problems) = parseFix(reply)
             // What parsed is written; files it no longer rewrites go back to the base.
-            let writes = Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 })
-            waiting = .fixWritten(
-                reply: number, writes: writes, problems: parsed.problems,
-                summary: AttemptPrompts.summary(of: reply.content, paths: Set(originals.keys)))
+            waiting = .fixWritten(reply: number, writes: writes, problems: problems, summary: summary(of: reply.content))
             return .write(originals.merging(writes) { $1 })
         case (.fix, .modelFailed(_, let now)):
             return fallback(now: now)
@@ -156,8 +159,18 @@ public struct AttemptMachine: Sendable {
             guard !changed.isEmpty else {
                 lastTests = nil
                 lastChanged = []
-                messages.append(.user(AttemptPrompts.retryPrompt(problems: problems, tests: nil, changed: [])))
+                messages.append(.user(AttemptPrompts.retryPrompt(
+                    problems: problems, tests: nil, changed: [], symbols: !plan.symbols.isEmpty)))
                 return askForFix(number + 1, now: now)
+            }
+            waiting = .fixChecked(reply: number, writes: writes, changed: changed, summary: summary)
+            return .checkSyntax(changed)
+        case (.fixChecked(let number, let writes, let changed, let summary), .syntaxChecked(let syntax, let now)):
+            guard syntax.isEmpty else {
+                // It does not even parse: the tests would only say so at greater length.
+                records.append(.verifyResult(.init(outcome: "syntax_error", phase: "attempt", changedFiles: changed)))
+                lastProblems += syntax
+                return retry(number, tests: nil, changed: changed, now: now)
             }
             candidates.append(writes)
             guard plan.testCommand != nil else {
@@ -213,6 +226,18 @@ public struct AttemptMachine: Sendable {
             }
             return .handOver(note: AttemptPrompts.note(lastTests: lastTests, changed: lastChanged, replies: calls))
 
+        // Several sampled fixes, judged by the tests (AttemptMachine+Candidates).
+        case (.sampling(let number), .modelReplied(let reply, let cost, let now)):
+            return sampled(number, reply: reply, cost: cost, now: now)
+        case (.sampling(let number), .modelFailed(_, let now)):
+            return number == 1 ? fallback(now: now) : judgeSamples(now: now)
+        case (.sampleWritten(let index), .written(let changed, let now)):
+            return sampleWritten(index, changed: changed, now: now)
+        case (.sampleChecked(let index), .syntaxChecked(let problems, let now)):
+            return sampleChecked(index, problems: problems, now: now)
+        case (.sampleVerified(let index), .verified(let verification, let tests, let now)):
+            return sampleVerified(index, verification, tests: tests, now: now)
+
         case (_, .timeUp):
             return undo(limit: budget.timeUp)
         case (.done, _):
@@ -225,7 +250,7 @@ public struct AttemptMachine: Sendable {
 
     // MARK: - Steps
 
-    private mutating func callModel(
+    mutating func callModel(
         _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting, now: Double
     ) -> Action {
         if let exhausted = budget.exhausted(now: now) { return undo(limit: exhausted) }
@@ -234,16 +259,41 @@ public struct AttemptMachine: Sendable {
         return .callModel(ModelCall(messages: messages, maxTokens: maxTokens, temperature: temperature, phase: phase))
     }
 
-    private mutating func askForFix(_ number: Int, now: Double) -> Action {
+    mutating func askForFix(_ number: Int, now: Double) -> Action {
         guard number <= Self.maxReplies else { return fallback(now: now) }
-        // Room for the files whole and a few sentences: a small model that rambles stops there.
-        let cap = plan.files.reduce(300) { $0 + AttemptPrompts.tokens($1.text) }
+        if number == 1, plan.candidates > 1, samples.isEmpty {
+            return callModel(messages, maxTokens: replyCap, temperature: nil, phase: "candidate", waiting: .sampling(number: 1), now: now)
+        }
         return callModel(
-            messages, maxTokens: cap, temperature: number > 1 ? Self.retryTemperature : nil, phase: "attempt",
+            messages, maxTokens: replyCap, temperature: number > 1 ? Self.retryTemperature : nil, phase: "attempt",
             waiting: .fix(reply: number), now: now)
     }
 
-    private mutating func judged(
+    /// Room for the files (or definitions) whole and a few sentences: a small model that rambles stops there.
+    var replyCap: Int {
+        plan.symbols.isEmpty
+            ? plan.files.reduce(300) { $0 + AttemptPrompts.tokens($1.text) }
+            : plan.symbols.reduce(300) { $0 + AttemptPrompts.tokens($1.text) }
+    }
+
+    /// The files a reply rewrites (whole, or with its definitions spliced in), and why blocks were refused.
+    func parseFix(_ reply: ModelReply) -> (writes: [String: String], problems: [String]) {
+        guard reply.finishReason != "length" else {
+            return ([:], ["Your reply was cut off at the length limit; give only the \(plan.symbols.isEmpty ? "files" : "definitions") you change."])
+        }
+        if plan.symbols.isEmpty {
+            let parsed = WholeFileReply.parse(reply.content, allowed: originals)
+            return (Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 }), parsed.problems)
+        }
+        let parsed = SymbolReply.parse(reply.content, units: plan.symbols)
+        return (SymbolReply.apply(parsed.replacements, to: originals), parsed.problems)
+    }
+
+    func summary(of reply: String) -> String {
+        AttemptPrompts.summary(of: reply, paths: Set(originals.keys).union(plan.symbols.map(\.label)))
+    }
+
+    mutating func judged(
         _ verification: AgentMachine.Verification, tests: TestRun?, reply number: Int, changed: [String],
         summary: String, now: Double
     ) -> Action {
@@ -271,14 +321,15 @@ public struct AttemptMachine: Sendable {
         }
     }
 
-    private mutating func retry(_ number: Int, tests: TestRun?, changed: [String], now: Double) -> Action {
+    mutating func retry(_ number: Int, tests: TestRun?, changed: [String], now: Double) -> Action {
         lastTests = tests
         lastChanged = changed
-        messages.append(.user(AttemptPrompts.retryPrompt(problems: lastProblems, tests: tests, changed: changed)))
+        messages.append(.user(AttemptPrompts.retryPrompt(
+            problems: lastProblems, tests: tests, changed: changed, symbols: !plan.symbols.isEmpty)))
         return askForFix(number + 1, now: now)
     }
 
-    private mutating func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String) -> Action {
+    mutating func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String) -> Action {
         waiting = .done
         finalTests = tests
         return .settle(AgentMachine.Outcome(status: status, reason: reason, summary: summary))
@@ -286,7 +337,7 @@ public struct AttemptMachine: Sendable {
 
     /// No fix passed the reproduction test: the first fix (the one the test's output did not steer) stands if the
     /// project's own tests pass with it, unverified. Without a reproduction test there is nothing to fall back on.
-    private mutating func fallback(now: Double) -> Action {
+    mutating func fallback(now: Double) -> Action {
         guard let reproduction, plan.testCommand != nil, !candidates.isEmpty else { return undo(limit: nil) }
         waiting = .fallbackReady
         return .write([reproduction.path: reproduction.original])

@@ -71,7 +71,7 @@ public enum AttemptPrompts {
         return added.prefix(40).joined(separator: "\n")
     }
 
-    public static func retryPrompt(problems: [String], tests: TestRun?, changed: [String]) -> String {
+    public static func retryPrompt(problems: [String], tests: TestRun?, changed: [String], symbols: Bool = false) -> String {
         var text = ""
         if let tests {
             text += "With your change to \(changed.joined(separator: ", ")), the tests (`\(tests.command)`) fail:\n"
@@ -83,6 +83,10 @@ public enum AttemptPrompts {
         if tests == nil && problems.isEmpty {
             text += "Your reply changed no file, so the task is not done. Read the task again and find the line "
                 + "that makes the code behave the way it describes.\n\n"
+        }
+        if symbols {
+            return text + "Reply again with the complete corrected definition(s), each as its path and name on a "
+                + "line and the whole definition in a fenced block."
         }
         return text + "Reply again with the complete corrected file(s), each as its path on a line and the whole "
             + "content in a fenced block."

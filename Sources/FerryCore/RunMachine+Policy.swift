@@ -32,6 +32,7 @@ extension RunMachine {
         case .modelFailed(let error, let now): .modelFailed(error, now: now)
         case .timeUp(let now): .timeUp(now: now)
         case .written(let changed, let now): .written(changed: changed, now: now)
+        case .syntaxChecked(let problems, let now): .syntaxChecked(problems: problems, now: now)
         case .testsRan(let run, let now): .testsRan(run, now: now)
         case .verified(let verification, let tests, let now): .verified(verification, tests: tests, now: now)
         default: nil

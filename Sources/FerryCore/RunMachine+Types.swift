@@ -13,11 +13,14 @@ extension RunMachine {
         public var firstAttempt: Bool
         /// The repo map's size in tokens when configured; else a share of the context window.
         public var repoMapTokens: Int?
+        /// Fixes the attempt samples from its first request, chosen by the tests.
+        public var candidates: Int
 
         public init(
             task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,
-            firstAttempt: Bool, repoMapTokens: Int? = nil
+            firstAttempt: Bool, repoMapTokens: Int? = nil, candidates: Int = 1
         ) {
+            self.candidates = max(1, candidates)
             self.task = task
             self.limits = limits
             self.contextWindow = contextWindow
@@ -30,8 +33,12 @@ extension RunMachine {
 
     /// What the driver gathered about the worktree for the first phase.
     public struct Context: Sendable, Hashable {
-        /// The files the whole-file attempt may rewrite (empty: no attempt).
+        /// The files the attempt may rewrite (empty, with no symbols: no attempt). With symbols, the files they are in.
         public var attemptFiles: [SourceFile]
+        /// Definitions of files too large to come back whole, shown and replaced by span.
+        public var attemptSymbols: [SymbolUnit] = []
+        /// An outline of each file the symbols are in.
+        public var outlines: [String: String] = [:]
         public var agents: SourceFile?
         /// The test file a reproduction test would go into.
         public var testFile: SourceFile?

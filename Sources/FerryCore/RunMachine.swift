@@ -16,6 +16,8 @@ public struct RunMachine: Sendable {
         case runTool(ToolCall)
         /// Write these files whole; report `written` with the files that differ from the base.
         case write([String: String])
+        /// Check that these files parse, where a parser is at hand; report `syntaxChecked`.
+        case checkSyntax([String])
         /// Report `testsRan`.
         case runTests
         /// Judge the change (no change, no test command, or the tests and `ChangeProof`); report `verified`.
@@ -37,6 +39,7 @@ public struct RunMachine: Sendable {
         case timeUp(now: Double)
         case toolFinished(AgentMachine.ToolResult, now: Double)
         case written(changed: [String], now: Double)
+        case syntaxChecked(problems: [String], now: Double)
         case testsRan(TestRun, now: Double)
         case verified(AgentMachine.Verification, tests: TestRun?, now: Double)
         case compacted(summary: String, usage: Usage, cost: Double, now: Double)
@@ -152,13 +155,14 @@ public struct RunMachine: Sendable {
             // A reproduction test only when the suite does not already show the problem.
             return .gatherContext(attempt: settings.firstAttempt, reproduction: baseline?.passed == true)
         case (.setup, .contextGathered(let context, let now)):
-            guard settings.firstAttempt, !context.attemptFiles.isEmpty else {
+            guard settings.firstAttempt, !context.attemptFiles.isEmpty || !context.attemptSymbols.isEmpty else {
                 phase = .preparingLoop
                 return .prepareLoop(note: "")
             }
             let plan = AttemptMachine.Plan(
                 task: settings.task, files: context.attemptFiles, agents: context.agents, testCommand: testCommand,
-                testFile: baseline?.passed == true ? context.testFile : nil)
+                testFile: baseline?.passed == true ? context.testFile : nil, symbols: context.attemptSymbols,
+                outlines: context.outlines, candidates: settings.candidates)
             return attempt(AttemptMachine(plan: plan, budget: parkedBudget), .start(now: now))
         case (.preparingLoop, .loopReady(let history, let now)):
             return loop(AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow), .start(now: now))
@@ -186,6 +190,7 @@ public struct RunMachine: Sendable {
                 messages: call.messages, tools: false, maxTokens: call.maxTokens, temperature: call.temperature,
                 phase: call.phase))
         case .write(let files): return .write(files)
+        case .checkSyntax(let paths): return .checkSyntax(paths)
         case .runTests: return .runTests
         case .verify: return .verify(summary: nil)
         case .settle(let outcome):

@@ -75,7 +75,32 @@ extension TraceEvent {
 
     public struct AttemptStarted: Codable, Sendable, Hashable {
         public var files: [String]
+        /// `whole_file`, or `symbols` when the files are too large and only some definitions are shown and replaced.
         public var kind = "whole_file"
+        /// The definitions shown whole (`path: Class.name`), in the `symbols` kind.
+        public var symbols: [String]?
+        /// Fixes sampled from the first request, judged by the tests (1: no sampling).
+        public var candidates: Int?
+    }
+
+    public struct AttemptCandidates: Codable, Sendable, Hashable {
+        public struct Candidate: Codable, Sendable, Hashable {
+            public var index: Int
+            public var temperature: Double?
+            public var usage: Usage
+            public var costUSD: Double
+            public var changedFiles: [String]
+            /// `passed`, `passed_without_proof`, `failed`, `syntax_error`, `no_change`, `duplicate` or `not_run`.
+            public var outcome: String
+            /// How many candidates made this same change (normalised).
+            public var agreement: Int
+            public var chosen: Bool
+            /// Why it won or lost, in words.
+            public var why: String
+            public var problems: [String]?
+        }
+
+        public var candidates: [Candidate]
     }
 
     public struct Reproduction: Codable, Sendable, Hashable {

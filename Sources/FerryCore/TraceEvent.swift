@@ -15,6 +15,8 @@ public enum TraceEvent: Sendable, Hashable {
     case attemptStarted(AttemptStarted)
     case attemptReproduction(Reproduction)
     case attemptApplied(AttemptApplied)
+    /// Several sampled fixes judged by the tests, and which one the attempt went on with.
+    case attemptCandidates(AttemptCandidates)
     case attemptFinished(AttemptFinished)
     case modelReply(ModelReplied)
     case modelRetry(ModelRetry)
@@ -48,6 +50,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .attemptStarted: "attempt.started"
         case .attemptReproduction: "attempt.reproduction"
         case .attemptApplied: "attempt.applied"
+        case .attemptCandidates: "attempt.candidates"
         case .attemptFinished: "attempt.finished"
         case .modelReply: "model.reply"
         case .modelRetry: "model.retry"
@@ -79,6 +82,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .attemptStarted(let p): Self.text(p)
         case .attemptReproduction(let p): Self.text(p)
         case .attemptApplied(let p): Self.text(p)
+        case .attemptCandidates(let p): Self.text(p)
         case .attemptFinished(let p): Self.text(p)
         case .modelReply(let p): Self.text(p)
         case .modelRetry(let p): Self.text(p)
@@ -116,6 +120,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "attempt.started": self = .attemptStarted(try p())
         case "attempt.reproduction": self = .attemptReproduction(try p())
         case "attempt.applied": self = .attemptApplied(try p())
+        case "attempt.candidates": self = .attemptCandidates(try p())
         case "attempt.finished": self = .attemptFinished(try p())
         case "model.reply": self = .modelReply(try p())
         case "model.retry": self = .modelRetry(try p())

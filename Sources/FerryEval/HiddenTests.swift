@@ -153,7 +153,4 @@ public enum HiddenTests {
         return files
     }
 
-    static func shellQuote(_ text: String) -> String {
-        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
 }

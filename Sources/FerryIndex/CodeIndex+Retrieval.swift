@@ -25,6 +25,23 @@ extension CodeIndex {
         }
     }
 
+    /// Every definition in one file, in line order.
+    public func definitions(in path: String) throws -> [SymbolDefinition] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.name, s.kind, s.scope, s.line, s.end_line, s.signature FROM symbols s
+                    JOIN files f ON f.id = s.file_id WHERE f.path = ? ORDER BY s.line
+                    """, arguments: [path]
+            ).map { row in
+                SymbolDefinition(
+                    name: row["name"], kind: row["kind"], scope: row["scope"], line: row["line"], endLine: row["end_line"],
+                    signature: row["signature"])
+            }
+        }
+    }
+
     /// Definitions of a name (or `Scope.name`), and the lines that mention it.
     public func findSymbol(_ name: String, referenceLimit: Int = 30) async throws -> (definitions: [SymbolHit], references: [ReferenceHit]) {
         let parts = name.split(separator: ".")

@@ -68,6 +68,8 @@ struct EvalCommand: AsyncParsableCommand {
         @Option(help: "Max seconds per instance.") var maxTime: Double?
         @Option(help: "whole_file (default) or off: what the agent tries before its tool loop.")
         var firstAttempt: FerryConfig.FirstAttempt?
+        @Option(help: "Fixes the first attempt samples per instance, chosen by the tests (1-8, default 1).")
+        var candidates: Int?
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
@@ -83,6 +85,12 @@ struct EvalCommand: AsyncParsableCommand {
             if let maxCost { config.limits.maxCostUSD = maxCost }
             if let maxTime { config.limits.maxTimeSeconds = maxTime }
             if let firstAttempt { config.firstAttempt = firstAttempt }
+            if let candidates {
+                guard (1...FerryConfig.maxCandidates).contains(candidates) else {
+                    throw FerryError(.usage, "--candidates must be 1 to \(FerryConfig.maxCandidates)")
+                }
+                config.candidates = candidates
+            }
             print("eval \(suite.suite) → \(options.outDirectory)")
             let view = ProgressView()
             let frozen = options

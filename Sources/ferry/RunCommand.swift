@@ -81,6 +81,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The project's test command (default: detected).") var testCommand: String?
     @Option(help: "whole_file (default): first ask for the complete corrected files when they are small; off: tool loop only.")
     var firstAttempt: FerryConfig.FirstAttempt?
+    @Option(help: "Fixes the first attempt samples and chooses between by the tests (1-8, default 1).")
+    var candidates: Int?
     @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
     @Flag(help: "Allow network access inside the sandbox.") var allowNetwork = false
     @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
@@ -99,6 +101,12 @@ struct RunCommand: AsyncParsableCommand {
         if let repairRounds { config.limits.repairRounds = repairRounds }
         if let testCommand { config.testCommand = testCommand }
         if let firstAttempt { config.firstAttempt = firstAttempt }
+        if let candidates {
+            guard (1...FerryConfig.maxCandidates).contains(candidates) else {
+                throw FerryError(.usage, "--candidates must be 1 to \(FerryConfig.maxCandidates)")
+            }
+            config.candidates = candidates
+        }
         if let sandbox {
             config.sandbox = sandbox
             config.sandboxSource = "--sandbox \(sandbox.rawValue)"

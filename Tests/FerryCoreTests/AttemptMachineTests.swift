@@ -28,6 +28,13 @@ import Testing
             budget: Budget(limits: limits))
     }
 
+    /// Reports files written and, when the machine then asks whether they parse, that they do.
+    func written(_ m: inout AttemptMachine, _ changed: [String], now: Double) -> AttemptMachine.Action {
+        let action = m.handle(.written(changed: changed, now: now))
+        guard case .checkSyntax = action else { return action }
+        return m.handle(.syntaxChecked(problems: [], now: now))
+    }
+
     func expectStop(_ action: AttemptMachine.Action, _ status: RunStatus, limit: LimitKind? = nil) -> AgentMachine.Outcome? {
         switch action {
         case .settle(let outcome), .stop(let outcome):
@@ -49,7 +56,7 @@ import Testing
         #expect(call.maxTokens == 300 + AttemptPrompts.tokens(Self.file.text))
         #expect(call.messages.last?.content.hasSuffix("# Task\nadd() subtracts\n") == true)
         #expect(m.handle(.modelReplied(Self.fix(), cost: 0.01, now: 1)) == .write(["calc.py": Self.fixed]))
-        #expect(m.handle(.written(changed: ["calc.py"], now: 1)) == .verify)
+        #expect(written(&m, ["calc.py"], now: 1) == .verify)
         let outcome = expectStop(m.handle(.verified(.passed("1 test fixed"), tests: Self.test(passed: true), now: 2)), .verified)
         #expect(outcome?.reason == "1 test fixed")
         #expect(outcome?.summary == "I will fix add.")
@@ -62,7 +69,7 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 1))
-        _ = m.handle(.written(changed: ["calc.py"], now: 1))
+        _ = written(&m, ["calc.py"], now: 1)
         let outcome = expectStop(m.handle(.verified(.passedWithoutProof("2 passed"), tests: Self.test(passed: true), now: 2)), .unverified)
         #expect(outcome?.reason.contains("no test failed without the change") == true)
     }
@@ -71,7 +78,7 @@ import Testing
         var m = machine(testCommand: nil)
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 1))
-        let outcome = expectStop(m.handle(.written(changed: ["calc.py"], now: 1)), .unverified)
+        let outcome = expectStop(written(&m, ["calc.py"], now: 1), .unverified)
         #expect(outcome?.reason == "no test command could judge the change")
         #expect(m.takeRecords().contains { if case .verifyResult(let r) = $0 { r.outcome == "no_test_command" } else { false } })
     }
@@ -82,7 +89,7 @@ import Testing
         for number in 1...AttemptMachine.maxReplies {
             let rewritten = "def add(a, b):\n    return \(number)\n"
             #expect(m.handle(.modelReplied(Self.fix(rewritten), cost: 0, now: 1)) == .write(["calc.py": rewritten]))
-            _ = m.handle(.written(changed: ["calc.py"], now: 1))
+            _ = written(&m, ["calc.py"], now: 1)
             let next = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 2))
             if number < AttemptMachine.maxReplies {
                 guard case .callModel(let call) = next else { Issue.record("expected a retry"); return }
@@ -94,7 +101,7 @@ import Testing
                 #expect(next == .write(["calc.py": Self.file.text]))
             }
         }
-        guard case .handOver(let note) = m.handle(.written(changed: [], now: 3)) else { Issue.record("expected a handover"); return }
+        guard case .handOver(let note) = written(&m, [], now: 3) else { Issue.record("expected a handover"); return }
         #expect(note.contains("A first attempt rewrote calc.py; the tests then failed, so it was undone"))
         #expect(m.calls == 3 && m.budget.steps == 3)
         #expect(m.takeRecords().last?.type == "attempt.finished")
@@ -104,10 +111,10 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix("x = 1\n"), cost: 0, now: 1))
-        _ = m.handle(.written(changed: ["calc.py"], now: 1))
+        _ = written(&m, ["calc.py"], now: 1)
         _ = m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1))
         #expect(m.handle(.modelReplied(Self.fix("x = 1\n"), cost: 0, now: 2)) == .write(["calc.py": Self.file.text]))
-        guard case .handOver = m.handle(.written(changed: [], now: 2)) else { Issue.record("expected a handover"); return }
+        guard case .handOver = written(&m, [], now: 2) else { Issue.record("expected a handover"); return }
     }
 
     @Test func aReplyThatChangesNothingIsToldSoAndACutOffReplyWritesNothing() {
@@ -116,10 +123,10 @@ import Testing
         // Cut off at the length limit: nothing is written but the originals.
         #expect(m.handle(.modelReplied(Self.reply("calc.py\n```python\n" + Self.fixed + "```", finish: "length"), cost: 0, now: 1))
             == .write(["calc.py": Self.file.text]))
-        guard case .callModel(let call) = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected a retry"); return }
+        guard case .callModel(let call) = written(&m, [], now: 1) else { Issue.record("expected a retry"); return }
         #expect(call.messages.last?.content.contains("cut off at the length limit") == true)
         _ = m.handle(.modelReplied(Self.reply("It looks right to me."), cost: 0, now: 2))
-        guard case .callModel(let again) = m.handle(.written(changed: [], now: 2)) else { Issue.record("expected a retry"); return }
+        guard case .callModel(let again) = written(&m, [], now: 2) else { Issue.record("expected a retry"); return }
         #expect(again.messages.last?.content.contains("changed no file") == true)
     }
 
@@ -127,7 +134,7 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         #expect(m.handle(.modelFailed("503", now: 1)) == .write(["calc.py": Self.file.text]))
-        guard case .handOver(let note) = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected a handover"); return }
+        guard case .handOver(let note) = written(&m, [], now: 1) else { Issue.record("expected a handover"); return }
         #expect(note.contains("produced no usable change"))
     }
 
@@ -140,7 +147,7 @@ import Testing
         #expect(call.maxTokens == AttemptPrompts.tokens(Self.testFile.text) + 200)
         #expect(m.handle(.modelReplied(Self.reply("test_calc.py\n```python\n\(content)```\n"), cost: 0, now: 1))
             == .write(["test_calc.py": content]))
-        #expect(m.handle(.written(changed: ["test_calc.py"], now: 1)) == .runTests)
+        #expect(written(&m, ["test_calc.py"], now: 1) == .runTests)
         return m.handle(.testsRan(Self.test(passed: !failsNow), now: 1))
     }
 
@@ -152,7 +159,7 @@ import Testing
         #expect(call.messages.allSatisfy { !$0.content.contains("test_b") })
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
         // The reproduction test is not counted as the attempt's change.
-        #expect(m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2)) == .verify)
+        #expect(written(&m, ["calc.py", "test_calc.py"], now: 2) == .verify)
         _ = expectStop(m.handle(.verified(.passed("1 fixed"), tests: Self.test(passed: true), now: 3)), .verified)
         let kept = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
         #expect(kept.map(\.kept) == [true] && kept.first?.addsOnly == true)
@@ -161,7 +168,7 @@ import Testing
     @Test func aReproductionThatPassesBeforeAnyFixIsDropped() {
         var m = machine(testFile: Self.testFile)
         #expect(reproduce(&m, failsNow: false) == .write(["test_calc.py": Self.testFile.text]))
-        guard case .callModel(let call) = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected the fix request"); return }
+        guard case .callModel(let call) = written(&m, [], now: 1) else { Issue.record("expected the fix request"); return }
         #expect(call.phase == "attempt")
         let dropped = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
         #expect(dropped.map(\.kept) == [false])
@@ -185,13 +192,13 @@ import Testing
         var m = machine(testFile: Self.testFile)
         _ = reproduce(&m)
         _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return 5\n"), cost: 0, now: 2))
-        _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2))
+        _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
         guard case .callModel(let retry) = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3)) else {
             Issue.record("expected a retry"); return
         }
         #expect(retry.messages.last?.content.contains("AssertionError") == true)
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 4))
-        _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 4))
+        _ = written(&m, ["calc.py", "test_calc.py"], now: 4)
         let outcome = expectStop(m.handle(.verified(.passed("1 fixed"), tests: Self.test(passed: true), now: 5)), .unverified)
         #expect(outcome?.reason.contains("the test may have steered it") == true)
     }
@@ -201,16 +208,16 @@ import Testing
         var m = machine(testFile: Self.testFile)
         _ = reproduce(&m, content: edited)
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
-        _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2))
+        _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
         // The tests pass with it: the test is taken out and the project's own tests must pass without it.
         #expect(m.handle(.verified(.passed("ok"), tests: Self.test(passed: true), now: 3)) == .write(["test_calc.py": Self.testFile.text]))
-        #expect(m.handle(.written(changed: ["calc.py"], now: 3)) == .runTests)
+        #expect(written(&m, ["calc.py"], now: 3) == .runTests)
         var failing = m
         let outcome = expectStop(m.handle(.testsRan(Self.test(passed: true), now: 3)), .unverified)
         #expect(outcome?.reason.contains("left out of the change because it edits existing tests") == true)
         // When they fail without it, the test goes back and the model hears why.
         #expect(failing.handle(.testsRan(Self.test(passed: false), now: 3)) == .write(["test_calc.py": edited]))
-        guard case .callModel(let retry) = failing.handle(.written(changed: ["calc.py", "test_calc.py"], now: 3)) else {
+        guard case .callModel(let retry) = written(&failing, ["calc.py", "test_calc.py"], now: 3) else {
             Issue.record("expected a retry"); return
         }
         #expect(retry.temperature == AttemptMachine.retryTemperature)
@@ -221,24 +228,24 @@ import Testing
         _ = reproduce(&m)
         for number in 1...AttemptMachine.maxReplies {
             _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return a + b + \(number)\n"), cost: 0, now: 2))
-            _ = m.handle(.written(changed: ["calc.py", "test_calc.py"], now: 2))
+            _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
             let next = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3))
             if number == AttemptMachine.maxReplies { #expect(next == .write(["test_calc.py": Self.testFile.text])) }
         }
-        #expect(m.handle(.written(changed: ["calc.py"], now: 4)) == .write(["calc.py": "def add(a, b):\n    return a + b + 1\n"]))
-        #expect(m.handle(.written(changed: ["calc.py"], now: 4)) == .runTests)
+        #expect(written(&m, ["calc.py"], now: 4) == .write(["calc.py": "def add(a, b):\n    return a + b + 1\n"]))
+        #expect(written(&m, ["calc.py"], now: 4) == .runTests)
         var failing = m
         let outcome = expectStop(m.handle(.testsRan(Self.test(passed: true), now: 4)), .unverified)
         #expect(outcome?.reason.contains("the reproduction test Ferry had written for the task still failed") == true)
         #expect(outcome?.summary == "Rewrote calc.py.")
         // Every candidate fails: the next one is tried, then everything is undone, the test file too.
         #expect(failing.handle(.testsRan(Self.test(passed: false), now: 4)) == .write(["calc.py": "def add(a, b):\n    return a + b + 2\n"]))
-        _ = failing.handle(.written(changed: ["calc.py"], now: 4))
+        _ = written(&failing, ["calc.py"], now: 4)
         _ = failing.handle(.testsRan(Self.test(passed: false), now: 4))
-        _ = failing.handle(.written(changed: ["calc.py"], now: 4))
+        _ = written(&failing, ["calc.py"], now: 4)
         #expect(failing.handle(.testsRan(Self.test(passed: false), now: 4))
             == .write(["calc.py": Self.file.text, "test_calc.py": Self.testFile.text]))
-        guard case .handOver = failing.handle(.written(changed: [], now: 5)) else { Issue.record("expected a handover"); return }
+        guard case .handOver = written(&failing, [], now: 5) else { Issue.record("expected a handover"); return }
     }
 
     // MARK: - The budget
@@ -247,7 +254,7 @@ import Testing
         var m = machine(testFile: Self.testFile, limits: AgentLimits(maxSteps: 1))
         // The reproduction request was the one step; the fix may not be asked for, and both files go back.
         #expect(reproduce(&m) == .write(["calc.py": Self.file.text, "test_calc.py": Self.testFile.text]))
-        _ = expectStop(m.handle(.written(changed: [], now: 1)), .limit, limit: .steps)
+        _ = expectStop(written(&m, [], now: 1), .limit, limit: .steps)
         #expect(m.calls == 1)
     }
 
@@ -256,7 +263,7 @@ import Testing
         _ = m.handle(.start(now: 5))
         #expect(m.budget.secondsLeft(now: 15) == 20)
         #expect(m.handle(.timeUp(now: 35)) == .write(["calc.py": Self.file.text]))
-        let outcome = expectStop(m.handle(.written(changed: [], now: 35)), .limit, limit: .time)
+        let outcome = expectStop(written(&m, [], now: 35), .limit, limit: .time)
         #expect(outcome?.reason == "time limit of 30s reached")
     }
 
@@ -264,17 +271,17 @@ import Testing
         var m = machine(limits: AgentLimits(maxCostUSD: 0.05))
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix("y = 2\n"), cost: 0.06, now: 1))
-        _ = m.handle(.written(changed: ["calc.py"], now: 1))
+        _ = written(&m, ["calc.py"], now: 1)
         #expect(m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1)) == .write(["calc.py": Self.file.text]))
-        _ = expectStop(m.handle(.written(changed: [], now: 1)), .limit, limit: .cost)
+        _ = expectStop(written(&m, [], now: 1), .limit, limit: .cost)
 
         var halted = machine()
         _ = halted.handle(.start(now: 0))
         halted.halt("the team's budget is spent")
         _ = halted.handle(.modelReplied(Self.fix("y = 3\n"), cost: 0, now: 1))
-        _ = halted.handle(.written(changed: ["calc.py"], now: 1))
+        _ = written(&halted, ["calc.py"], now: 1)
         _ = halted.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1))
-        let outcome = expectStop(halted.handle(.written(changed: [], now: 1)), .limit, limit: .host)
+        let outcome = expectStop(written(&halted, [], now: 1), .limit, limit: .host)
         #expect(outcome?.reason == "the team's budget is spent")
     }
 
@@ -283,7 +290,7 @@ import Testing
         _ = m.handle(.start(now: 0))
         // Tests that were never asked for: the files are put back rather than guessed about.
         #expect(m.handle(.testsRan(Self.test(passed: true), now: 1)) == .write(["calc.py": Self.file.text]))
-        guard case .handOver = m.handle(.written(changed: [], now: 1)) else { Issue.record("expected a handover"); return }
+        guard case .handOver = written(&m, [], now: 1) else { Issue.record("expected a handover"); return }
         guard case .stop(let outcome) = m.handle(.start(now: 2)) else { Issue.record("expected stop"); return }
         #expect(outcome.status == .failed)
     }

@@ -59,6 +59,13 @@ import Testing
     }
 
     /// Runs the attempt with fixes that all fail the tests, until it does something other than ask for tests.
+    /// Reports files written and, when the machine then asks whether they parse, that they do.
+    func written(_ m: inout RunMachine, _ changed: [String], now: Double) -> RunMachine.Action {
+        let action = m.handle(.written(changed: changed, now: now))
+        guard case .checkSyntax = action else { return action }
+        return m.handle(.syntaxChecked(problems: [], now: now))
+    }
+
     func failingAttempt(_ m: inout RunMachine, now: Double = 1) -> RunMachine.Action {
         _ = m.handle(.start(now: 0))
         _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
@@ -69,7 +76,7 @@ import Testing
             n += 1
             action = m.handle(.modelReplied(Self.fix(n), cost: 0.01, now: now))
             guard action == .write(["calc.py": "def add(a, b):\n    return \(n)\n"]) else { return action }
-            _ = m.handle(.written(changed: ["calc.py"], now: now))
+            _ = written(&m, ["calc.py"], now: now)
             action = m.handle(.verified(.failed("1 failed"), tests: Self.tests(exit: 1), now: now))
         }
         return action
@@ -79,7 +86,7 @@ import Testing
         // max_steps = 2: the attempt's two calls use it up, and the loop never starts.
         var m = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 2)))
         #expect(failingAttempt(&m) == .write(["calc.py": Self.file.text]))
-        guard case .stop(let outcome) = m.handle(.written(changed: [], now: 2)) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = written(&m, [], now: 2) else { Issue.record("expected stop"); return }
         #expect(outcome.status == .limit && outcome.limit == .steps)
         #expect(m.budget.steps == 2 && abs(m.budget.costUSD - 0.02) < 1e-12)
         #expect(m.outcome == outcome)
@@ -87,7 +94,7 @@ import Testing
         // max_steps = 4: the attempt's three calls leave one for the loop.
         var four = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 4)))
         _ = failingAttempt(&four)
-        guard case .prepareLoop(let note) = four.handle(.written(changed: [], now: 2)) else { Issue.record("expected the loop"); return }
+        guard case .prepareLoop(let note) = written(&four, [], now: 2) else { Issue.record("expected the loop"); return }
         #expect(note.contains("so it was undone"))
         guard case .callModel = four.handle(.loopReady(history: [.system("s")], now: 2)) else { Issue.record("expected a call"); return }
         let read = ModelReply(content: "", toolCalls: [ToolCall(id: "r", name: "read_file", arguments: #"{"path":"calc.py"}"#)])
@@ -101,7 +108,7 @@ import Testing
         // The time limit counts from the attempt's start, not the loop's.
         var timed = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 10)))
         _ = failingAttempt(&timed, now: 1)
-        _ = timed.handle(.written(changed: [], now: 8))
+        _ = written(&timed, [], now: 8)
         guard case .stop(let late) = timed.handle(.loopReady(history: [.system("s")], now: 12)) else { Issue.record("expected stop"); return }
         #expect(late.limit == .time)
     }
@@ -112,7 +119,7 @@ import Testing
         _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
         _ = m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: 0))
         _ = m.handle(.modelReplied(Self.fix(5), cost: 0, now: 1))
-        #expect(m.handle(.written(changed: ["calc.py"], now: 1)) == .verify(summary: nil))
+        #expect(written(&m, ["calc.py"], now: 1) == .verify(summary: nil))
         guard case .stop(let outcome) = m.handle(.verified(.passed("fixed"), tests: Self.tests(exit: 0), now: 2)) else {
             Issue.record("expected stop"); return
         }

@@ -1,0 +1,53 @@
+import FerryCore
+import FerryIndex
+import FerrySandbox
+import FerryWorkspace
+import Foundation
+
+/// The executor's work for the attempt phase beyond writing and testing: localising to definitions, and checking a
+/// change parses before the tests run.
+extension RunExecutor {
+    /// The definitions to show when the likeliest file is too large for a whole-file reply; nil without an index (the
+    /// config turned it off, or it failed) or when the whole-file attempt fits. Opens the worktree's index, kept for
+    /// the loop.
+    mutating func symbolChoice(maxOutputTokens: Int) async -> AttemptSymbols.Choice? {
+        guard machine.repoMapTokens > 0 else { return nil }
+        do {
+            let index = try CodeIndex.openSeeded(root: workspace.root)
+            let stats = try await index.update()
+            await recorder.record(.indexReady(.init(
+                files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
+            self.index = index
+            return try AttemptSymbols.choose(task: task, index: index, root: workspace.root, maxOutputTokens: maxOutputTokens)
+        } catch is CancellationError {
+            return nil
+        } catch {
+            await recorder.record(.indexFailed(.init("\(error)")))
+            return nil
+        }
+    }
+
+    /// Parses the changed Python files with `ast.parse` in the sandbox (nothing runs, nothing is written); files of
+    /// other languages pass, having no parser at hand. A sandbox without python3 checks nothing.
+    func checkSyntax(_ paths: [String]) async throws -> RunMachine.Event {
+        let python = paths.filter { $0.hasSuffix(".py") && FileManager.default.fileExists(atPath: workspace.root + "/" + $0) }
+        guard !python.isEmpty else { return .syntaxChecked(problems: [], now: elapsed()) }
+        let script = """
+            python3 -c 'import ast, sys
+            for path in sys.argv[1:]:
+                try:
+                    ast.parse(open(path, "rb").read(), path)
+                except SyntaxError as error:
+                    print("%s line %s: %s: %s" % (path, error.lineno, error.msg, (error.text or "").strip()))
+            ' 
+            """ + python.map(shellQuote).joined(separator: " ")
+        let result = try await runner.run(CommandRequest(
+            script: script, workingDirectory: workspace.root, timeoutSeconds: 60, outputLimit: 4_000))
+        guard result.exitCode == 0 else { return .syntaxChecked(problems: [], now: elapsed()) }
+        let problems = result.output.split(separator: "\n").map { line in
+            "Your change does not parse: \(line.trimmingCharacters(in: .whitespaces)). Give the whole definition again, "
+                + "with valid syntax and indentation."
+        }
+        return .syntaxChecked(problems: problems, now: elapsed())
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// The attempt's prompts when the likely files are too large to come back whole: the definitions most likely to need
+/// the change, each whole, with an outline of the file around them; the reply gives complete replacement definitions.
+extension AttemptPrompts {
+    public static let symbolSystem = """
+        You are Ferry, an expert software engineer. You are shown parts of large files: an outline of each file and \
+        some of its definitions in full. Change those definitions so that the task is done.
+        First say, in one or two short sentences, what you will change. Then give each definition you change as a \
+        listing: its path and name on one line, then a fenced code block with the entire new definition, from its \
+        first line (decorators included) to its last, at its original indentation. Never leave out any of its \
+        lines, and never write "..." or "rest of the code". Change only definitions shown in full; give only the \
+        ones you change; keep the code's style; do not change tests.
+
+        Example: for "Shop.total() should round to cents" and a definition shop.py: Shop.total, the reply is:
+        I will round the sum to two decimals.
+
+        shop.py: Shop.total
+        ```python
+            def total(self):
+                return round(sum(item.price for item in self.items), 2)
+        ```
+        """
+
+    /// Outlines first, then the definitions, then the task last (nearest to the answer).
+    public static func symbolPrompt(
+        task: String, units: [SymbolUnit], outlines: [String: String], agents: SourceFile?
+    ) -> String {
+        var text = ""
+        if let agents { text += "# Project instructions (\(agents.path))\n\(agents.text)\n\n" }
+        var seen: Set<String> = []
+        for path in units.map(\.path) where seen.insert(path).inserted {
+            if let outline = outlines[path], !outline.isEmpty {
+                text += "# Outline of \(path) (line: definition)\n```\n\(outline)\n```\n\n"
+            }
+        }
+        text += "# Definitions in full\n"
+        for unit in units {
+            text += "\n\(unit.label) (lines \(unit.startLine)-\(unit.endLine))\n```\(fenceLanguage(unit.path))\n\(unit.text)\n```\n"
+        }
+        text += "\n# Task\n\(task)\n"
+        return text
+    }
+
+    /// An outline of a file: the definition lines it has, numbered, within a few hundred tokens.
+    public static func outline(of text: String, lines numbers: [Int], maxLines: Int = 60) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let picked = Array(Set(numbers.filter { $0 >= 1 && $0 <= lines.count })).sorted()
+        let shown = picked.count > maxLines ? Array(picked.prefix(maxLines)) : picked
+        var result = shown.map { "\($0): \(lines[$0 - 1].prefix(120))" }
+        if picked.count > shown.count { result.append("(\(picked.count - shown.count) more definitions)") }
+        return result.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+
+/// One definition of a large file, shown whole to the model and replaced whole by span: the whole-file format's
+/// complete unit (no search strings to match) for files too big to come back in one reply.
+public struct SymbolUnit: Sendable, Hashable, Codable {
+    public var path: String
+    /// `Class.method`, or the name alone.
+    public var name: String
+    /// First and last line, 1-based and inclusive; the first includes the definition's decorators.
+    public var startLine: Int
+    public var endLine: Int
+    public var text: String
+
+    public init(path: String, name: String, startLine: Int, endLine: Int, text: String) {
+        self.path = path
+        self.name = name
+        self.startLine = startLine
+        self.endLine = endLine
+        self.text = text
+    }
+
+    /// The last part of the name: what the definition's own line says (`def eval`, `class Mod`).
+    public var simpleName: String { String(name.split(separator: ".").last ?? Substring(name)) }
+    public var label: String { "\(path): \(name)" }
+}
+
+/// A reply that gives complete replacement definitions: `path: Name` on a line, then a fenced block from the
+/// definition's first line (decorators included) to its last. Each block is matched to a unit by the name on its
+/// header line or, failing that, by the name its own `def`/`class`/`func` line defines; blocks that leave code out,
+/// are cut off, or match no unit are refused with a reason for the model.
+public struct SymbolReply: Hashable, Sendable {
+    public struct Replacement: Hashable, Sendable {
+        public var unit: SymbolUnit
+        public var text: String
+    }
+
+    public var replacements: [Replacement]
+    public var problems: [String]
+
+    public static func parse(_ reply: String, units: [SymbolUnit]) -> SymbolReply {
+        var replacements: [Replacement] = []
+        var problems: [String] = []
+        let lines = reply.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var index = 0
+        while index < lines.count {
+            guard let fence = WholeFileReply.openingFence(lines[index]) else {
+                index += 1
+                continue
+            }
+            var header = ""
+            var above = index - 1
+            while above >= 0, lines[above].trimmingCharacters(in: .whitespaces).isEmpty { above -= 1 }
+            if above >= 0, index - above <= 2 { header = lines[above] }
+            var body: [String] = []
+            var closed = false
+            index += 1
+            while index < lines.count {
+                let trimmed = lines[index].trimmingCharacters(in: .whitespaces)
+                if trimmed.hasPrefix(fence), trimmed.allSatisfy({ $0 == fence.first }) {
+                    closed = true
+                    index += 1
+                    break
+                }
+                body.append(lines[index])
+                index += 1
+            }
+            guard let defined = definedName(body) else { continue }  // prose or a command, not a definition
+            guard let unit = match(header: header, defined: defined, units: units) else {
+                problems.append(
+                    "`\(defined)` is not one of the definitions you were shown in full; give only those, each whole.")
+                continue
+            }
+            guard closed else {
+                problems.append("The block for \(unit.label) is cut off (no closing fence); give the whole definition.")
+                continue
+            }
+            let originalSet = Set(unit.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+            if let marker = body.first(where: {
+                WholeFileReply.isElision($0) && !originalSet.contains($0.trimmingCharacters(in: .whitespaces))
+            }) {
+                problems.append(
+                    "The block for \(unit.label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); "
+                        + "give every line of the definition.")
+                continue
+            }
+            while body.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { body.removeLast() }
+            let text = reindented(body, like: unit.text).joined(separator: "\n")
+            replacements.removeAll { $0.unit == unit }
+            replacements.append(Replacement(unit: unit, text: text))
+        }
+        return SymbolReply(replacements: replacements, problems: problems)
+    }
+
+    /// The files with each replacement put in its unit's span, bottom up so earlier spans keep their lines. Only
+    /// files whose text changed are returned. Units that overlap an applied one (a class and its method) are skipped.
+    public static func apply(_ replacements: [Replacement], to files: [String: String]) -> [String: String] {
+        var result: [String: String] = [:]
+        for (path, group) in Dictionary(grouping: replacements, by: \.unit.path) {
+            guard let original = files[path] else { continue }
+            var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var taken: [ClosedRange<Int>] = []
+            for replacement in group.sorted(by: { $0.unit.startLine > $1.unit.startLine }) {
+                let span = replacement.unit.startLine...replacement.unit.endLine
+                guard span.upperBound <= lines.count, !taken.contains(where: { $0.overlaps(span) }) else { continue }
+                taken.append(span)
+                lines.replaceSubrange(
+                    (span.lowerBound - 1)..<span.upperBound,
+                    with: replacement.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+            }
+            let text = lines.joined(separator: "\n")
+            if text != original { result[path] = text }
+        }
+        return result
+    }
+
+    /// The name the block's first definition line defines (`def eval(` → `eval`), after decorators and comments.
+    static func definedName(_ body: [String]) -> String? {
+        let keywords = ["async def ", "def ", "class ", "func ", "function ", "fn ", "struct ", "enum ", "protocol "]
+        for line in body {
+            var text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty || text.hasPrefix("@") || text.hasPrefix("#") || text.hasPrefix("//") { continue }
+            for modifier in ["public ", "private ", "internal ", "fileprivate ", "static ", "export ", "override ", "final ", "pub "]
+            where text.hasPrefix(modifier) {
+                text = String(text.dropFirst(modifier.count))
+            }
+            guard let keyword = keywords.first(where: { text.hasPrefix($0) }) else { return nil }
+            let name = text.dropFirst(keyword.count).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            return name.isEmpty ? nil : String(name)
+        }
+        return nil
+    }
+
+    /// The unit a block replaces: the one its header names (`path: Class.name`, or the name alone) that defines the
+    /// same name, else the only unit with that simple name.
+    static func match(header: String, defined: String, units: [SymbolUnit]) -> SymbolUnit? {
+        let candidates = units.filter { $0.simpleName == defined }
+        guard candidates.count > 1 else { return candidates.first }
+        let cleaned = WholeFileReply.cleanPathLine(header)
+        let named = candidates.filter { cleaned.hasSuffix($0.name) || cleaned.contains($0.name + " ") }
+        let inPath = named.filter { cleaned.contains($0.path) }
+        return inPath.first ?? (named.count == 1 ? named[0] : nil)
+    }
+
+    /// The block at the unit's own indentation: small models often give a method flush left.
+    static func reindented(_ body: [String], like original: String) -> [String] {
+        func indent(_ line: String) -> String { String(line.prefix { $0 == " " || $0 == "\t" }) }
+        guard let firstOriginal = original.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }),
+            let firstNew = body.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty })
+        else { return body }
+        let want = indent(String(firstOriginal))
+        let have = indent(firstNew)
+        guard want != have else { return body }
+        return body.map { line in
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { return "" }
+            let stripped = line.hasPrefix(have) ? String(line.dropFirst(have.count)) : line.trimmingCharacters(in: .whitespaces)
+            return want + stripped
+        }
+    }
+}
