@@ -67,10 +67,11 @@ public struct AgentRunner: Sendable {
     ) async throws -> RunResult {
         let started = ContinuousClock.now
         let setup = try await setUp(request, events: events)
+        let (testCommand, index) = await testCommand(for: request.task, setup: setup)
         let settings = RunMachine.Settings(
             task: request.task, limits: config.limits, contextWindow: model.profile.contextWindow,
             maxOutputTokens: model.profile.maxOutputTokens,
-            testCommand: config.testCommand ?? TestCommand.detect(in: setup.workspace.root),
+            testCommand: testCommand,
             firstAttempt: config.firstAttempt == .wholeFile, repoMapTokens: config.repoMapTokens,
             candidates: config.candidates)
         // The config's MCP servers start in the run's sandbox; their tools join the loop's.
@@ -86,6 +87,7 @@ public struct AgentRunner: Sendable {
             base: setup.base, runner: setup.runner, recorder: setup.recorder, control: control, runID: setup.record.id,
             started: started, machine: RunMachine(settings: settings))
         executor.externalTools = mcp
+        executor.index = index
 
         // The run's work is its own task, so a host's cancel (or the caller's) stops the model stream and the
         // sandboxed command; finishing below still runs.

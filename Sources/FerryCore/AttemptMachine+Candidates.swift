@@ -43,7 +43,8 @@ extension AttemptMachine {
     }
 
     mutating func nextSample(from start: Int, now: Double) -> Action {
-        guard budget.exhausted(now: now) == nil,
+        // Judging runs tests, not the model: only the clock or the host's halt stops it (spent steps do not).
+        guard budget.haltReason == nil, budget.secondsLeft(now: now) != 0,
             let index = samples.indices.first(where: { $0 >= start && samples[$0].outcome == "not_run" })
         else { return chooseSample() }
         waiting = .sampleWritten(index: index)

@@ -12,6 +12,8 @@ public enum TraceEvent: Sendable, Hashable {
     case baseline(Tests)
     /// The test command could not even start (exit 126/127); the run goes on without one.
     case testsUnusable(Unusable)
+    /// The test command names `{related_tests}`: which files judge the run, and why.
+    case testsRelated(Message)
     case attemptStarted(AttemptStarted)
     case attemptReproduction(Reproduction)
     case attemptApplied(AttemptApplied)
@@ -47,6 +49,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .baselineStarted: "tests.baseline.started"
         case .baseline: "tests.baseline"
         case .testsUnusable: "tests.unusable"
+        case .testsRelated: "tests.related"
         case .attemptStarted: "attempt.started"
         case .attemptReproduction: "attempt.reproduction"
         case .attemptApplied: "attempt.applied"
@@ -75,7 +78,7 @@ public enum TraceEvent: Sendable, Hashable {
     public var dataJSON: String {
         switch self {
         case .runStarted(let p): Self.text(p)
-        case .configWarning(let p), .runHalted(let p): Self.text(p)
+        case .configWarning(let p), .runHalted(let p), .testsRelated(let p): Self.text(p)
         case .baselineStarted(let p): Self.text(p)
         case .baseline(let p): Self.text(p)
         case .testsUnusable(let p): Self.text(p)
@@ -117,6 +120,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "tests.baseline.started": self = .baselineStarted(try p())
         case "tests.baseline": self = .baseline(try p())
         case "tests.unusable": self = .testsUnusable(try p())
+        case "tests.related": self = .testsRelated(try p())
         case "attempt.started": self = .attemptStarted(try p())
         case "attempt.reproduction": self = .attemptReproduction(try p())
         case "attempt.applied": self = .attemptApplied(try p())

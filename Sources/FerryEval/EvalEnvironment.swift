@@ -150,6 +150,21 @@ public struct PreparedEnvironment: Sendable, Hashable {
         return result
     }
 
+    /// The agent's test command for an instance: the venv and source paths set up as for scoring, then the tests
+    /// related to the task (`{related_tests}`, filled by the run from its index), never the whole suite, and never
+    /// the hidden tests.
+    public func agentTestCommand(runner: HiddenTests.Runner, version: String?) -> String {
+        var lines = ["export VIRTUAL_ENV=\(shellQuote(venv)) PATH=\(shellQuote(venv + "/bin")):\"$PATH\""]
+        lines.append("export PYTHONPATH=" + spec.pythonpath.map { $0 == "." ? "\"$PWD\"" : "\"$PWD\"/" + shellQuote($0) }.joined(separator: ":"))
+        for (key, value) in spec.env.sorted(by: { $0.key < $1.key }) { lines.append("export \(key)=\(shellQuote(value))") }
+        if let setup = spec.setup { lines.append(setup.replacingOccurrences(of: "{version}", with: version ?? "0")) }
+        let prologue = lines.joined(separator: "\n") + "\n" + servicesPrologue
+        switch runner {
+        case .sympy: return prologue + "python bin/test -C {related_tests}"
+        default: return prologue + "python -m pytest -q -p no:cacheprovider {related_tests}"
+        }
+    }
+
     /// Shell lines that start the services in the background and wait (up to 30 s) until each port answers.
     public var servicesPrologue: String {
         guard !spec.services.isEmpty else { return "" }

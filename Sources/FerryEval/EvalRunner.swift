@@ -175,7 +175,12 @@ public struct EvalRunner: Sendable {
                 var config = agent.config
                 config.dataDirectory = options.outDirectory + "/ferry"
                 config.sandboxReadOnly.append(environments.root)
-                if let command = instance.agentTestCmd { config.testCommand = command }
+                if let command = instance.agentTestCmd {
+                    config.testCommand = command
+                } else if let spec = try options.environments.spec(for: instance) {
+                    let prepared = try await environments.prepare(spec)
+                    config.testCommand = prepared.agentTestCommand(runner: HiddenTests.runner(for: instance), version: instance.version)
+                }
                 let runner = AgentRunner(
                     model: agent.model, store: store, config: config, secrets: agent.secrets, makeRunner: makeRunner)
                 let run = try await runner.run(RunRequest(task: instance.problemStatement, repo: repo, base: base))

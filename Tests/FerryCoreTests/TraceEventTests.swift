@@ -19,11 +19,15 @@ import Testing
             toolProtocol: "native", sandbox: "bubblewrap", sandboxSource: "default", network: false, maxProcesses: 64,
             worktree: "/w")),
         .configWarning(.init("ignored")), .baselineStarted(.init("pytest -q")), .baseline(tests),
-        .testsUnusable(.init(command: "nope", output: "not found")),
+        .testsUnusable(.init(command: "nope", output: "not found")), .testsRelated(.init("tests related to a.py: test_a.py")),
         .attemptStarted(.init(files: ["a.py"])),
         .attemptReproduction(.init(path: "t.py", kept: true, addsOnly: true, tests: tests, content: "def test(): pass")),
         .attemptReproduction(.init(path: "t.py", kept: false, reason: "it passes before any fix")),
         .attemptApplied(.init(reply: 2, changedFiles: ["a.py"], problems: ["cut off"])),
+        .attemptStarted(.init(files: ["big.py"], kind: "symbols", symbols: ["big.py: A.f"], candidates: 3)),
+        .attemptCandidates(.init(candidates: [.init(
+            index: 1, temperature: 0.7, usage: Usage(inputTokens: 9, outputTokens: 2), costUSD: 0.01, changedFiles: ["big.py"],
+            outcome: "passed", agreement: 2, chosen: true, why: "chosen: passed", problems: nil)])),
         .attemptFinished(.init(outcome: "undone", replies: 3)),
         .modelReply(.init(
             step: 1, phase: "attempt",

@@ -1,0 +1,119 @@
+import FerryAgent
+import FerryCore
+import FerryModels
+import FerryStore
+import FerryTesting
+import FerryWorkspace
+import Foundation
+import Testing
+
+/// The attempt on a file too large to come back whole: the index finds the definition, the model sees it whole and
+/// gives it back whole, Ferry splices it in by span. Real HTTP to a fake model, a real git repository, the real
+/// sandbox, the project's own tests (the ones related to the task, through `{related_tests}`).
+@Suite struct LargeFileAttemptTests {
+    /// A module of ~5 KB: one buggy function among many (the model's reply may hold ~380 tokens, ~1.1 KB).
+    static let module: String = {
+        var text = "\"\"\"Prices for the shop.\"\"\"\n\nimport math\n\n\n"
+        for index in 0..<40 {
+            text += "def rate_\(index)(amount):\n    \"\"\"Rate number \(index).\"\"\"\n    return amount * \(index) / 100\n\n\n"
+        }
+        text += "def add_tax(price, rate):\n    \"\"\"The price with the tax rate (a percentage) added.\"\"\"\n    return price - price * rate / 100\n\n\n"
+        text += "def unrelated():\n    return 1\n"
+        return text
+    }()
+    static let files = [
+        "shop/__init__.py": "",
+        "shop/prices.py": module,
+        "tests/__init__.py": "",
+        "tests/test_prices.py": "import unittest\nfrom shop.prices import add_tax\n\nclass T(unittest.TestCase):\n    def test_tax(self):\n        self.assertEqual(add_tax(100, 20), 120)\n",
+        "tests/test_other.py": "import unittest\n\nclass T(unittest.TestCase):\n    def test_never_run(self):\n        self.fail('not related to the task')\n",
+    ]
+    static let task = "add_tax() subtracts the tax instead of adding it"
+    static let usage = Usage(inputTokens: 1_500, outputTokens: 60)
+    static func definition(_ body: String) -> FakeStep {
+        .reply(text: "I will add the tax.\n\nshop/prices.py: add_tax\n```python\n\(body)\n```\n", usage: usage)
+    }
+    static let right = definition(
+        "def add_tax(price, rate):\n    \"\"\"The price with the tax rate (a percentage) added.\"\"\"\n    return price + price * rate / 100")
+    static let wrong = definition("def add_tax(price, rate):\n    return price")
+
+    struct Outcome {
+        var result: RunResult
+        var requests: [JSONValue]
+        var trace: [TraceEvent]
+    }
+
+    func run(_ script: [FakeStep], candidates: Int = 1) async throws -> Outcome {
+        let repo = try await FixtureRepo.make(Self.files)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
+        var config = FerryConfig(dataDirectory: data)
+        config.testCommand = "python3 -m unittest {related_tests}"
+        config.candidates = candidates
+        config.limits = AgentLimits(maxSteps: 6, repairRounds: 1)
+        let store = try SQLiteRunStore(path: config.storePath)
+        let frozen = config
+        return try await FakeModelServer.with(.openai, script: script) { server in
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K", maxOutputTokens: 512)
+            let client = ModelFactory.httpClient(for: profile)
+            let model = ModelFactory.make(profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.01))
+            let runner = AgentRunner(model: model, store: store, config: frozen, secrets: [])
+            let result: RunResult
+            do {
+                result = try await runner.run(RunRequest(task: Self.task, repo: repo))
+            } catch {
+                try await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+            let trace = try await store.events(of: result.record.id).map(\.event)
+            return Outcome(result: result, requests: server.requests, trace: trace)
+        }
+    }
+
+    static func contents(_ request: JSONValue) -> [String] {
+        guard case .array(let messages)? = request["messages"] else { return [] }
+        return messages.compactMap { $0["content"]?.stringValue }
+    }
+
+    @Test func theDefinitionComesBackWholeAndIsSplicedInByItsSpan() async throws {
+        let outcome = try await run([Self.right])
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.requests.count == 1)
+        let prompt = Self.contents(outcome.requests[0]).last ?? ""
+        #expect(prompt.contains("shop/prices.py: add_tax (lines"))
+        #expect(prompt.contains("# Outline of shop/prices.py"))
+        #expect(!prompt.contains("Rate number 7"))  // other bodies are not shown
+        let diff = outcome.result.diff
+        #expect(diff.contains("-    return price - price * rate / 100\n+    return price + price * rate / 100"))
+        // One line out, one in: the rest of the file is untouched.
+        let lines = diff.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("+") && !$0.hasPrefix("+++") }.count == 1)
+        #expect(lines.filter { $0.hasPrefix("-") && !$0.hasPrefix("---") }.count == 1)
+        let related = outcome.trace.compactMap { if case .testsRelated(let m) = $0 { m.message } else { nil } }
+        #expect(related.first?.contains("tests/test_prices.py") == true)
+        #expect(related.first?.contains("test_other") == false)
+        #expect(outcome.result.baseline?.command.contains("tests/test_prices.py") == true)
+        let started = outcome.trace.compactMap { if case .attemptStarted(let s) = $0 { s } else { nil } }.first
+        #expect(started?.kind == "symbols")
+    }
+
+    @Test func aReplyThatDoesNotParseIsRetriedWithTheReason() async throws {
+        let broken = Self.definition("def add_tax(price, rate)\n    return price + price * rate / 100")
+        let outcome = try await run([broken, Self.right])
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.requests.count == 2)
+        let retry = Self.contents(outcome.requests[1]).last ?? ""
+        #expect(retry.contains("Your change does not parse: shop/prices.py line"))
+    }
+
+    @Test func ofTwoCandidatesTheOneTheTestsPassWins() async throws {
+        let outcome = try await run([Self.wrong, Self.right], candidates: 2)
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.requests.count == 2)
+        let judged = outcome.trace.compactMap { if case .attemptCandidates(let c) = $0 { c } else { nil } }.first
+        #expect(judged?.candidates.map(\.outcome) == ["failed", "passed"])
+        #expect(judged?.candidates.map(\.chosen) == [false, true])
+        #expect(outcome.result.diff.contains("+    return price + price * rate / 100"))
+    }
+}

@@ -1,0 +1,116 @@
+import FerryCore
+import Testing
+
+/// Replacement definitions read from a reply and spliced into their files by span.
+@Suite struct SymbolReplyTests {
+    static let file = """
+        import math
+
+
+        class Shop:
+            def __init__(self):
+                self.items = []
+
+            @property
+            def total(self):
+                return sum(i.price for i in self.items)
+
+            def count(self):
+                return len(self.items)
+
+
+        def helper():
+            return 1
+        """
+    static let total = SymbolUnit(
+        path: "shop.py", name: "Shop.total", startLine: 8, endLine: 10,
+        text: "    @property\n    def total(self):\n        return sum(i.price for i in self.items)")
+    static let count = SymbolUnit(
+        path: "shop.py", name: "Shop.count", startLine: 12, endLine: 13,
+        text: "    def count(self):\n        return len(self.items)")
+    static let helper = SymbolUnit(path: "shop.py", name: "helper", startLine: 16, endLine: 17, text: "def helper():\n    return 1")
+
+    @Test func aDefinitionGivenFlushLeftGoesBackAtItsIndentationAndOnlyItsSpanChanges() {
+        let reply = """
+            I will round the total.
+
+            shop.py: Shop.total
+            ```python
+            @property
+            def total(self):
+                return round(sum(i.price for i in self.items), 2)
+            ```
+            """
+        let parsed = SymbolReply.parse(reply, units: [Self.total, Self.count])
+        #expect(parsed.problems.isEmpty)
+        #expect(parsed.replacements.map(\.unit) == [Self.total])
+        let files = SymbolReply.apply(parsed.replacements, to: ["shop.py": Self.file])
+        let expected = Self.file.replacingOccurrences(
+            of: "        return sum(i.price for i in self.items)", with: "        return round(sum(i.price for i in self.items), 2)")
+        #expect(files["shop.py"] == expected)
+    }
+
+    @Test func twoDefinitionsInOneFileAreAppliedBottomUp() {
+        let reply = """
+            ```python
+            def helper():
+                return 2
+            ```
+            and
+            ```python
+                def count(self):
+                    # how many
+                    return len(self.items)
+            ```
+            """
+        let parsed = SymbolReply.parse(reply, units: [Self.total, Self.count, Self.helper])
+        let files = SymbolReply.apply(parsed.replacements, to: ["shop.py": Self.file])
+        let lines = files["shop.py"]?.split(separator: "\n", omittingEmptySubsequences: false) ?? []
+        #expect(lines.count == Self.file.split(separator: "\n", omittingEmptySubsequences: false).count + 1)
+        #expect(lines[12] == "        # how many")
+        #expect(lines.last == "    return 2")
+    }
+
+    @Test func refusedBlocksSayWhy() {
+        let reply = """
+            ```python
+            def unknown():
+                pass
+            ```
+            ```python
+            def count(self):
+                # ... rest of the code
+            ```
+            ```python
+            def helper():
+                return 3
+            """
+        let parsed = SymbolReply.parse(reply, units: [Self.count, Self.helper])
+        #expect(parsed.replacements.isEmpty)
+        #expect(parsed.problems.count == 3)
+        #expect(parsed.problems[0].contains("`unknown` is not one of the definitions"))
+        #expect(parsed.problems[1].contains("leaves code out"))
+        #expect(parsed.problems[2].contains("cut off"))
+    }
+
+    @Test func theHeaderTellsApartTwoDefinitionsWithOneName() {
+        let a = SymbolUnit(path: "a.py", name: "A.run", startLine: 2, endLine: 3, text: "    def run(self):\n        return 1")
+        let b = SymbolUnit(path: "a.py", name: "B.run", startLine: 6, endLine: 7, text: "    def run(self):\n        return 2")
+        let reply = "a.py: B.run\n```python\n    def run(self):\n        return 22\n```\n"
+        #expect(SymbolReply.parse(reply, units: [a, b]).replacements.map(\.unit) == [b])
+        let unnamed = "```python\n    def run(self):\n        return 22\n```\n"
+        #expect(SymbolReply.parse(unnamed, units: [a, b]).replacements.isEmpty)
+    }
+
+    @Test func prosAndCommandsAreNotDefinitions() {
+        let reply = "Run it with:\n```bash\npytest -q\n```\n"
+        let parsed = SymbolReply.parse(reply, units: [Self.helper])
+        #expect(parsed.replacements.isEmpty && parsed.problems.isEmpty)
+    }
+
+    @Test func theOutlineNumbersDefinitionLinesAndSaysHowManyMore() {
+        let text = (1...5).map { "def f\($0)():\n    pass" }.joined(separator: "\n")
+        let outline = AttemptPrompts.outline(of: text, lines: [1, 3, 5, 7, 9], maxLines: 3)
+        #expect(outline == "1: def f1():\n3: def f2():\n5: def f3():\n(2 more definitions)")
+    }
+}
