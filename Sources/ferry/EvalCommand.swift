@@ -8,7 +8,7 @@ import Foundation
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval", abstract: "Measure accuracy and cost on a suite of tasks with hidden tests.",
-        subcommands: [Run.self, Validate.self, Compare.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Validate.self, Mine.self, Compare.self], defaultSubcommand: Run.self)
 
     struct SuiteOptions: ParsableArguments {
         /// The project's own specs, found from the current directory (the checkout) or next to the executable's checkout.

@@ -1,0 +1,62 @@
+import ArgumentParser
+import FerryCore
+import FerryEval
+import Foundation
+
+extension EvalCommand {
+    struct Mine: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a SWE-bench-format suite from a repository's own history (commits that change source and tests together).",
+            discussion: """
+                Each kept instance is validated in the sandbox: its tests fail at the parent commit with the commit's \
+                test changes and pass with its source changes too. Check the suite again with `ferry eval validate`, \
+                then run it with `ferry eval run`.
+
+                Example: ferry eval mine ../flask --since 2023-10-01 \\
+                  --test-command "PYTHONPATH=src ~/.cache/ferry/envs/flask/bin/python -m pytest -rA -q -p no:cacheprovider" \\
+                  --out flask-mined.jsonl
+                """)
+
+        @Argument(help: "The repository (a clone with its history).") var repo: String
+        @Option(help: "Commits since this date (git's --since).") var since: String
+        @Option(help: "Commits until this date.") var until: String?
+        @Option(help: "The test command, run with the test files appended; it must print pytest's -rA summary.")
+        var testCommand: String
+        @Option(help: "Host paths the sandbox shows read-only (the test command's venv), comma-separated.")
+        var readOnly: String?
+        @Option(help: "Stop after this many kept instances.") var limit: Int?
+        @Option(help: "The suite file to write (JSONL).") var out: String
+        @Flag(help: "Add to the suite file instead of replacing it.") var append = false
+
+        func run() async throws {
+            let repoPath = (repo as NSString).expandingTildeInPath
+            guard FileManager.default.fileExists(atPath: repoPath + "/.git") else {
+                throw FerryError(.usage, "\(repoPath) is not a git clone with a work tree")
+            }
+            var options = HistoryMiner.Options(
+                repo: URL(fileURLWithPath: repoPath).standardizedFileURL.path, since: since, testCommand: testCommand)
+            options.until = until
+            options.limit = limit
+            options.readOnlyBinds = (readOnly ?? "").split(separator: ",").map { ($0.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath }
+            let (instances, rejected) = try await HistoryMiner(options: options).mine { line in
+                print(line)
+                fflush(nil)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var text = append ? ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") : ""
+            for instance in instances { text += String(decoding: try encoder.encode(instance), as: UTF8.self) + "\n" }
+            try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+            print("\n\(instances.count) instances kept, \(rejected.count) commits left out → \(out)")
+            for (reason, count) in Dictionary(grouping: rejected, by: { Self.kind($0.reason) }).mapValues(\.count)
+                .sorted(by: { $0.value > $1.value }) {
+                print("  \(count) × \(reason)")
+            }
+        }
+
+        /// A rejection's reason without its numbers, to count alike ones together.
+        static func kind(_ reason: String) -> String {
+            reason.replacingOccurrences(of: #"\d+"#, with: "N", options: .regularExpression)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import FerryCore
+@testable import FerryEval
+import FerryTesting
+import FerryWorkspace
+import Foundation
+import Testing
+
+/// `ferry eval mine` on a repository whose history is known: one commit that fixes a bug with its test, and commits
+/// that must be left out (docs only, a test that passes before the fix too, a fix without tests). The tests run in
+/// the real sandbox with the real pytest.
+@Suite struct HistoryMinerTests {
+    func commit(_ repo: String, _ files: [String: String], message: String) async throws {
+        for (path, content) in files {
+            let full = repo + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(content.utf8).write(to: URL(fileURLWithPath: full))
+        }
+        let git = Git(repo)
+        _ = try await git.run("add", "-A")
+        _ = try await git.run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+    }
+
+    @Test func keepsTheCommitWhoseTestFailsWithoutItsFixAndSaysWhyTheOthersAreLeftOut() async throws {
+        let repo = try await FixtureRepo.make([
+            "calc.py": "def add(a, b):\n    return a - b\n\n\ndef double(a):\n    return a * 2\n",
+            "tests/test_calc.py": "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n",
+        ])
+        try await commit(repo, ["README.md": "calc\n"], message: "Say what calc is")
+        try await commit(
+            repo,
+            [
+                "calc.py": "def add(a, b):\n    return a + b\n\n\ndef double(a):\n    return a * 2\n",
+                "tests/test_calc.py": "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+            ], message: "add() subtracted instead of adding\n\nadd(2, 3) gave -1.")
+        try await commit(
+            repo,
+            [
+                "calc.py": "def add(a, b):\n    return a + b\n\n\ndef double(a):\n    return add(a, a)\n",
+                "tests/test_calc.py": "from calc import add, double\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_double():\n    assert double(2) == 4\n",
+            ], message: "double() reuses add() and gains a test")
+        try await commit(repo, ["calc.py": "def add(a, b):\n    return b + a\n\n\ndef double(a):\n    return add(a, a)\n"], message: "Swap the operands of add")
+
+        var options = HistoryMiner.Options(repo: repo, since: "2000-01-01", testCommand: "python3 -m pytest -rA -q -p no:cacheprovider")
+        options.timeoutSeconds = 120
+        let (instances, rejected) = try await HistoryMiner(options: options).mine()
+        #expect(instances.count == 1)
+        let instance = try #require(instances.first)
+        #expect(instance.failToPass == ["tests/test_calc.py::test_add"])
+        #expect(instance.passToPass == ["tests/test_calc.py::test_zero"])
+        #expect(instance.problemStatement == "add() subtracted instead of adding\n\nadd(2, 3) gave -1.")
+        #expect(instance.patch?.contains("+    return a + b") == true)
+        #expect(instance.patch?.contains("tests/") == false)
+        #expect(instance.testPatch.contains("+def test_add():"))
+        #expect(instance.testPatch.contains("a/calc.py") == false)
+        #expect(instance.agentTestCmd == "python3 -m pytest -q -p no:cacheprovider {related_tests}")
+        let parent = try await Git(repo).run("rev-list", "--reverse", "HEAD").split(separator: "\n")[1]
+        #expect(instance.baseCommit == String(parent))
+        #expect(rejected.map(\.reason) == [
+            "the first commit (no parent to start from)", "no test file changes", "no test goes from failing to passing with the commit", "no test file changes",
+        ])
+
+        // The suite it makes is valid for the eval's own check: gold resolves, the base fails.
+        let suite = repo + "/../mined.jsonl"
+        let encoder = JSONEncoder()
+        try (String(decoding: try encoder.encode(instance), as: UTF8.self) + "\n").write(toFile: suite, atomically: true, encoding: .utf8)
+        let checks = try await EvalRunner(
+            options: EvalOptions(suitePath: suite, outDirectory: repo + "/../validate"), agent: nil
+        ).validate { _ in }
+        #expect(checks.map(\.valid) == [true])
+    }
+}
