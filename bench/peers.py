@@ -27,10 +27,16 @@ def metrics(base):
     return values.get("llamacpp:prompt_tokens_total", 0), values.get("llamacpp:tokens_predicted_total", 0)
 
 
-def fresh_copy(source, work):
+def fresh_copy(source, work, base=None):
+    """A new git repository with one commit of the task's files: a plain directory's, or a clone's at `base`."""
     if os.path.exists(work):
         shutil.rmtree(work)
-    shutil.copytree(source, work, ignore=shutil.ignore_patterns(".git"))
+    if base:
+        os.makedirs(work)
+        archive = subprocess.run(["git", "-C", source, "archive", base], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", work], input=archive, check=True)
+    else:
+        shutil.copytree(source, work, ignore=shutil.ignore_patterns(".git"))
     env = dict(os.environ, GIT_AUTHOR_DATE="2000-01-01T00:00:00Z", GIT_COMMITTER_DATE="2000-01-01T00:00:00Z")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "base"]):
         subprocess.run(["git", *args], cwd=work, check=True, env=env, capture_output=True)
@@ -95,6 +101,8 @@ def main():
     parser.add_argument("--model-name", default="qwen2.5-coder-1.5b-instruct")
     parser.add_argument("--agents", default="ferry,mini-swe-agent,aider")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--repos", help="clones named owner__name, for suites whose instances name owner/name and a base_commit")
+    parser.add_argument("--instances", help="only these instance ids (comma-separated)")
     parser.add_argument("--max-steps", type=int, default=15)
     parser.add_argument("--max-time", type=int, default=150)
     # The same cap on each reply for every agent (Ferry's local profile uses 1024): without one, a small model can
@@ -107,6 +115,9 @@ def main():
         f.write(f"- name: openai/{args.model_name}\n  extra_params:\n    max_tokens: {args.max_output_tokens}\n")
     suite_dir = os.path.dirname(os.path.abspath(args.suite))
     instances = [json.loads(line) for line in open(args.suite) if line.strip()]
+    if args.instances:
+        wanted = set(args.instances.split(","))
+        instances = [i for i in instances if i["instance_id"] in wanted]
     if args.limit:
         instances = instances[: args.limit]
     summary = {}
@@ -121,7 +132,11 @@ def main():
             if iid in done:
                 continue
             work = os.path.join(tempfile.gettempdir(), f"peers-{agent}-{iid}")
-            fresh_copy(os.path.join(suite_dir, instance["repo"]), work)
+            if args.repos and instance.get("base_commit"):
+                # SWE-bench instances: owner/name under --repos, at the instance's base commit.
+                fresh_copy(os.path.join(args.repos, instance["repo"].replace("/", "__")), work, instance["base_commit"])
+            else:
+                fresh_copy(os.path.join(suite_dir, instance["repo"]), work)
             log = os.path.join(args.out, f"{agent}-{iid}")
             cmd, env = AGENTS[agent](args, instance["problem_statement"], work, log)
             before = metrics(args.base_url)

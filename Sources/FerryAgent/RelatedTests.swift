@@ -34,6 +34,8 @@ enum RelatedTests {
             let directory = (source as NSString).deletingLastPathComponent
             let module = (source as NSString).deletingPathExtension.replacingOccurrences(of: "/", with: ".")
             let dotted = module.hasPrefix("src.") ? String(module.dropFirst(4)) : module
+            // `test_requests.py` at the root tests the `requests` package as a whole.
+            let package = source.split(separator: "/").first.map { String($0).lowercased() } ?? ""
             let weight = 1.0 / Double(rank + 1)
             for test in testFiles {
                 let name = ((test as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased()
@@ -41,6 +43,7 @@ enum RelatedTests {
                 if stem != "__init__", [
                     "test_" + stem, stem + "_test", "test" + stem, stem + "_tests", "tests_" + stem,
                 ].contains(name) { score += 3 }
+                if source.contains("/"), !["src", "lib"].contains(package), name == "test_" + package { score += 2.5 }
                 let near = test.hasPrefix(directory + "/") || test.hasPrefix((directory as NSString).deletingLastPathComponent + "/tests/")
                 if near || score > 0 {
                     // Read only the plausible ones: a repository may have thousands of test files.

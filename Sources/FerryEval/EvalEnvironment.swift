@@ -141,6 +141,11 @@ public struct PreparedEnvironment: Sendable, Hashable {
     public var spec: EnvironmentSpec
     public var venv: String
 
+    public init(spec: EnvironmentSpec, venv: String) {
+        self.spec = spec
+        self.venv = venv
+    }
+
     /// Variables for the sandbox: the venv first on PATH, the scoring copy's source dirs on PYTHONPATH, the spec's own.
     public func variables(scoringCopy directory: String, hostPath: String?) -> [String: String] {
         var result = spec.env
