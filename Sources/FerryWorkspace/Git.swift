@@ -57,7 +57,8 @@ public struct Git: Sendable {
     }
 
     public func removeWorktree(path: String) async throws {
-        try await run("worktree", "remove", "--force", path, allowFailure: true)
+        // Twice forced: a worktree left locked by an interrupted `worktree add` (missing but locked) goes too.
+        try await run("worktree", "remove", "--force", "--force", path, allowFailure: true)
         try await run("worktree", "prune", allowFailure: true)
     }
 
