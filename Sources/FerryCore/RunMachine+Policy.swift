@@ -4,6 +4,9 @@
 extension RunMachine {
     // MARK: - Policy the executor asks about
 
+    /// The fewest steps worth starting the tool loop with: an edit and `finish`.
+    public static let minimumLoopSteps = 2
+
     /// Files listed by name in the first prompt; beyond this the model gets the repo map and the index's tools.
     public static let listedFiles = 60
 

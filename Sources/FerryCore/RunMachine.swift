@@ -205,6 +205,18 @@ public struct RunMachine: Sendable {
             if let exhausted = parkedBudget.exhausted(now: parkedBudget.startedAt) {
                 return finish(.init(status: .limit, reason: exhausted.reason, limit: exhausted.limit), budget: parkedBudget)
             }
+            // A loop with one step can only start an edit, never finish it; its first prompt (the largest of the
+            // run) would be spent for nothing.
+            let left = parkedBudget.limits.maxSteps - parkedBudget.steps
+            if left < Self.minimumLoopSteps {
+                return finish(
+                    .init(
+                        status: .limit,
+                        reason: "step limit of \(parkedBudget.limits.maxSteps) reached: \(left) step left, and the tool "
+                            + "loop needs \(Self.minimumLoopSteps) (an edit and finish)",
+                        limit: .steps),
+                    budget: parkedBudget)
+            }
             phase = .preparingLoop
             return .prepareLoop(note: note)
         }

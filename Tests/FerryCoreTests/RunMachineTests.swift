@@ -91,19 +91,30 @@ import Testing
         #expect(m.budget.steps == 2 && abs(m.budget.costUSD - 0.02) < 1e-12)
         #expect(m.outcome == outcome)
 
-        // max_steps = 4: the attempt's three calls leave one for the loop.
-        var four = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 4)))
+        // max_steps = 4: the attempt's three calls leave one, too few for a loop to edit and finish.
+        var one = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 4)))
+        _ = failingAttempt(&one)
+        guard case .stop(let short) = written(&one, [], now: 2) else { Issue.record("expected stop"); return }
+        #expect(short.limit == .steps && short.reason.contains("1 step left, and the tool loop needs 2"))
+
+        // max_steps = 5: two are left for the loop.
+        var four = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 5)))
         _ = failingAttempt(&four)
         guard case .prepareLoop(let note) = written(&four, [], now: 2) else { Issue.record("expected the loop"); return }
         #expect(note.contains("so it was undone"))
         guard case .callModel = four.handle(.loopReady(history: [.system("s")], now: 2)) else { Issue.record("expected a call"); return }
         let read = ModelReply(content: "", toolCalls: [ToolCall(id: "r", name: "read_file", arguments: #"{"path":"calc.py"}"#)])
         #expect(four.handle(.modelReplied(read, cost: 0, now: 3)) == .runTool(read.toolCalls[0]))
-        guard case .stop(let last) = four.handle(.toolFinished(.init(callID: "r", name: "read_file", output: "x"), now: 3)) else {
+        guard case .callModel = four.handle(.toolFinished(.init(callID: "r", name: "read_file", output: "x"), now: 3)) else {
+            Issue.record("expected the loop's second call"); return
+        }
+        let other = ModelReply(content: "", toolCalls: [ToolCall(id: "s", name: "read_file", arguments: #"{"path":"test_calc.py"}"#)])
+        guard case .runTool = four.handle(.modelReplied(other, cost: 0, now: 4)) else { Issue.record("expected a tool"); return }
+        guard case .stop(let last) = four.handle(.toolFinished(.init(callID: "s", name: "read_file", output: "y"), now: 4)) else {
             Issue.record("expected the step limit"); return
         }
-        #expect(last.limit == .steps && last.reason == "step limit of 4 reached")
-        #expect(four.budget.steps == 4)
+        #expect(last.limit == .steps && last.reason == "step limit of 5 reached")
+        #expect(four.budget.steps == 5)
 
         // The time limit counts from the attempt's start, not the loop's.
         var timed = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 10)))
