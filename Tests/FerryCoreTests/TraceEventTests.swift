@@ -56,11 +56,12 @@ import Testing
         let read = try RunEvent.read(jsonLines: lines.joined(separator: "\n") + "\n")
         #expect(read.map(\.event) == Self.samples)
         #expect(read.allSatisfy { if case .unknown = $0.event { false } else { true } })
-        #expect(Set(Self.samples.map(\.type)).count == 23)
+        #expect(Set(Self.samples.map(\.type)).count == 25)
     }
 
     @Test func theWireUsesSnakeCaseKeysAndLeavesOutWhatIsNotSet() throws {
-        let line = RunEvent(seq: 7, time: 1, event: Self.samples[14]).jsonLine
+        let toolResult = try #require(Self.samples.first { $0.type == "tool.result" })
+        let line = RunEvent(seq: 7, time: 1, event: toolResult).jsonLine
         let json = try #require(JSONValue.parse(line))
         #expect(json["type"] == "tool.result" && json["seq"] == 7)
         let data = try #require(json["data"])
@@ -68,7 +69,8 @@ import Testing
         #expect(data["total_tokens"] == 15 && data["duration_seconds"] == .number(0.1) && data["brief"] == "a.py:3")
         #expect(data["rejected"] == true && data["skipped"] == nil && data["timed_out"] == nil)
         // A server's own timings keep their keys.
-        let reply = try #require(JSONValue.parse(RunEvent(seq: 1, time: 1, event: Self.samples[10]).jsonLine)?["data"])
+        let modelReply = try #require(Self.samples.first { $0.type == "model.reply" })
+        let reply = try #require(JSONValue.parse(RunEvent(seq: 1, time: 1, event: modelReply).jsonLine)?["data"])
         #expect(reply["server_timings"]?["prompt_n"] == 12)
         #expect(reply["usage"]?["cached_input_tokens"] == 1)
     }
