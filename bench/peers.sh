@@ -4,6 +4,7 @@
 # `ferry eval run --predictions`, and one comparison table.
 #
 #   bench/peers.sh [suite=evals/ferry-easy/suite.jsonl] [limit] [agents=ferry,mini-swe-agent,aider,aider-whole]
+#   REPOS=DIR INSTANCES=id,id bench/peers.sh SWE-BENCH.jsonl   # SWE-bench instances: clones owner__name under DIR
 #
 # Peers are pinned and installed into their own venvs under $PEERS_DIR (default ~/.cache/ferry/peers).
 set -euo pipefail
@@ -31,11 +32,13 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
 
 python3 bench/peers.py --suite "$suite" --out "$out" --peers "$peers" --ferry "$ferry" \
-    --base-url "http://127.0.0.1:$port/v1" --agents "$agents" ${limit:+--limit "$limit"}
+    --base-url "http://127.0.0.1:$port/v1" --agents "$agents" ${limit:+--limit "$limit"} \
+    ${REPOS:+--repos "$REPOS"} ${INSTANCES:+--instances "$INSTANCES"}
 
 for agent in ${agents//,/ }; do
     # A change can hang the hidden tests (an endless loop on an empty file); five minutes is plenty for these suites.
     $ferry eval run "$suite" --predictions "$out/$agent.predictions.jsonl" --label "$agent" ${limit:+--limit "$limit"} --test-timeout 300 \
+        ${REPOS:+--repos "$REPOS"} ${INSTANCES:+--instances "$INSTANCES"} \
         --out "$out/score-$agent" >"$out/score-$agent.log" 2>&1 || true
 done
 python3 bench/peers_summary.py "$out" ${agents//,/ } | tee "$out/comparison.md"
