@@ -52,7 +52,7 @@ enum AttemptFiles {
             .filter { $0.count >= 3 }
         let identifiers = RelevantFiles.identifiers(in: task)
         var best: (file: RelevantFiles.File, score: Double)?
-        for path in files where TestPaths.isTest(path) {
+        for path in files where TestPaths.isTest(path) && !isDocumentation(path) {
             guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000, !data.contains(0)
             else { continue }
             let text = String(decoding: data, as: UTF8.self)
@@ -68,5 +68,11 @@ enum AttemptFiles {
             if score > 0, score > (best?.score ?? 0) { best = (RelevantFiles.File(path: path, text: text, score: score), score) }
         }
         return best?.file
+    }
+
+    /// Examples in the docs look like tests (`doc/en/example/test_setup_flow.py`) but are not the project's suite.
+    static func isDocumentation(_ path: String) -> Bool {
+        let parts = path.lowercased().split(separator: "/")
+        return parts.dropLast().contains { ["doc", "docs", "example", "examples"].contains($0) }
     }
 }

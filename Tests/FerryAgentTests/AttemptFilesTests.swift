@@ -48,4 +48,15 @@ extension AttemptFilesTests {
         let big = try await FixtureRepo.make(["big.py": String(repeating: "x = 1\n", count: 1_000)])
         #expect(AttemptFiles.smallRepositoryFiles(files: ["big.py"], root: big, maxOutputTokens: 1024).isEmpty)
     }
+
+    @Test func examplesInTheDocsAreNotTheSuite() async throws {
+        let files = [
+            "src/calc.py": "def add(a, b):\n    return a - b\n",
+            "doc/en/example/test_calc_example.py": "from calc import add\n\ndef test_add():\n    assert add(1, 1) == 2\n",
+        ]
+        let root = try await FixtureRepo.make(files)
+        let editable = [RelevantFiles.File(path: "src/calc.py", text: files["src/calc.py"]!, score: 3)]
+        #expect(AttemptFiles.testFile(task: "add() subtracts", editable: editable, files: Array(files.keys), root: root, maxOutputTokens: 1024) == nil)
+        #expect(AttemptFiles.isDocumentation("docs/examples/test_x.py") && !AttemptFiles.isDocumentation("tests/test_x.py"))
+    }
 }
