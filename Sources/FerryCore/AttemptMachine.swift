@@ -54,9 +54,9 @@ public struct AttemptMachine: Sendable {
     public let plan: Plan
     public internal(set) var budget: Budget
     /// The tests that judged the change the attempt settled with.
-    public private(set) var finalTests: TestRun?
+    public internal(set) var finalTests: TestRun?
     /// Model calls made by the attempt.
-    public private(set) var calls = 0
+    public internal(set) var calls = 0
     /// Trace lines only the machine knows of, for the driver to write.
     public internal(set) var records: [TraceEvent] = []
     var waiting = Waiting.start
@@ -246,115 +246,5 @@ public struct AttemptMachine: Sendable {
             // An event the driver should not have sent now: the attempt ends safely, its files put back.
             return undo(limit: nil)
         }
-    }
-
-    // MARK: - Steps
-
-    mutating func callModel(
-        _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting, now: Double
-    ) -> Action {
-        if let exhausted = budget.exhausted(now: now) { return undo(limit: exhausted) }
-        calls += 1
-        waiting = next
-        return .callModel(ModelCall(messages: messages, maxTokens: maxTokens, temperature: temperature, phase: phase))
-    }
-
-    mutating func askForFix(_ number: Int, now: Double) -> Action {
-        guard number <= Self.maxReplies else { return fallback(now: now) }
-        if number == 1, plan.candidates > 1, samples.isEmpty {
-            return callModel(messages, maxTokens: replyCap, temperature: nil, phase: "candidate", waiting: .sampling(number: 1), now: now)
-        }
-        return callModel(
-            messages, maxTokens: replyCap, temperature: number > 1 ? Self.retryTemperature : nil, phase: "attempt",
-            waiting: .fix(reply: number), now: now)
-    }
-
-    /// Room for the files (or definitions) whole and a few sentences: a small model that rambles stops there.
-    var replyCap: Int {
-        plan.symbols.isEmpty
-            ? plan.files.reduce(300) { $0 + AttemptPrompts.tokens($1.text) }
-            : plan.symbols.reduce(300) { $0 + AttemptPrompts.tokens($1.text) }
-    }
-
-    /// The files a reply rewrites (whole, or with its definitions spliced in), and why blocks were refused.
-    func parseFix(_ reply: ModelReply) -> (writes: [String: String], problems: [String]) {
-        guard reply.finishReason != "length" else {
-            return ([:], ["Your reply was cut off at the length limit; give only the \(plan.symbols.isEmpty ? "files" : "definitions") you change."])
-        }
-        if plan.symbols.isEmpty {
-            let parsed = WholeFileReply.parse(reply.content, allowed: originals)
-            return (Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 }), parsed.problems)
-        }
-        let parsed = SymbolReply.parse(reply.content, units: plan.symbols)
-        return (SymbolReply.apply(parsed.replacements, to: originals), parsed.problems)
-    }
-
-    func summary(of reply: String) -> String {
-        AttemptPrompts.summary(of: reply, paths: Set(originals.keys).union(plan.symbols.map(\.label)))
-    }
-
-    mutating func judged(
-        _ verification: AgentMachine.Verification, tests: TestRun?, reply number: Int, changed: [String],
-        summary: String, now: Double
-    ) -> Action {
-        if let reproduction, !reproduction.addsOnly, tests?.passed == true {
-            // The reproduction test edits existing tests, so it is not part of the change: the project's own tests
-            // must pass without it, and they cannot prove the change.
-            waiting = .reproductionRemoved(reply: number, changed: changed, summary: summary)
-            return .write([reproduction.path: reproduction.original])
-        }
-        switch verification {
-        case .passed where reproduction != nil && number > 1:
-            // The fix came after the model saw its own test fail; it may fit a wrong test. The test stays in the
-            // change for review, but it is not proof.
-            return settle(
-                .unverified,
-                "the tests pass, including the regression test Ferry wrote for the task (in the change), but this fix "
-                    + "came only after seeing that test fail, so the test may have steered it; review it",
-                tests: tests, summary: summary)
-        case .passed(let detail):
-            return settle(.verified, detail, tests: tests, summary: summary)
-        case .passedWithoutProof(let detail):
-            return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
-        case .failed, .noChange, .noTestCommand, .testsRewritten:
-            return retry(number, tests: tests, changed: changed, now: now)
-        }
-    }
-
-    mutating func retry(_ number: Int, tests: TestRun?, changed: [String], now: Double) -> Action {
-        lastTests = tests
-        lastChanged = changed
-        messages.append(.user(AttemptPrompts.retryPrompt(
-            problems: lastProblems, tests: tests, changed: changed, symbols: !plan.symbols.isEmpty)))
-        return askForFix(number + 1, now: now)
-    }
-
-    mutating func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String) -> Action {
-        waiting = .done
-        finalTests = tests
-        return .settle(AgentMachine.Outcome(status: status, reason: reason, summary: summary))
-    }
-
-    /// No fix passed the reproduction test: the first fix (the one the test's output did not steer) stands if the
-    /// project's own tests pass with it, unverified. Without a reproduction test there is nothing to fall back on.
-    mutating func fallback(now: Double) -> Action {
-        guard let reproduction, plan.testCommand != nil, !candidates.isEmpty else { return undo(limit: nil) }
-        waiting = .fallbackReady
-        return .write([reproduction.path: reproduction.original])
-    }
-
-    private mutating func tryCandidate(_ index: Int, now: Double) -> Action {
-        guard index < candidates.count else { return undo(limit: nil) }
-        waiting = .candidateWritten(index: index)
-        return .write(originals.merging(candidates[index]) { $1 })
-    }
-
-    /// Puts every file the attempt touched back as it was, then hands over (or stops on a limit).
-    private mutating func undo(limit: Budget.Exhausted?) -> Action {
-        waiting = .undone(limit: limit)
-        var files = originals
-        if let reproduction { files[reproduction.path] = reproduction.original }
-        if let testFile = plan.testFile, plan.testCommand != nil { files[testFile.path] = testFile.text }
-        return .write(files)
     }
 }
