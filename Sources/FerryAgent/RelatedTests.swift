@@ -43,7 +43,9 @@ enum RelatedTests {
                 if stem != "__init__", [
                     "test_" + stem, stem + "_test", "test" + stem, stem + "_tests", "tests_" + stem,
                 ].contains(name) { score += 3 }
-                if source.contains("/"), !["src", "lib"].contains(package), name == "test_" + package { score += 2.5 }
+                // Only at the root or in a top-level tests folder: `sympy/unify/tests/test_sympy.py` is not sympy's.
+                let topLevel = !test.contains("/") || test.split(separator: "/").count == 2 && test.hasPrefix("test")
+                if source.contains("/"), !["src", "lib"].contains(package), name == "test_" + package, topLevel { score += 2.5 }
                 let near = test.hasPrefix(directory + "/") || test.hasPrefix((directory as NSString).deletingLastPathComponent + "/tests/")
                 if near || score > 0 {
                     // Read only the plausible ones: a repository may have thousands of test files.

@@ -35,6 +35,9 @@ import Testing
         let files = ["requests/sessions.py": "", "test_requests.py": "import requests\n", "docs/conf.py": ""]
         let root = try tree(files)
         #expect(RelatedTests.related(to: ["requests/sessions.py"], files: Array(files.keys), root: root) == ["test_requests.py"])
+        let deep = ["sympy/simplify/trigsimp.py": "", "sympy/unify/tests/test_sympy.py": "import sympy\n", "tests/test_sympy.py": ""]
+        let deepRoot = try tree(deep)
+        #expect(RelatedTests.related(to: ["sympy/simplify/trigsimp.py"], files: Array(deep.keys), root: deepRoot) == ["tests/test_sympy.py"])
     }
 
     @Test func srcLayoutsAndRelativeImports() throws {
