@@ -10,7 +10,8 @@ import Foundation
 /// so "they failed before the change" still compares like with like.
 enum RelatedTests {
     static let placeholder = "{related_tests}"
-    static let maxFiles = 6
+    /// Few: a real repository's test files can each run for minutes (sympy's trigonometric tests: over ten).
+    static let maxFiles = 3
 
     /// The command with its placeholder filled, or nil (with the reason) when no related test file is found.
     static func resolve(

@@ -23,9 +23,11 @@ extension RunMachine {
     /// The budget for the relevant files shown in the first prompt.
     public var relevantFileTokens: Int { min(8_000, settings.contextWindow / 5) }
 
-    /// A test command exits 126 or 127 when the sandbox cannot even start it: it can judge nothing, so it is treated
-    /// as absent rather than as a failing suite the model should fix.
-    public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 }
+    /// A test command exits 126 or 127 when the sandbox cannot even start it, and one that does not finish within
+    /// the test timeout before any change will not finish after it either: neither can judge anything, so it is
+    /// treated as absent rather than as a failing suite the model should fix (and a fix it could not judge is kept,
+    /// unverified, instead of being undone as "failed").
+    public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 || run.timedOut }
 
     // MARK: - Events for the phase machines
 

@@ -33,6 +33,13 @@ import Testing
         #expect(m.testCommand == nil && m.baseline == nil)
         guard case .testsUnusable(let unusable) = m.takeRecords().first else { Issue.record("expected tests.unusable"); return }
         #expect(unusable.output == "pytest: not found")
+
+        // A suite that does not finish within the test timeout before any change cannot judge one either.
+        var slow = RunMachine(settings: Self.settings())
+        _ = slow.handle(.start(now: 0))
+        let timedOut = TestRun(command: "pytest", exitCode: nil, timedOut: true, durationSeconds: 60, output: "collected 900 items")
+        #expect(slow.handle(.baselineRan(timedOut, now: 60)) == .gatherContext(attempt: true, reproduction: false))
+        #expect(slow.testCommand == nil && slow.baseline == nil)
     }
 
     @Test func withoutATestCommandOrAttemptFilesTheLoopStartsAtOnce() {
