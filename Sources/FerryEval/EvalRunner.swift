@@ -132,12 +132,19 @@ public struct EvalRunner: Sendable {
             }
             for _ in 0..<max(1, options.jobs) { startNext() }
             while let result = try await group.next() {
+                // An interrupted eval records nothing more: the instance cut short, and any that failed at once
+                // because of the interruption, would otherwise stand as results that `--resume` skips.
+                if Task.isCancelled {
+                    group.cancelAll()
+                    break
+                }
                 try await file.append(result)
                 progress(await tally.add(result))
                 startNext()
             }
         }
         await file.close()
+        try Task.checkCancellation()
         let all = ResultsFile.read(resultsPath).filter { selected.contains($0.instanceID) }
         let label = options.label ?? (options.gold ? "gold" : options.predictions != nil ? "predictions" : agent?.model.profile.model ?? "ferry")
         let metrics = EvalMetrics(label: label, results: all)
