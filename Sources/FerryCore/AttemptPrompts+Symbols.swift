@@ -12,7 +12,8 @@ extension AttemptPrompts {
         lines, and never write "..." or "rest of the code". Change only definitions shown in full; give only the \
         ones you change; keep the code's style; do not change tests.
 
-        Example: for "Shop.total() should round to cents" and a definition shop.py: Shop.total, the reply is:
+        The format only (a made-up task, not yours): for "Shop.total() should round to cents" and a definition \
+        shop.py: Shop.total, the reply is:
         I will round the sum to two decimals.
 
         shop.py: Shop.total
@@ -20,6 +21,9 @@ extension AttemptPrompts {
             def total(self):
                 return round(sum(item.price for item in self.items), 2)
         ```
+
+        Your reply must change at least one line of the definitions you are shown; giving one back unchanged does \
+        nothing.
         """
 
     /// Outlines first, then the definitions, then the task last (nearest to the answer).

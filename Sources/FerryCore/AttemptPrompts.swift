@@ -81,8 +81,8 @@ public enum AttemptPrompts {
             text += problems.joined(separator: "\n") + "\n\n"
         }
         if tests == nil && problems.isEmpty {
-            text += "Your reply changed no file, so the task is not done. Read the task again and find the line "
-                + "that makes the code behave the way it describes.\n\n"
+            text += "Your reply changed no \(symbols ? "definition" : "file"), so the task is not done. Read the task "
+                + "again and find the line that makes the code behave the way it describes.\n\n"
         }
         if symbols {
             return text + "Reply again with the complete corrected definition(s), each as its path and name on a "
