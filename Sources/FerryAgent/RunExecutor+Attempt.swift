@@ -13,10 +13,9 @@ extension RunExecutor {
     mutating func symbolChoice(maxOutputTokens: Int) async -> AttemptSymbols.Choice? {
         guard machine.repoMapTokens > 0 else { return nil }
         do {
-            let index = try CodeIndex.openSeeded(root: workspace.root)
-            let stats = try await index.update()
-            await recorder.record(.indexReady(.init(
-                files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
+            // Opened already when the test command named `{related_tests}`; nothing has changed since.
+            let index: CodeIndex
+            if let opened = self.index { index = opened } else { index = try await openIndex() }
             self.index = index
             return try AttemptSymbols.choose(task: task, index: index, root: workspace.root, maxOutputTokens: maxOutputTokens)
         } catch is CancellationError {
@@ -25,6 +24,14 @@ extension RunExecutor {
             await recorder.record(.indexFailed(.init("\(error)")))
             return nil
         }
+    }
+
+    func openIndex() async throws -> CodeIndex {
+        let index = try CodeIndex.openSeeded(root: workspace.root)
+        let stats = try await index.update()
+        await recorder.record(.indexReady(.init(
+            files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
+        return index
     }
 
     /// Parses the changed Python files with `ast.parse` in the sandbox (nothing runs, nothing is written); files of
@@ -44,10 +51,7 @@ extension RunExecutor {
         let result = try await runner.run(CommandRequest(
             script: script, workingDirectory: workspace.root, timeoutSeconds: 60, outputLimit: 4_000))
         guard result.exitCode == 0 else { return .syntaxChecked(problems: [], now: elapsed()) }
-        let problems = result.output.split(separator: "\n").map { line in
-            "Your change does not parse: \(line.trimmingCharacters(in: .whitespaces)). Give the whole definition again, "
-                + "with valid syntax and indentation."
-        }
+        let problems = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         return .syntaxChecked(problems: problems, now: elapsed())
     }
 }

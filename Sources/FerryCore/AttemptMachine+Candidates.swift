@@ -80,6 +80,7 @@ extension AttemptMachine {
         _ index: Int, _ verification: AgentMachine.Verification, tests: TestRun?, now: Double
     ) -> Action {
         samples[index].outcome = verification.name
+        samples[index].verification = verification
         samples[index].tests = tests
         return nextSample(from: index + 1, now: now)
     }
@@ -117,8 +118,23 @@ extension AttemptMachine {
         })))
         let pick = samples[chosen]
         messages.append(ChatMessage(role: .assistant, content: pick.reply))
-        waiting = .fixWritten(reply: 1, writes: pick.writes, problems: pick.problems, summary: summary(of: pick.reply))
+        // A pick the tests already judged goes on with that judgement; the files are written back as they were then.
+        waiting =
+            pick.verification == nil
+            ? .fixWritten(reply: 1, writes: pick.writes, problems: pick.problems, summary: summary(of: pick.reply))
+            : .sampleChosen(index: chosen)
         return .write(originals.merging(pick.writes) { $1 })
+    }
+
+    /// The judged pick is back in the files: it is the attempt's first reply, judged as it was.
+    mutating func sampleChosen(_ index: Int, changed all: [String], now: Double) -> Action {
+        let pick = samples[index]
+        let changed = all.filter { $0 != reproduction?.path }
+        records.append(.attemptApplied(.init(reply: 1, changedFiles: changed, problems: pick.problems)))
+        lastProblems = pick.problems
+        candidates.append(pick.writes)
+        guard let verification = pick.verification else { return undo(limit: nil) }
+        return judged(verification, tests: pick.tests, reply: 1, changed: changed, summary: summary(of: pick.reply), now: now)
     }
 
     private func why(_ index: Int, chosen: Int, winner: Bool, agreement: [Int]) -> String {

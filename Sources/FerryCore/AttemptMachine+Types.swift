@@ -43,6 +43,8 @@ extension AttemptMachine {
         var problems: [String] = []
         var changed: [String] = []
         var outcome = "not_run"
+        /// What the tests said, when they judged it: the pick goes on with this, not with a second run.
+        var verification: AgentMachine.Verification?
         var tests: TestRun?
         /// The index of the first sample with the same normalised change, when this one repeats it.
         var duplicateOf: Int?
@@ -80,6 +82,7 @@ extension AttemptMachine {
         case sampleWritten(index: Int)
         case sampleChecked(index: Int)
         case sampleVerified(index: Int)
+        case sampleChosen(index: Int)
         case fixVerified(reply: Int, changed: [String], summary: String)
         case reproductionRemoved(reply: Int, changed: [String], summary: String)
         case ownTests(reply: Int, changed: [String], summary: String)

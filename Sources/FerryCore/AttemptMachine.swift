@@ -169,7 +169,10 @@ public struct AttemptMachine: Sendable {
             guard syntax.isEmpty else {
                 // It does not even parse: the tests would only say so at greater length.
                 records.append(.verifyResult(.init(outcome: "syntax_error", phase: "attempt", changedFiles: changed)))
-                lastProblems += syntax
+                lastProblems += syntax.map {
+                    "Your change does not parse: \($0). Give the whole \(plan.symbols.isEmpty ? "file" : "definition") "
+                        + "again, with valid syntax and indentation."
+                }
                 return retry(number, tests: nil, changed: changed, now: now)
             }
             candidates.append(writes)
@@ -237,6 +240,8 @@ public struct AttemptMachine: Sendable {
             return sampleChecked(index, problems: problems, now: now)
         case (.sampleVerified(let index), .verified(let verification, let tests, let now)):
             return sampleVerified(index, verification, tests: tests, now: now)
+        case (.sampleChosen(let index), .written(let changed, let now)):
+            return sampleChosen(index, changed: changed, now: now)
 
         case (_, .timeUp):
             return undo(limit: budget.timeUp)

@@ -55,7 +55,7 @@ extension EvalRunner {
     ) async throws {
         let scoring = Git(directory)
         if !patch.isEmpty {
-            guard try await apply(patch, in: scoring, name: "model.patch") else {
+            guard try await Self.apply(patch, in: scoring, name: "model.patch") else {
                 result.patchApplied = false
                 return
             }
@@ -65,7 +65,7 @@ extension EvalRunner {
             // As SWE-bench's harness does: the files the test patch touches go back to the base first, so tests the
             // agent added to the same files cannot conflict with the official ones.
             try await scoring.reset(Self.files(touchedBy: instance.testPatch), to: "HEAD")
-            guard try await apply(instance.testPatch, in: scoring, name: "test.patch") else {
+            guard try await Self.apply(instance.testPatch, in: scoring, name: "test.patch") else {
                 throw FerryError(.git, "the test patch does not apply on top of the change")
             }
         }
@@ -99,7 +99,7 @@ extension EvalRunner {
         result.resolved = !patch.isEmpty && result.failToPass.values.allSatisfy { $0 } && result.passToPass.values.allSatisfy { $0 }
     }
 
-    func apply(_ patch: String, in git: Git, name: String) async throws -> Bool {
+    static func apply(_ patch: String, in git: Git, name: String) async throws -> Bool {
         let file = git.directory + "/../" + (git.directory as NSString).lastPathComponent + "." + name
         try Data(patch.utf8).write(to: URL(fileURLWithPath: file))
         defer { try? FileManager.default.removeItem(atPath: file) }

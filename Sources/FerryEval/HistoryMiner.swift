@@ -149,12 +149,12 @@ public struct HistoryMiner: Sendable {
         guard let base = instance.baseCommit, let patch = instance.patch else { return "no base or patch" }
         _ = try await tree.run("checkout", "-q", "-f", base)
         _ = try await tree.run("clean", "-fdxq")
-        guard try await apply(instance.testPatch, in: tree, name: "test") else { return "the test patch does not apply at the parent" }
+        guard try await EvalRunner.apply(instance.testPatch, in: tree, name: "test.patch") else { return "the test patch does not apply at the parent" }
         let files = HiddenTests.testFiles(inPatch: instance.testPatch)
             .filter { $0.hasSuffix(".py") && FileManager.default.fileExists(atPath: tree.directory + "/" + $0) }
         guard !files.isEmpty else { return "the test patch only deletes tests" }
         let before = try await run(files, tree: tree, runner: runner)
-        guard try await apply(patch, in: tree, name: "gold") else { return "the gold patch does not apply" }
+        guard try await EvalRunner.apply(patch, in: tree, name: "gold.patch") else { return "the gold patch does not apply" }
         let after = try await run(files, tree: tree, runner: runner)
         instance.failToPass = after.filter { $0.value && before[$0.key] != true }.map(\.key).sorted()
         instance.passToPass = after.filter { $0.value && before[$0.key] == true }.map(\.key).sorted()
@@ -168,13 +168,6 @@ public struct HistoryMiner: Sendable {
         let result = try await runner.run(CommandRequest(
             script: command, workingDirectory: tree.directory, timeoutSeconds: options.timeoutSeconds, outputLimit: 4_000_000))
         return HiddenTests.parsePytest(result.output)
-    }
-
-    func apply(_ patch: String, in tree: Git, name: String) async throws -> Bool {
-        let file = tree.directory + "/../" + (tree.directory as NSString).lastPathComponent + "." + name + ".patch"
-        try Data(patch.utf8).write(to: URL(fileURLWithPath: file))
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        return (try? await tree.run("apply", "--whitespace=nowarn", file)) != nil
     }
 
     /// Docs, examples and build scripts: not where a fix lands.

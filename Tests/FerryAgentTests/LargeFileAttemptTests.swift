@@ -96,6 +96,8 @@ import Testing
         #expect(outcome.result.baseline?.command.contains("tests/test_prices.py") == true)
         let started = outcome.trace.compactMap { if case .attemptStarted(let s) = $0 { s } else { nil } }.first
         #expect(started?.kind == "symbols")
+        // One index for the related tests, the definitions and the loop: opened and brought up to date once.
+        #expect(outcome.trace.filter { $0.type == "index.ready" }.count == 1)
     }
 
     @Test func aReplyThatDoesNotParseIsRetriedWithTheReason() async throws {
