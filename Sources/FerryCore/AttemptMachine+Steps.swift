@@ -36,8 +36,8 @@ extension AttemptMachine {
             let parsed = WholeFileReply.parse(reply.content, allowed: originals)
             return (Dictionary(parsed.files.map { ($0.path, $0.content) }, uniquingKeysWith: { $1 }), parsed.problems)
         }
-        let parsed = SymbolReply.parse(reply.content, units: plan.symbols)
-        return (SymbolReply.apply(parsed.replacements, to: originals), parsed.problems)
+        let parsed = SymbolReply.parse(reply.content, units: plan.symbols, files: originals)
+        return (SymbolReply.apply(parsed.replacements, insertions: parsed.insertions, to: originals), parsed.problems)
     }
 
     func summary(of reply: String) -> String {

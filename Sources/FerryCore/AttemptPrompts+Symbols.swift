@@ -10,7 +10,9 @@ extension AttemptPrompts {
         listing: its path and name on one line, then a fenced code block with the entire new definition, from its \
         first line (decorators included) to its last, at its original indentation. Never leave out any of its \
         lines, and never write "..." or "rest of the code". Change only definitions shown in full; give only the \
-        ones you change; keep the code's style; do not change tests.
+        ones you change; keep the code's style; do not change tests. If the task needs a new function or method, \
+        give it the same way under its path and new name (`path: Class.new_name`, or `path: new_name` at the top \
+        level): it goes after the shown definitions of that class or file.
 
         The format only (a made-up task, not yours): for "Shop.total() should round to cents" and a definition \
         shop.py: Shop.total, the reply is:

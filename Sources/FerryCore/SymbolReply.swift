@@ -26,8 +26,10 @@ public struct SymbolUnit: Sendable, Hashable, Codable {
 
 /// A reply that gives complete replacement definitions: `path: Name` on a line, then a fenced block from the
 /// definition's first line (decorators included) to its last. Each block is matched to a unit by the name on its
-/// header line or, failing that, by the name its own `def`/`class`/`func` line defines; blocks that leave code out,
-/// are cut off, or match no unit are refused with a reason for the model.
+/// header line or, failing that, by the name its own `def`/`class`/`func` line defines. A block that defines a name
+/// no unit has is a new definition (a task often needs a new method or helper): it goes after the last unit of the
+/// same class or file (see `SymbolReply+Add`). Blocks that leave code out, are cut off, or cannot be placed are
+/// refused with a reason for the model.
 public struct SymbolReply: Hashable, Sendable {
     public struct Replacement: Hashable, Sendable {
         public var unit: SymbolUnit
@@ -35,10 +37,14 @@ public struct SymbolReply: Hashable, Sendable {
     }
 
     public var replacements: [Replacement]
+    public var insertions: [Insertion]
     public var problems: [String]
 
-    public static func parse(_ reply: String, units: [SymbolUnit]) -> SymbolReply {
+    /// `files` are the units' files as they are now: a new definition must not repeat a name one of them already
+    /// defines at that level (the model saw it only in the outline).
+    public static func parse(_ reply: String, units: [SymbolUnit], files: [String: String] = [:]) -> SymbolReply {
         var replacements: [Replacement] = []
+        var insertions: [Insertion] = []
         var problems: [String] = []
         let lines = reply.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         var index = 0
@@ -65,52 +71,42 @@ public struct SymbolReply: Hashable, Sendable {
                 index += 1
             }
             guard let defined = definedName(body) else { continue }  // prose or a command, not a definition
-            guard let unit = match(header: header, defined: defined, units: units) else {
-                problems.append(
-                    "`\(defined)` is not one of the definitions you were shown in full; give only those, each whole.")
-                continue
-            }
+            let unit = match(header: header, defined: defined, units: units)
+            let label = unit?.label ?? "`\(defined)`"
             guard closed else {
-                problems.append("The block for \(unit.label) is cut off (no closing fence); give the whole definition.")
+                problems.append("The block for \(label) is cut off (no closing fence); give the whole definition.")
                 continue
             }
-            let originalSet = Set(unit.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+            let originalSet = Set((unit?.text ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
             if let marker = body.first(where: {
                 WholeFileReply.isElision($0) && !originalSet.contains($0.trimmingCharacters(in: .whitespaces))
             }) {
                 problems.append(
-                    "The block for \(unit.label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); "
+                    "The block for \(label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); "
                         + "give every line of the definition.")
                 continue
             }
             while body.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { body.removeLast() }
+            guard let unit else {
+                if !candidates(header: header, defined: defined, units: units).isEmpty {
+                    problems.append(
+                        "More than one definition you were shown is called `\(defined)`; put its path and full name "
+                            + "(`path: Class.\(defined)`) on the line above its block.")
+                    continue
+                }
+                switch placement(header: header, defined: defined, body: body, units: units, files: files) {
+                case .success(let insertion):
+                    insertions.removeAll { $0.path == insertion.path && $0.name == insertion.name }
+                    insertions.append(insertion)
+                case .failure(let refusal): problems.append(refusal.reason)
+                }
+                continue
+            }
             let text = reindented(body, like: unit.text).joined(separator: "\n")
             replacements.removeAll { $0.unit == unit }
             replacements.append(Replacement(unit: unit, text: text))
         }
-        return SymbolReply(replacements: replacements, problems: problems)
-    }
-
-    /// The files with each replacement put in its unit's span, bottom up so earlier spans keep their lines. Only
-    /// files whose text changed are returned. Units that overlap an applied one (a class and its method) are skipped.
-    public static func apply(_ replacements: [Replacement], to files: [String: String]) -> [String: String] {
-        var result: [String: String] = [:]
-        for (path, group) in Dictionary(grouping: replacements, by: \.unit.path) {
-            guard let original = files[path] else { continue }
-            var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            var taken: [ClosedRange<Int>] = []
-            for replacement in group.sorted(by: { $0.unit.startLine > $1.unit.startLine }) {
-                let span = replacement.unit.startLine...replacement.unit.endLine
-                guard span.upperBound <= lines.count, !taken.contains(where: { $0.overlaps(span) }) else { continue }
-                taken.append(span)
-                lines.replaceSubrange(
-                    (span.lowerBound - 1)..<span.upperBound,
-                    with: replacement.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-            }
-            let text = lines.joined(separator: "\n")
-            if text != original { result[path] = text }
-        }
-        return result
+        return SymbolReply(replacements: replacements, insertions: insertions, problems: problems)
     }
 
     /// The name the block's first definition line defines (`def eval(` → `eval`), after decorators and comments.
@@ -133,12 +129,24 @@ public struct SymbolReply: Hashable, Sendable {
     /// The unit a block replaces: the one its header names (`path: Class.name`, or the name alone) that defines the
     /// same name, else the only unit with that simple name.
     static func match(header: String, defined: String, units: [SymbolUnit]) -> SymbolUnit? {
-        let candidates = units.filter { $0.simpleName == defined }
-        guard candidates.count > 1 else { return candidates.first }
         let cleaned = WholeFileReply.cleanPathLine(header)
-        let named = candidates.filter { cleaned.hasSuffix($0.name) || cleaned.contains($0.name + " ") }
-        let inPath = named.filter { cleaned.contains($0.path) }
-        return inPath.first ?? (named.count == 1 ? named[0] : nil)
+        let candidates = candidates(header: header, defined: defined, units: units)
+        guard candidates.count > 1 else { return candidates.first }
+        let byName = candidates.filter { cleaned.hasSuffix($0.name) || cleaned.contains($0.name + " ") }
+        let inPath = byName.filter { cleaned.contains($0.path) }
+        return inPath.first ?? (byName.count == 1 ? byName[0] : nil)
+    }
+
+    /// The units a block may replace: those defining its name, less those its header rules out by naming another
+    /// file or another class (`cart.py: Cart.count` is a new definition there, not `Shop.count`).
+    static func candidates(header: String, defined: String, units: [SymbolUnit]) -> [SymbolUnit] {
+        let cleaned = WholeFileReply.cleanPathLine(header)
+        let named = cleaned.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let namedPath = units.map(\.path).first { cleaned.contains($0) }
+        return units.filter { unit in
+            unit.simpleName == defined && (namedPath == nil || namedPath == unit.path)
+                && (!named.contains(".") || !named.hasSuffix("." + defined) || named == unit.name)
+        }
     }
 
     /// The block at the unit's own indentation: small models often give a method flush left.

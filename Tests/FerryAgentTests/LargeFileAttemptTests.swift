@@ -118,4 +118,31 @@ import Testing
         #expect(judged?.candidates.map(\.chosen) == [false, true])
         #expect(outcome.result.diff.contains("+    return price + price * rate / 100"))
     }
+
+    @Test func aReplyMayAddAHelperNextToTheDefinitionItChanges() async throws {
+        let reply = FakeStep.reply(
+            text: """
+                I will add the tax through a new helper.
+
+                shop/prices.py: add_tax
+                ```python
+                def add_tax(price, rate):
+                    \"\"\"The price with the tax rate (a percentage) added.\"\"\"
+                    return price + tax_on(price, rate)
+                ```
+
+                shop/prices.py: tax_on
+                ```python
+                def tax_on(price, rate):
+                    return price * rate / 100
+                ```
+                """, usage: Self.usage)
+        let outcome = try await run([reply])
+        #expect(outcome.result.status == .verified)
+        let diff = outcome.result.diff
+        #expect(diff.contains("+    return price + tax_on(price, rate)"))
+        #expect(diff.contains("+def tax_on(price, rate):\n+    return price * rate / 100"))
+        let prompt = Self.contents(outcome.requests[0]).first ?? ""
+        #expect(prompt.contains("`path: Class.new_name`"))
+    }
 }

@@ -74,8 +74,8 @@ import Testing
     @Test func refusedBlocksSayWhy() {
         let reply = """
             ```python
-            def unknown():
-                pass
+                def __init__(self):
+                    self.items = None
             ```
             ```python
             def count(self):
@@ -85,10 +85,10 @@ import Testing
             def helper():
                 return 3
             """
-        let parsed = SymbolReply.parse(reply, units: [Self.count, Self.helper])
-        #expect(parsed.replacements.isEmpty)
+        let parsed = SymbolReply.parse(reply, units: [Self.count, Self.helper], files: ["shop.py": Self.file])
+        #expect(parsed.replacements.isEmpty && parsed.insertions.isEmpty)
         #expect(parsed.problems.count == 3)
-        #expect(parsed.problems[0].contains("`unknown` is not one of the definitions"))
+        #expect(parsed.problems[0].contains("`__init__` already exists in shop.py (line 5)"))
         #expect(parsed.problems[1].contains("leaves code out"))
         #expect(parsed.problems[2].contains("cut off"))
     }
@@ -98,8 +98,9 @@ import Testing
         let b = SymbolUnit(path: "a.py", name: "B.run", startLine: 6, endLine: 7, text: "    def run(self):\n        return 2")
         let reply = "a.py: B.run\n```python\n    def run(self):\n        return 22\n```\n"
         #expect(SymbolReply.parse(reply, units: [a, b]).replacements.map(\.unit) == [b])
-        let unnamed = "```python\n    def run(self):\n        return 22\n```\n"
-        #expect(SymbolReply.parse(unnamed, units: [a, b]).replacements.isEmpty)
+        let unnamed = SymbolReply.parse("```python\n    def run(self):\n        return 22\n```\n", units: [a, b])
+        #expect(unnamed.replacements.isEmpty && unnamed.insertions.isEmpty)
+        #expect(unnamed.problems.first?.contains("More than one definition you were shown is called `run`") == true)
     }
 
     @Test func prosAndCommandsAreNotDefinitions() {
@@ -112,5 +113,70 @@ import Testing
         let text = (1...5).map { "def f\($0)():\n    pass" }.joined(separator: "\n")
         let outline = AttemptPrompts.outline(of: text, lines: [1, 3, 5, 7, 9], maxLines: 3)
         #expect(outline == "1: def f1():\n3: def f2():\n5: def f3():\n(2 more definitions)")
+    }
+
+    @Test func aNewMethodGoesAfterTheLastShownMemberOfItsClassAndANewFunctionAfterTheLastTopLevelOne() {
+        let reply = """
+            I will add a discount and a tax helper.
+
+            shop.py: Shop.count
+            ```python
+            def count(self):
+                return len(self.items) or 0
+            ```
+
+            shop.py: Shop.discount
+            ```python
+            def discount(self, rate):
+                return self.total * (1 - rate)
+            ```
+
+            shop.py: tax
+            ```python
+            def tax(amount):
+                return amount * 0.2
+            ```
+            """
+        let parsed = SymbolReply.parse(reply, units: [Self.total, Self.count, Self.helper], files: ["shop.py": Self.file])
+        #expect(parsed.problems.isEmpty)
+        #expect(parsed.replacements.map(\.unit) == [Self.count])
+        #expect(parsed.insertions.map(\.name) == ["Shop.discount", "tax"])
+        let files = SymbolReply.apply(parsed.replacements, insertions: parsed.insertions, to: ["shop.py": Self.file])
+        let expected = Self.file
+            .replacingOccurrences(
+                of: "        return len(self.items)\n",
+                with: "        return len(self.items) or 0\n\n    def discount(self, rate):\n        return self.total * (1 - rate)\n")
+            + "\n\n\ndef tax(amount):\n    return amount * 0.2"
+        #expect(files["shop.py"] == expected)
+    }
+
+    @Test func anIndentedNewDefinitionWithoutAHeaderJoinsTheOnlyClassShown() {
+        let reply = "```python\n    def clear(self):\n        self.items = []\n```\n"
+        let parsed = SymbolReply.parse(reply, units: [Self.total], files: ["shop.py": Self.file])
+        #expect(parsed.insertions.map(\.name) == ["Shop.clear"])
+        #expect(parsed.insertions.first?.afterLine == 10)
+        let lines = SymbolReply.apply([], insertions: parsed.insertions, to: ["shop.py": Self.file])["shop.py"]?
+            .split(separator: "\n", omittingEmptySubsequences: false) ?? []
+        #expect(lines[10...12] == ["", "    def clear(self):", "        self.items = []"])
+        #expect(lines[13] == "")
+        #expect(lines[14] == "    def count(self):")
+    }
+
+    @Test func aNewDefinitionThatCannotBePlacedIsRefusedWithHowToAddOne() {
+        let other = SymbolUnit(path: "cart.py", name: "Cart.add", startLine: 2, endLine: 3, text: "    def add(self):\n        pass")
+        let files = ["shop.py": Self.file, "cart.py": "class Cart:\n    def add(self):\n        pass\n"]
+        // Two files shown and no header: which file?
+        let noFile = SymbolReply.parse("```python\ndef tax(a):\n    return a\n```\n", units: [Self.count, other], files: files)
+        #expect(noFile.insertions.isEmpty)
+        #expect(noFile.problems.first?.contains("put `path: Class.tax`") == true)
+        // A class none of whose members was shown.
+        let noClass = SymbolReply.parse(
+            "shop.py: Basket.size\n```python\ndef size(self):\n    return 0\n```\n", units: [Self.count, other], files: files)
+        #expect(noClass.problems.first?.contains("no definition of Basket was shown in full") == true)
+        // The same method name in another class is not a clash.
+        let elsewhere = SymbolReply.parse(
+            "cart.py: Cart.count\n```python\n    def count(self):\n        return 1\n```\n", units: [Self.count, other], files: files)
+        #expect(elsewhere.problems.isEmpty)
+        #expect(elsewhere.insertions.map(\.name) == ["Cart.count"])
     }
 }
