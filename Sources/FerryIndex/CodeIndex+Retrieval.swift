@@ -164,7 +164,24 @@ extension CodeIndex {
                     scores[path] = score * 0.2
                 }
             }
-            return scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit).map { path, score in
+            let ranked = scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit)
+            if features.fileFunctions {
+                let terms = QueryText.terms(text, limit: 64)
+                for (path, _) in ranked where !terms.isEmpty {
+                    let rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT c.symbol, bm25(chunks_fts, 4.0, 3.0, 1.0) AS rank
+                            FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+                            WHERE chunks_fts MATCH ? AND c.file_id = (SELECT id FROM files WHERE path = ?)
+                            AND c.symbol IS NOT NULL ORDER BY rank LIMIT 40
+                            """, arguments: [QueryText.ftsQuery(terms), path])
+                    // Mentioned definitions (score 100) stay first; the rest are this file's chunks in BM25 order.
+                    functions[path] = (functions[path] ?? []).filter { $0.1 >= 100 }
+                        + rows.map { ($0["symbol"] as String, -($0["rank"] as Double)) }
+                }
+            }
+            return ranked.map { path, score in
                 var seen: Set<String> = []
                 let top = (functions[path] ?? []).sorted { $0.1 > $1.1 }.map(\.0).filter { seen.insert($0).inserted }.prefix(5)
                 var reasonSeen: Set<String> = []

@@ -62,6 +62,9 @@ public struct LocateFeatures: Sendable, Hashable {
     public var symbols = true
     /// Tests, docs and examples ranked below source (changes land in source).
     public var demoteTests = true
+    /// Each ranked file's definitions ordered by BM25 over all of that file's chunks, not only the chunks that made
+    /// the corpus-wide top 400 (in a large file the one to change often did not).
+    public var fileFunctions = true
 
     public init() {}
 
@@ -71,14 +74,16 @@ public struct LocateFeatures: Sendable, Hashable {
         features.mentions = false
         features.symbols = false
         features.demoteTests = false
+        features.fileFunctions = false
         for name in text.split(separator: ",") {
             switch name.trimmingCharacters(in: .whitespaces) {
             case "bm25": features.bm25 = true
             case "mentions": features.mentions = true
             case "symbols": features.symbols = true
             case "tests": features.demoteTests = true
+            case "functions": features.fileFunctions = true
             case "all": features = LocateFeatures()
-            default: throw FerryError(.usage, "unknown locate feature \(name): use bm25, mentions, symbols, tests or all")
+            default: throw FerryError(.usage, "unknown locate feature \(name): use bm25, mentions, symbols, tests, functions or all")
             }
         }
         return features
