@@ -116,6 +116,7 @@ let package = Package(
             name: "FerryEval",
             dependencies: [
                 "FerryCore", "FerryAgent", "FerryModels", "FerrySandbox", "FerryStore", "FerryWorkspace",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]

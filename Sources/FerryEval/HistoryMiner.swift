@@ -6,8 +6,8 @@ import Foundation
 /// Builds a SWE-bench-format suite from a repository's own history, so a customer can measure Ferry on their code.
 ///
 /// Each commit (merges left out) that changes Python source and tests together is a candidate: its source changes are
-/// the gold `patch`, its test changes the hidden `test_patch`, its parent the base, its message the problem
-/// statement. The test files the test patch touches run twice in the sandbox at the parent, with the test patch: once
+/// the gold `patch`, its test changes the hidden `test_patch`, its parent the base, its message (and the text of the
+/// issues it links, when `Options.issues` can read them) the problem statement. The test files the test patch touches run twice in the sandbox at the parent, with the test patch: once
 /// without the gold patch and once with it. Tests that fail without and pass with it are `FAIL_TO_PASS`; tests that
 /// pass both times are `PASS_TO_PASS`. A candidate with no `FAIL_TO_PASS` test is rejected with the reason, so every
 /// kept instance is validated: the gold patch resolves it and the base fails it.
@@ -25,6 +25,8 @@ public struct HistoryMiner: Sendable {
         /// Host paths the sandbox shows read-only (the venv the test command uses).
         public var readOnlyBinds: [String] = []
         public var timeoutSeconds = 600.0
+        /// Where the issues a commit links to are read, for the problem statement (nil: the commit message alone).
+        public var issues: LinkedIssues?
 
         public init(repo: String, since: String, testCommand: String) {
             self.repo = repo
@@ -79,6 +81,7 @@ public struct HistoryMiner: Sendable {
             workspace: scratch, readOnlyPaths: [scratch + "/.git", commonGitDir], readOnlyBinds: options.readOnlyBinds))
         var instances: [EvalInstance] = []
         var rejected: [Rejection] = []
+        var issues = options.issues
         for commit in commits {
             if let limit = options.limit, instances.count >= limit { break }
             let short = String(commit.prefix(10))
@@ -97,8 +100,20 @@ public struct HistoryMiner: Sendable {
                     rejected.append(Rejection(commit: short, reason: reason))
                     progress("\(short) rejected: \(reason)")
                 } else {
+                    var linked = ""
+                    if let source = issues {
+                        do {
+                            let (text, numbers) = try await source.statement(for: instance.problemStatement)
+                            instance.problemStatement = text
+                            if !numbers.isEmpty { linked = ", issue " + numbers.map { "#\($0)" }.joined(separator: ", ") }
+                        } catch {
+                            // One failure (no network, a rate limit) stops the lookups: the rest keep their messages.
+                            issues = nil
+                            progress("linked issues left out from here on: \(error)")
+                        }
+                    }
                     instances.append(instance)
-                    progress("\(short) kept: \(instance.failToPass.count) FAIL_TO_PASS, \(instance.passToPass.count) PASS_TO_PASS")
+                    progress("\(short) kept: \(instance.failToPass.count) FAIL_TO_PASS, \(instance.passToPass.count) PASS_TO_PASS\(linked)")
                 }
             }
         }

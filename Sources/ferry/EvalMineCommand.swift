@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryCore
 import FerryEval
+import FerryWorkspace
 import Foundation
 
 extension EvalCommand {
@@ -27,6 +28,10 @@ extension EvalCommand {
         @Option(help: "Stop after this many kept instances.") var limit: Int?
         @Option(help: "The suite file to write (JSONL).") var out: String
         @Flag(help: "Add to the suite file instead of replacing it.") var append = false
+        @Option(help: "The GitHub repository (owner/name) whose issues the commits link to; default: the origin remote's.")
+        var github: String?
+        @Option(help: "GitHub's API (for GitHub Enterprise).") var githubApi = "https://api.github.com"
+        @Flag(help: "Leave linked issues out: problem statements are the commit messages alone.") var noIssues = false
 
         func run() async throws {
             let repoPath = (repo as NSString).expandingTildeInPath
@@ -38,6 +43,17 @@ extension EvalCommand {
             options.until = until
             options.limit = limit
             options.readOnlyBinds = (readOnly ?? "").split(separator: ",").map { ($0.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath }
+            if !noIssues {
+                let remote = try? await Git(repoPath).run("remote", "get-url", "origin")
+                if let repository = github ?? remote.flatMap(LinkedIssues.repository(fromRemote:)) {
+                    // The token is sent to the API only, never printed or written to the suite.
+                    let token = ProcessInfo.processInfo.environment["GITHUB_TOKEN"]
+                    options.issues = LinkedIssues(repository: repository, apiBase: githubApi, token: token)
+                    print("linked issues: read from \(githubApi) for \(repository)\(token == nil ? " (no GITHUB_TOKEN: 60 requests an hour)" : "")")
+                } else {
+                    print("linked issues: left out (no GitHub origin remote; name one with --github owner/name)")
+                }
+            }
             let (instances, rejected) = try await HistoryMiner(options: options).mine { line in
                 print(line)
                 fflush(nil)

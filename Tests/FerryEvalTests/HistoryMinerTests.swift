@@ -68,4 +68,35 @@ import Testing
         ).validate { _ in }
         #expect(checks.map(\.valid) == [true])
     }
+
+    @Test func aKeptCommitTakesTheTextOfTheIssueItsPullRequestClosed() async throws {
+        let repo = try await FixtureRepo.make([
+            "calc.py": "def add(a, b):\n    return a - b\n",
+            "tests/test_calc.py": "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n",
+        ])
+        try await commit(
+            repo,
+            [
+                "calc.py": "def add(a, b):\n    return a + b\n",
+                "tests/test_calc.py": "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+            ], message: "Make add add (#12)")
+        try await FakeHTTPServer.with(LinkedIssuesTests.answers) { server in
+            var options = HistoryMiner.Options(repo: repo, since: "2000-01-01", testCommand: "python3 -m pytest -rA -q -p no:cacheprovider")
+            options.timeoutSeconds = 120
+            options.issues = LinkedIssues(repository: "acme/calc", apiBase: server.baseURL, token: nil)
+            let lines = LockedLines()
+            let (instances, _) = try await HistoryMiner(options: options).mine { lines.append($0) }
+            #expect(instances.first?.problemStatement.hasPrefix("add() subtracts\n\nadd(2, 3) gives -1.") == true)
+            #expect(instances.first?.problemStatement.hasSuffix("Make add add (#12)") == true)
+            #expect(lines.all.contains { $0.contains("kept") && $0.contains("issue #11") })
+        }
+    }
+}
+
+/// Progress lines from a `@Sendable` callback.
+final class LockedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
 }

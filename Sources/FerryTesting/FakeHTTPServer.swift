@@ -1,0 +1,74 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// A plain HTTP server on 127.0.0.1 that answers GET requests from a table (path → status and body), and records
+/// the requests it saw: a stand-in for a third-party API (GitHub's issues) in tests, over real HTTP.
+public final class FakeHTTPServer: Sendable {
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: String
+        public init(_ status: Int, _ body: String) {
+            self.status = status
+            self.body = body
+        }
+    }
+
+    final class Log: Sendable {
+        let seen = Mutex<[(path: String, authorization: String?)]>([])
+    }
+
+    public let port: Int
+    let log: Log
+
+    init(port: Int, log: Log) {
+        self.port = port
+        self.log = log
+    }
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// The paths requested, in order.
+    public var requests: [String] { log.seen.withLock { $0.map(\.path) } }
+    /// The `Authorization` header of each request, in order.
+    public var authorizations: [String?] { log.seen.withLock { $0.map(\.authorization) } }
+
+    public static func with<T: Sendable>(
+        _ answers: [String: Answer], _ body: @Sendable (FakeHTTPServer) async throws -> T
+    ) async throws -> T {
+        let router = Router()
+        let log = Log()
+        router.get("**") { request, _ -> Response in
+            let path = request.uri.path
+            log.seen.withLock { $0.append((path, request.headers[.authorization])) }
+            let answer = answers[path] ?? Answer(404, #"{"message":"Not Found"}"#)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(
+                status: .init(code: answer.status), headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
+        }
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "fake-http-server")
+        logger.logLevel = .critical
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            }, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await app.runService(gracefulShutdownSignals: [])
+                return nil
+            }
+            var iterator = portStream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let server = FakeHTTPServer(port: port, log: log)
+            defer { group.cancelAll() }
+            return try await body(server)
+        }!
+    }
+}
