@@ -42,9 +42,21 @@ enum ChangeProof {
         final: TestRun, baseline: TestRun?, changed: [String], base: String, git: Git, root: String,
         runner: any CommandRunner, timeout: Double
     ) async throws -> AgentMachine.Verification {
-        guard final.passed else { return .failed(final.describe()) }
+        // Tests that already failed at the baseline do not count against the change, test by test, when both runs
+        // can be read that way: a change is failed by a test it breaks, not by one that was broken before it.
+        let comparison = final.passed ? nil : TestFailures.compare(final, baseline: baseline)
+        guard final.passed || comparison.isNoWorse else {
+            if case .worse(let newly)? = comparison {
+                return .failed("these tests passed before the change and fail with it: \(TestFailures.list(newly))\n" + final.describe())
+            }
+            return .failed(final.describe())
+        }
         let command = final.command
-        let detail = "tests pass: \(final.summaryLine ?? command)"
+        var detail = "tests pass: \(final.summaryLine ?? command)"
+        if case .noWorse(_, let still)? = comparison {
+            detail = "no test that passed before fails now (\(final.summaryLine ?? command)); \(still.count) failed "
+                + "before the change and still fail (\(TestFailures.list(still)))"
+        }
         // Files .gitignore hides are in no diff, yet a test run reads them: an ignored conftest.py or .pth file, or
         // a planted .pyc, counts as configuration the change added.
         let ignored = try await git.run("ls-files", "-z", "--others", "--ignored", "--exclude-standard")
@@ -65,32 +77,53 @@ enum ChangeProof {
 
         // R1: the project's tests as they were at the base, against the changed code.
         let infrastructure = configuration + tests
+        var judged = final
         if !infrastructure.isEmpty {
             let own = try await withReverted(infrastructure, base: base, git: git, root: root, run)
-            guard own.passed else {
+            judged = own
+            guard own.passed || TestFailures.failures(of: own, within: final) else {
                 return .testsRewritten(
                     "the tests pass only with the change's edits to \(list(infrastructure)); the project's tests as "
                         + "they were at the base commit fail with the change (\(own.summaryLine ?? own.describe(tailBytes: 300)))")
             }
         }
-        if let baseline, !baseline.passed {
+        if let baseline, !baseline.passed, judged.passed {
             return .passed(
                 detail + "; they failed before the change"
                     + (infrastructure.isEmpty ? "" : ", and pass as they were at the base commit"))
         }
-        guard !tests.isEmpty else { return .passedWithoutProof(detail) }
+        if case .noWorse(let fixed, _) = TestFailures.compare(judged, baseline: baseline), !fixed.isEmpty, !judged.passed {
+            return .passed(
+                detail + "; \(fixed.count) failed before the change and pass with it (\(TestFailures.list(fixed)))"
+                    + (infrastructure.isEmpty ? "" : ", as the tests were at the base commit"))
+        }
+        // Tests still fail (as they did before) and none of them was fixed: the failures may be the task itself, so
+        // this is not a pass of any kind, and the model hears which tests still fail.
+        let unshown = AgentMachine.Verification.failed(
+            "no test that passed before the change fails with it, but the tests that failed before still fail and "
+                + "none of them passes now: \(TestFailures.list(TestFailures.read(judged)?.failed.sorted() ?? []))\n"
+                + judged.describe())
+        guard !tests.isEmpty else { return judged.passed ? .passedWithoutProof(detail) : unshown }
 
         // R2 and R3: the tests the change adds, under the base's test configuration, with and without its code.
+        var withCode = final
         if !configuration.isEmpty {
             let with = try await withReverted(configuration, base: base, git: git, root: root, run)
-            guard with.passed else {
+            withCode = with
+            guard with.passed || TestFailures.failures(of: with, within: final) else {
                 return .testsRewritten(
                     "the tests the change adds (\(list(tests))) pass only with its edits to the test configuration "
                         + "(\(list(configuration)))")
             }
         }
         let without = try await withReverted(configuration + code, base: base, git: git, root: root, run)
-        if without.passed { return .passedWithoutProof(detail) }
+        if without.passed { return withCode.passed ? .passedWithoutProof(detail) : unshown }
+        if !withCode.passed {
+            // Tests failed with the code too (as they did at the baseline): only tests that fail without the code
+            // and pass with it show anything.
+            guard case .worse(let newly) = TestFailures.compare(without, baseline: withCode) else { return unshown }
+            return .passed(detail + "; the changed tests fail without the change (\(TestFailures.list(newly)))")
+        }
         return .passed(detail + "; the changed tests (\(list(tests))) fail without the change")
     }
 

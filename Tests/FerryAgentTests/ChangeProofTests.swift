@@ -73,4 +73,65 @@ import Testing
             Issue.record("expected passedWithoutProof"); return
         }
     }
+
+    /// A project with a test that fails whatever the change (it needs a service this machine lacks), and a bug in
+    /// `half` that `test_half` shows.
+    static let brokenFiles = [
+        "m.py": "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2\n",
+        "tests/__init__.py": "",
+        "tests/test_m.py": """
+            import os, unittest
+            from m import double, half
+
+            class T(unittest.TestCase):
+                def test_double(self):
+                    self.assertEqual(double(2), 4)
+                def test_half(self):
+                    self.assertEqual(half(4), 2)
+                def test_service(self):
+                    self.assertTrue(os.environ.get("FERRY_NEVER_SET"), "needs the service")
+
+            """,
+    ]
+
+    @Test func testsThatFailedBeforeTheChangeDoNotCountAgainstItTestByTest() async throws {
+        let repo = try await FixtureRepo.make(Self.brokenFiles)
+        let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
+        let baseline = try await TestRun.run("python3 -m unittest -q", in: repo, runner: runner, timeout: 60)
+        #expect(!baseline.passed)
+        #expect(TestFailures.read(baseline)?.failed.count == 2)
+
+        // The fix: test_half passes now, test_service still fails as before. That is proof.
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        guard case .passed(let detail) = try await judge(repo, baseline: baseline) else {
+            Issue.record("expected passed"); return
+        }
+        #expect(detail.contains("1 failed before the change and pass with it (test_half"))
+        #expect(detail.contains("1 failed before the change and still fail (test_service"))
+
+        // A change that breaks a test that passed: failed, naming it, whatever else failed before.
+        try "def double(x):\n    return x * 3\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        guard case .failed(let why) = try await judge(repo, baseline: baseline) else {
+            Issue.record("expected failed"); return
+        }
+        #expect(why.contains("passed before the change and fail with it: test_double"))
+
+        // A change that breaks nothing but fixes none of the failing tests: they may be the task, so it fails, and
+        // the message says which still fail.
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2  # unchanged behaviour\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        guard case .failed(let note) = try await judge(repo, baseline: baseline) else {
+            Issue.record("expected failed"); return
+        }
+        #expect(note.contains("none of them passes now: test_half"))
+
+        // A test the change adds, failing without its code, is proof even while test_service fails throughout.
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2\n\ndef third(x):\n    return x / 3\n"
+            .write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        let added = Self.brokenFiles["tests/test_m.py"]! + "    def test_third(self):\n        from m import third\n        self.assertEqual(third(9), 3)\n"
+        try added.write(toFile: repo + "/tests/test_m.py", atomically: true, encoding: .utf8)
+        guard case .passed(let proof) = try await judge(repo, baseline: baseline) else {
+            Issue.record("expected passed"); return
+        }
+        #expect(proof.contains("the changed tests fail without the change (test_third"))
+    }
 }
