@@ -90,12 +90,14 @@ extension SymbolReply {
                 let new = replacement.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 edits.append((Double(unit.startLine), { $0.replaceSubrange((unit.startLine - 1)..<unit.endLine, with: new) }))
             }
-            for insertion in insertions where insertion.path == path && insertion.afterLine <= lines.count
+            for (order, insertion) in insertions.enumerated() where insertion.path == path && insertion.afterLine <= lines.count
                 && !taken.contains(where: { $0.lowerBound <= insertion.afterLine && insertion.afterLine < $0.upperBound })
             {
                 let new = Array(repeating: "", count: insertion.topLevel ? 2 : 1)
                     + insertion.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                edits.append((Double(insertion.afterLine) + 0.5, { $0.insert(contentsOf: new, at: insertion.afterLine) }))
+                // Two after one line keep the reply's order: the later goes in first, the earlier above it.
+                let position = Double(insertion.afterLine) + 0.5 + Double(order) * 1e-6
+                edits.append((position, { $0.insert(contentsOf: new, at: insertion.afterLine) }))
             }
             for edit in edits.sorted(by: { $0.position > $1.position }) { edit.apply(&lines) }
             let text = lines.joined(separator: "\n")

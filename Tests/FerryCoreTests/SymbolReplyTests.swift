@@ -150,6 +150,13 @@ import Testing
         #expect(files["shop.py"] == expected)
     }
 
+    @Test func twoNewDefinitionsAfterOneKeepTheReplysOrder() {
+        let reply = "shop.py: Shop.a\n```python\ndef a(self):\n    return 1\n```\nshop.py: Shop.b\n```python\ndef b(self):\n    return 2\n```\n"
+        let parsed = SymbolReply.parse(reply, units: [Self.count], files: ["shop.py": Self.file])
+        let text = SymbolReply.apply([], insertions: parsed.insertions, to: ["shop.py": Self.file])["shop.py"] ?? ""
+        #expect(text.contains("        return len(self.items)\n\n    def a(self):\n        return 1\n\n    def b(self):\n        return 2\n"))
+    }
+
     @Test func anIndentedNewDefinitionWithoutAHeaderJoinsTheOnlyClassShown() {
         let reply = "```python\n    def clear(self):\n        self.items = []\n```\n"
         let parsed = SymbolReply.parse(reply, units: [Self.total], files: ["shop.py": Self.file])
