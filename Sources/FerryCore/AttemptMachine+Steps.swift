@@ -67,7 +67,13 @@ extension AttemptMachine {
             return settle(.verified, detail, tests: tests, summary: summary)
         case .passedWithoutProof(let detail):
             return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
-        case .failed, .noChange, .noTestCommand, .testsRewritten:
+        case .failed(let detail):
+            // A test-by-test verdict ("these passed before and fail now: …") says more than the output's tail.
+            if let verdict = detail.split(separator: "\n").first, verdict.hasPrefix("these tests") || verdict.hasPrefix("no test") {
+                lastProblems.append(verdict.prefix(1).uppercased() + verdict.dropFirst() + ".")
+            }
+            return retry(number, tests: tests, changed: changed, now: now)
+        case .noChange, .noTestCommand, .testsRewritten:
             return retry(number, tests: tests, changed: changed, now: now)
         }
     }

@@ -107,6 +107,18 @@ import Testing
         #expect(m.takeRecords().last?.type == "attempt.finished")
     }
 
+    @Test func aTestByTestVerdictReachesTheModelByName() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return 0\n"), cost: 0, now: 1))
+        _ = written(&m, ["calc.py"], now: 1)
+        let verdict = AgentMachine.Verification.failed("these tests passed before the change and fail with it: t.py::test_zero\n[exit code 1]")
+        guard case .callModel(let call) = m.handle(.verified(verdict, tests: Self.test(passed: false), now: 2)) else {
+            Issue.record("expected a retry"); return
+        }
+        #expect(call.messages.last?.content.contains("These tests passed before the change and fail with it: t.py::test_zero.") == true)
+    }
+
     @Test func theSameReplyAgainEndsTheAttempt() {
         var m = machine()
         _ = m.handle(.start(now: 0))
