@@ -50,25 +50,8 @@ public final class FakeHTTPServer: Sendable {
                 status: .init(code: answer.status), headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
         }
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "fake-http-server")
-        logger.logLevel = .critical
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            }, logger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService(gracefulShutdownSignals: [])
-                return nil
-            }
-            var iterator = portStream.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CancellationError() }
-            let server = FakeHTTPServer(port: port, log: log)
-            defer { group.cancelAll() }
-            return try await body(server)
-        }!
+        return try await serving(router, label: "fake-http-server") { port in
+            try await body(FakeHTTPServer(port: port, log: log))
+        }
     }
 }

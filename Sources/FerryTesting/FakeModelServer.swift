@@ -100,27 +100,36 @@ public final class FakeModelServer: Sendable {
         router.post("/v1/chat/completions", use: handler)
         router.post("/v1/messages", use: handler)
         router.get("/health") { _, _ in "ok" }
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "fake-model-server")
-        logger.logLevel = .critical
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            }, logger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService(gracefulShutdownSignals: [])
-                return nil
-            }
-            var iterator = portStream.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CancellationError() }
-            let server = FakeModelServer(flavor: flavor, port: port, shared: shared)
-            defer { group.cancelAll() }
-            return try await body(server)
-        }!
+        return try await serving(router, label: "fake-model-server") { port in
+            try await body(FakeModelServer(flavor: flavor, port: port, shared: shared))
+        }
     }
+}
+
+/// Runs `router` on 127.0.0.1 at a free port for the scope of `body`, which gets the port: the in-process servers
+/// the tests talk to over real HTTP.
+func serving<T: Sendable>(
+    _ router: Router<BasicRequestContext>, label: String, _ body: @Sendable (Int) async throws -> T
+) async throws -> T {
+    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: label)
+    logger.logLevel = .critical
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        }, logger: logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await app.runService(gracefulShutdownSignals: [])
+            return nil
+        }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CancellationError() }
+        defer { group.cancelAll() }
+        return try await body(port)
+    }!
 }
 
 final class SharedState: Sendable {
