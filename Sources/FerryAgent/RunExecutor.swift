@@ -186,9 +186,11 @@ struct RunExecutor: Sendable {
         } else if machine.testCommand != nil {
             let run = try await runTests()
             tests = run
-            verification = try await ChangeProof.judge(
-                final: run, baseline: machine.baseline, changed: changed, base: base, git: git, root: workspace.root,
-                runner: runner, timeout: config.testTimeoutSeconds)
+            verification = try await widerCheck(
+                ChangeProof.judge(
+                    final: run, baseline: machine.baseline, changed: changed, base: base, git: git, root: workspace.root,
+                    runner: runner, timeout: config.testTimeoutSeconds),
+                changed: changed)
         } else {
             verification = .noTestCommand
         }

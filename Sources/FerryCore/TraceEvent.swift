@@ -14,6 +14,8 @@ public enum TraceEvent: Sendable, Hashable {
     case testsUnusable(Unusable)
     /// The test command names `{related_tests}`: which files judge the run, and why.
     case testsRelated(Message)
+    /// A change the related tests passed, checked against the wider suite when the time budget allows.
+    case testsWider(Message)
     case attemptStarted(AttemptStarted)
     case attemptReproduction(Reproduction)
     case attemptApplied(AttemptApplied)
@@ -50,6 +52,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .baseline: "tests.baseline"
         case .testsUnusable: "tests.unusable"
         case .testsRelated: "tests.related"
+        case .testsWider: "tests.wider"
         case .attemptStarted: "attempt.started"
         case .attemptReproduction: "attempt.reproduction"
         case .attemptApplied: "attempt.applied"
@@ -78,7 +81,7 @@ public enum TraceEvent: Sendable, Hashable {
     public var dataJSON: String {
         switch self {
         case .runStarted(let p): Self.text(p)
-        case .configWarning(let p), .runHalted(let p), .testsRelated(let p): Self.text(p)
+        case .configWarning(let p), .runHalted(let p), .testsRelated(let p), .testsWider(let p): Self.text(p)
         case .baselineStarted(let p): Self.text(p)
         case .baseline(let p): Self.text(p)
         case .testsUnusable(let p): Self.text(p)
@@ -121,6 +124,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "tests.baseline": self = .baseline(try p())
         case "tests.unusable": self = .testsUnusable(try p())
         case "tests.related": self = .testsRelated(try p())
+        case "tests.wider": self = .testsWider(try p())
         case "attempt.started": self = .attemptStarted(try p())
         case "attempt.reproduction": self = .attemptReproduction(try p())
         case "attempt.applied": self = .attemptApplied(try p())

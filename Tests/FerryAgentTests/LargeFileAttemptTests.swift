@@ -43,8 +43,8 @@ import Testing
         var trace: [TraceEvent]
     }
 
-    func run(_ script: [FakeStep], candidates: Int = 1) async throws -> Outcome {
-        let repo = try await FixtureRepo.make(Self.files)
+    func run(_ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:]) async throws -> Outcome {
+        let repo = try await FixtureRepo.make(Self.files.merging(extra) { $1 })
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest {related_tests}"
@@ -144,5 +144,27 @@ import Testing
         #expect(diff.contains("+def tax_on(price, rate):\n+    return price * rate / 100"))
         let prompt = Self.contents(outcome.requests[0]).first ?? ""
         #expect(prompt.contains("`path: Class.new_name`"))
+    }
+
+    @Test func aChangeTheRelatedTestsPassIsCheckedAgainstTheWiderSuite() async throws {
+        // A test no related-test rule finds (it imports nothing of the module) that pins the module's definitions.
+        let pin = "import unittest\n\nclass T(unittest.TestCase):\n    def test_api(self):\n"
+            + "        text = open('shop/prices.py').read()\n        self.assertNotIn('def tax_on', text)\n"
+        let helper = FakeStep.reply(
+            text: "shop/prices.py: add_tax\n```python\ndef add_tax(price, rate):\n    return price + tax_on(price, rate)\n```\n\n"
+                + "shop/prices.py: tax_on\n```python\ndef tax_on(price, rate):\n    return price * rate / 100\n```\n",
+            usage: Self.usage)
+        let outcome = try await run([helper, Self.right], extra: ["tests/test_api.py": pin])
+        // The first change passes the related tests but breaks test_api: it goes back, and the plain fix is verified.
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.requests.count == 2)
+        let wider = outcome.trace.compactMap { if case .testsWider(let m) = $0 { m.message } else { nil } }
+        #expect(wider.count == 2)
+        #expect(wider.first?.hasPrefix("failed: 1 tests pass without the change and fail with it (test_api") == true)
+        // test_other fails with and without the change: it does not count against the fix.
+        #expect(wider.last == "passed: no test fails that passed without the change; 1 fail either way")
+        let retry = Self.contents(outcome.requests[1]).last ?? ""
+        #expect(retry.contains("These tests passed before the change and fail with it (the wider suite, beyond the related tests): test_api"))
+        #expect(!outcome.result.diff.contains("tax_on"))
     }
 }

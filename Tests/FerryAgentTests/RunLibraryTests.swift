@@ -72,10 +72,15 @@ import Testing
                 async let b = Self.timed(returnedAt) { try await second.run(RunRequest(task: "wait a minute", repo: repoB), control: control) { event in
                     live.withLock { $0.append(event) }
                     guard case .modelReply = event.event else { return }
-                    // The command is starting: cancel it half a second in.
+                    // The command is starting: cancel it once its process runs (a loaded machine may take seconds
+                    // to start it; a fixed half second made this test flaky).
                     Task {
-                        try await Task.sleep(for: .milliseconds(500))
-                        #expect(Self.processRunning(marker))
+                        var running = false
+                        for _ in 0..<200 where !running {
+                            try await Task.sleep(for: .milliseconds(100))
+                            running = Self.processRunning(marker)
+                        }
+                        #expect(running)
                         cancelledAt.withLock { $0 = .now }
                         control.cancel(reason: "stopped by the test")
                     }
