@@ -18,7 +18,9 @@ extension RunExecutor {
         default: return verification
         }
         guard let configured = config.testCommand, configured.contains(RelatedTests.placeholder) else { return verification }
-        let wide = configured.replacingOccurrences(of: RelatedTests.placeholder, with: "")
+        let wide = RelatedTests.wholeSuite(configured)
+        // No related file was found, so the whole suite already judged it.
+        guard wide != machine.testCommand else { return verification }
         // Two runs at most (with the change, then without it), in what is left of the run's time.
         let left = config.limits.maxTimeSeconds.map { $0 - elapsed() } ?? .infinity
         let timeout = min(config.testTimeoutSeconds, left / 3)

@@ -43,8 +43,8 @@ import Testing
         var trace: [TraceEvent]
     }
 
-    func run(_ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:]) async throws -> Outcome {
-        let repo = try await FixtureRepo.make(Self.files.merging(extra) { $1 })
+    func run(_ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:], drop: [String] = []) async throws -> Outcome {
+        let repo = try await FixtureRepo.make(Self.files.merging(extra) { $1 }.filter { !drop.contains($0.key) })
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest {related_tests}"
@@ -166,5 +166,18 @@ import Testing
         let retry = Self.contents(outcome.requests[1]).last ?? ""
         #expect(retry.contains("These tests passed before the change and fail with it (the wider suite, beyond the related tests): test_api"))
         #expect(!outcome.result.diff.contains("tax_on"))
+    }
+
+    @Test func withNoRelatedTestFileTheWholeSuiteJudgesTestByTest() async throws {
+        // Flask's tests of app.py live in test_basic.py: no rule relates them, so the whole suite runs instead,
+        // and test_other's failure, there before the change, does not count against it.
+        let money = Self.files["tests/test_prices.py"]!
+        let outcome = try await run([Self.right], extra: ["tests/test_money.py": money], drop: ["tests/test_prices.py"])
+        let related = outcome.trace.compactMap { if case .testsRelated(let m) = $0 { m.message } else { nil } }
+        #expect(related.first?.contains("so the whole suite judges the change") == true)
+        #expect(outcome.result.baseline?.command == "python3 -m unittest")
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.result.record.reason.contains("1 failed before the change and pass with it (test_tax"))
+        #expect(outcome.trace.allSatisfy { $0.type != "tests.wider" })
     }
 }
