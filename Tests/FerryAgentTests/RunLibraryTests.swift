@@ -90,8 +90,9 @@ import Testing
         }
         let cancelled = try #require(cancelledAt.withLock { $0 })
         let returned = try #require(returnedAt.withLock { $0 })
-        // The sleep was killed at once, not waited for (it would take a minute); nothing of it is left.
-        #expect(returned - cancelled < .seconds(15))
+        // The sleep was killed, not waited for (it would take a minute); nothing of it is left. (The bound leaves
+        // room for a loaded machine: 15 s was once exceeded at 24.)
+        #expect(returned - cancelled < .seconds(45))
         #expect(!Self.processRunning(marker))
 
         #expect(a.status == .verified && a.record.steps == 5)

@@ -134,8 +134,10 @@ import Testing
         let port = unusedLocalPort()
         let profile = ModelProfile(name: "x", provider: .openai, baseURL: "http://127.0.0.1:\(port)/v1", model: "m")
         let client = ModelFactory.httpClient(for: profile)
-        // The standard retry policy: the refusal must not wait through it.
-        let model = ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: .standard)
+        // A retry policy whose first retry alone would wait 15–30 s: the refusal must not wait through any of it.
+        // (With the standard 1 s base a 5 s bound told a retry from a loaded machine badly.)
+        let model = ModelFactory.make(
+            profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 5, baseDelay: 30, maxDelay: 60))
         let started = ContinuousClock.now
         await #expect { try await model.complete(Self.request) } throws: { error in
             let error = error as? FerryError
@@ -143,7 +145,7 @@ import Testing
                 && error?.message.contains("nothing is listening at http://127.0.0.1:\(port)/v1/chat/completions") == true
                 && error?.message.contains("base_url of the model profile 'x'") == true
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(15))
         try await client.shutdown()
     }
 

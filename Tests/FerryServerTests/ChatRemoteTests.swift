@@ -40,7 +40,8 @@ import Testing
                         + "--repo \(clone) --model fake --server http://127.0.0.1:\(port) --project calc; sleep 30")
                 try await terminal.wait(for: "/run goes to http://127.0.0.1:\(port)")
                 try await terminal.type("/run add() returns the wrong sum; fix it")
-                try await terminal.wait(for: ": verified")
+                // A whole run on the server (clone, baseline, model, tests): a loaded machine has taken over a minute.
+                try await terminal.wait(for: ": verified", seconds: 180)
                 try await terminal.type("/diff")
                 try await terminal.wait(for: "+    return a + b")
                 try await terminal.type("/apply")

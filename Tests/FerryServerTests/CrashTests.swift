@@ -67,7 +67,8 @@ import Testing
                 policy: QueuePolicy(leaseSeconds: 3, backoffBaseSeconds: 0.2), pollSeconds: 0.2)
             let loop = Task { await rescuer.run() }
             var done: ServerTask?
-            for _ in 0..<300 {
+            // Up to 90 s: a loaded machine once took more than 30.
+            for _ in 0..<900 {
                 done = try await server.store.task(id: task.id)
                 if done?.state.isTerminal == true { break }
                 try await Task.sleep(for: .milliseconds(100))
