@@ -66,23 +66,23 @@ extension AgentRunner {
 
 extension AgentRunner {
     /// The run's test command: the configured one (a `{related_tests}` in it filled with the task's related test
-    /// files, found through the worktree's index, which is kept for the run), else the detected one.
+    /// files, found through the worktree's index, which is kept for the run, or the whole suite when none can be
+    /// found), else the detected one.
     func testCommand(for task: String, setup: Setup) async -> (String?, CodeIndex?) {
         guard let configured = config.testCommand else { return (TestCommand.detect(in: setup.workspace.root), nil) }
         guard configured.contains(RelatedTests.placeholder) else { return (configured, nil) }
         do {
-            let index = try CodeIndex.openSeeded(root: setup.workspace.root)
-            let stats = try await index.update()
-            await setup.recorder.record(.indexReady(.init(
-                files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
+            let index = try await CodeIndex.openUpdated(root: setup.workspace.root, recorder: setup.recorder)
             let files = try await setup.worktreeGit.listFiles()
             let (command, note) = try RelatedTests.resolve(
                 configured, task: task, index: index, files: files, root: setup.workspace.root)
             await setup.recorder.record(.testsRelated(.init(note)))
             return (command, index)
         } catch {
-            await setup.recorder.record(.testsRelated(.init("related tests could not be found (\(error)); no tests judge the change")))
-            return (nil, nil)
+            // The same as when none relate: the whole suite judges.
+            await setup.recorder.record(.testsRelated(.init(
+                "related tests could not be found (\(error)), so the whole suite judges the change")))
+            return (RelatedTests.wholeSuite(configured), nil)
         }
     }
 }

@@ -45,7 +45,7 @@ enum ChangeProof {
         // Tests that already failed at the baseline do not count against the change, test by test, when both runs
         // can be read that way: a change is failed by a test it breaks, not by one that was broken before it.
         let comparison = final.passed ? nil : TestFailures.compare(final, baseline: baseline)
-        guard final.passed || comparison.isNoWorse else {
+        guard final.passed || comparison?.isNoWorse == true else {
             if case .worse(let newly)? = comparison {
                 return .failed("these tests passed before the change and fail with it: \(TestFailures.list(newly))\n" + final.describe())
             }
@@ -92,7 +92,8 @@ enum ChangeProof {
                 detail + "; they failed before the change"
                     + (infrastructure.isEmpty ? "" : ", and pass as they were at the base commit"))
         }
-        if case .noWorse(let fixed, _) = TestFailures.compare(judged, baseline: baseline), !fixed.isEmpty, !judged.passed {
+        let judgedComparison = infrastructure.isEmpty ? comparison : TestFailures.compare(judged, baseline: baseline)
+        if case .noWorse(let fixed, _)? = judgedComparison, !fixed.isEmpty, !judged.passed {
             return .passed(
                 detail + "; \(fixed.count) failed before the change and pass with it (\(TestFailures.list(fixed)))"
                     + (infrastructure.isEmpty ? "" : ", as the tests were at the base commit"))

@@ -13,10 +13,11 @@ enum RelatedTests {
     /// Few: a real repository's test files can each run for minutes (sympy's trigonometric tests: over ten).
     static let maxFiles = 3
 
-    /// The command with its placeholder filled, or nil (with the reason) when no related test file is found.
+    /// The command with its placeholder filled with the related test files, or the whole suite when none is found,
+    /// and a note saying which.
     static func resolve(
         _ command: String, task: String, index: CodeIndex, files: [String], root: String
-    ) throws -> (command: String?, note: String) {
+    ) throws -> (command: String, note: String) {
         let sources = try index.locate(task, limit: 8).map(\.path)
             .filter { !TestPaths.isTest($0) && ($0 as NSString).pathExtension.isEmpty == false }.prefix(3)
         let tests = related(to: Array(sources), files: files, root: root)

@@ -15,7 +15,7 @@ extension RunExecutor {
         do {
             // Opened already when the test command named `{related_tests}`; nothing has changed since.
             let index: CodeIndex
-            if let opened = self.index { index = opened } else { index = try await openIndex() }
+            if let opened = self.index { index = opened } else { index = try await CodeIndex.openUpdated(root: workspace.root, recorder: recorder) }
             self.index = index
             return try AttemptSymbols.choose(task: task, index: index, root: workspace.root, maxOutputTokens: maxOutputTokens)
         } catch is CancellationError {
@@ -24,14 +24,6 @@ extension RunExecutor {
             await recorder.record(.indexFailed(.init("\(error)")))
             return nil
         }
-    }
-
-    func openIndex() async throws -> CodeIndex {
-        let index = try CodeIndex.openSeeded(root: workspace.root)
-        let stats = try await index.update()
-        await recorder.record(.indexReady(.init(
-            files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
-        return index
     }
 
     /// Parses the changed Python files with `ast.parse` in the sandbox (nothing runs, nothing is written); files of
@@ -53,5 +45,16 @@ extension RunExecutor {
         guard result.exitCode == 0 else { return .syntaxChecked(problems: [], now: elapsed()) }
         let problems = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         return .syntaxChecked(problems: problems, now: elapsed())
+    }
+}
+
+extension CodeIndex {
+    /// The worktree's index (seeded from the repository's), brought up to date, with `index.ready` in the trace.
+    static func openUpdated(root: String, recorder: EventRecorder) async throws -> CodeIndex {
+        let index = try CodeIndex.openSeeded(root: root)
+        let stats = try await index.update()
+        await recorder.record(.indexReady(.init(
+            files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
+        return index
     }
 }

@@ -69,9 +69,7 @@ extension AttemptMachine {
             return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
         case .failed(let detail):
             // A test-by-test verdict ("these passed before and fail now: …") says more than the output's tail.
-            if let verdict = detail.split(separator: "\n").first, verdict.hasPrefix("these tests") || verdict.hasPrefix("no test") {
-                lastProblems.append(verdict.prefix(1).uppercased() + verdict.dropFirst() + ".")
-            }
+            if let verdict = TestRun.verdict(in: detail) { lastProblems.append(verdict) }
             return retry(number, tests: tests, changed: changed, now: now)
         case .noChange, .noTestCommand, .testsRewritten:
             return retry(number, tests: tests, changed: changed, now: now)

@@ -120,7 +120,3 @@ extension TestFailures.Comparison {
         if case .noWorse = self { true } else { false }
     }
 }
-
-extension Optional where Wrapped == TestFailures.Comparison {
-    public var isNoWorse: Bool { self?.isNoWorse ?? false }
-}

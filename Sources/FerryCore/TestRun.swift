@@ -23,7 +23,14 @@ public struct TestRun: Sendable, Hashable {
         return lines.last { $0.range(of: pattern, options: .regularExpression) != nil }
     }
 
-    /// A short description for the model and the report.
+    /// The sentence a failed verification puts before the tests' own description (`describe` always starts with its
+    /// `[status]`), as a sentence for the model; nil when the detail is the description alone.
+    public static func verdict(in detail: String) -> String? {
+        guard let first = detail.split(separator: "\n").first, !first.hasPrefix("[") else { return nil }
+        return first.prefix(1).uppercased() + first.dropFirst() + (first.hasSuffix(".") ? "" : ".")
+    }
+
+    /// A short description for the model and the report; it starts with the run's `[status]`.
     public func describe(tailBytes: Int = 2_000) -> String {
         let status =
             timedOut ? "timed out after \(Int(durationSeconds))s" : "exit code \(exitCode.map(String.init) ?? "?")"

@@ -165,20 +165,23 @@ extension CodeIndex {
                 }
             }
             let ranked = scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit)
-            if features.fileFunctions {
-                let terms = QueryText.terms(text, limit: 64)
-                for (path, _) in ranked where !terms.isEmpty {
-                    let rows = try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT c.symbol, bm25(chunks_fts, 4.0, 3.0, 1.0) AS rank
-                            FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-                            WHERE chunks_fts MATCH ? AND c.file_id = (SELECT id FROM files WHERE path = ?)
-                            AND c.symbol IS NOT NULL ORDER BY rank LIMIT 40
-                            """, arguments: [QueryText.ftsQuery(terms), path])
-                    // Mentioned definitions (score 100) stay first; the rest are this file's chunks in BM25 order.
-                    functions[path] = (functions[path] ?? []).filter { $0.1 >= 100 }
-                        + rows.map { ($0["symbol"] as String, -($0["rank"] as Double)) }
+            let terms = QueryText.terms(text, limit: 64)
+            if features.fileFunctions, !terms.isEmpty, !ranked.isEmpty {
+                // One pass of the full-text match for all the ranked files (a query per file cost locate half again).
+                let paths = ranked.map(\.key)
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT f.path, c.symbol, bm25(chunks_fts, 4.0, 3.0, 1.0) AS rank
+                        FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id
+                        WHERE chunks_fts MATCH ? AND c.symbol IS NOT NULL
+                        AND f.path IN (\(paths.map { _ in "?" }.joined(separator: ",")))
+                        """, arguments: StatementArguments([QueryText.ftsQuery(terms)] + paths))
+                var perFile: [String: [(String, Double)]] = [:]
+                for row in rows { perFile[row["path"], default: []].append((row["symbol"], -(row["rank"] as Double))) }
+                // Mentioned definitions (score 100) stay first; the rest are the file's chunks in BM25 order.
+                for path in paths {
+                    functions[path] = (functions[path] ?? []).filter { $0.1 >= 100 } + (perFile[path] ?? [])
                 }
             }
             return ranked.map { path, score in

@@ -57,4 +57,11 @@ import Testing
         #expect(TestFailures.compare(pytest(["t::env"], passed: 6), baseline: nil) == .unknown)
         #expect(TestFailures.compare(pytest(["t::env"], passed: 6), baseline: Self.run("Segmentation fault")) == .unknown)
     }
+
+    @Test func aVerdictIsTheSentenceBeforeTheTestsOwnDescription() {
+        let run = Self.run("FAILED t::a - boom\n1 failed, 2 passed in 0.1s")
+        #expect(TestRun.verdict(in: run.describe()) == nil)
+        #expect(TestRun.verdict(in: "these tests passed before the change and fail with it: t::a\n" + run.describe())
+            == "These tests passed before the change and fail with it: t::a.")
+    }
 }
