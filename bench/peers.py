@@ -4,16 +4,22 @@ Ferry's own scorer (`ferry eval run --predictions`). Called by bench/peers.sh, w
 
 Each agent gets a fresh git copy of each task's repository and the problem statement alone; its change (tracked and
 untracked files) becomes its prediction. Tokens come from llama.cpp's own counters (/metrics), read before and after
-each instance, so every agent is counted the same way.
+each instance, so every agent is counted the same way. With --count-proxy the agents talk to the server through a
+proxy here that adds up each reply's own counts instead (`timings`: the prompt tokens the server processed and the
+tokens it generated, the same figures /metrics adds up, plus `usage.prompt_tokens`, the prompt as sent), so the server
+can be shared with another run at the same time.
 """
 import argparse
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 
 
@@ -25,6 +31,65 @@ def metrics(base):
             name, value = line.split(" ", 1)
             values[name] = float(value)
     return values.get("llamacpp:prompt_tokens_total", 0), values.get("llamacpp:tokens_predicted_total", 0)
+
+
+class CountingProxy:
+    """Forwards requests to the model server and adds up the counts each reply reports."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream.rstrip("/").removesuffix("/v1")
+        self.lock = threading.Lock()
+        self.counts = [0, 0, 0]  # processed prompt, generated, prompt as sent
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.forward(None)
+
+            def do_POST(self):
+                self.forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def forward(self, body):
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization", "accept")}
+                request = urllib.request.Request(proxy.upstream + self.path, data=body, headers=headers,
+                                                 method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=3600) as reply:
+                        status, kind, data = reply.status, reply.headers.get("Content-Type", ""), reply.read()
+                except urllib.error.HTTPError as error:
+                    status, kind, data = error.code, error.headers.get("Content-Type", ""), error.read()
+                except OSError as error:
+                    status, kind, data = 502, "text/plain", f"proxy: {error}".encode()
+                proxy.count(data)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def count(self, data):
+        # A JSON reply, or a stream of `data: {...}` events whose last one carries the counts.
+        for chunk in [data] + [line[5:] for line in data.splitlines() if line.startswith(b"data:")]:
+            try:
+                reply = json.loads(chunk)
+            except ValueError:
+                continue
+            timings, usage = reply.get("timings") or {}, reply.get("usage") or {}
+            with self.lock:
+                self.counts[0] += timings.get("prompt_n", 0)
+                self.counts[1] += timings.get("predicted_n", 0)
+                self.counts[2] += usage.get("prompt_tokens", 0)
+
+    def read(self):
+        with self.lock:
+            return tuple(self.counts)
 
 
 def fresh_copy(source, work, base=None):
@@ -108,7 +173,13 @@ def main():
     # The same cap on each reply for every agent (Ferry's local profile uses 1024): without one, a small model can
     # ramble until the context is full.
     parser.add_argument("--max-output-tokens", type=int, default=1024)
+    parser.add_argument("--count-proxy", action="store_true",
+                        help="count each reply's tokens through a local proxy, so another run may share the server")
     args = parser.parse_args()
+    proxy = None
+    if args.count_proxy:
+        proxy = CountingProxy(args.base_url)
+        args.base_url = proxy.url
     os.makedirs(args.out, exist_ok=True)
     args.aider_settings = os.path.join(args.out, "aider-model-settings.yml")
     with open(args.aider_settings, "w") as f:
@@ -139,7 +210,7 @@ def main():
                 fresh_copy(os.path.join(suite_dir, instance["repo"]), work)
             log = os.path.join(args.out, f"{agent}-{iid}")
             cmd, env = AGENTS[agent](args, instance["problem_statement"], work, log)
-            before = metrics(args.base_url)
+            before = proxy.read() if proxy else metrics(args.base_url)
             started = time.monotonic()
             with open(log + ".log", "w") as out:
                 try:
@@ -148,10 +219,12 @@ def main():
                 except subprocess.TimeoutExpired:
                     code = "timeout"
             wall = time.monotonic() - started
-            after = metrics(args.base_url)
+            after = proxy.read() if proxy else metrics(args.base_url)
             patch = diff(work) if agent != "ferry" else ferry_patch(log + ".log", work)
             row = {"instance_id": iid, "wall_seconds": round(wall, 1), "prompt_tokens": after[0] - before[0],
                    "completion_tokens": after[1] - before[1], "exit": code}
+            if proxy:
+                row["sent_prompt_tokens"] = after[2] - before[2]
             with open(stats_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             with open(preds_path, "a") as f:

@@ -48,7 +48,7 @@ extension AttemptMachine {
         _ verification: AgentMachine.Verification, tests: TestRun?, reply number: Int, changed: [String],
         summary: String, now: Double
     ) -> Action {
-        if let reproduction, !reproduction.addsOnly, tests?.passed == true {
+        if let reproduction, !reproduction.addsOnly, let tests, noWorseThanBaseline(tests) {
             // The reproduction test edits existing tests, so it is not part of the change: the project's own tests
             // must pass without it, and they cannot prove the change.
             waiting = .reproductionRemoved(reply: number, changed: changed, summary: summary)
@@ -111,5 +111,28 @@ extension AttemptMachine {
         if let reproduction { files[reproduction.path] = reproduction.original }
         if let testFile = plan.testFile, plan.testCommand != nil { files[testFile.path] = testFile.text }
         return .write(files)
+    }
+
+    /// Whether a reproduction test shows the problem in `run`: a test fails with it, and when tests already failed
+    /// before any change, one of them is a test that did not.
+    func reproduces(_ run: TestRun) -> Bool {
+        guard !run.passed, !run.timedOut else { return false }
+        guard let baseline = plan.baseline, !baseline.passed else { return true }
+        if case .worse = TestFailures.compare(run, baseline: baseline) { return true }
+        return false
+    }
+
+    /// Whether `run` is as good as the project's tests were before any change: it passes, or, when tests already
+    /// failed then, no test that passed before fails now.
+    func noWorseThanBaseline(_ run: TestRun) -> Bool {
+        if run.passed { return true }
+        guard let baseline = plan.baseline, !baseline.passed else { return false }
+        return TestFailures.compare(run, baseline: baseline).isNoWorse
+    }
+
+    func ownTestsPass(_ run: TestRun) -> String {
+        run.passed
+            ? "the project's tests pass"
+            : "no test of the project's that passed before the change fails with it (some failed before it too)"
     }
 }

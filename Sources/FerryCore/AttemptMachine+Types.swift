@@ -17,10 +17,13 @@ extension AttemptMachine {
         public var outlines: [String: String]
         /// How many fixes the first request samples, judged by the tests (1: one reply, no sampling).
         public var candidates: Int
+        /// The tests before any change. When some already failed, the attempt's own checks (the reproduction test,
+        /// the tests without it) compare with it test by test instead of asking for a clean pass.
+        public var baseline: TestRun?
 
         public init(
             task: String, files: [SourceFile], agents: SourceFile?, testCommand: String?, testFile: SourceFile?,
-            symbols: [SymbolUnit] = [], outlines: [String: String] = [:], candidates: Int = 1
+            symbols: [SymbolUnit] = [], outlines: [String: String] = [:], candidates: Int = 1, baseline: TestRun? = nil
         ) {
             self.task = task
             self.files = files
@@ -30,6 +33,7 @@ extension AttemptMachine {
             self.symbols = symbols
             self.outlines = outlines
             self.candidates = max(1, candidates)
+            self.baseline = baseline
         }
     }
 

@@ -127,13 +127,16 @@ public struct AttemptMachine: Sendable {
             return .runTests
         case (.reproductionTests(let content, let addsOnly), .testsRan(let run, let now)):
             guard let testFile = plan.testFile else { return askForFix(1, now: now) }
-            if !run.passed && !run.timedOut {
+            if reproduces(run) {
                 records.append(.attemptReproduction(.init(
                     path: testFile.path, kept: true, addsOnly: addsOnly, tests: .init(run), content: content)))
                 reproduction = Reproduction(path: testFile.path, original: testFile.text, content: content, addsOnly: addsOnly)
                 return askForFix(1, now: now)
             }
-            let reason = run.timedOut ? "the tests timed out with it" : "it passes before any fix, so it shows nothing"
+            let reason =
+                run.timedOut ? "the tests timed out with it"
+                : run.passed ? "it passes before any fix, so it shows nothing"
+                : "no test fails with it that did not fail before any fix, so it shows nothing"
             waiting = .reproductionDropped(reason: reason)
             return .write([testFile.path: testFile.text])
         case (.reproductionDropped(let reason), .written(_, let now)):
@@ -189,13 +192,14 @@ public struct AttemptMachine: Sendable {
             waiting = .ownTests(reply: number, changed: changed, summary: summary)
             return .runTests
         case (.ownTests(let number, let changed, let summary), .testsRan(let own, _)):
+            let ownPass = noWorseThanBaseline(own)
             records.append(.verifyResult(.init(
-                outcome: own.passed ? "passed_with_reproduction" : "failed", phase: "attempt", changedFiles: changed,
+                outcome: ownPass ? "passed_with_reproduction" : "failed", phase: "attempt", changedFiles: changed,
                 tests: .init(own))))
-            if own.passed {
+            if ownPass {
                 return settle(
                     .unverified,
-                    "the project's tests pass, and so does the reproduction test Ferry wrote for the task, which was "
+                    "\(ownTestsPass(own)), and so does the reproduction test Ferry wrote for the task, which was "
                         + "left out of the change because it edits existing tests (it is in the trace)",
                     tests: own, summary: summary)
             }
@@ -211,13 +215,14 @@ public struct AttemptMachine: Sendable {
             waiting = .candidateTests(index: index)
             return .runTests
         case (.candidateTests(let index), .testsRan(let tests, let now)):
+            let ownPass = noWorseThanBaseline(tests)
             records.append(.verifyResult(.init(
-                outcome: tests.passed ? "passed_without_reproduction" : "failed", phase: "attempt",
+                outcome: ownPass ? "passed_without_reproduction" : "failed", phase: "attempt",
                 changedFiles: candidates[index].keys.sorted(), tests: .init(tests))))
-            guard tests.passed else { return tryCandidate(index + 1, now: now) }
+            guard ownPass else { return tryCandidate(index + 1, now: now) }
             return settle(
                 .unverified,
-                "the project's tests pass, but the reproduction test Ferry had written for the task still failed with "
+                "\(ownTestsPass(tests)), but the reproduction test Ferry had written for the task still failed with "
                     + "the change (the test or the change is wrong), so it was left out",
                 tests: tests, summary: "Rewrote \(candidates[index].keys.sorted().joined(separator: ", ")).")
 

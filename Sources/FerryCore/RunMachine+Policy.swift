@@ -29,6 +29,18 @@ extension RunMachine {
     /// unverified, instead of being undone as "failed").
     public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 || run.timedOut }
 
+    /// Whether a reproduction test (in `testFile`, once it is known) can show anything next to the baseline: the
+    /// tests passed, or the ones that failed are named test by test and none is in the test file. Real repositories
+    /// often have tests that fail for reasons of their own (a missing service, a platform difference); there a test
+    /// that fails before the fix and passes after it is the only proof a change can have. Failures in the task's own
+    /// test file, or that cannot be read, may be the task itself: the suite already shows it.
+    public static func anchorsReproduction(_ baseline: TestRun?, testFile: String? = nil) -> Bool {
+        guard let baseline else { return false }
+        if baseline.passed { return true }
+        guard let failures = TestFailures.read(baseline) else { return false }
+        return testFile.map { !failures.anyFailed(in: $0) } ?? true
+    }
+
     // MARK: - Events for the phase machines
 
     static func attemptEvent(_ event: Event) -> AttemptMachine.Event? {

@@ -152,8 +152,7 @@ public struct RunMachine: Sendable {
             } else {
                 baseline = run
             }
-            // A reproduction test only when the suite does not already show the problem.
-            return .gatherContext(attempt: settings.firstAttempt, reproduction: baseline?.passed == true)
+            return .gatherContext(attempt: settings.firstAttempt, reproduction: Self.anchorsReproduction(baseline))
         case (.setup, .contextGathered(let context, let now)):
             guard settings.firstAttempt, !context.attemptFiles.isEmpty || !context.attemptSymbols.isEmpty else {
                 phase = .preparingLoop
@@ -161,8 +160,8 @@ public struct RunMachine: Sendable {
             }
             let plan = AttemptMachine.Plan(
                 task: settings.task, files: context.attemptFiles, agents: context.agents, testCommand: testCommand,
-                testFile: baseline?.passed == true ? context.testFile : nil, symbols: context.attemptSymbols,
-                outlines: context.outlines, candidates: settings.candidates)
+                testFile: Self.anchorsReproduction(baseline, testFile: context.testFile?.path) ? context.testFile : nil, symbols: context.attemptSymbols,
+                outlines: context.outlines, candidates: settings.candidates, baseline: baseline)
             return attempt(AttemptMachine(plan: plan, budget: parkedBudget), .start(now: now))
         case (.preparingLoop, .loopReady(let history, let now)):
             return loop(AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow), .start(now: now))

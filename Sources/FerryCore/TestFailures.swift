@@ -50,6 +50,13 @@ public struct TestFailures: Sendable, Hashable {
         return failing.failed.isSubset(of: allowed.failed)
     }
 
+    /// Whether a failed test is in the file at `path`: pytest's `path::name`, sympy's `path:name`, unittest's
+    /// `name (module.Class.name)`.
+    public func anyFailed(in path: String) -> Bool {
+        let module = (path.hasSuffix(".py") ? String(path.dropLast(3)) : path).replacingOccurrences(of: "/", with: ".")
+        return failed.contains { $0.hasPrefix(path + ":") || $0.contains("(" + module + ".") }
+    }
+
     /// A short list of test names for a message.
     public static func list(_ names: [String], limit: Int = 4) -> String {
         names.count <= limit ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"

@@ -246,6 +246,23 @@ import Testing
         #expect(!outcome.requests[1].jsonString.contains("test_add"))
     }
 
+    @Test func aReproductionTestProvesAFixWhereAnUnrelatedTestAlreadyFails() async throws {
+        // test_net fails before any change, for reasons of its own; the model's test is the only proof there is.
+        var files = Self.blindFiles
+        files["test_net.py"] = "import unittest\n\nclass N(unittest.TestCase):\n    def test_fetch(self):\n        self.fail('no network')\n"
+        let withTest = Self.blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+        let outcome = try await run(
+            .openai, script: [Self.testFile(withTest), Self.wholeFile("def add(a, b):\n    return a + b\n")],
+            files: files, firstAttempt: .wholeFile)
+        let result = outcome.result
+        #expect(result.status == .verified)
+        #expect(result.record.reason.contains("fail without the change (test_add"))
+        #expect(result.record.reason.contains("still fail (test_fetch"))
+        #expect(result.record.steps == 2)
+        #expect(result.diff.contains("+    def test_add(self):") && result.diff.contains("+    return a + b"))
+        #expect(outcome.requests[0].jsonString.contains("test_calc.py"))
+    }
+
     /// The model's test is wrong (2 + 3 is not 6).
     static let wrongTest = blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 6)\n"
 

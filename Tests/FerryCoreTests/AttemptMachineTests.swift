@@ -260,6 +260,69 @@ import Testing
         guard case .handOver = written(&failing, [], now: 5) else { Issue.record("expected a handover"); return }
     }
 
+    // MARK: - The reproduction test when tests already fail
+
+    static func pytest(failing: [String], passed: Int) -> TestRun {
+        TestRun(command: "pytest", exitCode: failing.isEmpty ? 0 : 1, timedOut: false, durationSeconds: 0.1,
+                output: failing.map { "FAILED \($0) - Error" }.joined(separator: "\n")
+                    + "\n\(failing.isEmpty ? "" : "\(failing.count) failed, ")\(passed) passed in 0.1s")
+    }
+    static let brokenBefore = pytest(failing: ["test_net.py::test_fetch"], passed: 1)
+
+    func machineWithFailingBaseline() -> AttemptMachine {
+        AttemptMachine(
+            plan: .init(task: "add() subtracts", files: [Self.file], agents: nil, testCommand: "pytest", testFile: Self.testFile,
+                        baseline: Self.brokenBefore),
+            budget: Budget(limits: AgentLimits()))
+    }
+
+    /// Has the model add a test, and reports `run` as the tests with it.
+    func reproduce(_ m: inout AttemptMachine, content: String = addedTest, run: TestRun) -> AttemptMachine.Action {
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.reply("test_calc.py\n```python\n\(content)```\n"), cost: 0, now: 1))
+        _ = written(&m, ["test_calc.py"], now: 1)
+        return m.handle(.testsRan(run, now: 1))
+    }
+
+    @Test func withTestsFailingBeforehandAReproductionIsKeptOnlyIfANewTestFails() {
+        var m = machineWithFailingBaseline()
+        let reproduced = Self.pytest(failing: ["test_calc.py::T::test_b", "test_net.py::test_fetch"], passed: 1)
+        guard case .callModel(let call) = reproduce(&m, run: reproduced) else { Issue.record("expected the fix request"); return }
+        #expect(call.phase == "attempt")
+        let kept = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
+        #expect(kept.map(\.kept) == [true])
+
+        // Only the test that failed before fails: the new test passes, so it shows nothing.
+        var same = machineWithFailingBaseline()
+        #expect(reproduce(&same, run: Self.pytest(failing: ["test_net.py::test_fetch"], passed: 2))
+            == .write(["test_calc.py": Self.testFile.text]))
+        _ = written(&same, [], now: 1)
+        let dropped = same.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
+        #expect(dropped.first?.reason == "no test fails with it that did not fail before any fix, so it shows nothing")
+
+        // Output that cannot be read test by test cannot tell the new test's failure from the old one.
+        var unreadable = machineWithFailingBaseline()
+        #expect(reproduce(&unreadable, run: Self.test(passed: false)) == .write(["test_calc.py": Self.testFile.text]))
+    }
+
+    @Test func withTestsFailingBeforehandTheOwnTestsDecideTestByTest() {
+        let edited = Self.addedTest.replacingOccurrences(of: "add(0, 0), 0", with: "add(0, 0), 1")
+        var m = machineWithFailingBaseline()
+        _ = reproduce(&m, content: edited, run: Self.pytest(failing: ["test_calc.py::T::test_a", "test_net.py::test_fetch"], passed: 1))
+        _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
+        _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
+        // Only the test that failed before still fails: the edited test comes out, and the own tests run without it.
+        #expect(m.handle(.verified(.passedWithoutProof("no worse"), tests: Self.brokenBefore, now: 3))
+            == .write(["test_calc.py": Self.testFile.text]))
+        #expect(written(&m, ["calc.py"], now: 3) == .runTests)
+        var worse = m
+        let outcome = expectStop(m.handle(.testsRan(Self.brokenBefore, now: 3)), .unverified)
+        #expect(outcome?.reason.hasPrefix("no test of the project's that passed before the change fails with it") == true)
+        // A test that passed before and fails without the reproduction test sends the model back.
+        let broken = Self.pytest(failing: ["test_calc.py::T::test_a", "test_net.py::test_fetch"], passed: 0)
+        #expect(worse.handle(.testsRan(broken, now: 3)) == .write(["test_calc.py": edited]))
+    }
+
     // MARK: - The budget
 
     @Test func theStepLimitStopsTheAttemptAndItsFilesAreUndone() {

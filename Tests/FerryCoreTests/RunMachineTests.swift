@@ -26,6 +26,30 @@ import Testing
         #expect(failing.baseline?.exitCode == 1 && failing.testCommand == "pytest")
     }
 
+    @Test func aBaselineWhoseFailuresAreNamedStillGetsAReproductionTest() {
+        // Tests that fail for reasons of their own (named test by test) leave a new test's failure visible.
+        var m = RunMachine(settings: Self.settings())
+        _ = m.handle(.start(now: 0))
+        let named = TestRun(command: "pytest", exitCode: 1, timedOut: false, durationSeconds: 0,
+                            output: "FAILED test_net.py::test_fetch - ConnectionError\n1 failed, 4 passed in 0.2s")
+        #expect(m.handle(.baselineRan(named, now: 1)) == .gatherContext(attempt: true, reproduction: true))
+        let testFile = SourceFile(path: "test_calc.py", text: "def test_a():\n    pass\n")
+        guard case .callModel(let call) = m.handle(.contextGathered(.init(attemptFiles: [Self.file], testFile: testFile), now: 1))
+        else { Issue.record("expected the reproduction request"); return }
+        #expect(call.phase == "reproduce")
+
+        // A failure in the task's own test file may be the task itself: no reproduction test then.
+        let own = TestRun(command: "pytest", exitCode: 1, timedOut: false, durationSeconds: 0,
+                          output: "FAILED test_calc.py::test_a - AssertionError\n1 failed in 0.2s")
+        #expect(!RunMachine.anchorsReproduction(own, testFile: "test_calc.py"))
+        #expect(RunMachine.anchorsReproduction(own, testFile: "test_other.py"))
+        let unittest = TestRun(command: "python -m unittest", exitCode: 1, timedOut: false, durationSeconds: 0,
+                               output: "FAIL: test_add (tests.test_calc.T.test_add)\nRan 2 tests in 0.1s\n\nFAILED (failures=1)")
+        #expect(!RunMachine.anchorsReproduction(unittest, testFile: "tests/test_calc.py"))
+        #expect(RunMachine.anchorsReproduction(unittest, testFile: "tests/test_cal.py"))
+        #expect(!RunMachine.anchorsReproduction(nil, testFile: "test_calc.py"))
+    }
+
     @Test func aTestCommandThatCannotStartIsTreatedAsAbsent() {
         var m = RunMachine(settings: Self.settings())
         _ = m.handle(.start(now: 0))
