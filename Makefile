@@ -13,7 +13,7 @@ build: setup
 test: setup
 	@./scripts/setup.sh --test-clients
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) ./scripts/run-tests.sh
 
 # The model's pieces and the prebuilt server are fetched while Swift compiles.
 demo: setup
