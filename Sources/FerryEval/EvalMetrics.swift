@@ -22,6 +22,8 @@ public struct InstanceResult: Codable, Hashable, Sendable {
     public var excluded: String?
     /// Tests left out of scoring because they cannot run here (named with their reason in the environment specs).
     public var excludedTests: [String]?
+    /// The instance's version (the release its base builds on), for results per release.
+    public var version: String?
 
     public init(instanceID: String, status: String) {
         self.instanceID = instanceID
@@ -51,6 +53,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         case runID = "run_id"
         case excluded
         case excludedTests = "excluded_tests"
+        case version
     }
 }
 

@@ -52,6 +52,26 @@ public enum EvalReport {
         return text + "\n"
     }
 
+    /// Resolved/counted per repository and version, oldest first: how the rate moves from release to release (a
+    /// suite mined from one repository's history spans many). Empty unless results carry two versions or more.
+    static func byVersion(_ results: [InstanceResult]) -> String {
+        let versioned = results.filter { $0.version != nil }
+        let groups = Dictionary(grouping: versioned) { [repository(of: $0.instanceID) ?? "", $0.version ?? ""] }
+        guard groups.count > 1 else { return "" }
+        func numbers(_ version: String) -> [Int] { version.split(separator: ".").map { Int($0) ?? 0 } }
+        let order = groups.keys.sorted {
+            $0[0] != $1[0] ? $0[0] < $1[0] : numbers($0[1]).lexicographicallyPrecedes(numbers($1[1]))
+        }
+        var text = "## By version\n\n| repository | version | resolved | counted | rate |\n|---|---|---:|---:|---:|\n"
+        for key in order {
+            let counted = groups[key]!.filter { $0.excluded == nil }
+            let resolved = counted.filter(\.resolved).count
+            text += "| \(key[0].isEmpty ? "—" : key[0]) | \(key[1]) | \(resolved) | \(counted.count) | "
+                + (counted.isEmpty ? "n/a" : percent(Double(resolved) / Double(counted.count))) + " |\n"
+        }
+        return text + "\n"
+    }
+
     static func exclusions(_ results: [InstanceResult]) -> String {
         let excluded = results.filter { $0.excluded != nil }
         let partly = results.filter { $0.excluded == nil && !($0.excludedTests ?? []).isEmpty }
@@ -68,7 +88,7 @@ public enum EvalReport {
 
     static func markdown(_ m: EvalMetrics, _ results: [InstanceResult]) -> String {
         var text = "# Eval: \(m.label)\n\n" + summaryLines(m).map { "- \($0)" }.joined(separator: "\n") + "\n\n"
-        text += byRepository(results) + exclusions(results)
+        text += byRepository(results) + byVersion(results) + exclusions(results)
         text += "| instance | resolved | status | F2P | P2P | tokens | USD | wall s | steps | note |\n"
         text += "|---|---|---|---|---|---:|---:|---:|---:|---|\n"
         for r in results where r.excluded == nil {

@@ -156,6 +156,7 @@ public struct EvalRunner: Sendable {
     func evaluate(_ instance: EvalInstance, resolver: RepoResolver, store: (any RunStore)?) async -> InstanceResult {
         var result = InstanceResult(
             instanceID: instance.instanceID, status: options.gold ? "gold" : options.predictions != nil ? "prediction" : "error")
+        result.version = instance.version
         let started = ContinuousClock.now
         var instance = instance
         if let exclusion = options.environments.exclusions[instance.instanceID] {

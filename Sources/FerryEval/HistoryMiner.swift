@@ -7,7 +7,8 @@ import Foundation
 ///
 /// Each commit (merges left out) that changes Python source and tests together is a candidate: its source changes are
 /// the gold `patch`, its test changes the hidden `test_patch`, its parent the base, its message (and the text of the
-/// issues it links, when `Options.issues` can read them) the problem statement. The test files the test patch touches run twice in the sandbox at the parent, with the test patch: once
+/// issues it links, when `Options.issues` can read them) the problem statement, and its version the release it builds
+/// on (the nearest tag), so that results can be read per release. The test files the test patch touches run twice in the sandbox at the parent, with the test patch: once
 /// without the gold patch and once with it. Tests that fail without and pass with it are `FAIL_TO_PASS`; tests that
 /// pass both times are `PASS_TO_PASS`. A candidate with no `FAIL_TO_PASS` test is rejected with the reason, so every
 /// kept instance is validated: the gold patch resolves it and the base fails it.
@@ -150,7 +151,20 @@ public struct HistoryMiner: Sendable {
             problemStatement: message, testPatch: testPatch, failToPass: [], passToPass: [], patch: patch,
             testCmd: options.testCommand, testRunner: HiddenTests.Runner.pytest.rawValue)
         instance.agentTestCmd = Self.agentCommand(options.testCommand)
+        instance.version = await Self.version(at: base, git: git)
         return .success(instance)
+    }
+
+    /// The release a commit builds on, as SWE-bench names its instances' versions: major.minor of the nearest tag it
+    /// descends from (`v2.26.0`, `sympy-1.1.1` and `5.4` read 2.26, 1.1 and 5.4). Nil when no tag reads as one.
+    static func version(at commit: String, git: Git) async -> String? {
+        guard let tag = try? await git.run("describe", "--tags", "--abbrev=0", commit) else { return nil }
+        return releaseVersion(tag.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    static func releaseVersion(_ tag: String) -> String? {
+        guard let range = tag.range(of: #"(?<![0-9.])[0-9]+\.[0-9]+"#, options: .regularExpression) else { return nil }
+        return String(tag[range])
     }
 
     /// The agent's test command: the miner's, on the task's related tests, without `-rA`'s long summary.

@@ -314,6 +314,27 @@ extension EvalTests {
         #expect(EvalReport.markdown(metrics, [resolved, failed, excluded]).contains("- x: needs the network"))
     }
 
+    @Test func resultsAreReadPerReleaseWhenTheyCarryVersions() throws {
+        func result(_ id: String, _ version: String?, resolved: Bool) -> InstanceResult {
+            var r = InstanceResult(instanceID: id, status: "verified")
+            r.resolved = resolved
+            r.version = version
+            return r
+        }
+        let results = [
+            result("flask-aaa", "2.10", resolved: true), result("flask-bbb", "2.9", resolved: false),
+            result("flask-ccc", "2.9", resolved: true), result("flask-ddd", nil, resolved: false),
+        ]
+        let text = EvalReport.markdown(EvalMetrics(label: "mined", results: results), results)
+        // Oldest release first, by number (2.9 before 2.10); instances without a version are left out of the table.
+        #expect(text.contains("## By version\n\n| repository | version | resolved | counted | rate |\n|---|---|---:|---:|---:|\n"
+            + "| — | 2.9 | 1 | 2 | 50.0% |\n| — | 2.10 | 1 | 1 | 100.0% |\n\n"))
+        // The version is in results.jsonl, and one version alone makes no table.
+        let decoded = try JSONDecoder().decode(InstanceResult.self, from: JSONEncoder().encode(results[0]))
+        #expect(decoded.version == "2.10")
+        #expect(EvalReport.byVersion(Array(results.prefix(1))).isEmpty)
+    }
+
     @Test func pytestNamesAreReadAsSWEbenchReadsThem() {
         let log = "PASSED tests/a.py::test_x[a b]\nFAILED tests/a.py::test_y - assert 1\nPASSED [100%]\n"
         let statuses = HiddenTests.parsePytest(log)

@@ -25,6 +25,7 @@ import Testing
             "calc.py": "def add(a, b):\n    return a - b\n\n\ndef double(a):\n    return a * 2\n",
             "tests/test_calc.py": "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n",
         ])
+        _ = try await Git(repo).run("tag", "v1.4.2")
         try await commit(repo, ["README.md": "calc\n"], message: "Say what calc is")
         try await commit(
             repo,
@@ -55,6 +56,8 @@ import Testing
         #expect(instance.agentTestCmd == "python3 -m pytest -q -p no:cacheprovider {related_tests}")
         let parent = try await Git(repo).run("rev-list", "--reverse", "HEAD").split(separator: "\n")[1]
         #expect(instance.baseCommit == String(parent))
+        // The release the base builds on: the nearest tag's major.minor.
+        #expect(instance.version == "1.4")
         #expect(rejected.map(\.reason) == [
             "the first commit (no parent to start from)", "no test file changes", "no test goes from failing to passing with the commit", "no test file changes",
         ])
@@ -67,6 +70,15 @@ import Testing
             options: EvalOptions(suitePath: suite, outDirectory: repo + "/../validate"), agent: nil
         ).validate { _ in }
         #expect(checks.map(\.valid) == [true])
+    }
+
+    @Test func aTagReadsAsTheReleaseItNames() {
+        #expect(HistoryMiner.releaseVersion("v2.26.0") == "2.26")
+        #expect(HistoryMiner.releaseVersion("sympy-1.1.1") == "1.1")
+        #expect(HistoryMiner.releaseVersion("5.4") == "5.4")
+        #expect(HistoryMiner.releaseVersion("release-2024.10.3") == "2024.10")
+        #expect(HistoryMiner.releaseVersion("nightly") == nil)
+        #expect(HistoryMiner.releaseVersion("v7") == nil)
     }
 
     @Test func aKeptCommitTakesTheTextOfTheIssueItsPullRequestClosed() async throws {
