@@ -46,6 +46,9 @@ public final class LongLivedCommand: @unchecked Sendable {
 
     private let pipes: (Pipe, Pipe)
 
+    /// The stderr log only serves while the command is held; a holder that never called `stop()` leaves none behind.
+    deinit { try? FileManager.default.removeItem(atPath: stderrPath) }
+
     public var isRunning: Bool { process.isRunning }
 
     /// The tail of what the command wrote to stderr (for an error message).

@@ -31,4 +31,20 @@ import Testing
         await command.stop()
         #expect(!command.isRunning)
     }
+
+    @Test func aCommandDroppedWithoutStopLeavesNoLogBehind() async throws {
+        let repo = try await FixtureRepo.make(["a.txt": "x\n"])
+        let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
+        func logs() throws -> Set<String> {
+            Set(try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)
+                .filter { $0.hasPrefix("ferry-mcp-") })
+        }
+        let before = try logs()
+        var command: LongLivedCommand? = try runner.launch(CommandRequest(script: "echo gone >&2", workingDirectory: repo))
+        for _ in 0..<100 where command?.isRunning == true { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(command?.stderrTail == "gone\n")
+        #expect(try logs().subtracting(before).count == 1)
+        command = nil
+        #expect(try logs().subtracting(before).isEmpty)
+    }
 }
