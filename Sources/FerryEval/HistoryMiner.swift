@@ -155,11 +155,34 @@ public struct HistoryMiner: Sendable {
         return .success(instance)
     }
 
-    /// The release a commit builds on, as SWE-bench names its instances' versions: major.minor of the nearest tag it
-    /// descends from (`v2.26.0`, `sympy-1.1.1` and `5.4` read 2.26, 1.1 and 5.4). Nil when no tag reads as one.
+    /// The version a commit is on, as SWE-bench names its instances' versions (major.minor of what the package says it
+    /// is): the version the source declares (`__version__ = "2.1.0.dev0"`, or `version = "3.0.0"` in pyproject.toml or
+    /// setup.cfg), else the nearest tag it descends from (`v2.26.0`, `sympy-1.1.1`). Nil when neither reads as one.
+    /// The declared one comes first: between releases a branch already develops the next one (flask's main after the
+    /// 2.0.3 tag says 2.1.0.dev0), and that is the release whose dependencies its tests need.
     static func version(at commit: String, git: Git) async -> String? {
+        if let declared = await declaredVersion(at: commit, git: git) { return declared }
         guard let tag = try? await git.run("describe", "--tags", "--abbrev=0", commit) else { return nil }
         return releaseVersion(tag.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The shallowest declaration in the tree, so that a vendored package's own `__version__` does not count.
+    static func declaredVersion(at commit: String, git: Git) async -> String? {
+        let pattern = #"^(__version__|version) *= *['"][0-9]+\.[0-9]+"#
+        let files = ["*__init__.py", "*__version__.py", "*version.py", "*release.py", "pyproject.toml", "setup.cfg"]
+        guard let found = try? await git.run(["grep", "-I", "-E", pattern, commit, "--"] + files) else { return nil }
+        let declarations = found.split(separator: "\n").compactMap { line -> (path: String, value: String)? in
+            // `commit:path:line`
+            let rest = line.dropFirst(commit.count + 1)
+            guard let colon = rest.firstIndex(of: ":") else { return nil }
+            let path = String(rest[..<colon])
+            let isPython = path.hasSuffix(".py")
+            guard isPython == rest[rest.index(after: colon)...].hasPrefix("__version__"), !TestPaths.isTest(path),
+                let value = releaseVersion(String(rest[rest.index(after: colon)...]))
+            else { return nil }
+            return (path, value)
+        }
+        return declarations.min { ($0.path.split(separator: "/").count, $0.path) < ($1.path.split(separator: "/").count, $1.path) }?.value
     }
 
     static func releaseVersion(_ tag: String) -> String? {

@@ -81,6 +81,25 @@ import Testing
         #expect(HistoryMiner.releaseVersion("v7") == nil)
     }
 
+    @Test func theVersionTheSourceDeclaresComesBeforeTheNearestTag() async throws {
+        let repo = try await FixtureRepo.make(["src/pkg/core.py": "x = 1\n"])
+        let git = Git(repo)
+        _ = try await git.run("tag", "v2.0.3")
+        #expect(await HistoryMiner.version(at: try await git.resolve("HEAD"), git: git) == "2.0")
+        // Past the tag, main develops the next release and says so; a vendored package's version does not count.
+        try await commit(repo, [
+            "src/pkg/__init__.py": "__version__ = \"2.1.0.dev0\"\n",
+            "src/pkg/vendor/lib/__init__.py": "__version__ = \"1.26.0\"\n",
+            "tests/__init__.py": "__version__ = \"9.9\"\n",
+        ], message: "Start 2.1 development")
+        #expect(await HistoryMiner.version(at: try await git.resolve("HEAD"), git: git) == "2.1")
+        try await commit(repo, ["pyproject.toml": "[project]\nname = \"pkg\"\nversion = \"3.0.0.dev\"\n"], message: "Move to pyproject")
+        #expect(await HistoryMiner.version(at: try await git.resolve("HEAD"), git: git) == "3.0")
+        // Neither a declaration nor a tag: no version.
+        let bare = try await FixtureRepo.make(["a.py": "x = 1\n"])
+        #expect(await HistoryMiner.version(at: try await Git(bare).resolve("HEAD"), git: Git(bare)) == nil)
+    }
+
     @Test func aKeptCommitTakesTheTextOfTheIssueItsPullRequestClosed() async throws {
         let repo = try await FixtureRepo.make([
             "calc.py": "def add(a, b):\n    return a - b\n",
