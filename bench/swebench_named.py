@@ -6,6 +6,8 @@ environment for their version. Then `ferry eval run OUT --gold --repos DIR` vali
 mined gold patches, for versions SWE-bench Lite has no instance of.
 
     bench/swebench_named.py SUITE CLONE owner/name > OUT
+
+(`ferry eval mine --as owner/name` does this while mining; this script is for suites mined before it.)
 """
 import json
 import re

@@ -185,6 +185,21 @@ public struct HistoryMiner: Sendable {
         return declarations.min { ($0.path.split(separator: "/").count, $0.path) < ($1.path.split(separator: "/").count, $1.path) }?.value
     }
 
+    /// The instances as instances of `name` (`owner/name`, resolved through `ferry eval run --repos`): where the
+    /// catalog has an environment for that repository at an instance's version, the miner's own test commands go and
+    /// the environment's run its tests, as for SWE-bench's instances; elsewhere they stay.
+    public static func named(_ instances: [EvalInstance], as name: String, catalog: EnvironmentCatalog) -> [EvalInstance] {
+        instances.map { instance in
+            var named = instance
+            named.repo = name
+            if (try? catalog.spec(for: named)) != nil {
+                named.testCmd = nil
+                named.agentTestCmd = nil
+            }
+            return named
+        }
+    }
+
     static func releaseVersion(_ tag: String) -> String? {
         guard let range = tag.range(of: #"(?<![0-9.])[0-9]+\.[0-9]+"#, options: .regularExpression) else { return nil }
         return String(tag[range])

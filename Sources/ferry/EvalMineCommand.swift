@@ -32,6 +32,11 @@ extension EvalCommand {
         var github: String?
         @Option(help: "GitHub's API (for GitHub Enterprise).") var githubApi = "https://api.github.com"
         @Flag(help: "Leave linked issues out: problem statements are the commit messages alone.") var noIssues = false
+        @Option(name: .customLong("as"), help: ArgumentHelp(
+            "Name the instances' repository owner/name (found through `ferry eval run --repos`); where the environment specs have its version, their environment runs the tests.",
+            valueName: "owner/name"))
+        var name: String?
+        @Option(help: "Environment specs for --as (default: evals/swebench/environments.toml when it exists).") var envs: String?
 
         func run() async throws {
             let repoPath = (repo as NSString).expandingTildeInPath
@@ -54,9 +59,19 @@ extension EvalCommand {
                     print("linked issues: left out (no GitHub origin remote; name one with --github owner/name)")
                 }
             }
-            let (instances, rejected) = try await HistoryMiner(options: options).mine { line in
+            if let name, name.split(separator: "/").count != 2 || name.contains(" ") {
+                throw FerryError(.usage, "--as takes owner/name, not \(name)")
+            }
+            var (instances, rejected) = try await HistoryMiner(options: options).mine { line in
                 print(line)
                 fflush(nil)
+            }
+            if let name {
+                let path = envs ?? EvalCommand.SuiteOptions.bundledSpecs
+                let catalog = envs != nil || FileManager.default.fileExists(atPath: path) ? try EnvironmentCatalog.load(path) : EnvironmentCatalog()
+                instances = HistoryMiner.named(instances, as: name, catalog: catalog)
+                let inEnvironments = instances.filter { $0.testCmd == nil }.count
+                print("as \(name): \(inEnvironments) of \(instances.count) instances run in \(path)'s environments, the rest with the test command")
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -100,6 +100,27 @@ import Testing
         #expect(await HistoryMiner.version(at: try await Git(bare).resolve("HEAD"), git: Git(bare)) == nil)
     }
 
+    @Test func namedInstancesRunInTheEnvironmentForTheirVersionWhereThereIsOne() throws {
+        let catalog = try EnvironmentCatalog.parse("""
+            [[environment]]
+            repo = "acme/calc"
+            versions = ["2.1"]
+            python = "3.11"
+            requirements = ["pytest==7.4.4"]
+            """)
+        func mined(_ version: String?) -> EvalInstance {
+            var instance = EvalInstance(instanceID: "calc-\(version ?? "none")", repo: "/src/calc", problemStatement: "p", failToPass: ["t"], version: version)
+            instance.testCmd = "venv/bin/python -m pytest -rA"
+            instance.agentTestCmd = "venv/bin/python -m pytest {related_tests}"
+            return instance
+        }
+        let named = HistoryMiner.named([mined("2.1"), mined("2.2"), mined(nil)], as: "acme/calc", catalog: catalog)
+        #expect(named.map(\.repo) == ["acme/calc", "acme/calc", "acme/calc"])
+        // 2.1 has an environment: its commands decide. 2.2 and no version keep the miner's.
+        #expect(named.map { $0.testCmd == nil } == [true, false, false])
+        #expect(named.map { $0.agentTestCmd == nil } == [true, false, false])
+    }
+
     @Test func aKeptCommitTakesTheTextOfTheIssueItsPullRequestClosed() async throws {
         let repo = try await FixtureRepo.make([
             "calc.py": "def add(a, b):\n    return a - b\n",
