@@ -13,6 +13,8 @@ actor EventRecorder {
     private let sink: @Sendable (RunEvent) -> Void
     let redactor: Redactor
     private(set) var storeErrors: [String] = []
+    /// Which tests judged the change (`tests.related`, `tests.wider`), for the run's summary.
+    private(set) var testNotes: [String] = []
 
     init(runID: String, tracePath: String, store: any RunStore, redactor: Redactor, sink: @escaping @Sendable (RunEvent) -> Void) {
         self.runID = runID
@@ -29,6 +31,11 @@ actor EventRecorder {
     func record(_ event: TraceEvent, live: Bool = true) async -> RunEvent {
         seq += 1
         let entry = RunEvent(seq: seq, time: Date().timeIntervalSince1970, event: redacted(event))
+        switch entry.event {
+        case .testsRelated(let note): testNotes.append("related tests: " + note.message)
+        case .testsWider(let note): testNotes.append("wider suite: " + note.message)
+        default: break
+        }
         traceHandle?.write(Data((entry.jsonLine + "\n").utf8))
         do {
             if Task.isCancelled {

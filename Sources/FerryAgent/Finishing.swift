@@ -73,6 +73,7 @@ extension AgentRunner {
                 record: record, diff: redactor(diff), baseline: baseline, final: finalTests, limit: outcome.limit,
                 costBreakdown: CostBreakdown(usage: usage, price: price))
             result.sandboxSource = sandboxSource
+            result.testNotes = await recorder.testNotes
             if let output = baseline?.output { result.baseline?.output = redactor(output) }
             if let output = finalTests?.output { result.final?.output = redactor(output) }
             RunFiles.write(result, compactions: compactions)

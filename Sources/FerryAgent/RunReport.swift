@@ -49,7 +49,8 @@ public enum RunReport {
         if let baseline = result.baseline {
             text += "- command: `\(baseline.command)`\n"
             text += "- before: \(testLine(baseline))\n"
-            text += "- after: \(result.final.map(testLine) ?? "not run")\n\n"
+            text += "- after: \(result.final.map(testLine) ?? "not run")\n"
+            text += result.testNotes.map { "- \($0)\n" }.joined() + "\n"
         } else {
             text += "No test command was found; the change is unverified.\n\n"
         }

@@ -11,6 +11,8 @@ public struct RunResult: Sendable {
     public var costBreakdown: CostBreakdown
     /// Who chose the sandbox mode ("default", "--sandbox none", a config file, "$FERRY_SANDBOX").
     public var sandboxSource = "default"
+    /// Which tests judged the change: the related test files chosen for it, and what the wider suite said.
+    public var testNotes: [String] = []
 
     public var status: RunStatus { record.status }
 }

@@ -166,6 +166,11 @@ import Testing
         let retry = Self.contents(outcome.requests[1]).last ?? ""
         #expect(retry.contains("These tests passed before the change and fail with it (the wider suite, beyond the related tests): test_api"))
         #expect(!outcome.result.diff.contains("tax_on"))
+        // The run's summary says which tests judged the change: the related files, then the wider suite.
+        let summary = try String(contentsOfFile: outcome.result.record.runDirectory + "/summary.md", encoding: .utf8)
+        #expect(summary.contains("\n- related tests: tests related to shop/prices.py"))
+        #expect(summary.contains("\n- wider suite: failed: 1 tests pass without the change and fail with it (test_api"))
+        #expect(summary.contains("\n- wider suite: passed: no test fails that passed without the change; 1 fail either way\n"))
     }
 
     @Test func withNoRelatedTestFileTheWholeSuiteJudgesTestByTest() async throws {
