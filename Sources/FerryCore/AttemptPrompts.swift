@@ -116,6 +116,19 @@ public enum AttemptPrompts {
     }
 
     /// The prose of a whole-file reply (what is wrong and how it was fixed), without the files and their paths.
+    /// The prompts' examples' own sentences: a small model often copies one, and it says nothing of its change.
+    static let exampleSentences: Set<String> = ["I will change the greeting from \"Hello\" to \"Hey\".", "I will round the sum to two decimals."]
+
+    /// A listing's header line: a path or definition label alone, perhaps with a note such as `(lines 82-83)`.
+    static func isHeader(_ line: String, paths: Set<String>) -> Bool {
+        let text = line.trimmingCharacters(in: CharacterSet(charactersIn: "*`#: "))
+        return paths.contains { path in
+            guard text.hasPrefix(path) else { return false }
+            let rest = text.dropFirst(path.count).trimmingCharacters(in: CharacterSet(charactersIn: "*`: "))
+            return rest.isEmpty || (rest.hasPrefix("(") && rest.hasSuffix(")"))
+        }
+    }
+
     public static func summary(of reply: String, paths: Set<String>) -> String {
         var inFence = false
         var prose: [String] = []
@@ -125,7 +138,7 @@ public enum AttemptPrompts {
                 continue
             }
             let text = line.trimmingCharacters(in: .whitespaces)
-            if !inFence, !text.isEmpty, !paths.contains(text.trimmingCharacters(in: CharacterSet(charactersIn: "*`#: "))) {
+            if !inFence, !text.isEmpty, !isHeader(text, paths: paths), !exampleSentences.contains(text) {
                 prose.append(text)
             }
         }

@@ -13,5 +13,16 @@ import Testing
         #expect(AttemptPrompts.addedLines(original: original, new: "import x\n") == nil)
         #expect(AttemptPrompts.addedLines(original: original, new: original) == nil)
     }
-}
 
+    @Test func theSummaryIsTheReplysOwnProseWithoutHeadersOrTheExamplesWords() {
+        let paths: Set<String> = ["sympy/printing/mathematica.py", "sympy/printing/mathematica.py: mathematica_code"]
+        // A small model's reply as seen on SWE-bench: the example's sentence, then a header with a note.
+        let copied = "I will round the sum to two decimals.\n\nsympy/printing/mathematica.py: mathematica_code (lines 120-131)\n"
+            + "```python\ndef mathematica_code(expr, **settings):\n    pass\n```\n"
+        #expect(AttemptPrompts.summary(of: copied, paths: paths) == "Rewrote sympy/printing/mathematica.py, sympy/printing/mathematica.py: mathematica_code.")
+        // Its own words stay, and so does a sentence that only starts with a path.
+        let own = "**sympy/printing/mathematica.py: mathematica_code**\nMax now prints with brackets.\n"
+            + "sympy/printing/mathematica.py now handles Max.\n```python\nx = 1\n```\n"
+        #expect(AttemptPrompts.summary(of: own, paths: paths) == "Max now prints with brackets. sympy/printing/mathematica.py now handles Max.")
+    }
+}
