@@ -130,7 +130,7 @@ extension AttemptMachine {
         return TestFailures.compare(run, baseline: baseline).isNoWorse
     }
 
-    func ownTestsPass(_ run: TestRun) -> String {
+    func ownTestsVerdict(_ run: TestRun) -> String {
         run.passed
             ? "the project's tests pass"
             : "no test of the project's that passed before the change fails with it (some failed before it too)"

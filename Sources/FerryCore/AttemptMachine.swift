@@ -199,7 +199,7 @@ public struct AttemptMachine: Sendable {
             if ownPass {
                 return settle(
                     .unverified,
-                    "\(ownTestsPass(own)), and so does the reproduction test Ferry wrote for the task, which was "
+                    "\(ownTestsVerdict(own)), and so does the reproduction test Ferry wrote for the task, which was "
                         + "left out of the change because it edits existing tests (it is in the trace)",
                     tests: own, summary: summary)
             }
@@ -222,7 +222,7 @@ public struct AttemptMachine: Sendable {
             guard ownPass else { return tryCandidate(index + 1, now: now) }
             return settle(
                 .unverified,
-                "\(ownTestsPass(tests)), but the reproduction test Ferry had written for the task still failed with "
+                "\(ownTestsVerdict(tests)), but the reproduction test Ferry had written for the task still failed with "
                     + "the change (the test or the change is wrong), so it was left out",
                 tests: tests, summary: "Rewrote \(candidates[index].keys.sorted().joined(separator: ", ")).")
 

@@ -171,18 +171,17 @@ public struct HistoryMiner: Sendable {
         let pattern = #"^(__version__|version) *= *['"][0-9]+\.[0-9]+"#
         let files = ["*__init__.py", "*__version__.py", "*version.py", "*release.py", "pyproject.toml", "setup.cfg"]
         guard let found = try? await git.run(["grep", "-I", "-E", pattern, commit, "--"] + files) else { return nil }
-        let declarations = found.split(separator: "\n").compactMap { line -> (path: String, value: String)? in
-            // `commit:path:line`
-            let rest = line.dropFirst(commit.count + 1)
-            guard let colon = rest.firstIndex(of: ":") else { return nil }
-            let path = String(rest[..<colon])
-            let isPython = path.hasSuffix(".py")
-            guard isPython == rest[rest.index(after: colon)...].hasPrefix("__version__"), !TestPaths.isTest(path),
-                let value = releaseVersion(String(rest[rest.index(after: colon)...]))
-            else { return nil }
-            return (path, value)
+        var best: (depth: Int, path: String, value: String)?
+        for line in found.split(separator: "\n") {
+            // `commit:path:text`. In Python files only `__version__` counts (a `version = ...` there is any variable).
+            let parts = line.dropFirst(commit.count + 1).split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0].hasSuffix(".py") == parts[1].hasPrefix("__version__"),
+                !TestPaths.isTest(parts[0]), let value = releaseVersion(parts[1])
+            else { continue }
+            let candidate = (depth: parts[0].split(separator: "/").count, path: parts[0], value: value)
+            if best.map({ (candidate.depth, candidate.path) < ($0.depth, $0.path) }) ?? true { best = candidate }
         }
-        return declarations.min { ($0.path.split(separator: "/").count, $0.path) < ($1.path.split(separator: "/").count, $1.path) }?.value
+        return best?.value
     }
 
     /// The instances as instances of `name` (`owner/name`, resolved through `ferry eval run --repos`): where the

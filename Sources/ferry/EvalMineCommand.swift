@@ -38,6 +38,13 @@ extension EvalCommand {
         var name: String?
         @Option(help: "Environment specs for --as (default: evals/swebench/environments.toml when it exists).") var envs: String?
 
+        func validate() throws {
+            if let name, name.split(separator: "/", omittingEmptySubsequences: false).count != 2 || name.contains(" ") {
+                throw ValidationError("--as takes owner/name, not \(name)")
+            }
+            if envs != nil, name == nil { throw ValidationError("--envs only serves --as owner/name") }
+        }
+
         func run() async throws {
             let repoPath = (repo as NSString).expandingTildeInPath
             guard FileManager.default.fileExists(atPath: repoPath + "/.git") else {
@@ -59,19 +66,19 @@ extension EvalCommand {
                     print("linked issues: left out (no GitHub origin remote; name one with --github owner/name)")
                 }
             }
-            if let name, name.split(separator: "/").count != 2 || name.contains(" ") {
-                throw FerryError(.usage, "--as takes owner/name, not \(name)")
-            }
+            // Read before mining, which can take hours: a bad spec file must not cost them.
+            let specs = envs ?? EvalCommand.SuiteOptions.bundledSpecs
+            let catalog =
+                name == nil ? nil
+                : envs != nil || FileManager.default.fileExists(atPath: specs) ? try EnvironmentCatalog.load(specs) : EnvironmentCatalog()
             var (instances, rejected) = try await HistoryMiner(options: options).mine { line in
                 print(line)
                 fflush(nil)
             }
-            if let name {
-                let path = envs ?? EvalCommand.SuiteOptions.bundledSpecs
-                let catalog = envs != nil || FileManager.default.fileExists(atPath: path) ? try EnvironmentCatalog.load(path) : EnvironmentCatalog()
+            if let name, let catalog {
                 instances = HistoryMiner.named(instances, as: name, catalog: catalog)
                 let inEnvironments = instances.filter { $0.testCmd == nil }.count
-                print("as \(name): \(inEnvironments) of \(instances.count) instances run in \(path)'s environments, the rest with the test command")
+                print("as \(name): \(inEnvironments) of \(instances.count) instances run in \(specs)'s environments, the rest with the test command")
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

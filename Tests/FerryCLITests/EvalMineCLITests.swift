@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 /// `ferry eval mine --as owner/name`: the suite names the repository, and instances whose version has an environment
-/// spec leave their tests to it; a malformed name is a usage error before any mining.
+/// spec leave their tests to it; a malformed name, or a spec file that cannot be
+/// read, is a usage error before any mining.
 @Suite struct EvalMineCLITests {
     @Test func minedInstancesNamedAsARepositoryUseItsEnvironments() async throws {
         let repo = try await FixtureRepo.make([
@@ -25,6 +26,13 @@ import Testing
         try "[[environment]]\nrepo = \"acme/calc\"\nversions = [\"1.4\"]\npython = \"3.11\"\nrequirements = [\"pytest==7.4.4\"]\n"
             .write(toFile: envs, atomically: true, encoding: .utf8)
         let suite = repo + "/../suite.jsonl"
+        // A spec file that cannot be read stops the command before any mining (which can take hours).
+        let missing = try CLITests().ferry([
+            "eval", "mine", repo, "--since", "2000-01-01", "--no-issues", "--as", "acme/calc", "--envs", repo + "/../none.toml",
+            "--test-command", "python3 -m pytest -rA -q -p no:cacheprovider", "--out", suite,
+        ])
+        #expect(missing.status == 2)
+        #expect(!missing.stdout.contains("kept"), "\(missing.stdout)")
         let output = try CLITests().ferry([
             "eval", "mine", repo, "--since", "2000-01-01", "--no-issues", "--as", "acme/calc", "--envs", envs,
             "--test-command", "python3 -m pytest -rA -q -p no:cacheprovider", "--out", suite,
@@ -46,5 +54,11 @@ import Testing
         ])
         #expect(output.status == 2)
         #expect(output.stderr.contains("--as takes owner/name, not calc"))
+        // Spec files without --as would be read for nothing.
+        let stray = try CLITests().ferry([
+            "eval", "mine", repo, "--since", "2000-01-01", "--envs", "x.toml", "--test-command", "true", "--out", repo + "/../s.jsonl",
+        ])
+        #expect(stray.status == 2)
+        #expect(stray.stderr.contains("--envs only serves --as owner/name"))
     }
 }
