@@ -86,21 +86,36 @@ public enum ConfigLoader {
                     throw FerryError(
                         .config, "\(file): agent.candidates is \(candidates). Fix: use 1 to \(FerryConfig.maxCandidates)")
                 }
-                config.candidates = candidates
+                if scope == .repo && candidates > config.candidates {
+                    refuseLooser("[agent] candidates = \(candidates)", than: "\(config.candidates)", file: file, config: &config)
+                } else {
+                    config.candidates = candidates
+                }
             }
             try agent.finish()
         }
         if var limits = try reader.table("limits") {
-            if let steps = try limits.integer("max_steps") { config.limits.maxSteps = steps }
-            if let cost = try limits.number("max_cost") { config.limits.maxCostUSD = cost }
-            if let time = try limits.number("max_time") { config.limits.maxTimeSeconds = time }
-            if let rounds = try limits.integer("repair_rounds") { config.limits.repairRounds = rounds }
-            if let megabytes = try limits.number("max_file_mb") { config.maxCommitFileBytes = Int(megabytes * 1024 * 1024) }
+            try applyLimits(&limits, file: file, scope: scope, to: &config)
             try limits.finish()
         }
         if var sandbox = try reader.table("sandbox") {
             try applySandbox(&sandbox, file: file, scope: scope, to: &config)
             try sandbox.finish()
+        }
+        if var server = try reader.table("server") {
+            guard scope == .user else {
+                throw FerryError(
+                    .config, "\(file): [server] is the team server operator's, never a repository's. Fix: remove it, and "
+                        + "set it in \(FerryConfig.userConfigPath()) on the server")
+            }
+            if let roots = try server.stringArray("project_roots") {
+                for root in roots where !root.hasPrefix("/") && !root.hasPrefix("~") {
+                    throw FerryError(.config, "\(file): [server] project_roots entry '\(root)' is not an absolute path")
+                }
+                config.projectRoots = roots.map { ($0 as NSString).expandingTildeInPath }
+            }
+            if let hosts = try server.stringArray("allow_hosts") { config.allowHosts = hosts }
+            try server.finish()
         }
         if var mcp = try reader.table("mcp") {
             // Both scopes may name servers: each runs in the run's sandbox, like the project's tests.
@@ -123,6 +138,55 @@ public enum ConfigLoader {
             try mcp.finish()
         }
         try reader.finish()
+    }
+
+    /// `[limits]`. Every value must be finite and in range. A repository's config may lower a limit (a cheap task
+    /// can ask for less) but never raise one above what the user's config, or the built-in default, set: a committed
+    /// `max_cost = 1000` is ignored with a warning, like a request for a weaker sandbox.
+    static func applyLimits(_ limits: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig) throws {
+        func check(_ value: Double, _ key: String, _ range: ClosedRange<Double>) throws -> Double {
+            guard value.isFinite, range.contains(value) else {
+                throw FerryError(
+                    .config, "\(file): limits.\(key) is \(value). Fix: use a number from \(range.lowerBound.formatted()) to "
+                        + "\(range.upperBound.formatted())")
+            }
+            return value
+        }
+        func tighten(_ key: String, _ value: Double, current: Double?, apply: (inout FerryConfig) -> Void) {
+            if scope == .repo, let current, value > current {
+                refuseLooser("[limits] \(key) = \(value.formatted())", than: current.formatted(), file: file, config: &config)
+            } else {
+                apply(&config)
+            }
+        }
+        if let steps = try limits.integer("max_steps") {
+            let value = Int(try check(Double(steps), "max_steps", 1...100_000))
+            tighten("max_steps", Double(value), current: Double(config.limits.maxSteps)) { $0.limits.maxSteps = value }
+        }
+        if let cost = try limits.number("max_cost") {
+            let value = try check(cost, "max_cost", 0...1_000_000)
+            tighten("max_cost", value, current: config.limits.maxCostUSD) { $0.limits.maxCostUSD = value }
+        }
+        if let time = try limits.number("max_time") {
+            let value = try check(time, "max_time", 0...31_536_000)
+            tighten("max_time", value, current: config.limits.maxTimeSeconds) { $0.limits.maxTimeSeconds = value }
+        }
+        if let rounds = try limits.integer("repair_rounds") {
+            let value = Int(try check(Double(rounds), "repair_rounds", 0...1_000))
+            tighten("repair_rounds", Double(value), current: Double(config.limits.repairRounds)) { $0.limits.repairRounds = value }
+        }
+        if let megabytes = try limits.number("max_file_mb") {
+            let value = try check(megabytes, "max_file_mb", 0...1_048_576)
+            let bytes = Int(value * 1024 * 1024)
+            tighten("max_file_mb", value, current: Double(config.maxCommitFileBytes) / 1024 / 1024) { $0.maxCommitFileBytes = bytes }
+        }
+    }
+
+    /// A repository asked for more than the user allows: the user's value stands, and the run says so.
+    static func refuseLooser(_ what: String, than current: String, file: String, config: inout FerryConfig) {
+        config.warnings.append(
+            "\(file) asks for \(what); ignored, because a repository may only lower your limits (yours is \(current)). "
+                + "To allow more, set it in \(FerryConfig.userConfigPath()) or pass the matching flag")
     }
 
     /// `[sandbox]`. A repository's config is untrusted input: it may make the sandbox stricter, but a request for less

@@ -63,6 +63,12 @@ public struct FerryConfig: Sendable {
     public var shellTimeoutSeconds: Double = 120
     /// MCP servers (stdio) whose tools join the agent's, named `mcp__SERVER__TOOL`; each runs in the run's sandbox.
     public var mcpServers: [String: MCPServer] = [:]
+    /// `[server] project_roots`: the folders under which a team server takes local paths as projects (the operator's
+    /// own config only; empty means git URLs only).
+    public var projectRoots: [String] = []
+    /// `[server] allow_hosts`: names and address blocks a team server may reach for tenants although they are not
+    /// public (an internal git host, a webhook receiver on the private network).
+    public var allowHosts: [String] = []
     /// Where the store and run folders live.
     public var dataDirectory: String
     /// Which files were read, for messages and `ferry config`.

@@ -110,14 +110,23 @@ public enum FerryMCP {
             }
             return value
         }
-        func number(_ name: String, _ fallback: Int) -> Int { arguments[name]?.intValue ?? Int(arguments[name]?.doubleValue ?? Double(fallback)) }
+        // A whole number within the schema's bounds (1–50), else the caller's error: a value from outside never
+        // reaches an `Int(_:)` that would trap (`1e308` once took the server down for every tenant).
+        func number(_ name: String, _ fallback: Int, in range: ClosedRange<Int> = 1...50) throws -> Int {
+            guard let value = arguments[name], !value.isNull else { return fallback }
+            let whole = value.intValue ?? value.doubleValue.flatMap { Int(exactly: $0) }
+            guard let whole, range.contains(whole) else {
+                throw ToolInputError(message: "\(params.name): \"\(name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return whole
+        }
         let project = arguments["project"]?.stringValue
         if environment.projectArgument, ["search_code", "find_symbol", "locate", "ask", "run_task"].contains(params.name), project == nil {
             throw ToolInputError(message: "\(params.name) needs a \"project\" (its id or name)")
         }
         switch params.name {
         case "search_code":
-            let results = try await environment.repository(project).search(try text("query"), limit: number("limit", 8))
+            let results = try await environment.repository(project).search(try text("query"), limit: try number("limit", 8))
             let summary = results.isEmpty ? "No matches." : results.map { "\($0.path):\($0.startLine)-\($0.endLine)\($0.symbol.map { " \($0)" } ?? "")\n\($0.text)" }.joined(separator: "\n\n")
             return try result(summary, ["results": results])
         case "find_symbol":
@@ -128,7 +137,7 @@ public enum FerryMCP {
                     + symbol.references.map { "used at \($0.path):\($0.line): \($0.text)" }).joined(separator: "\n")
             return try result(summary, symbol)
         case "locate":
-            let files = try await environment.repository(project).locate(try text("problem"), limit: number("limit", 10))
+            let files = try await environment.repository(project).locate(try text("problem"), limit: try number("limit", 10))
             let summary = files.enumerated().map { "\($0.offset + 1). \($0.element.path) (\($0.element.reasons.prefix(3).joined(separator: ", ")))" }.joined(separator: "\n")
             return try result(summary.isEmpty ? "No files matched." : summary, ["files": files])
         case "ask":

@@ -191,7 +191,12 @@ public struct EvalRunner: Sendable {
                 }
                 let runner = AgentRunner(
                     model: agent.model, store: store, config: config, secrets: agent.secrets, makeRunner: makeRunner)
-                let run = try await runner.run(RunRequest(task: instance.problemStatement, repo: repo, base: base))
+                // The agent works on a copy holding the base and its ancestors only: never the fix in the suite
+                // repository's future. The copy goes when the instance ends (the change is in the run's files).
+                let isolated = options.outDirectory + "/history/" + Self.folderName(instance.instanceID)
+                try await BaseOnlyRepository.make(from: repo, base: base, at: isolated)
+                defer { try? FileManager.default.removeItem(atPath: isolated) }
+                let run = try await runner.run(RunRequest(task: instance.problemStatement, repo: isolated, base: base))
                 result.status = run.status.rawValue
                 result.runID = run.record.id
                 result.inputTokens = run.record.inputTokens
@@ -209,6 +214,11 @@ public struct EvalRunner: Sendable {
         }
         result.wallSeconds = Self.seconds(since: started)
         return result
+    }
+
+    /// An instance id as one folder name.
+    static func folderName(_ id: String) -> String {
+        String(id.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }.prefix(120))
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -36,14 +36,12 @@ public struct LocalServerOptions: Sendable, Hashable {
     }
 
     func arguments(port: Int) -> [String] {
+        typealias Flag = LlamaServerFlag
         var args = [
-            "-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-c", String(contextSize),
-            "-np", "1",
-            // The prompt is read in batches of 256 tokens, so a streamed reply reports its progress every few
-            // seconds on a CPU (llama.cpp's default of 2,048 would report once, at the end).
-            "-b", "256",
+            Flag.model.flag, modelPath, Flag.host.flag, "127.0.0.1", Flag.port.flag, String(port),
+            Flag.contextSize.flag, String(contextSize), Flag.parallel.flag, "1", Flag.batchSize.flag, "256",
         ]
-        if let threads { args += ["-t", String(threads)] }
+        if let threads { args += [Flag.threads.flag, String(threads)] }
         return args + extraArguments
     }
 }

@@ -66,45 +66,53 @@ public struct PrebuiltServer: Sendable {
         return launcherPath
     }
 
-    /// `llama-server`'s command line (the flags Ferry and its users pass) over xllamacpp's embedded server. A flag
-    /// it does not know is an error that says how to get the built server, never silently dropped.
+    /// `llama-server`'s command line (`LlamaServerFlag.all`, the flags Ferry and its users pass) over xllamacpp's
+    /// embedded server. A flag it does not know is an error that says how to get the built server, never silently
+    /// dropped. `FERRY_LAUNCHER_CHECK=1` sets every flag on a real `CommonParams` and prints them as JSON instead of
+    /// starting the server (how the tests check the list against this server).
     static func launcher(python: String) -> String {
-        """
-        #!\(python)
-        # Ferry's llama-server over xllamacpp's embedded llama.cpp server (see PrebuiltServer.swift).
-        import argparse, os, signal, sys
-        parser = argparse.ArgumentParser(prog="llama-server (xllamacpp)")
-        parser.add_argument("-m", "--model", required=True)
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8080)
-        parser.add_argument("-c", "--ctx-size", type=int, default=4096)
-        parser.add_argument("-np", "--parallel", type=int, default=1)
-        parser.add_argument("-t", "--threads", type=int)
-        parser.add_argument("--jinja", action="store_true")
-        parser.add_argument("--metrics", action="store_true")
-        args, unknown = parser.parse_known_args()
-        if unknown:
-            sys.exit("the prebuilt llama-server does not take " + " ".join(unknown)
-                     + "; set FERRY_SERVER_BUILD=source and run `ferry model install` to build llama.cpp's own")
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-        import xllamacpp
-        params = xllamacpp.CommonParams()
-        params.model.path = args.model
-        params.hostnames = [args.host]
-        params.port = args.port
-        params.n_ctx = args.ctx_size
-        params.n_parallel = args.parallel
-        if args.threads:
-            params.cpuparams.n_threads = args.threads
-        params.use_jinja = args.jinja
-        params.endpoint_metrics = args.metrics
-        params.cache_prompt = True
-        server = xllamacpp.Server(params)
-        print("main: server is listening on " + server.listening_address, flush=True)
-        signal.sigwait({signal.SIGTERM, signal.SIGINT})
-        os._exit(0)
+        var arguments: [String] = []
+        var settings: [String] = []
+        for flag in LlamaServerFlag.all {
+            let names = flag.flag == flag.long ? "\"\(flag.long)\"" : "\"\(flag.flag)\", \"\(flag.long)\""
+            let dest = flag.long.dropFirst(2).replacingOccurrences(of: "-", with: "_")
+            switch flag.value {
+            case .none: arguments.append("parser.add_argument(\(names), dest=\"\(dest)\", action=\"store_true\")")
+            case .string, .integer:
+                let required = flag == .model ? ", required=True" : ""
+                arguments.append("parser.add_argument(\(names), dest=\"\(dest)\", type=\(flag.value.rawValue)\(required))")
+            }
+            settings.append("value = args.\(dest)\nif value is not None:\n    \(flag.xllamacpp)\n    applied[\"\(flag.flag)\"] = value")
+        }
+        return """
+            #!\(python)
+            # Ferry's llama-server over xllamacpp's embedded llama.cpp server (see PrebuiltServer.swift and
+            # LlamaServerFlags.swift, from which this file is written).
+            import argparse, json, os, signal, sys
+            parser = argparse.ArgumentParser(prog="llama-server (xllamacpp)")
+            \(arguments.joined(separator: "\n"))
+            args, unknown = parser.parse_known_args()
+            if unknown:
+                sys.exit("the prebuilt llama-server does not take " + " ".join(unknown)
+                         + "; set FERRY_SERVER_BUILD=source and run `ferry model install` to build llama.cpp's own")
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+            import xllamacpp
+            params = xllamacpp.CommonParams()
+            params.cache_prompt = True
+            applied = {}
+            \(settings.joined(separator: "\n"))
+            if os.environ.get("FERRY_LAUNCHER_CHECK") == "1":
+                print(json.dumps({"applied": applied, "model": params.model.path, "hostnames": list(params.hostnames),
+                    "port": params.port, "n_ctx": params.n_ctx, "n_parallel": params.n_parallel,
+                    "n_batch": params.n_batch, "n_threads": params.cpuparams.n_threads,
+                    "use_jinja": params.use_jinja, "endpoint_metrics": params.endpoint_metrics}))
+                sys.exit(0)
+            server = xllamacpp.Server(params)
+            print("main: server is listening on " + server.listening_address, flush=True)
+            signal.sigwait({signal.SIGTERM, signal.SIGINT})
+            os._exit(0)
 
-        """
+            """
     }
 
     private func check(_ result: StreamingCommand.Result, _ message: String) throws {

@@ -88,6 +88,12 @@ public struct ServerBuilder: Sendable {
         try check(result, "building llama-server failed")
         try fm.createDirectory(atPath: (binaryPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let built = work + "/build/bin/llama-server"
+        // Every flag Ferry passes must be one this server takes: say so now, not at the first run.
+        let help = try await StreamingCommand.run(built, ["--help"], keep: 100_000)
+        let missing = LlamaServerFlag.missing(fromHelp: help.tail.joined(separator: "\n"))
+        guard missing.isEmpty else {
+            throw FerryError(.io, "the built llama-server does not take \(missing.joined(separator: " ")), which Ferry passes")
+        }
         try? fm.removeItem(atPath: binaryPath + ".partial")
         try fm.copyItem(atPath: built, toPath: binaryPath + ".partial")
         try fm.moveItem(atPath: binaryPath + ".partial", toPath: binaryPath)

@@ -3,8 +3,8 @@ import Foundation
 import Subprocess
 import SystemPackage
 
-/// Runs a setup command (pip, tar, cmake), handing each output line to a callback and keeping the last lines for
-/// error messages.
+/// Runs a setup command (pip, tar, cmake), handing each output line to a callback and keeping the last `keep` lines
+/// for error messages.
 enum StreamingCommand {
     struct Result: Sendable {
         var status: Int32
@@ -13,7 +13,7 @@ enum StreamingCommand {
 
     static func run(
         _ executable: String, _ arguments: [String], in directory: String? = nil,
-        environment: [String: String] = [:], onLine: @escaping @Sendable (String) -> Void = { _ in }
+        environment: [String: String] = [:], keep: Int = 30, onLine: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> Result {
         var updates: [Environment.Key: String?] = [:]
         for (key, value) in environment { updates[Environment.Key(stringLiteral: key)] = value }
@@ -31,7 +31,7 @@ enum StreamingCommand {
                     let trimmed = line.trimmingCharacters(in: .newlines)
                     onLine(trimmed)
                     tail.append(trimmed)
-                    if tail.count > 30 { tail.removeFirst(tail.count - 30) }
+                    if tail.count > keep { tail.removeFirst(tail.count - keep) }
                 }
                 return tail
             }

@@ -54,20 +54,16 @@ extension Dashboard {
         guard let name = field("name"), let repo = field("repo") else {
             throw page(.badRequest, "A project needs a name and a repository (a local path or a git URL).")
         }
-        if let webhook = field("webhook_url"), webhook.wholeMatch(of: ServerAPI.webhookURL) == nil {
-            throw page(.badRequest, "The webhook must be an http or https URL.")
+        let project: Project
+        do {
+            project = try await ServerAPI(store: store, runStore: runStore, policy: policy).addProject(
+                viewer.principal, name: name, repo: repo, base: field("base") ?? "main", model: field("model"),
+                testCommand: field("test_command"), webhook: field("webhook_url"), push: fields["push"] == "on", remote: remote,
+                via: "dashboard")
+        } catch let problem as Problem {
+            throw page(problem.status, problem.detail)
         }
-        if try await store.project(name, tenantID: viewer.principal.tenantID) != nil {
-            throw page(.conflict, "A project named \(name) already exists.")
-        }
-        let webhook = field("webhook_url")
-        let secret = webhook.map { _ in ServerIDs.secret("whsec_") }
-        let project = try await store.createProject(Project(
-            id: ServerIDs.newID("prj"), tenantID: viewer.principal.tenantID, name: name, repo: repo, base: field("base") ?? "main",
-            model: field("model"), testCommand: field("test_command"), createdAt: Date(), webhookURL: webhook,
-            webhookSecret: secret, push: fields["push"] == "on"))
-        try await ServerAPI(store: store, runStore: runStore).record(
-            viewer.principal, "project.create", project.id, "\(name) (dashboard)", remote)
+        let secret = project.webhookSecret
         return try await adminPage(request, shownKey: nil, shownSecret: secret)
     }
 

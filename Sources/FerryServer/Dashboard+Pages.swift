@@ -88,14 +88,20 @@ extension Dashboard {
                 let url = URL(fileURLWithPath: path)
                 return url.lastPathComponent == "suite.jsonl" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
             } ?? record.name
-            let rate = metrics["resolve_rate"]?.doubleValue ?? 0
+            // Reports are checked when imported; one stored before that check is shown with what is out of range
+            // as "?" (never converted where it could trap).
+            func value(_ key: String, _ range: ClosedRange<Double>) -> Double? {
+                metrics[key]?.doubleValue.flatMap { $0.isFinite && range.contains($0) ? $0 : nil }
+            }
+            let rate = value("resolve_rate", 0...1) ?? 0
             bySuite[suite, default: []].append(rate)
-            func pct(_ key: String) -> String { String(format: "%.1f%%", (metrics[key]?.doubleValue ?? 0) * 100) }
+            func pct(_ key: String) -> String { value(key, 0...1).map { String(format: "%.1f%%", $0 * 100) } ?? "?" }
+            func count(_ key: String) -> String { value(key, 0...1e12).map { String(Int($0.rounded())) } ?? "?" }
             rows.append([
                 "name": record.name, "suite": suite, "at": Self.time(record.at) as Any,
-                "resolved": "\(Int(metrics["resolved"]?.doubleValue ?? 0))/\(Int(metrics["total"]?.doubleValue ?? 0))",
+                "resolved": "\(count("resolved"))/\(count("total"))",
                 "rate": pct("resolve_rate"), "ci": "\(pct("ci95_low"))–\(pct("ci95_high"))", "falseVerified": pct("false_verified_rate"),
-                "perResolved": metrics["usd_per_resolved"]?.doubleValue.map(Self.money) ?? "–", "met": rate >= 0.8,
+                "perResolved": value("usd_per_resolved", 0...1e12).map(Self.money) ?? "–", "met": rate >= 0.8,
             ])
         }
         let series = bySuite.sorted { $0.key < $1.key }.map { (name: $0.key, points: $0.value) }
@@ -111,6 +117,11 @@ extension Dashboard {
         let fields = try await form(request, viewer)
         guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolve_rate"] != nil else {
             throw page(.badRequest, "That is not a `ferry eval` report.json (it needs metrics.resolve_rate). Go back and paste the file.")
+        }
+        do {
+            try ServerAPI.checkEvalMetrics(report["metrics"] ?? .null)
+        } catch let problem as Problem {
+            throw page(.badRequest, "That report cannot be shown: \(problem.detail).")
         }
         let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let label = name.isEmpty ? (report["metrics"]?["label"]?.stringValue ?? "eval") : name

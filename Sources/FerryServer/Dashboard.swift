@@ -13,13 +13,15 @@ import NIOCore
 public struct Dashboard: Sendable {
     let store: any ServerStore
     let runStore: any RunStore
+    let policy: ServerPolicy
     let library: MustacheLibrary
     static let cookie = "ferry_session"
     static let sessionSeconds = 12 * 3600.0
 
-    public init(store: any ServerStore, runStore: any RunStore) async throws {
+    public init(store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy()) async throws {
         self.store = store
         self.runStore = runStore
+        self.policy = policy
         guard let directory = Bundle.module.resourcePath.map({ $0 + "/dashboard" }) else {
             throw FerryError(.config, "the dashboard's templates are missing from this build")
         }

@@ -129,6 +129,10 @@ public final class PostgresServerStore: ServerStore {
         try await projects("SELECT * FROM projects WHERE tenant_id = \(tenantID) ORDER BY created_at, id")
     }
 
+    public func localProjects() async throws -> [Project] {
+        try await projects("SELECT * FROM projects WHERE repo LIKE '/%' ORDER BY created_at, id")
+    }
+
     func projects(_ query: PostgresQuery) async throws -> [Project] {
         var result: [Project] = []
         for try await row in try await client.query(query) {

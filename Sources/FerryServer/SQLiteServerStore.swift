@@ -100,6 +100,12 @@ public final class SQLiteServerStore: ServerStore {
         }
     }
 
+    public func localProjects() async throws -> [Project] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM projects WHERE repo LIKE '/%' ORDER BY created_at, id").map(Self.project)
+        }
+    }
+
     static func project(_ row: Row) -> Project {
         Project(
             id: row["id"], tenantID: row["tenant_id"], name: row["name"], repo: row["repo"], base: row["base"],

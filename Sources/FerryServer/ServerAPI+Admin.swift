@@ -35,8 +35,9 @@ extension ServerAPI {
         }
         let body = try await json(request)
         let amount = body["monthly_usd"]
-        guard amount == .null || ((try? Self.number(body, "monthly_usd")).flatMap { $0 } ?? -1) >= 0 else {
-            throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD, 0 or more (null removes the budget)")
+        guard amount == .null || ((try? Self.number(body, "monthly_usd")).flatMap { $0 }.map { (0...1_000_000_000).contains($0) } ?? false)
+        else {
+            throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD from 0 to 1,000,000,000 (null removes the budget)")
         }
         try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
         try await record(
@@ -110,13 +111,36 @@ extension ServerAPI {
     func importEval(_ request: Request, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
-        guard body["metrics"]?["resolve_rate"]?.doubleValue != nil else {
+        guard let metrics = body["metrics"], metrics["resolve_rate"]?.doubleValue != nil else {
             throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolve_rate is missing)")
         }
+        try Self.checkEvalMetrics(metrics)
         let name = request.uri.queryParameters.get("name").map { String($0) } ?? body["metrics"]?["label"]?.stringValue ?? "eval"
         let id = try await store.addEval(tenantID: principal.tenantID, name: name, report: body.jsonString, at: Date())
         try await record(principal, "eval.import", id, name, remote)
         return Self.respond(.created, ["id": .string(id), "name": .string(name)])
+    }
+
+    /// The metrics the dashboard reads, each in its range when present: rates 0–1, counts whole numbers up to ten
+    /// million, dollars 0 to a billion. A report outside them is refused where it enters, so no page that shows it
+    /// later can trap (`"resolved": 1e300` once made a tenant's accuracy page crash the server on every load).
+    static func checkEvalMetrics(_ metrics: JSONValue) throws {
+        func check(_ key: String, _ range: ClosedRange<Double>, whole: Bool = false) throws {
+            guard let value = metrics[key], value != .null else { return }
+            guard case .number(let number) = value, number.isFinite, range.contains(number), !whole || number == number.rounded()
+            else {
+                throw Problem(
+                    .badRequest, "metrics.\(key) must be \(whole ? "a whole number" : "a number") from "
+                        + "\(range.lowerBound.formatted()) to \(range.upperBound.formatted())")
+            }
+        }
+        for key in ["resolve_rate", "ci95_low", "ci95_high", "false_verified_rate"] { try check(key, 0...1) }
+        for key in ["resolved", "total", "excluded", "errors", "verified_claims", "false_verified"] {
+            try check(key, 0...10_000_000, whole: true)
+        }
+        for key in ["usd_per_resolved", "usd_per_instance", "tokens_per_instance", "tokens_per_resolved"] {
+            try check(key, 0...1_000_000_000_000)
+        }
     }
 
     func listEvals(_ request: Request) async throws -> Response {

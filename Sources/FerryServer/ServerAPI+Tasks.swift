@@ -16,10 +16,11 @@ extension ServerAPI {
             !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         else { throw Problem(.badRequest, "a task needs a \"project\" (id or name) and a non-empty \"task\"") }
         let requestedCost = try Self.number(body, "max_cost")
-        if let requestedCost, !(requestedCost > 0) || !requestedCost.isFinite {
-            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD")
+        if let requestedCost, !(requestedCost > 0) || !(requestedCost <= 1_000_000) {
+            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD, at most 1,000,000")
         }
         let base = try Self.string(body, "base")
+        if let base { try Self.checkRef(base, "base") }
         let model = try Self.string(body, "model")
         let maxAttempts = try Self.integer(body, "max_attempts", in: 1...20) ?? 3
         let priority = try Self.integer(body, "priority", in: -1_000...1_000) ?? 0

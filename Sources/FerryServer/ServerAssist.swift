@@ -1,6 +1,7 @@
 import FerryAgent
 import FerryAssist
 import FerryCore
+import FerryIndex
 import FerryModels
 import FerryStore
 import FerryWorkspace
@@ -13,12 +14,14 @@ public struct ServerAssist: Sendable {
     let runStore: any RunStore
     let models: ModelPool
     let repositories: ProjectRepositories
+    let policy: ServerPolicy
 
-    public init(store: any ServerStore, runStore: any RunStore, models: ModelPool, dataDirectory: String) {
+    public init(store: any ServerStore, runStore: any RunStore, models: ModelPool, dataDirectory: String, policy: ServerPolicy) {
         self.store = store
         self.runStore = runStore
         self.models = models
-        repositories = ProjectRepositories(dataDirectory: dataDirectory)
+        self.policy = policy
+        repositories = ProjectRepositories(dataDirectory: dataDirectory, policy: policy)
     }
 
     /// The tenant's project by id or name, or a `NotFound` (another tenant's project is not found, never shown).
@@ -58,7 +61,7 @@ public struct ServerAssist: Sendable {
 
     /// The environment for one MCP session of `principal`: every tool names its project.
     func environment(for principal: Principal) -> AssistEnvironment {
-        let tasks = ServerTaskHost(api: ServerAPI(store: store, runStore: runStore), principal: principal, assist: self)
+        let tasks = ServerTaskHost(api: ServerAPI(store: store, runStore: runStore, policy: policy), principal: principal, assist: self)
         return AssistEnvironment(
             repository: { reference in
                 let project = try await project(reference, for: principal)
@@ -78,36 +81,48 @@ struct BudgetExhausted: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Each project's files and index for answering questions, one per server process: a local project is read where
-/// it is; a git URL is cloned once (as the workers do) and checked out at its base in a worktree of its own,
-/// fetched again at most once a minute.
+/// Each project's files and index for answering questions, one per server process: a local project (inside the
+/// operator's roots, checked again at each open) is read where it is; a git URL is cloned once (as the workers do)
+/// and checked out at its base in a worktree of its own, fetched again at most once a minute. Every index lives in
+/// the server's data directory (`index/<project id>.sqlite`, owner-only), never in the repository's path.
 actor ProjectRepositories {
     let dataDirectory: String
+    let policy: ServerPolicy
     private var open: [String: (assistant: RepoAssistant, refreshed: ContinuousClock.Instant)] = [:]
 
-    init(dataDirectory: String) {
+    init(dataDirectory: String, policy: ServerPolicy) {
         self.dataDirectory = dataDirectory
+        self.policy = policy
     }
 
     func assistant(for project: Project) async throws -> RepoAssistant {
-        if let entry = open[project.id], !ProjectCheckout.isURL(project.repo) || ContinuousClock.now - entry.refreshed < .seconds(60) {
+        if let entry = open[project.id], ContinuousClock.now - entry.refreshed < .seconds(60) {
             return entry.assistant
         }
         let root: String
-        if ProjectCheckout.isURL(project.repo) {
-            let checkout = try await ProjectCheckout.prepare(project, dataDirectory: dataDirectory)
+        switch try await ProjectCheckout.location(project, policy: policy) {
+        case .remote:
+            let checkout = try await ProjectCheckout.prepare(project, dataDirectory: dataDirectory, policy: policy)
             root = dataDirectory + "/assist/" + project.id
             let git = Git(checkout.repo)
             if FileManager.default.fileExists(atPath: root + "/.git") {
-                _ = try await Git(root).run("checkout", "--quiet", "--detach", checkout.base)
+                _ = try await Git(root).run("checkout", "--quiet", "--detach", checkout.base, "--")
             } else {
                 try FileManager.default.createDirectory(atPath: dataDirectory + "/assist", withIntermediateDirectories: true)
-                _ = try await git.run("worktree", "add", "--quiet", "--detach", root, checkout.base)
+                _ = try await git.run("worktree", "add", "--quiet", "--detach", "--end-of-options", root, checkout.base)
             }
-        } else {
-            root = project.repo
+        case .local(let path):
+            root = path
         }
-        let assistant = try await RepoAssistant.open(root: root)
+        if let entry = open[project.id], entry.assistant.root == (root as NSString).standardizingPath {
+            open[project.id] = (entry.assistant, ContinuousClock.now)
+            return entry.assistant
+        }
+        let indexes = dataDirectory + "/index"
+        try FileManager.default.createDirectory(atPath: indexes, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let index = try CodeIndex(root: root, path: indexes + "/" + project.id + ".sqlite")
+        _ = try await index.update()
+        let assistant = RepoAssistant(index: index)
         open[project.id] = (assistant, ContinuousClock.now)
         return assistant
     }

@@ -137,6 +137,8 @@ public protocol ServerStore: BudgetStore, DashboardStore {
     func project(_ idOrName: String, tenantID: String) async throws -> Project?
     func project(id: String) async throws -> Project?
     func projects(tenantID: String) async throws -> [Project]
+    /// Every tenant's projects with a local path (one path belongs to one tenant; the server checks across tenants).
+    func localProjects() async throws -> [Project]
 
     /// Creates a queued task, or with an idempotency key already used by the tenant, returns that task
     /// (`created: false`).

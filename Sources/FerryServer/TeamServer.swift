@@ -14,24 +14,37 @@ public struct TeamServer: Sendable {
     public let dataDirectory: String
     public let store: any ServerStore
     public let runStore: any RunStore
+    /// What tenants may point this server at (`ServerPolicy`): by default git URLs to public hosts only, with the
+    /// data directory and Ferry's own folders protected.
+    public let policy: ServerPolicy
 
     /// The embedded server on SQLite.
-    public init(dataDirectory: String) throws {
-        self.dataDirectory = dataDirectory
-        store = try SQLiteServerStore(path: dataDirectory + "/server.sqlite")
-        runStore = try SQLiteRunStore(path: dataDirectory + "/runs.sqlite")
+    public init(dataDirectory: String, policy: ServerPolicy? = nil) throws {
+        try Self.makePrivate(dataDirectory)
+        self.init(
+            dataDirectory: dataDirectory, store: try SQLiteServerStore(path: dataDirectory + "/server.sqlite"),
+            runStore: try SQLiteRunStore(path: dataDirectory + "/runs.sqlite"), policy: policy)
     }
 
-    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore) {
+    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore, policy: ServerPolicy? = nil) {
         self.dataDirectory = dataDirectory
         self.store = store
         self.runStore = runStore
+        self.policy = policy ?? .server(projectRoots: [], allowHosts: [], dataDirectory: dataDirectory)
     }
 
     /// The server on PostgreSQL at `url`.
-    public static func postgres(url: String, dataDirectory: String) async throws -> TeamServer {
+    public static func postgres(url: String, dataDirectory: String, policy: ServerPolicy? = nil) async throws -> TeamServer {
+        try makePrivate(dataDirectory)
         let store = try await PostgresServerStore(url: url)
-        return TeamServer(dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store))
+        return TeamServer(dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy)
+    }
+
+    /// The data directory holds tenants' code, indexes, stores and secrets: only the server's user may read it
+    /// (0700, and new files 0600 through the process's umask, which `ferry serve` sets).
+    static func makePrivate(_ directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
     }
 
     public var adminKeyPath: String { dataDirectory + "/admin.key" }
@@ -68,11 +81,13 @@ public struct TeamServer: Sendable {
             return quiet
         }()
         // The API under /v1 and the dashboard at /.
-        let api = ServerAPI(store: store, runStore: runStore)
+        let api = ServerAPI(store: store, runStore: runStore, policy: policy)
         let router = api.router()
-        try await Dashboard(store: store, runStore: runStore).addRoutes(to: router)
+        try await Dashboard(store: store, runStore: runStore, policy: policy).addRoutes(to: router)
         // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.
-        let sessions = models.map { McpSessions(assist: ServerAssist(store: store, runStore: runStore, models: $0, dataDirectory: dataDirectory)) }
+        let sessions = models.map {
+            McpSessions(assist: ServerAssist(store: store, runStore: runStore, models: $0, dataDirectory: dataDirectory, policy: policy))
+        }
         if let sessions {
             let assist = sessions.assist
             for method in [HTTPRequest.Method.post, .get, .delete] {
@@ -101,7 +116,7 @@ public struct TeamServer: Sendable {
                 }
             }
             // Webhooks go out from every server process (the outbox is shared; claims keep sends single).
-            let dispatcher = webhooks ?? WebhookDispatcher(store: store)
+            let dispatcher = webhooks ?? WebhookDispatcher(store: store, egress: policy.egress)
             group.addTask {
                 await dispatcher.run()
                 return false

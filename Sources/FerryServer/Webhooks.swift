@@ -66,11 +66,15 @@ public struct WebhookDispatcher: Sendable {
     let logger = Logger(label: "ferry.webhooks")
     /// The time (tests move it on instead of waiting).
     let now: @Sendable () -> Date
+    /// Where deliveries may go: checked at each attempt, on the address then connected to.
+    let egress: EgressPolicy
 
     public init(
-        store: any ServerStore, backoffBaseSeconds: Double = 2, pollSeconds: Double = 1, now: @escaping @Sendable () -> Date = Date.init
+        store: any ServerStore, backoffBaseSeconds: Double = 2, pollSeconds: Double = 1, egress: EgressPolicy = EgressPolicy(),
+        now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.store = store
+        self.egress = egress
         self.backoffBaseSeconds = backoffBaseSeconds
         self.pollSeconds = pollSeconds
         self.now = now
@@ -94,18 +98,17 @@ public struct WebhookDispatcher: Sendable {
         var status: Int?
         var failure: String?
         do {
-            var request = HTTPClientRequest(url: delivery.url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "X-Ferry-Event", value: "task.finished")
-            request.headers.add(name: "X-Ferry-Delivery", value: delivery.id)
-            request.headers.add(name: "X-Ferry-Signature", value: Webhooks.signature(delivery.payload, secret: delivery.secret))
-            request.body = .bytes(ByteBuffer(string: delivery.payload))
-            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
-            status = Int(response.status.code)
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            // The host is resolved and checked now, and the client connects to exactly the address that passed
+            // (`dnsOverride` keeps TLS checking the name); redirects are not followed.
+            let target: EgressPolicy.Target
+            do {
+                target = try await egress.check(url: delivery.url)
+            } catch {
+                throw DeliveryFailure.refused
+            }
+            status = try await send(delivery, to: target)
         } catch {
-            failure = "\(error)"
+            failure = DeliveryFailure(error).rawValue
         }
         let ok = status.map { (200..<300).contains($0) } ?? false
         let next: Date? =
@@ -115,5 +118,56 @@ public struct WebhookDispatcher: Sendable {
             id: delivery.id, attempt: delivery.attempts, status: status,
             error: failure ?? (ok ? nil : "HTTP \(status ?? 0)"), delivered: ok, retryAt: next, now: now())
         return true
+    }
+}
+
+extension WebhookDispatcher {
+    /// One POST to the checked address; the HTTP status.
+    func send(_ delivery: Delivery, to target: EgressPolicy.Target) async throws -> Int {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.dnsOverride = [target.host: target.address]
+        configuration.timeout = .init(connect: .seconds(5), read: .milliseconds(Int64(timeoutSeconds * 1000)))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "X-Ferry-Event", value: "task.finished")
+            request.headers.add(name: "X-Ferry-Delivery", value: delivery.id)
+            request.headers.add(name: "X-Ferry-Signature", value: Webhooks.signature(delivery.payload, secret: delivery.secret))
+            request.body = .bytes(ByteBuffer(string: delivery.payload))
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            try? await client.shutdown()
+            return Int(response.status.code)
+        } catch {
+            try? await client.shutdown()
+            logger.info("webhook delivery failed", metadata: ["delivery": .string(delivery.id), "error": .string("\(error)")])
+            throw error
+        }
+    }
+}
+
+/// Why a delivery failed, in words that say what to fix without telling a tenant what is behind the server (which
+/// ports refuse, which names resolve inside): the raw error goes to the server's log only.
+enum DeliveryFailure: String, Error {
+    case refused = "the URL's host is not an address this server may call (public addresses only, unless its operator allows more)"
+    case timeout = "no answer in time"
+    case tls = "the TLS handshake failed"
+    case connect = "could not connect"
+
+    init(_ error: any Error) {
+        if let failure = error as? DeliveryFailure {
+            self = failure
+            return
+        }
+        let text = "\(error)".lowercased()
+        if text.contains("timeout") || text.contains("deadline") {
+            self = .timeout
+        } else if text.contains("ssl") || text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+            self = .tls
+        } else {
+            self = .connect
+        }
     }
 }

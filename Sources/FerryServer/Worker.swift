@@ -19,6 +19,8 @@ public struct Worker: Sendable {
     public let runStore: any RunStore
     public let config: FerryConfig
     public let policy: QueuePolicy
+    /// Where projects may be (the server's `ServerPolicy`), checked again before each task.
+    public let projects: ServerPolicy
     public let secrets: [String]
     /// The longest an idle worker waits before it looks again (a signal wakes it sooner).
     public let pollSeconds: Double
@@ -28,8 +30,9 @@ public struct Worker: Sendable {
     public init(
         id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig, policy: QueuePolicy = QueuePolicy(),
         secrets: [String] = [], pollSeconds: Double = 5, logger: Logger = Logger(label: "ferry.worker"),
-        makeModel: @escaping ModelProvider
+        projects: ServerPolicy = ServerPolicy(), makeModel: @escaping ModelProvider
     ) {
+        self.projects = projects
         var logger = logger
         logger[metadataKey: "worker"] = .string(id)
         self.logger = logger
@@ -151,7 +154,7 @@ public struct Worker: Sendable {
             throw FerryError(.config, "the task's project \(task.projectID) no longer exists")
         }
         let checkout = try await ProjectCheckout.prepare(
-            project, dataDirectory: (self.config.dataDirectory as NSString).expandingTildeInPath)
+            project, dataDirectory: (self.config.dataDirectory as NSString).expandingTildeInPath, policy: projects)
         let base = task.base ?? checkout.base
         var config = self.config
         // The repository's own .ferry/config.toml at the task's base (its test command, timeouts, a stricter
@@ -210,8 +213,12 @@ public struct Worker: Sendable {
             do {
                 let git = Git(checkout.repo)
                 let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(in: .whitespacesAndNewlines)
-                try await git.run("push", "--quiet", "origin", "\(result.record.branch):\(result.record.branch)")
-                pushedTo = "\(remote) \(result.record.branch)"
+                // A tenant's URL is reached under the same rules as its clone (protocols, no redirects, the checked
+                // address); an operator's local repository pushes where its own config says.
+                let options = ProjectCheckout.isURL(project.repo)
+                    ? try await ProjectCheckout.gitOptions(project.repo, policy: projects, project: project) : []
+                try await git.run(options + ["push", "--quiet", "origin", "\(result.record.branch):\(result.record.branch)"])
+                pushedTo = "\(ServerAPI.redactedURL(remote)) \(result.record.branch)"
             } catch {
                 reason += "; the branch could not be pushed: \((error as? FerryError)?.message ?? "\(error)")"
             }

@@ -54,4 +54,29 @@ public final class FakeHTTPServer: Sendable {
             try await body(FakeHTTPServer(port: port, log: log))
         }
     }
+
+    /// Serves the files under `root` as they are (GET only, nothing outside `root`): with `git update-server-info`
+    /// run in a bare repository there, git clones and fetches it over HTTP (git's "dumb" protocol), so tests reach a
+    /// git URL project over real HTTP.
+    public static func files<T: Sendable>(
+        root: String, _ body: @Sendable (FakeHTTPServer) async throws -> T
+    ) async throws -> T {
+        let router = Router()
+        let log = Log()
+        let base = URL(fileURLWithPath: root).standardizedFileURL.path
+        router.get("**") { request, _ -> Response in
+            let path = request.uri.path
+            log.seen.withLock { $0.append((path, request.headers[.authorization])) }
+            let file = URL(fileURLWithPath: base + path).standardizedFileURL.path
+            guard file.hasPrefix(base + "/"), let data = FileManager.default.contents(atPath: file) else {
+                return Response(status: .notFound)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        return try await serving(router, label: "fake-http-files") { port in
+            try await body(FakeHTTPServer(port: port, log: log))
+        }
+    }
 }

@@ -16,15 +16,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Workers in this process.") var workers = 2
     @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database: String?
     @OptionGroup var queue: QueueOptions
+    @OptionGroup var projects: ProjectOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServerLogging.bootstrap(format: queue.logFormat, level: queue.logLevel, environment: environment)
         guard workers >= 0, port >= 0, port < 65_536 else { throw FerryError(.usage, "--workers must be 0 or more and --port 0–65535") }
         let policy = try queue.policy()
-        let config = try ConfigLoader.load(repo: nil, environment: environment)
+        var config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
-        let server = try await Self.server(database: database, environment: environment)
+        projects.apply(to: &config)
+        let server = try await Self.server(database: database, config: config, environment: environment)
         if let key = try await server.bootstrap() {
             print("ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):")
             print("  \(key)")
@@ -54,9 +56,14 @@ struct ServeCommand: AsyncParsableCommand {
         FerryPaths.data(environment: environment) + "/server"
     }
 
-    static func server(database: String?, environment: [String: String]) async throws -> TeamServer {
-        if let database { return try await TeamServer.postgres(url: database, dataDirectory: dataDirectory(environment)) }
-        return try TeamServer(dataDirectory: dataDirectory(environment))
+    static func server(database: String?, config: FerryConfig, environment: [String: String]) async throws -> TeamServer {
+        // Everything the server writes (stores, indexes, clones, keys, logs) is for its own user only.
+        umask(0o077)
+        let data = dataDirectory(environment)
+        let policy = ServerPolicy.server(
+            projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data, environment: environment)
+        if let database { return try await TeamServer.postgres(url: database, dataDirectory: data, policy: policy) }
+        return try TeamServer(dataDirectory: data, policy: policy)
     }
 
     static func workers(
@@ -67,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.host):\(ProcessIdentity.current.pid)/w\(index + 1)", store: server.store, runStore: server.runStore,
-                config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
+                config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"), projects: server.policy,
                 makeModel: { name in try await models.model(named: name) })
         }
     }
@@ -81,15 +88,17 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "postgres://user:password@host:port/database") var database: String
     @Option(help: "Workers in this process.") var workers = 1
     @OptionGroup var queue: QueueOptions
+    @OptionGroup var projects: ProjectOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServerLogging.bootstrap(format: queue.logFormat, level: queue.logLevel, environment: environment)
         guard workers >= 1 else { throw FerryError(.usage, "--workers must be 1 or more") }
         let policy = try queue.policy()
-        let config = try ConfigLoader.load(repo: nil, environment: environment)
+        var config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
-        let server = try await ServeCommand.server(database: database, environment: environment)
+        projects.apply(to: &config)
+        let server = try await ServeCommand.server(database: database, config: config, environment: environment)
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
         let models = ModelPool(config: config, environment: environment)
         let pool = ServeCommand.workers(
@@ -125,7 +134,9 @@ struct TenantsCommand: AsyncParsableCommand {
         @Option(help: "postgres://… (default: the embedded SQLite store).") var database: String?
 
         func run() async throws {
-            let server = try await ServeCommand.server(database: database, environment: ProcessInfo.processInfo.environment)
+            let environment = ProcessInfo.processInfo.environment
+            let server = try await ServeCommand.server(
+                database: database, config: try ConfigLoader.load(repo: nil, environment: environment), environment: environment)
             guard try await server.store.tenant(named: name) == nil else {
                 throw FerryError(.usage, "a tenant named \(name) already exists")
             }
@@ -133,5 +144,22 @@ struct TenantsCommand: AsyncParsableCommand {
             let (_, key) = try await server.store.createKey(tenantID: tenant.id, role: .admin)
             print(key)
         }
+    }
+}
+
+/// Where the server's tenants may point it, beyond git URLs to public hosts (added to `[server]` in the config).
+struct ProjectOptions: ParsableArguments {
+    @Option(
+        name: .customLong("project-root"),
+        help: "A folder whose repositories tenants may register by path (repeatable; [server] project_roots).")
+    var roots: [String] = []
+    @Option(
+        name: .customLong("allow-host"),
+        help: "A host name or address block (10.0.0.0/8) tenants' git URLs and webhooks may reach although it is not public (repeatable; [server] allow_hosts).")
+    var hosts: [String] = []
+
+    func apply(to config: inout FerryConfig) {
+        config.projectRoots += roots.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path }
+        config.allowHosts += hosts
     }
 }

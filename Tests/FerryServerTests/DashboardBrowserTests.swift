@@ -36,7 +36,7 @@ import Testing
             "run scripts/setup.sh --browser (make test does) to install Chromium, chromium-driver and selenium")
         let repo = try await FixtureRepo.make(ServerAPITests.files)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-browser-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         let admin = try #require(try await server.bootstrap())
         let tenant = try #require(try await server.store.tenant(named: "default"))
         _ = try await server.store.createProject(Project(

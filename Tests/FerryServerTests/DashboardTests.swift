@@ -48,7 +48,7 @@ import Testing
 
     @Test func sessionsCSRFRolesTenantsAndEscaping() async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dash-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         let admin = try #require(try await server.bootstrap())
         let tenant = try #require(try await server.store.tenant(named: "default"))
         let viewerKey = try await server.store.createKey(tenantID: tenant.id, role: .viewer).key

@@ -19,6 +19,7 @@ func fakeWorker(
     keptClients.withLock { $0.append(client) }
     let worker = Worker(
         id: id, store: server.store, runStore: server.runStore, config: config, policy: policy, pollSeconds: pollSeconds, logger: logger,
+        projects: server.policy,
         makeModel: { _ in ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 1)) })
     return (worker, client)
 }

@@ -45,7 +45,7 @@ import Testing
         let operations = try Self.operations()
         #expect(operations.count == 29)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-openapi-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         let admin = try #require(try await server.bootstrap())
         // With models, so the assistant surfaces (/mcp, /v1/chat/completions, /v1/models) are served too. No request
         // here reaches the model.

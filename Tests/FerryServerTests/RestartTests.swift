@@ -16,7 +16,7 @@ import Testing
         init(binary: String, port: Int, root: String, name: String) throws {
             log = root + "/\(name).log"
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["serve", "--port", "\(port)", "--workers", "1", "--lease-seconds", "3"]
+            process.arguments = ["serve", "--port", "\(port)", "--workers", "1", "--lease-seconds", "3", "--project-root", FileManager.default.temporaryDirectory.path]
             var environment = ProcessInfo.processInfo.environment
             environment["XDG_CONFIG_HOME"] = root + "/config"
             environment["XDG_DATA_HOME"] = root + "/data"

@@ -55,8 +55,8 @@ import Testing
 
     static func server(_ kind: QueueTests.Kind, data: String) async throws -> TeamServer {
         switch kind {
-        case .sqlite: try TeamServer(dataDirectory: data)
-        case .postgres: try await TeamServer.postgres(url: try PostgresCluster.freshDatabase(), dataDirectory: data)
+        case .sqlite: try TeamServer(dataDirectory: data, policy: .tests(data: data))
+        case .postgres: try await TeamServer.postgres(url: try PostgresCluster.freshDatabase(), dataDirectory: data, policy: .tests(data: data))
         }
     }
 

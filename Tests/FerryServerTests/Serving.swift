@@ -1,5 +1,6 @@
 import FerryAgent
 import FerryServer
+import Foundation
 import Testing
 
 extension TeamServer {
@@ -19,5 +20,15 @@ extension TeamServer {
             defer { group.cancelAll() }
             return try await body(port)
         }
+    }
+}
+
+extension ServerPolicy {
+    /// The tests' server: local projects anywhere under the tests' temporary folder, and loopback allowed for the
+    /// fake git and webhook servers, with `data` (and Ferry's own folders) protected.
+    static func tests(data: String) -> ServerPolicy {
+        .server(
+            projectRoots: [FileManager.default.temporaryDirectory.path], allowHosts: ["127.0.0.1", "::1", "localhost"],
+            dataDirectory: data)
     }
 }

@@ -67,7 +67,7 @@ import Testing
             let claimed = try #require(try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy()))
             #expect(claimed.id == task.id)
             let clock = Locked(Date())
-            let dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 5) { clock.withLock { $0 } }
+            let dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 5, egress: EgressPolicy(allowed: ["127.0.0.1"])) { clock.withLock { $0 } }
             // Nothing is queued before the task ends.
             #expect(try await !dispatcher.deliverOne())
             let outcome = TaskOutcome(state: .verified, reason: "ok", runID: "r1", branch: "ferry/r1", commitSHA: "abc", costUSD: 0.5)
@@ -111,7 +111,7 @@ import Testing
             let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
             let clock = Locked(Date())
             _ = try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: clock.withLock { $0 })
-            var dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 1) { clock.withLock { $0 } }
+            var dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 1, egress: EgressPolicy(allowed: ["127.0.0.1"])) { clock.withLock { $0 } }
             dispatcher.maxAttempts = 3
             for _ in 0..<10 {
                 _ = try await dispatcher.deliverOne()

@@ -11,7 +11,7 @@ import Testing
 @Suite struct WorkerConfigTests {
     static func server() async throws -> (TeamServer, Tenant) {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-wcfg-\(UUID().uuidString.prefix(8))").path
-        let server = try TeamServer(dataDirectory: data)
+        let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         _ = try await server.bootstrap()
         return (server, try #require(try await server.store.tenant(named: "default")))
     }

@@ -16,7 +16,7 @@ struct LoadBench {
 
     func run() async throws -> String {
         let port = unusedLocalPort()
-        let api = try Child(options.ferry, ["serve", "--database", url, "--workers", "0", "--port", "\(port)"], root: root, name: "api")
+        let api = try Child(options.ferry, ["serve", "--database", url, "--workers", "0", "--port", "\(port)", "--project-root", (repo as NSString).deletingLastPathComponent], root: root, name: "api")
         defer { api.stop() }
         let base = "http://127.0.0.1:\(port)"
         try await waitForHealth(base)
@@ -48,7 +48,7 @@ struct LoadBench {
         let before = CPU.sample(api: api.pid, workers: [], postmasterFile: postmaster)
         let started = Date()
         let workers = try (1...options.workers).map {
-            try Child(options.ferry, ["worker", "--database", url, "--workers", "1"], root: root, name: "worker\($0)")
+            try Child(options.ferry, ["worker", "--database", url, "--workers", "1", "--project-root", (repo as NSString).deletingLastPathComponent], root: root, name: "worker\($0)")
         }
         defer { for worker in workers { worker.stop() } }
         // wrk on list and get at once, while the workers drain the queue.
