@@ -56,7 +56,7 @@ extension Dashboard {
         }
         let project: Project
         do {
-            project = try await ServerAPI(store: store, runStore: runStore, policy: policy).addProject(
+            project = try await ServerAPI(store: store, runStore: runStore, policy: policy, secrets: secrets).addProject(
                 viewer.principal, name: name, repo: repo, base: field("base") ?? "main", model: field("model"),
                 testCommand: field("test_command"), webhook: field("webhook_url"), push: fields["push"] == "on", remote: remote,
                 via: "dashboard")

@@ -14,14 +14,18 @@ public struct Dashboard: Sendable {
     let store: any ServerStore
     let runStore: any RunStore
     let policy: ServerPolicy
+    let secrets: SecretBox?
     let library: MustacheLibrary
     static let cookie = "ferry_session"
     static let sessionSeconds = 12 * 3600.0
 
-    public init(store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy()) async throws {
+    public init(
+        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(), secrets: SecretBox? = nil
+    ) async throws {
         self.store = store
         self.runStore = runStore
         self.policy = policy
+        self.secrets = secrets
         guard let directory = Bundle.module.resourcePath.map({ $0 + "/dashboard" }) else {
             throw FerryError(.config, "the dashboard's templates are missing from this build")
         }
@@ -94,7 +98,7 @@ public struct Dashboard: Sendable {
         let (token, _) = try await store.createSession(keyID: principal.keyID, now: Date(), lifetime: Self.sessionSeconds)
         var next = fields["next"] ?? "/tasks"
         // Only a path on this site: never an open redirect.
-        if !next.hasPrefix("/") || next.hasPrefix("//") || next.contains("\\") { next = "/tasks" }
+        if !Self.isLocalPath(next) { next = "/tasks" }
         var response = Self.redirect(next)
         response.headers[.setCookie] = Self.sessionCookie(token, request: request, maxAge: Int(Self.sessionSeconds))
         return response
@@ -162,9 +166,20 @@ public struct Dashboard: Sendable {
     func handle(_ body: () async throws -> Response) async throws -> Response {
         do { return try await body() } catch let response as Response { return response } catch let problem as Problem {
             return page(problem.status, problem.detail)
+        } catch let error as any HTTPResponseError {
+            return page(error.status, error.status == .contentTooLarge ? "That was too large to send." : error.status.reasonPhrase)
         } catch {
-            return page(.internalServerError, (error as? FerryError)?.message ?? "\(error)")
+            return page(.internalServerError, PublicError.message(error))
         }
+    }
+
+    /// Whether `next` is a path on this site and nothing a browser could read as another site: one leading `/`, then
+    /// only URL path and query characters (a tab, a newline or a backslash, which browsers drop or turn into `/`,
+    /// would make `/\t/evil.example` into `//evil.example`).
+    static func isLocalPath(_ next: String) -> Bool {
+        guard next.hasPrefix("/"), !next.hasPrefix("//"), next.count <= 2048 else { return false }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@%/?")
+        return next.allSatisfy { allowed.contains($0) }
     }
 
     static func redirect(_ location: String) -> Response {

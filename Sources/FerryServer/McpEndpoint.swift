@@ -21,6 +21,8 @@ actor McpSessions {
     private var sessions: [String: Session] = [:]
     static let idleLimit: Duration = .seconds(3600)
     static let maxSessions = 1_000
+    /// One tenant may hold at most this many at once, so it cannot take every session of the server.
+    static let maxSessionsPerTenant = 50
 
     init(assist: ServerAssist) {
         self.assist = assist
@@ -44,6 +46,11 @@ actor McpSessions {
             return .error(statusCode: 400, .invalidRequest("Bad Request: Mcp-Session-Id header is required"))
         }
         await closeIdle()
+        guard sessions.values.count(where: { $0.principal.tenantID == principal.tenantID }) < Self.maxSessionsPerTenant else {
+            return .error(
+                statusCode: 429,
+                .invalidRequest("this tenant has \(Self.maxSessionsPerTenant) MCP sessions open; close some (DELETE /mcp) and retry"))
+        }
         guard sessions.count < Self.maxSessions else {
             return .error(statusCode: 503, .internalError("too many MCP sessions; close some and retry"))
         }

@@ -46,3 +46,24 @@ struct Problem: Error, CustomStringConvertible {
             body: .init(byteBuffer: ByteBuffer(string: body.jsonString)))
     }
 }
+
+/// What a tenant is told of an error the server did not word for it: its message, with the server's own paths
+/// (data directory, clones, indexes, the operator's roots) taken out. The whole error goes to the server's log.
+enum PublicError {
+    nonisolated(unsafe) static let absolutePath = #/(^|[\s'"(=])/[^\s'"),;]+/#
+
+    static func message(_ error: any Error) -> String {
+        let text: String
+        switch error {
+        case let problem as Problem: return problem.detail
+        case let ferry as FerryError: text = ferry.message
+        default: text = String(describing: error)
+        }
+        return text.replacing(absolutePath) { match in match.output.1 + "…" }
+    }
+}
+
+/// A tenant-facing error whose words are already safe to show.
+struct PublicFailure: Error, CustomStringConvertible {
+    var description: String
+}

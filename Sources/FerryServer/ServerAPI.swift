@@ -13,11 +13,26 @@ public struct ServerAPI: Sendable {
     /// What tenants may point the server at (project paths and URLs, webhooks). The default is the strictest: git
     /// URLs to public hosts only.
     public let policy: ServerPolicy
+    /// Seals webhook secrets before they are stored; without one, a project cannot have a webhook.
+    public let secrets: SecretBox?
+    /// The operator's token for `/metrics`; nil: `/metrics` answers no one.
+    public let metricsToken: String?
 
-    public init(store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy()) {
+    public init(
+        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(), secrets: SecretBox? = nil,
+        metricsToken: String? = nil
+    ) {
         self.store = store
         self.runStore = runStore
         self.policy = policy
+        self.secrets = secrets
+        self.metricsToken = metricsToken
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     public func router() -> Router<ServerContext> {
@@ -42,9 +57,16 @@ public struct ServerAPI: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
-        router.get("/metrics") { _, _ in
+        // Every tenant's counts and spend: for the operator's scraper, with the operator's token (`metrics.token` in the
+        // data directory, or $FERRY_METRICS_TOKEN), never a tenant's key.
+        router.get("/metrics") { request, _ in
             try await handle {
-                Response(
+                guard let metricsToken, let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+                    Self.constantTimeEqual(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), metricsToken)
+                else {
+                    throw Problem(.unauthorized, "/metrics takes the operator's metrics token (metrics.token in the server's data directory)")
+                }
+                return Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                     body: .init(byteBuffer: ByteBuffer(string: try await store.stats().prometheus)))
             }
@@ -221,10 +243,18 @@ public struct ServerAPI: Sendable {
                 throw Problem(.conflict, "\"repo\" is (or holds, or is inside) another tenant's project; one repository belongs to one tenant")
             }
         }
-        let project = try await store.createProject(Project(
+        // The signing secret is shown once (returned here) and stored sealed.
+        let secret = webhook.map { _ in Webhooks.newSecret() }
+        var sealed: String?
+        if let secret {
+            guard let secrets else { throw Problem(.internalServerError, "this server cannot store webhook secrets") }
+            sealed = try secrets.seal(secret)
+        }
+        var project = try await store.createProject(Project(
             id: ServerIDs.newID("prj"), tenantID: principal.tenantID, name: name, repo: stored,
             base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date(), webhookURL: webhook,
-            webhookSecret: webhook.map { _ in Webhooks.newSecret() }, push: push))
+            webhookSecret: sealed, push: push))
+        project.webhookSecret = secret
         try await record(principal, "project.create", project.id, "\(name) at \(Self.redactedURL(stored))\(via.map { " (\($0))" } ?? "")", remote)
         return project
     }
@@ -274,6 +304,13 @@ public struct ServerAPI: Sendable {
     }
 
     func json(_ request: Request) async throws -> JSONValue {
+        // A JSON body says so (or says nothing): a form or text/plain post is not read as JSON.
+        if let type = request.headers[.contentType] {
+            let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
+                throw Problem(.unsupportedMediaType, "send the body as JSON with Content-Type: application/json")
+            }
+        }
         let buffer = try await request.body.collect(upTo: 1 << 20)
         guard let value = JSONValue.parse(String(buffer: buffer)), case .object = value else {
             throw Problem(.badRequest, "the body must be a JSON object")
@@ -286,8 +323,11 @@ public struct ServerAPI: Sendable {
             return try await body()
         } catch let problem as Problem {
             return problem.response
+        } catch let error as any HTTPResponseError {
+            // Hummingbird's own: a body over the limit is 413, not a server error.
+            return Problem(error.status, error.status == .contentTooLarge ? "the body is too large" : error.status.reasonPhrase).response
         } catch {
-            return Problem(.internalServerError, "\((error as? FerryError)?.message ?? "internal error")").response
+            return Problem(.internalServerError, PublicError.message(error)).response
         }
     }
 

@@ -65,7 +65,12 @@ public struct ServerAssist: Sendable {
         return AssistEnvironment(
             repository: { reference in
                 let project = try await project(reference, for: principal)
-                return try await repositories.assistant(for: project)
+                do {
+                    return try await repositories.assistant(for: project)
+                } catch {
+                    // A clone, a path check or an index that fails says why without the server's paths.
+                    throw PublicFailure(description: PublicError.message(error))
+                }
             },
             model: { try await model(for: nil) },
             tasks: tasks, projectArgument: true,
@@ -96,11 +101,13 @@ actor ProjectRepositories {
     }
 
     func assistant(for project: Project) async throws -> RepoAssistant {
-        if let entry = open[project.id], ContinuousClock.now - entry.refreshed < .seconds(60) {
+        // A local path is checked at every question (a stat and a realpath); a clone is fetched at most once a minute.
+        let location = try await ProjectCheckout.location(project, policy: policy)
+        if case .remote = location, let entry = open[project.id], ContinuousClock.now - entry.refreshed < .seconds(60) {
             return entry.assistant
         }
         let root: String
-        switch try await ProjectCheckout.location(project, policy: policy) {
+        switch location {
         case .remote:
             let checkout = try await ProjectCheckout.prepare(project, dataDirectory: dataDirectory, policy: policy)
             root = dataDirectory + "/assist/" + project.id

@@ -17,27 +17,58 @@ public struct TeamServer: Sendable {
     /// What tenants may point this server at (`ServerPolicy`): by default git URLs to public hosts only, with the
     /// data directory and Ferry's own folders protected.
     public let policy: ServerPolicy
+    /// Seals webhook secrets before they are stored (`SecretBox`).
+    public let secrets: SecretBox
+    /// What the operator's scraper sends for `/metrics`.
+    public let metricsToken: String
+    public var metricsTokenPath: String { dataDirectory + "/metrics.token" }
 
     /// The embedded server on SQLite.
     public init(dataDirectory: String, policy: ServerPolicy? = nil) throws {
         try Self.makePrivate(dataDirectory)
-        self.init(
+        try self.init(
             dataDirectory: dataDirectory, store: try SQLiteServerStore(path: dataDirectory + "/server.sqlite"),
             runStore: try SQLiteRunStore(path: dataDirectory + "/runs.sqlite"), policy: policy)
     }
 
-    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore, policy: ServerPolicy? = nil) {
+    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore, policy: ServerPolicy? = nil) throws {
         self.dataDirectory = dataDirectory
         self.store = store
         self.runStore = runStore
         self.policy = policy ?? .server(projectRoots: [], allowHosts: [], dataDirectory: dataDirectory)
+        secrets = try SecretBox.load(dataDirectory: dataDirectory)
+        metricsToken = try Self.metricsToken(dataDirectory: dataDirectory)
+        // Stores made before the data directory was private keep their old modes: only the server's user may read
+        // them (they hold tenants' code in indexes, task diffs and secrets).
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: dataDirectory)) ?? [] {
+            var isDirectory: ObjCBool = false
+            let path = dataDirectory + "/" + name
+            guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            try? fm.setAttributes([.posixPermissions: isDirectory.boolValue ? 0o700 : 0o600], ofItemAtPath: path)
+        }
     }
 
     /// The server on PostgreSQL at `url`.
     public static func postgres(url: String, dataDirectory: String, policy: ServerPolicy? = nil) async throws -> TeamServer {
         try makePrivate(dataDirectory)
         let store = try await PostgresServerStore(url: url)
-        return TeamServer(dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy)
+        return try TeamServer(dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy)
+    }
+
+    /// `$FERRY_METRICS_TOKEN`, else `metrics.token` in the data directory (made on first start, 0600).
+    static func metricsToken(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let token = environment["FERRY_METRICS_TOKEN"], !token.isEmpty { return token }
+        let path = dataDirectory + "/metrics.token"
+        if let data = FileManager.default.contents(atPath: path) {
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !token.isEmpty { return token }
+        }
+        let token = ServerIDs.secret("fm_")
+        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw FerryError(.io, "cannot write the metrics token at \(path)")
+        }
+        return token
     }
 
     /// The data directory holds tenants' code, indexes, stores and secrets: only the server's user may read it
@@ -81,9 +112,9 @@ public struct TeamServer: Sendable {
             return quiet
         }()
         // The API under /v1 and the dashboard at /.
-        let api = ServerAPI(store: store, runStore: runStore, policy: policy)
+        let api = ServerAPI(store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken)
         let router = api.router()
-        try await Dashboard(store: store, runStore: runStore, policy: policy).addRoutes(to: router)
+        try await Dashboard(store: store, runStore: runStore, policy: policy, secrets: secrets).addRoutes(to: router)
         // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.
         let sessions = models.map {
             McpSessions(assist: ServerAssist(store: store, runStore: runStore, models: $0, dataDirectory: dataDirectory, policy: policy))
@@ -116,7 +147,7 @@ public struct TeamServer: Sendable {
                 }
             }
             // Webhooks go out from every server process (the outbox is shared; claims keep sends single).
-            let dispatcher = webhooks ?? WebhookDispatcher(store: store, egress: policy.egress)
+            let dispatcher = webhooks ?? WebhookDispatcher(store: store, egress: policy.egress, secrets: secrets)
             group.addTask {
                 await dispatcher.run()
                 return false

@@ -68,13 +68,16 @@ public struct WebhookDispatcher: Sendable {
     let now: @Sendable () -> Date
     /// Where deliveries may go: checked at each attempt, on the address then connected to.
     let egress: EgressPolicy
+    /// Opens the stored (sealed) signing secrets.
+    let secrets: SecretBox?
 
     public init(
         store: any ServerStore, backoffBaseSeconds: Double = 2, pollSeconds: Double = 1, egress: EgressPolicy = EgressPolicy(),
-        now: @escaping @Sendable () -> Date = Date.init
+        secrets: SecretBox? = nil, now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.store = store
         self.egress = egress
+        self.secrets = secrets
         self.backoffBaseSeconds = backoffBaseSeconds
         self.pollSeconds = pollSeconds
         self.now = now
@@ -134,7 +137,8 @@ extension WebhookDispatcher {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "X-Ferry-Event", value: "task.finished")
             request.headers.add(name: "X-Ferry-Delivery", value: delivery.id)
-            request.headers.add(name: "X-Ferry-Signature", value: Webhooks.signature(delivery.payload, secret: delivery.secret))
+            let secret = try secrets?.open(delivery.secret) ?? delivery.secret
+            request.headers.add(name: "X-Ferry-Signature", value: Webhooks.signature(delivery.payload, secret: secret))
             request.body = .bytes(ByteBuffer(string: delivery.payload))
             let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
             _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -155,10 +159,15 @@ enum DeliveryFailure: String, Error {
     case timeout = "no answer in time"
     case tls = "the TLS handshake failed"
     case connect = "could not connect"
+    case secret = "the server could not open this webhook's signing secret (its key changed); its operator's log says more"
 
     init(_ error: any Error) {
         if let failure = error as? DeliveryFailure {
             self = failure
+            return
+        }
+        if error is FerryError {
+            self = .secret
             return
         }
         let text = "\(error)".lowercased()

@@ -151,7 +151,10 @@ import Testing
                 #expect(try await client.send(.GET, "/v1/tasks/\(id)/events", key: outsider).status == 404)
                 // Metrics come from the database: the task's status and its three model calls.
                 #expect(try await client.send(.GET, "/readyz", key: nil).status == 200)
-                let metrics = try await client.send(.GET, "/metrics", key: nil).body
+                // Only the operator's token reads them: no key, and no tenant's admin key.
+                #expect(try await client.send(.GET, "/metrics", key: nil).status == 401)
+                #expect(try await client.send(.GET, "/metrics", key: admin).status == 401)
+                let metrics = try await client.send(.GET, "/metrics", key: server.metricsToken).body
                 #expect(metrics.contains("ferry_tasks{status=\"verified\"} 1\n") && metrics.contains("ferry_queue_depth 0\n"), "\(metrics)")
                 #expect(metrics.contains("ferry_model_calls_total{model=\"gpt-4.1-mini\"} 3\n"))
                 #expect(metrics.contains("ferry_model_tokens_total{model=\"gpt-4.1-mini\",direction=\"input\"} 300\n"))
