@@ -147,14 +147,17 @@ public enum ConfigLoader {
         func check(_ value: Double, _ key: String, _ range: ClosedRange<Double>) throws -> Double {
             guard value.isFinite, range.contains(value) else {
                 throw FerryError(
-                    .config, "\(file): limits.\(key) is \(value). Fix: use a number from \(range.lowerBound.formatted()) to "
-                        + "\(range.upperBound.formatted())")
+                    .config, "\(file): limits.\(key) is \(value). Fix: use a number from \(Int64(range.lowerBound)) to "
+                        + "\(Int64(range.upperBound))")
             }
             return value
         }
+        func plain(_ value: Double) -> String {
+            value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        }
         func tighten(_ key: String, _ value: Double, current: Double?, apply: (inout FerryConfig) -> Void) {
             if scope == .repo, let current, value > current {
-                refuseLooser("[limits] \(key) = \(value.formatted())", than: current.formatted(), file: file, config: &config)
+                refuseLooser("[limits] \(key) = \(plain(value))", than: plain(current), file: file, config: &config)
             } else {
                 apply(&config)
             }

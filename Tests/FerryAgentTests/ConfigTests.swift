@@ -71,6 +71,49 @@ import Testing
         #expect(config.limits.maxTimeSeconds == 600)
     }
 
+    /// A committed `.ferry/config.toml` is the repository's word, not the user's: it may lower a limit but never raise
+    /// one (steps, cost, time, repair rounds, file size, candidates), and says so as a sandbox request does.
+    @Test func aRepositoryMayOnlyTightenTheUsersLimits() throws {
+        let raised = try load(user: """
+            [limits]
+            max_steps = 2
+            max_cost = 0.01
+            max_time = 60
+            repair_rounds = 1
+            max_file_mb = 1
+            [agent]
+            candidates = 1
+            """, repo: """
+            [limits]
+            max_steps = 50
+            max_cost = 1000
+            max_time = 86400
+            repair_rounds = 9
+            max_file_mb = 500
+            [agent]
+            candidates = 8
+            """)
+        #expect(raised.limits.maxSteps == 2)
+        #expect(raised.limits.maxCostUSD == 0.01)
+        #expect(raised.limits.maxTimeSeconds == 60)
+        #expect(raised.limits.repairRounds == 1)
+        #expect(raised.maxCommitFileBytes == 1024 * 1024)
+        #expect(raised.candidates == 1)
+        #expect(raised.warnings.count == 6, "\(raised.warnings)")
+        #expect(raised.warnings.allSatisfy { $0.contains("a repository may only lower your limits") })
+        #expect(raised.warnings.contains { $0.contains("[limits] max_cost = 1000") && $0.contains("yours is 0.01") })
+        // Against the built-in defaults too: no user file, a repository asking for more steps than 40.
+        let defaults = try load(repo: "[limits]\nmax_steps = 500\n[agent]\ncandidates = 3\n")
+        #expect(defaults.limits.maxSteps == 40 && defaults.candidates == 1 && defaults.warnings.count == 2)
+        // Lower is taken, with no warning; a limit the user left open may be set.
+        let lowered = try load(user: "[limits]\nmax_steps = 20\n", repo: "[limits]\nmax_steps = 5\nmax_cost = 0.5\n")
+        #expect(lowered.limits.maxSteps == 5 && lowered.limits.maxCostUSD == 0.5 && lowered.warnings.isEmpty)
+        // Values no run can use are errors that name the key, from either file.
+        expectConfigError(["limits.max_cost", "from 0 to"]) { _ = try load(repo: "[limits]\nmax_cost = -1\n") }
+        expectConfigError(["limits.max_time", "inf"]) { _ = try load(user: "[limits]\nmax_time = inf\n") }
+        expectConfigError(["[server] is the team server operator's"]) { _ = try load(repo: "[server]\nproject_roots = [\"/\"]\n") }
+    }
+
     @Test func environmentOverridesFiles() throws {
         let config = try load(user: "[limits]\nmax_steps = 12\n", env: ["FERRY_MAX_STEPS": "7", "FERRY_SANDBOX": "none", "FERRY_TEST_COMMAND": "true"])
         #expect(config.limits.maxSteps == 7)
