@@ -44,7 +44,7 @@ public struct Git: Sendable {
     }
 
     public func resolve(_ ref: String) async throws -> String {
-        let output = try await HostCommand.run("git", ["rev-parse", "--verify", "\(ref)^{commit}"], in: directory)
+        let output = try await HostCommand.run("git", ["rev-parse", "--verify", "--end-of-options", "\(ref)^{commit}"], in: directory)
         guard output.status == 0 else {
             throw FerryError(.usage, "'\(ref)' is not a commit in \(directory)")
         }
@@ -53,7 +53,7 @@ public struct Git: Sendable {
 
     /// Adds a worktree at `path` on a new branch from `base`.
     public func addWorktree(path: String, branch: String, base: String) async throws {
-        try await run("worktree", "add", "-q", "-b", branch, path, base)
+        try await run("worktree", "add", "-q", "-b", branch, "--end-of-options", path, base)
     }
 
     public func removeWorktree(path: String) async throws {
