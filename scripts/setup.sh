@@ -59,6 +59,15 @@ if [ -n "$clients" ]; then
     fi
 fi
 if [ -n "$clients" ]; then
+    # The server's schema-driven fuzz (ServerFuzzTests): schemathesis, pinned.
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/fuzz-venv"
+    if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "4.32.5"; then
+        echo "setup: installing schemathesis into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "schemathesis==4.32.5"
+    fi
+fi
+if [ -n "$clients" ]; then
     venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/assist-venv"
     pinned="from importlib.metadata import version as v; assert (v('mcp'), v('openai')) == ('2.3.0', '3.51.0')"
     if ! "$venv/bin/python" -c "$pinned" >/dev/null 2>&1; then

@@ -21,7 +21,7 @@ actor McpSessions {
     private var sessions: [String: Session] = [:]
     static let idleLimit: Duration = .seconds(3600)
     static let maxSessions = 1_000
-    /// One tenant may hold at most this many at once, so it cannot take every session of the server.
+    /// One tenant holds at most this many at once, so it cannot take every session of the server.
     static let maxSessionsPerTenant = 50
 
     init(assist: ServerAssist) {
@@ -46,10 +46,12 @@ actor McpSessions {
             return .error(statusCode: 400, .invalidRequest("Bad Request: Mcp-Session-Id header is required"))
         }
         await closeIdle()
-        guard sessions.values.count(where: { $0.principal.tenantID == principal.tenantID }) < Self.maxSessionsPerTenant else {
-            return .error(
-                statusCode: 429,
-                .invalidRequest("this tenant has \(Self.maxSessionsPerTenant) MCP sessions open; close some (DELETE /mcp) and retry"))
+        // A tenant at its cap gives up its least recently used session (its client gets 404 and starts a new one, as
+        // the protocol says), so one tenant can neither take the server's sessions nor lock itself out.
+        let own = sessions.filter { $0.value.principal.tenantID == principal.tenantID }
+        if own.count >= Self.maxSessionsPerTenant, let oldest = own.min(by: { $0.value.used < $1.value.used }) {
+            sessions[oldest.key] = nil
+            await oldest.value.server.stop()
         }
         guard sessions.count < Self.maxSessions else {
             return .error(statusCode: 503, .internalError("too many MCP sessions; close some and retry"))

@@ -210,16 +210,32 @@ import Testing
                 #expect(try await Self.raw(.GET, url + "/metrics", key: server.metricsToken).status == 200)
                 let textPlain = try await Self.raw(.POST, url + "/v1/projects", key: keyB, body: #"{"name":"t","repo":"/x"}"#, contentType: "text/plain")
                 #expect(textPlain.status == 415)
-                // MCP sessions: one tenant may hold 50; the 51st is refused for it, not for the other tenant.
+                // MCP sessions: a tenant holds at most 50; a new one past that closes its least recently used session
+                // (its next request is a 404, so its client starts again), never another tenant's.
                 let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
                 let mcpHeaders = ["Accept": "application/json, text/event-stream"]
-                var opened = 0
-                for _ in 0..<50 {
-                    if try await Self.raw(.POST, url + "/mcp", key: keyB, body: initialize, headers: mcpHeaders).status == 200 { opened += 1 }
+                func open(_ key: String) async throws -> String? {
+                    var request = HTTPClientRequest(url: url + "/mcp")
+                    request.method = .POST
+                    request.headers.add(name: "Authorization", value: "Bearer \(key)")
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    for (name, value) in mcpHeaders { request.headers.add(name: name, value: value) }
+                    request.body = .bytes(ByteBuffer(string: initialize))
+                    let response = try await DashboardTests.http.execute(request, timeout: .seconds(30))
+                    _ = try await response.body.collect(upTo: 1 << 20)
+                    return response.status == .ok ? response.headers.first(name: "Mcp-Session-Id") : nil
                 }
-                #expect(opened >= 49, "opened \(opened)")  // the SDK client above may still hold one
-                #expect(try await Self.raw(.POST, url + "/mcp", key: keyB, body: initialize, headers: mcpHeaders).status == 429)
-                #expect(try await Self.raw(.POST, url + "/mcp", key: keyA, body: initialize, headers: mcpHeaders).status == 200)
+                func ping(_ key: String, _ session: String) async throws -> Int {
+                    try await Self.raw(
+                        .POST, url + "/mcp", key: key, body: #"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
+                        headers: mcpHeaders.merging(["Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-03-26"]) { $1 }).status
+                }
+                let sessionA = try #require(try await open(keyA))
+                var sessionsB: [String] = []
+                for _ in 0..<51 { sessionsB.append(try #require(try await open(keyB))) }
+                #expect(try await ping(keyB, sessionsB[0]) == 404)
+                #expect(try await ping(keyB, sessionsB[50]) == 200)
+                #expect(try await ping(keyA, sessionA) == 200)
                 // An error names no server path: B's repository gone, its question says so without where.
                 try fm.removeItem(atPath: repoB)
                 let gone = try await Self.raw(.POST, url + "/v1/chat/completions", key: keyB, body: #"{"model":"mine","messages":[{"role":"user","content":"where is add?"}]}"#)
