@@ -50,7 +50,7 @@ struct Problem: Error, CustomStringConvertible {
 /// What a tenant is told of an error the server did not word for it: its message, with the server's own paths
 /// (data directory, clones, indexes, the operator's roots) taken out. The whole error goes to the server's log.
 enum PublicError {
-    nonisolated(unsafe) static let absolutePath = #/(^|[\s'"(=])/[^\s'"),;]+/#
+    nonisolated(unsafe) static let absolutePath = #/(^|[\s'"(=])/[^\s'"),;:]+/#
 
     static func message(_ error: any Error) -> String {
         let text: String
