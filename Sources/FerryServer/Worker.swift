@@ -117,8 +117,10 @@ public struct Worker: Sendable {
         } catch let error as FerryError where error.code == .cancelled {
             outcome = TaskOutcome(state: .cancelled, reason: error.message, runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
         } catch {
+            // The tenant reads this reason; the server's paths stay in the log.
+            logger.error("attempt failed", metadata: ["error": .string(Self.describe(error))])
             outcome = TaskOutcome(
-                state: .failed, reason: "error: \((error as? FerryError)?.message ?? "\(error)")", runID: nil, branch: nil,
+                state: .failed, reason: "error: \(PublicError.message(error))", runID: nil, branch: nil,
                 commitSHA: nil, costUSD: 0)
         }
         if Task.isCancelled {
