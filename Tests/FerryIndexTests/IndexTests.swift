@@ -90,6 +90,24 @@ import Testing
         #expect(method.count == 1 && method.first?.line == 13)
     }
 
+    /// A repository is untrusted: a committed symlink to a file or folder outside it (a server's key, /etc) is never
+    /// read into the index, so no search or answer over the index can show what it points at.
+    @Test func symlinksOutOfTheRepositoryAreNeverRead() async throws {
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-outside-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "admin_key = 'OUTSIDESECRET'\n".write(toFile: outside + "/admin.py", atomically: true, encoding: .utf8)
+        let repo = try await FixtureRepo.make(["app.py": "def handler():\n    return 1\n"])
+        try FileManager.default.createSymbolicLink(atPath: repo + "/leak.py", withDestinationPath: outside + "/admin.py")
+        try FileManager.default.createSymbolicLink(atPath: repo + "/leakdir", withDestinationPath: outside)
+        _ = try await Git(repo).run("add", "-A")
+        _ = try await Git(repo).run("commit", "-qm", "links")
+        let index = try CodeIndex(root: repo, path: repo + "/../index.sqlite")
+        _ = try await index.update()
+        #expect(try index.search("OUTSIDESECRET").isEmpty)
+        #expect(try index.search("admin key").isEmpty)
+        #expect(!(try index.search("handler").isEmpty))
+    }
+
     @Test func updatesOnlyWhatChanged() async throws {
         let (index, repo) = try await makeIndex()
         let first = try await index.update()
