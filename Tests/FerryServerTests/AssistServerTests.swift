@@ -28,10 +28,7 @@ import Testing
         let (_, otherKey) = try await server.store.createKey(tenantID: other.id, role: .admin)
 
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
-            var config = FerryConfig(dataDirectory: data + "/runs")
-            config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
-            config.defaultModel = "fake"
-            let models = ModelPool(config: config, environment: [:])
+            let models = ModelPool.answering(with: fake, runs: data + "/runs")
             try await server.serving(models: models) { port in
                 let (status, output) = try await ChildProcess.run(Self.python, [CrashTests.packageRoot + "/Tests/assist/server_clients.py",
                     "--url", "http://127.0.0.1:\(port)", "--key", member, "--other-key", otherKey, "--project", "calc", "--repo", repo,

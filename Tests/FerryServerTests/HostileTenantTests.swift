@@ -73,10 +73,7 @@ import Testing
         let keyB = try await server.store.createKey(tenantID: tenantB.id, role: .admin).key
 
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
-            var config = FerryConfig(dataDirectory: data + "/runs")
-            config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
-            config.defaultModel = "fake"
-            let models = ModelPool(config: config, environment: [:])
+            let models = ModelPool.answering(with: fake, runs: data + "/runs")
             try await server.serving(models: models) { port in
                 let url = "http://127.0.0.1:\(port)"
                 func create(_ key: String, _ fields: [String: JSONValue]) async throws -> Raw {

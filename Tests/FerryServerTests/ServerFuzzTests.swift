@@ -35,10 +35,7 @@ import Testing
             id: "prj_calc", tenantID: tenant.id, name: "calc", repo: base + "/repos/calc", base: "main", model: nil,
             testCommand: "python3 -m unittest", createdAt: Date()))
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
-            var config = FerryConfig(dataDirectory: data + "/runs")
-            config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
-            config.defaultModel = "fake"
-            let models = ModelPool(config: config, environment: [:])
+            let models = ModelPool.answering(with: fake, runs: data + "/runs")
             try await server.serving(models: models) { port in
                 let (status, output) = try await ChildProcess.run(AssistServerTests.python, [
                     CrashTests.packageRoot + "/Tests/assist/fuzz_server.py", "--url", "http://127.0.0.1:\(port)", "--key", admin,

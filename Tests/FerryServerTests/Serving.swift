@@ -1,5 +1,7 @@
 import FerryAgent
+import FerryModels
 import FerryServer
+import FerryTesting
 import Foundation
 import Testing
 
@@ -30,5 +32,15 @@ extension ServerPolicy {
         .server(
             projectRoots: [FileManager.default.temporaryDirectory.path], allowHosts: ["127.0.0.1", "::1", "localhost"],
             dataDirectory: data)
+    }
+}
+
+extension ModelPool {
+    /// The server's models for the assistant surfaces: one profile, `fake`, answered by `fake`.
+    static func answering(with fake: FakeModelServer, runs: String) -> ModelPool {
+        var config = FerryConfig(dataDirectory: runs)
+        config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+        config.defaultModel = "fake"
+        return ModelPool(config: config, environment: [:])
     }
 }
