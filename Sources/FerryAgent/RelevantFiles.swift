@@ -1,4 +1,5 @@
 import FerryWorkspace
+import FerryCore
 import Foundation
 
 /// Picks the files a task most likely concerns and shows them whole in the first prompt, within a token budget, so

@@ -176,28 +176,22 @@ struct RunExecutor: Sendable {
         return try await TestRun.run(command, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
     }
 
+    /// Runs the `ProofMachine` on the worktree's change: it decides every verdict; this only records it.
     func verify(summary: String?) async throws -> RunMachine.Event {
         if let summary { await recorder.record(.verifyStarted(.init(summary: summary))) }
         let changed = try await git.changedFiles(against: base)
-        var tests: TestRun?
-        let verification: AgentMachine.Verification
-        if changed.isEmpty {
-            verification = .noChange
-        } else if machine.testCommand != nil {
-            let run = try await runTests()
-            tests = run
-            verification = try await widerCheck(
-                ChangeProof.judge(
-                    final: run, baseline: machine.baseline, changed: changed, base: base, git: git, root: workspace.root,
-                    runner: runner, timeout: config.testTimeoutSeconds),
-                changed: changed)
-        } else {
-            verification = .noTestCommand
-        }
+        // A command that names `{related_tests}` is judged by those first; the whole suite is the wider check.
+        let wider = config.testCommand.flatMap { $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil }
+        let proof = try await ChangeProof.prove(
+            ProofMachine.Input(
+                changed: changed, testCommand: machine.testCommand, widerCommand: wider, baseline: machine.baseline,
+                testTimeout: config.testTimeoutSeconds, budget: machine.budget),
+            base: base, git: git, root: workspace.root, runner: runner, now: elapsed)
+        if let note = proof.wider { await recorder.record(.testsWider(.init(note))) }
         let phase: String? = if case .attempt = machine.phase { "attempt" } else { nil }
         await recorder.record(.verifyResult(.init(
-            outcome: verification.name, phase: phase, changedFiles: changed, tests: tests.map(TraceEvent.Tests.init))))
-        return .verified(verification, tests: tests, now: elapsed())
+            outcome: proof.verification.name, phase: phase, changedFiles: changed, tests: proof.tests.map(TraceEvent.Tests.init))))
+        return .verified(proof.verification, tests: proof.tests, now: elapsed())
     }
 
     func compact(_ messages: [ChatMessage]) async throws -> RunMachine.Event {
