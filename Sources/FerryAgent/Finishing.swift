@@ -54,6 +54,13 @@ extension AgentRunner {
             } catch {
                 await recorder.record(.runError(.init("could not commit: \(error)")))
             }
+            // Events the store refused are still in trace.jsonl; the run says how many, so the record is not
+            // silently short.
+            let lost = await recorder.storeErrors
+            if !lost.isEmpty {
+                outcome.reason += (outcome.reason.isEmpty ? "" : "; ")
+                    + "\(lost.count) trace event(s) could not be stored (trace.jsonl has them): \(lost[0])"
+            }
             let usage = budget.usage
             record.status = outcome.status
             record.reason = redactor(outcome.reason)
@@ -76,7 +83,9 @@ extension AgentRunner {
             result.testNotes = await recorder.testNotes
             if let output = baseline?.output { result.baseline?.output = redactor(output) }
             if let output = finalTests?.output { result.final?.output = redactor(output) }
-            RunFiles.write(result, compactions: compactions)
+            for failure in RunFiles.write(result, compactions: compactions) {
+                await recorder.record(.runError(.init(failure)))
+            }
             await recorder.record(.runFinished(.init(
                 status: outcome.status, reason: outcome.reason, limit: outcome.limit, commit: commitSHA,
                 steps: record.steps, usage: usage, costUSD: record.costUSD, wallSeconds: record.wallSeconds,
@@ -95,12 +104,21 @@ extension AgentRunner {
 
 /// The four files of a finished run.
 enum RunFiles {
-    static func write(_ result: RunResult, compactions: Int) {
+    /// Writes them; returns what could not be written (each file is tried whatever happened to the others).
+    static func write(_ result: RunResult, compactions: Int) -> [String] {
         let directory = result.record.runDirectory
-        try? Data(result.diff.utf8).write(to: URL(fileURLWithPath: directory + "/change.patch"))
-        try? Data(RunReport.summaryMarkdown(result).utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
-        try? Data(RunReport.resultJSON(result, compactions: compactions).jsonString.utf8).write(
-            to: URL(fileURLWithPath: directory + "/result.json"))
+        let files: [(String, String)] = [
+            ("change.patch", result.diff), ("summary.md", RunReport.summaryMarkdown(result)),
+            ("result.json", RunReport.resultJSON(result, compactions: compactions).jsonString),
+        ]
+        return files.compactMap { name, text in
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: directory + "/" + name))
+                return nil
+            } catch {
+                return "could not write \(name): \(error.localizedDescription)"
+            }
+        }
     }
 }
 

@@ -42,7 +42,14 @@ extension RunExecutor {
             """ + python.map(shellQuote).joined(separator: " ")
         let result = try await runner.run(CommandRequest(
             script: script, workingDirectory: workspace.root, timeoutSeconds: 60, outputLimit: 4_000))
-        guard result.exitCode == 0 else { return .syntaxChecked(problems: [], now: elapsed()) }
+        guard result.exitCode == 0 else {
+            // Not "it parses": the check did not run (no python3 in the sandbox, a timeout). The tests still judge
+            // the change; the trace says the check was skipped and why.
+            await recorder.record(.runError(.init(
+                "the syntax check could not run (\(result.timedOut ? "timed out" : "exit \(result.exitCode.map(String.init) ?? "?")")): "
+                    + Truncation.headTail(result.output, limit: 300))))
+            return .syntaxChecked(problems: [], now: elapsed())
+        }
         let problems = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         return .syntaxChecked(problems: problems, now: elapsed())
     }
