@@ -2,7 +2,7 @@
 SWIFT ?= swift
 FERRY := .build/debug/ferry
 
-.PHONY: serve fuzz bench-server bench-ask bench-index bench-localize setup build test demo demo-scripted e2e bench clean
+.PHONY: format serve fuzz bench-server bench-ask bench-index bench-localize setup build test demo demo-scripted e2e bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -66,6 +66,10 @@ bench-localize: setup
 
 clean:
 	rm -rf .build
+
+# The tree's one format (.swift-format); .ci/run fails on any difference.
+format:
+	$(SWIFT) format format --in-place --parallel --recursive Sources Tests bench Package.swift
 
 # Seeded hostile inputs against the parsers of model output: make fuzz COUNT=20000 SEED=1
 COUNT ?= 20000

@@ -97,7 +97,8 @@ let package = Package(
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryStore", "FerryWorkspace", "FerryLocal",
+                "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryStore", "FerryWorkspace",
+                "FerryLocal",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -147,11 +148,15 @@ let package = Package(
             path: "bench/IndexBench"
         ),
         .target(
-            name: "FerryFuzz", dependencies: ["FerryCore", "FerryModels", "FerryWorkspace"], path: "bench/Fuzz/FerryFuzz"),
+            name: "FerryFuzz", dependencies: ["FerryCore", "FerryModels", "FerryWorkspace"],
+            path: "bench/Fuzz/FerryFuzz"),
         .executableTarget(name: "ferry-fuzz", dependencies: ["FerryFuzz"], path: "bench/Fuzz/main"),
         .executableTarget(
             name: "ferry-bench",
-            dependencies: ["FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore", "FerrySandbox", "FerryWorkspace"],
+            dependencies: [
+                "FerryAgent", "FerryTesting", "FerryStore", "FerryModels", "FerryCore", "FerrySandbox",
+                "FerryWorkspace",
+            ],
             path: "bench/FerryBench"
         ),
         .executableTarget(
@@ -199,7 +204,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryIndexTests",
-            dependencies: ["FerryAgent", "FerryCore", "FerryIndex", "FerryModels", "FerrySandbox", "FerryTesting", "FerryWorkspace"]
+            dependencies: [
+                "FerryAgent", "FerryCore", "FerryIndex", "FerryModels", "FerrySandbox", "FerryTesting",
+                "FerryWorkspace",
+            ]
         ),
         .testTarget(
             name: "FerryLocalTests",
@@ -231,7 +239,8 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting", "FerryLocal", "FerryWorkspace",
+                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting", "FerryLocal",
+                "FerryWorkspace",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

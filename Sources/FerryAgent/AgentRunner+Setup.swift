@@ -26,7 +26,9 @@ extension AgentRunner {
         let runID = request.runID ?? Self.newRunID()
         let branch = "ferry/\(runID)"
         var dataDirectory = (config.dataDirectory as NSString).expandingTildeInPath
-        if !dataDirectory.hasPrefix("/") { dataDirectory = FileManager.default.currentDirectoryPath + "/" + dataDirectory }
+        if !dataDirectory.hasPrefix("/") {
+            dataDirectory = FileManager.default.currentDirectoryPath + "/" + dataDirectory
+        }
         let runDirectory = dataDirectory + "/runs/" + runID
         let worktreePath = runDirectory + "/worktree"
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
@@ -46,17 +48,21 @@ extension AgentRunner {
         let workspace = try Workspace(root: worktreePath)
 
         var record = RunRecord(
-            id: runID, repo: repoRoot, base: base, branch: branch, task: redactor(request.task), model: model.profile.model,
+            id: runID, repo: repoRoot, base: base, branch: branch, task: redactor(request.task),
+            model: model.profile.model,
             provider: model.profile.provider.rawValue, sandbox: runner.name, runDirectory: runDirectory)
         record.owner = ProcessIdentity.current.description
         try await store.insert(record)
         let recorder = EventRecorder(
             runID: runID, tracePath: runDirectory + "/trace.jsonl", store: store, redactor: redactor, sink: events)
-        await recorder.record(.runStarted(.init(
-            runID: runID, repo: repoRoot, base: base, branch: branch, task: request.task, model: model.profile.model,
-            provider: model.profile.provider.rawValue, toolProtocol: model.profile.toolProtocol.rawValue,
-            sandbox: runner.name, sandboxSource: config.sandboxSource, network: config.allowNetwork,
-            maxProcesses: config.maxProcesses, worktree: worktreePath)))
+        await recorder.record(
+            .runStarted(
+                .init(
+                    runID: runID, repo: repoRoot, base: base, branch: branch, task: request.task,
+                    model: model.profile.model,
+                    provider: model.profile.provider.rawValue, toolProtocol: model.profile.toolProtocol.rawValue,
+                    sandbox: runner.name, sandboxSource: config.sandboxSource, network: config.allowNetwork,
+                    maxProcesses: config.maxProcesses, worktree: worktreePath)))
         for warning in config.warnings { await recorder.record(.configWarning(.init(warning))) }
         return Setup(
             record: record, base: base, repoGit: repoGit, worktreeGit: Git(workspace.root), workspace: workspace,
@@ -80,8 +86,10 @@ extension AgentRunner {
             return (command, index)
         } catch {
             // The same as when none relate: the whole suite judges.
-            await setup.recorder.record(.testsRelated(.init(
-                "related tests could not be found (\(error)), so the whole suite judges the change")))
+            await setup.recorder.record(
+                .testsRelated(
+                    .init(
+                        "related tests could not be found (\(error)), so the whole suite judges the change")))
             return (RelatedTests.wholeSuite(configured), nil)
         }
     }

@@ -96,7 +96,11 @@ public struct AgentRunner: Sendable {
             return await executor.execute()
         }
         control.onCancel { work.cancel() }
-        let machine = await withTaskCancellationHandler { await work.value } onCancel: { work.cancel() }
+        let machine = await withTaskCancellationHandler {
+            await work.value
+        } onCancel: {
+            work.cancel()
+        }
         await mcp?.stop()
 
         // Finishing must survive an interrupt, so it runs detached: a run is never left without its diff, files and
@@ -108,7 +112,8 @@ public struct AgentRunner: Sendable {
             finalTests: machine.finalTests, wallSeconds: (ContinuousClock.now - started).inSeconds, base: setup.base,
             repoGit: setup.repoGit, worktreeGit: setup.worktreeGit, recorder: setup.recorder,
             keepWorktree: request.keepWorktree, worktreePath: setup.workspace.root, price: model.profile.effectivePrice,
-            store: store, redactor: redactor, maxFileBytes: config.maxCommitFileBytes, sandboxSource: config.sandboxSource)
+            store: store, redactor: redactor, maxFileBytes: config.maxCommitFileBytes,
+            sandboxSource: config.sandboxSource)
         return try await Task.detached { try await finishing.run() }.value
     }
 

@@ -8,7 +8,9 @@ enum AttemptFiles {
     /// The files the attempt may rewrite: the task's likeliest files (named in it, or defining what it names),
     /// never a test the task does not name, each small enough to come back whole within one reply. Empty when the
     /// task has no clear files, so the attempt is skipped.
-    static func editableFiles(task: String, relevant: [RelevantFiles.File], maxOutputTokens: Int) -> [RelevantFiles.File] {
+    static func editableFiles(task: String, relevant: [RelevantFiles.File], maxOutputTokens: Int) -> [RelevantFiles
+        .File]
+    {
         // The same rule as the tool loop's: a test the task does not name is not the model's to rewrite.
         let protection = ToolBox.TestProtection.allExcept(mentionedIn: task)
         let candidates = relevant.filter { $0.score >= 2 && !protection.protects($0.path) }
@@ -48,12 +50,15 @@ enum AttemptFiles {
     static func testFile(
         task: String, editable: [RelevantFiles.File], files: [String], root: String, maxOutputTokens: Int
     ) -> RelevantFiles.File? {
-        let stems = Set(editable.map { (($0.path as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased() })
-            .filter { $0.count >= 3 }
+        let stems = Set(
+            editable.map { (($0.path as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased() }
+        )
+        .filter { $0.count >= 3 }
         let identifiers = RelevantFiles.identifiers(in: task)
         var best: (file: RelevantFiles.File, score: Double)?
         for path in files where TestPaths.isTest(path) && !isDocumentation(path) {
-            guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000, !data.contains(0)
+            guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000,
+                !data.contains(0)
             else { continue }
             let text = String(decoding: data, as: UTF8.self)
             guard AttemptPrompts.fitsInReply(text, maxOutputTokens) else { continue }
@@ -65,7 +70,9 @@ enum AttemptFiles {
                 if lower.contains(stem) { score += 1 }
             }
             for identifier in identifiers where text.contains(identifier) { score += 2 }
-            if score > 0, score > (best?.score ?? 0) { best = (RelevantFiles.File(path: path, text: text, score: score), score) }
+            if score > 0, score > (best?.score ?? 0) {
+                best = (RelevantFiles.File(path: path, text: text, score: score), score)
+            }
         }
         return best?.file
     }

@@ -19,7 +19,9 @@ enum AttemptSymbols {
     /// Nil when the likeliest file is small enough for the whole-file attempt, or no definition can be shown.
     static func choose(task: String, index: CodeIndex, root: String, maxOutputTokens: Int) throws -> Choice? {
         let protection = ToolBox.TestProtection.allExcept(mentionedIn: task)
-        let located = try index.locate(task, limit: 6).filter { !protection.protects($0.path) && !TestPaths.isTest($0.path) }
+        let located = try index.locate(task, limit: 6).filter {
+            !protection.protects($0.path) && !TestPaths.isTest($0.path)
+        }
         guard let top = located.first, let topText = read(root, top.path) else { return nil }
         guard !AttemptPrompts.fitsInReply(topText, maxOutputTokens) else { return nil }
         var units: [SymbolUnit] = []
@@ -49,7 +51,9 @@ enum AttemptSymbols {
 
     /// A definition's lines, its decorators (`@…` lines right above, at its indentation) included.
     static func unit(_ definition: SymbolDefinition, path: String, lines: [Substring]) -> SymbolUnit? {
-        guard let end = definition.endLine, definition.line >= 1, end <= lines.count, end >= definition.line else { return nil }
+        guard let end = definition.endLine, definition.line >= 1, end <= lines.count, end >= definition.line else {
+            return nil
+        }
         let indentation = lines[definition.line - 1].prefix { $0 == " " || $0 == "\t" }
         var start = definition.line
         while start > 1 {
@@ -66,10 +70,11 @@ enum AttemptSymbols {
 
     /// The file's top-level definitions and the members of the classes the units sit in.
     static func outline(_ text: String, definitions: [SymbolDefinition], around units: [SymbolUnit]) -> String {
-        let scopes = Set(units.flatMap { unit -> [String] in
-            let parts = unit.name.split(separator: ".").map(String.init)
-            return (1..<max(parts.count, 1)).map { parts.prefix($0).joined(separator: ".") }
-        })
+        let scopes = Set(
+            units.flatMap { unit -> [String] in
+                let parts = unit.name.split(separator: ".").map(String.init)
+                return (1..<max(parts.count, 1)).map { parts.prefix($0).joined(separator: ".") }
+            })
         let picked = definitions.filter { $0.scope == nil || scopes.contains($0.scope!) }.map(\.line)
         return AttemptPrompts.outline(of: text, lines: picked)
     }

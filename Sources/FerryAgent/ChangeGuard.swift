@@ -12,7 +12,9 @@ enum ChangeGuard {
         var notes: [String] = []
     }
 
-    static func apply(git: Git, root: String, base: String, maxFileBytes: Int, redactor: Redactor) async throws -> Result {
+    static func apply(git: Git, root: String, base: String, maxFileBytes: Int, redactor: Redactor) async throws
+        -> Result
+    {
         var result = Result()
         let changed = try await git.changedFiles(against: base)
         for path in changed {
@@ -29,14 +31,16 @@ enum ChangeGuard {
                         + "file size limit ([limits] max_file_mb)")
                 continue
             }
-            guard !redactor.isEmpty, let data = FileManager.default.contents(atPath: full), !data.prefix(8000).contains(0)
+            guard !redactor.isEmpty, let data = FileManager.default.contents(atPath: full),
+                !data.prefix(8000).contains(0)
             else { continue }
             let text = String(decoding: data, as: UTF8.self)
             guard redactor.contains(in: text) else { continue }
             try Workspace.write(Data(redactor(text).utf8), to: full)
             try await git.run("add", "--", path)
             result.redacted.append(path)
-            result.notes.append("\(path) held a secret from Ferry's environment, replaced with \(Redactor.mask) before the commit")
+            result.notes.append(
+                "\(path) held a secret from Ferry's environment, replaced with \(Redactor.mask) before the commit")
         }
         return result
     }

@@ -31,13 +31,19 @@ public enum CodeQA {
         """
 
     /// Excerpts for the question: the best BM25 chunks and the definitions of identifiers it names, within a budget.
-    public static func context(for question: String, index: CodeIndex, budgetTokens: Int) async throws -> (text: String, sources: [ChunkHit]) {
+    public static func context(for question: String, index: CodeIndex, budgetTokens: Int) async throws -> (
+        text: String, sources: [ChunkHit]
+    ) {
         var hits = try index.search(question, limit: 12)
-        for name in Identifiers.scan(question).map(String.init) where name.count >= 3 && (name.contains("_") || name.contains(where: \.isUppercase)) {
+        for name in Identifiers.scan(question).map(String.init)
+        where name.count >= 3 && (name.contains("_") || name.contains(where: \.isUppercase)) {
             let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
             for definition in definitions.prefix(2) {
                 let end = min(definition.endLine ?? definition.line + 30, definition.line + 80)
-                hits.insert(ChunkHit(path: definition.path, startLine: definition.line, endLine: end, symbol: definition.name, score: 1e9, kind: "code"), at: 0)
+                hits.insert(
+                    ChunkHit(
+                        path: definition.path, startLine: definition.line, endLine: end, symbol: definition.name,
+                        score: 1e9, kind: "code"), at: 0)
             }
         }
         var blocks: [String] = []
@@ -46,7 +52,9 @@ public enum CodeQA {
         var covered: [String: [ClosedRange<Int>]] = [:]
         for hit in hits {
             if covered[hit.path]?.contains(where: { $0.overlaps(hit.startLine...hit.endLine) }) == true { continue }
-            guard let content = try? String(contentsOfFile: index.root + "/" + hit.path, encoding: .utf8) else { continue }
+            guard let content = try? String(contentsOfFile: index.root + "/" + hit.path, encoding: .utf8) else {
+                continue
+            }
             let lines = content.split(separator: "\n", omittingEmptySubsequences: false)
             guard hit.startLine <= lines.count else { continue }
             let end = min(hit.endLine, lines.count, hit.startLine + 79)
@@ -56,7 +64,10 @@ public enum CodeQA {
             if used + cost > budgetTokens { continue }
             blocks.append(block + "\n")
             used += cost
-            sources.append(ChunkHit(path: hit.path, startLine: hit.startLine, endLine: end, symbol: hit.symbol, score: hit.score, kind: hit.kind))
+            sources.append(
+                ChunkHit(
+                    path: hit.path, startLine: hit.startLine, endLine: end, symbol: hit.symbol, score: hit.score,
+                    kind: hit.kind))
             covered[hit.path, default: []].append(hit.startLine...end)
         }
         // The most relevant excerpt goes last, next to the question: a small model leans on what it read last.
@@ -74,7 +85,8 @@ public enum CodeQA {
     /// question alone is too short to find code ("and where is it called?"), by default the question.
     public static func ask(
         _ question: String, index: CodeIndex, model: any ChatModel, budgetTokens: Int = 6000,
-        history: [ChatMessage] = [], retrievalQuery: String? = nil, prepared: (text: String, sources: [ChunkHit])? = nil,
+        history: [ChatMessage] = [], retrievalQuery: String? = nil,
+        prepared: (text: String, sources: [ChunkHit])? = nil,
         onRetrieved: @escaping @Sendable (_ sources: [ChunkHit], _ promptTokens: Int) -> Void = { _, _ in },
         onText: @escaping @Sendable (String) -> Void = { _ in },
         onPromptProgress: @escaping @Sendable (_ processed: Int, _ total: Int) -> Void = { _, _ in }
@@ -82,17 +94,22 @@ public enum CodeQA {
         // `prepared`: the excerpts were retrieved already (before a local model's server started, so the sign of
         // life came at once).
         let retrieved: (text: String, sources: [ChunkHit])
-        if let prepared { retrieved = prepared } else {
+        if let prepared {
+            retrieved = prepared
+        } else {
             retrieved = try await context(for: retrievalQuery ?? question, index: index, budgetTokens: budgetTokens)
         }
         let (excerpts, sources) = retrieved
         // A first sign of life before the model's first token: what was retrieved and how big the prompt is.
         onRetrieved(sources, CodeIndex.estimateTokens(system + excerpts + question))
-        let user = excerpts.isEmpty
+        let user =
+            excerpts.isEmpty
             ? "No code matched the question in the index.\n\nQuestion: \(question)"
             : "Excerpts from the repository:\n\n\(excerpts)Question: \(question)\n\n"
                 + "Answer briefly. Then list the lines you used, each as path:line from the excerpts' headers."
-        let reply = try await model.complete(ChatRequest(messages: [.system(system)] + history + [.user(user)], tools: [])) { delta in
+        let reply = try await model.complete(
+            ChatRequest(messages: [.system(system)] + history + [.user(user)], tools: [])
+        ) { delta in
             switch delta {
             case .text(let text): onText(text)
             case .promptProgress(let processed, let total): onPromptProgress(processed, total)
@@ -107,7 +124,8 @@ public enum CodeQA {
 
     /// Every `path:line` or `path:start-end` in the text whose path looks like a file, checked against the tree.
     public static func citations(in text: String, root: String) -> [Citation] {
-        guard let regex = try? NSRegularExpression(pattern: #"([A-Za-z0-9_./-]+\.[A-Za-z0-9]+):(\d+)(?:-(\d+))?"#) else { return [] }
+        guard let regex = try? NSRegularExpression(pattern: #"([A-Za-z0-9_./-]+\.[A-Za-z0-9]+):(\d+)(?:-(\d+))?"#)
+        else { return [] }
         var result: [Citation] = []
         var seen: Set<String> = []
         let ns = text as NSString
@@ -131,8 +149,10 @@ public enum CodeQA {
 /// `ferry locate --rerank`: a model orders the index's candidate files for a problem statement.
 public enum LocateRerank {
     static func prompt(_ statement: String, _ candidates: [FileScore]) -> String {
-        let list = candidates.enumerated().map { "\($0.offset + 1). \($0.element.path) — \($0.element.functions.prefix(4).joined(separator: ", "))" }
-            .joined(separator: "\n")
+        let list = candidates.enumerated().map {
+            "\($0.offset + 1). \($0.element.path) — \($0.element.functions.prefix(4).joined(separator: ", "))"
+        }
+        .joined(separator: "\n")
         return """
             Problem statement:
             \(statement.prefix(6000))
@@ -146,7 +166,9 @@ public enum LocateRerank {
 
     /// The candidates in the model's order; files it leaves out keep their order after the ones it names, and a
     /// path the model invents is ignored.
-    public static func rerank(_ statement: String, _ candidates: [FileScore], model: any ChatModel) async throws -> [FileScore] {
+    public static func rerank(_ statement: String, _ candidates: [FileScore], model: any ChatModel) async throws
+        -> [FileScore]
+    {
         let reply = try await model.complete(ChatRequest(messages: [.user(prompt(statement, candidates))], tools: []))
         var ordered: [FileScore] = []
         for line in reply.content.split(separator: "\n") {

@@ -80,14 +80,18 @@ public enum ConfigLoader {
             try project.finish()
         }
         if var agent = try reader.table("agent") {
-            if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) { config.firstAttempt = attempt }
+            if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) {
+                config.firstAttempt = attempt
+            }
             if let candidates = try agent.integer("candidates") {
                 guard (1...FerryConfig.maxCandidates).contains(candidates) else {
                     throw FerryError(
-                        .config, "\(file): agent.candidates is \(candidates). Fix: use 1 to \(FerryConfig.maxCandidates)")
+                        .config,
+                        "\(file): agent.candidates is \(candidates). Fix: use 1 to \(FerryConfig.maxCandidates)")
                 }
                 if scope == .repo && candidates > config.candidates {
-                    refuseLooser("[agent] candidates = \(candidates)", than: "\(config.candidates)", file: file, config: &config)
+                    refuseLooser(
+                        "[agent] candidates = \(candidates)", than: "\(config.candidates)", file: file, config: &config)
                 } else {
                     config.candidates = candidates
                 }
@@ -105,7 +109,8 @@ public enum ConfigLoader {
         if var server = try reader.table("server") {
             guard scope == .user else {
                 throw FerryError(
-                    .config, "\(file): [server] is the team server operator's, never a repository's. Fix: remove it, and "
+                    .config,
+                    "\(file): [server] is the team server operator's, never a repository's. Fix: remove it, and "
                         + "set it in \(FerryConfig.userConfigPath()) on the server")
             }
             if let roots = try server.stringArray("project_roots") {
@@ -123,13 +128,17 @@ public enum ConfigLoader {
                 for name in servers.table.keys.sorted() {
                     guard var server = try servers.table(name) else { continue }
                     guard name.range(of: "^[A-Za-z0-9_-]{1,32}$", options: .regularExpression) != nil else {
-                        throw FerryError(.config, "\(file): [mcp.servers.\(name)]: a server's name is 1–32 letters, digits, - or _")
+                        throw FerryError(
+                            .config, "\(file): [mcp.servers.\(name)]: a server's name is 1–32 letters, digits, - or _")
                     }
                     guard let command = try server.stringArray("command"), !command.isEmpty, !command[0].isEmpty else {
-                        throw FerryError(.config, "\(file): [mcp.servers.\(name)] needs command = [\"program\", \"arg\", …]")
+                        throw FerryError(
+                            .config, "\(file): [mcp.servers.\(name)] needs command = [\"program\", \"arg\", …]")
                     }
                     let timeout = try server.number("timeout") ?? 60
-                    guard timeout > 0 else { throw FerryError(.config, "\(file): [mcp.servers.\(name)] timeout must be positive") }
+                    guard timeout > 0 else {
+                        throw FerryError(.config, "\(file): [mcp.servers.\(name)] timeout must be positive")
+                    }
                     config.mcpServers[name] = MCPServer(name: name, command: command, timeoutSeconds: timeout)
                     try server.finish()
                 }
@@ -143,11 +152,14 @@ public enum ConfigLoader {
     /// `[limits]`. Every value must be finite and in range. A repository's config may lower a limit (a cheap task
     /// can ask for less) but never raise one above what the user's config, or the built-in default, set: a committed
     /// `max_cost = 1000` is ignored with a warning, like a request for a weaker sandbox.
-    static func applyLimits(_ limits: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig) throws {
+    static func applyLimits(_ limits: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig)
+        throws
+    {
         func check(_ value: Double, _ key: String, _ range: ClosedRange<Double>) throws -> Double {
             guard value.isFinite, range.contains(value) else {
                 throw FerryError(
-                    .config, "\(file): limits.\(key) is \(value). Fix: use a number from \(Int64(range.lowerBound)) to "
+                    .config,
+                    "\(file): limits.\(key) is \(value). Fix: use a number from \(Int64(range.lowerBound)) to "
                         + "\(Int64(range.upperBound))")
             }
             return value
@@ -176,12 +188,16 @@ public enum ConfigLoader {
         }
         if let rounds = try limits.integer("repair_rounds") {
             let value = Int(try check(Double(rounds), "repair_rounds", 0...1_000))
-            tighten("repair_rounds", Double(value), current: Double(config.limits.repairRounds)) { $0.limits.repairRounds = value }
+            tighten("repair_rounds", Double(value), current: Double(config.limits.repairRounds)) {
+                $0.limits.repairRounds = value
+            }
         }
         if let megabytes = try limits.number("max_file_mb") {
             let value = try check(megabytes, "max_file_mb", 0...1_048_576)
             let bytes = Int(value * 1024 * 1024)
-            tighten("max_file_mb", value, current: Double(config.maxCommitFileBytes) / 1024 / 1024) { $0.maxCommitFileBytes = bytes }
+            tighten("max_file_mb", value, current: Double(config.maxCommitFileBytes) / 1024 / 1024) {
+                $0.maxCommitFileBytes = bytes
+            }
         }
     }
 
@@ -195,7 +211,9 @@ public enum ConfigLoader {
     /// `[sandbox]`. A repository's config is untrusted input: it may make the sandbox stricter, but a request for less
     /// isolation (no sandbox, network, a higher or no process cap, host paths shown inside) is ignored with a warning,
     /// unless the user's own config set `trust_repo_config = true`.
-    static func applySandbox(_ sandbox: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig) throws {
+    static func applySandbox(_ sandbox: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig)
+        throws
+    {
         let trusted = scope == .user || config.trustRepoSandbox
         func refuse(_ what: String) {
             config.warnings.append(
@@ -205,7 +223,8 @@ public enum ConfigLoader {
         if let trust = try sandbox.bool("trust_repo_config") {
             guard scope == .user else {
                 throw FerryError(
-                    .config, "\(file): [sandbox] trust_repo_config is only read from your own config "
+                    .config,
+                    "\(file): [sandbox] trust_repo_config is only read from your own config "
                         + "(\(FerryConfig.userConfigPath())), never from a repository's. Fix: remove it")
             }
             config.trustRepoSandbox = trust
@@ -239,7 +258,8 @@ public enum ConfigLoader {
             } else {
                 for path in paths where !path.hasPrefix("/") && !path.hasPrefix("~") {
                     throw FerryError(
-                        .config, "\(file): [sandbox] read_only entry '\(path)' is not an absolute path. Fix: write "
+                        .config,
+                        "\(file): [sandbox] read_only entry '\(path)' is not an absolute path. Fix: write "
                             + "it as /path or ~/path")
                 }
                 config.sandboxReadOnly += paths
@@ -251,7 +271,8 @@ public enum ConfigLoader {
         let provider = try table.choice("provider", ModelProfile.Provider.self) ?? base?.provider
         guard let provider else {
             throw FerryError(
-                .config, "\(table.file): [models.\(name)] has no provider. Fix: add provider = \"openai\", "
+                .config,
+                "\(table.file): [models.\(name)] has no provider. Fix: add provider = \"openai\", "
                     + "\"anthropic\" or \"local\"")
         }
         guard let model = try table.string("model") ?? base?.model else {
@@ -265,7 +286,9 @@ public enum ConfigLoader {
             maxOutputTokens: try table.integer("max_output_tokens") ?? base?.maxOutputTokens ?? 4096,
             temperature: try table.number("temperature") ?? base?.temperature)
         if let path = try table.string("model_path") { profile.modelPath = (path as NSString).expandingTildeInPath }
-        if let path = try table.string("server_binary") { profile.serverBinary = (path as NSString).expandingTildeInPath }
+        if let path = try table.string("server_binary") {
+            profile.serverBinary = (path as NSString).expandingTildeInPath
+        }
         if let port = try table.integer("port") { profile.serverPort = port }
         if let arguments = try table.stringArray("server_args") { profile.serverArguments = arguments }
         if let seconds = try table.number("connect_timeout") { profile.connectTimeoutSeconds = seconds }
@@ -273,7 +296,8 @@ public enum ConfigLoader {
         if var price = try table.table("price") {
             guard let input = try price.number("input"), let output = try price.number("output") else {
                 throw FerryError(
-                    .config, "\(table.file): [models.\(name).price] needs both input and output (USD per million "
+                    .config,
+                    "\(table.file): [models.\(name).price] needs both input and output (USD per million "
                         + "tokens)")
             }
             profile.price = Price(
@@ -281,7 +305,8 @@ public enum ConfigLoader {
                 cacheWrite: try price.number("cache_write"))
             try price.finish()
         }
-        if let url = URL(string: profile.baseURL), url.scheme == "http" || url.scheme == "https" {} else {
+        if let url = URL(string: profile.baseURL), url.scheme == "http" || url.scheme == "https" {
+        } else {
             throw FerryError(
                 .config, "\(table.file): models.\(name).base_url '\(profile.baseURL)' is not an http(s) URL")
         }
@@ -329,7 +354,8 @@ struct TableReader {
 
     private func typeError(_ name: String, expected: String, got value: any TOMLValueConvertible) -> FerryError {
         FerryError(
-            .config, "\(file): \(key(name)) must be \(expected), not \(value.type) (\(value.debugDescription)). "
+            .config,
+            "\(file): \(key(name)) must be \(expected), not \(value.type) (\(value.debugDescription)). "
                 + "Fix: write it as \(expected == "a string" ? "\(name) = \"…\"" : "\(name) = <\(expected)>")")
     }
 
@@ -378,7 +404,9 @@ struct TableReader {
         guard let array = value.array else { throw typeError(name, expected: "an array of strings", got: value) }
         var strings: [String] = []
         for element in array {
-            guard let string = element.string else { throw typeError(name, expected: "an array of strings", got: value) }
+            guard let string = element.string else {
+                throw typeError(name, expected: "an array of strings", got: value)
+            }
             strings.append(string)
         }
         return strings

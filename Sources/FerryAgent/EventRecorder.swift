@@ -16,7 +16,10 @@ actor EventRecorder {
     /// Which tests judged the change (`tests.related`, `tests.wider`), for the run's summary.
     private(set) var testNotes: [String] = []
 
-    init(runID: String, tracePath: String, store: any RunStore, redactor: Redactor, sink: @escaping @Sendable (RunEvent) -> Void) {
+    init(
+        runID: String, tracePath: String, store: any RunStore, redactor: Redactor,
+        sink: @escaping @Sendable (RunEvent) -> Void
+    ) {
         self.runID = runID
         self.store = store
         self.sink = sink

@@ -114,8 +114,12 @@ public struct FerryConfig: Sendable {
             throw bad("max_time (--max-time)", "\(time)", "give a positive number of seconds")
         }
         if limits.repairRounds < 0 { throw bad("repair_rounds", "\(limits.repairRounds)", "give 0 or more") }
-        if !(testTimeoutSeconds > 0) { throw bad("test_timeout", "\(testTimeoutSeconds)", "give a positive number of seconds") }
-        if !(shellTimeoutSeconds > 0) { throw bad("shell_timeout", "\(shellTimeoutSeconds)", "give a positive number of seconds") }
+        if !(testTimeoutSeconds > 0) {
+            throw bad("test_timeout", "\(testTimeoutSeconds)", "give a positive number of seconds")
+        }
+        if !(shellTimeoutSeconds > 0) {
+            throw bad("shell_timeout", "\(shellTimeoutSeconds)", "give a positive number of seconds")
+        }
         if maxProcesses < 0 { throw bad("max_processes", "\(maxProcesses)", "give 0 (no cap) or more") }
         if maxCommitFileBytes < 1 { throw bad("max_file_mb", "\(maxCommitFileBytes)", "give a positive size") }
     }

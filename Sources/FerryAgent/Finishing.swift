@@ -46,8 +46,10 @@ extension AgentRunner {
                     return AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id)
                 }
                 if !committed.guarded.notes.isEmpty {
-                    await recorder.record(.changeGuarded(.init(
-                        leftOut: committed.guarded.leftOut, redacted: committed.guarded.redacted)))
+                    await recorder.record(
+                        .changeGuarded(
+                            .init(
+                                leftOut: committed.guarded.leftOut, redacted: committed.guarded.redacted)))
                 }
                 diff = committed.diff
                 commitSHA = committed.sha
@@ -58,7 +60,8 @@ extension AgentRunner {
             // silently short.
             let lost = await recorder.storeErrors
             if !lost.isEmpty {
-                outcome.reason += (outcome.reason.isEmpty ? "" : "; ")
+                outcome.reason +=
+                    (outcome.reason.isEmpty ? "" : "; ")
                     + "\(lost.count) trace event(s) could not be stored (trace.jsonl has them): \(lost[0])"
             }
             let usage = budget.usage
@@ -86,10 +89,12 @@ extension AgentRunner {
             for failure in RunFiles.write(result, compactions: compactions) {
                 await recorder.record(.runError(.init(failure)))
             }
-            await recorder.record(.runFinished(.init(
-                status: outcome.status, reason: outcome.reason, limit: outcome.limit, commit: commitSHA,
-                steps: record.steps, usage: usage, costUSD: record.costUSD, wallSeconds: record.wallSeconds,
-                runDir: runDirectory)))
+            await recorder.record(
+                .runFinished(
+                    .init(
+                        status: outcome.status, reason: outcome.reason, limit: outcome.limit, commit: commitSHA,
+                        steps: record.steps, usage: usage, costUSD: record.costUSD, wallSeconds: record.wallSeconds,
+                        runDir: runDirectory)))
             await recorder.close()
             try await store.update(record)
 
@@ -121,4 +126,3 @@ enum RunFiles {
         }
     }
 }
-

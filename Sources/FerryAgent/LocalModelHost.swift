@@ -1,4 +1,3 @@
-
 import FerryLocal
 import FerryModels
 import Foundation

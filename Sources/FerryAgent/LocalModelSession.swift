@@ -61,7 +61,8 @@ public enum LocalModelSession {
             modelPath = try await installer.ensure(progress: hooks.progress)
         } else {
             throw FerryError(
-                .config, "the local model is not installed yet. Run `ferry model install` (downloads \(installer.spec.name), "
+                .config,
+                "the local model is not installed yet. Run `ferry model install` (downloads \(installer.spec.name), "
                     + "1.1 GB, and builds llama.cpp's server once), or set model_path in [models.\(profile.name)]")
         }
         let binary: String
@@ -73,7 +74,8 @@ public enum LocalModelSession {
             binary = try await builder.ensure(progress: hooks.progress)
         } else {
             throw FerryError(
-                .config, "llama.cpp's server is not built yet. Run `ferry model install`, or set server_binary in "
+                .config,
+                "llama.cpp's server is not built yet. Run `ferry model install`, or set server_binary in "
                     + "[models.\(profile.name)]")
         }
         let stamp = Int(Date().timeIntervalSince1970)

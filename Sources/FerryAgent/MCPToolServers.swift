@@ -30,9 +30,11 @@ public final class MCPToolServers: ExternalTools {
         for server in servers {
             for tool in server.tools {
                 let name = Self.name(server: server.config.name, tool: tool.name)
-                specs.append(ToolSpec(
-                    name: name, description: "[MCP server \(server.config.name)] " + (tool.description ?? tool.name),
-                    parameters: Self.json(tool.inputSchema) ?? ["type": "object", "properties": [:]]))
+                specs.append(
+                    ToolSpec(
+                        name: name,
+                        description: "[MCP server \(server.config.name)] " + (tool.description ?? tool.name),
+                        parameters: Self.json(tool.inputSchema) ?? ["type": "object", "properties": [:]]))
                 byName[name] = server
             }
         }
@@ -43,7 +45,8 @@ public final class MCPToolServers: ExternalTools {
     }
 
     static func name(server: String, tool: String) -> String {
-        "mcp__\(server)__" + String(tool.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" }.prefix(40))
+        "mcp__\(server)__"
+            + String(tool.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" }.prefix(40))
     }
 
     static func json<T: Encodable>(_ value: T) -> JSONValue? {
@@ -51,7 +54,9 @@ public final class MCPToolServers: ExternalTools {
     }
 
     /// Starts every server (at once) and lists its tools, each within its timeout.
-    public static func start(_ configs: [MCPServer], runner: any CommandRunner, workingDirectory: String) async -> MCPToolServers {
+    public static func start(_ configs: [MCPServer], runner: any CommandRunner, workingDirectory: String) async
+        -> MCPToolServers
+    {
         let results = await withTaskGroup(of: (Connected?, TraceEvent.MCPReady.Server).self) { group in
             for config in configs.sorted(by: { $0.name < $1.name }) {
                 group.addTask { await connect(config, runner: runner, workingDirectory: workingDirectory) }
@@ -63,7 +68,9 @@ public final class MCPToolServers: ExternalTools {
         return MCPToolServers(servers: results.compactMap(\.0), report: results.map(\.1))
     }
 
-    static func connect(_ config: MCPServer, runner: any CommandRunner, workingDirectory: String) async -> (Connected?, TraceEvent.MCPReady.Server) {
+    static func connect(_ config: MCPServer, runner: any CommandRunner, workingDirectory: String) async -> (
+        Connected?, TraceEvent.MCPReady.Server
+    ) {
         guard let launcher = runner as? any LaunchingRunner else {
             return (nil, .init(name: config.name, tools: [], error: "the \(runner.name) runner cannot start servers"))
         }
@@ -77,27 +84,41 @@ public final class MCPToolServers: ExternalTools {
         let client = Client(name: "ferry", version: "1")
         do {
             let tools = try await withTimeout(config.timeoutSeconds, while: { command.isRunning }) {
-                _ = try await client.connect(transport: HeldOpenTransport(StdioTransport(input: command.output, output: command.input)))
+                _ = try await client.connect(
+                    transport: HeldOpenTransport(StdioTransport(input: command.output, output: command.input)))
                 return try await client.listTools().tools
             }
-            return (Connected(config: config, command: command, client: client, tools: tools),
-                .init(name: config.name, tools: tools.map(\.name), error: nil))
+            return (
+                Connected(config: config, command: command, client: client, tools: tools),
+                .init(name: config.name, tools: tools.map(\.name), error: nil)
+            )
         } catch {
             let stderr = command.stderrTail.trimmingCharacters(in: .whitespacesAndNewlines)
             await client.disconnect()
             await command.stop()
-            return (nil, .init(name: config.name, tools: [], error: "did not start: \(error)" + (stderr.isEmpty ? "" : "; stderr: \(stderr)")))
+            return (
+                nil,
+                .init(
+                    name: config.name, tools: [],
+                    error: "did not start: \(error)" + (stderr.isEmpty ? "" : "; stderr: \(stderr)"))
+            )
         }
     }
 
     public func call(_ name: String, arguments: JSONValue) async throws -> String? {
-        guard let server = servers[name], let tool = server.tools.first(where: { Self.name(server: server.config.name, tool: $0.name) == name }) else {
+        guard let server = servers[name],
+            let tool = server.tools.first(where: { Self.name(server: server.config.name, tool: $0.name) == name })
+        else {
             return nil
         }
-        guard server.command.isRunning else { throw FerryError(.tool, "the MCP server \(server.config.name) has stopped") }
+        guard server.command.isRunning else {
+            throw FerryError(.tool, "the MCP server \(server.config.name) has stopped")
+        }
         let data = try JSONEncoder().encode(arguments)
         let values = (try? JSONDecoder().decode([String: Value].self, from: data)) ?? [:]
-        let (content, isError) = try await Self.withTimeout(server.config.timeoutSeconds, while: { server.command.isRunning }) {
+        let (content, isError) = try await Self.withTimeout(
+            server.config.timeoutSeconds, while: { server.command.isRunning }
+        ) {
             try await server.client.callTool(name: tool.name, arguments: values)
         }
         var text = content.map { item -> String in
@@ -109,7 +130,9 @@ public final class MCPToolServers: ExternalTools {
             case .resourceLink(let uri, let name, _, _, _, _): return "[resource \(name): \(uri)]"
             }
         }.joined(separator: "\n")
-        if text.count > Self.outputLimit { text = String(text.prefix(Self.outputLimit)) + "\n[cut at \(Self.outputLimit) characters]" }
+        if text.count > Self.outputLimit {
+            text = String(text.prefix(Self.outputLimit)) + "\n[cut at \(Self.outputLimit) characters]"
+        }
         if isError == true { throw FerryError(.tool, text.isEmpty ? "the tool failed" : text) }
         return text.isEmpty ? "(no output)" : text
     }
@@ -121,11 +144,11 @@ public final class MCPToolServers: ExternalTools {
         }
     }
 
-
     /// `body`'s value, or an error after `seconds`, without waiting for a body that ignores cancellation (an MCP
     /// client waiting on a server that never answers).
     static func withTimeout<T: Sendable>(
-        _ seconds: Double, while alive: @escaping @Sendable () -> Bool = { true }, _ body: @escaping @Sendable () async throws -> T
+        _ seconds: Double, while alive: @escaping @Sendable () -> Bool = { true },
+        _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let once = Mutex<CheckedContinuation<T, any Error>?>(nil)
         let resume = { @Sendable (result: Result<T, any Error>) in

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-
 import FerryCore
 import FerryModels
 import Synchronization

@@ -38,7 +38,9 @@ enum Prompts {
             context += "\n\n# Tests\nNo test command was found, so your change cannot be verified automatically."
         }
         if !repoMap.isEmpty {
-            context += "\n\n# Repo map\nThe files most related to the task, with their definitions (line: kind name):\n" + repoMap
+            context +=
+                "\n\n# Repo map\nThe files most related to the task, with their definitions (line: kind name):\n"
+                + repoMap
         }
         context += RelevantFiles.render(relevant)
         context += earlierAttempt
@@ -52,4 +54,3 @@ enum Prompts {
         specific and brief; this summary replaces the older turns.
         """
 }
-

@@ -39,7 +39,9 @@ enum RelatedTests {
     }
 
     static func related(to sources: [String], files: [String], root: String) -> [String] {
-        let testFiles = files.filter { TestPaths.isTest($0) && ["py", "js", "ts", "rb", "go", "swift"].contains(($0 as NSString).pathExtension) }
+        let testFiles = files.filter {
+            TestPaths.isTest($0) && ["py", "js", "ts", "rb", "go", "swift"].contains(($0 as NSString).pathExtension)
+        }
         var scores: [String: Double] = [:]
         for (rank, source) in sources.enumerated() {
             let stem = ((source as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased()
@@ -52,17 +54,26 @@ enum RelatedTests {
             for test in testFiles {
                 let name = ((test as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased()
                 var score = 0.0
-                if stem != "__init__", [
-                    "test_" + stem, stem + "_test", "test" + stem, stem + "_tests", "tests_" + stem,
-                ].contains(name) { score += 3 }
+                if stem != "__init__",
+                    [
+                        "test_" + stem, stem + "_test", "test" + stem, stem + "_tests", "tests_" + stem,
+                    ].contains(name)
+                {
+                    score += 3
+                }
                 // Only at the root or in a top-level tests folder: `sympy/unify/tests/test_sympy.py` is not sympy's.
                 let topLevel = !test.contains("/") || test.split(separator: "/").count == 2 && test.hasPrefix("test")
-                if source.contains("/"), !["src", "lib"].contains(package), name == "test_" + package, topLevel { score += 2.5 }
-                let near = test.hasPrefix(directory + "/") || test.hasPrefix((directory as NSString).deletingLastPathComponent + "/tests/")
+                if source.contains("/"), !["src", "lib"].contains(package), name == "test_" + package, topLevel {
+                    score += 2.5
+                }
+                let near =
+                    test.hasPrefix(directory + "/")
+                    || test.hasPrefix((directory as NSString).deletingLastPathComponent + "/tests/")
                 if near || score > 0 {
                     // Read only the plausible ones: a repository may have thousands of test files.
                     if let text = try? String(contentsOfFile: root + "/" + test, encoding: .utf8),
-                        text.contains(dotted) || text.contains("from ." + stem + " import") || text.contains("from .." + stem + " import")
+                        text.contains(dotted) || text.contains("from ." + stem + " import")
+                            || text.contains("from .." + stem + " import")
                     {
                         score += 2
                     }
@@ -71,6 +82,7 @@ enum RelatedTests {
                 if score >= 2 { scores[test, default: 0] += score * weight }
             }
         }
-        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxFiles).map(\.key)
+        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxFiles).map(
+            \.key)
     }
 }

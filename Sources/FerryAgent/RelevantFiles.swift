@@ -1,5 +1,5 @@
-import FerryWorkspace
 import FerryCore
+import FerryWorkspace
 import Foundation
 
 /// Picks the files a task most likely concerns and shows them whole in the first prompt, within a token budget, so
@@ -15,7 +15,8 @@ enum RelevantFiles {
     static func select(task: String, files: [String], root: String, budgetTokens: Int) -> [File] {
         let lowerTask = task.lowercased()
         let identifiers = Self.identifiers(in: task)
-        let words = Set(lowerTask.split { !$0.isLetter && !$0.isNumber && $0 != "_" }.map(String.init).filter { $0.count >= 5 })
+        let words = Set(
+            lowerTask.split { !$0.isLetter && !$0.isNumber && $0 != "_" }.map(String.init).filter { $0.count >= 5 })
         var scored: [File] = []
         for path in files {
             let full = root + "/" + path
@@ -25,7 +26,9 @@ enum RelevantFiles {
             else { continue }
             let name = (path as NSString).lastPathComponent.lowercased()
             let stem = (name as NSString).deletingPathExtension
-            if [".lock", ".min.js", ".map", ".svg", ".json"].contains(where: { name.hasSuffix($0) }) && !lowerTask.contains(name) {
+            if [".lock", ".min.js", ".map", ".svg", ".json"].contains(where: { name.hasSuffix($0) })
+                && !lowerTask.contains(name)
+            {
                 continue
             }
             let text = String(decoding: data, as: UTF8.self)
@@ -74,7 +77,8 @@ enum RelevantFiles {
         for file in files {
             let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
             let count = lines.last == "" ? lines.count - 1 : lines.count
-            let numbered = lines.prefix(count).enumerated().map { "\($0.offset + 1)\t\($0.element)" }.joined(separator: "\n")
+            let numbered = lines.prefix(count).enumerated().map { "\($0.offset + 1)\t\($0.element)" }.joined(
+                separator: "\n")
             text += "\n\n## \(file.path)\n```\n\(numbered)\n```"
         }
         return text

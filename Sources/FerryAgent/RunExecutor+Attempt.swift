@@ -15,9 +15,14 @@ extension RunExecutor {
         do {
             // Opened already when the test command named `{related_tests}`; nothing has changed since.
             let index: CodeIndex
-            if let opened = self.index { index = opened } else { index = try await CodeIndex.openUpdated(root: workspace.root, recorder: recorder) }
+            if let opened = self.index {
+                index = opened
+            } else {
+                index = try await CodeIndex.openUpdated(root: workspace.root, recorder: recorder)
+            }
             self.index = index
-            return try AttemptSymbols.choose(task: task, index: index, root: workspace.root, maxOutputTokens: maxOutputTokens)
+            return try AttemptSymbols.choose(
+                task: task, index: index, root: workspace.root, maxOutputTokens: maxOutputTokens)
         } catch is CancellationError {
             return nil
         } catch {
@@ -29,7 +34,9 @@ extension RunExecutor {
     /// Parses the changed Python files with `ast.parse` in the sandbox (nothing runs, nothing is written); files of
     /// other languages pass, having no parser at hand. A sandbox without python3 checks nothing.
     func checkSyntax(_ paths: [String]) async throws -> RunMachine.Event {
-        let python = paths.filter { $0.hasSuffix(".py") && FileManager.default.fileExists(atPath: workspace.root + "/" + $0) }
+        let python = paths.filter {
+            $0.hasSuffix(".py") && FileManager.default.fileExists(atPath: workspace.root + "/" + $0)
+        }
         guard !python.isEmpty else { return .syntaxChecked(problems: [], now: elapsed()) }
         let script = """
             python3 -c 'import ast, sys
@@ -40,14 +47,17 @@ extension RunExecutor {
                     print("%s line %s: %s: %s" % (path, error.lineno, error.msg, (error.text or "").strip()))
             ' 
             """ + python.map(shellQuote).joined(separator: " ")
-        let result = try await runner.run(CommandRequest(
-            script: script, workingDirectory: workspace.root, timeoutSeconds: 60, outputLimit: 4_000))
+        let result = try await runner.run(
+            CommandRequest(
+                script: script, workingDirectory: workspace.root, timeoutSeconds: 60, outputLimit: 4_000))
         guard result.exitCode == 0 else {
             // Not "it parses": the check did not run (no python3 in the sandbox, a timeout). The tests still judge
             // the change; the trace says the check was skipped and why.
-            await recorder.record(.runError(.init(
-                "the syntax check could not run (\(result.timedOut ? "timed out" : "exit \(result.exitCode.map(String.init) ?? "?")")): "
-                    + Truncation.headTail(result.output, limit: 300))))
+            await recorder.record(
+                .runError(
+                    .init(
+                        "the syntax check could not run (\(result.timedOut ? "timed out" : "exit \(result.exitCode.map(String.init) ?? "?")")): "
+                            + Truncation.headTail(result.output, limit: 300))))
             return .syntaxChecked(problems: [], now: elapsed())
         }
         let problems = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -60,8 +70,11 @@ extension CodeIndex {
     static func openUpdated(root: String, recorder: EventRecorder) async throws -> CodeIndex {
         let index = try CodeIndex.openSeeded(root: root)
         let stats = try await index.update()
-        await recorder.record(.indexReady(.init(
-            files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0, warning: stats.warning)))
+        await recorder.record(
+            .indexReady(
+                .init(
+                    files: stats.files, changed: stats.changed, seconds: stats.seconds, mapTokens: 0,
+                    warning: stats.warning)))
         return index
     }
 }

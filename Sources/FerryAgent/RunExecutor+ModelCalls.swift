@@ -10,14 +10,16 @@ extension RunExecutor {
         let recorder = self.recorder
         let reply: Result<ModelReply, any Error>
         do {
-            reply = .success(try await model.complete(request) { delta in
-                guard case .retrying(let attempt, let wait, let reason) = delta else { return }
-                let retry = TraceEvent.modelRetry(.init(
-                    step: step, phase: phase, attempt: attempt, waitSeconds: wait, reason: reason,
-                    at: Date().timeIntervalSince1970))
-                retries.append(retry)
-                recorder.showNow(retry)
-            })
+            reply = .success(
+                try await model.complete(request) { delta in
+                    guard case .retrying(let attempt, let wait, let reason) = delta else { return }
+                    let retry = TraceEvent.modelRetry(
+                        .init(
+                            step: step, phase: phase, attempt: attempt, waitSeconds: wait, reason: reason,
+                            at: Date().timeIntervalSince1970))
+                    retries.append(retry)
+                    recorder.showNow(retry)
+                })
         } catch {
             reply = .failure(error)
         }
@@ -62,5 +64,10 @@ extension RunExecutor {
 final class RetryLog: Sendable {
     private let items = Mutex<[TraceEvent]>([])
     func append(_ item: TraceEvent) { items.withLock { $0.append(item) } }
-    func drain() -> [TraceEvent] { items.withLock { items in defer { items = [] }; return items } }
+    func drain() -> [TraceEvent] {
+        items.withLock { items in
+            defer { items = [] }
+            return items
+        }
+    }
 }

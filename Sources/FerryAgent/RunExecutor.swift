@@ -92,7 +92,8 @@ struct RunExecutor: Sendable {
             context.outlines = choice.outlines
             if reproduction {
                 context.testFile = AttemptFiles.testFile(
-                    task: task, editable: choice.files.map { RelevantFiles.File(path: $0.path, text: $0.text, score: 1) },
+                    task: task,
+                    editable: choice.files.map { RelevantFiles.File(path: $0.path, text: $0.text, score: 1) },
                     files: files, root: workspace.root, maxOutputTokens: maxOutput
                 ).map { SourceFile(path: $0.path, text: $0.text) }
             }
@@ -150,15 +151,19 @@ struct RunExecutor: Sendable {
         let callStart = elapsed()
         let outcome = try await withTimeLimit(machine.budget.secondsLeft(now: elapsed())) { await tools.execute(call) }
         guard case .value(.success(let result)) = outcome else {
-            await recorder.record(.toolResult(.init(
-                step: machine.budget.steps, call: call, isError: true,
-                output: "[ferry: cut off by the run's time limit; its process tree was killed]",
-                durationSeconds: elapsed() - callStart, budget: machine.budget, timedOut: true)))
+            await recorder.record(
+                .toolResult(
+                    .init(
+                        step: machine.budget.steps, call: call, isError: true,
+                        output: "[ferry: cut off by the run's time limit; its process tree was killed]",
+                        durationSeconds: elapsed() - callStart, budget: machine.budget, timedOut: true)))
             return .timeUp(now: elapsed())
         }
-        await recorder.record(.toolResult(.init(
-            step: machine.budget.steps, call: call, isError: result.isError, output: result.output,
-            durationSeconds: elapsed() - callStart, budget: machine.budget)))
+        await recorder.record(
+            .toolResult(
+                .init(
+                    step: machine.budget.steps, call: call, isError: result.isError, output: result.output,
+                    durationSeconds: elapsed() - callStart, budget: machine.budget)))
         return .toolFinished(result, now: elapsed())
     }
 
@@ -181,7 +186,9 @@ struct RunExecutor: Sendable {
         if let summary { await recorder.record(.verifyStarted(.init(summary: summary))) }
         let changed = try await git.changedFiles(against: base)
         // A command that names `{related_tests}` is judged by those first; the whole suite is the wider check.
-        let wider = config.testCommand.flatMap { $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil }
+        let wider = config.testCommand.flatMap {
+            $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil
+        }
         let proof = try await ChangeProof.prove(
             ProofMachine.Input(
                 changed: changed, testCommand: machine.testCommand, widerCommand: wider, baseline: machine.baseline,
@@ -189,8 +196,11 @@ struct RunExecutor: Sendable {
             base: base, git: git, root: workspace.root, runner: runner, now: elapsed)
         if let note = proof.wider { await recorder.record(.testsWider(.init(note))) }
         let phase: String? = if case .attempt = machine.phase { "attempt" } else { nil }
-        await recorder.record(.verifyResult(.init(
-            outcome: proof.verification.name, phase: phase, changedFiles: changed, tests: proof.tests.map(TraceEvent.Tests.init))))
+        await recorder.record(
+            .verifyResult(
+                .init(
+                    outcome: proof.verification.name, phase: phase, changedFiles: changed,
+                    tests: proof.tests.map(TraceEvent.Tests.init))))
         return .verified(proof.verification, tests: proof.tests, now: elapsed())
     }
 
@@ -222,7 +232,8 @@ struct RunExecutor: Sendable {
         var repoMap = ""
         if machine.repoMapTokens > 0 {
             (knowledge, repoMap) = await Self.knowledge(
-                worktree: workspace.root, task: task, budgetTokens: machine.repoMapTokens, recorder: recorder, opened: index)
+                worktree: workspace.root, task: task, budgetTokens: machine.repoMapTokens, recorder: recorder,
+                opened: index)
         }
         let history =
             [ChatMessage.system(Prompts.system)]
@@ -247,13 +258,17 @@ struct RunExecutor: Sendable {
     ) async -> (IndexKnowledge?, String) {
         do {
             // An index the attempt opened is current: the attempt's changes were put back before the loop.
-            if let opened { return (IndexKnowledge(index: opened), try opened.repoMap(task: task, budgetTokens: budgetTokens)) }
+            if let opened {
+                return (IndexKnowledge(index: opened), try opened.repoMap(task: task, budgetTokens: budgetTokens))
+            }
             let index = try CodeIndex.openSeeded(root: worktree)
             let stats = try await index.update()
             let map = try index.repoMap(task: task, budgetTokens: budgetTokens)
-            await recorder.record(.indexReady(.init(
-                files: stats.files, changed: stats.changed, seconds: stats.seconds,
-                mapTokens: CodeIndex.estimateTokens(map), warning: stats.warning)))
+            await recorder.record(
+                .indexReady(
+                    .init(
+                        files: stats.files, changed: stats.changed, seconds: stats.seconds,
+                        mapTokens: CodeIndex.estimateTokens(map), warning: stats.warning)))
             return (IndexKnowledge(index: index), map)
         } catch {
             await recorder.record(.indexFailed(.init("\(error)")))

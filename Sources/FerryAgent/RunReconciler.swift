@@ -61,7 +61,8 @@ public struct RunReconciler: Sendable {
                 git: Git(worktree), root: worktree, base: run.base, maxFileBytes: maxFileBytes, redactor: redactor
             ) { _ in
                 AgentRunner.commitMessage(
-                    task: run.task, outcome: AgentMachine.Outcome(status: .interrupted, reason: "interrupted"), runID: run.id)
+                    task: run.task, outcome: AgentMachine.Outcome(status: .interrupted, reason: "interrupted"),
+                    runID: run.id)
             }
             notes = committed.guarded.notes
             diff = committed.diff
@@ -77,10 +78,12 @@ public struct RunReconciler: Sendable {
             cost += reply.costUSD
             usage += reply.usage
         }
-        let who = owner.map { "the Ferry process running it (pid \($0.pid)) ended" } ?? "the Ferry process running it ended"
+        let who =
+            owner.map { "the Ferry process running it (pid \($0.pid)) ended" } ?? "the Ferry process running it ended"
         record.status = .interrupted
-        record.reason = redactor(lostBecause ??
-            "\(who) without finishing it (killed, or the machine stopped); found and closed by a later start"
+        record.reason = redactor(
+            lostBecause
+                ?? "\(who) without finishing it (killed, or the machine stopped); found and closed by a later start"
                 + (record.commitSHA == nil ? "" : "; its partial change is committed on \(run.branch)")
                 + notes.map { "; \($0)" }.joined())
         record.steps = steps
@@ -98,9 +101,11 @@ public struct RunReconciler: Sendable {
         RunFiles.write(result, compactions: 0)
         let event = RunEvent(
             seq: (events.last?.seq ?? 0) + 1, time: Date().timeIntervalSince1970,
-            event: TraceEvent.runFinished(.init(
-                status: record.status, reason: record.reason, limit: nil, commit: record.commitSHA, steps: steps,
-                usage: usage, costUSD: cost, wallSeconds: record.wallSeconds, runDir: run.runDirectory, reconciled: true)
+            event: TraceEvent.runFinished(
+                .init(
+                    status: record.status, reason: record.reason, limit: nil, commit: record.commitSHA, steps: steps,
+                    usage: usage, costUSD: cost, wallSeconds: record.wallSeconds, runDir: run.runDirectory,
+                    reconciled: true)
             ).mapStrings { redactor($0) })
         if let handle = FileHandle(forWritingAtPath: run.runDirectory + "/trace.jsonl") {
             handle.seekToEndOfFile()
@@ -135,13 +140,17 @@ public struct RunReconciler: Sendable {
             let worktree = run.runDirectory + "/worktree"
             guard FileManager.default.fileExists(atPath: worktree) else { continue }
             try? await Git(run.repo).removeWorktree(path: worktree)
-            if FileManager.default.fileExists(atPath: worktree) { try? FileManager.default.removeItem(atPath: worktree) }
+            if FileManager.default.fileExists(atPath: worktree) {
+                try? FileManager.default.removeItem(atPath: worktree)
+            }
             pruned.worktrees.append(worktree)
         }
         for repo in Set(runs.map(\.repo)).sorted() where FileManager.default.fileExists(atPath: repo) {
             let git = Git(repo)
             try? await git.run("worktree", "prune", allowFailure: true)
-            let refs = (try? await git.run("for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/ferry/")) ?? ""
+            let refs =
+                (try? await git.run("for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/ferry/"))
+                ?? ""
             for line in refs.split(separator: "\n") {
                 let parts = line.split(separator: " ")
                 guard parts.count == 2 else { continue }
@@ -151,7 +160,10 @@ public struct RunReconciler: Sendable {
                 if let run = byID[id], run.commitSHA != nil { continue }
                 // A branch with commits beyond its base is someone's work: kept, whatever the store says.
                 if byID[id] == nil {
-                    let own = (try? await git.run("rev-list", "--count", String(parts[1]), "--not", "--exclude=refs/heads/ferry/*", "--branches"))?
+                    let own =
+                        (try? await git.run(
+                            "rev-list", "--count", String(parts[1]), "--not", "--exclude=refs/heads/ferry/*",
+                            "--branches"))?
                         .trimmingCharacters(in: .whitespacesAndNewlines)
                     if own != "0" { continue }
                 }

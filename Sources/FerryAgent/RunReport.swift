@@ -44,7 +44,8 @@ public enum RunReport {
         text += "- branch `\(record.branch)` from `\(record.base.prefix(12))`"
         text += record.commitSHA.map { ", commit `\($0.prefix(12))`\n" } ?? ", no commit (no change)\n"
         text += "- files: \(changedFiles(in: result.diff).joined(separator: ", "))\n"
-        text += "- sandbox: \(record.sandbox == "none" ? "**none** (commands ran unsandboxed; set by \(result.sandboxSource))" : record.sandbox)\n\n"
+        text +=
+            "- sandbox: \(record.sandbox == "none" ? "**none** (commands ran unsandboxed; set by \(result.sandboxSource))" : record.sandbox)\n\n"
         text += "## Tests\n\n"
         if let baseline = result.baseline {
             text += "- command: `\(baseline.command)`\n"
@@ -72,7 +73,8 @@ public enum RunReport {
         text += "| output | \(record.outputTokens) | \(usd(breakdown.outputUSD)) |\n"
         text += "| **total** | \(record.inputTokens + record.outputTokens) | **\(usd(record.costUSD))** |\n"
         if !breakdown.priceKnown { text += "\nThe model's price is unknown (add it to the config), so cost shows 0.\n" }
-        text += "\n\(record.steps) steps, \(String(format: "%.1f", record.wallSeconds))s wall time, model \(record.model).\n"
+        text +=
+            "\n\(record.steps) steps, \(String(format: "%.1f", record.wallSeconds))s wall time, model \(record.model).\n"
         return text
     }
 

@@ -24,11 +24,15 @@ public actor ChatSession {
     private var lastRun: String?
     /// What `/undo` takes back: a commit `/apply` made (HEAD must still be it), or a run's branch.
     private var undoable: [Undo] = []
-    enum Undo { case applied(commit: String, run: String), run(id: String, branch: String) }
+    enum Undo {
+        case applied(commit: String, run: String)
+        case run(id: String, branch: String)
+    }
 
     public init(
         chat: ChatInfo, root: String, store: ChatStore, tasks: any TaskHost,
-        assistant: @escaping @Sendable () async throws -> RepoAssistant, model: @escaping @Sendable () async throws -> any ChatModel,
+        assistant: @escaping @Sendable () async throws -> RepoAssistant,
+        model: @escaping @Sendable () async throws -> any ChatModel,
         out: @escaping @Sendable (String) -> Void
     ) {
         self.chat = chat
@@ -100,22 +104,31 @@ public actor ChatSession {
         let answer = try await repository.ask(
             question, model: model, history: history,
             onRetrieved: { sources, _ in
-                out("(read " + sources.prefix(4).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
-                    + (sources.count > 4 ? ", …" : "") + ")\n")
+                out(
+                    "(read "
+                        + sources.prefix(4).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
+                        + (sources.count > 4 ? ", …" : "") + ")\n")
             },
             onText: out)
         let invalid = answer.citations.filter { !$0.valid }
-        out("\n— \(answer.citations.count - invalid.count) citation(s) checked"
-            + (invalid.isEmpty ? "" : ", \(invalid.count) not in the repo: " + invalid.map { "\($0.path):\($0.line)" }.joined(separator: ", "))
-            + String(format: " · %d tokens · $%.4f\n", answer.usage.inputTokens + answer.usage.outputTokens, answer.costUSD))
+        out(
+            "\n— \(answer.citations.count - invalid.count) citation(s) checked"
+                + (invalid.isEmpty
+                    ? ""
+                    : ", \(invalid.count) not in the repo: "
+                        + invalid.map { "\($0.path):\($0.line)" }.joined(separator: ", "))
+                + String(
+                    format: " · %d tokens · $%.4f\n", answer.usage.inputTokens + answer.usage.outputTokens,
+                    answer.costUSD))
         history.append(.user(question))
         history.append(ChatMessage(role: .assistant, content: answer.answer))
         spent.inputTokens += answer.usage.inputTokens
         spent.outputTokens += answer.usage.outputTokens
         spentUSD += answer.costUSD
-        try await store.append(ChatTurn(
-            chatID: chat.id, role: "assistant", content: answer.answer, inputTokens: answer.usage.inputTokens,
-            outputTokens: answer.usage.outputTokens, costUSD: answer.costUSD))
+        try await store.append(
+            ChatTurn(
+                chatID: chat.id, role: "assistant", content: answer.answer, inputTokens: answer.usage.inputTokens,
+                outputTokens: answer.usage.outputTokens, costUSD: answer.costUSD))
     }
 
     func run(_ task: String) async throws {
@@ -150,9 +163,12 @@ public actor ChatSession {
         spent.outputTokens += result["usage"]?["output_tokens"]?.intValue ?? 0
         if let branch = result["branch"]?.stringValue { undoable.append(.run(id: id, branch: branch)) }
         let files = RunReport.changedFiles(in: result["diff"]?.stringValue ?? "")
-        out("run \(id): \(result["status"]?.stringValue ?? "?") — \(result["reason"]?.stringValue ?? "")\n"
-            + (files.isEmpty ? "" : "  changed: \(files.joined(separator: ", ")) on \(result["branch"]?.stringValue ?? "?"); /diff shows it, /apply brings it here\n")
-            + String(format: "  cost $%.4f\n", cost))
+        out(
+            "run \(id): \(result["status"]?.stringValue ?? "?") — \(result["reason"]?.stringValue ?? "")\n"
+                + (files.isEmpty
+                    ? ""
+                    : "  changed: \(files.joined(separator: ", ")) on \(result["branch"]?.stringValue ?? "?"); /diff shows it, /apply brings it here\n")
+                + String(format: "  cost $%.4f\n", cost))
         let turn = ChatTurn(chatID: chat.id, role: "command", content: "/run \(task)", costUSD: cost, runID: id)
         try await Task.detached { [store] in try await store.append(turn) }.value
     }
@@ -196,8 +212,12 @@ public actor ChatSession {
             } catch {
                 throw FerryError(.git, "git apply of run \(id)'s diff failed, nothing changed: \(error)")
             }
-            let task = (result["task"]?.stringValue ?? "change").split(separator: "\n").first.map(String.init) ?? "change"
-            _ = try await git.run("commit", "--quiet", "-m", "\(task.prefix(66))\n\nFerry task \(id) (\(result["status"]?.stringValue ?? "?")), applied by ferry chat.")
+            let task =
+                (result["task"]?.stringValue ?? "change").split(separator: "\n").first.map(String.init) ?? "change"
+            _ = try await git.run(
+                "commit", "--quiet", "-m",
+                "\(task.prefix(66))\n\nFerry task \(id) (\(result["status"]?.stringValue ?? "?")), applied by ferry chat."
+            )
         }
         let head = try await git.run("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
         undoable.append(.applied(commit: head, run: id))
@@ -216,12 +236,16 @@ public actor ChatSession {
             let head = try await git.run("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
             guard head == commit else {
                 undoable.append(last)
-                throw FerryError(.git, "HEAD moved since /apply (it is \(head.prefix(10)), not \(commit.prefix(10))); undo it with git yourself")
+                throw FerryError(
+                    .git,
+                    "HEAD moved since /apply (it is \(head.prefix(10)), not \(commit.prefix(10))); undo it with git yourself"
+                )
             }
             // --keep refuses instead of losing uncommitted work in the files the commit touched.
             _ = try await git.run("reset", "--keep", "HEAD~1")
             out("took back \(commit.prefix(10)) (run \(run)); its branch keeps the change\n")
-            try await store.append(ChatTurn(chatID: chat.id, role: "command", content: "/undo apply \(commit)", runID: run))
+            try await store.append(
+                ChatTurn(chatID: chat.id, role: "command", content: "/undo apply \(commit)", runID: run))
         case .run(let id, let branch):
             _ = try await git.run("branch", "-D", branch)
             if lastRun == id { lastRun = nil }

@@ -13,10 +13,12 @@ public struct AssistEnvironment: Sendable {
     /// Whether tools name the project they are about (a team server has many).
     public var projectArgument: Bool
     /// Called after each model answer with its usage and cost (a server bills the key's tenant).
-    public var recordUsage: @Sendable (_ project: String?, _ usage: Usage, _ costUSD: Double, _ model: String) async -> Void
+    public var recordUsage:
+        @Sendable (_ project: String?, _ usage: Usage, _ costUSD: Double, _ model: String) async -> Void
 
     public init(
-        repository: @escaping @Sendable (String?) async throws -> RepoAssistant, model: @escaping @Sendable () async throws -> any ChatModel,
+        repository: @escaping @Sendable (String?) async throws -> RepoAssistant,
+        model: @escaping @Sendable () async throws -> any ChatModel,
         tasks: any TaskHost, projectArgument: Bool,
         recordUsage: @escaping @Sendable (String?, Usage, Double, String) async -> Void = { _, _, _, _ in }
     ) {
@@ -40,7 +42,8 @@ public enum FerryMCP {
             instructions: "Ferry answers questions about this repository's code from its knowledge index (search_code, "
                 + "find_symbol, locate, ask: answers cite path:line) and runs autonomous, test-verified changes "
                 + "(run_task, then task_status / task_result; cancel_task).",
-            capabilities: .init(resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false)))
+            capabilities: .init(
+                resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false)))
         let tools = MCPTools.all(projectArgument: environment.projectArgument)
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: tools) }
         await server.withMethodHandler(CallTool.self) { [weak server] params in
@@ -57,31 +60,43 @@ public enum FerryMCP {
         await server.withMethodHandler(ListResources.self) { _ in
             var resources: [Resource] = []
             if !environment.projectArgument {
-                resources.append(Resource(
-                    name: "repo-map", uri: "ferry://repo-map", title: "Repository map",
-                    description: "The most central files and their symbols, ranked by who uses whose names.",
-                    mimeType: "text/plain"))
+                resources.append(
+                    Resource(
+                        name: "repo-map", uri: "ferry://repo-map", title: "Repository map",
+                        description: "The most central files and their symbols, ranked by who uses whose names.",
+                        mimeType: "text/plain"))
             }
             for task in try await environment.tasks.recent(limit: 20) {
-                resources.append(Resource(
-                    name: "trace-\(task.id)", uri: "ferry://tasks/\(task.id)/trace", title: "Trace of \(task.title.prefix(60))",
-                    mimeType: "application/x-ndjson"))
+                resources.append(
+                    Resource(
+                        name: "trace-\(task.id)", uri: "ferry://tasks/\(task.id)/trace",
+                        title: "Trace of \(task.title.prefix(60))",
+                        mimeType: "application/x-ndjson"))
             }
             return .init(resources: resources)
         }
         await server.withMethodHandler(ListResourceTemplates.self) { _ in
-            var templates = [Resource.Template(
-                uriTemplate: "ferry://tasks/{id}/trace", name: "task-trace", title: "A task's trace",
-                description: "Every event of a task's run as JSON lines: model calls, tool calls, test runs, the outcome.",
-                mimeType: "application/x-ndjson")]
-            templates.append(environment.projectArgument
-                ? Resource.Template(uriTemplate: "ferry://projects/{project}/repo-map", name: "repo-map", title: "A project's repository map", mimeType: "text/plain")
-                : Resource.Template(uriTemplate: "ferry://repo-map", name: "repo-map", title: "Repository map", mimeType: "text/plain"))
+            var templates = [
+                Resource.Template(
+                    uriTemplate: "ferry://tasks/{id}/trace", name: "task-trace", title: "A task's trace",
+                    description:
+                        "Every event of a task's run as JSON lines: model calls, tool calls, test runs, the outcome.",
+                    mimeType: "application/x-ndjson")
+            ]
+            templates.append(
+                environment.projectArgument
+                    ? Resource.Template(
+                        uriTemplate: "ferry://projects/{project}/repo-map", name: "repo-map",
+                        title: "A project's repository map", mimeType: "text/plain")
+                    : Resource.Template(
+                        uriTemplate: "ferry://repo-map", name: "repo-map", title: "Repository map",
+                        mimeType: "text/plain"))
             return .init(templates: templates)
         }
         await server.withMethodHandler(ReadResource.self) { params in
             let uri = params.uri
-            let parts = uri.hasPrefix("ferry://") ? uri.dropFirst("ferry://".count).split(separator: "/").map(String.init) : []
+            let parts =
+                uri.hasPrefix("ferry://") ? uri.dropFirst("ferry://".count).split(separator: "/").map(String.init) : []
             switch parts.count {
             case 1 where parts[0] == "repo-map":
                 let map = try await environment.repository(nil).repoMap()
@@ -90,7 +105,9 @@ public enum FerryMCP {
                 let map = try await environment.repository(parts[1]).repoMap()
                 return .init(contents: [.text(map, uri: uri, mimeType: "text/plain")])
             case 3 where parts[0] == "tasks" && parts[2] == "trace":
-                return .init(contents: [.text(try await environment.tasks.trace(parts[1]), uri: uri, mimeType: "application/x-ndjson")])
+                return .init(contents: [
+                    .text(try await environment.tasks.trace(parts[1]), uri: uri, mimeType: "application/x-ndjson")
+                ])
             default:
                 throw MCPError.invalidParams("no resource \(uri)")
             }
@@ -102,10 +119,14 @@ public enum FerryMCP {
         var message: String
     }
 
-    static func call(_ params: CallTool.Parameters, _ environment: AssistEnvironment, server: Server?) async throws -> CallTool.Result {
+    static func call(_ params: CallTool.Parameters, _ environment: AssistEnvironment, server: Server?) async throws
+        -> CallTool.Result
+    {
         let arguments = params.arguments ?? [:]
         func text(_ name: String) throws -> String {
-            guard let value = arguments[name]?.stringValue, !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            guard let value = arguments[name]?.stringValue,
+                !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            else {
                 throw ToolInputError(message: "\(params.name) needs a non-empty \"\(name)\"")
             }
             return value
@@ -116,46 +137,69 @@ public enum FerryMCP {
             guard let value = arguments[name], !value.isNull else { return fallback }
             let whole = value.intValue ?? value.doubleValue.flatMap { Int(exactly: $0) }
             guard let whole, range.contains(whole) else {
-                throw ToolInputError(message: "\(params.name): \"\(name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+                throw ToolInputError(
+                    message:
+                        "\(params.name): \"\(name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+                )
             }
             return whole
         }
         let project = arguments["project"]?.stringValue
-        if environment.projectArgument, ["search_code", "find_symbol", "locate", "ask", "run_task"].contains(params.name), project == nil {
+        if environment.projectArgument,
+            ["search_code", "find_symbol", "locate", "ask", "run_task"].contains(params.name), project == nil
+        {
             throw ToolInputError(message: "\(params.name) needs a \"project\" (its id or name)")
         }
         switch params.name {
         case "search_code":
-            let results = try await environment.repository(project).search(try text("query"), limit: try number("limit", 8))
-            let summary = results.isEmpty ? "No matches." : results.map { "\($0.path):\($0.startLine)-\($0.endLine)\($0.symbol.map { " \($0)" } ?? "")\n\($0.text)" }.joined(separator: "\n\n")
+            let results = try await environment.repository(project).search(
+                try text("query"), limit: try number("limit", 8))
+            let summary =
+                results.isEmpty
+                ? "No matches."
+                : results.map {
+                    "\($0.path):\($0.startLine)-\($0.endLine)\($0.symbol.map { " \($0)" } ?? "")\n\($0.text)"
+                }.joined(separator: "\n\n")
             return try result(summary, ["results": results])
         case "find_symbol":
             let symbol = try await environment.repository(project).findSymbol(try text("name"))
-            let summary = symbol.definitions.isEmpty && symbol.references.isEmpty
+            let summary =
+                symbol.definitions.isEmpty && symbol.references.isEmpty
                 ? "No symbol named \(try text("name"))."
-                : (symbol.definitions.map { "defined at \($0.path):\($0.line)\($0.endLine.map { "-\($0)" } ?? "") \($0.kind) \($0.name)\($0.signature ?? "")" }
+                : (symbol.definitions.map {
+                    "defined at \($0.path):\($0.line)\($0.endLine.map { "-\($0)" } ?? "") \($0.kind) \($0.name)\($0.signature ?? "")"
+                }
                     + symbol.references.map { "used at \($0.path):\($0.line): \($0.text)" }).joined(separator: "\n")
             return try result(summary, symbol)
         case "locate":
-            let files = try await environment.repository(project).locate(try text("problem"), limit: try number("limit", 10))
-            let summary = files.enumerated().map { "\($0.offset + 1). \($0.element.path) (\($0.element.reasons.prefix(3).joined(separator: ", ")))" }.joined(separator: "\n")
+            let files = try await environment.repository(project).locate(
+                try text("problem"), limit: try number("limit", 10))
+            let summary = files.enumerated().map {
+                "\($0.offset + 1). \($0.element.path) (\($0.element.reasons.prefix(3).joined(separator: ", ")))"
+            }.joined(separator: "\n")
             return try result(summary.isEmpty ? "No files matched." : summary, ["files": files])
         case "ask":
-            return try await ask(try text("question"), project: project, token: params._meta?.progressToken, environment, server: server)
+            return try await ask(
+                try text("question"), project: project, token: params._meta?.progressToken, environment, server: server)
         case "run_task":
-            let started = try await environment.tasks.start(task: try text("task"), project: project, base: arguments["base"]?.stringValue)
-            return try result("Started task \(started["id"]?.stringValue ?? "?"); poll task_status with its id.", started)
+            let started = try await environment.tasks.start(
+                task: try text("task"), project: project, base: arguments["base"]?.stringValue)
+            return try result(
+                "Started task \(started["id"]?.stringValue ?? "?"); poll task_status with its id.", started)
         case "task_status":
             let status = try await environment.tasks.status(try text("id"))
-            return try result("Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?").", status)
+            return try result(
+                "Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?").", status)
         case "task_result":
             let outcome = try await environment.tasks.result(try text("id"))
             let diff = outcome["diff"]?.stringValue ?? ""
-            let line = "Task \(outcome["id"]?.stringValue ?? "?") is \(outcome["status"]?.stringValue ?? "?"): \(outcome["reason"]?.stringValue ?? "")"
+            let line =
+                "Task \(outcome["id"]?.stringValue ?? "?") is \(outcome["status"]?.stringValue ?? "?"): \(outcome["reason"]?.stringValue ?? "")"
             return try result(diff.isEmpty ? line : line + "\n\n" + diff, outcome)
         case "cancel_task":
             let status = try await environment.tasks.cancel(try text("id"))
-            return try result("Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?").", status)
+            return try result(
+                "Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?").", status)
         default:
             throw ToolInputError(message: "no tool named \(params.name)")
         }
@@ -172,7 +216,10 @@ public enum FerryMCP {
         let answer = try await repository.ask(
             question, model: model,
             onRetrieved: { sources, tokens in
-                progress.send("read \(sources.count) excerpt(s): " + sources.prefix(6).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ") + "; asking with ~\(tokens) tokens")
+                progress.send(
+                    "read \(sources.count) excerpt(s): "
+                        + sources.prefix(6).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
+                        + "; asking with ~\(tokens) tokens")
             },
             onText: { progress.send($0) })
         await progress.finish()
@@ -181,6 +228,7 @@ public enum FerryMCP {
     }
 
     static func result<Output: Codable>(_ summary: String, _ structured: Output) throws -> CallTool.Result {
-        try CallTool.Result(content: [.text(text: summary, annotations: nil, _meta: nil)], structuredContent: structured)
+        try CallTool.Result(
+            content: [.text(text: summary, annotations: nil, _meta: nil)], structuredContent: structured)
     }
 }

@@ -19,7 +19,8 @@ final class ProgressStream: Sendable {
             var step = 0.0
             for await message in messages {
                 step += 1
-                try? await server.notify(ProgressNotification.message(.init(progressToken: token, progress: step, message: message)))
+                try? await server.notify(
+                    ProgressNotification.message(.init(progressToken: token, progress: step, message: message)))
             }
         }
     }

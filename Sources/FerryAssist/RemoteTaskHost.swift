@@ -23,7 +23,8 @@ public final class RemoteTaskHost: TaskHost {
         try? await client.shutdown()
     }
 
-    func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> (status: Int, text: String) {
+    func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> (status: Int, text: String)
+    {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
@@ -41,14 +42,17 @@ public final class RemoteTaskHost: TaskHost {
         let status = Int(response.status.code)
         if status == 404 { throw NotFound(JSONValue.parse(text)?["detail"]?.stringValue ?? "not found on the server") }
         guard (200..<300).contains(status) || status == 409 else {
-            throw FerryError(.usage, "the team server answered \(status): \(JSONValue.parse(text)?["detail"]?.stringValue ?? text)")
+            throw FerryError(
+                .usage, "the team server answered \(status): \(JSONValue.parse(text)?["detail"]?.stringValue ?? text)")
         }
         return (status, text)
     }
 
     func object(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
         let (_, text) = try await send(method, path, body: body)
-        guard let value = JSONValue.parse(text) else { throw FerryError(.usage, "the team server sent no JSON for \(path)") }
+        guard let value = JSONValue.parse(text) else {
+            throw FerryError(.usage, "the team server sent no JSON for \(path)")
+        }
         return value
     }
 
@@ -63,7 +67,9 @@ public final class RemoteTaskHost: TaskHost {
     }
 
     public func result(_ id: String) async throws -> JSONValue {
-        guard case .object(var task) = try await status(id) else { throw FerryError(.usage, "the team server sent no task") }
+        guard case .object(var task) = try await status(id) else {
+            throw FerryError(.usage, "the team server sent no task")
+        }
         let (status, diff) = try await send(.GET, "/v1/tasks/\(id)/diff")
         task["diff"] = .string(status == 409 ? "" : diff)
         return .object(task)
@@ -81,7 +87,9 @@ public final class RemoteTaskHost: TaskHost {
     public func recent(limit: Int) async throws -> [(id: String, title: String)] {
         guard case .array(let tasks)? = try await object(.GET, "/v1/tasks?limit=\(limit)")["data"] else { return [] }
         return tasks.compactMap { task in
-            task["id"]?.stringValue.map { ($0, String((task["task"]?.stringValue ?? "").split(separator: "\n").first ?? "")) }
+            task["id"]?.stringValue.map {
+                ($0, String((task["task"]?.stringValue ?? "").split(separator: "\n").first ?? ""))
+            }
         }
     }
 }

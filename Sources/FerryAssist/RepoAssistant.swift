@@ -36,8 +36,10 @@ public struct RepoAssistant: Sendable {
     public func search(_ query: String, limit: Int = 8, lines: Int = 12) async throws -> [Excerpt] {
         _ = try await index.update()
         return try index.search(query, limit: max(1, min(limit, 50))).map { hit in
-            Excerpt(path: hit.path, startLine: hit.startLine, endLine: hit.endLine, symbol: hit.symbol, kind: hit.kind,
-                text: Self.lines(of: root + "/" + hit.path, from: hit.startLine, to: min(hit.endLine, hit.startLine + lines - 1)))
+            Excerpt(
+                path: hit.path, startLine: hit.startLine, endLine: hit.endLine, symbol: hit.symbol, kind: hit.kind,
+                text: Self.lines(
+                    of: root + "/" + hit.path, from: hit.startLine, to: min(hit.endLine, hit.startLine + lines - 1)))
         }
     }
 
@@ -79,7 +81,9 @@ public struct RepoAssistant: Sendable {
     }
 
     static func searchText(_ question: String, history: [ChatMessage]) -> String {
-        guard question.split(separator: " ").count < 8, let previous = history.last(where: { $0.role == .user }) else { return question }
+        guard question.split(separator: " ").count < 8, let previous = history.last(where: { $0.role == .user }) else {
+            return question
+        }
         return previous.content + "\n" + question
     }
 

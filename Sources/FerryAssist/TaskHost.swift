@@ -44,7 +44,10 @@ public final class LocalTaskHost: TaskHost {
     }
     private let live = Mutex<[String: Live]>([:])
 
-    public init(repo: String, config: FerryConfig, store: SQLiteRunStore, models: ModelPool, profile: ModelProfile, secrets: [String]) {
+    public init(
+        repo: String, config: FerryConfig, store: SQLiteRunStore, models: ModelPool, profile: ModelProfile,
+        secrets: [String]
+    ) {
         self.repo = repo
         self.config = config
         self.store = store
@@ -54,7 +57,9 @@ public final class LocalTaskHost: TaskHost {
     }
 
     public func start(task: String, project: String?, base: String?) async throws -> JSONValue {
-        guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw FerryError(.usage, "the task is empty") }
+        guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw FerryError(.usage, "the task is empty")
+        }
         let id = AgentRunner.newRunID()
         let control = RunControl()
         let (models, profile, store, config, secrets, repo) = (models, profile, store, config, secrets, repo)
@@ -84,7 +89,10 @@ public final class LocalTaskHost: TaskHost {
         guard let entry = live.withLock({ $0[id] }) else {
             guard let record = try await store.run(id) else { throw NotFound("no task \(id)") }
             if record.status == .running {
-                throw FerryError(.usage, "task \(record.id) belongs to another process (\(record.owner ?? "unknown")); stop that process to cancel it")
+                throw FerryError(
+                    .usage,
+                    "task \(record.id) belongs to another process (\(record.owner ?? "unknown")); stop that process to cancel it"
+                )
             }
             return try await view(record.id, full: false)
         }
@@ -135,7 +143,8 @@ public final class LocalTaskHost: TaskHost {
             object.merge(result) { _, new in new }
         }
         object["diff"] = .string((try? String(contentsOfFile: directory + "/change.patch", encoding: .utf8)) ?? "")
-        object["summary_markdown"] = .string((try? String(contentsOfFile: directory + "/summary.md", encoding: .utf8)) ?? "")
+        object["summary_markdown"] = .string(
+            (try? String(contentsOfFile: directory + "/summary.md", encoding: .utf8)) ?? "")
         return .object(object)
     }
 }

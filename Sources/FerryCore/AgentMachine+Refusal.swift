@@ -50,7 +50,8 @@ extension AgentMachine {
         guard a.count == b.count else { return false }
         return zip(a, b).allSatisfy { x, y in
             x.name == y.name
-                && (JSONValue.parse(x.arguments) ?? .string(x.arguments)) == (JSONValue.parse(y.arguments) ?? .string(y.arguments))
+                && (JSONValue.parse(x.arguments) ?? .string(x.arguments))
+                    == (JSONValue.parse(y.arguments) ?? .string(y.arguments))
         }
     }
 }

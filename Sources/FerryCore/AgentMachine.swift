@@ -134,8 +134,9 @@ public struct AgentMachine: Sendable {
 
         case .compacted(let summary, let compactUsage, let cost, let now):
             budget.spend(compactUsage, cost: cost, step: false)
-            applyCompaction(summary: "Summary of the earlier part of this session (older turns were compacted):\n"
-                + summary)
+            applyCompaction(
+                summary: "Summary of the earlier part of this session (older turns were compacted):\n"
+                    + summary)
             return nextModelCall(now: now)
 
         case .compactionFailed(let now):
@@ -170,18 +171,22 @@ public struct AgentMachine: Sendable {
             // Actions in one reply run in order; after one fails, the rest would build on a wrong premise.
             let output = "Error: not run, because an earlier action in the same reply failed."
             history.append(.tool(output, callID: call.id, name: call.name, isError: true))
-            records.append(.toolResult(.init(
-                step: budget.steps, call: call, isError: true, output: output, durationSeconds: 0, budget: budget,
-                skipped: true)))
+            records.append(
+                .toolResult(
+                    .init(
+                        step: budget.steps, call: call, isError: true, output: output, durationSeconds: 0,
+                        budget: budget,
+                        skipped: true)))
             return nextTool(now: now)
         }
         guard let finish = pendingFinish else { return afterTurn(now: now) }
         pendingFinish = nil
         // A reply that acts and then finishes only finishes if its actions worked.
         if replyHadError {
-            history.append(.tool(
-                "Not run: an earlier action in the same reply failed. Fix that, then call finish.",
-                callID: finish.id, name: finish.name, isError: true))
+            history.append(
+                .tool(
+                    "Not run: an earlier action in the same reply failed. Fix that, then call finish.",
+                    callID: finish.id, name: finish.name, isError: true))
             return afterTurn(now: now)
         }
         return .verify(summary: Self.summary(of: finish))
@@ -192,9 +197,12 @@ public struct AgentMachine: Sendable {
         let output = "Error: not run. \(error)"
         records.append(.replyRejected(.init(step: budget.steps, error: error)))
         for call in reply.toolCalls {
-            records.append(.toolResult(.init(
-                step: budget.steps, call: call, isError: true, output: output, durationSeconds: 0, budget: budget,
-                rejected: true)))
+            records.append(
+                .toolResult(
+                    .init(
+                        step: budget.steps, call: call, isError: true, output: output, durationSeconds: 0,
+                        budget: budget,
+                        rejected: true)))
         }
         if consecutiveMalformed >= limits.maxMalformedReplies {
             return stop(.failed, "the model gave \(consecutiveMalformed) malformed replies in a row; last: \(error)")

@@ -10,7 +10,8 @@ extension AttemptMachine {
     mutating func sampled(_ number: Int, reply: ModelReply, cost: Double, now: Double) -> Action {
         budget.spend(reply.usage, cost: cost)
         var sample = Sample(
-            reply: reply.content, temperature: number == 1 ? nil : Self.retryTemperature, usage: reply.usage, cost: cost)
+            reply: reply.content, temperature: number == 1 ? nil : Self.retryTemperature, usage: reply.usage, cost: cost
+        )
         (sample.writes, sample.problems) = parseFix(reply)
         samples.append(sample)
         // The budget caps how many: the next sample only while the run may still spend.
@@ -107,15 +108,21 @@ extension AttemptMachine {
         }
         let chosen = order.first ?? 0
         let winner = Self.rank(samples[chosen].outcome) > 0
-        records.append(.attemptCandidates(.init(candidates: samples.indices.map { index in
-            let sample = samples[index]
-            return .init(
-                index: index + 1, temperature: sample.temperature, usage: sample.usage, costUSD: sample.cost,
-                changedFiles: sample.changed.isEmpty ? sample.writes.keys.sorted() : sample.changed, outcome: sample.outcome,
-                agreement: sample.duplicateOf == nil ? agreement[index] : agreement[sample.duplicateOf!],
-                chosen: index == chosen, why: why(index, chosen: chosen, winner: winner, agreement: agreement),
-                problems: sample.problems.isEmpty ? nil : sample.problems)
-        })))
+        records.append(
+            .attemptCandidates(
+                .init(
+                    candidates: samples.indices.map { index in
+                        let sample = samples[index]
+                        return .init(
+                            index: index + 1, temperature: sample.temperature, usage: sample.usage,
+                            costUSD: sample.cost,
+                            changedFiles: sample.changed.isEmpty ? sample.writes.keys.sorted() : sample.changed,
+                            outcome: sample.outcome,
+                            agreement: sample.duplicateOf == nil ? agreement[index] : agreement[sample.duplicateOf!],
+                            chosen: index == chosen,
+                            why: why(index, chosen: chosen, winner: winner, agreement: agreement),
+                            problems: sample.problems.isEmpty ? nil : sample.problems)
+                    })))
         let pick = samples[chosen]
         messages.append(ChatMessage(role: .assistant, content: pick.reply))
         // A pick the tests already judged goes on with that judgement; the files are written back as they were then.
@@ -134,7 +141,8 @@ extension AttemptMachine {
         lastProblems = pick.problems
         candidates.append(pick.writes)
         guard let verification = pick.verification else { return undo(limit: nil) }
-        return judged(verification, tests: pick.tests, reply: 1, changed: changed, summary: summary(of: pick.reply), now: now)
+        return judged(
+            verification, tests: pick.tests, reply: 1, changed: changed, summary: summary(of: pick.reply), now: now)
     }
 
     private func why(_ index: Int, chosen: Int, winner: Bool, agreement: [Int]) -> String {
@@ -147,12 +155,16 @@ extension AttemptMachine {
         }
         switch sample.outcome {
         case "duplicate": return "the same change as candidate \((sample.duplicateOf ?? 0) + 1)"
-        case "no_change": return sample.problems.isEmpty ? "changed nothing" : "refused: " + sample.problems.joined(separator: " ")
+        case "no_change":
+            return sample.problems.isEmpty ? "changed nothing" : "refused: " + sample.problems.joined(separator: " ")
         case "syntax_error": return "does not parse"
         case "not_run": return "not judged: the budget ran out"
         default:
-            if Self.rank(sample.outcome) == 0 { return "the tests say \(sample.outcome.replacingOccurrences(of: "_", with: " "))" }
-            return "lost to candidate \(chosen + 1) (\(samples[chosen].outcome.replacingOccurrences(of: "_", with: " ")), "
+            if Self.rank(sample.outcome) == 0 {
+                return "the tests say \(sample.outcome.replacingOccurrences(of: "_", with: " "))"
+            }
+            return
+                "lost to candidate \(chosen + 1) (\(samples[chosen].outcome.replacingOccurrences(of: "_", with: " ")), "
                 + "agreement \(agreement[chosen]) against \(agreement[index]))"
         }
     }
@@ -160,7 +172,10 @@ extension AttemptMachine {
     /// A change with trailing spaces and blank lines ignored, so two samples that differ only there agree.
     static func normalised(_ writes: [String: String]) -> String {
         writes.sorted { $0.key < $1.key }.map { path, text in
-            path + "\n" + text.split(separator: "\n").map { $0.replacingOccurrences(of: #"\s+$"#, with: "", options: .regularExpression) }
+            path + "\n"
+                + text.split(separator: "\n").map {
+                    $0.replacingOccurrences(of: #"\s+$"#, with: "", options: .regularExpression)
+                }
                 .filter { !$0.isEmpty }.joined(separator: "\n")
         }.joined(separator: "\n\u{0}\n")
     }

@@ -2,7 +2,8 @@
 extension AttemptMachine {
 
     mutating func callModel(
-        _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting, now: Double
+        _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting,
+        now: Double
     ) -> Action {
         if let exhausted = budget.exhausted(now: now) { return undo(limit: exhausted) }
         calls += 1
@@ -13,7 +14,9 @@ extension AttemptMachine {
     mutating func askForFix(_ number: Int, now: Double) -> Action {
         guard number <= Self.maxReplies else { return fallback(now: now) }
         if number == 1, plan.candidates > 1, samples.isEmpty {
-            return callModel(messages, maxTokens: replyCap, temperature: nil, phase: "candidate", waiting: .sampling(number: 1), now: now)
+            return callModel(
+                messages, maxTokens: replyCap, temperature: nil, phase: "candidate", waiting: .sampling(number: 1),
+                now: now)
         }
         return callModel(
             messages, maxTokens: replyCap, temperature: number > 1 ? Self.retryTemperature : nil, phase: "attempt",
@@ -30,7 +33,12 @@ extension AttemptMachine {
     /// The files a reply rewrites (whole, or with its definitions spliced in), and why blocks were refused.
     func parseFix(_ reply: ModelReply) -> (writes: [String: String], problems: [String]) {
         guard reply.finishReason != "length" else {
-            return ([:], ["Your reply was cut off at the length limit; give only the \(plan.symbols.isEmpty ? "files" : "definitions") you change."])
+            return (
+                [:],
+                [
+                    "Your reply was cut off at the length limit; give only the \(plan.symbols.isEmpty ? "files" : "definitions") you change."
+                ]
+            )
         }
         if plan.symbols.isEmpty {
             let parsed = WholeFileReply.parse(reply.content, allowed: originals)
@@ -79,8 +87,10 @@ extension AttemptMachine {
     mutating func retry(_ number: Int, tests: TestRun?, changed: [String], now: Double) -> Action {
         lastTests = tests
         lastChanged = changed
-        messages.append(.user(AttemptPrompts.retryPrompt(
-            problems: lastProblems, tests: tests, changed: changed, symbols: !plan.symbols.isEmpty)))
+        messages.append(
+            .user(
+                AttemptPrompts.retryPrompt(
+                    problems: lastProblems, tests: tests, changed: changed, symbols: !plan.symbols.isEmpty)))
         return askForFix(number + 1, now: now)
     }
 

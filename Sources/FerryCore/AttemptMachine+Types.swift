@@ -1,5 +1,3 @@
-
-
 /// What the attempt is given and what its model calls carry.
 extension AttemptMachine {
     public struct Plan: Sendable, Hashable {

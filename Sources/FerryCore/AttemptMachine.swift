@@ -79,9 +79,16 @@ public struct AttemptMachine: Sendable {
         // (it fits the test's numbers instead of the task); the test's failure comes back only when a fix fails it.
         messages =
             plan.symbols.isEmpty
-            ? [.system(AttemptPrompts.system), .user(AttemptPrompts.prompt(task: plan.task, files: plan.files, agents: plan.agents))]
-            : [.system(AttemptPrompts.symbolSystem),
-               .user(AttemptPrompts.symbolPrompt(task: plan.task, units: plan.symbols, outlines: plan.outlines, agents: plan.agents))]
+            ? [
+                .system(AttemptPrompts.system),
+                .user(AttemptPrompts.prompt(task: plan.task, files: plan.files, agents: plan.agents)),
+            ]
+            : [
+                .system(AttemptPrompts.symbolSystem),
+                .user(
+                    AttemptPrompts.symbolPrompt(
+                        task: plan.task, units: plan.symbols, outlines: plan.outlines, agents: plan.agents)),
+            ]
     }
 
     public mutating func takeRecords() -> [TraceEvent] {
@@ -96,14 +103,18 @@ public struct AttemptMachine: Sendable {
         switch (waiting, event) {
         case (.start, .start(let now)):
             budget.start(now: now)
-            records.append(.attemptStarted(.init(
-                files: plan.files.map(\.path), kind: plan.symbols.isEmpty ? "whole_file" : "symbols",
-                symbols: plan.symbols.isEmpty ? nil : plan.symbols.map(\.label),
-                candidates: plan.candidates > 1 ? plan.candidates : nil)))
+            records.append(
+                .attemptStarted(
+                    .init(
+                        files: plan.files.map(\.path), kind: plan.symbols.isEmpty ? "whole_file" : "symbols",
+                        symbols: plan.symbols.isEmpty ? nil : plan.symbols.map(\.label),
+                        candidates: plan.candidates > 1 ? plan.candidates : nil)))
             guard plan.testCommand != nil, let testFile = plan.testFile else { return askForFix(1, now: now) }
             return callModel(
-                [.system(AttemptPrompts.reproductionSystem),
-                 .user(AttemptPrompts.reproductionPrompt(task: plan.task, testFile: testFile))],
+                [
+                    .system(AttemptPrompts.reproductionSystem),
+                    .user(AttemptPrompts.reproductionPrompt(task: plan.task, testFile: testFile)),
+                ],
                 // The file plus one test: a model that lists assertion after assertion stops there.
                 maxTokens: AttemptPrompts.tokens(testFile.text) + 200, temperature: nil, phase: "reproduce",
                 waiting: .reproduction, now: now)
@@ -114,7 +125,8 @@ public struct AttemptMachine: Sendable {
             guard let testFile = plan.testFile else { return askForFix(1, now: now) }
             let parsed = WholeFileReply.parse(reply.content, allowed: [testFile.path: testFile.text])
             guard let new = parsed.files.first?.content, new != testFile.text else {
-                records.append(.attemptReproduction(.init(path: testFile.path, kept: false, reason: "no test file in the reply")))
+                records.append(
+                    .attemptReproduction(.init(path: testFile.path, kept: false, reason: "no test file in the reply")))
                 return askForFix(1, now: now)
             }
             let addsOnly = AttemptPrompts.addedLines(original: testFile.text, new: new) != nil
@@ -128,15 +140,20 @@ public struct AttemptMachine: Sendable {
         case (.reproductionTests(let content, let addsOnly), .testsRan(let run, let now)):
             guard let testFile = plan.testFile else { return askForFix(1, now: now) }
             if reproduces(run) {
-                records.append(.attemptReproduction(.init(
-                    path: testFile.path, kept: true, addsOnly: addsOnly, tests: .init(run), content: content)))
-                reproduction = Reproduction(path: testFile.path, original: testFile.text, content: content, addsOnly: addsOnly)
+                records.append(
+                    .attemptReproduction(
+                        .init(
+                            path: testFile.path, kept: true, addsOnly: addsOnly, tests: .init(run), content: content)))
+                reproduction = Reproduction(
+                    path: testFile.path, original: testFile.text, content: content, addsOnly: addsOnly)
                 return askForFix(1, now: now)
             }
             let reason =
-                run.timedOut ? "the tests timed out with it"
-                : run.passed ? "it passes before any fix, so it shows nothing"
-                : "no test fails with it that did not fail before any fix, so it shows nothing"
+                run.timedOut
+                ? "the tests timed out with it"
+                : run.passed
+                    ? "it passes before any fix, so it shows nothing"
+                    : "no test fails with it that did not fail before any fix, so it shows nothing"
             waiting = .reproductionDropped(reason: reason)
             return .write([testFile.path: testFile.text])
         case (.reproductionDropped(let reason), .written(_, let now)):
@@ -151,7 +168,8 @@ public struct AttemptMachine: Sendable {
             messages.append(ChatMessage(role: .assistant, content: reply.content))
             let (writes, problems) = parseFix(reply)
             // What parsed is written; files it no longer rewrites go back to the base.
-            waiting = .fixWritten(reply: number, writes: writes, problems: problems, summary: summary(of: reply.content))
+            waiting = .fixWritten(
+                reply: number, writes: writes, problems: problems, summary: summary(of: reply.content))
             return .write(originals.merging(writes) { $1 })
         case (.fix, .modelFailed(_, let now)):
             return fallback(now: now)
@@ -162,8 +180,10 @@ public struct AttemptMachine: Sendable {
             guard !changed.isEmpty else {
                 lastTests = nil
                 lastChanged = []
-                messages.append(.user(AttemptPrompts.retryPrompt(
-                    problems: problems, tests: nil, changed: [], symbols: !plan.symbols.isEmpty)))
+                messages.append(
+                    .user(
+                        AttemptPrompts.retryPrompt(
+                            problems: problems, tests: nil, changed: [], symbols: !plan.symbols.isEmpty)))
                 return askForFix(number + 1, now: now)
             }
             waiting = .fixChecked(reply: number, writes: writes, changed: changed, summary: summary)
@@ -181,7 +201,8 @@ public struct AttemptMachine: Sendable {
             candidates.append(writes)
             guard plan.testCommand != nil else {
                 // Nothing can judge it; the loop could not either. The change stands, unverified.
-                records.append(.verifyResult(.init(outcome: "no_test_command", phase: "attempt", changedFiles: changed)))
+                records.append(
+                    .verifyResult(.init(outcome: "no_test_command", phase: "attempt", changedFiles: changed)))
                 return settle(.unverified, "no test command could judge the change", tests: nil, summary: summary)
             }
             waiting = .fixVerified(reply: number, changed: changed, summary: summary)
@@ -193,9 +214,12 @@ public struct AttemptMachine: Sendable {
             return .runTests
         case (.ownTests(let number, let changed, let summary), .testsRan(let own, _)):
             let ownPass = noWorseThanBaseline(own)
-            records.append(.verifyResult(.init(
-                outcome: ownPass ? "passed_with_reproduction" : "failed", phase: "attempt", changedFiles: changed,
-                tests: .init(own))))
+            records.append(
+                .verifyResult(
+                    .init(
+                        outcome: ownPass ? "passed_with_reproduction" : "failed", phase: "attempt",
+                        changedFiles: changed,
+                        tests: .init(own))))
             if ownPass {
                 return settle(
                     .unverified,
@@ -216,9 +240,11 @@ public struct AttemptMachine: Sendable {
             return .runTests
         case (.candidateTests(let index), .testsRan(let tests, let now)):
             let ownPass = noWorseThanBaseline(tests)
-            records.append(.verifyResult(.init(
-                outcome: ownPass ? "passed_without_reproduction" : "failed", phase: "attempt",
-                changedFiles: candidates[index].keys.sorted(), tests: .init(tests))))
+            records.append(
+                .verifyResult(
+                    .init(
+                        outcome: ownPass ? "passed_without_reproduction" : "failed", phase: "attempt",
+                        changedFiles: candidates[index].keys.sorted(), tests: .init(tests))))
             guard ownPass else { return tryCandidate(index + 1, now: now) }
             return settle(
                 .unverified,

@@ -42,7 +42,8 @@ extension AttemptPrompts {
         }
         text += "# Definitions in full\n"
         for unit in units {
-            text += "\n\(unit.label) (lines \(unit.startLine)-\(unit.endLine))\n```\(fenceLanguage(unit.path))\n\(unit.text)\n```\n"
+            text +=
+                "\n\(unit.label) (lines \(unit.startLine)-\(unit.endLine))\n```\(fenceLanguage(unit.path))\n\(unit.text)\n```\n"
         }
         text += "\n# Task\n\(task)\n"
         return text

@@ -7,7 +7,9 @@ public enum AttemptPrompts {
     public static func tokens(_ text: String) -> Int { text.utf8.count / 3 + 1 }
 
     /// Whether a file can come back whole in one reply, with room to spare for a sentence or two.
-    public static func fitsInReply(_ text: String, _ maxOutputTokens: Int) -> Bool { tokens(text) <= maxOutputTokens * 3 / 4 }
+    public static func fitsInReply(_ text: String, _ maxOutputTokens: Int) -> Bool {
+        tokens(text) <= maxOutputTokens * 3 / 4
+    }
 
     public static let system = """
         You are Ferry, an expert software engineer. You change the files you are given so that the task is done.
@@ -55,8 +57,10 @@ public enum AttemptPrompts {
 
     /// The lines `new` adds to `original`, when it keeps every line of it in order; nil when it changes or drops any.
     public static func addedLines(original: String, new: String) -> String? {
-        let old = original.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
+        let old = original.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        .filter { !$0.isEmpty }
         var added: [Substring] = []
         var index = 0
         for line in new.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -71,7 +75,9 @@ public enum AttemptPrompts {
         return added.prefix(40).joined(separator: "\n")
     }
 
-    public static func retryPrompt(problems: [String], tests: TestRun?, changed: [String], symbols: Bool = false) -> String {
+    public static func retryPrompt(problems: [String], tests: TestRun?, changed: [String], symbols: Bool = false)
+        -> String
+    {
         var text = ""
         if let tests {
             text += "With your change to \(changed.joined(separator: ", ")), the tests (`\(tests.command)`) fail:\n"
@@ -81,7 +87,8 @@ public enum AttemptPrompts {
             text += problems.joined(separator: "\n") + "\n\n"
         }
         if tests == nil && problems.isEmpty {
-            text += "Your reply changed no \(symbols ? "definition" : "file"), so the task is not done. Read the task "
+            text +=
+                "Your reply changed no \(symbols ? "definition" : "file"), so the task is not done. Read the task "
                 + "again and find the line that makes the code behave the way it describes.\n\n"
         }
         if symbols {
@@ -117,7 +124,9 @@ public enum AttemptPrompts {
 
     /// The prose of a whole-file reply (what is wrong and how it was fixed), without the files and their paths.
     /// The prompts' examples' own sentences: a small model often copies one, and it says nothing of its change.
-    static let exampleSentences: Set<String> = ["I will change the greeting from \"Hello\" to \"Hey\".", "I will round the sum to two decimals."]
+    static let exampleSentences: Set<String> = [
+        "I will change the greeting from \"Hello\" to \"Hey\".", "I will round the sum to two decimals.",
+    ]
 
     /// A listing's header line: a path or definition label alone, perhaps with a note such as `(lines 82-83)`.
     static func isHeader(_ line: String, paths: Set<String>) -> Bool {

@@ -47,7 +47,9 @@ public struct Budget: Sendable, Hashable {
     public func exhausted(now: Double) -> Exhausted? {
         if let haltReason { return Exhausted(reason: haltReason, limit: .host) }
         if let maxTime = limits.maxTimeSeconds, now - startedAt >= maxTime { return timeUp }
-        if steps >= limits.maxSteps { return Exhausted(reason: "step limit of \(limits.maxSteps) reached", limit: .steps) }
+        if steps >= limits.maxSteps {
+            return Exhausted(reason: "step limit of \(limits.maxSteps) reached", limit: .steps)
+        }
         if let maxCost = limits.maxCostUSD, costUSD >= maxCost { return costReached }
         return nil
     }

@@ -30,7 +30,8 @@ public struct ProofMachine: Sendable {
         public var budget: Budget
 
         public init(
-            changed: [String], testCommand: String?, widerCommand: String? = nil, baseline: TestRun?, testTimeout: Double,
+            changed: [String], testCommand: String?, widerCommand: String? = nil, baseline: TestRun?,
+            testTimeout: Double,
             budget: Budget = Budget(limits: AgentLimits())
         ) {
             self.changed = changed
@@ -158,7 +159,9 @@ public struct ProofMachine: Sendable {
         guard run.passed || comparison?.isNoWorse == true else {
             if case .worse(let newly)? = comparison {
                 return finish(
-                    .failed("these tests passed before the change and fail with it: \(TestFailures.list(newly))\n" + run.describe()),
+                    .failed(
+                        "these tests passed before the change and fail with it: \(TestFailures.list(newly))\n"
+                            + run.describe()),
                     .testsFail(newlyFailing: newly))
             }
             return finish(.failed(run.describe()), .testsFail(newlyFailing: nil))
@@ -177,7 +180,8 @@ public struct ProofMachine: Sendable {
     }
 
     static func list(_ paths: [String]) -> String {
-        paths.count <= 4 ? paths.joined(separator: ", ") : paths.prefix(4).joined(separator: ", ") + " and \(paths.count - 4) more"
+        paths.count <= 4
+            ? paths.joined(separator: ", ") : paths.prefix(4).joined(separator: ", ") + " and \(paths.count - 4) more"
     }
 
     mutating func afterIgnored(_ ignored: [String]) -> Action {
@@ -190,7 +194,8 @@ public struct ProofMachine: Sendable {
         guard !code.isEmpty else {
             return conclude(
                 .passedWithoutProof(
-                    detail + "; the change only touches tests or test configuration (\(Self.list(input.changed))), which "
+                    detail
+                        + "; the change only touches tests or test configuration (\(Self.list(input.changed))), which "
                         + "cannot show that code works"),
                 .onlyTestsChanged)
         }
@@ -211,7 +216,8 @@ public struct ProofMachine: Sendable {
             return finish(
                 .testsRewritten(
                     "the tests pass only with the change's edits to \(Self.list(infrastructure)); the project's tests as "
-                        + "they were at the base commit fail with the change (\(own.summaryLine ?? own.describe(tailBytes: 300)))"),
+                        + "they were at the base commit fail with the change (\(own.summaryLine ?? own.describe(tailBytes: 300)))"
+                ),
                 .testsRewritten(configurationOnly: false))
         }
         return decide()
@@ -229,7 +235,8 @@ public struct ProofMachine: Sendable {
                         + (infrastructure.isEmpty ? "" : ", and pass as they were at the base commit")),
                 .baselineFailedNowPasses)
         }
-        let judgedComparison = infrastructure.isEmpty ? comparison : TestFailures.compare(judged, baseline: input.baseline)
+        let judgedComparison =
+            infrastructure.isEmpty ? comparison : TestFailures.compare(judged, baseline: input.baseline)
         if case .noWorse(let fixed, _)? = judgedComparison, !fixed.isEmpty, !judged.passed {
             return conclude(
                 .passed(
@@ -325,25 +332,30 @@ public struct ProofMachine: Sendable {
             return widerDone("could not judge the change: the whole suite did not finish in \(Int(widerTimeout))s")
         }
         stage = .widerWithout
-        return .runTests(command: with.command, revert: input.changed.filter { !TestPaths.isTest($0) }, timeout: widerTimeout)
+        return .runTests(
+            command: with.command, revert: input.changed.filter { !TestPaths.isTest($0) }, timeout: widerTimeout)
     }
 
     mutating func afterWiderWithout(_ without: TestRun) -> Action {
-        guard let with = widerWith, var proof = pending else { preconditionFailure("the wider suite without its first run") }
+        guard let with = widerWith, var proof = pending else {
+            preconditionFailure("the wider suite without its first run")
+        }
         switch TestFailures.compare(with, baseline: without) {
         case .worse(let newly):
             proof.verification = .failed(
                 "these tests passed before the change and fail with it (the wider suite, beyond the related tests): "
                     + TestFailures.list(newly) + "\n" + with.describe())
             proof.evidence = .widerSuiteBroke(newly)
-            proof.wider = "failed: \(newly.count) tests pass without the change and fail with it (\(TestFailures.list(newly)))"
+            proof.wider =
+                "failed: \(newly.count) tests pass without the change and fail with it (\(TestFailures.list(newly)))"
             pending = proof
             return .done(settle(proof))
         case .noWorse(_, let still):
             return widerDone("passed: no test fails that passed without the change; \(still.count) fail either way")
         case .unknown:
             return widerDone(
-                "could not judge the change: the whole suite's output cannot be read test by test (\(with.summaryLine ?? "no summary"))")
+                "could not judge the change: the whole suite's output cannot be read test by test (\(with.summaryLine ?? "no summary"))"
+            )
         }
     }
 

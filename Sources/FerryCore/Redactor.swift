@@ -15,7 +15,8 @@ public struct Redactor: Sendable, Hashable {
     /// Words in a variable's name that say it holds a secret. Whole words: a prefix match took `GIT_AUTHOR_EMAIL`
     /// for a secret and would have masked the author's address everywhere.
     static let secretNameParts: Set<String> = [
-        "KEY", "KEYS", "APIKEY", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS",
+        "KEY", "KEYS", "APIKEY", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "CREDENTIAL",
+        "CREDENTIALS",
     ]
 
     /// The values of variables whose names say they hold a secret (`OPENAI_API_KEY`, `GITHUB_TOKEN`,

@@ -1,5 +1,3 @@
-
-
 /// Setup policy the executor asks about while it gathers context and builds the loop.
 extension RunMachine {
     // MARK: - Policy the executor asks about

@@ -1,5 +1,3 @@
-
-
 /// What a run is set up with and what its actions carry.
 extension RunMachine {
     public struct Settings: Sendable, Hashable {

@@ -143,7 +143,9 @@ public struct RunMachine: Sendable {
         if case .done(let outcome) = phase { return .stop(outcome) }
         switch (phase, event) {
         case (.setup, .start):
-            guard let command = testCommand else { return .gatherContext(attempt: settings.firstAttempt, reproduction: false) }
+            guard let command = testCommand else {
+                return .gatherContext(attempt: settings.firstAttempt, reproduction: false)
+            }
             return .runBaseline(command: command)
         case (.setup, .baselineRan(let run, _)):
             if Self.isUnusable(run) {
@@ -160,11 +162,14 @@ public struct RunMachine: Sendable {
             }
             let plan = AttemptMachine.Plan(
                 task: settings.task, files: context.attemptFiles, agents: context.agents, testCommand: testCommand,
-                testFile: Self.anchorsReproduction(baseline, testFile: context.testFile?.path) ? context.testFile : nil, symbols: context.attemptSymbols,
+                testFile: Self.anchorsReproduction(baseline, testFile: context.testFile?.path) ? context.testFile : nil,
+                symbols: context.attemptSymbols,
                 outlines: context.outlines, candidates: settings.candidates, baseline: baseline)
             return attempt(AttemptMachine(plan: plan, budget: parkedBudget), .start(now: now))
         case (.preparingLoop, .loopReady(let history, let now)):
-            return loop(AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow), .start(now: now))
+            return loop(
+                AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow),
+                .start(now: now))
 
         case (.attempt(let machine), _):
             guard let event = Self.attemptEvent(event) else { return unexpected(event) }
@@ -185,9 +190,10 @@ public struct RunMachine: Sendable {
         phase = .attempt(machine)
         switch action {
         case .callModel(let call):
-            return .callModel(ModelRequest(
-                messages: call.messages, tools: false, maxTokens: call.maxTokens, temperature: call.temperature,
-                phase: call.phase))
+            return .callModel(
+                ModelRequest(
+                    messages: call.messages, tools: false, maxTokens: call.maxTokens, temperature: call.temperature,
+                    phase: call.phase))
         case .write(let files): return .write(files)
         case .checkSyntax(let paths): return .checkSyntax(paths)
         case .runTests: return .runTests
@@ -202,7 +208,8 @@ public struct RunMachine: Sendable {
             // Out of steps, dollars or the host's leave already: building the loop's prompt would be wasted. (Time is
             // checked when the loop starts, with the clock.)
             if let exhausted = parkedBudget.exhausted(now: parkedBudget.startedAt) {
-                return finish(.init(status: .limit, reason: exhausted.reason, limit: exhausted.limit), budget: parkedBudget)
+                return finish(
+                    .init(status: .limit, reason: exhausted.reason, limit: exhausted.limit), budget: parkedBudget)
             }
             // A loop with one step can only start an edit, never finish it; its first prompt (the largest of the
             // run) would be spent for nothing.
@@ -211,7 +218,8 @@ public struct RunMachine: Sendable {
                 return finish(
                     .init(
                         status: .limit,
-                        reason: "step limit of \(parkedBudget.limits.maxSteps) reached: \(left) step left, and the tool "
+                        reason:
+                            "step limit of \(parkedBudget.limits.maxSteps) reached: \(left) step left, and the tool "
                             + "loop needs \(Self.minimumLoopSteps) (an edit and finish)",
                         limit: .steps),
                     budget: parkedBudget)
@@ -228,7 +236,8 @@ public struct RunMachine: Sendable {
         phase = .loop(machine)
         switch action {
         case .callModel(let history):
-            return .callModel(ModelRequest(messages: history, tools: true, maxTokens: nil, temperature: nil, phase: nil))
+            return .callModel(
+                ModelRequest(messages: history, tools: true, maxTokens: nil, temperature: nil, phase: nil))
         case .runTool(let call): return .runTool(call)
         case .verify(let summary): return .verify(summary: summary)
         case .compact(let messages): return .compact(messages)
@@ -247,6 +256,7 @@ public struct RunMachine: Sendable {
     /// An event the driver should not send now: a bug in the driver, so the run fails rather than guess.
     private mutating func unexpected(_ event: Event) -> Action {
         let name = String(describing: event).prefix { $0 != "(" }
-        return finish(.init(status: .failed, reason: "internal error: unexpected event \(name) in this phase"), budget: budget)
+        return finish(
+            .init(status: .failed, reason: "internal error: unexpected event \(name) in this phase"), budget: budget)
     }
 }

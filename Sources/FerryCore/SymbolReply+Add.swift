@@ -26,9 +26,11 @@ extension SymbolReply {
     ) -> Result<Insertion, Refusal> {
         let cleaned = WholeFileReply.cleanPathLine(header)
         let paths = units.map(\.path).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-        let how = "to add a definition, put `path: Class.\(defined)` (or `path: \(defined)` at the top level) on the line above its block"
+        let how =
+            "to add a definition, put `path: Class.\(defined)` (or `path: \(defined)` at the top level) on the line above its block"
         guard let path = paths.first(where: { cleaned.contains($0) }) ?? (paths.count == 1 ? paths[0] : nil) else {
-            return .failure(Refusal(reason: "`\(defined)` is not one of the definitions you were shown in full; \(how)."))
+            return .failure(
+                Refusal(reason: "`\(defined)` is not one of the definitions you were shown in full; \(how)."))
         }
         let inFile = units.filter { $0.path == path }
         let named = cleaned.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
@@ -48,21 +50,27 @@ extension SymbolReply {
         let anchor = inFile.filter { $0.scope == scope }.max { $0.endLine < $1.endLine }
         let lines = (files[path] ?? "").split(separator: "\n", omittingEmptySubsequences: false)
         if anchor == nil, !scope.isEmpty {
-            return .failure(Refusal(reason:
-                "`\(scope).\(defined)` would go into \(scope), and no definition of \(scope) was shown in full; add new "
-                    + "definitions only next to the ones you were shown."))
+            return .failure(
+                Refusal(
+                    reason:
+                        "`\(scope).\(defined)` would go into \(scope), and no definition of \(scope) was shown in full; add new "
+                        + "definitions only next to the ones you were shown."))
         }
         let indentation = anchor.map { indent(of: $0.text) } ?? ""
         if let existing = definitionLine(of: defined, indentation: indentation, in: lines, around: anchor) {
-            return .failure(Refusal(reason:
-                "`\(defined)` already exists in \(path) (line \(existing)) and was not shown in full; change only the "
-                    + "definitions you were shown, or add one with a new name."))
+            return .failure(
+                Refusal(
+                    reason:
+                        "`\(defined)` already exists in \(path) (line \(existing)) and was not shown in full; change only the "
+                        + "definitions you were shown, or add one with a new name."))
         }
         let lastLine = lines.lastIndex { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { $0 + 1 } ?? 0
         let text = reindented(body, like: indentation + "x").joined(separator: "\n")
-        return .success(Insertion(
-            path: path, name: scope.isEmpty ? defined : scope + "." + defined, afterLine: anchor?.endLine ?? lastLine,
-            text: text, topLevel: scope.isEmpty))
+        return .success(
+            Insertion(
+                path: path, name: scope.isEmpty ? defined : scope + "." + defined,
+                afterLine: anchor?.endLine ?? lastLine,
+                text: text, topLevel: scope.isEmpty))
     }
 
     /// The files with each replacement put in its unit's span and each new definition after its anchor, bottom up
@@ -76,24 +84,32 @@ extension SymbolReply {
             guard let original = files[path] else { continue }
             var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             var taken: [ClosedRange<Int>] = []
-            for replacement in replacements.filter({ $0.unit.path == path }).sorted(by: { $0.unit.startLine > $1.unit.startLine }) {
+            for replacement in replacements.filter({ $0.unit.path == path }).sorted(by: {
+                $0.unit.startLine > $1.unit.startLine
+            }) {
                 let span = replacement.unit.startLine...replacement.unit.endLine
                 guard span.upperBound <= lines.count, !taken.contains(where: { $0.overlaps(span) }) else { continue }
                 taken.append(span)
             }
             // Descending positions: an insertion after line n sorts above a replacement starting at n or before it.
             var edits: [(position: Double, apply: (inout [String]) -> Void)] = []
-            for replacement in replacements where replacement.unit.path == path
+            for replacement in replacements
+            where replacement.unit.path == path
                 && taken.contains(replacement.unit.startLine...replacement.unit.endLine)
             {
                 let unit = replacement.unit
                 let new = replacement.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                edits.append((Double(unit.startLine), { $0.replaceSubrange((unit.startLine - 1)..<unit.endLine, with: new) }))
+                edits.append(
+                    (Double(unit.startLine), { $0.replaceSubrange((unit.startLine - 1)..<unit.endLine, with: new) }))
             }
-            for (order, insertion) in insertions.enumerated() where insertion.path == path && insertion.afterLine <= lines.count
-                && !taken.contains(where: { $0.lowerBound <= insertion.afterLine && insertion.afterLine < $0.upperBound })
+            for (order, insertion) in insertions.enumerated()
+            where insertion.path == path && insertion.afterLine <= lines.count
+                && !taken.contains(where: {
+                    $0.lowerBound <= insertion.afterLine && insertion.afterLine < $0.upperBound
+                })
             {
-                let new = Array(repeating: "", count: insertion.topLevel ? 2 : 1)
+                let new =
+                    Array(repeating: "", count: insertion.topLevel ? 2 : 1)
                     + insertion.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 // Two after one line keep the reply's order: the later goes in first, the earlier above it.
                 let position = Double(insertion.afterLine) + 0.5 + Double(order) * 1e-6
@@ -108,7 +124,9 @@ extension SymbolReply {
 
     /// The line (1-based) where `def name`/`class name` is defined at exactly this indentation: in the block the
     /// anchor sits in (its class: from the less indented line above it to the next one below), or the whole file.
-    static func definitionLine(of name: String, indentation: String, in lines: [Substring], around anchor: SymbolUnit?) -> Int? {
+    static func definitionLine(of name: String, indentation: String, in lines: [Substring], around anchor: SymbolUnit?)
+        -> Int?
+    {
         var range = 0..<lines.count
         if let anchor, !indentation.isEmpty, anchor.endLine <= lines.count {
             func outside(_ line: Substring) -> Bool {

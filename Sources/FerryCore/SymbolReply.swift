@@ -77,7 +77,8 @@ public struct SymbolReply: Hashable, Sendable {
                 problems.append("The block for \(label) is cut off (no closing fence); give the whole definition.")
                 continue
             }
-            let originalSet = Set((unit?.text ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+            let originalSet = Set(
+                (unit?.text ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
             if let marker = body.first(where: {
                 WholeFileReply.isElision($0) && !originalSet.contains($0.trimmingCharacters(in: .whitespaces))
             }) {
@@ -115,7 +116,9 @@ public struct SymbolReply: Hashable, Sendable {
         for line in body {
             var text = line.trimmingCharacters(in: .whitespaces)
             if text.isEmpty || text.hasPrefix("@") || text.hasPrefix("#") || text.hasPrefix("//") { continue }
-            for modifier in ["public ", "private ", "internal ", "fileprivate ", "static ", "export ", "override ", "final ", "pub "]
+            for modifier in [
+                "public ", "private ", "internal ", "fileprivate ", "static ", "export ", "override ", "final ", "pub ",
+            ]
             where text.hasPrefix(modifier) {
                 text = String(text.dropFirst(modifier.count))
             }
@@ -152,7 +155,10 @@ public struct SymbolReply: Hashable, Sendable {
     /// The block at the unit's own indentation: small models often give a method flush left.
     static func reindented(_ body: [String], like original: String) -> [String] {
         func indent(_ line: String) -> String { String(line.prefix { $0 == " " || $0 == "\t" }) }
-        guard let firstOriginal = original.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }),
+        guard
+            let firstOriginal = original.split(separator: "\n").first(where: {
+                !$0.trimmingCharacters(in: .whitespaces).isEmpty
+            }),
             let firstNew = body.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty })
         else { return body }
         let want = indent(String(firstOriginal))
@@ -160,7 +166,8 @@ public struct SymbolReply: Hashable, Sendable {
         guard want != have else { return body }
         return body.map { line in
             if line.trimmingCharacters(in: .whitespaces).isEmpty { return "" }
-            let stripped = line.hasPrefix(have) ? String(line.dropFirst(have.count)) : line.trimmingCharacters(in: .whitespaces)
+            let stripped =
+                line.hasPrefix(have) ? String(line.dropFirst(have.count)) : line.trimmingCharacters(in: .whitespaces)
             return want + stripped
         }
     }

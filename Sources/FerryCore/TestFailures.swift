@@ -59,7 +59,9 @@ public struct TestFailures: Sendable, Hashable {
 
     /// A short list of test names for a message.
     public static func list(_ names: [String], limit: Int = 4) -> String {
-        names.count <= limit ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
+        names.count <= limit
+            ? names.joined(separator: ", ")
+            : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
     }
 
     static func count(_ word: String, in line: String) -> Int {
@@ -70,10 +72,12 @@ public struct TestFailures: Sendable, Hashable {
     /// pytest: the final `N failed, M passed, K errors in 1.2s` line and the short summary's `FAILED id`/`ERROR id`.
     static func readPytest(_ output: String) -> TestFailures? {
         let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "= ")) }
-        guard let summary = lines.last(where: {
-            $0.range(of: #"^(\d+ \w+(, )?)+.* in [\d.]+ ?s"#, options: .regularExpression) != nil
-                || $0.range(of: #"^no tests ran in [\d.]+ ?s"#, options: .regularExpression) != nil
-        }) else { return nil }
+        guard
+            let summary = lines.last(where: {
+                $0.range(of: #"^(\d+ \w+(, )?)+.* in [\d.]+ ?s"#, options: .regularExpression) != nil
+                    || $0.range(of: #"^no tests ran in [\d.]+ ?s"#, options: .regularExpression) != nil
+            })
+        else { return nil }
         var failed: Set<String> = []
         for line in lines {
             let words = line.split(separator: " ", maxSplits: 2)

@@ -37,7 +37,9 @@ public enum TestPaths {
             .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }
             .map { $0.hasPrefix("./") ? String($0.dropFirst(2)) : $0 }
         if words.contains(path) { return true }
-        if makeFiles.contains(name), words.first.map({ ["make", "gmake", "just"].contains($0) }) == true { return true }
+        if makeFiles.contains(name), words.first.map({ ["make", "gmake", "just"].contains($0) }) == true {
+            return true
+        }
         return false
     }
 }

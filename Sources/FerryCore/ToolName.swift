@@ -35,7 +35,9 @@ public struct ToolName: RawRepresentable, Hashable, Sendable, Codable, Expressib
             switch call.tool {
             case .readFile:
                 (args["path"]?.stringValue ?? "")
-                    + (args["start_line"]?.intValue.map { ":\($0)" + (args["end_line"]?.intValue.map { "-\($0)" } ?? "") } ?? "")
+                    + (args["start_line"]?.intValue.map {
+                        ":\($0)" + (args["end_line"]?.intValue.map { "-\($0)" } ?? "")
+                    } ?? "")
             case .shell: args["command"]?.stringValue ?? ""
             case .search: "/" + (args["pattern"]?.stringValue ?? "") + "/"
             case .listFiles: args["glob"]?.stringValue ?? "**"

@@ -182,7 +182,8 @@ public enum TraceEvent: Sendable, Hashable {
         decoder.keyDecodingStrategy = .custom { path in
             // Free-form JSON (a server's timings) keeps its keys as they are.
             let verbatim = path.dropLast().contains { ["server_timings", "serverTimings"].contains($0.stringValue) }
-            return verbatim ? SnakeCaseKey(stringValue: path.last!.stringValue) : SnakeCaseKey(snake: path.last!.stringValue)
+            return verbatim
+                ? SnakeCaseKey(stringValue: path.last!.stringValue) : SnakeCaseKey(snake: path.last!.stringValue)
         }
         return try decoder.decode(T.self, from: JSONEncoder().encode(value))
     }
@@ -200,9 +201,12 @@ public enum TraceEvent: Sendable, Hashable {
                 stringValue = snake
                 return
             }
-            stringValue = String(first) + parts.dropFirst().map { part in
-                Self.acronyms.contains(String(part)) ? part.uppercased() : part.prefix(1).uppercased() + part.dropFirst()
-            }.joined()
+            stringValue =
+                String(first)
+                + parts.dropFirst().map { part in
+                    Self.acronyms.contains(String(part))
+                        ? part.uppercased() : part.prefix(1).uppercased() + part.dropFirst()
+                }.joined()
         }
     }
 }

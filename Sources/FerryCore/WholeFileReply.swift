@@ -85,7 +85,8 @@ public struct WholeFileReply: Hashable, Sendable {
             unnamedChoice = blocks.indices.first { index in
                 let block = blocks[index]
                 // A shell block is usually a command to run, unless the file is itself a script.
-                guard !Self.shellLanguages.contains(block.language) || isScript(path: allowed.keys.first!, text: original)
+                guard
+                    !Self.shellLanguages.contains(block.language) || isScript(path: allowed.keys.first!, text: original)
                 else { return false }
                 if blocks.count == 1 { return true }
                 let lines = Set(block.body.map { $0.trimmingCharacters(in: .whitespaces) })
@@ -151,9 +152,12 @@ public struct WholeFileReply: Hashable, Sendable {
     /// the first non-blank line when there are none.
     static func signatureLines(_ text: String) -> [String] {
         let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let keywords = ["def ", "async def ", "class ", "function ", "func ", "export ", "fn ", "struct ", "public func "]
+        let keywords = [
+            "def ", "async def ", "class ", "function ", "func ", "export ", "fn ", "struct ", "public func ",
+        ]
         let found = lines.filter { line in
-            keywords.contains { line.hasPrefix($0) } || line.range(of: #"^[A-Za-z_][A-Za-z0-9_]*\(\)\s*\{"#, options: .regularExpression) != nil
+            keywords.contains { line.hasPrefix($0) }
+                || line.range(of: #"^[A-Za-z_][A-Za-z0-9_]*\(\)\s*\{"#, options: .regularExpression) != nil
         }
         return found.isEmpty ? Array(lines.prefix(1)) : found
     }
@@ -184,7 +188,9 @@ public struct WholeFileReply: Hashable, Sendable {
         var text = line.trimmingCharacters(in: .whitespaces)
         // A numbered list item: "1. `path`", "2) path".
         if let range = text.range(of: #"^\d+[.)]\s+"#, options: .regularExpression) { text.removeSubrange(range) }
-        for prefix in ["#", "*", "`", "-", ">"] { while text.hasPrefix(prefix) { text = String(text.dropFirst()).trimmingCharacters(in: .whitespaces) } }
+        for prefix in ["#", "*", "`", "-", ">"] {
+            while text.hasPrefix(prefix) { text = String(text.dropFirst()).trimmingCharacters(in: .whitespaces) }
+        }
         for label in ["file:", "filename:", "path:", "updated", "modified"] where text.lowercased().hasPrefix(label) {
             text = String(text.dropFirst(label.count)).trimmingCharacters(in: .whitespaces)
         }
@@ -219,8 +225,10 @@ public struct WholeFileReply: Hashable, Sendable {
         }
         if body == "..." || body == "…" { return true }
         guard isComment else { return false }
-        let phrases = ["rest of the", "rest of code", "rest of file", "existing code", "remains unchanged",
-                       "unchanged code", "remaining code", "same as before", "other functions", "previous code"]
+        let phrases = [
+            "rest of the", "rest of code", "rest of file", "existing code", "remains unchanged",
+            "unchanged code", "remaining code", "same as before", "other functions", "previous code",
+        ]
         return phrases.contains { body.contains($0) }
     }
 }

@@ -22,7 +22,8 @@ enum BaseOnlyRepository {
             let git = Git(partial)
             try await git.run("init", "-q", "-b", "main")
             // Protocol v2 serves a commit that is no branch's tip; the fetch brings it and what it reaches.
-            try await git.run("-c", "protocol.version=2", "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", source, base)
+            try await git.run(
+                "-c", "protocol.version=2", "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", source, base)
             try await git.run("update-ref", "refs/heads/main", base)
             try await git.run("reflog", "expire", "--expire=now", "--all")
             try? fm.removeItem(atPath: partial + "/.git/FETCH_HEAD")
@@ -30,7 +31,10 @@ enum BaseOnlyRepository {
             try fm.moveItem(atPath: partial, toPath: path)
         } catch {
             try? fm.removeItem(atPath: partial)
-            throw FerryError(.git, "could not copy \(source) at \(base) without its later history: \((error as? FerryError)?.message ?? "\(error)")")
+            throw FerryError(
+                .git,
+                "could not copy \(source) at \(base) without its later history: \((error as? FerryError)?.message ?? "\(error)")"
+            )
         }
     }
 }

@@ -72,7 +72,9 @@ public struct EnvironmentCatalog: Sendable {
         for (index, item) in (table["environment"]?.array ?? TOMLArray()).enumerated() {
             let place = "\(file): environment #\(index + 1)"
             guard let entry = item.table else { throw FerryError(.config, "\(place) must be a table") }
-            let known: Set<String> = ["repo", "versions", "python", "requirements", "pythonpath", "env", "services", "setup"]
+            let known: Set<String> = [
+                "repo", "versions", "python", "requirements", "pythonpath", "env", "services", "setup",
+            ]
             if let unknown = entry.keys.first(where: { !known.contains($0) }) {
                 throw FerryError(.config, "\(place): unknown key '\(unknown)'")
             }
@@ -81,16 +83,22 @@ public struct EnvironmentCatalog: Sendable {
             }
             func strings(_ name: String) throws -> [String] {
                 guard let value = entry[name] else { return [] }
-                guard let array = value.array else { throw FerryError(.config, "\(place): \(name) must be a list of strings") }
+                guard let array = value.array else {
+                    throw FerryError(.config, "\(place): \(name) must be a list of strings")
+                }
                 return try array.map { element in
-                    guard let text = element.string else { throw FerryError(.config, "\(place): \(name) must be a list of strings") }
+                    guard let text = element.string else {
+                        throw FerryError(.config, "\(place): \(name) must be a list of strings")
+                    }
                     return text
                 }
             }
             var env: [String: String] = [:]
             if let vars = entry["env"]?.table {
                 for (name, value) in vars {
-                    guard let text = value.string else { throw FerryError(.config, "\(place): env.\(name) must be a string") }
+                    guard let text = value.string else {
+                        throw FerryError(.config, "\(place): env.\(name) must be a string")
+                    }
                     env[name] = text
                 }
             }
@@ -106,16 +114,21 @@ public struct EnvironmentCatalog: Sendable {
             catalog.environments.append(
                 EnvironmentSpec(
                     repo: repo, versions: versions, python: python, requirements: try strings("requirements"),
-                    pythonpath: entry["pythonpath"] == nil ? ["."] : try strings("pythonpath"), env: env, services: services,
+                    pythonpath: entry["pythonpath"] == nil ? ["."] : try strings("pythonpath"), env: env,
+                    services: services,
                     setup: entry["setup"]?.string))
         }
         for (index, item) in (table["exclude"]?.array ?? TOMLArray()).enumerated() {
-            guard let instance = item.table?["instance"]?.string, let reason = item.table?["reason"]?.string, !reason.isEmpty else {
+            guard let instance = item.table?["instance"]?.string, let reason = item.table?["reason"]?.string,
+                !reason.isEmpty
+            else {
                 throw FerryError(.config, "\(file): exclude #\(index + 1) needs instance and a reason")
             }
             var tests: [String] = []
             for test in item.table?["tests"]?.array ?? TOMLArray() {
-                guard let name = test.string else { throw FerryError(.config, "\(file): exclude #\(index + 1): tests must be strings") }
+                guard let name = test.string else {
+                    throw FerryError(.config, "\(file): exclude #\(index + 1): tests must be strings")
+                }
                 tests.append(name)
             }
             catalog.exclusions[instance] = Exclusion(reason: reason, tests: tests)
@@ -130,7 +143,8 @@ public struct EnvironmentCatalog: Sendable {
         guard !forRepo.isEmpty else { return nil }
         guard let version = instance.version, let spec = forRepo.first(where: { $0.versions.contains(version) }) else {
             throw FerryError(
-                .config, "no environment for \(instance.repo)@\(instance.version ?? "?"): add its version to environments.toml")
+                .config,
+                "no environment for \(instance.repo)@\(instance.version ?? "?"): add its version to environments.toml")
         }
         return spec
     }
@@ -151,7 +165,8 @@ public struct PreparedEnvironment: Sendable, Hashable {
         var result = spec.env
         result["VIRTUAL_ENV"] = venv
         result["PATH"] = venv + "/bin:" + (hostPath ?? "/usr/local/bin:/usr/bin:/bin")
-        result["PYTHONPATH"] = spec.pythonpath.map { $0 == "." ? directory : directory + "/" + $0 }.joined(separator: ":")
+        result["PYTHONPATH"] = spec.pythonpath.map { $0 == "." ? directory : directory + "/" + $0 }.joined(
+            separator: ":")
         return result
     }
 
@@ -160,8 +175,12 @@ public struct PreparedEnvironment: Sendable, Hashable {
     /// the hidden tests.
     public func agentTestCommand(runner: HiddenTests.Runner, version: String?) -> String {
         var lines = ["export VIRTUAL_ENV=\(shellQuote(venv)) PATH=\(shellQuote(venv + "/bin")):\"$PATH\""]
-        lines.append("export PYTHONPATH=" + spec.pythonpath.map { $0 == "." ? "\"$PWD\"" : "\"$PWD\"/" + shellQuote($0) }.joined(separator: ":"))
-        for (key, value) in spec.env.sorted(by: { $0.key < $1.key }) { lines.append("export \(key)=\(shellQuote(value))") }
+        lines.append(
+            "export PYTHONPATH="
+                + spec.pythonpath.map { $0 == "." ? "\"$PWD\"" : "\"$PWD\"/" + shellQuote($0) }.joined(separator: ":"))
+        for (key, value) in spec.env.sorted(by: { $0.key < $1.key }) {
+            lines.append("export \(key)=\(shellQuote(value))")
+        }
         if let setup = spec.setup { lines.append(setup.replacingOccurrences(of: "{version}", with: version ?? "0")) }
         let prologue = lines.joined(separator: "\n") + "\n" + servicesPrologue
         switch runner {
@@ -215,7 +234,9 @@ public actor EnvironmentCache {
         }
     }
 
-    static func build(_ spec: EnvironmentSpec, root: String, log: @Sendable (String) -> Void) async throws -> PreparedEnvironment {
+    static func build(_ spec: EnvironmentSpec, root: String, log: @Sendable (String) -> Void) async throws
+        -> PreparedEnvironment
+    {
         let venv = root + "/" + spec.key
         let marker = venv + "/ferry-env.json"
         let fm = FileManager.default
@@ -224,18 +245,22 @@ public actor EnvironmentCache {
         try? fm.removeItem(atPath: venv)
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
         let python = try PythonLocator.find(spec.python)
-        log("building environment \(spec.key) for \(spec.repo) (Python \(spec.python), \(spec.requirements.count) requirements)")
+        log(
+            "building environment \(spec.key) for \(spec.repo) (Python \(spec.python), \(spec.requirements.count) requirements)"
+        )
         let made = try await HostCommand.run(python, ["-m", "venv", venv], in: root)
         guard made.status == 0 else {
             throw FerryError(.io, "could not create a venv with \(python): \(made.stderr.suffix(400))")
         }
         if !spec.requirements.isEmpty {
             let pip = try await HostCommand.run(
-                venv + "/bin/python", ["-m", "pip", "install", "--disable-pip-version-check", "-q"] + spec.requirements, in: root)
+                venv + "/bin/python",
+                ["-m", "pip", "install", "--disable-pip-version-check", "-q"] + spec.requirements, in: root)
             guard pip.status == 0 else {
                 try? fm.removeItem(atPath: venv)
                 throw FerryError(
-                    .io, "pip could not install the requirements of \(spec.repo) (\(spec.key)): \(pip.stderr.suffix(800))")
+                    .io,
+                    "pip could not install the requirements of \(spec.repo) (\(spec.key)): \(pip.stderr.suffix(800))")
             }
         }
         let encoder = JSONEncoder()
@@ -248,7 +273,9 @@ public actor EnvironmentCache {
 /// Finds an interpreter for a version like "3.9": `pythonX.Y` in pyenv's versions first (shims can refuse a version
 /// that is not selected), then on PATH.
 public enum PythonLocator {
-    public static func find(_ version: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    public static func find(_ version: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> String
+    {
         let fm = FileManager.default
         let name = "python" + version
         let pyenvRoot = environment["PYENV_ROOT"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.pyenv")
@@ -259,11 +286,14 @@ public enum PythonLocator {
             let path = pyenvRoot + "/versions/" + candidate + "/bin/" + name
             if fm.isExecutableFile(atPath: path) { return path }
         }
-        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") where !directory.contains("shims") {
+        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        where !directory.contains("shims") {
             let path = String(directory) + "/" + name
             if fm.isExecutableFile(atPath: path) { return path }
         }
         throw FerryError(
-            .config, "Python \(version) is not installed: install it (for example `pyenv install \(version)`) or change the spec")
+            .config,
+            "Python \(version) is not installed: install it (for example `pyenv install \(version)`) or change the spec"
+        )
     }
 }

@@ -46,10 +46,16 @@ public struct InstanceResult: Codable, Hashable, Sendable {
     public var falseVerified: Bool { status == "verified" && !resolved }
 
     enum CodingKeys: String, CodingKey {
-        case instanceID = "instance_id", resolved, status, error
-        case patchApplied = "patch_applied", failToPass = "FAIL_TO_PASS", passToPass = "PASS_TO_PASS"
-        case inputTokens = "input_tokens", outputTokens = "output_tokens", costUSD = "cost_usd"
-        case wallSeconds = "wall_seconds", steps, limit
+        case instanceID = "instance_id"
+        case resolved, status, error
+        case patchApplied = "patch_applied"
+        case failToPass = "FAIL_TO_PASS"
+        case passToPass = "PASS_TO_PASS"
+        case inputTokens = "input_tokens"
+        case outputTokens = "output_tokens"
+        case costUSD = "cost_usd"
+        case wallSeconds = "wall_seconds"
+        case steps, limit
         case runID = "run_id"
         case excluded
         case excludedTests = "excluded_tests"
@@ -83,12 +89,20 @@ public struct EvalMetrics: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case label, total, excluded, resolved
-        case resolveRate = "resolve_rate", ci95Low = "ci95_low", ci95High = "ci95_high"
-        case verifiedClaims = "verified_claims", falseVerified = "false_verified", falseVerifiedRate = "false_verified_rate"
+        case resolveRate = "resolve_rate"
+        case ci95Low = "ci95_low"
+        case ci95High = "ci95_high"
+        case verifiedClaims = "verified_claims"
+        case falseVerified = "false_verified"
+        case falseVerifiedRate = "false_verified_rate"
         case errors
-        case tokensPerInstance = "tokens_per_instance", usdPerInstance = "usd_per_instance"
-        case usdPerResolved = "usd_per_resolved", tokensPerResolved = "tokens_per_resolved"
-        case medianWallSeconds = "median_wall_seconds", meanSteps = "mean_steps", limitsHit = "limits_hit"
+        case tokensPerInstance = "tokens_per_instance"
+        case usdPerInstance = "usd_per_instance"
+        case usdPerResolved = "usd_per_resolved"
+        case tokensPerResolved = "tokens_per_resolved"
+        case medianWallSeconds = "median_wall_seconds"
+        case meanSteps = "mean_steps"
+        case limitsHit = "limits_hit"
     }
 
     public init(label: String, results all: [InstanceResult]) {
@@ -111,7 +125,9 @@ public struct EvalMetrics: Codable, Hashable, Sendable {
         tokensPerResolved = resolved == 0 ? nil : Double(tokens) / Double(resolved)
         let walls = results.map(\.wallSeconds).sorted()
         medianWallSeconds =
-            walls.isEmpty ? 0 : walls.count % 2 == 1 ? walls[walls.count / 2] : (walls[walls.count / 2 - 1] + walls[walls.count / 2]) / 2
+            walls.isEmpty
+            ? 0
+            : walls.count % 2 == 1 ? walls[walls.count / 2] : (walls[walls.count / 2 - 1] + walls[walls.count / 2]) / 2
         meanSteps = total == 0 ? 0 : Double(results.reduce(0) { $0 + $1.steps }) / Double(total)
         var limits: [String: Int] = [:]
         for result in results { if let limit = result.limit { limits[limit, default: 0] += 1 } }

@@ -3,7 +3,9 @@ import Foundation
 
 /// `report.json`, `report.md` and `report.html` for one run, and the comparison of several.
 public enum EvalReport {
-    public static func write(metrics: EvalMetrics, results: [InstanceResult], options: EvalOptions, to directory: String) throws {
+    public static func write(
+        metrics: EvalMetrics, results: [InstanceResult], options: EvalOptions, to directory: String
+    ) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         struct Report: Encodable {
@@ -16,7 +18,8 @@ public enum EvalReport {
         try encoder.encode(Report(metrics: metrics, suite: options.suitePath, gold: options.gold, instances: sorted))
             .write(to: URL(fileURLWithPath: directory + "/report.json"))
         try Data(markdown(metrics, sorted).utf8).write(to: URL(fileURLWithPath: directory + "/report.md"))
-        try Data(html(runs: [metrics], results: sorted).utf8).write(to: URL(fileURLWithPath: directory + "/report.html"))
+        try Data(html(runs: [metrics], results: sorted).utf8).write(
+            to: URL(fileURLWithPath: directory + "/report.html"))
     }
 
     public static func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
@@ -25,10 +28,16 @@ public enum EvalReport {
         [
             "resolved: \(m.resolved)/\(m.total) = \(percent(m.resolveRate)) (95% CI \(percent(m.ci95Low))–\(percent(m.ci95High)))",
             "false-verified: \(m.falseVerified) of \(m.verifiedClaims) verified claims (\(percent(m.falseVerifiedRate)))",
-            String(format: "tokens/instance: %.0f · USD/instance: $%.4f · USD/resolved: %@", m.tokensPerInstance, m.usdPerInstance,
+            String(
+                format: "tokens/instance: %.0f · USD/instance: $%.4f · USD/resolved: %@", m.tokensPerInstance,
+                m.usdPerInstance,
                 m.usdPerResolved.map { String(format: "$%.4f", $0) } ?? "n/a"),
-            String(format: "median wall: %.1fs · mean steps: %.1f · errors: %d · limits hit: %@", m.medianWallSeconds, m.meanSteps,
-                m.errors, m.limitsHit.isEmpty ? "none" : m.limitsHit.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")),
+            String(
+                format: "median wall: %.1fs · mean steps: %.1f · errors: %d · limits hit: %@", m.medianWallSeconds,
+                m.meanSteps,
+                m.errors,
+                m.limitsHit.isEmpty
+                    ? "none" : m.limitsHit.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")),
         ] + (m.excluded > 0 ? ["excluded (cannot run here, not counted): \(m.excluded)"] : [])
     }
 
@@ -42,11 +51,13 @@ public enum EvalReport {
     static func byRepository(_ results: [InstanceResult]) -> String {
         let groups = Dictionary(grouping: results) { repository(of: $0.instanceID) ?? "" }
         guard groups.count > 1 || groups.keys.first != "" else { return "" }
-        var text = "## By repository\n\n| repository | resolved | counted | excluded | rate |\n|---|---:|---:|---:|---:|\n"
+        var text =
+            "## By repository\n\n| repository | resolved | counted | excluded | rate |\n|---|---:|---:|---:|---:|\n"
         for (repo, group) in groups.sorted(by: { $0.key < $1.key }) {
             let counted = group.filter { $0.excluded == nil }
             let resolved = counted.filter(\.resolved).count
-            text += "| \(repo) | \(resolved) | \(counted.count) | \(group.count - counted.count) | "
+            text +=
+                "| \(repo) | \(resolved) | \(counted.count) | \(group.count - counted.count) | "
                 + (counted.isEmpty ? "n/a" : percent(Double(resolved) / Double(counted.count))) + " |\n"
         }
         return text + "\n"
@@ -66,7 +77,8 @@ public enum EvalReport {
         for key in order {
             let counted = groups[key]!.filter { $0.excluded == nil }
             let resolved = counted.filter(\.resolved).count
-            text += "| \(key[0].isEmpty ? "—" : key[0]) | \(key[1]) | \(resolved) | \(counted.count) | "
+            text +=
+                "| \(key[0].isEmpty ? "—" : key[0]) | \(key[1]) | \(resolved) | \(counted.count) | "
                 + (counted.isEmpty ? "n/a" : percent(Double(resolved) / Double(counted.count))) + " |\n"
         }
         return text + "\n"
@@ -79,9 +91,12 @@ public enum EvalReport {
         var text = "## Excluded (cannot run here)\n\n"
         text += excluded.map { "- \($0.instanceID): \($0.excluded ?? "")" }.joined(separator: "\n")
         if !partly.isEmpty {
-            text += (excluded.isEmpty ? "" : "\n") + partly.map {
-                "- \($0.instanceID), tests not scored: " + ($0.excludedTests ?? []).map { "`\($0)`" }.joined(separator: ", ")
-            }.joined(separator: "\n")
+            text +=
+                (excluded.isEmpty ? "" : "\n")
+                + partly.map {
+                    "- \($0.instanceID), tests not scored: "
+                        + ($0.excludedTests ?? []).map { "`\($0)`" }.joined(separator: ", ")
+                }.joined(separator: "\n")
         }
         return text + "\n\n"
     }
@@ -94,10 +109,17 @@ public enum EvalReport {
         for r in results where r.excluded == nil {
             let f2p = "\(r.failToPass.values.filter { $0 }.count)/\(r.failToPass.count)"
             let p2p = "\(r.passToPass.values.filter { $0 }.count)/\(r.passToPass.count)"
-            let note = r.error.map { "error: " + $0.prefix(80).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+            let note =
+                r.error.map {
+                    "error: "
+                        + $0.prefix(80).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(
+                            of: "\n", with: " ")
+                }
                 ?? (r.falseVerified ? "**false verified**" : r.limit.map { "limit: \($0)" } ?? "")
-            text += "| \(r.instanceID) | \(r.resolved ? "yes" : "no") | \(r.status) | \(f2p) | \(p2p) | \(r.inputTokens + r.outputTokens) | "
-                + String(format: "%.4f", r.costUSD) + String(format: " | %.1f | ", r.wallSeconds) + "\(r.steps) | \(note) |\n"
+            text +=
+                "| \(r.instanceID) | \(r.resolved ? "yes" : "no") | \(r.status) | \(f2p) | \(p2p) | \(r.inputTokens + r.outputTokens) | "
+                + String(format: "%.4f", r.costUSD) + String(format: " | %.1f | ", r.wallSeconds)
+                + "\(r.steps) | \(note) |\n"
         }
         return text
     }
@@ -105,7 +127,8 @@ public enum EvalReport {
     /// A standalone page: the summary, an SVG chart of resolve rate against cost per instance, and the table.
     public static func html(runs: [EvalMetrics], results: [InstanceResult]) -> String {
         func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;")
         }
         var page = """
             <!doctype html><html><head><meta charset="utf-8"><title>Ferry eval</title><style>
@@ -114,16 +137,21 @@ public enum EvalReport {
             </style></head><body><h1>Ferry eval</h1>
             """
         for run in runs {
-            page += "<h2>\(escape(run.label))</h2><ul>" + summaryLines(run).map { "<li>\(escape($0))</li>" }.joined() + "</ul>"
+            page +=
+                "<h2>\(escape(run.label))</h2><ul>" + summaryLines(run).map { "<li>\(escape($0))</li>" }.joined()
+                + "</ul>"
         }
         page += "<h2>Accuracy against cost</h2>" + chart(runs)
         if !results.isEmpty {
-            page += "<h2>Instances</h2><table><tr><th>instance</th><th>resolved</th><th>status</th><th>tokens</th><th>USD</th><th>wall s</th><th>note</th></tr>"
+            page +=
+                "<h2>Instances</h2><table><tr><th>instance</th><th>resolved</th><th>status</th><th>tokens</th><th>USD</th><th>wall s</th><th>note</th></tr>"
             for r in results {
                 let note = r.error ?? (r.falseVerified ? "false verified" : r.limit.map { "limit: \($0)" } ?? "")
-                page += "<tr><td>\(escape(r.instanceID))</td><td class=\"\(r.resolved ? "yes" : "no")\">\(r.resolved ? "yes" : "no")</td>"
+                page +=
+                    "<tr><td>\(escape(r.instanceID))</td><td class=\"\(r.resolved ? "yes" : "no")\">\(r.resolved ? "yes" : "no")</td>"
                     + "<td>\(escape(r.status))</td><td>\(r.inputTokens + r.outputTokens)</td>"
-                    + String(format: "<td>%.4f</td><td>%.1f</td>", r.costUSD, r.wallSeconds) + "<td>\(escape(String(note.prefix(160))))</td></tr>"
+                    + String(format: "<td>%.4f</td><td>%.1f</td>", r.costUSD, r.wallSeconds)
+                    + "<td>\(escape(String(note.prefix(160))))</td></tr>"
             }
             page += "</table>"
         }
@@ -132,11 +160,17 @@ public enum EvalReport {
 
     /// Resolve rate (with its 95% interval) on the y axis, USD per instance on the x axis; one point per run.
     public static func chart(_ runs: [EvalMetrics]) -> String {
-        let width = 560.0, height = 320.0, left = 60.0, bottom = 40.0, top = 20.0, right = 20.0
+        let width = 560.0
+        let height = 320.0
+        let left = 60.0
+        let bottom = 40.0
+        let top = 20.0
+        let right = 20.0
         let maxCost = max(runs.map(\.usdPerInstance).max() ?? 0, 1e-6) * 1.15
         func x(_ cost: Double) -> Double { left + cost / maxCost * (width - left - right) }
         func y(_ rate: Double) -> Double { height - bottom - rate * (height - bottom - top) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-size=\"11\">"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-size=\"11\">"
         svg += "<line x1=\"\(left)\" y1=\"\(y(0))\" x2=\"\(width - right)\" y2=\"\(y(0))\" stroke=\"#444\"/>"
         svg += "<line x1=\"\(left)\" y1=\"\(y(0))\" x2=\"\(left)\" y2=\"\(y(1))\" stroke=\"#444\"/>"
         for tick in stride(from: 0.0, through: 1.0, by: 0.25) {
@@ -145,17 +179,21 @@ public enum EvalReport {
         }
         for i in 0...4 {
             let cost = maxCost * Double(i) / 4
-            svg += "<text x=\"\(x(cost))\" y=\"\(height - bottom + 16)\" text-anchor=\"middle\">$\(String(format: "%.4f", cost))</text>"
+            svg +=
+                "<text x=\"\(x(cost))\" y=\"\(height - bottom + 16)\" text-anchor=\"middle\">$\(String(format: "%.4f", cost))</text>"
         }
         svg += "<text x=\"\((width + left) / 2)\" y=\"\(height - 4)\" text-anchor=\"middle\">USD per instance</text>"
         let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
         for (index, run) in runs.enumerated() {
             let color = colors[index % colors.count]
             let px = x(run.usdPerInstance)
-            svg += "<line x1=\"\(px)\" y1=\"\(y(run.ci95Low))\" x2=\"\(px)\" y2=\"\(y(run.ci95High))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+            svg +=
+                "<line x1=\"\(px)\" y1=\"\(y(run.ci95Low))\" x2=\"\(px)\" y2=\"\(y(run.ci95High))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
             svg += "<circle cx=\"\(px)\" cy=\"\(y(run.resolveRate))\" r=\"5\" fill=\"\(color)\"/>"
-            let label = run.label.replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: "&", with: "&amp;")
-            svg += "<text x=\"\(px + 8)\" y=\"\(y(run.resolveRate) - 6)\" fill=\"\(color)\">\(label) \(percent(run.resolveRate))</text>"
+            let label = run.label.replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+                of: "&", with: "&amp;")
+            svg +=
+                "<text x=\"\(px + 8)\" y=\"\(y(run.resolveRate) - 6)\" fill=\"\(color)\">\(label) \(percent(run.resolveRate))</text>"
         }
         return svg + "</svg>"
     }
@@ -169,16 +207,22 @@ public enum EvalReport {
                 var metricsObject = json["metrics"] as? [String: Any]
             else { throw FerryError(.usage, "\(directory) has no readable report.json") }
             if metricsObject["excluded"] == nil { metricsObject["excluded"] = 0 }  // reports written before exclusions
-            guard let metrics = try? JSONDecoder().decode(EvalMetrics.self, from: JSONSerialization.data(withJSONObject: metricsObject))
+            guard
+                let metrics = try? JSONDecoder().decode(
+                    EvalMetrics.self, from: JSONSerialization.data(withJSONObject: metricsObject))
             else { throw FerryError(.usage, "\(directory)/report.json has no readable metrics") }
             runs.append(metrics)
         }
-        var text = "| run | resolved | rate (95% CI) | false-verified | tokens/inst | USD/inst | USD/resolved | median wall s |\n"
+        var text =
+            "| run | resolved | rate (95% CI) | false-verified | tokens/inst | USD/inst | USD/resolved | median wall s |\n"
         text += "|---|---:|---|---:|---:|---:|---:|---:|\n"
         for m in runs {
-            text += "| \(m.label) | \(m.resolved)/\(m.total) | \(percent(m.resolveRate)) (\(percent(m.ci95Low))–\(percent(m.ci95High))) | "
-                + "\(m.falseVerified)/\(m.verifiedClaims) | " + String(format: "%.0f | $%.4f | ", m.tokensPerInstance, m.usdPerInstance)
-                + (m.usdPerResolved.map { String(format: "$%.4f", $0) } ?? "n/a") + String(format: " | %.1f |\n", m.medianWallSeconds)
+            text +=
+                "| \(m.label) | \(m.resolved)/\(m.total) | \(percent(m.resolveRate)) (\(percent(m.ci95Low))–\(percent(m.ci95High))) | "
+                + "\(m.falseVerified)/\(m.verifiedClaims) | "
+                + String(format: "%.0f | $%.4f | ", m.tokensPerInstance, m.usdPerInstance)
+                + (m.usdPerResolved.map { String(format: "$%.4f", $0) } ?? "n/a")
+                + String(format: " | %.1f |\n", m.medianWallSeconds)
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try Data(text.utf8).write(to: URL(fileURLWithPath: output + "/compare.md"))

@@ -10,7 +10,9 @@ import Foundation
 extension EvalRunner {
     /// Reads SWE-bench predictions (JSONL with `instance_id` and `model_patch`).
     public static func loadPredictions(_ path: String) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FerryError(.usage, "cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FerryError(.usage, "cannot read \(path)")
+        }
         var predictions: [String: String] = [:]
         for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
             guard let json = JSONValue.parse(String(line)), let id = json["instance_id"]?.stringValue else {
@@ -22,8 +24,11 @@ extension EvalRunner {
     }
 
     /// Applies the patch and then the hidden tests to a clean copy at the base commit, and runs the tests.
-    func score(_ instance: EvalInstance, patch: String, repo: String, base: String, into result: inout InstanceResult) async throws {
-        let directory = options.outDirectory + "/work/score-" + instance.instanceID.replacingOccurrences(of: "/", with: "_")
+    func score(_ instance: EvalInstance, patch: String, repo: String, base: String, into result: inout InstanceResult)
+        async throws
+    {
+        let directory =
+            options.outDirectory + "/work/score-" + instance.instanceID.replacingOccurrences(of: "/", with: "_")
         let git = Git(repo)
         try? await git.removeWorktree(path: directory)
         try? FileManager.default.removeItem(atPath: directory)
@@ -72,8 +77,11 @@ extension EvalRunner {
         let commonGitDir = try await git.run("rev-parse", "--path-format=absolute", "--git-common-dir")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         var environment: PreparedEnvironment?
-        if let spec = try options.environments.spec(for: instance) { environment = try await environments.prepare(spec) }
-        let variables = environment?.variables(scoringCopy: directory, hostPath: ProcessInfo.processInfo.environment["PATH"]) ?? [:]
+        if let spec = try options.environments.spec(for: instance) {
+            environment = try await environments.prepare(spec)
+        }
+        let variables =
+            environment?.variables(scoringCopy: directory, hostPath: ProcessInfo.processInfo.environment["PATH"]) ?? [:]
         let runner = try makeRunner(
             SandboxPolicy(
                 workspace: directory, readOnlyPaths: [directory + "/.git", commonGitDir], environment: variables,
@@ -81,11 +89,15 @@ extension EvalRunner {
                 readOnlyBinds: [environments.root]))
         if let setup = environment?.spec.setup {
             let script = setup.replacingOccurrences(of: "{version}", with: instance.version ?? "0")
-            let output = try await runner.run(CommandRequest(script: script, workingDirectory: directory, timeoutSeconds: 600))
-            guard output.succeeded else { throw FerryError(.io, "environment setup failed: \(output.output.suffix(600))") }
+            let output = try await runner.run(
+                CommandRequest(script: script, workingDirectory: directory, timeoutSeconds: 600))
+            guard output.succeeded else {
+                throw FerryError(.io, "environment setup failed: \(output.output.suffix(600))")
+            }
         }
         if let setup = instance.setup, !setup.isEmpty {
-            let output = try await runner.run(CommandRequest(script: setup, workingDirectory: directory, timeoutSeconds: options.testTimeoutSeconds))
+            let output = try await runner.run(
+                CommandRequest(script: setup, workingDirectory: directory, timeoutSeconds: options.testTimeoutSeconds))
             guard output.succeeded else {
                 throw FerryError(.io, "setup failed: \(output.output.suffix(600))")
             }
@@ -93,10 +105,14 @@ extension EvalRunner {
         let (statuses, log) = try await HiddenTests.run(
             instance, in: directory, with: runner, python: environment == nil ? options.python : "python",
             timeout: options.testTimeoutSeconds, prologue: environment?.servicesPrologue ?? "")
-        try? Data(log.utf8).write(to: URL(fileURLWithPath: options.outDirectory + "/work/\(instance.instanceID.replacingOccurrences(of: "/", with: "_")).test.log"))
+        try? Data(log.utf8).write(
+            to: URL(
+                fileURLWithPath: options.outDirectory
+                    + "/work/\(instance.instanceID.replacingOccurrences(of: "/", with: "_")).test.log"))
         result.failToPass = Dictionary(uniqueKeysWithValues: instance.failToPass.map { ($0, statuses[$0] ?? false) })
         result.passToPass = Dictionary(uniqueKeysWithValues: instance.passToPass.map { ($0, statuses[$0] ?? false) })
-        result.resolved = !patch.isEmpty && result.failToPass.values.allSatisfy { $0 } && result.passToPass.values.allSatisfy { $0 }
+        result.resolved =
+            !patch.isEmpty && result.failToPass.values.allSatisfy { $0 } && result.passToPass.values.allSatisfy { $0 }
     }
 
     static func apply(_ patch: String, in git: Git, name: String) async throws -> Bool {
@@ -106,7 +122,8 @@ extension EvalRunner {
         for arguments in [["apply", "--whitespace=nowarn", file], ["apply", "--whitespace=nowarn", "--3way", file]] {
             if (try? await git.run(arguments)) != nil { return true }
         }
-        let fallback = try await HostCommand.run("patch", ["-p1", "--batch", "--fuzz=3", "-i", file], in: git.directory)
+        let fallback = try await HostCommand.run(
+            "patch", ["-p1", "--batch", "--fuzz=3", "-i", file], in: git.directory)
         return fallback.status == 0
     }
 }

@@ -16,7 +16,9 @@ public struct ValidationResult: Sendable, Hashable {
 }
 
 extension EvalRunner {
-    public func validate(progress: @escaping @Sendable (ValidationResult) -> Void = { _ in }) async throws -> [ValidationResult] {
+    public func validate(progress: @escaping @Sendable (ValidationResult) -> Void = { _ in }) async throws
+        -> [ValidationResult]
+    {
         let instances = try selectedInstances()
         try FileManager.default.createDirectory(atPath: options.outDirectory, withIntermediateDirectories: true)
         let resolver = RepoResolver(
@@ -30,7 +32,9 @@ extension EvalRunner {
                     var check = ValidationResult(instanceID: instance.instanceID, goldResolves: false, baseFails: false)
                     do {
                         let (repo, base) = try await resolver.resolve(instance)
-                        guard let gold = instance.patch, !gold.isEmpty else { throw FerryError(.usage, "no gold patch") }
+                        guard let gold = instance.patch, !gold.isEmpty else {
+                            throw FerryError(.usage, "no gold patch")
+                        }
                         var withGold = InstanceResult(instanceID: instance.instanceID, status: "gold")
                         try await score(instance, patch: gold, repo: repo, base: base, into: &withGold)
                         check.goldResolves = withGold.resolved
@@ -38,11 +42,14 @@ extension EvalRunner {
                         try await score(instance, patch: "", repo: repo, base: base, into: &atBase)
                         check.baseFails = !atBase.failToPass.isEmpty && atBase.failToPass.values.allSatisfy { !$0 }
                         if !check.goldResolves {
-                            let failing = (withGold.failToPass.merging(withGold.passToPass) { a, _ in a }).filter { !$0.value }.keys.sorted()
+                            let failing = (withGold.failToPass.merging(withGold.passToPass) { a, _ in a }).filter {
+                                !$0.value
+                            }.keys.sorted()
                             check.problem = "gold patch leaves failing: \(failing.prefix(5).joined(separator: ", "))"
                         } else if !check.baseFails {
                             let passing = atBase.failToPass.filter(\.value).keys.sorted()
-                            check.problem = "FAIL_TO_PASS already passes at the base: \(passing.prefix(5).joined(separator: ", "))"
+                            check.problem =
+                                "FAIL_TO_PASS already passes at the base: \(passing.prefix(5).joined(separator: ", "))"
                         }
                     } catch {
                         check.problem = (error as? FerryError)?.message ?? "\(error)"

@@ -73,7 +73,9 @@ public struct EvalRunner: Sendable {
 
     public init(
         options: EvalOptions, agent: EvalAgent?,
-        makeRunner: @escaping @Sendable (SandboxPolicy) throws -> any CommandRunner = { try BubblewrapRunner(policy: $0) }
+        makeRunner: @escaping @Sendable (SandboxPolicy) throws -> any CommandRunner = {
+            try BubblewrapRunner(policy: $0)
+        }
     ) {
         self.options = options
         self.agent = agent
@@ -109,7 +111,8 @@ public struct EvalRunner: Sendable {
         var previous = ResultsFile.read(resultsPath)
         if !previous.isEmpty, !options.resume {
             throw FerryError(
-                .usage, "\(resultsPath) already holds \(previous.count) results; pass --resume to continue that run, "
+                .usage,
+                "\(resultsPath) already holds \(previous.count) results; pass --resume to continue that run, "
                     + "or choose another --out")
         }
         let selected = Set(instances.map(\.instanceID))
@@ -146,7 +149,10 @@ public struct EvalRunner: Sendable {
         await file.close()
         try Task.checkCancellation()
         let all = ResultsFile.read(resultsPath).filter { selected.contains($0.instanceID) }
-        let label = options.label ?? (options.gold ? "gold" : options.predictions != nil ? "predictions" : agent?.model.profile.model ?? "ferry")
+        let label =
+            options.label
+            ?? (options.gold
+                ? "gold" : options.predictions != nil ? "predictions" : agent?.model.profile.model ?? "ferry")
         let metrics = EvalMetrics(label: label, results: all)
         try EvalReport.write(metrics: metrics, results: all, options: options, to: options.outDirectory)
         return metrics
@@ -155,7 +161,8 @@ public struct EvalRunner: Sendable {
     /// One instance, end to end. Never throws: whatever goes wrong is recorded on the result.
     func evaluate(_ instance: EvalInstance, resolver: RepoResolver, store: (any RunStore)?) async -> InstanceResult {
         var result = InstanceResult(
-            instanceID: instance.instanceID, status: options.gold ? "gold" : options.predictions != nil ? "prediction" : "error")
+            instanceID: instance.instanceID,
+            status: options.gold ? "gold" : options.predictions != nil ? "prediction" : "error")
         result.version = instance.version
         let started = ContinuousClock.now
         var instance = instance
@@ -187,7 +194,8 @@ public struct EvalRunner: Sendable {
                     config.testCommand = command
                 } else if let spec = try options.environments.spec(for: instance) {
                     let prepared = try await environments.prepare(spec)
-                    config.testCommand = prepared.agentTestCommand(runner: HiddenTests.runner(for: instance), version: instance.version)
+                    config.testCommand = prepared.agentTestCommand(
+                        runner: HiddenTests.runner(for: instance), version: instance.version)
                 }
                 let runner = AgentRunner(
                     model: agent.model, store: store, config: config, secrets: agent.secrets, makeRunner: makeRunner)

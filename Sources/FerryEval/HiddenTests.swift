@@ -22,7 +22,8 @@ public enum HiddenTests {
 
     /// Results by test name. Tests that do not appear in the output count as failed.
     public static func run(
-        _ instance: EvalInstance, in directory: String, with commandRunner: any CommandRunner, python: String = "python3",
+        _ instance: EvalInstance, in directory: String, with commandRunner: any CommandRunner,
+        python: String = "python3",
         timeout: Double = 1800, prologue: String = ""
     ) async throws -> (results: [String: Bool], log: String) {
         let tests = instance.failToPass + instance.passToPass
@@ -37,7 +38,8 @@ public enum HiddenTests {
             for test in Set(tests).sorted() {
                 let command = prologue + template.replacingOccurrences(of: "{test}", with: shellQuote(test))
                 let result = try await commandRunner.run(
-                    CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 8_000))
+                    CommandRequest(
+                        script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 8_000))
                 results[test] = result.succeeded
                 log += "$ \(command)\n[\(result.exitCode.map { "exit \($0)" } ?? "timed out")]\n\(result.output)\n"
             }
@@ -49,17 +51,22 @@ public enum HiddenTests {
                 with: commandRunner, timeout: timeout)
         case .sympy:
             return try await batch(
-                prologue + (instance.testCmd ?? "\(python) bin/test -C --verbose"), files: sympyFiles(instance, in: directory),
+                prologue + (instance.testCmd ?? "\(python) bin/test -C --verbose"),
+                files: sympyFiles(instance, in: directory),
                 tests: tests, parse: parseSympy, in: directory, with: commandRunner, timeout: timeout)
         }
     }
 
-    static let nonTestSuffixes = [".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml"]
+    static let nonTestSuffixes = [
+        ".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml",
+    ]
 
     /// The test patch's files, as SWE-bench runs them, and the file of every test the instance names: a PASS_TO_PASS
     /// test in a file the patch does not touch must run too, or it would count as failed.
     static func pytestFiles(_ instance: EvalInstance, in directory: String) -> [String] {
-        var files = testFiles(inPatch: instance.testPatch).filter { file in !nonTestSuffixes.contains { file.hasSuffix($0) } }
+        var files = testFiles(inPatch: instance.testPatch).filter { file in
+            !nonTestSuffixes.contains { file.hasSuffix($0) }
+        }
         for test in instance.failToPass + instance.passToPass {
             guard let file = test.split(separator: ":", maxSplits: 1).first.map(String.init), file.hasSuffix(".py"),
                 !files.contains(file), FileManager.default.fileExists(atPath: directory + "/" + file)
@@ -75,10 +82,11 @@ public enum HiddenTests {
         var files = testFiles(inPatch: instance.testPatch).filter { $0.hasSuffix(".py") }
         func defines(_ file: String) -> Set<String> {
             guard let text = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8) else { return [] }
-            return Set(text.split(separator: "\n").compactMap { line -> String? in
-                guard line.hasPrefix("def test_") else { return nil }
-                return line.dropFirst(4).split(separator: "(").first.map(String.init)
-            })
+            return Set(
+                text.split(separator: "\n").compactMap { line -> String? in
+                    guard line.hasPrefix("def test_") else { return nil }
+                    return line.dropFirst(4).split(separator: "(").first.map(String.init)
+                })
         }
         var missing = Set(instance.failToPass + instance.passToPass)
         for file in files { missing.subtract(defines(file)) }
@@ -86,9 +94,14 @@ public enum HiddenTests {
         let enumerator = FileManager.default.enumerator(atPath: directory)
         var candidates: [String] = []
         while let path = enumerator?.nextObject() as? String {
-            if path.hasPrefix(".git") { enumerator?.skipDescendants(); continue }
+            if path.hasPrefix(".git") {
+                enumerator?.skipDescendants()
+                continue
+            }
             let name = (path as NSString).lastPathComponent
-            if name.hasPrefix("test_"), name.hasSuffix(".py"), path.contains("/tests/"), !files.contains(path) { candidates.append(path) }
+            if name.hasPrefix("test_"), name.hasSuffix(".py"), path.contains("/tests/"), !files.contains(path) {
+                candidates.append(path)
+            }
         }
         for file in candidates.sorted() where !missing.isEmpty {
             let found = defines(file).intersection(missing)
@@ -106,7 +119,8 @@ public enum HiddenTests {
     ) async throws -> (results: [String: Bool], log: String) {
         let command = base + " " + files.map(shellQuote).joined(separator: " ")
         let result = try await commandRunner.run(
-            CommandRequest(script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
+            CommandRequest(
+                script: command, workingDirectory: directory, timeoutSeconds: timeout, outputLimit: 4_000_000))
         let statuses = parse(result.output)
         return (Dictionary(uniqueKeysWithValues: Set(tests).map { ($0, statuses[$0] ?? false) }), result.output)
     }
@@ -117,7 +131,9 @@ public enum HiddenTests {
     public static func parsePytest(_ output: String) -> [String: Bool] {
         var statuses: [String: Bool] = [:]
         for line in output.split(separator: "\n") {
-            let words = line.replacingOccurrences(of: " - ", with: " ").split(whereSeparator: { $0 == " " || $0 == "\t" })
+            let words = line.replacingOccurrences(of: " - ", with: " ").split(whereSeparator: {
+                $0 == " " || $0 == "\t"
+            })
             guard words.count >= 2 else { continue }
             switch words[0] {
             case "PASSED", "XFAIL": statuses[String(words[1])] = true

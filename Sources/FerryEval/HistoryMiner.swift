@@ -46,20 +46,26 @@ public struct HistoryMiner: Sendable {
 
     public init(
         options: Options,
-        makeRunner: @escaping @Sendable (SandboxPolicy) throws -> any CommandRunner = { try BubblewrapRunner(policy: $0) }
+        makeRunner: @escaping @Sendable (SandboxPolicy) throws -> any CommandRunner = {
+            try BubblewrapRunner(policy: $0)
+        }
     ) {
         self.options = options
         self.makeRunner = makeRunner
     }
 
     /// The validated instances (oldest first) and why the other candidates were left out.
-    public func mine(progress: @Sendable (String) -> Void = { _ in }) async throws -> (instances: [EvalInstance], rejected: [Rejection]) {
+    public func mine(progress: @Sendable (String) -> Void = { _ in }) async throws -> (
+        instances: [EvalInstance], rejected: [Rejection]
+    ) {
         let git = Git(options.repo)
         var arguments = ["rev-list", "--no-merges", "--reverse", "--since=\(options.since)"]
         if let until = options.until { arguments.append("--until=\(until)") }
         let commits = try await git.run(arguments + ["HEAD"]).split(separator: "\n").map(String.init)
         let name = ((options.repo as NSString).standardizingPath as NSString).lastPathComponent
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-mine-\(UUID().uuidString.prefix(8))").path
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-mine-\(UUID().uuidString.prefix(8))"
+        ).path
         _ = try await git.run("worktree", "add", "-q", "--detach", scratch, "HEAD")
         do {
             let found = try await mine(commits, name: name, scratch: scratch, progress: progress)
@@ -78,8 +84,10 @@ public struct HistoryMiner: Sendable {
         let tree = Git(scratch)
         let commonGitDir = try await tree.run("rev-parse", "--path-format=absolute", "--git-common-dir")
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let runner = try makeRunner(SandboxPolicy(
-            workspace: scratch, readOnlyPaths: [scratch + "/.git", commonGitDir], readOnlyBinds: options.readOnlyBinds))
+        let runner = try makeRunner(
+            SandboxPolicy(
+                workspace: scratch, readOnlyPaths: [scratch + "/.git", commonGitDir],
+                readOnlyBinds: options.readOnlyBinds))
         var instances: [EvalInstance] = []
         var rejected: [Rejection] = []
         var issues = options.issues
@@ -106,7 +114,9 @@ public struct HistoryMiner: Sendable {
                         do {
                             let (text, numbers) = try await source.statement(for: instance.problemStatement)
                             instance.problemStatement = text
-                            if !numbers.isEmpty { linked = ", issue " + numbers.map { "#\($0)" }.joined(separator: ", ") }
+                            if !numbers.isEmpty {
+                                linked = ", issue " + numbers.map { "#\($0)" }.joined(separator: ", ")
+                            }
                         } catch {
                             // One failure (no network, a rate limit) stops the lookups: the rest keep their messages.
                             issues = nil
@@ -114,7 +124,9 @@ public struct HistoryMiner: Sendable {
                         }
                     }
                     instances.append(instance)
-                    progress("\(short) kept: \(instance.failToPass.count) FAIL_TO_PASS, \(instance.passToPass.count) PASS_TO_PASS\(linked)")
+                    progress(
+                        "\(short) kept: \(instance.failToPass.count) FAIL_TO_PASS, \(instance.passToPass.count) PASS_TO_PASS\(linked)"
+                    )
                 }
             }
         }
@@ -138,13 +150,18 @@ public struct HistoryMiner: Sendable {
             return .failure(Reason(text: "\(sources.count) source files changed (more than \(options.maxSourceFiles))"))
         }
         let patch = try await git.run(["diff", parent, commit, "--"] + sources)
-        let changed = patch.split(separator: "\n").filter { ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---") }
+        let changed = patch.split(separator: "\n").filter {
+            ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---")
+        }
         guard changed.count <= options.maxPatchLines else {
             return .failure(Reason(text: "\(changed.count) changed source lines (more than \(options.maxPatchLines))"))
         }
         let testPatch = try await git.run(["diff", parent, commit, "--"] + tests)
-        let message = try await git.run("log", "-1", "--format=%B", commit).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard message.split(separator: " ").count >= 3 else { return .failure(Reason(text: "the message says too little")) }
+        let message = try await git.run("log", "-1", "--format=%B", commit).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        guard message.split(separator: " ").count >= 3 else {
+            return .failure(Reason(text: "the message says too little"))
+        }
         let base = try await git.resolve(parent)
         var instance = EvalInstance(
             instanceID: commit, repo: (options.repo as NSString).standardizingPath, baseCommit: base,
@@ -187,7 +204,9 @@ public struct HistoryMiner: Sendable {
     /// The instances as instances of `name` (`owner/name`, resolved through `ferry eval run --repos`): where the
     /// catalog has an environment for that repository at an instance's version, the miner's own test commands go and
     /// the environment's run its tests, as for SWE-bench's instances; elsewhere they stay.
-    public static func named(_ instances: [EvalInstance], as name: String, catalog: EnvironmentCatalog) -> [EvalInstance] {
+    public static func named(_ instances: [EvalInstance], as name: String, catalog: EnvironmentCatalog)
+        -> [EvalInstance]
+    {
         instances.map { instance in
             var named = instance
             named.repo = name
@@ -215,12 +234,16 @@ public struct HistoryMiner: Sendable {
         guard let base = instance.baseCommit, let patch = instance.patch else { return "no base or patch" }
         _ = try await tree.run("checkout", "-q", "-f", base)
         _ = try await tree.run("clean", "-fdxq")
-        guard try await EvalRunner.apply(instance.testPatch, in: tree, name: "test.patch") else { return "the test patch does not apply at the parent" }
+        guard try await EvalRunner.apply(instance.testPatch, in: tree, name: "test.patch") else {
+            return "the test patch does not apply at the parent"
+        }
         let files = HiddenTests.testFiles(inPatch: instance.testPatch)
             .filter { $0.hasSuffix(".py") && FileManager.default.fileExists(atPath: tree.directory + "/" + $0) }
         guard !files.isEmpty else { return "the test patch only deletes tests" }
         let before = try await run(files, tree: tree, runner: runner)
-        guard try await EvalRunner.apply(patch, in: tree, name: "gold.patch") else { return "the gold patch does not apply" }
+        guard try await EvalRunner.apply(patch, in: tree, name: "gold.patch") else {
+            return "the gold patch does not apply"
+        }
         let after = try await run(files, tree: tree, runner: runner)
         instance.failToPass = after.filter { $0.value && before[$0.key] != true }.map(\.key).sorted()
         instance.passToPass = after.filter { $0.value && before[$0.key] == true }.map(\.key).sorted()
@@ -231,8 +254,10 @@ public struct HistoryMiner: Sendable {
 
     func run(_ files: [String], tree: Git, runner: any CommandRunner) async throws -> [String: Bool] {
         let command = options.testCommand + " " + files.map(shellQuote).joined(separator: " ")
-        let result = try await runner.run(CommandRequest(
-            script: command, workingDirectory: tree.directory, timeoutSeconds: options.timeoutSeconds, outputLimit: 4_000_000))
+        let result = try await runner.run(
+            CommandRequest(
+                script: command, workingDirectory: tree.directory, timeoutSeconds: options.timeoutSeconds,
+                outputLimit: 4_000_000))
         return HiddenTests.parsePytest(result.output)
     }
 

@@ -29,7 +29,9 @@ public struct LinkedIssues: Sendable {
     /// unreachable API costs (once: the miner stops asking after one failure).
     public var timeoutSeconds: Int64 = 20
 
-    public init(repository: String, apiBase: String = "https://api.github.com", token: String?, client: HTTPClient = .shared) {
+    public init(
+        repository: String, apiBase: String = "https://api.github.com", token: String?, client: HTTPClient = .shared
+    ) {
         self.repository = repository
         self.apiBase = apiBase.hasSuffix("/") ? String(apiBase.dropLast()) : apiBase
         self.token = token
@@ -39,7 +41,9 @@ public struct LinkedIssues: Sendable {
     /// `owner/name` of a GitHub remote URL (`https://github.com/o/n.git`, `git@github.com:o/n.git`), else nil.
     public static func repository(fromRemote url: String) -> String? {
         let text = url.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let range = text.range(of: #"github\.com[:/]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(\.git)?/?$"#, options: .regularExpression)
+        guard
+            let range = text.range(
+                of: #"github\.com[:/]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(\.git)?/?$"#, options: .regularExpression)
         else { return nil }
         let tail = text[range].dropFirst("github.com".count + 1)
         var name = String(tail)
@@ -60,7 +64,9 @@ public struct LinkedIssues: Sendable {
             guard let regex = try? NSRegularExpression(pattern: pattern) else { continue }
             let whole = NSRange(message.startIndex..., in: message)
             for match in regex.matches(in: message, range: whole) {
-                guard let range = Range(match.range(at: 1), in: message), let number = Int(message[range]) else { continue }
+                guard let range = Range(match.range(at: 1), in: message), let number = Int(message[range]) else {
+                    continue
+                }
                 found.append((match.range.location, number))
             }
         }
@@ -70,7 +76,9 @@ public struct LinkedIssues: Sendable {
 
     /// The issues a pull request's text closes: "fixes #12", "Closes: #3", "resolves owner/name#4".
     public static func closing(in text: String, repository: String) -> [Int] {
-        let pattern = #"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+(?:"# + NSRegularExpression.escapedPattern(for: repository)
+        let pattern =
+            #"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+(?:"#
+            + NSRegularExpression.escapedPattern(for: repository)
             + #")?#(\d{1,7})\b"#
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return [] }
         var seen: Set<Int> = []
@@ -97,10 +105,12 @@ public struct LinkedIssues: Sendable {
         case 404, 410: return nil
         case 401: throw FerryError(.io, "GitHub's API refused the token (401); check GITHUB_TOKEN")
         case 403, 429:
-            throw FerryError(.io, "GitHub's API limited the requests (\(response.status.code)); set GITHUB_TOKEN for a higher limit")
+            throw FerryError(
+                .io, "GitHub's API limited the requests (\(response.status.code)); set GITHUB_TOKEN for a higher limit")
         default: throw FerryError(.io, "GitHub's API answered \(response.status.code) for issue #\(number)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        else {
             throw FerryError(.io, "GitHub's API gave issue #\(number) as something other than a JSON object")
         }
         return Issue(
@@ -114,12 +124,16 @@ public struct LinkedIssues: Sendable {
         var issues: [Issue] = []
         for number in Self.references(in: message, repository: repository) where issues.count < maxIssues {
             guard let issue = try await fetch(number) else { continue }
-            let closed = issue.isPullRequest ? Self.closing(in: issue.title + "\n" + issue.body, repository: repository) : []
+            let closed =
+                issue.isPullRequest ? Self.closing(in: issue.title + "\n" + issue.body, repository: repository) : []
             var found: [Issue] = []
             for closedNumber in closed where issues.count + found.count < maxIssues {
-                if let closedIssue = try await fetch(closedNumber), !closedIssue.isPullRequest { found.append(closedIssue) }
+                if let closedIssue = try await fetch(closedNumber), !closedIssue.isPullRequest {
+                    found.append(closedIssue)
+                }
             }
-            for candidate in found.isEmpty ? [issue] : found where !issues.contains(where: { $0.number == candidate.number }) {
+            for candidate in found.isEmpty ? [issue] : found
+            where !issues.contains(where: { $0.number == candidate.number }) {
                 issues.append(candidate)
             }
         }

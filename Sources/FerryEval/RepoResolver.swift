@@ -41,9 +41,18 @@ actor RepoResolver {
         } else if spec.split(separator: "/").count == 2, let reposDirectory {
             let owner = spec.split(separator: "/")[0]
             let name = spec.split(separator: "/")[1]
-            let candidates = ["\(reposDirectory)/\(owner)__\(name)", "\(reposDirectory)/\(owner)/\(name)", "\(reposDirectory)/\(name)"]
-            guard let found = candidates.first(where: { fm.fileExists(atPath: $0 + "/.git") || fm.fileExists(atPath: $0 + "/HEAD") }) else {
-                throw FerryError(.io, "\(spec) is not under --repos \(reposDirectory) (looked for \(candidates.joined(separator: ", ")))")
+            let candidates = [
+                "\(reposDirectory)/\(owner)__\(name)", "\(reposDirectory)/\(owner)/\(name)",
+                "\(reposDirectory)/\(name)",
+            ]
+            guard
+                let found = candidates.first(where: {
+                    fm.fileExists(atPath: $0 + "/.git") || fm.fileExists(atPath: $0 + "/HEAD")
+                })
+            else {
+                throw FerryError(
+                    .io,
+                    "\(spec) is not under --repos \(reposDirectory) (looked for \(candidates.joined(separator: ", ")))")
             }
             path = found
         } else {
@@ -62,7 +71,8 @@ actor RepoResolver {
         let output = try await HostCommand.run("git", ["clone", "-q", url, target + ".partial"], in: workDirectory)
         guard output.status == 0 else {
             try? FileManager.default.removeItem(atPath: target + ".partial")
-            throw FerryError(.git, "could not clone \(url): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw FerryError(
+                .git, "could not clone \(url): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         try FileManager.default.moveItem(atPath: target + ".partial", toPath: target)
         return target
@@ -81,7 +91,9 @@ actor RepoResolver {
             "GIT_AUTHOR_NAME": "Ferry Eval", "GIT_AUTHOR_EMAIL": "eval@ferry", "GIT_COMMITTER_NAME": "Ferry Eval",
             "GIT_COMMITTER_EMAIL": "eval@ferry",
         ]
-        for args in [["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "commit.gpgsign=false", "commit", "-q", "-m", "base"]] {
+        for args in [
+            ["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "commit.gpgsign=false", "commit", "-q", "-m", "base"],
+        ] {
             let output = try await HostCommand.run("git", args, in: target, environment: env)
             guard output.status == 0 else { throw FerryError(.git, "could not commit \(directory): \(output.stderr)") }
         }

@@ -9,7 +9,9 @@ actor ResultsFile {
 
     init(path: String) throws {
         self.path = path
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw FerryError(.io, "cannot write \(path)") }
         handle.seekToEndOfFile()
         self.handle = handle

@@ -9,7 +9,9 @@ public struct SymbolDefinition: Codable, Hashable, Sendable {
     public var endLine: Int?
     public var signature: String?
 
-    public init(name: String, kind: String, scope: String? = nil, line: Int, endLine: Int? = nil, signature: String? = nil) {
+    public init(
+        name: String, kind: String, scope: String? = nil, line: Int, endLine: Int? = nil, signature: String? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.scope = scope
@@ -59,7 +61,8 @@ public enum Chunker {
             let limit = current == -1 ? windowLines : maxSpanLines
             while end < count, owner[end + 1] == current, end - line + 1 < limit { end += 1 }
             let text = lines[(line - 1)...(end - 1)].joined(separator: "\n")
-            chunks.append(Chunk(startLine: line, endLine: end, symbol: current == -1 ? nil : spans[current].2, text: text))
+            chunks.append(
+                Chunk(startLine: line, endLine: end, symbol: current == -1 ? nil : spans[current].2, text: text))
             line = end + 1
         }
         return chunks
@@ -103,7 +106,8 @@ public enum Identifiers {
             var current = ""
             let characters = Array(part)
             for (i, c) in characters.enumerated() {
-                let startsWord = c.isUppercase && !current.isEmpty
+                let startsWord =
+                    c.isUppercase && !current.isEmpty
                     && (!(characters[i - 1].isUppercase) || (i + 1 < characters.count && characters[i + 1].isLowercase))
                 let digitEdge = !current.isEmpty && (c.isNumber != (current.last?.isNumber ?? false))
                 if startsWord || digitEdge {

@@ -1,6 +1,6 @@
 import FerryCore
-import Foundation
 import FerryWorkspace
+import Foundation
 import GRDB
 
 extension CodeIndex {
@@ -36,14 +36,17 @@ extension CodeIndex {
                     """, arguments: [path]
             ).map { row in
                 SymbolDefinition(
-                    name: row["name"], kind: row["kind"], scope: row["scope"], line: row["line"], endLine: row["end_line"],
+                    name: row["name"], kind: row["kind"], scope: row["scope"], line: row["line"],
+                    endLine: row["end_line"],
                     signature: row["signature"])
             }
         }
     }
 
     /// Definitions of a name (or `Scope.name`), and the lines that mention it.
-    public func findSymbol(_ name: String, referenceLimit: Int = 30) async throws -> (definitions: [SymbolHit], references: [ReferenceHit]) {
+    public func findSymbol(_ name: String, referenceLimit: Int = 30) async throws -> (
+        definitions: [SymbolHit], references: [ReferenceHit]
+    ) {
         let parts = name.split(separator: ".")
         let bare = parts.last.map(String.init) ?? name
         let scope = parts.count > 1 ? parts.dropLast().joined(separator: ".") : nil
@@ -63,7 +66,9 @@ extension CodeIndex {
         guard referenceLimit > 0 else { return (definitions, []) }
         let files = try await pool.read { db in
             try String.fetchAll(
-                db, sql: "SELECT f.path FROM refs r JOIN files f ON f.id = r.file_id WHERE r.name = ? ORDER BY f.path LIMIT 200",
+                db,
+                sql:
+                    "SELECT f.path FROM refs r JOIN files f ON f.id = r.file_id WHERE r.name = ? ORDER BY f.path LIMIT 200",
                 arguments: [bare])
         }
         let definitionLines = Set(definitions.map { "\($0.path):\($0.line)" })
@@ -72,7 +77,8 @@ extension CodeIndex {
             guard let text = try? String(contentsOfFile: root + "/" + file, encoding: .utf8) else { continue }
             for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
             where Self.containsWord(line, bare) && !definitionLines.contains("\(file):\(index + 1)") {
-                references.append(ReferenceHit(path: file, line: index + 1, text: line.trimmingCharacters(in: .whitespaces)))
+                references.append(
+                    ReferenceHit(path: file, line: index + 1, text: line.trimmingCharacters(in: .whitespaces)))
                 if references.count >= referenceLimit { break outer }
             }
         }
@@ -92,13 +98,17 @@ extension CodeIndex {
     }
 
     /// The files (and functions) most likely to need a change for a problem statement, from the index alone.
-    public func locate(_ text: String, limit: Int = 10, features: LocateFeatures = LocateFeatures()) throws -> [FileScore] {
+    public func locate(_ text: String, limit: Int = 10, features: LocateFeatures = LocateFeatures()) throws
+        -> [FileScore]
+    {
         try pool.read { db in
             var scores: [String: Double] = [:]
             var reasons: [String: [String]] = [:]
             var functions: [String: [(String, Double)]] = [:]
             let kinds = Dictionary(
-                try Row.fetchAll(db, sql: "SELECT path, kind FROM files").map { ($0["path"] as String, $0["kind"] as String) },
+                try Row.fetchAll(db, sql: "SELECT path, kind FROM files").map {
+                    ($0["path"] as String, $0["kind"] as String)
+                },
                 uniquingKeysWith: { a, _ in a })
 
             if features.bm25 {
@@ -121,7 +131,9 @@ extension CodeIndex {
                     let best = perFile.values.map { $0.max() ?? 0 }.max() ?? 1
                     for (path, list) in perFile {
                         let sorted = list.sorted(by: >)
-                        let combined = sorted[0] + 0.3 * (sorted.count > 1 ? sorted[1] : 0) + 0.15 * (sorted.count > 2 ? sorted[2] : 0)
+                        let combined =
+                            sorted[0] + 0.3 * (sorted.count > 1 ? sorted[1] : 0) + 0.15
+                            * (sorted.count > 2 ? sorted[2] : 0)
                         scores[path, default: 0] += combined / (best * 1.45)
                         reasons[path, default: []].append("bm25")
                     }
@@ -154,13 +166,15 @@ extension CodeIndex {
                         }
                         for definition in definitions {
                             let scope: String? = definition["scope"]
-                            functions[definition["path"], default: []].append((scope.map { "\($0).\(name)" } ?? name, 100))
+                            functions[definition["path"], default: []].append(
+                                (scope.map { "\($0).\(name)" } ?? name, 100))
                         }
                     }
                 }
             }
             if features.demoteTests {
-                for (path, score) in scores where QueryText.isTestOrDoc(path) || kinds[path] == "doc" || !Self.isSource(path) {
+                for (path, score) in scores
+                where QueryText.isTestOrDoc(path) || kinds[path] == "doc" || !Self.isSource(path) {
                     scores[path] = score * 0.2
                 }
             }
@@ -186,7 +200,8 @@ extension CodeIndex {
             }
             return ranked.map { path, score in
                 var seen: Set<String> = []
-                let top = (functions[path] ?? []).sorted { $0.1 > $1.1 }.map(\.0).filter { seen.insert($0).inserted }.prefix(5)
+                let top = (functions[path] ?? []).sorted { $0.1 > $1.1 }.map(\.0).filter { seen.insert($0).inserted }
+                    .prefix(5)
                 var reasonSeen: Set<String> = []
                 return FileScore(
                     path: path, score: (score * 1000).rounded() / 1000,
@@ -196,8 +211,10 @@ extension CodeIndex {
     }
 
     static let sourceExtensions: Set<String> = [
-        "py", "swift", "js", "mjs", "cjs", "ts", "tsx", "jsx", "go", "rs", "java", "kt", "c", "h", "cc", "cpp", "hpp", "rb",
-        "php", "sh", "bash", "cs", "scala", "lua", "pl", "r", "m", "mm", "pyx", "pxd", "vue", "svelte", "ex", "exs", "erl",
+        "py", "swift", "js", "mjs", "cjs", "ts", "tsx", "jsx", "go", "rs", "java", "kt", "c", "h", "cc", "cpp", "hpp",
+        "rb",
+        "php", "sh", "bash", "cs", "scala", "lua", "pl", "r", "m", "mm", "pyx", "pxd", "vue", "svelte", "ex", "exs",
+        "erl",
         "hs", "ml", "clj", "dart", "zig", "jl", "sql",
     ]
 
@@ -216,7 +233,9 @@ extension CodeIndex {
             if c.isLetter || c.isNumber || c == "_" || c == "/" || c == "." || c == "-" {
                 current.append(c)
             } else {
-                if current.count > 3 { tokens.insert(current.trimmingCharacters(in: CharacterSet(charactersIn: "./-"))) }
+                if current.count > 3 {
+                    tokens.insert(current.trimmingCharacters(in: CharacterSet(charactersIn: "./-")))
+                }
                 current = ""
             }
         }
@@ -273,7 +292,9 @@ extension CodeIndex {
             let c = characters[i]
             if c.isASCII, c.isLetter || c == "_" {
                 var j = i
-                while j < characters.count, characters[j].isASCII, characters[j].isLetter || characters[j].isNumber || characters[j] == "_" {
+                while j < characters.count, characters[j].isASCII,
+                    characters[j].isLetter || characters[j].isNumber || characters[j] == "_"
+                {
                     j += 1
                 }
                 let word = String(characters[i..<j])
@@ -283,7 +304,9 @@ extension CodeIndex {
                 let marked: Bool = word.contains("_") || word.contains { $0.isNumber }
                 let placed: Bool = after == "(" || before == "." || before == "`"
                 let looksLikeCode = inner || marked || placed
-                if word.count >= 3, looksLikeCode, !QueryText.stopwords.contains(word.lowercased()) { result.insert(word) }
+                if word.count >= 3, looksLikeCode, !QueryText.stopwords.contains(word.lowercased()) {
+                    result.insert(word)
+                }
                 i = j
             } else {
                 i += 1

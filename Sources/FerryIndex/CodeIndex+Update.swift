@@ -39,7 +39,9 @@ extension CodeIndex {
         var candidates: [Candidate] = []
         let fm = FileManager.default
         for relative in listed {
-            if Self.isVendored(relative) || Self.binaryExtensions.contains((relative as NSString).pathExtension.lowercased()) {
+            if Self.isVendored(relative)
+                || Self.binaryExtensions.contains((relative as NSString).pathExtension.lowercased())
+            {
                 stats.skipped += 1
                 continue
             }
@@ -95,7 +97,8 @@ extension CodeIndex {
             do {
                 symbols = try await runCtags(code)
             } catch {
-                stats.warning = "ctags failed, so symbols are missing and chunks are windows: \((error as? FerryError)?.message ?? "\(error)")"
+                stats.warning =
+                    "ctags failed, so symbols are missing and chunks are windows: \((error as? FerryError)?.message ?? "\(error)")"
             }
             // Universal Ctags has no Swift parser: Ferry's own scanner gives Swift files their symbols and spans.
             for path in code where path.hasSuffix(".swift") && symbols[path]?.isEmpty != false {
@@ -108,32 +111,45 @@ extension CodeIndex {
         let (toWrite, touched, definitionsByPath) = (changed, touchOnly, symbols)
         let counts = try await pool.write { db -> (Int, Int) in
             for id in changedIDs + removed { try Self.deleteFile(id, db) }
-            for (id, mtime) in touched { try db.execute(sql: "UPDATE files SET mtime = ? WHERE id = ?", arguments: [mtime, id]) }
+            for (id, mtime) in touched {
+                try db.execute(sql: "UPDATE files SET mtime = ? WHERE id = ?", arguments: [mtime, id])
+            }
             var symbolCount = 0
             var chunkCount = 0
             let insertFile = try db.makeStatement(
                 sql: "INSERT INTO files(path, language, kind, hash, size, mtime, lines) VALUES (?, ?, ?, ?, ?, ?, ?)")
             let insertSymbol = try db.makeStatement(
-                sql: "INSERT INTO symbols(file_id, name, kind, scope, line, end_line, signature) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            let insertChunk = try db.makeStatement(sql: "INSERT INTO chunks(file_id, start_line, end_line, symbol) VALUES (?, ?, ?, ?)")
-            let insertFTS = try db.makeStatement(sql: "INSERT INTO chunks_fts(rowid, path, symbol, body) VALUES (?, ?, ?, ?)")
+                sql:
+                    "INSERT INTO symbols(file_id, name, kind, scope, line, end_line, signature) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )
+            let insertChunk = try db.makeStatement(
+                sql: "INSERT INTO chunks(file_id, start_line, end_line, symbol) VALUES (?, ?, ?, ?)")
+            let insertFTS = try db.makeStatement(
+                sql: "INSERT INTO chunks_fts(rowid, path, symbol, body) VALUES (?, ?, ?, ?)")
             let insertRef = try db.makeStatement(sql: "INSERT OR IGNORE INTO refs(name, file_id) VALUES (?, ?)")
             for file in toWrite {
                 let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
-                try insertFile.execute(arguments: [file.path, file.language, file.kind, file.hash, file.size, file.mtime, lines.count])
+                try insertFile.execute(arguments: [
+                    file.path, file.language, file.kind, file.hash, file.size, file.mtime, lines.count,
+                ])
                 let fileID = db.lastInsertedRowID
                 let definitions = definitionsByPath[file.path] ?? []
                 for s in definitions {
-                    try insertSymbol.execute(arguments: [fileID, s.name, s.kind, s.scope, s.line, s.endLine, s.signature])
+                    try insertSymbol.execute(arguments: [
+                        fileID, s.name, s.kind, s.scope, s.line, s.endLine, s.signature,
+                    ])
                 }
                 symbolCount += definitions.count
-                let chunks = file.kind == "doc" ? Chunker.documentChunks(lines: lines) : Chunker.chunks(lines: lines, symbols: definitions)
+                let chunks =
+                    file.kind == "doc"
+                    ? Chunker.documentChunks(lines: lines) : Chunker.chunks(lines: lines, symbols: definitions)
                 let pathWords = Identifiers.expand(file.path.replacingOccurrences(of: "/", with: " "))
                 for chunk in chunks {
                     try insertChunk.execute(arguments: [fileID, chunk.startLine, chunk.endLine, chunk.symbol])
                     let chunkID = db.lastInsertedRowID
                     try insertFTS.execute(arguments: [
-                        chunkID, pathWords, chunk.symbol.map { Identifiers.expand($0.replacingOccurrences(of: ".", with: " ")) } ?? "",
+                        chunkID, pathWords,
+                        chunk.symbol.map { Identifiers.expand($0.replacingOccurrences(of: ".", with: " ")) } ?? "",
                         Identifiers.expand(chunk.text),
                     ])
                 }
@@ -154,7 +170,8 @@ extension CodeIndex {
     }
 
     static func deleteFile(_ id: Int64, _ db: Database) throws {
-        try db.execute(sql: "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE file_id = ?)", arguments: [id])
+        try db.execute(
+            sql: "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE file_id = ?)", arguments: [id])
         try db.execute(sql: "DELETE FROM chunks WHERE file_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM symbols WHERE file_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM refs WHERE file_id = ?", arguments: [id])
@@ -163,14 +180,16 @@ extension CodeIndex {
 
     static func isVendored(_ path: String) -> Bool {
         let parts = path.split(separator: "/").dropLast()
-        return parts.contains { vendored.contains(String($0)) } || path.hasSuffix(".min.js") || path.hasSuffix(".min.css")
+        return parts.contains { vendored.contains(String($0)) } || path.hasSuffix(".min.js")
+            || path.hasSuffix(".min.css")
     }
 
     /// Files under the root: git's view (tracked plus untracked-not-ignored, so .gitignore holds) in a git repo,
     /// a walk otherwise.
     func listFiles() async throws -> [String] {
         // Inside any git work tree (its root or a subdirectory) git lists paths relative to the directory.
-        if let output = try? await HostCommand.run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], in: root),
+        if let output = try? await HostCommand.run(
+            "git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], in: root),
             output.status == 0
         {
             return Array(Set(output.stdout.split(separator: "\0").map(String.init))).sorted()
@@ -180,7 +199,9 @@ extension CodeIndex {
         while let next = enumerator?.nextObject() as? String {
             let name = (next as NSString).lastPathComponent
             if name.hasPrefix(".") || Self.vendored.contains(name) {
-                if (enumerator?.fileAttributes?[.type] as? FileAttributeType) == .typeDirectory { enumerator?.skipDescendants() }
+                if (enumerator?.fileAttributes?[.type] as? FileAttributeType) == .typeDirectory {
+                    enumerator?.skipDescendants()
+                }
                 continue
             }
             if (enumerator?.fileAttributes?[.type] as? FileAttributeType) == .typeRegular { files.append(next) }
@@ -190,7 +211,8 @@ extension CodeIndex {
 
     /// Runs Universal Ctags once over the files (JSON output with end lines).
     func runCtags(_ files: [String]) async throws -> [String: [SymbolDefinition]] {
-        let list = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-ctags-\(UUID().uuidString).txt").path
+        let list = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-ctags-\(UUID().uuidString).txt")
+            .path
         try Data(files.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: list))
         defer { try? FileManager.default.removeItem(atPath: list) }
         let output = try await HostCommand.run(
@@ -201,14 +223,16 @@ extension CodeIndex {
         var result: [String: [SymbolDefinition]] = [:]
         for line in output.stdout.split(separator: "\n") {
             guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                json["_type"] as? String == "tag", let path = json["path"] as? String, let name = json["name"] as? String,
+                json["_type"] as? String == "tag", let path = json["path"] as? String,
+                let name = json["name"] as? String,
                 let lineNumber = json["line"] as? Int
             else { continue }
             let kind = json["kind"] as? String ?? "unknown"
             if kind == "unknown" || kind == "variable" && json["scope"] != nil { continue }
             result[path, default: []].append(
                 SymbolDefinition(
-                    name: name, kind: kind, scope: json["scope"] as? String, line: lineNumber, endLine: json["end"] as? Int,
+                    name: name, kind: kind, scope: json["scope"] as? String, line: lineNumber,
+                    endLine: json["end"] as? Int,
                     signature: json["signature"] as? String))
         }
         return result

@@ -45,7 +45,8 @@ public final class CodeIndex: Sendable {
     ]
     static let docExtensions: Set<String> = ["md", "markdown", "rst", "txt", "adoc"]
     static let languages: [String: String] = [
-        "py": "python", "swift": "swift", "js": "javascript", "mjs": "javascript", "cjs": "javascript", "ts": "typescript",
+        "py": "python", "swift": "swift", "js": "javascript", "mjs": "javascript", "cjs": "javascript",
+        "ts": "typescript",
         "tsx": "typescript", "jsx": "javascript", "go": "go", "rs": "rust", "java": "java", "kt": "kotlin", "c": "c",
         "h": "c", "cc": "c++", "cpp": "c++", "hpp": "c++", "rb": "ruby", "php": "php", "sh": "shell", "bash": "shell",
         "cs": "csharp", "scala": "scala", "lua": "lua", "pl": "perl", "r": "r", "sql": "sql", "toml": "toml",
@@ -120,21 +121,22 @@ public final class CodeIndex: Sendable {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, language TEXT NOT NULL,
-                    kind TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL, mtime REAL NOT NULL,
-                    lines INTEGER NOT NULL);
-                CREATE TABLE symbols(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, name TEXT NOT NULL,
-                    kind TEXT NOT NULL, scope TEXT, line INTEGER NOT NULL, end_line INTEGER, signature TEXT);
-                CREATE INDEX symbols_name ON symbols(name);
-                CREATE INDEX symbols_file ON symbols(file_id);
-                CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
-                    end_line INTEGER NOT NULL, symbol TEXT);
-                CREATE INDEX chunks_file ON chunks(file_id);
-                CREATE VIRTUAL TABLE chunks_fts USING fts5(path, symbol, body, tokenize = 'porter unicode61');
-                CREATE TABLE refs(name TEXT NOT NULL, file_id INTEGER NOT NULL, PRIMARY KEY(name, file_id)) WITHOUT ROWID;
-                CREATE INDEX refs_file ON refs(file_id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, language TEXT NOT NULL,
+                        kind TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL, mtime REAL NOT NULL,
+                        lines INTEGER NOT NULL);
+                    CREATE TABLE symbols(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, name TEXT NOT NULL,
+                        kind TEXT NOT NULL, scope TEXT, line INTEGER NOT NULL, end_line INTEGER, signature TEXT);
+                    CREATE INDEX symbols_name ON symbols(name);
+                    CREATE INDEX symbols_file ON symbols(file_id);
+                    CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
+                        end_line INTEGER NOT NULL, symbol TEXT);
+                    CREATE INDEX chunks_file ON chunks(file_id);
+                    CREATE VIRTUAL TABLE chunks_fts USING fts5(path, symbol, body, tokenize = 'porter unicode61');
+                    CREATE TABLE refs(name TEXT NOT NULL, file_id INTEGER NOT NULL, PRIMARY KEY(name, file_id)) WITHOUT ROWID;
+                    CREATE INDEX refs_file ON refs(file_id);
+                    """)
         }
         return migrator
     }
@@ -175,7 +177,9 @@ extension CodeIndex {
             guard total > 0 else { return [] }
             let step = max(1, total / max(count, 1))
             return try String.fetchAll(
-                db, sql: "SELECT name FROM (SELECT name, ROW_NUMBER() OVER (ORDER BY id) AS n FROM symbols WHERE length(name) >= 5) WHERE n % ? = 0 LIMIT ?",
+                db,
+                sql:
+                    "SELECT name FROM (SELECT name, ROW_NUMBER() OVER (ORDER BY id) AS n FROM symbols WHERE length(name) >= 5) WHERE n % ? = 0 LIMIT ?",
                 arguments: [step, count])
         }
     }

@@ -1,6 +1,6 @@
 import FerryCore
-import Foundation
 import FerryWorkspace
+import Foundation
 import GRDB
 
 /// A chunk found by full-text search.
@@ -83,7 +83,9 @@ public struct LocateFeatures: Sendable, Hashable {
             case "tests": features.demoteTests = true
             case "functions": features.fileFunctions = true
             case "all": features = LocateFeatures()
-            default: throw FerryError(.usage, "unknown locate feature \(name): use bm25, mentions, symbols, tests, functions or all")
+            default:
+                throw FerryError(
+                    .usage, "unknown locate feature \(name): use bm25, mentions, symbols, tests, functions or all")
             }
         }
         return features
@@ -95,7 +97,8 @@ public enum QueryText {
         "the", "and", "for", "that", "this", "with", "not", "are", "but", "was", "when", "from", "have", "has", "you",
         "your", "can", "should", "would", "could", "will", "there", "their", "what", "which", "how", "why", "where",
         "into", "also", "then", "than", "them", "they", "these", "those", "been", "being", "were", "its", "our", "all",
-        "any", "some", "one", "two", "use", "used", "using", "get", "got", "like", "just", "only", "does", "did", "doesn",
+        "any", "some", "one", "two", "use", "used", "using", "get", "got", "like", "just", "only", "does", "did",
+        "doesn",
         "isn", "don", "out", "way", "here", "now", "new", "see", "may", "might", "more", "most", "other", "such",
         "because", "about", "after", "before", "same", "both", "each", "very", "want", "need", "make", "made", "seems",
         "self", "def", "return", "import", "none", "true", "false", "class", "print", "expected", "following", "code",
@@ -110,7 +113,9 @@ public enum QueryText {
         var counts: [String: Int] = [:]
         var order: [String] = []
         func add(_ word: String) {
-            guard word.count >= 3, word.count <= 40, !stopwords.contains(word), !word.allSatisfy(\.isNumber) else { return }
+            guard word.count >= 3, word.count <= 40, !stopwords.contains(word), !word.allSatisfy(\.isNumber) else {
+                return
+            }
             if counts[word] == nil { order.append(word) }
             counts[word, default: 0] += 1
         }
@@ -120,7 +125,8 @@ public enum QueryText {
             words.forEach(add)
         }
         let ranked = order.enumerated().sorted { a, b in
-            let ca = counts[a.element]!, cb = counts[b.element]!
+            let ca = counts[a.element]!
+            let cb = counts[b.element]!
             return ca != cb ? ca > cb : a.offset < b.offset
         }
         return ranked.prefix(limit).map(\.element)

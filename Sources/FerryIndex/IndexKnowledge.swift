@@ -36,7 +36,8 @@ public struct IndexKnowledge: CodeKnowledge {
         guard !definitions.isEmpty || !references.isEmpty else { return "No symbol named \(name) in the index." }
         var text = definitions.isEmpty ? "No definition of \(name) found.\n" : "Definitions:\n"
         for d in definitions {
-            text += "  \(d.path):\(d.line)\(d.endLine.map { "-\($0)" } ?? "") \(d.kind) \(d.scope.map { "\($0)." } ?? "")\(d.name)\(d.signature ?? "")\n"
+            text +=
+                "  \(d.path):\(d.line)\(d.endLine.map { "-\($0)" } ?? "") \(d.kind) \(d.scope.map { "\($0)." } ?? "")\(d.name)\(d.signature ?? "")\n"
         }
         if !references.isEmpty {
             text += "References:\n"

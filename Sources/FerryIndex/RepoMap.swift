@@ -63,7 +63,10 @@ extension CodeIndex {
                 var next = personal.map { $0 * 0.15 }
                 var dangling = 0.0
                 for s in 0..<n {
-                    if outWeight[s] == 0 { dangling += rank[s]; continue }
+                    if outWeight[s] == 0 {
+                        dangling += rank[s]
+                        continue
+                    }
                     let share = 0.85 * rank[s] / outWeight[s]
                     for (t, w) in outgoing[s] { next[t] += share * w }
                 }
@@ -102,13 +105,15 @@ extension CodeIndex {
             let chosen = symbols.enumerated().sorted { a, b in
                 let ma = Identifiers.split(Substring(a.element.name)).contains(where: terms.contains) ? 0 : 1
                 let mb = Identifiers.split(Substring(b.element.name)).contains(where: terms.contains) ? 0 : 1
-                let ta = a.element.scope == nil ? 0 : 1, tb = b.element.scope == nil ? 0 : 1
+                let ta = a.element.scope == nil ? 0 : 1
+                let tb = b.element.scope == nil ? 0 : 1
                 return (ma, ta, a.offset) < (mb, tb, b.offset)
             }.prefix(maxSymbolsPerFile).map(\.element).sorted { $0.line < $1.line }
             var block = path + ":\n"
             for symbol in chosen {
                 let signature = (symbol.signature ?? "").prefix(60)
-                block += "  \(symbol.line): \(symbol.kind) \(symbol.scope.map { "\($0)." } ?? "")\(symbol.name)\(signature)\n"
+                block +=
+                    "  \(symbol.line): \(symbol.kind) \(symbol.scope.map { "\($0)." } ?? "")\(symbol.name)\(signature)\n"
             }
             let cost = Self.estimateTokens(block)
             if used + cost > budgetTokens {

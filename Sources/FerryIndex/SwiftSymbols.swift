@@ -6,9 +6,10 @@ import Foundation
 /// like the languages ctags knows. A line scanner, not a parser: braces in strings and comments are skipped, and a
 /// declaration without a body (a property, a case, a protocol requirement) has no span: a symbol, not a chunk.
 enum SwiftSymbols {
-    static let declaration = try! NSRegularExpression(pattern: #"""
-        ^\s*(?:@[\w.]+(?:\([^)]*\))?\s+)*(?:(?:public|private|internal|fileprivate|open|package|static|class|final|override|mutating|nonmutating|nonisolated|isolated|convenience|required|lazy|weak|unowned|indirect|dynamic|optional|distributed|consuming|borrowing)(?:\([^)]*\))?\s+)*(func|init|deinit|subscript|struct|class|enum|actor|protocol|extension|typealias|var|let|case)\b\s*([A-Za-z_][\w.]*|`[^`]+`)?
-        """#)
+    static let declaration = try! NSRegularExpression(
+        pattern: #"""
+            ^\s*(?:@[\w.]+(?:\([^)]*\))?\s+)*(?:(?:public|private|internal|fileprivate|open|package|static|class|final|override|mutating|nonmutating|nonisolated|isolated|convenience|required|lazy|weak|unowned|indirect|dynamic|optional|distributed|consuming|borrowing)(?:\([^)]*\))?\s+)*(func|init|deinit|subscript|struct|class|enum|actor|protocol|extension|typealias|var|let|case)\b\s*([A-Za-z_][\w.]*|`[^`]+`)?
+            """#)
 
     static func scan(_ text: String) -> [SymbolDefinition] {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -29,7 +30,9 @@ enum SwiftSymbols {
                 let keywordRange = Range(match.range(at: 1), in: line)
             {
                 let keyword = String(line[keywordRange])
-                let named = Range(match.range(at: 2), in: line).map { String(line[$0]).trimmingCharacters(in: CharacterSet(charactersIn: "`")) }
+                let named = Range(match.range(at: 2), in: line).map {
+                    String(line[$0]).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+                }
                 let name = named ?? (["init", "deinit", "subscript"].contains(keyword) ? keyword : nil)
                 let inType = open.last?.type != nil
                 let kind: String? =
@@ -43,11 +46,14 @@ enum SwiftSymbols {
                 if let kind, let name {
                     let scope = open.compactMap(\.type).last
                     let signature = line.trimmingCharacters(in: .whitespaces)
-                    symbols.append(SymbolDefinition(
-                        name: name, kind: kind, scope: scope, line: number, endLine: nil,
-                        signature: signature.count > 160 ? String(signature.prefix(160)) : signature))
+                    symbols.append(
+                        SymbolDefinition(
+                            name: name, kind: kind, scope: scope, line: number, endLine: nil,
+                            signature: signature.count > 160 ? String(signature.prefix(160)) : signature))
                     let isType = ["struct", "class", "enum", "actor", "protocol", "extension"].contains(keyword)
-                    if isType || ["func", "init", "deinit", "subscript"].contains(keyword) || (keyword == "var" && line.contains("{")) {
+                    if isType || ["func", "init", "deinit", "subscript"].contains(keyword)
+                        || (keyword == "var" && line.contains("{"))
+                    {
                         pending = (symbols.count - 1, isType ? (scope.map { $0 + "." } ?? "") + name : nil)
                         parens = 0
                     } else {

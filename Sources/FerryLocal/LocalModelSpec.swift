@@ -11,7 +11,8 @@ public struct LocalModelSpec: Sendable, Hashable {
     public var size: Int64
     public var sha256: String
 
-    public init(name: String, fileName: String, packages: [String], packageVersion: String, size: Int64, sha256: String) {
+    public init(name: String, fileName: String, packages: [String], packageVersion: String, size: Int64, sha256: String)
+    {
         self.name = name
         self.fileName = fileName
         self.packages = packages

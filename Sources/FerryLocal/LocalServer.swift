@@ -77,12 +77,14 @@ public enum LocalServer {
         let fm = FileManager.default
         guard fm.fileExists(atPath: options.modelPath) else {
             throw FerryError(
-                .config, "no local model at \(options.modelPath) yet. Get it with `ferry model install` "
+                .config,
+                "no local model at \(options.modelPath) yet. Get it with `ferry model install` "
                     + "(or `make demo`, which installs it), or set model_path in the local profile")
         }
         guard fm.isExecutableFile(atPath: options.binary) else {
             throw FerryError(
-                .config, "the llama.cpp server \(options.binary) is not there. Build it with `ferry model install` "
+                .config,
+                "the llama.cpp server \(options.binary) is not there. Build it with `ferry model install` "
                     + "or set server_binary in the local profile")
         }
         let port: Int
@@ -91,14 +93,17 @@ public enum LocalServer {
         } else {
             guard portIsFree(options.port) else {
                 throw FerryError(
-                    .config, "port \(options.port) on 127.0.0.1 is taken by another program (and it is not a healthy "
+                    .config,
+                    "port \(options.port) on 127.0.0.1 is taken by another program (and it is not a healthy "
                         + "llama.cpp server). Stop it, or set port = 0 in the local profile to use a free port")
             }
             port = options.port
         }
-        try fm.createDirectory(atPath: (options.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try fm.createDirectory(
+            atPath: (options.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let log = try FileDescriptor.open(
-            FilePath(options.logPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            FilePath(options.logPath), .writeOnly, options: [.create, .truncate],
+            permissions: [.ownerReadWrite, .groupRead, .otherRead])
         let baseURL = "http://127.0.0.1:\(port)/v1"
         var platform = PlatformOptions()
         platform.createSession = true
@@ -120,20 +125,23 @@ public enum LocalServer {
                     if await isHealthy(baseURL: baseURL), !hasExited(pid) { break }
                     if hasExited(pid) {
                         throw FerryError(
-                            .model, "the llama.cpp server exited while starting. The end of its log "
+                            .model,
+                            "the llama.cpp server exited while starting. The end of its log "
                                 + "(\(options.logPath)):\n" + tail(of: options.logPath))
                     }
                     let waited = seconds(since: started)
                     if waited > options.startupTimeoutSeconds {
                         throw FerryError(
-                            .modelTimeout, "the llama.cpp server was not ready after \(Int(waited))s. The end of its "
+                            .modelTimeout,
+                            "the llama.cpp server was not ready after \(Int(waited))s. The end of its "
                                 + "log (\(options.logPath)):\n" + tail(of: options.logPath))
                     }
                     onStatus(.loading(seconds: waited))
                     try await Task.sleep(for: .milliseconds(200))
                 }
                 onStatus(.ready(seconds: seconds(since: started)))
-                let value = try await body(LocalEndpoint(baseURL: baseURL, startedByFerry: true, logPath: options.logPath))
+                let value = try await body(
+                    LocalEndpoint(baseURL: baseURL, startedByFerry: true, logPath: options.logPath))
                 onStatus(.stopping)
                 await execution.teardown(using: [.gracefulShutDown(allowedDurationToNextStep: .seconds(5))])
                 return .success(value)
@@ -210,7 +218,9 @@ public enum LocalServer {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
 }

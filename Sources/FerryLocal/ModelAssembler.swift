@@ -42,11 +42,13 @@ public enum ModelAssembler {
         }
         guard total == expectedSize else {
             throw FerryError(
-                .io, "the \(pieces.count) model pieces add up to \(total) bytes, not the expected \(expectedSize); "
+                .io,
+                "the \(pieces.count) model pieces add up to \(total) bytes, not the expected \(expectedSize); "
                     + "a piece is missing, truncated or extra. Delete \((pieces[0] as NSString).deletingLastPathComponent) "
                     + "and install again")
         }
-        try fm.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try fm.createDirectory(
+            atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let temporary = target + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
         fm.createFile(atPath: temporary, contents: nil)
         var succeeded = false
@@ -71,7 +73,8 @@ public enum ModelAssembler {
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         guard digest == expectedSHA256.lowercased() else {
             throw FerryError(
-                .io, "the assembled model's SHA-256 is \(digest), not \(expectedSHA256): a piece is corrupt. Nothing "
+                .io,
+                "the assembled model's SHA-256 is \(digest), not \(expectedSHA256): a piece is corrupt. Nothing "
                     + "was kept; delete \((pieces[0] as NSString).deletingLastPathComponent) and install again")
         }
         if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
@@ -83,7 +86,8 @@ public enum ModelAssembler {
     /// Hashes a model that is already in place (copied in by hand, or verified by an older Ferry) and records it as
     /// verified; a mismatch is an error and the file is left alone.
     public static func verifyInPlace(
-        _ path: String, expectedSize: Int64, expectedSHA256: String, progress: @Sendable (TransferProgress) -> Void = { _ in }
+        _ path: String, expectedSize: Int64, expectedSHA256: String,
+        progress: @Sendable (TransferProgress) -> Void = { _ in }
     ) throws {
         guard let input = FileHandle(forReadingAtPath: path) else { throw FerryError(.io, "cannot read \(path)") }
         defer { try? input.close() }
@@ -96,7 +100,8 @@ public enum ModelAssembler {
         }
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         guard done == expectedSize, digest == expectedSHA256.lowercased() else {
-            throw FerryError(.io, "\(path) is not the expected model (size \(done), SHA-256 \(digest)); delete it and install again")
+            throw FerryError(
+                .io, "\(path) is not the expected model (size \(done), SHA-256 \(digest)); delete it and install again")
         }
         try Verification(size: expectedSize, sha256: digest).write(for: path)
     }

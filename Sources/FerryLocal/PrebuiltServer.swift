@@ -50,12 +50,14 @@ public struct PrebuiltServer: Sendable {
             ])
         try check(result, "pip could not install \(Self.package)==\(Self.version)")
         progress(TransferProgress(phase: "installing llama.cpp's server (prebuilt)", done: 90, total: 100))
-        result = try await StreamingCommand.run(work + "/venv/bin/python", ["-c", "import xllamacpp; xllamacpp.CommonParams()"])
+        result = try await StreamingCommand.run(
+            work + "/venv/bin/python", ["-c", "import xllamacpp; xllamacpp.CommonParams()"])
         try check(result, "the prebuilt server does not load on this machine")
         // Only the venv's python is used (its pip scripts would name the old path): move the checked venv into
         // place and write the launcher last (its presence means "installed").
         try? fm.removeItem(atPath: directory)
-        try fm.createDirectory(atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try fm.createDirectory(
+            atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try fm.moveItem(atPath: work, toPath: directory)
         result = try await StreamingCommand.run(venvPython, ["-c", "import xllamacpp"])
         try check(result, "the prebuilt server's venv does not work where it was moved")
@@ -80,9 +82,12 @@ public struct PrebuiltServer: Sendable {
             case .none: arguments.append("parser.add_argument(\(names), dest=\"\(dest)\", action=\"store_true\")")
             case .string, .integer:
                 let required = flag == .model ? ", required=True" : ""
-                arguments.append("parser.add_argument(\(names), dest=\"\(dest)\", type=\(flag.value.rawValue)\(required))")
+                arguments.append(
+                    "parser.add_argument(\(names), dest=\"\(dest)\", type=\(flag.value.rawValue)\(required))")
             }
-            settings.append("value = args.\(dest)\nif value is not None:\n    \(flag.xllamacpp)\n    applied[\"\(flag.flag)\"] = value")
+            settings.append(
+                "value = args.\(dest)\nif value is not None:\n    \(flag.xllamacpp)\n    applied[\"\(flag.flag)\"] = value"
+            )
         }
         return """
             #!\(python)

@@ -10,7 +10,10 @@ public struct ServerBuilder: Sendable {
     public var python: String
     public var jobs: Int
 
-    public init(cache: LocalCache = .default(), python: String = "python3", jobs: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(
+        cache: LocalCache = .default(), python: String = "python3",
+        jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
         self.cache = cache
         self.python = python
         self.jobs = max(1, jobs)
@@ -24,9 +27,13 @@ public struct ServerBuilder: Sendable {
     /// A usable server binary: Ferry's build, else the prebuilt server, else `llama-server` on PATH.
     public var installedBinary: String? {
         if FileManager.default.isExecutableFile(atPath: binaryPath) { return binaryPath }
-        if !sourceOnly, let launcher = PrebuiltServer(cache: cache, python: python).installedLauncher { return launcher }
+        if !sourceOnly, let launcher = PrebuiltServer(cache: cache, python: python).installedLauncher {
+            return launcher
+        }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        return path.split(separator: ":").map { "\($0)/llama-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return path.split(separator: ":").map { "\($0)/llama-server" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     /// A server to run: the prebuilt one when it installs and loads here, else llama.cpp built from source.
@@ -36,7 +43,8 @@ public struct ServerBuilder: Sendable {
             do {
                 return try await PrebuiltServer(cache: cache, python: python).ensure(progress: progress)
             } catch {
-                progress(TransferProgress(phase: "prebuilt server unavailable, building llama.cpp", done: 0, total: 100))
+                progress(
+                    TransferProgress(phase: "prebuilt server unavailable, building llama.cpp", done: 0, total: 100))
                 FileHandle.standardError.write(Data("ferry: \(error); building llama.cpp's server instead\n".utf8))
             }
         }
@@ -46,8 +54,14 @@ public struct ServerBuilder: Sendable {
     /// Builds llama.cpp's `llama-server` from source.
     public func build(progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
         let fm = FileManager.default
-        guard fm.isExecutableFile(atPath: "/usr/bin/cmake") || (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains(where: { fm.isExecutableFile(atPath: "\($0)/cmake") }) else {
-            throw FerryError(.io, "building llama-server needs cmake and a C++ compiler: sudo apt-get install cmake g++")
+        guard
+            fm.isExecutableFile(atPath: "/usr/bin/cmake")
+                || (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains(where: {
+                    fm.isExecutableFile(atPath: "\($0)/cmake")
+                })
+        else {
+            throw FerryError(
+                .io, "building llama-server needs cmake and a C++ compiler: sudo apt-get install cmake g++")
         }
         let work = cache.root + "/llama.cpp/build-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: work)
@@ -86,13 +100,15 @@ public struct ServerBuilder: Sendable {
             }
         }
         try check(result, "building llama-server failed")
-        try fm.createDirectory(atPath: (binaryPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try fm.createDirectory(
+            atPath: (binaryPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let built = work + "/build/bin/llama-server"
         // Every flag Ferry passes must be one this server takes: say so now, not at the first run.
         let help = try await StreamingCommand.run(built, ["--help"], keep: 100_000)
         let missing = LlamaServerFlag.missing(fromHelp: help.tail.joined(separator: "\n"))
         guard missing.isEmpty else {
-            throw FerryError(.io, "the built llama-server does not take \(missing.joined(separator: " ")), which Ferry passes")
+            throw FerryError(
+                .io, "the built llama-server does not take \(missing.joined(separator: " ")), which Ferry passes")
         }
         try? fm.removeItem(atPath: binaryPath + ".partial")
         try fm.copyItem(atPath: built, toPath: binaryPath + ".partial")

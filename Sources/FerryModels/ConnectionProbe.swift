@@ -49,7 +49,8 @@ final class ConnectionProbe: Sendable {
         case .unresolved:
             throw FerryError(
                 .modelUnreachable,
-                "cannot resolve the host '\(host)' in \(url). Fix: check base_url of the model profile '\(profile.name)'")
+                "cannot resolve the host '\(host)' in \(url). Fix: check base_url of the model profile '\(profile.name)'"
+            )
         case .failed:
             return
         }
@@ -63,8 +64,12 @@ final class ConnectionProbe: Sendable {
             try? await channel.close()
             return .open
         } catch let error as NIOConnectionError {
-            if error.connectionErrors.isEmpty && (error.dnsAError != nil || error.dnsAAAAError != nil) { return .unresolved }
-            if error.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) { return .refused }
+            if error.connectionErrors.isEmpty && (error.dnsAError != nil || error.dnsAAAAError != nil) {
+                return .unresolved
+            }
+            if error.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) {
+                return .refused
+            }
             if error.connectionErrors.contains(where: { Self.isConnectTimeout($0.error) }) { return .timedOut }
             return .failed
         } catch let error as IOError where error.errnoCode == ECONNREFUSED {

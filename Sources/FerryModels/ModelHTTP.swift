@@ -67,7 +67,8 @@ struct ModelHTTP: Sendable {
 
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .seconds(Int64(max(60, profile.idleTimeoutSeconds * 4))))
+            response = try await client.execute(
+                request, timeout: .seconds(Int64(max(60, profile.idleTimeoutSeconds * 4))))
         } catch {
             throw transportError(error, url: url, phase: "connect")
         }
@@ -157,4 +158,3 @@ struct ModelHTTP: Sendable {
         return json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue ?? json["message"]?.stringValue
     }
 }
-

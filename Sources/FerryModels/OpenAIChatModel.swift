@@ -102,7 +102,9 @@ struct OpenAIStream: StreamAccumulator {
                     ?? usageJSON["cached_tokens"]?.intValue ?? 0)
         }
         if let reported = json["timings"], reported.isObject { timings = reported }
-        if let progress = json["prompt_progress"], let total = progress["total"]?.intValue, let processed = progress["processed"]?.intValue {
+        if let progress = json["prompt_progress"], let total = progress["total"]?.intValue,
+            let processed = progress["processed"]?.intValue
+        {
             onDelta(.promptProgress(processed: processed, total: total))
         }
         guard case .array(let choices) = json["choices"] ?? .null, let choice = choices.first else { return false }

@@ -10,7 +10,8 @@ public final class ScriptedModel: ChatModel, Sendable {
     private let calls = Mutex(0)
 
     /// Replies made by `next`, called with the 1-based number of the call; nil ends the script.
-    public init(profile: ModelProfile, next: @escaping @Sendable (_ index: Int, _ request: ChatRequest) -> ModelReply?) {
+    public init(profile: ModelProfile, next: @escaping @Sendable (_ index: Int, _ request: ChatRequest) -> ModelReply?)
+    {
         self.profile = profile
         self.next = next
     }
@@ -34,11 +35,17 @@ public final class ScriptedModel: ChatModel, Sendable {
     }
 
     /// A reply that makes one tool call.
-    public static func call(_ name: String, _ arguments: JSONValue, text: String = "", usage: Usage = Usage(inputTokens: 1_000, outputTokens: 40))
+    public static func call(
+        _ name: String, _ arguments: JSONValue, text: String = "",
+        usage: Usage = Usage(inputTokens: 1_000, outputTokens: 40)
+    )
         -> ModelReply
     {
         ModelReply(
-            content: text, toolCalls: [ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString)],
+            content: text,
+            toolCalls: [
+                ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString)
+            ],
             usage: usage)
     }
 }

@@ -13,13 +13,16 @@ public struct TextProtocolModel: ChatModel {
         -> ModelReply
     {
         let messages = Self.render(request.messages, tools: request.tools)
-        var reply = try await base.complete(ChatRequest(messages: messages, tools: [], maxTokens: request.maxTokens, temperature: request.temperature), onDelta: onDelta)
+        var reply = try await base.complete(
+            ChatRequest(messages: messages, tools: [], maxTokens: request.maxTokens, temperature: request.temperature),
+            onDelta: onDelta)
         guard !request.tools.isEmpty else { return reply }
         var calls: [ToolCall] = []
         for parsed in TextToolProtocol.parseCalls(reply.content) {
             switch parsed {
             case .call(let name, let arguments):
-                calls.append(ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString))
+                calls.append(
+                    ToolCall(id: "call_\(UUID().uuidString.prefix(8))", name: name, arguments: arguments.jsonString))
             case .error(let message):
                 // Keep the actions before a bad one; a reply whose first action is bad is malformed.
                 if calls.isEmpty {

@@ -45,15 +45,22 @@ extension TextToolProtocol {
             }
             index = cursor + 1
             guard let path else {
-                results.append(.error("Put the file's path on the line just before each `<<<<<<< SEARCH` block (or before its ``` fence)."))
+                results.append(
+                    .error(
+                        "Put the file's path on the line just before each `<<<<<<< SEARCH` block (or before its ``` fence)."
+                    ))
                 continue
             }
             let oldText = old.joined(separator: "\n")
             let newText = new.joined(separator: "\n")
             if oldText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                results.append(.call(name: "write_file", arguments: ["path": .string(path), "content": .string(newText + "\n")]))
+                results.append(
+                    .call(name: "write_file", arguments: ["path": .string(path), "content": .string(newText + "\n")]))
             } else {
-                results.append(.call(name: "edit_file", arguments: ["path": .string(path), "old": .string(oldText), "new": .string(newText)]))
+                results.append(
+                    .call(
+                        name: "edit_file",
+                        arguments: ["path": .string(path), "old": .string(oldText), "new": .string(newText)]))
             }
         }
         return results

@@ -49,7 +49,11 @@ public enum TextToolProtocol {
         while let open = reply.range(of: "<tool_call>", range: searchStart..<reply.endIndex) {
             let close = reply.range(of: "</tool_call>", range: open.upperBound..<reply.endIndex)
             let inner = String(reply[open.upperBound..<(close?.lowerBound ?? reply.endIndex)])
-            found.append((reply.utf8.distance(from: reply.startIndex, to: open.lowerBound), call(fromJSONText: stripFence(inner), origin: "<tool_call>")))
+            found.append(
+                (
+                    reply.utf8.distance(from: reply.startIndex, to: open.lowerBound),
+                    call(fromJSONText: stripFence(inner), origin: "<tool_call>")
+                ))
             searchStart = close?.upperBound ?? reply.endIndex
         }
         // ```json blocks (outside SEARCH/REPLACE blocks, which are not JSON).
@@ -65,19 +69,24 @@ public enum TextToolProtocol {
             }
             if inFence {
                 let text = body.joined(separator: "\n")
-                if fenceLanguage == "json" || (fenceLanguage.isEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{")) {
+                if fenceLanguage == "json"
+                    || (fenceLanguage.isEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{"))
+                {
                     found.append((offsets[fenceStart], call(fromJSONText: text, origin: "the ```json block")))
                 }
                 inFence = false
             } else {
                 inFence = true
                 fenceStart = number
-                fenceLanguage = String(trimmed.dropFirst(3).trimmingCharacters(in: .whitespaces).lowercased().split(separator: " ").first ?? "")
+                fenceLanguage = String(
+                    trimmed.dropFirst(3).trimmingCharacters(in: .whitespaces).lowercased().split(separator: " ").first
+                        ?? "")
                 body = []
             }
         }
         if inFence, fenceLanguage == "json" {
-            found.append((offsets[fenceStart], call(fromJSONText: body.joined(separator: "\n"), origin: "the ```json block")))
+            found.append(
+                (offsets[fenceStart], call(fromJSONText: body.joined(separator: "\n"), origin: "the ```json block")))
         }
         guard !found.isEmpty else { return [parse(reply)] }
         return Array(found.sorted { $0.position < $1.position }.map(\.parsed).prefix(maxActionsPerReply))
@@ -92,7 +101,8 @@ public enum TextToolProtocol {
             return call(fromJSONText: inner, origin: "<tool_call>")
         }
         let fences = fencedBlocks(in: reply)
-        if let json = fences.first(where: { $0.language == "json" || ($0.language.isEmpty && $0.body.hasPrefix("{")) }) {
+        if let json = fences.first(where: { $0.language == "json" || ($0.language.isEmpty && $0.body.hasPrefix("{")) })
+        {
             return call(fromJSONText: json.body, origin: "the ```json block")
         }
         if let shell = fences.first(where: { shellLanguages.contains($0.language) }) {
@@ -100,14 +110,16 @@ public enum TextToolProtocol {
             guard !command.isEmpty else { return .error("The ```bash block is empty.") }
             return .call(name: "shell", arguments: ["command": .string(command)])
         }
-        if let start = reply.firstIndex(of: "{"), case .call(let name, let arguments) = call(
-            fromJSONText: String(reply[start...]), origin: "")
+        if let start = reply.firstIndex(of: "{"),
+            case .call(let name, let arguments) = call(
+                fromJSONText: String(reply[start...]), origin: "")
         {
             return .call(name: name, arguments: arguments)
         }
         return .error(
             "No action found. End your reply with exactly one action: a ```json block such as "
-                + "{\"tool\": \"read_file\", \"args\": {\"path\": \"src/app.py\"}}, or a ```bash block with one command.")
+                + "{\"tool\": \"read_file\", \"args\": {\"path\": \"src/app.py\"}}, or a ```bash block with one command."
+        )
     }
 
     struct Fence {
@@ -148,7 +160,8 @@ public enum TextToolProtocol {
     static func call(fromJSONText text: String, origin: String) -> Parsed {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let object = lenientObject(trimmed) else {
-            return .error("\(origin.isEmpty ? "The action" : origin) is not a valid JSON object: \(trimmed.prefix(200))")
+            return .error(
+                "\(origin.isEmpty ? "The action" : origin) is not a valid JSON object: \(trimmed.prefix(200))")
         }
         guard let name = (object["name"] ?? object["tool"] ?? object["function"])?.stringValue, !name.isEmpty else {
             return .error("The JSON action has no \"tool\" (or \"name\") field.")
@@ -174,10 +187,20 @@ public enum TextToolProtocol {
         for index in candidate.indices {
             let char = candidate[index]
             if inString {
-                if escaped { escaped = false } else if char == "\\" { escaped = true } else if char == "\"" { inString = false }
+                if escaped {
+                    escaped = false
+                } else if char == "\\" {
+                    escaped = true
+                } else if char == "\"" {
+                    inString = false
+                }
                 continue
             }
-            if char == "\"" { inString = true } else if char == "{" { depth += 1 } else if char == "}" {
+            if char == "\"" {
+                inString = true
+            } else if char == "{" {
+                depth += 1
+            } else if char == "}" {
                 depth -= 1
                 if depth == 0 {
                     end = index
@@ -216,7 +239,9 @@ public enum TextToolProtocol {
                 index += 1
             } else if char == "\"" {
                 var next = index + 1
-                while next < chars.count, chars[next] == " " || chars[next] == "\t" || chars[next] == "\r" || chars[next] == "\n" { next += 1 }
+                while next < chars.count,
+                    chars[next] == " " || chars[next] == "\t" || chars[next] == "\r" || chars[next] == "\n"
+                { next += 1 }
                 if next >= chars.count || ",}]:".contains(chars[next]) {
                     inString = false
                     out.append(char)

@@ -111,7 +111,8 @@ public struct BubblewrapRunner: CommandRunner {
             }
             group = (cgroup, folder)
             // The shell joins the group, then becomes bwrap: everything the command starts is counted.
-            arguments = ["-c", "echo $$ > \"$0\" || exit 125; exec \"$@\"", folder + "/cgroup.procs", bwrapPath] + arguments
+            arguments =
+                ["-c", "echo $$ > \"$0\" || exit 125; exec \"$@\"", folder + "/cgroup.procs", bwrapPath] + arguments
             executable = "/bin/sh"
         }
         defer { if let group { group.cgroup.remove(group.folder) } }

@@ -16,7 +16,10 @@ public final class LongLivedCommand: @unchecked Sendable {
     let stderrPath: String
     let cleanup: @Sendable () -> Void
 
-    init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String, cleanup: @escaping @Sendable () -> Void) throws {
+    init(
+        executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
+        cleanup: @escaping @Sendable () -> Void
+    ) throws {
         let stdin = Pipe()
         let stdout = Pipe()
         let process = Process()
@@ -26,7 +29,9 @@ public final class LongLivedCommand: @unchecked Sendable {
         process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
         process.standardInput = stdin
         process.standardOutput = stdout
-        let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-mcp-\(UUID().uuidString.prefix(8)).log").path
+        let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-mcp-\(UUID().uuidString.prefix(8)).log"
+        ).path
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         do {
@@ -80,7 +85,8 @@ extension BubblewrapRunner {
         var cleanup: @Sendable () -> Void = {}
         if case .cgroup(let cgroup) = processCap {
             let folder = try cgroup.make(limit: policy.maxProcesses)
-            arguments = ["-c", "echo $$ > \"$0\" || exit 125; exec \"$@\"", folder + "/cgroup.procs", bwrapPath] + arguments
+            arguments =
+                ["-c", "echo $$ > \"$0\" || exit 125; exec \"$@\"", folder + "/cgroup.procs", bwrapPath] + arguments
             executable = "/bin/sh"
             cleanup = {
                 cgroup.killAll(folder)
@@ -88,7 +94,8 @@ extension BubblewrapRunner {
             }
         }
         return try LongLivedCommand(
-            executable: executable, arguments: arguments, environment: [:], workingDirectory: request.workingDirectory, cleanup: cleanup)
+            executable: executable, arguments: arguments, environment: [:], workingDirectory: request.workingDirectory,
+            cleanup: cleanup)
     }
 }
 
@@ -97,7 +104,8 @@ extension DirectRunner {
     public func launch(_ request: CommandRequest) throws -> LongLivedCommand {
         try LongLivedCommand(
             executable: "/bin/bash", arguments: ["-c", policy.limitsPrologue + request.script],
-            environment: policy.environment(from: hostEnvironment), workingDirectory: request.workingDirectory, cleanup: {})
+            environment: policy.environment(from: hostEnvironment), workingDirectory: request.workingDirectory,
+            cleanup: {})
     }
 }
 

@@ -1,8 +1,8 @@
 import FerryCore
 import Foundation
 import Subprocess
-import SystemPackage
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc

@@ -64,7 +64,9 @@ public struct SandboxPolicy: Sendable, Hashable {
             if let value = host[name] { result[name] = value }
         }
         if result["PATH"] == nil { result["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
-        if let home = host["HOME"], result["PYENV_ROOT"] == nil, FileManager.default.fileExists(atPath: home + "/.pyenv") {
+        if let home = host["HOME"], result["PYENV_ROOT"] == nil,
+            FileManager.default.fileExists(atPath: home + "/.pyenv")
+        {
             result["PYENV_ROOT"] = home + "/.pyenv"
         }
         result["HOME"] = "/tmp"
@@ -106,14 +108,19 @@ extension SandboxPolicy {
     ]
 
     /// Where toolchains keep themselves; shown read-only when the environment names them.
-    static let toolchainVariables = ["PYENV_ROOT", "CARGO_HOME", "RUSTUP_HOME", "GOROOT", "GOPATH", "JAVA_HOME", "VIRTUAL_ENV", "NVM_DIR"]
+    static let toolchainVariables = [
+        "PYENV_ROOT", "CARGO_HOME", "RUSTUP_HOME", "GOROOT", "GOPATH", "JAVA_HOME", "VIRTUAL_ENV", "NVM_DIR",
+    ]
 
     /// Directories hidden by default: the home directory (keys, shell history, Ferry's own config and store), every
     /// other home, and Ferry's folders wherever XDG puts them.
     public static func defaultHiddenPaths(host: [String: String]) -> [String] {
         var paths = ["/root", "/home"]
         if let home = host["HOME"], !home.isEmpty { paths.append(home) }
-        return paths + [FerryPaths.data(environment: host), FerryPaths.config(environment: host), FerryPaths.cache(environment: host)]
+        return paths + [
+            FerryPaths.data(environment: host), FerryPaths.config(environment: host),
+            FerryPaths.cache(environment: host),
+        ]
     }
 
     /// The filesystem the command sees, after `--ro-bind / /`: hidden folders, then the toolchains and binds shown
@@ -127,8 +134,9 @@ extension SandboxPolicy {
         // A hidden path that is a symbolic link (/home -> /usr/home) is hidden where it leads: bubblewrap mounts
         // onto the target.
         let hidden = Self.unique(
-            (Self.defaultHiddenPaths(host: host) + hiddenPaths).map(Self.clean).filter(fileExists).map(resolve))
-            .filter { $0 != "/" }
+            (Self.defaultHiddenPaths(host: host) + hiddenPaths).map(Self.clean).filter(fileExists).map(resolve)
+        )
+        .filter { $0 != "/" }
         func isUnder(_ path: String, _ folder: String) -> Bool { path == folder || path.hasPrefix(folder + "/") }
 
         var shown: [String] = readOnlyBinds.map { Self.clean(Self.expandTilde($0, host: host)) }
@@ -156,7 +164,8 @@ extension SandboxPolicy {
         // A hidden folder inside the workspace or a shown path (a data directory inside the repository) is hidden
         // again on top.
         for folder in hidden where !isUnder(workspace, folder) {
-            let coveredAgain = isUnder(folder, workspace) || readOnlyPaths.map(Self.clean).contains { isUnder(folder, $0) }
+            let coveredAgain =
+                isUnder(folder, workspace) || readOnlyPaths.map(Self.clean).contains { isUnder(folder, $0) }
             if coveredAgain { mounts.append(.hide(folder)) }
         }
         return mounts

@@ -6,7 +6,9 @@ import Hummingbird
 extension Dashboard {
     func admin(_ request: Request) async throws -> Viewer {
         let viewer = try await signedIn(request)
-        guard viewer.principal.role == .admin else { throw page(.forbidden, "Only an admin key can see the admin page.") }
+        guard viewer.principal.role == .admin else {
+            throw page(.forbidden, "Only an admin key can see the admin page.")
+        }
         return viewer
     }
 
@@ -20,29 +22,33 @@ extension Dashboard {
         for status in try await store.budgets(tenantID: tenant, projectID: nil, now: Date()) {
             budgets.append(Self.budgetRow("Tenant", status))
         }
-        return html("admin", [
-            "title": "Admin", "shownKey": shownKey as Any, "shownSecret": shownSecret as Any,
-            "projects": projects.map { project -> [String: Any] in
-                [
-                    "id": project.id, "name": project.name, "repo": project.repo, "base": project.base,
-                    "model": project.model ?? "default", "testCommand": project.testCommand ?? "–",
-                    "webhook": project.webhookURL ?? "–", "push": project.push,
-                ]
-            },
-            "keys": keys.map { key -> [String: Any] in
-                [
-                    "id": key.id, "role": key.role.rawValue, "created": Self.time(key.createdAt) as Any,
-                    "revoked": Self.time(key.revokedAt) as Any, "active": key.revokedAt == nil, "self": key.id == viewer.principal.keyID,
-                ]
-            },
-            "audit": audit.map { entry -> [String: Any] in
-                [
-                    "at": Self.time(entry.at) as Any, "key": entry.keyID, "action": entry.action, "object": entry.object,
-                    "detail": entry.detail, "remote": entry.remote ?? "–",
-                ]
-            },
-            "budgets": budgets, "projectOptions": projects.map { ["id": $0.id, "name": $0.name] },
-        ], viewer: viewer)
+        return html(
+            "admin",
+            [
+                "title": "Admin", "shownKey": shownKey as Any, "shownSecret": shownSecret as Any,
+                "projects": projects.map { project -> [String: Any] in
+                    [
+                        "id": project.id, "name": project.name, "repo": project.repo, "base": project.base,
+                        "model": project.model ?? "default", "testCommand": project.testCommand ?? "–",
+                        "webhook": project.webhookURL ?? "–", "push": project.push,
+                    ]
+                },
+                "keys": keys.map { key -> [String: Any] in
+                    [
+                        "id": key.id, "role": key.role.rawValue, "created": Self.time(key.createdAt) as Any,
+                        "revoked": Self.time(key.revokedAt) as Any, "active": key.revokedAt == nil,
+                        "self": key.id == viewer.principal.keyID,
+                    ]
+                },
+                "audit": audit.map { entry -> [String: Any] in
+                    [
+                        "at": Self.time(entry.at) as Any, "key": entry.keyID, "action": entry.action,
+                        "object": entry.object,
+                        "detail": entry.detail, "remote": entry.remote ?? "–",
+                    ]
+                },
+                "budgets": budgets, "projectOptions": projects.map { ["id": $0.id, "name": $0.name] },
+            ], viewer: viewer)
     }
 
     func adminProject(_ request: Request, remote: String?) async throws -> Response {
@@ -56,10 +62,12 @@ extension Dashboard {
         }
         let project: Project
         do {
-            project = try await ServerAPI(store: store, runStore: runStore, policy: policy, secrets: secrets).addProject(
-                viewer.principal, name: name, repo: repo, base: field("base") ?? "main", model: field("model"),
-                testCommand: field("test_command"), webhook: field("webhook_url"), push: fields["push"] == "on", remote: remote,
-                via: "dashboard")
+            project = try await ServerAPI(store: store, runStore: runStore, policy: policy, secrets: secrets)
+                .addProject(
+                    viewer.principal, name: name, repo: repo, base: field("base") ?? "main", model: field("model"),
+                    testCommand: field("test_command"), webhook: field("webhook_url"), push: fields["push"] == "on",
+                    remote: remote,
+                    via: "dashboard")
         } catch let problem as Problem {
             throw page(problem.status, problem.detail)
         }
@@ -72,7 +80,8 @@ extension Dashboard {
         let fields = try await form(request, viewer, admin: true)
         guard let role = fields["role"].flatMap(Role.init(rawValue:)) else { throw page(.badRequest, "Pick a role.") }
         let (id, key) = try await store.createKey(tenantID: viewer.principal.tenantID, role: role)
-        try await ServerAPI(store: store, runStore: runStore).record(viewer.principal, "key.create", id, "role \(role.rawValue) (dashboard)", remote)
+        try await ServerAPI(store: store, runStore: runStore).record(
+            viewer.principal, "key.create", id, "role \(role.rawValue) (dashboard)", remote)
         // Shown once, on this page only.
         return try await adminPage(request, shownKey: key)
     }
@@ -83,7 +92,8 @@ extension Dashboard {
         guard try await store.revokeKey(id: id, tenantID: viewer.principal.tenantID, now: Date()) else {
             throw page(.notFound, "No key \(id).")
         }
-        try await ServerAPI(store: store, runStore: runStore).record(viewer.principal, "key.revoke", id, "(dashboard)", remote)
+        try await ServerAPI(store: store, runStore: runStore).record(
+            viewer.principal, "key.revoke", id, "(dashboard)", remote)
         return Self.redirect("/admin")
     }
 
@@ -104,7 +114,8 @@ extension Dashboard {
         }
         try await store.setBudget(tenantID: viewer.principal.tenantID, projectID: projectID, monthlyUSD: amount)
         try await ServerAPI(store: store, runStore: runStore).record(
-            viewer.principal, "budget.set", projectID ?? "tenant", amount.map { String(format: "%.2f USD (dashboard)", $0) } ?? "removed (dashboard)",
+            viewer.principal, "budget.set", projectID ?? "tenant",
+            amount.map { String(format: "%.2f USD (dashboard)", $0) } ?? "removed (dashboard)",
             remote)
         return Self.redirect("/spend")
     }

@@ -7,14 +7,24 @@ extension Dashboard {
     func addOtherRoutes(to router: Router<ServerContext>) {
         router.get("/spend") { request, _ in try await handle { try await spendPage(request) } }
         router.get("/evals") { request, _ in try await handle { try await evalsPage(request) } }
-        router.post("/evals") { request, context in try await handle { try await importEval(request, remote: context.remote) } }
-        router.get("/admin") { request, _ in try await handle { try await adminPage(request, shownKey: nil) } }
-        router.post("/admin/projects") { request, context in try await handle { try await adminProject(request, remote: context.remote) } }
-        router.post("/admin/keys") { request, context in try await handle { try await adminKey(request, remote: context.remote) } }
-        router.post("/admin/keys/:id/revoke") { request, context in
-            try await handle { try await adminRevoke(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+        router.post("/evals") { request, context in
+            try await handle { try await importEval(request, remote: context.remote) }
         }
-        router.post("/admin/budgets") { request, context in try await handle { try await adminBudget(request, remote: context.remote) } }
+        router.get("/admin") { request, _ in try await handle { try await adminPage(request, shownKey: nil) } }
+        router.post("/admin/projects") { request, context in
+            try await handle { try await adminProject(request, remote: context.remote) }
+        }
+        router.post("/admin/keys") { request, context in
+            try await handle { try await adminKey(request, remote: context.remote) }
+        }
+        router.post("/admin/keys/:id/revoke") { request, context in
+            try await handle {
+                try await adminRevoke(request, id: context.parameters.get("id") ?? "", remote: context.remote)
+            }
+        }
+        router.post("/admin/budgets") { request, context in
+            try await handle { try await adminBudget(request, remote: context.remote) }
+        }
     }
 
     static func monthStart(_ now: Date) -> Date {
@@ -26,13 +36,16 @@ extension Dashboard {
     func spendPage(_ request: Request) async throws -> Response {
         let viewer = try await signedIn(request)
         let tenant = viewer.principal.tenantID
-        let now = Date(), start = Self.monthStart(now)
+        let now = Date()
+        let start = Self.monthStart(now)
         let projects = try await store.projects(tenantID: tenant)
         let names = Dictionary(projects.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         let rows = try await store.spendByDay(tenantID: tenant, since: start)
         let total = rows.reduce(0) { $0 + $1.usd }
         func grouped(_ key: (SpendRow) -> String) -> [(label: String, value: Double)] {
-            Dictionary(grouping: rows, by: key).map { ($0.key, $0.value.reduce(0) { $0 + $1.usd }) }.sorted { $0.label < $1.label }
+            Dictionary(grouping: rows, by: key).map { ($0.key, $0.value.reduce(0) { $0 + $1.usd }) }.sorted {
+                $0.label < $1.label
+            }
         }
         // Every day of the month so far, spent or not.
         var days: [(label: String, value: Double)] = []
@@ -43,28 +56,35 @@ extension Dashboard {
             days.append((label, byDay[label] ?? 0))
             day = day.addingTimeInterval(86_400)
         }
-        let byModel = grouped(\.model), byProject = grouped { names[$0.projectID] ?? $0.projectID }
+        let byModel = grouped(\.model)
+        let byProject = grouped { names[$0.projectID] ?? $0.projectID }
         var budgets: [[String: Any]] = []
         for status in try await store.budgets(tenantID: tenant, projectID: nil, now: now) {
             budgets.append(Self.budgetRow("Tenant", status))
         }
         for project in projects {
-            for status in try await store.budgets(tenantID: tenant, projectID: project.id, now: now) where status.projectID == project.id {
+            for status in try await store.budgets(tenantID: tenant, projectID: project.id, now: now)
+            where status.projectID == project.id {
                 budgets.append(Self.budgetRow("Project \(project.name)", status))
             }
         }
         let counts = try await store.taskCounts(tenantID: tenant, since: start)
         let verified = counts[TaskState.verified.rawValue] ?? 0
-        let table = { (data: [(label: String, value: Double)]) in data.map { ["label": $0.label, "usd": Self.money($0.value)] } }
-        return html("spend", [
-            "title": "Spend", "month": String(Date.ISO8601FormatStyle().format(start).prefix(7)), "total": Self.money(total),
-            "budgets": budgets, "hasBudgets": !budgets.isEmpty, "verified": verified,
-            "perVerified": verified > 0 ? Self.money(total / Double(verified)) : "–",
-            "dayChart": Charts.bars(days, label: "USD spent per day this month", dates: true, format: Self.money),
-            "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
-            "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
-            "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },
-        ], viewer: viewer)
+        let table = { (data: [(label: String, value: Double)]) in
+            data.map { ["label": $0.label, "usd": Self.money($0.value)] }
+        }
+        return html(
+            "spend",
+            [
+                "title": "Spend", "month": String(Date.ISO8601FormatStyle().format(start).prefix(7)),
+                "total": Self.money(total),
+                "budgets": budgets, "hasBudgets": !budgets.isEmpty, "verified": verified,
+                "perVerified": verified > 0 ? Self.money(total / Double(verified)) : "–",
+                "dayChart": Charts.bars(days, label: "USD spent per day this month", dates: true, format: Self.money),
+                "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
+                "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
+                "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },
+            ], viewer: viewer)
     }
 
     static func budgetRow(_ scope: String, _ status: BudgetStatus) -> [String: Any] {
@@ -84,10 +104,12 @@ extension Dashboard {
         for record in records {
             guard let report = JSONValue.parse(record.report), let metrics = report["metrics"] else { continue }
             // A suite is named by its folder when its file has the usual name (evals/ferry-easy/suite.jsonl).
-            let suite = report["suite"]?.stringValue.map { path -> String in
-                let url = URL(fileURLWithPath: path)
-                return url.lastPathComponent == "suite.jsonl" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
-            } ?? record.name
+            let suite =
+                report["suite"]?.stringValue.map { path -> String in
+                    let url = URL(fileURLWithPath: path)
+                    return url.lastPathComponent == "suite.jsonl"
+                        ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
+                } ?? record.name
             // Reports are checked when imported; one stored before that check is shown with what is out of range
             // as "?" (never converted where it could trap).
             func value(_ key: String, _ range: ClosedRange<Double>) -> Double? {
@@ -100,23 +122,30 @@ extension Dashboard {
             rows.append([
                 "name": record.name, "suite": suite, "at": Self.time(record.at) as Any,
                 "resolved": "\(count("resolved"))/\(count("total"))",
-                "rate": pct("resolve_rate"), "ci": "\(pct("ci95_low"))–\(pct("ci95_high"))", "falseVerified": pct("false_verified_rate"),
+                "rate": pct("resolve_rate"), "ci": "\(pct("ci95_low"))–\(pct("ci95_high"))",
+                "falseVerified": pct("false_verified_rate"),
                 "perResolved": value("usd_per_resolved", 0...1e12).map(Self.money) ?? "–", "met": rate >= 0.8,
             ])
         }
         let series = bySuite.sorted { $0.key < $1.key }.map { (name: $0.key, points: $0.value) }
-        return html("evals", [
-            "title": "Accuracy", "runs": rows.reversed() as [[String: Any]], "hasRuns": !rows.isEmpty,
-            "chart": Charts.rates(series, goal: 0.8, label: "Resolve rate per eval run, by suite, against the 80% line"),
-            "suites": series.map(\.name),
-        ], viewer: viewer)
+        return html(
+            "evals",
+            [
+                "title": "Accuracy", "runs": rows.reversed() as [[String: Any]], "hasRuns": !rows.isEmpty,
+                "chart": Charts.rates(
+                    series, goal: 0.8, label: "Resolve rate per eval run, by suite, against the 80% line"),
+                "suites": series.map(\.name),
+            ], viewer: viewer)
     }
 
     func importEval(_ request: Request, remote: String?) async throws -> Response {
         let viewer = try await signedIn(request)
         let fields = try await form(request, viewer)
-        guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolve_rate"] != nil else {
-            throw page(.badRequest, "That is not a `ferry eval` report.json (it needs metrics.resolve_rate). Go back and paste the file.")
+        guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolve_rate"] != nil
+        else {
+            throw page(
+                .badRequest,
+                "That is not a `ferry eval` report.json (it needs metrics.resolve_rate). Go back and paste the file.")
         }
         do {
             try ServerAPI.checkEvalMetrics(report["metrics"] ?? .null)

@@ -7,7 +7,9 @@ import Hummingbird
 extension Dashboard {
     func taskPage(_ request: Request, id: String) async throws -> Response {
         let viewer = try await signedIn(request)
-        guard let task = try await store.task(id, tenantID: viewer.principal.tenantID) else { throw page(.notFound, "No task \(id).") }
+        guard let task = try await store.task(id, tenantID: viewer.principal.tenantID) else {
+            throw page(.notFound, "No task \(id).")
+        }
         let project = try await store.project(id: task.projectID)
         var events: [RunEvent] = []
         if let run = task.runID { events = try await runStore.events(of: run) }
@@ -16,7 +18,8 @@ extension Dashboard {
         var values: [String: Any] = [
             "title": Self.title(task.task), "id": task.id, "text": task.task, "status": task.state.apiName,
             "reason": task.reason as Any, "project": project?.name ?? task.projectID,
-            "model": task.model ?? project?.model ?? "default", "attempt": task.attempt, "maxAttempts": task.maxAttempts,
+            "model": task.model ?? project?.model ?? "default", "attempt": task.attempt,
+            "maxAttempts": task.maxAttempts,
             "cost": Self.money(task.costUSD), "time": Self.duration(task.wallSeconds), "steps": task.steps,
             "branch": task.branch as Any, "commit": task.commitSHA.map { String($0.prefix(12)) } as Any,
             "pushedTo": task.pushedTo as Any, "errors": task.errors, "hasErrors": !task.errors.isEmpty,
@@ -44,7 +47,8 @@ extension Dashboard {
                 ])
             case .verifyResult(let result):
                 rows.append([
-                    "when": "After the change" + (result.phase.map { " (\($0))" } ?? ""), "command": result.tests?.command ?? "",
+                    "when": "After the change" + (result.phase.map { " (\($0))" } ?? ""),
+                    "command": result.tests?.command ?? "",
                     "passed": result.tests?.passed ?? false, "verdict": result.outcome,
                     "summary": result.tests?.summary ?? result.changedFiles.joined(separator: ", "),
                 ])
@@ -66,15 +70,19 @@ extension Dashboard {
             case .modelReply(let reply):
                 kind = "model"
                 let calls = reply.toolCalls.map(\.name).joined(separator: ", ")
-                summary = "model call \(reply.step): \(reply.usage.inputTokens) in / \(reply.usage.outputTokens) out tokens, "
+                summary =
+                    "model call \(reply.step): \(reply.usage.inputTokens) in / \(reply.usage.outputTokens) out tokens, "
                     + money(reply.costUSD) + (calls.isEmpty ? "" : " → \(calls)")
             case .toolResult(let result):
                 kind = result.isError ? "tool error" : "tool"
-                summary = "\(result.tool) \(result.brief)" + String(format: " (%.2f s)", result.durationSeconds)
+                summary =
+                    "\(result.tool) \(result.brief)" + String(format: " (%.2f s)", result.durationSeconds)
                     + (result.isError ? " — error" : "")
             case .baseline(let tests):
                 kind = "tests"
-                summary = "tests before the change: " + (tests.passed ? "passed" : "failed") + (tests.summary.map { " — \($0)" } ?? "")
+                summary =
+                    "tests before the change: " + (tests.passed ? "passed" : "failed")
+                    + (tests.summary.map { " — \($0)" } ?? "")
             case .verifyResult(let result):
                 kind = "tests"
                 summary = "verification: \(result.outcome)" + (result.tests?.summary.map { " — \($0)" } ?? "")

@@ -9,8 +9,12 @@ import NIOCore
 extension Dashboard {
     func addTaskRoutes(to router: Router<ServerContext>) {
         router.get("/tasks") { request, _ in try await handle { try await taskList(request) } }
-        router.post("/tasks") { request, context in try await handle { try await newTask(request, remote: context.remote) } }
-        router.get("/tasks/:id") { request, context in try await handle { try await taskPage(request, id: context.parameters.get("id") ?? "") } }
+        router.post("/tasks") { request, context in
+            try await handle { try await newTask(request, remote: context.remote) }
+        }
+        router.get("/tasks/:id") { request, context in
+            try await handle { try await taskPage(request, id: context.parameters.get("id") ?? "") }
+        }
         router.get("/tasks/:id/events") { request, context in
             try await handle { try await events(request, id: context.parameters.get("id") ?? "") }
         }
@@ -21,10 +25,14 @@ extension Dashboard {
             try await handle { try await artefact(request, id: context.parameters.get("id") ?? "", trace: true) }
         }
         router.post("/tasks/:id/cancel") { request, context in
-            try await handle { try await act(request, id: context.parameters.get("id") ?? "", action: "cancel", remote: context.remote) }
+            try await handle {
+                try await act(request, id: context.parameters.get("id") ?? "", action: "cancel", remote: context.remote)
+            }
         }
         router.post("/tasks/:id/retry") { request, context in
-            try await handle { try await act(request, id: context.parameters.get("id") ?? "", action: "retry", remote: context.remote) }
+            try await handle {
+                try await act(request, id: context.parameters.get("id") ?? "", action: "retry", remote: context.remote)
+            }
         }
     }
 
@@ -48,12 +56,15 @@ extension Dashboard {
         let rows: [[String: Any]] = tasks.map { task in
             [
                 "id": task.id, "status": task.state.apiName, "project": names[task.projectID] ?? task.projectID,
-                "title": Self.title(task.task), "model": task.model ?? models[task.projectID].flatMap { $0 } ?? "default",
+                "title": Self.title(task.task),
+                "model": task.model ?? models[task.projectID].flatMap { $0 } ?? "default",
                 "cost": Self.money(task.costUSD), "time": Self.duration(task.wallSeconds), "steps": task.steps,
                 "branch": task.branch as Any, "created": Self.time(task.createdAt) as Any,
             ]
         }
-        var keep = query.filter { $0.key != "cursor" }.map { "\(Self.percentEncode(String($0.key)))=\(Self.percentEncode(String($0.value)))" }
+        var keep = query.filter { $0.key != "cursor" }.map {
+            "\(Self.percentEncode(String($0.key)))=\(Self.percentEncode(String($0.value)))"
+        }
         var next: String?
         if tasks.count == Self.pageSize, let last = tasks.last {
             keep.append("cursor=\(last.id)")
@@ -62,12 +73,18 @@ extension Dashboard {
         let statuses = ["queued", "running", "verified", "unverified", "failed", "limit", "cancelled"].map { name in
             ["name": name, "selected": value("status") == name] as [String: Any]
         }
-        let projectOptions = projects.map { ["id": $0.id, "name": $0.name, "selected": value("project") == $0.id] as [String: Any] }
-        return html("tasks", [
-            "title": "Tasks", "tasks": rows, "empty": rows.isEmpty, "next": next as Any, "paged": value("cursor") != nil,
-            "statuses": statuses, "projects": projectOptions, "hasProjects": !projects.isEmpty, "q": value("q") ?? "",
-            "from": value("from") ?? "", "to": value("to") ?? "", "mine": value("author") == "me",
-        ], viewer: viewer)
+        let projectOptions = projects.map {
+            ["id": $0.id, "name": $0.name, "selected": value("project") == $0.id] as [String: Any]
+        }
+        return html(
+            "tasks",
+            [
+                "title": "Tasks", "tasks": rows, "empty": rows.isEmpty, "next": next as Any,
+                "paged": value("cursor") != nil,
+                "statuses": statuses, "projects": projectOptions, "hasProjects": !projects.isEmpty,
+                "q": value("q") ?? "",
+                "from": value("from") ?? "", "to": value("to") ?? "", "mine": value("author") == "me",
+            ], viewer: viewer)
     }
 
     func newTask(_ request: Request, remote: String?) async throws -> Response {
@@ -78,12 +95,15 @@ extension Dashboard {
             let project = try await store.project(projectID, tenantID: viewer.principal.tenantID)
         else { throw page(.badRequest, "A task needs a project and some text. Go back and fill both in.") }
         let requested = fields["max_cost"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        if let requested, !(requested > 0) || !requested.isFinite { throw page(.badRequest, "The cost cap must be a positive number.") }
+        if let requested, !(requested > 0) || !requested.isFinite {
+            throw page(.badRequest, "The cost cap must be a positive number.")
+        }
         let api = ServerAPI(store: store, runStore: runStore)
         let maxCost = try await api.admit(requested, tenantID: viewer.principal.tenantID, projectID: project.id)
         let model = fields["model"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let (task, _) = try await store.createTask(
-            NewTask(projectID: project.id, task: text, model: model, maxCostUSD: maxCost, createdBy: viewer.principal.keyID),
+            NewTask(
+                projectID: project.id, task: text, model: model, maxCostUSD: maxCost, createdBy: viewer.principal.keyID),
             tenantID: viewer.principal.tenantID, now: Date())
         try await api.record(viewer.principal, "task.create", task.id, "project \(project.name) (dashboard)", remote)
         return Self.redirect("/tasks/\(task.id)")
@@ -92,11 +112,14 @@ extension Dashboard {
     func act(_ request: Request, id: String, action: String, remote: String?) async throws -> Response {
         let viewer = try await signedIn(request)
         _ = try await form(request, viewer)
-        guard let task = try await store.task(id, tenantID: viewer.principal.tenantID) else { throw page(.notFound, "No task \(id).") }
+        guard let task = try await store.task(id, tenantID: viewer.principal.tenantID) else {
+            throw page(.notFound, "No task \(id).")
+        }
         let api = ServerAPI(store: store, runStore: runStore)
         if action == "cancel" {
             _ = try await store.requestCancel(id, tenantID: viewer.principal.tenantID, now: Date())
-            try await api.record(viewer.principal, "task.cancel", id, "status \(task.state.apiName) (dashboard)", remote)
+            try await api.record(
+                viewer.principal, "task.cancel", id, "status \(task.state.apiName) (dashboard)", remote)
             return Self.redirect("/tasks/\(id)")
         }
         let again = try await api.retry(task, by: viewer.principal, remote: remote, via: " (dashboard)")
@@ -105,19 +128,26 @@ extension Dashboard {
 
     func events(_ request: Request, id: String) async throws -> Response {
         guard let viewer = try await viewer(request) else { return Response(status: .unauthorized) }
-        guard try await store.task(id, tenantID: viewer.principal.tenantID) != nil else { return Response(status: .notFound) }
+        guard try await store.task(id, tenantID: viewer.principal.tenantID) != nil else {
+            return Response(status: .notFound)
+        }
         // The page has shown the events up to `after` (RUN:SEQ); a reconnect sends Last-Event-ID.
-        let mark = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters.get("after").map { String($0) }
+        let mark =
+            request.headers[HTTPField.Name("Last-Event-ID")!]
+            ?? request.uri.queryParameters.get("after").map { String($0) }
         var resume: (run: String, seq: Int)?
         if let mark, let colon = mark.lastIndex(of: ":"), let seq = Int(mark[mark.index(after: colon)...]) {
             resume = (String(mark[..<colon]), seq)
         }
-        return ServerAPI.eventStream(store: store, runStore: runStore, taskID: id, tenantID: viewer.principal.tenantID, resume: resume)
+        return ServerAPI.eventStream(
+            store: store, runStore: runStore, taskID: id, tenantID: viewer.principal.tenantID, resume: resume)
     }
 
     func artefact(_ request: Request, id: String, trace: Bool) async throws -> Response {
         let viewer = try await signedIn(request)
-        guard let task = try await store.task(id, tenantID: viewer.principal.tenantID) else { throw page(.notFound, "No task \(id).") }
+        guard let task = try await store.task(id, tenantID: viewer.principal.tenantID) else {
+            throw page(.notFound, "No task \(id).")
+        }
         var text = task.diff ?? ""
         if trace, let run = task.runID {
             text = try await runStore.events(of: run).map(\.jsonLine).joined(separator: "\n") + "\n"
@@ -125,8 +155,10 @@ extension Dashboard {
         let name = "\(task.id)." + (trace ? "trace.jsonl" : "patch")
         return Response(
             status: .ok,
-            headers: [.contentType: trace ? "application/x-ndjson" : "text/x-diff; charset=utf-8",
-                      .contentDisposition: "attachment; filename=\"\(name)\""],
+            headers: [
+                .contentType: trace ? "application/x-ndjson" : "text/x-diff; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"\(name)\"",
+            ],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 

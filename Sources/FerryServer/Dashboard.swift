@@ -71,16 +71,21 @@ public struct Dashboard: Sendable {
     func form(_ request: Request, _ viewer: Viewer, admin: Bool = false) async throws -> [String: String] {
         let fields = try await Self.formFields(request)
         guard let token = fields["csrf"], Self.constantTimeEqual(token, viewer.csrf) else {
-            throw page(.forbidden, "The form has expired or did not come from this site. Go back, reload the page and try again.")
+            throw page(
+                .forbidden,
+                "The form has expired or did not come from this site. Go back, reload the page and try again.")
         }
         guard viewer.principal.role.canWrite else { throw page(.forbidden, "A viewer key cannot change anything.") }
         if admin && viewer.principal.role != .admin { throw page(.forbidden, "Only an admin key can do this.") }
         return fields
     }
 
-    func loginPage(_ request: Request, error: String?, next: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func loginPage(_ request: Request, error: String?, next: String? = nil, status: HTTPResponse.Status = .ok)
+        async throws -> Response
+    {
         let next = next ?? request.uri.queryParameters.get("next").map { String($0) } ?? "/tasks"
-        return html("login", ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true], status: status)
+        return html(
+            "login", ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true], status: status)
     }
 
     func login(_ request: Request) async throws -> Response {
@@ -93,9 +98,11 @@ public struct Dashboard: Sendable {
         let key = (fields["key"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty, let principal = try await store.authenticate(key) else {
             return try await loginPage(
-                request, error: "That key is not valid (unknown or revoked).", next: fields["next"], status: .unauthorized)
+                request, error: "That key is not valid (unknown or revoked).", next: fields["next"],
+                status: .unauthorized)
         }
-        let (token, _) = try await store.createSession(keyID: principal.keyID, now: Date(), lifetime: Self.sessionSeconds)
+        let (token, _) = try await store.createSession(
+            keyID: principal.keyID, now: Date(), lifetime: Self.sessionSeconds)
         var next = fields["next"] ?? "/tasks"
         // Only a path on this site: never an open redirect.
         if !Self.isLocalPath(next) { next = "/tasks" }
@@ -118,14 +125,18 @@ public struct Dashboard: Sendable {
     }
 
     static func sessionCookie(_ token: String, request: Request, maxAge: Int) -> String {
-        let secure = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https" || request.uri.scheme?.rawValue == "https"
+        let secure =
+            request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
+            || request.uri.scheme?.rawValue == "https"
         return "\(cookie)=\(token); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(maxAge)" + (secure ? "; Secure" : "")
     }
 
     // MARK: - Rendering
 
     /// A page in the layout: `template` with `values`, plus what every page shows.
-    func html(_ template: String, _ values: [String: Any], viewer: Viewer? = nil, status: HTTPResponse.Status = .ok) -> Response {
+    func html(_ template: String, _ values: [String: Any], viewer: Viewer? = nil, status: HTTPResponse.Status = .ok)
+        -> Response
+    {
         var context = values
         if let viewer {
             context["csrf"] = viewer.csrf
@@ -134,7 +145,8 @@ public struct Dashboard: Sendable {
             context["canWrite"] = viewer.principal.role.canWrite
         }
         context["nav_" + template] = true
-        let text = library.render(Self.unwrapped(context) ?? [:], withTemplate: template) ?? "template \(template) is missing"
+        let text =
+            library.render(Self.unwrapped(context) ?? [:], withTemplate: template) ?? "template \(template) is missing"
         return Response(status: status, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
@@ -167,7 +179,9 @@ public struct Dashboard: Sendable {
         do { return try await body() } catch let response as Response { return response } catch let problem as Problem {
             return page(problem.status, problem.detail)
         } catch let error as any HTTPResponseError {
-            return page(error.status, error.status == .contentTooLarge ? "That was too large to send." : error.status.reasonPhrase)
+            return page(
+                error.status,
+                error.status == .contentTooLarge ? "That was too large to send." : error.status.reasonPhrase)
         } catch {
             return page(.internalServerError, PublicError.message(error))
         }

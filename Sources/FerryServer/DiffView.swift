@@ -18,14 +18,20 @@ struct DiffView {
     var values: [String: Any] {
         [
             "path": path, "added": added, "removed": removed,
-            "lines": lines.map { ["kind": $0.kind, "old": $0.old.map(String.init) ?? "", "new": $0.new.map(String.init) ?? "", "html": $0.html] },
+            "lines": lines.map {
+                [
+                    "kind": $0.kind, "old": $0.old.map(String.init) ?? "", "new": $0.new.map(String.init) ?? "",
+                    "html": $0.html,
+                ]
+            },
         ]
     }
 
     static func files(_ patch: String) -> [DiffView] {
         var files: [DiffView] = []
         var current: DiffView?
-        var old = 0, new = 0
+        var old = 0
+        var new = 0
         var language = Language.plain
         for raw in patch.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = String(raw)
@@ -36,7 +42,8 @@ struct DiffView {
                 language = Language(path: path)
             } else if line.hasPrefix("+++ ") || line.hasPrefix("--- ") || line.hasPrefix("index ")
                 || line.hasPrefix("new file") || line.hasPrefix("deleted file") || line.hasPrefix("similarity")
-                || line.hasPrefix("rename ") || line.hasPrefix("old mode") || line.hasPrefix("new mode") || line.hasPrefix("Binary")
+                || line.hasPrefix("rename ") || line.hasPrefix("old mode") || line.hasPrefix("new mode")
+                || line.hasPrefix("Binary")
             {
                 if line.hasPrefix("+++ b/") { current?.path = String(line.dropFirst(6)) }
                 continue
@@ -86,21 +93,33 @@ struct DiffView {
         init(path: String) {
             let ext = (path as NSString).pathExtension.lowercased()
             let cLike: Set<String> = [
-                "if", "else", "for", "while", "return", "break", "continue", "switch", "case", "default", "do", "const", "let",
-                "var", "func", "function", "class", "struct", "enum", "import", "package", "public", "private", "static",
-                "new", "try", "catch", "throw", "throws", "true", "false", "null", "nil", "void", "int", "fn", "pub", "use",
-                "mut", "impl", "self", "this", "async", "await", "interface", "type", "go", "defer", "guard", "in", "of",
+                "if", "else", "for", "while", "return", "break", "continue", "switch", "case", "default", "do", "const",
+                "let",
+                "var", "func", "function", "class", "struct", "enum", "import", "package", "public", "private",
+                "static",
+                "new", "try", "catch", "throw", "throws", "true", "false", "null", "nil", "void", "int", "fn", "pub",
+                "use",
+                "mut", "impl", "self", "this", "async", "await", "interface", "type", "go", "defer", "guard", "in",
+                "of",
             ]
             switch ext {
             case "py":
-                self.init(keywords: [
-                    "def", "class", "return", "if", "elif", "else", "for", "while", "in", "not", "and", "or", "import", "from",
-                    "as", "try", "except", "finally", "raise", "with", "yield", "lambda", "None", "True", "False", "pass",
-                    "break", "continue", "is", "global", "async", "await", "self",
-                ], lineComment: "#")
+                self.init(
+                    keywords: [
+                        "def", "class", "return", "if", "elif", "else", "for", "while", "in", "not", "and", "or",
+                        "import", "from",
+                        "as", "try", "except", "finally", "raise", "with", "yield", "lambda", "None", "True", "False",
+                        "pass",
+                        "break", "continue", "is", "global", "async", "await", "self",
+                    ], lineComment: "#")
             case "rb", "sh", "bash", "toml", "yaml", "yml":
-                self.init(keywords: ["def", "end", "if", "else", "elsif", "then", "fi", "do", "done", "return", "true", "false", "nil"], lineComment: "#")
-            case "swift", "js", "ts", "jsx", "tsx", "go", "rs", "java", "kt", "c", "h", "cc", "cpp", "hpp", "cs", "m", "scala":
+                self.init(
+                    keywords: [
+                        "def", "end", "if", "else", "elsif", "then", "fi", "do", "done", "return", "true", "false",
+                        "nil",
+                    ], lineComment: "#")
+            case "swift", "js", "ts", "jsx", "tsx", "go", "rs", "java", "kt", "c", "h", "cc", "cpp", "hpp", "cs", "m",
+                "scala":
                 self.init(keywords: cLike, lineComment: "//")
             default:
                 self = .plain
@@ -113,7 +132,9 @@ struct DiffView {
             var out = ""
             let chars = Array(code)
             var i = 0
-            func span(_ cls: String, _ text: String) { out += "<span class=\"\(cls)\">" + Dashboard.escape(text) + "</span>" }
+            func span(_ cls: String, _ text: String) {
+                out += "<span class=\"\(cls)\">" + Dashboard.escape(text) + "</span>"
+            }
             while i < chars.count {
                 let c = chars[i]
                 if let comment = lineComment, String(chars[i...].prefix(comment.count)) == comment {

@@ -38,7 +38,9 @@ public struct EgressPolicy: Sendable, Hashable {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
             throw Refusal(description: "\(url) has no host")
         }
-        let port = components.port ?? defaultPort ?? (components.scheme == "https" ? 443 : components.scheme == "ssh" ? 22 : 80)
+        let port =
+            components.port ?? defaultPort
+            ?? (components.scheme == "https" ? 443 : components.scheme == "ssh" ? 22 : 80)
         return try await check(host: host, port: port)
     }
 
@@ -144,8 +146,12 @@ public struct EgressPolicy: Sendable, Hashable {
                 var node: UnsafeMutablePointer<addrinfo>? = first
                 while let current = node {
                     var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                    if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if getnameinfo(
+                        current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0,
+                        NI_NUMERICHOST) == 0
+                    {
+                        let text = String(
+                            decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                         if !addresses.contains(text) { addresses.append(text) }
                     }
                     node = current.pointee.ai_next

@@ -13,7 +13,10 @@ public struct JSONLogHandler: LogHandler {
     let redactor: Redactor
     let write: @Sendable (String) -> Void
 
-    public init(label: String, level: Logger.Level = .info, redactor: Redactor, write: @escaping @Sendable (String) -> Void = Self.standardError) {
+    public init(
+        label: String, level: Logger.Level = .info, redactor: Redactor,
+        write: @escaping @Sendable (String) -> Void = Self.standardError
+    ) {
         self.label = label
         self.logLevel = level
         self.redactor = redactor
@@ -27,7 +30,9 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: JSONValue] = [:]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = Self.json(value) }
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = Self.json(value)
+        }
         object["time"] = .string(Self.timestamp(Date()))
         object["level"] = .string(event.level.rawValue)
         object["logger"] = .string(label)

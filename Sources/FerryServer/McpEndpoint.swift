@@ -56,9 +56,11 @@ actor McpSessions {
         guard sessions.count < Self.maxSessions else {
             return .error(statusCode: 503, .internalError("too many MCP sessions; close some and retry"))
         }
-        let transport = StatefulHTTPServerTransport(validationPipeline: StandardValidationPipeline(validators: [
-            AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
-        ]))
+        let transport = StatefulHTTPServerTransport(
+            validationPipeline: StandardValidationPipeline(validators: [
+                AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(),
+                SessionValidator(),
+            ]))
         let server = await FerryMCP.makeServer(assist.environment(for: principal))
         do {
             try await server.start(transport: transport)
@@ -105,7 +107,9 @@ extension ServerAPI {
             body = Data(buffer.readableBytesView)
         }
         let response = await sessions.handle(
-            MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body.isEmpty ? nil : body, path: request.uri.path),
+            MCP.HTTPRequest(
+                method: request.method.rawValue, headers: headers, body: body.isEmpty ? nil : body,
+                path: request.uri.path),
             principal: principal)
         var fields = HTTPFields()
         for (name, value) in response.headers {
@@ -113,13 +117,16 @@ extension ServerAPI {
         }
         let status = HTTPTypes.HTTPResponse.Status(code: response.statusCode)
         if case .stream(let stream, _) = response {
-            return Response(status: status, headers: fields, body: ResponseBody { writer in
-                do {
-                    for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
-                } catch {}
-                try await writer.finish(nil)
-            })
+            return Response(
+                status: status, headers: fields,
+                body: ResponseBody { writer in
+                    do {
+                        for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    } catch {}
+                    try await writer.finish(nil)
+                })
         }
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.bodyData ?? Data())))
+        return Response(
+            status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.bodyData ?? Data())))
     }
 }

@@ -53,7 +53,8 @@ public final class PostgresRunStore: RunStore {
 
     public func run(_ idOrPrefix: String) async throws -> RunRecord? {
         let found = try await records(
-            "SELECT record FROM runs WHERE id = \(idOrPrefix) OR id LIKE \(idOrPrefix + "%") ORDER BY (id = \(idOrPrefix)) DESC LIMIT 2")
+            "SELECT record FROM runs WHERE id = \(idOrPrefix) OR id LIKE \(idOrPrefix + "%") ORDER BY (id = \(idOrPrefix)) DESC LIMIT 2"
+        )
         if let exact = found.first, exact.id == idOrPrefix { return exact }
         return found.count == 1 ? found[0] : nil
     }

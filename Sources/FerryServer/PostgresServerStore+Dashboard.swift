@@ -4,8 +4,10 @@ import PostgresNIO
 
 /// Sessions, eval reports and spend by day on PostgreSQL.
 extension PostgresServerStore {
-    public func createSession(keyID: String, now: Date, lifetime: Double) async throws -> (token: String, csrf: String) {
-        let token = ServerIDs.secret("fs_"), csrf = ServerIDs.secret("")
+    public func createSession(keyID: String, now: Date, lifetime: Double) async throws -> (token: String, csrf: String)
+    {
+        let token = ServerIDs.secret("fs_")
+        let csrf = ServerIDs.secret("")
         let at = now.timeIntervalSince1970
         try await client.query("DELETE FROM sessions WHERE expires_at < \(at)")
         try await client.query(

@@ -63,7 +63,8 @@ extension PostgresServerStore {
                 RETURNING *
                 """, on: connection)
             guard let task = finished.first else { return false }
-            try await self.endAttempt(id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now, on: connection)
+            try await self.endAttempt(
+                id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now, on: connection)
             // The webhook is queued in the same transaction as the end it announces; the notice (a tenant's slot is
             // free) goes out at commit.
             try await self.enqueueWebhook(task, on: connection, now: now)
@@ -77,7 +78,8 @@ extension PostgresServerStore {
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
             let expired = try await self.tasks(
-                "SELECT * FROM tasks WHERE state = 'running' AND lease_until < \(at) FOR UPDATE SKIP LOCKED", on: connection)
+                "SELECT * FROM tasks WHERE state = 'running' AND lease_until < \(at) FOR UPDATE SKIP LOCKED",
+                on: connection)
             for task in expired {
                 let (state, scheduledAt, error) = policy.rescue(task, now: now)
                 let errors = ServerIDs.errorsText(task.errors + [error])
@@ -97,9 +99,12 @@ extension PostgresServerStore {
     public func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool {
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
-            guard let task = try await self.tasks(
-                "SELECT * FROM tasks WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' FOR UPDATE", on: connection
-            ).first else { return false }
+            guard
+                let task = try await self.tasks(
+                    "SELECT * FROM tasks WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' FOR UPDATE",
+                    on: connection
+                ).first
+            else { return false }
             let errors = ServerIDs.errorsText(task.errors + [reason])
             try await connection.query(
                 """
@@ -133,7 +138,9 @@ extension PostgresServerStore {
         }
     }
 
-    func endAttempt(id: String, attempt: Int, outcome: String, now: Date, on connection: PostgresConnection) async throws {
+    func endAttempt(id: String, attempt: Int, outcome: String, now: Date, on connection: PostgresConnection)
+        async throws
+    {
         try await connection.query(
             """
             UPDATE attempts SET ended_at = \(now.timeIntervalSince1970), outcome = \(outcome)
@@ -149,31 +156,38 @@ extension PostgresServerStore {
             WHERE id = \(id) AND tenant_id = \(tenantID) AND state IN ('queued', 'retryable')
             """)
         try await client.query(
-            "UPDATE tasks SET cancel_requested = true WHERE id = \(id) AND tenant_id = \(tenantID) AND state = 'running'")
+            "UPDATE tasks SET cancel_requested = true WHERE id = \(id) AND tenant_id = \(tenantID) AND state = 'running'"
+        )
         return try await task(id, tenantID: tenantID)
     }
 
     public func stats() async throws -> ServerStats {
         var stats = ServerStats()
-        for try await (state, count) in try await client.query("SELECT state, COUNT(*) FROM tasks GROUP BY state").decode((String, Int).self) {
+        for try await (state, count) in try await client.query("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+            .decode((String, Int).self)
+        {
             stats.tasksByState[state] = count
         }
         for try await (model, usd, input, output, calls) in try await client.query(
             "SELECT model, SUM(usd), SUM(input_tokens)::BIGINT, SUM(output_tokens)::BIGINT, COUNT(*) FROM spend GROUP BY model"
         ).decode((String, Double, Int, Int, Int).self) {
-            stats.spendByModel[model] = ServerStats.Spend(usd: usd, inputTokens: input, outputTokens: output, calls: calls)
+            stats.spendByModel[model] = ServerStats.Spend(
+                usd: usd, inputTokens: input, outputTokens: output, calls: calls)
         }
-        let claimBounds = Histogram.claimBounds, durationBounds = Histogram.durationBounds
+        let claimBounds = Histogram.claimBounds
+        let durationBounds = Histogram.durationBounds
         for try await row in try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Histogram.columns("claimed_at - due_at", bounds: claimBounds)) FROM attempts"))
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Histogram.columns("claimed_at - due_at", bounds: claimBounds)) FROM attempts"))
         {
             stats.claimLatency = try Self.histogram(row.makeRandomAccess(), from: 0, bounds: claimBounds)
         }
         for try await row in try await client.query(
-            PostgresQuery(unsafeSQL: """
-                SELECT outcome, \(Histogram.columns("ended_at - claimed_at", bounds: durationBounds)) FROM attempts
-                WHERE ended_at IS NOT NULL GROUP BY outcome
-                """))
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT outcome, \(Histogram.columns("ended_at - claimed_at", bounds: durationBounds)) FROM attempts
+                    WHERE ended_at IS NOT NULL GROUP BY outcome
+                    """))
         {
             let r = row.makeRandomAccess()
             stats.runDuration[try r[0].decode(String.self)] = try Self.histogram(r, from: 1, bounds: durationBounds)
@@ -192,9 +206,10 @@ extension PostgresServerStore {
         for try await (id, role, created, revoked) in try await client.query(
             "SELECT id, role, created_at, revoked_at FROM api_keys WHERE tenant_id = \(tenantID) ORDER BY created_at, id"
         ).decode((String, String, Double, Double?).self) {
-            result.append(APIKeyInfo(
-                id: id, role: Role(rawValue: role) ?? .viewer, createdAt: Date(timeIntervalSince1970: created),
-                revokedAt: revoked.map { Date(timeIntervalSince1970: $0) }))
+            result.append(
+                APIKeyInfo(
+                    id: id, role: Role(rawValue: role) ?? .viewer, createdAt: Date(timeIntervalSince1970: created),
+                    revokedAt: revoked.map { Date(timeIntervalSince1970: $0) }))
         }
         return result
     }
@@ -226,9 +241,10 @@ extension PostgresServerStore {
             ORDER BY at DESC, id DESC LIMIT \(max(1, min(limit, 500)))
             """
         ).decode((String, String, String, String, String, String?, Double).self) {
-            result.append(AuditEntry(
-                tenantID: tenant, keyID: key, action: action, object: object, detail: detail, remote: remote,
-                at: Date(timeIntervalSince1970: at)))
+            result.append(
+                AuditEntry(
+                    tenantID: tenant, keyID: key, action: action, object: object, detail: detail, remote: remote,
+                    at: Date(timeIntervalSince1970: at)))
         }
         return result
     }

@@ -23,12 +23,14 @@ extension PostgresServerStore {
         var result: [Delivery] = []
         for try await row in try await client.query(query) {
             let r = row.makeRandomAccess()
-            result.append(Delivery(
-                id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
-                taskID: try r["task_id"].decode(String.self), url: try r["url"].decode(String.self),
-                secret: try r["secret"].decode(String.self), payload: try r["payload"].decode(String.self),
-                state: try r["state"].decode(String.self), attempts: try r["attempts"].decode(Int.self),
-                lastStatus: try r["last_status"].decode(Int?.self), lastError: try r["last_error"].decode(String?.self)))
+            result.append(
+                Delivery(
+                    id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
+                    taskID: try r["task_id"].decode(String.self), url: try r["url"].decode(String.self),
+                    secret: try r["secret"].decode(String.self), payload: try r["payload"].decode(String.self),
+                    state: try r["state"].decode(String.self), attempts: try r["attempts"].decode(Int.self),
+                    lastStatus: try r["last_status"].decode(Int?.self),
+                    lastError: try r["last_error"].decode(String?.self)))
         }
         return result
     }
@@ -78,7 +80,9 @@ extension PostgresServerStore {
             for try await (attempt, status, error, at) in try await client.query(
                 "SELECT attempt, status, error, at FROM delivery_attempts WHERE delivery_id = \(delivery.id) ORDER BY attempt"
             ).decode((Int, Int?, String?, Double).self) {
-                attempts.append(DeliveryAttempt(attempt: attempt, status: status, error: error, at: Date(timeIntervalSince1970: at)))
+                attempts.append(
+                    DeliveryAttempt(attempt: attempt, status: status, error: error, at: Date(timeIntervalSince1970: at))
+                )
             }
             result.append((delivery, attempts))
         }

@@ -16,10 +16,12 @@ public final class PostgresServerStore: ServerStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema, giving up after
     /// `connectTimeout` seconds.
     public init(url: String, connectTimeout: Double = 20) async throws {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+        guard let components = URLComponents(string: url),
+            ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host
         else {
-            throw FerryError(.config, "not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
+            throw FerryError(
+                .config, "not a PostgreSQL URL: \(url) (expected postgres://user:password@host:port/database)")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         let configuration = PostgresClient.Configuration(
@@ -36,10 +38,13 @@ public final class PostgresServerStore: ServerStore {
         } catch is DeadlineExceeded {
             runner.cancel()
             throw FerryError(
-                .store, "cannot reach PostgreSQL at \(host):\(port) within \(Int(connectTimeout)) s (is it running, and is the URL right?)")
+                .store,
+                "cannot reach PostgreSQL at \(host):\(port) within \(Int(connectTimeout)) s (is it running, and is the URL right?)"
+            )
         } catch {
             runner.cancel()
-            throw FerryError(.store, "cannot use the PostgreSQL database at \(host):\(port): \(String(reflecting: error))")
+            throw FerryError(
+                .store, "cannot use the PostgreSQL database at \(host):\(port): \(String(reflecting: error))")
         }
     }
 
@@ -68,7 +73,8 @@ public final class PostgresServerStore: ServerStore {
     public func createTenant(name: String) async throws -> Tenant {
         let tenant = Tenant(id: ServerIDs.newID("ten"), name: name, createdAt: Date())
         try await client.query(
-            "INSERT INTO tenants (id, name, created_at) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt.timeIntervalSince1970))")
+            "INSERT INTO tenants (id, name, created_at) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt.timeIntervalSince1970))"
+        )
         return tenant
     }
 
@@ -137,21 +143,25 @@ public final class PostgresServerStore: ServerStore {
         var result: [Project] = []
         for try await row in try await client.query(query) {
             let r = row.makeRandomAccess()
-            result.append(Project(
-                id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
-                name: try r["name"].decode(String.self), repo: try r["repo"].decode(String.self),
-                base: try r["base"].decode(String.self), model: try r["model"].decode(String?.self),
-                testCommand: try r["test_command"].decode(String?.self),
-                createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
-                webhookURL: try r["webhook_url"].decode(String?.self), webhookSecret: try r["webhook_secret"].decode(String?.self),
-                push: try r["push"].decode(Bool.self)))
+            result.append(
+                Project(
+                    id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),
+                    name: try r["name"].decode(String.self), repo: try r["repo"].decode(String.self),
+                    base: try r["base"].decode(String.self), model: try r["model"].decode(String?.self),
+                    testCommand: try r["test_command"].decode(String?.self),
+                    createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
+                    webhookURL: try r["webhook_url"].decode(String?.self),
+                    webhookSecret: try r["webhook_secret"].decode(String?.self),
+                    push: try r["push"].decode(Bool.self)))
         }
         return result
     }
 
     // MARK: - Tasks
 
-    public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool) {
+    public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (
+        task: ServerTask, created: Bool
+    ) {
         let id = ServerIDs.newID("task")
         let at = now.timeIntervalSince1970
         let inserted = try await tasks(
@@ -168,7 +178,9 @@ public final class PostgresServerStore: ServerStore {
             try await client.query("NOTIFY ferry_tasks")
             return (task, true)
         }
-        guard let key = new.idempotencyKey, let task = try await task(idempotencyKey: key, tenantID: tenantID) else { throw FerryError(.store, "the task could not be created") }
+        guard let key = new.idempotencyKey, let task = try await task(idempotencyKey: key, tenantID: tenantID) else {
+            throw FerryError(.store, "the task could not be created")
+        }
         return (task, false)
     }
 
@@ -181,7 +193,8 @@ public final class PostgresServerStore: ServerStore {
     }
 
     public func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask? {
-        try await tasks("SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND idempotency_key = \(idempotencyKey)").first
+        try await tasks("SELECT * FROM tasks WHERE tenant_id = \(tenantID) AND idempotency_key = \(idempotencyKey)")
+            .first
     }
 
     public func tasks(tenantID: String, filter: TaskFilter, limit: Int, after: String?) async throws -> [ServerTask] {
@@ -214,14 +227,20 @@ public final class PostgresServerStore: ServerStore {
 
     func tasks(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [ServerTask] {
         let rows: PostgresRowSequence
-        if let connection { rows = try await connection.query(query, logger: logger) } else { rows = try await client.query(query) }
+        if let connection {
+            rows = try await connection.query(query, logger: logger)
+        } else {
+            rows = try await client.query(query)
+        }
         var result: [ServerTask] = []
         for try await row in rows { result.append(try Self.task(row.makeRandomAccess())) }
         return result
     }
 
     static func task(_ r: PostgresRandomAccessRow) throws -> ServerTask {
-        func date(_ column: String) throws -> Date? { try r[column].decode(Double?.self).map { Date(timeIntervalSince1970: $0) } }
+        func date(_ column: String) throws -> Date? {
+            try r[column].decode(Double?.self).map { Date(timeIntervalSince1970: $0) }
+        }
         let errors = ServerIDs.errors(try r["errors"].decode(String.self))
         return ServerTask(
             id: try r["id"].decode(String.self), tenantID: try r["tenant_id"].decode(String.self),

@@ -21,7 +21,9 @@ enum ProjectCheckout {
     }
 
     /// The repository path and the base ref a run of `project` starts from.
-    static func prepare(_ project: Project, dataDirectory: String, policy: ServerPolicy) async throws -> (repo: String, base: String) {
+    static func prepare(_ project: Project, dataDirectory: String, policy: ServerPolicy) async throws -> (
+        repo: String, base: String
+    ) {
         let url: String
         switch try await location(project, policy: policy) {
         case .local(let path): return (path, project.base)
@@ -34,10 +36,13 @@ enum ProjectCheckout {
             let partial = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
             try? FileManager.default.removeItem(atPath: partial)
             do {
-                try await Git(dataDirectory + "/repos").run(options + ["clone", "--quiet", "--no-checkout", "--", url, partial])
+                try await Git(dataDirectory + "/repos").run(
+                    options + ["clone", "--quiet", "--no-checkout", "--", url, partial])
             } catch {
                 try? FileManager.default.removeItem(atPath: partial)
-                throw FerryError(.git, "cannot clone \(ServerAPI.redactedURL(url)) for project \(project.name): \(Self.gitReason(error))")
+                throw FerryError(
+                    .git,
+                    "cannot clone \(ServerAPI.redactedURL(url)) for project \(project.name): \(Self.gitReason(error))")
             }
             try? FileManager.default.removeItem(atPath: path)
             try FileManager.default.moveItem(atPath: partial, toPath: path)
@@ -45,12 +50,16 @@ enum ProjectCheckout {
             do {
                 try await Git(path).run(options + ["fetch", "--quiet", "--prune", "origin"])
             } catch {
-                throw FerryError(.git, "cannot fetch \(ServerAPI.redactedURL(url)) for project \(project.name): \(Self.gitReason(error))")
+                throw FerryError(
+                    .git,
+                    "cannot fetch \(ServerAPI.redactedURL(url)) for project \(project.name): \(Self.gitReason(error))")
             }
         }
         // The remote's branch, not a local one that may be stale; a tag or a commit as it is.
         let remoteBranch = "origin/" + project.base
-        let hasBranch = (try? await Git(path).run("rev-parse", "--verify", "--quiet", "--end-of-options", remoteBranch + "^{commit}")) != nil
+        let hasBranch =
+            (try? await Git(path).run(
+                "rev-parse", "--verify", "--quiet", "--end-of-options", remoteBranch + "^{commit}")) != nil
         return (path, hasBranch ? remoteBranch : project.base)
     }
 

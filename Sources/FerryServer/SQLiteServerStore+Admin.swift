@@ -17,7 +17,8 @@ extension SQLiteServerStore {
                     arguments: [tenantID, projectID ?? "", monthlyUSD])
             } else {
                 try db.execute(
-                    sql: "DELETE FROM budgets WHERE tenant_id = ? AND project_id = ?", arguments: [tenantID, projectID ?? ""])
+                    sql: "DELETE FROM budgets WHERE tenant_id = ? AND project_id = ?",
+                    arguments: [tenantID, projectID ?? ""])
             }
         }
     }
@@ -64,12 +65,15 @@ extension SQLiteServerStore {
                 stats.tasksByState[row["state"]] = row["n"]
             }
             for row in try Row.fetchAll(
-                db, sql: "SELECT model, SUM(usd) AS usd, SUM(input_tokens) AS i, SUM(output_tokens) AS o, COUNT(*) AS n FROM spend GROUP BY model")
-            {
+                db,
+                sql:
+                    "SELECT model, SUM(usd) AS usd, SUM(input_tokens) AS i, SUM(output_tokens) AS o, COUNT(*) AS n FROM spend GROUP BY model"
+            ) {
                 stats.spendByModel[row["model"]] = ServerStats.Spend(
                     usd: row["usd"], inputTokens: row["i"], outputTokens: row["o"], calls: row["n"])
             }
-            let claimBounds = Histogram.claimBounds, durationBounds = Histogram.durationBounds
+            let claimBounds = Histogram.claimBounds
+            let durationBounds = Histogram.durationBounds
             if let row = try Row.fetchOne(
                 db, sql: "SELECT \(Histogram.columns("claimed_at - due_at", bounds: claimBounds)) FROM attempts")
             {
@@ -97,7 +101,9 @@ extension SQLiteServerStore {
     public func keys(tenantID: String) async throws -> [APIKeyInfo] {
         try await read { db in
             try Row.fetchAll(
-                db, sql: "SELECT id, role, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id",
+                db,
+                sql:
+                    "SELECT id, role, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id",
                 arguments: [tenantID]
             ).map { row in
                 APIKeyInfo(
@@ -120,7 +126,8 @@ extension SQLiteServerStore {
     public func audit(_ entry: AuditEntry) async throws {
         try await write { db in
             try db.execute(
-                sql: "INSERT INTO audit (tenant_id, key_id, action, object, detail, remote, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO audit (tenant_id, key_id, action, object, detail, remote, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     entry.tenantID, entry.keyID, entry.action, entry.object, entry.detail, entry.remote,
                     entry.at.timeIntervalSince1970,

@@ -4,26 +4,31 @@ import GRDB
 
 /// Sessions, eval reports and spend by day on SQLite.
 extension SQLiteServerStore {
-    public func createSession(keyID: String, now: Date, lifetime: Double) async throws -> (token: String, csrf: String) {
-        let token = ServerIDs.secret("fs_"), csrf = ServerIDs.secret("")
+    public func createSession(keyID: String, now: Date, lifetime: Double) async throws -> (token: String, csrf: String)
+    {
+        let token = ServerIDs.secret("fs_")
+        let csrf = ServerIDs.secret("")
         try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
             try db.execute(
                 sql: "INSERT INTO sessions (hash, key_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [ServerIDs.hash(token), keyID, csrf, now.timeIntervalSince1970, now.timeIntervalSince1970 + lifetime])
+                arguments: [
+                    ServerIDs.hash(token), keyID, csrf, now.timeIntervalSince1970, now.timeIntervalSince1970 + lifetime,
+                ])
         }
         return (token, csrf)
     }
 
     public func session(_ token: String, now: Date) async throws -> (principal: Principal, csrf: String)? {
         try await read { db in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT k.id, k.tenant_id, k.role, s.csrf FROM sessions s JOIN api_keys k ON k.id = s.key_id
-                    WHERE s.hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
-                    """,
-                arguments: [ServerIDs.hash(token), now.timeIntervalSince1970]),
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT k.id, k.tenant_id, k.role, s.csrf FROM sessions s JOIN api_keys k ON k.id = s.key_id
+                        WHERE s.hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
+                        """,
+                    arguments: [ServerIDs.hash(token), now.timeIntervalSince1970]),
                 let role = Role(rawValue: row["role"])
             else { return nil }
             return (Principal(tenantID: row["tenant_id"], role: role, keyID: row["id"]), row["csrf"])
@@ -31,7 +36,9 @@ extension SQLiteServerStore {
     }
 
     public func deleteSession(_ token: String) async throws {
-        try await write { db in try db.execute(sql: "DELETE FROM sessions WHERE hash = ?", arguments: [ServerIDs.hash(token)]) }
+        try await write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE hash = ?", arguments: [ServerIDs.hash(token)])
+        }
     }
 
     public func addEval(tenantID: String, name: String, report: String, at: Date) async throws -> String {
@@ -49,7 +56,11 @@ extension SQLiteServerStore {
             try Row.fetchAll(
                 db, sql: "SELECT id, name, created_at, report FROM evals WHERE tenant_id = ? ORDER BY created_at, id",
                 arguments: [tenantID]
-            ).map { EvalRecord(id: $0["id"], name: $0["name"], at: Date(timeIntervalSince1970: $0["created_at"]), report: $0["report"]) }
+            ).map {
+                EvalRecord(
+                    id: $0["id"], name: $0["name"], at: Date(timeIntervalSince1970: $0["created_at"]),
+                    report: $0["report"])
+            }
         }
     }
 
@@ -57,7 +68,8 @@ extension SQLiteServerStore {
         try await read { db in
             var counts: [String: Int] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT state, COUNT(*) AS n FROM tasks WHERE tenant_id = ? AND created_at >= ? GROUP BY state",
+                db,
+                sql: "SELECT state, COUNT(*) AS n FROM tasks WHERE tenant_id = ? AND created_at >= ? GROUP BY state",
                 arguments: [tenantID, since.timeIntervalSince1970])
             {
                 counts[row["state"]] = row["n"]
@@ -75,7 +87,10 @@ extension SQLiteServerStore {
                     FROM spend WHERE tenant_id = ? AND at >= ? GROUP BY day, model, project_id ORDER BY day
                     """,
                 arguments: [tenantID, since.timeIntervalSince1970]
-            ).map { SpendRow(day: $0["day"], model: $0["model"], projectID: $0["project_id"], usd: $0["usd"], calls: $0["calls"]) }
+            ).map {
+                SpendRow(
+                    day: $0["day"], model: $0["model"], projectID: $0["project_id"], usd: $0["usd"], calls: $0["calls"])
+            }
         }
     }
 }

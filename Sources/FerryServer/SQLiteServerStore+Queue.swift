@@ -8,14 +8,15 @@ extension SQLiteServerStore {
 
     public func claim(worker: String, now: Date, policy: QueuePolicy) async throws -> ServerTask? {
         try await write { db in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT id FROM tasks t WHERE state IN ('queued', 'retryable') AND scheduled_at <= ?
-                        AND (? IS NULL OR (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running') < ?)
-                    ORDER BY priority DESC, scheduled_at, id LIMIT 1
-                    """,
-                arguments: [now.timeIntervalSince1970, policy.tenantConcurrency, policy.tenantConcurrency])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT id FROM tasks t WHERE state IN ('queued', 'retryable') AND scheduled_at <= ?
+                            AND (? IS NULL OR (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running') < ?)
+                        ORDER BY priority DESC, scheduled_at, id LIMIT 1
+                        """,
+                    arguments: [now.timeIntervalSince1970, policy.tenantConcurrency, policy.tenantConcurrency])
             else { return nil }
             let id: String = row["id"]
             try db.execute(
@@ -42,7 +43,8 @@ extension SQLiteServerStore {
                 sql: "UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt = ? AND state = 'running'",
                 arguments: [now.addingTimeInterval(policy.leaseSeconds).timeIntervalSince1970, id, attempt])
             let held = db.changesCount == 1
-            let cancel = try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM tasks WHERE id = ?", arguments: [id]) ?? false
+            let cancel =
+                try Bool.fetchOne(db, sql: "SELECT cancel_requested FROM tasks WHERE id = ?", arguments: [id]) ?? false
             return (held, cancel)
         }
     }
@@ -107,8 +109,10 @@ extension SQLiteServerStore {
     public func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool {
         defer { workSignal.notify() }
         return try await write { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT errors FROM tasks WHERE id = ? AND attempt = ? AND state = 'running'", arguments: [id, attempt])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT errors FROM tasks WHERE id = ? AND attempt = ? AND state = 'running'",
+                    arguments: [id, attempt])
             else { return false }
             let earlier = ServerIDs.errors(row["errors"] as String)
             let errors = ServerIDs.errorsText(earlier + [reason])
@@ -143,8 +147,10 @@ extension SQLiteServerStore {
             try db.execute(
                 sql: "UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND tenant_id = ? AND state = 'running'",
                 arguments: [id, tenantID])
-            return try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID])
-                .map(Self.task)
+            return try Row.fetchOne(
+                db, sql: "SELECT * FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID]
+            )
+            .map(Self.task)
         }
     }
 }

@@ -6,94 +6,101 @@ extension SQLiteServerStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: tenants, keys, projects, tasks") { db in
-            try db.execute(sql: """
-                CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at DOUBLE NOT NULL);
-                CREATE TABLE api_keys (
-                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), role TEXT NOT NULL,
-                    hash TEXT NOT NULL UNIQUE, created_at DOUBLE NOT NULL, revoked_at DOUBLE);
-                CREATE TABLE projects (
-                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
-                    repo TEXT NOT NULL, base TEXT NOT NULL, model TEXT, test_command TEXT, created_at DOUBLE NOT NULL,
-                    UNIQUE (tenant_id, name));
-                CREATE TABLE tasks (
-                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
-                    project_id TEXT NOT NULL REFERENCES projects(id), task TEXT NOT NULL, base TEXT, model TEXT,
-                    max_cost_usd DOUBLE, state TEXT NOT NULL, attempt INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
-                    priority INTEGER NOT NULL, scheduled_at DOUBLE NOT NULL, attempted_by TEXT, lease_until DOUBLE,
-                    idempotency_key TEXT, errors TEXT NOT NULL, cancel_requested INTEGER NOT NULL, run_id TEXT,
-                    branch TEXT, commit_sha TEXT, reason TEXT, cost_usd DOUBLE NOT NULL, created_at DOUBLE NOT NULL,
-                    finished_at DOUBLE, UNIQUE (tenant_id, idempotency_key));
-                CREATE INDEX tasks_claim ON tasks (state, priority, scheduled_at, id);
-                CREATE INDEX tasks_tenant ON tasks (tenant_id, created_at);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at DOUBLE NOT NULL);
+                    CREATE TABLE api_keys (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), role TEXT NOT NULL,
+                        hash TEXT NOT NULL UNIQUE, created_at DOUBLE NOT NULL, revoked_at DOUBLE);
+                    CREATE TABLE projects (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+                        repo TEXT NOT NULL, base TEXT NOT NULL, model TEXT, test_command TEXT, created_at DOUBLE NOT NULL,
+                        UNIQUE (tenant_id, name));
+                    CREATE TABLE tasks (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        project_id TEXT NOT NULL REFERENCES projects(id), task TEXT NOT NULL, base TEXT, model TEXT,
+                        max_cost_usd DOUBLE, state TEXT NOT NULL, attempt INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
+                        priority INTEGER NOT NULL, scheduled_at DOUBLE NOT NULL, attempted_by TEXT, lease_until DOUBLE,
+                        idempotency_key TEXT, errors TEXT NOT NULL, cancel_requested INTEGER NOT NULL, run_id TEXT,
+                        branch TEXT, commit_sha TEXT, reason TEXT, cost_usd DOUBLE NOT NULL, created_at DOUBLE NOT NULL,
+                        finished_at DOUBLE, UNIQUE (tenant_id, idempotency_key));
+                    CREATE INDEX tasks_claim ON tasks (state, priority, scheduled_at, id);
+                    CREATE INDEX tasks_tenant ON tasks (tenant_id, created_at);
+                    """)
         }
         migrator.registerMigration("v2: budgets and spend") { db in
-            try db.execute(sql: """
-                CREATE TABLE budgets (
-                    tenant_id TEXT NOT NULL REFERENCES tenants(id), project_id TEXT NOT NULL, monthly_usd DOUBLE NOT NULL,
-                    PRIMARY KEY (tenant_id, project_id));
-                CREATE TABLE spend (
-                    tenant_id TEXT NOT NULL, project_id TEXT NOT NULL, task_id TEXT NOT NULL, attempt INTEGER NOT NULL,
-                    step INTEGER NOT NULL, model TEXT NOT NULL, input_tokens INTEGER NOT NULL,
-                    output_tokens INTEGER NOT NULL, usd DOUBLE NOT NULL, at DOUBLE NOT NULL,
-                    PRIMARY KEY (task_id, attempt, step));
-                CREATE INDEX spend_month ON spend (tenant_id, at);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE budgets (
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id), project_id TEXT NOT NULL, monthly_usd DOUBLE NOT NULL,
+                        PRIMARY KEY (tenant_id, project_id));
+                    CREATE TABLE spend (
+                        tenant_id TEXT NOT NULL, project_id TEXT NOT NULL, task_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+                        step INTEGER NOT NULL, model TEXT NOT NULL, input_tokens INTEGER NOT NULL,
+                        output_tokens INTEGER NOT NULL, usd DOUBLE NOT NULL, at DOUBLE NOT NULL,
+                        PRIMARY KEY (task_id, attempt, step));
+                    CREATE INDEX spend_month ON spend (tenant_id, at);
+                    """)
         }
         migrator.registerMigration("v3: the change kept with its task") { db in
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN diff TEXT")
         }
         migrator.registerMigration("v4: audit log") { db in
-            try db.execute(sql: """
-                CREATE TABLE audit (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, key_id TEXT NOT NULL, action TEXT NOT NULL,
-                    object TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT, at DOUBLE NOT NULL);
-                CREATE INDEX audit_tenant ON audit (tenant_id, at);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, key_id TEXT NOT NULL, action TEXT NOT NULL,
+                        object TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT, at DOUBLE NOT NULL);
+                    CREATE INDEX audit_tenant ON audit (tenant_id, at);
+                    """)
         }
         migrator.registerMigration("v5: webhooks") { db in
-            try db.execute(sql: """
-                ALTER TABLE projects ADD COLUMN webhook_url TEXT;
-                ALTER TABLE projects ADD COLUMN webhook_secret TEXT;
-                CREATE TABLE deliveries (
-                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, task_id TEXT NOT NULL, url TEXT NOT NULL,
-                    secret TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-                    next_at DOUBLE NOT NULL, last_status INTEGER, last_error TEXT, created_at DOUBLE NOT NULL,
-                    delivered_at DOUBLE);
-                CREATE INDEX deliveries_due ON deliveries (state, next_at);
-                CREATE TABLE delivery_attempts (
-                    delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt INTEGER NOT NULL, status INTEGER,
-                    error TEXT, at DOUBLE NOT NULL, PRIMARY KEY (delivery_id, attempt));
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE projects ADD COLUMN webhook_url TEXT;
+                    ALTER TABLE projects ADD COLUMN webhook_secret TEXT;
+                    CREATE TABLE deliveries (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, task_id TEXT NOT NULL, url TEXT NOT NULL,
+                        secret TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                        next_at DOUBLE NOT NULL, last_status INTEGER, last_error TEXT, created_at DOUBLE NOT NULL,
+                        delivered_at DOUBLE);
+                    CREATE INDEX deliveries_due ON deliveries (state, next_at);
+                    CREATE TABLE delivery_attempts (
+                        delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt INTEGER NOT NULL, status INTEGER,
+                        error TEXT, at DOUBLE NOT NULL, PRIMARY KEY (delivery_id, attempt));
+                    """)
         }
         migrator.registerMigration("v6: pushing result branches") { db in
-            try db.execute(sql: """
-                ALTER TABLE projects ADD COLUMN push INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE tasks ADD COLUMN pushed_to TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE projects ADD COLUMN push INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN pushed_to TEXT;
+                    """)
         }
         migrator.registerMigration("v7: attempts") { db in
-            try db.execute(sql: """
-                CREATE TABLE attempts (
-                    task_id TEXT NOT NULL REFERENCES tasks(id), attempt INTEGER NOT NULL, worker TEXT NOT NULL,
-                    due_at DOUBLE NOT NULL, claimed_at DOUBLE NOT NULL, ended_at DOUBLE, outcome TEXT,
-                    PRIMARY KEY (task_id, attempt))
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE attempts (
+                        task_id TEXT NOT NULL REFERENCES tasks(id), attempt INTEGER NOT NULL, worker TEXT NOT NULL,
+                        due_at DOUBLE NOT NULL, claimed_at DOUBLE NOT NULL, ended_at DOUBLE, outcome TEXT,
+                        PRIMARY KEY (task_id, attempt))
+                    """)
         }
         migrator.registerMigration("v8: authors, retries, steps, sessions, evals") { db in
-            try db.execute(sql: """
-                ALTER TABLE tasks ADD COLUMN created_by TEXT;
-                ALTER TABLE tasks ADD COLUMN retry_of TEXT;
-                ALTER TABLE tasks ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE tasks ADD COLUMN wall_seconds DOUBLE;
-                CREATE TABLE sessions (
-                    hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_keys(id), csrf TEXT NOT NULL,
-                    created_at DOUBLE NOT NULL, expires_at DOUBLE NOT NULL);
-                CREATE TABLE evals (
-                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
-                    created_at DOUBLE NOT NULL, report TEXT NOT NULL);
-                CREATE INDEX evals_tenant ON evals (tenant_id, created_at);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE tasks ADD COLUMN created_by TEXT;
+                    ALTER TABLE tasks ADD COLUMN retry_of TEXT;
+                    ALTER TABLE tasks ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN wall_seconds DOUBLE;
+                    CREATE TABLE sessions (
+                        hash TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_keys(id), csrf TEXT NOT NULL,
+                        created_at DOUBLE NOT NULL, expires_at DOUBLE NOT NULL);
+                    CREATE TABLE evals (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+                        created_at DOUBLE NOT NULL, report TEXT NOT NULL);
+                    CREATE INDEX evals_tenant ON evals (tenant_id, created_at);
+                    """)
         }
         return migrator
     }

@@ -6,10 +6,13 @@ import GRDB
 extension SQLiteServerStore {
     /// Queues the task's end for its project's webhook, inside the caller's transaction.
     static func enqueueWebhook(_ db: Database, taskID: String, now: Date) throws {
-        guard let taskRow = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [taskID]) else { return }
+        guard let taskRow = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [taskID]) else {
+            return
+        }
         let task = Self.task(taskRow)
-        guard let project = try Row.fetchOne(
-            db, sql: "SELECT webhook_url, webhook_secret FROM projects WHERE id = ?", arguments: [task.projectID]),
+        guard
+            let project = try Row.fetchOne(
+                db, sql: "SELECT webhook_url, webhook_secret FROM projects WHERE id = ?", arguments: [task.projectID]),
             let url = project["webhook_url"] as String?, let secret = project["webhook_secret"] as String?
         else { return }
         try db.execute(
@@ -18,7 +21,8 @@ extension SQLiteServerStore {
                 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
                 """,
             arguments: [
-                ServerIDs.newID("dlv"), task.tenantID, task.id, url, secret, Webhooks.payload(task), now.timeIntervalSince1970,
+                ServerIDs.newID("dlv"), task.tenantID, task.id, url, secret, Webhooks.payload(task),
+                now.timeIntervalSince1970,
                 now.timeIntervalSince1970,
             ])
     }
@@ -32,15 +36,19 @@ extension SQLiteServerStore {
 
     public func claimDelivery(now: Date, leaseSeconds: Double) async throws -> Delivery? {
         try await write { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1",
-                arguments: [now.timeIntervalSince1970])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1",
+                    arguments: [now.timeIntervalSince1970])
             else { return nil }
             let id: String = row["id"]
             try db.execute(
                 sql: "UPDATE deliveries SET attempts = attempts + 1, next_at = ? WHERE id = ?",
                 arguments: [now.timeIntervalSince1970 + leaseSeconds, id])
-            return try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [id]).map(Self.delivery)
+            return try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [id]).map(
+                Self.delivery)
         }
     }
 
@@ -59,7 +67,8 @@ extension SQLiteServerStore {
                     WHERE id = ?
                     """,
                 arguments: [
-                    state, status, error, retryAt?.timeIntervalSince1970, delivered ? now.timeIntervalSince1970 : nil, id,
+                    state, status, error, retryAt?.timeIntervalSince1970, delivered ? now.timeIntervalSince1970 : nil,
+                    id,
                 ])
         }
     }
@@ -71,7 +80,8 @@ extension SQLiteServerStore {
                 arguments: [taskID, tenantID]
             ).map(Self.delivery).map { delivery in
                 let attempts = try Row.fetchAll(
-                    db, sql: "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt", arguments: [delivery.id]
+                    db, sql: "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt",
+                    arguments: [delivery.id]
                 ).map { row in
                     DeliveryAttempt(
                         attempt: row["attempt"], status: row["status"], error: row["error"],

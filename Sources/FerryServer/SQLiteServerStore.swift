@@ -54,7 +54,8 @@ public final class SQLiteServerStore: ServerStore {
         let hash = ServerIDs.hash(key)
         return try await read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, tenant_id, role FROM api_keys WHERE hash = ? AND revoked_at IS NULL", arguments: [hash]
+                db, sql: "SELECT id, tenant_id, role FROM api_keys WHERE hash = ? AND revoked_at IS NULL",
+                arguments: [hash]
             ).flatMap { row in
                 Role(rawValue: row["role"]).map { Principal(tenantID: row["tenant_id"], role: $0, keyID: row["id"]) }
             }
@@ -73,7 +74,8 @@ public final class SQLiteServerStore: ServerStore {
                     """,
                 arguments: [
                     project.id, project.tenantID, project.name, project.repo, project.base, project.model,
-                    project.testCommand, project.createdAt.timeIntervalSince1970, project.webhookURL, project.webhookSecret,
+                    project.testCommand, project.createdAt.timeIntervalSince1970, project.webhookURL,
+                    project.webhookSecret,
                     project.push,
                 ])
         }
@@ -83,44 +85,54 @@ public final class SQLiteServerStore: ServerStore {
     public func project(_ idOrName: String, tenantID: String) async throws -> Project? {
         try await read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM projects WHERE tenant_id = ? AND (id = ? OR name = ?) ORDER BY id = ? DESC LIMIT 1",
+                db,
+                sql: "SELECT * FROM projects WHERE tenant_id = ? AND (id = ? OR name = ?) ORDER BY id = ? DESC LIMIT 1",
                 arguments: [tenantID, idOrName, idOrName, idOrName]
             ).map(Self.project)
         }
     }
 
     public func project(id: String) async throws -> Project? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM projects WHERE id = ?", arguments: [id]).map(Self.project) }
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM projects WHERE id = ?", arguments: [id]).map(Self.project)
+        }
     }
 
     public func projects(tenantID: String) async throws -> [Project] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM projects WHERE tenant_id = ? ORDER BY created_at, id", arguments: [tenantID])
-                .map(Self.project)
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM projects WHERE tenant_id = ? ORDER BY created_at, id", arguments: [tenantID]
+            )
+            .map(Self.project)
         }
     }
 
     public func localProjects() async throws -> [Project] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM projects WHERE repo LIKE '/%' ORDER BY created_at, id").map(Self.project)
+            try Row.fetchAll(db, sql: "SELECT * FROM projects WHERE repo LIKE '/%' ORDER BY created_at, id").map(
+                Self.project)
         }
     }
 
     static func project(_ row: Row) -> Project {
         Project(
             id: row["id"], tenantID: row["tenant_id"], name: row["name"], repo: row["repo"], base: row["base"],
-            model: row["model"], testCommand: row["test_command"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            model: row["model"], testCommand: row["test_command"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
             webhookURL: row["webhook_url"], webhookSecret: row["webhook_secret"], push: row["push"])
     }
 
     // MARK: - Tasks
 
-    public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool) {
+    public func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (
+        task: ServerTask, created: Bool
+    ) {
         let id = ServerIDs.newID("task")
         let result: (task: ServerTask, created: Bool) = try await write { db in
             if let key = new.idempotencyKey,
                 let existing = try Row.fetchOne(
-                    db, sql: "SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?", arguments: [tenantID, key])
+                    db, sql: "SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?",
+                    arguments: [tenantID, key])
             {
                 return (Self.task(existing), false)
             }
@@ -144,18 +156,22 @@ public final class SQLiteServerStore: ServerStore {
 
     public func task(_ id: String, tenantID: String) async throws -> ServerTask? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID]).map(Self.task)
+            try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [id, tenantID])
+                .map(Self.task)
         }
     }
 
     public func task(id: String) async throws -> ServerTask? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id]).map(Self.task) }
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id]).map(Self.task)
+        }
     }
 
     public func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask? {
         try await read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?", arguments: [tenantID, idempotencyKey]
+                db, sql: "SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?",
+                arguments: [tenantID, idempotencyKey]
             ).map(Self.task)
         }
     }
@@ -163,7 +179,8 @@ public final class SQLiteServerStore: ServerStore {
     public func tasks(tenantID: String, filter: TaskFilter, limit: Int, after: String?) async throws -> [ServerTask] {
         try await read { db in
             let states = filter.states
-            var sql = "SELECT \(Self.listColumns) FROM tasks WHERE tenant_id = ? AND state IN (\(states.map { _ in "?" }.joined(separator: ", ")))"
+            var sql =
+                "SELECT \(Self.listColumns) FROM tasks WHERE tenant_id = ? AND state IN (\(states.map { _ in "?" }.joined(separator: ", ")))"
             var arguments: StatementArguments = [tenantID]
             _ = arguments.append(contentsOf: StatementArguments(states))
             if let project = filter.projectID {
@@ -186,8 +203,10 @@ public final class SQLiteServerStore: ServerStore {
                 sql += " AND created_at < ?"
                 _ = arguments.append(contentsOf: [until.timeIntervalSince1970])
             }
-            if let after, let cursor = try Row.fetchOne(
-                db, sql: "SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?", arguments: [after, tenantID])
+            if let after,
+                let cursor = try Row.fetchOne(
+                    db, sql: "SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?",
+                    arguments: [after, tenantID])
             {
                 let created: Double = cursor["created_at"]
                 sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
@@ -210,10 +229,12 @@ public final class SQLiteServerStore: ServerStore {
         func date(_ column: String) -> Date? { (row[column] as Double?).map { Date(timeIntervalSince1970: $0) } }
         let errors = ServerIDs.errors(row["errors"] as String)
         return ServerTask(
-            id: row["id"], tenantID: row["tenant_id"], projectID: row["project_id"], task: row["task"], base: row["base"],
+            id: row["id"], tenantID: row["tenant_id"], projectID: row["project_id"], task: row["task"],
+            base: row["base"],
             model: row["model"], maxCostUSD: row["max_cost_usd"], state: TaskState(rawValue: row["state"]) ?? .failed,
             attempt: row["attempt"], maxAttempts: row["max_attempts"], priority: row["priority"],
-            scheduledAt: date("scheduled_at") ?? Date(), attemptedBy: row["attempted_by"], leaseUntil: date("lease_until"),
+            scheduledAt: date("scheduled_at") ?? Date(), attemptedBy: row["attempted_by"],
+            leaseUntil: date("lease_until"),
             idempotencyKey: row["idempotency_key"], errors: errors, cancelRequested: row["cancel_requested"],
             runID: row["run_id"], branch: row["branch"], commitSHA: row["commit_sha"], reason: row["reason"],
             costUSD: row["cost_usd"], createdAt: date("created_at") ?? Date(), finishedAt: date("finished_at"),
@@ -224,7 +245,9 @@ public final class SQLiteServerStore: ServerStore {
     // MARK: - Access
 
     func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do { return try await pool.write(body) } catch { throw FerryError(.store, "server store write failed: \(error)") }
+        do { return try await pool.write(body) } catch {
+            throw FerryError(.store, "server store write failed: \(error)")
+        }
     }
 
     func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {

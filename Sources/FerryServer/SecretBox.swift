@@ -16,22 +16,33 @@ public struct SecretBox: Sendable {
     }
 
     /// The server's key, from the environment or the data directory's key file (made when missing).
-    public static func load(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SecretBox {
+    public static func load(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> SecretBox
+    {
         if let text = environment["FERRY_SERVER_SECRET"], !text.isEmpty {
             guard let data = Data(base64Encoded: text), data.count == 32 else {
-                throw FerryError(.config, "$FERRY_SERVER_SECRET must be 32 bytes in base64 (make one with: head -c 32 /dev/urandom | base64)")
+                throw FerryError(
+                    .config,
+                    "$FERRY_SERVER_SECRET must be 32 bytes in base64 (make one with: head -c 32 /dev/urandom | base64)")
             }
             return SecretBox(key: SymmetricKey(data: data))
         }
         let path = dataDirectory + "/secret.key"
         let fm = FileManager.default
         if let data = fm.contents(atPath: path) {
-            guard let decoded = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+            guard
+                let decoded = Data(
+                    base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                ),
                 decoded.count == 32
-            else { throw FerryError(.config, "\(path) is not a Ferry server key (32 bytes in base64); restore it from a backup") }
+            else {
+                throw FerryError(
+                    .config, "\(path) is not a Ferry server key (32 bytes in base64); restore it from a backup")
+            }
             return SecretBox(key: SymmetricKey(data: decoded))
         }
-        try fm.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(
+            atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let key = SymmetricKey(size: .bits256)
         let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
         let partial = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
@@ -60,7 +71,8 @@ public struct SecretBox: Sendable {
             let box = try? AES.GCM.SealedBox(combined: data), let plain = try? AES.GCM.open(box, using: key)
         else {
             throw FerryError(
-                .config, "a stored secret cannot be opened with this server's key (every server of one database needs the "
+                .config,
+                "a stored secret cannot be opened with this server's key (every server of one database needs the "
                     + "same FERRY_SERVER_SECRET or secret.key)")
         }
         return String(decoding: plain, as: UTF8.self)

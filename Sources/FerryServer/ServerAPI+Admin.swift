@@ -35,9 +35,14 @@ extension ServerAPI {
         }
         let body = try await json(request)
         let amount = body["monthly_usd"]
-        guard amount == .null || ((try? Self.number(body, "monthly_usd")).flatMap { $0 }.map { (0...1_000_000_000).contains($0) } ?? false)
+        guard
+            amount == .null
+                || ((try? Self.number(body, "monthly_usd")).flatMap { $0 }.map { (0...1_000_000_000).contains($0) }
+                    ?? false)
         else {
-            throw Problem(.badRequest, "\"monthly_usd\" must be a number of USD from 0 to 1,000,000,000 (null removes the budget)")
+            throw Problem(
+                .badRequest, "\"monthly_usd\" must be a number of USD from 0 to 1,000,000,000 (null removes the budget)"
+            )
         }
         try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
         try await record(
@@ -45,7 +50,8 @@ extension ServerAPI {
             amount?.doubleValue.map { "monthly $\($0)" } ?? "removed", remote)
         let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
             .first { $0.projectID == projectID }
-        return Self.respond(.ok, now.map(Self.json) ?? ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
+        return Self.respond(
+            .ok, now.map(Self.json) ?? ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
     }
 
     static func json(_ budget: BudgetStatus) -> JSONValue {
@@ -95,16 +101,20 @@ extension ServerAPI {
         let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit).map { entry -> JSONValue in
             [
                 "key": .string(entry.keyID), "action": .string(entry.action), "object": .string(entry.object),
-                "detail": .string(entry.detail), "remote": entry.remote.map { .string($0) } ?? .null, "at": Self.iso(entry.at),
+                "detail": .string(entry.detail), "remote": entry.remote.map { .string($0) } ?? .null,
+                "at": Self.iso(entry.at),
             ]
         }
         return Self.respond(.ok, ["data": .array(entries)])
     }
 
-    func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?) async throws {
-        try await store.audit(AuditEntry(
-            tenantID: principal.tenantID, keyID: principal.keyID, action: action, object: object, detail: detail,
-            remote: remote, at: Date()))
+    func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?)
+        async throws
+    {
+        try await store.audit(
+            AuditEntry(
+                tenantID: principal.tenantID, keyID: principal.keyID, action: action, object: object, detail: detail,
+                remote: remote, at: Date()))
     }
 
     /// Imports a `ferry eval` report.json (the body) for the dashboard's accuracy page; `?name=` labels it.
@@ -115,7 +125,9 @@ extension ServerAPI {
             throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolve_rate is missing)")
         }
         try Self.checkEvalMetrics(metrics)
-        let name = request.uri.queryParameters.get("name").map { String($0) } ?? body["metrics"]?["label"]?.stringValue ?? "eval"
+        let name =
+            request.uri.queryParameters.get("name").map { String($0) } ?? body["metrics"]?["label"]?.stringValue
+            ?? "eval"
         let id = try await store.addEval(tenantID: principal.tenantID, name: name, report: body.jsonString, at: Date())
         try await record(principal, "eval.import", id, name, remote)
         return Self.respond(.created, ["id": .string(id), "name": .string(name)])
@@ -127,10 +139,12 @@ extension ServerAPI {
     static func checkEvalMetrics(_ metrics: JSONValue) throws {
         func check(_ key: String, _ range: ClosedRange<Double>, whole: Bool = false) throws {
             guard let value = metrics[key], value != .null else { return }
-            guard case .number(let number) = value, number.isFinite, range.contains(number), !whole || number == number.rounded()
+            guard case .number(let number) = value, number.isFinite, range.contains(number),
+                !whole || number == number.rounded()
             else {
                 throw Problem(
-                    .badRequest, "metrics.\(key) must be \(whole ? "a whole number" : "a number") from "
+                    .badRequest,
+                    "metrics.\(key) must be \(whole ? "a whole number" : "a number") from "
                         + "\(range.lowerBound.formatted()) to \(range.upperBound.formatted())")
             }
         }

@@ -34,14 +34,17 @@ extension ServerAPI {
         // A retried create returns the task it made, even when the budget has run out since.
         if let key, let existing = try await store.task(idempotencyKey: key, tenantID: principal.tenantID) {
             guard existing.projectID == project.id, existing.task == text else {
-                throw Problem(.unprocessableContent, "the Idempotency-Key \(key) was used for another request (task \(existing.id))")
+                throw Problem(
+                    .unprocessableContent,
+                    "the Idempotency-Key \(key) was used for another request (task \(existing.id))")
             }
             return Self.respond(.ok, Self.json(existing))
         }
         let maxCost = try await admit(requestedCost, tenantID: principal.tenantID, projectID: project.id)
         let (task, created) = try await store.createTask(
             NewTask(
-                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost, maxAttempts: maxAttempts,
+                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost,
+                maxAttempts: maxAttempts,
                 priority: priority, idempotencyKey: key, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
         if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
@@ -53,28 +56,35 @@ extension ServerAPI {
     func admit(_ requestedCost: Double?, tenantID: String, projectID: String) async throws -> Double? {
         do {
             return try BudgetPolicy.admit(
-                maxCostUSD: requestedCost, budgets: try await store.budgets(tenantID: tenantID, projectID: projectID, now: Date()))
+                maxCostUSD: requestedCost,
+                budgets: try await store.budgets(tenantID: tenantID, projectID: projectID, now: Date()))
         } catch let refusal as BudgetPolicy.Refusal {
-            throw Problem(.init(code: 402, reasonPhrase: "Payment Required"), refusal.message, extra: [
-                "budget_usd": .number(refusal.budget.monthlyUSD), "spent_usd": .number(refusal.budget.spentUSD),
-                "requested_usd": refusal.requestedUSD.map { .number($0) } ?? .null,
-                "scope": refusal.budget.projectID.map { .string("project \($0)") } ?? "tenant",
-            ])
+            throw Problem(
+                .init(code: 402, reasonPhrase: "Payment Required"), refusal.message,
+                extra: [
+                    "budget_usd": .number(refusal.budget.monthlyUSD), "spent_usd": .number(refusal.budget.spentUSD),
+                    "requested_usd": refusal.requestedUSD.map { .number($0) } ?? .null,
+                    "scope": refusal.budget.projectID.map { .string("project \($0)") } ?? "tenant",
+                ])
         }
     }
 
     func retryTask(_ request: Request, id: String, remote: String?) async throws -> Response {
         let principal = try await authorize(request, write: true)
-        guard let original = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        guard let original = try await store.task(id, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no task \(id)")
+        }
         let task = try await retry(original, by: principal, remote: remote, via: "")
         return Self.respond(.created, Self.json(task))
     }
 
     /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
     /// `retry_of`, budget-checked and audited; the old task stays as it was. The API's and the dashboard's retry.
-    func retry(_ original: ServerTask, by principal: Principal, remote: String?, via: String) async throws -> ServerTask {
+    func retry(_ original: ServerTask, by principal: Principal, remote: String?, via: String) async throws -> ServerTask
+    {
         guard original.state.isTerminal else {
-            throw Problem(.conflict, "task \(original.id) has not ended (status \(original.state.apiName)); cancel it first")
+            throw Problem(
+                .conflict, "task \(original.id) has not ended (status \(original.state.apiName)); cancel it first")
         }
         let maxCost = try await admit(original.maxCostUSD, tenantID: principal.tenantID, projectID: original.projectID)
         let (task, _) = try await store.createTask(
@@ -103,23 +113,30 @@ extension ServerAPI {
             // An unknown project matches no task.
             filter.projectID = try await store.project(ref, tenantID: principal.tenantID)?.id ?? "-"
         }
-        let tasks = try await store.tasks(tenantID: principal.tenantID, filter: filter, limit: limit, after: query.get("cursor"))
+        let tasks = try await store.tasks(
+            tenantID: principal.tenantID, filter: filter, limit: limit, after: query.get("cursor"))
         var page: [String: JSONValue] = ["data": .array(tasks.map { Self.json($0) })]
-        page["next_cursor"] = tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
+        page["next_cursor"] =
+            tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
         return Self.respond(.ok, .object(page))
     }
 
     func getTask(_ request: Request, id: String) async throws -> Response {
         let principal = try await authorize(request, write: false)
-        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no task \(id)")
+        }
         return Self.respond(.ok, Self.json(task))
     }
 
     func getDiff(_ request: Request, id: String) async throws -> Response {
         let principal = try await authorize(request, write: false)
-        guard let task = try await store.task(id, tenantID: principal.tenantID) else { throw Problem(.notFound, "no task \(id)") }
+        guard let task = try await store.task(id, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no task \(id)")
+        }
         guard task.state.isTerminal else {
-            throw Problem(.conflict, "task \(id) has no change yet (status \(task.state.apiName)); ask again when it has ended")
+            throw Problem(
+                .conflict, "task \(id) has no change yet (status \(task.state.apiName)); ask again when it has ended")
         }
         let patch = task.diff ?? ""
         return Response(
@@ -131,20 +148,24 @@ extension ServerAPI {
     /// reconnect with `Last-Event-ID` resumes after it (a later attempt's run starts from its beginning).
     func streamEvents(_ request: Request, id: String) async throws -> Response {
         let principal = try await authorize(request, write: false)
-        guard try await store.task(id, tenantID: principal.tenantID) != nil else { throw Problem(.notFound, "no task \(id)") }
+        guard try await store.task(id, tenantID: principal.tenantID) != nil else {
+            throw Problem(.notFound, "no task \(id)")
+        }
         var resume: (run: String, seq: Int)?
         if let last = request.headers[HTTPField.Name("Last-Event-ID")!], let colon = last.lastIndex(of: ":"),
             let seq = Int(last[last.index(after: colon)...])
         {
             resume = (String(last[..<colon]), seq)
         }
-        return Self.eventStream(store: store, runStore: runStore, taskID: id, tenantID: principal.tenantID, resume: resume)
+        return Self.eventStream(
+            store: store, runStore: runStore, taskID: id, tenantID: principal.tenantID, resume: resume)
     }
 
     /// A task's run events as server-sent events from `resume` (run, seq) on, live until the task ends; the API's
     /// and the dashboard's stream. Checked every 100 ms, so an event shows well inside 200 ms of being recorded.
     static func eventStream(
-        store: any ServerStore, runStore: any RunStore, taskID id: String, tenantID: String, resume start: (run: String, seq: Int)?
+        store: any ServerStore, runStore: any RunStore, taskID id: String, tenantID: String,
+        resume start: (run: String, seq: Int)?
     ) -> Response {
         let body = ResponseBody { writer in
             // A comment first, so the client sees the stream open before the first event.
@@ -161,8 +182,9 @@ extension ServerAPI {
                 var wrote = false
                 if let run {
                     for event in try await runStore.events(of: run) where event.seq > sent {
-                        try await writer.write(ByteBuffer(
-                            string: "id: \(run):\(event.seq)\nevent: \(event.type)\ndata: \(event.jsonLine)\n\n"))
+                        try await writer.write(
+                            ByteBuffer(
+                                string: "id: \(run):\(event.seq)\nevent: \(event.type)\ndata: \(event.jsonLine)\n\n"))
                         sent = event.seq
                         wrote = true
                     }
@@ -197,16 +219,21 @@ extension ServerAPI {
     /// The task's webhook deliveries, each with its attempts.
     func taskDeliveries(_ request: Request, id: String) async throws -> Response {
         let principal = try await authorize(request, write: false)
-        guard try await store.task(id, tenantID: principal.tenantID) != nil else { throw Problem(.notFound, "no task \(id)") }
-        let rows = try await store.deliveries(taskID: id, tenantID: principal.tenantID).map { delivery, attempts -> JSONValue in
+        guard try await store.task(id, tenantID: principal.tenantID) != nil else {
+            throw Problem(.notFound, "no task \(id)")
+        }
+        let rows = try await store.deliveries(taskID: id, tenantID: principal.tenantID).map {
+            delivery, attempts -> JSONValue in
             [
                 "id": .string(delivery.id), "url": .string(delivery.url), "state": .string(delivery.state),
-                "attempts": .array(attempts.map { attempt in
-                    [
-                        "attempt": .number(Double(attempt.attempt)), "status": attempt.status.map { .number(Double($0)) } ?? .null,
-                        "error": attempt.error.map { .string($0) } ?? .null, "at": Self.iso(attempt.at),
-                    ]
-                }),
+                "attempts": .array(
+                    attempts.map { attempt in
+                        [
+                            "attempt": .number(Double(attempt.attempt)),
+                            "status": attempt.status.map { .number(Double($0)) } ?? .null,
+                            "error": attempt.error.map { .string($0) } ?? .null, "at": Self.iso(attempt.at),
+                        ]
+                    }),
             ]
         }
         return Self.respond(.ok, ["data": .array(rows)])

@@ -19,7 +19,8 @@ public struct ServerAPI: Sendable {
     public let metricsToken: String?
 
     public init(
-        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(), secrets: SecretBox? = nil,
+        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(),
+        secrets: SecretBox? = nil,
         metricsToken: String? = nil
     ) {
         self.store = store
@@ -30,7 +31,8 @@ public struct ServerAPI: Sendable {
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
@@ -38,16 +40,21 @@ public struct ServerAPI: Sendable {
     public func router() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         router.get("/healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
         // Ready when the store answers.
         router.get("/readyz") { _, _ in
             do {
                 _ = try await store.stats()
                 return Response(
-                    status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ready")))
+                    status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: "ready")))
             } catch {
-                return Problem(.serviceUnavailable, "the store does not answer: \((error as? FerryError)?.message ?? "\(error)")").response
+                return Problem(
+                    .serviceUnavailable, "the store does not answer: \((error as? FerryError)?.message ?? "\(error)")"
+                ).response
             }
         }
         router.get("/openapi.yaml") { _, _ in
@@ -55,16 +62,21 @@ public struct ServerAPI: Sendable {
                 let text = try? String(contentsOf: url, encoding: .utf8)
             else { return Problem(.internalServerError, "the OpenAPI document is missing from this build").response }
             return Response(
-                status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: text)))
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         // Every tenant's counts and spend: for the operator's scraper, with the operator's token (`metrics.token` in the
         // data directory, or $FERRY_METRICS_TOKEN), never a tenant's key.
         router.get("/metrics") { request, _ in
             try await handle {
-                guard let metricsToken, let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-                    Self.constantTimeEqual(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), metricsToken)
+                guard let metricsToken, let header = request.headers[.authorization],
+                    header.lowercased().hasPrefix("bearer "),
+                    Self.constantTimeEqual(
+                        String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), metricsToken)
                 else {
-                    throw Problem(.unauthorized, "/metrics takes the operator's metrics token (metrics.token in the server's data directory)")
+                    throw Problem(
+                        .unauthorized,
+                        "/metrics takes the operator's metrics token (metrics.token in the server's data directory)")
                 }
                 return Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -72,12 +84,16 @@ public struct ServerAPI: Sendable {
             }
         }
         router.get("/v1/projects") { request, _ in try await handle { try await listProjects(request) } }
-        router.post("/v1/projects") { request, context in try await handle { try await createProject(request, remote: context.remote) } }
+        router.post("/v1/projects") { request, context in
+            try await handle { try await createProject(request, remote: context.remote) }
+        }
         router.get("/v1/projects/:id") { request, context in
             try await handle { try await getProject(request, id: context.parameters.get("id") ?? "") }
         }
         router.get("/v1/tasks") { request, _ in try await handle { try await listTasks(request) } }
-        router.post("/v1/tasks") { request, context in try await handle { try await createTask(request, remote: context.remote) } }
+        router.post("/v1/tasks") { request, context in
+            try await handle { try await createTask(request, remote: context.remote) }
+        }
         router.get("/v1/tasks/:id") { request, context in
             try await handle { try await getTask(request, id: context.parameters.get("id") ?? "") }
         }
@@ -91,26 +107,38 @@ public struct ServerAPI: Sendable {
             try await handle { try await taskDeliveries(request, id: context.parameters.get("id") ?? "") }
         }
         router.post("/v1/tasks/:id/cancel") { request, context in
-            try await handle { try await cancelTask(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+            try await handle {
+                try await cancelTask(request, id: context.parameters.get("id") ?? "", remote: context.remote)
+            }
         }
         router.post("/v1/tasks/:id/retry") { request, context in
-            try await handle { try await retryTask(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+            try await handle {
+                try await retryTask(request, id: context.parameters.get("id") ?? "", remote: context.remote)
+            }
         }
         router.get("/v1/budgets") { request, _ in try await handle { try await getBudgets(request) } }
         router.put("/v1/budgets/tenant") { request, context in
             try await handle { try await putBudget(request, project: nil, remote: context.remote) }
         }
         router.put("/v1/budgets/projects/:id") { request, context in
-            try await handle { try await putBudget(request, project: context.parameters.get("id") ?? "", remote: context.remote) }
+            try await handle {
+                try await putBudget(request, project: context.parameters.get("id") ?? "", remote: context.remote)
+            }
         }
         router.get("/v1/keys") { request, _ in try await handle { try await listKeys(request) } }
-        router.post("/v1/keys") { request, context in try await handle { try await createKey(request, remote: context.remote) } }
+        router.post("/v1/keys") { request, context in
+            try await handle { try await createKey(request, remote: context.remote) }
+        }
         router.delete("/v1/keys/:id") { request, context in
-            try await handle { try await revokeKey(request, id: context.parameters.get("id") ?? "", remote: context.remote) }
+            try await handle {
+                try await revokeKey(request, id: context.parameters.get("id") ?? "", remote: context.remote)
+            }
         }
         router.get("/v1/audit") { request, _ in try await handle { try await auditLog(request) } }
         router.get("/v1/evals") { request, _ in try await handle { try await listEvals(request) } }
-        router.post("/v1/evals") { request, context in try await handle { try await importEval(request, remote: context.remote) } }
+        router.post("/v1/evals") { request, context in
+            try await handle { try await importEval(request, remote: context.remote) }
+        }
         Self.refuseOtherMethods(on: router)
         return router
     }
@@ -120,20 +148,24 @@ public struct ServerAPI: Sendable {
         ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/openapi.yaml", [.get]),
         ("/v1/projects", [.get, .post]), ("/v1/projects/:id", [.get]), ("/v1/tasks", [.get, .post]),
         ("/v1/tasks/:id", [.get]), ("/v1/tasks/:id/diff", [.get]), ("/v1/tasks/:id/events", [.get]),
-        ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/retry", [.post]), ("/v1/tasks/:id/deliveries", [.get]), ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
-        ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]), ("/v1/audit", [.get]),
+        ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/retry", [.post]), ("/v1/tasks/:id/deliveries", [.get]),
+        ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
+        ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]),
+        ("/v1/audit", [.get]),
         ("/v1/evals", [.get, .post]),
     ]
 
     static func refuseOtherMethods(on router: Router<ServerContext>) {
-        let all: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .trace, .head, .connect]
+        let all: [HTTPRequest.Method] =
+            [.get, .post, .put, .delete, .patch, .options, .trace, .head, .connect]
             + [HTTPRequest.Method("QUERY")!]
         for (path, allowed) in methods {
             // HEAD is answered for GET routes by the server itself.
             for method in all where !allowed.contains(method) && !(method == .head && allowed.contains(.get)) {
                 router.on(RouterPath(path), method: method) { _, _ in
                     var response = Problem(
-                        .methodNotAllowed, "\(path) takes \(allowed.map(\.rawValue).joined(separator: ", "))").response
+                        .methodNotAllowed, "\(path) takes \(allowed.map(\.rawValue).joined(separator: ", "))"
+                    ).response
                     response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
                     return response
                 }
@@ -162,7 +194,8 @@ public struct ServerAPI: Sendable {
     static func integer(_ body: JSONValue, _ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let number = try number(body, key) else { return nil }
         guard number == number.rounded(), let value = Int(exactly: number), range.contains(value) else {
-            throw Problem(.badRequest, "\"\(key)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw Problem(
+                .badRequest, "\"\(key)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }
@@ -182,7 +215,8 @@ public struct ServerAPI: Sendable {
         let principal = try await authorize(request, write: true)
         let body = try await json(request)
         guard let name = try Self.string(body, "name"), let repo = try Self.string(body, "repo"), !repo.isEmpty else {
-            throw Problem(.badRequest, "a project needs a \"name\" and a \"repo\" (a git URL, or a path the server allows)")
+            throw Problem(
+                .badRequest, "a project needs a \"name\" and a \"repo\" (a git URL, or a path the server allows)")
         }
         var push = false
         if let value = body["push"], value != .null {
@@ -190,8 +224,10 @@ public struct ServerAPI: Sendable {
             push = flag
         }
         let project = try await addProject(
-            principal, name: name, repo: repo, base: try Self.string(body, "base"), model: try Self.string(body, "model"),
-            testCommand: try Self.string(body, "test_command"), webhook: try Self.string(body, "webhook_url"), push: push,
+            principal, name: name, repo: repo, base: try Self.string(body, "base"),
+            model: try Self.string(body, "model"),
+            testCommand: try Self.string(body, "test_command"), webhook: try Self.string(body, "webhook_url"),
+            push: push,
             remote: remote, via: nil)
         // The webhook's signing secret is shown this once.
         var created = Self.json(project)
@@ -240,7 +276,10 @@ public struct ServerAPI: Sendable {
             stored = path
             let others = try await store.localProjects().filter { $0.tenantID != principal.tenantID }
             if others.contains(where: { ServerPolicy.overlaps($0.repo, path) }) {
-                throw Problem(.conflict, "\"repo\" is (or holds, or is inside) another tenant's project; one repository belongs to one tenant")
+                throw Problem(
+                    .conflict,
+                    "\"repo\" is (or holds, or is inside) another tenant's project; one repository belongs to one tenant"
+                )
             }
         }
         // The signing secret is shown once (returned here) and stored sealed.
@@ -250,12 +289,15 @@ public struct ServerAPI: Sendable {
             guard let secrets else { throw Problem(.internalServerError, "this server cannot store webhook secrets") }
             sealed = try secrets.seal(secret)
         }
-        var project = try await store.createProject(Project(
-            id: ServerIDs.newID("prj"), tenantID: principal.tenantID, name: name, repo: stored,
-            base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date(), webhookURL: webhook,
-            webhookSecret: sealed, push: push))
+        var project = try await store.createProject(
+            Project(
+                id: ServerIDs.newID("prj"), tenantID: principal.tenantID, name: name, repo: stored,
+                base: base ?? "HEAD", model: model, testCommand: testCommand, createdAt: Date(), webhookURL: webhook,
+                webhookSecret: sealed, push: push))
         project.webhookSecret = secret
-        try await record(principal, "project.create", project.id, "\(name) at \(Self.redactedURL(stored))\(via.map { " (\($0))" } ?? "")", remote)
+        try await record(
+            principal, "project.create", project.id,
+            "\(name) at \(Self.redactedURL(stored))\(via.map { " (\($0))" } ?? "")", remote)
         return project
     }
 
@@ -263,9 +305,13 @@ public struct ServerAPI: Sendable {
     /// characters, at most 255 characters.
     static func checkRef(_ ref: String, _ key: String) throws {
         guard (1...255).contains(ref.count), !ref.hasPrefix("-"),
-            !ref.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F || ":?*[\\".unicodeScalars.contains($0) })
+            !ref.unicodeScalars.contains(where: {
+                $0.value < 0x21 || $0.value == 0x7F || ":?*[\\".unicodeScalars.contains($0)
+            })
         else {
-            throw Problem(.badRequest, "\"\(key)\" must be a branch, tag or commit: 1–255 characters, no spaces, not starting with '-'")
+            throw Problem(
+                .badRequest,
+                "\"\(key)\" must be a branch, tag or commit: 1–255 characters, no spaces, not starting with '-'")
         }
     }
 
@@ -296,7 +342,9 @@ public struct ServerAPI: Sendable {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw Problem(.unauthorized, "send an API key: Authorization: Bearer KEY")
         }
-        guard let principal = try await store.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        guard
+            let principal = try await store.authenticate(
+                String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         else { throw Problem(.unauthorized, "the API key is not valid (unknown or revoked)") }
         if write && !principal.role.canWrite { throw Problem(.forbidden, "a viewer key cannot change anything") }
         if admin && principal.role != .admin { throw Problem(.forbidden, "only an admin key can do this") }
@@ -306,7 +354,8 @@ public struct ServerAPI: Sendable {
     func json(_ request: Request) async throws -> JSONValue {
         // A JSON body says so (or says nothing): a form or text/plain post is not read as JSON.
         if let type = request.headers[.contentType] {
-            let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            let media =
+                type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
                 throw Problem(.unsupportedMediaType, "send the body as JSON with Content-Type: application/json")
             }
@@ -325,7 +374,9 @@ public struct ServerAPI: Sendable {
             return problem.response
         } catch let error as any HTTPResponseError {
             // Hummingbird's own: a body over the limit is 413, not a server error.
-            return Problem(error.status, error.status == .contentTooLarge ? "the body is too large" : error.status.reasonPhrase).response
+            return Problem(
+                error.status, error.status == .contentTooLarge ? "the body is too large" : error.status.reasonPhrase
+            ).response
         } catch {
             return Problem(.internalServerError, PublicError.message(error)).response
         }

@@ -16,7 +16,9 @@ public struct ServerAssist: Sendable {
     let repositories: ProjectRepositories
     let policy: ServerPolicy
 
-    public init(store: any ServerStore, runStore: any RunStore, models: ModelPool, dataDirectory: String, policy: ServerPolicy) {
+    public init(
+        store: any ServerStore, runStore: any RunStore, models: ModelPool, dataDirectory: String, policy: ServerPolicy
+    ) {
         self.store = store
         self.runStore = runStore
         self.models = models
@@ -27,12 +29,17 @@ public struct ServerAssist: Sendable {
     /// The tenant's project by id or name, or a `NotFound` (another tenant's project is not found, never shown).
     func project(_ reference: String?, for principal: Principal) async throws -> Project {
         if let reference {
-            guard let project = try await store.project(reference, tenantID: principal.tenantID) else { throw NotFound("no project \(reference)") }
+            guard let project = try await store.project(reference, tenantID: principal.tenantID) else {
+                throw NotFound("no project \(reference)")
+            }
             return project
         }
         let all = try await store.projects(tenantID: principal.tenantID)
         guard all.count == 1, let only = all.first else {
-            throw NotFound(all.isEmpty ? "this tenant has no projects" : "name the project: one of " + all.map(\.name).joined(separator: ", "))
+            throw NotFound(
+                all.isEmpty
+                    ? "this tenant has no projects"
+                    : "name the project: one of " + all.map(\.name).joined(separator: ", "))
         }
         return only
     }
@@ -43,9 +50,11 @@ public struct ServerAssist: Sendable {
 
     /// Records an answer's usage as the tenant's spend, under an id of its own (`ask_…`), so budgets count it.
     func recordSpend(_ principal: Principal, project: Project, usage: Usage, usd: Double, model: String) async {
-        try? await store.recordSpend(SpendRecord(
-            tenantID: principal.tenantID, projectID: project.id, taskID: "ask_" + UUID().uuidString.lowercased().prefix(20),
-            attempt: 0, step: 0, model: model, usage: usage, usd: usd, at: Date()))
+        try? await store.recordSpend(
+            SpendRecord(
+                tenantID: principal.tenantID, projectID: project.id,
+                taskID: "ask_" + UUID().uuidString.lowercased().prefix(20),
+                attempt: 0, step: 0, model: model, usage: usage, usd: usd, at: Date()))
     }
 
     /// Refuses an answer when a budget of the tenant or project is already spent: `BudgetPolicy`'s rule for a task
@@ -53,7 +62,8 @@ public struct ServerAssist: Sendable {
     func admit(_ principal: Principal, project: Project) async throws {
         do {
             _ = try BudgetPolicy.admit(
-                maxCostUSD: nil, budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+                maxCostUSD: nil,
+                budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
         } catch let refusal as BudgetPolicy.Refusal {
             throw BudgetExhausted(message: refusal.message)
         }
@@ -61,7 +71,8 @@ public struct ServerAssist: Sendable {
 
     /// The environment for one MCP session of `principal`: every tool names its project.
     func environment(for principal: Principal) -> AssistEnvironment {
-        let tasks = ServerTaskHost(api: ServerAPI(store: store, runStore: runStore, policy: policy), principal: principal, assist: self)
+        let tasks = ServerTaskHost(
+            api: ServerAPI(store: store, runStore: runStore, policy: policy), principal: principal, assist: self)
         return AssistEnvironment(
             repository: { reference in
                 let project = try await project(reference, for: principal)
@@ -115,7 +126,8 @@ actor ProjectRepositories {
             if FileManager.default.fileExists(atPath: root + "/.git") {
                 _ = try await Git(root).run("checkout", "--quiet", "--detach", checkout.base, "--")
             } else {
-                try FileManager.default.createDirectory(atPath: dataDirectory + "/assist", withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    atPath: dataDirectory + "/assist", withIntermediateDirectories: true)
                 _ = try await git.run("worktree", "add", "--quiet", "--detach", "--end-of-options", root, checkout.base)
             }
         case .local(let path):
@@ -126,7 +138,8 @@ actor ProjectRepositories {
             return entry.assistant
         }
         let indexes = dataDirectory + "/index"
-        try FileManager.default.createDirectory(atPath: indexes, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: indexes, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let index = try CodeIndex(root: root, path: indexes + "/" + project.id + ".sqlite")
         _ = try await index.update()
         let assistant = RepoAssistant(index: index)

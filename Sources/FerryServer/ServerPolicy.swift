@@ -54,7 +54,8 @@ public struct ServerPolicy: Sendable {
     /// Checks `repo` as a tenant wrote it; a local path comes back resolved (store that, not what was written).
     public func check(_ repo: String) async throws -> Location {
         let repo = repo.trimmingCharacters(in: .whitespaces)
-        guard !repo.isEmpty, repo.count <= 4096, !repo.contains(where: { $0.isNewline || $0 == "\0" || $0.asciiValue.map { $0 < 0x20 } == true })
+        guard !repo.isEmpty, repo.count <= 4096,
+            !repo.contains(where: { $0.isNewline || $0 == "\0" || $0.asciiValue.map { $0 < 0x20 } == true })
         else { throw Refusal(description: "\"repo\" must be a git URL or a path on one line") }
         if repo.hasPrefix("-") { throw Refusal(description: "\"repo\" may not start with '-'") }
         if let scheme = Self.schemes.first(where: { repo.lowercased().hasPrefix($0) }) {
@@ -77,16 +78,20 @@ public struct ServerPolicy: Sendable {
             return .remote(repo)
         }
         if repo.contains("://") || repo.contains("::") {
-            throw Refusal(description: "\"repo\" must be an https, http, ssh or git URL, or a local path the server allows")
+            throw Refusal(
+                description: "\"repo\" must be an https, http, ssh or git URL, or a local path the server allows")
         }
         return .local(try checkPath(repo))
     }
 
     /// `user@host:path` (scp-like ssh): the host, or nil when `repo` is not one.
     static func scpHost(_ repo: String) -> String? {
-        guard !repo.hasPrefix("/"), let colon = repo.firstIndex(of: ":"), let at = repo[..<colon].firstIndex(of: "@") else { return nil }
+        guard !repo.hasPrefix("/"), let colon = repo.firstIndex(of: ":"), let at = repo[..<colon].firstIndex(of: "@")
+        else { return nil }
         let host = String(repo[repo.index(after: at)..<colon])
-        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) else { return nil }
+        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) else {
+            return nil
+        }
         return host
     }
 
@@ -100,7 +105,9 @@ public struct ServerPolicy: Sendable {
         }
         guard path.hasPrefix("/") else { throw Refusal(description: "\"repo\" must be an absolute path or a git URL") }
         let resolved = Self.resolved(path)
-        let outside = Refusal(description: "\"repo\" must be inside one of the server's project roots: \(projectRoots.joined(separator: ", "))")
+        let outside = Refusal(
+            description:
+                "\"repo\" must be inside one of the server's project roots: \(projectRoots.joined(separator: ", "))")
         guard projectRoots.contains(where: { Self.isInside(resolved, $0) }) else { throw outside }
         guard !protected.contains(where: { Self.isInside(resolved, $0) || Self.isInside($0, resolved) }) else {
             throw Refusal(description: "\"repo\" may not be in or around Ferry's own data, config or cache folders")

@@ -28,12 +28,18 @@ public struct ServerStats: Sendable, Hashable {
         for (status, count) in byStatus.sorted(by: { $0.key < $1.key }) {
             lines.append("ferry_tasks{status=\"\(status)\"} \(count)")
         }
-        lines += ["# HELP ferry_queue_depth Tasks waiting to be claimed.", "# TYPE ferry_queue_depth gauge",
-                  "ferry_queue_depth \(byStatus["queued"] ?? 0)"]
+        lines += [
+            "# HELP ferry_queue_depth Tasks waiting to be claimed.", "# TYPE ferry_queue_depth gauge",
+            "ferry_queue_depth \(byStatus["queued"] ?? 0)",
+        ]
         let models = spendByModel.sorted(by: { $0.key < $1.key }).map { (label: Self.escape($0.key), spend: $0.value) }
-        lines += ["# HELP ferry_model_cost_usd_total USD spent on model calls.", "# TYPE ferry_model_cost_usd_total counter"]
+        lines += [
+            "# HELP ferry_model_cost_usd_total USD spent on model calls.", "# TYPE ferry_model_cost_usd_total counter",
+        ]
         lines += models.map { "ferry_model_cost_usd_total{model=\"\($0.label)\"} \($0.spend.usd)" }
-        lines += ["# HELP ferry_model_tokens_total Tokens sent and received.", "# TYPE ferry_model_tokens_total counter"]
+        lines += [
+            "# HELP ferry_model_tokens_total Tokens sent and received.", "# TYPE ferry_model_tokens_total counter",
+        ]
         for (label, spend) in models {
             lines.append("ferry_model_tokens_total{model=\"\(label)\",direction=\"input\"} \(spend.inputTokens)")
             lines.append("ferry_model_tokens_total{model=\"\(label)\",direction=\"output\"} \(spend.outputTokens)")
@@ -95,9 +101,11 @@ public struct Histogram: Sendable, Hashable {
 
     func lines(name: String, labels: String) -> [String] {
         zip(bounds, cumulative).map { "\(name)_bucket{\(labels)le=\"\(Self.format($0))\"} \($1)" }
-            + ["\(name)_bucket{\(labels)le=\"+Inf\"} \(count)",
-               "\(name)_sum\(labels.isEmpty ? "" : "{\(labels.dropLast())}") \(sum)",
-               "\(name)_count\(labels.isEmpty ? "" : "{\(labels.dropLast())}") \(count)"]
+            + [
+                "\(name)_bucket{\(labels)le=\"+Inf\"} \(count)",
+                "\(name)_sum\(labels.isEmpty ? "" : "{\(labels.dropLast())}") \(sum)",
+                "\(name)_count\(labels.isEmpty ? "" : "{\(labels.dropLast())}") \(count)",
+            ]
     }
 
     static func format(_ bound: Double) -> String {

@@ -70,7 +70,8 @@ public struct TaskFilter: Sendable, Hashable {
     public var until: Date?
 
     public init(
-        state: TaskState? = nil, projectID: String? = nil, createdBy: String? = nil, text: String? = nil, since: Date? = nil,
+        state: TaskState? = nil, projectID: String? = nil, createdBy: String? = nil, text: String? = nil,
+        since: Date? = nil,
         until: Date? = nil
     ) {
         self.state = state
@@ -103,7 +104,8 @@ public struct NewTask: Sendable, Hashable {
 
     public init(
         projectID: String, task: String, base: String? = nil, model: String? = nil, maxCostUSD: Double? = nil,
-        maxAttempts: Int = 3, priority: Int = 0, idempotencyKey: String? = nil, createdBy: String? = nil, retryOf: String? = nil
+        maxAttempts: Int = 3, priority: Int = 0, idempotencyKey: String? = nil, createdBy: String? = nil,
+        retryOf: String? = nil
     ) {
         self.createdBy = createdBy
         self.retryOf = retryOf
@@ -156,7 +158,9 @@ public protocol ServerStore: BudgetStore, DashboardStore {
     func claim(worker: String, now: Date, policy: QueuePolicy) async throws -> ServerTask?
     /// Renews the lease of the attempt `worker` holds. False when the lease is lost (rescued, or finished); then
     /// the worker must stop. Also says whether the task's cancellation was asked for.
-    func heartbeat(id: String, attempt: Int, now: Date, policy: QueuePolicy) async throws -> (held: Bool, cancelRequested: Bool)
+    func heartbeat(id: String, attempt: Int, now: Date, policy: QueuePolicy) async throws -> (
+        held: Bool, cancelRequested: Bool
+    )
     /// Links the attempt to its run as soon as the run exists, so its events can be followed live.
     func attachRun(id: String, attempt: Int, runID: String) async throws
     /// Records the attempt's result, only if it still holds the task (fencing). False when it does not.
@@ -211,7 +215,8 @@ public struct SpendRecord: Sendable, Hashable {
     public var at: Date
 
     public init(
-        tenantID: String, projectID: String, taskID: String, attempt: Int, step: Int, model: String, usage: Usage, usd: Double,
+        tenantID: String, projectID: String, taskID: String, attempt: Int, step: Int, model: String, usage: Usage,
+        usd: Double,
         at: Date
     ) {
         self.tenantID = tenantID
@@ -247,7 +252,9 @@ public struct AuditEntry: Sendable, Hashable {
     public var remote: String?
     public var at: Date
 
-    public init(tenantID: String, keyID: String, action: String, object: String, detail: String, remote: String?, at: Date) {
+    public init(
+        tenantID: String, keyID: String, action: String, object: String, detail: String, remote: String?, at: Date
+    ) {
         self.tenantID = tenantID
         self.keyID = keyID
         self.action = action

@@ -123,7 +123,9 @@ public struct QueuePolicy: Sendable, Hashable {
     public func rescue(_ task: ServerTask, now: Date) -> (state: TaskState, scheduledAt: Date, error: String) {
         let error = "attempt \(task.attempt) lost: \(task.attemptedBy ?? "its worker") stopped renewing its lease"
         if task.cancelRequested { return (.cancelled, now, error + "; the task had been cancelled") }
-        if task.attempt >= task.maxAttempts { return (.failed, now, error + "; no attempts left (\(task.maxAttempts))") }
+        if task.attempt >= task.maxAttempts {
+            return (.failed, now, error + "; no attempts left (\(task.maxAttempts))")
+        }
         return (.retryable, now.addingTimeInterval(backoff(afterAttempt: task.attempt)), error)
     }
 }

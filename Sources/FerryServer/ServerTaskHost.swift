@@ -14,12 +14,16 @@ struct ServerTaskHost: TaskHost {
 
     func start(task: String, project reference: String?, base: String?) async throws -> JSONValue {
         try requireWrite()
-        guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw FerryError(.usage, "the task is empty") }
+        guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw FerryError(.usage, "the task is empty")
+        }
         let project = try await assist.project(reference, for: principal)
         // The API's own admission (402 when a budget is spent) and audit row.
         let maxCost = try await api.admit(nil, tenantID: principal.tenantID, projectID: project.id)
         let (created, _) = try await store.createTask(
-            NewTask(projectID: project.id, task: task, base: base, model: nil, maxCostUSD: maxCost, maxAttempts: 3, priority: 0,
+            NewTask(
+                projectID: project.id, task: task, base: base, model: nil, maxCostUSD: maxCost, maxAttempts: 3,
+                priority: 0,
                 idempotencyKey: nil, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
         try await api.record(principal, "task.create", created.id, "project \(project.name) (mcp)", nil)
@@ -37,7 +41,9 @@ struct ServerTaskHost: TaskHost {
         if let runID = task.runID {
             // The evidence: the tests at the base and every verification, as the trace recorded them.
             let events = try await runStore.events(of: runID)
-            let decode = { (event: RunEvent) in (try? JSONDecoder().decode(JSONValue.self, from: Data(event.dataJSON.utf8))) ?? .null }
+            let decode = { (event: RunEvent) in
+                (try? JSONDecoder().decode(JSONValue.self, from: Data(event.dataJSON.utf8))) ?? .null
+            }
             object["tests"] = [
                 "baseline": events.last { $0.event.type == "tests.baseline" }.map(decode) ?? .null,
                 "verifications": .array(events.filter { $0.event.type == "verify.result" }.map(decode)),
@@ -48,7 +54,9 @@ struct ServerTaskHost: TaskHost {
 
     func cancel(_ id: String) async throws -> JSONValue {
         try requireWrite()
-        guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else { throw NotFound("no task \(id)") }
+        guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
+            throw NotFound("no task \(id)")
+        }
         try await api.record(principal, "task.cancel", id, "status \(task.state.apiName) (mcp)", nil)
         return ServerAPI.json(task)
     }
@@ -58,7 +66,8 @@ struct ServerTaskHost: TaskHost {
         guard let runID = task.runID else { return "" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try await runStore.events(of: runID).map { String(decoding: try encoder.encode($0), as: UTF8.self) }.joined(separator: "\n")
+        return try await runStore.events(of: runID).map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            .joined(separator: "\n")
     }
 
     func recent(limit: Int) async throws -> [(id: String, title: String)] {

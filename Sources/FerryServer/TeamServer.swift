@@ -31,7 +31,9 @@ public struct TeamServer: Sendable {
             runStore: try SQLiteRunStore(path: dataDirectory + "/runs.sqlite"), policy: policy)
     }
 
-    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore, policy: ServerPolicy? = nil) throws {
+    public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore, policy: ServerPolicy? = nil)
+        throws
+    {
         self.dataDirectory = dataDirectory
         self.store = store
         self.runStore = runStore
@@ -50,14 +52,19 @@ public struct TeamServer: Sendable {
     }
 
     /// The server on PostgreSQL at `url`.
-    public static func postgres(url: String, dataDirectory: String, policy: ServerPolicy? = nil) async throws -> TeamServer {
+    public static func postgres(url: String, dataDirectory: String, policy: ServerPolicy? = nil) async throws
+        -> TeamServer
+    {
         try makePrivate(dataDirectory)
         let store = try await PostgresServerStore(url: url)
-        return try TeamServer(dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy)
+        return try TeamServer(
+            dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy)
     }
 
     /// `$FERRY_METRICS_TOKEN`, else `metrics.token` in the data directory (made on first start, 0600).
-    static func metricsToken(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    static func metricsToken(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> String
+    {
         if let token = environment["FERRY_METRICS_TOKEN"], !token.isEmpty { return token }
         let path = dataDirectory + "/metrics.token"
         if let data = FileManager.default.contents(atPath: path) {
@@ -65,7 +72,10 @@ public struct TeamServer: Sendable {
             if !token.isEmpty { return token }
         }
         let token = ServerIDs.secret("fm_")
-        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw FerryError(.io, "cannot write the metrics token at \(path)")
         }
         return token
@@ -74,7 +84,8 @@ public struct TeamServer: Sendable {
     /// The data directory holds tenants' code, indexes, stores and secrets: only the server's user may read it
     /// (0700, and new files 0600 through the process's umask, which `ferry serve` sets).
     static func makePrivate(_ directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
     }
 
@@ -87,7 +98,8 @@ public struct TeamServer: Sendable {
         let tenant = try await store.createTenant(name: "default")
         let (_, key) = try await store.createKey(tenantID: tenant.id, role: .admin)
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: adminKeyPath, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: adminKeyPath, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
         return key
     }
 
@@ -106,28 +118,37 @@ public struct TeamServer: Sendable {
         signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger? = nil, models: ModelPool? = nil,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
-        let logger = logger ?? {
-            var quiet = Logger(label: "ferry.serve")
-            quiet.logLevel = .warning
-            return quiet
-        }()
+        let logger =
+            logger
+            ?? {
+                var quiet = Logger(label: "ferry.serve")
+                quiet.logLevel = .warning
+                return quiet
+            }()
         // The API under /v1 and the dashboard at /.
-        let api = ServerAPI(store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken)
+        let api = ServerAPI(
+            store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken)
         let router = api.router()
         try await Dashboard(store: store, runStore: runStore, policy: policy, secrets: secrets).addRoutes(to: router)
         // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.
         let sessions = models.map {
-            McpSessions(assist: ServerAssist(store: store, runStore: runStore, models: $0, dataDirectory: dataDirectory, policy: policy))
+            McpSessions(
+                assist: ServerAssist(
+                    store: store, runStore: runStore, models: $0, dataDirectory: dataDirectory, policy: policy))
         }
         if let sessions {
             let assist = sessions.assist
             for method in [HTTPRequest.Method.post, .get, .delete] {
-                router.on("/mcp", method: method) { request, _ in try await ServerAPI.mcpRoute(sessions, api: api, request: request) }
+                router.on("/mcp", method: method) { request, _ in
+                    try await ServerAPI.mcpRoute(sessions, api: api, request: request)
+                }
             }
             router.post("/v1/chat/completions") { request, _ in
                 try await api.handle { try await ServerAPI.chatCompletions(assist, api: api, request: request) }
             }
-            router.get("/v1/models") { request, _ in try await api.handle { try await ServerAPI.listModels(assist, api: api, request: request) } }
+            router.get("/v1/models") { request, _ in
+                try await api.handle { try await ServerAPI.listModels(assist, api: api, request: request) }
+            }
         }
         let app = Application(
             router: router,

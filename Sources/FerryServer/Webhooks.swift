@@ -35,7 +35,8 @@ public enum Webhooks {
             "event": "task.finished",
             "task": [
                 "id": .string(task.id), "project": .string(task.projectID), "status": .string(task.state.apiName),
-                "branch": task.branch.map { .string($0) } ?? .null, "commit": task.commitSHA.map { .string($0) } ?? .null,
+                "branch": task.branch.map { .string($0) } ?? .null,
+                "commit": task.commitSHA.map { .string($0) } ?? .null,
                 "cost_usd": .number(task.costUSD), "attempt": .number(Double(task.attempt)),
                 "reason": task.reason.map { .string($0) } ?? .null,
                 "wall_seconds": task.finishedAt.map { .number($0.timeIntervalSince(task.createdAt)) } ?? .null,
@@ -72,7 +73,8 @@ public struct WebhookDispatcher: Sendable {
     let secrets: SecretBox?
 
     public init(
-        store: any ServerStore, backoffBaseSeconds: Double = 2, pollSeconds: Double = 1, egress: EgressPolicy = EgressPolicy(),
+        store: any ServerStore, backoffBaseSeconds: Double = 2, pollSeconds: Double = 1,
+        egress: EgressPolicy = EgressPolicy(),
         secrets: SecretBox? = nil, now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.store = store
@@ -97,7 +99,9 @@ public struct WebhookDispatcher: Sendable {
 
     /// Sends one due delivery; false when none was due.
     public func deliverOne() async throws -> Bool {
-        guard let delivery = try await store.claimDelivery(now: now(), leaseSeconds: timeoutSeconds * 3) else { return false }
+        guard let delivery = try await store.claimDelivery(now: now(), leaseSeconds: timeoutSeconds * 3) else {
+            return false
+        }
         var status: Int?
         var failure: String?
         do {
@@ -146,7 +150,8 @@ extension WebhookDispatcher {
             return Int(response.status.code)
         } catch {
             try? await client.shutdown()
-            logger.info("webhook delivery failed", metadata: ["delivery": .string(delivery.id), "error": .string("\(error)")])
+            logger.info(
+                "webhook delivery failed", metadata: ["delivery": .string(delivery.id), "error": .string("\(error)")])
             throw error
         }
     }
@@ -155,11 +160,13 @@ extension WebhookDispatcher {
 /// Why a delivery failed, in words that say what to fix without telling a tenant what is behind the server (which
 /// ports refuse, which names resolve inside): the raw error goes to the server's log only.
 enum DeliveryFailure: String, Error {
-    case refused = "the URL's host is not an address this server may call (public addresses only, unless its operator allows more)"
+    case refused =
+        "the URL's host is not an address this server may call (public addresses only, unless its operator allows more)"
     case timeout = "no answer in time"
     case tls = "the TLS handshake failed"
     case connect = "could not connect"
-    case secret = "the server could not open this webhook's signing secret (its key changed); its operator's log says more"
+    case secret =
+        "the server could not open this webhook's signing secret (its key changed); its operator's log says more"
 
     init(_ error: any Error) {
         if let failure = error as? DeliveryFailure {
@@ -173,7 +180,9 @@ enum DeliveryFailure: String, Error {
         let text = "\(error)".lowercased()
         if text.contains("timeout") || text.contains("deadline") {
             self = .timeout
-        } else if text.contains("ssl") || text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+        } else if text.contains("ssl") || text.contains("tls") || text.contains("certificate")
+            || text.contains("handshake")
+        {
             self = .tls
         } else {
             self = .connect

@@ -28,7 +28,8 @@ public struct Worker: Sendable {
     let logger: Logger
 
     public init(
-        id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig, policy: QueuePolicy = QueuePolicy(),
+        id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig,
+        policy: QueuePolicy = QueuePolicy(),
         secrets: [String] = [], pollSeconds: Double = 5, logger: Logger = Logger(label: "ferry.worker"),
         projects: ServerPolicy = ServerPolicy(), makeModel: @escaping ModelProvider
     ) {
@@ -52,25 +53,31 @@ public struct Worker: Sendable {
             let generation = store.workSignal.generation
             do {
                 for lost in try await store.rescueExpired(now: Date(), policy: policy) {
-                    logger.warning("lease expired; attempt lost", metadata: [
-                        "task": .string(lost.id), "attempt": .stringConvertible(lost.attempt),
-                        "lost_worker": .string(lost.attemptedBy ?? "unknown"),
-                    ])
+                    logger.warning(
+                        "lease expired; attempt lost",
+                        metadata: [
+                            "task": .string(lost.id), "attempt": .stringConvertible(lost.attempt),
+                            "lost_worker": .string(lost.attemptedBy ?? "unknown"),
+                        ])
                     // The lost attempt's run is closed as interrupted, so no run stays "running" for ever.
                     if let runID = lost.runID {
                         try await RunReconciler(store: runStore, redactor: Redactor(secrets: secrets)).closeLost(
                             runID,
-                            reason: "attempt \(lost.attempt) of task \(lost.id) was lost: \(lost.attemptedBy ?? "its worker") "
+                            reason:
+                                "attempt \(lost.attempt) of task \(lost.id) was lost: \(lost.attemptedBy ?? "its worker") "
                                 + "stopped renewing its lease (killed, or its machine stopped)")
                     }
                 }
                 let asked = Date()
                 if let task = try await store.claim(worker: id, now: asked, policy: policy) {
-                    logger.info("task claimed", metadata: [
-                        "task": .string(task.id), "tenant": .string(task.tenantID), "attempt": .stringConvertible(task.attempt),
-                        "claim_ms": .stringConvertible(Date().timeIntervalSince(asked) * 1000),
-                        "wait_s": .stringConvertible(asked.timeIntervalSince(task.scheduledAt)),
-                    ])
+                    logger.info(
+                        "task claimed",
+                        metadata: [
+                            "task": .string(task.id), "tenant": .string(task.tenantID),
+                            "attempt": .stringConvertible(task.attempt),
+                            "claim_ms": .stringConvertible(Date().timeIntervalSince(asked) * 1000),
+                            "wait_s": .stringConvertible(asked.timeIntervalSince(task.scheduledAt)),
+                        ])
                     await execute(task)
                     continue
                 }
@@ -85,14 +92,18 @@ public struct Worker: Sendable {
     }
 
     /// Runs `body` while renewing the task's lease; a lost lease or a cancel through the API stops it.
-    func holdingLease<T: Sendable>(_ task: ServerTask, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let store = store, policy = policy
+    func holdingLease<T: Sendable>(_ task: ServerTask, _ body: @escaping @Sendable () async throws -> T) async throws
+        -> T
+    {
+        let store = store
+        let policy = policy
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
                 while true {
                     try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
-                    let beat = try await store.heartbeat(id: task.id, attempt: task.attempt, now: Date(), policy: policy)
+                    let beat = try await store.heartbeat(
+                        id: task.id, attempt: task.attempt, now: Date(), policy: policy)
                     if !beat.held { throw FerryError(.cancelled, "the worker lost its lease on the task") }
                     if beat.cancelRequested { throw FerryError(.cancelled, "cancelled through the API") }
                 }
@@ -115,7 +126,8 @@ public struct Worker: Sendable {
         do {
             outcome = try await attempt(task)
         } catch let error as FerryError where error.code == .cancelled {
-            outcome = TaskOutcome(state: .cancelled, reason: error.message, runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+            outcome = TaskOutcome(
+                state: .cancelled, reason: error.message, runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
         } catch {
             // The tenant reads this reason; the server's paths stay in the log.
             logger.error("attempt failed", metadata: ["error": .string(Self.describe(error))])
@@ -127,7 +139,8 @@ public struct Worker: Sendable {
             // The worker is shutting down: the task goes back to the queue for another worker, not to "cancelled".
             _ = try? await Task.detached { [store] in
                 try await store.release(
-                    id: task.id, attempt: task.attempt, reason: "attempt \(task.attempt) handed back: its worker shut down",
+                    id: task.id, attempt: task.attempt,
+                    reason: "attempt \(task.attempt) handed back: its worker shut down",
                     now: Date())
             }.value
             logger.notice("attempt handed back to the queue: the worker is shutting down")
@@ -135,19 +148,26 @@ public struct Worker: Sendable {
         }
         // Recorded even when this task is being cancelled: the store must not refuse the write.
         let recorded: Result<Bool, any Error> = await Task.detached { [store] in
-            do { return .success(try await store.finish(id: task.id, attempt: task.attempt, outcome: outcome, now: Date())) } catch {
+            do {
+                return .success(
+                    try await store.finish(id: task.id, attempt: task.attempt, outcome: outcome, now: Date()))
+            } catch {
                 return .failure(error)
             }
         }.value
         let metadata: Logger.Metadata = [
             "status": .string(outcome.state.apiName), "cost_usd": .stringConvertible(outcome.costUSD),
-            "seconds": .stringConvertible(Date().timeIntervalSince(started)), "run": outcome.runID.map { .string($0) } ?? "none",
+            "seconds": .stringConvertible(Date().timeIntervalSince(started)),
+            "run": outcome.runID.map { .string($0) } ?? "none",
         ]
         switch recorded {
         case .success(true): logger.info("task finished", metadata: metadata)
-        case .success(false): logger.warning("attempt ended but no longer held the task; its result was not recorded", metadata: metadata)
+        case .success(false):
+            logger.warning("attempt ended but no longer held the task; its result was not recorded", metadata: metadata)
         case .failure(let error):
-            logger.error("the attempt's end could not be recorded", metadata: metadata.merging(["error": .string(Self.describe(error))]) { $1 })
+            logger.error(
+                "the attempt's end could not be recorded",
+                metadata: metadata.merging(["error": .string(Self.describe(error))]) { $1 })
         }
     }
 
@@ -163,18 +183,22 @@ public struct Worker: Sendable {
         // sandbox), as `ferry run` reads it; its limits may only lower the server's. The project's settings and the
         // task's cost cap come after it.
         if let text = try? await Git(checkout.repo).run("show", "\(base):.ferry/config.toml") {
-            try ConfigLoader.applyRepository(text: text, label: "\(project.name):.ferry/config.toml at \(base)", to: &config)
+            try ConfigLoader.applyRepository(
+                text: text, label: "\(project.name):.ferry/config.toml at \(base)", to: &config)
             config.limits = config.limits.atMost(self.config.limits)
         }
         if let command = project.testCommand { config.testCommand = command }
-        if let maxCost = task.maxCostUSD { config.limits.maxCostUSD = min(maxCost, config.limits.maxCostUSD ?? maxCost) }
+        if let maxCost = task.maxCostUSD {
+            config.limits.maxCostUSD = min(maxCost, config.limits.maxCostUSD ?? maxCost)
+        }
         // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
         let model = try await holdingLease(task) { try await makeModel(task.model ?? project.model) }
         // Every model call's spend is recorded as it happens, and the run stops when a budget is used up.
         let store = self.store
         let control = RunControl { spend in
             let record = SpendRecord(
-                tenantID: task.tenantID, projectID: project.id, taskID: task.id, attempt: task.attempt, step: spend.steps,
+                tenantID: task.tenantID, projectID: project.id, taskID: task.id, attempt: task.attempt,
+                step: spend.steps,
                 model: model.profile.model, usage: spend.lastCallUsage, usd: spend.lastCallUSD, at: Date())
             do {
                 try await store.recordSpend(record)
@@ -214,12 +238,15 @@ public struct Worker: Sendable {
             // (its environment or git config), never the database's.
             do {
                 let git = Git(checkout.repo)
-                let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(in: .whitespacesAndNewlines)
+                let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(
+                    in: .whitespacesAndNewlines)
                 // A tenant's URL is reached under the same rules as its clone (protocols, no redirects, the checked
                 // address); an operator's local repository pushes where its own config says.
-                let options = ProjectCheckout.isURL(project.repo)
+                let options =
+                    ProjectCheckout.isURL(project.repo)
                     ? try await ProjectCheckout.gitOptions(project.repo, policy: projects, project: project) : []
-                try await git.run(options + ["push", "--quiet", "origin", "\(result.record.branch):\(result.record.branch)"])
+                try await git.run(
+                    options + ["push", "--quiet", "origin", "\(result.record.branch):\(result.record.branch)"])
                 pushedTo = "\(ServerAPI.redactedURL(remote)) \(result.record.branch)"
             } catch {
                 reason += "; the branch could not be pushed: \((error as? FerryError)?.message ?? "\(error)")"

@@ -18,7 +18,8 @@ public struct ChatTurn: Codable, Hashable, Sendable, FetchableRecord, Persistabl
     public var at: Date
 
     public init(
-        chatID: String, seq: Int = 0, role: String, content: String, inputTokens: Int = 0, outputTokens: Int = 0, costUSD: Double = 0,
+        chatID: String, seq: Int = 0, role: String, content: String, inputTokens: Int = 0, outputTokens: Int = 0,
+        costUSD: Double = 0,
         runID: String? = nil, at: Date = Date()
     ) {
         self.chatID = chatID
@@ -99,7 +100,9 @@ public final class ChatStore: Sendable {
     public func append(_ turn: ChatTurn) async throws -> ChatTurn {
         try await pool.write { db in
             var turn = turn
-            turn.seq = (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM chat_turns WHERE chatID = ?", arguments: [turn.chatID]) ?? 0) + 1
+            turn.seq =
+                (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM chat_turns WHERE chatID = ?", arguments: [turn.chatID])
+                    ?? 0) + 1
             try turn.insert(db)
             return turn
         }

@@ -108,14 +108,16 @@ public final class SQLiteRunStore: RunStore {
 
     public func events(of runID: String) async throws -> [RunEvent] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, time, type, data FROM events WHERE runID = ? ORDER BY seq", arguments: [runID])
-                .map { row in
-                    let type: String = row["type"]
-                    let data = JSONValue.parse(row["data"] as String) ?? .null
-                    // A row an older or newer Ferry wrote is kept as it is rather than lost.
-                    let event = (try? TraceEvent(type: type, data: data)) ?? .unknown(type: type, data: data)
-                    return RunEvent(seq: row["seq"], time: row["time"], event: event)
-                }
+            try Row.fetchAll(
+                db, sql: "SELECT seq, time, type, data FROM events WHERE runID = ? ORDER BY seq", arguments: [runID]
+            )
+            .map { row in
+                let type: String = row["type"]
+                let data = JSONValue.parse(row["data"] as String) ?? .null
+                // A row an older or newer Ferry wrote is kept as it is rather than lost.
+                let event = (try? TraceEvent(type: type, data: data)) ?? .unknown(type: type, data: data)
+                return RunEvent(seq: row["seq"], time: row["time"], event: event)
+            }
         }
     }
 

@@ -6,7 +6,8 @@ import FerryCore
 public enum CalcFixture {
     public static let files = [
         "calc.py": "def add(a, b):\n    return a - b\n",
-        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+        "test_calc.py":
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
         ".ferry/config.toml": "[project]\ntest_command = \"python3 -m unittest\"\n",
     ]
 
@@ -24,7 +25,9 @@ public enum CalcFixture {
         let call: FakeToolCall
         switch messages.filter({ $0["role"] == "tool" }).count {
         case 0: call = FakeToolCall(name: "read_file", arguments: #"{"path": "calc.py"}"#)
-        case 1: call = FakeToolCall(name: "edit_file", arguments: #"{"path": "calc.py", "old": "return a - b", "new": "return a + b"}"#)
+        case 1:
+            call = FakeToolCall(
+                name: "edit_file", arguments: #"{"path": "calc.py", "old": "return a - b", "new": "return a + b"}"#)
         default: call = FakeToolCall(name: "finish", arguments: #"{"summary": "add() subtracted; it now adds."}"#)
         }
         return .reply(toolCalls: [call])

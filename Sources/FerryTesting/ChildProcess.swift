@@ -4,13 +4,16 @@ import Foundation
 /// cooperative pool: its stdout and stderr together, and its exit status. Killed after `timeout`.
 public enum ChildProcess {
     public static func run(
-        _ executable: String, _ arguments: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(300)
+        _ executable: String, _ arguments: [String], environment extra: [String: String] = [:],
+        timeout: Duration = .seconds(300)
     ) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-child-\(UUID().uuidString.prefix(8)).log").path
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-child-\(UUID().uuidString.prefix(8)).log"
+        ).path
         FileManager.default.createFile(atPath: log, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: log) }
         process.standardOutput = FileHandle(forWritingAtPath: log)

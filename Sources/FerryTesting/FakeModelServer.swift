@@ -9,7 +9,8 @@ import Synchronization
 /// One scripted answer of a fake model server.
 public enum FakeStep: Sendable, Hashable {
     /// A streamed reply: some text and tool calls (arguments as raw JSON text, which may be malformed on purpose).
-    case reply(text: String = "", toolCalls: [FakeToolCall] = [], usage: Usage = Usage(inputTokens: 100, outputTokens: 20))
+    case reply(
+        text: String = "", toolCalls: [FakeToolCall] = [], usage: Usage = Usage(inputTokens: 100, outputTokens: 20))
     /// An HTTP error, e.g. 429 with `Retry-After`, or 500.
     case status(Int, body: String = "", headers: [String: String] = [:])
     /// A stream that sends some text and then drops the connection.
@@ -20,7 +21,10 @@ public enum FakeStep: Sendable, Hashable {
     /// some servers send, such as llama.cpp's `prompt_progress`.
     case events([String], then: FakeReply)
 
-    public static func call(_ name: String, _ arguments: JSONValue, text: String = "", usage: Usage = Usage(inputTokens: 100, outputTokens: 20)) -> FakeStep {
+    public static func call(
+        _ name: String, _ arguments: JSONValue, text: String = "",
+        usage: Usage = Usage(inputTokens: 100, outputTokens: 20)
+    ) -> FakeStep {
         .reply(text: text, toolCalls: [FakeToolCall(name: name, arguments: arguments.jsonString)], usage: usage)
     }
 }
@@ -30,7 +34,9 @@ public struct FakeReply: Sendable, Hashable {
     public var text: String
     public var toolCalls: [FakeToolCall]
     public var usage: Usage
-    public init(text: String = "", toolCalls: [FakeToolCall] = [], usage: Usage = Usage(inputTokens: 100, outputTokens: 20)) {
+    public init(
+        text: String = "", toolCalls: [FakeToolCall] = [], usage: Usage = Usage(inputTokens: 100, outputTokens: 20)
+    ) {
         self.text = text
         self.toolCalls = toolCalls
         self.usage = usage
@@ -85,7 +91,8 @@ public final class FakeModelServer: Sendable {
     /// A server that answers each request with what `responder` makes of its body, for many runs at once (a
     /// script's order means nothing when runs interleave). It keeps no record of the requests.
     public static func with<T: Sendable>(
-        _ flavor: Flavor, responder: @escaping @Sendable (JSONValue) -> FakeStep, _ body: @Sendable (FakeModelServer) async throws -> T
+        _ flavor: Flavor, responder: @escaping @Sendable (JSONValue) -> FakeStep,
+        _ body: @Sendable (FakeModelServer) async throws -> T
     ) async throws -> T {
         try await with(flavor, shared: SharedState(script: [], responder: responder), body)
     }
@@ -146,11 +153,13 @@ final class SharedState: Sendable {
         let json = JSONValue.parse(String(buffer: body)) ?? .null
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let step: FakeStep? = responder.map { $0(json) } ?? state.withLock { state in
-            state.requests.append(json)
-            state.headers.append(headers)
-            return state.script.isEmpty ? nil : state.script.removeFirst()
-        }
+        let step: FakeStep? =
+            responder.map { $0(json) }
+            ?? state.withLock { state in
+                state.requests.append(json)
+                state.headers.append(headers)
+                return state.script.isEmpty ? nil : state.script.removeFirst()
+            }
         guard var step else {
             return Response(
                 status: .badRequest, headers: [.contentType: "application/json"],
@@ -165,7 +174,8 @@ final class SharedState: Sendable {
             var fields: HTTPFields = [.contentType: "application/json"]
             for (name, value) in extra { if let key = HTTPField.Name(name) { fields[key] = value } }
             let payload = text.isEmpty ? #"{"error":{"message":"fake error \#(code)"}}"# : text
-            return Response(status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: payload)))
+            return Response(
+                status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: payload)))
         case .cutStream(let text):
             let events = SSEScript.events(flavor: flavor, text: text, toolCalls: [], usage: Usage(), complete: false)
             return Response(
@@ -175,8 +185,10 @@ final class SharedState: Sendable {
                     throw CancellationError()
                 })
         case .events(let raw, let reply):
-            let events = raw.map { "data: \($0)\n\n" }
-                + SSEScript.events(flavor: flavor, text: reply.text, toolCalls: reply.toolCalls, usage: reply.usage, complete: true)
+            let events =
+                raw.map { "data: \($0)\n\n" }
+                + SSEScript.events(
+                    flavor: flavor, text: reply.text, toolCalls: reply.toolCalls, usage: reply.usage, complete: true)
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream"],
                 body: ResponseBody { writer in
@@ -184,7 +196,8 @@ final class SharedState: Sendable {
                     try await writer.finish(nil)
                 })
         case .reply(let text, let toolCalls, let usage):
-            let events = SSEScript.events(flavor: flavor, text: text, toolCalls: toolCalls, usage: usage, complete: true)
+            let events = SSEScript.events(
+                flavor: flavor, text: text, toolCalls: toolCalls, usage: usage, complete: true)
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream"],
                 body: ResponseBody { writer in
@@ -199,7 +212,9 @@ final class SharedState: Sendable {
 
 /// Renders a reply as each provider streams it.
 enum SSEScript {
-    static func events(flavor: FakeModelServer.Flavor, text: String, toolCalls: [FakeToolCall], usage: Usage, complete: Bool)
+    static func events(
+        flavor: FakeModelServer.Flavor, text: String, toolCalls: [FakeToolCall], usage: Usage, complete: Bool
+    )
         -> [String]
     {
         switch flavor {
@@ -231,14 +246,20 @@ enum SSEScript {
             let parts = halves(call.arguments)
             events.append(
                 chunk([
-                    "tool_calls": [[
-                        "index": .number(Double(index)), "id": .string("call_\(index)_\(abs(call.arguments.hashValue) % 100000)"),
-                        "type": "function", "function": ["name": .string(call.name), "arguments": .string(parts[0])],
-                    ]]
+                    "tool_calls": [
+                        [
+                            "index": .number(Double(index)),
+                            "id": .string("call_\(index)_\(abs(call.arguments.hashValue) % 100000)"),
+                            "type": "function",
+                            "function": ["name": .string(call.name), "arguments": .string(parts[0])],
+                        ]
+                    ]
                 ]))
             if parts.count > 1 {
                 events.append(
-                    chunk(["tool_calls": [["index": .number(Double(index)), "function": ["arguments": .string(parts[1])]]]]))
+                    chunk([
+                        "tool_calls": [["index": .number(Double(index)), "function": ["arguments": .string(parts[1])]]]
+                    ]))
             }
         }
         events.append(chunk([:], finish: toolCalls.isEmpty ? "stop" : "tool_calls"))
@@ -276,10 +297,18 @@ enum SSEScript {
         ]
         var index = 0
         if !text.isEmpty {
-            events.append(event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
+            events.append(
+                event(
+                    "content_block_start",
+                    ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
             for piece in halves(text) {
                 events.append(
-                    event("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": .string(piece)]]))
+                    event(
+                        "content_block_delta",
+                        [
+                            "type": "content_block_delta", "index": 0,
+                            "delta": ["type": "text_delta", "text": .string(piece)],
+                        ]))
             }
             if !complete { return events }
             events.append(event("content_block_stop", ["type": "content_block_stop", "index": 0]))
@@ -292,13 +321,19 @@ enum SSEScript {
                     "content_block_start",
                     [
                         "type": "content_block_start", "index": .number(Double(index)),
-                        "content_block": ["type": "tool_use", "id": .string("toolu_\(index)"), "name": .string(call.name), "input": [:]],
+                        "content_block": [
+                            "type": "tool_use", "id": .string("toolu_\(index)"), "name": .string(call.name),
+                            "input": [:],
+                        ],
                     ]))
             for piece in halves(call.arguments) {
                 events.append(
                     event(
                         "content_block_delta",
-                        ["type": "content_block_delta", "index": .number(Double(index)), "delta": ["type": "input_json_delta", "partial_json": .string(piece)]]))
+                        [
+                            "type": "content_block_delta", "index": .number(Double(index)),
+                            "delta": ["type": "input_json_delta", "partial_json": .string(piece)],
+                        ]))
             }
             events.append(event("content_block_stop", ["type": "content_block_stop", "index": .number(Double(index))]))
             index += 1
@@ -307,7 +342,8 @@ enum SSEScript {
             event(
                 "message_delta",
                 [
-                    "type": "message_delta", "delta": ["stop_reason": .string(toolCalls.isEmpty ? "end_turn" : "tool_use")],
+                    "type": "message_delta",
+                    "delta": ["stop_reason": .string(toolCalls.isEmpty ? "end_turn" : "tool_use")],
                     "usage": ["output_tokens": .number(Double(usage.outputTokens))],
                 ]))
         events.append(event("message_stop", ["type": "message_stop"]))
@@ -321,14 +357,14 @@ extension FakeModelServer {
     public func writeConfig(configHome: String) throws {
         try FileManager.default.createDirectory(atPath: configHome + "/ferry", withIntermediateDirectories: true)
         try """
-            [agent]
-            first_attempt = "off"
+        [agent]
+        first_attempt = "off"
 
-            [models.fake]
-            provider = "openai"
-            base_url = "\(baseURL)"
-            model = "gpt-4.1-mini"
-            api_key_env = ""
-            """.write(toFile: configHome + "/ferry/config.toml", atomically: true, encoding: .utf8)
+        [models.fake]
+        provider = "openai"
+        base_url = "\(baseURL)"
+        model = "gpt-4.1-mini"
+        api_key_env = ""
+        """.write(toFile: configHome + "/ferry/config.toml", atomically: true, encoding: .utf8)
     }
 }

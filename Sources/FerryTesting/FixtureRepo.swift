@@ -1,6 +1,6 @@
+import FerryWorkspace
 import Foundation
 import Synchronization
-import FerryWorkspace
 
 /// Real git repositories in temporary directories, for tests and the demo.
 public enum FixtureRepo {
@@ -36,7 +36,9 @@ public func unusedLocalPort() -> Int {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         close(fd)
         if connected != 0 { return port }

@@ -23,7 +23,9 @@ public enum PostgresCluster {
     public static func freshDatabase() throws -> String {
         let cluster = try start()
         let name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
-        try run(cluster.bin + "/psql", ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
+        try run(
+            cluster.bin + "/psql",
+            ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
         return "postgres://postgres@127.0.0.1:\(cluster.port)/\(name)"
     }
 
@@ -31,7 +33,9 @@ public enum PostgresCluster {
         try started.withLock { state in
             if let state { return try state.get() }
             let result: Result<Cluster, PostgresUnavailable>
-            do { result = .success(try boot()) } catch let error as PostgresUnavailable { result = .failure(error) } catch {
+            do { result = .success(try boot()) } catch let error as PostgresUnavailable {
+                result = .failure(error)
+            } catch {
                 result = .failure(PostgresUnavailable(description: "\(error)"))
             }
             state = result
@@ -41,30 +45,44 @@ public enum PostgresCluster {
 
     private static func boot() throws -> Cluster {
         let candidates = ["/usr/lib/postgresql"].flatMap { root in
-            ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().reversed().map { "\(root)/\($0)/bin" }
+            ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().reversed().map {
+                "\(root)/\($0)/bin"
+            }
         }
         guard let bin = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }) else {
-            throw PostgresUnavailable(description: "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run scripts/setup.sh or apt-get install postgresql")
+            throw PostgresUnavailable(
+                description:
+                    "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run scripts/setup.sh or apt-get install postgresql"
+            )
         }
         let asRoot = geteuid() == 0
         reapOrphans(bin: bin, asRoot: asRoot)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pg-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-pg-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // Whose cluster this is: a later run stops it if this process died without its exit handler (a crash).
         try String(getpid()).write(toFile: directory + "/owner.pid", atomically: true, encoding: .utf8)
         if asRoot { try run("/bin/chown", ["postgres:postgres", directory]) }
         let port = Int.random(in: 20_000...40_000)
         func asOwner(_ tool: String, _ arguments: [String]) throws {
-            if asRoot { try run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments) } else {
+            if asRoot {
+                try run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments)
+            } else {
                 try run(bin + "/" + tool, arguments)
             }
         }
         try asOwner("initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
         try asOwner(
             "pg_ctl",
-            ["-D", directory + "/data", "-l", directory + "/log", "-w", "-o",
-             "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
-        stopCommand = (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop"]
+            [
+                "-D", directory + "/data", "-l", directory + "/log", "-w", "-o",
+                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start",
+            ])
+        stopCommand =
+            (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [
+                bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop",
+            ]
         atexit {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: PostgresCluster.stopCommand[0])
@@ -80,20 +98,28 @@ public enum PostgresCluster {
     /// Stops and removes the clusters of earlier test processes that died without stopping theirs.
     private static func reapOrphans(bin: String, asRoot: Bool) {
         let temp = FileManager.default.temporaryDirectory.path
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temp)) ?? [] where name.hasPrefix("ferry-pg-") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temp)) ?? [] where name.hasPrefix("ferry-pg-")
+        {
             let directory = temp + "/" + name
             // Left by a version without owners: gone if no server runs in it and it is over an hour old.
             if !FileManager.default.fileExists(atPath: directory + "/owner.pid") {
-                let modified = (try? FileManager.default.attributesOfItem(atPath: directory)[.modificationDate] as? Date) ?? Date()
-                if !FileManager.default.fileExists(atPath: directory + "/data/postmaster.pid"), modified.timeIntervalSinceNow < -3600 {
+                let modified =
+                    (try? FileManager.default.attributesOfItem(atPath: directory)[.modificationDate] as? Date) ?? Date()
+                if !FileManager.default.fileExists(atPath: directory + "/data/postmaster.pid"),
+                    modified.timeIntervalSinceNow < -3600
+                {
                     try? FileManager.default.removeItem(atPath: directory)
                 }
                 continue
             }
             guard let text = try? String(contentsOfFile: directory + "/owner.pid", encoding: .utf8),
-                let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(owner, 0) != 0, errno == ESRCH
+                let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(owner, 0) != 0,
+                errno == ESRCH
             else { continue }
-            let stop = (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop"]
+            let stop =
+                (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [
+                    bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop",
+                ]
             try? run(stop[0], Array(stop.dropFirst()))
             try? FileManager.default.removeItem(atPath: directory)
         }
@@ -103,7 +129,9 @@ public enum PostgresCluster {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pg-out-\(UUID().uuidString.prefix(8))").path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-pg-out-\(UUID().uuidString.prefix(8))"
+        ).path
         FileManager.default.createFile(atPath: output, contents: nil)
         let handle = FileHandle(forWritingAtPath: output)
         process.standardOutput = handle
@@ -132,7 +160,8 @@ public enum PostgresCluster {
         defer { try? FileManager.default.removeItem(atPath: output) }
         guard exitCode == 0 else {
             let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            throw PostgresUnavailable(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text.suffix(800))")
+            throw PostgresUnavailable(
+                description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text.suffix(800))")
         }
     }
 }

@@ -18,9 +18,12 @@ public struct TmuxTerminal: Sendable {
     /// client that forks tmux's server and waited for ever.)
     @discardableResult
     public func tmux(_ arguments: String...) async throws -> String {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(session)-\(UUID().uuidString.prefix(6)).out").path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "\(session)-\(UUID().uuidString.prefix(6)).out"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let quoted = arguments.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let quoted = arguments.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(
+            separator: " ")
         _ = system("tmux \(quoted) > '\(output)' 2>&1 < /dev/null")
         return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
     }
@@ -35,7 +38,9 @@ public struct TmuxTerminal: Sendable {
         try await tmux("send-keys", "-t", session, "Enter")
     }
 
-    public func screen() async throws -> String { try await tmux("capture-pane", "-p", "-J", "-S", "-400", "-t", session) }
+    public func screen() async throws -> String {
+        try await tmux("capture-pane", "-p", "-J", "-S", "-400", "-t", session)
+    }
 
     /// Waits until the screen shows `text` `count` times, or throws with the screen.
     public func wait(for text: String, count: Int = 1, seconds: Double = 60) async throws {

@@ -1,5 +1,5 @@
-import Foundation
 import FerryCore
+import Foundation
 
 /// Finds the one place an edit applies, in stages: exact text, then ignoring trailing whitespace, then ignoring
 /// indentation, then with Unicode punctuation folded to ASCII. Ambiguity and misses are errors that show the

@@ -44,7 +44,8 @@ public struct Git: Sendable {
     }
 
     public func resolve(_ ref: String) async throws -> String {
-        let output = try await HostCommand.run("git", ["rev-parse", "--verify", "--end-of-options", "\(ref)^{commit}"], in: directory)
+        let output = try await HostCommand.run(
+            "git", ["rev-parse", "--verify", "--end-of-options", "\(ref)^{commit}"], in: directory)
         guard output.status == 0 else {
             throw FerryError(.usage, "'\(ref)' is not a commit in \(directory)")
         }
@@ -83,7 +84,9 @@ public struct Git: Sendable {
             var info = stat()
             guard lstat(full, &info) == 0 else { continue }
             let kind = info.st_mode & S_IFMT
-            if kind != S_IFREG && kind != S_IFLNK && kind != S_IFDIR { try? FileManager.default.removeItem(atPath: full) }
+            if kind != S_IFREG && kind != S_IFLNK && kind != S_IFDIR {
+                try? FileManager.default.removeItem(atPath: full)
+            }
         }
         try await run("add", "-A")
     }

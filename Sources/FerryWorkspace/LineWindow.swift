@@ -49,7 +49,9 @@ enum LineWindow {
             for byte in data {
                 partial = byte != 0x0A
                 if byte == 0x0A {
-                    if lineNumber >= start && lineNumber <= last { lines.append(String(decoding: current, as: UTF8.self)) }
+                    if lineNumber >= start && lineNumber <= last {
+                        lines.append(String(decoding: current, as: UTF8.self))
+                    }
                     current.removeAll(keepingCapacity: true)
                     lineNumber += 1
                     total += 1

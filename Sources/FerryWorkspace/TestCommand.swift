@@ -13,8 +13,10 @@ public enum TestCommand {
         {
             return "make test"
         }
-        if let package = read("package.json"), let json = try? JSONSerialization.jsonObject(with: Data(package.utf8))
-            as? [String: Any], let scripts = json["scripts"] as? [String: Any], let test = scripts["test"] as? String,
+        if let package = read("package.json"),
+            let json = try? JSONSerialization.jsonObject(with: Data(package.utf8))
+                as? [String: Any], let scripts = json["scripts"] as? [String: Any],
+            let test = scripts["test"] as? String,
             !test.contains("no test specified")
         {
             return "npm test --silent"
@@ -23,7 +25,9 @@ public enum TestCommand {
         if exists("Cargo.toml") { return "cargo test" }
         if exists("go.mod") { return "go test ./..." }
         // A test script by one of the usual names (shell projects have no manifest to ask).
-        for script in ["test.sh", "run_tests.sh", "tests/run.sh", "tests/run_tests.sh", "scripts/test.sh", "script/test"]
+        for script in [
+            "test.sh", "run_tests.sh", "tests/run.sh", "tests/run_tests.sh", "scripts/test.sh", "script/test",
+        ]
         where exists(script) {
             return "bash \(script)"
         }

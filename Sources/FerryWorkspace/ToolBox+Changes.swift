@@ -22,7 +22,9 @@ extension ToolBox {
         }
         if let size = LineWindow.regularFileSize(path), size > configuration.maxReadFileBytes {
             throw FerryError(
-                .tool, "\(workspace.relative(path)) is \(size / 1_048_576) MB, over edit_file's \(configuration.maxReadFileBytes / 1_048_576) MB limit")
+                .tool,
+                "\(workspace.relative(path)) is \(size / 1_048_576) MB, over edit_file's \(configuration.maxReadFileBytes / 1_048_576) MB limit"
+            )
         }
         guard LineWindow.regularFileSize(path) != nil, let data = FileManager.default.contents(atPath: path) else {
             throw FerryError(.tool, "cannot read \(workspace.relative(path)) (not a regular file)")
@@ -80,7 +82,8 @@ extension ToolBox {
         }
         if let given = args["timeout"], given != .null {
             guard let seconds = given.doubleValue, seconds > 0, seconds.isFinite else {
-                throw FerryError(.tool, "timeout must be a positive number of seconds (at most 3600), not \(given.jsonString)")
+                throw FerryError(
+                    .tool, "timeout must be a positive number of seconds (at most 3600), not \(given.jsonString)")
             }
         }
         let timeout = min(args["timeout"]?.doubleValue ?? configuration.shellTimeoutSeconds, 3600)
@@ -90,7 +93,8 @@ extension ToolBox {
                 outputLimit: configuration.outputLimit))
         let status =
             result.timedOut
-            ? "timed out after \(Int(timeout))s" : result.exitCode.map { "exit code \($0)" } ?? "killed by signal \(result.signal ?? 0)"
+            ? "timed out after \(Int(timeout))s"
+            : result.exitCode.map { "exit code \($0)" } ?? "killed by signal \(result.signal ?? 0)"
         let output = result.output.isEmpty ? "(no output)" : result.output
         return "[\(status)]\n\(output)"
     }

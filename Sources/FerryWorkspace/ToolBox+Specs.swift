@@ -26,7 +26,8 @@ extension ToolBox {
             parameters: object(["glob": field("string", "Glob pattern; default `**`")], required: [])),
         ToolSpec(
             name: "search",
-            description: "Search file contents with a regular expression; prints `path:line: text`. Respects .gitignore.",
+            description:
+                "Search file contents with a regular expression; prints `path:line: text`. Respects .gitignore.",
             parameters: object(
                 [
                     "pattern": field("string", "Regular expression"),
@@ -80,7 +81,8 @@ extension ToolBox {
             parameters: object(["query": field("string", "Words or identifiers to look for")], required: ["query"])),
         ToolSpec(
             name: "find_symbol",
-            description: "Where a function, class or method is defined (`name` or `Class.name`) and the lines that use it.",
+            description:
+                "Where a function, class or method is defined (`name` or `Class.name`) and the lines that use it.",
             parameters: object(["name": field("string", "The symbol name")], required: ["name"])),
     ]
 

@@ -179,7 +179,9 @@ public actor ToolBox {
             rgArgs += ["--", workspace.relative(scope)]
             let output = try await HostCommand.run(rg, rgArgs, in: workspace.root)
             if output.status == 2 {
-                if !literal { return try await literalRetry(args, pattern: pattern, note: "not a valid regular expression") }
+                if !literal {
+                    return try await literalRetry(args, pattern: pattern, note: "not a valid regular expression")
+                }
                 throw FerryError(.tool, "bad search: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             lines = output.stdout.split(separator: "\n").map { line in
@@ -192,7 +194,8 @@ public actor ToolBox {
         } else {
             do {
                 lines = try await builtinSearch(
-                    pattern: literal ? NSRegularExpression.escapedPattern(for: pattern) : pattern, scope: scope, glob: glob)
+                    pattern: literal ? NSRegularExpression.escapedPattern(for: pattern) : pattern, scope: scope,
+                    glob: glob)
             } catch let error as FerryError where !literal && error.message.hasPrefix("bad search") {
                 return try await literalRetry(args, pattern: pattern, note: "not a valid regular expression")
             }

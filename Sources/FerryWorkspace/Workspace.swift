@@ -22,7 +22,8 @@ public struct Workspace: Sendable {
         let joined = trimmed.hasPrefix("/") ? trimmed : root + "/" + trimmed
         let normalized = Self.normalize(joined)
         guard Self.isInside(normalized, root: root) else {
-            throw FerryError(.pathEscape, "'\(path)' is outside the workspace; use paths relative to the repository root")
+            throw FerryError(
+                .pathEscape, "'\(path)' is outside the workspace; use paths relative to the repository root")
         }
         // Resolve symlinks on the longest prefix that exists; it must stay inside too.
         var existing = normalized

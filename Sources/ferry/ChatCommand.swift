@@ -29,9 +29,14 @@ struct ChatCommand: AsyncParsableCommand {
         // The server's arguments are checked before anything starts.
         var serverKey: String?
         if server != nil {
-            guard project != nil else { throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)") }
+            guard project != nil else {
+                throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)")
+            }
             guard let key = ProcessInfo.processInfo.environment[serverKeyEnv], !key.isEmpty else {
-                throw FerryError(.usage, "--server needs an API key in $\(serverKeyEnv). Fix: export \(serverKeyEnv)=… (a member key of the server)")
+                throw FerryError(
+                    .usage,
+                    "--server needs an API key in $\(serverKeyEnv). Fix: export \(serverKeyEnv)=… (a member key of the server)"
+                )
             }
             serverKey = key
         }
@@ -42,7 +47,9 @@ struct ChatCommand: AsyncParsableCommand {
         let chat: ChatInfo
         if resumed {
             guard let found = try await store.find(repo: assist.root, prefix: chatID) else {
-                throw FerryError(.usage, chatID.map { "no chat \($0)" } ?? "no earlier chat for \(assist.root); start one with ferry chat")
+                throw FerryError(
+                    .usage,
+                    chatID.map { "no chat \($0)" } ?? "no earlier chat for \(assist.root); start one with ferry chat")
             }
             chat = found
         } else {
@@ -51,14 +58,17 @@ struct ChatCommand: AsyncParsableCommand {
         // Made last, so no error above leaves its HTTP client unshut.
         let remote = server.map { RemoteTaskHost(baseURL: $0, key: serverKey ?? "", project: project ?? "") }
         let session = ChatSession(
-            chat: chat, root: assist.root, store: store, tasks: remote ?? assist.tasks, assistant: { try await assist.assistant() },
+            chat: chat, root: assist.root, store: store, tasks: remote ?? assist.tasks,
+            assistant: { try await assist.assistant() },
             model: { try await assist.model() }, out: out)
         if resumed {
             let count = try await session.resume()
             out("resumed \(chat.id) (\(count) turns); \(await session.costLine())\n")
         } else {
-            out("ferry chat \(chat.id) on \(assist.root) with \(assist.profile.model)"
-                + (server.map { "; /run goes to \($0) (project \(project ?? "?"))" } ?? "") + "; /help lists the commands\n")
+            out(
+                "ferry chat \(chat.id) on \(assist.root) with \(assist.profile.model)"
+                    + (server.map { "; /run goes to \($0) (project \(project ?? "?"))" } ?? "")
+                    + "; /help lists the commands\n")
         }
         await Self.loop(session, out: out)
         out("\(await session.costLine()); resume with ferry chat --chat \(chat.id)\n")

@@ -52,7 +52,9 @@ struct DemoCommand: AsyncParsableCommand {
             var profile = config.profiles["local"]!
             if let toolProtocol { profile.toolProtocol = toolProtocol }
             print("Model: \(profile.model) on llama.cpp, offline (\(profile.toolProtocol.rawValue) tool protocol).")
-            print("       First use installs it: 1.1 GB and llama.cpp's prebuilt server from PyPI (a build if that cannot run here).\n")
+            print(
+                "       First use installs it: 1.1 GB and llama.cpp's prebuilt server from PyPI (a build if that cannot run here).\n"
+            )
             fflush(nil)
             result = try await Session.run(
                 task: task, repo: directory, base: nil, profile: profile, apiKey: nil, config: config,
@@ -68,11 +70,18 @@ struct DemoCommand: AsyncParsableCommand {
     static let script: [ModelReply] = [
         ScriptedModel.call("search", ["pattern": "def total|discount"], text: "Let me find the discount logic."),
         ScriptedModel.call("read_file", ["path": "cart.py"]),
-        ScriptedModel.call("shell", ["command": "python3 -m unittest -v 2>&1 | tail -15"], text: "Reproduce with the tests."),
         ScriptedModel.call(
-            "edit_file", ["path": "cart.py", "old": "    if item_count(items) > 10:", "new": "    if item_count(items) >= 10:"],
+            "shell", ["command": "python3 -m unittest -v 2>&1 | tail -15"], text: "Reproduce with the tests."),
+        ScriptedModel.call(
+            "edit_file",
+            ["path": "cart.py", "old": "    if item_count(items) > 10:", "new": "    if item_count(items) >= 10:"],
             text: "The comparison excludes exactly 10 items; make it inclusive."),
         ScriptedModel.call("shell", ["command": "python3 -m unittest -v 2>&1 | tail -8"]),
-        ScriptedModel.call("finish", ["summary": "The bulk discount used `> 10`, so a cart of exactly 10 items paid full price. Changed it to `>= 10` in cart.total, as the docstring says."]),
+        ScriptedModel.call(
+            "finish",
+            [
+                "summary":
+                    "The bulk discount used `> 10`, so a cart of exactly 10 items paid full price. Changed it to `>= 10` in cart.total, as the docstring says."
+            ]),
     ]
 }

@@ -30,7 +30,10 @@ struct EvalCommand: AsyncParsableCommand {
         @Option(help: "Only these instance ids (comma-separated).") var instances: String?
         @Option(help: "Where owner/name repositories are cloned.") var repos: String?
         @Option(help: "Python for the hidden tests of repositories without an environment spec.") var python = "python3"
-        @Option(help: "Environment specs and exclusions per repo@version (default: evals/swebench/environments.toml when the suite names owner/name repos and that file exists).")
+        @Option(
+            help:
+                "Environment specs and exclusions per repo@version (default: evals/swebench/environments.toml when the suite names owner/name repos and that file exists)."
+        )
         var envs: String?
         @Option(help: "Seconds before a hidden test run (or setup) is killed and counted as failed (default 1800).")
         var testTimeout: Double?
@@ -53,13 +56,17 @@ struct EvalCommand: AsyncParsableCommand {
     }
 
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent on a suite and score it.")
+        static let configuration = CommandConfiguration(
+            commandName: "run", abstract: "Run the agent on a suite and score it.")
 
         @OptionGroup var suite: SuiteOptions
         @OptionGroup var modelOptions: ModelOptions
         @Option(help: "Output directory (default evals/out/<suite>-<time>).") var out: String?
         @Flag(help: "Apply each instance's gold patch instead of running the agent.") var gold = false
-        @Option(help: "Score patches from a SWE-bench predictions JSONL (instance_id, model_patch) instead of running the agent.")
+        @Option(
+            help:
+                "Score patches from a SWE-bench predictions JSONL (instance_id, model_patch) instead of running the agent."
+        )
         var predictions: String?
         @Option(help: "A label for this run in reports.") var label: String?
         @Flag(help: "Continue a run that stopped: skip instances already in results.jsonl.") var resume = false
@@ -97,8 +104,10 @@ struct EvalCommand: AsyncParsableCommand {
             let progress: @Sendable (EvalProgress) -> Void = { p in
                 let eta = p.etaSeconds.map { " · ETA " + ProgressView.clock($0) } ?? ""
                 let mark = p.last.resolved ? "✓" : (p.last.error != nil ? "!" : "✗")
-                print(String(format: "[%d/%d] %@ %@ (%@) · resolved %d · $%.4f%@", p.done, p.total, mark, p.last.instanceID,
-                    (p.last.error.map { "error: \($0.prefix(60))" } ?? p.last.status), p.resolved, p.costUSD, eta))
+                print(
+                    String(
+                        format: "[%d/%d] %@ %@ (%@) · resolved %d · $%.4f%@", p.done, p.total, mark, p.last.instanceID,
+                        (p.last.error.map { "error: \($0.prefix(60))" } ?? p.last.status), p.resolved, p.costUSD, eta))
                 fflush(nil)
             }
             let metrics: EvalMetrics
@@ -108,18 +117,24 @@ struct EvalCommand: AsyncParsableCommand {
                 let profile = try modelOptions.resolve(config: config, environment: environment)
                 let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
                 let agentConfig = config
-                metrics = try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
+                metrics = try await LocalModelSession.with(
+                    profile, hooks: .init(progress: view.update, status: view.status)
+                ) { profile in
                     try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
                         let agent = EvalAgent(
                             model: model, config: agentConfig,
                             secrets: Redactor.secrets(in: environment, extra: apiKey.map { [$0] } ?? []))
-                        return try await Interrupts.cancelling { try await EvalRunner(options: frozen, agent: agent).run(progress: progress) }
+                        return try await Interrupts.cancelling {
+                            try await EvalRunner(options: frozen, agent: agent).run(progress: progress)
+                        }
                     }
                 }
             }
             print("")
             for line in EvalReport.summaryLines(metrics) { print(line) }
-            print("report: \(options.outDirectory)/report.{md,html,json} · results: \(options.outDirectory)/results.jsonl")
+            print(
+                "report: \(options.outDirectory)/report.{md,html,json} · results: \(options.outDirectory)/results.jsonl"
+            )
         }
     }
 
@@ -131,9 +146,15 @@ struct EvalCommand: AsyncParsableCommand {
         @Option(help: "Scratch directory.") var out: String?
 
         func run() async throws {
-            let options = try suite.options(out: out ?? FileManager.default.temporaryDirectory.appendingPathComponent("ferry-validate-\(UUID().uuidString.prefix(8))").path)
+            let options = try suite.options(
+                out: out
+                    ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                        "ferry-validate-\(UUID().uuidString.prefix(8))"
+                    ).path)
             let checks = try await EvalRunner(options: options, agent: nil).validate { check in
-                print("\(check.valid ? "ok     " : "INVALID") \(check.instanceID)\(check.problem.map { ": \($0)" } ?? "")")
+                print(
+                    "\(check.valid ? "ok     " : "INVALID") \(check.instanceID)\(check.problem.map { ": \($0)" } ?? "")"
+                )
                 fflush(nil)
             }
             let invalid = checks.filter { !$0.valid }.count
@@ -143,7 +164,8 @@ struct EvalCommand: AsyncParsableCommand {
     }
 
     struct Compare: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Compare eval runs: a table and an accuracy/cost chart.")
+        static let configuration = CommandConfiguration(
+            abstract: "Compare eval runs: a table and an accuracy/cost chart.")
 
         @Argument(help: "Eval output directories.") var directories: [String]
         @Option(help: "Where to write compare.md and compare.html.") var out = "evals/out/compare"

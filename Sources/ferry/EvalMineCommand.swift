@@ -7,7 +7,8 @@ import Foundation
 extension EvalCommand {
     struct Mine: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Build a SWE-bench-format suite from a repository's own history (commits that change source and tests together).",
+            abstract:
+                "Build a SWE-bench-format suite from a repository's own history (commits that change source and tests together).",
             discussion: """
                 Each kept instance is validated in the sandbox: its tests fail at the parent commit with the commit's \
                 test changes and pass with its source changes too. Check the suite again with `ferry eval validate`, \
@@ -28,15 +29,19 @@ extension EvalCommand {
         @Option(help: "Stop after this many kept instances.") var limit: Int?
         @Option(help: "The suite file to write (JSONL).") var out: String
         @Flag(help: "Add to the suite file instead of replacing it.") var append = false
-        @Option(help: "The GitHub repository (owner/name) whose issues the commits link to; default: the origin remote's.")
+        @Option(
+            help: "The GitHub repository (owner/name) whose issues the commits link to; default: the origin remote's.")
         var github: String?
         @Option(help: "GitHub's API (for GitHub Enterprise).") var githubApi = "https://api.github.com"
         @Flag(help: "Leave linked issues out: problem statements are the commit messages alone.") var noIssues = false
-        @Option(name: .customLong("as"), help: ArgumentHelp(
-            "Name the instances' repository owner/name (found through `ferry eval run --repos`); where the environment specs have its version, their environment runs the tests.",
-            valueName: "owner/name"))
+        @Option(
+            name: .customLong("as"),
+            help: ArgumentHelp(
+                "Name the instances' repository owner/name (found through `ferry eval run --repos`); where the environment specs have its version, their environment runs the tests.",
+                valueName: "owner/name"))
         var name: String?
-        @Option(help: "Environment specs for --as (default: evals/swebench/environments.toml when it exists).") var envs: String?
+        @Option(help: "Environment specs for --as (default: evals/swebench/environments.toml when it exists).")
+        var envs: String?
 
         func validate() throws {
             if let name, name.split(separator: "/", omittingEmptySubsequences: false).count != 2 || name.contains(" ") {
@@ -54,14 +59,18 @@ extension EvalCommand {
                 repo: URL(fileURLWithPath: repoPath).standardizedFileURL.path, since: since, testCommand: testCommand)
             options.until = until
             options.limit = limit
-            options.readOnlyBinds = (readOnly ?? "").split(separator: ",").map { ($0.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath }
+            options.readOnlyBinds = (readOnly ?? "").split(separator: ",").map {
+                ($0.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath
+            }
             if !noIssues {
                 let remote = try? await Git(repoPath).run("remote", "get-url", "origin")
                 if let repository = github ?? remote.flatMap(LinkedIssues.repository(fromRemote:)) {
                     // The token is sent to the API only, never printed or written to the suite.
                     let token = ProcessInfo.processInfo.environment["GITHUB_TOKEN"]
                     options.issues = LinkedIssues(repository: repository, apiBase: githubApi, token: token)
-                    print("linked issues: read from \(githubApi) for \(repository)\(token == nil ? " (no GITHUB_TOKEN: 60 requests an hour)" : "")")
+                    print(
+                        "linked issues: read from \(githubApi) for \(repository)\(token == nil ? " (no GITHUB_TOKEN: 60 requests an hour)" : "")"
+                    )
                 } else {
                     print("linked issues: left out (no GitHub origin remote; name one with --github owner/name)")
                 }
@@ -69,8 +78,10 @@ extension EvalCommand {
             // Read before mining, which can take hours: a bad spec file must not cost them.
             let specs = envs ?? EvalCommand.SuiteOptions.bundledSpecs
             let catalog =
-                name == nil ? nil
-                : envs != nil || FileManager.default.fileExists(atPath: specs) ? try EnvironmentCatalog.load(specs) : EnvironmentCatalog()
+                name == nil
+                ? nil
+                : envs != nil || FileManager.default.fileExists(atPath: specs)
+                    ? try EnvironmentCatalog.load(specs) : EnvironmentCatalog()
             var (instances, rejected) = try await HistoryMiner(options: options).mine { line in
                 print(line)
                 fflush(nil)
@@ -78,7 +89,9 @@ extension EvalCommand {
             if let name, let catalog {
                 instances = HistoryMiner.named(instances, as: name, catalog: catalog)
                 let inEnvironments = instances.filter { $0.testCmd == nil }.count
-                print("as \(name): \(inEnvironments) of \(instances.count) instances run in \(specs)'s environments, the rest with the test command")
+                print(
+                    "as \(name): \(inEnvironments) of \(instances.count) instances run in \(specs)'s environments, the rest with the test command"
+                )
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -87,7 +100,8 @@ extension EvalCommand {
             try Data(text.utf8).write(to: URL(fileURLWithPath: out))
             print("\n\(instances.count) instances kept, \(rejected.count) commits left out → \(out)")
             for (reason, count) in Dictionary(grouping: rejected, by: { Self.kind($0.reason) }).mapValues(\.count)
-                .sorted(by: { $0.value > $1.value }) {
+                .sorted(by: { $0.value > $1.value })
+            {
                 print("  \(count) × \(reason)")
             }
         }

@@ -13,7 +13,9 @@ enum Interrupts {
     }
 
     /// `quietly`: no "saving the run" line (a server that only stops).
-    static func cancelling<T: Sendable>(quietly: Bool = false, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func cancelling<T: Sendable>(quietly: Bool = false, _ body: @escaping @Sendable () async throws -> T)
+        async throws -> T
+    {
         let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
         let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)

@@ -11,7 +11,9 @@ import Synchronization
 enum IndexSession {
     static func open(repo: String?, quiet: Bool = false) async throws -> (CodeIndex, IndexStats) {
         let root = EvalOptions.absolute(repo ?? FileManager.default.currentDirectoryPath)
-        guard FileManager.default.fileExists(atPath: root) else { throw FerryError(.usage, "repository \(root) does not exist") }
+        guard FileManager.default.fileExists(atPath: root) else {
+            throw FerryError(.usage, "repository \(root) does not exist")
+        }
         let index = try CodeIndex.openSeeded(root: root)
         let fresh = !index.exists
         if fresh, !quiet { FileHandle.standardError.write(Data("ferry: no index for \(root) yet; building it\n".utf8)) }
@@ -30,7 +32,8 @@ enum IndexSession {
 
 struct IndexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "index", abstract: "Build or update the repository's knowledge index (symbols, BM25 chunks, docs).")
+        commandName: "index", abstract: "Build or update the repository's knowledge index (symbols, BM25 chunks, docs)."
+    )
 
     @Option(help: "The repository (default: the current directory).") var repo: String?
     @Flag(help: "Print the statistics as JSON.") var json = false
@@ -49,20 +52,28 @@ struct IndexCommand: AsyncParsableCommand {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(Output(stats: stats, files: counts.files, symbols: counts.symbols,
-                chunks: counts.chunks, bytes: index.sizeOnDisk, path: index.path)), as: UTF8.self))
+            print(
+                String(
+                    decoding: try encoder.encode(
+                        Output(
+                            stats: stats, files: counts.files, symbols: counts.symbols,
+                            chunks: counts.chunks, bytes: index.sizeOnDisk, path: index.path)), as: UTF8.self))
         } else {
-            print(String(format: "indexed %d files (%d changed, %d removed, %d unchanged, %d skipped) in %.2fs",
-                stats.files, stats.changed, stats.removed, stats.unchanged, stats.skipped, stats.seconds))
-            print("index: \(counts.files) files, \(counts.symbols) symbols, \(counts.chunks) chunks, "
-                + String(format: "%.1f MB", Double(index.sizeOnDisk) / 1e6) + " at \(index.path)")
+            print(
+                String(
+                    format: "indexed %d files (%d changed, %d removed, %d unchanged, %d skipped) in %.2fs",
+                    stats.files, stats.changed, stats.removed, stats.unchanged, stats.skipped, stats.seconds))
+            print(
+                "index: \(counts.files) files, \(counts.symbols) symbols, \(counts.chunks) chunks, "
+                    + String(format: "%.1f MB", Double(index.sizeOnDisk) / 1e6) + " at \(index.path)")
         }
     }
 }
 
 struct LocateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "locate", abstract: "Rank the files (and functions) most likely to need a change for a problem statement.")
+        commandName: "locate",
+        abstract: "Rank the files (and functions) most likely to need a change for a problem statement.")
 
     @Argument(help: "The problem statement, or - to read it from stdin.") var statement: String
     @Option(help: "The repository (default: the current directory).") var repo: String?
@@ -74,10 +85,13 @@ struct LocateCommand: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     func run() async throws {
-        let text = statement == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : statement
+        let text =
+            statement == "-"
+            ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : statement
         let (index, _) = try await IndexSession.open(repo: repo, quiet: json)
         let useModel = rerank || modelOptions.model != nil || modelOptions.profile != nil
-        var ranked = try index.locate(text, limit: useModel ? max(limit, 15) : limit, features: try LocateFeatures.parse(features))
+        var ranked = try index.locate(
+            text, limit: useModel ? max(limit, 15) : limit, features: try LocateFeatures.parse(features))
         if useModel { ranked = try await rerankWithModel(text, ranked) }
         ranked = Array(ranked.prefix(limit))
         if json {
@@ -87,7 +101,10 @@ struct LocateCommand: AsyncParsableCommand {
             return
         }
         for (position, file) in ranked.enumerated() {
-            print(String(format: "%2d. %@  (%.3f: %@)", position + 1, file.path, file.score, file.reasons.prefix(4).joined(separator: ", ")))
+            print(
+                String(
+                    format: "%2d. %@  (%.3f: %@)", position + 1, file.path, file.score,
+                    file.reasons.prefix(4).joined(separator: ", ")))
             if functions { for function in file.functions { print("      \(function)") } }
         }
     }
@@ -127,18 +144,22 @@ struct AskCommand: AsyncParsableCommand {
         let streaming = !json
         // The sign of life comes first, before a local model's server is started: what was read and how big the
         // prompt is (on stderr, so stdout carries only the answer).
-        let prepared = try await CodeQA.context(for: question, index: index, budgetTokens: CodeQA.contextBudget(for: profile))
+        let prepared = try await CodeQA.context(
+            for: question, index: index, budgetTokens: CodeQA.contextBudget(for: profile))
         if streaming {
             let sources = prepared.sources
             let list = sources.prefix(6).map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
             let tokens = CodeIndex.estimateTokens(prepared.text + question) + 120
-            FileHandle.standardError.write(Data(
-                "ferry: read \(sources.count) excerpt(s) (\(list)\(sources.count > 6 ? ", …" : "")); asking \(profile.model) with ~\(tokens) tokens\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "ferry: read \(sources.count) excerpt(s) (\(list)\(sources.count > 6 ? ", …" : "")); asking \(profile.model) with ~\(tokens) tokens\n"
+                        .utf8))
         }
         let first = Mutex(true)
         // SIGINT or SIGTERM cancels the answer, so the local model's server this started is stopped, not left behind.
         let answer = try await Interrupts.cancelling {
-            try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) { profile in
+            try await LocalModelSession.with(profile, hooks: .init(progress: view.update, status: view.status)) {
+                profile in
                 try await ModelFactory.withModel(profile: profile, apiKey: apiKey) { model in
                     try await CodeQA.ask(
                         question, index: index, model: model, budgetTokens: CodeQA.contextBudget(for: profile),
@@ -151,7 +172,9 @@ struct AskCommand: AsyncParsableCommand {
                             }
                             FileHandle.standardOutput.write(Data(text.utf8))
                         },
-                        onPromptProgress: { processed, total in if streaming { view.prompt(processed: processed, total: total) } })
+                        onPromptProgress: { processed, total in
+                            if streaming { view.prompt(processed: processed, total: total) }
+                        })
                 }
             }
         }
@@ -164,10 +187,16 @@ struct AskCommand: AsyncParsableCommand {
         print("")
         let invalid = answer.citations.filter { !$0.valid }
         let sources = answer.sources.map { "\($0.path):\($0.startLine)-\($0.endLine)" }.joined(separator: ", ")
-        FileHandle.standardError.write(Data((
-            "\n— sources: \(sources.isEmpty ? "none" : sources)\n"
-            + "— citations: \(answer.citations.count - invalid.count) valid"
-            + (invalid.isEmpty ? "" : ", \(invalid.count) not in the repo: " + invalid.map { "\($0.path):\($0.line)" }.joined(separator: ", "))
-            + String(format: " · %d tokens · $%.4f\n", answer.usage.inputTokens + answer.usage.outputTokens, answer.costUSD)).utf8))
+        FileHandle.standardError.write(
+            Data(
+                ("\n— sources: \(sources.isEmpty ? "none" : sources)\n"
+                    + "— citations: \(answer.citations.count - invalid.count) valid"
+                    + (invalid.isEmpty
+                        ? ""
+                        : ", \(invalid.count) not in the repo: "
+                            + invalid.map { "\($0.path):\($0.line)" }.joined(separator: ", "))
+                    + String(
+                        format: " · %d tokens · $%.4f\n", answer.usage.inputTokens + answer.usage.outputTokens,
+                        answer.costUSD)).utf8))
     }
 }

@@ -15,24 +15,29 @@ struct LiveView: Sendable {
         var line: String?
         switch event.event {
         case .runStarted(let run):
-            line = "ferry run \(run.runID) on \(run.branch) · model \(run.model) (\(run.toolProtocol)) · sandbox \(run.sandbox)"
+            line =
+                "ferry run \(run.runID) on \(run.branch) · model \(run.model) (\(run.toolProtocol)) · sandbox \(run.sandbox)"
             if run.sandbox == "none" { line! += "  [WARNING: commands run unsandboxed]" }
         case .baseline(let tests):
             line = "baseline  `\(tests.command)` → \(Self.testWord(tests))"
         case .toolResult(let result):
-            line = Self.pad(String(format: "%4d", result.step), 4) + "  " + Self.pad(result.tool, 10) + " "
+            line =
+                Self.pad(String(format: "%4d", result.step), 4) + "  " + Self.pad(result.tool, 10) + " "
                 + Self.pad(String(result.brief.prefix(44)), 44) + String(format: " %6.2fs  ", result.durationSeconds)
                 + Self.pad(Self.compact(result.totalTokens), 7, left: true) + " tok  " + RunReport.usd(result.costUSD)
                 + (result.isError ? "  ✗" : "")
         case .attemptStarted(let attempt):
             line = "attempt   whole-file rewrite of \(attempt.files.joined(separator: ", "))"
         case .attemptReproduction(let test):
-            line = "attempt   reproduction test in \(test.path): "
+            line =
+                "attempt   reproduction test in \(test.path): "
                 + (test.kept ? "fails before the fix, kept" : "dropped (\(test.reason ?? ""))")
         case .attemptFinished:
             line = "attempt   no fix passed; undone, the tool loop takes over"
         case .modelReply(let reply):
-            if let error = reply.formatError { line = String(format: "%4d  malformed reply: ", reply.step) + String(error.prefix(80)) }
+            if let error = reply.formatError {
+                line = String(format: "%4d  malformed reply: ", reply.step) + String(error.prefix(80))
+            }
         case .modelRetry(let retry):
             line = "      model: \(retry.reason) — retrying in \(String(format: "%.1f", retry.waitSeconds))s"
         case .modelError(let error):
@@ -76,11 +81,14 @@ enum Report {
         var text = "\n"
         text += "status    \(record.status.rawValue.uppercased()) — \(record.reason)\n"
         if let commit = record.commitSHA {
-            text += "change    \(record.branch) @ \(commit.prefix(12)) (\(RunReport.changedFiles(in: result.diff).joined(separator: ", ")))\n"
+            text +=
+                "change    \(record.branch) @ \(commit.prefix(12)) (\(RunReport.changedFiles(in: result.diff).joined(separator: ", ")))\n"
         } else {
             text += "change    none\n"
         }
-        if record.sandbox == "none" { text += "sandbox   NONE: commands ran unsandboxed (set by \(result.sandboxSource))\n" }
+        if record.sandbox == "none" {
+            text += "sandbox   NONE: commands ran unsandboxed (set by \(result.sandboxSource))\n"
+        }
         text += "tokens    \(record.inputTokens) in (\(record.cachedTokens) cached) · \(record.outputTokens) out\n"
         text += "cost      \(RunReport.usd(record.costUSD))\(result.costBreakdown.priceKnown ? "" : " (price unknown)")"
         text += " · \(record.steps) steps · \(String(format: "%.1f", record.wallSeconds))s\n"

@@ -31,13 +31,16 @@ final class LocalAssist: Sendable {
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
         let store = try SQLiteRunStore(path: config.storePath)
         let secrets = Redactor.secrets(in: environment, extra: apiKey.map { [$0] } ?? [])
-        try await RunReconciler(store: store, redactor: Redactor(secrets: secrets), maxFileBytes: config.maxCommitFileBytes).reconcile()
+        try await RunReconciler(
+            store: store, redactor: Redactor(secrets: secrets), maxFileBytes: config.maxCommitFileBytes
+        ).reconcile()
         self.root = root
         self.config = config
         self.profile = profile
         self.store = store
         models = ModelPool(config: config, environment: environment)
-        tasks = LocalTaskHost(repo: root, config: config, store: store, models: models, profile: profile, secrets: secrets)
+        tasks = LocalTaskHost(
+            repo: root, config: config, store: store, models: models, profile: profile, secrets: secrets)
         opening = Task { try await RepoAssistant.open(root: root) }
     }
 
@@ -85,7 +88,11 @@ struct McpCommand: AsyncParsableCommand {
             try await Interrupts.cancelling(quietly: true) {
                 try await server.start(transport: StdioTransport(logger: logger))
                 // The server's loop is its own task: a signal stops it explicitly.
-                await withTaskCancellationHandler { await server.waitUntilCompleted() } onCancel: { Task { await server.stop() } }
+                await withTaskCancellationHandler {
+                    await server.waitUntilCompleted()
+                } onCancel: {
+                    Task { await server.stop() }
+                }
             }
         } catch is CancellationError {}
         await server.stop()

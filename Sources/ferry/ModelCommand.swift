@@ -18,7 +18,8 @@ struct ModelCommand: AsyncParsableCommand {
             let view = ProgressView()
             let hooks = LocalModelSession.Hooks(progress: view.update, status: view.status)
             let profile = FerryConfig.builtinProfiles["local"]!
-            let options = try await LocalModelSession.serverOptions(for: profile, cache: .default(), install: true, hooks: hooks)
+            let options = try await LocalModelSession.serverOptions(
+                for: profile, cache: .default(), install: true, hooks: hooks)
             view.line("model:  \(options.modelPath) (verified)")
             view.line("server: \(options.binary)")
         }
@@ -44,7 +45,8 @@ struct ModelCommand: AsyncParsableCommand {
             let state = LocalModelSession.stateFile(cache)
             try await Interrupts.cancelling {
                 try await LocalServer.with(options, onStatus: view.status) { endpoint in
-                    try JSONValue.object(["base_url": .string(endpoint.baseURL), "pid": .number(Double(getpid()))]).jsonString
+                    try JSONValue.object(["base_url": .string(endpoint.baseURL), "pid": .number(Double(getpid()))])
+                        .jsonString
                         .write(toFile: state, atomically: true, encoding: .utf8)
                     defer { try? FileManager.default.removeItem(atPath: state) }
                     view.line("serving \(endpoint.baseURL) (log: \(endpoint.logPath ?? "")); Ctrl-C stops it")

@@ -97,7 +97,8 @@ final class ProgressView: Sendable {
         let rate = seconds > 0 ? Double(progress.done) / seconds : 0
         let remaining = rate > 0 ? Double(progress.total - progress.done) / rate : 0
         return String(
-            format: "%@/%@  %@/s  ETA %@", Self.bytes(progress.done) as NSString, Self.bytes(progress.total) as NSString,
+            format: "%@/%@  %@/s  ETA %@", Self.bytes(progress.done) as NSString,
+            Self.bytes(progress.total) as NSString,
             Self.bytes(Int64(rate)) as NSString, Self.clock(remaining) as NSString)
     }
 

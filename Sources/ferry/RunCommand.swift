@@ -36,7 +36,8 @@ struct ModelOptions: ParsableArguments {
             // Start from the named profile, else the built-in one for this provider, and override what was given.
             let base = config.profiles[profile ?? ""] ?? FerryConfig.builtinProfiles[provider.rawValue]
             resolved = ModelProfile(
-                name: "inline", provider: provider, baseURL: baseURL ?? base?.baseURL, model: model ?? base?.model ?? "default",
+                name: "inline", provider: provider, baseURL: baseURL ?? base?.baseURL,
+                model: model ?? base?.model ?? "default",
                 apiKeyEnv: apiKeyEnv ?? base?.apiKeyEnv, contextWindow: contextWindow ?? base?.contextWindow,
                 toolProtocol: toolProtocol ?? base?.toolProtocol, maxOutputTokens: base?.maxOutputTokens ?? 4096,
                 temperature: base?.temperature)
@@ -79,7 +80,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds.") var maxTime: Double?
     @Option(help: "Repair rounds after failing tests (default 2).") var repairRounds: Int?
     @Option(help: "The project's test command (default: detected).") var testCommand: String?
-    @Option(help: "whole_file (default): first ask for the complete corrected files when they are small; off: tool loop only.")
+    @Option(
+        help:
+            "whole_file (default): first ask for the complete corrected files when they are small; off: tool loop only."
+    )
     var firstAttempt: FerryConfig.FirstAttempt?
     @Option(help: "Fixes the first attempt samples and chooses between by the tests (1-8, default 1).")
     var candidates: Int?
@@ -130,7 +134,8 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     /// The task as given, or standard input for `-`. An empty task is refused before anything is spent.
-    static func readTask(_ argument: String, stdin: () -> Data = { FileHandle.standardInput.readDataToEndOfFile() }) throws
+    static func readTask(_ argument: String, stdin: () -> Data = { FileHandle.standardInput.readDataToEndOfFile() })
+        throws
         -> String
     {
         var task = argument
@@ -169,7 +174,8 @@ enum Session {
         config: FerryConfig, keepWorktree: Bool, json: Bool, retry: RetryPolicy
     ) async throws -> RunResult {
         try await ModelFactory.withModel(profile: profile, apiKey: apiKey, retry: retry) { model in
-            try await run(task: task, repo: repo, base: base, model: model, apiKey: apiKey, config: config,
+            try await run(
+                task: task, repo: repo, base: base, model: model, apiKey: apiKey, config: config,
                 keepWorktree: keepWorktree, json: json)
         }
     }
@@ -182,8 +188,10 @@ enum Session {
         let store = try SQLiteRunStore(path: config.storePath)
         let secrets = Redactor.secrets(in: ProcessInfo.processInfo.environment, extra: apiKey.map { [$0] } ?? [])
         // Runs whose process died (SIGKILL, a crash) are closed first, their partial changes committed.
-        try await RunReconciler(store: store, redactor: Redactor(secrets: secrets), maxFileBytes: config.maxCommitFileBytes)
-            .reconcile()
+        try await RunReconciler(
+            store: store, redactor: Redactor(secrets: secrets), maxFileBytes: config.maxCommitFileBytes
+        )
+        .reconcile()
         let view = LiveView(json: json)
         let request = RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)
         let runner = AgentRunner(model: model, store: store, config: config, secrets: secrets)

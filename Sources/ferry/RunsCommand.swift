@@ -21,11 +21,15 @@ struct RunsCommand: AsyncParsableCommand {
         if prune {
             let pruned = try await reconciler.prune(dataDirectory: config.dataDirectory)
             for run in pruned.reconciled {
-                print("closed \(run.id) as interrupted" + (run.commit.map { "; partial change committed (\($0.prefix(12)))" } ?? ""))
+                print(
+                    "closed \(run.id) as interrupted"
+                        + (run.commit.map { "; partial change committed (\($0.prefix(12)))" } ?? ""))
             }
             for path in pruned.worktrees { print("removed worktree \(path)") }
             for branch in pruned.branches { print("deleted branch \(branch) (no commit of its own)") }
-            if pruned.reconciled.isEmpty && pruned.worktrees.isEmpty && pruned.branches.isEmpty { print("nothing to prune") }
+            if pruned.reconciled.isEmpty && pruned.worktrees.isEmpty && pruned.branches.isEmpty {
+                print("nothing to prune")
+            }
             return
         }
         try await reconciler.reconcile()
@@ -49,7 +53,8 @@ struct RunsCommand: AsyncParsableCommand {
             rows.append([
                 run.id, formatter.string(from: run.createdAt), run.status.rawValue, "\(run.steps)",
                 "\(run.inputTokens + run.outputTokens)", RunReport.usd(run.costUSD),
-                String(format: "%.0fs", run.wallSeconds), run.model, task.count > 40 ? String(task.prefix(39)) + "…" : task,
+                String(format: "%.0fs", run.wallSeconds), run.model,
+                task.count > 40 ? String(task.prefix(39)) + "…" : task,
             ])
         }
         print(Table.render(rows))

@@ -14,21 +14,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on.") var port = 8787
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "Workers in this process.") var workers = 2
-    @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database: String?
+    @Option(help: "postgres://user:password@host:port/database (default: the embedded SQLite store).") var database:
+        String?
     @OptionGroup var queue: QueueOptions
     @OptionGroup var projects: ProjectOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServerLogging.bootstrap(format: queue.logFormat, level: queue.logLevel, environment: environment)
-        guard workers >= 0, port >= 0, port < 65_536 else { throw FerryError(.usage, "--workers must be 0 or more and --port 0–65535") }
+        guard workers >= 0, port >= 0, port < 65_536 else {
+            throw FerryError(.usage, "--workers must be 0 or more and --port 0–65535")
+        }
         let policy = try queue.policy()
         var config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         projects.apply(to: &config)
         let server = try await Self.server(database: database, config: config, environment: environment)
         if let key = try await server.bootstrap() {
-            print("ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):")
+            print(
+                "ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):"
+            )
             print("  \(key)")
         }
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
@@ -40,8 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "ferry.serve")
         do {
             try await server.run(host: host, port: port, workers: pool, logger: logger, models: models) { bound in
-                logger.info("listening", metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
-                print("ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)")
+                logger.info(
+                    "listening",
+                    metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
+                print(
+                    "ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)"
+                )
                 fflush(nil)
             }
         } catch {
@@ -56,12 +65,14 @@ struct ServeCommand: AsyncParsableCommand {
         FerryPaths.data(environment: environment) + "/server"
     }
 
-    static func server(database: String?, config: FerryConfig, environment: [String: String]) async throws -> TeamServer {
+    static func server(database: String?, config: FerryConfig, environment: [String: String]) async throws -> TeamServer
+    {
         // Everything the server writes (stores, indexes, clones, keys, logs) is for its own user only.
         umask(0o077)
         let data = dataDirectory(environment)
         let policy = ServerPolicy.server(
-            projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data, environment: environment)
+            projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data,
+            environment: environment)
         if let database { return try await TeamServer.postgres(url: database, dataDirectory: data, policy: policy) }
         return try TeamServer(dataDirectory: data, policy: policy)
     }
@@ -73,8 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
         let secrets = Redactor.secrets(in: environment)
         return (0..<count).map { index in
             Worker(
-                id: "\(ProcessIdentity.current.host):\(ProcessIdentity.current.pid)/w\(index + 1)", store: server.store, runStore: server.runStore,
-                config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"), projects: server.policy,
+                id: "\(ProcessIdentity.current.host):\(ProcessIdentity.current.pid)/w\(index + 1)", store: server.store,
+                runStore: server.runStore,
+                config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
+                projects: server.policy,
                 makeModel: { name in try await models.model(named: name) })
         }
     }
@@ -105,7 +118,9 @@ struct WorkerCommand: AsyncParsableCommand {
             workers, server: server, config: config,
             policy: policy, environment: environment,
             models: models)
-        print("ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.host) (pid \(ProcessIdentity.current.pid))")
+        print(
+            "ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.host) (pid \(ProcessIdentity.current.pid))"
+        )
         fflush(nil)
         // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.
         do {
@@ -136,7 +151,8 @@ struct TenantsCommand: AsyncParsableCommand {
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             let server = try await ServeCommand.server(
-                database: database, config: try ConfigLoader.load(repo: nil, environment: environment), environment: environment)
+                database: database, config: try ConfigLoader.load(repo: nil, environment: environment),
+                environment: environment)
             guard try await server.store.tenant(named: name) == nil else {
                 throw FerryError(.usage, "a tenant named \(name) already exists")
             }
@@ -155,11 +171,15 @@ struct ProjectOptions: ParsableArguments {
     var roots: [String] = []
     @Option(
         name: .customLong("allow-host"),
-        help: "A host name or address block (10.0.0.0/8) tenants' git URLs and webhooks may reach although it is not public (repeatable; [server] allow_hosts).")
+        help:
+            "A host name or address block (10.0.0.0/8) tenants' git URLs and webhooks may reach although it is not public (repeatable; [server] allow_hosts)."
+    )
     var hosts: [String] = []
 
     func apply(to config: inout FerryConfig) {
-        config.projectRoots += roots.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path }
+        config.projectRoots += roots.map {
+            URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path
+        }
         config.allowHosts += hosts
     }
 }

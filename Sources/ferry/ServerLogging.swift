@@ -37,7 +37,8 @@ enum ServerLogging {
 struct QueueOptions: ParsableArguments {
     @Option(help: "Seconds a claim holds without a heartbeat.") var leaseSeconds = 60.0
     @Option(help: "The most tasks of one tenant running at once (default: no cap).") var tenantConcurrency: Int?
-    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format = .json
+    @Option(help: "Logs on standard error: json (one object per line) or text.") var logFormat: ServerLogging.Format =
+        .json
     @Option(help: "The least severe log level written: trace, debug, info, notice, warning, error or critical.")
     var logLevel: ServerLogging.Level = .info
 

@@ -1,4 +1,3 @@
-@testable import FerryAgent
 import FerryCore
 import FerryModels
 import FerrySandbox
@@ -7,13 +6,17 @@ import FerryWorkspace
 import Foundation
 import Testing
 
+@testable import FerryAgent
+
 @Suite struct AttemptFilesTests {}
 
 extension AttemptFilesTests {
     @Test func theTestFileIsTheOneAboutTheFilesBeingFixed() async throws {
         let files = [
-            "bin/greet.sh": "echo hi\n", "tests/test_basic.sh": "test -x bin/greet.sh\n", "tests/test_other.sh": "true\n",
-            "Sources/Text.swift": "func titleCase() {}\n", "tests/visible/main.swift": "assert(titleCase(\"a b\") == \"A B\")\n",
+            "bin/greet.sh": "echo hi\n", "tests/test_basic.sh": "test -x bin/greet.sh\n",
+            "tests/test_other.sh": "true\n",
+            "Sources/Text.swift": "func titleCase() {}\n",
+            "tests/visible/main.swift": "assert(titleCase(\"a b\") == \"A B\")\n",
             "grades.py": "def grade(s): pass\n", "tests/test_grades.py": "from grades import grade\n",
             "tests/test_misc.py": "import os\n",
         ]
@@ -24,20 +27,25 @@ extension AttemptFilesTests {
                 task: task, editable: editable, files: files.keys.sorted(), root: root, maxOutputTokens: 1024)?.path
         }
         #expect(pick("bin/greet.sh NAME fails without a name", "bin/greet.sh") == "tests/test_basic.sh")
-        #expect(pick("`titleCase(_:)` in Sources/Text.swift lowercases words", "Sources/Text.swift") == "tests/visible/main.swift")
+        #expect(
+            pick("`titleCase(_:)` in Sources/Text.swift lowercases words", "Sources/Text.swift")
+                == "tests/visible/main.swift")
         #expect(pick("grade(score) in grades.py is off by one", "grades.py") == "tests/test_grades.py")
         #expect(pick("nothing relates", "bin/greet.sh") == "tests/test_basic.sh")
         // Nothing about the file: no test file.
         let lone = try await FixtureRepo.make(["lib.py": "x = 1\n", "tests/test_misc.py": "import os\n"])
-        #expect(AttemptFiles.testFile(
-            task: "x should be 2", editable: [RelevantFiles.File(path: "lib.py", text: "x = 1\n", score: 10)],
-            files: ["lib.py", "tests/test_misc.py"], root: lone, maxOutputTokens: 1024) == nil)
+        #expect(
+            AttemptFiles.testFile(
+                task: "x should be 2", editable: [RelevantFiles.File(path: "lib.py", text: "x = 1\n", score: 10)],
+                files: ["lib.py", "tests/test_misc.py"], root: lone, maxOutputTokens: 1024) == nil)
     }
 }
 
 extension AttemptFilesTests {
     @Test func aTaskInPlainWordsOnAFewSourceFilesUsesThem() async throws {
-        let files = ["cart.py": "def total(items):\n    return 0\n", "test_cart.py": "import cart\n", "README.md": "# Cart\n"]
+        let files = [
+            "cart.py": "def total(items):\n    return 0\n", "test_cart.py": "import cart\n", "README.md": "# Cart\n",
+        ]
         let root = try await FixtureRepo.make(files)
         let chosen = AttemptFiles.smallRepositoryFiles(files: files.keys.sorted(), root: root, maxOutputTokens: 1024)
         #expect(chosen.map(\.path) == ["cart.py"])
@@ -52,11 +60,16 @@ extension AttemptFilesTests {
     @Test func examplesInTheDocsAreNotTheSuite() async throws {
         let files = [
             "src/calc.py": "def add(a, b):\n    return a - b\n",
-            "doc/en/example/test_calc_example.py": "from calc import add\n\ndef test_add():\n    assert add(1, 1) == 2\n",
+            "doc/en/example/test_calc_example.py":
+                "from calc import add\n\ndef test_add():\n    assert add(1, 1) == 2\n",
         ]
         let root = try await FixtureRepo.make(files)
         let editable = [RelevantFiles.File(path: "src/calc.py", text: files["src/calc.py"]!, score: 3)]
-        #expect(AttemptFiles.testFile(task: "add() subtracts", editable: editable, files: Array(files.keys), root: root, maxOutputTokens: 1024) == nil)
-        #expect(AttemptFiles.isDocumentation("docs/examples/test_x.py") && !AttemptFiles.isDocumentation("tests/test_x.py"))
+        #expect(
+            AttemptFiles.testFile(
+                task: "add() subtracts", editable: editable, files: Array(files.keys), root: root, maxOutputTokens: 1024
+            ) == nil)
+        #expect(
+            AttemptFiles.isDocumentation("docs/examples/test_x.py") && !AttemptFiles.isDocumentation("tests/test_x.py"))
     }
 }

@@ -1,4 +1,3 @@
-@testable import FerryAgent
 import FerryCore
 import FerryModels
 import FerrySandbox
@@ -7,12 +6,15 @@ import FerryWorkspace
 import Foundation
 import Testing
 
+@testable import FerryAgent
+
 @Suite struct ChangeProofTests {
     /// A repo whose one test passes before any change: it does not exercise `double`.
     static let files = [
         "m.py": "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2\n",
         "tests/__init__.py": "",
-        "tests/test_m.py": "import unittest\nfrom m import double\n\nclass T(unittest.TestCase):\n    def test_double(self):\n        self.assertEqual(double(2), 4)\n",
+        "tests/test_m.py":
+            "import unittest\nfrom m import double\n\nclass T(unittest.TestCase):\n    def test_double(self):\n        self.assertEqual(double(2), 4)\n",
     ]
 
     func judge(_ repo: String, baseline: TestRun?) async throws -> AgentMachine.Verification {
@@ -32,18 +34,23 @@ import Testing
         let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
         let baseline = try await TestRun.run("python3 -m unittest -q", in: repo, runner: runner, timeout: 60)
         #expect(baseline.passed)
-        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(
+            toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         guard case .passedWithoutProof = try await judge(repo, baseline: baseline) else {
-            Issue.record("expected passedWithoutProof"); return
+            Issue.record("expected passedWithoutProof")
+            return
         }
     }
 
     @Test func aBaselineThatFailedAndNowPassesIsProof() async throws {
         let repo = try await FixtureRepo.make(Self.files)
-        let failed = TestRun(command: "python3 -m unittest -q", exitCode: 1, timedOut: false, durationSeconds: 0, output: "FAILED")
-        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        let failed = TestRun(
+            command: "python3 -m unittest -q", exitCode: 1, timedOut: false, durationSeconds: 0, output: "FAILED")
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(
+            toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         guard case .passed(let detail) = try await judge(repo, baseline: failed) else {
-            Issue.record("expected passed"); return
+            Issue.record("expected passed")
+            return
         }
         #expect(detail.contains("failed before the change"))
     }
@@ -51,13 +58,16 @@ import Testing
     @Test func anAddedTestThatFailsWithoutTheCodeChangeIsProofAndTheChangeIsRestored() async throws {
         let repo = try await FixtureRepo.make(Self.files)
         let fixed = "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n"
-        let test = Self.files["tests/test_m.py"]! + "\n    def test_half(self):\n        from m import half\n        self.assertEqual(half(4), 2)\n"
+        let test =
+            Self.files["tests/test_m.py"]!
+            + "\n    def test_half(self):\n        from m import half\n        self.assertEqual(half(4), 2)\n"
         try fixed.write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         try test.write(toFile: repo + "/tests/test_m.py", atomically: true, encoding: .utf8)
         // A new code file the change adds is taken out for the check and put back after.
         try "VALUE = 3\n".write(toFile: repo + "/extra.py", atomically: true, encoding: .utf8)
         guard case .passed(let detail) = try await judge(repo, baseline: nil) else {
-            Issue.record("expected passed"); return
+            Issue.record("expected passed")
+            return
         }
         #expect(detail.contains("tests/test_m.py"))
         #expect(try String(contentsOfFile: repo + "/m.py", encoding: .utf8) == fixed)
@@ -70,7 +80,8 @@ import Testing
         try (Self.files["tests/test_m.py"]! + "\n    def test_more(self):\n        self.assertEqual(double(0), 0)\n")
             .write(toFile: repo2 + "/tests/test_m.py", atomically: true, encoding: .utf8)
         guard case .passedWithoutProof = try await judge(repo2, baseline: nil) else {
-            Issue.record("expected passedWithoutProof"); return
+            Issue.record("expected passedWithoutProof")
+            return
         }
     }
 
@@ -80,18 +91,18 @@ import Testing
         "m.py": "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2\n",
         "tests/__init__.py": "",
         "tests/test_m.py": """
-            import os, unittest
-            from m import double, half
+        import os, unittest
+        from m import double, half
 
-            class T(unittest.TestCase):
-                def test_double(self):
-                    self.assertEqual(double(2), 4)
-                def test_half(self):
-                    self.assertEqual(half(4), 2)
-                def test_service(self):
-                    self.assertTrue(os.environ.get("FERRY_NEVER_SET"), "needs the service")
+        class T(unittest.TestCase):
+            def test_double(self):
+                self.assertEqual(double(2), 4)
+            def test_half(self):
+                self.assertEqual(half(4), 2)
+            def test_service(self):
+                self.assertTrue(os.environ.get("FERRY_NEVER_SET"), "needs the service")
 
-            """,
+        """,
     ]
 
     @Test func testsThatFailedBeforeTheChangeDoNotCountAgainstItTestByTest() async throws {
@@ -102,35 +113,44 @@ import Testing
         #expect(TestFailures.read(baseline)?.failed.count == 2)
 
         // The fix: test_half passes now, test_service still fails as before. That is proof.
-        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x / 2\n".write(
+            toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         guard case .passed(let detail) = try await judge(repo, baseline: baseline) else {
-            Issue.record("expected passed"); return
+            Issue.record("expected passed")
+            return
         }
         #expect(detail.contains("1 failed before the change and pass with it (test_half"))
         #expect(detail.contains("1 failed before the change and still fail (test_service"))
 
         // A change that breaks a test that passed: failed, naming it, whatever else failed before.
-        try "def double(x):\n    return x * 3\n\ndef half(x):\n    return x / 2\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        try "def double(x):\n    return x * 3\n\ndef half(x):\n    return x / 2\n".write(
+            toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         guard case .failed(let why) = try await judge(repo, baseline: baseline) else {
-            Issue.record("expected failed"); return
+            Issue.record("expected failed")
+            return
         }
         #expect(why.contains("passed before the change and fail with it: test_double"))
 
         // A change that breaks nothing but fixes none of the failing tests: they may be the task, so it fails, and
         // the message says which still fail.
-        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2  # unchanged behaviour\n".write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
+        try "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2  # unchanged behaviour\n".write(
+            toFile: repo + "/m.py", atomically: true, encoding: .utf8)
         guard case .failed(let note) = try await judge(repo, baseline: baseline) else {
-            Issue.record("expected failed"); return
+            Issue.record("expected failed")
+            return
         }
         #expect(note.contains("none of them passes now: test_half"))
 
         // A test the change adds, failing without its code, is proof even while test_service fails throughout.
         try "def double(x):\n    return x + x\n\ndef half(x):\n    return x * 2\n\ndef third(x):\n    return x / 3\n"
             .write(toFile: repo + "/m.py", atomically: true, encoding: .utf8)
-        let added = Self.brokenFiles["tests/test_m.py"]! + "    def test_third(self):\n        from m import third\n        self.assertEqual(third(9), 3)\n"
+        let added =
+            Self.brokenFiles["tests/test_m.py"]!
+            + "    def test_third(self):\n        from m import third\n        self.assertEqual(third(9), 3)\n"
         try added.write(toFile: repo + "/tests/test_m.py", atomically: true, encoding: .utf8)
         guard case .passed(let proof) = try await judge(repo, baseline: baseline) else {
-            Issue.record("expected passed"); return
+            Issue.record("expected passed")
+            return
         }
         #expect(proof.contains("the changed tests fail without the change (test_third"))
     }

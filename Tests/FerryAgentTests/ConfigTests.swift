@@ -7,7 +7,9 @@ import Testing
 
 @Suite struct ConfigTests {
     func write(_ text: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-config-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-config-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = dir + "/config.toml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -17,7 +19,9 @@ import Testing
     func load(user: String? = nil, repo: String? = nil, env: [String: String] = [:]) throws -> FerryConfig {
         var repoPath: String?
         if let repo {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-repo-\(UUID().uuidString.prefix(8))").path
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-repo-\(UUID().uuidString.prefix(8))"
+            ).path
             try FileManager.default.createDirectory(atPath: dir + "/.ferry", withIntermediateDirectories: true)
             try repo.write(toFile: dir + "/.ferry/config.toml", atomically: true, encoding: .utf8)
             repoPath = dir
@@ -26,7 +30,9 @@ import Testing
         return try ConfigLoader.load(repo: repoPath, environment: env, userConfigPath: userPath)
     }
 
-    func expectConfigError(_ fragments: [String], _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectConfigError(
+        _ fragments: [String], _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(sourceLocation: sourceLocation) { try body() } throws: { error in
             guard let error = error as? FerryError, error.code == .config else { return false }
             return fragments.allSatisfy { error.message.contains($0) }
@@ -42,25 +48,27 @@ import Testing
     }
 
     @Test func profilesLimitsAndProject() throws {
-        let config = try load(user: """
-            default_model = "fast"
-            [models.fast]
-            provider = "openai"
-            base_url = "http://127.0.0.1:9999/v1"
-            model = "my-model"
-            api_key_env = "MY_KEY"
-            context_window = 32000
-            tool_protocol = "text"
-            price = { input = 1.0, output = 2.0, cached_input = 0.5 }
-            [limits]
-            max_steps = 12
-            max_cost = 1.5
-            """, repo: """
-            [project]
-            test_command = "make check"
-            [limits]
-            max_time = 600
-            """)
+        let config = try load(
+            user: """
+                default_model = "fast"
+                [models.fast]
+                provider = "openai"
+                base_url = "http://127.0.0.1:9999/v1"
+                model = "my-model"
+                api_key_env = "MY_KEY"
+                context_window = 32000
+                tool_protocol = "text"
+                price = { input = 1.0, output = 2.0, cached_input = 0.5 }
+                [limits]
+                max_steps = 12
+                max_cost = 1.5
+                """,
+            repo: """
+                [project]
+                test_command = "make check"
+                [limits]
+                max_time = 600
+                """)
         let profile = try config.profile(named: nil, environment: [:])
         #expect(profile.model == "my-model")
         #expect(profile.toolProtocol == .text)
@@ -74,25 +82,27 @@ import Testing
     /// A committed `.ferry/config.toml` is the repository's word, not the user's: it may lower a limit but never raise
     /// one (steps, cost, time, repair rounds, file size, candidates), and says so as a sandbox request does.
     @Test func aRepositoryMayOnlyTightenTheUsersLimits() throws {
-        let raised = try load(user: """
-            [limits]
-            max_steps = 2
-            max_cost = 0.01
-            max_time = 60
-            repair_rounds = 1
-            max_file_mb = 1
-            [agent]
-            candidates = 1
-            """, repo: """
-            [limits]
-            max_steps = 50
-            max_cost = 1000
-            max_time = 86400
-            repair_rounds = 9
-            max_file_mb = 500
-            [agent]
-            candidates = 8
-            """)
+        let raised = try load(
+            user: """
+                [limits]
+                max_steps = 2
+                max_cost = 0.01
+                max_time = 60
+                repair_rounds = 1
+                max_file_mb = 1
+                [agent]
+                candidates = 1
+                """,
+            repo: """
+                [limits]
+                max_steps = 50
+                max_cost = 1000
+                max_time = 86400
+                repair_rounds = 9
+                max_file_mb = 500
+                [agent]
+                candidates = 8
+                """)
         #expect(raised.limits.maxSteps == 2)
         #expect(raised.limits.maxCostUSD == 0.01)
         #expect(raised.limits.maxTimeSeconds == 60)
@@ -111,11 +121,15 @@ import Testing
         // Values no run can use are errors that name the key, from either file.
         expectConfigError(["limits.max_cost", "from 0 to"]) { _ = try load(repo: "[limits]\nmax_cost = -1\n") }
         expectConfigError(["limits.max_time", "inf"]) { _ = try load(user: "[limits]\nmax_time = inf\n") }
-        expectConfigError(["[server] is the team server operator's"]) { _ = try load(repo: "[server]\nproject_roots = [\"/\"]\n") }
+        expectConfigError(["[server] is the team server operator's"]) {
+            _ = try load(repo: "[server]\nproject_roots = [\"/\"]\n")
+        }
     }
 
     @Test func environmentOverridesFiles() throws {
-        let config = try load(user: "[limits]\nmax_steps = 12\n", env: ["FERRY_MAX_STEPS": "7", "FERRY_SANDBOX": "none", "FERRY_TEST_COMMAND": "true"])
+        let config = try load(
+            user: "[limits]\nmax_steps = 12\n",
+            env: ["FERRY_MAX_STEPS": "7", "FERRY_SANDBOX": "none", "FERRY_TEST_COMMAND": "true"])
         #expect(config.limits.maxSteps == 7)
         #expect(config.sandbox == .none)
         #expect(config.testCommand == "true")
@@ -136,7 +150,9 @@ import Testing
     }
 
     @Test func badChoiceListsTheOptions() throws {
-        expectConfigError(["sandbox.mode", "\"bubblewrap\", \"none\""]) { _ = try load(user: "[sandbox]\nmode = \"docker\"\n") }
+        expectConfigError(["sandbox.mode", "\"bubblewrap\", \"none\""]) {
+            _ = try load(user: "[sandbox]\nmode = \"docker\"\n")
+        }
     }
 
     @Test func invalidTOMLGivesTheLine() throws {
@@ -147,7 +163,10 @@ import Testing
     }
 
     @Test func missingKeyVariableSaysWhichAndHow() throws {
-        let config = try load(user: "[models.hosted]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key_env = \"TEAM_ANTHROPIC_KEY\"\n")
+        let config = try load(
+            user:
+                "[models.hosted]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key_env = \"TEAM_ANTHROPIC_KEY\"\n"
+        )
         let profile = try config.profile(named: "hosted", environment: [:])
         expectConfigError(["$TEAM_ANTHROPIC_KEY", "not set", "export TEAM_ANTHROPIC_KEY"]) {
             _ = try FerryConfig.apiKey(for: profile, environment: [:])
@@ -157,13 +176,17 @@ import Testing
 
     @Test func repositoryConfigCannotDefineModels() throws {
         expectConfigError(["[models] is not allowed in a repository's config", "API keys"]) {
-            _ = try load(repo: "[models.evil]\nprovider = \"openai\"\nmodel = \"x\"\nbase_url = \"http://attacker.example/v1\"\n")
+            _ = try load(
+                repo: "[models.evil]\nprovider = \"openai\"\nmodel = \"x\"\nbase_url = \"http://attacker.example/v1\"\n"
+            )
         }
     }
 
     @Test func unknownProfileListsTheKnownOnes() throws {
         let config = try load()
-        expectConfigError(["no model profile named 'nope'", "local"]) { _ = try config.profile(named: "nope", environment: [:]) }
+        expectConfigError(["no model profile named 'nope'", "local"]) {
+            _ = try config.profile(named: "nope", environment: [:])
+        }
     }
 
     @Test func profileNeedsAProvider() throws {

@@ -12,7 +12,8 @@ import Testing
 @Suite struct EndToEndTests {
     static let files = [
         "calc.py": "def add(a, b):\n    return a - b\n",
-        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
+        "test_calc.py":
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
         "AGENTS.md": "Use unittest.",
     ]
 
@@ -29,7 +30,9 @@ import Testing
         firstAttempt: FerryConfig.FirstAttempt = .off
     ) async throws -> Outcome {
         let repo = try await FixtureRepo.make(files)
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-data-\(UUID().uuidString.prefix(8))"
+        ).path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = testCommand
         config.limits = limits
@@ -41,7 +44,9 @@ import Testing
                 name: "t", provider: flavor == .openai ? .openai : .anthropic, baseURL: server.baseURL,
                 model: flavor == .openai ? "gpt-4.1-mini" : "claude-sonnet-4-5", apiKeyEnv: "K")
             let client = ModelFactory.httpClient(for: profile)
-            let model = ModelFactory.make(profile: profile, apiKey: "secret-key-abcdef123", client: client, retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
+            let model = ModelFactory.make(
+                profile: profile, apiKey: "secret-key-abcdef123", client: client,
+                retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
             let runner = AgentRunner(model: model, store: store, config: frozen, secrets: ["secret-key-abcdef123"])
             let result: RunResult
             do {
@@ -74,9 +79,12 @@ import Testing
 
         // The branch and its commit, with the user's branch untouched.
         let git = Git(outcome.repo)
-        let branchHead = try await git.run("rev-parse", result.record.branch).trimmingCharacters(in: .whitespacesAndNewlines)
+        let branchHead = try await git.run("rev-parse", result.record.branch).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(branchHead == result.record.commitSHA)
-        #expect(try await git.run("rev-parse", "--abbrev-ref", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines) == "main")
+        #expect(
+            try await git.run("rev-parse", "--abbrev-ref", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+                == "main")
         #expect(try String(contentsOfFile: outcome.repo + "/calc.py", encoding: .utf8).contains("a - b"))
         let message = try await git.run("log", "-1", "--format=%B", result.record.branch)
         #expect(message.hasPrefix("ferry: add() returns the wrong sum"))
@@ -112,11 +120,13 @@ import Testing
         for name in ["summary.md", "result.json"] {
             #expect(FileManager.default.fileExists(atPath: result.record.runDirectory + "/" + name))
         }
-        let resultJSON = JSONValue.parse(try String(contentsOfFile: result.record.runDirectory + "/result.json", encoding: .utf8))
+        let resultJSON = JSONValue.parse(
+            try String(contentsOfFile: result.record.runDirectory + "/result.json", encoding: .utf8))
         #expect(resultJSON?["status"] == "verified")
 
         // The sandbox kept the key out of the shell.
-        let shellOutput = events.first { $0.type == "tool.result" && $0.data["tool"] == "shell" }?.data["output"]?.stringValue ?? ""
+        let shellOutput =
+            events.first { $0.type == "tool.result" && $0.data["tool"] == "shell" }?.data["output"]?.stringValue ?? ""
         #expect(shellOutput.contains("KEY=\n") || shellOutput.hasSuffix("KEY="))
 
         // The model saw AGENTS.md, the task and the baseline, and tool results came back to it.
@@ -132,12 +142,14 @@ import Testing
 
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func changeThatLeavesTestsFailingIsFailed(flavor: FakeModelServer.Flavor) async throws {
-        let outcome = try await run(flavor, script: [
-            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a * b"]),
-            .call("finish", ["summary": "fixed"]),
-            // The repair round: the model insists.
-            .call("finish", ["summary": "fixed, really"]),
-        ], limits: AgentLimits(repairRounds: 1))
+        let outcome = try await run(
+            flavor,
+            script: [
+                .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a * b"]),
+                .call("finish", ["summary": "fixed"]),
+                // The repair round: the model insists.
+                .call("finish", ["summary": "fixed, really"]),
+            ], limits: AgentLimits(repairRounds: 1))
         #expect(outcome.result.status == .failed)
         #expect(outcome.result.record.reason == "tests fail after the change")
         #expect(outcome.result.final?.passed == false)
@@ -207,10 +219,15 @@ import Testing
 
     @Test func passingTestsThatDoNotExerciseTheChangeAreNotVerified() async throws {
         var files = Self.files
-        files["test_calc.py"] = "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
+        files["test_calc.py"] =
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
         // The reproduction request gets no test file back; the fix goes on without one.
         let outcome = try await run(
-            .openai, script: [.reply(text: "I cannot write a test for this.", usage: Self.usage), Self.wholeFile("def add(a, b):\n    return a + b\n")],
+            .openai,
+            script: [
+                .reply(text: "I cannot write a test for this.", usage: Self.usage),
+                Self.wholeFile("def add(a, b):\n    return a + b\n"),
+            ],
             files: files, firstAttempt: .wholeFile)
         #expect(outcome.result.status == .unverified)
         #expect(outcome.result.record.reason.contains("no test failed without the change"))
@@ -220,7 +237,8 @@ import Testing
     /// A suite that passes before the fix: it never calls add(2, 3).
     static let blindFiles: [String: String] = [
         "calc.py": files["calc.py"]!, "AGENTS.md": files["AGENTS.md"]!,
-        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
+        "test_calc.py":
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
     ]
 
     static func testFile(_ body: String) -> FakeStep {
@@ -228,7 +246,8 @@ import Testing
     }
 
     @Test func aReproductionTestThatOnlyAddsIsCommittedAsTheProof() async throws {
-        let withTest = Self.blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+        let withTest =
+            Self.blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
         let outcome = try await run(
             .openai, script: [Self.testFile(withTest), Self.wholeFile("def add(a, b):\n    return a + b\n")],
             files: Self.blindFiles, firstAttempt: .wholeFile)
@@ -249,8 +268,10 @@ import Testing
     @Test func aReproductionTestProvesAFixWhereAnUnrelatedTestAlreadyFails() async throws {
         // test_net fails before any change, for reasons of its own; the model's test is the only proof there is.
         var files = Self.blindFiles
-        files["test_net.py"] = "import unittest\n\nclass N(unittest.TestCase):\n    def test_fetch(self):\n        self.fail('no network')\n"
-        let withTest = Self.blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+        files["test_net.py"] =
+            "import unittest\n\nclass N(unittest.TestCase):\n    def test_fetch(self):\n        self.fail('no network')\n"
+        let withTest =
+            Self.blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
         let outcome = try await run(
             .openai, script: [Self.testFile(withTest), Self.wholeFile("def add(a, b):\n    return a + b\n")],
             files: files, firstAttempt: .wholeFile)
@@ -264,12 +285,14 @@ import Testing
     }
 
     /// The model's test is wrong (2 + 3 is not 6).
-    static let wrongTest = blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 6)\n"
+    static let wrongTest =
+        blindFiles["test_calc.py"]! + "\n    def test_add(self):\n        self.assertEqual(add(2, 3), 6)\n"
 
     @Test func whenNoFixPassesTheReproductionTestTheFirstFixTheOwnTestsAcceptStands() async throws {
         let fix = Self.wholeFile("def add(a, b):\n    return a + b\n")
         let outcome = try await run(
-            .openai, script: [Self.testFile(Self.wrongTest), fix, fix], files: Self.blindFiles, firstAttempt: .wholeFile)
+            .openai, script: [Self.testFile(Self.wrongTest), fix, fix], files: Self.blindFiles, firstAttempt: .wholeFile
+        )
         let result = outcome.result
         #expect(result.status == .unverified)
         #expect(result.record.reason.contains("reproduction test Ferry had written"))
@@ -295,7 +318,8 @@ import Testing
     }
 
     @Test func aReproductionTestThatEditsExistingTestsOnlyJudges() async throws {
-        let rewritten = "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(2, 3), 5)\n"
+        let rewritten =
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(2, 3), 5)\n"
         let outcome = try await run(
             .openai, script: [Self.testFile(rewritten), Self.wholeFile("def add(a, b):\n    return a + b\n")],
             files: Self.blindFiles, firstAttempt: .wholeFile)
@@ -307,7 +331,8 @@ import Testing
     }
 
     @Test func aReproductionTestThatPassesBeforeTheFixIsDropped() async throws {
-        let useless = Self.blindFiles["test_calc.py"]! + "\n    def test_one(self):\n        self.assertEqual(add(1, 0), 1)\n"
+        let useless =
+            Self.blindFiles["test_calc.py"]! + "\n    def test_one(self):\n        self.assertEqual(add(1, 0), 1)\n"
         let outcome = try await run(
             .openai,
             script: [Self.testFile(useless), Self.wholeFile("def add(a, b):\n    return a + b\n")],
@@ -319,7 +344,8 @@ import Testing
     }
 
     @Test func finishingWithoutAChangeIsFailedNotVerified() async throws {
-        let outcome = try await run(.openai, script: [.call("finish", ["summary": "looks fine to me"])], limits: AgentLimits(repairRounds: 0))
+        let outcome = try await run(
+            .openai, script: [.call("finish", ["summary": "looks fine to me"])], limits: AgentLimits(repairRounds: 0))
         #expect(outcome.result.status == .failed)
         #expect(outcome.result.record.reason == "no change")
         #expect(outcome.result.record.commitSHA == nil)
@@ -328,10 +354,12 @@ import Testing
     }
 
     @Test func noTestCommandMeansUnverified() async throws {
-        let outcome = try await run(.openai, script: [
-            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
-            .call("finish", ["summary": "fixed"]),
-        ], testCommand: nil, files: ["calc.py": Self.files["calc.py"]!])
+        let outcome = try await run(
+            .openai,
+            script: [
+                .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+                .call("finish", ["summary": "fixed"]),
+            ], testCommand: nil, files: ["calc.py": Self.files["calc.py"]!])
         #expect(outcome.result.status == .unverified)
         #expect(outcome.result.status.exitCode == 3)
         #expect(outcome.result.baseline == nil)
@@ -339,10 +367,12 @@ import Testing
     }
 
     @Test func aTestCommandThatCannotStartIsTreatedAsNone() async throws {
-        let outcome = try await run(.openai, script: [
-            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
-            .call("finish", ["summary": "fixed"]),
-        ], testCommand: "no-such-test-runner --all")
+        let outcome = try await run(
+            .openai,
+            script: [
+                .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+                .call("finish", ["summary": "fixed"]),
+            ], testCommand: "no-such-test-runner --all")
         #expect(outcome.result.status == .unverified)
         #expect(outcome.result.record.reason == "no test command could judge the change")
         let events = try await outcome.store.events(of: outcome.result.record.id)
@@ -351,11 +381,13 @@ import Testing
     }
 
     @Test func stepLimitStopsCleanlyAndKeepsThePartialDiff() async throws {
-        let outcome = try await run(.openai, script: [
-            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return b - a"]),
-            .call("read_file", ["path": "calc.py"]),
-            .call("read_file", ["path": "calc.py"]),
-        ], limits: AgentLimits(maxSteps: 2))
+        let outcome = try await run(
+            .openai,
+            script: [
+                .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return b - a"]),
+                .call("read_file", ["path": "calc.py"]),
+                .call("read_file", ["path": "calc.py"]),
+            ], limits: AgentLimits(maxSteps: 2))
         #expect(outcome.result.status == .limit)
         #expect(outcome.result.limit == .steps)
         #expect(outcome.result.status.exitCode == 4)
@@ -366,11 +398,13 @@ import Testing
 
     @Test func costLimitStops() async throws {
         let expensive = Usage(inputTokens: 1_000_000, outputTokens: 0)  // $0.40 a call at gpt-4.1-mini prices
-        let outcome = try await run(.openai, script: [
-            .call("read_file", ["path": "calc.py"], usage: expensive),
-            .call("read_file", ["path": "calc.py"], usage: expensive),
-            .call("read_file", ["path": "calc.py"], usage: expensive),
-        ], limits: AgentLimits(maxCostUSD: 0.75))
+        let outcome = try await run(
+            .openai,
+            script: [
+                .call("read_file", ["path": "calc.py"], usage: expensive),
+                .call("read_file", ["path": "calc.py"], usage: expensive),
+                .call("read_file", ["path": "calc.py"], usage: expensive),
+            ], limits: AgentLimits(maxCostUSD: 0.75))
         #expect(outcome.result.status == .limit)
         #expect(outcome.result.limit == .cost)
         #expect(outcome.requests.count == 2)
@@ -379,10 +413,12 @@ import Testing
 
     @Test func timeLimitStopsAHangingModelCall() async throws {
         let started = ContinuousClock.now
-        let outcome = try await run(.openai, script: [
-            .call("read_file", ["path": "calc.py"]),
-            .delay(seconds: 300, then: FakeReply(text: "too late")),
-        ], limits: AgentLimits(maxTimeSeconds: 3))
+        let outcome = try await run(
+            .openai,
+            script: [
+                .call("read_file", ["path": "calc.py"]),
+                .delay(seconds: 300, then: FakeReply(text: "too late")),
+            ], limits: AgentLimits(maxTimeSeconds: 3))
         #expect(outcome.result.status == .limit)
         #expect(outcome.result.limit == .time)
         // Far below the 300 s the model would hang, with room for a loaded machine running the whole suite.
@@ -390,10 +426,13 @@ import Testing
     }
 
     @Test func threeMalformedRepliesStopTheRun() async throws {
-        let outcome = try await run(.openai, script: [
-            .reply(text: "I think I know."), .reply(toolCalls: [FakeToolCall(name: "read_file", arguments: "{bad")]),
-            .reply(text: "still thinking"),
-        ])
+        let outcome = try await run(
+            .openai,
+            script: [
+                .reply(text: "I think I know."),
+                .reply(toolCalls: [FakeToolCall(name: "read_file", arguments: "{bad")]),
+                .reply(text: "still thinking"),
+            ])
         #expect(outcome.result.status == .failed)
         #expect(outcome.result.record.reason.contains("3 malformed replies"))
     }
@@ -410,19 +449,26 @@ import Testing
 @Suite struct InterruptTests {
     @Test func cancellingARunStillRecordsIt() async throws {
         let repo = try await FixtureRepo.make(EndToEndTests.files)
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-data-\(UUID().uuidString.prefix(8))"
+        ).path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest"
         config.firstAttempt = .off
         let store = try SQLiteRunStore(path: config.storePath)
         let frozen = config
-        let result = try await FakeModelServer.with(.openai, script: [
-            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
-            .delay(seconds: 30, then: FakeReply(text: "never")),
-        ]) { server in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+        let result = try await FakeModelServer.with(
+            .openai,
+            script: [
+                .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
+                .delay(seconds: 30, then: FakeReply(text: "never")),
+            ]
+        ) { server in
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
             let client = ModelFactory.httpClient(for: profile)
-            let runner = AgentRunner(model: ModelFactory.make(profile: profile, apiKey: nil, client: client), store: store, config: frozen)
+            let runner = AgentRunner(
+                model: ModelFactory.make(profile: profile, apiKey: nil, client: client), store: store, config: frozen)
             let task = Task { try await runner.run(RunRequest(task: "fix add", repo: repo)) }
             while server.requests.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
             task.cancel()

@@ -15,9 +15,11 @@ import Testing
     static let module: String = {
         var text = "\"\"\"Prices for the shop.\"\"\"\n\nimport math\n\n\n"
         for index in 0..<40 {
-            text += "def rate_\(index)(amount):\n    \"\"\"Rate number \(index).\"\"\"\n    return amount * \(index) / 100\n\n\n"
+            text +=
+                "def rate_\(index)(amount):\n    \"\"\"Rate number \(index).\"\"\"\n    return amount * \(index) / 100\n\n\n"
         }
-        text += "def add_tax(price, rate):\n    \"\"\"The price with the tax rate (a percentage) added.\"\"\"\n    return price - price * rate / 100\n\n\n"
+        text +=
+            "def add_tax(price, rate):\n    \"\"\"The price with the tax rate (a percentage) added.\"\"\"\n    return price - price * rate / 100\n\n\n"
         text += "def unrelated():\n    return 1\n"
         return text
     }()
@@ -25,8 +27,10 @@ import Testing
         "shop/__init__.py": "",
         "shop/prices.py": module,
         "tests/__init__.py": "",
-        "tests/test_prices.py": "import unittest\nfrom shop.prices import add_tax\n\nclass T(unittest.TestCase):\n    def test_tax(self):\n        self.assertEqual(add_tax(100, 20), 120)\n",
-        "tests/test_other.py": "import unittest\n\nclass T(unittest.TestCase):\n    def test_never_run(self):\n        self.fail('not related to the task')\n",
+        "tests/test_prices.py":
+            "import unittest\nfrom shop.prices import add_tax\n\nclass T(unittest.TestCase):\n    def test_tax(self):\n        self.assertEqual(add_tax(100, 20), 120)\n",
+        "tests/test_other.py":
+            "import unittest\n\nclass T(unittest.TestCase):\n    def test_never_run(self):\n        self.fail('not related to the task')\n",
     ]
     static let task = "add_tax() subtracts the tax instead of adding it"
     static let usage = Usage(inputTokens: 1_500, outputTokens: 60)
@@ -34,7 +38,8 @@ import Testing
         .reply(text: "I will add the tax.\n\nshop/prices.py: add_tax\n```python\n\(body)\n```\n", usage: usage)
     }
     static let right = definition(
-        "def add_tax(price, rate):\n    \"\"\"The price with the tax rate (a percentage) added.\"\"\"\n    return price + price * rate / 100")
+        "def add_tax(price, rate):\n    \"\"\"The price with the tax rate (a percentage) added.\"\"\"\n    return price + price * rate / 100"
+    )
     static let wrong = definition("def add_tax(price, rate):\n    return price")
 
     struct Outcome {
@@ -43,9 +48,13 @@ import Testing
         var trace: [TraceEvent]
     }
 
-    func run(_ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:], drop: [String] = []) async throws -> Outcome {
+    func run(_ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:], drop: [String] = []) async throws
+        -> Outcome
+    {
         let repo = try await FixtureRepo.make(Self.files.merging(extra) { $1 }.filter { !drop.contains($0.key) })
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-data-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-data-\(UUID().uuidString.prefix(8))"
+        ).path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest {related_tests}"
         config.candidates = candidates
@@ -54,9 +63,11 @@ import Testing
         let frozen = config
         return try await FakeModelServer.with(.openai, script: script) { server in
             let profile = ModelProfile(
-                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K", maxOutputTokens: 512)
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K",
+                maxOutputTokens: 512)
             let client = ModelFactory.httpClient(for: profile)
-            let model = ModelFactory.make(profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.01))
+            let model = ModelFactory.make(
+                profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.01))
             let runner = AgentRunner(model: model, store: store, config: frozen, secrets: [])
             let result: RunResult
             do {
@@ -148,10 +159,12 @@ import Testing
 
     @Test func aChangeTheRelatedTestsPassIsCheckedAgainstTheWiderSuite() async throws {
         // A test no related-test rule finds (it imports nothing of the module) that pins the module's definitions.
-        let pin = "import unittest\n\nclass T(unittest.TestCase):\n    def test_api(self):\n"
+        let pin =
+            "import unittest\n\nclass T(unittest.TestCase):\n    def test_api(self):\n"
             + "        text = open('shop/prices.py').read()\n        self.assertNotIn('def tax_on', text)\n"
         let helper = FakeStep.reply(
-            text: "shop/prices.py: add_tax\n```python\ndef add_tax(price, rate):\n    return price + tax_on(price, rate)\n```\n\n"
+            text:
+                "shop/prices.py: add_tax\n```python\ndef add_tax(price, rate):\n    return price + tax_on(price, rate)\n```\n\n"
                 + "shop/prices.py: tax_on\n```python\ndef tax_on(price, rate):\n    return price * rate / 100\n```\n",
             usage: Self.usage)
         let outcome = try await run([helper, Self.right], extra: ["tests/test_api.py": pin])
@@ -164,13 +177,18 @@ import Testing
         // test_other fails with and without the change: it does not count against the fix.
         #expect(wider.last == "passed: no test fails that passed without the change; 1 fail either way")
         let retry = Self.contents(outcome.requests[1]).last ?? ""
-        #expect(retry.contains("These tests passed before the change and fail with it (the wider suite, beyond the related tests): test_api"))
+        #expect(
+            retry.contains(
+                "These tests passed before the change and fail with it (the wider suite, beyond the related tests): test_api"
+            ))
         #expect(!outcome.result.diff.contains("tax_on"))
         // The run's summary says which tests judged the change: the related files, then the wider suite.
         let summary = try String(contentsOfFile: outcome.result.record.runDirectory + "/summary.md", encoding: .utf8)
         #expect(summary.contains("\n- related tests: tests related to shop/prices.py"))
         #expect(summary.contains("\n- wider suite: failed: 1 tests pass without the change and fail with it (test_api"))
-        #expect(summary.contains("\n- wider suite: passed: no test fails that passed without the change; 1 fail either way\n"))
+        #expect(
+            summary.contains(
+                "\n- wider suite: passed: no test fails that passed without the change; 1 fail either way\n"))
     }
 
     @Test func withNoRelatedTestFileTheWholeSuiteJudgesTestByTest() async throws {

@@ -37,11 +37,14 @@ import Testing
         ]
         let frozen = config
         let (result, requests) = try await FakeModelServer.with(.openai, script: script) { fake in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
             let client = ModelFactory.httpClient(for: profile)
             defer { Task { try? await client.shutdown() } }
-            let model = ModelFactory.make(profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1))
-            let result = try await AgentRunner(model: model, store: store, config: frozen).run(RunRequest(task: "fix add(); see ticket T-1", repo: repo))
+            let model = ModelFactory.make(
+                profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1))
+            let result = try await AgentRunner(model: model, store: store, config: frozen).run(
+                RunRequest(task: "fix add(); see ticket T-1", repo: repo))
             return (result, fake.requests)
         }
         #expect(result.status == .verified, "\(result.record.reason)")
@@ -51,7 +54,9 @@ import Testing
         #expect(ready.servers.first { $0.name == "broken" }?.error != nil, "\(ready)")
         // The model was offered the tools with their schemas.
         let offered = requests.first?["tools"].map { $0.jsonString } ?? ""
-        #expect(offered.contains("mcp__tickets__lookup_ticket") && offered.contains("\"required\""), "\(offered.prefix(400))")
+        #expect(
+            offered.contains("mcp__tickets__lookup_ticket") && offered.contains("\"required\""),
+            "\(offered.prefix(400))")
         let outputs = events.compactMap { if case .toolResult(let p) = $0.event { p } else { nil } }
         let texts = outputs.map { "\($0)" }.joined(separator: "\n")
         #expect(texts.contains("must return the sum"), "\(texts)")

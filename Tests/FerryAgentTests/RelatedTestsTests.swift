@@ -1,14 +1,18 @@
-@testable import FerryAgent
 import Foundation
 import Testing
+
+@testable import FerryAgent
 
 /// Which test files judge a change when the test command names `{related_tests}`.
 @Suite struct RelatedTestsTests {
     func tree(_ files: [String: String]) throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-related-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-related-\(UUID().uuidString.prefix(8))"
+        ).path
         for (path, text) in files {
             let full = root + "/" + path
-            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Data(text.utf8).write(to: URL(fileURLWithPath: full))
         }
         return root
@@ -34,10 +38,19 @@ import Testing
     @Test func aRootTestFileNamedAfterThePackageCounts() throws {
         let files = ["requests/sessions.py": "", "test_requests.py": "import requests\n", "docs/conf.py": ""]
         let root = try tree(files)
-        #expect(RelatedTests.related(to: ["requests/sessions.py"], files: Array(files.keys), root: root) == ["test_requests.py"])
-        let deep = ["sympy/simplify/trigsimp.py": "", "sympy/unify/tests/test_sympy.py": "import sympy\n", "tests/test_sympy.py": ""]
+        #expect(
+            RelatedTests.related(to: ["requests/sessions.py"], files: Array(files.keys), root: root) == [
+                "test_requests.py"
+            ])
+        let deep = [
+            "sympy/simplify/trigsimp.py": "", "sympy/unify/tests/test_sympy.py": "import sympy\n",
+            "tests/test_sympy.py": "",
+        ]
         let deepRoot = try tree(deep)
-        #expect(RelatedTests.related(to: ["sympy/simplify/trigsimp.py"], files: Array(deep.keys), root: deepRoot) == ["tests/test_sympy.py"])
+        #expect(
+            RelatedTests.related(to: ["sympy/simplify/trigsimp.py"], files: Array(deep.keys), root: deepRoot) == [
+                "tests/test_sympy.py"
+            ])
     }
 
     @Test func srcLayoutsAndRelativeImports() throws {
@@ -46,7 +59,13 @@ import Testing
             "src/flask/tests_helpers.py": "", "src/pkg/util.py": "", "src/pkg/test_util.py": "from .util import x\n",
         ]
         let root = try tree(files)
-        #expect(RelatedTests.related(to: ["src/flask/blueprints.py"], files: Array(files.keys), root: root) == ["tests/test_blueprints.py"])
-        #expect(RelatedTests.related(to: ["src/pkg/util.py"], files: Array(files.keys), root: root) == ["src/pkg/test_util.py"])
+        #expect(
+            RelatedTests.related(to: ["src/flask/blueprints.py"], files: Array(files.keys), root: root) == [
+                "tests/test_blueprints.py"
+            ])
+        #expect(
+            RelatedTests.related(to: ["src/pkg/util.py"], files: Array(files.keys), root: root) == [
+                "src/pkg/test_util.py"
+            ])
     }
 }

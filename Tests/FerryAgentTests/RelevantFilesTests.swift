@@ -1,7 +1,8 @@
-@testable import FerryAgent
 import FerryTesting
 import Foundation
 import Testing
+
+@testable import FerryAgent
 
 @Suite struct RelevantFilesTests {
     @Test func namedFilesAndIdentifiersRankFirstTestsLowerWithinBudget() async throws {
@@ -21,7 +22,9 @@ import Testing
     }
 
     @Test func identifiers() {
-        #expect(RelevantFiles.identifiers(in: "Fix `parseQuery(qs)` and max_retries in HTTPClient.swift, see fooBar") ==
-            ["parseQuery", "max_retries", "HTTPClient.swift", "fooBar"])
+        #expect(
+            RelevantFiles.identifiers(in: "Fix `parseQuery(qs)` and max_retries in HTTPClient.swift, see fooBar") == [
+                "parseQuery", "max_retries", "HTTPClient.swift", "fooBar",
+            ])
     }
 }

@@ -25,23 +25,31 @@ import Testing
         config.firstAttempt = .off
         let frozen = config
         return try await FakeModelServer.with(.openai, script: script) { server in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
             let client = ModelFactory.httpClient(for: profile)
-            let model = ModelFactory.make(profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.01))
+            let model = ModelFactory.make(
+                profile: profile, apiKey: "k", client: client, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.01))
             let result: Result<T, any Error>
-            do { result = .success(try await body(AgentRunner(model: model, store: store, config: frozen))) } catch { result = .failure(error) }
+            do { result = .success(try await body(AgentRunner(model: model, store: store, config: frozen))) } catch {
+                result = .failure(error)
+            }
             try await client.shutdown()
             return try result.get()
         }
     }
 
     static func freshStore() throws -> (SQLiteRunStore, String) {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-lib-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-lib-\(UUID().uuidString.prefix(8))"
+        ).path
         return (try SQLiteRunStore(path: data + "/ferry.sqlite"), data)
     }
 
     /// Runs `body` and notes when it returned.
-    static func timed<T: Sendable>(_ at: Locked<ContinuousClock.Instant?>, _ body: () async throws -> T) async throws -> T {
+    static func timed<T: Sendable>(_ at: Locked<ContinuousClock.Instant?>, _ body: () async throws -> T) async throws
+        -> T
+    {
         let value = try await body()
         at.withLock { $0 = .now }
         return value
@@ -49,7 +57,8 @@ import Testing
 
     /// Whether any process on the machine has `marker` in its command line.
     static func processRunning(_ marker: String) -> Bool {
-        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
+        let pids =
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
         return pids.contains { pid in
             guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
             return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
@@ -67,24 +76,28 @@ import Testing
         let returnedAt = Locked<ContinuousClock.Instant?>(nil)
 
         let (a, b) = try await Self.withRunner(script: EndToEndTests.fixingScript, store: store, data: data) { first in
-            try await Self.withRunner(script: [.call("shell", ["command": "sleep \(marker)"])], store: store, data: data) { second in
+            try await Self.withRunner(
+                script: [.call("shell", ["command": "sleep \(marker)"])], store: store, data: data
+            ) { second in
                 async let a = first.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repoA))
-                async let b = Self.timed(returnedAt) { try await second.run(RunRequest(task: "wait a minute", repo: repoB), control: control) { event in
-                    live.withLock { $0.append(event) }
-                    guard case .modelReply = event.event else { return }
-                    // The command is starting: cancel it once its process runs (a loaded machine may take seconds
-                    // to start it; a fixed half second made this test flaky).
-                    Task {
-                        var running = false
-                        for _ in 0..<200 where !running {
-                            try await Task.sleep(for: .milliseconds(100))
-                            running = Self.processRunning(marker)
+                async let b = Self.timed(returnedAt) {
+                    try await second.run(RunRequest(task: "wait a minute", repo: repoB), control: control) { event in
+                        live.withLock { $0.append(event) }
+                        guard case .modelReply = event.event else { return }
+                        // The command is starting: cancel it once its process runs (a loaded machine may take seconds
+                        // to start it; a fixed half second made this test flaky).
+                        Task {
+                            var running = false
+                            for _ in 0..<200 where !running {
+                                try await Task.sleep(for: .milliseconds(100))
+                                running = Self.processRunning(marker)
+                            }
+                            #expect(running)
+                            cancelledAt.withLock { $0 = .now }
+                            control.cancel(reason: "stopped by the test")
                         }
-                        #expect(running)
-                        cancelledAt.withLock { $0 = .now }
-                        control.cancel(reason: "stopped by the test")
                     }
-                } }
+                }
                 return try await (a, b)
             }
         }
@@ -102,14 +115,18 @@ import Testing
             let stored = try #require(try await store.run(result.record.id))
             #expect(stored.status == result.status && stored.finishedAt != nil)
             // The trace file reads back as the same typed events the store holds.
-            let trace = try RunEvent.read(jsonLines: String(contentsOfFile: result.record.runDirectory + "/trace.jsonl", encoding: .utf8))
+            let trace = try RunEvent.read(
+                jsonLines: String(contentsOfFile: result.record.runDirectory + "/trace.jsonl", encoding: .utf8))
             let storedEvents = try await store.events(of: result.record.id)
             #expect(trace.map(\.event) == storedEvents.map(\.event))
             #expect(trace.map(\.seq) == storedEvents.map(\.seq))
             for (x, y) in zip(trace, storedEvents) where x != y { Issue.record("\(x)\n≠\n\(y)") }
             #expect(!trace.contains { if case .unknown = $0.event { true } else { false } })
-            guard case .runStarted(let started)? = trace.first?.event, case .runFinished(let finished)? = trace.last?.event else {
-                Issue.record("a trace starts with run.started and ends with run.finished"); continue
+            guard case .runStarted(let started)? = trace.first?.event,
+                case .runFinished(let finished)? = trace.last?.event
+            else {
+                Issue.record("a trace starts with run.started and ends with run.finished")
+                continue
             }
             #expect(started.schema == RunEvent.schemaVersion && started.runID == result.record.id)
             #expect(finished.status == result.status)
@@ -131,7 +148,8 @@ import Testing
                 try await Task.sleep(for: .seconds(1))
                 control.cancel()
             }
-            return try await runner.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repo), control: control)
+            return try await runner.run(
+                RunRequest(task: "add() returns the wrong sum; fix it", repo: repo), control: control)
         }
         #expect(result.status == .interrupted && result.record.reason == "cancelled by the host")
         // The reply would take 60 s: the run ended well before it, so the stream was stopped, not waited for. (The
@@ -157,6 +175,9 @@ import Testing
         #expect(checks.withLock { $0.map(\.steps) } == [1, 2])
         #expect(checks.withLock { $0.last?.usage.inputTokens } == 4_000)
         let events = try await store.events(of: result.record.id)
-        #expect(events.contains { if case .runHalted(let halt) = $0.event { halt.message.contains("monthly budget") } else { false } })
+        #expect(
+            events.contains {
+                if case .runHalted(let halt) = $0.event { halt.message.contains("monthly budget") } else { false }
+            })
     }
 }

@@ -14,10 +14,13 @@ import Testing
 @Suite struct MCPCancellationTests {
     /// A model that streams nothing and waits until it is cancelled, recording that it was.
     final class HangingModel: ChatModel {
-        let profile = ModelProfile(name: "hang", provider: .openai, baseURL: "http://127.0.0.1:9", model: "hang", apiKeyEnv: "")
+        let profile = ModelProfile(
+            name: "hang", provider: .openai, baseURL: "http://127.0.0.1:9", model: "hang", apiKeyEnv: "")
         let started = Mutex(false)
         let cancelled = Mutex(false)
-        func complete(_ request: ChatRequest, onDelta: @escaping @Sendable (StreamDelta) -> Void) async throws -> ModelReply {
+        func complete(_ request: ChatRequest, onDelta: @escaping @Sendable (StreamDelta) -> Void) async throws
+            -> ModelReply
+        {
             started.withLock { $0 = true }
             do {
                 try await Task.sleep(for: .seconds(120))
@@ -42,14 +45,16 @@ import Testing
         let repo = try await FixtureRepo.make(["calc.py": "def add(a, b):\n    return a - b\n"])
         let assistant = try await RepoAssistant.open(root: repo)
         let model = HangingModel()
-        let server = await FerryMCP.makeServer(AssistEnvironment(
-            repository: { _ in assistant }, model: { model }, tasks: NoTasks(), projectArgument: false))
+        let server = await FerryMCP.makeServer(
+            AssistEnvironment(
+                repository: { _ in assistant }, model: { model }, tasks: NoTasks(), projectArgument: false))
         let (clientSide, serverSide) = await InMemoryTransport.createConnectedPair()
         try await server.start(transport: serverSide)
         let client = Client(name: "test", version: "1")
         _ = try await client.connect(transport: clientSide)
 
-        let call: RequestContext<CallTool.Result> = try await client.callTool(name: "ask", arguments: ["question": "Where is add?"])
+        let call: RequestContext<CallTool.Result> = try await client.callTool(
+            name: "ask", arguments: ["question": "Where is add?"])
         for _ in 0..<100 where !model.started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
         #expect(model.started.withLock { $0 }, "the model was never asked")
         try await client.cancelRequest(call.requestID, reason: "the user moved on")

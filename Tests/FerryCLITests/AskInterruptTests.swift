@@ -6,7 +6,9 @@ import Testing
 /// answers a completion: for tests that stop a command mid-answer and check the server it started is gone.
 struct StandInModel {
     static let script = CLITests.packageRoot + "/Tests/Fixtures/fake-llama-server.py"
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-standin-\(UUID().uuidString.prefix(8))").path
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "ferry-standin-\(UUID().uuidString.prefix(8))"
+    ).path
     var model: String { root + "/m.gguf" }
     var log: String { root + "/out.log" }
 
@@ -14,15 +16,15 @@ struct StandInModel {
         try FileManager.default.createDirectory(atPath: root + "/config/ferry", withIntermediateDirectories: true)
         try "hang".write(toFile: model, atomically: true, encoding: .utf8)
         try """
-            default_model = "local"
+        default_model = "local"
 
-            [models.local]
-            provider = "local"
-            base_url = "http://127.0.0.1:9/v1"
-            model = "stand-in"
-            model_path = "\(model)"
-            server_binary = "\(Self.script)"
-            """.write(toFile: root + "/config/ferry/config.toml", atomically: true, encoding: .utf8)
+        [models.local]
+        provider = "local"
+        base_url = "http://127.0.0.1:9/v1"
+        model = "stand-in"
+        model_path = "\(model)"
+        server_binary = "\(Self.script)"
+        """.write(toFile: root + "/config/ferry/config.toml", atomically: true, encoding: .utf8)
     }
 
     /// `ferry ARGUMENTS` with this model, its output in `log`.
@@ -48,7 +50,9 @@ struct StandInModel {
     /// The stand-in's pid once it is up (it writes `<model>.pid`).
     func server() async throws -> pid_t {
         for _ in 0..<300 {
-            if let text = try? String(contentsOfFile: model + ".pid", encoding: .utf8), let pid = pid_t(text) { return pid }
+            if let text = try? String(contentsOfFile: model + ".pid", encoding: .utf8), let pid = pid_t(text) {
+                return pid
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw Timeout(description: "the stand-in server never started: \(output)")
@@ -76,7 +80,9 @@ struct StandInModel {
     }
 
     static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else {
             return true
         }
         return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first == "Z"

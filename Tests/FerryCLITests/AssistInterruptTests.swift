@@ -7,9 +7,11 @@ import Testing
 @Suite struct AssistInterruptTests {
     enum Surface: String, CaseIterable, Sendable { case mcp, chat }
 
-    static let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+    static let initialize =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
     static let initialized = #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#
-    static let ask = #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"question":"Where is add defined?"}}}"#
+    static let ask =
+        #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"question":"Where is add defined?"}}}"#
 
     @Test(arguments: [(Surface.mcp, SIGTERM), (.mcp, SIGINT), (.chat, SIGTERM)])
     func stoppedMidAnswerStopsTheModelServer(surface: Surface, signal: Int32) async throws {

@@ -13,7 +13,9 @@ import Testing
         var stderr: String
     }
 
-    func ferry(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:]) throws -> Output {
+    func ferry(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:]) throws
+        -> Output
+    {
         let binary = Self.packageRoot + "/.build/debug/ferry"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw CancellationError()  // built by `swift build --build-tests`, which `make test` runs first
@@ -22,7 +24,9 @@ import Testing
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory ?? Self.packageRoot)
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-cli-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-cli-\(UUID().uuidString.prefix(8))"
+        ).path
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_DATA_HOME"] = data
         environment["XDG_CONFIG_HOME"] = data + "/config"
@@ -36,12 +40,17 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// Every command's options are valid together (ArgumentParser checks only when a command is parsed: two options
     /// with one name are a crash at the user's first use).
-    @Test(arguments: ["run", "ask", "locate", "index", "mcp", "chat", "runs", "show", "config", "demo", "model", "eval", "serve", "worker", "tenants"])
+    @Test(arguments: [
+        "run", "ask", "locate", "index", "mcp", "chat", "runs", "show", "config", "demo", "model", "eval", "serve",
+        "worker", "tenants",
+    ])
     func everyCommandsHelpParses(command: String) throws {
         let output = try ferry([command, "--help"])
         #expect(output.status == 0, "ferry \(command) --help: \(output.stdout)\(output.stderr)")
@@ -58,20 +67,24 @@ import Testing
 
     @Test func badRepositoryConfigExitsTwoAndNamesTheFile() async throws {
         let repo = try await FixtureRepo.make([".ferry/config.toml": "[limits]\nmax_step = 3\n", "a.py": ""])
-        let result = try ferry(["run", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "fix it"], in: repo)
+        let result = try ferry(
+            ["run", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "fix it"], in: repo)
         #expect(result.status == 2)
         #expect(result.stderr.contains(".ferry/config.toml: unknown key 'limits.max_step'"))
     }
 
     @Test func missingKeyExitsTwo() async throws {
         let repo = try await FixtureRepo.make(["a.py": ""])
-        let result = try ferry(["run", "--provider", "anthropic", "--api-key-env", "FERRY_TEST_UNSET_KEY", "fix it"], in: repo)
+        let result = try ferry(
+            ["run", "--provider", "anthropic", "--api-key-env", "FERRY_TEST_UNSET_KEY", "fix it"], in: repo)
         #expect(result.status == 2)
         #expect(result.stderr.contains("$FERRY_TEST_UNSET_KEY, which is not set"))
     }
 
     @Test func notARepositoryExitsTwo() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-norepo-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-norepo-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let result = try ferry(["run", "--provider", "local", "fix it"], in: dir)
         #expect(result.status == 2)
@@ -84,7 +97,8 @@ import Testing
     }
 
     @Test func configRedactsKeys() throws {
-        let result = try ferry(["config"], environment: ["OPENAI_API_KEY": "fake-openai-key-abcdefghijklmnopqrstuvwxyz"])
+        let result = try ferry(
+            ["config"], environment: ["OPENAI_API_KEY": "fake-openai-key-abcdefghijklmnopqrstuvwxyz"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("api_key_env = \"OPENAI_API_KEY\"  # set (redacted)"))
         #expect(!result.stdout.contains("abcdefghijklmnop"))

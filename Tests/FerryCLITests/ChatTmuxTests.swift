@@ -8,12 +8,17 @@ import Testing
 @Suite struct ChatTmuxTests {
     @Test func aQuestionACitationCtrlCRunDiffApplyUndoAndResume() async throws {
         let binary = CLITests.packageRoot + "/.build/debug/ferry"
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "install tmux (scripts/setup.sh --test-clients)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"),
+            "install tmux (scripts/setup.sh --test-clients)")
         let repo = try await FixtureRepo.make(CalcFixture.files)
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-chat-\(UUID().uuidString.prefix(8))").path
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-chat-\(UUID().uuidString.prefix(8))"
+        ).path
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
             try fake.writeConfig(configHome: home + "/config")
-            let command = "env XDG_CONFIG_HOME=\(home)/config XDG_DATA_HOME=\(home)/data \(binary) chat --repo \(repo) --model fake"
+            let command =
+                "env XDG_CONFIG_HOME=\(home)/config XDG_DATA_HOME=\(home)/data \(binary) chat --repo \(repo) --model fake"
             let terminal = TmuxTerminal()
             try await terminal.start(command + "; sleep 30")
             defer { terminal.kill() }

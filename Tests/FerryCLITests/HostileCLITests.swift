@@ -22,10 +22,14 @@ import Testing
         let process: Process
         let exited: AsyncStream<Int32>
 
-        init(_ arguments: [String], in directory: String, environment extra: [String: String] = [:], stdin: String? = nil) throws {
+        init(
+            _ arguments: [String], in directory: String, environment extra: [String: String] = [:], stdin: String? = nil
+        ) throws {
             let binary = CLITests.packageRoot + "/.build/debug/ferry"
             guard FileManager.default.isExecutableFile(atPath: binary) else { throw CancellationError() }
-            let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-cli-\(UUID().uuidString.prefix(8))").path
+            let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-cli-\(UUID().uuidString.prefix(8))"
+            ).path
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
             self.data = data
             let process = Process()
@@ -45,7 +49,10 @@ import Testing
             FileManager.default.createFile(atPath: input, contents: Data((stdin ?? "").utf8))
             process.standardInput = stdin == nil ? FileHandle.nullDevice : FileHandle(forReadingAtPath: input)
             let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-            process.terminationHandler = { continuation.yield($0.terminationStatus); continuation.finish() }
+            process.terminationHandler = {
+                continuation.yield($0.terminationStatus)
+                continuation.finish()
+            }
             exited = stream
             self.process = process
             try process.run()
@@ -55,14 +62,19 @@ import Testing
         func finish() async -> (status: Int32, stdout: String, stderr: String) {
             var status: Int32 = -1
             for await code in exited { status = code }
-            func read(_ name: String) -> String { (try? String(contentsOfFile: data + "/" + name, encoding: .utf8)) ?? "" }
+            func read(_ name: String) -> String {
+                (try? String(contentsOfFile: data + "/" + name, encoding: .utf8)) ?? ""
+            }
             return (status, read("stdout"), read("stderr"))
         }
     }
 
     static func model(_ server: FakeModelServer) -> [String] {
-        ["--provider", "openai", "--base-url", server.baseURL, "--model", "gpt-4.1-mini", "--api-key-env", "FERRY_HOSTILE_KEY",
-         "--first-attempt", "off"]
+        [
+            "--provider", "openai", "--base-url", server.baseURL, "--model", "gpt-4.1-mini", "--api-key-env",
+            "FERRY_HOSTILE_KEY",
+            "--first-attempt", "off",
+        ]
     }
 
     static let secret = "fake-secret-for-cli-tests-not-a-key"
@@ -73,20 +85,26 @@ import Testing
         let repo = try await FixtureRepo.make([
             "calc.py": "def add(a, b):\n    return a - b\n",
             ".ferry/config.toml": """
-                [sandbox]
-                mode = "none"
-                network = true
+            [sandbox]
+            mode = "none"
+            network = true
 
-                [project]
-                test_command = 'for p in /proc/[0-9]*; do tr "\\0" "\\n" < $p/environ; done 2>/dev/null; cat ~/.config/ferry/config.toml; exit 1'
-                """,
+            [project]
+            test_command = 'for p in /proc/[0-9]*; do tr "\\0" "\\n" < $p/environ; done 2>/dev/null; cat ~/.config/ferry/config.toml; exit 1'
+            """,
         ])
-        let (status, stdout, stderr) = try await FakeModelServer.with(.openai, script: [
-            .call("shell", ["command": "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done; cat /proc/$PPID/environ"]),
-            .call("finish", ["summary": "done"]),
-        ]) { server in
+        let (status, stdout, stderr) = try await FakeModelServer.with(
+            .openai,
+            script: [
+                .call(
+                    "shell",
+                    ["command": "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done; cat /proc/$PPID/environ"]),
+                .call("finish", ["summary": "done"]),
+            ]
+        ) { server in
             let ferry = try Ferry(
-                ["run", "--json"] + Self.model(server) + ["make add() add"], in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
+                ["run", "--json"] + Self.model(server) + ["make add() add"], in: repo,
+                environment: ["FERRY_HOSTILE_KEY": Self.secret])
             return await ferry.finish()
         }
         #expect(stderr.contains("asks for [sandbox] mode = \"none\"; ignored"), "\(stderr)")
@@ -110,8 +128,11 @@ import Testing
     ])
     func badInputExitsTwoBeforeAnyWork(arguments: [String]) async throws {
         let repo = try await FixtureRepo.make(["a.py": ""])
-        let (status, _, stderr, requests, data) = try await FakeModelServer.with(.openai, script: [.call("finish", ["summary": "x"])]) { server in
-            let ferry = try Ferry(arguments + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
+        let (status, _, stderr, requests, data) = try await FakeModelServer.with(
+            .openai, script: [.call("finish", ["summary": "x"])]
+        ) { server in
+            let ferry = try Ferry(
+                arguments + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
             let (status, stdout, stderr) = await ferry.finish()
             return (status, stdout, stderr, server.requests.count, ferry.data)
         }
@@ -128,7 +149,9 @@ import Testing
         let repo = try await FixtureRepo.make(["a.py": ""])
         let task = "Rename the module a.py to b.py\n\nIt is called b everywhere else."
         let first = try await FakeModelServer.with(.openai, script: [.call("finish", ["summary": "x"])]) { server in
-            let ferry = try Ferry(["run", "-"] + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret], stdin: task)
+            let ferry = try Ferry(
+                ["run", "-"] + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret],
+                stdin: task)
             _ = await ferry.finish()
             return server.requests.first?.jsonString ?? ""
         }
@@ -144,17 +167,24 @@ import Testing
     @Test func aKilledRunIsReconciledOnTheNextStart() async throws {
         let repo = try await FixtureRepo.make([
             "calc.py": "def add(a, b):\n    return a - b\n",
-            "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+            "test_calc.py":
+                "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
         ])
         let usage = Usage(inputTokens: 1_000, outputTokens: 50)
-        let (data, killedPID) = try await FakeModelServer.with(.openai, script: [
-            .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"], usage: usage),
-            .delay(seconds: 120, then: FakeReply(text: "never")),
-        ]) { server in
-            let ferry = try Ferry(["run"] + Self.model(server) + ["fix add"], in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
+        let (data, killedPID) = try await FakeModelServer.with(
+            .openai,
+            script: [
+                .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"], usage: usage),
+                .delay(seconds: 120, then: FakeReply(text: "never")),
+            ]
+        ) { server in
+            let ferry = try Ferry(
+                ["run"] + Self.model(server) + ["fix add"], in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
             // The second request means the edit has been made.
             let deadline = ContinuousClock.now + .seconds(60)
-            while server.requests.count < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            while server.requests.count < 2 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             #expect(server.requests.count == 2)
             let pid = ferry.process.processIdentifier
             kill(pid, SIGKILL)
@@ -167,7 +197,8 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: stuck.runDirectory + "/worktree/calc.py"))
 
         // The next start (here `ferry runs`) closes it.
-        let runs = try Ferry(["runs", "--json"], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
+        let runs = try Ferry(
+            ["runs", "--json"], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
         let (status, stdout, _) = await runs.finish()
         #expect(status == 0)
         let listed = JSONValue.parse(String(stdout.split(separator: "\n").first ?? ""))
@@ -186,7 +217,9 @@ import Testing
         let events = try await store.events(of: stuck.id)
         #expect(events.last?.type == "run.finished" && events.last?.data["reconciled"] == true)
 
-        let show = try Ferry(["show", String(stuck.id.prefix(15))], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
+        let show = try Ferry(
+            ["show", String(stuck.id.prefix(15))], in: repo,
+            environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
         let shown = await show.finish()
         #expect(shown.stdout.contains("Status: interrupted") || shown.stdout.contains("**Status: interrupted**"))
         #expect(shown.stdout.contains("+    return a + b"))
@@ -208,7 +241,8 @@ import Testing
         let store = try SQLiteRunStore(path: data + "/ferry/ferry.sqlite")
         let run = try #require(try await store.runs(limit: 1).first)
         #expect(FileManager.default.fileExists(atPath: run.runDirectory + "/worktree"))
-        let prune = try Ferry(["runs", "--prune"], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
+        let prune = try Ferry(
+            ["runs", "--prune"], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
         let (status, stdout, _) = await prune.finish()
         #expect(status == 0)
         #expect(stdout.contains("removed worktree \(run.runDirectory)/worktree"))
@@ -223,8 +257,11 @@ import Testing
         let port = unusedLocalPort()
         let started = ContinuousClock.now
         let ferry = try Ferry(
-            ["run", "--provider", "openai", "--base-url", "http://127.0.0.1:\(port)/v1", "--api-key-env", "FERRY_HOSTILE_KEY",
-             "--first-attempt", "off", "--test-command", "true", "do something"],
+            [
+                "run", "--provider", "openai", "--base-url", "http://127.0.0.1:\(port)/v1", "--api-key-env",
+                "FERRY_HOSTILE_KEY",
+                "--first-attempt", "off", "--test-command", "true", "do something",
+            ],
             in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
         let (status, stdout, _) = await ferry.finish()
         // Fast means no backoff: the connection probe fails the first call without a retry. (A wall-clock bound of

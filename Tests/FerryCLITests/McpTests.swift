@@ -6,14 +6,19 @@ import Testing
 /// `ferry mcp` driven by the real `mcp` Python SDK (Tests/assist/mcp_stdio.py) against a scripted model: every tool,
 /// progress while `ask` streams, resources, an abandoned call, a cancelled task.
 @Suite struct McpTests {
-    static let python = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
+    static let python =
+        (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
         + "/ferry/assist-venv/bin/python"
 
     @Test func aRealMCPClientCallsEveryToolGetsProgressAndCancels() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.python), "run scripts/setup.sh --test-clients (make test does)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.python),
+            "run scripts/setup.sh --test-clients (make test does)")
         let binary = CLITests.packageRoot + "/.build/debug/ferry"
         let repo = try await FixtureRepo.make(CalcFixture.files)
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-mcp-\(UUID().uuidString.prefix(8))").path
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-mcp-\(UUID().uuidString.prefix(8))"
+        ).path
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
             try fake.writeConfig(configHome: home + "/config")
             let (status, output) = try await ChildProcess.run(

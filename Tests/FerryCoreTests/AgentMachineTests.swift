@@ -7,7 +7,9 @@ import Testing
     }
 
     func call(_ name: String, _ args: String = "{}", id: String = "c1") -> ModelReply {
-        ModelReply(content: "", toolCalls: [ToolCall(id: id, name: name, arguments: args)], usage: Usage(inputTokens: 10, outputTokens: 5))
+        ModelReply(
+            content: "", toolCalls: [ToolCall(id: id, name: name, arguments: args)],
+            usage: Usage(inputTokens: 10, outputTokens: 5))
     }
 
     /// Starts `m` and feeds it reads with long results until it asks to compact (or gives up after 8).
@@ -16,7 +18,9 @@ import Testing
         var action: AgentMachine.Action = .callModel([])
         for i in 0..<8 {
             _ = m.handle(.modelReplied(call("read_file", "{\"path\":\"a\(i)\"}", id: "c\(i)"), cost: 0, now: 1))
-            action = m.handle(.toolFinished(.init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400)), now: 1))
+            action = m.handle(
+                .toolFinished(
+                    .init(callID: "c\(i)", name: "read_file", output: String(repeating: "x", count: 400)), now: 1))
             if case .compact = action { break }
         }
         return action
@@ -24,16 +28,25 @@ import Testing
 
     @Test func startAsksTheModel() {
         var m = machine()
-        guard case .callModel(let history) = m.handle(.start(now: 0)) else { Issue.record("expected callModel"); return }
+        guard case .callModel(let history) = m.handle(.start(now: 0)) else {
+            Issue.record("expected callModel")
+            return
+        }
         #expect(history.count == 2)
     }
 
     @Test func toolCallRunsToolsThenAsksAgain() {
         var m = machine()
         _ = m.handle(.start(now: 0))
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.01, now: 1)) == .runTool(ToolCall(id: "c1", name: "read_file", arguments: #"{"path":"a"}"#)))
-        guard case .callModel(let history) = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: "x"), now: 2)) else {
-            Issue.record("expected callModel"); return
+        #expect(
+            m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.01, now: 1))
+                == .runTool(ToolCall(id: "c1", name: "read_file", arguments: #"{"path":"a"}"#)))
+        guard
+            case .callModel(let history) = m.handle(
+                .toolFinished(.init(callID: "c1", name: "read_file", output: "x"), now: 2))
+        else {
+            Issue.record("expected callModel")
+            return
         }
         #expect(history.last?.role == .tool)
         #expect(history.last?.toolCallID == "c1")
@@ -45,8 +58,13 @@ import Testing
     @Test func finishVerifiesAndPassingTestsMeanVerified() {
         var m = machine()
         _ = m.handle(.start(now: 0))
-        #expect(m.handle(.modelReplied(call("finish", #"{"summary":"done"}"#), cost: 0, now: 1)) == .verify(summary: "done"))
-        guard case .stop(let outcome) = m.handle(.verified(.passed("ok"), now: 2)) else { Issue.record("expected stop"); return }
+        #expect(
+            m.handle(.modelReplied(call("finish", #"{"summary":"done"}"#), cost: 0, now: 1)) == .verify(summary: "done")
+        )
+        guard case .stop(let outcome) = m.handle(.verified(.passed("ok"), now: 2)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .verified)
         #expect(outcome.summary == "done")
     }
@@ -57,13 +75,17 @@ import Testing
         for round in 1...2 {
             _ = m.handle(.modelReplied(call("finish", #"{"summary":"s"}"#, id: "f\(round)"), cost: 0, now: 1))
             guard case .callModel(let history) = m.handle(.verified(.failed("1 failed"), now: 2)) else {
-                Issue.record("expected a repair round"); return
+                Issue.record("expected a repair round")
+                return
             }
             #expect(history.last?.content.contains("1 failed") == true)
             #expect(history.last?.toolCallID == "f\(round)")
         }
         _ = m.handle(.modelReplied(call("finish", #"{"summary":"s"}"#, id: "f3"), cost: 0, now: 1))
-        guard case .stop(let outcome) = m.handle(.verified(.failed("1 failed"), now: 2)) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = m.handle(.verified(.failed("1 failed"), now: 2)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .failed)
         #expect(m.repairsUsed == 2)
     }
@@ -72,7 +94,10 @@ import Testing
         var m = machine(AgentLimits(repairRounds: 0))
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("finish", #"{"summary":"nothing to do"}"#), cost: 0, now: 1))
-        guard case .stop(let outcome) = m.handle(.verified(.noChange, now: 2)) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = m.handle(.verified(.noChange, now: 2)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .failed)
         #expect(outcome.reason == "no change")
     }
@@ -81,7 +106,10 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("finish", #"{"summary":"s"}"#), cost: 0, now: 1))
-        guard case .stop(let outcome) = m.handle(.verified(.noTestCommand, now: 2)) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = m.handle(.verified(.noTestCommand, now: 2)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .unverified)
     }
 
@@ -89,15 +117,22 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         let bad = ModelReply(content: "hmm", formatError: "no action")
-        guard case .callModel(let history) = m.handle(.modelReplied(bad, cost: 0, now: 1)) else { Issue.record("expected retry"); return }
+        guard case .callModel(let history) = m.handle(.modelReplied(bad, cost: 0, now: 1)) else {
+            Issue.record("expected retry")
+            return
+        }
         #expect(history.last?.content.contains("no action") == true)
         // Bad JSON arguments count too, and each call gets an answer.
-        guard case .callModel(let next) = m.handle(.modelReplied(call("edit_file", "{not json"), cost: 0, now: 1)) else {
-            Issue.record("expected retry"); return
+        guard case .callModel(let next) = m.handle(.modelReplied(call("edit_file", "{not json"), cost: 0, now: 1))
+        else {
+            Issue.record("expected retry")
+            return
         }
         #expect(next.last?.role == .tool)
-        guard case .stop(let outcome) = m.handle(.modelReplied(ModelReply(content: "just text"), cost: 0, now: 1)) else {
-            Issue.record("expected stop"); return
+        guard case .stop(let outcome) = m.handle(.modelReplied(ModelReply(content: "just text"), cost: 0, now: 1))
+        else {
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.status == .failed)
         #expect(outcome.reason.contains("3 malformed"))
@@ -118,8 +153,12 @@ import Testing
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
         _ = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"b"}"#), cost: 0, now: 1))
-        guard case .stop(let outcome) = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1)) else {
-            Issue.record("expected stop"); return
+        guard
+            case .stop(let outcome) = m.handle(
+                .toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1))
+        else {
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.status == .limit)
         #expect(outcome.limit == .steps)
@@ -130,11 +169,14 @@ import Testing
         _ = m.handle(.start(now: 0))
         // Under the limit the calls run.
         guard case .runTool = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 1)) else {
-            Issue.record("expected runTool under the cost limit"); return
+            Issue.record("expected runTool under the cost limit")
+            return
         }
         _ = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 1))
-        guard case .stop(let outcome) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 2)) else {
-            Issue.record("expected stop"); return
+        guard case .stop(let outcome) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0.03, now: 2))
+        else {
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.limit == .cost)
         #expect(outcome.status == .limit)
@@ -144,8 +186,12 @@ import Testing
         var m = machine(AgentLimits(maxTimeSeconds: 10))
         _ = m.handle(.start(now: 100))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 105))
-        guard case .stop(let outcome) = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 111)) else {
-            Issue.record("expected stop"); return
+        guard
+            case .stop(let outcome) = m.handle(
+                .toolFinished(.init(callID: "c1", name: "read_file", output: ""), now: 111))
+        else {
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.limit == .time)
     }
@@ -154,11 +200,18 @@ import Testing
         var m = AgentMachine(
             history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
         let action = readsUntilCompaction(&m)
-        guard case .compact(let old) = action else { Issue.record("expected compaction"); return }
+        guard case .compact(let old) = action else {
+            Issue.record("expected compaction")
+            return
+        }
         #expect(!old.contains { $0.pinned })
         #expect(old.first?.role == .assistant)
-        guard case .callModel(let history) = m.handle(.compacted(summary: "I read a.", usage: Usage(inputTokens: 50), cost: 0.001, now: 2)) else {
-            Issue.record("expected callModel"); return
+        guard
+            case .callModel(let history) = m.handle(
+                .compacted(summary: "I read a.", usage: Usage(inputTokens: 50), cost: 0.001, now: 2))
+        else {
+            Issue.record("expected callModel")
+            return
         }
         #expect(history[0].content == "sys")
         #expect(history[1].content == "the task")
@@ -171,11 +224,18 @@ import Testing
     @Test func finishAlongsideOtherCallsRunsThemFirst() {
         var m = machine()
         _ = m.handle(.start(now: 0))
-        let reply = ModelReply(content: "", toolCalls: [
-            ToolCall(id: "a", name: "edit_file", arguments: "{}"), ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
-        ])
-        #expect(m.handle(.modelReplied(reply, cost: 0, now: 1)) == .runTool(ToolCall(id: "a", name: "edit_file", arguments: "{}")))
-        #expect(m.handle(.toolFinished(.init(callID: "a", name: "edit_file", output: "ok"), now: 1)) == .verify(summary: "s"))
+        let reply = ModelReply(
+            content: "",
+            toolCalls: [
+                ToolCall(id: "a", name: "edit_file", arguments: "{}"),
+                ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
+            ])
+        #expect(
+            m.handle(.modelReplied(reply, cost: 0, now: 1))
+                == .runTool(ToolCall(id: "a", name: "edit_file", arguments: "{}")))
+        #expect(
+            m.handle(.toolFinished(.init(callID: "a", name: "edit_file", output: "ok"), now: 1))
+                == .verify(summary: "s"))
     }
 }
 
@@ -185,13 +245,19 @@ extension AgentMachineTests {
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("search", #"{"pattern":"x"}"#, id: "a"), cost: 0, now: 1))
         _ = m.handle(.toolFinished(.init(callID: "a", name: "search", output: "no matches"), now: 1))
-        guard case .callModel(let history) = m.handle(.modelReplied(call("search", #"{"pattern": "x"}"#, id: "b"), cost: 0, now: 2)) else {
-            Issue.record("expected the model to be asked again"); return
+        guard
+            case .callModel(let history) = m.handle(
+                .modelReplied(call("search", #"{"pattern": "x"}"#, id: "b"), cost: 0, now: 2))
+        else {
+            Issue.record("expected the model to be asked again")
+            return
         }
         #expect(history.last?.content.contains("You already made this exact call") == true)
         #expect(m.consecutiveMalformed == 1)
         // A different call is fine again.
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3)) == .runTool(ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)))
+        #expect(
+            m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3))
+                == .runTool(ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)))
     }
 }
 
@@ -204,14 +270,18 @@ extension AgentMachineTests {
         _ = m.handle(.modelReplied(call("search", #"{"pattern":"y"}"#, id: "2"), cost: 0, now: 1))
         _ = m.handle(.toolFinished(.init(callID: "2", name: "search", output: "y"), now: 1))
         // The same read, two steps later, with no edit in between: refused.
-        guard case .callModel = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1)) else {
-            Issue.record("expected a refusal"); return
+        guard case .callModel = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1))
+        else {
+            Issue.record("expected a refusal")
+            return
         }
         #expect(m.consecutiveMalformed == 1)
         _ = m.handle(.modelReplied(call("edit_file", #"{"path":"a","old":"x","new":"z"}"#, id: "4"), cost: 0, now: 1))
         _ = m.handle(.toolFinished(.init(callID: "4", name: "edit_file", output: "ok"), now: 1))
         // After the edit, reading it again is the right thing to do.
-        #expect(m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "5"), cost: 0, now: 1)) == .runTool(ToolCall(id: "5", name: "read_file", arguments: #"{"path":"a"}"#)))
+        #expect(
+            m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "5"), cost: 0, now: 1))
+                == .runTool(ToolCall(id: "5", name: "read_file", arguments: #"{"path":"a"}"#)))
     }
 }
 
@@ -221,10 +291,17 @@ extension AgentMachineTests {
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "1"), cost: 0, now: 1))
         _ = m.handle(.toolFinished(.init(callID: "1", name: "read_file", output: "x"), now: 1))
-        _ = m.handle(.modelReplied(call("edit_file", #"{"path":"a","old":"nope","new":"z"}"#, id: "2"), cost: 0, now: 1))
-        _ = m.handle(.toolFinished(.init(callID: "2", name: "edit_file", output: "Error: `old` was not found", isError: true), now: 1))
-        guard case .callModel(let history) = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1)) else {
-            Issue.record("expected a refusal"); return
+        _ = m.handle(
+            .modelReplied(call("edit_file", #"{"path":"a","old":"nope","new":"z"}"#, id: "2"), cost: 0, now: 1))
+        _ = m.handle(
+            .toolFinished(
+                .init(callID: "2", name: "edit_file", output: "Error: `old` was not found", isError: true), now: 1))
+        guard
+            case .callModel(let history) = m.handle(
+                .modelReplied(call("read_file", #"{"path":"a"}"#, id: "3"), cost: 0, now: 1))
+        else {
+            Issue.record("expected a refusal")
+            return
         }
         #expect(history.last?.content.contains("You already made this exact call") == true)
     }
@@ -233,7 +310,8 @@ extension AgentMachineTests {
         var m = machine()
         _ = m.handle(.start(now: 0))
         guard case .stop(let outcome) = m.handle(.modelFailed("HTTP 500 from the server", now: 1)) else {
-            Issue.record("expected stop"); return
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.status == .failed)
         #expect(outcome.reason == "model error: HTTP 500 from the server")
@@ -244,18 +322,28 @@ extension AgentMachineTests {
     @Test func timeUpWhileWaitingStopsWithTheTimeLimit() {
         var m = machine(AgentLimits(maxTimeSeconds: 30))
         _ = m.handle(.start(now: 0))
-        guard case .stop(let outcome) = m.handle(.timeUp(now: 31)) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = m.handle(.timeUp(now: 31)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .limit)
         #expect(outcome.limit == .time)
         #expect(outcome.reason == "time limit of 30s reached")
     }
 
     @Test func aFailedCompactionDropsOldTurnsAndGoesOn() {
-        var m = AgentMachine(history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
+        var m = AgentMachine(
+            history: [.system("sys"), .user("the task", pinned: true)], limits: AgentLimits(), contextWindow: 1_000)
         let action = readsUntilCompaction(&m)
-        guard case .compact = action else { Issue.record("expected compaction"); return }
+        guard case .compact = action else {
+            Issue.record("expected compaction")
+            return
+        }
         let before = m.estimatedTokens
-        guard case .callModel(let history) = m.handle(.compactionFailed(now: 2)) else { Issue.record("expected callModel"); return }
+        guard case .callModel(let history) = m.handle(.compactionFailed(now: 2)) else {
+            Issue.record("expected callModel")
+            return
+        }
         #expect(history[1].content == "the task")
         #expect(history[2].content.contains("dropped to fit the context window"))
         #expect(m.estimatedTokens < before)
@@ -266,13 +354,19 @@ extension AgentMachineTests {
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("finish", #"{"summary":"done"}"#), cost: 0, now: 1))
-        guard case .callModel(let history) = m.handle(.verified(.testsRewritten("the tests pass only with edits"), now: 1)) else {
-            Issue.record("expected the model to be told"); return
+        guard
+            case .callModel(let history) = m.handle(
+                .verified(.testsRewritten("the tests pass only with edits"), now: 1))
+        else {
+            Issue.record("expected the model to be told")
+            return
         }
         #expect(history.last?.content.contains("judged by the project's tests as they were before it") == true)
         _ = m.handle(.modelReplied(call("finish", #"{"summary":"done again"}"#, id: "c2"), cost: 0, now: 2))
-        guard case .stop(let outcome) = m.handle(.verified(.testsRewritten("the tests pass only with edits"), now: 2)) else {
-            Issue.record("expected stop"); return
+        guard case .stop(let outcome) = m.handle(.verified(.testsRewritten("the tests pass only with edits"), now: 2))
+        else {
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.status == .unverified)
         #expect(outcome.reason == "the tests pass only with edits")
@@ -284,10 +378,13 @@ extension AgentMachineTests {
         _ = m.handle(.modelReplied(call("edit_file", #"{"path": "a"#, id: "bad"), cost: 0, now: 1))
         let records = m.takeRecords()
         guard case .replyRejected(let rejected)? = records.first, case .toolResult(let answer)? = records.last else {
-            Issue.record("expected reply.rejected then its call's answer, got \(records)"); return
+            Issue.record("expected reply.rejected then its call's answer, got \(records)")
+            return
         }
         #expect(records.count == 2 && rejected.error.contains("not a valid JSON object"))
-        #expect(answer.callID == "bad" && answer.rejected == true && answer.isError && answer.output.hasPrefix("Error: not run."))
+        #expect(
+            answer.callID == "bad" && answer.rejected == true && answer.isError
+                && answer.output.hasPrefix("Error: not run."))
         // A good reply leaves nothing for the trace beyond what the driver records itself.
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "good"), cost: 0, now: 2))
         #expect(m.takeRecords().isEmpty)
@@ -296,17 +393,24 @@ extension AgentMachineTests {
 
 extension AgentMachineTests {
     @Test func testsWithoutProofGetOneRequestForATestThenUnverified() {
-        var m = AgentMachine(history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
+        var m = AgentMachine(
+            history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
         _ = m.handle(.start(now: 0))
-        let finish = ModelReply(content: "", toolCalls: [ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#)])
+        let finish = ModelReply(
+            content: "", toolCalls: [ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#)])
         _ = m.handle(.modelReplied(finish, cost: 0, now: 1))
         guard case .callModel(let history) = m.handle(.verified(.passedWithoutProof("tests pass"), now: 2)) else {
-            Issue.record("expected another model call"); return
+            Issue.record("expected another model call")
+            return
         }
         #expect(history.last?.content.contains("Add a test") == true)
-        _ = m.handle(.modelReplied(ModelReply(content: "", toolCalls: [ToolCall(id: "g", name: "finish", arguments: "{}")]), cost: 0, now: 3))
+        _ = m.handle(
+            .modelReplied(
+                ModelReply(content: "", toolCalls: [ToolCall(id: "g", name: "finish", arguments: "{}")]), cost: 0,
+                now: 3))
         guard case .stop(let outcome) = m.handle(.verified(.passedWithoutProof("tests pass"), now: 4)) else {
-            Issue.record("expected stop"); return
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.status == .unverified)
         #expect(outcome.reason.contains("no test failed without the change"))
@@ -317,21 +421,30 @@ extension AgentMachineTests {
         budget.spend(Usage(inputTokens: 500, outputTokens: 50), cost: 0.02)
         var m = AgentMachine(history: [.system("s")], budget: budget, contextWindow: 100_000)
         #expect(m.steps == 1 && m.usage.inputTokens == 500)
-        guard case .stop(let outcome) = m.handle(.start(now: 0)) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = m.handle(.start(now: 0)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.limit == .cost)
     }
 
     @Test func aRepeatedPlanThatEndsInFinishIsStillARepeat() {
-        var m = AgentMachine(history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
+        var m = AgentMachine(
+            history: [.system("s"), .user("t", pinned: true)], limits: AgentLimits(), contextWindow: 100_000)
         _ = m.handle(.start(now: 0))
         let calls = [
             ToolCall(id: "a", name: "edit_file", arguments: #"{"path":"t.py","old":"x","new":"y"}"#),
             ToolCall(id: "b", name: "finish", arguments: #"{"summary":"s"}"#),
         ]
         _ = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 1))
-        _ = m.handle(.toolFinished(.init(callID: "a", name: "edit_file", output: "Error: not found", isError: true), now: 2))
-        guard case .callModel(let history) = m.handle(.modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 3)) else {
-            Issue.record("expected the repeat to be refused"); return
+        _ = m.handle(
+            .toolFinished(.init(callID: "a", name: "edit_file", output: "Error: not found", isError: true), now: 2))
+        guard
+            case .callModel(let history) = m.handle(
+                .modelReplied(ModelReply(content: "", toolCalls: calls), cost: 0, now: 3))
+        else {
+            Issue.record("expected the repeat to be refused")
+            return
         }
         #expect(history.last?.content.contains("You already made this exact call") == true)
         #expect(m.consecutiveMalformed == 1)
@@ -342,12 +455,19 @@ extension AgentMachineTests {
     @Test func finishAfterAFailedActionIsNotVerified() {
         var m = machine()
         _ = m.handle(.start(now: 0))
-        let reply = ModelReply(content: "", toolCalls: [
-            ToolCall(id: "e", name: "edit_file", arguments: "{}"), ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#),
-        ])
+        let reply = ModelReply(
+            content: "",
+            toolCalls: [
+                ToolCall(id: "e", name: "edit_file", arguments: "{}"),
+                ToolCall(id: "f", name: "finish", arguments: #"{"summary":"s"}"#),
+            ])
         _ = m.handle(.modelReplied(reply, cost: 0, now: 1))
-        guard case .callModel(let history) = m.handle(.toolFinished(.init(callID: "e", name: "edit_file", output: "Error: no", isError: true), now: 1)) else {
-            Issue.record("expected another model call, not verification"); return
+        guard
+            case .callModel(let history) = m.handle(
+                .toolFinished(.init(callID: "e", name: "edit_file", output: "Error: no", isError: true), now: 1))
+        else {
+            Issue.record("expected another model call, not verification")
+            return
         }
         #expect(history.last?.toolCallID == "f")
         #expect(history.last?.content.contains("earlier action in the same reply failed") == true)

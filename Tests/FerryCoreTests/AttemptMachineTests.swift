@@ -5,18 +5,26 @@ import Testing
 @Suite struct AttemptMachineTests {
     static let file = SourceFile(path: "calc.py", text: "def add(a, b):\n    return a - b\n")
     static let testFile = SourceFile(
-        path: "test_calc.py", text: "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(0, 0), 0)\n")
+        path: "test_calc.py",
+        text:
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(0, 0), 0)\n"
+    )
     static let fixed = "def add(a, b):\n    return a + b\n"
 
-    static func reply(_ content: String, finish: String? = "stop", usage: Usage = Usage(inputTokens: 100, outputTokens: 20))
+    static func reply(
+        _ content: String, finish: String? = "stop", usage: Usage = Usage(inputTokens: 100, outputTokens: 20)
+    )
         -> ModelReply
     {
         ModelReply(content: content, usage: usage, finishReason: finish)
     }
-    static func fix(_ text: String = fixed) -> ModelReply { reply("I will fix add.\n\ncalc.py\n```python\n\(text)```\n") }
+    static func fix(_ text: String = fixed) -> ModelReply {
+        reply("I will fix add.\n\ncalc.py\n```python\n\(text)```\n")
+    }
     static func test(passed: Bool, timedOut: Bool = false) -> TestRun {
-        TestRun(command: "pytest", exitCode: timedOut ? nil : passed ? 0 : 1, timedOut: timedOut, durationSeconds: 0.1,
-                output: passed ? "1 passed" : "1 failed\nAssertionError: 1 != 5")
+        TestRun(
+            command: "pytest", exitCode: timedOut ? nil : passed ? 0 : 1, timedOut: timedOut, durationSeconds: 0.1,
+            output: passed ? "1 passed" : "1 failed\nAssertionError: 1 != 5")
     }
     static let addedTest = testFile.text + "\n    def test_b(self):\n        self.assertEqual(add(2, 3), 5)\n"
 
@@ -24,7 +32,8 @@ import Testing
         testCommand: String? = "pytest", testFile: SourceFile? = nil, limits: AgentLimits = AgentLimits()
     ) -> AttemptMachine {
         AttemptMachine(
-            plan: .init(task: "add() subtracts", files: [Self.file], agents: nil, testCommand: testCommand, testFile: testFile),
+            plan: .init(
+                task: "add() subtracts", files: [Self.file], agents: nil, testCommand: testCommand, testFile: testFile),
             budget: Budget(limits: limits))
     }
 
@@ -35,7 +44,9 @@ import Testing
         return m.handle(.syntaxChecked(problems: [], now: now))
     }
 
-    func expectStop(_ action: AttemptMachine.Action, _ status: RunStatus, limit: LimitKind? = nil) -> AgentMachine.Outcome? {
+    func expectStop(_ action: AttemptMachine.Action, _ status: RunStatus, limit: LimitKind? = nil) -> AgentMachine
+        .Outcome?
+    {
         switch action {
         case .settle(let outcome), .stop(let outcome):
             #expect(outcome.status == status)
@@ -51,13 +62,17 @@ import Testing
 
     @Test func aFixTheTestsProveSettlesVerified() {
         var m = machine()
-        guard case .callModel(let call) = m.handle(.start(now: 0)) else { Issue.record("expected a model call"); return }
+        guard case .callModel(let call) = m.handle(.start(now: 0)) else {
+            Issue.record("expected a model call")
+            return
+        }
         #expect(call.phase == "attempt" && call.temperature == nil)
         #expect(call.maxTokens == 300 + AttemptPrompts.tokens(Self.file.text))
         #expect(call.messages.last?.content.hasSuffix("# Task\nadd() subtracts\n") == true)
         #expect(m.handle(.modelReplied(Self.fix(), cost: 0.01, now: 1)) == .write(["calc.py": Self.fixed]))
         #expect(written(&m, ["calc.py"], now: 1) == .verify)
-        let outcome = expectStop(m.handle(.verified(.passed("1 test fixed"), tests: Self.test(passed: true), now: 2)), .verified)
+        let outcome = expectStop(
+            m.handle(.verified(.passed("1 test fixed"), tests: Self.test(passed: true), now: 2)), .verified)
         #expect(outcome?.reason == "1 test fixed")
         #expect(outcome?.summary == "I will fix add.")
         #expect(m.finalTests == Self.test(passed: true))
@@ -70,7 +85,8 @@ import Testing
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 1))
         _ = written(&m, ["calc.py"], now: 1)
-        let outcome = expectStop(m.handle(.verified(.passedWithoutProof("2 passed"), tests: Self.test(passed: true), now: 2)), .unverified)
+        let outcome = expectStop(
+            m.handle(.verified(.passedWithoutProof("2 passed"), tests: Self.test(passed: true), now: 2)), .unverified)
         #expect(outcome?.reason.contains("no test failed without the change") == true)
     }
 
@@ -80,7 +96,10 @@ import Testing
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 1))
         let outcome = expectStop(written(&m, ["calc.py"], now: 1), .unverified)
         #expect(outcome?.reason == "no test command could judge the change")
-        #expect(m.takeRecords().contains { if case .verifyResult(let r) = $0 { r.outcome == "no_test_command" } else { false } })
+        #expect(
+            m.takeRecords().contains {
+                if case .verifyResult(let r) = $0 { r.outcome == "no_test_command" } else { false }
+            })
     }
 
     @Test func failingFixesGoBackWithTheOutputThenTheFilesAreUndoneAndTheLoopIsTold() {
@@ -92,7 +111,10 @@ import Testing
             _ = written(&m, ["calc.py"], now: 1)
             let next = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 2))
             if number < AttemptMachine.maxReplies {
-                guard case .callModel(let call) = next else { Issue.record("expected a retry"); return }
+                guard case .callModel(let call) = next else {
+                    Issue.record("expected a retry")
+                    return
+                }
                 #expect(call.temperature == AttemptMachine.retryTemperature)
                 #expect(call.messages.last?.content.contains("the tests (`pytest`) fail") == true)
                 #expect(call.messages.last?.content.contains("AssertionError") == true)
@@ -101,7 +123,10 @@ import Testing
                 #expect(next == .write(["calc.py": Self.file.text]))
             }
         }
-        guard case .handOver(let note) = written(&m, [], now: 3) else { Issue.record("expected a handover"); return }
+        guard case .handOver(let note) = written(&m, [], now: 3) else {
+            Issue.record("expected a handover")
+            return
+        }
         #expect(note.contains("A first attempt rewrote calc.py; the tests then failed, so it was undone"))
         #expect(m.calls == 3 && m.budget.steps == 3)
         #expect(m.takeRecords().last?.type == "attempt.finished")
@@ -112,11 +137,15 @@ import Testing
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return 0\n"), cost: 0, now: 1))
         _ = written(&m, ["calc.py"], now: 1)
-        let verdict = AgentMachine.Verification.failed("these tests passed before the change and fail with it: t.py::test_zero\n[exit code 1]")
+        let verdict = AgentMachine.Verification.failed(
+            "these tests passed before the change and fail with it: t.py::test_zero\n[exit code 1]")
         guard case .callModel(let call) = m.handle(.verified(verdict, tests: Self.test(passed: false), now: 2)) else {
-            Issue.record("expected a retry"); return
+            Issue.record("expected a retry")
+            return
         }
-        #expect(call.messages.last?.content.contains("These tests passed before the change and fail with it: t.py::test_zero.") == true)
+        #expect(
+            call.messages.last?.content.contains(
+                "These tests passed before the change and fail with it: t.py::test_zero.") == true)
     }
 
     @Test func theSameReplyAgainEndsTheAttempt() {
@@ -126,19 +155,31 @@ import Testing
         _ = written(&m, ["calc.py"], now: 1)
         _ = m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1))
         #expect(m.handle(.modelReplied(Self.fix("x = 1\n"), cost: 0, now: 2)) == .write(["calc.py": Self.file.text]))
-        guard case .handOver = written(&m, [], now: 2) else { Issue.record("expected a handover"); return }
+        guard case .handOver = written(&m, [], now: 2) else {
+            Issue.record("expected a handover")
+            return
+        }
     }
 
     @Test func aReplyThatChangesNothingIsToldSoAndACutOffReplyWritesNothing() {
         var m = machine()
         _ = m.handle(.start(now: 0))
         // Cut off at the length limit: nothing is written but the originals.
-        #expect(m.handle(.modelReplied(Self.reply("calc.py\n```python\n" + Self.fixed + "```", finish: "length"), cost: 0, now: 1))
-            == .write(["calc.py": Self.file.text]))
-        guard case .callModel(let call) = written(&m, [], now: 1) else { Issue.record("expected a retry"); return }
+        #expect(
+            m.handle(
+                .modelReplied(
+                    Self.reply("calc.py\n```python\n" + Self.fixed + "```", finish: "length"), cost: 0, now: 1))
+                == .write(["calc.py": Self.file.text]))
+        guard case .callModel(let call) = written(&m, [], now: 1) else {
+            Issue.record("expected a retry")
+            return
+        }
         #expect(call.messages.last?.content.contains("cut off at the length limit") == true)
         _ = m.handle(.modelReplied(Self.reply("It looks right to me."), cost: 0, now: 2))
-        guard case .callModel(let again) = written(&m, [], now: 2) else { Issue.record("expected a retry"); return }
+        guard case .callModel(let again) = written(&m, [], now: 2) else {
+            Issue.record("expected a retry")
+            return
+        }
         #expect(again.messages.last?.content.contains("changed no file") == true)
     }
 
@@ -146,26 +187,38 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         #expect(m.handle(.modelFailed("503", now: 1)) == .write(["calc.py": Self.file.text]))
-        guard case .handOver(let note) = written(&m, [], now: 1) else { Issue.record("expected a handover"); return }
+        guard case .handOver(let note) = written(&m, [], now: 1) else {
+            Issue.record("expected a handover")
+            return
+        }
         #expect(note.contains("produced no usable change"))
     }
 
     // MARK: - The reproduction test
 
     /// Starts with a test file, has the model add a test, and reports the tests as `reproduces` says.
-    func reproduce(_ m: inout AttemptMachine, content: String = addedTest, failsNow: Bool = true) -> AttemptMachine.Action {
-        guard case .callModel(let call) = m.handle(.start(now: 0)) else { Issue.record("expected a model call"); return .runTests }
+    func reproduce(_ m: inout AttemptMachine, content: String = addedTest, failsNow: Bool = true)
+        -> AttemptMachine.Action
+    {
+        guard case .callModel(let call) = m.handle(.start(now: 0)) else {
+            Issue.record("expected a model call")
+            return .runTests
+        }
         #expect(call.phase == "reproduce")
         #expect(call.maxTokens == AttemptPrompts.tokens(Self.testFile.text) + 200)
-        #expect(m.handle(.modelReplied(Self.reply("test_calc.py\n```python\n\(content)```\n"), cost: 0, now: 1))
-            == .write(["test_calc.py": content]))
+        #expect(
+            m.handle(.modelReplied(Self.reply("test_calc.py\n```python\n\(content)```\n"), cost: 0, now: 1))
+                == .write(["test_calc.py": content]))
         #expect(written(&m, ["test_calc.py"], now: 1) == .runTests)
         return m.handle(.testsRan(Self.test(passed: !failsNow), now: 1))
     }
 
     @Test func aReproductionThatFailsNowIsKeptAndAFirstFixThatPassesItIsVerified() {
         var m = machine(testFile: Self.testFile)
-        guard case .callModel(let call) = reproduce(&m) else { Issue.record("expected the fix request"); return }
+        guard case .callModel(let call) = reproduce(&m) else {
+            Issue.record("expected the fix request")
+            return
+        }
         #expect(call.phase == "attempt")
         // The first request does not show the test.
         #expect(call.messages.allSatisfy { !$0.content.contains("test_b") })
@@ -180,7 +233,10 @@ import Testing
     @Test func aReproductionThatPassesBeforeAnyFixIsDropped() {
         var m = machine(testFile: Self.testFile)
         #expect(reproduce(&m, failsNow: false) == .write(["test_calc.py": Self.testFile.text]))
-        guard case .callModel(let call) = written(&m, [], now: 1) else { Issue.record("expected the fix request"); return }
+        guard case .callModel(let call) = written(&m, [], now: 1) else {
+            Issue.record("expected the fix request")
+            return
+        }
         #expect(call.phase == "attempt")
         let dropped = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
         #expect(dropped.map(\.kept) == [false])
@@ -191,13 +247,17 @@ import Testing
         var m = machine(testFile: Self.testFile)
         _ = m.handle(.start(now: 0))
         guard case .callModel(let call) = m.handle(.modelReplied(Self.reply("I cannot."), cost: 0, now: 1)) else {
-            Issue.record("expected the fix request"); return
+            Issue.record("expected the fix request")
+            return
         }
         #expect(call.phase == "attempt")
         // A failed reproduction request goes on too.
         var failed = machine(testFile: Self.testFile)
         _ = failed.handle(.start(now: 0))
-        guard case .callModel = failed.handle(.modelFailed("500", now: 1)) else { Issue.record("expected the fix request"); return }
+        guard case .callModel = failed.handle(.modelFailed("500", now: 1)) else {
+            Issue.record("expected the fix request")
+            return
+        }
     }
 
     @Test func aFixThatCameAfterSeeingTheTestFailIsNotProof() {
@@ -205,13 +265,18 @@ import Testing
         _ = reproduce(&m)
         _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return 5\n"), cost: 0, now: 2))
         _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
-        guard case .callModel(let retry) = m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3)) else {
-            Issue.record("expected a retry"); return
+        guard
+            case .callModel(let retry) = m.handle(
+                .verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3))
+        else {
+            Issue.record("expected a retry")
+            return
         }
         #expect(retry.messages.last?.content.contains("AssertionError") == true)
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 4))
         _ = written(&m, ["calc.py", "test_calc.py"], now: 4)
-        let outcome = expectStop(m.handle(.verified(.passed("1 fixed"), tests: Self.test(passed: true), now: 5)), .unverified)
+        let outcome = expectStop(
+            m.handle(.verified(.passed("1 fixed"), tests: Self.test(passed: true), now: 5)), .unverified)
         #expect(outcome?.reason.contains("the test may have steered it") == true)
     }
 
@@ -222,7 +287,9 @@ import Testing
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
         _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
         // The tests pass with it: the test is taken out and the project's own tests must pass without it.
-        #expect(m.handle(.verified(.passed("ok"), tests: Self.test(passed: true), now: 3)) == .write(["test_calc.py": Self.testFile.text]))
+        #expect(
+            m.handle(.verified(.passed("ok"), tests: Self.test(passed: true), now: 3))
+                == .write(["test_calc.py": Self.testFile.text]))
         #expect(written(&m, ["calc.py"], now: 3) == .runTests)
         var failing = m
         let outcome = expectStop(m.handle(.testsRan(Self.test(passed: true), now: 3)), .unverified)
@@ -230,7 +297,8 @@ import Testing
         // When they fail without it, the test goes back and the model hears why.
         #expect(failing.handle(.testsRan(Self.test(passed: false), now: 3)) == .write(["test_calc.py": edited]))
         guard case .callModel(let retry) = written(&failing, ["calc.py", "test_calc.py"], now: 3) else {
-            Issue.record("expected a retry"); return
+            Issue.record("expected a retry")
+            return
         }
         #expect(retry.temperature == AttemptMachine.retryTemperature)
     }
@@ -251,28 +319,37 @@ import Testing
         #expect(outcome?.reason.contains("the reproduction test Ferry had written for the task still failed") == true)
         #expect(outcome?.summary == "Rewrote calc.py.")
         // Every candidate fails: the next one is tried, then everything is undone, the test file too.
-        #expect(failing.handle(.testsRan(Self.test(passed: false), now: 4)) == .write(["calc.py": "def add(a, b):\n    return a + b + 2\n"]))
+        #expect(
+            failing.handle(.testsRan(Self.test(passed: false), now: 4))
+                == .write(["calc.py": "def add(a, b):\n    return a + b + 2\n"]))
         _ = written(&failing, ["calc.py"], now: 4)
         _ = failing.handle(.testsRan(Self.test(passed: false), now: 4))
         _ = written(&failing, ["calc.py"], now: 4)
-        #expect(failing.handle(.testsRan(Self.test(passed: false), now: 4))
-            == .write(["calc.py": Self.file.text, "test_calc.py": Self.testFile.text]))
-        guard case .handOver = written(&failing, [], now: 5) else { Issue.record("expected a handover"); return }
+        #expect(
+            failing.handle(.testsRan(Self.test(passed: false), now: 4))
+                == .write(["calc.py": Self.file.text, "test_calc.py": Self.testFile.text]))
+        guard case .handOver = written(&failing, [], now: 5) else {
+            Issue.record("expected a handover")
+            return
+        }
     }
 
     // MARK: - The reproduction test when tests already fail
 
     static func pytest(failing: [String], passed: Int) -> TestRun {
-        TestRun(command: "pytest", exitCode: failing.isEmpty ? 0 : 1, timedOut: false, durationSeconds: 0.1,
-                output: failing.map { "FAILED \($0) - Error" }.joined(separator: "\n")
-                    + "\n\(failing.isEmpty ? "" : "\(failing.count) failed, ")\(passed) passed in 0.1s")
+        TestRun(
+            command: "pytest", exitCode: failing.isEmpty ? 0 : 1, timedOut: false, durationSeconds: 0.1,
+            output: failing.map { "FAILED \($0) - Error" }.joined(separator: "\n")
+                + "\n\(failing.isEmpty ? "" : "\(failing.count) failed, ")\(passed) passed in 0.1s")
     }
     static let brokenBefore = pytest(failing: ["test_net.py::test_fetch"], passed: 1)
 
     func machineWithFailingBaseline() -> AttemptMachine {
         AttemptMachine(
-            plan: .init(task: "add() subtracts", files: [Self.file], agents: nil, testCommand: "pytest", testFile: Self.testFile,
-                        baseline: Self.brokenBefore),
+            plan: .init(
+                task: "add() subtracts", files: [Self.file], agents: nil, testCommand: "pytest",
+                testFile: Self.testFile,
+                baseline: Self.brokenBefore),
             budget: Budget(limits: AgentLimits()))
     }
 
@@ -287,15 +364,19 @@ import Testing
     @Test func withTestsFailingBeforehandAReproductionIsKeptOnlyIfANewTestFails() {
         var m = machineWithFailingBaseline()
         let reproduced = Self.pytest(failing: ["test_calc.py::T::test_b", "test_net.py::test_fetch"], passed: 1)
-        guard case .callModel(let call) = reproduce(&m, run: reproduced) else { Issue.record("expected the fix request"); return }
+        guard case .callModel(let call) = reproduce(&m, run: reproduced) else {
+            Issue.record("expected the fix request")
+            return
+        }
         #expect(call.phase == "attempt")
         let kept = m.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
         #expect(kept.map(\.kept) == [true])
 
         // Only the test that failed before fails: the new test passes, so it shows nothing.
         var same = machineWithFailingBaseline()
-        #expect(reproduce(&same, run: Self.pytest(failing: ["test_net.py::test_fetch"], passed: 2))
-            == .write(["test_calc.py": Self.testFile.text]))
+        #expect(
+            reproduce(&same, run: Self.pytest(failing: ["test_net.py::test_fetch"], passed: 2))
+                == .write(["test_calc.py": Self.testFile.text]))
         _ = written(&same, [], now: 1)
         let dropped = same.takeRecords().compactMap { if case .attemptReproduction(let r) = $0 { r } else { nil } }
         #expect(dropped.first?.reason == "no test fails with it that did not fail before any fix, so it shows nothing")
@@ -308,16 +389,20 @@ import Testing
     @Test func withTestsFailingBeforehandTheOwnTestsDecideTestByTest() {
         let edited = Self.addedTest.replacingOccurrences(of: "add(0, 0), 0", with: "add(0, 0), 1")
         var m = machineWithFailingBaseline()
-        _ = reproduce(&m, content: edited, run: Self.pytest(failing: ["test_calc.py::T::test_a", "test_net.py::test_fetch"], passed: 1))
+        _ = reproduce(
+            &m, content: edited,
+            run: Self.pytest(failing: ["test_calc.py::T::test_a", "test_net.py::test_fetch"], passed: 1))
         _ = m.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
         _ = written(&m, ["calc.py", "test_calc.py"], now: 2)
         // Only the test that failed before still fails: the edited test comes out, and the own tests run without it.
-        #expect(m.handle(.verified(.passedWithoutProof("no worse"), tests: Self.brokenBefore, now: 3))
-            == .write(["test_calc.py": Self.testFile.text]))
+        #expect(
+            m.handle(.verified(.passedWithoutProof("no worse"), tests: Self.brokenBefore, now: 3))
+                == .write(["test_calc.py": Self.testFile.text]))
         #expect(written(&m, ["calc.py"], now: 3) == .runTests)
         var worse = m
         let outcome = expectStop(m.handle(.testsRan(Self.brokenBefore, now: 3)), .unverified)
-        #expect(outcome?.reason.hasPrefix("no test of the project's that passed before the change fails with it") == true)
+        #expect(
+            outcome?.reason.hasPrefix("no test of the project's that passed before the change fails with it") == true)
         // A test that passed before and fails without the reproduction test sends the model back.
         let broken = Self.pytest(failing: ["test_calc.py::T::test_a", "test_net.py::test_fetch"], passed: 0)
         #expect(worse.handle(.testsRan(broken, now: 3)) == .write(["test_calc.py": edited]))
@@ -347,7 +432,9 @@ import Testing
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(Self.fix("y = 2\n"), cost: 0.06, now: 1))
         _ = written(&m, ["calc.py"], now: 1)
-        #expect(m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1)) == .write(["calc.py": Self.file.text]))
+        #expect(
+            m.handle(.verified(.failed("f"), tests: Self.test(passed: false), now: 1))
+                == .write(["calc.py": Self.file.text]))
         _ = expectStop(written(&m, [], now: 1), .limit, limit: .cost)
 
         var halted = machine()
@@ -365,8 +452,14 @@ import Testing
         _ = m.handle(.start(now: 0))
         // Tests that were never asked for: the files are put back rather than guessed about.
         #expect(m.handle(.testsRan(Self.test(passed: true), now: 1)) == .write(["calc.py": Self.file.text]))
-        guard case .handOver = written(&m, [], now: 1) else { Issue.record("expected a handover"); return }
-        guard case .stop(let outcome) = m.handle(.start(now: 2)) else { Issue.record("expected stop"); return }
+        guard case .handOver = written(&m, [], now: 1) else {
+            Issue.record("expected a handover")
+            return
+        }
+        guard case .stop(let outcome) = m.handle(.start(now: 2)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .failed)
     }
 }

@@ -4,12 +4,18 @@ import Testing
 @Suite struct AttemptPromptsTests {
     @Test func addedLinesKeepEveryOriginalLineInOrder() {
         let original = "import x\n\nclass T:\n    def test_a(self):\n        assert 1\n"
-        #expect(AttemptPrompts.addedLines(original: original, new: original + "\n    def test_b(self):\n        assert 2\n")
-            == "    def test_b(self):\n        assert 2")
+        #expect(
+            AttemptPrompts.addedLines(original: original, new: original + "\n    def test_b(self):\n        assert 2\n")
+                == "    def test_b(self):\n        assert 2")
         // Inserted in the middle is still adding.
-        #expect(AttemptPrompts.addedLines(original: original, new: "import x\nimport y\n\nclass T:\n    def test_a(self):\n        assert 1\n") == "import y")
+        #expect(
+            AttemptPrompts.addedLines(
+                original: original, new: "import x\nimport y\n\nclass T:\n    def test_a(self):\n        assert 1\n")
+                == "import y")
         // Changing or dropping a line is not, and neither is adding nothing.
-        #expect(AttemptPrompts.addedLines(original: original, new: original.replacingOccurrences(of: "assert 1", with: "assert 3")) == nil)
+        #expect(
+            AttemptPrompts.addedLines(
+                original: original, new: original.replacingOccurrences(of: "assert 1", with: "assert 3")) == nil)
         #expect(AttemptPrompts.addedLines(original: original, new: "import x\n") == nil)
         #expect(AttemptPrompts.addedLines(original: original, new: original) == nil)
     }
@@ -17,12 +23,18 @@ import Testing
     @Test func theSummaryIsTheReplysOwnProseWithoutHeadersOrTheExamplesWords() {
         let paths: Set<String> = ["sympy/printing/mathematica.py", "sympy/printing/mathematica.py: mathematica_code"]
         // A small model's reply as seen on SWE-bench: the example's sentence, then a header with a note.
-        let copied = "I will round the sum to two decimals.\n\nsympy/printing/mathematica.py: mathematica_code (lines 120-131)\n"
+        let copied =
+            "I will round the sum to two decimals.\n\nsympy/printing/mathematica.py: mathematica_code (lines 120-131)\n"
             + "```python\ndef mathematica_code(expr, **settings):\n    pass\n```\n"
-        #expect(AttemptPrompts.summary(of: copied, paths: paths) == "Rewrote sympy/printing/mathematica.py, sympy/printing/mathematica.py: mathematica_code.")
+        #expect(
+            AttemptPrompts.summary(of: copied, paths: paths)
+                == "Rewrote sympy/printing/mathematica.py, sympy/printing/mathematica.py: mathematica_code.")
         // Its own words stay, and so does a sentence that only starts with a path.
-        let own = "**sympy/printing/mathematica.py: mathematica_code**\nMax now prints with brackets.\n"
+        let own =
+            "**sympy/printing/mathematica.py: mathematica_code**\nMax now prints with brackets.\n"
             + "sympy/printing/mathematica.py now handles Max.\n```python\nx = 1\n```\n"
-        #expect(AttemptPrompts.summary(of: own, paths: paths) == "Max now prints with brackets. sympy/printing/mathematica.py now handles Max.")
+        #expect(
+            AttemptPrompts.summary(of: own, paths: paths)
+                == "Max now prints with brackets. sympy/printing/mathematica.py now handles Max.")
     }
 }

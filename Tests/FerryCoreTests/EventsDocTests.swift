@@ -8,7 +8,8 @@ import Testing
         .deletingLastPathComponent()
 
     @Test func everyEventTypeTheTraceCanCarryIsDocumented() throws {
-        let source = try String(contentsOf: Self.root.appendingPathComponent("Sources/FerryCore/TraceEvent.swift"), encoding: .utf8)
+        let source = try String(
+            contentsOf: Self.root.appendingPathComponent("Sources/FerryCore/TraceEvent.swift"), encoding: .utf8)
         let doc = try String(contentsOf: Self.root.appendingPathComponent("docs/EVENTS.md"), encoding: .utf8)
         let regex = try NSRegularExpression(pattern: #"case "([a-z_.]+)": self = "#)
         let types = regex.matches(in: source, range: NSRange(source.startIndex..., in: source)).compactMap {

@@ -9,9 +9,13 @@ import Testing
     static let command = "pytest -rA"
 
     /// A pytest run failing `failed` with `passed` passing (readable test by test).
-    static func pytest(_ failed: [String] = [], passed: Int = 3, command: String = command, timedOut: Bool = false) -> TestRun {
+    static func pytest(_ failed: [String] = [], passed: Int = 3, command: String = command, timedOut: Bool = false)
+        -> TestRun
+    {
         let lines = failed.map { "FAILED \($0) - AssertionError" }
-        let summary = failed.isEmpty ? "=== \(passed) passed in 0.10s ===" : "=== \(failed.count) failed, \(passed) passed in 0.10s ==="
+        let summary =
+            failed.isEmpty
+            ? "=== \(passed) passed in 0.10s ===" : "=== \(failed.count) failed, \(passed) passed in 0.10s ==="
         return TestRun(
             command: command, exitCode: timedOut ? nil : failed.isEmpty ? 0 : 1, timedOut: timedOut, durationSeconds: 1,
             output: (lines + [summary]).joined(separator: "\n"))
@@ -39,7 +43,10 @@ import Testing
             case .runTests:
                 guard let run = runs.popFirst() else {
                     Issue.record("the machine asked for more runs than the test gave: \(actions)")
-                    return (ProofMachine.Proof(verification: .noChange, evidence: .noChange, tests: nil, wider: nil), actions)
+                    return (
+                        ProofMachine.Proof(verification: .noChange, evidence: .noChange, tests: nil, wider: nil),
+                        actions
+                    )
                 }
                 action = machine.handle(.ran(run, now: now))
             }
@@ -52,7 +59,8 @@ import Testing
         var budget = Budget(limits: AgentLimits(maxTimeSeconds: maxTime))
         budget.start(now: 0)
         return ProofMachine.Input(
-            changed: changed, testCommand: command, widerCommand: wider, baseline: baseline, testTimeout: 900, budget: budget)
+            changed: changed, testCommand: command, widerCommand: wider, baseline: baseline, testTimeout: 900,
+            budget: budget)
     }
 
     static func runs(_ actions: [ProofMachine.Action]) -> [[String]] {
@@ -75,7 +83,10 @@ import Testing
     @Test func failingTestsFailTheChangeNamingTheOnesItBroke() {
         let broke = Self.drive(Self.input(["m.py"]), runs: [Self.pytest(["t.py::test_a"], passed: 2)])
         #expect(broke.proof.evidence == .testsFail(newlyFailing: ["t.py::test_a"]))
-        guard case .failed(let text) = broke.proof.verification else { Issue.record("\(broke.proof)"); return }
+        guard case .failed(let text) = broke.proof.verification else {
+            Issue.record("\(broke.proof)")
+            return
+        }
         #expect(text.hasPrefix("these tests passed before the change and fail with it: t.py::test_a"))
         #expect(Self.runs(broke.actions) == [[]])
         let crashed = Self.drive(Self.input(["m.py"]), runs: [Self.unreadable()])
@@ -87,10 +98,14 @@ import Testing
 
     @Test func testsThatAlreadyFailedDoNotCountAgainstTheChange() {
         let baseline = Self.pytest(["t.py::test_net"], passed: 3)
-        let still = Self.drive(Self.input(["m.py"], baseline: baseline), runs: [Self.pytest(["t.py::test_net"], passed: 3)])
+        let still = Self.drive(
+            Self.input(["m.py"], baseline: baseline), runs: [Self.pytest(["t.py::test_net"], passed: 3)])
         // Not a pass: the failure may be the task itself, and nothing was fixed.
         #expect(still.proof.evidence == .stillFailing(["t.py::test_net"]))
-        guard case .failed(let text) = still.proof.verification else { Issue.record("\(still.proof)"); return }
+        guard case .failed(let text) = still.proof.verification else {
+            Issue.record("\(still.proof)")
+            return
+        }
         #expect(text.contains("none of them passes now: t.py::test_net"))
     }
 
@@ -99,7 +114,10 @@ import Testing
     @Test func aBaselineFailureTheChangeFixesProvesIt() {
         let fixed = Self.drive(Self.input(["m.py"], baseline: Self.pytest(["t.py::test_a"])), runs: [Self.pytest()])
         #expect(fixed.proof.evidence == .baselineFailedNowPasses)
-        guard case .passed(let text) = fixed.proof.verification else { Issue.record("\(fixed.proof)"); return }
+        guard case .passed(let text) = fixed.proof.verification else {
+            Issue.record("\(fixed.proof)")
+            return
+        }
         #expect(text == "tests pass: 3 passed in 0.10s; they failed before the change")
         #expect(fixed.actions.contains(.listIgnored) && Self.runs(fixed.actions) == [[]])
         // Some fixed, others failing as before: still a proof, by name.
@@ -107,7 +125,10 @@ import Testing
             Self.input(["m.py"], baseline: Self.pytest(["t.py::test_a", "t.py::test_net"], passed: 2)),
             runs: [Self.pytest(["t.py::test_net"], passed: 3)])
         #expect(partly.proof.evidence == .fixed(["t.py::test_a"]))
-        guard case .passed(let detail) = partly.proof.verification else { Issue.record("\(partly.proof)"); return }
+        guard case .passed(let detail) = partly.proof.verification else {
+            Issue.record("\(partly.proof)")
+            return
+        }
         #expect(detail.contains("1 failed before the change and pass with it (t.py::test_a)"))
     }
 
@@ -121,7 +142,10 @@ import Testing
         for changed in [["tests/test_m.py"], ["conftest.py"], ["tests/test_m.py", "pytest.ini"]] {
             let proof = Self.drive(Self.input(changed, baseline: Self.pytest(["t.py::a"])), runs: [Self.pytest()]).proof
             #expect(proof.evidence == .onlyTestsChanged, "\(changed)")
-            guard case .passedWithoutProof(let text) = proof.verification else { Issue.record("\(proof)"); continue }
+            guard case .passedWithoutProof(let text) = proof.verification else {
+                Issue.record("\(proof)")
+                continue
+            }
             #expect(text.contains("only touches tests or test configuration"))
         }
     }
@@ -137,7 +161,10 @@ import Testing
                 runs: [Self.pytest(), Self.pytest(["tests/test_m.py::test_x"])])
             #expect(rewritten.proof.evidence == .testsRewritten(configurationOnly: false), "\(changed)")
             #expect(Self.runs(rewritten.actions) == [[], [changed[1]]])
-            guard case .testsRewritten(let text) = rewritten.proof.verification else { Issue.record("\(rewritten.proof)"); continue }
+            guard case .testsRewritten(let text) = rewritten.proof.verification else {
+                Issue.record("\(rewritten.proof)")
+                continue
+            }
             #expect(text.contains("the tests pass only with the change's edits to \(changed[1])"))
         }
     }
@@ -159,14 +186,18 @@ import Testing
         #expect(Self.runs(planted.actions) == [[], ["__pycache__/test_m.cpython-311.pyc", "build/conftest.py"]])
         #expect(planted.proof.evidence == .testsRewritten(configurationOnly: false))
         // Nothing ignored that matters: no second run.
-        let clean = Self.drive(Self.input(["m.py"], baseline: Self.pytest(["t.py::test_a"])), runs: [Self.pytest()], ignored: ["notes.txt"])
+        let clean = Self.drive(
+            Self.input(["m.py"], baseline: Self.pytest(["t.py::test_a"])), runs: [Self.pytest()], ignored: ["notes.txt"]
+        )
         #expect(Self.runs(clean.actions) == [[]] && clean.proof.evidence == .baselineFailedNowPasses)
     }
 
     @Test func theFilesTheTestCommandNamesAreConfiguration() {
         var input = Self.input(["m.py", "run_tests.sh"])
         input.testCommand = "bash run_tests.sh"
-        let proof = Self.drive(input, runs: [Self.pytest(command: "bash run_tests.sh"), Self.pytest(["t.py::a"], command: "bash run_tests.sh")])
+        let proof = Self.drive(
+            input,
+            runs: [Self.pytest(command: "bash run_tests.sh"), Self.pytest(["t.py::a"], command: "bash run_tests.sh")])
         #expect(Self.runs(proof.actions) == [[], ["run_tests.sh"]])
         #expect(proof.proof.evidence == .testsRewritten(configurationOnly: false))
         #expect(TestPaths.isConfiguration("Makefile", testCommand: "make test"))
@@ -178,7 +209,8 @@ import Testing
         let baseline = Self.pytest(["t.py::net", "tests/test_m.py::test_a"], passed: 2)
         let proof = Self.drive(
             Self.input(["m.py", "tests/test_m.py"], baseline: baseline),
-            runs: [Self.pytest(["t.py::net"], passed: 4), Self.pytest(["t.py::net"], passed: 3)]).proof
+            runs: [Self.pytest(["t.py::net"], passed: 4), Self.pytest(["t.py::net"], passed: 3)]
+        ).proof
         #expect(proof.evidence == .fixed(["tests/test_m.py::test_a"]))
     }
 
@@ -186,13 +218,19 @@ import Testing
 
     @Test func testsTheChangeAddsProveItWhenTheyFailWithoutItsCode() {
         let proved = Self.drive(
-            Self.input(["m.py", "tests/test_new.py"]), runs: [Self.pytest(passed: 4), Self.pytest(), Self.pytest(["tests/test_new.py::t"])])
+            Self.input(["m.py", "tests/test_new.py"]),
+            runs: [Self.pytest(passed: 4), Self.pytest(), Self.pytest(["tests/test_new.py::t"])])
         #expect(Self.runs(proved.actions) == [[], ["tests/test_new.py"], ["m.py"]])
         #expect(proved.proof.evidence == .addedTestsFailWithoutCode(newly: nil))
-        guard case .passed(let text) = proved.proof.verification else { Issue.record("\(proved.proof)"); return }
+        guard case .passed(let text) = proved.proof.verification else {
+            Issue.record("\(proved.proof)")
+            return
+        }
         #expect(text.hasSuffix("the changed tests (tests/test_new.py) fail without the change"))
         // They pass without the code too: no proof.
-        let idle = Self.drive(Self.input(["m.py", "tests/test_new.py"]), runs: [Self.pytest(passed: 4), Self.pytest(), Self.pytest(passed: 4)])
+        let idle = Self.drive(
+            Self.input(["m.py", "tests/test_new.py"]),
+            runs: [Self.pytest(passed: 4), Self.pytest(), Self.pytest(passed: 4)])
         #expect(idle.proof.evidence == .addedTestsPassWithoutCode)
         #expect(idle.proof.verification == .passedWithoutProof("tests pass: 4 passed in 0.10s"))
     }
@@ -208,8 +246,13 @@ import Testing
         // R2 passes, R3 (configuration and code put back) fails: proved.
         let proved = Self.drive(
             Self.input(changed),
-            runs: [Self.pytest(passed: 4), Self.pytest(), Self.pytest(passed: 4), Self.pytest(["tests/test_new.py::t"])])
-        #expect(Self.runs(proved.actions) == [[], ["pytest.ini", "tests/test_new.py"], ["pytest.ini"], ["pytest.ini", "m.py"]])
+            runs: [
+                Self.pytest(passed: 4), Self.pytest(), Self.pytest(passed: 4), Self.pytest(["tests/test_new.py::t"]),
+            ])
+        #expect(
+            Self.runs(proved.actions) == [
+                [], ["pytest.ini", "tests/test_new.py"], ["pytest.ini"], ["pytest.ini", "m.py"],
+            ])
         #expect(proved.proof.evidence == .addedTestsFailWithoutCode(newly: nil))
     }
 
@@ -219,15 +262,20 @@ import Testing
         let final = Self.pytest(["t.py::net"], passed: 4)
         let proved = Self.drive(
             Self.input(changed, baseline: baseline),
-            runs: [final, Self.pytest(["t.py::net"], passed: 3), Self.pytest(["t.py::net", "tests/test_new.py::t"], passed: 3)])
+            runs: [
+                final, Self.pytest(["t.py::net"], passed: 3),
+                Self.pytest(["t.py::net", "tests/test_new.py::t"], passed: 3),
+            ])
         #expect(proved.proof.evidence == .addedTestsFailWithoutCode(newly: ["tests/test_new.py::t"]))
         // Without the code, the same failures: nothing shown, and the remaining failures go back to the model.
         let unshown = Self.drive(
-            Self.input(changed, baseline: baseline), runs: [final, Self.pytest(["t.py::net"], passed: 3), Self.pytest(["t.py::net"], passed: 4)])
+            Self.input(changed, baseline: baseline),
+            runs: [final, Self.pytest(["t.py::net"], passed: 3), Self.pytest(["t.py::net"], passed: 4)])
         #expect(unshown.proof.evidence == .stillFailing(["t.py::net"]))
         // Without the code everything passes, yet with it a test still fails: not a pass either.
         let odd = Self.drive(
-            Self.input(changed, baseline: baseline), runs: [final, Self.pytest(["t.py::net"], passed: 3), Self.pytest(passed: 5)])
+            Self.input(changed, baseline: baseline),
+            runs: [final, Self.pytest(["t.py::net"], passed: 3), Self.pytest(passed: 5)])
         #expect(odd.proof.evidence == .stillFailing(["t.py::net"]))
     }
 
@@ -240,17 +288,29 @@ import Testing
             Self.input(["m.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.wide),
             runs: [Self.pytest(), Self.pytest(passed: 40, command: Self.wide)])
         #expect(passed.proof.evidence == .baselineFailedNowPasses && passed.proof.wider == "passed: 40 passed in 0.10s")
-        guard case .runTests(let command, let revert, let timeout) = passed.actions[2] else { Issue.record("\(passed.actions)"); return }
+        guard case .runTests(let command, let revert, let timeout) = passed.actions[2] else {
+            Issue.record("\(passed.actions)")
+            return
+        }
         #expect(command == Self.wide && revert.isEmpty && timeout == 900)
         // A test elsewhere that passes without the change and fails with it fails the change, by name; only the
         // change's code (not its tests) is put back for the second run.
         let broke = Self.drive(
             Self.input(["m.py", "tests/test_new.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.wide),
-            runs: [Self.pytest(), Self.pytest(), Self.pytest(["t2.py::b"], passed: 39, command: Self.wide), Self.pytest(passed: 40, command: Self.wide)])
+            runs: [
+                Self.pytest(), Self.pytest(), Self.pytest(["t2.py::b"], passed: 39, command: Self.wide),
+                Self.pytest(passed: 40, command: Self.wide),
+            ])
         #expect(broke.proof.evidence == .widerSuiteBroke(["t2.py::b"]))
         #expect(Self.runs(broke.actions).last == ["m.py"])
-        guard case .failed(let text) = broke.proof.verification else { Issue.record("\(broke.proof)"); return }
-        #expect(text.hasPrefix("these tests passed before the change and fail with it (the wider suite, beyond the related tests): t2.py::b"))
+        guard case .failed(let text) = broke.proof.verification else {
+            Issue.record("\(broke.proof)")
+            return
+        }
+        #expect(
+            text.hasPrefix(
+                "these tests passed before the change and fail with it (the wider suite, beyond the related tests): t2.py::b"
+            ))
         #expect(broke.proof.wider == "failed: 1 tests pass without the change and fail with it (t2.py::b)")
     }
 
@@ -258,21 +318,30 @@ import Testing
         let input = Self.input(["m.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.wide)
         // Failing either way: not against the change.
         let either = Self.drive(
-            input, runs: [Self.pytest(), Self.pytest(["t9.py::x"], passed: 39, command: Self.wide), Self.pytest(["t9.py::x"], passed: 39, command: Self.wide)])
+            input,
+            runs: [
+                Self.pytest(), Self.pytest(["t9.py::x"], passed: 39, command: Self.wide),
+                Self.pytest(["t9.py::x"], passed: 39, command: Self.wide),
+            ])
         #expect(either.proof.evidence == .baselineFailedNowPasses)
         #expect(either.proof.wider == "passed: no test fails that passed without the change; 1 fail either way")
-        let slow = Self.drive(input, runs: [Self.pytest(), Self.pytest(["t9.py::x"], command: Self.wide, timedOut: true)])
+        let slow = Self.drive(
+            input, runs: [Self.pytest(), Self.pytest(["t9.py::x"], command: Self.wide, timedOut: true)])
         #expect(slow.proof.evidence == .baselineFailedNowPasses)
         #expect(slow.proof.wider == "could not judge the change: the whole suite did not finish in 900s")
-        let garbled = Self.drive(input, runs: [Self.pytest(), Self.unreadable(command: Self.wide), Self.unreadable(command: Self.wide)])
+        let garbled = Self.drive(
+            input, runs: [Self.pytest(), Self.unreadable(command: Self.wide), Self.unreadable(command: Self.wide)])
         #expect(garbled.proof.evidence == .baselineFailedNowPasses)
-        #expect(garbled.proof.wider == "could not judge the change: the whole suite's output cannot be read test by test (no summary)")
+        #expect(
+            garbled.proof.wider
+                == "could not judge the change: the whole suite's output cannot be read test by test (no summary)")
     }
 
     @Test func theWholeSuiteRunsOnlyInTheTimeTheBudgetLeaves() {
         // 100 s limit, 45 s used: a third of what is left (18 s) is under the 20 s a run is given at least.
         let late = Self.drive(
-            Self.input(["m.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.wide, maxTime: 100), runs: [Self.pytest()], now: 45)
+            Self.input(["m.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.wide, maxTime: 100),
+            runs: [Self.pytest()], now: 45)
         #expect(late.proof.wider == "not run: 55s of the run's time left" && late.actions.count == 3)
         // 300 s limit, 60 s used: 80 s for each of the two runs.
         let early = Self.drive(
@@ -289,10 +358,12 @@ import Testing
             runs: [Self.pytest(), Self.pytest(["t.py::a"])])
         #expect(rewritten.proof.wider == nil && rewritten.proof.evidence == .testsRewritten(configurationOnly: false))
         // No related file was found, so the whole suite already judged.
-        let same = Self.drive(Self.input(["m.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.command), runs: [Self.pytest()])
+        let same = Self.drive(
+            Self.input(["m.py"], baseline: Self.pytest(["t.py::a"]), wider: Self.command), runs: [Self.pytest()])
         #expect(same.proof.wider == nil && Self.runs(same.actions).count == 1)
         // Passed without proof is still checked: a change that breaks a test elsewhere fails either way.
-        let idle = Self.drive(Self.input(["m.py"], wider: Self.wide), runs: [Self.pytest(), Self.pytest(command: Self.wide)])
+        let idle = Self.drive(
+            Self.input(["m.py"], wider: Self.wide), runs: [Self.pytest(), Self.pytest(command: Self.wide)])
         #expect(idle.proof.evidence == .nothingFailedBefore && idle.proof.wider == "passed: 3 passed in 0.10s")
     }
 }

@@ -4,25 +4,36 @@ import Testing
 /// The run's setup rules and the budget the phases share.
 @Suite struct RunMachineTests {
     static let file = SourceFile(path: "calc.py", text: "def add(a, b):\n    return a - b\n")
-    static func settings(testCommand: String? = "pytest", firstAttempt: Bool = true, limits: AgentLimits = AgentLimits())
+    static func settings(
+        testCommand: String? = "pytest", firstAttempt: Bool = true, limits: AgentLimits = AgentLimits()
+    )
         -> RunMachine.Settings
     {
-        .init(task: "add() subtracts", limits: limits, contextWindow: 16_384, maxOutputTokens: 1_024, testCommand: testCommand,
-              firstAttempt: firstAttempt)
+        .init(
+            task: "add() subtracts", limits: limits, contextWindow: 16_384, maxOutputTokens: 1_024,
+            testCommand: testCommand,
+            firstAttempt: firstAttempt)
     }
     static func tests(exit: Int32?) -> TestRun {
-        TestRun(command: "pytest", exitCode: exit, timedOut: false, durationSeconds: 0, output: exit == 127 ? "pytest: not found" : "")
+        TestRun(
+            command: "pytest", exitCode: exit, timedOut: false, durationSeconds: 0,
+            output: exit == 127 ? "pytest: not found" : "")
     }
     static func fix(_ n: Int) -> ModelReply {
-        ModelReply(content: "calc.py\n```python\ndef add(a, b):\n    return \(n)\n```\n", usage: Usage(inputTokens: 10), finishReason: "stop")
+        ModelReply(
+            content: "calc.py\n```python\ndef add(a, b):\n    return \(n)\n```\n", usage: Usage(inputTokens: 10),
+            finishReason: "stop")
     }
 
     @Test func theBaselineRunsFirstAndDecidesOnTheReproductionTest() {
         var m = RunMachine(settings: Self.settings())
         #expect(m.handle(.start(now: 0)) == .runBaseline(command: "pytest"))
         var failing = m
-        #expect(m.handle(.baselineRan(Self.tests(exit: 0), now: 1)) == .gatherContext(attempt: true, reproduction: true))
-        #expect(failing.handle(.baselineRan(Self.tests(exit: 1), now: 1)) == .gatherContext(attempt: true, reproduction: false))
+        #expect(
+            m.handle(.baselineRan(Self.tests(exit: 0), now: 1)) == .gatherContext(attempt: true, reproduction: true))
+        #expect(
+            failing.handle(.baselineRan(Self.tests(exit: 1), now: 1))
+                == .gatherContext(attempt: true, reproduction: false))
         #expect(failing.baseline?.exitCode == 1 && failing.testCommand == "pytest")
     }
 
@@ -30,21 +41,29 @@ import Testing
         // Tests that fail for reasons of their own (named test by test) leave a new test's failure visible.
         var m = RunMachine(settings: Self.settings())
         _ = m.handle(.start(now: 0))
-        let named = TestRun(command: "pytest", exitCode: 1, timedOut: false, durationSeconds: 0,
-                            output: "FAILED test_net.py::test_fetch - ConnectionError\n1 failed, 4 passed in 0.2s")
+        let named = TestRun(
+            command: "pytest", exitCode: 1, timedOut: false, durationSeconds: 0,
+            output: "FAILED test_net.py::test_fetch - ConnectionError\n1 failed, 4 passed in 0.2s")
         #expect(m.handle(.baselineRan(named, now: 1)) == .gatherContext(attempt: true, reproduction: true))
         let testFile = SourceFile(path: "test_calc.py", text: "def test_a():\n    pass\n")
-        guard case .callModel(let call) = m.handle(.contextGathered(.init(attemptFiles: [Self.file], testFile: testFile), now: 1))
-        else { Issue.record("expected the reproduction request"); return }
+        guard
+            case .callModel(let call) = m.handle(
+                .contextGathered(.init(attemptFiles: [Self.file], testFile: testFile), now: 1))
+        else {
+            Issue.record("expected the reproduction request")
+            return
+        }
         #expect(call.phase == "reproduce")
 
         // A failure in the task's own test file may be the task itself: no reproduction test then.
-        let own = TestRun(command: "pytest", exitCode: 1, timedOut: false, durationSeconds: 0,
-                          output: "FAILED test_calc.py::test_a - AssertionError\n1 failed in 0.2s")
+        let own = TestRun(
+            command: "pytest", exitCode: 1, timedOut: false, durationSeconds: 0,
+            output: "FAILED test_calc.py::test_a - AssertionError\n1 failed in 0.2s")
         #expect(!RunMachine.anchorsReproduction(own, testFile: "test_calc.py"))
         #expect(RunMachine.anchorsReproduction(own, testFile: "test_other.py"))
-        let unittest = TestRun(command: "python -m unittest", exitCode: 1, timedOut: false, durationSeconds: 0,
-                               output: "FAIL: test_add (tests.test_calc.T.test_add)\nRan 2 tests in 0.1s\n\nFAILED (failures=1)")
+        let unittest = TestRun(
+            command: "python -m unittest", exitCode: 1, timedOut: false, durationSeconds: 0,
+            output: "FAIL: test_add (tests.test_calc.T.test_add)\nRan 2 tests in 0.1s\n\nFAILED (failures=1)")
         #expect(!RunMachine.anchorsReproduction(unittest, testFile: "tests/test_calc.py"))
         #expect(RunMachine.anchorsReproduction(unittest, testFile: "tests/test_cal.py"))
         #expect(!RunMachine.anchorsReproduction(nil, testFile: "test_calc.py"))
@@ -53,15 +72,20 @@ import Testing
     @Test func aTestCommandThatCannotStartIsTreatedAsAbsent() {
         var m = RunMachine(settings: Self.settings())
         _ = m.handle(.start(now: 0))
-        #expect(m.handle(.baselineRan(Self.tests(exit: 127), now: 1)) == .gatherContext(attempt: true, reproduction: false))
+        #expect(
+            m.handle(.baselineRan(Self.tests(exit: 127), now: 1)) == .gatherContext(attempt: true, reproduction: false))
         #expect(m.testCommand == nil && m.baseline == nil)
-        guard case .testsUnusable(let unusable) = m.takeRecords().first else { Issue.record("expected tests.unusable"); return }
+        guard case .testsUnusable(let unusable) = m.takeRecords().first else {
+            Issue.record("expected tests.unusable")
+            return
+        }
         #expect(unusable.output == "pytest: not found")
 
         // A suite that does not finish within the test timeout before any change cannot judge one either.
         var slow = RunMachine(settings: Self.settings())
         _ = slow.handle(.start(now: 0))
-        let timedOut = TestRun(command: "pytest", exitCode: nil, timedOut: true, durationSeconds: 60, output: "collected 900 items")
+        let timedOut = TestRun(
+            command: "pytest", exitCode: nil, timedOut: true, durationSeconds: 60, output: "collected 900 items")
         #expect(slow.handle(.baselineRan(timedOut, now: 60)) == .gatherContext(attempt: true, reproduction: false))
         #expect(slow.testCommand == nil && slow.baseline == nil)
     }
@@ -71,7 +95,8 @@ import Testing
         #expect(m.handle(.start(now: 0)) == .gatherContext(attempt: false, reproduction: false))
         #expect(m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: 0)) == .prepareLoop(note: ""))
         guard case .callModel(let request) = m.handle(.loopReady(history: [.system("s"), .user("t")], now: 0)) else {
-            Issue.record("expected the loop's first call"); return
+            Issue.record("expected the loop's first call")
+            return
         }
         #expect(request.tools && request.phase == nil && request.messages.count == 2)
     }
@@ -117,7 +142,10 @@ import Testing
         // max_steps = 2: the attempt's two calls use it up, and the loop never starts.
         var m = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 2)))
         #expect(failingAttempt(&m) == .write(["calc.py": Self.file.text]))
-        guard case .stop(let outcome) = written(&m, [], now: 2) else { Issue.record("expected stop"); return }
+        guard case .stop(let outcome) = written(&m, [], now: 2) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(outcome.status == .limit && outcome.limit == .steps)
         #expect(m.budget.steps == 2 && abs(m.budget.costUSD - 0.02) < 1e-12)
         #expect(m.outcome == outcome)
@@ -125,24 +153,44 @@ import Testing
         // max_steps = 4: the attempt's three calls leave one, too few for a loop to edit and finish.
         var one = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 4)))
         _ = failingAttempt(&one)
-        guard case .stop(let short) = written(&one, [], now: 2) else { Issue.record("expected stop"); return }
+        guard case .stop(let short) = written(&one, [], now: 2) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(short.limit == .steps && short.reason.contains("1 step left, and the tool loop needs 2"))
 
         // max_steps = 5: two are left for the loop.
         var four = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 5)))
         _ = failingAttempt(&four)
-        guard case .prepareLoop(let note) = written(&four, [], now: 2) else { Issue.record("expected the loop"); return }
-        #expect(note.contains("so it was undone"))
-        guard case .callModel = four.handle(.loopReady(history: [.system("s")], now: 2)) else { Issue.record("expected a call"); return }
-        let read = ModelReply(content: "", toolCalls: [ToolCall(id: "r", name: "read_file", arguments: #"{"path":"calc.py"}"#)])
-        #expect(four.handle(.modelReplied(read, cost: 0, now: 3)) == .runTool(read.toolCalls[0]))
-        guard case .callModel = four.handle(.toolFinished(.init(callID: "r", name: "read_file", output: "x"), now: 3)) else {
-            Issue.record("expected the loop's second call"); return
+        guard case .prepareLoop(let note) = written(&four, [], now: 2) else {
+            Issue.record("expected the loop")
+            return
         }
-        let other = ModelReply(content: "", toolCalls: [ToolCall(id: "s", name: "read_file", arguments: #"{"path":"test_calc.py"}"#)])
-        guard case .runTool = four.handle(.modelReplied(other, cost: 0, now: 4)) else { Issue.record("expected a tool"); return }
-        guard case .stop(let last) = four.handle(.toolFinished(.init(callID: "s", name: "read_file", output: "y"), now: 4)) else {
-            Issue.record("expected the step limit"); return
+        #expect(note.contains("so it was undone"))
+        guard case .callModel = four.handle(.loopReady(history: [.system("s")], now: 2)) else {
+            Issue.record("expected a call")
+            return
+        }
+        let read = ModelReply(
+            content: "", toolCalls: [ToolCall(id: "r", name: "read_file", arguments: #"{"path":"calc.py"}"#)])
+        #expect(four.handle(.modelReplied(read, cost: 0, now: 3)) == .runTool(read.toolCalls[0]))
+        guard case .callModel = four.handle(.toolFinished(.init(callID: "r", name: "read_file", output: "x"), now: 3))
+        else {
+            Issue.record("expected the loop's second call")
+            return
+        }
+        let other = ModelReply(
+            content: "", toolCalls: [ToolCall(id: "s", name: "read_file", arguments: #"{"path":"test_calc.py"}"#)])
+        guard case .runTool = four.handle(.modelReplied(other, cost: 0, now: 4)) else {
+            Issue.record("expected a tool")
+            return
+        }
+        guard
+            case .stop(let last) = four.handle(
+                .toolFinished(.init(callID: "s", name: "read_file", output: "y"), now: 4))
+        else {
+            Issue.record("expected the step limit")
+            return
         }
         #expect(last.limit == .steps && last.reason == "step limit of 5 reached")
         #expect(four.budget.steps == 5)
@@ -151,7 +199,10 @@ import Testing
         var timed = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 10)))
         _ = failingAttempt(&timed, now: 1)
         _ = written(&timed, [], now: 8)
-        guard case .stop(let late) = timed.handle(.loopReady(history: [.system("s")], now: 12)) else { Issue.record("expected stop"); return }
+        guard case .stop(let late) = timed.handle(.loopReady(history: [.system("s")], now: 12)) else {
+            Issue.record("expected stop")
+            return
+        }
         #expect(late.limit == .time)
     }
 
@@ -163,7 +214,8 @@ import Testing
         _ = m.handle(.modelReplied(Self.fix(5), cost: 0, now: 1))
         #expect(written(&m, ["calc.py"], now: 1) == .verify(summary: nil))
         guard case .stop(let outcome) = m.handle(.verified(.passed("fixed"), tests: Self.tests(exit: 0), now: 2)) else {
-            Issue.record("expected stop"); return
+            Issue.record("expected stop")
+            return
         }
         #expect(outcome.status == .verified)
         #expect(m.finalTests?.exitCode == 0)
@@ -175,15 +227,25 @@ import Testing
         _ = m.handle(.start(now: 0))
         _ = m.handle(.contextGathered(.init(), now: 0))
         m.halt("the team's monthly budget is used up")
-        guard case .stop(let outcome) = m.handle(.loopReady(history: [.system("s")], now: 0)) else { Issue.record("expected stop"); return }
-        #expect(outcome.status == .limit && outcome.limit == .host && outcome.reason == "the team's monthly budget is used up")
+        guard case .stop(let outcome) = m.handle(.loopReady(history: [.system("s")], now: 0)) else {
+            Issue.record("expected stop")
+            return
+        }
+        #expect(
+            outcome.status == .limit && outcome.limit == .host
+                && outcome.reason == "the team's monthly budget is used up")
         #expect(m.takeRecords().map(\.type) == ["run.halted"])
 
         var confused = RunMachine(settings: Self.settings())
-        guard case .stop(let failed) = confused.handle(.toolFinished(.init(callID: "x", name: "shell", output: ""), now: 0)) else {
-            Issue.record("expected stop"); return
+        guard
+            case .stop(let failed) = confused.handle(
+                .toolFinished(.init(callID: "x", name: "shell", output: ""), now: 0))
+        else {
+            Issue.record("expected stop")
+            return
         }
-        #expect(failed.status == .failed && failed.reason == "internal error: unexpected event toolFinished in this phase")
+        #expect(
+            failed.status == .failed && failed.reason == "internal error: unexpected event toolFinished in this phase")
         confused.abort(status: .interrupted, reason: "late")
         #expect(confused.outcome == failed)
     }
@@ -191,8 +253,13 @@ import Testing
 
 @Suite struct AgentLimitsTests {
     @Test func atMostTakesTheLowerOfEachLimitAndNoLimitIsTheHigher() {
-        let server = AgentLimits(maxSteps: 40, maxCostUSD: 2, maxTimeSeconds: nil, maxMalformedReplies: 3, repairRounds: 2)
-        let repo = AgentLimits(maxSteps: 1000, maxCostUSD: nil, maxTimeSeconds: 60, maxMalformedReplies: 1, repairRounds: 9)
-        #expect(repo.atMost(server) == AgentLimits(maxSteps: 40, maxCostUSD: 2, maxTimeSeconds: 60, maxMalformedReplies: 1, repairRounds: 2))
+        let server = AgentLimits(
+            maxSteps: 40, maxCostUSD: 2, maxTimeSeconds: nil, maxMalformedReplies: 3, repairRounds: 2)
+        let repo = AgentLimits(
+            maxSteps: 1000, maxCostUSD: nil, maxTimeSeconds: 60, maxMalformedReplies: 1, repairRounds: 9)
+        #expect(
+            repo.atMost(server)
+                == AgentLimits(maxSteps: 40, maxCostUSD: 2, maxTimeSeconds: 60, maxMalformedReplies: 1, repairRounds: 2)
+        )
     }
 }

@@ -28,7 +28,8 @@ import Testing
     static let count = SymbolUnit(
         path: "shop.py", name: "Shop.count", startLine: 12, endLine: 13,
         text: "    def count(self):\n        return len(self.items)")
-    static let helper = SymbolUnit(path: "shop.py", name: "helper", startLine: 16, endLine: 17, text: "def helper():\n    return 1")
+    static let helper = SymbolUnit(
+        path: "shop.py", name: "helper", startLine: 16, endLine: 17, text: "def helper():\n    return 1")
 
     @Test func aDefinitionGivenFlushLeftGoesBackAtItsIndentationAndOnlyItsSpanChanges() {
         let reply = """
@@ -46,7 +47,8 @@ import Testing
         #expect(parsed.replacements.map(\.unit) == [Self.total])
         let files = SymbolReply.apply(parsed.replacements, to: ["shop.py": Self.file])
         let expected = Self.file.replacingOccurrences(
-            of: "        return sum(i.price for i in self.items)", with: "        return round(sum(i.price for i in self.items), 2)")
+            of: "        return sum(i.price for i in self.items)",
+            with: "        return round(sum(i.price for i in self.items), 2)")
         #expect(files["shop.py"] == expected)
     }
 
@@ -94,8 +96,10 @@ import Testing
     }
 
     @Test func theHeaderTellsApartTwoDefinitionsWithOneName() {
-        let a = SymbolUnit(path: "a.py", name: "A.run", startLine: 2, endLine: 3, text: "    def run(self):\n        return 1")
-        let b = SymbolUnit(path: "a.py", name: "B.run", startLine: 6, endLine: 7, text: "    def run(self):\n        return 2")
+        let a = SymbolUnit(
+            path: "a.py", name: "A.run", startLine: 2, endLine: 3, text: "    def run(self):\n        return 1")
+        let b = SymbolUnit(
+            path: "a.py", name: "B.run", startLine: 6, endLine: 7, text: "    def run(self):\n        return 2")
         let reply = "a.py: B.run\n```python\n    def run(self):\n        return 22\n```\n"
         #expect(SymbolReply.parse(reply, units: [a, b]).replacements.map(\.unit) == [b])
         let unnamed = SymbolReply.parse("```python\n    def run(self):\n        return 22\n```\n", units: [a, b])
@@ -137,24 +141,32 @@ import Testing
                 return amount * 0.2
             ```
             """
-        let parsed = SymbolReply.parse(reply, units: [Self.total, Self.count, Self.helper], files: ["shop.py": Self.file])
+        let parsed = SymbolReply.parse(
+            reply, units: [Self.total, Self.count, Self.helper], files: ["shop.py": Self.file])
         #expect(parsed.problems.isEmpty)
         #expect(parsed.replacements.map(\.unit) == [Self.count])
         #expect(parsed.insertions.map(\.name) == ["Shop.discount", "tax"])
         let files = SymbolReply.apply(parsed.replacements, insertions: parsed.insertions, to: ["shop.py": Self.file])
-        let expected = Self.file
+        let expected =
+            Self.file
             .replacingOccurrences(
                 of: "        return len(self.items)\n",
-                with: "        return len(self.items) or 0\n\n    def discount(self, rate):\n        return self.total * (1 - rate)\n")
+                with:
+                    "        return len(self.items) or 0\n\n    def discount(self, rate):\n        return self.total * (1 - rate)\n"
+            )
             + "\n\n\ndef tax(amount):\n    return amount * 0.2"
         #expect(files["shop.py"] == expected)
     }
 
     @Test func twoNewDefinitionsAfterOneKeepTheReplysOrder() {
-        let reply = "shop.py: Shop.a\n```python\ndef a(self):\n    return 1\n```\nshop.py: Shop.b\n```python\ndef b(self):\n    return 2\n```\n"
+        let reply =
+            "shop.py: Shop.a\n```python\ndef a(self):\n    return 1\n```\nshop.py: Shop.b\n```python\ndef b(self):\n    return 2\n```\n"
         let parsed = SymbolReply.parse(reply, units: [Self.count], files: ["shop.py": Self.file])
         let text = SymbolReply.apply([], insertions: parsed.insertions, to: ["shop.py": Self.file])["shop.py"] ?? ""
-        #expect(text.contains("        return len(self.items)\n\n    def a(self):\n        return 1\n\n    def b(self):\n        return 2\n"))
+        #expect(
+            text.contains(
+                "        return len(self.items)\n\n    def a(self):\n        return 1\n\n    def b(self):\n        return 2\n"
+            ))
     }
 
     @Test func anIndentedNewDefinitionWithoutAHeaderJoinsTheOnlyClassShown() {
@@ -162,7 +174,8 @@ import Testing
         let parsed = SymbolReply.parse(reply, units: [Self.total], files: ["shop.py": Self.file])
         #expect(parsed.insertions.map(\.name) == ["Shop.clear"])
         #expect(parsed.insertions.first?.afterLine == 10)
-        let lines = SymbolReply.apply([], insertions: parsed.insertions, to: ["shop.py": Self.file])["shop.py"]?
+        let lines =
+            SymbolReply.apply([], insertions: parsed.insertions, to: ["shop.py": Self.file])["shop.py"]?
             .split(separator: "\n", omittingEmptySubsequences: false) ?? []
         #expect(lines[10...12] == ["", "    def clear(self):", "        self.items = []"])
         #expect(lines[13] == "")
@@ -170,19 +183,23 @@ import Testing
     }
 
     @Test func aNewDefinitionThatCannotBePlacedIsRefusedWithHowToAddOne() {
-        let other = SymbolUnit(path: "cart.py", name: "Cart.add", startLine: 2, endLine: 3, text: "    def add(self):\n        pass")
+        let other = SymbolUnit(
+            path: "cart.py", name: "Cart.add", startLine: 2, endLine: 3, text: "    def add(self):\n        pass")
         let files = ["shop.py": Self.file, "cart.py": "class Cart:\n    def add(self):\n        pass\n"]
         // Two files shown and no header: which file?
-        let noFile = SymbolReply.parse("```python\ndef tax(a):\n    return a\n```\n", units: [Self.count, other], files: files)
+        let noFile = SymbolReply.parse(
+            "```python\ndef tax(a):\n    return a\n```\n", units: [Self.count, other], files: files)
         #expect(noFile.insertions.isEmpty)
         #expect(noFile.problems.first?.contains("put `path: Class.tax`") == true)
         // A class none of whose members was shown.
         let noClass = SymbolReply.parse(
-            "shop.py: Basket.size\n```python\ndef size(self):\n    return 0\n```\n", units: [Self.count, other], files: files)
+            "shop.py: Basket.size\n```python\ndef size(self):\n    return 0\n```\n", units: [Self.count, other],
+            files: files)
         #expect(noClass.problems.first?.contains("no definition of Basket was shown in full") == true)
         // The same method name in another class is not a clash.
         let elsewhere = SymbolReply.parse(
-            "cart.py: Cart.count\n```python\n    def count(self):\n        return 1\n```\n", units: [Self.count, other], files: files)
+            "cart.py: Cart.count\n```python\n    def count(self):\n        return 1\n```\n",
+            units: [Self.count, other], files: files)
         #expect(elsewhere.problems.isEmpty)
         #expect(elsewhere.insertions.map(\.name) == ["Cart.count"])
     }

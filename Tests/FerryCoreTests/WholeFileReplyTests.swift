@@ -24,7 +24,8 @@ import Testing
     }
 
     @Test func aFileNameMatchesTheOneFileWithThatEnding() {
-        let reply = WholeFileReply.parse("strings.py\n```python\ndef up(s):\n    return s.upper()\n```", allowed: Self.allowed)
+        let reply = WholeFileReply.parse(
+            "strings.py\n```python\ndef up(s):\n    return s.upper()\n```", allowed: Self.allowed)
         #expect(reply.files.map(\.path) == ["src/util/strings.py"])
     }
 
@@ -37,7 +38,9 @@ import Testing
         // But it is a shell script, and a numbered path line names it.
         let script = ["bin/greet.sh": "#!/usr/bin/env bash\necho \"Hello, $1!\"\n"]
         #expect(WholeFileReply.parse("```bash\n#!/usr/bin/env bash\necho hi\n```", allowed: script).files.count == 1)
-        #expect(WholeFileReply.parse("Files:\n\n1. `bin/greet.sh`\n```bash\necho hi\n```", allowed: script).files.first?.path == "bin/greet.sh")
+        #expect(
+            WholeFileReply.parse("Files:\n\n1. `bin/greet.sh`\n```bash\necho hi\n```", allowed: script).files.first?
+                .path == "bin/greet.sh")
     }
 
     @Test func withOneFileTheFirstUnnamedBlockCarryingItsDefinitionIsIt() {
@@ -47,7 +50,8 @@ import Testing
             allowed: one)
         #expect(reply.files == [.init(path: "calc.py", content: "def add(a, b):\n    return a + b\n")])
         // Named blocks win over guessing.
-        let named = WholeFileReply.parse("```python\ndef add(a, b):\n    pass\n```\ncalc.py\n```python\nZ\n```", allowed: one)
+        let named = WholeFileReply.parse(
+            "```python\ndef add(a, b):\n    pass\n```\ncalc.py\n```python\nZ\n```", allowed: one)
         #expect(named.files.map(\.content) == ["Z\n"])
     }
 
@@ -61,13 +65,15 @@ import Testing
         #expect(cut.problems.first?.contains("cut off") == true)
 
         for elided in ["    # ... rest of the code ...", "    // existing code unchanged", "..."] {
-            let reply = WholeFileReply.parse("calc.py\n```python\ndef add(a, b):\n\(elided)\n```", allowed: Self.allowed)
+            let reply = WholeFileReply.parse(
+                "calc.py\n```python\ndef add(a, b):\n\(elided)\n```", allowed: Self.allowed)
             #expect(reply.files.isEmpty, "\(elided)")
             #expect(reply.problems.first?.contains("leaves code out") == true)
         }
         // `...` that the file itself has (a Python stub) is code, not an elision.
         let stub = ["p.py": "class P:\n    ...\n"]
-        #expect(WholeFileReply.parse("p.py\n```python\nclass P:\n    ...\n\nx = 1\n```", allowed: stub).files.count == 1)
+        #expect(
+            WholeFileReply.parse("p.py\n```python\nclass P:\n    ...\n\nx = 1\n```", allowed: stub).files.count == 1)
     }
 
     @Test func aBlockMuchShorterThanTheFileIsAFragment() {
@@ -79,7 +85,8 @@ import Testing
 
     @Test func aWhollyIndentedCopyIsDedented() {
         let script = ["bin/b.sh": "#!/usr/bin/env bash\nset -eu\ncp $1 $1.bak\n"]
-        let reply = WholeFileReply.parse("bin/b.sh\n```bash\n    #!/usr/bin/env bash\n    set -eu\n\n    cp \"$1\" \"$1.bak\"\n```", allowed: script)
+        let reply = WholeFileReply.parse(
+            "bin/b.sh\n```bash\n    #!/usr/bin/env bash\n    set -eu\n\n    cp \"$1\" \"$1.bak\"\n```", allowed: script)
         #expect(reply.files.first?.content == "#!/usr/bin/env bash\nset -eu\n\ncp \"$1\" \"$1.bak\"\n")
         // A file whose lines are all indented anyway keeps them.
         let nested = ["n.txt": "  a\n  b\n"]

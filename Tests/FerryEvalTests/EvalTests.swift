@@ -1,18 +1,20 @@
 import FerryAgent
 import FerryCore
-@testable import FerryEval
 import FerryModels
 import FerryTesting
 import FerryWorkspace
 import Foundation
 import Testing
 
+@testable import FerryEval
+
 /// `ferry eval` on three tiny instances whose outcomes are known: one resolved, one failed, one that claims
 /// `verified` while the hidden tests fail.
 @Suite struct EvalTests {
     static let base = [
         "calc.py": "def add(a, b):\n    return a - b\n",
-        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
+        "test_calc.py":
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n",
     ]
     static let hiddenTest = """
         diff --git a/test_hidden.py b/test_hidden.py
@@ -31,21 +33,27 @@ import Testing
         +        self.assertEqual(add(10, 5), 15)
 
         """
-    static let gold = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    static let gold =
+        "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
 
     func instance(_ id: String, repo: String) -> EvalInstance {
         EvalInstance(
-            instanceID: id, repo: repo, problemStatement: "add() returns the wrong result; fix it", testPatch: Self.hiddenTest,
-            failToPass: ["test_hidden.H.test_negative", "test_hidden.H.test_large"], passToPass: ["test_calc.T.test_zero"],
+            instanceID: id, repo: repo, problemStatement: "add() returns the wrong result; fix it",
+            testPatch: Self.hiddenTest,
+            failToPass: ["test_hidden.H.test_negative", "test_hidden.H.test_large"],
+            passToPass: ["test_calc.T.test_zero"],
             patch: Self.gold, testCmd: "python3 -m unittest {test}", agentTestCmd: "python3 -m unittest")
     }
 
     func suite(_ instances: [EvalInstance]) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-suite-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-suite-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         let lines = try instances.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/suite.jsonl", atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: dir + "/suite.jsonl", atomically: true, encoding: .utf8)
         return dir + "/suite.jsonl"
     }
 
@@ -56,21 +64,27 @@ import Testing
     ]
     static let failedScript: [FakeStep] = [.call("finish", ["summary": "nothing to do"], usage: usage)]
     static let falseVerifiedScript: [FakeStep] = [
-        .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b if a >= 0 else 0"], usage: usage),
+        .call(
+            "edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b if a >= 0 else 0"],
+            usage: usage),
         .call("finish", ["summary": "fixed"], usage: usage),
     ]
 
-    func runEval(suite: String, out: String, script: [FakeStep], configure: (inout EvalOptions) -> Void = { _ in }) async throws -> EvalMetrics {
+    func runEval(suite: String, out: String, script: [FakeStep], configure: (inout EvalOptions) -> Void = { _ in })
+        async throws -> EvalMetrics
+    {
         var options = EvalOptions(suitePath: suite, outDirectory: out)
         configure(&options)
         let frozen = options
         return try await FakeModelServer.with(.openai, script: script) { server in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
             let client = ModelFactory.httpClient(for: profile)
             var config = FerryConfig(dataDirectory: out + "/unused")
             config.limits.repairRounds = 0
             config.firstAttempt = .off
-            let agent = EvalAgent(model: ModelFactory.make(profile: profile, apiKey: nil, client: client), config: config)
+            let agent = EvalAgent(
+                model: ModelFactory.make(profile: profile, apiKey: nil, client: client), config: config)
             do {
                 let metrics = try await EvalRunner(options: frozen, agent: agent).run()
                 try await client.shutdown()
@@ -93,7 +107,8 @@ import Testing
         }
         let out = outDirectory()
         let metrics = try await runEval(
-            suite: try suite(instances), out: out, script: Self.resolvedScript + Self.failedScript + Self.falseVerifiedScript)
+            suite: try suite(instances), out: out,
+            script: Self.resolvedScript + Self.failedScript + Self.falseVerifiedScript)
         #expect(metrics.total == 3)
         #expect(metrics.resolved == 1)
         #expect(abs(metrics.resolveRate - 1.0 / 3) < 1e-12)
@@ -128,12 +143,15 @@ import Testing
 
     @Test func resumeContinuesWhereItStopped() async throws {
         let instances = [
-            instance("a", repo: try await FixtureRepo.make(Self.base)), instance("b", repo: try await FixtureRepo.make(Self.base)),
+            instance("a", repo: try await FixtureRepo.make(Self.base)),
+            instance("b", repo: try await FixtureRepo.make(Self.base)),
         ]
         let suitePath = try suite(instances)
         let out = outDirectory()
         // The first run is "interrupted" after instance a.
-        let first = try await runEval(suite: suitePath, out: out, script: Self.resolvedScript) { $0.instanceIDs = ["a"] }
+        let first = try await runEval(suite: suitePath, out: out, script: Self.resolvedScript) {
+            $0.instanceIDs = ["a"]
+        }
         #expect(first.total == 1)
         // Without --resume the results are protected.
         await #expect(throws: FerryError.self) { _ = try await self.runEval(suite: suitePath, out: out, script: []) }
@@ -149,7 +167,9 @@ import Testing
         let good = instance("good", repo: try await FixtureRepo.make(Self.base))
         let bad = instance("bad-clone", repo: "file:///nonexistent/ferry/repo.git")
         let out = outDirectory()
-        let metrics = try await runEval(suite: try suite([bad, good]), out: out, script: Self.resolvedScript) { $0.jobs = 2 }
+        let metrics = try await runEval(suite: try suite([bad, good]), out: out, script: Self.resolvedScript) {
+            $0.jobs = 2
+        }
         #expect(metrics.total == 2)
         #expect(metrics.errors == 1)
         #expect(metrics.resolved == 1)
@@ -168,8 +188,10 @@ import Testing
     @Test func validateChecksGoldAndBase() async throws {
         let repo = try await FixtureRepo.make(Self.base)
         var broken = instance("broken", repo: repo)
-        broken.patch = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return b - a\n"
-        let options = EvalOptions(suitePath: try suite([instance("fine", repo: repo), broken]), outDirectory: outDirectory())
+        broken.patch =
+            "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return b - a\n"
+        let options = EvalOptions(
+            suitePath: try suite([instance("fine", repo: repo), broken]), outDirectory: outDirectory())
         let checks = try await EvalRunner(options: options, agent: nil).validate()
         #expect(checks.map(\.instanceID) == ["broken", "fine"])
         #expect(checks[1].valid)
@@ -178,8 +200,11 @@ import Testing
     }
 
     @Test func plainDirectoriesAndStringEncodedTestLists() throws {
-        let line = #"{"instance_id":"x","repo":"tasks/x/repo","problem_statement":"p","test_patch":"","FAIL_TO_PASS":"[\"a\", \"b\"]","PASS_TO_PASS":"[]","version":1.0}"#
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-suite-\(UUID().uuidString.prefix(8))").path
+        let line =
+            #"{"instance_id":"x","repo":"tasks/x/repo","problem_statement":"p","test_patch":"","FAIL_TO_PASS":"[\"a\", \"b\"]","PASS_TO_PASS":"[]","version":1.0}"#
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-suite-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try line.write(toFile: dir + "/s.jsonl", atomically: true, encoding: .utf8)
         let loaded = try EvalInstance.load(suite: dir + "/s.jsonl")
@@ -200,20 +225,31 @@ import Testing
     }
 
     @Test func pytestAndSympyParsers() {
-        let pytest = "PASSED tests/test_a.py::test_one\nFAILED tests/test_a.py::test_two - AssertionError: x\nERROR tests/test_b.py::test_three\nXFAIL tests/test_a.py::test_four\n"
-        #expect(HiddenTests.parsePytest(pytest) == [
-            "tests/test_a.py::test_one": true, "tests/test_a.py::test_two": false, "tests/test_b.py::test_three": false,
-            "tests/test_a.py::test_four": true,
-        ])
+        let pytest =
+            "PASSED tests/test_a.py::test_one\nFAILED tests/test_a.py::test_two - AssertionError: x\nERROR tests/test_b.py::test_three\nXFAIL tests/test_a.py::test_four\n"
+        #expect(
+            HiddenTests.parsePytest(pytest) == [
+                "tests/test_a.py::test_one": true, "tests/test_a.py::test_two": false,
+                "tests/test_b.py::test_three": false,
+                "tests/test_a.py::test_four": true,
+            ])
         let sympy = "test_ccode_Relational ok\ntest_ccode_sinc F\ntest_other E\ntest_expected f\n"
-        #expect(HiddenTests.parseSympy(sympy) == ["test_ccode_Relational": true, "test_ccode_sinc": false, "test_other": false, "test_expected": true])
+        #expect(
+            HiddenTests.parseSympy(sympy) == [
+                "test_ccode_Relational": true, "test_ccode_sinc": false, "test_other": false, "test_expected": true,
+            ])
     }
 }
 
 extension EvalTests {
     @Test func predictionsFromElsewhereAreScored() async throws {
-        let instances = [instance("p1", repo: try await FixtureRepo.make(Self.base)), instance("p2", repo: try await FixtureRepo.make(Self.base))]
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pred-\(UUID().uuidString.prefix(8))").path
+        let instances = [
+            instance("p1", repo: try await FixtureRepo.make(Self.base)),
+            instance("p2", repo: try await FixtureRepo.make(Self.base)),
+        ]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-pred-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let line = JSONValue.object(["instance_id": "p1", "model_patch": .string(Self.gold)]).jsonString
         try line.write(toFile: dir + "/preds.jsonl", atomically: true, encoding: .utf8)
@@ -230,8 +266,11 @@ extension EvalTests {
     /// official tests still apply and decide.
     @Test func testsTheAgentAddedToTheTestPatchsFilesDoNotConflict() async throws {
         let instances = [instance("c1", repo: try await FixtureRepo.make(Self.base))]
-        let ownTest = "diff --git a/test_hidden.py b/test_hidden.py\nnew file mode 100644\n--- /dev/null\n+++ b/test_hidden.py\n@@ -0,0 +1,2 @@\n+import unittest\n+# the agent's own test\n"
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pred-\(UUID().uuidString.prefix(8))").path
+        let ownTest =
+            "diff --git a/test_hidden.py b/test_hidden.py\nnew file mode 100644\n--- /dev/null\n+++ b/test_hidden.py\n@@ -0,0 +1,2 @@\n+import unittest\n+# the agent's own test\n"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-pred-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let line = JSONValue.object(["instance_id": "c1", "model_patch": .string(Self.gold + ownTest)]).jsonString
         try line.write(toFile: dir + "/preds.jsonl", atomically: true, encoding: .utf8)
@@ -267,7 +306,10 @@ extension EvalTests {
 
     @Test func parsesSpecsAndPicksByRepoAndVersion() throws {
         let catalog = try EnvironmentCatalog.parse(Self.specs)
-        let spec = try #require(try catalog.spec(for: EvalInstance(instanceID: "a", repo: "acme/widgets", problemStatement: "", failToPass: [], version: "1.1")))
+        let spec = try #require(
+            try catalog.spec(
+                for: EvalInstance(
+                    instanceID: "a", repo: "acme/widgets", problemStatement: "", failToPass: [], version: "1.1")))
         #expect(spec.python == "3.11" && spec.pythonpath == ["src"] && spec.services.first?.port == 8765)
         let prepared = PreparedEnvironment(spec: spec, venv: "/cache/v")
         let variables = prepared.variables(scoringCopy: "/work/copy", hostPath: "/usr/bin")
@@ -275,9 +317,13 @@ extension EvalTests {
         #expect(variables["WIDGETS_MODE"] == "test")
         #expect(prepared.servicesPrologue.contains("8765"))
         // A repository without specs uses the suite's python; a known repository at an unknown version is an error.
-        #expect(try catalog.spec(for: EvalInstance(instanceID: "b", repo: "other/x", problemStatement: "", failToPass: [])) == nil)
+        #expect(
+            try catalog.spec(for: EvalInstance(instanceID: "b", repo: "other/x", problemStatement: "", failToPass: []))
+                == nil)
         #expect(throws: FerryError.self) {
-            try catalog.spec(for: EvalInstance(instanceID: "c", repo: "acme/widgets", problemStatement: "", failToPass: [], version: "9.9"))
+            try catalog.spec(
+                for: EvalInstance(
+                    instanceID: "c", repo: "acme/widgets", problemStatement: "", failToPass: [], version: "9.9"))
         }
         #expect(catalog.exclusions["acme__widgets-2"]?.tests == [])
         #expect(catalog.exclusions["acme__widgets-3"]?.tests == ["tests/test_w.py::test_download"])
@@ -286,7 +332,10 @@ extension EvalTests {
     @Test func badSpecsAreClearErrors() {
         for (text, expected) in [
             ("[[environment]]\nrepo = \"a/b\"\nversions = [\"1\"]\n", "needs repo and python"),
-            ("[[environment]]\nrepo = \"a/b\"\npython = \"3.9\"\nversions = [\"1\"]\npip = [\"x\"]\n", "unknown key 'pip'"),
+            (
+                "[[environment]]\nrepo = \"a/b\"\npython = \"3.9\"\nversions = [\"1\"]\npip = [\"x\"]\n",
+                "unknown key 'pip'"
+            ),
             ("[[exclude]]\ninstance = \"x\"\n", "needs instance and a reason"),
             ("[envs]\n", "unknown key 'envs'"),
             ("[[environment]\n", "not valid TOML"),
@@ -327,8 +376,10 @@ extension EvalTests {
         ]
         let text = EvalReport.markdown(EvalMetrics(label: "mined", results: results), results)
         // Oldest release first, by number (2.9 before 2.10); instances without a version are left out of the table.
-        #expect(text.contains("## By version\n\n| repository | version | resolved | counted | rate |\n|---|---|---:|---:|---:|\n"
-            + "| — | 2.9 | 1 | 2 | 50.0% |\n| — | 2.10 | 1 | 1 | 100.0% |\n\n"))
+        #expect(
+            text.contains(
+                "## By version\n\n| repository | version | resolved | counted | rate |\n|---|---|---:|---:|---:|\n"
+                    + "| — | 2.9 | 1 | 2 | 50.0% |\n| — | 2.10 | 1 | 1 | 100.0% |\n\n"))
         // The version is in results.jsonl, and one version alone makes no table.
         let decoded = try JSONDecoder().decode(InstanceResult.self, from: JSONEncoder().encode(results[0]))
         #expect(decoded.version == "2.10")
@@ -347,12 +398,15 @@ extension EvalTests {
 extension EnvironmentSpecTests {
     /// The interpreter this machine's `python3` is, as a spec would name it ("3.11").
     static func hostPythonVersion() async throws -> String {
-        let output = try await HostCommand.run("python3", ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], in: "/")
+        let output = try await HostCommand.run(
+            "python3", ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], in: "/")
         return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func aVenvIsBuiltOnceAndReused() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-envs-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-envs-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spec = EnvironmentSpec(
             repo: "acme/widgets", versions: ["1.0"], python: try await Self.hostPythonVersion(), requirements: [],

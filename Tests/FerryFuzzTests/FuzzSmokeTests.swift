@@ -18,7 +18,10 @@ import Testing
         for target in FuzzTarget.allCases {
             let report = await Self.fuzz(target, count: 400, seed: 42)
             #expect(report.executions == 400)
-            #expect(report.violations.isEmpty, "\(target): \(report.violations.prefix(3).map { "\($0.problem): \($0.input.prefix(200).debugDescription)" })")
+            #expect(
+                report.violations.isEmpty,
+                "\(target): \(report.violations.prefix(3).map { "\($0.problem): \($0.input.prefix(200).debugDescription)" })"
+            )
             // The mutations reach more than one kind of answer, or the generator is not doing its job.
             #expect(report.outcomes.count >= 2, "\(target): \(report.outcomes)")
         }
@@ -27,7 +30,12 @@ import Testing
     @Test func theSameSeedGivesTheSameInputs() {
         var a = HostileText(seed: 7)
         var b = HostileText(seed: 7)
-        let inputs = (0..<20).map { _ in (a.mutate("calc.py\n```python\nx\n```", corpus: ["{}"]), b.mutate("calc.py\n```python\nx\n```", corpus: ["{}"])) }
+        let inputs = (0..<20).map { _ in
+            (
+                a.mutate("calc.py\n```python\nx\n```", corpus: ["{}"]),
+                b.mutate("calc.py\n```python\nx\n```", corpus: ["{}"])
+            )
+        }
         #expect(inputs.allSatisfy { $0.0 == $0.1 })
         #expect(Set(inputs.map(\.0)).count > 5)
     }

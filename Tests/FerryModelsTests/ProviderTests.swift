@@ -13,7 +13,8 @@ import Testing
     static let fastRetry = RetryPolicy(maxAttempts: 3, baseDelay: 0.01, maxDelay: 2)
 
     func withModel<T: Sendable>(
-        _ flavor: FakeModelServer.Flavor, script: [FakeStep], profile edit: @Sendable (inout ModelProfile) -> Void = { _ in },
+        _ flavor: FakeModelServer.Flavor, script: [FakeStep],
+        profile edit: @Sendable (inout ModelProfile) -> Void = { _ in },
         _ body: @Sendable (any ChatModel, FakeModelServer) async throws -> T
     ) async throws -> T {
         try await FakeModelServer.with(flavor, script: script) { server in
@@ -22,7 +23,8 @@ import Testing
                 model: flavor == .openai ? "gpt-4.1-mini" : "claude-sonnet-4-5", apiKeyEnv: "TEST_KEY")
             edit(&profile)
             let client = ModelFactory.httpClient(for: profile)
-            let model = ModelFactory.make(profile: profile, apiKey: "test-key-123456", client: client, retry: Self.fastRetry)
+            let model = ModelFactory.make(
+                profile: profile, apiKey: "test-key-123456", client: client, retry: Self.fastRetry)
             do {
                 let result = try await body(model, server)
                 try await client.shutdown()
@@ -36,14 +38,23 @@ import Testing
 
     static let request = ChatRequest(
         messages: [.system("sys"), .user("hi")],
-        tools: [ToolSpec(name: "read_file", description: "Read", parameters: ["type": "object", "properties": ["path": ["type": "string"]]])])
+        tools: [
+            ToolSpec(
+                name: "read_file", description: "Read",
+                parameters: ["type": "object", "properties": ["path": ["type": "string"]]])
+        ])
 
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func streamedReplyWithToolCallAndUsage(flavor: FakeModelServer.Flavor) async throws {
         let usage = Usage(inputTokens: 1_000, outputTokens: 50, cachedInputTokens: 600)
-        let reply = try await withModel(flavor, script: [
-            .reply(text: "Reading the file.", toolCalls: [FakeToolCall(name: "read_file", arguments: #"{"path": "cart.py"}"#)], usage: usage)
-        ]) { model, _ in try await model.complete(Self.request) }
+        let reply = try await withModel(
+            flavor,
+            script: [
+                .reply(
+                    text: "Reading the file.",
+                    toolCalls: [FakeToolCall(name: "read_file", arguments: #"{"path": "cart.py"}"#)], usage: usage)
+            ]
+        ) { model, _ in try await model.complete(Self.request) }
         #expect(reply.content == "Reading the file.")
         #expect(reply.toolCalls.count == 1)
         #expect(reply.toolCalls.first?.name == "read_file")
@@ -66,9 +77,16 @@ import Testing
 
     @Test func anthropicRequestMarksTheStablePrefixForCaching() async throws {
         let body = try await withModel(.anthropic, script: [.reply(text: "ok")]) { model, server in
-            _ = try await model.complete(ChatRequest(
-                messages: [.system("sys"), .user("task"), ChatMessage(role: .assistant, content: "", toolCalls: [ToolCall(id: "t1", name: "read_file", arguments: #"{"path":"a"}"#)]), .tool("contents", callID: "t1", name: "read_file")],
-                tools: Self.request.tools))
+            _ = try await model.complete(
+                ChatRequest(
+                    messages: [
+                        .system("sys"), .user("task"),
+                        ChatMessage(
+                            role: .assistant, content: "",
+                            toolCalls: [ToolCall(id: "t1", name: "read_file", arguments: #"{"path":"a"}"#)]),
+                        .tool("contents", callID: "t1", name: "read_file"),
+                    ],
+                    tools: Self.request.tools))
             return server.requests[0]
         }
         #expect(body["system"]?.lastElement?["cache_control"] == ["type": "ephemeral"])
@@ -83,9 +101,12 @@ import Testing
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func retriesAfter429HonouringRetryAfter(flavor: FakeModelServer.Flavor) async throws {
         let started = ContinuousClock.now
-        let (reply, count) = try await withModel(flavor, script: [
-            .status(429, headers: ["Retry-After": "1"]), .reply(text: "after the wait"),
-        ]) { model, server in (try await model.complete(Self.request), server.requests.count) }
+        let (reply, count) = try await withModel(
+            flavor,
+            script: [
+                .status(429, headers: ["Retry-After": "1"]), .reply(text: "after the wait"),
+            ]
+        ) { model, server in (try await model.complete(Self.request), server.requests.count) }
         #expect(reply.content == "after the wait")
         #expect(count == 2)
         #expect(ContinuousClock.now - started >= .milliseconds(950))
@@ -93,25 +114,34 @@ import Testing
 
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func retriesServerErrorsAndCutStreams(flavor: FakeModelServer.Flavor) async throws {
-        let reply = try await withModel(flavor, script: [.status(500), .cutStream(text: "partial"), .reply(text: "whole")]) { model, _ in
+        let reply = try await withModel(
+            flavor, script: [.status(500), .cutStream(text: "partial"), .reply(text: "whole")]
+        ) { model, _ in
             try await model.complete(Self.request)
         }
         #expect(reply.content == "whole")
     }
 
     @Test func givesUpAfterTheLastAttempt() async throws {
-        await #expect { try await self.withModel(.openai, script: [.status(503), .status(503), .status(503)]) { model, _ in try await model.complete(Self.request) } } throws: { error in
+        await #expect {
+            try await self.withModel(.openai, script: [.status(503), .status(503), .status(503)]) { model, _ in
+                try await model.complete(Self.request)
+            }
+        } throws: { error in
             (error as? FerryError)?.message.contains("HTTP 503") == true
         }
     }
 
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func rejectedKeyIsNotRetriedAndNamesTheVariable(flavor: FakeModelServer.Flavor) async throws {
-        let count = try await withModel(flavor, script: [.status(401, body: #"{"error":{"message":"invalid x-api-key"}}"#), .reply(text: "never")]) { model, server in
+        let count = try await withModel(
+            flavor, script: [.status(401, body: #"{"error":{"message":"invalid x-api-key"}}"#), .reply(text: "never")]
+        ) { model, server in
             await #expect { try await model.complete(Self.request) } throws: { error in
                 let error = error as? FerryError
                 return error?.code == .modelAuth && error?.message.contains("$TEST_KEY") == true
-                    && error?.message.contains("invalid x-api-key") == true && error?.message.contains("test-key-123456") == false
+                    && error?.message.contains("invalid x-api-key") == true
+                    && error?.message.contains("test-key-123456") == false
             }
             return server.requests.count
         }
@@ -123,7 +153,8 @@ import Testing
             await #expect { try await model.complete(Self.request) } throws: { error in
                 let message = (error as? FerryError)?.message ?? ""
                 // Both possible causes: the URL and the model.
-                return message.contains("\(server.baseURL)/chat/completions answered HTTP 404") && message.contains("the URL is wrong")
+                return message.contains("\(server.baseURL)/chat/completions answered HTTP 404")
+                    && message.contains("the URL is wrong")
                     && message.contains("the model 'gpt-nope' does not exist there")
             }
         }
@@ -137,12 +168,14 @@ import Testing
         // A retry policy whose first retry alone would wait 15–30 s: the refusal must not wait through any of it.
         // (With the standard 1 s base a 5 s bound told a retry from a loaded machine badly.)
         let model = ModelFactory.make(
-            profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 5, baseDelay: 30, maxDelay: 60))
+            profile: profile, apiKey: nil, client: client,
+            retry: RetryPolicy(maxAttempts: 5, baseDelay: 30, maxDelay: 60))
         let started = ContinuousClock.now
         await #expect { try await model.complete(Self.request) } throws: { error in
             let error = error as? FerryError
             return error?.code == .modelUnreachable
-                && error?.message.contains("nothing is listening at http://127.0.0.1:\(port)/v1/chat/completions") == true
+                && error?.message.contains("nothing is listening at http://127.0.0.1:\(port)/v1/chat/completions")
+                    == true
                 && error?.message.contains("base_url of the model profile 'x'") == true
         }
         #expect(ContinuousClock.now - started < .seconds(15))
@@ -160,7 +193,13 @@ import Testing
     }
 
     @Test func idleStreamTimesOut() async throws {
-        _ = try await withModel(.openai, script: [.delay(seconds: 3, then: FakeReply(text: "late")), .delay(seconds: 3, then: FakeReply(text: "late")), .delay(seconds: 3, then: FakeReply(text: "late"))], profile: { $0.idleTimeoutSeconds = 0.5 }) { model, _ in
+        _ = try await withModel(
+            .openai,
+            script: [
+                .delay(seconds: 3, then: FakeReply(text: "late")), .delay(seconds: 3, then: FakeReply(text: "late")),
+                .delay(seconds: 3, then: FakeReply(text: "late")),
+            ], profile: { $0.idleTimeoutSeconds = 0.5 }
+        ) { model, _ in
             await #expect { try await model.complete(Self.request) } throws: { error in
                 (error as? FerryError)?.code == .modelTimeout
             }
@@ -168,21 +207,34 @@ import Testing
     }
 
     @Test func malformedToolArgumentsReachTheLoopVerbatim() async throws {
-        let reply = try await withModel(.openai, script: [.reply(toolCalls: [FakeToolCall(name: "edit_file", arguments: #"{"path": "a.py", "old": "#)])]) { model, _ in
+        let reply = try await withModel(
+            .openai,
+            script: [.reply(toolCalls: [FakeToolCall(name: "edit_file", arguments: #"{"path": "a.py", "old": "#)])]
+        ) { model, _ in
             try await model.complete(Self.request)
         }
         #expect(reply.toolCalls.first?.arguments == #"{"path": "a.py", "old": "#)
         var machine = AgentMachine(history: [.system("s")], limits: AgentLimits(), contextWindow: 10_000)
         _ = machine.handle(.start(now: 0))
-        guard case .callModel(let history) = machine.handle(.modelReplied(reply, cost: 0, now: 0)) else { Issue.record("expected retry"); return }
+        guard case .callModel(let history) = machine.handle(.modelReplied(reply, cost: 0, now: 0)) else {
+            Issue.record("expected retry")
+            return
+        }
         #expect(history.last?.content.contains("not a valid JSON object") == true)
     }
 
     @Test func textProtocolOverOpenAIParsesQwenToolCalls() async throws {
-        let reply = try await withModel(.openai, script: [.reply(text: "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.py\"}}\n</tool_call>")], profile: { $0.toolProtocol = .text }) { model, server in
+        let reply = try await withModel(
+            .openai,
+            script: [
+                .reply(
+                    text: "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.py\"}}\n</tool_call>")
+            ], profile: { $0.toolProtocol = .text }
+        ) { model, server in
             let reply = try await model.complete(Self.request)
             #expect(server.requests[0]["tools"] == nil)
-            #expect(server.requests[0]["messages"]?.element(0)?["content"]?.stringValue?.contains("`read_file`") == true)
+            #expect(
+                server.requests[0]["messages"]?.element(0)?["content"]?.stringValue?.contains("`read_file`") == true)
             return reply
         }
         #expect(reply.toolCalls.first?.name == "read_file")
@@ -194,7 +246,8 @@ import Testing
         #expect(PriceCatalog.standard.price(for: "openai/gpt-4.1-mini")?.output == 1.6)
         #expect(PriceCatalog.standard.price(for: "gpt-4.1-mini")?.input == 0.4)  // longest prefix beats gpt-4.1
         #expect(PriceCatalog.standard.price(for: "mystery-model") == nil)
-        let cost = Price(input: 2, output: 8, cachedInput: 0.5).cost(of: Usage(inputTokens: 1_000_000, outputTokens: 100_000, cachedInputTokens: 400_000))
+        let cost = Price(input: 2, output: 8, cachedInput: 0.5).cost(
+            of: Usage(inputTokens: 1_000_000, outputTokens: 100_000, cachedInputTokens: 400_000))
         #expect(abs(cost - (0.6 * 2 + 0.4 * 0.5 + 0.1 * 8)) < 1e-9)
     }
 
@@ -239,8 +292,10 @@ extension JSONValue {
             #"{"choices":[],"prompt_progress":{"total":600,"cache":0,"processed":512,"time_ms":1800}}"#,
             #"{"choices":[],"prompt_progress":{"total":600,"cache":0,"processed":600,"time_ms":2100}}"#,
         ]
-        try await FakeModelServer.with(.openai, script: [.events(progress, then: FakeReply(text: "calc.py:1"))]) { server in
-            let profile = ModelProfile(name: "local", provider: .local, baseURL: server.baseURL, model: "qwen", apiKeyEnv: "")
+        try await FakeModelServer.with(.openai, script: [.events(progress, then: FakeReply(text: "calc.py:1"))]) {
+            server in
+            let profile = ModelProfile(
+                name: "local", provider: .local, baseURL: server.baseURL, model: "qwen", apiKeyEnv: "")
             let client = ModelFactory.httpClient(for: profile)
             let model = ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: .standard)
             let seen = Locked<[String]>([])

@@ -16,7 +16,9 @@ import Testing
         return (try BubblewrapRunner(policy: policy, hostEnvironment: host), repo)
     }
 
-    func run(_ runner: some CommandRunner, _ script: String, in dir: String, timeout: Double = 30) async throws -> CommandResult {
+    func run(_ runner: some CommandRunner, _ script: String, in dir: String, timeout: Double = 30) async throws
+        -> CommandResult
+    {
         try await runner.run(CommandRequest(script: script, workingDirectory: dir, timeoutSeconds: timeout))
     }
 
@@ -95,7 +97,8 @@ import Testing
     @Test func directRunnerTimeoutKillsTheProcessGroup() async throws {
         let repo = try await FixtureRepo.make(["a": ""])
         let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
-        let result = try await run(runner, "(while true; do echo t >> ticks; sleep 0.1; done) & sleep 1000", in: repo, timeout: 1)
+        let result = try await run(
+            runner, "(while true; do echo t >> ticks; sleep 0.1; done) & sleep 1000", in: repo, timeout: 1)
         #expect(result.timedOut)
         let count = { (try? String(contentsOfFile: repo + "/ticks", encoding: .utf8))?.count ?? 0 }
         let after = count()

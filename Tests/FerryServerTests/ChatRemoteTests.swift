@@ -12,18 +12,23 @@ import Testing
 @Suite struct ChatRemoteTests {
     @Test func runGoesToTheServerAndItsDiffIsAppliedToTheClone() async throws {
         let binary = CrashTests.packageRoot + "/.build/debug/ferry"
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "install tmux (scripts/setup.sh --test-clients)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"),
+            "install tmux (scripts/setup.sh --test-clients)")
         let origin = try await FixtureRepo.make(CalcFixture.files)
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-chat-remote-\(UUID().uuidString.prefix(8))").path
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-chat-remote-\(UUID().uuidString.prefix(8))"
+        ).path
         let clone = home + "/clone"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         _ = try await Git(home).run("clone", "--quiet", origin, clone)
         let server = try TeamServer(dataDirectory: home + "/server", policy: .tests(data: home + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
-        _ = try await server.store.createProject(Project(
-            id: "prj_calc", tenantID: tenant.id, name: "calc", repo: origin, base: "main", model: nil,
-            testCommand: "python3 -m unittest", createdAt: Date()))
+        _ = try await server.store.createProject(
+            Project(
+                id: "prj_calc", tenantID: tenant.id, name: "calc", repo: origin, base: "main", model: nil,
+                testCommand: "python3 -m unittest", createdAt: Date()))
         let (_, member) = try await server.store.createKey(tenantID: tenant.id, role: .member)
         var config = FerryConfig(dataDirectory: home + "/server/runs")
         config.firstAttempt = .off
@@ -31,7 +36,8 @@ import Testing
 
         try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
             try fake.writeConfig(configHome: home + "/config")
-            let (worker, client) = fakeWorker(fake, server: server, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2)
+            let (worker, client) = fakeWorker(
+                fake, server: server, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2)
             try await server.serving(workers: [worker]) { port in
                 let terminal = TmuxTerminal()
                 defer { terminal.kill() }
@@ -53,7 +59,8 @@ import Testing
                 try await terminal.wait(for: "took back")
                 #expect(try String(contentsOfFile: clone + "/calc.py", encoding: .utf8).contains("a - b"))
                 // The task is the team's: on the server, made by the member's key.
-                let tasks = try await server.store.tasks(tenantID: tenant.id, filter: TaskFilter(), limit: 10, after: nil)
+                let tasks = try await server.store.tasks(
+                    tenantID: tenant.id, filter: TaskFilter(), limit: 10, after: nil)
                 #expect(tasks.count == 1 && tasks.first?.state.apiName == "verified")
                 try await terminal.type("/quit")
                 try await terminal.wait(for: "resume with ferry chat")

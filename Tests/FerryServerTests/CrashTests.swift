@@ -17,24 +17,32 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
         let url = try PostgresCluster.freshDatabase()
         let repo = try await FixtureRepo.make(ServerAPITests.files)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-crash-\(UUID().uuidString.prefix(8))").path
-        let server = try await TeamServer.postgres(url: url, dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-crash-\(UUID().uuidString.prefix(8))"
+        ).path
+        let server = try await TeamServer.postgres(
+            url: url, dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
-        let project = try await server.store.createProject(Project(
-            id: "prj_crash", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: "fake",
-            testCommand: "python3 -m unittest", createdAt: Date()))
+        let project = try await server.store.createProject(
+            Project(
+                id: "prj_crash", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: "fake",
+                testCommand: "python3 -m unittest", createdAt: Date()))
 
         // The first attempt's model call never answers; the rescued attempt gets the fix.
         let script: [FakeStep] = [.delay(seconds: 60, then: FakeReply(text: "too late"))] + ServerAPITests.script
         try await FakeModelServer.with(.openai, script: script) { fake in
             try fake.writeConfig(configHome: root + "/config")
             let (task, _) = try await server.store.createTask(
-                NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"), tenantID: tenant.id, now: Date())
+                NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"), tenantID: tenant.id,
+                now: Date())
 
             let worker = Process()
             worker.executableURL = URL(fileURLWithPath: binary)
-            worker.arguments = ["worker", "--database", url, "--lease-seconds", "3", "--project-root", FileManager.default.temporaryDirectory.path]
+            worker.arguments = [
+                "worker", "--database", url, "--lease-seconds", "3", "--project-root",
+                FileManager.default.temporaryDirectory.path,
+            ]
             var environment = ProcessInfo.processInfo.environment
             environment["XDG_CONFIG_HOME"] = root + "/config"
             environment["XDG_DATA_HOME"] = root + "/data"
@@ -92,7 +100,9 @@ import Testing
             // The killed attempt's run is closed by the rescuer, not left "running".
             let firstRun = try #require(first.runID)
             let lost = try #require(try await server.runStore.run(firstRun))
-            #expect(lost.status == .interrupted && lost.reason.contains("attempt 1 of task \(task.id) was lost"), "\(lost.reason)")
+            #expect(
+                lost.status == .interrupted && lost.reason.contains("attempt 1 of task \(task.id) was lost"),
+                "\(lost.reason)")
         }
     }
 }

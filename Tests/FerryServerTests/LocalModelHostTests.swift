@@ -10,11 +10,14 @@ import Testing
 /// The embedded model inside a server: one llama.cpp server per process (a stand-in here), started on first need,
 /// shared by the workers, stopped with the server.
 @Suite struct LocalModelHostTests {
-    static let standIn = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
+    static let standIn =
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
         + "/Fixtures/fake-llama-server.py"
 
     @Test func theLocalServerStartsOnceIsSharedAndStopsWithTheHost() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-host-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-host-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "ok".write(toFile: dir + "/m.gguf", atomically: true, encoding: .utf8)
         var profile = FerryConfig.builtinProfiles["local"]!
@@ -36,7 +39,9 @@ import Testing
     }
 
     @Test func noModelYetIsAClearErrorForTheTask() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-host-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-host-\(UUID().uuidString.prefix(8))"
+        ).path
         var profile = FerryConfig.builtinProfiles["local"]!
         profile.baseURL = "http://127.0.0.1:9/v1"
         let host = LocalModelHost(cache: LocalCache(root: dir))

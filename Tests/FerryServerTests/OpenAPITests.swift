@@ -9,29 +9,40 @@ import Testing
 /// The OpenAPI document is the contract: every operation it names is served, and answers with a status it lists
 /// (errors as problem documents). A small, fixed version of what schemathesis does at random.
 @Suite struct OpenAPITests {
-    static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let document =
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path + "/docs/openapi.yaml"
 
     /// (method, path, documented statuses, the statuses whose body is a problem document), read line by line from the
     /// document's layout.
     static func operations() throws -> [(method: String, path: String, statuses: Set<Int>, problems: Set<Int>)] {
-        let lines = try String(contentsOfFile: document, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try String(contentsOfFile: document, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
         var result: [(String, String, Set<Int>, Set<Int>)] = []
         var path: String?
         var inPaths = false
         for line in lines {
-            if line == "paths:" { inPaths = true; continue }
+            if line == "paths:" {
+                inPaths = true
+                continue
+            }
             if inPaths, !line.hasPrefix(" "), !line.isEmpty { break }
             guard inPaths else { continue }
-            if line.hasPrefix("  /"), line.hasSuffix(":") { path = String(line.dropFirst(2).dropLast()); continue }
+            if line.hasPrefix("  /"), line.hasSuffix(":") {
+                path = String(line.dropFirst(2).dropLast())
+                continue
+            }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("    "), !line.hasPrefix("     "), let method = ["get:", "post:", "put:", "delete:"].first(where: { trimmed == $0 }),
+            if line.hasPrefix("    "), !line.hasPrefix("     "),
+                let method = ["get:", "post:", "put:", "delete:"].first(where: { trimmed == $0 }),
                 let path
             {
                 result.append((String(method.dropLast()).uppercased(), path, [], []))
                 continue
             }
-            if let status = trimmed.split(separator: ":").first.flatMap({ Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "\""))) }),
+            if let status = trimmed.split(separator: ":").first.flatMap({
+                Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+            }),
                 trimmed.hasPrefix("\""), !result.isEmpty
             {
                 result[result.count - 1].2.insert(status)
@@ -44,13 +55,16 @@ import Testing
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
         let operations = try Self.operations()
         #expect(operations.count == 29)
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-openapi-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-openapi-\(UUID().uuidString.prefix(8))"
+        ).path
         let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         let admin = try #require(try await server.bootstrap())
         // With models, so the assistant surfaces (/mcp, /v1/chat/completions, /v1/models) are served too. No request
         // here reaches the model.
         var config = FerryConfig(dataDirectory: data + "/runs")
-        config.profiles["none"] = ModelProfile(name: "none", provider: .openai, baseURL: "http://127.0.0.1:9/v1", model: "none", apiKeyEnv: "")
+        config.profiles["none"] = ModelProfile(
+            name: "none", provider: .openai, baseURL: "http://127.0.0.1:9/v1", model: "none", apiKeyEnv: "")
         config.defaultModel = "none"
         let models = ModelPool(config: config, environment: [:])
         try await server.serving(models: models) { port in
@@ -62,14 +76,19 @@ import Testing
                 let path = operation.path.replacingOccurrences(of: "{id}", with: "nope")
                 for key in [admin, nil] {
                     let reply = try await client.send(
-                        HTTPMethod(rawValue: operation.method), path, key: key, body: operation.method == "GET" || operation.method == "DELETE" ? nil : [:])
+                        HTTPMethod(rawValue: operation.method), path, key: key,
+                        body: operation.method == "GET" || operation.method == "DELETE" ? nil : [:])
                     #expect(
                         operation.statuses.contains(reply.status),
-                        "\(operation.method) \(operation.path) answered \(reply.status), documented \(operation.statuses.sorted())")
+                        "\(operation.method) \(operation.path) answered \(reply.status), documented \(operation.statuses.sorted())"
+                    )
                     if reply.status >= 400 {
                         // Problem documents, except where the document names another shape (OpenAI's, JSON-RPC's).
-                        let expected = operation.problems.contains(reply.status) ? "application/problem+json" : "application/json"
-                        #expect(reply.contentType == expected, "\(operation.method) \(operation.path) \(reply.status): \(reply.body)")
+                        let expected =
+                            operation.problems.contains(reply.status) ? "application/problem+json" : "application/json"
+                        #expect(
+                            reply.contentType == expected,
+                            "\(operation.method) \(operation.path) \(reply.status): \(reply.body)")
                     }
                 }
             }

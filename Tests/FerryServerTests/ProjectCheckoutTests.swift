@@ -1,11 +1,12 @@
 import FerryAgent
 import FerryCore
 import FerryModels
-@testable import FerryServer
 import FerryTesting
 import FerryWorkspace
 import Foundation
 import Testing
+
+@testable import FerryServer
 
 /// A project given as a git URL is cloned once by the worker and fetched before each task, so a task starts from
 /// the remote's current base. The remote is served over real HTTP (git's dumb protocol from a file server).
@@ -20,7 +21,9 @@ import Testing
     /// A bare remote cloned from the fixture repository under `root`, published for HTTP.
     static func bareRemote() async throws -> (source: String, root: String) {
         let source = try await FixtureRepo.make(ServerAPITests.files)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-url-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-url-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         _ = try await Git(root).run("clone", "--quiet", "--bare", source, root + "/remote.git")
         _ = try await Git(root + "/remote.git").run("update-server-info")
@@ -31,9 +34,10 @@ import Testing
         let server = try TeamServer(dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
-        let project = try await server.store.createProject(Project(
-            id: "prj_url", tenantID: tenant.id, name: "calc", repo: repo, base: "main",
-            model: nil, testCommand: "python3 -m unittest", createdAt: Date(), push: push))
+        let project = try await server.store.createProject(
+            Project(
+                id: "prj_url", tenantID: tenant.id, name: "calc", repo: repo, base: "main",
+                model: nil, testCommand: "python3 -m unittest", createdAt: Date(), push: push))
         return Remote(source: "", root: root, server: server, project: project)
     }
 
@@ -45,8 +49,10 @@ import Testing
         return try await FakeModelServer.with(.openai, script: ServerAPITests.script) { fake in
             let (worker, client) = fakeWorker(fake, server: remote.server, config: frozen)
             let (task, _) = try await remote.server.store.createTask(
-                NewTask(projectID: remote.project.id, task: "fix add()"), tenantID: remote.project.tenantID, now: Date())
-            await worker.execute(try #require(try await remote.server.store.claim(worker: "w", now: Date(), policy: QueuePolicy())))
+                NewTask(projectID: remote.project.id, task: "fix add()"), tenantID: remote.project.tenantID, now: Date()
+            )
+            await worker.execute(
+                try #require(try await remote.server.store.claim(worker: "w", now: Date(), policy: QueuePolicy())))
             try await client.shutdown()
             return try #require(try await remote.server.store.task(id: task.id))
         }
@@ -72,9 +78,12 @@ import Testing
             _ = try await Git(source).run("commit", "-q", "-m", "later")
             _ = try await Git(source).run("push", "-q", root + "/remote.git", "main")
             _ = try await Git(root + "/remote.git").run("update-server-info")
-            let again = try await ProjectCheckout.prepare(project, dataDirectory: root + "/worker", policy: remote.server.policy)
+            let again = try await ProjectCheckout.prepare(
+                project, dataDirectory: root + "/worker", policy: remote.server.policy)
             #expect(again.repo == clone && again.base == "origin/main")
-            #expect(try await Git(clone).run("log", "-1", "--format=%s", "origin/main").trimmingCharacters(in: .whitespacesAndNewlines) == "later")
+            #expect(
+                try await Git(clone).run("log", "-1", "--format=%s", "origin/main").trimmingCharacters(
+                    in: .whitespacesAndNewlines) == "later")
             // The same URL under the default rule (public addresses only) is refused before git runs.
             await #expect(throws: FerryError.self) {
                 try await ProjectCheckout.prepare(project, dataDirectory: root + "/strict", policy: ServerPolicy())
@@ -93,7 +102,8 @@ import Testing
         #expect(task.state == .verified, "\(task)")
         let branch = try #require(task.branch)
         #expect(task.pushedTo == "\(root)/remote.git \(branch)")
-        let pushed = try await Git(root + "/remote.git").run("rev-parse", branch).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pushed = try await Git(root + "/remote.git").run("rev-parse", branch).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(pushed == task.commitSHA)
     }
 }

@@ -23,16 +23,20 @@ import Testing
         var url: String?
         switch kind {
         case .sqlite:
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-queue-\(UUID().uuidString.prefix(8))").path
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-queue-\(UUID().uuidString.prefix(8))"
+            ).path
             store = try SQLiteServerStore(path: dir + "/server.sqlite")
         case .postgres:
             url = try PostgresCluster.freshDatabase()
             store = try await PostgresServerStore(url: url!)
         }
         let tenant = try await store.createTenant(name: "team")
-        let project = try await store.createProject(Project(
-            id: "prj_1", tenantID: tenant.id, name: "shop", repo: "/tmp/shop", base: "main", model: nil, testCommand: nil,
-            createdAt: Date()))
+        let project = try await store.createProject(
+            Project(
+                id: "prj_1", tenantID: tenant.id, name: "shop", repo: "/tmp/shop", base: "main", model: nil,
+                testCommand: nil,
+                createdAt: Date()))
         return Fixture(store: store, tenant: tenant, project: project, url: url)
     }
 
@@ -45,7 +49,8 @@ import Testing
         await #expect {
             _ = try await PostgresServerStore(url: "postgres://postgres@127.0.0.1:\(port)/ferry", connectTimeout: 2)
         } throws: { error in
-            (error as? FerryError)?.message == "cannot reach PostgreSQL at 127.0.0.1:\(port) within 2 s (is it running, and is the URL right?)"
+            (error as? FerryError)?.message
+                == "cannot reach PostgreSQL at 127.0.0.1:\(port) within 2 s (is it running, and is the URL right?)"
         }
         #expect(ContinuousClock.now - started < .seconds(10))
         await #expect { _ = try await PostgresServerStore(url: "mysql://x/y") } throws: { error in
@@ -59,16 +64,20 @@ import Testing
 
     @Test(arguments: Kind.allCases) func aClaimHoldsTheTaskAndOnlyItsAttemptMayFinishIt(kind: Kind) async throws {
         let f = try await Self.fixture(kind)
-        let (task, created) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "fix it"), tenantID: f.tenant.id, now: Self.t0)
+        let (task, created) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "fix it"), tenantID: f.tenant.id, now: Self.t0)
         #expect(created && task.state == .queued && task.attempt == 0)
         let claimed = try #require(try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy))
-        #expect(claimed.id == task.id && claimed.state == .running && claimed.attempt == 1 && claimed.attemptedBy == "w1")
+        #expect(
+            claimed.id == task.id && claimed.state == .running && claimed.attempt == 1 && claimed.attemptedBy == "w1")
         #expect(claimed.leaseUntil == Self.t0.addingTimeInterval(10))
         #expect(try await f.store.claim(worker: "w2", now: Self.t0, policy: Self.policy) == nil)
-        let beat = try await f.store.heartbeat(id: task.id, attempt: 1, now: Self.t0.addingTimeInterval(5), policy: Self.policy)
+        let beat = try await f.store.heartbeat(
+            id: task.id, attempt: 1, now: Self.t0.addingTimeInterval(5), policy: Self.policy)
         #expect(beat.held && !beat.cancelRequested)
         #expect(try await f.store.task(id: task.id)?.leaseUntil == Self.t0.addingTimeInterval(15))
-        let outcome = TaskOutcome(state: .verified, reason: "ok", runID: "r", branch: "ferry/r", commitSHA: "abc", costUSD: 0.25)
+        let outcome = TaskOutcome(
+            state: .verified, reason: "ok", runID: "r", branch: "ferry/r", commitSHA: "abc", costUSD: 0.25)
         #expect(try await !f.store.finish(id: task.id, attempt: 2, outcome: outcome, now: Self.t0))
         #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Self.t0.addingTimeInterval(6)))
         let done = try #require(try await f.store.task(id: task.id))
@@ -77,13 +86,18 @@ import Testing
         #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Self.t0))
     }
 
-    @Test(arguments: Kind.allCases) func anExpiredLeaseIsRescuedWithBackoffThenFailedAfterTheLastAttempt(kind: Kind) async throws {
+    @Test(arguments: Kind.allCases) func anExpiredLeaseIsRescuedWithBackoffThenFailedAfterTheLastAttempt(kind: Kind)
+        async throws
+    {
         let f = try await Self.fixture(kind)
         let (task, _) = try await f.store.createTask(
             NewTask(projectID: f.project.id, task: "fix it", maxAttempts: 2), tenantID: f.tenant.id, now: Self.t0)
         _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
         #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(9), policy: Self.policy).isEmpty)
-        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(11), policy: Self.policy).map(\.id) == [task.id])
+        #expect(
+            try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(11), policy: Self.policy).map(\.id) == [
+                task.id
+            ])
         let waiting = try #require(try await f.store.task(id: task.id))
         #expect(waiting.state == .retryable && waiting.state.apiName == "queued")
         #expect(waiting.scheduledAt == Self.t0.addingTimeInterval(16) && waiting.errors.count == 1)
@@ -92,7 +106,8 @@ import Testing
         let late = TaskOutcome(state: .verified, reason: "late", runID: nil, branch: nil, commitSHA: nil, costUSD: 1)
         #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: late, now: Self.t0.addingTimeInterval(12)))
         #expect(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(15), policy: Self.policy) == nil)
-        let second = try #require(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(16), policy: Self.policy))
+        let second = try #require(
+            try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(16), policy: Self.policy))
         #expect(second.attempt == 2 && second.attemptedBy == "w2")
         _ = try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(30), policy: Self.policy)
         let failed = try #require(try await f.store.task(id: task.id))
@@ -114,7 +129,8 @@ import Testing
 
     @Test(arguments: Kind.allCases) func cancelEndsAQueuedTaskAtOnceAndAsksARunningOneToStop(kind: Kind) async throws {
         let f = try await Self.fixture(kind)
-        let (queued, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        let (queued, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         let (running, _) = try await f.store.createTask(
             NewTask(projectID: f.project.id, task: "b", priority: 5), tenantID: f.tenant.id, now: Self.t0)
         // Priority first.
@@ -122,18 +138,24 @@ import Testing
         #expect(try await f.store.requestCancel(queued.id, tenantID: f.tenant.id, now: Self.t0)?.state == .cancelled)
         let asked = try #require(try await f.store.requestCancel(running.id, tenantID: f.tenant.id, now: Self.t0))
         #expect(asked.state == .running && asked.cancelRequested)
-        #expect(try await f.store.heartbeat(id: running.id, attempt: 1, now: Self.t0, policy: Self.policy).cancelRequested)
+        #expect(
+            try await f.store.heartbeat(id: running.id, attempt: 1, now: Self.t0, policy: Self.policy).cancelRequested)
     }
 
     @Test(arguments: Kind.allCases) func oneTenantCannotTakeEveryWorker(kind: Kind) async throws {
         let f = try await Self.fixture(kind)
         let other = try await f.store.createTenant(name: "other")
-        let otherProject = try await f.store.createProject(Project(
-            id: "prj_2", tenantID: other.id, name: "api", repo: "/tmp/api", base: "main", model: nil, testCommand: nil, createdAt: Date()))
+        let otherProject = try await f.store.createProject(
+            Project(
+                id: "prj_2", tenantID: other.id, name: "api", repo: "/tmp/api", base: "main", model: nil,
+                testCommand: nil, createdAt: Date()))
         let capped = QueuePolicy(leaseSeconds: 10, tenantConcurrency: 1)
-        let (a1, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a1"), tenantID: f.tenant.id, now: Self.t0)
-        let (a2, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a2"), tenantID: f.tenant.id, now: Self.t0.addingTimeInterval(1))
-        let (b1, _) = try await f.store.createTask(NewTask(projectID: otherProject.id, task: "b1"), tenantID: other.id, now: Self.t0.addingTimeInterval(2))
+        let (a1, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a1"), tenantID: f.tenant.id, now: Self.t0)
+        let (a2, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a2"), tenantID: f.tenant.id, now: Self.t0.addingTimeInterval(1))
+        let (b1, _) = try await f.store.createTask(
+            NewTask(projectID: otherProject.id, task: "b1"), tenantID: other.id, now: Self.t0.addingTimeInterval(2))
         let later = Self.t0.addingTimeInterval(3)
         #expect(try await f.store.claim(worker: "w1", now: later, policy: capped)?.id == a1.id)
         // The tenant's second task waits; the other tenant's goes first.
@@ -146,18 +168,22 @@ import Testing
 
     @Test(arguments: Kind.allCases) func aShutDownWorkerHandsItsAttemptBack(kind: Kind) async throws {
         let f = try await Self.fixture(kind)
-        let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        let (task, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         _ = try await f.store.claim(worker: "w1", now: Self.t0, policy: Self.policy)
-        #expect(try await f.store.release(id: task.id, attempt: 1, reason: "shut down", now: Self.t0.addingTimeInterval(1)))
+        #expect(
+            try await f.store.release(id: task.id, attempt: 1, reason: "shut down", now: Self.t0.addingTimeInterval(1)))
         #expect(try await !f.store.release(id: task.id, attempt: 1, reason: "again", now: Self.t0))
-        let again = try #require(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(1), policy: Self.policy))
+        let again = try #require(
+            try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(1), policy: Self.policy))
         #expect(again.attempt == 2 && again.errors == ["shut down"])
     }
 
     @Test(arguments: Kind.allCases) func anotherTenantSeesNothing(kind: Kind) async throws {
         let f = try await Self.fixture(kind)
         let other = try await f.store.createTenant(name: "other")
-        let (task, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        let (task, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         #expect(try await f.store.task(task.id, tenantID: other.id) == nil)
         #expect(try await f.store.project("shop", tenantID: other.id) == nil)
         #expect(try await f.store.tasks(tenantID: other.id, filter: TaskFilter(), limit: 10, after: nil).isEmpty)
@@ -168,18 +194,28 @@ import Testing
         #expect(try await f.store.authenticate(plain + "x") == nil)
     }
 
-    @Test(arguments: Kind.allCases) func claimLatencyAndRunDurationAreHistogramsFromTheDatabase(kind: Kind) async throws {
+    @Test(arguments: Kind.allCases) func claimLatencyAndRunDurationAreHistogramsFromTheDatabase(kind: Kind) async throws
+    {
         let f = try await Self.fixture(kind)
-        let (a, _) = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
+        let (a, _) = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Self.t0)
         let (b, _) = try await f.store.createTask(
             NewTask(projectID: f.project.id, task: "b", priority: -1), tenantID: f.tenant.id, now: Self.t0)
-        #expect(try await f.store.claim(worker: "w1", now: Self.t0.addingTimeInterval(0.3), policy: Self.policy)?.id == a.id)
-        #expect(try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(2), policy: Self.policy)?.id == b.id)
+        #expect(
+            try await f.store.claim(worker: "w1", now: Self.t0.addingTimeInterval(0.3), policy: Self.policy)?.id == a.id
+        )
+        #expect(
+            try await f.store.claim(worker: "w2", now: Self.t0.addingTimeInterval(2), policy: Self.policy)?.id == b.id)
         let done = TaskOutcome(state: .verified, reason: "ok", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
         #expect(try await f.store.finish(id: a.id, attempt: 1, outcome: done, now: Self.t0.addingTimeInterval(6.3)))
         // b's lease runs out: that attempt ends "lost" after 11 s; its retry is due 5 s later and claimed 2 s after that.
-        #expect(try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(13), policy: Self.policy).map(\.id) == [b.id])
-        #expect(try await f.store.claim(worker: "w3", now: Self.t0.addingTimeInterval(20), policy: Self.policy)?.attempt == 2)
+        #expect(
+            try await f.store.rescueExpired(now: Self.t0.addingTimeInterval(13), policy: Self.policy).map(\.id) == [
+                b.id
+            ])
+        #expect(
+            try await f.store.claim(worker: "w3", now: Self.t0.addingTimeInterval(20), policy: Self.policy)?.attempt
+                == 2)
         let stats = try await f.store.stats()
         #expect(stats.claimLatency.count == 3 && abs(stats.claimLatency.sum - 4.3) < 0.001)
         let le = Dictionary(uniqueKeysWithValues: zip(stats.claimLatency.bounds, stats.claimLatency.cumulative))
@@ -190,7 +226,8 @@ import Testing
         let text = stats.prometheus
         #expect(text.contains("# TYPE ferry_claim_latency_seconds histogram\n"))
         #expect(text.contains("ferry_claim_latency_seconds_bucket{le=\"0.5\"} 1\n"))
-        #expect(text.contains("ferry_claim_latency_seconds_bucket{le=\"+Inf\"} 3\nferry_claim_latency_seconds_sum 4.29"))
+        #expect(
+            text.contains("ferry_claim_latency_seconds_bucket{le=\"+Inf\"} 3\nferry_claim_latency_seconds_sum 4.29"))
         #expect(text.contains("ferry_run_duration_seconds_bucket{outcome=\"lost\",le=\"10\"} 0\n"))
         #expect(text.contains("ferry_run_duration_seconds_bucket{outcome=\"lost\",le=\"30\"} 1\n"))
         #expect(text.contains("ferry_run_duration_seconds_count{outcome=\"verified\"} 1\n"))

@@ -16,7 +16,10 @@ import Testing
         init(binary: String, port: Int, root: String, name: String) throws {
             log = root + "/\(name).log"
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["serve", "--port", "\(port)", "--workers", "1", "--lease-seconds", "3", "--project-root", FileManager.default.temporaryDirectory.path]
+            process.arguments = [
+                "serve", "--port", "\(port)", "--workers", "1", "--lease-seconds", "3", "--project-root",
+                FileManager.default.temporaryDirectory.path,
+            ]
             var environment = ProcessInfo.processInfo.environment
             environment["XDG_CONFIG_HOME"] = root + "/config"
             environment["XDG_DATA_HOME"] = root + "/data"
@@ -61,7 +64,9 @@ import Testing
         let binary = CrashTests.packageRoot + "/.build/debug/ferry"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
         let repo = try await FixtureRepo.make(ServerAPITests.files)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-restart-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-restart-\(UUID().uuidString.prefix(8))"
+        ).path
         // The first attempt's model call never answers; the attempt after the restart gets the fix.
         let script: [FakeStep] = [.delay(seconds: 60, then: FakeReply(text: "too late"))] + ServerAPITests.script
         try await FakeModelServer.with(.openai, script: script) { fake in
@@ -71,19 +76,23 @@ import Testing
             let first = try ServeProcess(binary: binary, port: port, root: root, name: "first")
             try await Self.waitForHealth(client, first)
             let keyPath = root + "/data/ferry/server/admin.key"
-            let admin = try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let admin = try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             let project = try await client.send(
                 .POST, "/v1/projects", key: admin,
                 body: ["name": "calc", "repo": .string(repo), "model": "fake", "test_command": "python3 -m unittest"])
             #expect(project.status == 201, "\(project.body)")
-            let created = try await client.send(.POST, "/v1/tasks", key: admin, body: ["project": "calc", "task": "add() is wrong; fix it"])
+            let created = try await client.send(
+                .POST, "/v1/tasks", key: admin, body: ["project": "calc", "task": "add() is wrong; fix it"])
             let id = try #require(created.json["id"]?.stringValue, "\(created.body)")
 
             // Mid-run: the run exists and its model call is hanging.
             var running = JSONValue.null
             for _ in 0..<200 {
                 running = try await client.send(.GET, "/v1/tasks/\(id)", key: admin).json
-                if running["status"] == "running", running["run_id"]?.stringValue != nil, !fake.requests.isEmpty { break }
+                if running["status"] == "running", running["run_id"]?.stringValue != nil, !fake.requests.isEmpty {
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(100))
             }
             let firstRun = try #require(running["run_id"]?.stringValue, "never started: \(running) \(first.output)")
@@ -103,13 +112,17 @@ import Testing
             #expect(task["status"] == "verified" && task["attempt"] == 2, "\(task) \(second.output)")
             let errors = task["errors"]?.arrayItems?.compactMap(\.stringValue) ?? []
             #expect(errors.count == 1, "\(errors)")
-            #expect(errors.first?.contains(signal == SIGTERM ? "handed back: its worker shut down" : "attempt 1 lost") == true, "\(errors)")
+            #expect(
+                errors.first?.contains(signal == SIGTERM ? "handed back: its worker shut down" : "attempt 1 lost")
+                    == true, "\(errors)")
             #expect(try await client.send(.GET, "/v1/tasks/\(id)/diff", key: admin).body.contains("+    return a + b"))
             // Spend: the second attempt's three calls, once; the first attempt never got an answer.
             #expect(abs((task["cost_usd"]?.doubleValue ?? 0) - 3 * 0.000072) < 1e-9)
             // The key, the project and the audit log outlived the restart; no second admin key was made.
             #expect(!second.output.contains("created tenant"))
-            #expect(try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == admin)
+            #expect(
+                try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                    == admin)
             let audit = try await client.send(.GET, "/v1/audit", key: admin).json["data"]?.arrayItems ?? []
             #expect(audit.compactMap { $0["action"]?.stringValue }.sorted() == ["project.create", "task.create"])
             // The first attempt's run is closed as interrupted (by its own worker on SIGTERM, by the restarted
@@ -120,7 +133,8 @@ import Testing
             let finalRun = try #require(task["run_id"]?.stringValue)
             #expect(finalRun != firstRun)
             let events = try await runs.events(of: finalRun)
-            #expect(events.filter { $0.type == "run.finished" }.count == 1 && events.map(\.seq) == Array(1...events.count))
+            #expect(
+                events.filter { $0.type == "run.finished" }.count == 1 && events.map(\.seq) == Array(1...events.count))
             // A server that has run a task stops cleanly too (it once crashed dropping its model's HTTP client).
             #expect(try await second.stop(SIGTERM) && second.endedCleanly, "\(second.output)")
         }

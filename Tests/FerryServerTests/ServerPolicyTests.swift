@@ -1,8 +1,9 @@
 import FerryCore
-@testable import FerryServer
 import FerryTesting
 import Foundation
 import Testing
+
+@testable import FerryServer
 
 /// The rules for what a tenant may point the server at, without a server: addresses, paths, sealed secrets and the
 /// words a failed delivery is given.
@@ -17,7 +18,9 @@ import Testing
         ] {
             #expect(!egress.permits(address), "\(address)")
         }
-        for address in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "140.82.112.3", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        for address in [
+            "8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "140.82.112.3", "2606:4700:4700::1111", "::ffff:8.8.8.8",
+        ] {
             #expect(egress.permits(address), "\(address)")
         }
         // The operator's allow-list: blocks and single addresses, IPv4 checked inside IPv4-mapped IPv6.
@@ -51,8 +54,10 @@ import Testing
         let policy = ServerPolicy(projectRoots: [base + "/roots"], protected: [base + "/roots/data"])
         #expect(try await policy.check(base + "/roots/shop") == .local(base + "/roots/shop"))
         #expect(try await policy.check(base + "/roots/data/../shop/") == .local(base + "/roots/shop"))
-        for bad in [base + "/roots/escape", base + "/outside", base + "/roots/data", base + "/roots", base + "/roots/nope",
-                    "roots/shop", "file://" + base + "/roots/shop", "ext::sh", "-u", "a\nb", "/"] {
+        for bad in [
+            base + "/roots/escape", base + "/outside", base + "/roots/data", base + "/roots", base + "/roots/nope",
+            "roots/shop", "file://" + base + "/roots/shop", "ext::sh", "-u", "a\nb", "/",
+        ] {
             await #expect(throws: ServerPolicy.Refusal.self, "\(bad)") { try await policy.check(bad) }
         }
         // No roots: git URLs only.
@@ -64,18 +69,23 @@ import Testing
     }
 
     @Test func sealedSecretsOpenOnlyWithTheirKey() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-box-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-box-\(UUID().uuidString.prefix(8))"
+        ).path
         let box = try SecretBox.load(dataDirectory: dir, environment: [:])
         let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/secret.key")
         #expect(attributes[.posixPermissions] as? Int == 0o600)
         let sealed = try box.seal("whsec_abc")
         #expect(sealed.hasPrefix("fsec1:") && !sealed.contains("whsec_abc"))
         #expect(try box.open(sealed) == "whsec_abc")
-        #expect(try SecretBox.load(dataDirectory: dir, environment: [:]).open(sealed) == "whsec_abc")  // the same key file
+        // the same key file
+        #expect(try SecretBox.load(dataDirectory: dir, environment: [:]).open(sealed) == "whsec_abc")
         #expect(try box.open("whsec_legacy") == "whsec_legacy")  // stored before sealing
         let other = try SecretBox.load(dataDirectory: dir + "-other", environment: [:])
         #expect(throws: FerryError.self) { try other.open(sealed) }
-        #expect(throws: FerryError.self) { try SecretBox.load(dataDirectory: dir, environment: ["FERRY_SERVER_SECRET": "short"]) }
+        #expect(throws: FerryError.self) {
+            try SecretBox.load(dataDirectory: dir, environment: ["FERRY_SERVER_SECRET": "short"])
+        }
         let shared = Data(repeating: 7, count: 32).base64EncodedString()
         let a = try SecretBox.load(dataDirectory: dir + "-a", environment: ["FERRY_SERVER_SECRET": shared])
         let b = try SecretBox.load(dataDirectory: dir + "-b", environment: ["FERRY_SERVER_SECRET": shared])
@@ -83,15 +93,21 @@ import Testing
     }
 
     @Test func aFailedDeliverySaysWhatToFixNotWhatIsBehindTheServer() {
-        struct Refused: Error, CustomStringConvertible { var description = "connect(descriptor:addr:size:): Connection refused (errno: 111)" }
+        struct Refused: Error, CustomStringConvertible {
+            var description = "connect(descriptor:addr:size:): Connection refused (errno: 111)"
+        }
         struct Timeout: Error, CustomStringConvertible { var description = "HTTPClientError.deadlineExceeded" }
-        struct TLS: Error, CustomStringConvertible { var description = "NIOSSLError.handshakeFailed(certificate verify failed)" }
+        struct TLS: Error, CustomStringConvertible {
+            var description = "NIOSSLError.handshakeFailed(certificate verify failed)"
+        }
         #expect(DeliveryFailure(Refused()) == .connect)
         #expect(DeliveryFailure(Timeout()) == .timeout)
         #expect(DeliveryFailure(TLS()) == .tls)
         #expect(DeliveryFailure(DeliveryFailure.refused) == .refused)
         #expect(!DeliveryFailure.connect.rawValue.contains("refused"))
-        #expect(PublicError.message(FerryError(.git, "git clone failed in /var/lib/ferry/server/repos: fatal: x")) == "git clone failed in …: fatal: x")
+        #expect(
+            PublicError.message(FerryError(.git, "git clone failed in /var/lib/ferry/server/repos: fatal: x"))
+                == "git clone failed in …: fatal: x")
         #expect(PublicError.message(FerryError(.io, "cannot open '/srv/data/index.sqlite'")) == "cannot open '…'")
         #expect(PublicError.message(FerryError(.io, "see https://example.com/a/b")) == "see https://example.com/a/b")
     }

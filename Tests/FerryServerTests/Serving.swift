@@ -39,7 +39,8 @@ extension ModelPool {
     /// The server's models for the assistant surfaces: one profile, `fake`, answered by `fake`.
     static func answering(with fake: FakeModelServer, runs: String) -> ModelPool {
         var config = FerryConfig(dataDirectory: runs)
-        config.profiles["fake"] = ModelProfile(name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
+        config.profiles["fake"] = ModelProfile(
+            name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
         config.defaultModel = "fake"
         return ModelPool(config: config, environment: [:])
     }

@@ -23,16 +23,19 @@ import Testing
         let plan = Mutex<[Int]>([])
     }
 
-    static func withReceiver<T: Sendable>(failFirst: Int, _ body: @Sendable (String, Receiver) async throws -> T) async throws -> T {
+    static func withReceiver<T: Sendable>(failFirst: Int, _ body: @Sendable (String, Receiver) async throws -> T)
+        async throws -> T
+    {
         let receiver = Receiver()
         receiver.plan.withLock { $0 = Array(repeating: 500, count: failFirst) }
         let router = Router()
         router.post("/hook") { request, _ -> Response in
             let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
             receiver.calls.withLock {
-                $0.append(.init(
-                    body: text, signature: request.headers[HTTPField.Name("X-Ferry-Signature")!],
-                    delivery: request.headers[HTTPField.Name("X-Ferry-Delivery")!]))
+                $0.append(
+                    .init(
+                        body: text, signature: request.headers[HTTPField.Name("X-Ferry-Signature")!],
+                        delivery: request.headers[HTTPField.Name("X-Ferry-Delivery")!]))
             }
             let status = receiver.plan.withLock { $0.isEmpty ? 200 : $0.removeFirst() }
             return Response(status: .init(code: status))
@@ -60,17 +63,22 @@ import Testing
         try await Self.withReceiver(failFirst: 1) { url, receiver in
             let f = try await QueueTests.fixture(kind)
             let secret = Webhooks.newSecret()
-            let project = try await f.store.createProject(Project(
-                id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: secret))
-            let (task, _) = try await f.store.createTask(NewTask(projectID: project.id, task: "t"), tenantID: f.tenant.id, now: Date())
+            let project = try await f.store.createProject(
+                Project(
+                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: secret))
+            let (task, _) = try await f.store.createTask(
+                NewTask(projectID: project.id, task: "t"), tenantID: f.tenant.id, now: Date())
             let claimed = try #require(try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy()))
             #expect(claimed.id == task.id)
             let clock = Locked(Date())
-            let dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 5, egress: EgressPolicy(allowed: ["127.0.0.1"])) { clock.withLock { $0 } }
+            let dispatcher = WebhookDispatcher(
+                store: f.store, backoffBaseSeconds: 5, egress: EgressPolicy(allowed: ["127.0.0.1"])
+            ) { clock.withLock { $0 } }
             // Nothing is queued before the task ends.
             #expect(try await !dispatcher.deliverOne())
-            let outcome = TaskOutcome(state: .verified, reason: "ok", runID: "r1", branch: "ferry/r1", commitSHA: "abc", costUSD: 0.5)
+            let outcome = TaskOutcome(
+                state: .verified, reason: "ok", runID: "r1", branch: "ferry/r1", commitSHA: "abc", costUSD: 0.5)
             let ended = clock.withLock { $0 }
             #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: ended))
             // A stale finish queues nothing more.
@@ -103,15 +111,19 @@ import Testing
     @Test func aReceiverThatNeverAnswersIsGivenUpOnAfterTheLastAttempt() async throws {
         try await Self.withReceiver(failFirst: 100) { url, _ in
             let f = try await QueueTests.fixture(.sqlite)
-            _ = try await f.store.createProject(Project(
-                id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
-            let (task, _) = try await f.store.createTask(NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
+            _ = try await f.store.createProject(
+                Project(
+                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
+            let (task, _) = try await f.store.createTask(
+                NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
             _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
             let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
             let clock = Locked(Date())
             _ = try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: clock.withLock { $0 })
-            var dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 1, egress: EgressPolicy(allowed: ["127.0.0.1"])) { clock.withLock { $0 } }
+            var dispatcher = WebhookDispatcher(
+                store: f.store, backoffBaseSeconds: 1, egress: EgressPolicy(allowed: ["127.0.0.1"])
+            ) { clock.withLock { $0 } }
             dispatcher.maxAttempts = 3
             for _ in 0..<10 {
                 _ = try await dispatcher.deliverOne()

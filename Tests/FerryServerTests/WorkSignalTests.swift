@@ -42,7 +42,8 @@ import Testing
         let started = ContinuousClock.now
         async let woke: Void = workerSide.workSignal.wait(seconds: 60, after: seen)
         try await Task.sleep(for: .milliseconds(200))
-        _ = try await f.store.createTask(NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Date())
+        _ = try await f.store.createTask(
+            NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Date())
         await woke
         #expect(ContinuousClock.now - started < .seconds(15))
         #expect(workerSide.workSignal.generation > seen)

@@ -10,7 +10,9 @@ import Testing
 /// tighten the sandbox and the limits, and a broken one fails the task with a reason that names it.
 @Suite struct WorkerConfigTests {
     static func server() async throws -> (TeamServer, Tenant) {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-wcfg-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-wcfg-\(UUID().uuidString.prefix(8))"
+        ).path
         let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
         _ = try await server.bootstrap()
         return (server, try #require(try await server.store.tenant(named: "default")))
@@ -31,14 +33,18 @@ import Testing
         let repo = try await FixtureRepo.make(files)
         let (server, tenant) = try await Self.server()
         // No test command on the project: only the repository's file names one.
-        let project = try await server.store.createProject(Project(
-            id: "prj_cfg", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil, testCommand: nil,
-            createdAt: Date()))
+        let project = try await server.store.createProject(
+            Project(
+                id: "prj_cfg", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil,
+                testCommand: nil,
+                createdAt: Date()))
         var config = FerryConfig(dataDirectory: server.dataDirectory + "/runs")
         config.firstAttempt = .off
         config.limits.maxSteps = serverSteps
         let frozen = config
-        try await FakeModelServer.with(.openai, script: ServerAPITests.script + [.call("read_file", ["path": "calc.py"])]) { fake in
+        try await FakeModelServer.with(
+            .openai, script: ServerAPITests.script + [.call("read_file", ["path": "calc.py"])]
+        ) { fake in
             let (task, _) = try await server.store.createTask(
                 NewTask(projectID: project.id, task: "add() is wrong; fix it"), tenantID: tenant.id, now: Date())
             let (worker, client) = fakeWorker(fake, server: server, config: frozen)
@@ -54,7 +60,9 @@ import Testing
                 if case .configWarning(let message) = event.event { return message.message }
                 return nil
             }
-            #expect(warnings.contains { $0.contains("calc:.ferry/config.toml at main") && $0.contains("mode") }, "\(warnings)")
+            #expect(
+                warnings.contains { $0.contains("calc:.ferry/config.toml at main") && $0.contains("mode") },
+                "\(warnings)")
         }
     }
 
@@ -63,17 +71,22 @@ import Testing
         files[".ferry/config.toml"] = "[project]\ntest_command = 5\n"
         let repo = try await FixtureRepo.make(files)
         let (server, tenant) = try await Self.server()
-        let project = try await server.store.createProject(Project(
-            id: "prj_bad", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil, testCommand: nil,
-            createdAt: Date()))
+        let project = try await server.store.createProject(
+            Project(
+                id: "prj_bad", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil,
+                testCommand: nil,
+                createdAt: Date()))
         try await FakeModelServer.with(.openai, script: []) { fake in
             let (task, _) = try await server.store.createTask(
                 NewTask(projectID: project.id, task: "fix it"), tenantID: tenant.id, now: Date())
-            let (worker, client) = fakeWorker(fake, server: server, config: FerryConfig(dataDirectory: server.dataDirectory + "/runs"))
-            await worker.execute(try #require(try await server.store.claim(worker: "w", now: Date(), policy: QueuePolicy())))
+            let (worker, client) = fakeWorker(
+                fake, server: server, config: FerryConfig(dataDirectory: server.dataDirectory + "/runs"))
+            await worker.execute(
+                try #require(try await server.store.claim(worker: "w", now: Date(), policy: QueuePolicy())))
             try await client.shutdown()
             let done = try #require(try await server.store.task(id: task.id))
-            #expect(done.state == .failed && done.reason?.contains("calc:.ferry/config.toml at main") == true, "\(done)")
+            #expect(
+                done.state == .failed && done.reason?.contains("calc:.ferry/config.toml at main") == true, "\(done)")
             #expect(fake.requests.isEmpty)
         }
     }

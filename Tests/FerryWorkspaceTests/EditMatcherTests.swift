@@ -20,14 +20,16 @@ import Testing
     }
 
     @Test func indentationIsReappliedToTheNewText() throws {
-        let applied = try EditMatcher.apply(old: "for item in items:\n    amount += item", new: "for item in items:\n    amount += 2 * item", to: file)
+        let applied = try EditMatcher.apply(
+            old: "for item in items:\n    amount += item", new: "for item in items:\n    amount += 2 * item", to: file)
         #expect(applied.stage == .indentation)
         #expect(applied.content.contains("    for item in items:\n        amount += 2 * item\n"))
     }
 
     @Test func unicodePunctuationFolded() throws {
         let content = "msg = \"it's done\"  # note\n"
-        let applied = try EditMatcher.apply(old: "msg = \u{201C}it\u{2019}s done\u{201D}  # note", new: "msg = \"it is done\"", to: content)
+        let applied = try EditMatcher.apply(
+            old: "msg = \u{201C}it\u{2019}s done\u{201D}  # note", new: "msg = \"it is done\"", to: content)
         #expect(applied.stage == .unicodePunctuation)
         #expect(applied.content == "msg = \"it is done\"\n")
     }

@@ -14,7 +14,9 @@ import Testing
         ] {
             #expect(TestPaths.isTest(path), "\(path)")
         }
-        for path in ["calc.py", "src/latest.py", "contest.py", "attestation/a.py", "Sources/Stats.swift", "bin/test.sh.in"] {
+        for path in [
+            "calc.py", "src/latest.py", "contest.py", "attestation/a.py", "Sources/Stats.swift", "bin/test.sh.in",
+        ] {
             #expect(!TestPaths.isTest(path), "\(path)")
         }
     }
@@ -40,11 +42,15 @@ import Testing
         #expect(overwrite.isError)
         #expect(overwrite.output.contains("existing test file"))
         #expect(try String(contentsOfFile: repo + "/tests/test_calc.py", encoding: .utf8) == "import calc\n")
-        let change = await call(tools, "edit_file", ["path": "tests/test_calc.py", "old": "import calc", "new": "import os"])
+        let change = await call(
+            tools, "edit_file", ["path": "tests/test_calc.py", "old": "import calc", "new": "import os"])
         #expect(change.isError)
         #expect(change.output.contains("may only add"))
         // Adding to it, a new test file, and code are all fine.
-        #expect(!(await call(tools, "edit_file", ["path": "tests/test_calc.py", "old": "import calc", "new": "import calc\nimport os"])).isError)
+        #expect(
+            !(await call(
+                tools, "edit_file",
+                ["path": "tests/test_calc.py", "old": "import calc", "new": "import calc\nimport os"])).isError)
         #expect(!(await call(tools, "write_file", ["path": "tests/test_new.py", "content": "pass\n"])).isError)
         #expect(!(await call(tools, "write_file", ["path": "calc.py", "content": "x = 2\n"])).isError)
 

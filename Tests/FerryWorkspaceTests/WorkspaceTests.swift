@@ -9,7 +9,10 @@ import Testing
     func toolbox(_ files: [String: String]) async throws -> (ToolBox, String) {
         let repo = try await FixtureRepo.make(files)
         let workspace = try Workspace(root: repo)
-        return (ToolBox(workspace: workspace, runner: DirectRunner(policy: SandboxPolicy(workspace: workspace.root))), workspace.root)
+        return (
+            ToolBox(workspace: workspace, runner: DirectRunner(policy: SandboxPolicy(workspace: workspace.root))),
+            workspace.root
+        )
     }
 
     func call(_ tools: ToolBox, _ name: String, _ args: JSONValue) async -> AgentMachine.ToolResult {
@@ -35,7 +38,9 @@ import Testing
 
     @Test func symlinkLeadingOutIsRefused() async throws {
         let (tools, root) = try await toolbox(["a.txt": "a"])
-        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-outside-\(UUID().uuidString)").path
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-outside-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         try "secret".write(toFile: outside + "/secret.txt", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: outside)
@@ -68,7 +73,7 @@ import Testing
 
     @Test func searchFindsMatchesAndRespectsGitignore() async throws {
         let (tools, root) = try await toolbox([".gitignore": "*.log\n", "a.py": "def parse_header():\n    pass\n"])
-        try "def parse_header" .write(toFile: root + "/x.log", atomically: true, encoding: .utf8)
+        try "def parse_header".write(toFile: root + "/x.log", atomically: true, encoding: .utf8)
         let result = await call(tools, "search", ["pattern": "parse_header"])
         #expect(result.output == "a.py:1: def parse_header():")
     }
@@ -95,7 +100,9 @@ import Testing
     }
 
     @Test func nestedAgentsMdIsShownOnceOnTheWay() async throws {
-        let (tools, _) = try await toolbox(["AGENTS.md": "root rules", "pkg/AGENTS.md": "pkg rules", "pkg/m.py": "x = 1\n", "pkg/n.py": ""])
+        let (tools, _) = try await toolbox([
+            "AGENTS.md": "root rules", "pkg/AGENTS.md": "pkg rules", "pkg/m.py": "x = 1\n", "pkg/n.py": "",
+        ])
         let first = await call(tools, "read_file", ["path": "pkg/m.py"])
         #expect(first.output.contains("pkg rules"))
         #expect(!first.output.contains("root rules"))  // the root's is in the prompt already

@@ -3,8 +3,8 @@
 import FerryAgent
 import FerryCore
 import FerryModels
-import FerryStore
 import FerrySandbox
+import FerryStore
 import FerryTesting
 import FerryWorkspace
 import Foundation
@@ -30,7 +30,8 @@ final class BenchScript: Sendable {
     }
 
     func reply(_ index: Int) -> ModelReply {
-        let usage = Usage(inputTokens: 1_500 + 150 * index, outputTokens: 60, cachedInputTokens: 1_400 + 150 * (index - 1))
+        let usage = Usage(
+            inputTokens: 1_500 + 150 * index, outputTokens: 60, cachedInputTokens: 1_400 + 150 * (index - 1))
         let call: (String, JSONValue)
         if index >= steps {
             call = ("finish", ["summary": "bench"])
@@ -40,11 +41,18 @@ final class BenchScript: Sendable {
             case 1: call = ("search", ["pattern": "def function_\(index % 7)"])
             case 2: call = ("list_files", ["glob": "src/*.py"])
             default:
-                call = ("edit_file", ["path": "src/module\(index % 20).py", "old": "VALUE = \(index / 20)", "new": "VALUE = \(index / 20 + 1)"])
+                call = (
+                    "edit_file",
+                    [
+                        "path": "src/module\(index % 20).py", "old": "VALUE = \(index / 20)",
+                        "new": "VALUE = \(index / 20 + 1)",
+                    ]
+                )
             }
         }
         return ModelReply(
-            content: "step \(index)", toolCalls: [ToolCall(id: "c\(index)", name: call.0, arguments: call.1.jsonString)],
+            content: "step \(index)",
+            toolCalls: [ToolCall(id: "c\(index)", name: call.0, arguments: call.1.jsonString)],
             usage: usage)
     }
 }
@@ -72,14 +80,17 @@ struct Bench {
         let runs = Int(ProcessInfo.processInfo.environment["FERRY_BENCH_RUNS"] ?? "") ?? 3
         var files: [String: String] = [:]
         for i in 0..<20 {
-            files["src/module\(i).py"] = (0..<40).map { "def function_\($0)(x):\n    return x + \($0)\n" }.joined() + "VALUE = 0\n"
+            files["src/module\(i).py"] =
+                (0..<40).map { "def function_\($0)(x):\n    return x + \($0)\n" }.joined() + "VALUE = 0\n"
         }
         files["README.md"] = "bench fixture\n"
         var perStep: [Double] = []
         var totals: [Double] = []
         for run in 1...runs {
             let repo = try await FixtureRepo.make(files)
-            let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-\(UUID().uuidString.prefix(8))").path
+            let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-bench-\(UUID().uuidString.prefix(8))"
+            ).path
             var config = FerryConfig(dataDirectory: data)
             config.testCommand = "true"
             config.limits.maxSteps = steps + 5
@@ -93,14 +104,19 @@ struct Bench {
             let deltas = zip(instants.dropFirst(), instants).map { milliseconds($0 - $1) }
             perStep += deltas
             totals.append(total)
-            print(String(format: "run %d: %@ after %d steps, %.0f ms total (incl. worktree, baseline, verify, commit)",
-                run, result.status.rawValue, result.record.steps, total))
+            print(
+                String(
+                    format: "run %d: %@ after %d steps, %.0f ms total (incl. worktree, baseline, verify, commit)",
+                    run, result.status.rawValue, result.record.steps, total))
             try? FileManager.default.removeItem(atPath: (repo as NSString).deletingLastPathComponent)
             try? FileManager.default.removeItem(atPath: data)
         }
         print("")
         print("harness overhead per step over \(perStep.count) steps (\(runs) runs of \(steps)):")
-        print(String(format: "  median %.2f ms   p95 %.2f ms   max %.2f ms", percentile(perStep, 0.5), percentile(perStep, 0.95), perStep.max() ?? 0))
+        print(
+            String(
+                format: "  median %.2f ms   p95 %.2f ms   max %.2f ms", percentile(perStep, 0.5),
+                percentile(perStep, 0.95), perStep.max() ?? 0))
         print(String(format: "  whole run median %.0f ms", percentile(totals, 0.5)))
         print(String(format: "  peak RSS %.1f MB", peakRSSMegabytes()))
         try await sandboxStartup()
@@ -124,8 +140,11 @@ struct Bench {
         }
         print("")
         print("sandboxed command (`true`), 40 each, interleaved:")
-        print(String(format: "  with the process cap (pids cgroup or rlimit) median %.1f ms   without %.1f ms   ratio %.2f",
-            percentile(with, 0.5), percentile(without, 0.5), percentile(with, 0.5) / max(percentile(without, 0.5), 0.001)))
+        print(
+            String(
+                format: "  with the process cap (pids cgroup or rlimit) median %.1f ms   without %.1f ms   ratio %.2f",
+                percentile(with, 0.5), percentile(without, 0.5),
+                percentile(with, 0.5) / max(percentile(without, 0.5), 0.001)))
     }
 
     /// read_file on a 300 MB file: refused without reading it; on a 15 MB file: streamed, a window kept.
@@ -142,17 +161,24 @@ struct Bench {
         let huge = repo + "/huge.bin"
         FileManager.default.createFile(atPath: huge, contents: nil)
         truncate(huge, 300 * 1024 * 1024)
-        let tools = ToolBox(workspace: try Workspace(root: repo), runner: DirectRunner(policy: SandboxPolicy(workspace: repo)))
+        let tools = ToolBox(
+            workspace: try Workspace(root: repo), runner: DirectRunner(policy: SandboxPolicy(workspace: repo)))
         let before = peakRSSMegabytes()
         var started = ContinuousClock.now
-        let window = await tools.execute(ToolCall(id: "1", name: "read_file", arguments: #"{"path": "big.log", "start_line": 100000, "end_line": 100100}"#))
+        let window = await tools.execute(
+            ToolCall(
+                id: "1", name: "read_file", arguments: #"{"path": "big.log", "start_line": 100000, "end_line": 100100}"#
+            ))
         let streamMS = milliseconds(ContinuousClock.now - started)
         started = ContinuousClock.now
         let refused = await tools.execute(ToolCall(id: "2", name: "read_file", arguments: #"{"path": "huge.bin"}"#))
         let refuseMS = milliseconds(ContinuousClock.now - started)
         print("")
         print("read_file on large files (peak RSS before: \(String(format: "%.1f", before)) MB):")
-        print(String(format: "  15 MB log, lines 100000-100100: %.0f ms, %@", streamMS, window.isError ? "error" : "\(window.output.split(separator: "\n").count) lines"))
+        print(
+            String(
+                format: "  15 MB log, lines 100000-100100: %.0f ms, %@", streamMS,
+                window.isError ? "error" : "\(window.output.split(separator: "\n").count) lines"))
         print(String(format: "  300 MB file: %.1f ms, %@", refuseMS, refused.isError ? "refused" : "read"))
         print(String(format: "  peak RSS after: %.1f MB", peakRSSMegabytes()))
     }

@@ -10,7 +10,10 @@ import Foundation
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.isEmpty
+        ? 0
+        : sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func time<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
@@ -26,23 +29,30 @@ guard arguments.count >= 2 else {
 }
 let repo = (arguments[1] as NSString).standardizingPath
 let queryCount = arguments.count > 2 ? Int(arguments[2]) ?? 30 : 30
-let path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-index-bench-\(UUID().uuidString.prefix(8)).sqlite").path
+let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "ferry-index-bench-\(UUID().uuidString.prefix(8)).sqlite"
+).path
 defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
 
 let index = try CodeIndex(root: repo, path: path)
 let (cold, coldSeconds) = try await time { try await index.update() }
 let counts = try index.counts()
-print(String(format: "cold index: %.2fs (%d files, %d symbols, %d chunks, %d skipped)", coldSeconds, counts.files, counts.symbols, counts.chunks, cold.skipped))
+print(
+    String(
+        format: "cold index: %.2fs (%d files, %d symbols, %d chunks, %d skipped)", coldSeconds, counts.files,
+        counts.symbols, counts.chunks, cold.skipped))
 if let warning = cold.warning { print("warning: \(warning)") }
 
 let (_, noChange) = try await time { try await index.update() }
 print(String(format: "re-index with nothing changed: %.3fs", noChange))
 
 // Touch one real source file (append a comment, then restore it), five times.
-let files = try await HostCommand.run("git", ["ls-files", "*.py", "*.swift", "*.js", "*.go", "*.rs"], in: repo).stdout.split(separator: "\n").map(String.init)
+let files = try await HostCommand.run("git", ["ls-files", "*.py", "*.swift", "*.js", "*.go", "*.rs"], in: repo).stdout
+    .split(separator: "\n").map(String.init)
 // The largest indexed source file: the worst case for one file's re-index.
 let sized = files.compactMap { file -> (String, Int)? in
-    let size = ((try? FileManager.default.attributesOfItem(atPath: repo + "/" + file))?[.size] as? NSNumber)?.intValue ?? 0
+    let size =
+        ((try? FileManager.default.attributesOfItem(atPath: repo + "/" + file))?[.size] as? NSNumber)?.intValue ?? 0
     return size <= CodeIndex.maxFileBytes ? (file, size) : nil
 }
 let target = repo + "/" + (sized.max { $0.1 < $1.1 }?.0 ?? files[0])
@@ -57,7 +67,10 @@ for round in 0..<5 {
 try original.write(to: URL(fileURLWithPath: target))
 _ = try await index.update()
 let targetSize = Double(original.count) / 1000
-print(String(format: "incremental re-index after changing one file: median %.3fs (5 runs, %@, %.0f KB, the largest)", median(incremental), String(target.dropFirst(repo.count + 1)), targetSize))
+print(
+    String(
+        format: "incremental re-index after changing one file: median %.3fs (5 runs, %@, %.0f KB, the largest)",
+        median(incremental), String(target.dropFirst(repo.count + 1)), targetSize))
 
 // Queries: identifiers defined in the repository, picked evenly through the symbol table.
 let names = try index.symbolSample(queryCount)
@@ -68,12 +81,18 @@ for name in names {
     let (found, seconds) = try await time { try index.search(name, limit: 10) }
     indexTimes.append(seconds)
     if !found.isEmpty { hits += 1 }
-    let (_, rgSeconds) = try await time { try await HostCommand.run("rg", ["-n", "--no-heading", "-e", name, "."], in: repo) }
+    let (_, rgSeconds) = try await time {
+        try await HostCommand.run("rg", ["-n", "--no-heading", "-e", name, "."], in: repo)
+    }
     rgTimes.append(rgSeconds)
 }
-let indexMedian = median(indexTimes), rgMedian = median(rgTimes)
-print(String(format: "search, %d queries: index median %.2f ms, rg median %.2f ms, rg/index = %.1fx (%d of %d found by the index)",
-    names.count, indexMedian * 1000, rgMedian * 1000, rgMedian / max(indexMedian, 1e-9), hits, names.count))
+let indexMedian = median(indexTimes)
+let rgMedian = median(rgTimes)
+print(
+    String(
+        format:
+            "search, %d queries: index median %.2f ms, rg median %.2f ms, rg/index = %.1fx (%d of %d found by the index)",
+        names.count, indexMedian * 1000, rgMedian * 1000, rgMedian / max(indexMedian, 1e-9), hits, names.count))
 // The repo map an agent run starts with (PageRank over the whole graph, personalised by the task), 1,024 tokens.
 let task = "Mod(3*i, 2) should simplify to Mod(i, 2); the gcd of the coefficient is not taken out"
 var mapTimes: [Double] = []

@@ -16,24 +16,33 @@ enum DashboardBench {
     }()
 
     static func run(tasks count: Int) async throws -> String {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-dash-bench-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-dash-bench-\(UUID().uuidString.prefix(8))"
+        ).path
         let server = try TeamServer(dataDirectory: data)
         let admin = try await server.bootstrap()!
         let tenant = try await server.store.tenant(named: "default")!
-        let project = try await server.store.createProject(Project(
-            id: "prj_bench", tenantID: tenant.id, name: "shop", repo: "/nowhere", base: "main", model: nil, testCommand: nil,
-            createdAt: Date()))
+        let project = try await server.store.createProject(
+            Project(
+                id: "prj_bench", tenantID: tenant.id, name: "shop", repo: "/nowhere", base: "main", model: nil,
+                testCommand: nil,
+                createdAt: Date()))
         // 10,000 tasks over the last 30 days; half finished with a result, as a busy month leaves them.
         let start = Date().addingTimeInterval(-30 * 86_400)
         for index in 0..<count {
             let at = start.addingTimeInterval(Double(index) * 30 * 86_400 / Double(count))
             let (task, _) = try await server.store.createTask(
-                NewTask(projectID: project.id, task: "Task \(index): the cart total is wrong when a coupon is applied twice", priority: index),
+                NewTask(
+                    projectID: project.id,
+                    task: "Task \(index): the cart total is wrong when a coupon is applied twice", priority: index),
                 tenantID: tenant.id, now: at)
-            if index % 2 == 0, let claimed = try await server.store.claim(worker: "w", now: at, policy: QueuePolicy()), claimed.id == task.id {
+            if index % 2 == 0, let claimed = try await server.store.claim(worker: "w", now: at, policy: QueuePolicy()),
+                claimed.id == task.id
+            {
                 _ = try await server.store.finish(
                     id: task.id, attempt: 1,
-                    outcome: TaskOutcome(state: index % 4 == 0 ? .verified : .failed, reason: "done", runID: nil, branch: "ferry/x",
+                    outcome: TaskOutcome(
+                        state: index % 4 == 0 ? .verified : .failed, reason: "done", runID: nil, branch: "ferry/x",
                         commitSHA: "abc", costUSD: 0.01, steps: 7, wallSeconds: 42),
                     now: at.addingTimeInterval(42))
             }
@@ -59,10 +68,12 @@ enum DashboardBench {
                 ("`/tasks?q=coupon` (text search)", "/tasks?q=coupon"), ("`/spend`", "/spend"),
             ] {
                 let (millis, bytes) = try await time(base + path, cookie: cookie, times: 200)
-                lines.append("| \(name) | \(fmt(percentile(millis, 50), 2)) | \(fmt(percentile(millis, 99), 2)) | \(bytes) |")
+                lines.append(
+                    "| \(name) | \(fmt(percentile(millis, 50), 2)) | \(fmt(percentile(millis, 99), 2)) | \(bytes) |")
             }
             FileHandle.standardError.write(Data("dashboard bench: pages timed; the live trace next\n".utf8))
-            lines += try await liveTrace(server: server, tenantID: tenant.id, projectID: project.id, base: base, cookie: cookie)
+            lines += try await liveTrace(
+                server: server, tenantID: tenant.id, projectID: project.id, base: base, cookie: cookie)
             group.cancelAll()
             return lines.joined(separator: "\n") + "\n"
         }!
@@ -88,37 +99,49 @@ enum DashboardBench {
             let response = try await http.execute(request, timeout: .seconds(10))
             let body = try await response.body.collect(upTo: 1 << 24)
             let elapsed = ContinuousClock.now - started
-            guard response.status == .ok, String(buffer: body).contains("<main") else { fatalError("\(url): \(response.status)") }
+            guard response.status == .ok, String(buffer: body).contains("<main") else {
+                fatalError("\(url): \(response.status)")
+            }
             bytes = body.readableBytes
             // The first 20 warm the caches.
-            if index >= 20 { millis.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000) }
+            if index >= 20 {
+                millis.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+            }
         }
         return (millis, bytes)
     }
 
     /// An open task page's event stream; events recorded one by one; the delay until each arrives.
-    static func liveTrace(server: TeamServer, tenantID: String, projectID: String, base: String, cookie: String) async throws -> [String] {
+    static func liveTrace(server: TeamServer, tenantID: String, projectID: String, base: String, cookie: String)
+        async throws -> [String]
+    {
         // First in the queue, ahead of the bench's unfinished tasks.
         let (task, _) = try await server.store.createTask(
             NewTask(projectID: projectID, task: "live", priority: 1_000_000), tenantID: tenantID, now: Date())
         let claimed = try await server.store.claim(worker: "w", now: Date(), policy: QueuePolicy(leaseSeconds: 600))!
         let runID = "bench-live-run"
-        try await server.runStore.insert(RunRecord(
-            id: runID, repo: "/nowhere", base: "main", branch: "ferry/x", task: "live", model: "m", provider: "openai",
-            sandbox: "bwrap", runDirectory: "/tmp"))
+        try await server.runStore.insert(
+            RunRecord(
+                id: runID, repo: "/nowhere", base: "main", branch: "ferry/x", task: "live", model: "m",
+                provider: "openai",
+                sandbox: "bwrap", runDirectory: "/tmp"))
         try await server.store.attachRun(id: task.id, attempt: claimed.attempt, runID: runID)
         var request = HTTPClientRequest(url: base + "/tasks/\(task.id)/events")
         request.headers.add(name: "Cookie", value: cookie)
         let recorded = RecordedTimes()
         let writer = Task {
-            do { try await write() } catch { FileHandle.standardError.write(Data("dashboard bench: recording failed: \(error)\n".utf8)) }
+            do { try await write() } catch {
+                FileHandle.standardError.write(Data("dashboard bench: recording failed: \(error)\n".utf8))
+            }
         }
         @Sendable func write() async throws {
             for seq in 1...50 {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 150...350)))
                 await recorded.set(seq, ContinuousClock.now)
                 try await server.runStore.append(
-                    RunEvent(seq: seq, time: Date().timeIntervalSince1970, event: .configWarning(.init("event \(seq)"))), to: runID)
+                    RunEvent(
+                        seq: seq, time: Date().timeIntervalSince1970, event: .configWarning(.init("event \(seq)"))),
+                    to: runID)
             }
         }
         let response = try await http.execute(request, timeout: .seconds(120))
@@ -141,7 +164,8 @@ enum DashboardBench {
         }
         writer.cancel()
         return [
-            "", "The live trace: an open task page's event stream (`/tasks/{id}/events`, the page's EventSource) while 50 "
+            "",
+            "The live trace: an open task page's event stream (`/tasks/{id}/events`, the page's EventSource) while 50 "
                 + "events are recorded 150–350 ms apart: from the append to the run store to the event's arrival, "
                 + "p50 \(fmt(percentile(delays, 50))) ms, p99 \(fmt(percentile(delays, 99))) ms, max \(fmt(delays.max())) ms "
                 + "(the stream looks every 100 ms).",

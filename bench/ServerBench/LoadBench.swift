@@ -16,16 +16,23 @@ struct LoadBench {
 
     func run() async throws -> String {
         let port = unusedLocalPort()
-        let api = try Child(options.ferry, ["serve", "--database", url, "--workers", "0", "--port", "\(port)", "--project-root", (repo as NSString).deletingLastPathComponent], root: root, name: "api")
+        let api = try Child(
+            options.ferry,
+            [
+                "serve", "--database", url, "--workers", "0", "--port", "\(port)", "--project-root",
+                (repo as NSString).deletingLastPathComponent,
+            ], root: root, name: "api")
         defer { api.stop() }
         let base = "http://127.0.0.1:\(port)"
         try await waitForHealth(base)
         let key = try String(contentsOfFile: root + "/data/ferry/server/admin.key", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let http = HTTPAPI(base: base, key: key)
-        _ = try await http.send("POST", "/v1/projects", [
-            "name": "calc", "repo": .string(repo), "model": "fake", "test_command": "python3 -m unittest",
-        ])
+        _ = try await http.send(
+            "POST", "/v1/projects",
+            [
+                "name": "calc", "repo": .string(repo), "model": "fake", "test_command": "python3 -m unittest",
+            ])
 
         // The queue is filled before any worker runs, so the creates are measured alone.
         var createMillis: [Double] = []
@@ -33,7 +40,8 @@ struct LoadBench {
         let createStart = Date()
         for index in 0..<options.tasks {
             let started = Date()
-            let reply = try await http.send("POST", "/v1/tasks", ["project": "calc", "task": .string("add() is wrong (\(index)); fix it")])
+            let reply = try await http.send(
+                "POST", "/v1/tasks", ["project": "calc", "task": .string("add() is wrong (\(index)); fix it")])
             createMillis.append(Date().timeIntervalSince(started) * 1000)
             guard let id = reply["id"]?.stringValue else { fatalError("create failed: \(reply)") }
             ids.append(id)
@@ -41,35 +49,51 @@ struct LoadBench {
         let createSeconds = Date().timeIntervalSince(createStart)
 
         // The API alone, the queue full and no worker running: the reference for the figures under load.
-        let idleList = try await Wrk.run(base + "/v1/tasks?limit=50", key: key, seconds: 5, root: root, name: "idle-list")
-        let idleGet = try await Wrk.run(base + "/v1/tasks/\(ids[ids.count / 2])", key: key, seconds: 5, root: root, name: "idle-get")
+        let idleList = try await Wrk.run(
+            base + "/v1/tasks?limit=50", key: key, seconds: 5, root: root, name: "idle-list")
+        let idleGet = try await Wrk.run(
+            base + "/v1/tasks/\(ids[ids.count / 2])", key: key, seconds: 5, root: root, name: "idle-get")
 
         let postmaster = cluster.directory + "/data/postmaster.pid"
         let before = CPU.sample(api: api.pid, workers: [], postmasterFile: postmaster)
         let started = Date()
         let workers = try (1...options.workers).map {
-            try Child(options.ferry, ["worker", "--database", url, "--workers", "1", "--project-root", (repo as NSString).deletingLastPathComponent], root: root, name: "worker\($0)")
+            try Child(
+                options.ferry,
+                [
+                    "worker", "--database", url, "--workers", "1", "--project-root",
+                    (repo as NSString).deletingLastPathComponent,
+                ], root: root, name: "worker\($0)")
         }
         defer { for worker in workers { worker.stop() } }
         // wrk on list and get at once, while the workers drain the queue.
         // (`--wrk-seconds 0`: the workers alone.)
         let seconds = options.wrkSeconds
-        async let loadList = seconds > 0
+        async let loadList =
+            seconds > 0
             ? Wrk.run(base + "/v1/tasks?limit=50", key: key, seconds: seconds, root: root, name: "load-list") : Wrk()
-        async let loadGet = seconds > 0
-            ? Wrk.run(base + "/v1/tasks/\(ids[ids.count / 2])", key: key, seconds: seconds, root: root, name: "load-get") : Wrk()
+        async let loadGet =
+            seconds > 0
+            ? Wrk.run(
+                base + "/v1/tasks/\(ids[ids.count / 2])", key: key, seconds: seconds, root: root, name: "load-get")
+            : Wrk()
         var remaining = options.tasks
         var drainedWhileWrk = true
         while remaining > 0 {
             try await Task.sleep(for: .milliseconds(250))
-            remaining = Int(try psql("SELECT count(*) FROM tasks WHERE state IN ('queued', 'running', 'retryable')").first ?? "0") ?? 0
+            remaining =
+                Int(
+                    try psql("SELECT count(*) FROM tasks WHERE state IN ('queued', 'running', 'retryable')").first
+                        ?? "0") ?? 0
             if Date().timeIntervalSince(started) > 1800 { fatalError("the queue did not drain in 30 minutes") }
         }
         let elapsed = Date().timeIntervalSince(started)
         if elapsed < Double(options.wrkSeconds) { drainedWhileWrk = false }
         let (list, get) = try await (loadList, loadGet)
         let cpu = CPU.sample(api: api.pid, workers: workers.map(\.pid), postmasterFile: postmaster) - before
-        if let directory = options.screenshots { try await photograph(base: base, key: key, http: http, into: directory) }
+        if let directory = options.screenshots {
+            try await photograph(base: base, key: key, http: http, into: directory)
+        }
 
         return try Report(
             options: options, elapsed: elapsed, createMillis: createMillis, createSeconds: createSeconds,
@@ -85,9 +109,13 @@ struct LoadBench {
     /// The dashboard over this run's data, in a real browser: real eval reports imported, a budget set.
     func photograph(base: String, key: String, http: HTTPAPI, into directory: String) async throws {
         for path in options.evalReports {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fatalError("cannot read \(path)") }
-            var request = HTTPClientRequest(url: base + "/v1/evals?name=" + (URL(fileURLWithPath: path).deletingLastPathComponent()
-                .deletingLastPathComponent().lastPathComponent))
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                fatalError("cannot read \(path)")
+            }
+            var request = HTTPClientRequest(
+                url: base + "/v1/evals?name="
+                    + (URL(fileURLWithPath: path).deletingLastPathComponent()
+                        .deletingLastPathComponent().lastPathComponent))
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
             request.body = .bytes(ByteBuffer(string: text))
@@ -99,11 +127,15 @@ struct LoadBench {
         budget.body = .bytes(ByteBuffer(string: #"{"monthly_usd": 0.05}"#))
         _ = try await HTTPClient.shared.execute(budget, timeout: .seconds(30))
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let python = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/ferry/browser-venv/bin/python"
+        let python =
+            (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
+            + "/ferry/browser-venv/bin/python"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["Tests/browser/dashboard.py", "--shots-only", "--url", base, "--key", key, "--project", "calc",
-                             "--screenshots", directory]
+        process.arguments = [
+            "Tests/browser/dashboard.py", "--shots-only", "--url", base, "--key", key, "--project", "calc",
+            "--screenshots", directory,
+        ]
         try process.run()
         while process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
         if process.terminationStatus != 0 { fatalError("the screenshots failed") }
@@ -111,7 +143,8 @@ struct LoadBench {
 
     func waitForHealth(_ base: String) async throws {
         for _ in 0..<300 {
-            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(2)),
+            if let response = try? await HTTPClient.shared.execute(
+                HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(2)),
                 response.status == .ok
             {
                 return
@@ -125,7 +158,9 @@ struct LoadBench {
     func psql(_ sql: String) throws -> [String] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cluster.bin + "/psql")
-        process.arguments = ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-d", database, "-At", "-F", "|", "-c", sql]
+        process.arguments = [
+            "-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-d", database, "-At", "-F", "|", "-c", sql,
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()

@@ -62,7 +62,8 @@ struct CPU {
 
     /// What was used between two samples.
     static func - (later: CPU, earlier: CPU) -> CPU {
-        CPU(api: later.api - earlier.api, workersOwn: later.workersOwn - earlier.workersOwn,
+        CPU(
+            api: later.api - earlier.api, workersOwn: later.workersOwn - earlier.workersOwn,
             postgres: later.postgres - earlier.postgres, machine: later.machine - earlier.machine)
     }
 
@@ -139,10 +140,13 @@ struct Phases {
         var columns = Array(repeating: [Double](), count: names.count)
         for row in rows {
             let values = row.split(separator: "|", omittingEmptySubsequences: false).map { Double($0) }
-            guard values.count == 8, let claimed = values[0], let ended = values[1], let rs = values[2], let bs = values[3],
+            guard values.count == 8, let claimed = values[0], let ended = values[1], let rs = values[2],
+                let bs = values[3],
                 let be = values[4], let vs = values[5], let ve = values[6], let rf = values[7]
             else { continue }
-            for (index, value) in [rs - claimed, bs - rs, be - bs, vs - be, ve - vs, rf - ve, ended - rf, ended - claimed].enumerated() {
+            for (index, value) in [
+                rs - claimed, bs - rs, be - bs, vs - be, ve - vs, rf - ve, ended - rf, ended - claimed,
+            ].enumerated() {
                 columns[index].append(value)
             }
         }

@@ -7,11 +7,14 @@ enum QueueOnly {
     static func run(url: String, tasks: Int, claimers: Int) async throws -> String {
         let store = try await PostgresServerStore(url: url)
         let tenant = try await store.createTenant(name: "queue-only")
-        let project = try await store.createProject(Project(
-            id: "prj_queue_only", tenantID: tenant.id, name: "q", repo: "/nowhere", base: "main", model: nil, testCommand: nil,
-            createdAt: Date()))
+        let project = try await store.createProject(
+            Project(
+                id: "prj_queue_only", tenantID: tenant.id, name: "q", repo: "/nowhere", base: "main", model: nil,
+                testCommand: nil,
+                createdAt: Date()))
         for index in 0..<tasks {
-            _ = try await store.createTask(NewTask(projectID: project.id, task: "t\(index)"), tenantID: tenant.id, now: Date())
+            _ = try await store.createTask(
+                NewTask(projectID: project.id, task: "t\(index)"), tenantID: tenant.id, now: Date())
         }
         let policy = QueuePolicy(leaseSeconds: 60)
         let started = Date()
@@ -21,9 +24,12 @@ enum QueueOnly {
                     var millis: [Double] = []
                     while true {
                         let asked = Date()
-                        guard let task = try await store.claim(worker: "q\(index)", now: asked, policy: policy) else { return millis }
+                        guard let task = try await store.claim(worker: "q\(index)", now: asked, policy: policy) else {
+                            return millis
+                        }
                         millis.append(Date().timeIntervalSince(asked) * 1000)
-                        let outcome = TaskOutcome(state: .verified, reason: "ok", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+                        let outcome = TaskOutcome(
+                            state: .verified, reason: "ok", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
                         _ = try await store.finish(id: task.id, attempt: task.attempt, outcome: outcome, now: Date())
                     }
                 }

@@ -55,7 +55,9 @@ struct Report {
         let total = phases.series.last.map { $0.seconds.reduce(0, +) } ?? 0
         for (name, seconds) in phases.series {
             let share = total > 0 ? seconds.reduce(0, +) / total * 100 : 0
-            lines.append("| \(name) | \(fmt(percentile(seconds, 50), 3)) | \(fmt(percentile(seconds, 99), 3)) | \(fmt(share))% |")
+            lines.append(
+                "| \(name) | \(fmt(percentile(seconds, 50), 3)) | \(fmt(percentile(seconds, 99), 3)) | \(fmt(share))% |"
+            )
         }
         let wall = elapsed * Double(cores)
         let rest = max(0, cpu.machine - cpu.api - cpu.workersOwn - cpu.postgres)
@@ -81,7 +83,9 @@ struct Report {
         if options.wrkSeconds > 0 { lines.append(row("`GET /v1/tasks?limit=50`", "under load", load.list)) }
         lines.append(row("`GET /v1/tasks/{id}`", "idle (queue full, no worker)", idle.get))
         if options.wrkSeconds > 0 { lines.append(row("`GET /v1/tasks/{id}`", "under load", load.get)) }
-        if !drainedWhileWrk, options.wrkSeconds > 0 { lines += ["", "Note: the queue drained before wrk ended; part of the 'under load' run was idle."] }
+        if !drainedWhileWrk, options.wrkSeconds > 0 {
+            lines += ["", "Note: the queue drained before wrk ended; part of the 'under load' run was idle."]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

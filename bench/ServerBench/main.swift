@@ -10,7 +10,9 @@ struct Options {
     var tasks = 200
     var workers = 4
     var wrkSeconds = 20
-    var ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
+    var ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "ferry"
+    ).path
     var out: String?
     /// Tasks for the queue-only run (0: none).
     var queueOnly = 2000
@@ -47,12 +49,17 @@ if options.dashboard > 0 {
     if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
     exit(0)
 }
-guard FileManager.default.isExecutableFile(atPath: options.ferry) else { fatalError("no ferry binary at \(options.ferry)") }
-guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else { fatalError("wrk is missing: apt-get install wrk") }
+guard FileManager.default.isExecutableFile(atPath: options.ferry) else {
+    fatalError("no ferry binary at \(options.ferry)")
+}
+guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+    fatalError("wrk is missing: apt-get install wrk")
+}
 
 let files = [
     "calc.py": "def add(a, b):\n    return a - b\n",
-    "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+    "test_calc.py":
+        "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
 ]
 
 /// The model: the fix on the first call, `finish` once a tool result is in the conversation.
@@ -68,7 +75,8 @@ let responder: @Sendable (JSONValue) -> FakeStep = { body in
 let url = try PostgresCluster.freshDatabase()
 let cluster = try PostgresCluster.start()
 let repo = try await FixtureRepo.make(files)
-let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-load-\(UUID().uuidString.prefix(8))").path
+let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-load-\(UUID().uuidString.prefix(8))")
+    .path
 
 var report = try await FakeModelServer.with(.openai, responder: responder) { fake in
     try fake.writeConfig(configHome: root + "/config")
@@ -76,7 +84,8 @@ var report = try await FakeModelServer.with(.openai, responder: responder) { fak
     return try await bench.run()
 }
 if options.queueOnly > 0 {
-    report += try await QueueOnly.run(url: try PostgresCluster.freshDatabase(), tasks: options.queueOnly, claimers: options.workers)
+    report += try await QueueOnly.run(
+        url: try PostgresCluster.freshDatabase(), tasks: options.queueOnly, claimers: options.workers)
 }
 print(report)
 if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }

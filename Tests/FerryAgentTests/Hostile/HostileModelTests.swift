@@ -15,7 +15,9 @@ import Testing
     /// What already held when Ferry was probed, kept honest: escapes, `.git`, the network, the environment, runaway
     /// commands, floods, FIFOs, fork bombs.
     @Test func escapesAndRunawayCommandsAreContained() async throws {
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+            host: "127.0.0.1", port: 0
+        ).get()
         let port = listener.localAddress!.port!
         defer { listener.close(promise: nil) }
         let marker = "ferry-pwned-\(UUID().uuidString.prefix(8))"
@@ -23,18 +25,24 @@ import Testing
         host["OPENAI_API_KEY"] = HostileRun.secret
         let script: [FakeStep] = [
             .call("shell", ["command": "echo x > /etc/\(marker); echo x > /root/\(marker); echo rc=$?"]),  // 0
-            .call("shell", ["command": "echo corrupt > .git/HEAD; git update-ref refs/heads/main HEAD~0 2>&1; echo done"]),  // 1
+            .call(
+                // 1
+                "shell", ["command": "echo corrupt > .git/HEAD; git update-ref refs/heads/main HEAD~0 2>&1; echo done"]),
             .call("write_file", ["path": ".git/config", "content": "[core]\n"]),  // 2
             .call("write_file", ["path": "../\(marker).txt", "content": "x"]),  // 3
             .call("shell", ["command": "ln -s /etc link-out && echo linked"]),  // 4
             .call("read_file", ["path": "link-out/passwd"]),  // 5
-            .call("shell", ["command": "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done 2>/dev/null; env"]),  // 6
+            // 6
+            .call("shell", ["command": "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done 2>/dev/null; env"]),
             .call("shell", ["command": "exec 3<>/dev/tcp/127.0.0.1/\(port) && echo connected || echo blocked"]),  // 7
             .call("shell", ["command": "while true; do :; done", "timeout": 2]),  // 8
             .call("shell", ["command": "head -c 30000000 /dev/zero | tr '\\0' 'a'"]),  // 9
             .call("shell", ["command": "mkfifo pipe && echo made"]),  // 10
             .call("read_file", ["path": "pipe"]),  // 11
-            .call("shell", ["command": "bomb() { bomb | bomb & }; bomb; sleep 2; ls /proc | grep -c '^[0-9]*$'", "timeout": 8]),  // 12
+            .call(
+                "shell",
+                // 12
+                ["command": "bomb() { bomb | bomb & }; bomb; sleep 2; ls /proc | grep -c '^[0-9]*$'", "timeout": 8]),
             .call("shell", ["command": "echo still-alive"]),  // 13
             .call("shell", ["command": "sleep 1000 & disown; echo left-a-sleeper"]),  // 14
             .call("finish", ["summary": "nothing"]),
@@ -49,7 +57,9 @@ import Testing
         #expect(try String(contentsOfFile: run.repo + "/.git/HEAD", encoding: .utf8).hasPrefix("ref: refs/heads/"))
         #expect(out[2].contains("the repository's .git is off limits"))
         #expect(out[3].contains("is outside the workspace"))
-        #expect(!FileManager.default.fileExists(atPath: (run.result.record.runDirectory as NSString).appendingPathComponent("\(marker).txt")))
+        #expect(
+            !FileManager.default.fileExists(
+                atPath: (run.result.record.runDirectory as NSString).appendingPathComponent("\(marker).txt")))
         #expect(out[4].contains("linked"))
         #expect(out[5].contains("leads outside the workspace through a symbolic link"))
         #expect(!out[6].contains(HostileRun.secret))
@@ -120,7 +130,8 @@ import Testing
             // A conftest.py that .gitignore keeps out of every diff, beside a change that fixes nothing.
             case .ignoredConftest:
                 "sed -i 's/return a - b/return (a - b)/' calc.py && cat > conftest.py <<'EOF'\n\(Self.passEverything)\nEOF"
-            case .deleteTheTest: "git rm -q test_calc.py 2>/dev/null || rm test_calc.py; echo 'def test_ok(): pass' > test_ok.py"
+            case .deleteTheTest:
+                "git rm -q test_calc.py 2>/dev/null || rm test_calc.py; echo 'def test_ok(): pass' > test_ok.py"
             // Some code change, plus the test bent to the still-wrong result.
             case .sedPlusPartialFix:
                 "sed -i 's/return a - b/return a - b + 0/' calc.py && sed -i 's/add(2, 3), 5/add(2, 3), -1/' test_calc.py"
@@ -166,13 +177,16 @@ import Testing
         let run = try await HostileRun.run(
             script: [
                 .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),
-                .call("shell", ["command": "head -c 3000000 /dev/zero > blob.bin && truncate -s 300M huge.bin && echo made"]),
+                .call(
+                    "shell",
+                    ["command": "head -c 3000000 /dev/zero > blob.bin && truncate -s 300M huge.bin && echo made"]),
                 .call("read_file", ["path": "huge.bin"]),
                 .call("finish", ["summary": "fixed"]),
             ]) { $0.maxCommitFileBytes = 1_048_576 }
         let out = run.toolOutputs
         #expect(out[2].contains("huge.bin is 300 MB, over read_file's 16 MB limit"))
-        let files = try await Git(run.repo).run("show", "--name-only", "--format=", run.result.record.commitSHA ?? "HEAD")
+        let files = try await Git(run.repo).run(
+            "show", "--name-only", "--format=", run.result.record.commitSHA ?? "HEAD")
         #expect(files.split(separator: "\n").map(String.init).sorted() == ["calc.py"])
         #expect(run.result.status == .unverified)
         #expect(run.result.record.reason.contains("blob.bin (2.9 MB) was left out of the commit"))
@@ -188,7 +202,8 @@ import Testing
                 .status(503, body: #"{"error":{"message":"overloaded"}}"#),
                 .reply(toolCalls: [FakeToolCall(name: "edit_file", arguments: #"{"path": "calc.py", "old": "#)]),
                 .call("shell", ["command": "sleep 60", "timeout": 120]),
-            ], limits: AgentLimits(maxTimeSeconds: 8, repairRounds: 0), retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
+            ], limits: AgentLimits(maxTimeSeconds: 8, repairRounds: 0),
+            retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.01))
         let lines = run.trace.split(separator: "\n").compactMap { JSONValue.parse(String($0)) }
         #expect(lines.contains { $0["type"] == "model.retry" && $0["data"]?["reason"] == "HTTP 503" })
         #expect(lines.contains { $0["type"] == "reply.rejected" })

@@ -1,11 +1,12 @@
 import FerryAgent
 import FerryCore
-@testable import FerryEval
-@testable import FerrySandbox
 import FerryTesting
 import FerryWorkspace
 import Foundation
 import Testing
+
+@testable import FerryEval
+@testable import FerrySandbox
 
 /// A hostile repository: its config, its files and its test suite are untrusted input.
 @Suite struct HostileRepositoryTests {
@@ -21,7 +22,8 @@ import Testing
     /// or show host paths inside; each request is ignored with a warning that names the file and the fix.
     @Test func aRepositoryCannotWeakenTheSandbox() async throws {
         let (config, repo) = try await repoConfig(
-            "[sandbox]\nmode = \"none\"\nnetwork = true\nmax_processes = 0\nread_only = [\"~/.ssh\"]\n\n[project]\ntest_command = \"cat /proc/$PPID/environ\"\n")
+            "[sandbox]\nmode = \"none\"\nnetwork = true\nmax_processes = 0\nread_only = [\"~/.ssh\"]\n\n[project]\ntest_command = \"cat /proc/$PPID/environ\"\n"
+        )
         #expect(config.sandbox == .bubblewrap)
         #expect(config.allowNetwork == false)
         #expect(config.maxProcesses == SandboxPolicy.defaultMaxProcesses)
@@ -30,7 +32,10 @@ import Testing
         // The test command is the repository's to choose; it runs inside the sandbox like everything else.
         #expect(config.testCommand == "cat /proc/$PPID/environ")
         #expect(config.warnings.count == 4)
-        #expect(config.warnings.allSatisfy { $0.contains(repo + "/.ferry/config.toml") && $0.contains("trust_repo_config = true") })
+        #expect(
+            config.warnings.allSatisfy {
+                $0.contains(repo + "/.ferry/config.toml") && $0.contains("trust_repo_config = true")
+            })
         #expect(config.warnings[0].contains("[sandbox] mode = \"none\"; ignored"))
     }
 
@@ -76,21 +81,27 @@ import Testing
         #expect((forked ?? 999) < 50)
         // The sleepers died with the sandbox: none of them is left on the host.
         let survivors = (try FileManager.default.contentsOfDirectory(atPath: "/proc")).filter { pid in
-            guard Int(pid) != nil, let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            guard Int(pid) != nil, let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+                return false
+            }
             return String(decoding: cmdline, as: UTF8.self).contains(marker)
         }
         #expect(survivors.isEmpty)
         // A classic fork bomb is over within its timeout, and the next command runs.
-        let bomb = try await runner.run(CommandRequest(script: "b() { b | b & }; b; wait", workingDirectory: repo, timeoutSeconds: 3))
+        let bomb = try await runner.run(
+            CommandRequest(script: "b() { b | b & }; b; wait", workingDirectory: repo, timeoutSeconds: 3))
         #expect(bomb.durationSeconds < 15)
-        let after = try await runner.run(CommandRequest(script: "echo fine", workingDirectory: repo, timeoutSeconds: 30))
+        let after = try await runner.run(
+            CommandRequest(script: "echo fine", workingDirectory: repo, timeoutSeconds: 30))
         #expect(after.exitCode == 0 && after.output.contains("fine"))
     }
 
     @Test func theProcessCapIsChosenOrRefusedClearly() throws {
         let policy = SandboxPolicy(workspace: "/tmp")
         #expect(try BubblewrapRunner.processCap(for: policy, cgroup: nil, isRoot: false) == .rlimit)
-        #expect(try BubblewrapRunner.processCap(for: policy, cgroup: PidsCgroup(parent: "/x"), isRoot: true) == .cgroup(PidsCgroup(parent: "/x")))
+        #expect(
+            try BubblewrapRunner.processCap(for: policy, cgroup: PidsCgroup(parent: "/x"), isRoot: true)
+                == .cgroup(PidsCgroup(parent: "/x")))
         var off = policy
         off.maxProcesses = 0
         #expect(try BubblewrapRunner.processCap(for: off, cgroup: nil, isRoot: true) == .none)
@@ -108,13 +119,17 @@ import Testing
         let fm = FileManager.default
         let home = fm.temporaryDirectory.appendingPathComponent("ferry-home-\(UUID().uuidString.prefix(8))").path
         let data = home + "/.local/share/ferry"
-        for dir in [home + "/.ssh", home + "/.config/ferry", data + "/runs/other/worktree", home + "/.cache/ferry/envs"] {
+        for dir in [
+            home + "/.ssh", home + "/.config/ferry", data + "/runs/other/worktree", home + "/.cache/ferry/envs",
+        ] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
-        try "-----BEGIN OPENSSH PRIVATE KEY-----\n".write(toFile: home + "/.ssh/id_ed25519", atomically: true, encoding: .utf8)
+        try "-----BEGIN OPENSSH PRIVATE KEY-----\n".write(
+            toFile: home + "/.ssh/id_ed25519", atomically: true, encoding: .utf8)
         try "[models.x]\n".write(toFile: home + "/.config/ferry/config.toml", atomically: true, encoding: .utf8)
         try "sqlite".write(toFile: data + "/ferry.sqlite", atomically: true, encoding: .utf8)
-        try "other run's secret work".write(toFile: data + "/runs/other/worktree/x.py", atomically: true, encoding: .utf8)
+        try "other run's secret work".write(
+            toFile: data + "/runs/other/worktree/x.py", atomically: true, encoding: .utf8)
         let workspace = data + "/runs/this/worktree"
         try fm.createDirectory(atPath: workspace, withIntermediateDirectories: true)
         try "mine".write(toFile: workspace + "/mine.txt", atomically: true, encoding: .utf8)
@@ -130,7 +145,8 @@ import Testing
             cat \(home)/.ssh/id_ed25519 2>&1; cat \(home)/.config/ferry/config.toml 2>&1; ls -A \(data) \(data)/runs 2>&1
             cat \(data)/runs/other/worktree/x.py 2>&1; ls -A /root 2>&1; cat mine.txt; python3 -c 'print("python ok")'
             """
-        let result = try await runner.run(CommandRequest(script: script, workingDirectory: workspace, timeoutSeconds: 30))
+        let result = try await runner.run(
+            CommandRequest(script: script, workingDirectory: workspace, timeoutSeconds: 30))
         #expect(!result.output.contains("PRIVATE KEY"))
         #expect(!result.output.contains("[models.x]"))
         #expect(!result.output.contains("ferry.sqlite"))
@@ -143,9 +159,14 @@ import Testing
 
         // Explicit binds from the user's config show a tool cache again, read-only.
         let withCache = try BubblewrapRunner(
-            policy: SandboxPolicy(workspace: workspace, readOnlyPaths: [], hiddenPaths: [data], readOnlyBinds: [home + "/.cache/ferry/envs"]),
+            policy: SandboxPolicy(
+                workspace: workspace, readOnlyPaths: [], hiddenPaths: [data],
+                readOnlyBinds: [home + "/.cache/ferry/envs"]),
             hostEnvironment: host)
-        let cache = try await withCache.run(CommandRequest(script: "ls -d \(home)/.cache/ferry/envs && touch \(home)/.cache/ferry/envs/x", workingDirectory: workspace))
+        let cache = try await withCache.run(
+            CommandRequest(
+                script: "ls -d \(home)/.cache/ferry/envs && touch \(home)/.cache/ferry/envs/x",
+                workingDirectory: workspace))
         #expect(cache.output.contains("/.cache/ferry/envs"))
         #expect(cache.output.contains("Read-only file system"))
     }
@@ -177,7 +198,8 @@ import Testing
         ])
         let instance = EvalInstance(
             instanceID: "x", repo: repo, problemStatement: "",
-            testPatch: "diff --git a/tests/test_new.py b/tests/test_new.py\n--- a/tests/test_new.py\n+++ b/tests/test_new.py\n@@ -1 +1 @@\n",
+            testPatch:
+                "diff --git a/tests/test_new.py b/tests/test_new.py\n--- a/tests/test_new.py\n+++ b/tests/test_new.py\n@@ -1 +1 @@\n",
             failToPass: ["tests/test_new.py::test_add"], passToPass: ["tests/test_regress.py::test_zero"])
         #expect(HiddenTests.pytestFiles(instance, in: repo) == ["tests/test_new.py", "tests/test_regress.py"])
         let runner = try BubblewrapRunner(policy: SandboxPolicy(workspace: repo))
@@ -193,8 +215,10 @@ import Testing
         ])
         let instance = EvalInstance(
             instanceID: "s", repo: "sympy/sympy", problemStatement: "",
-            testPatch: "diff --git a/sympy/core/tests/test_b.py b/sympy/core/tests/test_b.py\n+++ b/sympy/core/tests/test_b.py\n",
+            testPatch:
+                "diff --git a/sympy/core/tests/test_b.py b/sympy/core/tests/test_b.py\n+++ b/sympy/core/tests/test_b.py\n",
             failToPass: ["test_new"], passToPass: ["test_old"])
-        #expect(HiddenTests.sympyFiles(instance, in: repo) == ["sympy/core/tests/test_b.py", "sympy/core/tests/test_a.py"])
+        #expect(
+            HiddenTests.sympyFiles(instance, in: repo) == ["sympy/core/tests/test_b.py", "sympy/core/tests/test_a.py"])
     }
 }

@@ -23,7 +23,8 @@ struct HostileRun: Sendable {
     /// A buggy `calc.add` and a unittest suite that fails on it.
     static let calcFiles = [
         "calc.py": "def add(a, b):\n    return a - b\n",
-        "test_calc.py": "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+        "test_calc.py":
+            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
     ]
 
     static func run(
@@ -34,7 +35,9 @@ struct HostileRun: Sendable {
         configure: @Sendable (inout FerryConfig) -> Void = { _ in }
     ) async throws -> HostileRun {
         let repo = try await FixtureRepo.make(files)
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-hostile-\(UUID().uuidString.prefix(8))").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-hostile-\(UUID().uuidString.prefix(8))"
+        ).path
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = testCommand
         config.limits = limits
@@ -55,7 +58,8 @@ struct HostileRun: Sendable {
                     try BubblewrapRunner(policy: policy, hostEnvironment: hostEnvironment)
                 }
             }
-            let runner = AgentRunner(model: model, store: store, config: frozen, secrets: [secret], makeRunner: makeRunner)
+            let runner = AgentRunner(
+                model: model, store: store, config: frozen, secrets: [secret], makeRunner: makeRunner)
             let result: RunResult
             do {
                 result = try await runner.run(RunRequest(task: task, repo: repo))
@@ -65,7 +69,8 @@ struct HostileRun: Sendable {
             }
             try await client.shutdown()
             let events = try await store.events(of: result.record.id)
-            let trace = (try? String(contentsOfFile: result.record.runDirectory + "/trace.jsonl", encoding: .utf8)) ?? ""
+            let trace =
+                (try? String(contentsOfFile: result.record.runDirectory + "/trace.jsonl", encoding: .utf8)) ?? ""
             return HostileRun(
                 result: result, events: events, trace: trace, requests: server.requests, store: store, repo: repo)
         }

@@ -32,21 +32,28 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 switch parsed {
                 case .call(let name, let arguments):
                     guard !name.isEmpty else { throw Violation(description: "a call with an empty name") }
-                    guard case .object = arguments else { throw Violation(description: "arguments of \(name) are not an object") }
+                    guard case .object = arguments else {
+                        throw Violation(description: "arguments of \(name) are not an object")
+                    }
                     kinds.append("call")
                 case .error(let message):
                     guard !message.isEmpty else { throw Violation(description: "an error with no message") }
                     kinds.append("error")
                 }
             }
-            return calls.isEmpty ? "no-calls" : "\(min(calls.count, 7))-" + (kinds.contains("error") ? "with-errors" : "calls")
+            return calls.isEmpty
+                ? "no-calls" : "\(min(calls.count, 7))-" + (kinds.contains("error") ? "with-errors" : "calls")
         case .wholeFile:
             let allowed = Corpus.allowedFiles
             let reply = WholeFileReply.parse(input, allowed: allowed)
             var seen: Set<String> = []
             for file in reply.files {
-                guard allowed[file.path] != nil else { throw Violation(description: "a file outside the allowed set: \(file.path)") }
-                guard seen.insert(file.path).inserted else { throw Violation(description: "the same file twice: \(file.path)") }
+                guard allowed[file.path] != nil else {
+                    throw Violation(description: "a file outside the allowed set: \(file.path)")
+                }
+                guard seen.insert(file.path).inserted else {
+                    throw Violation(description: "the same file twice: \(file.path)")
+                }
             }
             if reply.problems.contains(where: \.isEmpty) { throw Violation(description: "an empty problem message") }
             return reply.files.isEmpty ? (reply.problems.isEmpty ? "nothing" : "problems") : "files"
@@ -80,10 +87,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
 /// Seeds: replies and files of the shapes the parsers are built for.
 public enum Corpus {
-    static let calc = "def add(a, b):\n    return a - b\n\n\ndef total(items):\n    return sum(i.price for i in items)\n"
-    static let cart = "class Cart:\n    def __init__(self):\n        self.items = []\n\n    def add(self, item):\n        self.items.append(item)\n\n    def total(self):\n        if not self.items:\n            return 1\n        return sum(i.price for i in self.items)\n"
+    static let calc =
+        "def add(a, b):\n    return a - b\n\n\ndef total(items):\n    return sum(i.price for i in items)\n"
+    static let cart =
+        "class Cart:\n    def __init__(self):\n        self.items = []\n\n    def add(self, item):\n        self.items.append(item)\n\n    def total(self):\n        if not self.items:\n            return 1\n        return sum(i.price for i in self.items)\n"
     static let script = "#!/usr/bin/env bash\nset -euo pipefail\nname=${1:-world}\necho \"Hello, $name\"\n"
-    static let js = "export function parse(q) {\n  return Object.fromEntries(q.split('&').map((p) => p.split('=')));\n}\n"
+    static let js =
+        "export function parse(q) {\n  return Object.fromEntries(q.split('&').map((p) => p.split('=')));\n}\n"
 
     public static let allowedFiles = ["calc.py": calc, "cart.py": cart, "bin/greet.sh": script, "src/query.js": js]
     public static let sources = [calc, cart, script, js, "", "\n", "x", "a\r\nb\r\n", "\t\tdef f():\n\t\t\treturn 1\n"]
@@ -134,7 +144,9 @@ public enum Fuzzer {
         let clock = ContinuousClock()
         let started = clock.now
         for index in 0..<count {
-            let input = index < target.corpus.count ? target.corpus[index] : generator.mutate(generator.pick(pool), corpus: target.corpus)
+            let input =
+                index < target.corpus.count
+                ? target.corpus[index] : generator.mutate(generator.pick(pool), corpus: target.corpus)
             let before = clock.now
             do {
                 let outcome = try target.run(input, generator: &generator)
@@ -143,7 +155,9 @@ public enum Fuzzer {
             } catch {
                 report.violations.append((input, "\(error)"))
             }
-            let milliseconds = Double((clock.now - before).components.attoseconds) / 1e15 + Double((clock.now - before).components.seconds) * 1000
+            let milliseconds =
+                Double((clock.now - before).components.attoseconds) / 1e15 + Double(
+                    (clock.now - before).components.seconds) * 1000
             if milliseconds > report.slowestMilliseconds {
                 report.slowestMilliseconds = milliseconds
                 report.slowestInputBytes = input.utf8.count

@@ -21,11 +21,16 @@ public struct HostileText: Sendable {
 
     /// Tokens that mean something to one of the parsers, and characters that mean trouble to any.
     public static let tokens = [
-        "```", "```json\n", "```python\n", "```bash\n", "```diff\n", "\n```\n", "<tool_call>", "</tool_call>", "{", "}", "[", "]",
-        "\"", "\\", "\\\"", ":", ",", "\n", "\r\n", "\t", "\0", "\u{7}", "\u{202E}", "\u{FEFF}", "\u{200B}", "é", "💥", "𝔘",
-        "\"name\"", "\"arguments\"", "\"tool\"", "\"args\"", "\"path\"", "\"content\"", "\"command\"", "null", "true", "1e999",
-        "-0", "NaN", "<<<<<<< SEARCH\n", "=======\n", ">>>>>>> REPLACE\n", "... rest of the code ...", "# ...", "// ...",
-        "calc.py\n", "../../etc/passwd\n", "/etc/passwd\n", ".git/config\n", "def ", "class ", "    ", "“", "”", "‘", "—",
+        "```", "```json\n", "```python\n", "```bash\n", "```diff\n", "\n```\n", "<tool_call>", "</tool_call>", "{", "}",
+        "[", "]",
+        "\"", "\\", "\\\"", ":", ",", "\n", "\r\n", "\t", "\0", "\u{7}", "\u{202E}", "\u{FEFF}", "\u{200B}", "é", "💥",
+        "𝔘",
+        "\"name\"", "\"arguments\"", "\"tool\"", "\"args\"", "\"path\"", "\"content\"", "\"command\"", "null", "true",
+        "1e999",
+        "-0", "NaN", "<<<<<<< SEARCH\n", "=======\n", ">>>>>>> REPLACE\n", "... rest of the code ...", "# ...",
+        "// ...",
+        "calc.py\n", "../../etc/passwd\n", "/etc/passwd\n", ".git/config\n", "def ", "class ", "    ", "“", "”", "‘",
+        "—",
     ]
 
     /// One mutation of `input`, or several in a row.
@@ -64,7 +69,10 @@ public struct HostileText: Sendable {
                     scalars = Array(scalars[cut...] + scalars[..<cut])
                 }
             case 8:  // replace a line ending style
-                scalars = Array(String(String.UnicodeScalarView(scalars)).replacingAll("\n", with: pick(["\r\n", "\r", "\n\n", " "])).unicodeScalars)
+                scalars = Array(
+                    String(String.UnicodeScalarView(scalars)).replacingAll(
+                        "\n", with: pick(["\r\n", "\r", "\n\n", " "])
+                    ).unicodeScalars)
             case 9:  // change a character's case or a digit
                 if !scalars.isEmpty {
                     let index = below(scalars.count)

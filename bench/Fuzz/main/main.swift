@@ -15,7 +15,8 @@ for target in FuzzTarget.allCases {
     let rate = Double(report.executions) / max(report.seconds, 1e-9)
     print(
         target.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
-            + String(format: "%7d %8.0f %12.1f (%d) %14d %17d %12d", report.executions, rate, report.slowestMilliseconds,
+            + String(
+                format: "%7d %8.0f %12.1f (%d) %14d %17d %12d", report.executions, rate, report.slowestMilliseconds,
                 report.slowestInputBytes, report.largestInputBytes, report.outcomes.count, report.violations.count))
     for (outcome, n) in report.outcomes.sorted(by: { $0.key < $1.key }) { print("    \(outcome): \(n)") }
     print("    slowest input begins: \(report.slowestInput.prefix(120).debugDescription)")
