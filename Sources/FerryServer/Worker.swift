@@ -91,23 +91,24 @@ public struct Worker: Sendable {
         }
     }
 
+    /// Renews the task's lease every third of its length until the lease is lost or a cancel arrives through the
+    /// API; returns which. The one heartbeat of an attempt, whatever it is doing.
+    func heartbeat(_ task: ServerTask) async throws -> String {
+        while true {
+            try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
+            let beat = try await store.heartbeat(id: task.id, attempt: task.attempt, now: Date(), policy: policy)
+            if !beat.held { return "the worker lost its lease on the task" }
+            if beat.cancelRequested { return "cancelled through the API" }
+        }
+    }
+
     /// Runs `body` while renewing the task's lease; a lost lease or a cancel through the API stops it.
     func holdingLease<T: Sendable>(_ task: ServerTask, _ body: @escaping @Sendable () async throws -> T) async throws
         -> T
     {
-        let store = store
-        let policy = policy
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
-            group.addTask {
-                while true {
-                    try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
-                    let beat = try await store.heartbeat(
-                        id: task.id, attempt: task.attempt, now: Date(), policy: policy)
-                    if !beat.held { throw FerryError(.cancelled, "the worker lost its lease on the task") }
-                    if beat.cancelRequested { throw FerryError(.cancelled, "cancelled through the API") }
-                }
-            }
+            group.addTask { throw FerryError(.cancelled, try await heartbeat(task)) }
             defer { group.cancelAll() }
             guard let value = try await group.next() ?? nil else { throw CancellationError() }
             return value
@@ -208,28 +209,36 @@ public struct Worker: Sendable {
                 return "the server could not record the run's spend: \(error)"
             }
         }
-        let heartbeat = Task {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(Int(policy.leaseSeconds * 1000 / 3)))
-                let beat = try await store.heartbeat(id: task.id, attempt: task.attempt, now: Date(), policy: policy)
-                if !beat.held {
-                    control.cancel(reason: "the worker lost its lease on the task")
-                    return
+        let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
+        let request = RunRequest(task: task.task, repo: checkout.repo, base: base)
+        // The run and its lease's heartbeat in one scope: a lost lease or a cancel stops the run (its sandbox is
+        // killed); the run's end stops the heartbeat.
+        let result = try await withThrowingTaskGroup(of: RunResult?.self) { group in
+            group.addTask { [logger] in
+                do {
+                    control.cancel(reason: try await heartbeat(task))
+                } catch is CancellationError {
+                } catch {
+                    logger.warning(
+                        "the lease's heartbeat failed; the run goes on",
+                        metadata: ["error": .string(Self.describe(error))])
                 }
-                if beat.cancelRequested {
-                    control.cancel(reason: "cancelled through the API")
-                    return
+                return nil
+            }
+            group.addTask {
+                try await runner.run(request, control: control) { event in
+                    // The task shows its run (and so its live events) as soon as the run exists.
+                    guard case .runStarted(let started) = event.event else { return }
+                    Task { try? await store.attachRun(id: task.id, attempt: task.attempt, runID: started.runID) }
                 }
             }
-        }
-        defer { heartbeat.cancel() }
-        let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
-        let result = try await runner.run(
-            RunRequest(task: task.task, repo: checkout.repo, base: base), control: control
-        ) { event in
-            // The task shows its run (and so its live events) as soon as the run exists.
-            guard case .runStarted(let started) = event.event else { return }
-            Task { try? await store.attachRun(id: task.id, attempt: task.attempt, runID: started.runID) }
+            while let next = try await group.next() {
+                if let result = next {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw FerryError(.io, "internal error: the run ended without a result")
         }
         var reason = result.record.reason
         var pushedTo: String?
