@@ -133,4 +133,26 @@ import Testing
             #expect(recorded.0.state == "failed" && recorded.1.count == 3)
         }
     }
+
+    /// The egress rule holds at delivery, not only when the project was made: a webhook stored earlier (or allowed
+    /// then) to a loopback receiver is never called under the default rule, and the delivery says why without
+    /// saying what answered there.
+    @Test func aDeliveryToAnAddressTheRuleRefusesIsNeverSent() async throws {
+        try await Self.withReceiver(failFirst: 0) { url, receiver in
+            let f = try await QueueTests.fixture(.sqlite)
+            _ = try await f.store.createProject(Project(
+                id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
+            let (task, _) = try await f.store.createTask(NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
+            _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
+            let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+            _ = try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Date())
+            let dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 1)
+            #expect(try await dispatcher.deliverOne())
+            #expect(receiver.calls.withLock { $0.isEmpty })
+            let recorded = try #require(try await f.store.deliveries(taskID: task.id, tenantID: f.tenant.id).first)
+            #expect(recorded.1.first?.status == nil)
+            #expect(recorded.1.first?.error == DeliveryFailure.refused.rawValue)
+        }
+    }
 }
