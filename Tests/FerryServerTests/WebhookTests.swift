@@ -140,10 +140,12 @@ import Testing
     @Test func aDeliveryToAnAddressTheRuleRefusesIsNeverSent() async throws {
         try await Self.withReceiver(failFirst: 0) { url, receiver in
             let f = try await QueueTests.fixture(.sqlite)
-            _ = try await f.store.createProject(Project(
-                id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
-            let (task, _) = try await f.store.createTask(NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
+            _ = try await f.store.createProject(
+                Project(
+                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
+            let (task, _) = try await f.store.createTask(
+                NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
             _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
             let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
             _ = try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Date())
