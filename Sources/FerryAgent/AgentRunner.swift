@@ -73,7 +73,12 @@ public struct AgentRunner: Sendable {
             maxOutputTokens: model.profile.maxOutputTokens,
             testCommand: testCommand,
             firstAttempt: config.firstAttempt == .wholeFile, repoMapTokens: config.repoMapTokens,
-            candidates: config.candidates)
+            candidates: config.candidates,
+            // A command that names `{related_tests}` is judged by those first; the whole suite is the wider check.
+            widerCommand: config.testCommand.flatMap {
+                $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil
+            },
+            testTimeoutSeconds: config.testTimeoutSeconds)
         // The config's MCP servers start in the run's sandbox; their tools join the loop's.
         var mcp: MCPToolServers?
         if !config.mcpServers.isEmpty {

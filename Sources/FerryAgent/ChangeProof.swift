@@ -16,25 +16,35 @@ enum ChangeProof {
         var action = machine.start()
         var given = given
         while true {
-            switch action {
-            case .done(let proof):
-                return proof
-            case .listIgnored:
-                let ignored = try await git.run("ls-files", "-z", "--others", "--ignored", "--exclude-standard")
-                    .split(separator: "\0").map(String.init)
-                action = machine.handle(.ignored(ignored))
-            case .runTests(let command, let revert, let timeout):
-                let run: TestRun
-                if let ready = given, revert.isEmpty, ready.command == command {
-                    run = ready
-                    given = nil
-                } else {
-                    run = try await withReverted(revert, base: base, git: git, root: root) {
-                        try await TestRun.run(command, in: root, runner: runner, timeout: timeout)
-                    }
-                }
-                action = machine.handle(.ran(run, now: now()))
+            if case .done(let proof) = action { return proof }
+            if let ready = given, case .runTests(let command, let revert, _) = action, revert.isEmpty,
+                ready.command == command
+            {
+                given = nil
+                action = machine.handle(.ran(ready, now: now()))
+                continue
             }
+            action = machine.handle(
+                try await perform(action, base: base, git: git, root: root, runner: runner, now: now))
+        }
+    }
+
+    /// Performs one step the machine asked for and reports what happened.
+    static func perform(
+        _ step: ProofMachine.Action, base: String, git: Git, root: String, runner: any CommandRunner, now: () -> Double
+    ) async throws -> ProofMachine.Event {
+        switch step {
+        case .listIgnored:
+            let ignored = try await git.run("ls-files", "-z", "--others", "--ignored", "--exclude-standard")
+                .split(separator: "\0").map(String.init)
+            return .ignored(ignored)
+        case .runTests(let command, let revert, let timeout):
+            let run = try await withReverted(revert, base: base, git: git, root: root) {
+                try await TestRun.run(command, in: root, runner: runner, timeout: timeout)
+            }
+            return .ran(run, now: now())
+        case .done:
+            throw FerryError(.tool, "internal error: a finished proof has no step to perform")
         }
     }
 

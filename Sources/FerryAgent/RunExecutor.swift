@@ -50,7 +50,8 @@ struct RunExecutor: Sendable {
                 case .write(let files): event = try await write(files)
                 case .checkSyntax(let paths): event = try await checkSyntax(paths)
                 case .runTests: event = .testsRan(try await runTests(), now: elapsed())
-                case .verify(let summary): event = try await verify(summary: summary)
+                case .listChanges(let summary): event = try await listChanges(summary: summary)
+                case .prove(let step): event = .proved(try await prove(step))
                 case .compact(let messages): event = try await compact(messages)
                 case .prepareLoop(let note): event = try await prepareLoop(note: note)
                 case .stop: return machine
@@ -181,27 +182,15 @@ struct RunExecutor: Sendable {
         return try await TestRun.run(command, in: workspace.root, runner: runner, timeout: config.testTimeoutSeconds)
     }
 
-    /// Runs the `ProofMachine` on the worktree's change: it decides every verdict; this only records it.
-    func verify(summary: String?) async throws -> RunMachine.Event {
+    /// A change is to be judged: the files that differ from the base.
+    func listChanges(summary: String?) async throws -> RunMachine.Event {
         if let summary { await recorder.record(.verifyStarted(.init(summary: summary))) }
-        let changed = try await git.changedFiles(against: base)
-        // A command that names `{related_tests}` is judged by those first; the whole suite is the wider check.
-        let wider = config.testCommand.flatMap {
-            $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil
-        }
-        let proof = try await ChangeProof.prove(
-            ProofMachine.Input(
-                changed: changed, testCommand: machine.testCommand, widerCommand: wider, baseline: machine.baseline,
-                testTimeout: config.testTimeoutSeconds, budget: machine.budget),
-            base: base, git: git, root: workspace.root, runner: runner, now: elapsed)
-        if let note = proof.wider { await recorder.record(.testsWider(.init(note))) }
-        let phase: String? = if case .attempt = machine.phase { "attempt" } else { nil }
-        await recorder.record(
-            .verifyResult(
-                .init(
-                    outcome: proof.verification.name, phase: phase, changedFiles: changed,
-                    tests: proof.tests.map(TraceEvent.Tests.init))))
-        return .verified(proof.verification, tests: proof.tests, now: elapsed())
+        return .changesListed(try await git.changedFiles(against: base), now: elapsed())
+    }
+
+    /// One step of the proof, as the `ProofMachine` (through the run machine) asks.
+    func prove(_ step: ProofMachine.Action) async throws -> ProofMachine.Event {
+        try await ChangeProof.perform(step, base: base, git: git, root: workspace.root, runner: runner, now: elapsed)
     }
 
     func compact(_ messages: [ChatMessage]) async throws -> RunMachine.Event {

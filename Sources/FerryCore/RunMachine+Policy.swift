@@ -49,7 +49,6 @@ extension RunMachine {
         case .written(let changed, let now): .written(changed: changed, now: now)
         case .syntaxChecked(let problems, let now): .syntaxChecked(problems: problems, now: now)
         case .testsRan(let run, let now): .testsRan(run, now: now)
-        case .verified(let verification, let tests, let now): .verified(verification, tests: tests, now: now)
         default: nil
         }
     }
@@ -60,7 +59,6 @@ extension RunMachine {
         case .modelFailed(let error, let now): .modelFailed(error, now: now)
         case .timeUp(let now): .timeUp(now: now)
         case .toolFinished(let result, let now): .toolFinished(result, now: now)
-        case .verified(let verification, _, let now): .verified(verification, now: now)
         case .compacted(let summary, let usage, let cost, let now):
             .compacted(summary: summary, usage: usage, cost: cost, now: now)
         case .compactionFailed(let now): .compactionFailed(now: now)

@@ -13,11 +13,18 @@ extension RunMachine {
         public var repoMapTokens: Int?
         /// Fixes the attempt samples from its first request, chosen by the tests.
         public var candidates: Int
+        /// The whole suite, when `testCommand` runs only the tests related to the task (the proof's wider check).
+        public var widerCommand: String?
+        /// How long one run of the tests may take.
+        public var testTimeoutSeconds: Double
 
         public init(
             task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,
-            firstAttempt: Bool, repoMapTokens: Int? = nil, candidates: Int = 1
+            firstAttempt: Bool, repoMapTokens: Int? = nil, candidates: Int = 1, widerCommand: String? = nil,
+            testTimeoutSeconds: Double = 900
         ) {
+            self.widerCommand = widerCommand
+            self.testTimeoutSeconds = testTimeoutSeconds
             self.candidates = max(1, candidates)
             self.task = task
             self.limits = limits

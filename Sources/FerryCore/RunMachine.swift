@@ -20,8 +20,12 @@ public struct RunMachine: Sendable {
         case checkSyntax([String])
         /// Report `testsRan`.
         case runTests
-        /// Judge the change (no change, no test command, or the tests and `ChangeProof`); report `verified`.
-        case verify(summary: String?)
+        /// A change is to be judged: record that it starts (with the model's summary, when it gave one) and report
+        /// `changesListed` with the files that differ from the base. The `ProofMachine` takes it from there.
+        case listChanges(summary: String?)
+        /// A step of the proof (`ProofMachine`): run the tests with files put back, or list the ignored files;
+        /// report `proved`.
+        case prove(ProofMachine.Action)
         /// Report `compacted` or `compactionFailed`.
         case compact([ChatMessage])
         /// Build the tool loop's first prompt (index, repo map, what the attempt tried); report `loopReady`.
@@ -41,7 +45,8 @@ public struct RunMachine: Sendable {
         case written(changed: [String], now: Double)
         case syntaxChecked(problems: [String], now: Double)
         case testsRan(TestRun, now: Double)
-        case verified(AgentMachine.Verification, tests: TestRun?, now: Double)
+        case changesListed([String], now: Double)
+        case proved(ProofMachine.Event)
         case compacted(summary: String, usage: Usage, cost: Double, now: Double)
         case compactionFailed(now: Double)
     }
@@ -64,6 +69,10 @@ public struct RunMachine: Sendable {
     public private(set) var finalTests: TestRun?
     private var parkedBudget: Budget
     private var records: [TraceEvent] = []
+    /// The proof under way, with the files it judges.
+    private var proof: (machine: ProofMachine, changed: [String])?
+    /// The run's clock when the proof last heard from the driver (its verdict reaches the phase with it).
+    private var lastProofNow = 0.0
 
     public init(settings: Settings) {
         self.settings = settings
@@ -171,11 +180,18 @@ public struct RunMachine: Sendable {
                 AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow),
                 .start(now: now))
 
+        case (.attempt, .changesListed(let changed, let now)), (.loop, .changesListed(let changed, let now)):
+            return startProof(changed: changed, now: now)
+        case (.attempt, .proved(let step)), (.loop, .proved(let step)):
+            guard var running = proof else { return unexpected(event) }
+            if case .ran(_, let now) = step { lastProofNow = now }
+            let action = running.machine.handle(step)
+            proof = running
+            return proofAction(action)
         case (.attempt(let machine), _):
             guard let event = Self.attemptEvent(event) else { return unexpected(event) }
             return attempt(machine, event)
         case (.loop(let machine), _):
-            if case .verified(_, let tests, _) = event { finalTests = tests }
             guard let event = Self.loopEvent(event) else { return unexpected(event) }
             return loop(machine, event)
         default:
@@ -197,7 +213,7 @@ public struct RunMachine: Sendable {
         case .write(let files): return .write(files)
         case .checkSyntax(let paths): return .checkSyntax(paths)
         case .runTests: return .runTests
-        case .verify: return .verify(summary: nil)
+        case .verify: return .listChanges(summary: nil)
         case .settle(let outcome):
             finalTests = machine.finalTests
             return finish(outcome, budget: machine.budget)
@@ -239,11 +255,48 @@ public struct RunMachine: Sendable {
             return .callModel(
                 ModelRequest(messages: history, tools: true, maxTokens: nil, temperature: nil, phase: nil))
         case .runTool(let call): return .runTool(call)
-        case .verify(let summary): return .verify(summary: summary)
+        case .verify(let summary): return .listChanges(summary: summary)
         case .compact(let messages): return .compact(messages)
         case .stop(let outcome):
             loopCompactions = machine.compactions
             return finish(outcome, budget: machine.budget)
+        }
+    }
+
+    // MARK: - The proof
+
+    /// The change is judged by a `ProofMachine`, which the phase machine waits on as it would on any step.
+    private mutating func startProof(changed: [String], now: Double) -> Action {
+        var machine = ProofMachine(
+            .init(
+                changed: changed, testCommand: testCommand, widerCommand: settings.widerCommand, baseline: baseline,
+                testTimeout: settings.testTimeoutSeconds, budget: budget))
+        let action = machine.start()
+        proof = (machine, changed)
+        lastProofNow = now
+        return proofAction(action)
+    }
+
+    private mutating func proofAction(_ action: ProofMachine.Action) -> Action {
+        guard case .done(let result) = action else { return .prove(action) }
+        let changed = proof?.changed ?? []
+        proof = nil
+        if let note = result.wider { records.append(.testsWider(.init(note))) }
+        let phaseName: String? = if case .attempt = phase { "attempt" } else { nil }
+        records.append(
+            .verifyResult(
+                .init(
+                    outcome: result.verification.name, phase: phaseName, changedFiles: changed,
+                    tests: result.tests.map(TraceEvent.Tests.init))))
+        let now = lastProofNow
+        switch phase {
+        case .attempt(let machine):
+            return attempt(machine, .verified(result.verification, tests: result.tests, now: now))
+        case .loop(let machine):
+            finalTests = result.tests
+            return loop(machine, .verified(result.verification, now: now))
+        default:
+            return unexpected(.changesListed(changed, now: now))
         }
     }
 

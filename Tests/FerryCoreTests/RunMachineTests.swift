@@ -122,6 +122,21 @@ import Testing
         return m.handle(.syntaxChecked(problems: [], now: now))
     }
 
+    /// Answers the proof the run machine starts when a change is to be judged: the files changed, the ignored files
+    /// (none), then each test run it asks for, in turn.
+    func prove(_ m: inout RunMachine, changed: [String], runs: [TestRun], now: Double) -> RunMachine.Action {
+        var action = m.handle(.changesListed(changed, now: now))
+        var runs = runs[...]
+        while case .prove(let step) = action {
+            switch step {
+            case .runTests: action = m.handle(.proved(.ran(runs.popFirst() ?? Self.tests(exit: 1), now: now)))
+            case .listIgnored: action = m.handle(.proved(.ignored([])))
+            case .done: return action
+            }
+        }
+        return action
+    }
+
     func failingAttempt(_ m: inout RunMachine, now: Double = 1) -> RunMachine.Action {
         _ = m.handle(.start(now: 0))
         _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
@@ -132,8 +147,8 @@ import Testing
             n += 1
             action = m.handle(.modelReplied(Self.fix(n), cost: 0.01, now: now))
             guard action == .write(["calc.py": "def add(a, b):\n    return \(n)\n"]) else { return action }
-            _ = written(&m, ["calc.py"], now: now)
-            action = m.handle(.verified(.failed("1 failed"), tests: Self.tests(exit: 1), now: now))
+            #expect(written(&m, ["calc.py"], now: now) == .listChanges(summary: nil))
+            action = prove(&m, changed: ["calc.py"], runs: [Self.tests(exit: 1)], now: now)
         }
         return action
     }
@@ -212,14 +227,19 @@ import Testing
         _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
         _ = m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: 0))
         _ = m.handle(.modelReplied(Self.fix(5), cost: 0, now: 1))
-        #expect(written(&m, ["calc.py"], now: 1) == .verify(summary: nil))
-        guard case .stop(let outcome) = m.handle(.verified(.passed("fixed"), tests: Self.tests(exit: 0), now: 2)) else {
+        #expect(written(&m, ["calc.py"], now: 1) == .listChanges(summary: nil))
+        // The proof: the tests with the change (they failed at the baseline and pass now), then the ignored files.
+        guard case .stop(let outcome) = prove(&m, changed: ["calc.py"], runs: [Self.tests(exit: 0)], now: 2) else {
             Issue.record("expected stop")
             return
         }
         #expect(outcome.status == .verified)
         #expect(m.finalTests?.exitCode == 0)
-        #expect(m.takeRecords().map(\.type) == ["attempt.started", "attempt.applied"])
+        // The verdict is the run machine's record now: the proof it ran, in the attempt's phase.
+        let records = m.takeRecords()
+        #expect(records.map(\.type) == ["attempt.started", "attempt.applied", "verify.result"])
+        guard case .verifyResult(let result)? = records.last else { return }
+        #expect(result.outcome == "passed" && result.phase == "attempt" && result.changedFiles == ["calc.py"])
     }
 
     @Test func theHostHaltsTheRunAndEventsOutOfTurnFailIt() {
