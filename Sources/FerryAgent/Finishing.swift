@@ -38,11 +38,7 @@ extension AgentRunner {
                 let committed = try await ChangeGuard.commit(
                     git: worktreeGit, root: worktreePath, base: base, maxFileBytes: maxFileBytes, redactor: redactor
                 ) { guarded in
-                    // The committed change is not the one the tests judged.
-                    if !guarded.notes.isEmpty {
-                        if outcome.status == .verified { outcome.status = .unverified }
-                        outcome.reason += (outcome.reason.isEmpty ? "" : "; ") + guarded.notes.joined(separator: "; ")
-                    }
+                    outcome = outcome.committed(differingBy: guarded.notes)
                     return AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id)
                 }
                 if !committed.guarded.notes.isEmpty {

@@ -377,3 +377,16 @@ public struct ProofMachine: Sendable {
         return proof
     }
 }
+
+extension AgentMachine.Outcome {
+    /// The outcome once the change is committed. When the commit differs from the change the tests judged (an
+    /// oversized file left out, a secret replaced: `notes` says which), a `verified` claim no longer holds: it becomes
+    /// `unverified`, and the reason says why. Any other outcome only gains the notes.
+    public func committed(differingBy notes: [String]) -> Self {
+        guard !notes.isEmpty else { return self }
+        var outcome = self
+        if outcome.status == .verified { outcome.status = .unverified }
+        outcome.reason += (outcome.reason.isEmpty ? "" : "; ") + notes.joined(separator: "; ")
+        return outcome
+    }
+}

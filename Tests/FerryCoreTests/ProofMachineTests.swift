@@ -366,4 +366,19 @@ import Testing
             Self.input(["m.py"], wider: Self.wide), runs: [Self.pytest(), Self.pytest(command: Self.wide)])
         #expect(idle.proof.evidence == .nothingFailedBefore && idle.proof.wider == "passed: 3 passed in 0.10s")
     }
+
+    // MARK: - After the proof
+
+    @Test func aCommitThatIsNotTheJudgedChangeIsNoLongerVerified() {
+        let verified = AgentMachine.Outcome(status: .verified, reason: "tests pass", summary: "s")
+        let guarded = verified.committed(differingBy: [
+            "data.bin left out (12 MB > 10 MB)", "a secret in .env replaced",
+        ])
+        #expect(guarded.status == .unverified)
+        #expect(guarded.reason == "tests pass; data.bin left out (12 MB > 10 MB); a secret in .env replaced")
+        #expect(guarded.summary == "s")
+        #expect(verified.committed(differingBy: []) == verified)
+        let failed = AgentMachine.Outcome(status: .failed, reason: "")
+        #expect(failed.committed(differingBy: ["x"]) == AgentMachine.Outcome(status: .failed, reason: "x"))
+    }
 }
