@@ -6,29 +6,6 @@ import Foundation
 /// Runs what the `ProofMachine` asks for, in a worktree: the judging tests, with files put back as they were at the
 /// base commit when it asks, and the files `.gitignore` hides. It decides nothing; the machine does.
 enum ChangeProof {
-    /// The proof of the change in `root` against `base`. `given` is a run of the judging command with the change
-    /// already made (a caller that has one saves running it again). `now` is the run's clock, for the budget.
-    static func prove(
-        _ input: ProofMachine.Input, base: String, git: Git, root: String, runner: any CommandRunner,
-        now: () -> Double = { 0 }, given: TestRun? = nil
-    ) async throws -> ProofMachine.Proof {
-        var machine = ProofMachine(input)
-        var action = machine.start()
-        var given = given
-        while true {
-            if case .done(let proof) = action { return proof }
-            if let ready = given, case .runTests(let command, let revert, _) = action, revert.isEmpty,
-                ready.command == command
-            {
-                given = nil
-                action = machine.handle(.ran(ready, now: now()))
-                continue
-            }
-            action = machine.handle(
-                try await perform(action, base: base, git: git, root: root, runner: runner, now: now))
-        }
-    }
-
     /// Performs one step the machine asked for and reports what happened.
     static func perform(
         _ step: ProofMachine.Action, base: String, git: Git, root: String, runner: any CommandRunner, now: () -> Double
@@ -46,17 +23,6 @@ enum ChangeProof {
         case .done:
             throw FerryError(.tool, "internal error: a finished proof has no step to perform")
         }
-    }
-
-    /// The verdict on `final`, a run of the judging command with the change made (no wider suite).
-    static func judge(
-        final: TestRun, baseline: TestRun?, changed: [String], base: String, git: Git, root: String,
-        runner: any CommandRunner, timeout: Double
-    ) async throws -> AgentMachine.Verification {
-        try await prove(
-            ProofMachine.Input(changed: changed, testCommand: final.command, baseline: baseline, testTimeout: timeout),
-            base: base, git: git, root: root, runner: runner, given: final
-        ).verification
     }
 
     /// Runs `body` with `paths` as they are at `base` (absent if they did not exist there), then puts the current

@@ -115,8 +115,8 @@ public struct ProofMachine: Sendable {
     var pending: Proof?
     var widerWith: TestRun?
     var widerTimeout = 0.0
-    /// The run's clock at the last event: what the budget's time left is measured from.
-    var now = 0.0
+    /// The run's clock at the start or the last test run: what the budget's time left is measured from.
+    public private(set) var now = 0.0
 
     /// The least time a wider run is given; with less left, it is not tried.
     public static let minimumWiderSeconds = 20.0
@@ -125,8 +125,10 @@ public struct ProofMachine: Sendable {
         self.input = input
     }
 
-    public mutating func start() -> Action {
+    /// Starts the proof at `now` on the run's clock.
+    public mutating func start(now: Double = 0) -> Action {
         precondition(stage == .start, "a proof starts once")
+        self.now = now
         guard !input.changed.isEmpty else { return finish(.noChange, .noChange) }
         guard let command = input.testCommand else { return finish(.noTestCommand, .noTestCommand) }
         stage = .final
@@ -213,9 +215,16 @@ public struct ProofMachine: Sendable {
 
     var infrastructure: [String] { configuration + tests }
 
+    /// Whether a run with some of the change's files put back still passes, or fails only tests the change's own run
+    /// failed: those files hid no failure.
+    func holdsUp(_ run: TestRun) -> Bool {
+        guard let final else { return false }
+        return run.passed || TestFailures.failures(of: run, within: final)
+    }
+
     mutating func afterOwnTests(_ own: TestRun) -> Action {
         judged = own
-        guard let final, own.passed || TestFailures.failures(of: own, within: final) else {
+        guard holdsUp(own) else {
             return finish(
                 .testsRewritten(
                     "the tests pass only with the change's edits to \(Self.list(infrastructure)); the project's tests as "
@@ -273,7 +282,7 @@ public struct ProofMachine: Sendable {
 
     mutating func afterWithCode(_ with: TestRun) -> Action {
         withCode = with
-        guard let final, with.passed || TestFailures.failures(of: with, within: final) else {
+        guard holdsUp(with) else {
             return finish(
                 .testsRewritten(
                     "the tests the change adds (\(Self.list(tests))) pass only with its edits to the test configuration "

@@ -71,8 +71,6 @@ public struct RunMachine: Sendable {
     private var records: [TraceEvent] = []
     /// The proof under way, with the files it judges.
     private var proof: (machine: ProofMachine, changed: [String])?
-    /// The run's clock when the proof last heard from the driver (its verdict reaches the phase with it).
-    private var lastProofNow = 0.0
 
     public init(settings: Settings) {
         self.settings = settings
@@ -184,7 +182,6 @@ public struct RunMachine: Sendable {
             return startProof(changed: changed, now: now)
         case (.attempt, .proved(let step)), (.loop, .proved(let step)):
             guard var running = proof else { return unexpected(event) }
-            if case .ran(_, let now) = step { lastProofNow = now }
             let action = running.machine.handle(step)
             proof = running
             return proofAction(action)
@@ -271,15 +268,16 @@ public struct RunMachine: Sendable {
             .init(
                 changed: changed, testCommand: testCommand, widerCommand: settings.widerCommand, baseline: baseline,
                 testTimeout: settings.testTimeoutSeconds, budget: budget))
-        let action = machine.start()
+        let action = machine.start(now: now)
         proof = (machine, changed)
-        lastProofNow = now
         return proofAction(action)
     }
 
     private mutating func proofAction(_ action: ProofMachine.Action) -> Action {
         guard case .done(let result) = action else { return .prove(action) }
         let changed = proof?.changed ?? []
+        // The verdict reaches the phase at the proof's last moment on the run's clock.
+        let now = proof?.machine.now ?? 0
         proof = nil
         if let note = result.wider { records.append(.testsWider(.init(note))) }
         let phaseName: String? = if case .attempt = phase { "attempt" } else { nil }
@@ -288,7 +286,6 @@ public struct RunMachine: Sendable {
                 .init(
                     outcome: result.verification.name, phase: phaseName, changedFiles: changed,
                     tests: result.tests.map(TraceEvent.Tests.init))))
-        let now = lastProofNow
         switch phase {
         case .attempt(let machine):
             return attempt(machine, .verified(result.verification, tests: result.tests, now: now))

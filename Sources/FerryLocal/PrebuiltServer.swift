@@ -89,7 +89,8 @@ public struct PrebuiltServer: Sendable {
             let names = flag.flag == flag.long ? "\"\(flag.long)\"" : "\"\(flag.flag)\", \"\(flag.long)\""
             let dest = flag.long.dropFirst(2).replacingOccurrences(of: "-", with: "_")
             switch flag.value {
-            case .none: arguments.append("parser.add_argument(\(names), dest=\"\(dest)\", action=\"store_true\")")
+            case .none:
+                arguments.append("parser.add_argument(\(names), dest=\"\(dest)\", action=\"store_true\", default=None)")
             case .string, .integer:
                 let required = flag == .model ? ", required=True" : ""
                 arguments.append(

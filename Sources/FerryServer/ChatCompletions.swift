@@ -58,7 +58,13 @@ extension ServerAPI {
         case .success(let value): principal = value
         case .failure(let response): return response
         }
-        let buffer = try await request.body.collect(upTo: 4 << 20)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 4 << 20)
+        } catch is NIOTooManyBytesError {
+            // OpenAI's error shape, as for every other refusal here.
+            return openAIError(.contentTooLarge, "the request body is larger than 4 MB", type: "invalid_request_error")
+        }
         guard let body = JSONValue.parse(String(buffer: buffer)), case .object = body else {
             return openAIError(.badRequest, "the body must be a JSON object", type: "invalid_request_error")
         }

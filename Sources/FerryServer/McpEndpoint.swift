@@ -102,15 +102,23 @@ extension ServerAPI {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         var body = Data()
+        var tooLarge = false
         if request.method == .post {
-            let buffer = try await request.body.collect(upTo: 4 << 20)
-            body = Data(buffer.readableBytesView)
+            do {
+                body = Data(try await request.body.collect(upTo: 4 << 20).readableBytesView)
+            } catch is NIOTooManyBytesError {
+                tooLarge = true
+            }
         }
-        let response = await sessions.handle(
-            MCP.HTTPRequest(
-                method: request.method.rawValue, headers: headers, body: body.isEmpty ? nil : body,
-                path: request.uri.path),
-            principal: principal)
+        // A body over the limit is a JSON-RPC error like the transport's own (413), not the router's plain one.
+        let response =
+            tooLarge
+            ? MCP.HTTPResponse.error(statusCode: 413, .invalidRequest("the request body is larger than 4 MB"))
+            : await sessions.handle(
+                MCP.HTTPRequest(
+                    method: request.method.rawValue, headers: headers, body: body.isEmpty ? nil : body,
+                    path: request.uri.path),
+                principal: principal)
         var fields = HTTPFields()
         for (name, value) in response.headers {
             if let name = HTTPField.Name(name) { fields[name] = value }

@@ -28,34 +28,14 @@ public struct SecretBox: Sendable {
             return SecretBox(key: SymmetricKey(data: data))
         }
         let path = dataDirectory + "/secret.key"
-        let fm = FileManager.default
-        if let data = fm.contents(atPath: path) {
-            guard
-                let decoded = Data(
-                    base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                ),
-                decoded.count == 32
-            else {
-                throw FerryError(
-                    .config, "\(path) is not a Ferry server key (32 bytes in base64); restore it from a backup")
-            }
-            return SecretBox(key: SymmetricKey(data: decoded))
+        let text = try SecretFile.readOrCreate(path) {
+            SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
         }
-        try fm.createDirectory(
-            atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let key = SymmetricKey(size: .bits256)
-        let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
-        let partial = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-        guard fm.createFile(atPath: partial, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw FerryError(.io, "cannot write the server's key at \(path)")
+        guard let decoded = Data(base64Encoded: text), decoded.count == 32 else {
+            throw FerryError(
+                .config, "\(path) is not a Ferry server key (32 bytes in base64); restore it from a backup")
         }
-        // Two servers starting at once on one data directory: the first key in place wins, and both use it.
-        if link(partial, path) != 0 {
-            try? fm.removeItem(atPath: partial)
-            return try load(dataDirectory: dataDirectory, environment: [:])
-        }
-        try? fm.removeItem(atPath: partial)
-        return SecretBox(key: key)
+        return SecretBox(key: SymmetricKey(data: decoded))
     }
 
     public func seal(_ secret: String) throws -> String {
@@ -76,5 +56,35 @@ public struct SecretBox: Sendable {
                     + "same FERRY_SERVER_SECRET or secret.key)")
         }
         return String(decoding: plain, as: UTF8.self)
+    }
+}
+
+/// A secret the server keeps in its data directory (the sealing key, the metrics token): read when it is there, else
+/// made once, owner-only. Two servers starting at once on one data directory agree: the first file in place wins
+/// (it is linked into place, never overwritten) and both read it.
+enum SecretFile {
+    static func readOrCreate(_ path: String, make: () -> String) throws -> String {
+        let fm = FileManager.default
+        if let data = fm.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else {
+                throw FerryError(.config, "\(path) is empty; restore it from a backup or remove it")
+            }
+            return text
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        try fm.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let text = make()
+        let partial = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        guard fm.createFile(atPath: partial, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw FerryError(.io, "cannot write \(path)") }
+        defer { try? fm.removeItem(atPath: partial) }
+        guard link(partial, path) == 0 else {
+            // Another process put its file there first.
+            guard let data = fm.contents(atPath: path) else { throw FerryError(.io, "cannot read \(path)") }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return text
     }
 }

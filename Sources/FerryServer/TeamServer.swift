@@ -66,19 +66,7 @@ public struct TeamServer: Sendable {
         throws -> String
     {
         if let token = environment["FERRY_METRICS_TOKEN"], !token.isEmpty { return token }
-        let path = dataDirectory + "/metrics.token"
-        if let data = FileManager.default.contents(atPath: path) {
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if !token.isEmpty { return token }
-        }
-        let token = ServerIDs.secret("fm_")
-        guard
-            FileManager.default.createFile(
-                atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else {
-            throw FerryError(.io, "cannot write the metrics token at \(path)")
-        }
-        return token
+        return try SecretFile.readOrCreate(dataDirectory + "/metrics.token") { ServerIDs.secret("fm_") }
     }
 
     /// The data directory holds tenants' code, indexes, stores and secrets: only the server's user may read it

@@ -22,11 +22,15 @@ import Testing
         let base = try await git.resolve("HEAD")
         let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
         let command = "python3 -m unittest -q"
-        let final = try await TestRun.run(command, in: repo, runner: runner, timeout: 60)
         let changed = try await git.changedFiles(against: base)
-        return try await ChangeProof.judge(
-            final: final, baseline: baseline, changed: changed, base: base, git: git, root: repo, runner: runner,
-            timeout: 60)
+        // The machine decides; ChangeProof performs each step in the real repository, as a run's executor does.
+        var machine = ProofMachine(.init(changed: changed, testCommand: command, baseline: baseline, testTimeout: 60))
+        var action = machine.start()
+        while true {
+            if case .done(let proof) = action { return proof.verification }
+            action = machine.handle(
+                try await ChangeProof.perform(action, base: base, git: git, root: repo, runner: runner, now: { 0 }))
+        }
     }
 
     @Test func passingTestsThatNeverFailedProveNothing() async throws {

@@ -66,13 +66,7 @@ import Testing
         // The operator names the roots (and, here, the base folder, which holds the data directory: the data
         // directory stays protected even so). Only 127.0.0.2 is allowed beyond public addresses.
         let policy = ServerPolicy.server(projectRoots: [roots, base], allowHosts: ["127.0.0.2"], dataDirectory: data)
-        let server: TeamServer =
-            switch kind {
-            case .sqlite: try TeamServer(dataDirectory: data, policy: policy)
-            case .postgres:
-                try await TeamServer.postgres(
-                    url: try PostgresCluster.freshDatabase(), dataDirectory: data, policy: policy)
-            }
+        let server = try await ServerAPITests.server(kind, data: data, policy: policy)
         let keyA = try #require(try await server.bootstrap())
         let tenantB = try await server.store.createTenant(name: "b")
         let keyB = try await server.store.createKey(tenantID: tenantB.id, role: .admin).key
@@ -276,6 +270,12 @@ import Testing
                         }
                     ).status
                 }
+                // A body over /mcp's limit: 413, as a JSON-RPC error like the transport's own.
+                let hugeRPC = try await Self.raw(
+                    .POST, url + "/mcp", key: keyB, body: big + big + big, headers: mcpHeaders)
+                #expect(
+                    hugeRPC.status == 413 && hugeRPC.json["error"]?["message"]?.stringValue?.contains("4 MB") == true,
+                    "\(hugeRPC.body)")
                 let sessionA = try #require(try await open(keyA))
                 var sessionsB: [String] = []
                 for _ in 0..<51 { sessionsB.append(try #require(try await open(keyB))) }

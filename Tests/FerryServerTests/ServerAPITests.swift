@@ -58,12 +58,13 @@ import Testing
         }
     }
 
-    static func server(_ kind: QueueTests.Kind, data: String) async throws -> TeamServer {
+    static func server(_ kind: QueueTests.Kind, data: String, policy: ServerPolicy? = nil) async throws -> TeamServer {
+        let policy = policy ?? .tests(data: data)
         switch kind {
-        case .sqlite: try TeamServer(dataDirectory: data, policy: .tests(data: data))
+        case .sqlite: return try TeamServer(dataDirectory: data, policy: policy)
         case .postgres:
-            try await TeamServer.postgres(
-                url: try PostgresCluster.freshDatabase(), dataDirectory: data, policy: .tests(data: data))
+            return try await TeamServer.postgres(
+                url: try PostgresCluster.freshDatabase(), dataDirectory: data, policy: policy)
         }
     }
 

@@ -33,13 +33,7 @@ import Testing
         try FileManager.default.moveItem(
             atPath: try await FixtureRepo.make(CalcFixture.files), toPath: base + "/repos/calc")
         let policy = ServerPolicy.server(projectRoots: [base + "/repos"], allowHosts: [], dataDirectory: data)
-        let server: TeamServer =
-            switch kind {
-            case .sqlite: try TeamServer(dataDirectory: data, policy: policy)
-            case .postgres:
-                try await TeamServer.postgres(
-                    url: try PostgresCluster.freshDatabase(), dataDirectory: data, policy: policy)
-            }
+        let server = try await ServerAPITests.server(kind, data: data, policy: policy)
         let admin = try #require(try await server.bootstrap())
         let tenant = try #require(try await server.store.tenant(named: "default"))
         _ = try await server.store.createProject(

@@ -108,19 +108,25 @@ import Testing
         }
     }
 
+    /// A project whose webhook is `url` (secret "s") and one of its tasks, failed at `now`: one delivery queued.
+    static func failedTask(hookedTo url: String, at now: Date) async throws -> (QueueTests.Fixture, ServerTask) {
+        let f = try await QueueTests.fixture(.sqlite)
+        _ = try await f.store.createProject(
+            Project(
+                id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
+        let (task, _) = try await f.store.createTask(
+            NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
+        _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
+        let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+        #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: now))
+        return (f, task)
+    }
+
     @Test func aReceiverThatNeverAnswersIsGivenUpOnAfterTheLastAttempt() async throws {
         try await Self.withReceiver(failFirst: 100) { url, _ in
-            let f = try await QueueTests.fixture(.sqlite)
-            _ = try await f.store.createProject(
-                Project(
-                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
-            let (task, _) = try await f.store.createTask(
-                NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
-            _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
-            let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
             let clock = Locked(Date())
-            _ = try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: clock.withLock { $0 })
+            let (f, task) = try await Self.failedTask(hookedTo: url, at: clock.withLock { $0 })
             var dispatcher = WebhookDispatcher(
                 store: f.store, backoffBaseSeconds: 1, egress: EgressPolicy(allowed: ["127.0.0.1"])
             ) { clock.withLock { $0 } }
@@ -139,16 +145,7 @@ import Testing
     /// saying what answered there.
     @Test func aDeliveryToAnAddressTheRuleRefusesIsNeverSent() async throws {
         try await Self.withReceiver(failFirst: 0) { url, receiver in
-            let f = try await QueueTests.fixture(.sqlite)
-            _ = try await f.store.createProject(
-                Project(
-                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
-            let (task, _) = try await f.store.createTask(
-                NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
-            _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
-            let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
-            _ = try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: Date())
+            let (f, task) = try await Self.failedTask(hookedTo: url, at: Date())
             let dispatcher = WebhookDispatcher(store: f.store, backoffBaseSeconds: 1)
             #expect(try await dispatcher.deliverOne())
             #expect(receiver.calls.withLock { $0.isEmpty })
