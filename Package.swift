@@ -94,13 +94,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The team server's records: tenants and keys, projects, the queue, audit, the webhook outbox, budgets and
+        // the dashboard's records, on SQLite (embedded) or PostgreSQL (the run store's PostgreSQL back end too).
+        .target(
+            name: "FerryServerStore",
+            dependencies: [
+                "FerryCore", "FerryStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryStore", "FerryWorkspace",
-                "FerryLocal",
+                "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryServerStore", "FerryStore",
+                "FerryWorkspace", "FerryLocal",
                 .product(name: "MCP", package: "swift-sdk"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -108,7 +119,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
             resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard")]
@@ -239,8 +249,9 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryAgent", "FerryCore", "FerryModels", "FerryStore", "FerryTesting", "FerryLocal",
-                "FerryWorkspace",
+                "FerryServer", "FerryServerStore", "FerryAgent", "FerryCore", "FerryModels", "FerryStore",
+                "FerryTesting",
+                "FerryLocal", "FerryWorkspace",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

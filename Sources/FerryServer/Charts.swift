@@ -1,3 +1,4 @@
+import FerryServerStore
 import Foundation
 
 /// Small SVG charts drawn by the server: no script, presentation attributes only (the page's CSP allows no inline

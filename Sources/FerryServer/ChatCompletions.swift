@@ -2,6 +2,7 @@ import FerryAgent
 import FerryAssist
 import FerryCore
 import FerryModels
+import FerryServerStore
 import Foundation
 import HTTPTypes
 import Hummingbird

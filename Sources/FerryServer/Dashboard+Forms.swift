@@ -1,3 +1,4 @@
+import FerryServerStore
 import Foundation
 import HTTPTypes
 import Hummingbird

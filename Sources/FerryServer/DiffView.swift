@@ -1,3 +1,4 @@
+import FerryServerStore
 import Foundation
 
 /// A unified diff as the task page shows it: file by file, each line with its old and new numbers and its code

@@ -1,5 +1,6 @@
 import Crypto
 import FerryCore
+import FerryServerStore
 import Foundation
 
 /// Seals the secrets the server must read back (webhook signing secrets) before they reach the database, with

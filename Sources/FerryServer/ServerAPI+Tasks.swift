@@ -1,4 +1,5 @@
 import FerryCore
+import FerryServerStore
 import FerryStore
 import Foundation
 import HTTPTypes

@@ -3,6 +3,7 @@ import FerryAssist
 import FerryCore
 import FerryIndex
 import FerryModels
+import FerryServerStore
 import FerryStore
 import FerryWorkspace
 import Foundation

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryServerStore
 import Foundation
 
 /// What a tenant may point the server at. Tenants are untrusted toward each other and toward the server; the

@@ -1,5 +1,6 @@
 import FerryAssist
 import FerryCore
+import FerryServerStore
 import FerryStore
 import Foundation
 

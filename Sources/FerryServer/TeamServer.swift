@@ -1,5 +1,6 @@
 import FerryAgent
 import FerryCore
+import FerryServerStore
 import FerryStore
 import Foundation
 import HTTPTypes

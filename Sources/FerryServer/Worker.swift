@@ -1,6 +1,7 @@
 import FerryAgent
 import FerryCore
 import FerryModels
+import FerryServerStore
 import FerryStore
 import FerryWorkspace
 import Foundation
@@ -10,12 +11,15 @@ import Logging
 /// heartbeat. A lost lease or a cancel through the API stops the run (its sandbox is killed); only the attempt that
 /// still holds the task may record a result (fencing), so a rescued task is never finished twice.
 public struct Worker: Sendable {
+    /// What a worker needs of the store: the queue, the projects it runs, and the budgets it spends against.
+    public typealias Store = TaskQueue & ProjectStore & BudgetStore
+
     /// The model for a profile name (nil: the project's or the server's default), from the worker's own config and
     /// environment: model keys never enter the database.
     public typealias ModelProvider = @Sendable (String?) async throws -> any ChatModel
 
     public let id: String
-    public let store: any ServerStore
+    public let store: any Store
     public let runStore: any RunStore
     public let config: FerryConfig
     public let policy: QueuePolicy
@@ -28,7 +32,7 @@ public struct Worker: Sendable {
     let logger: Logger
 
     public init(
-        id: String, store: any ServerStore, runStore: any RunStore, config: FerryConfig,
+        id: String, store: any Store, runStore: any RunStore, config: FerryConfig,
         policy: QueuePolicy = QueuePolicy(),
         secrets: [String] = [], pollSeconds: Double = 5, logger: Logger = Logger(label: "ferry.worker"),
         projects: ServerPolicy = ServerPolicy(), makeModel: @escaping ModelProvider

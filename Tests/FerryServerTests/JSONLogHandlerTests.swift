@@ -5,6 +5,7 @@ import Logging
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// The server's logs: one JSON object per line, typed fields, secrets masked.
 @Suite struct JSONLogHandlerTests {

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// The embedded model inside a server: one llama.cpp server per process (a stand-in here), started on first need,
 /// shared by the workers, stopped with the server.

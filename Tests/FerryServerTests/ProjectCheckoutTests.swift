@@ -7,6 +7,7 @@ import Foundation
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// A project given as a git URL is cloned once by the worker and fetched before each task, so a task starts from
 /// the remote's current base. The remote is served over real HTTP (git's dumb protocol from a file server).

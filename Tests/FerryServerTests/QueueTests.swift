@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// The queue's rules on the real embedded store: claims, leases, fencing, rescue, idempotency, cancel, tenants.
 @Suite struct QueueTests {

@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// The rules for what a tenant may point the server at, without a server: addresses, paths, sealed secrets and the
 /// words a failed delivery is given.

@@ -9,6 +9,7 @@ import Synchronization
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// Webhooks: queued in the same transaction as the task's end, signed, retried after a failure, every attempt recorded.
 @Suite struct WebhookTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// Idle workers wake when work arrives: in one process through the store, across processes through LISTEN/NOTIFY.
 @Suite struct WorkSignalTests {

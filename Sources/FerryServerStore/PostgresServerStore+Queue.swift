@@ -8,114 +8,130 @@ extension PostgresServerStore {
     // MARK: - The queue
 
     public func claim(worker: String, now: Date, policy: QueuePolicy) async throws -> ServerTask? {
-        let at = now.timeIntervalSince1970
-        return try await tasks(
-            """
-            WITH next AS (
-                SELECT id FROM tasks t WHERE state IN ('queued', 'retryable') AND scheduled_at <= \(at)
-                    AND (\(policy.tenantConcurrency)::BIGINT IS NULL
-                        OR (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running')
-                            < \(policy.tenantConcurrency)::BIGINT)
-                ORDER BY priority DESC, scheduled_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-            , claimed AS (
-                UPDATE tasks SET state = 'running', attempt = tasks.attempt + 1, attempted_by = \(worker),
-                    lease_until = \(at + policy.leaseSeconds)
-                FROM next WHERE tasks.id = next.id
-                RETURNING tasks.*)
-            , recorded AS (
-                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
-                SELECT id, attempt, attempted_by, scheduled_at, \(at) FROM claimed)
-            SELECT * FROM claimed
-            """
-        ).first
+        let (condition, order) = policy.nextTaskSQL(now: now)
+        return try await client.withTransaction(logger: logger) { connection in
+            guard
+                let task = try await self.tasks(
+                    PostgresQuery(
+                        unsafeSQL:
+                            "SELECT t.* FROM tasks t WHERE \(condition) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    ),
+                    on: connection
+                ).first
+            else { return nil }
+            return try await self.apply(.claim(worker: worker), to: task, now: now, policy: policy, on: connection)?
+                .task
+        }
     }
 
     public func heartbeat(id: String, attempt: Int, now: Date, policy: QueuePolicy) async throws
         -> (held: Bool, cancelRequested: Bool)
     {
-        for try await cancel in try await client.query(
-            """
-            UPDATE tasks SET lease_until = \(now.timeIntervalSince1970 + policy.leaseSeconds)
-            WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' RETURNING cancel_requested
-            """
-        ).decode(Bool.self) {
-            return (true, cancel)
-        }
-        let cancel = try await task(id: id)?.cancelRequested ?? false
-        return (false, cancel)
+        try await step(id: id, .heartbeat(attempt: attempt), now: now, policy: policy) { task, step in
+            (step != nil, task.cancelRequested)
+        } ?? (false, false)
     }
 
     public func attachRun(id: String, attempt: Int, runID: String) async throws {
-        try await client.query(
-            "UPDATE tasks SET run_id = \(runID) WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'")
+        _ = try await step(id: id, .attachRun(attempt: attempt, runID: runID), now: Date()) { _, step in step }
     }
 
     public func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool {
-        let logger = self.logger
-        return try await client.withTransaction(logger: logger) { connection in
-            let finished = try await self.tasks(
-                """
-                UPDATE tasks SET state = \(outcome.state.rawValue), reason = \(outcome.reason), run_id = \(outcome.runID),
-                    branch = \(outcome.branch), commit_sha = \(outcome.commitSHA), cost_usd = cost_usd + \(outcome.costUSD),
-                    finished_at = \(now.timeIntervalSince1970), lease_until = NULL, diff = \(outcome.diff),
-                    pushed_to = \(outcome.pushedTo), steps = \(outcome.steps), wall_seconds = \(outcome.wallSeconds)
-                WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
-                RETURNING *
-                """, on: connection)
-            guard let task = finished.first else { return false }
-            try await self.endAttempt(
-                id: id, attempt: attempt, outcome: outcome.state.rawValue, now: now, on: connection)
-            // The webhook is queued in the same transaction as the end it announces; the notice (a tenant's slot is
-            // free) goes out at commit.
-            try await self.enqueueWebhook(task, on: connection, now: now)
-            try await connection.query("NOTIFY ferry_tasks", logger: logger)
-            return true
-        }
+        try await step(id: id, .finish(attempt: attempt, outcome), now: now) { _, step in step != nil } ?? false
     }
 
     public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [ServerTask] {
         let at = now.timeIntervalSince1970
-        let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
-            let expired = try await self.tasks(
+            let running = try await self.tasks(
                 "SELECT * FROM tasks WHERE state = 'running' AND lease_until < \(at) FOR UPDATE SKIP LOCKED",
                 on: connection)
-            for task in expired {
-                let (state, scheduledAt, error) = policy.rescue(task, now: now)
-                let errors = ServerIDs.errorsText(task.errors + [error])
-                let finished: Double? = state.isTerminal ? at : nil
-                try await connection.query(
-                    """
-                    UPDATE tasks SET state = \(state.rawValue), scheduled_at = \(scheduledAt.timeIntervalSince1970),
-                        errors = \(errors), lease_until = NULL, attempted_by = NULL, reason = \(error), finished_at = \(finished)
-                    WHERE id = \(task.id) AND attempt = \(task.attempt)
-                    """, logger: logger)
-                try await self.endAttempt(id: task.id, attempt: task.attempt, outcome: "lost", now: now, on: connection)
+            var expired: [ServerTask] = []
+            for task in running
+            where try await self.apply(.rescue, to: task, now: now, policy: policy, on: connection) != nil {
+                expired.append(task)
             }
             return expired
         }
     }
 
     public func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool {
-        let logger = self.logger
-        return try await client.withTransaction(logger: logger) { connection in
+        try await step(id: id, .release(attempt: attempt, reason: reason), now: now) { _, step in step != nil }
+            ?? false
+    }
+
+    public func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask? {
+        // Another tenant's task is not read or touched: the caller answers as if it did not exist.
+        try await step(id: id, tenantID: tenantID, .cancel, now: now) { task, step in step?.task ?? task }
+    }
+
+    /// One step on the task `id` (of `tenantID` when given): its row read and locked, the rule asked and its answer
+    /// stored, in one transaction. `result` sees the task as read and the step (nil: the rule refused it); nil when
+    /// there is no such task.
+    private func step<T: Sendable>(
+        id: String, tenantID: String? = nil, _ event: QueueEvent, now: Date, policy: QueuePolicy = QueuePolicy(),
+        result: @escaping @Sendable (ServerTask, QueueStep?) -> T
+    ) async throws -> T? {
+        try await client.withTransaction(logger: logger) { connection in
             guard
                 let task = try await self.tasks(
-                    "SELECT * FROM tasks WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' FOR UPDATE",
-                    on: connection
+                    """
+                    SELECT * FROM tasks WHERE id = \(id) AND (\(tenantID)::TEXT IS NULL OR tenant_id = \(tenantID))
+                    FOR UPDATE
+                    """, on: connection
                 ).first
-            else { return false }
-            let errors = ServerIDs.errorsText(task.errors + [reason])
+            else { return nil }
+            return result(task, try await self.apply(event, to: task, now: now, policy: policy, on: connection))
+        }
+    }
+
+    /// Asks `QueuePolicy.step` what `event` makes of `task`, and stores it on `connection` (inside the caller's
+    /// transaction): the task's row (fenced on the state and attempt read), the attempt's row, the webhook of a task
+    /// that ended, and the notice that wakes idle workers (sent at commit). The step as stored, or nil when the rule
+    /// refused it.
+    func apply(
+        _ event: QueueEvent, to task: ServerTask, now: Date, policy: QueuePolicy, on connection: PostgresConnection
+    ) async throws -> QueueStep? {
+        guard let step = policy.step(task, event, now: now) else { return nil }
+        let t = step.task
+        func time(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
+        let errors = ServerIDs.errorsText(t.errors)
+        var stored = false
+        for try await _ in try await connection.query(
+            """
+            UPDATE tasks SET state = \(t.state.rawValue), attempt = \(t.attempt), attempted_by = \(t.attemptedBy),
+                lease_until = \(time(t.leaseUntil)), scheduled_at = \(t.scheduledAt.timeIntervalSince1970),
+                errors = \(errors), cancel_requested = \(t.cancelRequested), run_id = \(t.runID), branch = \(t.branch),
+                commit_sha = \(t.commitSHA), reason = \(t.reason), cost_usd = \(t.costUSD),
+                finished_at = \(time(t.finishedAt)), diff = \(t.diff), pushed_to = \(t.pushedTo), steps = \(t.steps),
+                wall_seconds = \(t.wallSeconds)
+            WHERE id = \(task.id) AND state = \(task.state.rawValue) AND attempt = \(task.attempt)
+            RETURNING id
+            """, logger: logger)
+        {
+            stored = true
+        }
+        guard stored else { return nil }
+        switch step.attempt {
+        case .started(let attempt, let worker, let dueAt, let claimedAt):
             try await connection.query(
                 """
-                UPDATE tasks SET state = 'retryable', scheduled_at = \(now.timeIntervalSince1970), errors = \(errors),
-                    lease_until = NULL, attempted_by = NULL
-                WHERE id = \(id) AND attempt = \(attempt)
+                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
+                VALUES (\(t.id), \(attempt), \(worker), \(dueAt.timeIntervalSince1970), \(claimedAt.timeIntervalSince1970))
                 """, logger: logger)
-            try await self.endAttempt(id: id, attempt: attempt, outcome: "released", now: now, on: connection)
-            try await connection.query("NOTIFY ferry_tasks", logger: logger)
-            return true
+        case .ended(let attempt, let outcome, let at):
+            try await connection.query(
+                """
+                UPDATE attempts SET ended_at = \(at.timeIntervalSince1970), outcome = \(outcome)
+                WHERE task_id = \(t.id) AND attempt = \(attempt) AND ended_at IS NULL
+                """, logger: logger)
+        case nil:
+            break
         }
+        // The webhook is queued in the same transaction as the end it announces.
+        if step.announce { try await enqueueWebhook(t, on: connection, now: now) }
+        if step.wakeWorkers { try await connection.query("NOTIFY ferry_tasks", logger: logger) }
+        return step
     }
 
     /// Wakes this process's idle workers on every `NOTIFY ferry_tasks` (a task created, handed back or finished, by
@@ -136,29 +152,6 @@ extension PostgresServerStore {
             }
             try? await Task.sleep(for: .seconds(1))
         }
-    }
-
-    func endAttempt(id: String, attempt: Int, outcome: String, now: Date, on connection: PostgresConnection)
-        async throws
-    {
-        try await connection.query(
-            """
-            UPDATE attempts SET ended_at = \(now.timeIntervalSince1970), outcome = \(outcome)
-            WHERE task_id = \(id) AND attempt = \(attempt) AND ended_at IS NULL
-            """, logger: logger)
-    }
-
-    public func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask? {
-        try await client.query(
-            """
-            UPDATE tasks SET state = 'cancelled', reason = 'cancelled before it started',
-                finished_at = \(now.timeIntervalSince1970), cancel_requested = true
-            WHERE id = \(id) AND tenant_id = \(tenantID) AND state IN ('queued', 'retryable')
-            """)
-        try await client.query(
-            "UPDATE tasks SET cancel_requested = true WHERE id = \(id) AND tenant_id = \(tenantID) AND state = 'running'"
-        )
-        return try await task(id, tenantID: tenantID)
     }
 
     public func stats() async throws -> ServerStats {

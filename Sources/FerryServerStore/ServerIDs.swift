@@ -2,19 +2,19 @@ import Crypto
 import Foundation
 
 /// Ids, secrets and key hashes, the same for both stores.
-enum ServerIDs {
+public enum ServerIDs {
     /// `prefix_` and 20 hex digits: `task_…`, `prj_…`.
-    static func newID(_ prefix: String) -> String {
+    public static func newID(_ prefix: String) -> String {
         prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
     }
 
     /// `prefix` and 24 random bytes in hex: an API key (`fy_`) or a webhook secret (`whsec_`).
-    static func secret(_ prefix: String) -> String {
+    public static func secret(_ prefix: String) -> String {
         prefix + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
     /// What the stores keep of an API key.
-    static func hash(_ key: String) -> String {
+    public static func hash(_ key: String) -> String {
         SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 

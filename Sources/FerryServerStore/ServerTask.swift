@@ -94,38 +94,3 @@ public struct TaskOutcome: Sendable, Hashable {
         self.diff = diff
     }
 }
-
-/// The queue's timing rules, pure: the lease, and the backoff before a lost attempt is tried again.
-public struct QueuePolicy: Sendable, Hashable {
-    /// How long a claim holds without a heartbeat.
-    public var leaseSeconds: Double
-    public var backoffBaseSeconds: Double
-    public var backoffCapSeconds: Double
-    /// The most tasks of one tenant running at once (nil: no cap), so one team cannot take every worker.
-    public var tenantConcurrency: Int?
-
-    public init(
-        leaseSeconds: Double = 60, backoffBaseSeconds: Double = 5, backoffCapSeconds: Double = 600,
-        tenantConcurrency: Int? = nil
-    ) {
-        self.leaseSeconds = leaseSeconds
-        self.backoffBaseSeconds = backoffBaseSeconds
-        self.backoffCapSeconds = backoffCapSeconds
-        self.tenantConcurrency = tenantConcurrency
-    }
-
-    /// The wait before attempt `attempt + 1`, after attempt `attempt` was lost: base · 2^(attempt-1), capped.
-    public func backoff(afterAttempt attempt: Int) -> Double {
-        min(backoffCapSeconds, backoffBaseSeconds * pow(2, Double(max(0, attempt - 1))))
-    }
-
-    /// What becomes of a running task whose lease ran out at `now`.
-    public func rescue(_ task: ServerTask, now: Date) -> (state: TaskState, scheduledAt: Date, error: String) {
-        let error = "attempt \(task.attempt) lost: \(task.attemptedBy ?? "its worker") stopped renewing its lease"
-        if task.cancelRequested { return (.cancelled, now, error + "; the task had been cancelled") }
-        if task.attempt >= task.maxAttempts {
-            return (.failed, now, error + "; no attempts left (\(task.maxAttempts))")
-        }
-        return (.retryable, now.addingTimeInterval(backoff(afterAttempt: task.attempt)), error)
-    }
-}

@@ -56,7 +56,6 @@ public struct Project: Codable, Sendable, Hashable {
     }
 }
 
-/// What `POST /v1/tasks` asks for.
 /// Which tasks a list shows. Every field narrows; nil is "any".
 public struct TaskFilter: Sendable, Hashable {
     /// `.queued` includes tasks waiting for a retry.
@@ -88,6 +87,7 @@ public struct TaskFilter: Sendable, Hashable {
     }
 }
 
+/// What `POST /v1/tasks` asks for.
 public struct NewTask: Sendable, Hashable {
     public var projectID: String
     public var task: String
@@ -120,20 +120,29 @@ public struct NewTask: Sendable, Hashable {
     }
 }
 
-/// The server's source of truth: tenants, keys, projects and the task queue. The embedded store is SQLite;
-/// PostgreSQL (for workers on many machines) implements the same protocol.
-public protocol ServerStore: BudgetStore, DashboardStore {
-    /// Signalled when there may be work for an idle worker; `listenForWork` feeds it from other processes.
-    var workSignal: WorkSignal { get }
-    /// Feeds `workSignal` with other processes' signals until cancelled (PostgreSQL's LISTEN); returns at once
-    /// where every writer is in this process.
-    func listenForWork() async
+/// The server's source of truth, as one value: tenants and keys, projects, the task queue, audit, the webhook outbox,
+/// budgets, the dashboard's records and the counts for `/metrics`. The embedded store is SQLite; PostgreSQL (for
+/// workers on many machines) implements the same protocols. Each part of the server asks for the parts it uses
+/// (a worker for the queue, projects and budgets; the webhook dispatcher for the outbox).
+public protocol ServerStore: TenantStore, ProjectStore, TaskQueue, AuditStore, WebhookOutbox, BudgetStore,
+    DashboardStore, StatsSource
+{}
+
+/// Tenants and their API keys.
+public protocol TenantStore: Sendable {
     func createTenant(name: String) async throws -> Tenant
     func tenant(named name: String) async throws -> Tenant?
     /// A new key for the tenant; the plaintext is returned once and only its hash is kept.
     func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String)
     func authenticate(_ key: String) async throws -> Principal?
+    /// The tenant's keys (never their hashes).
+    func keys(tenantID: String) async throws -> [APIKeyInfo]
+    /// Revokes a key of the tenant's; false when there is no such live key.
+    func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool
+}
 
+/// The repositories tenants run tasks on.
+public protocol ProjectStore: Sendable {
     func createProject(_ project: Project) async throws -> Project
     /// A tenant's project by id or name; nil for another tenant's.
     func project(_ idOrName: String, tenantID: String) async throws -> Project?
@@ -141,7 +150,16 @@ public protocol ServerStore: BudgetStore, DashboardStore {
     func projects(tenantID: String) async throws -> [Project]
     /// Every tenant's projects with a local path (one path belongs to one tenant; the server checks across tenants).
     func localProjects() async throws -> [Project]
+}
 
+/// The task queue. What each step does to a task is decided by `QueueRules` (pure, tested alone); a back end only
+/// picks the next task, applies the rule's `TaskChange` inside one transaction, and keeps the attempt's row.
+public protocol TaskQueue: Sendable {
+    /// Signalled when there may be work for an idle worker; `listenForWork` feeds it from other processes.
+    var workSignal: WorkSignal { get }
+    /// Feeds `workSignal` with other processes' signals until cancelled (PostgreSQL's LISTEN); returns at once
+    /// where every writer is in this process.
+    func listenForWork() async
     /// Creates a queued task, or with an idempotency key already used by the tenant, returns that task
     /// (`created: false`).
     func createTask(_ new: NewTask, tenantID: String, now: Date) async throws -> (task: ServerTask, created: Bool)
@@ -152,8 +170,6 @@ public protocol ServerStore: BudgetStore, DashboardStore {
     func task(idempotencyKey: String, tenantID: String) async throws -> ServerTask?
     /// A tenant's tasks matching `filter`, newest first, after the cursor (a task id) when given, without their diffs.
     func tasks(tenantID: String, filter: TaskFilter, limit: Int, after: String?) async throws -> [ServerTask]
-
-    // The queue.
     /// Claims the next runnable task for `worker`, starting a new attempt with a lease.
     func claim(worker: String, now: Date, policy: QueuePolicy) async throws -> ServerTask?
     /// Renews the lease of the attempt `worker` holds. False when the lease is lost (rescued, or finished); then
@@ -171,13 +187,19 @@ public protocol ServerStore: BudgetStore, DashboardStore {
     /// Hands a running attempt back to the queue without a result (the worker is shutting down): the task is
     /// claimable again at once. False when the attempt no longer holds it.
     func release(id: String, attempt: Int, reason: String, now: Date) async throws -> Bool
-    /// The tenant's keys (never their hashes).
-    func keys(tenantID: String) async throws -> [APIKeyInfo]
-    /// Revokes a key of the tenant's; false when there is no such live key.
-    func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool
+    /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.
+    func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask?
+}
+
+/// Who changed what: every mutation through the API.
+public protocol AuditStore: Sendable {
     /// Records a mutation: who, what, when, from where.
     func audit(_ entry: AuditEntry) async throws
     func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry]
+}
+
+/// The webhook outbox: deliveries are queued with the task's end, in its transaction.
+public protocol WebhookOutbox: Sendable {
     /// Claims the next due webhook delivery for a while (`leaseSeconds`), counting the attempt.
     func claimDelivery(now: Date, leaseSeconds: Double) async throws -> Delivery?
     /// Records an attempt: delivered, or due again at `retryAt`, or failed for good (neither).
@@ -186,10 +208,11 @@ public protocol ServerStore: BudgetStore, DashboardStore {
     ) async throws
     /// A task's deliveries and their attempts; empty for another tenant's task.
     func deliveries(taskID: String, tenantID: String) async throws -> [(Delivery, [DeliveryAttempt])]
-    /// Counts for `/metrics`, from the database, so every API server reports the same and a restart loses nothing.
+}
+
+/// Counts for `/metrics`, from the database, so every API server reports the same and a restart loses nothing.
+public protocol StatsSource: Sendable {
     func stats() async throws -> ServerStats
-    /// Asks for a task's cancellation: a queued task ends at once, a running one at its worker's next heartbeat.
-    func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask?
 }
 
 /// Budgets and spend.
