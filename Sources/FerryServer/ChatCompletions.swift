@@ -30,7 +30,7 @@ extension ServerAPI {
 
     static func openAIAuthorize(_ api: ServerAPI, _ request: Request) async throws -> Result<Principal, Response> {
         do {
-            return .success(try await api.authorize(request, write: false))
+            return .success(try await api.authorize(request, access: .read))
         } catch let problem as Problem {
             return .failure(
                 openAIError(problem.status, problem.detail, type: "invalid_request_error", code: "invalid_api_key"))

@@ -96,7 +96,7 @@ extension ServerAPI {
     static func mcpRoute(_ sessions: McpSessions, api: ServerAPI, request: Request) async throws -> Response {
         let principal: Principal
         do {
-            principal = try await api.authorize(request, write: false)
+            principal = try await api.authorize(request, access: .read)
         } catch let problem as Problem {
             return problem.response
         }

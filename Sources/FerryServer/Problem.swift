@@ -16,7 +16,24 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
+    /// The key's principal, set by `KeyAuthentication` on the routes behind it.
+    public var principal: Principal?
+
     var remote: String? { remoteAddress?.ipAddress }
+
+    /// What a route's handler is given: who calls, from where, and the path's `:id`.
+    func call() throws -> APICall {
+        guard let principal else { throw Problem(.unauthorized, "send an API key: Authorization: Bearer KEY") }
+        return APICall(principal: principal, remote: remote, id: parameters.get("id") ?? "")
+    }
+}
+
+/// A call of an authenticated route.
+struct APICall: Sendable {
+    var principal: Principal
+    var remote: String?
+    /// The path's `:id`, or empty.
+    var id: String
 }
 
 /// An RFC 9457 problem: `application/problem+json` with a status, a title and what went wrong.
@@ -45,6 +62,21 @@ struct Problem: Error, CustomStringConvertible {
         return Response(
             status: status, headers: [.contentType: "application/problem+json"],
             body: .init(byteBuffer: ByteBuffer(string: body.jsonString)))
+    }
+
+    /// The problem body for anything a route throws: a `Problem` as it is, Hummingbird's own errors with their
+    /// status (a body over the limit is 413, not a server error), anything else a 500 without the server's paths.
+    static func response(for error: any Error) -> Response {
+        switch error {
+        case let problem as Problem:
+            return problem.response
+        case let error as any HTTPResponseError:
+            return Problem(
+                error.status, error.status == .contentTooLarge ? "the body is too large" : error.status.reasonPhrase
+            ).response
+        default:
+            return Problem(.internalServerError, PublicError.message(error)).response
+        }
     }
 }
 

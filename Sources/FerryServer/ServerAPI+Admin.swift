@@ -10,8 +10,7 @@ import NIOCore
 extension ServerAPI {
     // MARK: - Budgets
 
-    func getBudgets(_ request: Request) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func getBudgets(_ request: Request, _ principal: Principal) async throws -> Response {
         var rows: [JSONValue] = []
         for budget in try await store.budgets(tenantID: principal.tenantID, projectID: nil, now: Date()) {
             rows.append(Self.json(budget))
@@ -25,8 +24,9 @@ extension ServerAPI {
         return Self.respond(.ok, ["data": .array(rows)])
     }
 
-    func putBudget(_ request: Request, project reference: String?, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true, admin: true)
+    func putBudget(_ request: Request, _ principal: Principal, project reference: String?, remote: String?) async throws
+        -> Response
+    {
         var projectID: String?
         if let reference {
             guard let project = try await store.project(reference, tenantID: principal.tenantID) else {
@@ -64,8 +64,7 @@ extension ServerAPI {
 
     // MARK: - Keys and the audit log
 
-    func listKeys(_ request: Request) async throws -> Response {
-        let principal = try await authorize(request, write: false, admin: true)
+    func listKeys(_ request: Request, _ principal: Principal) async throws -> Response {
         let keys = try await store.keys(tenantID: principal.tenantID).map { key -> JSONValue in
             [
                 "id": .string(key.id), "role": .string(key.role.rawValue), "created_at": Self.iso(key.createdAt),
@@ -75,8 +74,7 @@ extension ServerAPI {
         return Self.respond(.ok, ["data": .array(keys)])
     }
 
-    func createKey(_ request: Request, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true, admin: true)
+    func createKey(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
         let body = try await json(request)
         guard let role = try Self.string(body, "role").flatMap(Role.init(rawValue:)) else {
             throw Problem(.badRequest, "\"role\" must be one of admin, member, viewer")
@@ -87,8 +85,7 @@ extension ServerAPI {
         return Self.respond(.created, ["id": .string(id), "role": .string(role.rawValue), "key": .string(key)])
     }
 
-    func revokeKey(_ request: Request, id: String, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true, admin: true)
+    func revokeKey(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
         guard try await store.revokeKey(id: id, tenantID: principal.tenantID, now: Date()) else {
             throw Problem(.notFound, "no live key \(id)")
         }
@@ -96,8 +93,7 @@ extension ServerAPI {
         return Response(status: .noContent)
     }
 
-    func auditLog(_ request: Request) async throws -> Response {
-        let principal = try await authorize(request, write: false, admin: true)
+    func auditLog(_ request: Request, _ principal: Principal) async throws -> Response {
         let limit = try Self.limit(request, default: 100, max: 500)
         let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit).map { entry -> JSONValue in
             [
@@ -119,8 +115,7 @@ extension ServerAPI {
     }
 
     /// Imports a `ferry eval` report.json (the body) for the dashboard's accuracy page; `?name=` labels it.
-    func importEval(_ request: Request, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true)
+    func importEval(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
         let body = try await json(request)
         guard let metrics = body["metrics"], metrics["resolve_rate"]?.doubleValue != nil else {
             throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolve_rate is missing)")
@@ -158,8 +153,7 @@ extension ServerAPI {
         }
     }
 
-    func listEvals(_ request: Request) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func listEvals(_ request: Request, _ principal: Principal) async throws -> Response {
         let rows = try await store.evals(tenantID: principal.tenantID).map { record -> JSONValue in
             let metrics = JSONValue.parse(record.report)?["metrics"] ?? .null
             return [

@@ -10,8 +10,7 @@ import NIOCore
 extension ServerAPI {
     // MARK: - Tasks
 
-    func createTask(_ request: Request, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true)
+    func createTask(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
         let body = try await json(request)
         guard let projectRef = try Self.string(body, "project"), let text = try Self.string(body, "task"),
             !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
@@ -70,8 +69,7 @@ extension ServerAPI {
         }
     }
 
-    func retryTask(_ request: Request, id: String, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true)
+    func retryTask(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
         guard let original = try await store.task(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no task \(id)")
         }
@@ -98,8 +96,7 @@ extension ServerAPI {
         return task
     }
 
-    func listTasks(_ request: Request) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func listTasks(_ request: Request, _ principal: Principal) async throws -> Response {
         let query = request.uri.queryParameters
         var state: TaskState?
         if let name = query.get("status") {
@@ -122,16 +119,14 @@ extension ServerAPI {
         return Self.respond(.ok, .object(page))
     }
 
-    func getTask(_ request: Request, id: String) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func getTask(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard let task = try await store.task(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no task \(id)")
         }
         return Self.respond(.ok, Self.json(task))
     }
 
-    func getDiff(_ request: Request, id: String) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func getDiff(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard let task = try await store.task(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no task \(id)")
         }
@@ -147,8 +142,7 @@ extension ServerAPI {
 
     /// The task's run events as server-sent events, live until the task ends. Each event's id is `RUN:SEQ`; a
     /// reconnect with `Last-Event-ID` resumes after it (a later attempt's run starts from its beginning).
-    func streamEvents(_ request: Request, id: String) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func streamEvents(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard try await store.task(id, tenantID: principal.tenantID) != nil else {
             throw Problem(.notFound, "no task \(id)")
         }
@@ -208,8 +202,7 @@ extension ServerAPI {
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
-    func cancelTask(_ request: Request, id: String, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true)
+    func cancelTask(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
         guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
             throw Problem(.notFound, "no task \(id)")
         }
@@ -218,8 +211,7 @@ extension ServerAPI {
     }
 
     /// The task's webhook deliveries, each with its attempts.
-    func taskDeliveries(_ request: Request, id: String) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func taskDeliveries(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard try await store.task(id, tenantID: principal.tenantID) != nil else {
             throw Problem(.notFound, "no task \(id)")
         }

@@ -84,77 +84,89 @@ public struct ServerAPI: Sendable {
                     body: .init(byteBuffer: ByteBuffer(string: try await store.stats().prometheus)))
             }
         }
-        router.get("/v1/projects") { request, _ in try await handle { try await listProjects(request) } }
-        router.post("/v1/projects") { request, context in
-            try await handle { try await createProject(request, remote: context.remote) }
-        }
-        router.get("/v1/projects/:id") { request, context in
-            try await handle { try await getProject(request, id: context.parameters.get("id") ?? "") }
-        }
-        router.get("/v1/tasks") { request, _ in try await handle { try await listTasks(request) } }
-        router.post("/v1/tasks") { request, context in
-            try await handle { try await createTask(request, remote: context.remote) }
-        }
-        router.get("/v1/tasks/:id") { request, context in
-            try await handle { try await getTask(request, id: context.parameters.get("id") ?? "") }
-        }
-        router.get("/v1/tasks/:id/diff") { request, context in
-            try await handle { try await getDiff(request, id: context.parameters.get("id") ?? "") }
-        }
-        router.get("/v1/tasks/:id/events") { request, context in
-            try await handle { try await streamEvents(request, id: context.parameters.get("id") ?? "") }
-        }
-        router.get("/v1/tasks/:id/deliveries") { request, context in
-            try await handle { try await taskDeliveries(request, id: context.parameters.get("id") ?? "") }
-        }
-        router.post("/v1/tasks/:id/cancel") { request, context in
-            try await handle {
-                try await cancelTask(request, id: context.parameters.get("id") ?? "", remote: context.remote)
+        // The API proper: each route behind the key its access needs, its errors as problem bodies.
+        let api = router.group().add(middleware: ProblemResponses())
+        let groups = Dictionary(
+            uniqueKeysWithValues: [Access.read, .write, .admin].map {
+                ($0, api.group().add(middleware: KeyAuthentication(store: store, access: $0)))
+            })
+        for route in Self.routes {
+            groups[route.access]!.on(RouterPath(route.path), method: route.method) { request, context in
+                try await route.handler(self, request, try context.call())
             }
-        }
-        router.post("/v1/tasks/:id/retry") { request, context in
-            try await handle {
-                try await retryTask(request, id: context.parameters.get("id") ?? "", remote: context.remote)
-            }
-        }
-        router.get("/v1/budgets") { request, _ in try await handle { try await getBudgets(request) } }
-        router.put("/v1/budgets/tenant") { request, context in
-            try await handle { try await putBudget(request, project: nil, remote: context.remote) }
-        }
-        router.put("/v1/budgets/projects/:id") { request, context in
-            try await handle {
-                try await putBudget(request, project: context.parameters.get("id") ?? "", remote: context.remote)
-            }
-        }
-        router.get("/v1/keys") { request, _ in try await handle { try await listKeys(request) } }
-        router.post("/v1/keys") { request, context in
-            try await handle { try await createKey(request, remote: context.remote) }
-        }
-        router.delete("/v1/keys/:id") { request, context in
-            try await handle {
-                try await revokeKey(request, id: context.parameters.get("id") ?? "", remote: context.remote)
-            }
-        }
-        router.get("/v1/audit") { request, _ in try await handle { try await auditLog(request) } }
-        router.get("/v1/evals") { request, _ in try await handle { try await listEvals(request) } }
-        router.post("/v1/evals") { request, context in
-            try await handle { try await importEval(request, remote: context.remote) }
         }
         Self.refuseOtherMethods(on: router)
         return router
     }
 
-    /// Each path and the methods it serves; any other method gets 405 with `Allow`, not 404.
-    static let methods: [(path: String, allowed: [HTTPRequest.Method])] = [
-        ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]), ("/openapi.yaml", [.get]),
-        ("/v1/projects", [.get, .post]), ("/v1/projects/:id", [.get]), ("/v1/tasks", [.get, .post]),
-        ("/v1/tasks/:id", [.get]), ("/v1/tasks/:id/diff", [.get]), ("/v1/tasks/:id/events", [.get]),
-        ("/v1/tasks/:id/cancel", [.post]), ("/v1/tasks/:id/retry", [.post]), ("/v1/tasks/:id/deliveries", [.get]),
-        ("/v1/budgets", [.get]), ("/v1/budgets/tenant", [.put]),
-        ("/v1/budgets/projects/:id", [.put]), ("/v1/keys", [.get, .post]), ("/v1/keys/:id", [.delete]),
-        ("/v1/audit", [.get]),
-        ("/v1/evals", [.get, .post]),
+    /// One route of the API: its method and path, what it asks of the caller's key, and what answers.
+    struct Route: Sendable {
+        var method: HTTPRequest.Method
+        var path: String
+        var access: Access
+        var handler: @Sendable (ServerAPI, Request, APICall) async throws -> Response
+    }
+
+    /// Every route under `/v1` (`docs/openapi.yaml` describes each).
+    static let routes: [Route] = [
+        Route(method: .get, path: "/v1/projects", access: .read) { try await $0.listProjects($1, $2.principal) },
+        Route(method: .post, path: "/v1/projects", access: .write) {
+            try await $0.createProject($1, $2.principal, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/projects/:id", access: .read) {
+            try await $0.getProject($1, $2.principal, id: $2.id)
+        },
+        Route(method: .get, path: "/v1/tasks", access: .read) { try await $0.listTasks($1, $2.principal) },
+        Route(method: .post, path: "/v1/tasks", access: .write) {
+            try await $0.createTask($1, $2.principal, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/tasks/:id", access: .read) { try await $0.getTask($1, $2.principal, id: $2.id) },
+        Route(method: .get, path: "/v1/tasks/:id/diff", access: .read) {
+            try await $0.getDiff($1, $2.principal, id: $2.id)
+        },
+        Route(method: .get, path: "/v1/tasks/:id/events", access: .read) {
+            try await $0.streamEvents($1, $2.principal, id: $2.id)
+        },
+        Route(method: .get, path: "/v1/tasks/:id/deliveries", access: .read) {
+            try await $0.taskDeliveries($1, $2.principal, id: $2.id)
+        },
+        Route(method: .post, path: "/v1/tasks/:id/cancel", access: .write) {
+            try await $0.cancelTask($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
+        Route(method: .post, path: "/v1/tasks/:id/retry", access: .write) {
+            try await $0.retryTask($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/budgets", access: .read) { try await $0.getBudgets($1, $2.principal) },
+        Route(method: .put, path: "/v1/budgets/tenant", access: .admin) {
+            try await $0.putBudget($1, $2.principal, project: nil, remote: $2.remote)
+        },
+        Route(method: .put, path: "/v1/budgets/projects/:id", access: .admin) {
+            try await $0.putBudget($1, $2.principal, project: $2.id, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/keys", access: .admin) { try await $0.listKeys($1, $2.principal) },
+        Route(method: .post, path: "/v1/keys", access: .admin) {
+            try await $0.createKey($1, $2.principal, remote: $2.remote)
+        },
+        Route(method: .delete, path: "/v1/keys/:id", access: .admin) {
+            try await $0.revokeKey($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/audit", access: .admin) { try await $0.auditLog($1, $2.principal) },
+        Route(method: .get, path: "/v1/evals", access: .read) { try await $0.listEvals($1, $2.principal) },
+        Route(method: .post, path: "/v1/evals", access: .write) {
+            try await $0.importEval($1, $2.principal, remote: $2.remote)
+        },
     ]
+
+    /// Each path and the methods it serves; any other method gets 405 with `Allow`, not 404.
+    static var methods: [(path: String, allowed: [HTTPRequest.Method])] {
+        var paths = ["/healthz", "/readyz", "/metrics", "/openapi.yaml"]
+        var allowed: [String: [HTTPRequest.Method]] = Dictionary(uniqueKeysWithValues: paths.map { ($0, [.get]) })
+        for route in routes {
+            if allowed[route.path] == nil { paths.append(route.path) }
+            allowed[route.path, default: []].append(route.method)
+        }
+        return paths.map { ($0, allowed[$0]!) }
+    }
 
     static func refuseOtherMethods(on router: Router<ServerContext>) {
         let all: [HTTPRequest.Method] =
@@ -212,8 +224,7 @@ public struct ServerAPI: Sendable {
 
     // MARK: - Projects
 
-    func createProject(_ request: Request, remote: String?) async throws -> Response {
-        let principal = try await authorize(request, write: true)
+    func createProject(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
         let body = try await json(request)
         guard let name = try Self.string(body, "name"), let repo = try Self.string(body, "repo"), !repo.isEmpty else {
             throw Problem(
@@ -323,14 +334,12 @@ public struct ServerAPI: Sendable {
         return components.string ?? text
     }
 
-    func listProjects(_ request: Request) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func listProjects(_ request: Request, _ principal: Principal) async throws -> Response {
         let projects = try await store.projects(tenantID: principal.tenantID)
         return Self.respond(.ok, ["data": .array(projects.map(Self.json))])
     }
 
-    func getProject(_ request: Request, id: String) async throws -> Response {
-        let principal = try await authorize(request, write: false)
+    func getProject(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard let project = try await store.project(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no project \(id)")
         }
@@ -339,17 +348,9 @@ public struct ServerAPI: Sendable {
 
     // MARK: - Plumbing
 
-    func authorize(_ request: Request, write: Bool, admin: Bool = false) async throws -> Principal {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
-            throw Problem(.unauthorized, "send an API key: Authorization: Bearer KEY")
-        }
-        guard
-            let principal = try await store.authenticate(
-                String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
-        else { throw Problem(.unauthorized, "the API key is not valid (unknown or revoked)") }
-        if write && !principal.role.canWrite { throw Problem(.forbidden, "a viewer key cannot change anything") }
-        if admin && principal.role != .admin { throw Problem(.forbidden, "only an admin key can do this") }
-        return principal
+    /// The caller's principal for the surfaces that answer in their own error shapes (MCP, chat).
+    func authorize(_ request: Request, access: Access) async throws -> Principal {
+        try await KeyAuthentication.principal(request, store: store, access: access)
     }
 
     func json(_ request: Request) async throws -> JSONValue {
@@ -368,19 +369,9 @@ public struct ServerAPI: Sendable {
         return value
     }
 
+    /// Runs a route that is not in `routes` (chat, models, metrics), answering what it throws as a problem body.
     func handle(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let problem as Problem {
-            return problem.response
-        } catch let error as any HTTPResponseError {
-            // Hummingbird's own: a body over the limit is 413, not a server error.
-            return Problem(
-                error.status, error.status == .contentTooLarge ? "the body is too large" : error.status.reasonPhrase
-            ).response
-        } catch {
-            return Problem(.internalServerError, PublicError.message(error)).response
-        }
+        do { return try await body() } catch { return Problem.response(for: error) }
     }
 
     static func respond(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
