@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import UnixSignals
 
 /// A team server: the store, the API and in-process workers. Embedded, everything lives under
@@ -143,33 +144,15 @@ public struct TeamServer: Sendable {
             router: router,
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            for worker in workers {
-                group.addTask {
-                    await worker.run()
-                    return false
-                }
-            }
-            if !workers.isEmpty {
-                group.addTask {
-                    await store.listenForWork()
-                    return false
-                }
-            }
-            // Webhooks go out from every server process (the outbox is shared; claims keep sends single).
-            let dispatcher = webhooks ?? WebhookDispatcher(store: store, egress: policy.egress, secrets: secrets)
-            group.addTask {
-                await dispatcher.run()
-                return false
-            }
-            group.addTask {
-                try await app.runService(gracefulShutdownSignals: signals)
-                return true
-            }
-            // The API stopping (a signal, or the caller's cancellation) stops the workers; their running attempts
-            // are handed back to the queue.
-            while let apiEnded = try await group.next(), !apiEnded {}
-            group.cancelAll()
+        // The API stopping (a signal, or the caller's cancellation) stops the rest: the API is last in the group, so
+        // it shuts down first, then the workers, whose running attempts are handed back to the queue.
+        var services = backgroundServices(workers: workers, webhooks: webhooks)
+        services.append(.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup))
+        do {
+            try await Self.runGroup(services, signals: signals, logger: logger)
+        } catch {
+            await sessions?.shutdown()
+            throw error
         }
         await sessions?.shutdown()
     }

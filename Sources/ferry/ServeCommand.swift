@@ -122,18 +122,15 @@ struct WorkerCommand: AsyncParsableCommand {
             "ferry worker: \(workers) worker(s) on \(ProcessIdentity.current.host) (pid \(ProcessIdentity.current.pid))"
         )
         fflush(nil)
-        // Until SIGTERM or SIGINT: then running attempts are handed back to the queue.
+        // Until SIGTERM or SIGINT: then running attempts are handed back to the queue. Webhooks go out from here too,
+        // under the same egress rule and signing key as the API server's (`$FERRY_SERVER_SECRET` on every machine).
         do {
-            try await Interrupts.cancelling {
-                await withTaskGroup(of: Void.self) { group in
-                    for worker in pool { group.addTask { await worker.run() } }
-                    group.addTask { await server.store.listenForWork() }
-                    group.addTask { await WebhookDispatcher(store: server.store).run() }
-                }
-            }
-        } catch is CancellationError {
-            print("ferry worker: stopped; running attempts were handed back to the queue")
+            try await server.runWorkers(pool, logger: Logger(label: "ferry.worker"))
+        } catch {
+            await models.shutdown()
+            throw error
         }
+        print("ferry worker: stopped; running attempts were handed back to the queue")
         await models.shutdown()
     }
 }

@@ -105,4 +105,71 @@ import Testing
                 "\(lost.reason)")
         }
     }
+
+    /// `ferry worker` (the real binary, on PostgreSQL) runs a task, delivers its webhook signed with the key the API
+    /// server sealed it under (`$FERRY_SERVER_SECRET`, shared) through the operator's egress rule, and stops cleanly
+    /// on SIGTERM.
+    @Test func aWorkerProcessSignsWebhooksWithTheServersKeyAndStopsOnSIGTERM() async throws {
+        let binary = Self.packageRoot + "/.build/debug/ferry"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
+        let url = try PostgresCluster.freshDatabase()
+        let repo = try await FixtureRepo.make(ServerAPITests.files)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-worker-\(UUID().uuidString.prefix(8))"
+        ).path
+        let server = try await TeamServer.postgres(
+            url: url, dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
+        _ = try await server.bootstrap()
+        let tenant = try #require(try await server.store.tenant(named: "default"))
+        let key = try String(contentsOfFile: root + "/server/secret.key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try await WebhookTests.withReceiver(failFirst: 0) { hook, receiver in
+            let secret = Webhooks.newSecret()
+            let project = try await server.store.createProject(
+                Project(
+                    id: "prj_worker", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: "fake",
+                    testCommand: "python3 -m unittest", createdAt: Date(), webhookURL: hook,
+                    webhookSecret: try server.secrets.seal(secret)))
+            try await FakeModelServer.with(.openai, script: ServerAPITests.script) { fake in
+                try fake.writeConfig(configHome: root + "/config")
+                let (task, _) = try await server.store.createTask(
+                    NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"),
+                    tenantID: tenant.id, now: Date())
+                let worker = Process()
+                worker.executableURL = URL(fileURLWithPath: binary)
+                worker.arguments = [
+                    "worker", "--database", url, "--project-root", FileManager.default.temporaryDirectory.path,
+                    "--allow-host", "127.0.0.1",
+                ]
+                var environment = ProcessInfo.processInfo.environment
+                environment["XDG_CONFIG_HOME"] = root + "/config"
+                environment["XDG_DATA_HOME"] = root + "/data"
+                environment["FERRY_SERVER_SECRET"] = key
+                worker.environment = environment
+                let log = root + "/worker.log"
+                FileManager.default.createFile(atPath: log, contents: nil)
+                worker.standardOutput = FileHandle(forWritingAtPath: log)
+                worker.standardError = FileHandle(forWritingAtPath: log)
+                try worker.run()
+                defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+
+                var calls: [WebhookTests.Receiver.Call] = []
+                for _ in 0..<600 where calls.isEmpty {
+                    calls = receiver.calls.withLock { $0 }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                let output = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+                let call = try #require(calls.first, "no webhook came: \(output())")
+                #expect(try await server.store.task(id: task.id)?.state == .verified)
+                #expect(call.body.contains(task.id))
+                #expect(call.signature == Webhooks.signature(call.body, secret: secret), "signed with the plain secret")
+
+                kill(worker.processIdentifier, SIGTERM)
+                var status: Int32 = 0
+                waitpid(worker.processIdentifier, &status, 0)
+                #expect(status == 0, "exit status \(status): \(output())")
+                #expect(output().contains("ferry worker: stopped"), "\(output())")
+            }
+        }
+    }
 }

@@ -1,0 +1,53 @@
+import FerryServerStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// A loop that runs until its process stops, as a service of a `ServiceGroup`: graceful shutdown (a signal, or the
+/// API stopping) cancels it, and each loop ends its own way on cancellation (a worker hands its running attempt back
+/// to the queue).
+struct LoopService: Service, CustomStringConvertible {
+    let description: String
+    let body: @Sendable () async -> Void
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await body() }
+    }
+}
+
+extension TeamServer {
+    /// What a server process runs besides its API: its workers, the listener that wakes them when another process
+    /// queues a task, and the webhook dispatcher (the outbox is shared; claims keep each send single). `ferry serve`
+    /// runs them under its API; `ferry worker` runs them alone.
+    public func backgroundServices(workers: [Worker], webhooks: WebhookDispatcher? = nil)
+        -> [ServiceGroupConfiguration.ServiceConfiguration]
+    {
+        let store = store
+        let dispatcher = webhooks ?? WebhookDispatcher(store: store, egress: policy.egress, secrets: secrets)
+        var loops = [LoopService(description: "webhooks") { await dispatcher.run() }]
+        if !workers.isEmpty {
+            loops.append(LoopService(description: "work signal") { await store.listenForWork() })
+        }
+        loops += workers.map { worker in LoopService(description: "worker \(worker.id)") { await worker.run() } }
+        return loops.map { .init(service: $0, successTerminationBehavior: .ignore) }
+    }
+
+    /// Runs `services` in one `ServiceGroup` until a signal in `signals` or the caller's cancellation; the services
+    /// stop in the reverse of their order (the API first, then the workers, whose attempts go back to the queue).
+    static func runGroup(
+        _ services: [ServiceGroupConfiguration.ServiceConfiguration], signals: [UnixSignal], logger: Logger
+    ) async throws {
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
+        try await group.run()
+    }
+
+    /// Runs `workers` (with the work listener and the webhook dispatcher) without an API, until SIGTERM or SIGINT
+    /// (or the caller's cancellation): `ferry worker`.
+    public func runWorkers(_ workers: [Worker], signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger)
+        async throws
+    {
+        try await Self.runGroup(backgroundServices(workers: workers), signals: signals, logger: logger)
+    }
+}
