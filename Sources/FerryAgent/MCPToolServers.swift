@@ -144,38 +144,17 @@ public final class MCPToolServers: ExternalTools {
         }
     }
 
-    /// `body`'s value, or an error after `seconds`, without waiting for a body that ignores cancellation (an MCP
-    /// client waiting on a server that never answers).
+    /// `body`'s value, or a tool error after `seconds` or when the server exits (`TimeLimit.abandoning`: an MCP
+    /// client waiting on a server that never answers ignores cancellation).
     static func withTimeout<T: Sendable>(
         _ seconds: Double, while alive: @escaping @Sendable () -> Bool = { true },
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let once = Mutex<CheckedContinuation<T, any Error>?>(nil)
-        let resume = { @Sendable (result: Result<T, any Error>) in
-            once.withLock { continuation in
-                continuation?.resume(with: result)
-                continuation = nil
-            }
-        }
-        var work: Task<Void, Never>?
-        var timer: Task<Void, Never>?
-        defer {
-            work?.cancel()
-            timer?.cancel()
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            once.withLock { $0 = continuation }
-            work = Task {
-                do { resume(.success(try await body())) } catch { resume(.failure(error)) }
-            }
-            timer = Task {
-                let deadline = ContinuousClock.now + .seconds(seconds)
-                while ContinuousClock.now < deadline, !Task.isCancelled {
-                    guard alive() else { return resume(.failure(FerryError(.tool, "the server exited"))) }
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-                resume(.failure(FerryError(.tool, "no answer within \(Int(seconds)) s")))
-            }
+        do {
+            return try await TimeLimit.abandoning(
+                seconds, while: alive, gone: FerryError(.tool, "the server exited"), body)
+        } catch let exceeded as TimeLimit.Exceeded {
+            throw FerryError(.tool, exceeded.description)
         }
     }
 }

@@ -32,27 +32,18 @@ extension RunExecutor {
         case timeUp
     }
 
-    /// Runs `body`, giving up when `seconds` pass. A nil limit waits forever. Cancellation is thrown, never reported
-    /// as the body's failure.
+    /// Runs `body`, giving up when `seconds` pass (`TimeLimit.run`). A nil limit waits forever. Cancellation is
+    /// thrown, never reported as the body's failure.
     func withTimeLimit<T: Sendable>(_ seconds: Double?, _ body: @escaping @Sendable () async throws -> T)
         async throws -> Timed<T>
     {
         let result: Timed<T>
-        if let seconds {
-            result = try await withThrowingTaskGroup(of: Timed<T>.self) { group in
-                group.addTask {
-                    do { return .value(.success(try await body())) } catch { return .value(.failure(error)) }
-                }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                    return .timeUp
-                }
-                let first = try await group.next()!
-                group.cancelAll()
-                return first
-            }
-        } else {
-            do { result = .value(.success(try await body())) } catch { result = .value(.failure(error)) }
+        do {
+            result = .value(.success(try await TimeLimit.run(seconds, body)))
+        } catch is TimeLimit.Exceeded {
+            result = .timeUp
+        } catch {
+            result = .value(.failure(error))
         }
         try Task.checkCancellation()
         if case .value(.failure(let error)) = result, error is CancellationError { throw error }

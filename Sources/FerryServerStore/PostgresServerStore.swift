@@ -34,8 +34,8 @@ public final class PostgresServerStore: ServerStore {
         // that says so, within seconds.
         let port = components.port ?? 5432
         do {
-            try await Self.withDeadline(seconds: connectTimeout) { [self] in try await self.migrate() }
-        } catch is DeadlineExceeded {
+            try await TimeLimit.run(connectTimeout) { [self] in try await self.migrate() }
+        } catch is TimeLimit.Exceeded {
             runner.cancel()
             throw FerryError(
                 .store,
@@ -49,24 +49,6 @@ public final class PostgresServerStore: ServerStore {
     }
 
     deinit { runner.cancel() }
-
-    struct DeadlineExceeded: Error {}
-
-    static func withDeadline(seconds: Double, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await body()
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                return false
-            }
-            let finished = try await group.next() ?? false
-            group.cancelAll()
-            if !finished { throw DeadlineExceeded() }
-        }
-    }
 
     // MARK: - Tenants and keys
 
