@@ -35,6 +35,20 @@ public enum ConfigLoader {
         try apply(text: text, file: label, scope: .repo, to: &config)
     }
 
+    /// A team server's config for one task, layered in the one order the server uses: its own (user config,
+    /// environment and flags, `server`), then the repository's `.ferry/config.toml` at the task's base (`repository`,
+    /// with `label` naming it; the rules of `ferry run`: its limits and sandbox may only tighten), then the project's
+    /// test command, then the task's cost cap, which may only lower the limit.
+    public static func forTask(
+        _ server: FerryConfig, repository: String?, label: String, testCommand: String?, maxCostUSD: Double?
+    ) throws -> FerryConfig {
+        var config = server
+        if let repository { try applyRepository(text: repository, label: label, to: &config) }
+        if let testCommand { config.testCommand = testCommand }
+        if let maxCostUSD { config.limits.maxCostUSD = min(maxCostUSD, config.limits.maxCostUSD ?? maxCostUSD) }
+        return config
+    }
+
     static func apply(file: String, scope: Scope, to config: inout FerryConfig) throws {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw FerryError(.config, "\(file): cannot read the file")

@@ -19,13 +19,4 @@ public struct AgentLimits: Codable, Hashable, Sendable {
         self.repairRounds = repairRounds
     }
 
-    /// Each limit the lower of the two (no limit counts as the higher), so a lesser authority can only tighten.
-    public func atMost(_ ceiling: AgentLimits) -> AgentLimits {
-        func lower(_ a: Double?, _ b: Double?) -> Double? { [a, b].compactMap { $0 }.min() }
-        return AgentLimits(
-            maxSteps: min(maxSteps, ceiling.maxSteps), maxCostUSD: lower(maxCostUSD, ceiling.maxCostUSD),
-            maxTimeSeconds: lower(maxTimeSeconds, ceiling.maxTimeSeconds),
-            maxMalformedReplies: min(maxMalformedReplies, ceiling.maxMalformedReplies),
-            repairRounds: min(repairRounds, ceiling.repairRounds))
-    }
 }

@@ -183,28 +183,41 @@ public struct Worker: Sendable {
         let checkout = try await ProjectCheckout.prepare(
             project, dataDirectory: (self.config.dataDirectory as NSString).expandingTildeInPath, policy: projects)
         let base = task.base ?? checkout.base
-        var config = self.config
         // The repository's own .ferry/config.toml at the task's base (its test command, timeouts, a stricter
-        // sandbox), as `ferry run` reads it; its limits may only lower the server's. The project's settings and the
-        // task's cost cap come after it.
-        if let text = try? await Git(checkout.repo).run("show", "\(base):.ferry/config.toml") {
-            try ConfigLoader.applyRepository(
-                text: text, label: "\(project.name):.ferry/config.toml at \(base)", to: &config)
-            config.limits = config.limits.atMost(self.config.limits)
-        }
-        if let command = project.testCommand { config.testCommand = command }
-        if let maxCost = task.maxCostUSD {
-            config.limits.maxCostUSD = min(maxCost, config.limits.maxCostUSD ?? maxCost)
-        }
+        // sandbox), as `ferry run` reads it, between the server's config and the project's settings.
+        let config = try ConfigLoader.forTask(
+            self.config, repository: try? await Git(checkout.repo).run("show", "\(base):.ferry/config.toml"),
+            label: "\(project.name):.ferry/config.toml at \(base)", testCommand: project.testCommand,
+            maxCostUSD: task.maxCostUSD)
         // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
         let model = try await holdingLease(task) { try await makeModel(task.model ?? project.model) }
-        // Every model call's spend is recorded as it happens, and the run stops when a budget is used up.
+        let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
+        let result = try await run(
+            RunRequest(task: task.task, repo: checkout.repo, base: base), of: task, with: runner,
+            control: spendControl(task, project: project, model: model.profile.model))
+        var reason = result.record.reason
+        var pushedTo: String?
+        if project.push, result.record.commitSHA != nil {
+            do {
+                pushedTo = try await push(result.record.branch, of: project, in: checkout.repo)
+            } catch {
+                reason += "; the branch could not be pushed: \((error as? FerryError)?.message ?? "\(error)")"
+            }
+        }
+        return TaskOutcome(
+            state: TaskState(result.status), reason: reason, runID: result.record.id,
+            branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
+            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo,
+            steps: result.record.steps, wallSeconds: result.record.wallSeconds)
+    }
+
+    /// Records every model call's spend as it happens, and stops the run when a budget is used up.
+    func spendControl(_ task: ServerTask, project: Project, model: String) -> RunControl {
         let store = self.store
-        let control = RunControl { spend in
+        return RunControl { spend in
             let record = SpendRecord(
                 tenantID: task.tenantID, projectID: project.id, taskID: task.id, attempt: task.attempt,
-                step: spend.steps,
-                model: model.profile.model, usage: spend.lastCallUsage, usd: spend.lastCallUSD, at: Date())
+                step: spend.steps, model: model, usage: spend.lastCallUsage, usd: spend.lastCallUSD, at: Date())
             do {
                 try await store.recordSpend(record)
                 return BudgetPolicy.stopReason(
@@ -213,11 +226,15 @@ public struct Worker: Sendable {
                 return "the server could not record the run's spend: \(error)"
             }
         }
-        let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
-        let request = RunRequest(task: task.task, repo: checkout.repo, base: base)
-        // The run and its lease's heartbeat in one scope: a lost lease or a cancel stops the run (its sandbox is
-        // killed); the run's end stops the heartbeat.
-        let result = try await withThrowingTaskGroup(of: RunResult?.self) { group in
+    }
+
+    /// The run and its lease's heartbeat in one scope: a lost lease or a cancel stops the run (its sandbox is
+    /// killed); the run's end stops the heartbeat.
+    func run(_ request: RunRequest, of task: ServerTask, with runner: AgentRunner, control: RunControl) async throws
+        -> RunResult
+    {
+        let store = self.store
+        return try await withThrowingTaskGroup(of: RunResult?.self) { group in
             group.addTask { [logger] in
                 do {
                     control.cancel(reason: try await heartbeat(task))
@@ -244,31 +261,19 @@ public struct Worker: Sendable {
             }
             throw FerryError(.io, "internal error: the run ended without a result")
         }
-        var reason = result.record.reason
-        var pushedTo: String?
-        if project.push, result.record.commitSHA != nil {
-            // Delivery: the result branch goes to the repository's origin; the credentials are the worker's own
-            // (its environment or git config), never the database's.
-            do {
-                let git = Git(checkout.repo)
-                let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(
-                    in: .whitespacesAndNewlines)
-                // A tenant's URL is reached under the same rules as its clone (protocols, no redirects, the checked
-                // address); an operator's local repository pushes where its own config says.
-                let options =
-                    ProjectCheckout.isURL(project.repo)
-                    ? try await ProjectCheckout.gitOptions(project.repo, policy: projects, project: project) : []
-                try await git.run(
-                    options + ["push", "--quiet", "origin", "\(result.record.branch):\(result.record.branch)"])
-                pushedTo = "\(ServerAPI.redactedURL(remote)) \(result.record.branch)"
-            } catch {
-                reason += "; the branch could not be pushed: \((error as? FerryError)?.message ?? "\(error)")"
-            }
-        }
-        return TaskOutcome(
-            state: TaskState(result.status), reason: reason, runID: result.record.id,
-            branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
-            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo,
-            steps: result.record.steps, wallSeconds: result.record.wallSeconds)
+    }
+
+    /// Delivery: the result branch goes to the repository's origin, with the worker's own credentials (its
+    /// environment or git config), never the database's. Where it went, without a password.
+    func push(_ branch: String, of project: Project, in repo: String) async throws -> String {
+        let git = Git(repo)
+        let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(in: .whitespacesAndNewlines)
+        // A tenant's URL is reached under the same rules as its clone (protocols, no redirects, the checked address);
+        // an operator's local repository pushes where its own config says.
+        let options =
+            ProjectCheckout.isURL(project.repo)
+            ? try await ProjectCheckout.gitOptions(project.repo, policy: projects, project: project) : []
+        try await git.run(options + ["push", "--quiet", "origin", "\(branch):\(branch)"])
+        return "\(ServerAPI.redactedURL(remote)) \(branch)"
     }
 }

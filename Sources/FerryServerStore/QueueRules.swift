@@ -112,97 +112,117 @@ extension QueuePolicy {
     /// attempt the task no longer runs is fenced off, so an attempt that lost its lease can neither renew it nor
     /// finish the task, and a finished task stays finished.
     public func step(_ task: ServerTask, _ event: QueueEvent, now: Date) -> QueueStep? {
-        var next = task
         switch event {
         case .claim(let worker):
-            guard Self.claimableStates.contains(task.state) else { return nil }
-            next.state = .running
-            next.attempt += 1
-            next.attemptedBy = worker
-            next.leaseUntil = now.addingTimeInterval(leaseSeconds)
-            return QueueStep(
-                task: next,
-                attempt: .started(attempt: next.attempt, worker: worker, dueAt: task.scheduledAt, claimedAt: now))
-
+            return claim(task, worker: worker, now: now)
         case .heartbeat(let attempt):
             guard holds(task, attempt) else { return nil }
+            var next = task
             next.leaseUntil = now.addingTimeInterval(leaseSeconds)
             return QueueStep(task: next)
-
         case .attachRun(let attempt, let runID):
             guard holds(task, attempt) else { return nil }
+            var next = task
             next.runID = runID
             return QueueStep(task: next)
-
         case .finish(let attempt, let outcome):
             guard holds(task, attempt) else { return nil }
-            next.state = outcome.state
-            next.reason = outcome.reason
-            next.runID = outcome.runID
-            next.branch = outcome.branch
-            next.commitSHA = outcome.commitSHA
-            // Each attempt's spend adds up: a rescued attempt's calls were paid for too.
-            next.costUSD += outcome.costUSD
-            next.finishedAt = now
-            next.leaseUntil = nil
-            next.diff = outcome.diff
-            next.pushedTo = outcome.pushedTo
-            next.steps = outcome.steps
-            next.wallSeconds = outcome.wallSeconds
-            return QueueStep(
-                task: next, attempt: .ended(attempt: attempt, outcome: outcome.state.rawValue, at: now),
-                announce: true, wakeWorkers: true)
-
+            return finish(task, attempt: attempt, outcome, now: now)
         case .rescue:
             guard task.state == .running, let lease = task.leaseUntil, lease < now else { return nil }
-            var error = "attempt \(task.attempt) lost: \(task.attemptedBy ?? "its worker") stopped renewing its lease"
-            if task.cancelRequested {
-                next.state = .cancelled
-                error += "; the task had been cancelled"
-            } else if task.attempt >= task.maxAttempts {
-                next.state = .failed
-                error += "; no attempts left (\(task.maxAttempts))"
-            } else {
-                next.state = .retryable
-                next.scheduledAt = now.addingTimeInterval(backoff(afterAttempt: task.attempt))
-            }
-            if next.state.isTerminal { next.scheduledAt = now }
-            next.errors.append(error)
-            next.reason = error
-            next.finishedAt = next.state.isTerminal ? now : nil
-            next.leaseUntil = nil
-            next.attemptedBy = nil
-            return QueueStep(
-                task: next, attempt: .ended(attempt: task.attempt, outcome: "lost", at: now),
-                wakeWorkers: next.state == .retryable)
-
+            return rescue(task, now: now)
         case .release(let attempt, let reason):
             guard holds(task, attempt) else { return nil }
-            next.state = .retryable
-            next.scheduledAt = now
-            next.errors.append(reason)
-            next.leaseUntil = nil
-            next.attemptedBy = nil
-            return QueueStep(
-                task: next, attempt: .ended(attempt: attempt, outcome: "released", at: now), wakeWorkers: true)
-
+            return release(task, attempt: attempt, reason: reason, now: now)
         case .cancel:
-            switch task.state {
-            case .queued, .retryable:
-                // Never started (or waiting for a retry): it ends now.
-                next.state = .cancelled
-                next.reason = "cancelled before it started"
-                next.finishedAt = now
-                next.cancelRequested = true
-                return QueueStep(task: next)
-            case .running:
-                // Its worker stops it at the next heartbeat.
-                guard !task.cancelRequested else { return nil }
-                next.cancelRequested = true
-                return QueueStep(task: next)
-            case .verified, .unverified, .failed, .limit, .cancelled:
-                return nil
-            }
+            return cancel(task, now: now)
+        }
+    }
+
+    private func claim(_ task: ServerTask, worker: String, now: Date) -> QueueStep? {
+        guard Self.claimableStates.contains(task.state) else { return nil }
+        var next = task
+        next.state = .running
+        next.attempt += 1
+        next.attemptedBy = worker
+        next.leaseUntil = now.addingTimeInterval(leaseSeconds)
+        return QueueStep(
+            task: next,
+            attempt: .started(attempt: next.attempt, worker: worker, dueAt: task.scheduledAt, claimedAt: now))
+    }
+
+    private func finish(_ task: ServerTask, attempt: Int, _ outcome: TaskOutcome, now: Date) -> QueueStep {
+        var next = task
+        next.state = outcome.state
+        next.reason = outcome.reason
+        next.runID = outcome.runID
+        next.branch = outcome.branch
+        next.commitSHA = outcome.commitSHA
+        // Each attempt's spend adds up: a rescued attempt's calls were paid for too.
+        next.costUSD += outcome.costUSD
+        next.finishedAt = now
+        next.leaseUntil = nil
+        next.diff = outcome.diff
+        next.pushedTo = outcome.pushedTo
+        next.steps = outcome.steps
+        next.wallSeconds = outcome.wallSeconds
+        return QueueStep(
+            task: next, attempt: .ended(attempt: attempt, outcome: outcome.state.rawValue, at: now), announce: true,
+            wakeWorkers: true)
+    }
+
+    /// A lost attempt: tried again after its backoff while attempts are left, else failed (or cancelled, when that
+    /// was asked for).
+    private func rescue(_ task: ServerTask, now: Date) -> QueueStep {
+        var next = task
+        var error = "attempt \(task.attempt) lost: \(task.attemptedBy ?? "its worker") stopped renewing its lease"
+        if task.cancelRequested {
+            next.state = .cancelled
+            error += "; the task had been cancelled"
+        } else if task.attempt >= task.maxAttempts {
+            next.state = .failed
+            error += "; no attempts left (\(task.maxAttempts))"
+        } else {
+            next.state = .retryable
+        }
+        next.scheduledAt = next.state.isTerminal ? now : now.addingTimeInterval(backoff(afterAttempt: task.attempt))
+        next.errors.append(error)
+        next.reason = error
+        next.finishedAt = next.state.isTerminal ? now : nil
+        next.leaseUntil = nil
+        next.attemptedBy = nil
+        return QueueStep(
+            task: next, attempt: .ended(attempt: task.attempt, outcome: "lost", at: now),
+            wakeWorkers: next.state == .retryable)
+    }
+
+    private func release(_ task: ServerTask, attempt: Int, reason: String, now: Date) -> QueueStep {
+        var next = task
+        next.state = .retryable
+        next.scheduledAt = now
+        next.errors.append(reason)
+        next.leaseUntil = nil
+        next.attemptedBy = nil
+        return QueueStep(task: next, attempt: .ended(attempt: attempt, outcome: "released", at: now), wakeWorkers: true)
+    }
+
+    private func cancel(_ task: ServerTask, now: Date) -> QueueStep? {
+        var next = task
+        switch task.state {
+        case .queued, .retryable:
+            // Never started (or waiting for a retry): it ends now.
+            next.state = .cancelled
+            next.reason = "cancelled before it started"
+            next.finishedAt = now
+            next.cancelRequested = true
+            return QueueStep(task: next)
+        case .running:
+            // Its worker stops it at the next heartbeat.
+            guard !task.cancelRequested else { return nil }
+            next.cancelRequested = true
+            return QueueStep(task: next)
+        case .verified, .unverified, .failed, .limit, .cancelled:
+            return nil
         }
     }
 

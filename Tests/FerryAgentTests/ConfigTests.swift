@@ -126,6 +126,31 @@ import Testing
         }
     }
 
+    /// A team server's task: the server's config, then the repository's at the task's base (only tightening), then
+    /// the project's test command, then the task's cost cap (only lowering).
+    @Test func aServerTaskLayersItsConfigInOneOrder() throws {
+        var server = FerryConfig(dataDirectory: "/tmp/d")
+        server.limits = AgentLimits(maxSteps: 10, maxCostUSD: 2)
+        server.testCommand = "make test"
+        let repository = "[limits]\nmax_steps = 500\nmax_time = 60\n[project]\ntest_command = \"pytest -q\"\n"
+        let config = try ConfigLoader.forTask(
+            server, repository: repository, label: "shop:.ferry/config.toml at main", testCommand: nil,
+            maxCostUSD: 5)
+        #expect(config.limits.maxSteps == 10 && config.limits.maxTimeSeconds == 60)
+        #expect(config.limits.maxCostUSD == 2, "a task's cap never raises the server's")
+        #expect(config.testCommand == "pytest -q")
+        #expect(
+            config.warnings.contains { $0.hasPrefix("shop:.ferry/config.toml at main asks for [limits] max_steps") })
+        let project = try ConfigLoader.forTask(
+            server, repository: nil, label: "x", testCommand: "tox", maxCostUSD: 0.5)
+        #expect(project.testCommand == "tox" && project.limits.maxCostUSD == 0.5 && project.limits.maxSteps == 10)
+        expectConfigError(["shop:.ferry/config.toml at main", "limits.max_cost"]) {
+            _ = try ConfigLoader.forTask(
+                server, repository: "[limits]\nmax_cost = -3\n", label: "shop:.ferry/config.toml at main",
+                testCommand: nil, maxCostUSD: nil)
+        }
+    }
+
     @Test func environmentOverridesFiles() throws {
         let config = try load(
             user: "[limits]\nmax_steps = 12\n",

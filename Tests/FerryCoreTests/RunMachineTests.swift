@@ -270,16 +270,3 @@ import Testing
         #expect(confused.outcome == failed)
     }
 }
-
-@Suite struct AgentLimitsTests {
-    @Test func atMostTakesTheLowerOfEachLimitAndNoLimitIsTheHigher() {
-        let server = AgentLimits(
-            maxSteps: 40, maxCostUSD: 2, maxTimeSeconds: nil, maxMalformedReplies: 3, repairRounds: 2)
-        let repo = AgentLimits(
-            maxSteps: 1000, maxCostUSD: nil, maxTimeSeconds: 60, maxMalformedReplies: 1, repairRounds: 9)
-        #expect(
-            repo.atMost(server)
-                == AgentLimits(maxSteps: 40, maxCostUSD: 2, maxTimeSeconds: 60, maxMalformedReplies: 1, repairRounds: 2)
-        )
-    }
-}
