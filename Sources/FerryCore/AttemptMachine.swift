@@ -102,133 +102,38 @@ public struct AttemptMachine: Sendable {
     public mutating func handle(_ event: Event) -> Action {
         switch (waiting, event) {
         case (.start, .start(let now)):
-            budget.start(now: now)
-            records.append(
-                .attemptStarted(
-                    .init(
-                        files: plan.files.map(\.path), kind: plan.symbols.isEmpty ? "whole_file" : "symbols",
-                        symbols: plan.symbols.isEmpty ? nil : plan.symbols.map(\.label),
-                        candidates: plan.candidates > 1 ? plan.candidates : nil)))
-            guard plan.testCommand != nil, let testFile = plan.testFile else { return askForFix(1, now: now) }
-            return callModel(
-                [
-                    .system(AttemptPrompts.reproductionSystem),
-                    .user(AttemptPrompts.reproductionPrompt(task: plan.task, testFile: testFile)),
-                ],
-                // The file plus one test: a model that lists assertion after assertion stops there.
-                maxTokens: AttemptPrompts.tokens(testFile.text) + 200, temperature: nil, phase: "reproduce",
-                waiting: .reproduction, now: now)
+            return started(now: now)
 
-        // 1. The reproduction test.
+        // 1. The reproduction test (AttemptMachine+Handlers).
         case (.reproduction, .modelReplied(let reply, let cost, let now)):
-            budget.spend(reply.usage, cost: cost)
-            guard let testFile = plan.testFile else { return askForFix(1, now: now) }
-            let parsed = WholeFileReply.parse(reply.content, allowed: [testFile.path: testFile.text])
-            guard let new = parsed.files.first?.content, new != testFile.text else {
-                records.append(
-                    .attemptReproduction(.init(path: testFile.path, kept: false, reason: "no test file in the reply")))
-                return askForFix(1, now: now)
-            }
-            let addsOnly = AttemptPrompts.addedLines(original: testFile.text, new: new) != nil
-            waiting = .reproductionWritten(content: new, addsOnly: addsOnly)
-            return .write([testFile.path: new])
+            return reproductionReplied(reply, cost: cost, now: now)
         case (.reproduction, .modelFailed(_, let now)):
             return askForFix(1, now: now)
         case (.reproductionWritten(let content, let addsOnly), .written):
             waiting = .reproductionTests(content: content, addsOnly: addsOnly)
             return .runTests
         case (.reproductionTests(let content, let addsOnly), .testsRan(let run, let now)):
-            guard let testFile = plan.testFile else { return askForFix(1, now: now) }
-            if reproduces(run) {
-                records.append(
-                    .attemptReproduction(
-                        .init(
-                            path: testFile.path, kept: true, addsOnly: addsOnly, tests: .init(run), content: content)))
-                reproduction = Reproduction(
-                    path: testFile.path, original: testFile.text, content: content, addsOnly: addsOnly)
-                return askForFix(1, now: now)
-            }
-            let reason =
-                run.timedOut
-                ? "the tests timed out with it"
-                : run.passed
-                    ? "it passes before any fix, so it shows nothing"
-                    : "no test fails with it that did not fail before any fix, so it shows nothing"
-            waiting = .reproductionDropped(reason: reason)
-            return .write([testFile.path: testFile.text])
+            return reproductionRan(run, content: content, addsOnly: addsOnly, now: now)
         case (.reproductionDropped(let reason), .written(_, let now)):
             records.append(.attemptReproduction(.init(path: plan.testFile?.path ?? "", kept: false, reason: reason)))
             return askForFix(1, now: now)
 
-        // 2. Whole-file fixes.
+        // 2. Whole-file fixes (AttemptMachine+Handlers).
         case (.fix(let number), .modelReplied(let reply, let cost, let now)):
-            budget.spend(reply.usage, cost: cost)
-            // The same answer again would be judged the same; asking once more would only cost tokens.
-            if messages.last(where: { $0.role == .assistant })?.content == reply.content { return fallback(now: now) }
-            messages.append(ChatMessage(role: .assistant, content: reply.content))
-            let (writes, problems) = parseFix(reply)
-            // What parsed is written; files it no longer rewrites go back to the base.
-            waiting = .fixWritten(
-                reply: number, writes: writes, problems: problems, summary: summary(of: reply.content))
-            return .write(originals.merging(writes) { $1 })
+            return fixReplied(number, reply: reply, cost: cost, now: now)
         case (.fix, .modelFailed(_, let now)):
             return fallback(now: now)
-        case (.fixWritten(let number, let writes, let problems, let summary), .written(let allChanged, let now)):
-            let changed = allChanged.filter { $0 != reproduction?.path }
-            lastProblems = problems
-            records.append(.attemptApplied(.init(reply: number, changedFiles: changed, problems: problems)))
-            guard !changed.isEmpty else {
-                lastTests = nil
-                lastChanged = []
-                messages.append(
-                    .user(
-                        AttemptPrompts.retryPrompt(
-                            problems: problems, tests: nil, changed: [], symbols: !plan.symbols.isEmpty)))
-                return askForFix(number + 1, now: now)
-            }
-            waiting = .fixChecked(reply: number, writes: writes, changed: changed, summary: summary)
-            return .checkSyntax(changed)
+        case (.fixWritten(let number, let writes, let problems, let summary), .written(let changed, let now)):
+            return fixWritten(number, writes: writes, problems: problems, summary: summary, changed: changed, now: now)
         case (.fixChecked(let number, let writes, let changed, let summary), .syntaxChecked(let syntax, let now)):
-            guard syntax.isEmpty else {
-                // It does not even parse: the tests would only say so at greater length.
-                records.append(.verifyResult(.init(outcome: "syntax_error", phase: "attempt", changedFiles: changed)))
-                lastProblems += syntax.map {
-                    "Your change does not parse: \($0). Give the whole \(plan.symbols.isEmpty ? "file" : "definition") "
-                        + "again, with valid syntax and indentation."
-                }
-                return retry(number, tests: nil, changed: changed, now: now)
-            }
-            candidates.append(writes)
-            guard plan.testCommand != nil else {
-                // Nothing can judge it; the loop could not either. The change stands, unverified.
-                records.append(
-                    .verifyResult(.init(outcome: "no_test_command", phase: "attempt", changedFiles: changed)))
-                return settle(.unverified, "no test command could judge the change", tests: nil, summary: summary)
-            }
-            waiting = .fixVerified(reply: number, changed: changed, summary: summary)
-            return .verify
+            return fixChecked(number, writes: writes, changed: changed, summary: summary, syntax: syntax, now: now)
         case (.fixVerified(let number, let changed, let summary), .verified(let verification, let tests, let now)):
             return judged(verification, tests: tests, reply: number, changed: changed, summary: summary, now: now)
         case (.reproductionRemoved(let number, let changed, let summary), .written):
             waiting = .ownTests(reply: number, changed: changed, summary: summary)
             return .runTests
         case (.ownTests(let number, let changed, let summary), .testsRan(let own, _)):
-            let ownPass = noWorseThanBaseline(own)
-            records.append(
-                .verifyResult(
-                    .init(
-                        outcome: ownPass ? "passed_with_reproduction" : "failed", phase: "attempt",
-                        changedFiles: changed,
-                        tests: .init(own))))
-            if ownPass {
-                return settle(
-                    .unverified,
-                    "\(ownTestsVerdict(own)), and so does the reproduction test Ferry wrote for the task, which was "
-                        + "left out of the change because it edits existing tests (it is in the trace)",
-                    tests: own, summary: summary)
-            }
-            waiting = .reproductionRestored(reply: number, changed: changed, tests: own)
-            return .write([reproduction!.path: reproduction!.content])
+            return ownTestsRan(own, reply: number, changed: changed, summary: summary)
         case (.reproductionRestored(let number, let changed, let tests), .written(_, let now)):
             return retry(number, tests: tests, changed: changed, now: now)
 
@@ -239,26 +144,9 @@ public struct AttemptMachine: Sendable {
             waiting = .candidateTests(index: index)
             return .runTests
         case (.candidateTests(let index), .testsRan(let tests, let now)):
-            let ownPass = noWorseThanBaseline(tests)
-            records.append(
-                .verifyResult(
-                    .init(
-                        outcome: ownPass ? "passed_without_reproduction" : "failed", phase: "attempt",
-                        changedFiles: candidates[index].keys.sorted(), tests: .init(tests))))
-            guard ownPass else { return tryCandidate(index + 1, now: now) }
-            return settle(
-                .unverified,
-                "\(ownTestsVerdict(tests)), but the reproduction test Ferry had written for the task still failed with "
-                    + "the change (the test or the change is wrong), so it was left out",
-                tests: tests, summary: "Rewrote \(candidates[index].keys.sorted().joined(separator: ", ")).")
-
+            return candidateRan(index, tests: tests, now: now)
         case (.undone(let limit), .written):
-            waiting = .done
-            records.append(.attemptFinished(.init(outcome: "undone", replies: calls)))
-            if let limit {
-                return .stop(AgentMachine.Outcome(status: .limit, reason: limit.reason, limit: limit.limit))
-            }
-            return .handOver(note: AttemptPrompts.note(lastTests: lastTests, changed: lastChanged, replies: calls))
+            return undone(limit)
 
         // Several sampled fixes, judged by the tests (AttemptMachine+Candidates).
         case (.sampling(let number), .modelReplied(let reply, let cost, let now)):
