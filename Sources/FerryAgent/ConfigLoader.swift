@@ -71,96 +71,106 @@ public enum ConfigLoader {
         config.sources.append(file)
 
         if let name = try reader.string("default_model") { config.defaultModel = name }
-        if var models = try reader.table("models") {
-            guard scope == .user else {
-                throw FerryError(
-                    .config,
-                    "\(file): [models] is not allowed in a repository's config, because it could send your API keys "
-                        + "elsewhere. Fix: move the profiles to \(FerryConfig.userConfigPath()), and keep "
-                        + "default_model here if you want to pick one")
-            }
-            for name in models.table.keys.sorted() {
-                guard var profileTable = try models.table(name) else { continue }
-                config.profiles[name] = try profile(named: name, from: &profileTable, base: config.profiles[name])
-                try profileTable.finish()
-            }
-            try models.finish()
-        }
-        if var project = try reader.table("project") {
-            if let command = try project.string("test_command") { config.testCommand = command }
-            if let timeout = try project.number("test_timeout") { config.testTimeoutSeconds = timeout }
-            if let timeout = try project.number("shell_timeout") { config.shellTimeoutSeconds = timeout }
-            if let tokens = try project.integer("repo_map_tokens") { config.repoMapTokens = tokens }
-            try project.finish()
-        }
-        if var agent = try reader.table("agent") {
-            if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) {
-                config.firstAttempt = attempt
-            }
-            if let candidates = try agent.integer("candidates") {
-                guard (1...FerryConfig.maxCandidates).contains(candidates) else {
-                    throw FerryError(
-                        .config,
-                        "\(file): agent.candidates is \(candidates). Fix: use 1 to \(FerryConfig.maxCandidates)")
-                }
-                if scope == .repo && candidates > config.candidates {
-                    refuseLooser(
-                        "[agent] candidates = \(candidates)", than: "\(config.candidates)", file: file, config: &config)
-                } else {
-                    config.candidates = candidates
-                }
-            }
-            try agent.finish()
-        }
-        if var limits = try reader.table("limits") {
-            try applyLimits(&limits, file: file, scope: scope, to: &config)
-            try limits.finish()
-        }
-        if var sandbox = try reader.table("sandbox") {
-            try applySandbox(&sandbox, file: file, scope: scope, to: &config)
-            try sandbox.finish()
-        }
-        if var server = try reader.table("server") {
-            guard scope == .user else {
-                throw FerryError(
-                    .config,
-                    "\(file): [server] is the team server operator's, never a repository's. Fix: remove it, and "
-                        + "set it in \(FerryConfig.userConfigPath()) on the server")
-            }
-            if let roots = try server.stringArray("project_roots") {
-                for root in roots where !root.hasPrefix("/") && !root.hasPrefix("~") {
-                    throw FerryError(.config, "\(file): [server] project_roots entry '\(root)' is not an absolute path")
-                }
-                config.projectRoots = roots.map { ($0 as NSString).expandingTildeInPath }
-            }
-            if let hosts = try server.stringArray("allow_hosts") { config.allowHosts = hosts }
-            try server.finish()
-        }
-        if var mcp = try reader.table("mcp") {
-            // Both scopes may name servers: each runs in the run's sandbox, like the project's tests.
-            if var servers = try mcp.table("servers") {
-                for name in servers.table.keys.sorted() {
-                    guard var server = try servers.table(name) else { continue }
-                    guard name.range(of: "^[A-Za-z0-9_-]{1,32}$", options: .regularExpression) != nil else {
-                        throw FerryError(
-                            .config, "\(file): [mcp.servers.\(name)]: a server's name is 1–32 letters, digits, - or _")
-                    }
-                    guard let command = try server.stringArray("command"), !command.isEmpty, !command[0].isEmpty else {
-                        throw FerryError(
-                            .config, "\(file): [mcp.servers.\(name)] needs command = [\"program\", \"arg\", …]")
-                    }
-                    let timeout = try server.number("timeout") ?? 60
-                    guard timeout > 0 else {
-                        throw FerryError(.config, "\(file): [mcp.servers.\(name)] timeout must be positive")
-                    }
-                    config.mcpServers[name] = MCPServer(name: name, command: command, timeoutSeconds: timeout)
-                    try server.finish()
-                }
-                try servers.finish()
-            }
-            try mcp.finish()
+        // Each table by its own rules; every one rejects keys it does not know (`finish`).
+        let tables: [(String, (inout TableReader, String, Scope, inout FerryConfig) throws -> Void)] = [
+            ("models", applyModels), ("project", applyProject), ("agent", applyAgent), ("limits", applyLimits),
+            ("sandbox", applySandbox), ("server", applyServer), ("mcp", applyMCP),
+        ]
+        for (name, apply) in tables {
+            guard var section = try reader.table(name) else { continue }
+            try apply(&section, file, scope, &config)
+            try section.finish()
         }
         try reader.finish()
+    }
+
+    /// `[models]`: the user's alone (a repository's could send the user's keys elsewhere).
+    static func applyModels(_ models: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig)
+        throws
+    {
+        guard scope == .user else {
+            throw FerryError(
+                .config,
+                "\(file): [models] is not allowed in a repository's config, because it could send your API keys "
+                    + "elsewhere. Fix: move the profiles to \(FerryConfig.userConfigPath()), and keep "
+                    + "default_model here if you want to pick one")
+        }
+        for name in models.table.keys.sorted() {
+            guard var profileTable = try models.table(name) else { continue }
+            config.profiles[name] = try profile(named: name, from: &profileTable, base: config.profiles[name])
+            try profileTable.finish()
+        }
+    }
+
+    /// `[project]`: how the project's tests and commands run.
+    static func applyProject(_ project: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig)
+        throws
+    {
+        if let command = try project.string("test_command") { config.testCommand = command }
+        if let timeout = try project.number("test_timeout") { config.testTimeoutSeconds = timeout }
+        if let timeout = try project.number("shell_timeout") { config.shellTimeoutSeconds = timeout }
+        if let tokens = try project.integer("repo_map_tokens") { config.repoMapTokens = tokens }
+    }
+
+    /// `[agent]`: the first attempt, and how many candidates (a repository may only ask for fewer).
+    static func applyAgent(_ agent: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig)
+        throws
+    {
+        if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) {
+            config.firstAttempt = attempt
+        }
+        guard let candidates = try agent.integer("candidates") else { return }
+        guard (1...FerryConfig.maxCandidates).contains(candidates) else {
+            throw FerryError(
+                .config, "\(file): agent.candidates is \(candidates). Fix: use 1 to \(FerryConfig.maxCandidates)")
+        }
+        if scope == .repo && candidates > config.candidates {
+            refuseLooser(
+                "[agent] candidates = \(candidates)", than: "\(config.candidates)", file: file, config: &config)
+        } else {
+            config.candidates = candidates
+        }
+    }
+
+    /// `[server]`: the team server operator's, never a repository's.
+    static func applyServer(_ server: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig)
+        throws
+    {
+        guard scope == .user else {
+            throw FerryError(
+                .config,
+                "\(file): [server] is the team server operator's, never a repository's. Fix: remove it, and "
+                    + "set it in \(FerryConfig.userConfigPath()) on the server")
+        }
+        if let roots = try server.stringArray("project_roots") {
+            for root in roots where !root.hasPrefix("/") && !root.hasPrefix("~") {
+                throw FerryError(.config, "\(file): [server] project_roots entry '\(root)' is not an absolute path")
+            }
+            config.projectRoots = roots.map { ($0 as NSString).expandingTildeInPath }
+        }
+        if let hosts = try server.stringArray("allow_hosts") { config.allowHosts = hosts }
+    }
+
+    /// `[mcp.servers.NAME]`: both scopes may name servers; each runs in the run's sandbox, like the project's tests.
+    static func applyMCP(_ mcp: inout TableReader, file: String, scope: Scope, to config: inout FerryConfig) throws {
+        guard var servers = try mcp.table("servers") else { return }
+        for name in servers.table.keys.sorted() {
+            guard var server = try servers.table(name) else { continue }
+            guard name.range(of: "^[A-Za-z0-9_-]{1,32}$", options: .regularExpression) != nil else {
+                throw FerryError(
+                    .config, "\(file): [mcp.servers.\(name)]: a server's name is 1–32 letters, digits, - or _")
+            }
+            guard let command = try server.stringArray("command"), !command.isEmpty, !command[0].isEmpty else {
+                throw FerryError(.config, "\(file): [mcp.servers.\(name)] needs command = [\"program\", \"arg\", …]")
+            }
+            let timeout = try server.number("timeout") ?? 60
+            guard timeout > 0 else {
+                throw FerryError(.config, "\(file): [mcp.servers.\(name)] timeout must be positive")
+            }
+            config.mcpServers[name] = MCPServer(name: name, command: command, timeoutSeconds: timeout)
+            try server.finish()
+        }
+        try servers.finish()
     }
 
     /// `[limits]`. Every value must be finite and in range. A repository's config may lower a limit (a cheap task
