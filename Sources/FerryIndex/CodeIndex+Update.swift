@@ -28,16 +28,58 @@ extension CodeIndex {
     public func update(progress: @Sendable (IndexProgress) -> Void = { _ in }) async throws -> IndexStats {
         let started = ContinuousClock.now
         var stats = IndexStats()
-        let listed = try await listFiles()
-        let known: [String: (id: Int64, size: Int, mtime: Double, hash: String)] = try await pool.read { db in
-            var map: [String: (Int64, Int, Double, String)] = [:]
+        let known: [String: Known] = try await pool.read { db in
+            var map: [String: Known] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, path, size, mtime, hash FROM files") {
-                map[row["path"]] = (row["id"], row["size"], row["mtime"], row["hash"])
+                map[row["path"]] = Known(id: row["id"], size: row["size"], mtime: row["mtime"], hash: row["hash"])
             }
             return map
         }
+        let candidates = candidates(try await listFiles(), stats: &stats)
+        let read = read(candidates, known: known, stats: &stats, progress: progress)
+        let present = Set(candidates.map(\.path)).subtracting(read.binary)
+        let removed = known.filter { !present.contains($0.key) }.map(\.value.id)
+        stats.files = present.count
+        stats.changed = read.changed.count
+        stats.removed = removed.count
+
+        progress(IndexProgress(done: 0, total: read.changed.count, phase: "symbols"))
+        let symbols = await symbols(of: read.changed.filter { $0.kind == "code" }.map(\.path), stats: &stats)
+        progress(IndexProgress(done: 0, total: read.changed.count, phase: "writing"))
+        let stale = read.changed.compactMap { known[$0.path]?.id } + removed
+        let (changed, touched) = (read.changed, read.touchOnly)
+        let counts = try await pool.write { db -> (symbols: Int, chunks: Int) in
+            for id in stale { try Self.deleteFile(id, db) }
+            for (id, mtime) in touched {
+                try db.execute(sql: "UPDATE files SET mtime = ? WHERE id = ?", arguments: [mtime, id])
+            }
+            let writer = try FileWriter(db)
+            var counts = (symbols: 0, chunks: 0)
+            for file in changed {
+                let written = try writer.insert(file, definitions: symbols[file.path] ?? [])
+                counts.symbols += written.symbols
+                counts.chunks += written.chunks
+            }
+            return counts
+        }
+        stats.symbols = counts.symbols
+        stats.chunks = counts.chunks
+        stats.seconds = (ContinuousClock.now - started).inSeconds
+        progress(IndexProgress(done: read.changed.count, total: read.changed.count, phase: "done"))
+        return stats
+    }
+
+    /// What the index holds of a file, to tell whether it changed.
+    struct Known {
+        var id: Int64
+        var size: Int
+        var mtime: Double
+        var hash: String
+    }
+
+    /// The listed files worth indexing: regular files, not vendored, not binary by their extension, not too big.
+    func candidates(_ listed: [String], stats: inout IndexStats) -> [Candidate] {
         var candidates: [Candidate] = []
-        let fm = FileManager.default
         for relative in listed {
             if Self.isVendored(relative)
                 || Self.binaryExtensions.contains((relative as NSString).pathExtension.lowercased())
@@ -45,7 +87,7 @@ extension CodeIndex {
                 stats.skipped += 1
                 continue
             }
-            guard let attributes = try? fm.attributesOfItem(atPath: root + "/" + relative),
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: root + "/" + relative),
                 (attributes[.type] as? FileAttributeType) == .typeRegular
             else { continue }
             let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
@@ -56,6 +98,15 @@ extension CodeIndex {
             let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             candidates.append(Candidate(path: relative, size: size, mtime: mtime))
         }
+        return candidates
+    }
+
+    /// Reads the candidates that may have changed: the ones to (re)index, the binary ones found by their bytes, and
+    /// the ones whose content is the same under a new time (only their time is updated).
+    func read(
+        _ candidates: [Candidate], known: [String: Known], stats: inout IndexStats,
+        progress: @Sendable (IndexProgress) -> Void
+    ) -> (changed: [Prepared], binary: Set<String>, touchOnly: [(Int64, Double)]) {
         var changed: [Prepared] = []
         var binary: Set<String> = []
         var touchOnly: [(Int64, Double)] = []
@@ -65,7 +116,7 @@ extension CodeIndex {
                 stats.unchanged += 1
                 continue
             }
-            guard let data = fm.contents(atPath: root + "/" + candidate.path) else { continue }
+            guard let data = FileManager.default.contents(atPath: root + "/" + candidate.path) else { continue }
             if data.prefix(8192).contains(0) {
                 stats.skipped += 1
                 binary.insert(candidate.path)
@@ -84,89 +135,80 @@ extension CodeIndex {
                     kind: Self.docExtensions.contains(ext) ? "doc" : "code", hash: hash, size: candidate.size,
                     mtime: candidate.mtime, text: String(decoding: data, as: UTF8.self)))
         }
-        let present = Set(candidates.map(\.path)).subtracting(binary)
-        let removed = known.filter { !present.contains($0.key) }.map(\.value.id)
-        stats.files = present.count
-        stats.changed = changed.count
-        stats.removed = removed.count
+        return (changed, binary, touchOnly)
+    }
 
-        progress(IndexProgress(done: 0, total: changed.count, phase: "symbols"))
-        let code = changed.filter { $0.kind == "code" }.map(\.path)
+    /// The definitions in the code files, from ctags; Swift files (which Universal Ctags cannot parse) from Ferry's
+    /// own scanner. A ctags failure is a warning: chunks then fall back to windows.
+    func symbols(of code: [String], stats: inout IndexStats) async -> [String: [SymbolDefinition]] {
+        guard !code.isEmpty else { return [:] }
         var symbols: [String: [SymbolDefinition]] = [:]
-        if !code.isEmpty {
-            do {
-                symbols = try await runCtags(code)
-            } catch {
-                stats.warning =
-                    "ctags failed, so symbols are missing and chunks are windows: \((error as? FerryError)?.message ?? "\(error)")"
-            }
-            // Universal Ctags has no Swift parser: Ferry's own scanner gives Swift files their symbols and spans.
-            for path in code where path.hasSuffix(".swift") && symbols[path]?.isEmpty != false {
-                guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
-                symbols[path] = SwiftSymbols.scan(text)
-            }
+        do {
+            symbols = try await runCtags(code)
+        } catch {
+            stats.warning =
+                "ctags failed, so symbols are missing and chunks are windows: \((error as? FerryError)?.message ?? "\(error)")"
         }
-        progress(IndexProgress(done: 0, total: changed.count, phase: "writing"))
-        let changedIDs = changed.compactMap { known[$0.path]?.id }
-        let (toWrite, touched, definitionsByPath) = (changed, touchOnly, symbols)
-        let counts = try await pool.write { db -> (Int, Int) in
-            for id in changedIDs + removed { try Self.deleteFile(id, db) }
-            for (id, mtime) in touched {
-                try db.execute(sql: "UPDATE files SET mtime = ? WHERE id = ?", arguments: [mtime, id])
-            }
-            var symbolCount = 0
-            var chunkCount = 0
-            let insertFile = try db.makeStatement(
+        for path in code where path.hasSuffix(".swift") && symbols[path]?.isEmpty != false {
+            guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
+            symbols[path] = SwiftSymbols.scan(text)
+        }
+        return symbols
+    }
+
+    /// Writes files into the index inside one transaction, with its statements prepared once.
+    struct FileWriter {
+        let db: Database
+        let insertFile: Statement
+        let insertSymbol: Statement
+        let insertChunk: Statement
+        let insertFTS: Statement
+        let insertRef: Statement
+
+        init(_ db: Database) throws {
+            self.db = db
+            insertFile = try db.makeStatement(
                 sql: "INSERT INTO files(path, language, kind, hash, size, mtime, lines) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            let insertSymbol = try db.makeStatement(
+            insertSymbol = try db.makeStatement(
                 sql:
                     "INSERT INTO symbols(file_id, name, kind, scope, line, end_line, signature) VALUES (?, ?, ?, ?, ?, ?, ?)"
             )
-            let insertChunk = try db.makeStatement(
+            insertChunk = try db.makeStatement(
                 sql: "INSERT INTO chunks(file_id, start_line, end_line, symbol) VALUES (?, ?, ?, ?)")
-            let insertFTS = try db.makeStatement(
+            insertFTS = try db.makeStatement(
                 sql: "INSERT INTO chunks_fts(rowid, path, symbol, body) VALUES (?, ?, ?, ?)")
-            let insertRef = try db.makeStatement(sql: "INSERT OR IGNORE INTO refs(name, file_id) VALUES (?, ?)")
-            for file in toWrite {
-                let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
-                try insertFile.execute(arguments: [
-                    file.path, file.language, file.kind, file.hash, file.size, file.mtime, lines.count,
+            insertRef = try db.makeStatement(sql: "INSERT OR IGNORE INTO refs(name, file_id) VALUES (?, ?)")
+        }
+
+        /// One file: its row, its definitions, its chunks (and their full-text rows), and the names it mentions.
+        func insert(_ file: Prepared, definitions: [SymbolDefinition]) throws -> (symbols: Int, chunks: Int) {
+            let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
+            try insertFile.execute(arguments: [
+                file.path, file.language, file.kind, file.hash, file.size, file.mtime, lines.count,
+            ])
+            let fileID = db.lastInsertedRowID
+            for s in definitions {
+                try insertSymbol.execute(arguments: [fileID, s.name, s.kind, s.scope, s.line, s.endLine, s.signature])
+            }
+            let chunks =
+                file.kind == "doc"
+                ? Chunker.documentChunks(lines: lines) : Chunker.chunks(lines: lines, symbols: definitions)
+            let pathWords = Identifiers.expand(file.path.replacingOccurrences(of: "/", with: " "))
+            for chunk in chunks {
+                try insertChunk.execute(arguments: [fileID, chunk.startLine, chunk.endLine, chunk.symbol])
+                try insertFTS.execute(arguments: [
+                    db.lastInsertedRowID, pathWords,
+                    chunk.symbol.map { Identifiers.expand($0.replacingOccurrences(of: ".", with: " ")) } ?? "",
+                    Identifiers.expand(chunk.text),
                 ])
-                let fileID = db.lastInsertedRowID
-                let definitions = definitionsByPath[file.path] ?? []
-                for s in definitions {
-                    try insertSymbol.execute(arguments: [
-                        fileID, s.name, s.kind, s.scope, s.line, s.endLine, s.signature,
-                    ])
-                }
-                symbolCount += definitions.count
-                let chunks =
-                    file.kind == "doc"
-                    ? Chunker.documentChunks(lines: lines) : Chunker.chunks(lines: lines, symbols: definitions)
-                let pathWords = Identifiers.expand(file.path.replacingOccurrences(of: "/", with: " "))
-                for chunk in chunks {
-                    try insertChunk.execute(arguments: [fileID, chunk.startLine, chunk.endLine, chunk.symbol])
-                    let chunkID = db.lastInsertedRowID
-                    try insertFTS.execute(arguments: [
-                        chunkID, pathWords,
-                        chunk.symbol.map { Identifiers.expand($0.replacingOccurrences(of: ".", with: " ")) } ?? "",
-                        Identifiers.expand(chunk.text),
-                    ])
-                }
-                chunkCount += chunks.count
-                if file.kind == "code" {
-                    for name in Set(Identifiers.scan(file.text).filter { $0.count >= 3 }) {
-                        try insertRef.execute(arguments: [String(name), fileID])
-                    }
+            }
+            if file.kind == "code" {
+                for name in Set(Identifiers.scan(file.text).filter { $0.count >= 3 }) {
+                    try insertRef.execute(arguments: [String(name), fileID])
                 }
             }
-            return (symbolCount, chunkCount)
+            return (definitions.count, chunks.count)
         }
-        stats.symbols = counts.0
-        stats.chunks = counts.1
-        stats.seconds = (ContinuousClock.now - started).inSeconds
-        progress(IndexProgress(done: changed.count, total: changed.count, phase: "done"))
-        return stats
     }
 
     static func deleteFile(_ id: Int64, _ db: Database) throws {
