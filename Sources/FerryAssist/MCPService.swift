@@ -119,41 +119,66 @@ public enum FerryMCP {
         var message: String
     }
 
-    static func call(_ params: CallTool.Parameters, _ environment: AssistEnvironment, server: Server?) async throws
-        -> CallTool.Result
-    {
-        let arguments = params.arguments ?? [:]
+    /// A tool call's arguments, read with the schema's rules: a missing or blank text, or a number out of bounds, is
+    /// the caller's error (`ToolInputError`), never a trap.
+    struct ToolArguments {
+        let tool: String
+        let values: [String: Value]
+
         func text(_ name: String) throws -> String {
-            guard let value = arguments[name]?.stringValue,
-                !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            guard let value = values[name]?.stringValue, !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
             else {
-                throw ToolInputError(message: "\(params.name) needs a non-empty \"\(name)\"")
+                throw ToolInputError(message: "\(tool) needs a non-empty \"\(name)\"")
             }
             return value
         }
-        // A whole number within the schema's bounds (1–50), else the caller's error: a value from outside never
-        // reaches an `Int(_:)` that would trap (`1e308` once took the server down for every tenant).
+
+        /// A whole number within the schema's bounds (1–50), else the caller's error: a value from outside never
+        /// reaches an `Int(_:)` that would trap (`1e308` once took the server down for every tenant).
         func number(_ name: String, _ fallback: Int, in range: ClosedRange<Int> = 1...50) throws -> Int {
-            guard let value = arguments[name], !value.isNull else { return fallback }
+            guard let value = values[name], !value.isNull else { return fallback }
             let whole = value.intValue ?? value.doubleValue.flatMap { Int(exactly: $0) }
             guard let whole, range.contains(whole) else {
                 throw ToolInputError(
                     message:
-                        "\(params.name): \"\(name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)"
-                )
+                        "\(tool): \"\(name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
             }
             return whole
         }
-        let project = arguments["project"]?.stringValue
+    }
+
+    static func call(_ params: CallTool.Parameters, _ environment: AssistEnvironment, server: Server?) async throws
+        -> CallTool.Result
+    {
+        let arguments = ToolArguments(tool: params.name, values: params.arguments ?? [:])
+        let project = arguments.values["project"]?.stringValue
         if environment.projectArgument,
             ["search_code", "find_symbol", "locate", "ask", "run_task"].contains(params.name), project == nil
         {
             throw ToolInputError(message: "\(params.name) needs a \"project\" (its id or name)")
         }
         switch params.name {
+        case "search_code", "find_symbol", "locate":
+            return try await knowledge(params.name, arguments, repository: try await environment.repository(project))
+        case "ask":
+            return try await ask(
+                try arguments.text("question"), project: project, token: params._meta?.progressToken, environment,
+                server: server)
+        case "run_task", "task_status", "task_result", "cancel_task":
+            return try await task(params.name, arguments, project: project, tasks: environment.tasks)
+        default:
+            throw ToolInputError(message: "no tool named \(params.name)")
+        }
+    }
+
+    /// `search_code`, `find_symbol` and `locate`: the repository's index, read.
+    static func knowledge(_ tool: String, _ arguments: ToolArguments, repository: RepoAssistant) async throws
+        -> CallTool.Result
+    {
+        switch tool {
         case "search_code":
-            let results = try await environment.repository(project).search(
-                try text("query"), limit: try number("limit", 8))
+            let results = try await repository.search(
+                try arguments.text("query"), limit: try arguments.number("limit", 8))
             let summary =
                 results.isEmpty
                 ? "No matches."
@@ -162,46 +187,49 @@ public enum FerryMCP {
                 }.joined(separator: "\n\n")
             return try result(summary, ["results": results])
         case "find_symbol":
-            let symbol = try await environment.repository(project).findSymbol(try text("name"))
+            let symbol = try await repository.findSymbol(try arguments.text("name"))
             let summary =
                 symbol.definitions.isEmpty && symbol.references.isEmpty
-                ? "No symbol named \(try text("name"))."
+                ? "No symbol named \(try arguments.text("name"))."
                 : (symbol.definitions.map {
                     "defined at \($0.path):\($0.line)\($0.endLine.map { "-\($0)" } ?? "") \($0.kind) \($0.name)\($0.signature ?? "")"
                 }
                     + symbol.references.map { "used at \($0.path):\($0.line): \($0.text)" }).joined(separator: "\n")
             return try result(summary, symbol)
-        case "locate":
-            let files = try await environment.repository(project).locate(
-                try text("problem"), limit: try number("limit", 10))
+        default:
+            let files = try await repository.locate(
+                try arguments.text("problem"), limit: try arguments.number("limit", 10))
             let summary = files.enumerated().map {
                 "\($0.offset + 1). \($0.element.path) (\($0.element.reasons.prefix(3).joined(separator: ", ")))"
             }.joined(separator: "\n")
             return try result(summary.isEmpty ? "No files matched." : summary, ["files": files])
-        case "ask":
-            return try await ask(
-                try text("question"), project: project, token: params._meta?.progressToken, environment, server: server)
+        }
+    }
+
+    /// `run_task`, `task_status`, `task_result` and `cancel_task`: tasks run by the host (the CLI, or the server).
+    static func task(_ tool: String, _ arguments: ToolArguments, project: String?, tasks: any TaskHost) async throws
+        -> CallTool.Result
+    {
+        func state(_ status: JSONValue) -> String {
+            "Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?")"
+        }
+        switch tool {
         case "run_task":
-            let started = try await environment.tasks.start(
-                task: try text("task"), project: project, base: arguments["base"]?.stringValue)
+            let started = try await tasks.start(
+                task: try arguments.text("task"), project: project, base: arguments.values["base"]?.stringValue)
             return try result(
                 "Started task \(started["id"]?.stringValue ?? "?"); poll task_status with its id.", started)
         case "task_status":
-            let status = try await environment.tasks.status(try text("id"))
-            return try result(
-                "Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?").", status)
+            let status = try await tasks.status(try arguments.text("id"))
+            return try result(state(status) + ".", status)
         case "task_result":
-            let outcome = try await environment.tasks.result(try text("id"))
+            let outcome = try await tasks.result(try arguments.text("id"))
             let diff = outcome["diff"]?.stringValue ?? ""
-            let line =
-                "Task \(outcome["id"]?.stringValue ?? "?") is \(outcome["status"]?.stringValue ?? "?"): \(outcome["reason"]?.stringValue ?? "")"
+            let line = state(outcome) + ": \(outcome["reason"]?.stringValue ?? "")"
             return try result(diff.isEmpty ? line : line + "\n\n" + diff, outcome)
-        case "cancel_task":
-            let status = try await environment.tasks.cancel(try text("id"))
-            return try result(
-                "Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?").", status)
         default:
-            throw ToolInputError(message: "no tool named \(params.name)")
+            let status = try await tasks.cancel(try arguments.text("id"))
+            return try result(state(status) + ".", status)
         }
     }
 
