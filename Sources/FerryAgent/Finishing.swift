@@ -32,26 +32,7 @@ extension AgentRunner {
             var record = self.record
             var outcome = self.outcome
             let runDirectory = record.runDirectory
-            var diff = ""
-            var commitSHA: String?
-            do {
-                let committed = try await ChangeGuard.commit(
-                    git: worktreeGit, root: worktreePath, base: base, maxFileBytes: maxFileBytes, redactor: redactor
-                ) { guarded in
-                    outcome = outcome.committed(differingBy: guarded.notes)
-                    return AgentRunner.commitMessage(task: record.task, outcome: outcome, runID: record.id)
-                }
-                if !committed.guarded.notes.isEmpty {
-                    await recorder.record(
-                        .changeGuarded(
-                            .init(
-                                leftOut: committed.guarded.leftOut, redacted: committed.guarded.redacted)))
-                }
-                diff = committed.diff
-                commitSHA = committed.sha
-            } catch {
-                await recorder.record(.runError(.init("could not commit: \(error)")))
-            }
+            let (diff, commitSHA) = await commit(&outcome)
             // Events the store refused are still in trace.jsonl; the run says how many, so the record is not
             // silently short.
             let lost = await recorder.storeErrors
@@ -99,6 +80,30 @@ extension AgentRunner {
                 if commitSHA == nil { try? await repoGit.run("branch", "-D", record.branch, allowFailure: true) }
             }
             return result
+        }
+
+        /// Commits the change through `ChangeGuard` (which may leave files out or redact them, and then the outcome
+        /// says so): its diff and commit, or an empty diff and nil when nothing could be committed (the trace says
+        /// why).
+        func commit(_ outcome: inout AgentMachine.Outcome) async -> (diff: String, sha: String?) {
+            let judged = outcome
+            do {
+                let committed = try await ChangeGuard.commit(
+                    git: worktreeGit, root: worktreePath, base: base, maxFileBytes: maxFileBytes, redactor: redactor
+                ) { guarded in
+                    AgentRunner.commitMessage(
+                        task: record.task, outcome: judged.committed(differingBy: guarded.notes), runID: record.id)
+                }
+                outcome = outcome.committed(differingBy: committed.guarded.notes)
+                if !committed.guarded.notes.isEmpty {
+                    await recorder.record(
+                        .changeGuarded(.init(leftOut: committed.guarded.leftOut, redacted: committed.guarded.redacted)))
+                }
+                return (committed.diff, committed.sha)
+            } catch {
+                await recorder.record(.runError(.init("could not commit: \(error)")))
+                return ("", nil)
+            }
         }
     }
 }
