@@ -68,16 +68,7 @@ public struct RunReconciler: Sendable {
             diff = committed.diff
             record.commitSHA = committed.sha
         }
-        // What the run spent, from its events (the row is only filled in at the end of a run).
         let events = try await store.events(of: run.id)
-        var usage = Usage()
-        var cost = 0.0
-        var steps = 0
-        for case .modelReply(let reply) in events.map(\.event) {
-            steps += 1
-            cost += reply.costUSD
-            usage += reply.usage
-        }
         let who =
             owner.map { "the Ferry process running it (pid \($0.pid)) ended" } ?? "the Ferry process running it ended"
         record.status = .interrupted
@@ -86,25 +77,22 @@ public struct RunReconciler: Sendable {
                 ?? "\(who) without finishing it (killed, or the machine stopped); found and closed by a later start"
                 + (record.commitSHA == nil ? "" : "; its partial change is committed on \(run.branch)")
                 + notes.map { "; \($0)" }.joined())
-        record.steps = steps
-        record.inputTokens = usage.inputTokens
-        record.outputTokens = usage.outputTokens
-        record.cachedTokens = usage.cachedInputTokens
-        record.cacheWriteTokens = usage.cacheWriteTokens
-        record.costUSD = cost
-        let last = events.last?.time ?? run.createdAt.timeIntervalSince1970
-        record.wallSeconds = max(0, last - run.createdAt.timeIntervalSince1970)
-        record.finishedAt = Date()
-
+        Self.fillSpend(&record, from: events)
         let result = RunResult(
             record: record, diff: redactor(diff), baseline: nil, final: nil, limit: nil, costBreakdown: CostBreakdown())
-        RunFiles.write(result, compactions: 0)
+        // A run folder that cannot be written is said in the run's reason, not dropped.
+        let unwritten = RunFiles.write(result, compactions: 0)
+        if !unwritten.isEmpty { record.reason += "; " + redactor(unwritten.joined(separator: "; ")) }
         let event = RunEvent(
             seq: (events.last?.seq ?? 0) + 1, time: Date().timeIntervalSince1970,
             event: TraceEvent.runFinished(
                 .init(
-                    status: record.status, reason: record.reason, limit: nil, commit: record.commitSHA, steps: steps,
-                    usage: usage, costUSD: cost, wallSeconds: record.wallSeconds, runDir: run.runDirectory,
+                    status: record.status, reason: record.reason, limit: nil, commit: record.commitSHA,
+                    steps: record.steps,
+                    usage: Usage(
+                        inputTokens: record.inputTokens, outputTokens: record.outputTokens,
+                        cachedInputTokens: record.cachedTokens, cacheWriteTokens: record.cacheWriteTokens),
+                    costUSD: record.costUSD, wallSeconds: record.wallSeconds, runDir: run.runDirectory,
                     reconciled: true)
             ).mapStrings { redactor($0) })
         if let handle = FileHandle(forWritingAtPath: run.runDirectory + "/trace.jsonl") {
@@ -119,6 +107,27 @@ public struct RunReconciler: Sendable {
         try? await repoGit.removeWorktree(path: worktree)
         if record.commitSHA == nil { try? await repoGit.run("branch", "-D", run.branch, allowFailure: true) }
         return Reconciled(id: run.id, commit: record.commitSHA)
+    }
+
+    /// What the run spent and how long it ran, from its events (the row is only filled in at the end of a run).
+    static func fillSpend(_ record: inout RunRecord, from events: [RunEvent]) {
+        var usage = Usage()
+        var cost = 0.0
+        var steps = 0
+        for case .modelReply(let reply) in events.map(\.event) {
+            steps += 1
+            cost += reply.costUSD
+            usage += reply.usage
+        }
+        record.steps = steps
+        record.inputTokens = usage.inputTokens
+        record.outputTokens = usage.outputTokens
+        record.cachedTokens = usage.cachedInputTokens
+        record.cacheWriteTokens = usage.cacheWriteTokens
+        record.costUSD = cost
+        let last = events.last?.time ?? record.createdAt.timeIntervalSince1970
+        record.wallSeconds = max(0, last - record.createdAt.timeIntervalSince1970)
+        record.finishedAt = Date()
     }
 
     /// What `prune` cleaned.
