@@ -57,62 +57,66 @@ public enum FerryMCP {
                 return .init(content: [.text(text: "\(error)", annotations: nil, _meta: nil)], isError: true)
             }
         }
-        await server.withMethodHandler(ListResources.self) { _ in
-            var resources: [Resource] = []
-            if !environment.projectArgument {
-                resources.append(
-                    Resource(
-                        name: "repo-map", uri: "ferry://repo-map", title: "Repository map",
-                        description: "The most central files and their symbols, ranked by who uses whose names.",
-                        mimeType: "text/plain"))
-            }
-            for task in try await environment.tasks.recent(limit: 20) {
-                resources.append(
-                    Resource(
-                        name: "trace-\(task.id)", uri: "ferry://tasks/\(task.id)/trace",
-                        title: "Trace of \(task.title.prefix(60))",
-                        mimeType: "application/x-ndjson"))
-            }
-            return .init(resources: resources)
-        }
+        await server.withMethodHandler(ListResources.self) { _ in .init(resources: try await resources(environment)) }
         await server.withMethodHandler(ListResourceTemplates.self) { _ in
-            var templates = [
-                Resource.Template(
-                    uriTemplate: "ferry://tasks/{id}/trace", name: "task-trace", title: "A task's trace",
-                    description:
-                        "Every event of a task's run as JSON lines: model calls, tool calls, test runs, the outcome.",
-                    mimeType: "application/x-ndjson")
-            ]
-            templates.append(
-                environment.projectArgument
-                    ? Resource.Template(
-                        uriTemplate: "ferry://projects/{project}/repo-map", name: "repo-map",
-                        title: "A project's repository map", mimeType: "text/plain")
-                    : Resource.Template(
-                        uriTemplate: "ferry://repo-map", name: "repo-map", title: "Repository map",
-                        mimeType: "text/plain"))
-            return .init(templates: templates)
+            .init(templates: templates(projectArgument: environment.projectArgument))
         }
-        await server.withMethodHandler(ReadResource.self) { params in
-            let uri = params.uri
-            let parts =
-                uri.hasPrefix("ferry://") ? uri.dropFirst("ferry://".count).split(separator: "/").map(String.init) : []
-            switch parts.count {
-            case 1 where parts[0] == "repo-map":
-                let map = try await environment.repository(nil).repoMap()
-                return .init(contents: [.text(map, uri: uri, mimeType: "text/plain")])
-            case 3 where parts[0] == "projects" && parts[2] == "repo-map":
-                let map = try await environment.repository(parts[1]).repoMap()
-                return .init(contents: [.text(map, uri: uri, mimeType: "text/plain")])
-            case 3 where parts[0] == "tasks" && parts[2] == "trace":
-                return .init(contents: [
-                    .text(try await environment.tasks.trace(parts[1]), uri: uri, mimeType: "application/x-ndjson")
-                ])
-            default:
-                throw MCPError.invalidParams("no resource \(uri)")
-            }
-        }
+        await server.withMethodHandler(ReadResource.self) { params in try await read(params.uri, environment) }
         return server
+    }
+
+    /// The repository map (for one repository) and the traces of recent tasks.
+    static func resources(_ environment: AssistEnvironment) async throws -> [Resource] {
+        var resources: [Resource] = []
+        if !environment.projectArgument {
+            resources.append(
+                Resource(
+                    name: "repo-map", uri: "ferry://repo-map", title: "Repository map",
+                    description: "The most central files and their symbols, ranked by who uses whose names.",
+                    mimeType: "text/plain"))
+        }
+        for task in try await environment.tasks.recent(limit: 20) {
+            resources.append(
+                Resource(
+                    name: "trace-\(task.id)", uri: "ferry://tasks/\(task.id)/trace",
+                    title: "Trace of \(task.title.prefix(60))", mimeType: "application/x-ndjson"))
+        }
+        return resources
+    }
+
+    static func templates(projectArgument: Bool) -> [Resource.Template] {
+        [
+            Resource.Template(
+                uriTemplate: "ferry://tasks/{id}/trace", name: "task-trace", title: "A task's trace",
+                description:
+                    "Every event of a task's run as JSON lines: model calls, tool calls, test runs, the outcome.",
+                mimeType: "application/x-ndjson"),
+            projectArgument
+                ? Resource.Template(
+                    uriTemplate: "ferry://projects/{project}/repo-map", name: "repo-map",
+                    title: "A project's repository map", mimeType: "text/plain")
+                : Resource.Template(
+                    uriTemplate: "ferry://repo-map", name: "repo-map", title: "Repository map", mimeType: "text/plain"),
+        ]
+    }
+
+    static func read(_ uri: String, _ environment: AssistEnvironment) async throws -> ReadResource.Result {
+        let parts =
+            uri.hasPrefix("ferry://") ? uri.dropFirst("ferry://".count).split(separator: "/").map(String.init) : []
+        switch parts.count {
+        case 1 where parts[0] == "repo-map":
+            let map = try await environment.repository(nil).repoMap()
+            return .init(contents: [.text(map, uri: uri, mimeType: "text/plain")])
+        case 3 where parts[0] == "projects" && parts[2] == "repo-map":
+            let map = try await environment.repository(parts[1]).repoMap()
+            return .init(contents: [.text(map, uri: uri, mimeType: "text/plain")])
+        case 3 where parts[0] == "tasks" && parts[2] == "trace":
+            return .init(contents: [
+                .text(try await environment.tasks.trace(parts[1]), uri: uri, mimeType: "application/x-ndjson")
+            ])
+        default:
+            throw MCPError.invalidParams("no resource \(uri)")
+        }
     }
 
     struct ToolInputError: Error {
