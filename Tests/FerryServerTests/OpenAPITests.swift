@@ -1,10 +1,11 @@
 import FerryAgent
 import FerryCore
 import FerryModels
-import FerryServer
 import Foundation
 import NIOHTTP1
 import Testing
+
+@testable import FerryServer
 
 /// The OpenAPI document is the contract: every operation it names is served, and answers with a status it lists
 /// (errors as problem documents). A small, fixed version of what schemathesis does at random.
@@ -50,6 +51,31 @@ import Testing
             }
         }
         return result
+    }
+
+    /// The API's route table and the document name the same operations, with the same access: a route added to one
+    /// and not the other fails here.
+    @Test func theRouteTableIsTheDocumentsOperations() throws {
+        let documented = Set(
+            try Self.operations().filter {
+                $0.path.hasPrefix("/v1/") && !["/v1/chat/completions", "/v1/models"].contains($0.path)
+            }.map { "\($0.method) \($0.path)" })
+        let served = Set(
+            ServerAPI.routes.map {
+                "\($0.method.rawValue) " + $0.path.replacingOccurrences(of: ":id", with: "{id}")
+            })
+        #expect(
+            served == documented,
+            "served only: \(served.subtracting(documented)); documented only: \(documented.subtracting(served))")
+        #expect(served.count == ServerAPI.routes.count, "no route is registered twice")
+        // Admin routes are the ones the document says need an admin key.
+        let admin = Set(ServerAPI.routes.filter { $0.access == .admin }.map { "\($0.method.rawValue) \($0.path)" })
+        #expect(
+            admin == [
+                "PUT /v1/budgets/tenant", "PUT /v1/budgets/projects/:id", "GET /v1/keys", "POST /v1/keys",
+                "DELETE /v1/keys/:id", "GET /v1/audit",
+            ])
+        #expect(ServerAPI.routes.filter { $0.method != .get }.allSatisfy { $0.access != .read }, "reads never write")
     }
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
