@@ -7,21 +7,27 @@ import PostgresNIO
 extension PostgresServerStore {
     // MARK: - The queue
 
+    /// The queue's hot path in one statement: the next task (the rule's choice, as SQL), locked past other claimers
+    /// (`SKIP LOCKED`), changed by the rule's `ClaimChange`, and its attempt recorded.
     public func claim(worker: String, now: Date, policy: QueuePolicy) async throws -> ServerTask? {
         let (condition, order) = policy.nextTaskSQL(now: now)
-        return try await client.withTransaction(logger: logger) { connection in
-            guard
-                let task = try await self.tasks(
-                    PostgresQuery(
-                        unsafeSQL:
-                            "SELECT t.* FROM tasks t WHERE \(condition) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED"
-                    ),
-                    on: connection
-                ).first
-            else { return nil }
-            return try await self.apply(.claim(worker: worker), to: task, now: now, policy: policy, on: connection)?
-                .task
-        }
+        let change = policy.claimChange(worker: worker, now: now)
+        return try await tasks(
+            """
+            WITH next AS (
+                SELECT t.id FROM tasks t WHERE \(unescaped: condition)
+                ORDER BY \(unescaped: order) LIMIT 1 FOR UPDATE SKIP LOCKED)
+            , claimed AS (
+                UPDATE tasks SET state = \(change.state.rawValue), attempt = tasks.attempt + \(change.attemptIncrement),
+                    attempted_by = \(change.worker), lease_until = \(change.leaseUntil.timeIntervalSince1970)
+                FROM next WHERE tasks.id = next.id
+                RETURNING tasks.*)
+            , recorded AS (
+                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
+                SELECT id, attempt, attempted_by, scheduled_at, \(now.timeIntervalSince1970) FROM claimed)
+            SELECT * FROM claimed
+            """
+        ).first
     }
 
     public func heartbeat(id: String, attempt: Int, now: Date, policy: QueuePolicy) async throws

@@ -141,14 +141,17 @@ extension QueuePolicy {
 
     private func claim(_ task: ServerTask, worker: String, now: Date) -> QueueStep? {
         guard Self.claimableStates.contains(task.state) else { return nil }
-        var next = task
-        next.state = .running
-        next.attempt += 1
-        next.attemptedBy = worker
-        next.leaseUntil = now.addingTimeInterval(leaseSeconds)
+        let next = claimChange(worker: worker, now: now).apply(to: task)
         return QueueStep(
             task: next,
             attempt: .started(attempt: next.attempt, worker: worker, dueAt: task.scheduledAt, claimedAt: now))
+    }
+
+    /// What a claim does to the task it takes, as values a back end can write in the statement that picks the task
+    /// (the queue's hot path: PostgreSQL claims in one statement). `step(.claim)` applies the same values.
+    public func claimChange(worker: String, now: Date) -> ClaimChange {
+        ClaimChange(
+            state: .running, attemptIncrement: 1, worker: worker, leaseUntil: now.addingTimeInterval(leaseSeconds))
     }
 
     private func finish(_ task: ServerTask, attempt: Int, _ outcome: TaskOutcome, now: Date) -> QueueStep {
@@ -229,5 +232,22 @@ extension QueuePolicy {
     /// Whether `attempt` is the one running `task` (the fence every step of a worker passes).
     private func holds(_ task: ServerTask, _ attempt: Int) -> Bool {
         task.state == .running && task.attempt == attempt
+    }
+}
+
+/// A claim's change to a task: its state, its attempt counted up, its worker and lease.
+public struct ClaimChange: Sendable, Hashable {
+    public var state: TaskState
+    public var attemptIncrement: Int
+    public var worker: String
+    public var leaseUntil: Date
+
+    public func apply(to task: ServerTask) -> ServerTask {
+        var next = task
+        next.state = state
+        next.attempt += attemptIncrement
+        next.attemptedBy = worker
+        next.leaseUntil = leaseUntil
+        return next
     }
 }
