@@ -102,38 +102,45 @@ extension PostgresServerStore {
         let t = step.task
         func time(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
         let errors = ServerIDs.errorsText(t.errors)
+        // The attempt's row is written by the same statement (a claim starts one, an end closes it), so a step costs
+        // one round trip beyond its read.
+        var started: (attempt: Int, worker: String, dueAt: Double, claimedAt: Double)?
+        var ended: (attempt: Int, outcome: String, at: Double)?
+        switch step.attempt {
+        case .started(let attempt, let worker, let dueAt, let claimedAt):
+            started = (attempt, worker, dueAt.timeIntervalSince1970, claimedAt.timeIntervalSince1970)
+        case .ended(let attempt, let outcome, let at):
+            ended = (attempt, outcome, at.timeIntervalSince1970)
+        case nil:
+            break
+        }
         var stored = false
         for try await _ in try await connection.query(
             """
-            UPDATE tasks SET state = \(t.state.rawValue), attempt = \(t.attempt), attempted_by = \(t.attemptedBy),
-                lease_until = \(time(t.leaseUntil)), scheduled_at = \(t.scheduledAt.timeIntervalSince1970),
-                errors = \(errors), cancel_requested = \(t.cancelRequested), run_id = \(t.runID), branch = \(t.branch),
-                commit_sha = \(t.commitSHA), reason = \(t.reason), cost_usd = \(t.costUSD),
-                finished_at = \(time(t.finishedAt)), diff = \(t.diff), pushed_to = \(t.pushedTo), steps = \(t.steps),
-                wall_seconds = \(t.wallSeconds)
-            WHERE id = \(task.id) AND state = \(task.state.rawValue) AND attempt = \(task.attempt)
-            RETURNING id
+            WITH updated AS (
+                UPDATE tasks SET state = \(t.state.rawValue), attempt = \(t.attempt), attempted_by = \(t.attemptedBy),
+                    lease_until = \(time(t.leaseUntil)), scheduled_at = \(t.scheduledAt.timeIntervalSince1970),
+                    errors = \(errors), cancel_requested = \(t.cancelRequested), run_id = \(t.runID),
+                    branch = \(t.branch), commit_sha = \(t.commitSHA), reason = \(t.reason), cost_usd = \(t.costUSD),
+                    finished_at = \(time(t.finishedAt)), diff = \(t.diff), pushed_to = \(t.pushedTo),
+                    steps = \(t.steps), wall_seconds = \(t.wallSeconds)
+                WHERE id = \(task.id) AND state = \(task.state.rawValue) AND attempt = \(task.attempt)
+                RETURNING id)
+            , started AS (
+                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
+                SELECT id, \(started?.attempt ?? 0), \(started?.worker ?? ""), \(started?.dueAt ?? 0),
+                    \(started?.claimedAt ?? 0)
+                FROM updated WHERE \(started != nil))
+            , ended AS (
+                UPDATE attempts SET ended_at = \(ended?.at ?? 0), outcome = \(ended?.outcome ?? "")
+                WHERE \(ended != nil) AND task_id IN (SELECT id FROM updated) AND attempt = \(ended?.attempt ?? 0)
+                    AND ended_at IS NULL)
+            SELECT id FROM updated
             """, logger: logger)
         {
             stored = true
         }
         guard stored else { return nil }
-        switch step.attempt {
-        case .started(let attempt, let worker, let dueAt, let claimedAt):
-            try await connection.query(
-                """
-                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
-                VALUES (\(t.id), \(attempt), \(worker), \(dueAt.timeIntervalSince1970), \(claimedAt.timeIntervalSince1970))
-                """, logger: logger)
-        case .ended(let attempt, let outcome, let at):
-            try await connection.query(
-                """
-                UPDATE attempts SET ended_at = \(at.timeIntervalSince1970), outcome = \(outcome)
-                WHERE task_id = \(t.id) AND attempt = \(attempt) AND ended_at IS NULL
-                """, logger: logger)
-        case nil:
-            break
-        }
         // The webhook is queued in the same transaction as the end it announces.
         if step.announce { try await enqueueWebhook(t, on: connection, now: now) }
         if step.wakeWorkers { try await connection.query("NOTIFY ferry_tasks", logger: logger) }
