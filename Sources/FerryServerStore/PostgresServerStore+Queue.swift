@@ -42,8 +42,35 @@ extension PostgresServerStore {
         _ = try await step(id: id, .attachRun(attempt: attempt, runID: runID), now: Date()) { _, step in step }
     }
 
+    /// The other hot path in one statement: the rule's `FinishChange`, fenced on the attempt still running the task,
+    /// with the attempt's row closed; then the webhook and the notice, in the same transaction.
     public func finish(id: String, attempt: Int, outcome: TaskOutcome, now: Date) async throws -> Bool {
-        try await step(id: id, .finish(attempt: attempt, outcome), now: now) { _, step in step != nil } ?? false
+        let change = QueuePolicy().finishChange(outcome, now: now)
+        let o = change.outcome
+        return try await client.withTransaction(logger: logger) { connection in
+            guard
+                let task = try await self.tasks(
+                    """
+                    WITH updated AS (
+                        UPDATE tasks SET state = \(o.state.rawValue), reason = \(o.reason), run_id = \(o.runID),
+                            branch = \(o.branch), commit_sha = \(o.commitSHA), cost_usd = cost_usd + \(o.costUSD),
+                            finished_at = \(change.finishedAt.timeIntervalSince1970), lease_until = NULL, diff = \(o.diff),
+                            pushed_to = \(o.pushedTo), steps = \(o.steps), wall_seconds = \(o.wallSeconds)
+                        WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
+                        RETURNING *)
+                    , ended AS (
+                        UPDATE attempts SET ended_at = \(change.finishedAt.timeIntervalSince1970),
+                            outcome = \(change.attemptOutcome)
+                        WHERE task_id IN (SELECT id FROM updated) AND attempt = \(attempt) AND ended_at IS NULL)
+                    SELECT * FROM updated
+                    """, on: connection
+                ).first
+            else { return false }
+            // The webhook is queued in the same transaction as the end it announces; the notice goes out at commit.
+            try await self.enqueueWebhook(task, on: connection, now: now)
+            try await connection.query("NOTIFY ferry_tasks", logger: self.logger)
+            return true
+        }
     }
 
     public func rescueExpired(now: Date, policy: QueuePolicy) async throws -> [ServerTask] {

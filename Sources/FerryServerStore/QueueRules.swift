@@ -155,23 +155,16 @@ extension QueuePolicy {
     }
 
     private func finish(_ task: ServerTask, attempt: Int, _ outcome: TaskOutcome, now: Date) -> QueueStep {
-        var next = task
-        next.state = outcome.state
-        next.reason = outcome.reason
-        next.runID = outcome.runID
-        next.branch = outcome.branch
-        next.commitSHA = outcome.commitSHA
-        // Each attempt's spend adds up: a rescued attempt's calls were paid for too.
-        next.costUSD += outcome.costUSD
-        next.finishedAt = now
-        next.leaseUntil = nil
-        next.diff = outcome.diff
-        next.pushedTo = outcome.pushedTo
-        next.steps = outcome.steps
-        next.wallSeconds = outcome.wallSeconds
+        let change = finishChange(outcome, now: now)
         return QueueStep(
-            task: next, attempt: .ended(attempt: attempt, outcome: outcome.state.rawValue, at: now), announce: true,
-            wakeWorkers: true)
+            task: change.apply(to: task), attempt: .ended(attempt: attempt, outcome: change.attemptOutcome, at: now),
+            announce: true, wakeWorkers: true)
+    }
+
+    /// What a finish does to the task it ends, as values a back end can write in one fenced statement (the queue's
+    /// other hot path). `step(.finish)` applies the same values.
+    public func finishChange(_ outcome: TaskOutcome, now: Date) -> FinishChange {
+        FinishChange(outcome: outcome, finishedAt: now)
     }
 
     /// A lost attempt: tried again after its backoff while attempts are left, else failed (or cancelled, when that
@@ -248,6 +241,33 @@ public struct ClaimChange: Sendable, Hashable {
         next.attempt += attemptIncrement
         next.attemptedBy = worker
         next.leaseUntil = leaseUntil
+        return next
+    }
+}
+
+/// A finish's change to a task: the outcome's fields, its cost added to the earlier attempts' (a rescued attempt's
+/// calls were paid for too), its end time, and no lease.
+public struct FinishChange: Sendable, Hashable {
+    public var outcome: TaskOutcome
+    public var finishedAt: Date
+
+    /// The attempt's outcome, as its row records it.
+    public var attemptOutcome: String { outcome.state.rawValue }
+
+    public func apply(to task: ServerTask) -> ServerTask {
+        var next = task
+        next.state = outcome.state
+        next.reason = outcome.reason
+        next.runID = outcome.runID
+        next.branch = outcome.branch
+        next.commitSHA = outcome.commitSHA
+        next.costUSD += outcome.costUSD
+        next.finishedAt = finishedAt
+        next.leaseUntil = nil
+        next.diff = outcome.diff
+        next.pushedTo = outcome.pushedTo
+        next.steps = outcome.steps
+        next.wallSeconds = outcome.wallSeconds
         return next
     }
 }
