@@ -35,25 +35,26 @@ import Testing
         await #expect(throws: TimeLimit.Exceeded.self) {
             try await TimeLimit.abandoning(0.3) {
                 // Ignores cancellation, like a client waiting on a peer that never answers.
-                let end = ContinuousClock.now + .seconds(3)
+                let end = ContinuousClock.now + .seconds(60)
                 while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(50)) }
                 return 1
             }
         }
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // Far less than the body's minute, with room for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     @Test func aPeerThatGoesAwayEndsTheWaitAtOnce() async throws {
         let alive = Mutex(true)
         let started = ContinuousClock.now
         await #expect(throws: Broke.self) {
-            try await TimeLimit.abandoning(30, while: { alive.withLock { $0 } }, gone: Broke()) {
+            try await TimeLimit.abandoning(120, while: { alive.withLock { $0 } }, gone: Broke()) {
                 alive.withLock { $0 = false }
-                try await Task.sleep(for: .seconds(30))
+                try await Task.sleep(for: .seconds(120))
                 return 1
             }
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(60), "the limit was two minutes away")
     }
 
     @Test func theCallersCancellationIsNotReportedAsTimeRunningOut() async throws {
