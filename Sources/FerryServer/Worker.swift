@@ -234,6 +234,9 @@ public struct Worker: Sendable {
         -> RunResult
     {
         let store = self.store
+        // The task shows its run (and so its live events) as soon as the run exists: the run's first event hands its
+        // id to a child of this scope, which links it.
+        let (started, runStarted) = AsyncStream.makeStream(of: String.self)
         return try await withThrowingTaskGroup(of: RunResult?.self) { group in
             group.addTask { [logger] in
                 do {
@@ -246,11 +249,24 @@ public struct Worker: Sendable {
                 }
                 return nil
             }
+            group.addTask { [logger] in
+                for await runID in started {
+                    do {
+                        try await store.attachRun(id: task.id, attempt: task.attempt, runID: runID)
+                    } catch {
+                        logger.warning(
+                            "the task could not be linked to its run; its events show when it ends",
+                            metadata: ["run": .string(runID), "error": .string(Self.describe(error))])
+                    }
+                    break
+                }
+                return nil
+            }
             group.addTask {
-                try await runner.run(request, control: control) { event in
-                    // The task shows its run (and so its live events) as soon as the run exists.
-                    guard case .runStarted(let started) = event.event else { return }
-                    Task { try? await store.attachRun(id: task.id, attempt: task.attempt, runID: started.runID) }
+                defer { runStarted.finish() }
+                return try await runner.run(request, control: control) { event in
+                    guard case .runStarted(let run) = event.event else { return }
+                    runStarted.yield(run.runID)
                 }
             }
             while let next = try await group.next() {
