@@ -11,17 +11,17 @@ extension ServerAPI {
     // MARK: - Budgets
 
     func getBudgets(_ request: Request, _ principal: Principal) async throws -> Response {
-        var rows: [JSONValue] = []
+        var rows: [BudgetResource] = []
         for budget in try await store.budgets(tenantID: principal.tenantID, projectID: nil, now: Date()) {
-            rows.append(Self.json(budget))
+            rows.append(BudgetResource(budget))
         }
         for project in try await store.projects(tenantID: principal.tenantID) {
             for budget in try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date())
             where budget.projectID != nil {
-                rows.append(Self.json(budget))
+                rows.append(BudgetResource(budget))
             }
         }
-        return Self.respond(.ok, ["data": .array(rows)])
+        return try Self.respond(.ok, ResourceList(rows))
     }
 
     func putBudget(_ request: Request, _ principal: Principal, project reference: String?, remote: String?) async throws
@@ -51,15 +51,10 @@ extension ServerAPI {
             amount?.doubleValue.map { "monthly $\($0)" } ?? "removed", remote)
         let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
             .first { $0.projectID == projectID }
-        return Self.respond(
-            .ok, now.map(Self.json) ?? ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
-    }
-
-    static func json(_ budget: BudgetStatus) -> JSONValue {
-        [
-            "project": budget.projectID.map { .string($0) } ?? .null, "monthly_usd": .number(budget.monthlyUSD),
-            "spent_usd": .number(budget.spentUSD), "remaining_usd": .number(budget.remainingUSD),
-        ]
+        guard let now else {
+            return Self.respond(.ok, ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
+        }
+        return try Self.respond(.ok, BudgetResource(now))
     }
 
     // MARK: - Keys and the audit log

@@ -26,12 +26,7 @@ extension ServerAPI {
             push: push,
             remote: remote, via: nil)
         // The webhook's signing secret is shown this once.
-        var created = Self.json(project)
-        if case .object(var fields) = created, let secret = project.webhookSecret {
-            fields["webhook_secret"] = .string(secret)
-            created = .object(fields)
-        }
-        return Self.respond(.created, created)
+        return try Self.respond(.created, ProjectResource(project, secret: project.webhookSecret))
     }
 
     /// Creates a project for the API and the dashboard alike, by the server's rules: a name of 1–100 characters; a
@@ -120,13 +115,13 @@ extension ServerAPI {
 
     func listProjects(_ request: Request, _ principal: Principal) async throws -> Response {
         let projects = try await store.projects(tenantID: principal.tenantID)
-        return Self.respond(.ok, ["data": .array(projects.map(Self.json))])
+        return try Self.respond(.ok, ResourceList(projects.map { ProjectResource($0) }))
     }
 
     func getProject(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard let project = try await store.project(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no project \(id)")
         }
-        return Self.respond(.ok, Self.json(project))
+        return try Self.respond(.ok, ProjectResource(project))
     }
 }

@@ -38,7 +38,7 @@ extension ServerAPI {
                     .unprocessableContent,
                     "the Idempotency-Key \(key) was used for another request (task \(existing.id))")
             }
-            return Self.respond(.ok, Self.json(existing))
+            return try Self.respond(.ok, TaskResource(existing))
         }
         let maxCost = try await admit(requestedCost, tenantID: principal.tenantID, projectID: project.id)
         let (task, created) = try await store.createTask(
@@ -48,7 +48,7 @@ extension ServerAPI {
                 priority: priority, idempotencyKey: key, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
         if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
-        return Self.respond(created ? .created : .ok, Self.json(task))
+        return try Self.respond(created ? .created : .ok, TaskResource(task))
     }
 
     /// Budgets are enforced at create: a task that could take the month past one is refused (402); the cap a task
@@ -74,7 +74,7 @@ extension ServerAPI {
             throw Problem(.notFound, "no task \(id)")
         }
         let task = try await retry(original, by: principal, remote: remote, via: "")
-        return Self.respond(.created, Self.json(task))
+        return try Self.respond(.created, TaskResource(task))
     }
 
     /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
@@ -113,17 +113,15 @@ extension ServerAPI {
         }
         let tasks = try await store.tasks(
             tenantID: principal.tenantID, filter: filter, limit: limit, after: query.get("cursor"))
-        var page: [String: JSONValue] = ["data": .array(tasks.map { Self.json($0) })]
-        page["next_cursor"] =
-            tasks.count == max(1, min(limit, 200)) ? tasks.last.map { .string($0.id) } ?? .null : .null
-        return Self.respond(.ok, .object(page))
+        let next = tasks.count == max(1, min(limit, 200)) ? tasks.last?.id : nil
+        return try Self.respond(.ok, ResourceList(tasks.map(TaskResource.init), nextCursor: .some(next)))
     }
 
     func getTask(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
         guard let task = try await store.task(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no task \(id)")
         }
-        return Self.respond(.ok, Self.json(task))
+        return try Self.respond(.ok, TaskResource(task))
     }
 
     func getDiff(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
@@ -207,7 +205,7 @@ extension ServerAPI {
             throw Problem(.notFound, "no task \(id)")
         }
         try await record(principal, "task.cancel", id, "status \(task.state.apiName)", remote)
-        return Self.respond(.accepted, Self.json(task))
+        return try Self.respond(.accepted, TaskResource(task))
     }
 
     /// The task's webhook deliveries, each with its attempts.

@@ -174,29 +174,6 @@ public struct ServerAPI: Sendable {
         date.map { .string(Date.ISO8601FormatStyle().format($0)) } ?? .null
     }
 
-    static func json(_ project: Project) -> JSONValue {
-        [
-            "id": .string(project.id), "name": .string(project.name), "repo": .string(project.repo),
-            "base": .string(project.base), "model": project.model.map { .string($0) } ?? .null,
-            "test_command": project.testCommand.map { .string($0) } ?? .null, "created_at": iso(project.createdAt),
-            "webhook_url": project.webhookURL.map { .string($0) } ?? .null, "push": .bool(project.push),
-        ]
-    }
-
-    static func json(_ task: ServerTask) -> JSONValue {
-        [
-            "id": .string(task.id), "status": .string(task.state.apiName), "project": .string(task.projectID),
-            "task": .string(task.task), "base": task.base.map { .string($0) } ?? .null,
-            "model": task.model.map { .string($0) } ?? .null, "max_cost": task.maxCostUSD.map { .number($0) } ?? .null,
-            "attempt": .number(Double(task.attempt)), "max_attempts": .number(Double(task.maxAttempts)),
-            "branch": task.branch.map { .string($0) } ?? .null, "commit": task.commitSHA.map { .string($0) } ?? .null,
-            "run_id": task.runID.map { .string($0) } ?? .null, "reason": task.reason.map { .string($0) } ?? .null,
-            "errors": .array(task.errors.map { .string($0) }), "cost_usd": .number(task.costUSD),
-            "cancel_requested": .bool(task.cancelRequested), "created_at": iso(task.createdAt),
-            "pushed_to": task.pushedTo.map { .string($0) } ?? .null,
-            "finished_at": iso(task.finishedAt), "created_by": task.createdBy.map { .string($0) } ?? .null,
-            "retry_of": task.retryOf.map { .string($0) } ?? .null, "steps": .number(Double(task.steps)),
-            "wall_seconds": task.wallSeconds.map { .number($0) } ?? .null,
-        ]
-    }
+    /// A task as the MCP task tools return it: the API's `TaskResource`.
+    static func json(_ task: ServerTask) -> JSONValue { value(TaskResource(task)) }
 }

@@ -6,6 +6,7 @@ import NIOHTTP1
 import Testing
 
 @testable import FerryServer
+@testable import FerryServerStore
 
 /// The OpenAPI document is the contract: every operation it names is served, and answers with a status it lists
 /// (errors as problem documents). A small, fixed version of what schemathesis does at random.
@@ -76,6 +77,78 @@ import Testing
                 "DELETE /v1/keys/:id", "GET /v1/audit",
             ])
         #expect(ServerAPI.routes.filter { $0.method != .get }.allSatisfy { $0.access != .read }, "reads never write")
+    }
+
+    /// A schema of `components.schemas` in the document's block layout: its property names and the required ones.
+    static func schema(_ name: String) throws -> (properties: Set<String>, required: Set<String>) {
+        let lines = try String(contentsOfFile: document, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: "    \(name):") else { return ([], []) }
+        var properties: Set<String> = []
+        var required: Set<String> = []
+        var inProperties = false
+        for line in lines[(start + 1)...] {
+            if !line.hasPrefix("      ") { break }
+            if line.hasPrefix("      required: [") {
+                required = Set(
+                    line.drop(while: { $0 != "[" }).dropFirst().prefix(while: { $0 != "]" }).split(separator: ",").map {
+                        $0.trimmingCharacters(in: .whitespaces)
+                    })
+            }
+            if line == "      properties:" {
+                inProperties = true
+                continue
+            }
+            if inProperties, line.hasPrefix("        "), !line.hasPrefix("         "),
+                let key = line.split(separator: ":").first
+            {
+                properties.insert(key.trimmingCharacters(in: .whitespaces))
+            } else if !line.hasPrefix("        ") {
+                inProperties = false
+            }
+        }
+        return (properties, required)
+    }
+
+    /// The response types are the document's schemas: each key a property, each required property written, and no
+    /// property of the schema missing from the type.
+    @Test func eachResourceIsItsSchema() throws {
+        let date = Date(timeIntervalSince1970: 1_800_000_000)
+        let task = ServerTask(
+            id: "task_1", tenantID: "ten_1", projectID: "prj_1", task: "fix it", base: nil, model: nil,
+            maxCostUSD: nil, state: .retryable, attempt: 1, maxAttempts: 3, priority: 0, scheduledAt: date,
+            attemptedBy: nil, leaseUntil: nil, idempotencyKey: nil, errors: ["lost"], cancelRequested: false,
+            runID: nil, branch: nil, commitSHA: nil, reason: nil, costUSD: 0.5, createdAt: date, finishedAt: nil,
+            diff: nil, pushedTo: nil)
+        let project = Project(
+            id: "prj_1", tenantID: "ten_1", name: "shop", repo: "https://example.com/shop.git", base: "main",
+            model: nil, testCommand: nil, createdAt: date)
+        let cases: [(String, any Encodable, Set<String>)] = [
+            ("Task", TaskResource(task), Set(TaskResource.CodingKeys.allCases.map(\.rawValue))),
+            (
+                "Project", ProjectResource(project, secret: "whsec_1"),
+                Set(ProjectResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            (
+                "Budget", BudgetResource(BudgetStatus(projectID: nil, monthlyUSD: 5, spentUSD: 1)),
+                Set(BudgetResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+        ]
+        for (name, value, keys) in cases {
+            let schema = try Self.schema(name)
+            #expect(!schema.properties.isEmpty, "\(name) is in the document")
+            let data = try ServerAPI.encoder().encode(value)
+            let written = Set(try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys)
+            #expect(
+                keys == schema.properties,
+                "\(name): type only \(keys.subtracting(schema.properties)); schema only \(schema.properties.subtracting(keys))"
+            )
+            #expect(written.isSubset(of: schema.properties), "\(name) writes \(written.subtracting(schema.properties))")
+            #expect(schema.required.isSubset(of: written), "\(name) leaves out \(schema.required.subtracting(written))")
+        }
+        // Nullable fields are written as null, as the document's `[type, "null"]` says, not left out.
+        let text = String(decoding: try ServerAPI.encoder().encode(TaskResource(task)), as: UTF8.self)
+        #expect(text.contains("\"base\":null") && text.contains("\"created_at\":\"2027-01-15T08:00:00Z\""), "\(text)")
     }
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
