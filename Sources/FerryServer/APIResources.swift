@@ -154,14 +154,20 @@ struct ProjectResource: Codable, Sendable, Hashable {
 struct BudgetResource: Codable, Sendable, Hashable {
     var project: String?
     var monthlyUSD: Double?
-    var spentUSD: Double
-    var remainingUSD: Double
+    var spentUSD: Double?
+    var remainingUSD: Double?
 
     init(_ budget: BudgetStatus) {
         project = budget.projectID
         monthlyUSD = budget.monthlyUSD
         spentUSD = budget.spentUSD
         remainingUSD = budget.remainingUSD
+    }
+
+    /// A budget just removed: no amount, and no spend against it.
+    init(removedFrom project: String?) {
+        self.project = project
+        monthlyUSD = nil
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -175,8 +181,8 @@ struct BudgetResource: Codable, Sendable, Hashable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(project, forKey: .project)
         try c.encode(monthlyUSD, forKey: .monthlyUSD)
-        try c.encode(spentUSD, forKey: .spentUSD)
-        try c.encode(remainingUSD, forKey: .remainingUSD)
+        try c.encodeIfPresent(spentUSD, forKey: .spentUSD)
+        try c.encodeIfPresent(remainingUSD, forKey: .remainingUSD)
     }
 }
 
@@ -221,4 +227,134 @@ extension ServerAPI {
     static func value(_ resource: some Encodable) -> JSONValue {
         (try? JSONDecoder().decode(JSONValue.self, from: encoder().encode(resource))) ?? .null
     }
+}
+
+/// An API key as listed (never its hash).
+struct KeyResource: Codable, Sendable, Hashable {
+    var id: String
+    var role: String
+    var createdAt: Date
+    var revokedAt: Date?
+
+    init(_ key: APIKeyInfo) {
+        id = key.id
+        role = key.role.rawValue
+        createdAt = key.createdAt
+        revokedAt = key.revokedAt
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, role
+        case createdAt = "created_at"
+        case revokedAt = "revoked_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(role, forKey: .role)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(revokedAt, forKey: .revokedAt)
+    }
+}
+
+/// A key just made: the key itself is in this response only.
+struct NewKeyResource: Codable, Sendable, Hashable {
+    var id: String
+    var role: String
+    var key: String
+}
+
+/// One mutation of the audit log.
+struct AuditResource: Codable, Sendable, Hashable {
+    var key: String
+    var action: String
+    var object: String
+    var detail: String
+    var remote: String?
+    var at: Date
+
+    init(_ entry: AuditEntry) {
+        key = entry.keyID
+        action = entry.action
+        object = entry.object
+        detail = entry.detail
+        remote = entry.remote
+        at = entry.at
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(key, forKey: .key)
+        try c.encode(action, forKey: .action)
+        try c.encode(object, forKey: .object)
+        try c.encode(detail, forKey: .detail)
+        try c.encode(remote, forKey: .remote)
+        try c.encode(at, forKey: .at)
+    }
+}
+
+/// An imported eval report, with the figures the list shows as the report holds them.
+struct EvalResource: Codable, Sendable, Hashable {
+    var id: String
+    var name: String
+    var importedAt: Date
+    var resolveRate: JSONValue
+    var resolved: JSONValue
+    var total: JSONValue
+    var falseVerifiedRate: JSONValue
+
+    init(_ record: EvalRecord) {
+        let metrics = JSONValue.parse(record.report)?["metrics"] ?? .null
+        id = record.id
+        name = record.name
+        importedAt = record.at
+        resolveRate = metrics["resolve_rate"] ?? .null
+        resolved = metrics["resolved"] ?? .null
+        total = metrics["total"] ?? .null
+        falseVerifiedRate = metrics["false_verified_rate"] ?? .null
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name, resolved, total
+        case importedAt = "imported_at"
+        case resolveRate = "resolve_rate"
+        case falseVerifiedRate = "false_verified_rate"
+    }
+}
+
+/// A task's webhook delivery and each try at it.
+struct DeliveryResource: Codable, Sendable, Hashable {
+    struct Attempt: Codable, Sendable, Hashable {
+        var attempt: Int
+        var status: Int?
+        var error: String?
+        var at: Date
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(attempt, forKey: .attempt)
+            try c.encode(status, forKey: .status)
+            try c.encode(error, forKey: .error)
+            try c.encode(at, forKey: .at)
+        }
+    }
+
+    var id: String
+    var url: String
+    var state: String
+    var attempts: [Attempt]
+
+    init(_ delivery: Delivery, attempts: [DeliveryAttempt]) {
+        id = delivery.id
+        url = delivery.url
+        state = delivery.state
+        self.attempts = attempts.map { Attempt(attempt: $0.attempt, status: $0.status, error: $0.error, at: $0.at) }
+    }
+}
+
+/// An eval report just imported.
+struct ImportedEvalResource: Codable, Sendable, Hashable {
+    var id: String
+    var name: String
 }

@@ -52,7 +52,7 @@ extension ServerAPI {
         let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
             .first { $0.projectID == projectID }
         guard let now else {
-            return Self.respond(.ok, ["project": projectID.map { .string($0) } ?? .null, "monthly_usd": .null])
+            return try Self.respond(.ok, BudgetResource(removedFrom: projectID))
         }
         return try Self.respond(.ok, BudgetResource(now))
     }
@@ -60,13 +60,7 @@ extension ServerAPI {
     // MARK: - Keys and the audit log
 
     func listKeys(_ request: Request, _ principal: Principal) async throws -> Response {
-        let keys = try await store.keys(tenantID: principal.tenantID).map { key -> JSONValue in
-            [
-                "id": .string(key.id), "role": .string(key.role.rawValue), "created_at": Self.iso(key.createdAt),
-                "revoked_at": Self.iso(key.revokedAt),
-            ]
-        }
-        return Self.respond(.ok, ["data": .array(keys)])
+        try Self.respond(.ok, ResourceList(try await store.keys(tenantID: principal.tenantID).map(KeyResource.init)))
     }
 
     func createKey(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
@@ -77,7 +71,7 @@ extension ServerAPI {
         let (id, key) = try await store.createKey(tenantID: principal.tenantID, role: role)
         try await record(principal, "key.create", id, "role \(role.rawValue)", remote)
         // The key itself is shown this once; only its hash is kept.
-        return Self.respond(.created, ["id": .string(id), "role": .string(role.rawValue), "key": .string(key)])
+        return try Self.respond(.created, NewKeyResource(id: id, role: role.rawValue, key: key))
     }
 
     func revokeKey(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
@@ -90,14 +84,8 @@ extension ServerAPI {
 
     func auditLog(_ request: Request, _ principal: Principal) async throws -> Response {
         let limit = try Self.limit(request, default: 100, max: 500)
-        let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit).map { entry -> JSONValue in
-            [
-                "key": .string(entry.keyID), "action": .string(entry.action), "object": .string(entry.object),
-                "detail": .string(entry.detail), "remote": entry.remote.map { .string($0) } ?? .null,
-                "at": Self.iso(entry.at),
-            ]
-        }
-        return Self.respond(.ok, ["data": .array(entries)])
+        let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit)
+        return try Self.respond(.ok, ResourceList(entries.map(AuditResource.init)))
     }
 
     func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?)
@@ -121,7 +109,7 @@ extension ServerAPI {
             ?? "eval"
         let id = try await store.addEval(tenantID: principal.tenantID, name: name, report: body.jsonString, at: Date())
         try await record(principal, "eval.import", id, name, remote)
-        return Self.respond(.created, ["id": .string(id), "name": .string(name)])
+        return try Self.respond(.created, ImportedEvalResource(id: id, name: name))
     }
 
     /// The metrics the dashboard reads, each in its range when present: rates 0–1, counts whole numbers up to ten
@@ -149,14 +137,6 @@ extension ServerAPI {
     }
 
     func listEvals(_ request: Request, _ principal: Principal) async throws -> Response {
-        let rows = try await store.evals(tenantID: principal.tenantID).map { record -> JSONValue in
-            let metrics = JSONValue.parse(record.report)?["metrics"] ?? .null
-            return [
-                "id": .string(record.id), "name": .string(record.name), "imported_at": Self.iso(record.at),
-                "resolve_rate": metrics["resolve_rate"] ?? .null, "resolved": metrics["resolved"] ?? .null,
-                "total": metrics["total"] ?? .null, "false_verified_rate": metrics["false_verified_rate"] ?? .null,
-            ]
-        }
-        return Self.respond(.ok, ["data": .array(rows)])
+        try Self.respond(.ok, ResourceList(try await store.evals(tenantID: principal.tenantID).map(EvalResource.init)))
     }
 }

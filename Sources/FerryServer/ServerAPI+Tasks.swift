@@ -214,19 +214,8 @@ extension ServerAPI {
             throw Problem(.notFound, "no task \(id)")
         }
         let rows = try await store.deliveries(taskID: id, tenantID: principal.tenantID).map {
-            delivery, attempts -> JSONValue in
-            [
-                "id": .string(delivery.id), "url": .string(delivery.url), "state": .string(delivery.state),
-                "attempts": .array(
-                    attempts.map { attempt in
-                        [
-                            "attempt": .number(Double(attempt.attempt)),
-                            "status": attempt.status.map { .number(Double($0)) } ?? .null,
-                            "error": attempt.error.map { .string($0) } ?? .null, "at": Self.iso(attempt.at),
-                        ]
-                    }),
-            ]
+            DeliveryResource($0, attempts: $1)
         }
-        return Self.respond(.ok, ["data": .array(rows)])
+        return try Self.respond(.ok, ResourceList(rows))
     }
 }

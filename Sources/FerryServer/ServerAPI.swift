@@ -169,11 +169,6 @@ public struct ServerAPI: Sendable {
             body: .init(byteBuffer: ByteBuffer(string: value.jsonString)))
     }
 
-    /// RFC 3339 in UTC to the second. (A new `ISO8601DateFormatter` per date made listing 50 tasks cost ~8x a get.)
-    static func iso(_ date: Date?) -> JSONValue {
-        date.map { .string(Date.ISO8601FormatStyle().format($0)) } ?? .null
-    }
-
     /// A task as the MCP task tools return it: the API's `TaskResource`.
     static func json(_ task: ServerTask) -> JSONValue { value(TaskResource(task)) }
 }
