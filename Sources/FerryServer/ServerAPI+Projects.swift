@@ -9,22 +9,10 @@ import NIOCore
 /// Projects: created (the one way, for the API and the dashboard), listed and read.
 extension ServerAPI {
     func createProject(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
-        let body = try await json(request)
-        guard let name = try Self.string(body, "name"), let repo = try Self.string(body, "repo"), !repo.isEmpty else {
-            throw Problem(
-                .badRequest, "a project needs a \"name\" and a \"repo\" (a git URL, or a path the server allows)")
-        }
-        var push = false
-        if let value = body["push"], value != .null {
-            guard case .bool(let flag) = value else { throw Problem(.badRequest, "\"push\" must be true or false") }
-            push = flag
-        }
+        let new = try NewProjectRequest(try await json(request))
         let project = try await addProject(
-            principal, name: name, repo: repo, base: try Self.string(body, "base"),
-            model: try Self.string(body, "model"),
-            testCommand: try Self.string(body, "test_command"), webhook: try Self.string(body, "webhook_url"),
-            push: push,
-            remote: remote, via: nil)
+            principal, name: new.name, repo: new.repo, base: new.base, model: new.model, testCommand: new.testCommand,
+            webhook: new.webhookURL, push: new.push, remote: remote, via: nil)
         // The webhook's signing secret is shown this once.
         return try Self.respond(.created, ProjectResource(project, secret: project.webhookSecret))
     }

@@ -11,21 +11,10 @@ extension ServerAPI {
     // MARK: - Tasks
 
     func createTask(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
-        let body = try await json(request)
-        guard let projectRef = try Self.string(body, "project"), let text = try Self.string(body, "task"),
-            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-        else { throw Problem(.badRequest, "a task needs a \"project\" (id or name) and a non-empty \"task\"") }
-        let requestedCost = try Self.number(body, "max_cost")
-        if let requestedCost, !(requestedCost > 0) || !(requestedCost <= 1_000_000) {
-            throw Problem(.badRequest, "\"max_cost\" must be a positive number of USD, at most 1,000,000")
-        }
-        let base = try Self.string(body, "base")
-        if let base { try Self.checkRef(base, "base") }
-        let model = try Self.string(body, "model")
-        let maxAttempts = try Self.integer(body, "max_attempts", in: 1...20) ?? 3
-        let priority = try Self.integer(body, "priority", in: -1_000...1_000) ?? 0
-        guard let project = try await store.project(projectRef, tenantID: principal.tenantID) else {
-            throw Problem(.notFound, "no project \(projectRef)")
+        let new = try NewTaskRequest(try await json(request))
+        let text = new.task
+        guard let project = try await store.project(new.project, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no project \(new.project)")
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         if let key, key.isEmpty || key.count > 255 {
@@ -40,12 +29,11 @@ extension ServerAPI {
             }
             return try Self.respond(.ok, TaskResource(existing))
         }
-        let maxCost = try await admit(requestedCost, tenantID: principal.tenantID, projectID: project.id)
+        let maxCost = try await admit(new.maxCost, tenantID: principal.tenantID, projectID: project.id)
         let (task, created) = try await store.createTask(
             NewTask(
-                projectID: project.id, task: text, base: base, model: model, maxCostUSD: maxCost,
-                maxAttempts: maxAttempts,
-                priority: priority, idempotencyKey: key, createdBy: principal.keyID),
+                projectID: project.id, task: text, base: new.base, model: new.model, maxCostUSD: maxCost,
+                maxAttempts: new.maxAttempts, priority: new.priority, idempotencyKey: key, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
         if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
         return try Self.respond(created ? .created : .ok, TaskResource(task))
