@@ -53,7 +53,21 @@ public struct TeamServer: Sendable {
         }
     }
 
-    /// The server on PostgreSQL at `url`.
+    /// The server on PostgreSQL at `url`, for the scope of `body`: the database client runs as a child of it and
+    /// stops when `body` ends (`ferry serve`, `ferry worker` and `ferry tenants` run inside it).
+    public static func withPostgres<T: Sendable>(
+        url: String, dataDirectory: String, policy: ServerPolicy? = nil,
+        _ body: @Sendable (TeamServer) async throws -> T
+    ) async throws -> T {
+        try makePrivate(dataDirectory)
+        return try await PostgresServerStore.withStore(url: url) { store in
+            try await body(
+                try TeamServer(
+                    dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy))
+        }
+    }
+
+    /// The server on PostgreSQL at `url`, living as long as its value (tests, benches). Commands use `withPostgres`.
     public static func postgres(url: String, dataDirectory: String, policy: ServerPolicy? = nil) async throws
         -> TeamServer
     {

@@ -9,13 +9,50 @@ import PostgresNIO
 /// Times are epoch seconds, as in the SQLite store, so both stores answer the same way.
 public final class PostgresServerStore: ServerStore {
     let client: PostgresClient
-    private let runner: Task<Void, Never>
+    /// The client's run, when this store started it itself (`init(url:)`); nil inside `withStore`, whose scope runs it.
+    private let runner: Task<Void, Never>?
     let logger = Logger(label: "ferry-postgres")
     public let workSignal = WorkSignal()
 
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema, giving up after
-    /// `connectTimeout` seconds.
-    public init(url: String, connectTimeout: Double = 20) async throws {
+    /// A store whose lifetime is a scope: the client runs as a child of it, the schema is migrated, `body` gets the
+    /// store, and the client stops when `body` returns or throws (the servers and the CLI use this: nothing of the
+    /// store outlives the command). `url` is `postgres://user:password@host:port/database`; an unreachable server is
+    /// an error within `connectTimeout` seconds.
+    public static func withStore<T: Sendable>(
+        url: String, connectTimeout: Double = 20, _ body: @Sendable (PostgresServerStore) async throws -> T
+    ) async throws -> T {
+        let (client, endpoint) = try client(url)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let store = PostgresServerStore(client: client, runner: nil)
+            try await store.migrate(within: connectTimeout, endpoint: endpoint)
+            return try await body(store)
+        }
+    }
+
+    /// A store that lives as long as this value (tests, benches, scripts): its client runs in a task of its own,
+    /// cancelled when the store goes. Servers use `withStore`.
+    public convenience init(url: String, connectTimeout: Double = 20) async throws {
+        let (client, endpoint) = try Self.client(url)
+        self.init(client: client, runner: Task { await client.run() })
+        do {
+            try await migrate(within: connectTimeout, endpoint: endpoint)
+        } catch {
+            runner?.cancel()
+            throw error
+        }
+    }
+
+    private init(client: PostgresClient, runner: Task<Void, Never>?) {
+        self.client = client
+        self.runner = runner
+    }
+
+    deinit { runner?.cancel() }
+
+    /// A client for `url`, not yet running, and `host:port` for errors.
+    static func client(_ url: String) throws -> (PostgresClient, String) {
         guard let components = URLComponents(string: url),
             ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host
@@ -27,28 +64,23 @@ public final class PostgresServerStore: ServerStore {
         let configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
             password: components.password, database: database.isEmpty ? nil : database, tls: .disable)
-        let client = PostgresClient(configuration: configuration)
-        self.client = client
-        runner = Task { await client.run() }
-        // The pool retries a refused connection for ever; a server that is down or a wrong port must be an error
-        // that says so, within seconds.
-        let port = components.port ?? 5432
-        do {
-            try await TimeLimit.run(connectTimeout) { [self] in try await self.migrate() }
-        } catch is TimeLimit.Exceeded {
-            runner.cancel()
-            throw FerryError(
-                .store,
-                "cannot reach PostgreSQL at \(host):\(port) within \(Int(connectTimeout)) s (is it running, and is the URL right?)"
-            )
-        } catch {
-            runner.cancel()
-            throw FerryError(
-                .store, "cannot use the PostgreSQL database at \(host):\(port): \(String(reflecting: error))")
-        }
+        return (PostgresClient(configuration: configuration), "\(host):\(components.port ?? 5432)")
     }
 
-    deinit { runner.cancel() }
+    /// Migrates the schema. The pool retries a refused connection for ever; a server that is down or a wrong port
+    /// must be an error that says so, within seconds.
+    func migrate(within seconds: Double, endpoint: String) async throws {
+        do {
+            try await TimeLimit.run(seconds) { [self] in try await self.migrate() }
+        } catch is TimeLimit.Exceeded {
+            throw FerryError(
+                .store,
+                "cannot reach PostgreSQL at \(endpoint) within \(Int(seconds)) s (is it running, and is the URL right?)"
+            )
+        } catch {
+            throw FerryError(.store, "cannot use the PostgreSQL database at \(endpoint): \(String(reflecting: error))")
+        }
+    }
 
     // MARK: - Tenants and keys
 

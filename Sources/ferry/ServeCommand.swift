@@ -29,7 +29,16 @@ struct ServeCommand: AsyncParsableCommand {
         var config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         projects.apply(to: &config)
-        let server = try await Self.server(database: database, config: config, environment: environment)
+        let settled = config
+        try await Self.withServer(database: database, config: settled, environment: environment) { server in
+            try await serve(server, config: settled, policy: policy, environment: environment)
+        }
+    }
+
+    /// The API and this process's workers until SIGTERM or SIGINT.
+    func serve(_ server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String])
+        async throws
+    {
         if let key = try await server.bootstrap() {
             print(
                 "ferry serve: created tenant \"default\" with an admin key (shown once; also in \(server.adminKeyPath)):"
@@ -65,16 +74,22 @@ struct ServeCommand: AsyncParsableCommand {
         FerryPaths.data(environment: environment) + "/server"
     }
 
-    static func server(database: String?, config: FerryConfig, environment: [String: String]) async throws -> TeamServer
-    {
+    /// The server for the scope of `body`: on PostgreSQL (whose client runs as a child of the scope) or on the
+    /// embedded store.
+    static func withServer<T: Sendable>(
+        database: String?, config: FerryConfig, environment: [String: String],
+        _ body: @Sendable (TeamServer) async throws -> T
+    ) async throws -> T {
         // Everything the server writes (stores, indexes, clones, keys, logs) is for its own user only.
         umask(0o077)
         let data = dataDirectory(environment)
         let policy = ServerPolicy.server(
             projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data,
             environment: environment)
-        if let database { return try await TeamServer.postgres(url: database, dataDirectory: data, policy: policy) }
-        return try TeamServer(dataDirectory: data, policy: policy)
+        if let database {
+            return try await TeamServer.withPostgres(url: database, dataDirectory: data, policy: policy, body)
+        }
+        return try await body(try TeamServer(dataDirectory: data, policy: policy))
     }
 
     static func workers(
@@ -111,7 +126,16 @@ struct WorkerCommand: AsyncParsableCommand {
         var config = try ConfigLoader.load(repo: nil, environment: environment)
         try config.validate()
         projects.apply(to: &config)
-        let server = try await ServeCommand.server(database: database, config: config, environment: environment)
+        let (workers, settled) = (self.workers, config)
+        try await ServeCommand.withServer(database: database, config: settled, environment: environment) { server in
+            try await Self.work(workers, server: server, config: settled, policy: policy, environment: environment)
+        }
+    }
+
+    /// `workers` workers with the background services until SIGTERM or SIGINT.
+    static func work(
+        _ workers: Int, server: TeamServer, config: FerryConfig, policy: QueuePolicy, environment: [String: String]
+    ) async throws {
         await server.reconcileRuns(secrets: Redactor.secrets(in: environment))
         let models = ModelPool(config: config, environment: environment)
         let pool = ServeCommand.workers(
@@ -147,14 +171,17 @@ struct TenantsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
-            let server = try await ServeCommand.server(
+            let name = self.name
+            let key = try await ServeCommand.withServer(
                 database: database, config: try ConfigLoader.load(repo: nil, environment: environment),
-                environment: environment)
-            guard try await server.store.tenant(named: name) == nil else {
-                throw FerryError(.usage, "a tenant named \(name) already exists")
+                environment: environment
+            ) { server in
+                guard try await server.store.tenant(named: name) == nil else {
+                    throw FerryError(.usage, "a tenant named \(name) already exists")
+                }
+                let tenant = try await server.store.createTenant(name: name)
+                return try await server.store.createKey(tenantID: tenant.id, role: .admin).key
             }
-            let tenant = try await server.store.createTenant(name: name)
-            let (_, key) = try await server.store.createKey(tenantID: tenant.id, role: .admin)
             print(key)
         }
     }
