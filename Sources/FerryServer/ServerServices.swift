@@ -1,3 +1,4 @@
+import FerryAgent
 import FerryServerStore
 import Foundation
 import Logging
@@ -16,21 +17,41 @@ struct LoopService: Service, CustomStringConvertible {
     }
 }
 
+/// Work for the group's end, as a service placed before the ones that need it: it waits for the group to shut down
+/// (or be cancelled), and runs once every service after it in the list has stopped.
+struct ShutdownService: Service, CustomStringConvertible {
+    let description: String
+    let body: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await body()
+    }
+}
+
 extension TeamServer {
     /// What a server process runs besides its API: its workers, the listener that wakes them when another process
     /// queues a task, and the webhook dispatcher (the outbox is shared; claims keep each send single). `ferry serve`
     /// runs them under its API; `ferry worker` runs them alone.
-    public func backgroundServices(workers: [Worker], webhooks: WebhookDispatcher? = nil)
+    /// `models` (the process's model clients and the embedded model's server) stop last, after every worker.
+    public func backgroundServices(workers: [Worker], webhooks: WebhookDispatcher? = nil, models: ModelPool? = nil)
         -> [ServiceGroupConfiguration.ServiceConfiguration]
     {
         let store = store
         let dispatcher = webhooks ?? WebhookDispatcher(store: store, egress: policy.egress, secrets: secrets)
+        var first: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let models {
+            first.append(
+                .init(
+                    service: ShutdownService(description: "models") { await models.shutdown() },
+                    successTerminationBehavior: .ignore))
+        }
         var loops = [LoopService(description: "webhooks") { await dispatcher.run() }]
         if !workers.isEmpty {
             loops.append(LoopService(description: "work signal") { await store.listenForWork() })
         }
         loops += workers.map { worker in LoopService(description: "worker \(worker.id)") { await worker.run() } }
-        return loops.map { .init(service: $0, successTerminationBehavior: .ignore) }
+        return first + loops.map { .init(service: $0, successTerminationBehavior: .ignore) }
     }
 
     /// Runs `services` in one `ServiceGroup` until a signal in `signals` or the caller's cancellation; the services
@@ -45,9 +66,10 @@ extension TeamServer {
 
     /// Runs `workers` (with the work listener and the webhook dispatcher) without an API, until SIGTERM or SIGINT
     /// (or the caller's cancellation): `ferry worker`.
-    public func runWorkers(_ workers: [Worker], signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger)
-        async throws
-    {
-        try await Self.runGroup(backgroundServices(workers: workers), signals: signals, logger: logger)
+    public func runWorkers(
+        _ workers: [Worker], models: ModelPool? = nil, signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger
+    ) async throws {
+        try await Self.runGroup(
+            backgroundServices(workers: workers, models: models), signals: signals, logger: logger)
     }
 }

@@ -160,7 +160,7 @@ public struct TeamServer: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }, logger: logger)
         // The API stopping (a signal, or the caller's cancellation) stops the rest: the API is last in the group, so
         // it shuts down first, then the workers, whose running attempts are handed back to the queue.
-        var services = backgroundServices(workers: workers, webhooks: webhooks)
+        var services = backgroundServices(workers: workers, webhooks: webhooks, models: models)
         services.append(.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup))
         do {
             try await Self.runGroup(services, signals: signals, logger: logger)

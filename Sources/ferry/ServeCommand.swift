@@ -52,22 +52,17 @@ struct ServeCommand: AsyncParsableCommand {
             policy: policy, environment: environment,
             models: models)
         let logger = Logger(label: "ferry.serve")
-        do {
-            try await server.run(host: host, port: port, workers: pool, logger: logger, models: models) { bound in
-                logger.info(
-                    "listening",
-                    metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
-                print(
-                    "ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)"
-                )
-                fflush(nil)
-            }
-        } catch {
-            await models.shutdown()
-            throw error
+        // The model clients close, and the embedded model's server (if a task started one) stops, as the last of the
+        // server's services.
+        try await server.run(host: host, port: port, workers: pool, logger: logger, models: models) { bound in
+            logger.info(
+                "listening",
+                metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])
+            print(
+                "ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)"
+            )
+            fflush(nil)
         }
-        // The model clients close, and the embedded model's server (if a task started one) stops with the server.
-        await models.shutdown()
     }
 
     static func dataDirectory(_ environment: [String: String]) -> String {
@@ -148,14 +143,8 @@ struct WorkerCommand: AsyncParsableCommand {
         fflush(nil)
         // Until SIGTERM or SIGINT: then running attempts are handed back to the queue. Webhooks go out from here too,
         // under the same egress rule and signing key as the API server's (`$FERRY_SERVER_SECRET` on every machine).
-        do {
-            try await server.runWorkers(pool, logger: Logger(label: "ferry.worker"))
-        } catch {
-            await models.shutdown()
-            throw error
-        }
+        try await server.runWorkers(pool, models: models, logger: Logger(label: "ferry.worker"))
         print("ferry worker: stopped; running attempts were handed back to the queue")
-        await models.shutdown()
     }
 }
 
