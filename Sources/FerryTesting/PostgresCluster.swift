@@ -19,8 +19,16 @@ public enum PostgresCluster {
         public var description: String
     }
 
-    /// A new empty database's URL.
-    public static func freshDatabase() throws -> String {
+    /// A new empty database's URL. The cluster's start and `psql` block, so they run on a thread of their own: the
+    /// concurrency pool has as many threads as cores, and two tests blocked here (one starting the cluster, one
+    /// waiting for it) once stalled every other test in the process for seconds.
+    public static func freshDatabase() async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try freshDatabaseNow() }) }.start()
+        }
+    }
+
+    private static func freshDatabaseNow() throws -> String {
         let cluster = try start()
         let name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
         try run(
@@ -77,7 +85,7 @@ public enum PostgresCluster {
             "pg_ctl",
             [
                 "-D", directory + "/data", "-l", directory + "/log", "-w", "-o",
-                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start",
+                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400", "start",
             ])
         stopCommand =
             (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [

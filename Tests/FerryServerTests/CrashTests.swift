@@ -15,7 +15,7 @@ import Testing
     @Test func aKilledWorkersTaskIsRescuedAndFinishedOnceByAnother() async throws {
         let binary = Self.packageRoot + "/.build/debug/ferry"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
-        let url = try PostgresCluster.freshDatabase()
+        let url = try await PostgresCluster.freshDatabase()
         let repo = try await FixtureRepo.make(ServerAPITests.files)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-crash-\(UUID().uuidString.prefix(8))"
@@ -112,7 +112,7 @@ import Testing
     @Test func aWorkerProcessSignsWebhooksWithTheServersKeyAndStopsOnSIGTERM() async throws {
         let binary = Self.packageRoot + "/.build/debug/ferry"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
-        let url = try PostgresCluster.freshDatabase()
+        let url = try await PostgresCluster.freshDatabase()
         let repo = try await FixtureRepo.make(ServerAPITests.files)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-worker-\(UUID().uuidString.prefix(8))"

@@ -29,7 +29,7 @@ import Testing
             ).path
             store = try SQLiteServerStore(path: dir + "/server.sqlite")
         case .postgres:
-            url = try PostgresCluster.freshDatabase()
+            url = try await PostgresCluster.freshDatabase()
             store = try await PostgresServerStore(url: url!)
         }
         let tenant = try await store.createTenant(name: "team")

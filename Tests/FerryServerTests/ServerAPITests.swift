@@ -64,7 +64,7 @@ import Testing
         case .sqlite: return try TeamServer(dataDirectory: data, policy: policy)
         case .postgres:
             return try await TeamServer.postgres(
-                url: try PostgresCluster.freshDatabase(), dataDirectory: data, policy: policy)
+                url: try await PostgresCluster.freshDatabase(), dataDirectory: data, policy: policy)
         }
     }
 

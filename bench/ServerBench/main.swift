@@ -72,7 +72,7 @@ let responder: @Sendable (JSONValue) -> FakeStep = { body in
         : .call("finish", ["summary": "add() subtracted; it now adds."])
 }
 
-let url = try PostgresCluster.freshDatabase()
+let url = try await PostgresCluster.freshDatabase()
 let cluster = try PostgresCluster.start()
 let repo = try await FixtureRepo.make(files)
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-load-\(UUID().uuidString.prefix(8))")
@@ -85,7 +85,7 @@ var report = try await FakeModelServer.with(.openai, responder: responder) { fak
 }
 if options.queueOnly > 0 {
     report += try await QueueOnly.run(
-        url: try PostgresCluster.freshDatabase(), tasks: options.queueOnly, claimers: options.workers)
+        url: try await PostgresCluster.freshDatabase(), tasks: options.queueOnly, claimers: options.workers)
 }
 print(report)
 if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
