@@ -60,3 +60,34 @@ struct NewProjectRequest: Sendable, Hashable {
         webhookURL = try ServerAPI.string(body, "webhook_url")
     }
 }
+
+/// `PUT /v1/budgets/…`: a monthly amount in USD, or `null` to remove the budget.
+struct BudgetRequest: Sendable, Hashable {
+    var monthlyUSD: Double?
+
+    init(_ body: JSONValue) throws {
+        let amount = body["monthly_usd"]
+        guard
+            amount == .null
+                || ((try? ServerAPI.number(body, "monthly_usd")).flatMap { $0 }.map { (0...1_000_000_000).contains($0) }
+                    ?? false)
+        else {
+            throw Problem(
+                .badRequest, "\"monthly_usd\" must be a number of USD from 0 to 1,000,000,000 (null removes the budget)"
+            )
+        }
+        monthlyUSD = amount?.doubleValue
+    }
+}
+
+/// `POST /v1/keys`: the new key's role.
+struct NewKeyRequest: Sendable, Hashable {
+    var role: Role
+
+    init(_ body: JSONValue) throws {
+        guard let role = try ServerAPI.string(body, "role").flatMap(Role.init(rawValue:)) else {
+            throw Problem(.badRequest, "\"role\" must be one of admin, member, viewer")
+        }
+        self.role = role
+    }
+}

@@ -34,21 +34,11 @@ extension ServerAPI {
             }
             projectID = project.id
         }
-        let body = try await json(request)
-        let amount = body["monthly_usd"]
-        guard
-            amount == .null
-                || ((try? Self.number(body, "monthly_usd")).flatMap { $0 }.map { (0...1_000_000_000).contains($0) }
-                    ?? false)
-        else {
-            throw Problem(
-                .badRequest, "\"monthly_usd\" must be a number of USD from 0 to 1,000,000,000 (null removes the budget)"
-            )
-        }
-        try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount?.doubleValue)
+        let amount = try BudgetRequest(try await json(request)).monthlyUSD
+        try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount)
         try await record(
-            principal, "budget.set", projectID ?? principal.tenantID,
-            amount?.doubleValue.map { "monthly $\($0)" } ?? "removed", remote)
+            principal, "budget.set", projectID ?? principal.tenantID, amount.map { "monthly $\($0)" } ?? "removed",
+            remote)
         let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
             .first { $0.projectID == projectID }
         guard let now else {
@@ -64,10 +54,7 @@ extension ServerAPI {
     }
 
     func createKey(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
-        let body = try await json(request)
-        guard let role = try Self.string(body, "role").flatMap(Role.init(rawValue:)) else {
-            throw Problem(.badRequest, "\"role\" must be one of admin, member, viewer")
-        }
+        let role = try NewKeyRequest(try await json(request)).role
         let (id, key) = try await store.createKey(tenantID: principal.tenantID, role: role)
         try await record(principal, "key.create", id, "role \(role.rawValue)", remote)
         // The key itself is shown this once; only its hash is kept.

@@ -47,4 +47,18 @@ import Testing
             Self.problem { _ = try NewProjectRequest(["name": "shop", "repo": "r", "test_command": ["make"]]) }
                 == "\"test_command\" must be a string")
     }
+
+    @Test func aBudgetIsAnAmountOrNullAndAKeyIsARole() throws {
+        #expect(try BudgetRequest(["monthly_usd": 25]).monthlyUSD == 25)
+        #expect(try BudgetRequest(["monthly_usd": .null]).monthlyUSD == nil, "null removes the budget")
+        for body: JSONValue in [[:], ["monthly_usd": -1], ["monthly_usd": "25"], ["monthly_usd": .number(2e9)]] {
+            #expect(
+                Self.problem { _ = try BudgetRequest(body) }
+                    == "\"monthly_usd\" must be a number of USD from 0 to 1,000,000,000 (null removes the budget)")
+        }
+        #expect(try NewKeyRequest(["role": "viewer"]).role == .viewer)
+        #expect(
+            Self.problem { _ = try NewKeyRequest(["role": "owner"]) } == "\"role\" must be one of admin, member, viewer"
+        )
+    }
 }
