@@ -5,6 +5,33 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
+/// An optional the API writes as `null` rather than leaving out (the document's `[type, "null"]`).
+@propertyWrapper
+struct Nullable<Value: Codable & Sendable & Hashable>: Codable, Sendable, Hashable {
+    var wrappedValue: Value?
+
+    init(wrappedValue: Value?) {
+        self.wrappedValue = wrappedValue
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A `Nullable` whose key is missing reads as nil, as a plain optional would.
+    func decode<Value>(_ type: Nullable<Value>.Type, forKey key: Key) throws -> Nullable<Value> {
+        try decodeIfPresent(type, forKey: key) ?? Nullable(wrappedValue: nil)
+    }
+}
+
 /// The API's objects as `docs/openapi.yaml` describes them (`components.schemas`): Codable types whose keys are their
 /// schema's properties, nullable ones written as `null` rather than left out. Responses are encoded straight from
 /// them; `OpenAPITests.eachResourceIsItsSchema` holds each type's keys to its schema.
@@ -13,25 +40,25 @@ struct TaskResource: Codable, Sendable, Hashable {
     var status: String
     var project: String
     var task: String
-    var base: String?
-    var model: String?
-    var maxCost: Double?
+    @Nullable var base: String?
+    @Nullable var model: String?
+    @Nullable var maxCost: Double?
     var attempt: Int
     var maxAttempts: Int
-    var branch: String?
-    var commit: String?
-    var runID: String?
-    var reason: String?
+    @Nullable var branch: String?
+    @Nullable var commit: String?
+    @Nullable var runID: String?
+    @Nullable var reason: String?
     var errors: [String]
     var costUSD: Double
     var cancelRequested: Bool
-    var pushedTo: String?
+    @Nullable var pushedTo: String?
     var createdAt: Date
-    var finishedAt: Date?
-    var createdBy: String?
-    var retryOf: String?
+    @Nullable var finishedAt: Date?
+    @Nullable var createdBy: String?
+    @Nullable var retryOf: String?
     var steps: Int
-    var wallSeconds: Double?
+    @Nullable var wallSeconds: Double?
 
     init(_ task: ServerTask) {
         id = task.id
@@ -73,33 +100,6 @@ struct TaskResource: Codable, Sendable, Hashable {
         case retryOf = "retry_of"
         case wallSeconds = "wall_seconds"
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(status, forKey: .status)
-        try c.encode(project, forKey: .project)
-        try c.encode(task, forKey: .task)
-        try c.encode(base, forKey: .base)
-        try c.encode(model, forKey: .model)
-        try c.encode(maxCost, forKey: .maxCost)
-        try c.encode(attempt, forKey: .attempt)
-        try c.encode(maxAttempts, forKey: .maxAttempts)
-        try c.encode(branch, forKey: .branch)
-        try c.encode(commit, forKey: .commit)
-        try c.encode(runID, forKey: .runID)
-        try c.encode(reason, forKey: .reason)
-        try c.encode(errors, forKey: .errors)
-        try c.encode(costUSD, forKey: .costUSD)
-        try c.encode(cancelRequested, forKey: .cancelRequested)
-        try c.encode(pushedTo, forKey: .pushedTo)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(finishedAt, forKey: .finishedAt)
-        try c.encode(createdBy, forKey: .createdBy)
-        try c.encode(retryOf, forKey: .retryOf)
-        try c.encode(steps, forKey: .steps)
-        try c.encode(wallSeconds, forKey: .wallSeconds)
-    }
 }
 
 struct ProjectResource: Codable, Sendable, Hashable {
@@ -107,10 +107,10 @@ struct ProjectResource: Codable, Sendable, Hashable {
     var name: String
     var repo: String
     var base: String
-    var model: String?
-    var testCommand: String?
+    @Nullable var model: String?
+    @Nullable var testCommand: String?
     var createdAt: Date
-    var webhookURL: String?
+    @Nullable var webhookURL: String?
     /// In the create response only: the webhook's signing secret, shown once.
     var webhookSecret: String?
     var push: Bool
@@ -135,25 +135,11 @@ struct ProjectResource: Codable, Sendable, Hashable {
         case webhookURL = "webhook_url"
         case webhookSecret = "webhook_secret"
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(repo, forKey: .repo)
-        try c.encode(base, forKey: .base)
-        try c.encode(model, forKey: .model)
-        try c.encode(testCommand, forKey: .testCommand)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(webhookURL, forKey: .webhookURL)
-        try c.encodeIfPresent(webhookSecret, forKey: .webhookSecret)
-        try c.encode(push, forKey: .push)
-    }
 }
 
 struct BudgetResource: Codable, Sendable, Hashable {
-    var project: String?
-    var monthlyUSD: Double?
+    @Nullable var project: String?
+    @Nullable var monthlyUSD: Double?
     var spentUSD: Double?
     var remainingUSD: Double?
 
@@ -176,35 +162,26 @@ struct BudgetResource: Codable, Sendable, Hashable {
         case spentUSD = "spent_usd"
         case remainingUSD = "remaining_usd"
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(project, forKey: .project)
-        try c.encode(monthlyUSD, forKey: .monthlyUSD)
-        try c.encodeIfPresent(spentUSD, forKey: .spentUSD)
-        try c.encodeIfPresent(remainingUSD, forKey: .remainingUSD)
-    }
 }
 
 /// A list: `data`, and for tasks the cursor of the next page (`null` at the end).
 struct ResourceList<Item: Codable & Sendable & Hashable>: Codable, Sendable, Hashable {
     var data: [Item]
-    var nextCursor: String??
+    /// Absent for lists without pages; `null` on a list's last page.
+    var nextCursor: Nullable<String>?
 
     enum CodingKeys: String, CodingKey {
         case data
         case nextCursor = "next_cursor"
     }
 
-    init(_ data: [Item], nextCursor: String?? = nil) {
+    init(_ data: [Item]) {
         self.data = data
-        self.nextCursor = nextCursor
     }
 
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(data, forKey: .data)
-        if let nextCursor { try c.encode(nextCursor, forKey: .nextCursor) }
+    init(_ data: [Item], nextCursor: String?) {
+        self.data = data
+        self.nextCursor = Nullable(wrappedValue: nextCursor)
     }
 }
 
@@ -234,7 +211,7 @@ struct KeyResource: Codable, Sendable, Hashable {
     var id: String
     var role: String
     var createdAt: Date
-    var revokedAt: Date?
+    @Nullable var revokedAt: Date?
 
     init(_ key: APIKeyInfo) {
         id = key.id
@@ -247,14 +224,6 @@ struct KeyResource: Codable, Sendable, Hashable {
         case id, role
         case createdAt = "created_at"
         case revokedAt = "revoked_at"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(role, forKey: .role)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(revokedAt, forKey: .revokedAt)
     }
 }
 
@@ -271,7 +240,7 @@ struct AuditResource: Codable, Sendable, Hashable {
     var action: String
     var object: String
     var detail: String
-    var remote: String?
+    @Nullable var remote: String?
     var at: Date
 
     init(_ entry: AuditEntry) {
@@ -281,16 +250,6 @@ struct AuditResource: Codable, Sendable, Hashable {
         detail = entry.detail
         remote = entry.remote
         at = entry.at
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(key, forKey: .key)
-        try c.encode(action, forKey: .action)
-        try c.encode(object, forKey: .object)
-        try c.encode(detail, forKey: .detail)
-        try c.encode(remote, forKey: .remote)
-        try c.encode(at, forKey: .at)
     }
 }
 
@@ -327,17 +286,9 @@ struct EvalResource: Codable, Sendable, Hashable {
 struct DeliveryResource: Codable, Sendable, Hashable {
     struct Attempt: Codable, Sendable, Hashable {
         var attempt: Int
-        var status: Int?
-        var error: String?
+        @Nullable var status: Int?
+        @Nullable var error: String?
         var at: Date
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(attempt, forKey: .attempt)
-            try c.encode(status, forKey: .status)
-            try c.encode(error, forKey: .error)
-            try c.encode(at, forKey: .at)
-        }
     }
 
     var id: String

@@ -102,7 +102,7 @@ extension ServerAPI {
         let tasks = try await store.tasks(
             tenantID: principal.tenantID, filter: filter, limit: limit, after: query.get("cursor"))
         let next = tasks.count == max(1, min(limit, 200)) ? tasks.last?.id : nil
-        return try Self.respond(.ok, ResourceList(tasks.map(TaskResource.init), nextCursor: .some(next)))
+        return try Self.respond(.ok, ResourceList(tasks.map(TaskResource.init), nextCursor: next))
     }
 
     func getTask(_ request: Request, _ principal: Principal, id: String) async throws -> Response {

@@ -129,13 +129,12 @@ extension PostgresServerStore {
         let t = step.task
         func time(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
         let errors = ServerIDs.errorsText(t.errors)
-        // The attempt's row is written by the same statement (a claim starts one, an end closes it), so a step costs
-        // one round trip beyond its read.
-        var started: (attempt: Int, worker: String, dueAt: Double, claimedAt: Double)?
+        // An attempt that ends is closed by the same statement, so a step costs one round trip beyond its read. (A
+        // claim, the one step that starts an attempt, has a statement of its own: `claim`.)
         var ended: (attempt: Int, outcome: String, at: Double)?
         switch step.attempt {
-        case .started(let attempt, let worker, let dueAt, let claimedAt):
-            started = (attempt, worker, dueAt.timeIntervalSince1970, claimedAt.timeIntervalSince1970)
+        case .started:
+            throw FerryError(.store, "internal error: a claim is stored by claim(worker:now:policy:), not apply")
         case .ended(let attempt, let outcome, let at):
             ended = (attempt, outcome, at.timeIntervalSince1970)
         case nil:
@@ -153,11 +152,6 @@ extension PostgresServerStore {
                     steps = \(t.steps), wall_seconds = \(t.wallSeconds)
                 WHERE id = \(task.id) AND state = \(task.state.rawValue) AND attempt = \(task.attempt)
                 RETURNING id)
-            , started AS (
-                INSERT INTO attempts (task_id, attempt, worker, due_at, claimed_at)
-                SELECT id, \(started?.attempt ?? 0), \(started?.worker ?? ""), \(started?.dueAt ?? 0),
-                    \(started?.claimedAt ?? 0)
-                FROM updated WHERE \(started != nil))
             , ended AS (
                 UPDATE attempts SET ended_at = \(ended?.at ?? 0), outcome = \(ended?.outcome ?? "")
                 WHERE \(ended != nil) AND task_id IN (SELECT id FROM updated) AND attempt = \(ended?.attempt ?? 0)

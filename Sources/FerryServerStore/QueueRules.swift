@@ -60,8 +60,8 @@ extension QueuePolicy {
     /// against `next(among:now:)`.
     public func nextTaskSQL(now: Date) -> (condition: String, order: String) {
         let states = Self.claimableStates.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        var condition =
-            "t.state IN (\(states)) AND t.scheduled_at <= \(String(format: "%.6f", now.timeIntervalSince1970))"
+        // The shortest decimal that reads back as the same double: a task due at `now` exactly is claimable now.
+        var condition = "t.state IN (\(states)) AND t.scheduled_at <= \(now.timeIntervalSince1970)"
         if let cap = tenantConcurrency {
             condition +=
                 " AND (SELECT COUNT(*) FROM tasks r WHERE r.tenant_id = t.tenant_id AND r.state = 'running') < \(cap)"

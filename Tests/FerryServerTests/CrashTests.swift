@@ -12,18 +12,54 @@ import Testing
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    @Test func aKilledWorkersTaskIsRescuedAndFinishedOnceByAnother() async throws {
-        let binary = Self.packageRoot + "/.build/debug/ferry"
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
+    /// A server on a fresh PostgreSQL database, its default tenant, the calculator fixture and a folder for the rest.
+    struct Setup {
+        var url: String
+        var root: String
+        var repo: String
+        var server: TeamServer
+        var tenant: Tenant
+    }
+
+    static func setUp(_ label: String) async throws -> Setup {
         let url = try await PostgresCluster.freshDatabase()
         let repo = try await FixtureRepo.make(ServerAPITests.files)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ferry-crash-\(UUID().uuidString.prefix(8))"
+            "ferry-\(label)-\(UUID().uuidString.prefix(8))"
         ).path
         let server = try await TeamServer.postgres(
             url: url, dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
+        return Setup(url: url, root: root, repo: repo, server: server, tenant: tenant)
+    }
+
+    /// `ferry worker` (the debug binary) on the setup's database, its output in `<root>/worker.log`.
+    static func launchWorker(_ setup: Setup, arguments: [String], environment extra: [String: String] = [:]) throws
+        -> (process: Process, log: String)
+    {
+        let binary = packageRoot + "/.build/debug/ferry"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: binary)
+        worker.arguments =
+            ["worker", "--database", setup.url, "--project-root", FileManager.default.temporaryDirectory.path]
+            + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CONFIG_HOME"] = setup.root + "/config"
+        environment["XDG_DATA_HOME"] = setup.root + "/data"
+        worker.environment = environment.merging(extra) { $1 }
+        let log = setup.root + "/worker.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        worker.standardOutput = FileHandle(forWritingAtPath: log)
+        worker.standardError = FileHandle(forWritingAtPath: log)
+        try worker.run()
+        return (worker, log)
+    }
+
+    @Test func aKilledWorkersTaskIsRescuedAndFinishedOnceByAnother() async throws {
+        let setup = try await Self.setUp("crash")
+        let (server, tenant, repo, root) = (setup.server, setup.tenant, setup.repo, setup.root)
         let project = try await server.store.createProject(
             Project(
                 id: "prj_crash", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: "fake",
@@ -37,21 +73,7 @@ import Testing
                 NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"), tenantID: tenant.id,
                 now: Date())
 
-            let worker = Process()
-            worker.executableURL = URL(fileURLWithPath: binary)
-            worker.arguments = [
-                "worker", "--database", url, "--lease-seconds", "3", "--project-root",
-                FileManager.default.temporaryDirectory.path,
-            ]
-            var environment = ProcessInfo.processInfo.environment
-            environment["XDG_CONFIG_HOME"] = root + "/config"
-            environment["XDG_DATA_HOME"] = root + "/data"
-            worker.environment = environment
-            let log = root + "/worker.log"
-            FileManager.default.createFile(atPath: log, contents: nil)
-            worker.standardOutput = FileHandle(forWritingAtPath: log)
-            worker.standardError = FileHandle(forWritingAtPath: log)
-            try worker.run()
+            let (worker, log) = try Self.launchWorker(setup, arguments: ["--lease-seconds", "3"])
 
             // Wait until the worker's run exists and its model call is hanging, then kill it outright.
             var running: ServerTask?
@@ -110,17 +132,8 @@ import Testing
     /// server sealed it under (`$FERRY_SERVER_SECRET`, shared) through the operator's egress rule, and stops cleanly
     /// on SIGTERM.
     @Test func aWorkerProcessSignsWebhooksWithTheServersKeyAndStopsOnSIGTERM() async throws {
-        let binary = Self.packageRoot + "/.build/debug/ferry"
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
-        let url = try await PostgresCluster.freshDatabase()
-        let repo = try await FixtureRepo.make(ServerAPITests.files)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ferry-worker-\(UUID().uuidString.prefix(8))"
-        ).path
-        let server = try await TeamServer.postgres(
-            url: url, dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
-        _ = try await server.bootstrap()
-        let tenant = try #require(try await server.store.tenant(named: "default"))
+        let setup = try await Self.setUp("worker")
+        let (server, tenant, repo, root) = (setup.server, setup.tenant, setup.repo, setup.root)
         let key = try String(contentsOfFile: root + "/server/secret.key", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try await WebhookTests.withReceiver(failFirst: 0) { hook, receiver in
@@ -135,22 +148,8 @@ import Testing
                 let (task, _) = try await server.store.createTask(
                     NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"),
                     tenantID: tenant.id, now: Date())
-                let worker = Process()
-                worker.executableURL = URL(fileURLWithPath: binary)
-                worker.arguments = [
-                    "worker", "--database", url, "--project-root", FileManager.default.temporaryDirectory.path,
-                    "--allow-host", "127.0.0.1",
-                ]
-                var environment = ProcessInfo.processInfo.environment
-                environment["XDG_CONFIG_HOME"] = root + "/config"
-                environment["XDG_DATA_HOME"] = root + "/data"
-                environment["FERRY_SERVER_SECRET"] = key
-                worker.environment = environment
-                let log = root + "/worker.log"
-                FileManager.default.createFile(atPath: log, contents: nil)
-                worker.standardOutput = FileHandle(forWritingAtPath: log)
-                worker.standardError = FileHandle(forWritingAtPath: log)
-                try worker.run()
+                let (worker, log) = try Self.launchWorker(
+                    setup, arguments: ["--allow-host", "127.0.0.1"], environment: ["FERRY_SERVER_SECRET": key])
                 defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
 
                 var calls: [WebhookTests.Receiver.Call] = []
