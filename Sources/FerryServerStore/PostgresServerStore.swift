@@ -67,11 +67,13 @@ public final class PostgresServerStore: ServerStore {
         return (PostgresClient(configuration: configuration), "\(host):\(components.port ?? 5432)")
     }
 
-    /// Migrates the schema. The pool retries a refused connection for ever; a server that is down or a wrong port
-    /// must be an error that says so, within seconds.
+    /// Reaches the server, then migrates the schema. The pool retries a refused connection for ever; a server that
+    /// is down or a wrong port must be an error that says so, within seconds. Only reaching it is bounded: a reached
+    /// server that is busy (a loaded machine, another process holding the migration lock) is waited for.
     func migrate(within seconds: Double, endpoint: String) async throws {
         do {
-            try await TimeLimit.run(seconds) { [self] in try await self.migrate() }
+            try await TimeLimit.run(seconds) { [self] in _ = try await self.client.query("SELECT 1") }
+            try await migrate()
         } catch is TimeLimit.Exceeded {
             throw FerryError(
                 .store,
