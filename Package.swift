@@ -120,9 +120,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/openapi.yaml")]
+        ),
+        // The web dashboard: server-rendered pages over the API's rules, added to the server by the CLI.
+        .target(
+            name: "FerryDashboard",
+            dependencies: [
+                "FerryCore", "FerryServer", "FerryServerStore", "FerryStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
-            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard")]
+            resources: [.copy("Resources/dashboard")]
         ),
         .target(
             name: "FerryEval",
@@ -147,7 +158,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryAgent", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
-                "FerryWorkspace", "FerryLocal", "FerryServer", "FerryAssist",
+                "FerryWorkspace", "FerryLocal", "FerryServer", "FerryDashboard", "FerryAssist",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
@@ -173,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-server-bench",
             dependencies: [
-                "FerryCore", "FerryServer", "FerryStore", "FerryTesting",
+                "FerryCore", "FerryServer", "FerryDashboard", "FerryStore", "FerryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -250,8 +261,8 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryServerStore", "FerryAgent", "FerryCore", "FerryModels", "FerryStore",
-                "FerryTesting",
+                "FerryServer", "FerryDashboard", "FerryServerStore", "FerryAgent", "FerryCore", "FerryModels",
+                "FerryStore", "FerryTesting",
                 "FerryLocal", "FerryWorkspace",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

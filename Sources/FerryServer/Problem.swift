@@ -19,7 +19,7 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
     /// The key's principal, set by `KeyAuthentication` on the routes behind it.
     public var principal: Principal?
 
-    var remote: String? { remoteAddress?.ipAddress }
+    package var remote: String? { remoteAddress?.ipAddress }
 
     /// What a route's handler is given: who calls, from where, and the path's `:id`.
     func call() throws -> APICall {
@@ -37,22 +37,22 @@ struct APICall: Sendable {
 }
 
 /// An RFC 9457 problem: `application/problem+json` with a status, a title and what went wrong.
-struct Problem: Error, CustomStringConvertible {
-    var status: HTTPResponse.Status
-    var detail: String
+package struct Problem: Error, CustomStringConvertible {
+    package var status: HTTPResponse.Status
+    package var detail: String
     /// Members beyond the standard ones (RFC 9457 extensions), e.g. a budget's figures.
     var extra: [String: JSONValue]
 
-    init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: JSONValue] = [:]) {
+    package init(_ status: HTTPResponse.Status, _ detail: String, extra: [String: JSONValue] = [:]) {
         self.status = status
         self.detail = detail
         self.extra = extra
     }
 
     /// What a non-HTTP surface (an MCP tool's error) shows.
-    var description: String { detail }
+    package var description: String { detail }
 
-    var response: Response {
+    package var response: Response {
         var fields: [String: JSONValue] = [
             "type": "about:blank", "title": .string(status.reasonPhrase), "status": .number(Double(status.code)),
             "detail": .string(detail),
@@ -66,7 +66,7 @@ struct Problem: Error, CustomStringConvertible {
 
     /// The problem body for anything a route throws: a `Problem` as it is, Hummingbird's own errors with their
     /// status (a body over the limit is 413, not a server error), anything else a 500 without the server's paths.
-    static func response(for error: any Error) -> Response {
+    package static func response(for error: any Error) -> Response {
         switch error {
         case let problem as Problem:
             return problem.response
@@ -82,10 +82,10 @@ struct Problem: Error, CustomStringConvertible {
 
 /// What a tenant is told of an error the server did not word for it: its message, with the server's own paths
 /// (data directory, clones, indexes, the operator's roots) taken out. The whole error goes to the server's log.
-enum PublicError {
+package enum PublicError {
     nonisolated(unsafe) static let absolutePath = #/(^|[\s'"(=])/[^\s'"),;:]+/#
 
-    static func message(_ error: any Error) -> String {
+    package static func message(_ error: any Error) -> String {
         let text: String
         switch error {
         case let problem as Problem: return problem.detail
@@ -100,3 +100,6 @@ enum PublicError {
 struct PublicFailure: Error, CustomStringConvertible {
     var description: String
 }
+
+/// A finished response thrown to end a handler early (a redirect, a refusal already written).
+extension Response: @retroactive Error {}

@@ -75,7 +75,7 @@ extension ServerAPI {
         return try Self.respond(.ok, ResourceList(entries.map(AuditResource.init)))
     }
 
-    func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?)
+    package func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?)
         async throws
     {
         try await store.audit(
@@ -102,7 +102,7 @@ extension ServerAPI {
     /// The metrics the dashboard reads, each in its range when present: rates 0–1, counts whole numbers up to ten
     /// million, dollars 0 to a billion. A report outside them is refused where it enters, so no page that shows it
     /// later can trap (`"resolved": 1e300` once made a tenant's accuracy page crash the server on every load).
-    static func checkEvalMetrics(_ metrics: JSONValue) throws {
+    package static func checkEvalMetrics(_ metrics: JSONValue) throws {
         func check(_ key: String, _ range: ClosedRange<Double>, whole: Bool = false) throws {
             guard let value = metrics[key], value != .null else { return }
             guard case .number(let number) = value, number.isFinite, range.contains(number),

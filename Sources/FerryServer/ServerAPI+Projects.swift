@@ -20,7 +20,7 @@ extension ServerAPI {
     /// Creates a project for the API and the dashboard alike, by the server's rules: a name of 1–100 characters; a
     /// repository the `policy` allows (a local path is stored resolved, and may not overlap another tenant's); a base
     /// git cannot read as an option; a webhook to an address the egress rule allows. Recorded in the audit log.
-    func addProject(
+    package func addProject(
         _ principal: Principal, name rawName: String, repo: String, base: String?, model: String?, testCommand: String?,
         webhook: String?, push: Bool, remote: String?, via: String?
     ) async throws -> Project {

@@ -41,7 +41,7 @@ extension ServerAPI {
 
     /// Budgets are enforced at create: a task that could take the month past one is refused (402); the cap a task
     /// runs under otherwise.
-    func admit(_ requestedCost: Double?, tenantID: String, projectID: String) async throws -> Double? {
+    package func admit(_ requestedCost: Double?, tenantID: String, projectID: String) async throws -> Double? {
         do {
             return try BudgetPolicy.admit(
                 maxCostUSD: requestedCost,
@@ -67,7 +67,8 @@ extension ServerAPI {
 
     /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
     /// `retry_of`, budget-checked and audited; the old task stays as it was. The API's and the dashboard's retry.
-    func retry(_ original: ServerTask, by principal: Principal, remote: String?, via: String) async throws -> ServerTask
+    package func retry(_ original: ServerTask, by principal: Principal, remote: String?, via: String) async throws
+        -> ServerTask
     {
         guard original.state.isTerminal else {
             throw Problem(
@@ -144,7 +145,7 @@ extension ServerAPI {
 
     /// A task's run events as server-sent events from `resume` (run, seq) on, live until the task ends; the API's
     /// and the dashboard's stream. Checked every 100 ms, so an event shows well inside 200 ms of being recorded.
-    static func eventStream(
+    package static func eventStream(
         store: any ServerStore, runStore: any RunStore, taskID id: String, tenantID: String,
         resume start: (run: String, seq: Int)?
     ) -> Response {

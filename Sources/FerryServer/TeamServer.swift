@@ -115,12 +115,12 @@ public struct TeamServer: Sendable {
         (try? await RunReconciler(store: runStore, redactor: Redactor(secrets: secrets)).reconcile().count) ?? 0
     }
 
-    /// Serves the API on `host:port` and runs `workers` until the service is told to stop (SIGTERM/SIGINT when
+    /// Serves the API (and `pages`) on `host:port` and runs `workers` until the service is told to stop (SIGTERM/SIGINT when
     /// `signals` has them). `onListening` gets the bound port.
     public func run(
         host: String = "127.0.0.1", port: Int, workers: [Worker], webhooks: WebhookDispatcher? = nil,
         signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger? = nil, models: ModelPool? = nil,
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        pages: (any ServerPages)? = nil, onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         let logger =
             logger
@@ -129,11 +129,11 @@ public struct TeamServer: Sendable {
                 quiet.logLevel = .warning
                 return quiet
             }()
-        // The API under /v1 and the dashboard at /.
+        // The API under /v1 and the pages (the dashboard, when the caller adds it) at /.
         let api = ServerAPI(
             store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken)
         let router = api.router()
-        try await Dashboard(store: store, runStore: runStore, policy: policy, secrets: secrets).addRoutes(to: router)
+        pages?.addRoutes(to: router)
         // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.
         let sessions = models.map {
             McpSessions(
@@ -170,4 +170,10 @@ public struct TeamServer: Sendable {
         }
         await sessions?.shutdown()
     }
+}
+
+/// Pages served beside the API at `/` (the dashboard, FerryDashboard): routes added to the server's router, under
+/// the same context, so they read the same principal and problem rules.
+public protocol ServerPages: Sendable {
+    func addRoutes(to router: Router<ServerContext>)
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryAgent
 import FerryCore
+import FerryDashboard
 import FerryModels
 import FerryServer
 import Foundation
@@ -52,9 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
             policy: policy, environment: environment,
             models: models)
         let logger = Logger(label: "ferry.serve")
+        let dashboard = try await Dashboard(
+            store: server.store, runStore: server.runStore, policy: server.policy, secrets: server.secrets)
         // The model clients close, and the embedded model's server (if a task started one) stops, as the last of the
         // server's services.
-        try await server.run(host: host, port: port, workers: pool, logger: logger, models: models) { bound in
+        try await server.run(
+            host: host, port: port, workers: pool, logger: logger, models: models, pages: dashboard
+        ) { bound in
             logger.info(
                 "listening",
                 metadata: ["url": .string("http://\(host):\(bound)"), "workers": .stringConvertible(workers)])

@@ -59,7 +59,9 @@ import Testing
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await server.run(port: 0, workers: [worker], signals: []) { continuation.yield($0) }
+                    try await server.run(port: 0, workers: [worker], signals: [], pages: try await server.dashboard()) {
+                        continuation.yield($0)
+                    }
                 }
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())

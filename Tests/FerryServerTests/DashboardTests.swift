@@ -67,7 +67,11 @@ import Testing
             now: Date())
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run(port: 0, workers: [], signals: []) { continuation.yield($0) } }
+            group.addTask {
+                try await server.run(port: 0, workers: [], signals: [], pages: try await server.dashboard()) {
+                    continuation.yield($0)
+                }
+            }
             var iterator = ports.makeAsyncIterator()
             let base = "http://127.0.0.1:\(try #require(await iterator.next()))"
 

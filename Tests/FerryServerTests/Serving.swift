@@ -1,4 +1,5 @@
 import FerryAgent
+import FerryDashboard
 import FerryModels
 import FerryServer
 import FerryTesting
@@ -14,7 +15,9 @@ extension TeamServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                try await run(port: 0, workers: workers, signals: [], models: models) { continuation.yield($0) }
+                try await run(port: 0, workers: workers, signals: [], models: models, pages: try await dashboard()) {
+                    continuation.yield($0)
+                }
                 return nil
             }
             var iterator = ports.makeAsyncIterator()
@@ -22,6 +25,11 @@ extension TeamServer {
             defer { group.cancelAll() }
             return try await body(port)
         }
+    }
+
+    /// The dashboard over this server's stores, as `ferry serve` adds it.
+    func dashboard() async throws -> Dashboard {
+        try await Dashboard(store: store, runStore: runStore, policy: policy, secrets: secrets)
     }
 }
 

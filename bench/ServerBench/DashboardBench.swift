@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerryDashboard
 import FerryServer
 import FerryStore
 import Foundation
@@ -50,7 +51,9 @@ enum DashboardBench {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         return try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
-                try await server.run(port: 0, workers: [], signals: []) { continuation.yield($0) }
+                let dashboard = try await Dashboard(
+                    store: server.store, runStore: server.runStore, policy: server.policy, secrets: server.secrets)
+                try await server.run(port: 0, workers: [], signals: [], pages: dashboard) { continuation.yield($0) }
                 return nil
             }
             var iterator = ports.makeAsyncIterator()

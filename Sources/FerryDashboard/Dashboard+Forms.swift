@@ -1,3 +1,4 @@
+import FerryServer
 import FerryServerStore
 import Foundation
 import HTTPTypes

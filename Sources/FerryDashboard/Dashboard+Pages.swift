@@ -1,4 +1,5 @@
 import FerryCore
+import FerryServer
 import FerryServerStore
 import Foundation
 import Hummingbird

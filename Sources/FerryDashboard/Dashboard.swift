@@ -1,4 +1,5 @@
 import FerryCore
+import FerryServer
 import FerryServerStore
 import FerryStore
 import Foundation
@@ -11,7 +12,7 @@ import NIOCore
 /// the live trace and local times, every asset served from here. Signing in with an API key makes a session cookie
 /// (HttpOnly, SameSite=Lax, Secure behind TLS); every form carries the session's CSRF token; the API's tenant and
 /// role rules apply.
-public struct Dashboard: Sendable {
+public struct Dashboard: ServerPages {
     let store: any ServerStore
     let runStore: any RunStore
     let policy: ServerPolicy
@@ -40,7 +41,7 @@ public struct Dashboard: Sendable {
         var token: String
     }
 
-    func addRoutes(to router: Router<ServerContext>) {
+    public func addRoutes(to router: Router<ServerContext>) {
         router.get("/") { _, _ in Self.redirect("/tasks") }
         router.get("/login") { request, _ in try await handle { try await loginPage(request, error: nil) } }
         router.post("/login") { request, _ in try await handle { try await login(request) } }
@@ -211,5 +212,3 @@ public struct Dashboard: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
-
-extension Response: @retroactive Error {}
