@@ -262,7 +262,7 @@ let package = Package(
             name: "FerryServerTests",
             dependencies: [
                 "FerryServer", "FerryDashboard", "FerryServerStore", "FerryAgent", "FerryCore", "FerryModels",
-                "FerryStore", "FerryTesting",
+                "FerryStore", "FerryTesting", "FerryAssist",
                 "FerryLocal", "FerryWorkspace",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -136,20 +136,18 @@ public actor ChatSession {
             out("usage: /run TASK (what to change)\n")
             return
         }
-        let started = try await tasks.start(task: task, project: nil, base: nil)
-        guard let id = started["id"]?.stringValue else { throw FerryError(.usage, "the task did not start") }
+        let id = try await tasks.start(task: task, project: nil, base: nil).id
         lastRun = id
         out("run \(id) started; Ctrl-C stops it\n")
         var shown = ""
         do {
             while true {
                 let status = try await tasks.status(id)
-                let now = status["status"]?.stringValue ?? "?"
-                if now != shown {
-                    out("  \(now)\n")
-                    shown = now
+                if status.status != shown {
+                    out("  \(status.status)\n")
+                    shown = status.status
                 }
-                if !["queued", "running", "claimed", "cancelling"].contains(now) { break }
+                if !status.isLive { break }
                 try await Task.sleep(for: .milliseconds(500))
             }
         } catch is CancellationError {
@@ -157,17 +155,17 @@ public actor ChatSession {
         }
         // A stopped run still reports (and is recorded) — outside this cancelled task.
         let result = try await Task.detached { [tasks] in try await tasks.result(id) }.value
-        let cost = result["cost_usd"]?.doubleValue ?? 0
+        let cost = result.costUSD ?? 0
         spentUSD += cost
-        spent.inputTokens += result["usage"]?["input_tokens"]?.intValue ?? 0
-        spent.outputTokens += result["usage"]?["output_tokens"]?.intValue ?? 0
-        if let branch = result["branch"]?.stringValue { undoable.append(.run(id: id, branch: branch)) }
-        let files = RunReport.changedFiles(in: result["diff"]?.stringValue ?? "")
+        spent.inputTokens += result.usage?.inputTokens ?? 0
+        spent.outputTokens += result.usage?.outputTokens ?? 0
+        if let branch = result.branch { undoable.append(.run(id: id, branch: branch)) }
+        let files = RunReport.changedFiles(in: result.diff ?? "")
         out(
-            "run \(id): \(result["status"]?.stringValue ?? "?") — \(result["reason"]?.stringValue ?? "")\n"
+            "run \(id): \(result.status) — \(result.reason ?? "")\n"
                 + (files.isEmpty
                     ? ""
-                    : "  changed: \(files.joined(separator: ", ")) on \(result["branch"]?.stringValue ?? "?"); /diff shows it, /apply brings it here\n")
+                    : "  changed: \(files.joined(separator: ", ")) on \(result.branch ?? "?"); /diff shows it, /apply brings it here\n")
                 + String(format: "  cost $%.4f\n", cost))
         let turn = ChatTurn(chatID: chat.id, role: "command", content: "/run \(task)", costUSD: cost, runID: id)
         try await Task.detached { [store] in try await store.append(turn) }.value
@@ -178,7 +176,7 @@ public actor ChatSession {
             out("no run yet in this chat; /run TASK starts one\n")
             return
         }
-        let diff = try await tasks.result(id)["diff"]?.stringValue ?? ""
+        let diff = try await tasks.result(id).diff ?? ""
         out(diff.isEmpty ? "run \(id) changed nothing\n" : diff + (diff.hasSuffix("\n") ? "" : "\n"))
     }
 
@@ -188,7 +186,7 @@ public actor ChatSession {
             return
         }
         let result = try await tasks.result(id)
-        guard let commit = result["commit"]?.stringValue, !commit.isEmpty else {
+        guard let commit = result.commit, !commit.isEmpty else {
             out("run \(id) has no commit to apply\n")
             return
         }
@@ -202,7 +200,7 @@ public actor ChatSession {
             }
         } else {
             // A team server's run: its commit is not here, its diff is.
-            let diff = result["diff"]?.stringValue ?? ""
+            let diff = result.diff ?? ""
             guard !diff.isEmpty else { throw FerryError(.git, "run \(id) has no diff to apply") }
             let patch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-apply-\(id).patch").path
             try Data(diff.utf8).write(to: URL(fileURLWithPath: patch))
@@ -213,10 +211,10 @@ public actor ChatSession {
                 throw FerryError(.git, "git apply of run \(id)'s diff failed, nothing changed: \(error)")
             }
             let task =
-                (result["task"]?.stringValue ?? "change").split(separator: "\n").first.map(String.init) ?? "change"
+                (result.task ?? "change").split(separator: "\n").first.map(String.init) ?? "change"
             _ = try await git.run(
                 "commit", "--quiet", "-m",
-                "\(task.prefix(66))\n\nFerry task \(id) (\(result["status"]?.stringValue ?? "?")), applied by ferry chat."
+                "\(task.prefix(66))\n\nFerry task \(id) (\(result.status)), applied by ferry chat."
             )
         }
         let head = try await git.run("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)

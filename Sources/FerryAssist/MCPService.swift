@@ -214,22 +214,19 @@ public enum FerryMCP {
     static func task(_ tool: String, _ arguments: ToolArguments, project: String?, tasks: any TaskHost) async throws
         -> CallTool.Result
     {
-        func state(_ status: JSONValue) -> String {
-            "Task \(status["id"]?.stringValue ?? "?") is \(status["status"]?.stringValue ?? "?")"
-        }
+        func state(_ report: TaskReport) -> String { "Task \(report.id) is \(report.status)" }
         switch tool {
         case "run_task":
             let started = try await tasks.start(
                 task: try arguments.text("task"), project: project, base: arguments.values["base"]?.stringValue)
-            return try result(
-                "Started task \(started["id"]?.stringValue ?? "?"); poll task_status with its id.", started)
+            return try result("Started task \(started.id); poll task_status with its id.", started)
         case "task_status":
             let status = try await tasks.status(try arguments.text("id"))
             return try result(state(status) + ".", status)
         case "task_result":
             let outcome = try await tasks.result(try arguments.text("id"))
-            let diff = outcome["diff"]?.stringValue ?? ""
-            let line = state(outcome) + ": \(outcome["reason"]?.stringValue ?? "")"
+            let diff = outcome.diff ?? ""
+            let line = state(outcome) + ": \(outcome.reason ?? "")"
             return try result(diff.isEmpty ? line : line + "\n\n" + diff, outcome)
         default:
             let status = try await tasks.cancel(try arguments.text("id"))

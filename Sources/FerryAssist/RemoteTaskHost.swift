@@ -48,35 +48,35 @@ public final class RemoteTaskHost: TaskHost {
         return (status, text)
     }
 
-    func object(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+    /// The API's task document at `path`, read as the task tools show it.
+    func report(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> TaskReport {
         let (_, text) = try await send(method, path, body: body)
-        guard let value = JSONValue.parse(text) else {
-            throw FerryError(.usage, "the team server sent no JSON for \(path)")
+        do {
+            return try JSONDecoder().decode(TaskReport.self, from: Data(text.utf8))
+        } catch {
+            throw FerryError(.usage, "the team server sent no task for \(path): \(text.prefix(200))")
         }
-        return value
     }
 
-    public func start(task: String, project: String?, base: String?) async throws -> JSONValue {
+    public func start(task: String, project: String?, base: String?) async throws -> TaskReport {
         var body: [String: JSONValue] = ["project": .string(project ?? self.project), "task": .string(task)]
         if let base { body["base"] = .string(base) }
-        return try await object(.POST, "/v1/tasks", body: .object(body))
+        return try await report(.POST, "/v1/tasks", body: .object(body))
     }
 
-    public func status(_ id: String) async throws -> JSONValue {
-        try await object(.GET, "/v1/tasks/\(id)")
+    public func status(_ id: String) async throws -> TaskReport {
+        try await report(.GET, "/v1/tasks/\(id)")
     }
 
-    public func result(_ id: String) async throws -> JSONValue {
-        guard case .object(var task) = try await status(id) else {
-            throw FerryError(.usage, "the team server sent no task")
-        }
+    public func result(_ id: String) async throws -> TaskReport {
+        var task = try await status(id)
         let (status, diff) = try await send(.GET, "/v1/tasks/\(id)/diff")
-        task["diff"] = .string(status == 409 ? "" : diff)
-        return .object(task)
+        task.diff = status == 409 ? "" : diff
+        return task
     }
 
-    public func cancel(_ id: String) async throws -> JSONValue {
-        try await object(.POST, "/v1/tasks/\(id)/cancel")
+    public func cancel(_ id: String) async throws -> TaskReport {
+        try await report(.POST, "/v1/tasks/\(id)/cancel")
     }
 
     /// The server streams a task's events (`/v1/tasks/{id}/events`) and shows them on its page; chat does not read them.
@@ -85,11 +85,9 @@ public final class RemoteTaskHost: TaskHost {
     }
 
     public func recent(limit: Int) async throws -> [(id: String, title: String)] {
-        guard case .array(let tasks)? = try await object(.GET, "/v1/tasks?limit=\(limit)")["data"] else { return [] }
-        return tasks.compactMap { task in
-            task["id"]?.stringValue.map {
-                ($0, String((task["task"]?.stringValue ?? "").split(separator: "\n").first ?? ""))
-            }
-        }
+        struct Page: Decodable { var data: [TaskReport] }
+        let (_, text) = try await send(.GET, "/v1/tasks?limit=\(limit)")
+        let page = try? JSONDecoder().decode(Page.self, from: Data(text.utf8))
+        return (page?.data ?? []).map { ($0.id, String(($0.task ?? "").split(separator: "\n").first ?? "")) }
     }
 }

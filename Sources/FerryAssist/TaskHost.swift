@@ -10,15 +10,74 @@ import Synchronization
 /// `result.json`; the server's task resource), so a client sees the same fields it would elsewhere.
 public protocol TaskHost: Sendable {
     /// Starts a task and returns at once with its id and status.
-    func start(task: String, project: String?, base: String?) async throws -> JSONValue
-    func status(_ id: String) async throws -> JSONValue
-    /// The status plus, once the task has ended, its branch, diff, cost and test evidence.
-    func result(_ id: String) async throws -> JSONValue
-    func cancel(_ id: String) async throws -> JSONValue
+    func start(task: String, project: String?, base: String?) async throws -> TaskReport
+    func status(_ id: String) async throws -> TaskReport
+    /// The status plus, once the task has ended, its diff, summary and test evidence.
+    func result(_ id: String) async throws -> TaskReport
+    func cancel(_ id: String) async throws -> TaskReport
     /// The task's trace as JSON lines.
     func trace(_ id: String) async throws -> String
     /// Recent tasks, newest first: (id, first line of the task).
     func recent(limit: Int) async throws -> [(id: String, title: String)]
+}
+
+/// A task as the assistant's task tools show it, whichever host runs it (this process, or a team server through
+/// its API or its MCP endpoint): the same keys from `run_task`, `task_status`, `task_result` and `cancel_task`
+/// everywhere, nil fields left out. The API's task document decodes into it (`RemoteTaskHost`).
+public struct TaskReport: Codable, Sendable, Equatable {
+    public var id: String
+    /// `queued`, `running`, …, then the run's or the task's end: `verified`, `unverified`, `failed`, `limit`,
+    /// `interrupted`, `cancelled`.
+    public var status: String
+    public var task: String?
+    public var reason: String?
+    public var project: String?
+    public var base: String?
+    public var branch: String?
+    public var commit: String?
+    public var runID: String?
+    public var steps: Int?
+    public var costUSD: Double?
+    public var usage: Tokens?
+    public var wallSeconds: Double?
+    /// Once the task has ended (`result`): the change, the run's summary, and the test evidence as the run
+    /// recorded it (the baseline, and the final run or every verification).
+    public var diff: String?
+    public var summaryMarkdown: String?
+    public var tests: JSONValue?
+
+    public struct Tokens: Codable, Sendable, Equatable {
+        public var inputTokens: Int
+        public var outputTokens: Int
+
+        public init(inputTokens: Int, outputTokens: Int) {
+            self.inputTokens = inputTokens
+            self.outputTokens = outputTokens
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case inputTokens = "input_tokens"
+            case outputTokens = "output_tokens"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, task, reason, project, base, branch, commit, steps, usage, diff, tests
+        case runID = "run_id"
+        case costUSD = "cost_usd"
+        case wallSeconds = "wall_seconds"
+        case summaryMarkdown = "summary_markdown"
+    }
+
+    public init(id: String, status: String, task: String? = nil, reason: String? = nil) {
+        self.id = id
+        self.status = status
+        self.task = task
+        self.reason = reason
+    }
+
+    /// Whether the task may still change (`ferry chat` polls until it does not).
+    public var isLive: Bool { ["queued", "claimed", "running", "cancelling"].contains(status) }
 }
 
 /// A missing task or project: a client's mistake, reported as such (a tool error, a 404).
@@ -56,7 +115,7 @@ public final class LocalTaskHost: TaskHost {
         self.secrets = secrets
     }
 
-    public func start(task: String, project: String?, base: String?) async throws -> JSONValue {
+    public func start(task: String, project: String?, base: String?) async throws -> TaskReport {
         guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw FerryError(.usage, "the task is empty")
         }
@@ -74,18 +133,18 @@ public final class LocalTaskHost: TaskHost {
             }
         }
         live.withLock { $0[id] = Live(control: control, work: work) }
-        return ["id": .string(id), "status": "queued", "task": .string(task)]
+        return TaskReport(id: id, status: "queued", task: task)
     }
 
-    public func status(_ id: String) async throws -> JSONValue {
+    public func status(_ id: String) async throws -> TaskReport {
         try await view(id, full: false)
     }
 
-    public func result(_ id: String) async throws -> JSONValue {
+    public func result(_ id: String) async throws -> TaskReport {
         try await view(id, full: true)
     }
 
-    public func cancel(_ id: String) async throws -> JSONValue {
+    public func cancel(_ id: String) async throws -> TaskReport {
         guard let entry = live.withLock({ $0[id] }) else {
             guard let record = try await store.run(id) else { throw NotFound("no task \(id)") }
             if record.status == .running {
@@ -122,29 +181,29 @@ public final class LocalTaskHost: TaskHost {
         for entry in all { await entry.work.value }
     }
 
-    private func view(_ id: String, full: Bool) async throws -> JSONValue {
+    private func view(_ id: String, full: Bool) async throws -> TaskReport {
         let entry = live.withLock { $0[id] }
         guard let record = try await store.run(id) else {
             guard let entry else { throw NotFound("no task \(id)") }
-            if let error = entry.error { return ["id": .string(id), "status": "failed", "reason": .string(error)] }
-            return ["id": .string(id), "status": "queued"]
+            if let error = entry.error { return TaskReport(id: id, status: "failed", reason: error) }
+            return TaskReport(id: id, status: "queued")
         }
-        var object: [String: JSONValue] = [
-            "id": .string(record.id), "status": .string(record.status.rawValue), "reason": .string(record.reason),
-            "task": .string(record.task), "branch": .string(record.branch), "base": .string(record.base),
-            "steps": .number(Double(record.steps)), "cost_usd": .number(record.costUSD),
-            "tokens": .number(Double(record.inputTokens + record.outputTokens)),
-        ]
-        guard full, record.status != .running else { return .object(object) }
+        var report = TaskReport(id: record.id, status: record.status.rawValue, task: record.task, reason: record.reason)
+        report.base = record.base
+        report.branch = record.branch
+        report.commit = record.commitSHA
+        report.runID = record.id
+        report.steps = record.steps
+        report.costUSD = record.costUSD
+        report.usage = .init(inputTokens: record.inputTokens, outputTokens: record.outputTokens)
+        report.wallSeconds = record.wallSeconds
+        guard full, record.status != .running else { return report }
         let directory = record.runDirectory
-        if let data = FileManager.default.contents(atPath: directory + "/result.json"),
-            case .object(let result)? = try? JSONDecoder().decode(JSONValue.self, from: data)
-        {
-            object.merge(result) { _, new in new }
+        if let data = FileManager.default.contents(atPath: directory + "/result.json") {
+            report.tests = (try? JSONDecoder().decode(JSONValue.self, from: data))?["tests"]
         }
-        object["diff"] = .string((try? String(contentsOfFile: directory + "/change.patch", encoding: .utf8)) ?? "")
-        object["summary_markdown"] = .string(
-            (try? String(contentsOfFile: directory + "/summary.md", encoding: .utf8)) ?? "")
-        return .object(object)
+        report.diff = (try? String(contentsOfFile: directory + "/change.patch", encoding: .utf8)) ?? ""
+        report.summaryMarkdown = (try? String(contentsOfFile: directory + "/summary.md", encoding: .utf8)) ?? ""
+        return report
     }
 }

@@ -168,7 +168,4 @@ public struct ServerAPI: Sendable {
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: value.jsonString)))
     }
-
-    /// A task as the MCP task tools return it: the API's `TaskResource`.
-    static func json(_ task: ServerTask) -> JSONValue { value(TaskResource(task)) }
 }

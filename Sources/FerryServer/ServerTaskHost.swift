@@ -13,7 +13,7 @@ struct ServerTaskHost: TaskHost {
     var store: any ServerStore { api.store }
     var runStore: any RunStore { api.runStore }
 
-    func start(task: String, project reference: String?, base: String?) async throws -> JSONValue {
+    func start(task: String, project reference: String?, base: String?) async throws -> TaskReport {
         try requireWrite()
         guard !task.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw FerryError(.usage, "the task is empty")
@@ -28,38 +28,38 @@ struct ServerTaskHost: TaskHost {
                 idempotencyKey: nil, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
         try await api.record(principal, "task.create", created.id, "project \(project.name) (mcp)", nil)
-        return ServerAPI.json(created)
+        return TaskReport(created)
     }
 
-    func status(_ id: String) async throws -> JSONValue {
-        ServerAPI.json(try await task(id))
+    func status(_ id: String) async throws -> TaskReport {
+        TaskReport(try await task(id))
     }
 
-    func result(_ id: String) async throws -> JSONValue {
+    func result(_ id: String) async throws -> TaskReport {
         let task = try await task(id)
-        guard case .object(var object) = ServerAPI.json(task) else { return ServerAPI.json(task) }
-        object["diff"] = .string(task.diff ?? "")
+        var report = TaskReport(task)
+        report.diff = task.diff ?? ""
         if let runID = task.runID {
             // The evidence: the tests at the base and every verification, as the trace recorded them.
             let events = try await runStore.events(of: runID)
             let decode = { (event: RunEvent) in
                 (try? JSONDecoder().decode(JSONValue.self, from: Data(event.dataJSON.utf8))) ?? .null
             }
-            object["tests"] = [
+            report.tests = [
                 "baseline": events.last { $0.event.type == "tests.baseline" }.map(decode) ?? .null,
                 "verifications": .array(events.filter { $0.event.type == "verify.result" }.map(decode)),
             ]
         }
-        return .object(object)
+        return report
     }
 
-    func cancel(_ id: String) async throws -> JSONValue {
+    func cancel(_ id: String) async throws -> TaskReport {
         try requireWrite()
         guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
             throw NotFound("no task \(id)")
         }
         try await api.record(principal, "task.cancel", id, "status \(task.state.apiName) (mcp)", nil)
-        return ServerAPI.json(task)
+        return TaskReport(task)
     }
 
     func trace(_ id: String) async throws -> String {
@@ -84,5 +84,21 @@ struct ServerTaskHost: TaskHost {
 
     private func requireWrite() throws {
         guard principal.role.canWrite else { throw FerryError(.usage, "a viewer key cannot start or cancel tasks") }
+    }
+}
+
+extension TaskReport {
+    /// A queued task as the task tools show it: the API's fields under the same names.
+    init(_ task: ServerTask) {
+        let resource = TaskResource(task)
+        self.init(id: resource.id, status: resource.status, task: resource.task, reason: resource.reason)
+        project = resource.project
+        base = resource.base
+        branch = resource.branch
+        commit = resource.commit
+        runID = resource.runID
+        steps = resource.steps
+        costUSD = resource.costUSD
+        wallSeconds = resource.wallSeconds
     }
 }

@@ -33,10 +33,10 @@ import Testing
     }
 
     struct NoTasks: TaskHost {
-        func start(task: String, project: String?, base: String?) async throws -> JSONValue { throw NotFound("none") }
-        func status(_ id: String) async throws -> JSONValue { throw NotFound("none") }
-        func result(_ id: String) async throws -> JSONValue { throw NotFound("none") }
-        func cancel(_ id: String) async throws -> JSONValue { throw NotFound("none") }
+        func start(task: String, project: String?, base: String?) async throws -> TaskReport { throw NotFound("none") }
+        func status(_ id: String) async throws -> TaskReport { throw NotFound("none") }
+        func result(_ id: String) async throws -> TaskReport { throw NotFound("none") }
+        func cancel(_ id: String) async throws -> TaskReport { throw NotFound("none") }
         func trace(_ id: String) async throws -> String { "" }
         func recent(limit: Int) async throws -> [(id: String, title: String)] { [] }
     }

@@ -1,4 +1,5 @@
 import FerryAgent
+import FerryAssist
 import FerryCore
 import FerryModels
 import Foundation
@@ -149,6 +150,31 @@ import Testing
         // Nullable fields are written as null, as the document's `[type, "null"]` says, not left out.
         let text = String(decoding: try ServerAPI.encoder().encode(TaskResource(task)), as: UTF8.self)
         #expect(text.contains("\"base\":null") && text.contains("\"created_at\":\"2027-01-15T08:00:00Z\""), "\(text)")
+    }
+
+    /// The task tools show one shape whichever host runs the task: the server's MCP tools build a `TaskReport` from
+    /// the task, and `ferry chat --server` decodes one from the API's task document. Both must agree, field by field.
+    @Test func theTaskToolsReportIsTheAPIsTaskUnderTheSameNames() throws {
+        let date = Date(timeIntervalSince1970: 1_800_000_000)
+        let task = ServerTask(
+            id: "task_2", tenantID: "ten_1", projectID: "prj_1", task: "fix it\nplease", base: "main", model: nil,
+            maxCostUSD: 2, state: .verified, attempt: 2, maxAttempts: 3, priority: 0, scheduledAt: date,
+            attemptedBy: nil, leaseUntil: nil, idempotencyKey: nil, errors: [], cancelRequested: false,
+            runID: "run_9", branch: "ferry/fix", commitSHA: "abc123", reason: "tests pass", costUSD: 0.25,
+            createdAt: date, finishedAt: date, diff: "+x", pushedTo: nil)
+        let built = TaskReport(task)
+        let decoded = try JSONDecoder().decode(TaskReport.self, from: ServerAPI.encoder().encode(TaskResource(task)))
+        #expect(built == decoded)
+        #expect(built.status == "verified" && built.commit == "abc123" && built.runID == "run_9")
+        #expect(built.project == "prj_1" && built.costUSD == 0.25 && built.branch == "ferry/fix")
+        // Every key the report writes that the API's task also has means the same there.
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(built)) as? [String: Any])
+        let resource = try #require(
+            try JSONSerialization.jsonObject(with: ServerAPI.encoder().encode(TaskResource(task))) as? [String: Any])
+        for (key, value) in report {
+            #expect(resource[key].map { "\($0)" } == "\(value)", "\(key)")
+        }
     }
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
