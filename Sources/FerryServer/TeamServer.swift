@@ -67,16 +67,6 @@ public struct TeamServer: Sendable {
         }
     }
 
-    /// The server on PostgreSQL at `url`, living as long as its value (tests, benches). Commands use `withPostgres`.
-    public static func postgres(url: String, dataDirectory: String, policy: ServerPolicy? = nil) async throws
-        -> TeamServer
-    {
-        try makePrivate(dataDirectory)
-        let store = try await PostgresServerStore(url: url)
-        return try TeamServer(
-            dataDirectory: dataDirectory, store: store, runStore: PostgresRunStore(store), policy: policy)
-    }
-
     /// `$FERRY_METRICS_TOKEN`, else `metrics.token` in the data directory (made on first start, 0600).
     static func metricsToken(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         throws -> String

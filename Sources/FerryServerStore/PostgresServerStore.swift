@@ -9,14 +9,12 @@ import PostgresNIO
 /// Times are epoch seconds, as in the SQLite store, so both stores answer the same way.
 public final class PostgresServerStore: ServerStore {
     let client: PostgresClient
-    /// The client's run, when this store started it itself (`init(url:)`); nil inside `withStore`, whose scope runs it.
-    private let runner: Task<Void, Never>?
     let logger = Logger(label: "ferry-postgres")
     public let workSignal = WorkSignal()
 
-    /// A store whose lifetime is a scope: the client runs as a child of it, the schema is migrated, `body` gets the
-    /// store, and the client stops when `body` returns or throws (the servers and the CLI use this: nothing of the
-    /// store outlives the command). `url` is `postgres://user:password@host:port/database`; an unreachable server is
+    /// The only way to a store: its lifetime is a scope. The client runs as a child of it, the schema is migrated,
+    /// `body` gets the store, and the client stops when `body` returns or throws, so nothing of the store outlives
+    /// the command, test or bench that opened it. `url` is `postgres://user:password@host:port/database`; an unreachable server is
     /// an error within `connectTimeout` seconds.
     public static func withStore<T: Sendable>(
         url: String, connectTimeout: Double = 20, _ body: @Sendable (PostgresServerStore) async throws -> T
@@ -25,31 +23,15 @@ public final class PostgresServerStore: ServerStore {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            let store = PostgresServerStore(client: client, runner: nil)
+            let store = PostgresServerStore(client: client)
             try await store.migrate(within: connectTimeout, endpoint: endpoint)
             return try await body(store)
         }
     }
 
-    /// A store that lives as long as this value (tests, benches, scripts): its client runs in a task of its own,
-    /// cancelled when the store goes. Servers use `withStore`.
-    public convenience init(url: String, connectTimeout: Double = 20) async throws {
-        let (client, endpoint) = try Self.client(url)
-        self.init(client: client, runner: Task { await client.run() })
-        do {
-            try await migrate(within: connectTimeout, endpoint: endpoint)
-        } catch {
-            runner?.cancel()
-            throw error
-        }
-    }
-
-    private init(client: PostgresClient, runner: Task<Void, Never>?) {
+    private init(client: PostgresClient) {
         self.client = client
-        self.runner = runner
     }
-
-    deinit { runner?.cancel() }
 
     /// A client for `url`, not yet running, and `host:port` for errors.
     static func client(_ url: String) throws -> (PostgresClient, String) {

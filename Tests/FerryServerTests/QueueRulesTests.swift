@@ -167,102 +167,105 @@ import Testing
     @Test(arguments: QueueTests.Kind.allCases) func eachStoreKeepsTheQueueExactlyAsTheRulesSay(kind: QueueTests.Kind)
         async throws
     {
-        let f = try await QueueTests.fixture(kind)
-        let other = try await f.store.createTenant(name: "other")
-        let otherProject = try await f.store.createProject(
-            Project(
-                id: "prj_2", tenantID: other.id, name: "shop", repo: "/tmp/shop2", base: "main", model: nil,
-                testCommand: nil, createdAt: Self.t0))
-        var policy = QueuePolicy(leaseSeconds: 10, backoffBaseSeconds: 3, backoffCapSeconds: 20)
-        policy.tenantConcurrency = 2
-        var model: [String: ServerTask] = [:]
-        var random = SeededGenerator(seed: 23)
-        var now = Self.t0
-        var claims = 0
+        try await QueueTests.withFixture(kind) { f in
+            let other = try await f.store.createTenant(name: "other")
+            let otherProject = try await f.store.createProject(
+                Project(
+                    id: "prj_2", tenantID: other.id, name: "shop", repo: "/tmp/shop2", base: "main", model: nil,
+                    testCommand: nil, createdAt: Self.t0))
+            var policy = QueuePolicy(leaseSeconds: 10, backoffBaseSeconds: 3, backoffCapSeconds: 20)
+            policy.tenantConcurrency = 2
+            var model: [String: ServerTask] = [:]
+            var random = SeededGenerator(seed: 23)
+            var now = Self.t0
+            var claims = 0
 
-        func storedTasks() async throws -> [String: ServerTask] {
-            var all: [String: ServerTask] = [:]
-            for id in model.keys { all[id] = try await f.store.task(id: id) }
-            return all
-        }
-        func expectSame(_ context: String) async throws {
-            let stored = try await storedTasks()
-            for (id, expected) in model {
-                let actual = try #require(stored[id])
-                #expect(Self.queueFields(actual) == Self.queueFields(expected), "\(context): \(id)")
+            func storedTasks() async throws -> [String: ServerTask] {
+                var all: [String: ServerTask] = [:]
+                for id in model.keys { all[id] = try await f.store.task(id: id) }
+                return all
             }
-        }
+            func expectSame(_ context: String) async throws {
+                let stored = try await storedTasks()
+                for (id, expected) in model {
+                    let actual = try #require(stored[id])
+                    #expect(Self.queueFields(actual) == Self.queueFields(expected), "\(context): \(id)")
+                }
+            }
 
-        for round in 0..<120 {
-            now = now.addingTimeInterval(Double(Int.random(in: 0...4, using: &random)))
-            let running = model.values.filter { $0.state == .running }.sorted { $0.id < $1.id }
-            switch Int.random(in: 0..<10, using: &random) {
-            case 0, 1:
-                let (tenant, project) = Bool.random(using: &random) ? (f.tenant, f.project) : (other, otherProject)
-                let (task, _) = try await f.store.createTask(
-                    NewTask(
-                        projectID: project.id, task: "t\(round)", maxAttempts: Int.random(in: 1...3, using: &random),
-                        priority: Int.random(in: 0...2, using: &random)),
-                    tenantID: tenant.id, now: now)
-                model[task.id] = task
-            case 2, 3, 4:
-                let expected = policy.next(among: Array(model.values), now: now)
-                let claimed = try await f.store.claim(worker: "w\(round)", now: now, policy: policy)
-                #expect(claimed?.id == expected?.id, "round \(round): the claim takes the rules' choice")
-                if let expected, let step = policy.step(expected, .claim(worker: "w\(round)"), now: now) {
-                    model[expected.id] = step.task
-                    claims += 1
-                }
-            case 5:
-                guard let task = running.randomElement(using: &random) else { continue }
-                // Sometimes a stale attempt, which the fence refuses.
-                let attempt = task.attempt - (Int.random(in: 0..<4, using: &random) == 0 ? 1 : 0)
-                let outcome = TaskOutcome(
-                    state: [.verified, .unverified, .failed].randomElement(using: &random)!, reason: "r\(round)",
-                    runID: "run_\(round)", branch: nil, commitSHA: nil, costUSD: 0.1, steps: 2, wallSeconds: 3)
-                let finished = try await f.store.finish(id: task.id, attempt: attempt, outcome: outcome, now: now)
-                let step = policy.step(task, .finish(attempt: attempt, outcome), now: now)
-                #expect(finished == (step != nil))
-                if let step { model[task.id] = step.task }
-            case 6:
-                guard let task = running.randomElement(using: &random) else { continue }
-                let beat = try await f.store.heartbeat(id: task.id, attempt: task.attempt, now: now, policy: policy)
-                let step = policy.step(task, .heartbeat(attempt: task.attempt), now: now)
-                #expect(beat.held == (step != nil) && beat.cancelRequested == task.cancelRequested)
-                if let step { model[task.id] = step.task }
-            case 7:
-                guard let task = running.randomElement(using: &random) else { continue }
-                let released = try await f.store.release(id: task.id, attempt: task.attempt, reason: "stop", now: now)
-                let step = policy.step(task, .release(attempt: task.attempt, reason: "stop"), now: now)
-                #expect(released == (step != nil))
-                if let step { model[task.id] = step.task }
-            case 8:
-                guard let task = model.values.sorted(by: { $0.id < $1.id }).randomElement(using: &random) else {
-                    continue
-                }
-                let answer = try await f.store.requestCancel(task.id, tenantID: task.tenantID, now: now)
-                let step = policy.step(task, .cancel, now: now)
-                if let step { model[task.id] = step.task }
-                #expect(answer?.state == model[task.id]?.state)
-                // Another tenant's key cancels nothing.
-                let stranger = task.tenantID == f.tenant.id ? other.id : f.tenant.id
-                #expect(try await f.store.requestCancel(task.id, tenantID: stranger, now: now) == nil)
-            default:
-                now = now.addingTimeInterval(Double(Int.random(in: 5...15, using: &random)))
-                let rescued = try await f.store.rescueExpired(now: now, policy: policy)
-                var expected: [String] = []
-                for task in model.values {
-                    if let step = policy.step(task, .rescue, now: now) {
-                        model[task.id] = step.task
-                        expected.append(task.id)
+            for round in 0..<120 {
+                now = now.addingTimeInterval(Double(Int.random(in: 0...4, using: &random)))
+                let running = model.values.filter { $0.state == .running }.sorted { $0.id < $1.id }
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0, 1:
+                    let (tenant, project) = Bool.random(using: &random) ? (f.tenant, f.project) : (other, otherProject)
+                    let (task, _) = try await f.store.createTask(
+                        NewTask(
+                            projectID: project.id, task: "t\(round)",
+                            maxAttempts: Int.random(in: 1...3, using: &random),
+                            priority: Int.random(in: 0...2, using: &random)),
+                        tenantID: tenant.id, now: now)
+                    model[task.id] = task
+                case 2, 3, 4:
+                    let expected = policy.next(among: Array(model.values), now: now)
+                    let claimed = try await f.store.claim(worker: "w\(round)", now: now, policy: policy)
+                    #expect(claimed?.id == expected?.id, "round \(round): the claim takes the rules' choice")
+                    if let expected, let step = policy.step(expected, .claim(worker: "w\(round)"), now: now) {
+                        model[expected.id] = step.task
+                        claims += 1
                     }
+                case 5:
+                    guard let task = running.randomElement(using: &random) else { continue }
+                    // Sometimes a stale attempt, which the fence refuses.
+                    let attempt = task.attempt - (Int.random(in: 0..<4, using: &random) == 0 ? 1 : 0)
+                    let outcome = TaskOutcome(
+                        state: [.verified, .unverified, .failed].randomElement(using: &random)!, reason: "r\(round)",
+                        runID: "run_\(round)", branch: nil, commitSHA: nil, costUSD: 0.1, steps: 2, wallSeconds: 3)
+                    let finished = try await f.store.finish(id: task.id, attempt: attempt, outcome: outcome, now: now)
+                    let step = policy.step(task, .finish(attempt: attempt, outcome), now: now)
+                    #expect(finished == (step != nil))
+                    if let step { model[task.id] = step.task }
+                case 6:
+                    guard let task = running.randomElement(using: &random) else { continue }
+                    let beat = try await f.store.heartbeat(id: task.id, attempt: task.attempt, now: now, policy: policy)
+                    let step = policy.step(task, .heartbeat(attempt: task.attempt), now: now)
+                    #expect(beat.held == (step != nil) && beat.cancelRequested == task.cancelRequested)
+                    if let step { model[task.id] = step.task }
+                case 7:
+                    guard let task = running.randomElement(using: &random) else { continue }
+                    let released = try await f.store.release(
+                        id: task.id, attempt: task.attempt, reason: "stop", now: now)
+                    let step = policy.step(task, .release(attempt: task.attempt, reason: "stop"), now: now)
+                    #expect(released == (step != nil))
+                    if let step { model[task.id] = step.task }
+                case 8:
+                    guard let task = model.values.sorted(by: { $0.id < $1.id }).randomElement(using: &random) else {
+                        continue
+                    }
+                    let answer = try await f.store.requestCancel(task.id, tenantID: task.tenantID, now: now)
+                    let step = policy.step(task, .cancel, now: now)
+                    if let step { model[task.id] = step.task }
+                    #expect(answer?.state == model[task.id]?.state)
+                    // Another tenant's key cancels nothing.
+                    let stranger = task.tenantID == f.tenant.id ? other.id : f.tenant.id
+                    #expect(try await f.store.requestCancel(task.id, tenantID: stranger, now: now) == nil)
+                default:
+                    now = now.addingTimeInterval(Double(Int.random(in: 5...15, using: &random)))
+                    let rescued = try await f.store.rescueExpired(now: now, policy: policy)
+                    var expected: [String] = []
+                    for task in model.values {
+                        if let step = policy.step(task, .rescue, now: now) {
+                            model[task.id] = step.task
+                            expected.append(task.id)
+                        }
+                    }
+                    #expect(rescued.map(\.id).sorted() == expected.sorted(), "round \(round)")
                 }
-                #expect(rescued.map(\.id).sorted() == expected.sorted(), "round \(round)")
+                try await expectSame("round \(round)")
             }
-            try await expectSame("round \(round)")
+            #expect(claims > 10, "the run exercised the claim rule (\(claims) claims)")
+            #expect(model.values.contains { $0.state == .retryable || $0.errors.count > 0 }, "and the rescue rule")
         }
-        #expect(claims > 10, "the run exercised the claim rule (\(claims) claims)")
-        #expect(model.values.contains { $0.state == .retryable || $0.errors.count > 0 }, "and the rescue rule")
     }
 
     /// What the queue's rules decide of a task (dates to the microsecond: both stores keep seconds as doubles).

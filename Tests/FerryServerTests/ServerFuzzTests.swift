@@ -33,31 +33,34 @@ import Testing
         try FileManager.default.moveItem(
             atPath: try await FixtureRepo.make(CalcFixture.files), toPath: base + "/repos/calc")
         let policy = ServerPolicy.server(projectRoots: [base + "/repos"], allowHosts: [], dataDirectory: data)
-        let server = try await ServerAPITests.server(kind, data: data, policy: policy)
-        let admin = try #require(try await server.bootstrap())
-        let tenant = try #require(try await server.store.tenant(named: "default"))
-        _ = try await server.store.createProject(
-            Project(
-                id: "prj_calc", tenantID: tenant.id, name: "calc", repo: base + "/repos/calc", base: "main", model: nil,
-                testCommand: "python3 -m unittest", createdAt: Date()))
-        try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
-            let models = ModelPool.answering(with: fake, runs: data + "/runs")
-            try await server.serving(models: models) { port in
-                let (status, output) = try await ChildProcess.run(
-                    AssistServerTests.python,
-                    [
-                        CrashTests.packageRoot + "/Tests/assist/fuzz_server.py", "--url", "http://127.0.0.1:\(port)",
-                        "--key", admin,
-                        "--project", "calc", "--schemathesis", Self.schemathesis,
-                        "--examples", environment["FERRY_FUZZ_EXAMPLES"] ?? "8", "--calls",
-                        environment["FERRY_FUZZ_CALLS"] ?? "12",
-                        "--seed", environment["FERRY_FUZZ_SEED"] ?? "1",
-                    ])
-                #expect(status == 0, "\(output.suffix(8000))")
-                #expect(output.contains("fuzz: ok"), "\(output.suffix(8000))")
-                if environment["FERRY_SHOW_CLIENTS"] != nil { print(output) }
+        try await ServerAPITests.withServer(kind, data: data, policy: policy) { server in
+            let admin = try #require(try await server.bootstrap())
+            let tenant = try #require(try await server.store.tenant(named: "default"))
+            _ = try await server.store.createProject(
+                Project(
+                    id: "prj_calc", tenantID: tenant.id, name: "calc", repo: base + "/repos/calc", base: "main",
+                    model: nil,
+                    testCommand: "python3 -m unittest", createdAt: Date()))
+            try await FakeModelServer.with(.openai, responder: CalcFixture.responder) { fake in
+                let models = ModelPool.answering(with: fake, runs: data + "/runs")
+                try await server.serving(models: models) { port in
+                    let (status, output) = try await ChildProcess.run(
+                        AssistServerTests.python,
+                        [
+                            CrashTests.packageRoot + "/Tests/assist/fuzz_server.py", "--url",
+                            "http://127.0.0.1:\(port)",
+                            "--key", admin,
+                            "--project", "calc", "--schemathesis", Self.schemathesis,
+                            "--examples", environment["FERRY_FUZZ_EXAMPLES"] ?? "8", "--calls",
+                            environment["FERRY_FUZZ_CALLS"] ?? "12",
+                            "--seed", environment["FERRY_FUZZ_SEED"] ?? "1",
+                        ])
+                    #expect(status == 0, "\(output.suffix(8000))")
+                    #expect(output.contains("fuzz: ok"), "\(output.suffix(8000))")
+                    if environment["FERRY_SHOW_CLIENTS"] != nil { print(output) }
+                }
+                await models.shutdown()
             }
-            await models.shutdown()
         }
     }
 }

@@ -62,66 +62,68 @@ import Testing
     @Test(arguments: QueueTests.Kind.allCases)
     func aTasksEndIsDeliveredSignedAndRetriedUntilTheReceiverTakesIt(kind: QueueTests.Kind) async throws {
         try await Self.withReceiver(failFirst: 1) { url, receiver in
-            let f = try await QueueTests.fixture(kind)
-            let secret = Webhooks.newSecret()
-            let project = try await f.store.createProject(
-                Project(
-                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: secret))
-            let (task, _) = try await f.store.createTask(
-                NewTask(projectID: project.id, task: "t"), tenantID: f.tenant.id, now: Date())
-            let claimed = try #require(try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy()))
-            #expect(claimed.id == task.id)
-            let clock = Locked(Date())
-            let dispatcher = WebhookDispatcher(
-                store: f.store, backoffBaseSeconds: 5, egress: EgressPolicy(allowed: ["127.0.0.1"])
-            ) { clock.withLock { $0 } }
-            // Nothing is queued before the task ends.
-            #expect(try await !dispatcher.deliverOne())
-            let outcome = TaskOutcome(
-                state: .verified, reason: "ok", runID: "r1", branch: "ferry/r1", commitSHA: "abc", costUSD: 0.5)
-            let ended = clock.withLock { $0 }
-            #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: ended))
-            // A stale finish queues nothing more.
-            #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: ended))
+            try await QueueTests.withFixture(kind) { f in
+                let secret = Webhooks.newSecret()
+                let project = try await f.store.createProject(
+                    Project(
+                        id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                        testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: secret))
+                let (task, _) = try await f.store.createTask(
+                    NewTask(projectID: project.id, task: "t"), tenantID: f.tenant.id, now: Date())
+                let claimed = try #require(try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy()))
+                #expect(claimed.id == task.id)
+                let clock = Locked(Date())
+                let dispatcher = WebhookDispatcher(
+                    store: f.store, backoffBaseSeconds: 5, egress: EgressPolicy(allowed: ["127.0.0.1"])
+                ) { clock.withLock { $0 } }
+                // Nothing is queued before the task ends.
+                #expect(try await !dispatcher.deliverOne())
+                let outcome = TaskOutcome(
+                    state: .verified, reason: "ok", runID: "r1", branch: "ferry/r1", commitSHA: "abc", costUSD: 0.5)
+                let ended = clock.withLock { $0 }
+                #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: ended))
+                // A stale finish queues nothing more.
+                #expect(try await !f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: ended))
 
-            #expect(try await dispatcher.deliverOne())  // answered 500
-            #expect(try await !dispatcher.deliverOne())  // not due yet: backing off 5 s
-            clock.withLock { $0 = $0.addingTimeInterval(6) }
-            #expect(try await dispatcher.deliverOne())  // answered 200
-            #expect(try await !dispatcher.deliverOne())
+                #expect(try await dispatcher.deliverOne())  // answered 500
+                #expect(try await !dispatcher.deliverOne())  // not due yet: backing off 5 s
+                clock.withLock { $0 = $0.addingTimeInterval(6) }
+                #expect(try await dispatcher.deliverOne())  // answered 200
+                #expect(try await !dispatcher.deliverOne())
 
-            let calls = receiver.calls.withLock { $0 }
-            #expect(calls.count == 2)
-            for call in calls {
-                #expect(call.signature == Webhooks.signature(call.body, secret: secret))
-                #expect(call.delivery == calls[0].delivery)
+                let calls = receiver.calls.withLock { $0 }
+                #expect(calls.count == 2)
+                for call in calls {
+                    #expect(call.signature == Webhooks.signature(call.body, secret: secret))
+                    #expect(call.delivery == calls[0].delivery)
+                }
+                let payload = try #require(JSONValue.parse(calls[0].body))
+                #expect(payload["event"] == "task.finished" && payload["task"]?["status"] == "verified")
+                #expect(payload["task"]?["branch"] == "ferry/r1" && payload["task"]?["cost_usd"] == .number(0.5))
+                let recorded = try await f.store.deliveries(taskID: task.id, tenantID: f.tenant.id)
+                #expect(recorded.count == 1 && recorded.first?.0.state == "delivered")
+                #expect(recorded.first?.1.map(\.status) == [500, 200])
+                #expect(recorded.first?.1.first?.error == "HTTP 500")
+                let other = try await f.store.createTenant(name: "other")
+                #expect(try await f.store.deliveries(taskID: task.id, tenantID: other.id).isEmpty)
             }
-            let payload = try #require(JSONValue.parse(calls[0].body))
-            #expect(payload["event"] == "task.finished" && payload["task"]?["status"] == "verified")
-            #expect(payload["task"]?["branch"] == "ferry/r1" && payload["task"]?["cost_usd"] == .number(0.5))
-            let recorded = try await f.store.deliveries(taskID: task.id, tenantID: f.tenant.id)
-            #expect(recorded.count == 1 && recorded.first?.0.state == "delivered")
-            #expect(recorded.first?.1.map(\.status) == [500, 200])
-            #expect(recorded.first?.1.first?.error == "HTTP 500")
-            let other = try await f.store.createTenant(name: "other")
-            #expect(try await f.store.deliveries(taskID: task.id, tenantID: other.id).isEmpty)
         }
     }
 
     /// A project whose webhook is `url` (secret "s") and one of its tasks, failed at `now`: one delivery queued.
     static func failedTask(hookedTo url: String, at now: Date) async throws -> (QueueTests.Fixture, ServerTask) {
-        let f = try await QueueTests.fixture(.sqlite)
-        _ = try await f.store.createProject(
-            Project(
-                id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
-                testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
-        let (task, _) = try await f.store.createTask(
-            NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
-        _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
-        let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
-        #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: now))
-        return (f, task)
+        try await QueueTests.withFixture(.sqlite) { f in
+            _ = try await f.store.createProject(
+                Project(
+                    id: "prj_hook", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/r", base: "main", model: nil,
+                    testCommand: nil, createdAt: Date(), webhookURL: url, webhookSecret: "s"))
+            let (task, _) = try await f.store.createTask(
+                NewTask(projectID: "prj_hook", task: "t"), tenantID: f.tenant.id, now: Date())
+            _ = try await f.store.claim(worker: "w", now: Date(), policy: QueuePolicy())
+            let outcome = TaskOutcome(state: .failed, reason: "no", runID: nil, branch: nil, commitSHA: nil, costUSD: 0)
+            #expect(try await f.store.finish(id: task.id, attempt: 1, outcome: outcome, now: now))
+            return (f, task)
+        }
     }
 
     @Test func aReceiverThatNeverAnswersIsGivenUpOnAfterTheLastAttempt() async throws {

@@ -23,30 +23,41 @@ import Testing
     /// A task created by another process (here another connection to the same database) wakes a worker whose poll
     /// interval is far longer than the test's bound.
     @Test(arguments: QueueTests.Kind.allCases) func aNewTaskWakesAnIdleWorker(kind: QueueTests.Kind) async throws {
-        let f = try await QueueTests.fixture(kind)
-        let workerSide: any ServerStore
-        if let url = f.url {
-            workerSide = try await PostgresServerStore(url: url)
-        } else {
-            workerSide = f.store
-        }
-        let listener = Task { await workerSide.listenForWork() }
-        defer { listener.cancel() }
-        // The listener signals once when it starts listening.
-        if kind == .postgres {
-            let start = ContinuousClock.now
-            while workerSide.workSignal.generation == 0, ContinuousClock.now - start < .seconds(20) {
-                try await Task.sleep(for: .milliseconds(20))
+        try await QueueTests.withFixture(kind) { f in
+            if let url = f.url {
+                // The worker's side is another client of the same database, held for this scope.
+                try await PostgresServerStore.withStore(url: url) { workerSide in
+                    try await Self.wakes(workerSide, creating: f, waitForListener: true)
+                }
+            } else {
+                try await Self.wakes(f.store, creating: f, waitForListener: false)
             }
         }
-        let seen = workerSide.workSignal.generation
-        let started = ContinuousClock.now
-        async let woke: Void = workerSide.workSignal.wait(seconds: 60, after: seen)
-        try await Task.sleep(for: .milliseconds(200))
-        _ = try await f.store.createTask(
-            NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Date())
-        await woke
-        #expect(ContinuousClock.now - started < .seconds(15))
-        #expect(workerSide.workSignal.generation > seen)
+    }
+
+    /// `workerSide` listens for work (as a child of this scope) while `f`'s store creates a task; it must wake soon.
+    static func wakes(_ workerSide: any ServerStore, creating f: QueueTests.Fixture, waitForListener: Bool)
+        async throws
+    {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await workerSide.listenForWork() }
+            defer { group.cancelAll() }
+            // The listener signals once when it starts listening.
+            if waitForListener {
+                let start = ContinuousClock.now
+                while workerSide.workSignal.generation == 0, ContinuousClock.now - start < .seconds(20) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let seen = workerSide.workSignal.generation
+            let started = ContinuousClock.now
+            async let woke: Void = workerSide.workSignal.wait(seconds: 60, after: seen)
+            try await Task.sleep(for: .milliseconds(200))
+            _ = try await f.store.createTask(
+                NewTask(projectID: f.project.id, task: "a"), tenantID: f.tenant.id, now: Date())
+            await woke
+            #expect(ContinuousClock.now - started < .seconds(15))
+            #expect(workerSide.workSignal.generation > seen)
+        }
     }
 }

@@ -5,7 +5,12 @@ import Foundation
 /// `tasks` tasks are done — the headroom the queue has over the workers' real pipeline.
 enum QueueOnly {
     static func run(url: String, tasks: Int, claimers: Int) async throws -> String {
-        let store = try await PostgresServerStore(url: url)
+        try await PostgresServerStore.withStore(url: url) { store in
+            try await run(store, tasks: tasks, claimers: claimers)
+        }
+    }
+
+    static func run(_ store: PostgresServerStore, tasks: Int, claimers: Int) async throws -> String {
         let tenant = try await store.createTenant(name: "queue-only")
         let project = try await store.createProject(
             Project(
