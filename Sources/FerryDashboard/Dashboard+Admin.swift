@@ -68,8 +68,7 @@ extension Dashboard {
                 .addProject(
                     viewer.principal, name: name, repo: repo, base: field("base") ?? "main", model: field("model"),
                     testCommand: field("test_command"), webhook: field("webhook_url"), push: fields["push"] == "on",
-                    remote: remote,
-                    via: "dashboard")
+                    remote: remote, surface: .dashboard)
         } catch let problem as Problem {
             throw page(problem.status, problem.detail)
         }
@@ -83,7 +82,7 @@ extension Dashboard {
         guard let role = fields["role"].flatMap(Role.init(rawValue:)) else { throw page(.badRequest, "Pick a role.") }
         let (id, key) = try await store.createKey(tenantID: viewer.principal.tenantID, role: role)
         try await ServerAPI(store: store, runStore: runStore).record(
-            viewer.principal, "key.create", id, "role \(role.rawValue) (dashboard)", remote)
+            viewer.principal, "key.create", id, "role \(role.rawValue)", remote, surface: .dashboard)
         // Shown once, on this page only.
         return try await adminPage(request, shownKey: key)
     }
@@ -95,7 +94,7 @@ extension Dashboard {
             throw page(.notFound, "No key \(id).")
         }
         try await ServerAPI(store: store, runStore: runStore).record(
-            viewer.principal, "key.revoke", id, "(dashboard)", remote)
+            viewer.principal, "key.revoke", id, "", remote, surface: .dashboard)
         return Self.redirect("/admin")
     }
 
@@ -117,8 +116,7 @@ extension Dashboard {
         try await store.setBudget(tenantID: viewer.principal.tenantID, projectID: projectID, monthlyUSD: amount)
         try await ServerAPI(store: store, runStore: runStore).record(
             viewer.principal, "budget.set", projectID ?? "tenant",
-            amount.map { String(format: "%.2f USD (dashboard)", $0) } ?? "removed (dashboard)",
-            remote)
+            amount.map { String(format: "%.2f USD", $0) } ?? "removed", remote, surface: .dashboard)
         return Self.redirect("/spend")
     }
 }

@@ -157,7 +157,8 @@ extension Dashboard {
         let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let label = name.isEmpty ? (report["metrics"]?["label"]?.stringValue ?? "eval") : name
         let id = try await store.addEval(tenantID: viewer.principal.tenantID, name: label, report: text, at: Date())
-        try await ServerAPI(store: store, runStore: runStore).record(viewer.principal, "eval.import", id, label, remote)
+        try await ServerAPI(store: store, runStore: runStore).record(
+            viewer.principal, "eval.import", id, label, remote, surface: .dashboard)
         return Self.redirect("/evals")
     }
 }

@@ -107,7 +107,8 @@ extension Dashboard {
             NewTask(
                 projectID: project.id, task: text, model: model, maxCostUSD: maxCost, createdBy: viewer.principal.keyID),
             tenantID: viewer.principal.tenantID, now: Date())
-        try await api.record(viewer.principal, "task.create", task.id, "project \(project.name) (dashboard)", remote)
+        try await api.record(
+            viewer.principal, "task.create", task.id, "project \(project.name)", remote, surface: .dashboard)
         return Self.redirect("/tasks/\(task.id)")
     }
 
@@ -121,10 +122,10 @@ extension Dashboard {
         if action == "cancel" {
             _ = try await store.requestCancel(id, tenantID: viewer.principal.tenantID, now: Date())
             try await api.record(
-                viewer.principal, "task.cancel", id, "status \(task.state.apiName) (dashboard)", remote)
+                viewer.principal, "task.cancel", id, "status \(task.state.apiName)", remote, surface: .dashboard)
             return Self.redirect("/tasks/\(id)")
         }
-        let again = try await api.retry(task, by: viewer.principal, remote: remote, via: " (dashboard)")
+        let again = try await api.retry(task, by: viewer.principal, remote: remote, surface: .dashboard)
         return Self.redirect("/tasks/\(again.id)")
     }
 

@@ -44,8 +44,12 @@ public struct Dashboard: ServerPages {
     public func addRoutes(to router: Router<ServerContext>) {
         router.get("/") { _, _ in Self.redirect("/tasks") }
         router.get("/login") { request, _ in try await handle { try await loginPage(request, error: nil) } }
-        router.post("/login") { request, _ in try await handle { try await login(request) } }
-        router.post("/logout") { request, _ in try await handle { try await logout(request) } }
+        router.post("/login") { request, context in
+            try await handle { try await login(request, remote: context.remote) }
+        }
+        router.post("/logout") { request, context in
+            try await handle { try await logout(request, remote: context.remote) }
+        }
         router.get("/static/:file") { _, context in staticFile(context.parameters.get("file") ?? "") }
         addTaskRoutes(to: router)
         addOtherRoutes(to: router)
@@ -90,7 +94,7 @@ public struct Dashboard: ServerPages {
             "login", ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true], status: status)
     }
 
-    func login(_ request: Request) async throws -> Response {
+    func login(_ request: Request, remote: String?) async throws -> Response {
         // A cross-site form may not sign a browser in (login CSRF): when the browser says where the post came from,
         // it must be this site.
         if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], !["same-origin", "none"].contains(site) {
@@ -100,11 +104,15 @@ public struct Dashboard: ServerPages {
         let key = (fields["key"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty, let principal = try await store.authenticate(key) else {
             return try await loginPage(
-                request, error: "That key is not valid (unknown or revoked).", next: fields["next"],
+                request, error: "That key is not valid (unknown, revoked or expired, or its owner was deactivated).",
+                next: fields["next"],
                 status: .unauthorized)
         }
         let (token, _) = try await store.createSession(
             keyID: principal.keyID, now: Date(), lifetime: Self.sessionSeconds)
+        try await ServerAPI(store: store, runStore: runStore).record(
+            principal, "session.create", principal.personID ?? principal.keyID, "signed in with a key", remote,
+            surface: .dashboard)
         var next = fields["next"] ?? "/tasks"
         // Only a path on this site: never an open redirect.
         if !Self.isLocalPath(next) { next = "/tasks" }
@@ -113,13 +121,16 @@ public struct Dashboard: ServerPages {
         return response
     }
 
-    func logout(_ request: Request) async throws -> Response {
+    func logout(_ request: Request, remote: String?) async throws -> Response {
         if let viewer = try await viewer(request) {
             let fields = try await Self.formFields(request)
             guard let token = fields["csrf"], Self.constantTimeEqual(token, viewer.csrf) else {
                 throw page(.forbidden, "The form has expired. Reload the page and try again.")
             }
             try await store.deleteSession(viewer.token)
+            try await ServerAPI(store: store, runStore: runStore).record(
+                viewer.principal, "session.end", viewer.principal.personID ?? viewer.principal.keyID, "signed out",
+                remote, surface: .dashboard)
         }
         var response = Self.redirect("/login")
         response.headers[.setCookie] = Self.sessionCookie("", request: request, maxAge: 0)

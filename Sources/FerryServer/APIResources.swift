@@ -210,46 +210,151 @@ extension ServerAPI {
 struct KeyResource: Codable, Sendable, Hashable {
     var id: String
     var role: String
+    var owner: String
+    var name: String
     var createdAt: Date
+    @Nullable var expiresAt: Date?
     @Nullable var revokedAt: Date?
 
     init(_ key: APIKeyInfo) {
         id = key.id
         role = key.role.rawValue
+        owner = key.ownerID
+        name = key.name
         createdAt = key.createdAt
+        expiresAt = key.expiresAt
         revokedAt = key.revokedAt
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, role
+        case id, role, owner, name
         case createdAt = "created_at"
+        case expiresAt = "expires_at"
         case revokedAt = "revoked_at"
     }
 }
 
-/// A key just made: the key itself is in this response only.
+/// A key just made (or made by rotation): the key itself is in this response only.
 struct NewKeyResource: Codable, Sendable, Hashable {
     var id: String
     var role: String
+    var owner: String
+    var name: String
+    @Nullable var expiresAt: Date?
     var key: String
+
+    init(_ info: APIKeyInfo, key: String) {
+        id = info.id
+        role = info.role.rawValue
+        owner = info.ownerID
+        name = info.name
+        expiresAt = info.expiresAt
+        self.key = key
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, role, owner, name, key
+        case expiresAt = "expires_at"
+    }
 }
 
-/// One mutation of the audit log.
-struct AuditResource: Codable, Sendable, Hashable {
+/// A person or service account.
+struct PersonResource: Codable, Sendable, Hashable {
+    var id: String
+    var kind: String
+    var name: String
+    @Nullable var email: String?
+    @Nullable var externalID: String?
+    var role: String
+    var active: Bool
+    var createdAt: Date
+    @Nullable var deactivatedAt: Date?
+
+    init(_ person: Person) {
+        id = person.id
+        kind = person.kind.rawValue
+        name = person.name
+        email = person.email
+        externalID = person.externalID
+        role = person.role.rawValue
+        active = person.active
+        createdAt = person.createdAt
+        deactivatedAt = person.deactivatedAt
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, kind, name, email, role, active
+        case externalID = "external_id"
+        case createdAt = "created_at"
+        case deactivatedAt = "deactivated_at"
+    }
+}
+
+/// Who the caller is: the key (or session), the role it acts with, and its person or service account.
+struct WhoAmIResource: Codable, Sendable, Hashable {
+    var tenant: String
     var key: String
+    var role: String
+    @Nullable var person: PersonResource?
+}
+
+/// One entry of the audit trail, with its place in the tenant's chain and the hashes that tie it there.
+struct AuditResource: Codable, Sendable, Hashable {
+    var seq: Int
+    var key: String
+    @Nullable var person: String?
+    var surface: String
     var action: String
     var object: String
     var detail: String
     @Nullable var remote: String?
     var at: Date
+    var prevHash: String
+    var hash: String
 
     init(_ entry: AuditEntry) {
+        seq = entry.seq
         key = entry.keyID
+        person = entry.personID
+        surface = entry.surface.rawValue
         action = entry.action
         object = entry.object
         detail = entry.detail
         remote = entry.remote
         at = entry.at
+        prevHash = entry.prevHash
+        hash = entry.hash
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case seq, key, person, surface, action, object, detail, remote, at, hash
+        case prevHash = "prev_hash"
+    }
+}
+
+/// A check of the tenant's audit chain.
+struct AuditCheckResource: Codable, Sendable, Hashable {
+    var intact: Bool
+    var entries: Int
+    var startSeq: Int
+    var lastSeq: Int
+    var lastHash: String
+    var breaks: [String]
+
+    init(_ report: AuditChain.Report, start: Int) {
+        intact = report.intact
+        entries = report.entries
+        startSeq = start
+        lastSeq = report.lastSeq
+        lastHash = report.lastHash
+        breaks = report.breaks.map(\.description)
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case intact, entries, breaks
+        case startSeq = "start_seq"
+        case lastSeq = "last_seq"
+        case lastHash = "last_hash"
     }
 }
 

@@ -6,7 +6,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Budgets, API keys and the audit log.
+/// Budgets and eval reports.
 extension ServerAPI {
     // MARK: - Budgets
 
@@ -45,43 +45,6 @@ extension ServerAPI {
             return try Self.respond(.ok, BudgetResource(removedFrom: projectID))
         }
         return try Self.respond(.ok, BudgetResource(now))
-    }
-
-    // MARK: - Keys and the audit log
-
-    func listKeys(_ request: Request, _ principal: Principal) async throws -> Response {
-        try Self.respond(.ok, ResourceList(try await store.keys(tenantID: principal.tenantID).map(KeyResource.init)))
-    }
-
-    func createKey(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
-        let role = try NewKeyRequest(try await json(request)).role
-        let (id, key) = try await store.createKey(tenantID: principal.tenantID, role: role)
-        try await record(principal, "key.create", id, "role \(role.rawValue)", remote)
-        // The key itself is shown this once; only its hash is kept.
-        return try Self.respond(.created, NewKeyResource(id: id, role: role.rawValue, key: key))
-    }
-
-    func revokeKey(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
-        guard try await store.revokeKey(id: id, tenantID: principal.tenantID, now: Date()) else {
-            throw Problem(.notFound, "no live key \(id)")
-        }
-        try await record(principal, "key.revoke", id, "", remote)
-        return Response(status: .noContent)
-    }
-
-    func auditLog(_ request: Request, _ principal: Principal) async throws -> Response {
-        let limit = try Self.limit(request, default: 100, max: 500)
-        let entries = try await store.auditLog(tenantID: principal.tenantID, limit: limit)
-        return try Self.respond(.ok, ResourceList(entries.map(AuditResource.init)))
-    }
-
-    package func record(_ principal: Principal, _ action: String, _ object: String, _ detail: String, _ remote: String?)
-        async throws
-    {
-        try await store.audit(
-            AuditEntry(
-                tenantID: principal.tenantID, keyID: principal.keyID, action: action, object: object, detail: detail,
-                remote: remote, at: Date()))
     }
 
     /// Imports a `ferry eval` report.json (the body) for the dashboard's accuracy page; `?name=` labels it.

@@ -12,7 +12,7 @@ extension ServerAPI {
         let new = try NewProjectRequest(try await json(request))
         let project = try await addProject(
             principal, name: new.name, repo: new.repo, base: new.base, model: new.model, testCommand: new.testCommand,
-            webhook: new.webhookURL, push: new.push, remote: remote, via: nil)
+            webhook: new.webhookURL, push: new.push, remote: remote)
         // The webhook's signing secret is shown this once.
         return try Self.respond(.created, ProjectResource(project, secret: project.webhookSecret))
     }
@@ -22,7 +22,7 @@ extension ServerAPI {
     /// git cannot read as an option; a webhook to an address the egress rule allows. Recorded in the audit log.
     package func addProject(
         _ principal: Principal, name rawName: String, repo: String, base: String?, model: String?, testCommand: String?,
-        webhook: String?, push: Bool, remote: String?, via: String?
+        webhook: String?, push: Bool, remote: String?, surface: Surface = .api
     ) async throws -> Project {
         let name = rawName.trimmingCharacters(in: .whitespaces)
         guard (1...100).contains(name.count), !name.contains(where: { $0.isNewline || $0 == "\0" }) else {
@@ -76,7 +76,7 @@ extension ServerAPI {
         project.webhookSecret = secret
         try await record(
             principal, "project.create", project.id,
-            "\(name) at \(Self.redactedURL(stored))\(via.map { " (\($0))" } ?? "")", remote)
+            "\(name) at \(Self.redactedURL(stored))", remote, surface: surface)
         return project
     }
 

@@ -52,6 +52,17 @@ extension ServerAPI {
         Route(method: .put, path: "/v1/budgets/projects/:id", access: .admin) {
             try await $0.putBudget($1, $2.principal, project: $2.id, remote: $2.remote)
         },
+        Route(method: .get, path: "/v1/me", access: .read) { try await $0.whoAmI($1, $2.principal) },
+        Route(method: .get, path: "/v1/people", access: .admin) { try await $0.listPeople($1, $2.principal) },
+        Route(method: .post, path: "/v1/people", access: .admin) {
+            try await $0.createPerson($1, $2.principal, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/people/:id", access: .admin) {
+            try await $0.getPerson($1, $2.principal, id: $2.id)
+        },
+        Route(method: .patch, path: "/v1/people/:id", access: .admin) {
+            try await $0.updatePerson($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
         Route(method: .get, path: "/v1/keys", access: .admin) { try await $0.listKeys($1, $2.principal) },
         Route(method: .post, path: "/v1/keys", access: .admin) {
             try await $0.createKey($1, $2.principal, remote: $2.remote)
@@ -59,7 +70,14 @@ extension ServerAPI {
         Route(method: .delete, path: "/v1/keys/:id", access: .admin) {
             try await $0.revokeKey($1, $2.principal, id: $2.id, remote: $2.remote)
         },
+        Route(method: .post, path: "/v1/keys/:id/rotate", access: .admin) {
+            try await $0.rotateKey($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
         Route(method: .get, path: "/v1/audit", access: .admin) { try await $0.auditLog($1, $2.principal) },
+        Route(method: .get, path: "/v1/audit/export", access: .admin) {
+            try await $0.auditExport($1, $2.principal)
+        },
+        Route(method: .get, path: "/v1/audit/check", access: .admin) { try await $0.auditCheck($1, $2.principal) },
         Route(method: .get, path: "/v1/evals", access: .read) { try await $0.listEvals($1, $2.principal) },
         Route(method: .post, path: "/v1/evals", access: .write) {
             try await $0.importEval($1, $2.principal, remote: $2.remote)

@@ -61,13 +61,15 @@ extension ServerAPI {
         guard let original = try await store.task(id, tenantID: principal.tenantID) else {
             throw Problem(.notFound, "no task \(id)")
         }
-        let task = try await retry(original, by: principal, remote: remote, via: "")
+        let task = try await retry(original, by: principal, remote: remote)
         return try Self.respond(.created, TaskResource(task))
     }
 
     /// A new task with an ended task's request (its text, project, base, model, cost cap and attempts), linked to it by
     /// `retry_of`, budget-checked and audited; the old task stays as it was. The API's and the dashboard's retry.
-    package func retry(_ original: ServerTask, by principal: Principal, remote: String?, via: String) async throws
+    package func retry(
+        _ original: ServerTask, by principal: Principal, remote: String?, surface: Surface = .api
+    ) async throws
         -> ServerTask
     {
         guard original.state.isTerminal else {
@@ -81,7 +83,7 @@ extension ServerAPI {
                 maxCostUSD: maxCost, maxAttempts: original.maxAttempts, priority: original.priority,
                 createdBy: principal.keyID, retryOf: original.id),
             tenantID: principal.tenantID, now: Date())
-        try await record(principal, "task.retry", task.id, "retry of \(original.id)" + via, remote)
+        try await record(principal, "task.retry", task.id, "retry of \(original.id)", remote, surface: surface)
         return task
     }
 

@@ -27,7 +27,7 @@ struct ServerTaskHost: TaskHost {
                 priority: 0,
                 idempotencyKey: nil, createdBy: principal.keyID),
             tenantID: principal.tenantID, now: Date())
-        try await api.record(principal, "task.create", created.id, "project \(project.name) (mcp)", nil)
+        try await api.record(principal, "task.create", created.id, "project \(project.name)", nil, surface: .mcp)
         return TaskReport(created)
     }
 
@@ -58,7 +58,7 @@ struct ServerTaskHost: TaskHost {
         guard let task = try await store.requestCancel(id, tenantID: principal.tenantID, now: Date()) else {
             throw NotFound("no task \(id)")
         }
-        try await api.record(principal, "task.cancel", id, "status \(task.state.apiName) (mcp)", nil)
+        try await api.record(principal, "task.cancel", id, "status \(task.state.apiName)", nil, surface: .mcp)
         return TaskReport(task)
     }
 

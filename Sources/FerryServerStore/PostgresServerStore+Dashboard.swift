@@ -12,20 +12,25 @@ extension PostgresServerStore {
         try await client.query("DELETE FROM sessions WHERE expires_at < \(at)")
         try await client.query(
             """
-            INSERT INTO sessions (hash, key_id, csrf, created_at, expires_at)
-            VALUES (\(ServerIDs.hash(token)), \(keyID), \(csrf), \(at), \(at + lifetime))
+            INSERT INTO sessions (hash, tenant_id, person_id, key_id, csrf, created_at, expires_at)
+            SELECT \(ServerIDs.hash(token)), tenant_id, owner_id, id, \(csrf), \(at), \(at + lifetime) FROM api_keys
+            WHERE id = \(keyID)
             """)
         return (token, csrf)
     }
 
     public func session(_ token: String, now: Date) async throws -> (principal: Principal, csrf: String)? {
-        for try await (id, tenant, role, csrf) in try await client.query(
+        for try await row in try await client.query(
             """
-            SELECT k.id, k.tenant_id, k.role, s.csrf FROM sessions s JOIN api_keys k ON k.id = s.key_id
-            WHERE s.hash = \(ServerIDs.hash(token)) AND s.expires_at > \(now.timeIntervalSince1970) AND k.revoked_at IS NULL
+            SELECT s.tenant_id, s.key_id AS id, s.csrf, k.role, k.revoked_at, k.expires_at, p.id AS person,
+                p.role AS person_role, p.active
+            FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN api_keys k ON k.id = s.key_id
+            WHERE s.hash = \(ServerIDs.hash(token)) AND s.expires_at > \(now.timeIntervalSince1970)
             """
-        ).decode((String, String, String, String).self) {
-            return Role(rawValue: role).map { (Principal(tenantID: tenant, role: $0, keyID: id), csrf) }
+        ) {
+            let r = row.makeRandomAccess()
+            guard let principal = try Self.principal(r, now: now) else { return nil }
+            return (principal, try r["csrf"].decode(String.self))
         }
         return nil
     }

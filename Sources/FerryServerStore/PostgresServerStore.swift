@@ -70,9 +70,17 @@ public final class PostgresServerStore: ServerStore {
 
     public func createTenant(name: String) async throws -> Tenant {
         let tenant = Tenant(id: ServerIDs.newID("ten"), name: name, createdAt: Date())
-        try await client.query(
-            "INSERT INTO tenants (id, name, created_at) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt.timeIntervalSince1970))"
-        )
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                "INSERT INTO tenants (id, name, created_at) VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt.timeIntervalSince1970))",
+                logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO people (id, tenant_id, kind, name, role, active, created_at)
+                VALUES (\(Person.builtInID(tenantID: tenant.id)), \(tenant.id), 'service', 'built-in', 'admin', true,
+                    \(tenant.createdAt.timeIntervalSince1970))
+                """, logger: logger)
+        }
         return tenant
     }
 
@@ -85,24 +93,48 @@ public final class PostgresServerStore: ServerStore {
         return nil
     }
 
-    public func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String) {
+    public func createKey(_ new: NewKey, tenantID: String, now: Date) async throws -> (id: String, key: String) {
         let id = ServerIDs.newID("key")
         let key = ServerIDs.secret("fy_")
-        try await client.query(
+        let owner = new.ownerID ?? Person.builtInID(tenantID: tenantID)
+        for try await _ in try await client.query(
             """
-            INSERT INTO api_keys (id, tenant_id, role, hash, created_at)
-            VALUES (\(id), \(tenantID), \(role.rawValue), \(ServerIDs.hash(key)), \(Date().timeIntervalSince1970))
-            """)
-        return (id, key)
+            INSERT INTO api_keys (id, tenant_id, role, hash, created_at, owner_id, name, expires_at)
+            SELECT \(id), \(tenantID), \(new.role.rawValue), \(ServerIDs.hash(key)), \(now.timeIntervalSince1970), p.id,
+                \(new.name), \(new.expiresAt?.timeIntervalSince1970)
+            FROM people p WHERE p.id = \(owner) AND p.tenant_id = \(tenantID) RETURNING id
+            """
+        ) { return (id, key) }
+        throw FerryError(.usage, "no person or service account \(owner) in this tenant")
     }
 
-    public func authenticate(_ key: String) async throws -> Principal? {
-        for try await (id, tenant, role) in try await client.query(
-            "SELECT id, tenant_id, role FROM api_keys WHERE hash = \(ServerIDs.hash(key)) AND revoked_at IS NULL"
-        ).decode((String, String, String).self) {
-            return Role(rawValue: role).map { Principal(tenantID: tenant, role: $0, keyID: id) }
+    public func authenticate(_ key: String, now: Date) async throws -> Principal? {
+        for try await row in try await client.query(
+            """
+            SELECT k.id, k.tenant_id, k.role, k.revoked_at, k.expires_at, p.id AS person, p.role AS person_role, p.active
+            FROM api_keys k JOIN people p ON p.id = k.owner_id WHERE k.hash = \(ServerIDs.hash(key))
+            """
+        ) {
+            return try Self.principal(row.makeRandomAccess(), now: now)
         }
         return nil
+    }
+
+    /// The principal of a key (or session) row with `id`, `tenant_id`, `role`, `revoked_at`, `expires_at` (the
+    /// key's, null for a session without one) and its owner's `person`, `person_role` and `active`, when
+    /// `KeyRules` says it works.
+    static func principal(_ r: PostgresRandomAccessRow, now: Date) throws -> Principal? {
+        guard let owner = Role(rawValue: try r["person_role"].decode(String.self)) else { return nil }
+        let keyRole = try r["role"].decode(String?.self)
+        guard let role = keyRole.map({ Role(rawValue: $0) }) ?? owner,
+            let effective = KeyRules.effectiveRole(
+                key: role, revokedAt: try r["revoked_at"].decode(Double?.self).map { Date(timeIntervalSince1970: $0) },
+                expiresAt: try r["expires_at"].decode(Double?.self).map { Date(timeIntervalSince1970: $0) },
+                owner: owner, ownerActive: try r["active"].decode(Bool.self), now: now)
+        else { return nil }
+        return Principal(
+            tenantID: try r["tenant_id"].decode(String.self), role: effective,
+            keyID: try r["id"].decode(String?.self) ?? "session", personID: try r["person"].decode(String.self))
     }
 
     // MARK: - Projects

@@ -2,7 +2,7 @@ import FerryCore
 import Foundation
 import GRDB
 
-/// Budgets, spend, keys, the audit log and the metrics' counts on SQLite.
+/// Budgets, spend and the metrics' counts on SQLite.
 extension SQLiteServerStore {
     // MARK: - Budgets and spend
 
@@ -96,55 +96,5 @@ extension SQLiteServerStore {
         Histogram(
             bounds: bounds, count: row[first], sum: row[first + 1],
             cumulative: bounds.indices.map { row[first + 2 + $0] })
-    }
-
-    public func keys(tenantID: String) async throws -> [APIKeyInfo] {
-        try await read { db in
-            try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT id, role, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id",
-                arguments: [tenantID]
-            ).map { row in
-                APIKeyInfo(
-                    id: row["id"], role: Role(rawValue: row["role"]) ?? .viewer,
-                    createdAt: Date(timeIntervalSince1970: row["created_at"]),
-                    revokedAt: (row["revoked_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
-            }
-        }
-    }
-
-    public func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool {
-        try await write { db in
-            try db.execute(
-                sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL",
-                arguments: [now.timeIntervalSince1970, id, tenantID])
-            return db.changesCount == 1
-        }
-    }
-
-    public func audit(_ entry: AuditEntry) async throws {
-        try await write { db in
-            try db.execute(
-                sql:
-                    "INSERT INTO audit (tenant_id, key_id, action, object, detail, remote, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [
-                    entry.tenantID, entry.keyID, entry.action, entry.object, entry.detail, entry.remote,
-                    entry.at.timeIntervalSince1970,
-                ])
-        }
-    }
-
-    public func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry] {
-        try await read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM audit WHERE tenant_id = ? ORDER BY at DESC, id DESC LIMIT ?",
-                arguments: [tenantID, max(1, min(limit, 500))]
-            ).map { row in
-                AuditEntry(
-                    tenantID: row["tenant_id"], keyID: row["key_id"], action: row["action"], object: row["object"],
-                    detail: row["detail"], remote: row["remote"], at: Date(timeIntervalSince1970: row["at"]))
-            }
-        }
     }
 }

@@ -11,9 +11,12 @@ extension SQLiteServerStore {
         try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
             try db.execute(
-                sql: "INSERT INTO sessions (hash, key_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO sessions (hash, tenant_id, person_id, key_id, csrf, created_at, expires_at)
+                    SELECT ?, tenant_id, owner_id, id, ?, ?, ? FROM api_keys WHERE id = ?
+                    """,
                 arguments: [
-                    ServerIDs.hash(token), keyID, csrf, now.timeIntervalSince1970, now.timeIntervalSince1970 + lifetime,
+                    ServerIDs.hash(token), csrf, now.timeIntervalSince1970, now.timeIntervalSince1970 + lifetime, keyID,
                 ])
         }
         return (token, csrf)
@@ -25,13 +28,20 @@ extension SQLiteServerStore {
                 let row = try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT k.id, k.tenant_id, k.role, s.csrf FROM sessions s JOIN api_keys k ON k.id = s.key_id
-                        WHERE s.hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
+                        SELECT s.tenant_id, s.key_id, s.csrf, k.role, k.revoked_at, k.expires_at, p.id AS person,
+                            p.role AS person_role, p.active
+                        FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN api_keys k ON k.id = s.key_id
+                        WHERE s.hash = ? AND s.expires_at > ?
                         """,
-                    arguments: [ServerIDs.hash(token), now.timeIntervalSince1970]),
-                let role = Role(rawValue: row["role"])
+                    arguments: [ServerIDs.hash(token), now.timeIntervalSince1970])
             else { return nil }
-            return (Principal(tenantID: row["tenant_id"], role: role, keyID: row["id"]), row["csrf"])
+            let key: String? = row["key_id"]
+            guard
+                let principal = Self.principal(
+                    row, key: key ?? "session", keyRole: row["role"], revokedAt: row["revoked_at"],
+                    expiresAt: row["expires_at"], now: now)
+            else { return nil }
+            return (principal, row["csrf"])
         }
     }
 

@@ -102,6 +102,40 @@ extension SQLiteServerStore {
                     CREATE INDEX evals_tenant ON evals (tenant_id, created_at);
                     """)
         }
+        migrator.registerMigration("v9: people, key owners and expiry, sessions of people, the audit chain") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE people (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), kind TEXT NOT NULL,
+                        name TEXT NOT NULL, email TEXT, external_id TEXT, role TEXT NOT NULL, active INTEGER NOT NULL,
+                        created_at DOUBLE NOT NULL, deactivated_at DOUBLE);
+                    CREATE UNIQUE INDEX people_email ON people (tenant_id, lower(email)) WHERE email IS NOT NULL;
+                    CREATE UNIQUE INDEX people_external ON people (tenant_id, external_id) WHERE external_id IS NOT NULL;
+                    INSERT INTO people (id, tenant_id, kind, name, role, active, created_at)
+                        SELECT 'svc_' || id, id, 'service', 'built-in', 'admin', 1, created_at FROM tenants;
+                    ALTER TABLE api_keys ADD COLUMN owner_id TEXT REFERENCES people(id);
+                    ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE api_keys ADD COLUMN expires_at DOUBLE;
+                    UPDATE api_keys SET owner_id = 'svc_' || tenant_id;
+                    CREATE INDEX api_keys_owner ON api_keys (owner_id);
+                    DROP TABLE sessions;
+                    CREATE TABLE sessions (
+                        hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, person_id TEXT NOT NULL REFERENCES people(id),
+                        key_id TEXT REFERENCES api_keys(id), csrf TEXT NOT NULL, created_at DOUBLE NOT NULL,
+                        expires_at DOUBLE NOT NULL);
+                    CREATE INDEX sessions_person ON sessions (person_id);
+                    ALTER TABLE audit ADD COLUMN person_id TEXT;
+                    ALTER TABLE audit ADD COLUMN surface TEXT NOT NULL DEFAULT 'api';
+                    ALTER TABLE audit ADD COLUMN seq INTEGER;
+                    ALTER TABLE audit ADD COLUMN prev_hash TEXT;
+                    ALTER TABLE audit ADD COLUMN hash TEXT;
+                    CREATE TABLE audit_heads (
+                        tenant_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, start_seq INTEGER NOT NULL,
+                        start_hash TEXT NOT NULL);
+                    """)
+            try SQLiteServerStore.sealLegacyAudit(db)
+            try db.execute(sql: "CREATE UNIQUE INDEX audit_chain ON audit (tenant_id, seq)")
+        }
         return migrator
     }
 }

@@ -26,8 +26,18 @@ public final class SQLiteServerStore: ServerStore {
             try db.execute(
                 sql: "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
                 arguments: [tenant.id, tenant.name, tenant.createdAt.timeIntervalSince1970])
+            try Self.insertBuiltIn(db, tenantID: tenant.id, at: tenant.createdAt)
         }
         return tenant
+    }
+
+    static func insertBuiltIn(_ db: Database, tenantID: String, at: Date) throws {
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO people (id, tenant_id, kind, name, role, active, created_at)
+                VALUES (?, ?, 'service', 'built-in', 'admin', 1, ?)
+                """,
+            arguments: [Person.builtInID(tenantID: tenantID), tenantID, at.timeIntervalSince1970])
     }
 
     public func tenant(named name: String) async throws -> Tenant? {
@@ -38,28 +48,63 @@ public final class SQLiteServerStore: ServerStore {
         }
     }
 
-    public func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String) {
+    public func createKey(_ new: NewKey, tenantID: String, now: Date) async throws -> (id: String, key: String) {
         let id = ServerIDs.newID("key")
         let key = ServerIDs.secret("fy_")
         let hash = ServerIDs.hash(key)
+        let owner = new.ownerID ?? Person.builtInID(tenantID: tenantID)
         try await write { db in
+            guard
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM people WHERE id = ? AND tenant_id = ?", arguments: [owner, tenantID])
+                    != nil
+            else { throw FerryError(.usage, "no person or service account \(owner) in this tenant") }
             try db.execute(
-                sql: "INSERT INTO api_keys (id, tenant_id, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [id, tenantID, role.rawValue, hash, Date().timeIntervalSince1970])
+                sql: """
+                    INSERT INTO api_keys (id, tenant_id, role, hash, created_at, owner_id, name, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, tenantID, new.role.rawValue, hash, now.timeIntervalSince1970, owner, new.name,
+                    new.expiresAt?.timeIntervalSince1970,
+                ])
         }
         return (id, key)
     }
 
-    public func authenticate(_ key: String) async throws -> Principal? {
+    public func authenticate(_ key: String, now: Date) async throws -> Principal? {
         let hash = ServerIDs.hash(key)
         return try await read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, tenant_id, role FROM api_keys WHERE hash = ? AND revoked_at IS NULL",
+                db,
+                sql: """
+                    SELECT k.id, k.tenant_id, k.role, k.revoked_at, k.expires_at, p.id AS person, p.role AS person_role,
+                        p.active FROM api_keys k JOIN people p ON p.id = k.owner_id WHERE k.hash = ?
+                    """,
                 arguments: [hash]
             ).flatMap { row in
-                Role(rawValue: row["role"]).map { Principal(tenantID: row["tenant_id"], role: $0, keyID: row["id"]) }
+                Self.principal(
+                    row, key: row["id"], keyRole: row["role"], revokedAt: row["revoked_at"],
+                    expiresAt: row["expires_at"],
+                    now: now)
             }
         }
+    }
+
+    /// The principal of a key (or session) row with its owner's `person`, `person_role` and `active` columns, when
+    /// `KeyRules` says it works.
+    static func principal(
+        _ row: Row, key: String, keyRole: String?, revokedAt: Double?, expiresAt: Double?, now: Date
+    ) -> Principal? {
+        guard let owner = Role(rawValue: row["person_role"]) else { return nil }
+        let role = keyRole.map { Role(rawValue: $0) } ?? owner
+        guard let role,
+            let effective = KeyRules.effectiveRole(
+                key: role, revokedAt: revokedAt.map { Date(timeIntervalSince1970: $0) },
+                expiresAt: expiresAt.map { Date(timeIntervalSince1970: $0) }, owner: owner, ownerActive: row["active"],
+                now: now)
+        else { return nil }
+        return Principal(tenantID: row["tenant_id"], role: effective, keyID: key, personID: row["person"])
     }
 
     // MARK: - Projects
@@ -245,7 +290,7 @@ public final class SQLiteServerStore: ServerStore {
     // MARK: - Access
 
     func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do { return try await pool.write(body) } catch {
+        do { return try await pool.write(body) } catch let error as FerryError { throw error } catch {
             throw FerryError(.store, "server store write failed: \(error)")
         }
     }

@@ -14,11 +14,22 @@ public enum Role: String, Codable, Sendable, CaseIterable {
     public var canWrite: Bool { self != .viewer }
 }
 
-/// Who a request is: the key's tenant and role.
+/// Who a request is: the key's (or session's) tenant, the role it acts with (never more than its owner's), the key
+/// and the person or service account it belongs to.
 public struct Principal: Sendable, Hashable {
     public var tenantID: String
     public var role: Role
+    /// The key that made the request; for a session without a key (a sign-in through the identity provider), the
+    /// session's id (`ses_…`).
     public var keyID: String
+    public var personID: String?
+
+    public init(tenantID: String, role: Role, keyID: String, personID: String? = nil) {
+        self.tenantID = tenantID
+        self.role = role
+        self.keyID = keyID
+        self.personID = personID
+    }
 }
 
 /// A repository a tenant runs tasks on.
@@ -124,7 +135,7 @@ public struct NewTask: Sendable, Hashable {
 /// budgets, the dashboard's records and the counts for `/metrics`. The embedded store is SQLite; PostgreSQL (for
 /// workers on many machines) implements the same protocols. Each part of the server asks for the parts it uses
 /// (a worker for the queue, projects and budgets; the webhook dispatcher for the outbox).
-public protocol ServerStore: TenantStore, ProjectStore, TaskQueue, AuditStore, WebhookOutbox, BudgetStore,
+public protocol ServerStore: TenantStore, PeopleStore, ProjectStore, TaskQueue, AuditStore, WebhookOutbox, BudgetStore,
     DashboardStore, StatsSource
 {}
 
@@ -132,13 +143,29 @@ public protocol ServerStore: TenantStore, ProjectStore, TaskQueue, AuditStore, W
 public protocol TenantStore: Sendable {
     func createTenant(name: String) async throws -> Tenant
     func tenant(named name: String) async throws -> Tenant?
-    /// A new key for the tenant; the plaintext is returned once and only its hash is kept.
-    func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String)
-    func authenticate(_ key: String) async throws -> Principal?
+    /// A new key for the tenant, owned by `new.ownerID` (nil: the tenant's built-in service account); the plaintext
+    /// is returned once and only its hash is kept. An owner not in the tenant is a `FerryError(.usage)`.
+    func createKey(_ new: NewKey, tenantID: String, now: Date) async throws -> (id: String, key: String)
+    /// The key's principal while it works (`KeyRules.effectiveRole`): not revoked, not expired, its owner active.
+    func authenticate(_ key: String, now: Date) async throws -> Principal?
     /// The tenant's keys (never their hashes).
     func keys(tenantID: String) async throws -> [APIKeyInfo]
     /// Revokes a key of the tenant's; false when there is no such live key.
     func revokeKey(id: String, tenantID: String, now: Date) async throws -> Bool
+    /// A successor for a live key of the tenant's (same owner, role and name; `KeyRules.rotation`'s expiries), the
+    /// old one ending after `grace` seconds; nil when there is no such live key.
+    func rotateKey(id: String, tenantID: String, grace: Double, now: Date) async throws -> (id: String, key: String)?
+}
+
+extension TenantStore {
+    /// A key owned by the tenant's built-in service account.
+    public func createKey(tenantID: String, role: Role) async throws -> (id: String, key: String) {
+        try await createKey(NewKey(role: role), tenantID: tenantID, now: Date())
+    }
+
+    public func authenticate(_ key: String) async throws -> Principal? {
+        try await authenticate(key, now: Date())
+    }
 }
 
 /// The repositories tenants run tasks on.
@@ -191,11 +218,72 @@ public protocol TaskQueue: Sendable {
     func requestCancel(_ id: String, tenantID: String, now: Date) async throws -> ServerTask?
 }
 
-/// Who changed what: every mutation through the API.
+/// Who did what: every action on a tenant's objects, append-only, each entry chained to the one before by hash
+/// (`AuditChain`), so an edit, a deletion or a reordering shows when the chain is checked.
 public protocol AuditStore: Sendable {
-    /// Records a mutation: who, what, when, from where.
-    func audit(_ entry: AuditEntry) async throws
-    func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry]
+    /// Appends the entry to its tenant's chain, in one transaction with the chain's head; returns it sealed.
+    @discardableResult func audit(_ entry: AuditEntry) async throws -> AuditEntry
+    /// The newest entries first, narrowed by `filter`.
+    func auditLog(tenantID: String, filter: AuditFilter, limit: Int) async throws -> [AuditEntry]
+    /// The chain in order, from the entry after `after` (a `seq`), for export and for checking.
+    func auditChain(tenantID: String, after: Int, limit: Int) async throws -> [AuditEntry]
+    /// Where the tenant's chain stands: its last entry, and where it starts after retention pruned the oldest.
+    func auditHead(tenantID: String) async throws -> AuditHead
+    /// Retention: removes every tenant's entries older than `before`, keeping the last removed entry's place and
+    /// hash as the chain's new start. Returns how many went.
+    func pruneAudit(before: Date) async throws -> Int
+    /// The tenants with an audit trail (for checking every chain).
+    func auditedTenants() async throws -> [String]
+}
+
+extension AuditStore {
+    public func auditLog(tenantID: String, limit: Int) async throws -> [AuditEntry] {
+        try await auditLog(tenantID: tenantID, filter: AuditFilter(), limit: limit)
+    }
+}
+
+/// Which entries an audit search shows; every field narrows, nil is "any".
+public struct AuditFilter: Sendable, Hashable {
+    /// An action, or its family with a trailing dot (`task.` is every task action).
+    public var action: String?
+    public var personID: String?
+    public var object: String?
+    public var surface: Surface?
+    public var since: Date?
+    public var until: Date?
+    /// Entries before this `seq` (the next page of a search).
+    public var before: Int?
+
+    public init(
+        action: String? = nil, personID: String? = nil, object: String? = nil, surface: Surface? = nil,
+        since: Date? = nil, until: Date? = nil, before: Int? = nil
+    ) {
+        self.action = action
+        self.personID = personID
+        self.object = object
+        self.surface = surface
+        self.since = since
+        self.until = until
+        self.before = before
+    }
+}
+
+/// Where a tenant's chain stands: its last entry (`seq` 0 and the genesis hash when empty), and the entry before its
+/// first stored one (what retention pruned; 0 and the genesis hash when nothing was).
+public struct AuditHead: Sendable, Hashable {
+    public var seq: Int
+    public var hash: String
+    public var startSeq: Int
+    public var startHash: String
+
+    public init(
+        seq: Int = 0, hash: String = AuditChain.genesis, startSeq: Int = 0, startHash: String = AuditChain.genesis
+    ) {
+        self.seq = seq
+        self.hash = hash
+        self.startSeq = startSeq
+        self.startHash = startHash
+    }
 }
 
 /// The webhook outbox: deliveries are queued with the task's end, in its transaction.
@@ -259,13 +347,41 @@ public struct APIKeyInfo: Sendable, Hashable {
     public var role: Role
     public var createdAt: Date
     public var revokedAt: Date?
+    /// The person or service account it belongs to.
+    public var ownerID: String
+    public var name: String
+    public var expiresAt: Date?
+
+    public init(
+        id: String, role: Role, createdAt: Date, revokedAt: Date?, ownerID: String, name: String, expiresAt: Date?
+    ) {
+        self.id = id
+        self.role = role
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.ownerID = ownerID
+        self.name = name
+        self.expiresAt = expiresAt
+    }
 }
 
-/// One mutation through the API.
+/// Where an action came from.
+public enum Surface: String, Codable, Sendable, CaseIterable {
+    /// The HTTP API (`/v1`), the dashboard's pages, the MCP endpoint, the OpenAI-style chat endpoint, the identity
+    /// provider's SCIM calls, a sign-in through the identity provider, and the server itself (retention, upgrades).
+    case api, dashboard, mcp, chat, scim, signin, system
+}
+
+/// One action in a tenant's audit trail: who (the person or service account, the key, the surface and the address),
+/// what, on which object, when. The store seals it into the tenant's chain (`AuditChain`): its place (`seq`), the
+/// hash of the entry before it and its own hash.
 public struct AuditEntry: Sendable, Hashable {
     public var tenantID: String
-    /// The key that made it.
+    /// The key that made it (or the session, `ses_…`, of a sign-in without a key).
     public var keyID: String
+    /// The person or service account the key belongs to.
+    public var personID: String?
+    public var surface: Surface
     /// e.g. `task.create`, `budget.set`.
     public var action: String
     /// The object's id.
@@ -274,16 +390,37 @@ public struct AuditEntry: Sendable, Hashable {
     /// The client's address, when known.
     public var remote: String?
     public var at: Date
+    /// Set by the store: the entry's place in the tenant's chain (1, 2, …), the previous entry's hash and its own.
+    public var seq: Int
+    public var prevHash: String
+    public var hash: String
 
     public init(
-        tenantID: String, keyID: String, action: String, object: String, detail: String, remote: String?, at: Date
+        tenantID: String, keyID: String, personID: String? = nil, surface: Surface = .api, action: String,
+        object: String, detail: String, remote: String?, at: Date, seq: Int = 0, prevHash: String = "",
+        hash: String = ""
     ) {
         self.tenantID = tenantID
         self.keyID = keyID
+        self.personID = personID
+        self.surface = surface
         self.action = action
         self.object = object
         self.detail = detail
         self.remote = remote
         self.at = at
+        self.seq = seq
+        self.prevHash = prevHash
+        self.hash = hash
+    }
+
+    /// The entry by `principal` through `surface`.
+    public init(
+        _ principal: Principal, _ surface: Surface, action: String, object: String, detail: String, remote: String?,
+        at: Date
+    ) {
+        self.init(
+            tenantID: principal.tenantID, keyID: principal.keyID, personID: principal.personID, surface: surface,
+            action: action, object: object, detail: detail, remote: remote, at: at)
     }
 }

@@ -37,7 +37,7 @@ import Testing
             }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("    "), !line.hasPrefix("     "),
-                let method = ["get:", "post:", "put:", "delete:"].first(where: { trimmed == $0 }),
+                let method = ["get:", "post:", "put:", "patch:", "delete:"].first(where: { trimmed == $0 }),
                 let path
             {
                 result.append((String(method.dropLast()).uppercased(), path, [], []))
@@ -75,7 +75,9 @@ import Testing
         #expect(
             admin == [
                 "PUT /v1/budgets/tenant", "PUT /v1/budgets/projects/:id", "GET /v1/keys", "POST /v1/keys",
-                "DELETE /v1/keys/:id", "GET /v1/audit",
+                "DELETE /v1/keys/:id", "POST /v1/keys/:id/rotate", "GET /v1/audit", "GET /v1/audit/export",
+                "GET /v1/audit/check", "GET /v1/people", "POST /v1/people", "GET /v1/people/:id",
+                "PATCH /v1/people/:id",
             ])
         #expect(ServerAPI.routes.filter { $0.method != .get }.allSatisfy { $0.access != .read }, "reads never write")
     }
@@ -124,6 +126,8 @@ import Testing
         let project = Project(
             id: "prj_1", tenantID: "ten_1", name: "shop", repo: "https://example.com/shop.git", base: "main",
             model: nil, testCommand: nil, createdAt: date)
+        let key = APIKeyInfo(
+            id: "key_1", role: .member, createdAt: date, revokedAt: nil, ownerID: "per_1", name: "ci", expiresAt: nil)
         let cases: [(String, any Encodable, Set<String>)] = [
             ("Task", TaskResource(task), Set(TaskResource.CodingKeys.allCases.map(\.rawValue))),
             (
@@ -133,6 +137,29 @@ import Testing
             (
                 "Budget", BudgetResource(BudgetStatus(projectID: nil, monthlyUSD: 5, spentUSD: 1)),
                 Set(BudgetResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            (
+                "Person",
+                PersonResource(
+                    Person(
+                        id: "per_1", tenantID: "ten_1", kind: .person, name: "Ada", email: "ada@example.com",
+                        externalID: nil, role: .member, active: true, createdAt: date, deactivatedAt: nil)),
+                Set(PersonResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            ("Key", KeyResource(key), Set(KeyResource.CodingKeys.allCases.map(\.rawValue))),
+            ("NewKey", NewKeyResource(key, key: "fy_1"), Set(NewKeyResource.CodingKeys.allCases.map(\.rawValue))),
+            (
+                "AuditEntry",
+                AuditResource(
+                    AuditChain.seal(
+                        AuditEntry(
+                            tenantID: "ten_1", keyID: "key_1", action: "task.create", object: "task_1", detail: "",
+                            remote: nil, at: date), after: (0, AuditChain.genesis))),
+                Set(AuditResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            (
+                "AuditCheck", AuditCheckResource(AuditChain.verify([]), start: 0),
+                Set(AuditCheckResource.CodingKeys.allCases.map(\.rawValue))
             ),
         ]
         for (name, value, keys) in cases {
@@ -179,7 +206,7 @@ import Testing
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
         let operations = try Self.operations()
-        #expect(operations.count == 29)
+        #expect(operations.count == 37)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-openapi-\(UUID().uuidString.prefix(8))"
         ).path

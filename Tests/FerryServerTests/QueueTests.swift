@@ -215,7 +215,10 @@ import Testing
             #expect(try await f.store.requestCancel(task.id, tenantID: other.id, now: Self.t0) == nil)
             #expect(try await f.store.task(id: task.id)?.state == .queued)
             let (key, plain) = try await f.store.createKey(tenantID: other.id, role: .viewer)
-            #expect(try await f.store.authenticate(plain) == Principal(tenantID: other.id, role: .viewer, keyID: key))
+            #expect(
+                try await f.store.authenticate(plain)
+                    == Principal(
+                        tenantID: other.id, role: .viewer, keyID: key, personID: Person.builtInID(tenantID: other.id)))
             #expect(try await f.store.authenticate(plain + "x") == nil)
         }
     }
