@@ -233,10 +233,16 @@ package enum AuditLine {
     }
 
     struct Line: Decodable {
-        var action, detail, key, object, surface, tenant, hash, prev_hash: String
-        var at_us: Int64
+        var action, detail, key, object, surface, tenant, hash, prevHash: String
+        var atMicros: Int64
         var person, remote: String?
         var seq: Int
+
+        enum CodingKeys: String, CodingKey {
+            case action, detail, key, object, surface, tenant, hash, person, remote, seq
+            case prevHash = "prev_hash"
+            case atMicros = "at_us"
+        }
     }
 
     package static func entry(_ line: some StringProtocol) throws -> AuditEntry {
@@ -247,8 +253,8 @@ package enum AuditLine {
         return AuditEntry(
             tenantID: value.tenant, keyID: value.key, personID: value.person, surface: surface, action: value.action,
             object: value.object, detail: value.detail, remote: value.remote,
-            at: Date(timeIntervalSince1970: Double(value.at_us) / 1_000_000), seq: value.seq,
-            prevHash: value.prev_hash, hash: value.hash)
+            at: Date(timeIntervalSince1970: Double(value.atMicros) / 1_000_000), seq: value.seq,
+            prevHash: value.prevHash, hash: value.hash)
     }
 }
 

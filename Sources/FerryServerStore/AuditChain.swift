@@ -20,17 +20,19 @@ public enum AuditChain {
     public static func canonical(_ entry: AuditEntry) -> String {
         struct Fields: Encodable {
             var action, detail, key, object, surface, tenant: String
-            var at_us: Int64
+            var atMicros: Int64
             var person, remote: String?
             var seq: Int
 
+            enum Keys: String, CodingKey {
+                case action, detail, key, object, person, remote, seq, surface, tenant
+                case atMicros = "at_us"
+            }
+
             func encode(to encoder: any Encoder) throws {
-                enum Keys: String, CodingKey {
-                    case action, at_us, detail, key, object, person, remote, seq, surface, tenant
-                }
                 var container = encoder.container(keyedBy: Keys.self)
                 try container.encode(action, forKey: .action)
-                try container.encode(at_us, forKey: .at_us)
+                try container.encode(atMicros, forKey: .atMicros)
                 try container.encode(detail, forKey: .detail)
                 try container.encode(key, forKey: .key)
                 try container.encode(object, forKey: .object)
@@ -44,7 +46,7 @@ public enum AuditChain {
         }
         let fields = Fields(
             action: entry.action, detail: entry.detail, key: entry.keyID, object: entry.object,
-            surface: entry.surface.rawValue, tenant: entry.tenantID, at_us: micros(entry.at), person: entry.personID,
+            surface: entry.surface.rawValue, tenant: entry.tenantID, atMicros: micros(entry.at), person: entry.personID,
             remote: entry.remote, seq: entry.seq)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
