@@ -6,8 +6,8 @@ public enum AccountKind: String, Codable, Sendable, CaseIterable {
     case person, service
 }
 
-/// Someone a tenant's keys and sessions belong to: a person or a service account. Deactivating one ends its keys and
-/// sessions at once; its role caps what any of its keys may do.
+/// Someone a tenant's keys and sessions belong to: a person or a service account. Deactivating one revokes its keys
+/// and ends its sessions at once (reactivating gives none back); its role caps what any of its keys may do.
 public struct Person: Codable, Sendable, Hashable {
     public var id: String
     public var tenantID: String

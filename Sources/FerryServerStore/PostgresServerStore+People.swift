@@ -70,9 +70,15 @@ extension PostgresServerStore {
                         deactivated_at = \(next.deactivatedAt?.timeIntervalSince1970)
                     WHERE id = \(id)
                     """, logger: logger)
-                if !next.active {
-                    // Its sessions end now (its keys stop at the next request: authentication joins the owner).
+                if current.active && !next.active {
+                    // Its keys and sessions end now, for good: reactivating someone gives back no key that was out
+                    // while they were gone (authentication also refuses an inactive owner's keys).
                     try await connection.query("DELETE FROM sessions WHERE person_id = \(id)", logger: logger)
+                    try await connection.query(
+                        """
+                        UPDATE api_keys SET revoked_at = \(now.timeIntervalSince1970)
+                        WHERE owner_id = \(id) AND revoked_at IS NULL
+                        """, logger: logger)
                 }
                 return next
             }

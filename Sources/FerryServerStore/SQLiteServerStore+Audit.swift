@@ -127,7 +127,7 @@ extension SQLiteServerStore {
             tenantID: row["tenant_id"], keyID: row["key_id"], personID: row["person_id"],
             surface: Surface(rawValue: row["surface"]) ?? .api, action: row["action"], object: row["object"],
             detail: row["detail"], remote: row["remote"], at: Date(timeIntervalSince1970: row["at"]),
-            seq: row["seq"], prevHash: row["prev_hash"] ?? "", hash: row["hash"] ?? "")
+            seq: row["seq"] ?? 0, prevHash: row["prev_hash"] ?? "", hash: row["hash"] ?? "")
     }
 
     /// Seals the entries written before the chain existed, in the order they were written, each tenant's after its

@@ -95,9 +95,13 @@ extension SQLiteServerStore {
                     next.name, next.email, next.externalID, next.role.rawValue, next.active,
                     next.deactivatedAt?.timeIntervalSince1970, id,
                 ])
-            if !next.active {
-                // Its sessions end now (its keys stop at the next request: authentication joins the owner).
+            if current.active && !next.active {
+                // Its keys and sessions end now, for good: reactivating someone gives back no key that was out
+                // while they were gone (authentication also refuses an inactive owner's keys).
                 try db.execute(sql: "DELETE FROM sessions WHERE person_id = ?", arguments: [id])
+                try db.execute(
+                    sql: "UPDATE api_keys SET revoked_at = ? WHERE owner_id = ? AND revoked_at IS NULL",
+                    arguments: [now.timeIntervalSince1970, id])
             }
             return next
         }
