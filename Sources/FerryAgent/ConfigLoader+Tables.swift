@@ -70,6 +70,12 @@ extension ConfigLoader {
             config.projectRoots = roots.map { ($0 as NSString).expandingTildeInPath }
         }
         if let hosts = try server.stringArray("allow_hosts") { config.allowHosts = hosts }
+        if let days = try server.integer("audit_retention_days") {
+            guard (1...36_500).contains(days) else {
+                throw FerryError(.config, "\(file): [server] audit_retention_days must be from 1 to 36500 (days)")
+            }
+            config.auditRetentionDays = days
+        }
     }
 
     /// `[mcp.servers.NAME]`: both scopes may name servers; each runs in the run's sandbox, like the project's tests.

@@ -69,6 +69,9 @@ public struct FerryConfig: Sendable {
     /// `[server] allow_hosts`: names and address blocks a team server may reach for tenants although they are not
     /// public (an internal git host, a webhook receiver on the private network).
     public var allowHosts: [String] = []
+    /// `[server] audit_retention_days`: how long a team server keeps audit entries (nil: for ever). Older entries
+    /// are removed once a day; the chain keeps the last removed entry's place and hash as its start.
+    public var auditRetentionDays: Int?
     /// Where the store and run folders live.
     public var dataDirectory: String
     /// Which files were read, for messages and `ferry config`.

@@ -29,6 +29,47 @@ struct ShutdownService: Service, CustomStringConvertible {
     }
 }
 
+/// Removes audit entries older than the retention, once at start and then daily, and records that it did in each
+/// tenant's chain (surface `system`), so a gap in an export is explained by the chain itself.
+struct AuditRetention: Sendable {
+    let store: any ServerStore
+    let days: Int
+    var logger = Logger(label: "ferry.audit")
+
+    func run() async {
+        while !Task.isCancelled {
+            await pruneOnce(now: Date())
+            try? await Task.sleep(for: .seconds(86_400))
+        }
+    }
+
+    @discardableResult
+    func pruneOnce(now: Date) async -> Int {
+        let cutoff = now.addingTimeInterval(-Double(days) * 86_400)
+        do {
+            let before = try await store.auditedTenants()
+            var starts: [String: Int] = [:]
+            for tenant in before { starts[tenant] = try await store.auditHead(tenantID: tenant).startSeq }
+            let removed = try await store.pruneAudit(before: cutoff)
+            guard removed > 0 else { return 0 }
+            for tenant in before {
+                let head = try await store.auditHead(tenantID: tenant)
+                guard head.startSeq != starts[tenant] else { continue }
+                try await store.audit(
+                    AuditEntry(
+                        tenantID: tenant, keyID: "system", surface: .system, action: "audit.prune", object: tenant,
+                        detail: "entries through \(head.startSeq) removed (older than \(days) days)", remote: nil,
+                        at: now))
+            }
+            logger.info("audit entries removed", metadata: ["removed": "\(removed)", "days": "\(days)"])
+            return removed
+        } catch {
+            logger.error("audit retention failed", metadata: ["error": "\(error)"])
+            return 0
+        }
+    }
+}
+
 extension TeamServer {
     /// What a server process runs besides its API: its workers, the listener that wakes them when another process
     /// queues a task, and the webhook dispatcher (the outbox is shared; claims keep each send single). `ferry serve`
@@ -47,6 +88,10 @@ extension TeamServer {
                     successTerminationBehavior: .ignore))
         }
         var loops = [LoopService(description: "webhooks") { await dispatcher.run() }]
+        if let days = auditRetentionDays {
+            let retention = AuditRetention(store: store, days: days)
+            loops.append(LoopService(description: "audit retention") { await retention.run() })
+        }
         if !workers.isEmpty {
             loops.append(LoopService(description: "work signal") { await store.listenForWork() })
         }

@@ -24,6 +24,8 @@ public struct TeamServer: Sendable {
     /// What the operator's scraper sends for `/metrics`.
     public let metricsToken: String
     public var metricsTokenPath: String { dataDirectory + "/metrics.token" }
+    /// How long audit entries are kept (`[server] audit_retention_days`); nil keeps them for ever.
+    public var auditRetentionDays: Int?
 
     /// The embedded server on SQLite.
     public init(dataDirectory: String, policy: ServerPolicy? = nil) throws {

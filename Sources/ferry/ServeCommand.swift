@@ -86,10 +86,17 @@ struct ServeCommand: AsyncParsableCommand {
         let policy = ServerPolicy.server(
             projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data,
             environment: environment)
+        let retention = config.auditRetentionDays
         if let database {
-            return try await TeamServer.withPostgres(url: database, dataDirectory: data, policy: policy, body)
+            return try await TeamServer.withPostgres(url: database, dataDirectory: data, policy: policy) { server in
+                var server = server
+                server.auditRetentionDays = retention
+                return try await body(server)
+            }
         }
-        return try await body(try TeamServer(dataDirectory: data, policy: policy))
+        var server = try TeamServer(dataDirectory: data, policy: policy)
+        server.auditRetentionDays = retention
+        return try await body(server)
     }
 
     static func workers(

@@ -124,6 +124,13 @@ import Testing
         expectConfigError(["[server] is the team server operator's"]) {
             _ = try load(repo: "[server]\nproject_roots = [\"/\"]\n")
         }
+        expectConfigError(["[server] is the team server operator's"]) {
+            _ = try load(repo: "[server]\naudit_retention_days = 1\n")
+        }
+        expectConfigError(["audit_retention_days must be from 1 to 36500"]) {
+            _ = try load(user: "[server]\naudit_retention_days = 0\n")
+        }
+        #expect(try load(user: "[server]\naudit_retention_days = 400\n").auditRetentionDays == 400)
     }
 
     /// A team server's task: the server's config, then the repository's at the task's base (only tightening), then
