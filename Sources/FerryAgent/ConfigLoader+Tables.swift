@@ -76,6 +76,46 @@ extension ConfigLoader {
             }
             config.auditRetentionDays = days
         }
+        if var providers = try server.table("oidc") {
+            for tenant in providers.table.keys.sorted() {
+                guard var table = try providers.table(tenant) else { continue }
+                config.oidc[tenant] = try Self.oidc(&table, file: file, tenant: tenant)
+                try table.finish()
+            }
+        }
+    }
+
+    /// `[server.oidc.TENANT]`: one tenant's identity provider.
+    static func oidc(_ table: inout TableReader, file: String, tenant: String) throws -> OIDCSettings {
+        let where_ = "\(file): [server.oidc.\(tenant)]"
+        guard let issuer = try table.string("issuer"), let url = URL(string: issuer), let scheme = url.scheme,
+            url.host != nil
+        else { throw FerryError(.config, "\(where_) needs issuer = \"https://…\" (the provider's issuer URL)") }
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")
+        guard scheme == "https" || (scheme == "http" && loopback) else {
+            throw FerryError(.config, "\(where_): the issuer must be https (plain http only on this machine's loopback)")
+        }
+        guard let clientID = try table.string("client_id"), !clientID.isEmpty else {
+            throw FerryError(.config, "\(where_) needs client_id = \"…\" (the client registered at the provider)")
+        }
+        var settings = OIDCSettings(issuer: issuer, clientID: clientID, clientSecret: try table.string("client_secret"))
+        settings.clientSecretEnv = try table.string("client_secret_env")
+        if let scopes = try table.stringArray("scopes") {
+            guard scopes.contains("openid") else { throw FerryError(.config, "\(where_): scopes must include openid") }
+            settings.scopes = scopes
+        }
+        if let claim = try table.string("groups_claim") { settings.groupsClaim = claim }
+        settings.adminGroups = try table.stringArray("admin_groups") ?? []
+        settings.memberGroups = try table.stringArray("member_groups") ?? []
+        settings.viewerGroups = try table.stringArray("viewer_groups") ?? []
+        if let role = try table.string("default_role") {
+            guard ["admin", "member", "viewer"].contains(role) else {
+                throw FerryError(.config, "\(where_): default_role must be admin, member or viewer")
+            }
+            settings.defaultRole = role
+        }
+        settings.redirectURI = try table.string("redirect_uri")
+        return settings
     }
 
     /// `[mcp.servers.NAME]`: both scopes may name servers; each runs in the run's sandbox, like the project's tests.

@@ -72,6 +72,8 @@ public struct FerryConfig: Sendable {
     /// `[server] audit_retention_days`: how long a team server keeps audit entries (nil: for ever). Older entries
     /// are removed once a day; the chain keeps the last removed entry's place and hash as its start.
     public var auditRetentionDays: Int?
+    /// `[server.oidc.TENANT]`: sign-in to a tenant's dashboard through the company's identity provider.
+    public var oidc: [String: OIDCSettings] = [:]
     /// Where the store and run folders live.
     public var dataDirectory: String
     /// Which files were read, for messages and `ferry config`.
@@ -153,5 +155,35 @@ public struct FerryConfig: Sendable {
                     + "\(userConfigPath()) to the variable that holds it")
         }
         return key
+    }
+}
+
+/// One tenant's identity provider (`[server.oidc.TENANT]` in the operator's config): OpenID Connect's authorization
+/// code flow with PKCE. Groups in the id token (or userinfo) map to the tenant's roles at each sign-in.
+public struct OIDCSettings: Sendable, Hashable {
+    /// The provider's issuer; its discovery document is at `issuer/.well-known/openid-configuration`.
+    public var issuer: String
+    public var clientID: String
+    /// The client's secret (`client_secret` in the operator's file), or the environment variable that holds it
+    /// (`client_secret_env`, read when the server starts); neither for a public client, which PKCE alone protects.
+    public var clientSecret: String?
+    public var clientSecretEnv: String?
+    public var scopes: [String] = ["openid", "email", "profile"]
+    /// The claim that lists a person's groups.
+    public var groupsClaim = "groups"
+    /// Which groups make an admin, a member, a viewer; the highest role a person's groups give wins.
+    public var adminGroups: [String] = []
+    public var memberGroups: [String] = []
+    public var viewerGroups: [String] = []
+    /// The role of someone in none of those groups; nil refuses them.
+    public var defaultRole: String?
+    /// Where the provider sends the browser back (`…/login/callback`); nil: this server's own address as the
+    /// browser reached it.
+    public var redirectURI: String?
+
+    public init(issuer: String, clientID: String, clientSecret: String? = nil) {
+        self.issuer = issuer
+        self.clientID = clientID
+        self.clientSecret = clientSecret
     }
 }

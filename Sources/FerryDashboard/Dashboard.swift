@@ -17,13 +17,17 @@ public struct Dashboard: ServerPages {
     let runStore: any RunStore
     let policy: ServerPolicy
     let secrets: SecretBox?
+    /// Each tenant's identity provider (by tenant name), for "Sign in with your company account".
+    let providers: [String: OIDCProvider]
     let library: MustacheLibrary
     static let cookie = "ferry_session"
     static let sessionSeconds = 12 * 3600.0
 
     public init(
-        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(), secrets: SecretBox? = nil
+        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(), secrets: SecretBox? = nil,
+        providers: [OIDCProvider] = []
     ) async throws {
+        self.providers = Dictionary(providers.map { ($0.tenant, $0) }) { first, _ in first }
         self.store = store
         self.runStore = runStore
         self.policy = policy
@@ -51,6 +55,7 @@ public struct Dashboard: ServerPages {
             try await handle { try await logout(request, remote: context.remote) }
         }
         router.get("/static/:file") { _, context in staticFile(context.parameters.get("file") ?? "") }
+        addSignInRoutes(to: router)
         addTaskRoutes(to: router)
         addOtherRoutes(to: router)
     }
@@ -90,8 +95,13 @@ public struct Dashboard: ServerPages {
         async throws -> Response
     {
         let next = next ?? request.uri.queryParameters.get("next").map { String($0) } ?? "/tasks"
+        let sso = providers.keys.sorted().map { tenant in
+            ["tenant": tenant, "url": "/login/sso/\(Self.percentEncode(tenant))?next=\(Self.percentEncode(next))"]
+        }
         return html(
-            "login", ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true], status: status)
+            "login",
+            ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true, "sso": sso, "hasSSO": !sso.isEmpty],
+            status: status)
     }
 
     func login(_ request: Request, remote: String?) async throws -> Response {

@@ -4,6 +4,11 @@ import Foundation
 public protocol DashboardStore: Sendable {
     /// A session for a key: its token (for the cookie; only its hash is kept) and its CSRF token.
     func createSession(keyID: String, now: Date, lifetime: Double) async throws -> (token: String, csrf: String)
+    /// A session for a person signed in through the identity provider (no key): it acts with the person's role
+    /// and ends when the person is deactivated.
+    func createSession(personID: String, tenantID: String, now: Date, lifetime: Double) async throws -> (
+        token: String, csrf: String
+    )
     /// The session's key (still unrevoked) and CSRF token; nil when unknown, expired or its key was revoked.
     func session(_ token: String, now: Date) async throws -> (principal: Principal, csrf: String)?
     func deleteSession(_ token: String) async throws

@@ -19,10 +19,27 @@ extension PostgresServerStore {
         return (token, csrf)
     }
 
+    public func createSession(personID: String, tenantID: String, now: Date, lifetime: Double) async throws -> (
+        token: String, csrf: String
+    ) {
+        let token = ServerIDs.secret("fs_")
+        let csrf = ServerIDs.secret("")
+        let at = now.timeIntervalSince1970
+        try await client.query("DELETE FROM sessions WHERE expires_at < \(at)")
+        for try await _ in try await client.query(
+            """
+            INSERT INTO sessions (hash, tenant_id, person_id, key_id, csrf, created_at, expires_at)
+            SELECT \(ServerIDs.hash(token)), tenant_id, id, NULL, \(csrf), \(at), \(at + lifetime) FROM people
+            WHERE id = \(personID) AND tenant_id = \(tenantID) AND active RETURNING hash
+            """
+        ) { return (token, csrf) }
+        throw FerryError(.usage, "no active person \(personID) in the tenant")
+    }
+
     public func session(_ token: String, now: Date) async throws -> (principal: Principal, csrf: String)? {
         for try await row in try await client.query(
             """
-            SELECT s.tenant_id, s.key_id AS id, s.csrf, k.role, k.revoked_at, k.expires_at, p.id AS person,
+            SELECT s.tenant_id, s.key_id AS id, s.hash AS session, s.csrf, k.role, k.revoked_at, k.expires_at, p.id AS person,
                 p.role AS person_role, p.active
             FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN api_keys k ON k.id = s.key_id
             WHERE s.hash = \(ServerIDs.hash(token)) AND s.expires_at > \(now.timeIntervalSince1970)

@@ -134,7 +134,8 @@ public final class PostgresServerStore: ServerStore {
         else { return nil }
         return Principal(
             tenantID: try r["tenant_id"].decode(String.self), role: effective,
-            keyID: try r["id"].decode(String?.self) ?? "session", personID: try r["person"].decode(String.self))
+            keyID: try r["id"].decode(String?.self) ?? "ses_" + (try r["session"].decode(String.self)).prefix(12),
+            personID: try r["person"].decode(String.self))
     }
 
     // MARK: - Projects

@@ -22,13 +22,34 @@ extension SQLiteServerStore {
         return (token, csrf)
     }
 
+    public func createSession(personID: String, tenantID: String, now: Date, lifetime: Double) async throws -> (
+        token: String, csrf: String
+    ) {
+        let token = ServerIDs.secret("fs_")
+        let csrf = ServerIDs.secret("")
+        try await write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ?", arguments: [now.timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    INSERT INTO sessions (hash, tenant_id, person_id, key_id, csrf, created_at, expires_at)
+                    SELECT ?, tenant_id, id, NULL, ?, ?, ? FROM people WHERE id = ? AND tenant_id = ? AND active
+                    """,
+                arguments: [
+                    ServerIDs.hash(token), csrf, now.timeIntervalSince1970, now.timeIntervalSince1970 + lifetime,
+                    personID, tenantID,
+                ])
+            guard db.changesCount == 1 else { throw FerryError(.usage, "no active person \(personID) in the tenant") }
+        }
+        return (token, csrf)
+    }
+
     public func session(_ token: String, now: Date) async throws -> (principal: Principal, csrf: String)? {
         try await read { db in
             guard
                 let row = try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT s.tenant_id, s.key_id, s.csrf, k.role, k.revoked_at, k.expires_at, p.id AS person,
+                        SELECT s.tenant_id, s.key_id, s.hash, s.csrf, k.role, k.revoked_at, k.expires_at, p.id AS person,
                             p.role AS person_role, p.active
                         FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN api_keys k ON k.id = s.key_id
                         WHERE s.hash = ? AND s.expires_at > ?
@@ -36,9 +57,10 @@ extension SQLiteServerStore {
                     arguments: [ServerIDs.hash(token), now.timeIntervalSince1970])
             else { return nil }
             let key: String? = row["key_id"]
+            let hash: String = row["hash"]
             guard
                 let principal = Self.principal(
-                    row, key: key ?? "session", keyRole: row["role"], revokedAt: row["revoked_at"],
+                    row, key: key ?? "ses_" + hash.prefix(12), keyRole: row["role"], revokedAt: row["revoked_at"],
                     expiresAt: row["expires_at"], now: now)
             else { return nil }
             return (principal, row["csrf"])

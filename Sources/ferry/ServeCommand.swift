@@ -54,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
             models: models)
         let logger = Logger(label: "ferry.serve")
         let dashboard = try await Dashboard(
-            store: server.store, runStore: server.runStore, policy: server.policy, secrets: server.secrets)
+            store: server.store, runStore: server.runStore, policy: server.policy, secrets: server.secrets,
+            providers: try Self.identityProviders(config, environment: environment))
         // The model clients close, and the embedded model's server (if a task started one) stops, as the last of the
         // server's services.
         try await server.run(
@@ -67,6 +68,22 @@ struct ServeCommand: AsyncParsableCommand {
                 "ferry serve: listening on http://\(host):\(bound) with \(workers) worker(s); data in \(server.dataDirectory)"
             )
             fflush(nil)
+        }
+    }
+
+    /// Each tenant's identity provider from `[server.oidc.TENANT]`, its client secret read from the environment
+    /// when the config names a variable.
+    static func identityProviders(_ config: FerryConfig, environment: [String: String]) throws -> [OIDCProvider] {
+        try config.oidc.keys.sorted().map { tenant in
+            var settings = config.oidc[tenant]!
+            if let name = settings.clientSecretEnv {
+                guard let value = environment[name], !value.isEmpty else {
+                    throw FerryError(
+                        .config, "[server.oidc.\(tenant)] client_secret_env names $\(name), which is not set")
+                }
+                settings.clientSecret = value
+            }
+            return OIDCProvider(tenant: tenant, settings: settings)
         }
     }
 
