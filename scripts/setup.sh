@@ -68,6 +68,16 @@ if [ -n "$clients" ]; then
     fi
 fi
 if [ -n "$clients" ]; then
+    # A real OpenID Connect provider for the sign-in tests (SignInTests): pyop, served by Flask, pinned.
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/oidc-venv"
+    pinned="from importlib.metadata import version as v; assert (v('pyop'), v('flask')) == ('3.5.0', '3.1.3')"
+    if ! "$venv/bin/python" -c "$pinned" >/dev/null 2>&1; then
+        echo "setup: installing pyop and flask into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "pyop==3.5.0" "flask==3.1.3"
+    fi
+fi
+if [ -n "$clients" ]; then
     venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/assist-venv"
     pinned="from importlib.metadata import version as v; assert (v('mcp'), v('openai')) == ('2.3.0', '3.51.0')"
     if ! "$venv/bin/python" -c "$pinned" >/dev/null 2>&1; then

@@ -115,6 +115,13 @@ extension ConfigLoader {
             settings.defaultRole = role
         }
         settings.redirectURI = try table.string("redirect_uri")
+        if let file = try table.string("ca_file") {
+            let path = (file as NSString).expandingTildeInPath
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw FerryError(.config, "\(where_): ca_file \(file) cannot be read")
+            }
+            settings.caFile = path
+        }
         return settings
     }
 

@@ -180,6 +180,8 @@ public struct OIDCSettings: Sendable, Hashable {
     /// Where the provider sends the browser back (`…/login/callback`); nil: this server's own address as the
     /// browser reached it.
     public var redirectURI: String?
+    /// A PEM file of the certificate authorities to trust for the provider (a company's own CA); nil: the system's.
+    public var caFile: String?
 
     public init(issuer: String, clientID: String, clientSecret: String? = nil) {
         self.issuer = issuer

@@ -7,6 +7,8 @@ import Foundation
 import JWTKit
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import Synchronization
 
 /// Why a sign-in through the identity provider was refused, in words a person can act on.
 public struct SignInRefusal: Error, CustomStringConvertible, Sendable, Equatable {
@@ -130,10 +132,30 @@ public actor OIDCProvider {
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
-    public init(tenant: String, settings: OIDCSettings, http: HTTPClient = .shared) {
+    public init(tenant: String, settings: OIDCSettings) throws {
         self.tenant = tenant
         self.settings = settings
-        self.http = http
+        http = try Self.client(trusting: settings.caFile)
+    }
+
+    /// One client per set of trusted authorities, for the process's life (providers are made at start).
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func client(trusting caFile: String?) throws -> HTTPClient {
+        guard let caFile else { return .shared }
+        return try clients.withLock { clients in
+            if let client = clients[caFile] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            } catch {
+                throw FerryError(.config, "the identity provider's ca_file \(caFile) holds no PEM certificate: \(error)")
+            }
+            let client = HTTPClient(
+                eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+            clients[caFile] = client
+            return client
+        }
     }
 
     var issuer: String { settings.issuer.hasSuffix("/") ? String(settings.issuer.dropLast()) : settings.issuer }
@@ -211,20 +233,19 @@ public actor OIDCProvider {
         return try await verify(idToken, nonce: nonce, now: now)
     }
 
-    /// Checks an id token: its signature with the provider's published keys (fetched again, at most every ten
-    /// seconds, when the token names a key not held), then its claims.
+    /// Checks an id token: its signature with the provider's published keys (fetched again when the token names a
+    /// key not held), then its claims.
     public func verify(_ idToken: String, nonce: String, now: Date) async throws -> SignedInIdentity {
         let payload: Payload
         do {
             if keysFetched == nil { try await fetchKeys() }
             payload = try await keys.verify(idToken, as: Payload.self)
         } catch let error as JWTError where error.errorType == .unknownKID || error.errorType == .missingKIDHeader {
-            guard keysFetched.map({ now.timeIntervalSince($0) > 10 }) ?? true else {
-                throw SignInRefusal("the token is signed with a key the identity provider does not publish")
-            }
+            // A key not held: the provider may have rotated; its published keys are fetched again, once. (Tokens
+            // reach here only from the provider's own token endpoint, so this cannot be driven from outside.)
             try await fetchKeys()
             do { payload = try await keys.verify(idToken, as: Payload.self) } catch {
-                throw SignInRefusal("the token's signature does not check out (\(error))")
+                throw SignInRefusal("the token is signed with a key the identity provider does not publish")
             }
         } catch let refusal as SignInRefusal {
             throw refusal

@@ -83,7 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 settings.clientSecret = value
             }
-            return OIDCProvider(tenant: tenant, settings: settings)
+            return try OIDCProvider(tenant: tenant, settings: settings)
         }
     }
 
