@@ -93,7 +93,8 @@ extension ConfigLoader {
         else { throw FerryError(.config, "\(where_) needs issuer = \"https://…\" (the provider's issuer URL)") }
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")
         guard scheme == "https" || (scheme == "http" && loopback) else {
-            throw FerryError(.config, "\(where_): the issuer must be https (plain http only on this machine's loopback)")
+            throw FerryError(
+                .config, "\(where_): the issuer must be https (plain http only on this machine's loopback)")
         }
         guard let clientID = try table.string("client_id"), !clientID.isEmpty else {
             throw FerryError(.config, "\(where_) needs client_id = \"…\" (the client registered at the provider)")

@@ -53,7 +53,8 @@ extension Dashboard {
             throw page(.badGateway, "The identity provider cannot be reached: \(refusal.description).")
         }
         var response = Self.redirect(url)
-        response.headers[.setCookie] = Self.ssoCookie(Self.stateHash(state), request: request, maxAge: Int(Self.ssoSeconds))
+        response.headers[.setCookie] = Self.ssoCookie(
+            Self.stateHash(state), request: request, maxAge: Int(Self.ssoSeconds))
         return response
     }
 
@@ -61,7 +62,8 @@ extension Dashboard {
         let query = request.uri.queryParameters
         if let error = query.get("error") {
             let detail = query.get("error_description").map { ": \($0)" } ?? ""
-            return try await loginPage(request, error: "The identity provider said \(error)\(detail).", status: .unauthorized)
+            return try await loginPage(
+                request, error: "The identity provider said \(error)\(detail).", status: .unauthorized)
         }
         guard let state = query.get("state").map({ String($0) }), let code = query.get("code").map({ String($0) }),
             let cookie = Self.cookieValue(request, Self.ssoCookie),
@@ -106,7 +108,8 @@ extension Dashboard {
 
     static func ssoCookie(_ value: String, request: Request, maxAge: Int) -> String {
         let secure = origin(request).hasPrefix("https:")
-        return "\(ssoCookie)=\(value); Path=/login; HttpOnly; SameSite=Lax; Max-Age=\(maxAge)" + (secure ? "; Secure" : "")
+        return "\(ssoCookie)=\(value); Path=/login; HttpOnly; SameSite=Lax; Max-Age=\(maxAge)"
+            + (secure ? "; Secure" : "")
     }
 
     /// This server's address as the browser reached it (behind a proxy, the proxy's scheme).

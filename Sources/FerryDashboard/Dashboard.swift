@@ -24,7 +24,8 @@ public struct Dashboard: ServerPages {
     static let sessionSeconds = 12 * 3600.0
 
     public init(
-        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(), secrets: SecretBox? = nil,
+        store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(),
+        secrets: SecretBox? = nil,
         providers: [OIDCProvider] = []
     ) async throws {
         self.providers = Dictionary(providers.map { ($0.tenant, $0) }) { first, _ in first }
@@ -43,6 +44,8 @@ public struct Dashboard: ServerPages {
         var principal: Principal
         var csrf: String
         var token: String
+        /// The signed-in person's name (none for the built-in service account's keys).
+        var name: String?
     }
 
     public func addRoutes(to router: Router<ServerContext>) {
@@ -66,7 +69,11 @@ public struct Dashboard: ServerPages {
         guard let token = Self.cookieValue(request, Self.cookie),
             let (principal, csrf) = try await store.session(token, now: Date())
         else { return nil }
-        return Viewer(principal: principal, csrf: csrf, token: token)
+        var name: String?
+        if let id = principal.personID, id != Person.builtInID(tenantID: principal.tenantID) {
+            name = try await store.person(id, tenantID: principal.tenantID)?.name
+        }
+        return Viewer(principal: principal, csrf: csrf, token: token, name: name)
     }
 
     /// The signed-in viewer, or a redirect to `/login` that comes back here.
@@ -100,7 +107,10 @@ public struct Dashboard: ServerPages {
         }
         return html(
             "login",
-            ["title": "Sign in", "next": next, "error": error as Any, "signedOut": true, "sso": sso, "hasSSO": !sso.isEmpty],
+            [
+                "title": "Sign in", "next": next, "error": error as Any, "signedOut": true, "sso": sso,
+                "hasSSO": !sso.isEmpty,
+            ],
             status: status)
     }
 
@@ -164,6 +174,7 @@ public struct Dashboard: ServerPages {
         if let viewer {
             context["csrf"] = viewer.csrf
             context["role"] = viewer.principal.role.rawValue
+            context["who"] = viewer.name as Any
             context["isAdmin"] = viewer.principal.role == .admin
             context["canWrite"] = viewer.principal.role.canWrite
         }

@@ -52,9 +52,9 @@ public enum SignInRules {
     /// How far apart the provider's clock and ours may be.
     public static let skew: Double = 60
 
-    public static func check(_ claims: Claims, issuer: String, clientID: String, nonce: String, now: Date) throws(
-        SignInRefusal
-    ) {
+    public static func check(_ claims: Claims, issuer: String, clientID: String, nonce: String, now: Date)
+        throws(SignInRefusal)
+    {
         guard claims.issuer == issuer else {
             throw SignInRefusal("the token was issued by \(claims.issuer), not the configured \(issuer)")
         }
@@ -149,7 +149,8 @@ public actor OIDCProvider {
             do {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
             } catch {
-                throw FerryError(.config, "the identity provider's ca_file \(caFile) holds no PEM certificate: \(error)")
+                throw FerryError(
+                    .config, "the identity provider's ca_file \(caFile) holds no PEM certificate: \(error)")
             }
             let client = HTTPClient(
                 eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
@@ -166,7 +167,8 @@ public actor OIDCProvider {
         // The document must be the configured issuer's own (OpenID Connect Discovery 4.3).
         guard document.issuer == settings.issuer || document.issuer == issuer else {
             throw SignInRefusal(
-                "the identity provider's discovery document names the issuer \(document.issuer), not \(settings.issuer)")
+                "the identity provider's discovery document names the issuer \(document.issuer), not \(settings.issuer)"
+            )
         }
         discovered = document
         return document
@@ -227,7 +229,8 @@ public actor OIDCProvider {
         guard response.status == .ok,
             let reply = JSONValue.parse(String(buffer: body)), let idToken = reply["id_token"]?.stringValue
         else {
-            let reason = JSONValue.parse(String(buffer: body))?["error"]?.stringValue ?? "status \(response.status.code)"
+            let reason =
+                JSONValue.parse(String(buffer: body))?["error"]?.stringValue ?? "status \(response.status.code)"
             throw SignInRefusal("the identity provider refused the code (\(reason))")
         }
         return try await verify(idToken, nonce: nonce, now: now)
@@ -238,17 +241,24 @@ public actor OIDCProvider {
     public func verify(_ idToken: String, nonce: String, now: Date) async throws -> SignedInIdentity {
         let payload: Payload
         do {
-            if keysFetched == nil { try await fetchKeys() }
-            payload = try await keys.verify(idToken, as: Payload.self)
-        } catch let error as JWTError where error.errorType == .unknownKID || error.errorType == .missingKIDHeader {
-            // A key not held: the provider may have rotated; its published keys are fetched again, once. (Tokens
-            // reach here only from the provider's own token endpoint, so this cannot be driven from outside.)
-            try await fetchKeys()
-            do { payload = try await keys.verify(idToken, as: Payload.self) } catch {
-                throw SignInRefusal("the token is signed with a key the identity provider does not publish")
+            var fetched = false
+            if keysFetched == nil {
+                try await fetchKeys()
+                fetched = true
+            }
+            do {
+                payload = try await keys.verify(idToken, as: Payload.self)
+            } catch  where !fetched {
+                // Not verified with the keys held: the provider may have rotated its key. Its published keys are
+                // fetched again, once. (Tokens reach here only from the provider's own token endpoint, so this cannot
+                // be driven from outside.)
+                try await fetchKeys()
+                payload = try await keys.verify(idToken, as: Payload.self)
             }
         } catch let refusal as SignInRefusal {
             throw refusal
+        } catch let error as JWTError where error.errorType == .unknownKID {
+            throw SignInRefusal("the token is signed with a key the identity provider does not publish")
         } catch {
             throw SignInRefusal("the token's signature does not check out (\(error))")
         }

@@ -1,7 +1,7 @@
 """A real OpenID Connect provider for Ferry's sign-in tests: pyop (the protocol: discovery, authorization codes,
 PKCE, signed id tokens, client authentication) served by Flask on 127.0.0.1, with a sign-in form and a few test
 controls a real provider's admin would have: change a user's groups, rotate the signing key, and issue the next
-token for another client or already expired (to show Ferry refuses such tokens).
+token (only the next) for another client or already expired (to show Ferry refuses such tokens).
 
 Serves https with a certificate it makes for 127.0.0.1 (written to --tls-dir/cert.pem, which Ferry's config names as
 the provider's ca_file), as identity providers are https. Prints "listening PORT" once it serves. Users: ada (password "ada-pw"), grace ("grace-pw"), nobody ("nobody-pw").
@@ -128,7 +128,7 @@ def signed_id_token(client_id, sub, *rest, **named):
     """pyop's own signing; the test controls pick the audience and the lifetime of the next token."""
     with lock:
         audience, controls["audience"] = controls["audience"], None
-        provider.id_token_lifetime = controls["lifetime"]
+        provider.id_token_lifetime, controls["lifetime"] = controls["lifetime"], 3600
     return create_id_token(audience or client_id, sub, *rest, **named)
 
 

@@ -1,0 +1,311 @@
+import AsyncHTTPClient
+import FerryAgent
+import FerryCore
+import FerryDashboard
+import FerryTesting
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Testing
+
+@testable import FerryServer
+@testable import FerryServerStore
+
+/// A real OpenID Connect provider (pyop, Tests/oidc/provider.py, over https with its own certificate), started for
+/// the test, that the dashboard signs people in through.
+final class IdentityProvider: Sendable {
+    static let python =
+        (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
+        + "/ferry/oidc-venv/bin/python"
+    let process: Process
+    let port: Int
+    let caFile: String
+    /// Trusts the provider's certificate; follows no redirects (each hop is the test's to check).
+    let http: HTTPClient
+    var issuer: String { "https://127.0.0.1:\(port)" }
+
+    init(directory: String) throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.python),
+            "run scripts/setup.sh --test-clients (make test does)")
+        let script = CrashTests.packageRoot + "/Tests/oidc/provider.py"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python)
+        process.arguments = [script, "--tls-dir", directory + "/tls"]
+        let out = Pipe()
+        process.standardOutput = out
+        let log = directory + "/provider.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        var line = ""
+        while !line.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        line = String(line.prefix { $0 != "\n" })
+        guard line.hasPrefix("listening "), let port = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces))
+        else {
+            process.terminate()
+            throw FerryError(
+                .usage,
+                "the provider did not start (\(line)): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+        self.port = port
+        caFile = directory + "/tls/cert.pem"
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.redirectConfiguration = .disallow
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    func stop() async {
+        process.terminate()
+        try? await http.shutdown()
+    }
+
+    /// A test control of the provider's (groups, key rotation, the next token's audience or lifetime).
+    @discardableResult
+    func control(_ path: String, _ body: JSONValue) async throws -> String {
+        var request = HTTPClientRequest(url: issuer + "/_test/" + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body.jsonString))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        return String(buffer: try await response.body.collect(upTo: 1 << 16))
+    }
+
+    func settings() -> OIDCSettings {
+        var settings = OIDCSettings(issuer: issuer, clientID: "ferry", clientSecret: "ferry-secret")
+        settings.adminGroups = ["ferry-admins"]
+        settings.memberGroups = ["engineering"]
+        settings.caFile = caFile
+        return settings
+    }
+}
+
+@Suite struct SignInTests {
+    struct Hop {
+        var status: Int
+        var location: String?
+        var cookies: [String]
+        var body: String
+    }
+
+    static func send(
+        _ http: HTTPClient, _ method: HTTPMethod, _ url: String, cookie: String? = nil, form: String? = nil
+    ) async throws -> Hop {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        if let form {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: form))
+        }
+        let response = try await http.execute(request, timeout: .seconds(30))
+        return Hop(
+            status: Int(response.status.code), location: response.headers.first(name: "Location"),
+            cookies: response.headers["Set-Cookie"].map { String($0.split(separator: ";")[0]) },
+            body: String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    /// The browser's part of a sign-in, hop by hop: Ferry sends it to the provider, the person signs in there, the
+    /// provider sends it back to Ferry's callback. Returns Ferry's last answer. `keepCookie: false` drops the
+    /// cookie that ties the sign-in to this browser (what a login-CSRF attack looks like).
+    static func signIn(
+        _ idp: IdentityProvider, ferry: String, user: String, password: String, keepCookie: Bool = true,
+        state: ((String) -> String)? = nil
+    ) async throws -> Hop {
+        let start = try await send(idp.http, .GET, ferry + "/login/sso/default?next=/spend")
+        #expect(start.status == 303, "\(start.body)")
+        let authorize = try #require(start.location)
+        #expect(authorize.hasPrefix(idp.issuer + "/authorization?"))
+        #expect(authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="))
+        let sso = try #require(start.cookies.first { $0.hasPrefix("ferry_sso=") })
+        let form = try await send(idp.http, .GET, authorize)
+        #expect(form.status == 200, "\(form.body)")
+        let id = try #require(form.body.firstMatch(of: #/name="form" value="([0-9a-f]+)"/#)?.output.1)
+        let back = try await send(
+            idp.http, .POST, idp.issuer + "/authorization/login",
+            form: "form=\(id)&username=\(user)&password=\(password)")
+        #expect(back.status == 302, "\(back.body)")
+        var callback = try #require(back.location)
+        #expect(callback.hasPrefix(ferry + "/login/callback?"))
+        if let state, let original = callback.firstMatch(of: #/state=([^&]+)/#)?.output.1 {
+            callback = callback.replacingOccurrences(of: String(original), with: state(String(original)))
+        }
+        return try await send(idp.http, .GET, callback, cookie: keepCookie ? sso : nil)
+    }
+
+    static func session(_ hop: Hop) -> String? { hop.cookies.first { $0.hasPrefix("ferry_session=") && $0.count > 20 } }
+
+    @Test func peopleSignInThroughTheProviderWithTheRoleTheirGroupsGive() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-signin-\(UUID().uuidString.prefix(8))"
+        ).path
+        let idp = try IdentityProvider(directory: root)
+        do {
+            try await Self.run(idp, root: root)
+        } catch {
+            await idp.stop()
+            throw error
+        }
+        await idp.stop()
+    }
+
+    static func run(_ idp: IdentityProvider, root: String) async throws {
+        let server = try TeamServer(dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
+        _ = try await server.bootstrap()
+        let tenant = try #require(try await server.store.tenant(named: "default"))
+        let dashboard = try await Dashboard(
+            store: server.store, runStore: server.runStore, policy: server.policy, secrets: server.secrets,
+            providers: [try OIDCProvider(tenant: "default", settings: idp.settings())])
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.run(port: 0, workers: [], signals: [], pages: dashboard) { continuation.yield($0) }
+            }
+            defer { group.cancelAll() }
+            var iterator = ports.makeAsyncIterator()
+            let ferry = "http://127.0.0.1:\(try #require(await iterator.next()))"
+            try await idp.control("redirect", ["uri": .string(ferry + "/login/callback")])
+            let http = idp.http
+
+            // The sign-in page offers the provider.
+            let login = try await send(http, .GET, ferry + "/login")
+            #expect(login.body.contains("Sign in with your company account (default)"))
+
+            // Ada, in engineering, signs in: she is created as a member and lands where she was going.
+            let ada = try await signIn(idp, ferry: ferry, user: "ada", password: "ada-pw")
+            #expect(ada.status == 303 && ada.location == "/spend", "\(ada.body)")
+            let adaCookie = try #require(session(ada))
+            let spend = try await send(http, .GET, ferry + "/spend", cookie: adaCookie)
+            #expect(spend.status == 200 && spend.body.contains("Ada Lovelace") && spend.body.contains(">member<"))
+            let people = try await server.store.people(tenantID: tenant.id)
+            let person = try #require(people.first { $0.email == "ada@example.com" })
+            #expect(person.kind == .person && person.role == .member && person.externalID != nil)
+            #expect(try await send(http, .GET, ferry + "/admin", cookie: adaCookie).status == 403)
+
+            // Her groups change at the provider: at her next sign-in she is an admin.
+            try await idp.control("groups", ["user": "ada", "groups": ["engineering", "ferry-admins"]])
+            let again = try await signIn(idp, ferry: ferry, user: "ada", password: "ada-pw")
+            let adminCookie = try #require(session(again))
+            #expect(try await server.store.person(person.id, tenantID: tenant.id)?.role == .admin)
+            #expect(try await send(http, .GET, ferry + "/admin", cookie: adminCookie).status == 200)
+            #expect(try await server.store.people(tenantID: tenant.id).count == people.count, "the same person")
+
+            // Someone in no group that maps to a role is refused.
+            let nobody = try await signIn(idp, ferry: ferry, user: "nobody", password: "nobody-pw")
+            #expect(nobody.status == 403 && nobody.body.contains("in no group that may use Ferry"), "\(nobody.body)")
+            #expect(session(nobody) == nil)
+
+            // A token for another application is refused; so is an expired one.
+            try await idp.control("next", ["audience": "wiki"])
+            let foreign = try await signIn(idp, ferry: ferry, user: "grace", password: "grace-pw")
+            #expect(foreign.status == 403 && foreign.body.contains("for another application"), "\(foreign.body)")
+            try await idp.control("next", ["lifetime": -600])
+            let expired = try await signIn(idp, ferry: ferry, user: "grace", password: "grace-pw")
+            #expect(expired.status == 403 && expired.body.contains("expired"), "\(expired.body)")
+            #expect(
+                try await server.store.person(externalID: nil, email: "grace@example.com", tenantID: tenant.id) == nil)
+
+            // The provider rotates its signing key: the new key is fetched and the token accepted.
+            let kid = try await idp.control("rotate", [:])
+            #expect(kid.count == 16)
+            let grace = try await signIn(idp, ferry: ferry, user: "grace", password: "grace-pw")
+            #expect(
+                grace.status == 303 && session(grace) != nil,
+                "\(grace.body.firstMatch(of: #/Sign-in refused[^<]*/#)?.output ?? "")")
+            #expect(
+                try await server.store.person(externalID: nil, email: "grace@example.com", tenantID: tenant.id)?.role
+                    == .admin)
+
+            // A callback without the browser's cookie (login CSRF), or with a forged state, signs no one in.
+            let csrf = try await signIn(idp, ferry: ferry, user: "ada", password: "ada-pw", keepCookie: false)
+            #expect(csrf.status == 400 && session(csrf) == nil && csrf.body.contains("did not start in this browser"))
+            let forged = try await signIn(idp, ferry: ferry, user: "ada", password: "ada-pw") { _ in "forged" }
+            #expect(forged.status == 400 && session(forged) == nil)
+
+            // Deactivated: her session ends at once and she cannot sign in again.
+            _ = try await server.store.updatePerson(
+                person.id, tenantID: tenant.id, PersonChange(active: false), now: Date())
+            let after = try await send(http, .GET, ferry + "/spend", cookie: adminCookie)
+            #expect(after.status == 303 && after.location?.hasPrefix("/login") == true)
+            let refused = try await signIn(idp, ferry: ferry, user: "ada", password: "ada-pw")
+            #expect(refused.status == 403 && refused.body.contains("deactivated"), "\(refused.body)")
+
+            // Every sign-in is in the audit trail, through the sign-in surface, by the person.
+            let trail = try await server.store.auditLog(
+                tenantID: tenant.id, filter: AuditFilter(surface: .signin), limit: 100)
+            #expect(trail.filter { $0.action == "session.create" }.count == 3)
+            #expect(trail.contains { $0.action == "person.create" && $0.personID == person.id })
+            #expect(trail.contains { $0.action == "person.update" && $0.detail.contains("role admin") })
+            #expect(try await ServerAPI.checkChain(server.store, tenantID: tenant.id).report.intact)
+        }
+    }
+}
+
+/// The id token's rules and the group mapping, pure: each rule refuses alone.
+@Suite struct SignInRulesTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let good = SignInRules.Claims(
+        issuer: "https://idp.example.com", audience: ["ferry"], authorizedParty: nil,
+        expires: now.addingTimeInterval(300), issuedAt: now, nonce: "n1")
+
+    static func refusal(_ claims: SignInRules.Claims) -> String? {
+        do {
+            try SignInRules.check(claims, issuer: "https://idp.example.com", clientID: "ferry", nonce: "n1", now: now)
+            return nil
+        } catch { return error.description }
+    }
+
+    @Test func eachRuleRefusesAlone() {
+        #expect(Self.refusal(Self.good) == nil)
+        var claims = Self.good
+        claims.issuer = "https://evil.example.com"
+        #expect(Self.refusal(claims)?.contains("issued by https://evil.example.com") == true)
+        claims = Self.good
+        claims.audience = ["wiki"]
+        #expect(Self.refusal(claims)?.contains("another application") == true)
+        claims.audience = ["wiki", "ferry"]
+        #expect(Self.refusal(claims)?.contains("(azp)") == true, "several audiences need azp = ferry")
+        claims.authorizedParty = "ferry"
+        #expect(Self.refusal(claims) == nil)
+        claims = Self.good
+        claims.authorizedParty = "wiki"
+        #expect(Self.refusal(claims)?.contains("(azp)") == true)
+        claims = Self.good
+        claims.expires = Self.now.addingTimeInterval(-30)
+        #expect(Self.refusal(claims) == nil, "within the clock skew")
+        claims.expires = Self.now.addingTimeInterval(-61)
+        #expect(Self.refusal(claims)?.contains("expired") == true)
+        claims = Self.good
+        claims.issuedAt = Self.now.addingTimeInterval(120)
+        #expect(Self.refusal(claims)?.contains("in the future") == true)
+        claims = Self.good
+        claims.nonce = "n2"
+        #expect(Self.refusal(claims)?.contains("nonce") == true)
+        claims.nonce = nil
+        #expect(Self.refusal(claims)?.contains("nonce") == true)
+    }
+
+    @Test func theHighestRoleTheGroupsGiveWins() {
+        var settings = OIDCSettings(issuer: "https://idp.example.com", clientID: "ferry")
+        settings.adminGroups = ["ops"]
+        settings.memberGroups = ["eng"]
+        settings.viewerGroups = ["all"]
+        #expect(SignInRules.role(groups: ["all", "eng", "ops"], settings: settings) == .admin)
+        #expect(SignInRules.role(groups: ["all", "eng"], settings: settings) == .member)
+        #expect(SignInRules.role(groups: ["all"], settings: settings) == .viewer)
+        #expect(SignInRules.role(groups: ["sales"], settings: settings) == nil)
+        settings.defaultRole = "viewer"
+        #expect(SignInRules.role(groups: [], settings: settings) == .viewer)
+        let (verifier, challenge) = SignInRules.pkce()
+        #expect(verifier.count == 43 && challenge.count == 43)
+        #expect(verifier.allSatisfy { $0.isLetter || $0.isNumber || "-_".contains($0) })
+    }
+}
