@@ -87,22 +87,22 @@ extension ConfigLoader {
 
     /// `[server.oidc.TENANT]`: one tenant's identity provider.
     static func oidc(_ table: inout TableReader, file: String, tenant: String) throws -> OIDCSettings {
-        let where_ = "\(file): [server.oidc.\(tenant)]"
+        let place = "\(file): [server.oidc.\(tenant)]"
         guard let issuer = try table.string("issuer"), let url = URL(string: issuer), let scheme = url.scheme,
             url.host != nil
-        else { throw FerryError(.config, "\(where_) needs issuer = \"https://…\" (the provider's issuer URL)") }
+        else { throw FerryError(.config, "\(place) needs issuer = \"https://…\" (the provider's issuer URL)") }
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")
         guard scheme == "https" || (scheme == "http" && loopback) else {
             throw FerryError(
-                .config, "\(where_): the issuer must be https (plain http only on this machine's loopback)")
+                .config, "\(place): the issuer must be https (plain http only on this machine's loopback)")
         }
         guard let clientID = try table.string("client_id"), !clientID.isEmpty else {
-            throw FerryError(.config, "\(where_) needs client_id = \"…\" (the client registered at the provider)")
+            throw FerryError(.config, "\(place) needs client_id = \"…\" (the client registered at the provider)")
         }
         var settings = OIDCSettings(issuer: issuer, clientID: clientID, clientSecret: try table.string("client_secret"))
         settings.clientSecretEnv = try table.string("client_secret_env")
         if let scopes = try table.stringArray("scopes") {
-            guard scopes.contains("openid") else { throw FerryError(.config, "\(where_): scopes must include openid") }
+            guard scopes.contains("openid") else { throw FerryError(.config, "\(place): scopes must include openid") }
             settings.scopes = scopes
         }
         if let claim = try table.string("groups_claim") { settings.groupsClaim = claim }
@@ -111,7 +111,7 @@ extension ConfigLoader {
         settings.viewerGroups = try table.stringArray("viewer_groups") ?? []
         if let role = try table.string("default_role") {
             guard ["admin", "member", "viewer"].contains(role) else {
-                throw FerryError(.config, "\(where_): default_role must be admin, member or viewer")
+                throw FerryError(.config, "\(place): default_role must be admin, member or viewer")
             }
             settings.defaultRole = role
         }
@@ -119,7 +119,7 @@ extension ConfigLoader {
         if let file = try table.string("ca_file") {
             let path = (file as NSString).expandingTildeInPath
             guard FileManager.default.isReadableFile(atPath: path) else {
-                throw FerryError(.config, "\(where_): ca_file \(file) cannot be read")
+                throw FerryError(.config, "\(place): ca_file \(file) cannot be read")
             }
             settings.caFile = path
         }
