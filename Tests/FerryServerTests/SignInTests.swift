@@ -157,7 +157,40 @@ final class IdentityProvider: Sendable {
         await idp.stop()
     }
 
-    static func run(_ idp: IdentityProvider, root: String) async throws {
+    /// The same sign-in in a real Chromium (Tests/browser/sso.py): the button, the provider's form, back signed in.
+    @Test func aPersonSignsInThroughTheProviderInARealBrowser() async throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: DashboardBrowserTests.python)
+                && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"),
+            "run scripts/setup.sh --browser (make test does) to install Chromium, chromium-driver and selenium")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-sso-browser-\(UUID().uuidString.prefix(8))"
+        ).path
+        let idp = try IdentityProvider(directory: root)
+        do {
+            try await Self.serving(idp, root: root) { ferry, _, _ in
+                let (status, output) = try await ChildProcess.run(
+                    DashboardBrowserTests.python,
+                    [
+                        CrashTests.packageRoot + "/Tests/browser/sso.py", "--url", ferry, "--user", "grace",
+                        "--password", "grace-pw", "--name", "Grace Hopper",
+                    ])
+                #expect(
+                    status == 0 && output.contains("ok: signed in through the provider as Grace Hopper"), "\(output)")
+                #expect(output.contains("ok: signed out"), "\(output)")
+            }
+        } catch {
+            await idp.stop()
+            throw error
+        }
+        await idp.stop()
+    }
+
+    /// A server with the dashboard signing in through `idp` (for the tenant `default`), while `body` runs with its
+    /// address, the server and the tenant.
+    static func serving(
+        _ idp: IdentityProvider, root: String, _ body: @Sendable (String, TeamServer, Tenant) async throws -> Void
+    ) async throws {
         let server = try TeamServer(dataDirectory: root + "/server", policy: .tests(data: root + "/server"))
         _ = try await server.bootstrap()
         let tenant = try #require(try await server.store.tenant(named: "default"))
@@ -173,6 +206,12 @@ final class IdentityProvider: Sendable {
             var iterator = ports.makeAsyncIterator()
             let ferry = "http://127.0.0.1:\(try #require(await iterator.next()))"
             try await idp.control("redirect", ["uri": .string(ferry + "/login/callback")])
+            try await body(ferry, server, tenant)
+        }
+    }
+
+    static func run(_ idp: IdentityProvider, root: String) async throws {
+        try await serving(idp, root: root) { ferry, server, tenant in
             let http = idp.http
 
             // The sign-in page offers the provider.
