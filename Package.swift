@@ -164,6 +164,8 @@ let package = Package(
                 "FerryAgent", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
                 "FerryWorkspace", "FerryLocal", "FerryServer", "FerryDashboard", "FerryAssist",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
             ]

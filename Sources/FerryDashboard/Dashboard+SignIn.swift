@@ -112,12 +112,5 @@ extension Dashboard {
             + (secure ? "; Secure" : "")
     }
 
-    /// This server's address as the browser reached it (behind a proxy, the proxy's scheme).
-    static func origin(_ request: Request) -> String {
-        let https =
-            request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
-            || request.uri.scheme?.rawValue == "https"
-        let host = request.head.authority ?? "127.0.0.1"
-        return (https ? "https://" : "http://") + host
-    }
+    static func origin(_ request: Request) -> String { ServerAPI.origin(request) }
 }

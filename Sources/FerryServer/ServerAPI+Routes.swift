@@ -88,6 +88,10 @@ extension ServerAPI {
     static var methods: [(path: String, allowed: [HTTPRequest.Method])] {
         var paths = ["/healthz", "/readyz", "/metrics", "/openapi.yaml"]
         var allowed: [String: [HTTPRequest.Method]] = Dictionary(uniqueKeysWithValues: paths.map { ($0, [.get]) })
+        for path in ["/oauth/device/code", "/oauth/device/token"] {
+            paths.append(path)
+            allowed[path] = [.post]
+        }
         for route in routes {
             if allowed[route.path] == nil { paths.append(route.path) }
             allowed[route.path, default: []].append(route.method)

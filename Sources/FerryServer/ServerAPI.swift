@@ -95,6 +95,7 @@ public struct ServerAPI: Sendable {
                 try await route.handler(self, request, try context.call())
             }
         }
+        addDeviceRoutes(to: router)
         Self.refuseOtherMethods(on: router)
         return router
     }

@@ -167,6 +167,17 @@ extension PostgresServerStore {
                 "UPDATE audit SET person_id = (SELECT owner_id FROM api_keys WHERE api_keys.id = audit.key_id)",
             ]
         ),
+        (
+            10,
+            [
+                """
+                CREATE TABLE device_grants (device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE,
+                    client TEXT NOT NULL, state TEXT NOT NULL, tenant_id TEXT, person_id TEXT,
+                    created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+                    interval DOUBLE PRECISION NOT NULL, last_poll DOUBLE PRECISION)
+                """
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

@@ -136,6 +136,15 @@ extension SQLiteServerStore {
             try SQLiteServerStore.sealLegacyAudit(db)
             try db.execute(sql: "CREATE UNIQUE INDEX audit_chain ON audit (tenant_id, seq)")
         }
+        migrator.registerMigration("v10: device grants") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device_grants (
+                        device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE, client TEXT NOT NULL,
+                        state TEXT NOT NULL, tenant_id TEXT, person_id TEXT, created_at DOUBLE NOT NULL,
+                        expires_at DOUBLE NOT NULL, interval DOUBLE NOT NULL, last_poll DOUBLE);
+                    """)
+        }
         return migrator
     }
 }

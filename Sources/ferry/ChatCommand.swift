@@ -28,14 +28,18 @@ struct ChatCommand: AsyncParsableCommand {
     func run() async throws {
         // The server's arguments are checked before anything starts.
         var serverKey: String?
-        if server != nil {
+        if let server {
             guard project != nil else {
                 throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)")
             }
-            guard let key = ProcessInfo.processInfo.environment[serverKeyEnv], !key.isEmpty else {
+            let environment = ProcessInfo.processInfo.environment
+            guard
+                let key = environment[serverKeyEnv].flatMap({ $0.isEmpty ? nil : $0 })
+                    ?? Credentials.key(for: server, environment: environment)
+            else {
                 throw FerryError(
                     .usage,
-                    "--server needs an API key in $\(serverKeyEnv). Fix: export \(serverKeyEnv)=… (a member key of the server)"
+                    "--server needs an API key. Fix: ferry login --server \(server), or export \(serverKeyEnv)=… (a member key of the server)"
                 )
             }
             serverKey = key

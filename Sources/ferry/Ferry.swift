@@ -10,7 +10,8 @@ struct Ferry: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, AskCommand.self, LocateCommand.self, IndexCommand.self, RunsCommand.self, ShowCommand.self,
             ConfigCommand.self, DemoCommand.self, ModelCommand.self, EvalCommand.self, ServeCommand.self,
-            TenantsCommand.self, WorkerCommand.self, AuditCommand.self, McpCommand.self, ChatCommand.self,
+            TenantsCommand.self, WorkerCommand.self, AuditCommand.self, LoginCommand.self, McpCommand.self,
+            ChatCommand.self,
         ])
 
     /// Exit codes: 0 verified, 1 failed, 2 usage or config error, 3 unverified, 4 stopped by a limit.

@@ -206,7 +206,7 @@ import Testing
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
         let operations = try Self.operations()
-        #expect(operations.count == 37)
+        #expect(operations.count == 39)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-openapi-\(UUID().uuidString.prefix(8))"
         ).path

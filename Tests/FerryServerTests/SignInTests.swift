@@ -118,9 +118,12 @@ final class IdentityProvider: Sendable {
     /// cookie that ties the sign-in to this browser (what a login-CSRF attack looks like).
     static func signIn(
         _ idp: IdentityProvider, ferry: String, user: String, password: String, keepCookie: Bool = true,
-        state: ((String) -> String)? = nil
+        next: String = "/spend", state: ((String) -> String)? = nil
     ) async throws -> Hop {
-        let start = try await send(idp.http, .GET, ferry + "/login/sso/default?next=/spend")
+        let start = try await send(
+            idp.http, .GET,
+            ferry + "/login/sso/default?next="
+                + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         #expect(start.status == 303, "\(start.body)")
         let authorize = try #require(start.location)
         #expect(authorize.hasPrefix(idp.issuer + "/authorization?"))
@@ -346,5 +349,160 @@ final class IdentityProvider: Sendable {
         let (verifier, challenge) = SignInRules.pkce()
         #expect(verifier.count == 43 && challenge.count == 43)
         #expect(verifier.allSatisfy { $0.isLetter || $0.isNumber || "-_".contains($0) })
+    }
+}
+
+/// `ferry login` (the real binary) signs the command line in through the browser: the device authorization grant,
+/// with the person signing in at the identity provider and allowing the code on the dashboard.
+@Suite struct DeviceLoginTests {
+    @Test func ferryLoginGetsAPersonalKeyAllowedInTheBrowser() async throws {
+        let binary = CrashTests.packageRoot + "/.build/debug/ferry"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-device-\(UUID().uuidString.prefix(8))"
+        ).path
+        let idp = try IdentityProvider(directory: root)
+        do {
+            try await SignInTests.serving(idp, root: root) { ferry, server, tenant in
+                let environment = ["XDG_CONFIG_HOME": root + "/config", "XDG_DATA_HOME": root + "/data"]
+                // Allowed: the CLI gets Ada's key.
+                let (login, output) = try Self.launch(
+                    binary, ferry: ferry, name: "test-laptop", environment: environment)
+                let code = try await Self.code(output)
+                #expect(try await Self.decide(idp, ferry: ferry, code: code, decision: "approve").contains("Allowed."))
+                let (status, text) = try await Self.finish(login, output)
+                #expect(status == 0 && text.contains("Signed in to \(ferry) as Ada Lovelace (member)"), "\(text)")
+                let file = root + "/config/ferry/credentials.json"
+                let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+                #expect(mode == 0o600)
+                let saved = try #require(JSONValue.parse(try String(contentsOfFile: file, encoding: .utf8)))
+                let key = try #require(saved["servers"]?[ferry]?["key"]?.stringValue)
+                let me = try await ServerAPITests.Client(port: Int(ferry.split(separator: ":").last!)!)
+                    .send(.GET, "/v1/me", key: key)
+                #expect(me.json["person"]?["name"] == "Ada Lovelace" && me.json["role"] == "member", "\(me.body)")
+                let keys = try await server.store.keys(tenantID: tenant.id)
+                let issued = try #require(keys.first { $0.name == "ferry login" })
+                #expect(issued.expiresAt.map { $0.timeIntervalSinceNow > 89 * 86_400 } == true)
+                // Refused: the CLI says so and keeps no key.
+                let (again, againOutput) = try Self.launch(
+                    binary, ferry: ferry, name: "stolen", environment: environment)
+                let second = try await Self.code(againOutput)
+                #expect(try await Self.decide(idp, ferry: ferry, code: second, decision: "deny").contains("Refused."))
+                let (refusedStatus, refusedText) = try await Self.finish(again, againOutput)
+                #expect(refusedStatus == 2 && refusedText.contains("refused in the browser"), "\(refusedText)")
+                // A used code cannot be allowed again.
+                let reused = try await Self.decide(idp, ferry: ferry, code: code, decision: "approve")
+                #expect(reused.contains("No such code is waiting"))
+                let trail = try await server.store.auditLog(tenantID: tenant.id, limit: 100)
+                #expect(trail.contains { $0.action == "device.approve" && $0.detail == "test-laptop" })
+                #expect(trail.contains { $0.action == "device.deny" && $0.detail == "stolen" })
+                #expect(trail.contains { $0.action == "key.create" && $0.object == issued.id && $0.surface == .signin })
+            }
+        } catch {
+            await idp.stop()
+            throw error
+        }
+        await idp.stop()
+    }
+
+    static func launch(_ binary: String, ferry: String, name: String, environment: [String: String]) throws -> (
+        Process, String
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["login", "--server", ferry, "--name", name]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-login-\(UUID().uuidString.prefix(8)).log"
+        ).path
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        return (process, log)
+    }
+
+    /// The code `ferry login` prints.
+    static func code(_ log: String) async throws -> String {
+        for _ in 0..<100 {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let match = text.firstMatch(of: #/the code ([A-Z]{4}-[A-Z]{4})/#) { return String(match.output.1) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw FerryError(
+            .usage, "ferry login printed no code: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    static func finish(_ process: Process, _ log: String) async throws -> (Int32, String) {
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        if process.isRunning { process.terminate() }
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// The person's part in the browser: sign in through the provider, landing on the code's page, and decide.
+    static func decide(_ idp: IdentityProvider, ferry: String, code: String, decision: String) async throws -> String {
+        let signedIn = try await SignInTests.signIn(
+            idp, ferry: ferry, user: "ada", password: "ada-pw", next: "/device?code=\(code)")
+        #expect(signedIn.location == "/device?code=\(code)")
+        let cookie = try #require(SignInTests.session(signedIn))
+        let page = try await SignInTests.send(idp.http, .GET, ferry + "/device?code=\(code)", cookie: cookie)
+        let csrf = DashboardTests.csrf(page.body)
+        let decided = try await SignInTests.send(
+            idp.http, .POST, ferry + "/device", cookie: cookie, form: "csrf=\(csrf)&code=\(code)&decision=\(decision)")
+        return decided.body
+    }
+}
+
+/// The device grant's rules, pure, and each store keeping them.
+@Suite struct DeviceGrantTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func aGrantIsIssuedOnceAfterItsApprovalAndPollsTooSoonSlowDown() {
+        var grant = DeviceGrant(
+            deviceCodeHash: "h", userCode: "BCDF-GHJK", client: "cli", createdAt: Self.t0,
+            expiresAt: Self.t0.addingTimeInterval(600))
+        var (answer, stored) = DeviceGrantRules.poll(grant, now: Self.t0.addingTimeInterval(5))
+        #expect(answer == .pending)
+        (answer, stored) = DeviceGrantRules.poll(stored, now: Self.t0.addingTimeInterval(7))
+        #expect(answer == .slowDown && stored.interval == 10)
+        grant = try! #require(
+            DeviceGrantRules.decide(stored, approve: true, tenantID: "ten", personID: "per", now: Self.t0))
+        #expect(DeviceGrantRules.decide(grant, approve: false, tenantID: "ten", personID: "x", now: Self.t0) == nil)
+        (answer, stored) = DeviceGrantRules.poll(grant, now: Self.t0.addingTimeInterval(30))
+        #expect(answer == .issue(tenantID: "ten", personID: "per") && stored.state == .used)
+        #expect(DeviceGrantRules.poll(stored, now: Self.t0.addingTimeInterval(40)).answer == .expired, "once")
+        let late = DeviceGrant(
+            deviceCodeHash: "h2", userCode: "BCDF-GHJL", client: "cli", createdAt: Self.t0,
+            expiresAt: Self.t0.addingTimeInterval(600))
+        #expect(DeviceGrantRules.poll(late, now: Self.t0.addingTimeInterval(600)).answer == .expired)
+        #expect(
+            DeviceGrantRules.decide(
+                late, approve: true, tenantID: "t", personID: "p", now: Self.t0.addingTimeInterval(601)) == nil)
+        #expect(DeviceGrantRules.normalised("bcdf ghjk") == "BCDF-GHJK")
+        #expect(DeviceGrantRules.newUserCode().count == 9)
+    }
+
+    @Test(arguments: QueueTests.Kind.allCases)
+    func eachStoreKeepsTheRules(kind: QueueTests.Kind) async throws {
+        try await QueueTests.withFixture(kind) { f in
+            let now = Date()
+            let grant = DeviceGrant(
+                deviceCodeHash: "hash-\(kind)", userCode: "BCDF-GHJK", client: "laptop", createdAt: now,
+                expiresAt: now.addingTimeInterval(600))
+            try await f.store.createDeviceGrant(grant)
+            #expect(try await f.store.deviceGrant(userCode: "BCDF-GHJK")?.client == "laptop")
+            #expect(try await f.store.pollDeviceGrant(deviceCodeHash: "hash-\(kind)", now: now) == .pending)
+            #expect(try await f.store.pollDeviceGrant(deviceCodeHash: "hash-\(kind)", now: now) == .slowDown)
+            #expect(try await f.store.pollDeviceGrant(deviceCodeHash: "nope", now: now) == nil)
+            let decided = try await f.store.decideDeviceGrant(
+                userCode: "BCDF-GHJK", approve: true, tenantID: f.tenant.id, personID: "per_1", now: now)
+            #expect(decided?.state == .approved)
+            // Two polls at once: exactly one is issued the key.
+            async let first = f.store.pollDeviceGrant(deviceCodeHash: "hash-\(kind)", now: now.addingTimeInterval(20))
+            async let second = f.store.pollDeviceGrant(deviceCodeHash: "hash-\(kind)", now: now.addingTimeInterval(20))
+            let answers = [try await first, try await second]
+            #expect(answers.filter { $0 == .issue(tenantID: f.tenant.id, personID: "per_1") }.count == 1, "\(answers)")
+            #expect(answers.contains(.expired))
+        }
     }
 }
