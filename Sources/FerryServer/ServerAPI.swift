@@ -1,3 +1,4 @@
+import FerryAgent
 import FerryCore
 import FerryServerStore
 import FerryStore
@@ -18,12 +19,15 @@ public struct ServerAPI: Sendable {
     public let secrets: SecretBox?
     /// The operator's token for `/metrics`; nil: `/metrics` answers no one.
     public let metricsToken: String?
+    /// Each tenant's group-to-role mapping (by tenant name, from `[server.oidc.TENANT]`), for SCIM's groups.
+    public let groupRoles: [String: OIDCSettings]
 
     public init(
         store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(),
         secrets: SecretBox? = nil,
-        metricsToken: String? = nil
+        metricsToken: String? = nil, groupRoles: [String: OIDCSettings] = [:]
     ) {
+        self.groupRoles = groupRoles
         self.store = store
         self.runStore = runStore
         self.policy = policy
@@ -96,6 +100,7 @@ public struct ServerAPI: Sendable {
             }
         }
         addDeviceRoutes(to: router)
+        addSCIMRoutes(to: router)
         Self.refuseOtherMethods(on: router)
         return router
     }

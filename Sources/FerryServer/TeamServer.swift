@@ -26,6 +26,8 @@ public struct TeamServer: Sendable {
     public var metricsTokenPath: String { dataDirectory + "/metrics.token" }
     /// How long audit entries are kept (`[server] audit_retention_days`); nil keeps them for ever.
     public var auditRetentionDays: Int?
+    /// Each tenant's group-to-role mapping (`[server.oidc.TENANT]`), which SCIM's group changes apply.
+    public var groupRoles: [String: OIDCSettings] = [:]
 
     /// The embedded server on SQLite.
     public init(dataDirectory: String, policy: ServerPolicy? = nil) throws {
@@ -123,7 +125,8 @@ public struct TeamServer: Sendable {
             }()
         // The API under /v1 and the pages (the dashboard, when the caller adds it) at /.
         let api = ServerAPI(
-            store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken)
+            store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken,
+            groupRoles: groupRoles)
         let router = api.router()
         pages?.addRoutes(to: router)
         // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.

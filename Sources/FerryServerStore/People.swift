@@ -157,3 +157,58 @@ public enum KeyRules {
         return (lifetime.map { now.addingTimeInterval($0) }, min(expiresAt ?? graceEnd, graceEnd))
     }
 }
+
+/// A group of a tenant's people, as the identity provider keeps it (SCIM `/Groups`); its name maps to a role through
+/// the tenant's `[server.oidc.TENANT]` groups.
+public struct PersonGroup: Sendable, Hashable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var externalID: String?
+    public var members: [String]
+    public var createdAt: Date
+
+    public init(id: String, tenantID: String, name: String, externalID: String?, members: [String], createdAt: Date) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.externalID = externalID
+        self.members = members
+        self.createdAt = createdAt
+    }
+}
+
+/// How a group's members change: all replaced, or some added and some removed.
+public struct MembersChange: Sendable, Hashable {
+    public var replace: [String]?
+    public var add: [String]
+    public var remove: [String]
+
+    public init(replace: [String]? = nil, add: [String] = [], remove: [String] = []) {
+        self.replace = replace
+        self.add = add
+        self.remove = remove
+    }
+
+    /// The members after the change, in a stable order, without repeats.
+    public func applied(to members: [String]) -> [String] {
+        var result = replace ?? members
+        for id in add where !result.contains(id) { result.append(id) }
+        result.removeAll { remove.contains($0) }
+        return result
+    }
+}
+
+/// Groups of people.
+public protocol GroupStore: Sendable {
+    /// A new group; a name already in the tenant is a `FerryError(.usage)`.
+    func createGroup(name: String, externalID: String?, members: [String], tenantID: String, now: Date) async throws
+        -> PersonGroup
+    func groups(tenantID: String) async throws -> [PersonGroup]
+    func group(_ id: String, tenantID: String) async throws -> PersonGroup?
+    /// Renames and changes members (ids of the tenant's people; others are ignored); nil when there is no such group.
+    func updateGroup(
+        _ id: String, tenantID: String, name: String?, externalID: String?, members: MembersChange, now: Date
+    ) async throws -> PersonGroup?
+    func deleteGroup(_ id: String, tenantID: String) async throws -> Bool
+}

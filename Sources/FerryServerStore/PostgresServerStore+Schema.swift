@@ -178,6 +178,21 @@ extension PostgresServerStore {
                 """
             ]
         ),
+        (
+            11,
+            [
+                """
+                CREATE TABLE person_groups (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                    name TEXT NOT NULL, external_id TEXT, created_at DOUBLE PRECISION NOT NULL, UNIQUE (tenant_id, name))
+                """,
+                """
+                CREATE TABLE group_members (group_id TEXT NOT NULL REFERENCES person_groups(id) ON DELETE CASCADE,
+                    person_id TEXT NOT NULL REFERENCES people(id), position INTEGER NOT NULL,
+                    PRIMARY KEY (group_id, person_id))
+                """,
+                "CREATE INDEX group_members_person ON group_members (person_id)",
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

@@ -145,6 +145,19 @@ extension SQLiteServerStore {
                         expires_at DOUBLE NOT NULL, interval DOUBLE NOT NULL, last_poll DOUBLE);
                     """)
         }
+        migrator.registerMigration("v11: groups") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE person_groups (
+                        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+                        external_id TEXT, created_at DOUBLE NOT NULL, UNIQUE (tenant_id, name));
+                    CREATE TABLE group_members (
+                        group_id TEXT NOT NULL REFERENCES person_groups(id) ON DELETE CASCADE,
+                        person_id TEXT NOT NULL REFERENCES people(id), position INTEGER NOT NULL,
+                        PRIMARY KEY (group_id, person_id));
+                    CREATE INDEX group_members_person ON group_members (person_id);
+                    """)
+        }
         return migrator
     }
 }

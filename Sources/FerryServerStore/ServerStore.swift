@@ -135,7 +135,8 @@ public struct NewTask: Sendable, Hashable {
 /// budgets, the dashboard's records and the counts for `/metrics`. The embedded store is SQLite; PostgreSQL (for
 /// workers on many machines) implements the same protocols. Each part of the server asks for the parts it uses
 /// (a worker for the queue, projects and budgets; the webhook dispatcher for the outbox).
-public protocol ServerStore: TenantStore, PeopleStore, DeviceGrantStore, ProjectStore, TaskQueue, AuditStore,
+public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ProjectStore, TaskQueue,
+    AuditStore,
     WebhookOutbox, BudgetStore,
     DashboardStore, StatsSource
 {}

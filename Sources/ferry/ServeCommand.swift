@@ -103,16 +103,18 @@ struct ServeCommand: AsyncParsableCommand {
         let policy = ServerPolicy.server(
             projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data,
             environment: environment)
-        let retention = config.auditRetentionDays
+        let (retention, groupRoles) = (config.auditRetentionDays, config.oidc)
         if let database {
             return try await TeamServer.withPostgres(url: database, dataDirectory: data, policy: policy) { server in
                 var server = server
                 server.auditRetentionDays = retention
+                server.groupRoles = groupRoles
                 return try await body(server)
             }
         }
         var server = try TeamServer(dataDirectory: data, policy: policy)
         server.auditRetentionDays = retention
+        server.groupRoles = groupRoles
         return try await body(server)
     }
 
