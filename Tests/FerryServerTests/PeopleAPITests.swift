@@ -59,11 +59,10 @@ import Testing
                 // Deactivated: her key and her session fail on the very next request.
                 let off = try await client.send(.PATCH, "/v1/people/\(grace)", key: admin, body: ["active": false])
                 #expect(off.status == 200 && off.json["active"] == false && off.json["deactivated_at"] != .null)
-                let started = ContinuousClock.now
+                // No cache stands between: the very next requests are refused.
                 #expect(try await client.send(.GET, "/v1/me", key: graceKey).status == 401)
                 let page = try await DashboardTests.send(.GET, base + "/tasks", cookie: cookie)
                 #expect(page.status == 303 && page.location?.hasPrefix("/login") == true)
-                #expect(ContinuousClock.now - started < .seconds(1))
                 #expect(
                     try await client.send(.PATCH, "/v1/people/\(grace)", key: admin, body: ["active": true]).status
                         == 200)

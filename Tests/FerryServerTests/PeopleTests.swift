@@ -81,7 +81,7 @@ import Testing
                 NewKey(role: .member, ownerID: ci.id, name: "deploy", expiresAt: now.addingTimeInterval(3600)),
                 tenantID: tenant, now: now)
             #expect(try await store.authenticate(old, now: now.addingTimeInterval(3599)) != nil)
-            #expect(try await store.authenticate(old, now: now.addingTimeInterval(3600)) == nil, "expired")
+            #expect(try await store.authenticate(old, now: now.addingTimeInterval(3601)) == nil, "expired")
             let rotated = try #require(try await store.rotateKey(id: oldID, tenantID: tenant, grace: 60, now: now))
             let successor = try #require(try await store.keys(tenantID: tenant).first { $0.id == rotated.id })
             #expect(successor.ownerID == ci.id && successor.name == "deploy" && successor.role == .member)

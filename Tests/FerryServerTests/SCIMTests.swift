@@ -145,10 +145,9 @@ import Testing
                         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                         "Operations": [["op": "replace", "value": ["active": false]]],
                     ])
-                let started = ContinuousClock.now
+                // No cache stands between: the very next request with her key is refused.
                 #expect(deactivate.status == 200 && deactivate.json["active"] == false, "\(deactivate.json)")
                 #expect(try await client.send(.GET, "/v1/me", key: key).status == 401)
-                #expect(ContinuousClock.now - started < .seconds(1))
 
                 // Errors are SCIM's: a filter Ferry cannot answer, an unknown user, a key that is not an admin's.
                 let badFilter = try await Self.send(

@@ -25,42 +25,46 @@ final class IdentityProvider: Sendable {
     let http: HTTPClient
     var issuer: String { "https://127.0.0.1:\(port)" }
 
-    init(directory: String) throws {
-        try #require(
-            FileManager.default.isExecutableFile(atPath: Self.python),
-            "run scripts/setup.sh --test-clients (make test does)")
-        let script = CrashTests.packageRoot + "/Tests/oidc/provider.py"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.python)
-        process.arguments = [script, "--tls-dir", directory + "/tls"]
-        let out = Pipe()
-        process.standardOutput = out
-        let log = directory + "/provider.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        var line = ""
-        while !line.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        line = String(line.prefix { $0 != "\n" })
-        guard line.hasPrefix("listening "), let port = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces))
-        else {
-            process.terminate()
-            throw FerryError(
-                .usage,
-                "the provider did not start (\(line)): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        }
+    private init(process: Process, port: Int, caFile: String) throws {
+        self.process = process
         self.port = port
-        caFile = directory + "/tls/cert.pem"
+        self.caFile = caFile
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.redirectConfiguration = .disallow
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Starts the provider and waits (without holding a thread: the pool has two) until it says where it listens.
+    static func start(directory: String) async throws -> IdentityProvider {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: python), "run scripts/setup.sh --test-clients (make test does)"
+        )
+        let script = CrashTests.packageRoot + "/Tests/oidc/provider.py"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, "--tls-dir", directory + "/tls"]
+        let out = directory + "/provider.out"
+        let log = directory + "/provider.log"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(120) {
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            if let match = text.firstMatch(of: #/listening (\d+)\n/#), let port = Int(match.output.1) {
+                return try IdentityProvider(process: process, port: port, caFile: directory + "/tls/cert.pem")
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        process.terminate()
+        throw FerryError(
+            .usage, "the provider did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     func stop() async {
@@ -150,7 +154,7 @@ final class IdentityProvider: Sendable {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-signin-\(UUID().uuidString.prefix(8))"
         ).path
-        let idp = try IdentityProvider(directory: root)
+        let idp = try await IdentityProvider.start(directory: root)
         do {
             try await Self.run(idp, root: root)
         } catch {
@@ -169,7 +173,7 @@ final class IdentityProvider: Sendable {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-sso-browser-\(UUID().uuidString.prefix(8))"
         ).path
-        let idp = try IdentityProvider(directory: root)
+        let idp = try await IdentityProvider.start(directory: root)
         do {
             try await Self.serving(idp, root: root) { ferry, _, _ in
                 let (status, output) = try await ChildProcess.run(
@@ -361,7 +365,7 @@ final class IdentityProvider: Sendable {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-device-\(UUID().uuidString.prefix(8))"
         ).path
-        let idp = try IdentityProvider(directory: root)
+        let idp = try await IdentityProvider.start(directory: root)
         do {
             try await SignInTests.serving(idp, root: root) { ferry, server, tenant in
                 let environment = ["XDG_CONFIG_HOME": root + "/config", "XDG_DATA_HOME": root + "/data"]
