@@ -101,11 +101,13 @@ extension Dashboard {
             throw page(.badRequest, "The cost cap must be a positive number.")
         }
         let api = ServerAPI(store: store, runStore: runStore)
-        let maxCost = try await api.admit(requested, tenantID: viewer.principal.tenantID, projectID: project.id)
+        let maxCost = try await api.admit(
+            requested, tenantID: viewer.principal.tenantID, projectID: project.id, personID: viewer.principal.personID)
         let model = fields["model"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let (task, _) = try await store.createTask(
             NewTask(
-                projectID: project.id, task: text, model: model, maxCostUSD: maxCost, createdBy: viewer.principal.keyID),
+                projectID: project.id, task: text, model: model, maxCostUSD: maxCost, createdBy: viewer.principal.keyID,
+                personID: viewer.principal.personID),
             tenantID: viewer.principal.tenantID, now: Date())
         try await api.record(
             viewer.principal, "task.create", task.id, "project \(project.name)", remote, surface: .dashboard)

@@ -138,12 +138,18 @@ struct ProjectResource: Codable, Sendable, Hashable {
 }
 
 struct BudgetResource: Codable, Sendable, Hashable {
+    /// `tenant`, `project`, `person` or `group`.
+    var scope: String
+    /// The project's, person's or group's id; null for the tenant's.
+    @Nullable var id: String?
     @Nullable var project: String?
     @Nullable var monthlyUSD: Double?
     var spentUSD: Double?
     var remainingUSD: Double?
 
     init(_ budget: BudgetStatus) {
+        scope = budget.scope.kind
+        id = budget.scope.id
         project = budget.projectID
         monthlyUSD = budget.monthlyUSD
         spentUSD = budget.spentUSD
@@ -151,13 +157,15 @@ struct BudgetResource: Codable, Sendable, Hashable {
     }
 
     /// A budget just removed: no amount, and no spend against it.
-    init(removedFrom project: String?) {
-        self.project = project
+    init(removedFrom scope: BudgetScope) {
+        self.scope = scope.kind
+        id = scope.id
+        if case .project(let id) = scope { project = id }
         monthlyUSD = nil
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case project
+        case scope, id, project
         case monthlyUSD = "monthly_usd"
         case spentUSD = "spent_usd"
         case remainingUSD = "remaining_usd"
@@ -287,6 +295,26 @@ struct PersonResource: Codable, Sendable, Hashable {
         case externalID = "external_id"
         case createdAt = "created_at"
         case deactivatedAt = "deactivated_at"
+    }
+}
+
+/// A group of people, as the identity provider keeps it (through SCIM).
+struct GroupResource: Codable, Sendable, Hashable {
+    var id: String
+    var name: String
+    @Nullable var externalID: String?
+    var members: [String]
+
+    init(_ group: PersonGroup) {
+        id = group.id
+        name = group.name
+        externalID = group.externalID
+        members = group.members
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name, members
+        case externalID = "external_id"
     }
 }
 

@@ -11,38 +11,48 @@ extension ServerAPI {
     // MARK: - Budgets
 
     func getBudgets(_ request: Request, _ principal: Principal) async throws -> Response {
-        var rows: [BudgetResource] = []
-        for budget in try await store.budgets(tenantID: principal.tenantID, projectID: nil, now: Date()) {
-            rows.append(BudgetResource(budget))
-        }
-        for project in try await store.projects(tenantID: principal.tenantID) {
-            for budget in try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date())
-            where budget.projectID != nil {
-                rows.append(BudgetResource(budget))
-            }
-        }
-        return try Self.respond(.ok, ResourceList(rows))
+        let all = try await store.allBudgets(tenantID: principal.tenantID, now: Date())
+        return try Self.respond(.ok, ResourceList(all.map(BudgetResource.init)))
     }
 
-    func putBudget(_ request: Request, _ principal: Principal, project reference: String?, remote: String?) async throws
-        -> Response
-    {
-        var projectID: String?
-        if let reference {
+    /// The scope a budget route names: the tenant, a project (by id or name), a person or service account, or a
+    /// group, each of the caller's tenant (404 otherwise).
+    func budgetScope(_ kind: String, _ reference: String?, _ principal: Principal) async throws -> BudgetScope {
+        guard let reference else { return .tenant }
+        switch kind {
+        case "person":
+            guard let person = try await store.person(reference, tenantID: principal.tenantID) else {
+                throw Problem(.notFound, "no person or service account \(reference)")
+            }
+            return .person(person.id)
+        case "group":
+            guard let group = try await store.group(reference, tenantID: principal.tenantID) else {
+                throw Problem(.notFound, "no group \(reference)")
+            }
+            return .group(group.id)
+        default:
             guard let project = try await store.project(reference, tenantID: principal.tenantID) else {
                 throw Problem(.notFound, "no project \(reference)")
             }
-            projectID = project.id
+            return .project(project.id)
         }
+    }
+
+    func putBudget(
+        _ request: Request, _ principal: Principal, kind: String = "project", _ reference: String?, remote: String?
+    ) async throws -> Response {
+        let scope = try await budgetScope(kind, reference, principal)
         let amount = try BudgetRequest(try await json(request)).monthlyUSD
-        try await store.setBudget(tenantID: principal.tenantID, projectID: projectID, monthlyUSD: amount)
+        try await store.setBudget(tenantID: principal.tenantID, scope: scope, monthlyUSD: amount)
         try await record(
-            principal, "budget.set", projectID ?? principal.tenantID, amount.map { "monthly $\($0)" } ?? "removed",
-            remote)
-        let now = try await store.budgets(tenantID: principal.tenantID, projectID: projectID, now: Date())
-            .first { $0.projectID == projectID }
-        guard let now else {
-            return try Self.respond(.ok, BudgetResource(removedFrom: projectID))
+            principal, "budget.set", scope.id ?? principal.tenantID,
+            "\(scope.kind): " + (amount.map { "monthly $\($0)" } ?? "removed"), remote)
+        guard
+            let now = try await store.allBudgets(tenantID: principal.tenantID, now: Date()).first(where: {
+                $0.scope == scope
+            })
+        else {
+            return try Self.respond(.ok, BudgetResource(removedFrom: scope))
         }
         return try Self.respond(.ok, BudgetResource(now))
     }

@@ -83,6 +83,11 @@ extension ServerAPI {
         }
     }
 
+    func listGroups(_ request: Request, _ principal: Principal) async throws -> Response {
+        try Self.respond(
+            .ok, ResourceList(try await store.groups(tenantID: principal.tenantID).map(GroupResource.init)))
+    }
+
     // MARK: - Keys
 
     func listKeys(_ request: Request, _ principal: Principal) async throws -> Response {

@@ -47,11 +47,18 @@ extension ServerAPI {
         },
         Route(method: .get, path: "/v1/budgets", access: .read) { try await $0.getBudgets($1, $2.principal) },
         Route(method: .put, path: "/v1/budgets/tenant", access: .admin) {
-            try await $0.putBudget($1, $2.principal, project: nil, remote: $2.remote)
+            try await $0.putBudget($1, $2.principal, nil, remote: $2.remote)
         },
         Route(method: .put, path: "/v1/budgets/projects/:id", access: .admin) {
-            try await $0.putBudget($1, $2.principal, project: $2.id, remote: $2.remote)
+            try await $0.putBudget($1, $2.principal, kind: "project", $2.id, remote: $2.remote)
         },
+        Route(method: .put, path: "/v1/budgets/people/:id", access: .admin) {
+            try await $0.putBudget($1, $2.principal, kind: "person", $2.id, remote: $2.remote)
+        },
+        Route(method: .put, path: "/v1/budgets/groups/:id", access: .admin) {
+            try await $0.putBudget($1, $2.principal, kind: "group", $2.id, remote: $2.remote)
+        },
+        Route(method: .get, path: "/v1/groups", access: .admin) { try await $0.listGroups($1, $2.principal) },
         Route(method: .get, path: "/v1/me", access: .read) { try await $0.whoAmI($1, $2.principal) },
         Route(method: .get, path: "/v1/people", access: .admin) { try await $0.listPeople($1, $2.principal) },
         Route(method: .post, path: "/v1/people", access: .admin) {

@@ -29,11 +29,13 @@ extension ServerAPI {
             }
             return try Self.respond(.ok, TaskResource(existing))
         }
-        let maxCost = try await admit(new.maxCost, tenantID: principal.tenantID, projectID: project.id)
+        let maxCost = try await admit(
+            new.maxCost, tenantID: principal.tenantID, projectID: project.id, personID: principal.personID)
         let (task, created) = try await store.createTask(
             NewTask(
                 projectID: project.id, task: text, base: new.base, model: new.model, maxCostUSD: maxCost,
-                maxAttempts: new.maxAttempts, priority: new.priority, idempotencyKey: key, createdBy: principal.keyID),
+                maxAttempts: new.maxAttempts, priority: new.priority, idempotencyKey: key, createdBy: principal.keyID,
+                personID: principal.personID),
             tenantID: principal.tenantID, now: Date())
         if created { try await record(principal, "task.create", task.id, "project \(project.name)", remote) }
         return try Self.respond(created ? .created : .ok, TaskResource(task))
@@ -41,18 +43,21 @@ extension ServerAPI {
 
     /// Budgets are enforced at create: a task that could take the month past one is refused (402); the cap a task
     /// runs under otherwise.
-    package func admit(_ requestedCost: Double?, tenantID: String, projectID: String) async throws -> Double? {
+    package func admit(_ requestedCost: Double?, tenantID: String, projectID: String, personID: String?) async throws
+        -> Double?
+    {
         do {
             return try BudgetPolicy.admit(
                 maxCostUSD: requestedCost,
-                budgets: try await store.budgets(tenantID: tenantID, projectID: projectID, now: Date()))
+                budgets: try await store.budgets(
+                    tenantID: tenantID, projectID: projectID, personID: personID, now: Date()))
         } catch let refusal as BudgetPolicy.Refusal {
             throw Problem(
                 .init(code: 402, reasonPhrase: "Payment Required"), refusal.message,
                 extra: [
                     "budget_usd": .number(refusal.budget.monthlyUSD), "spent_usd": .number(refusal.budget.spentUSD),
                     "requested_usd": refusal.requestedUSD.map { .number($0) } ?? .null,
-                    "scope": refusal.budget.projectID.map { .string("project \($0)") } ?? "tenant",
+                    "scope": refusal.budget.scope.id.map { .string("\(refusal.budget.scope.kind) \($0)") } ?? "tenant",
                 ])
         }
     }
@@ -76,12 +81,14 @@ extension ServerAPI {
             throw Problem(
                 .conflict, "task \(original.id) has not ended (status \(original.state.apiName)); cancel it first")
         }
-        let maxCost = try await admit(original.maxCostUSD, tenantID: principal.tenantID, projectID: original.projectID)
+        let maxCost = try await admit(
+            original.maxCostUSD, tenantID: principal.tenantID, projectID: original.projectID,
+            personID: principal.personID)
         let (task, _) = try await store.createTask(
             NewTask(
                 projectID: original.projectID, task: original.task, base: original.base, model: original.model,
                 maxCostUSD: maxCost, maxAttempts: original.maxAttempts, priority: original.priority,
-                createdBy: principal.keyID, retryOf: original.id),
+                createdBy: principal.keyID, retryOf: original.id, personID: principal.personID),
             tenantID: principal.tenantID, now: Date())
         try await record(principal, "task.retry", task.id, "retry of \(original.id)", remote, surface: surface)
         return task

@@ -55,7 +55,7 @@ public struct ServerAssist: Sendable {
             SpendRecord(
                 tenantID: principal.tenantID, projectID: project.id,
                 taskID: "ask_" + UUID().uuidString.lowercased().prefix(20),
-                attempt: 0, step: 0, model: model, usage: usage, usd: usd, at: Date()))
+                attempt: 0, step: 0, model: model, usage: usage, usd: usd, at: Date(), personID: principal.personID))
     }
 
     /// Refuses an answer when a budget of the tenant or project is already spent: `BudgetPolicy`'s rule for a task
@@ -64,7 +64,8 @@ public struct ServerAssist: Sendable {
         do {
             _ = try BudgetPolicy.admit(
                 maxCostUSD: nil,
-                budgets: try await store.budgets(tenantID: principal.tenantID, projectID: project.id, now: Date()))
+                budgets: try await store.budgets(
+                    tenantID: principal.tenantID, projectID: project.id, personID: principal.personID, now: Date()))
         } catch let refusal as BudgetPolicy.Refusal {
             throw BudgetExhausted(message: refusal.message)
         }

@@ -20,12 +20,13 @@ struct ServerTaskHost: TaskHost {
         }
         let project = try await assist.project(reference, for: principal)
         // The API's own admission (402 when a budget is spent) and audit row.
-        let maxCost = try await api.admit(nil, tenantID: principal.tenantID, projectID: project.id)
+        let maxCost = try await api.admit(
+            nil, tenantID: principal.tenantID, projectID: project.id, personID: principal.personID)
         let (created, _) = try await store.createTask(
             NewTask(
                 projectID: project.id, task: task, base: base, model: nil, maxCostUSD: maxCost, maxAttempts: 3,
                 priority: 0,
-                idempotencyKey: nil, createdBy: principal.keyID),
+                idempotencyKey: nil, createdBy: principal.keyID, personID: principal.personID),
             tenantID: principal.tenantID, now: Date())
         try await api.record(principal, "task.create", created.id, "project \(project.name)", nil, surface: .mcp)
         return TaskReport(created)

@@ -217,11 +217,13 @@ public struct Worker: Sendable {
         return RunControl { spend in
             let record = SpendRecord(
                 tenantID: task.tenantID, projectID: project.id, taskID: task.id, attempt: task.attempt,
-                step: spend.steps, model: model, usage: spend.lastCallUsage, usd: spend.lastCallUSD, at: Date())
+                step: spend.steps, model: model, usage: spend.lastCallUsage, usd: spend.lastCallUSD, at: Date(),
+                personID: task.personID)
             do {
                 try await store.recordSpend(record)
                 return BudgetPolicy.stopReason(
-                    budgets: try await store.budgets(tenantID: task.tenantID, projectID: project.id, now: Date()))
+                    budgets: try await store.budgets(
+                        tenantID: task.tenantID, projectID: project.id, personID: task.personID, now: Date()))
             } catch {
                 return "the server could not record the run's spend: \(error)"
             }

@@ -1,21 +1,80 @@
 import FerryCore
 import Foundation
 
-/// A monthly budget in USD, for a tenant or one of its projects, and what has been spent against it this month.
+/// What a budget covers: the whole tenant, one project, one person (or service account), or one group of people.
+public enum BudgetScope: Sendable, Hashable {
+    case tenant
+    case project(String)
+    case person(String)
+    case group(String)
+
+    /// As stored (the budgets' `project_id` column): "" for the tenant, a project's id, `person:ID`, `group:ID`.
+    public var stored: String {
+        switch self {
+        case .tenant: ""
+        case .project(let id): id
+        case .person(let id): "person:" + id
+        case .group(let id): "group:" + id
+        }
+    }
+
+    public init(stored: String) {
+        if stored.isEmpty {
+            self = .tenant
+        } else if stored.hasPrefix("person:") {
+            self = .person(String(stored.dropFirst(7)))
+        } else if stored.hasPrefix("group:") {
+            self = .group(String(stored.dropFirst(6)))
+        } else {
+            self = .project(stored)
+        }
+    }
+
+    /// `tenant`, `project`, `person` or `group`.
+    public var kind: String {
+        switch self {
+        case .tenant: "tenant"
+        case .project: "project"
+        case .person: "person"
+        case .group: "group"
+        }
+    }
+
+    /// The project's, person's or group's id; nil for the tenant.
+    public var id: String? {
+        switch self {
+        case .tenant: nil
+        case .project(let id), .person(let id), .group(let id): id
+        }
+    }
+}
+
+/// A monthly budget in USD, for a tenant, a project, a person or a group, and what has been spent against it this
+/// month.
 public struct BudgetStatus: Sendable, Hashable {
-    /// nil: the tenant's own budget.
-    public var projectID: String?
+    public var scope: BudgetScope
     public var monthlyUSD: Double
     public var spentUSD: Double
 
-    public init(projectID: String?, monthlyUSD: Double, spentUSD: Double) {
-        self.projectID = projectID
+    public init(scope: BudgetScope, monthlyUSD: Double, spentUSD: Double) {
+        self.scope = scope
         self.monthlyUSD = monthlyUSD
         self.spentUSD = spentUSD
     }
 
+    /// A tenant's (nil) or project's budget.
+    public init(projectID: String?, monthlyUSD: Double, spentUSD: Double) {
+        self.init(scope: projectID.map { .project($0) } ?? .tenant, monthlyUSD: monthlyUSD, spentUSD: spentUSD)
+    }
+
+    /// The project's id, for a project's budget.
+    public var projectID: String? {
+        if case .project(let id) = scope { return id }
+        return nil
+    }
+
     public var remainingUSD: Double { max(0, monthlyUSD - spentUSD) }
-    var scope: String { projectID.map { "project \($0)" } ?? "tenant" }
+    var scopeName: String { scope.id.map { "\(scope.kind) \($0)" } ?? "tenant" }
 }
 
 /// The budget rules, pure. Budgets are enforced, not reported: a task that could take a month's spend past a
@@ -27,9 +86,9 @@ public enum BudgetPolicy {
         public var message: String {
             let spent = String(format: "$%.2f of $%.2f", budget.spentUSD, budget.monthlyUSD)
             guard let requestedUSD else {
-                return "the \(budget.scope)'s monthly budget is used up (\(spent) spent this month)"
+                return "the \(budget.scopeName)'s monthly budget is used up (\(spent) spent this month)"
             }
-            return "a task that may cost $\(String(format: "%.2f", requestedUSD)) would take the \(budget.scope)'s "
+            return "a task that may cost $\(String(format: "%.2f", requestedUSD)) would take the \(budget.scopeName)'s "
                 + "spend past its monthly budget (\(spent) spent this month)"
         }
     }
@@ -59,4 +118,16 @@ public enum BudgetPolicy {
         calendar.timeZone = TimeZone(identifier: "UTC")!
         return calendar.date(from: calendar.dateComponents([.year, .month], from: now))!
     }
+}
+
+/// The budgets' SQL, the same for both stores: this month's spend against a budget of any scope.
+enum BudgetSQL {
+    /// The spend a budget row `b` counts since the month's start (the first parameter).
+    static let spent = """
+        (SELECT COALESCE(SUM(s.usd), 0) FROM spend s WHERE s.tenant_id = b.tenant_id AND s.at >= SINCE
+            AND (b.project_id = '' OR s.project_id = b.project_id
+                OR (substr(b.project_id, 1, 7) = 'person:' AND s.person_id = substr(b.project_id, 8))
+                OR (substr(b.project_id, 1, 6) = 'group:' AND s.person_id IN
+                    (SELECT m.person_id FROM group_members m WHERE m.group_id = substr(b.project_id, 7)))))
+        """
 }

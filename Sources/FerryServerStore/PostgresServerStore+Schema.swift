@@ -193,6 +193,16 @@ extension PostgresServerStore {
                 "CREATE INDEX group_members_person ON group_members (person_id)",
             ]
         ),
+        (
+            12,
+            [
+                "ALTER TABLE tasks ADD COLUMN person_id TEXT",
+                "ALTER TABLE spend ADD COLUMN person_id TEXT",
+                "UPDATE tasks SET person_id = (SELECT owner_id FROM api_keys WHERE api_keys.id = tasks.created_by)",
+                "UPDATE spend SET person_id = (SELECT person_id FROM tasks WHERE tasks.id = spend.task_id)",
+                "CREATE INDEX spend_person ON spend (tenant_id, person_id, at)",
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

@@ -198,10 +198,11 @@ public final class PostgresServerStore: ServerStore {
         let inserted = try await tasks(
             """
             INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts,
-                priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at, created_by, retry_of)
+                priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at, created_by, retry_of,
+                person_id)
             VALUES (\(id), \(tenantID), \(new.projectID), \(new.task), \(new.base), \(new.model), \(new.maxCostUSD),
                 'queued', 0, \(max(1, new.maxAttempts)), \(new.priority), \(at), \(new.idempotencyKey), '[]', false, 0, \(at),
-                \(new.createdBy), \(new.retryOf))
+                \(new.createdBy), \(new.retryOf), \(new.personID))
             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
             RETURNING *
             """)
@@ -245,7 +246,7 @@ public final class PostgresServerStore: ServerStore {
             SELECT id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts, priority,
                 scheduled_at, attempted_by, lease_until, idempotency_key, errors, cancel_requested, run_id, branch, commit_sha,
                 reason, cost_usd, created_at, finished_at, NULL::TEXT AS diff, pushed_to, created_by, retry_of, steps,
-                wall_seconds
+                wall_seconds, person_id
             FROM tasks WHERE tenant_id = \(tenantID) AND state = ANY(\(filter.states))
                 AND (\(filter.projectID)::TEXT IS NULL OR project_id = \(filter.projectID))
                 AND (\(filter.createdBy)::TEXT IS NULL OR created_by = \(filter.createdBy))
@@ -289,6 +290,7 @@ public final class PostgresServerStore: ServerStore {
             createdAt: try date("created_at") ?? Date(), finishedAt: try date("finished_at"),
             diff: try r["diff"].decode(String?.self), pushedTo: try r["pushed_to"].decode(String?.self),
             createdBy: try r["created_by"].decode(String?.self), retryOf: try r["retry_of"].decode(String?.self),
-            steps: try r["steps"].decode(Int.self), wallSeconds: try r["wall_seconds"].decode(Double?.self))
+            steps: try r["steps"].decode(Int.self), wallSeconds: try r["wall_seconds"].decode(Double?.self),
+            personID: try r["person_id"].decode(String?.self))
     }
 }

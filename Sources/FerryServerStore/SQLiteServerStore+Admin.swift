@@ -6,7 +6,7 @@ import GRDB
 extension SQLiteServerStore {
     // MARK: - Budgets and spend
 
-    public func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws {
+    public func setBudget(tenantID: String, scope: BudgetScope, monthlyUSD: Double?) async throws {
         try await write { db in
             if let monthlyUSD {
                 try db.execute(
@@ -14,32 +14,45 @@ extension SQLiteServerStore {
                         INSERT INTO budgets (tenant_id, project_id, monthly_usd) VALUES (?, ?, ?)
                         ON CONFLICT (tenant_id, project_id) DO UPDATE SET monthly_usd = excluded.monthly_usd
                         """,
-                    arguments: [tenantID, projectID ?? "", monthlyUSD])
+                    arguments: [tenantID, scope.stored, monthlyUSD])
             } else {
                 try db.execute(
                     sql: "DELETE FROM budgets WHERE tenant_id = ? AND project_id = ?",
-                    arguments: [tenantID, projectID ?? ""])
+                    arguments: [tenantID, scope.stored])
             }
         }
     }
 
-    public func budgets(tenantID: String, projectID: String?, now: Date) async throws -> [BudgetStatus] {
+    public func budgets(tenantID: String, projectID: String?, personID: String?, now: Date) async throws
+        -> [BudgetStatus]
+    {
         let since = BudgetPolicy.monthStart(now).timeIntervalSince1970
+        // A value no stored scope has stands for "none" (no project, no person).
+        let project = projectID ?? "\u{1}"
+        let person = personID ?? "\u{1}"
+        return try await budgetRows(
+            where: """
+                b.tenant_id = ? AND (b.project_id = '' OR b.project_id = ? OR b.project_id = 'person:' || ?
+                    OR b.project_id IN (SELECT 'group:' || m.group_id FROM group_members m WHERE m.person_id = ?))
+                """,
+            arguments: [since, tenantID, project, person, person])
+    }
+
+    public func allBudgets(tenantID: String, now: Date) async throws -> [BudgetStatus] {
+        try await budgetRows(
+            where: "b.tenant_id = ?", arguments: [BudgetPolicy.monthStart(now).timeIntervalSince1970, tenantID])
+    }
+
+    func budgetRows(where clause: String, arguments: StatementArguments) async throws -> [BudgetStatus] {
+        let sql = """
+            SELECT b.project_id, b.monthly_usd, \(BudgetSQL.spent.replacingOccurrences(of: "SINCE", with: "?")) AS spent
+            FROM budgets b WHERE \(clause) ORDER BY b.project_id
+            """
         return try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT b.project_id, b.monthly_usd,
-                        (SELECT COALESCE(SUM(s.usd), 0) FROM spend s WHERE s.tenant_id = b.tenant_id AND s.at >= ?
-                            AND (b.project_id = '' OR s.project_id = b.project_id)) AS spent
-                    FROM budgets b WHERE b.tenant_id = ? AND (b.project_id = '' OR b.project_id = ?)
-                    ORDER BY b.project_id
-                    """,
-                arguments: [since, tenantID, projectID ?? ""]
-            ).map { row in
-                let project: String = row["project_id"]
-                return BudgetStatus(
-                    projectID: project.isEmpty ? nil : project, monthlyUSD: row["monthly_usd"], spentUSD: row["spent"])
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                BudgetStatus(
+                    scope: BudgetScope(stored: row["project_id"]), monthlyUSD: row["monthly_usd"],
+                    spentUSD: row["spent"])
             }
         }
     }
@@ -49,11 +62,12 @@ extension SQLiteServerStore {
             try db.execute(
                 sql: """
                     INSERT OR IGNORE INTO spend (tenant_id, project_id, task_id, attempt, step, model, input_tokens,
-                        output_tokens, usd, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        output_tokens, usd, at, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     spend.tenantID, spend.projectID, spend.taskID, spend.attempt, spend.step, spend.model,
                     spend.usage.inputTokens, spend.usage.outputTokens, spend.usd, spend.at.timeIntervalSince1970,
+                    spend.personID,
                 ])
         }
     }

@@ -185,13 +185,13 @@ public final class SQLiteServerStore: ServerStore {
                 sql: """
                     INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt,
                         max_attempts, priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at,
-                        created_by, retry_of)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, '[]', 0, 0, ?, ?, ?)
+                        created_by, retry_of, person_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, '[]', 0, 0, ?, ?, ?, ?)
                     """,
                 arguments: [
                     id, tenantID, new.projectID, new.task, new.base, new.model, new.maxCostUSD, max(1, new.maxAttempts),
                     new.priority, now.timeIntervalSince1970, new.idempotencyKey, now.timeIntervalSince1970,
-                    new.createdBy, new.retryOf,
+                    new.createdBy, new.retryOf, new.personID,
                 ])
             return (try Self.task(Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id])!), true)
         }
@@ -267,7 +267,7 @@ public final class SQLiteServerStore: ServerStore {
     static let listColumns = """
         id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts, priority, scheduled_at,
         attempted_by, lease_until, idempotency_key, errors, cancel_requested, run_id, branch, commit_sha, reason, cost_usd,
-        created_at, finished_at, NULL AS diff, pushed_to, created_by, retry_of, steps, wall_seconds
+        created_at, finished_at, NULL AS diff, pushed_to, created_by, retry_of, steps, wall_seconds, person_id
         """
 
     static func task(_ row: Row) -> ServerTask {
@@ -284,7 +284,7 @@ public final class SQLiteServerStore: ServerStore {
             runID: row["run_id"], branch: row["branch"], commitSHA: row["commit_sha"], reason: row["reason"],
             costUSD: row["cost_usd"], createdAt: date("created_at") ?? Date(), finishedAt: date("finished_at"),
             diff: row["diff"], pushedTo: row["pushed_to"], createdBy: row["created_by"], retryOf: row["retry_of"],
-            steps: row["steps"] ?? 0, wallSeconds: row["wall_seconds"])
+            steps: row["steps"] ?? 0, wallSeconds: row["wall_seconds"], personID: row["person_id"])
     }
 
     // MARK: - Access

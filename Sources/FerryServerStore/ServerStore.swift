@@ -112,12 +112,15 @@ public struct NewTask: Sendable, Hashable {
     public var createdBy: String?
     /// The task it retries.
     public var retryOf: String?
+    /// Whom it is for: the creating key's owner.
+    public var personID: String?
 
     public init(
         projectID: String, task: String, base: String? = nil, model: String? = nil, maxCostUSD: Double? = nil,
         maxAttempts: Int = 3, priority: Int = 0, idempotencyKey: String? = nil, createdBy: String? = nil,
-        retryOf: String? = nil
+        retryOf: String? = nil, personID: String? = nil
     ) {
+        self.personID = personID
         self.createdBy = createdBy
         self.retryOf = retryOf
         self.projectID = projectID
@@ -307,12 +310,26 @@ public protocol StatsSource: Sendable {
 
 /// Budgets and spend.
 public protocol BudgetStore: Sendable {
-    /// Sets (or with nil removes) the tenant's budget, or a project's.
-    func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws
-    /// The budgets that apply to a task of `projectID` (the tenant's and the project's), with this month's spend.
-    func budgets(tenantID: String, projectID: String?, now: Date) async throws -> [BudgetStatus]
+    /// Sets (or with nil removes) a budget: the tenant's, a project's, a person's or a group's.
+    func setBudget(tenantID: String, scope: BudgetScope, monthlyUSD: Double?) async throws
+    /// The budgets that apply to a task of `projectID` for `personID` (the tenant's, the project's, the person's and
+    /// each of their groups'), with this month's spend against each.
+    func budgets(tenantID: String, projectID: String?, personID: String?, now: Date) async throws -> [BudgetStatus]
+    /// Every budget of the tenant, with this month's spend.
+    func allBudgets(tenantID: String, now: Date) async throws -> [BudgetStatus]
     /// Records one model call's spend, once: a repeat of (task, attempt, step) is ignored.
     func recordSpend(_ spend: SpendRecord) async throws
+}
+
+extension BudgetStore {
+    public func setBudget(tenantID: String, projectID: String?, monthlyUSD: Double?) async throws {
+        try await setBudget(
+            tenantID: tenantID, scope: projectID.map { .project($0) } ?? .tenant, monthlyUSD: monthlyUSD)
+    }
+
+    public func budgets(tenantID: String, projectID: String?, now: Date) async throws -> [BudgetStatus] {
+        try await budgets(tenantID: tenantID, projectID: projectID, personID: nil, now: now)
+    }
 }
 
 /// One model call's cost, keyed by the attempt it belongs to, so a rescued task's spend counts once per attempt.
@@ -326,12 +343,15 @@ public struct SpendRecord: Sendable, Hashable {
     public var usage: Usage
     public var usd: Double
     public var at: Date
+    /// The person or service account the spend is for (the task's creator's owner, or who asked).
+    public var personID: String?
 
     public init(
         tenantID: String, projectID: String, taskID: String, attempt: Int, step: Int, model: String, usage: Usage,
         usd: Double,
-        at: Date
+        at: Date, personID: String? = nil
     ) {
+        self.personID = personID
         self.tenantID = tenantID
         self.projectID = projectID
         self.taskID = taskID

@@ -63,6 +63,8 @@ public struct ServerTask: Codable, Sendable, Hashable {
     /// The finished attempt's model calls and wall time.
     public var steps: Int = 0
     public var wallSeconds: Double? = nil
+    /// The person or service account it is for (its creator key's owner): its spend counts against their budgets.
+    public var personID: String? = nil
 }
 
 /// What a finished attempt hands back to the queue.

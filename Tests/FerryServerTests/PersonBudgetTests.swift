@@ -1,0 +1,124 @@
+import FerryCore
+import FerryTesting
+import Foundation
+import Testing
+
+@testable import FerryServer
+@testable import FerryServerStore
+
+/// Budgets per person and per group, beside the tenant's and the project's, on both stores: each counts exactly its
+/// own spend, applies only to its own people, and refuses a task that would pass it.
+@Suite struct PersonBudgetTests {
+    @Test(arguments: QueueTests.Kind.allCases)
+    func aPersonsAndAGroupsBudgetCountTheirOwnSpend(kind: QueueTests.Kind) async throws {
+        try await QueueTests.withFixture(kind) { f in
+            let store = f.store
+            let tenant = f.tenant.id
+            let now = Date()
+            func person(_ name: String) async throws -> Person {
+                try await store.createPerson(
+                    NewPerson(kind: .person, name: name, email: "\(name)@example.com", role: .member), tenantID: tenant,
+                    now: now)
+            }
+            let (ada, bob, cy) = (try await person("ada"), try await person("bob"), try await person("cy"))
+            let team = try await store.createGroup(
+                name: "platform", externalID: nil, members: [ada.id, bob.id], tenantID: tenant, now: now)
+            try await store.setBudget(tenantID: tenant, scope: .tenant, monthlyUSD: 100)
+            try await store.setBudget(tenantID: tenant, scope: .person(ada.id), monthlyUSD: 2)
+            try await store.setBudget(tenantID: tenant, scope: .group(team.id), monthlyUSD: 3)
+            for (index, (who, usd)) in [(ada, 1.5), (bob, 1.0), (cy, 4.0), (ada, 0.25)].enumerated() {
+                try await store.recordSpend(
+                    SpendRecord(
+                        tenantID: tenant, projectID: f.project.id, taskID: "task_\(index)", attempt: 1, step: 1,
+                        model: "m", usage: Usage(inputTokens: 10, outputTokens: 5), usd: usd, at: now,
+                        personID: who.id))
+            }
+            func spent(_ list: [BudgetStatus], _ scope: BudgetScope) -> Double? {
+                list.first { $0.scope == scope }?.spentUSD
+            }
+            let forAda = try await store.budgets(tenantID: tenant, projectID: f.project.id, personID: ada.id, now: now)
+            #expect(Set(forAda.map(\.scope)) == [.tenant, .person(ada.id), .group(team.id)])
+            #expect(spent(forAda, .tenant) == 6.75 && spent(forAda, .person(ada.id)) == 1.75)
+            #expect(spent(forAda, .group(team.id)) == 2.75)
+            let forCy = try await store.budgets(tenantID: tenant, projectID: f.project.id, personID: cy.id, now: now)
+            #expect(forCy.map(\.scope) == [.tenant], "another person's and a group's budgets do not apply to cy")
+            let all = try await store.allBudgets(tenantID: tenant, now: now)
+            #expect(all.count == 3)
+            // Ada may start a task of at most $0.25 (her own budget is the tightest); bob is held by the group's.
+            #expect(try BudgetPolicy.admit(maxCostUSD: nil, budgets: forAda) == 0.25)
+            #expect(throws: BudgetPolicy.Refusal.self) { try BudgetPolicy.admit(maxCostUSD: 0.5, budgets: forAda) }
+            let forBob = try await store.budgets(tenantID: tenant, projectID: f.project.id, personID: bob.id, now: now)
+            #expect(try BudgetPolicy.admit(maxCostUSD: nil, budgets: forBob) == 0.25)
+            // Spent up: a run of Ada's stops, naming her budget.
+            try await store.recordSpend(
+                SpendRecord(
+                    tenantID: tenant, projectID: f.project.id, taskID: "task_9", attempt: 1, step: 1, model: "m",
+                    usage: Usage(), usd: 0.25, at: now, personID: ada.id))
+            let reason = BudgetPolicy.stopReason(
+                budgets: try await store.budgets(
+                    tenantID: tenant, projectID: f.project.id, personID: ada.id, now: now))
+            #expect(reason?.contains("person \(ada.id)") == true || reason?.contains("group \(team.id)") == true)
+            // Leaving the group takes its budget off her.
+            _ = try await store.updateGroup(
+                team.id, tenantID: tenant, name: nil, externalID: nil, members: MembersChange(remove: [ada.id]),
+                now: now)
+            let after = try await store.budgets(tenantID: tenant, projectID: f.project.id, personID: ada.id, now: now)
+            #expect(!after.contains { $0.scope == .group(team.id) })
+            try await store.setBudget(tenantID: tenant, scope: .person(ada.id), monthlyUSD: nil)
+            #expect(try await store.allBudgets(tenantID: tenant, now: now).count == 2)
+        }
+    }
+
+    @Test(arguments: QueueTests.Kind.allCases)
+    func theAPIRefusesAPersonsTaskPastTheirBudgetAndNotAnothers(kind: QueueTests.Kind) async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-person-budget-\(UUID().uuidString.prefix(8))"
+        ).path
+        try await ServerAPITests.withServer(kind, data: data) { server in
+            let admin = try #require(try await server.bootstrap())
+            let tenant = try #require(try await server.store.tenant(named: "default"))
+            _ = try await server.store.createProject(
+                Project(
+                    id: "prj_shop", tenantID: tenant.id, name: "shop", repo: "https://example.com/shop.git",
+                    base: "main", model: nil, testCommand: nil, createdAt: Date()))
+            func member(_ name: String) async throws -> (Person, String) {
+                let person = try await server.store.createPerson(
+                    NewPerson(kind: .person, name: name, email: "\(name)@example.com", role: .member),
+                    tenantID: tenant.id, now: Date())
+                let key = try await server.store.createKey(
+                    NewKey(role: .member, ownerID: person.id), tenantID: tenant.id, now: Date()
+                ).key
+                return (person, key)
+            }
+            let (ada, adaKey) = try await member("ada")
+            let (_, bobKey) = try await member("bob")
+            try await server.serving { port in
+                let client = ServerAPITests.Client(port: port)
+                let set = try await client.send(
+                    .PUT, "/v1/budgets/people/\(ada.id)", key: admin, body: ["monthly_usd": 1])
+                #expect(set.status == 200 && set.json["scope"] == "person" && set.json["id"]?.stringValue == ada.id)
+                #expect(
+                    try await client.send(.PUT, "/v1/budgets/people/per_nope", key: admin, body: ["monthly_usd": 1])
+                        .status == 404)
+                #expect(
+                    try await client.send(.PUT, "/v1/budgets/people/\(ada.id)", key: adaKey, body: ["monthly_usd": 9])
+                        .status == 403)
+                let big = try await client.send(
+                    .POST, "/v1/tasks", key: adaKey, body: ["project": "shop", "task": "fix it", "max_cost": 5])
+                #expect(big.status == 402 && big.json["scope"]?.stringValue == "person \(ada.id)", "\(big.body)")
+                let small = try await client.send(
+                    .POST, "/v1/tasks", key: adaKey,
+                    body: ["project": "shop", "task": "fix it", "max_cost": .number(0.5)])
+                #expect(small.status == 201, "\(small.body)")
+                let id = try #require(small.json["id"]?.stringValue)
+                let stored = try #require(try await server.store.task(id, tenantID: tenant.id))
+                #expect(stored.personID == ada.id)
+                let bob = try await client.send(
+                    .POST, "/v1/tasks", key: bobKey, body: ["project": "shop", "task": "fix it", "max_cost": 5])
+                #expect(bob.status == 201, "bob has no budget of his own")
+                let listed = try await client.send(.GET, "/v1/budgets", key: adaKey)
+                #expect(listed.json["data"].flatMap(\.items)?.contains { $0["scope"] == "person" } == true)
+            }
+        }
+    }
+}
