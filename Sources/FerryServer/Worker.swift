@@ -11,8 +11,9 @@ import Logging
 /// heartbeat. A lost lease or a cancel through the API stops the run (its sandbox is killed); only the attempt that
 /// still holds the task may record a result (fencing), so a rescued task is never finished twice.
 public struct Worker: Sendable {
-    /// What a worker needs of the store: the queue, the projects it runs, and the budgets it spends against.
-    public typealias Store = TaskQueue & ProjectStore & BudgetStore
+    /// What a worker needs of the store: the queue, the projects it runs, the budgets it spends against, and the
+    /// outbox (a budget's threshold notice).
+    public typealias Store = TaskQueue & ProjectStore & BudgetStore & WebhookOutbox
 
     /// The model for a profile name (nil: the project's or the server's default), from the worker's own config and
     /// environment: model keys never enter the database.
@@ -221,9 +222,15 @@ public struct Worker: Sendable {
                 personID: task.personID)
             do {
                 try await store.recordSpend(record)
-                return BudgetPolicy.stopReason(
-                    budgets: try await store.budgets(
-                        tenantID: task.tenantID, projectID: project.id, personID: task.personID, now: Date()))
+                let budgets = try await store.budgets(
+                    tenantID: task.tenantID, projectID: project.id, personID: task.personID, now: Date())
+                // A budget this call took past its threshold: its owners hear of it on the project's webhook, once.
+                for budget in BudgetPolicy.crossed(after: budgets, usd: record.usd) {
+                    try? await store.enqueueNotice(
+                        id: Webhooks.thresholdID(budget, task: task, now: record.at), task: task,
+                        payload: Webhooks.thresholdPayload(budget, task: task), now: record.at)
+                }
+                return BudgetPolicy.stopReason(budgets: budgets)
             } catch {
                 return "the server could not record the run's spend: \(error)"
             }

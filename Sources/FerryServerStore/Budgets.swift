@@ -112,6 +112,18 @@ public enum BudgetPolicy {
         budgets.first { $0.spentUSD >= $0.monthlyUSD - 1e-9 }.map { Refusal(budget: $0, requestedUSD: nil).message }
     }
 
+    /// The share of a budget at which its owners hear of it (`budget.threshold` on the project's webhook).
+    public static let threshold = 0.8
+
+    /// The budgets that a call costing `usd` took across `threshold` of their amount: below before it, at or above
+    /// after (`after` counts the call).
+    public static func crossed(after: [BudgetStatus], usd: Double, threshold: Double = threshold) -> [BudgetStatus] {
+        after.filter { budget in
+            let line = budget.monthlyUSD * threshold
+            return usd > 0 && budget.spentUSD - usd < line - 1e-12 && budget.spentUSD >= line - 1e-12
+        }
+    }
+
     /// The first instant of `now`'s calendar month, in UTC.
     public static func monthStart(_ now: Date) -> Date {
         var calendar = Calendar(identifier: .gregorian)

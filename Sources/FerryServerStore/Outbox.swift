@@ -43,6 +43,27 @@ public enum Webhooks {
         return body.jsonString
     }
 
+    /// The body sent when a task's spend takes a budget past `BudgetPolicy.threshold` of its amount.
+    public static func thresholdPayload(_ budget: BudgetStatus, task: ServerTask) -> String {
+        let body: JSONValue = [
+            "event": "budget.threshold",
+            "budget": [
+                "scope": .string(budget.scope.kind), "id": budget.scope.id.map { .string($0) } ?? .null,
+                "monthly_usd": .number(budget.monthlyUSD), "spent_usd": .number(budget.spentUSD),
+                "threshold": .number(BudgetPolicy.threshold),
+            ],
+            "task": ["id": .string(task.id), "project": .string(task.projectID)],
+        ]
+        return body.jsonString
+    }
+
+    /// One notice per budget, project and month, whatever the number of calls or attempts that cross it.
+    public static func thresholdID(_ budget: BudgetStatus, task: ServerTask, now: Date) -> String {
+        let month = Int(BudgetPolicy.monthStart(now).timeIntervalSince1970)
+        let key = "\(task.tenantID)|\(budget.scope.stored)|\(task.projectID)|\(month)"
+        return "dlv_thr_" + String(ServerIDs.hash(key).prefix(20))
+    }
+
     /// `sha256=` and the hex HMAC-SHA256 of the body under the project's secret (GitHub's scheme).
     public static func signature(_ body: String, secret: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(secret.utf8)))

@@ -19,6 +19,17 @@ extension PostgresServerStore {
         }
     }
 
+    public func enqueueNotice(id: String, task: ServerTask, payload: String, now: Date) async throws {
+        try await client.query(
+            """
+            INSERT INTO deliveries (id, tenant_id, task_id, url, secret, payload, state, attempts, next_at, created_at)
+            SELECT \(id), \(task.tenantID), \(task.id), webhook_url, webhook_secret, \(payload), 'pending', 0,
+                \(now.timeIntervalSince1970), \(now.timeIntervalSince1970)
+            FROM projects WHERE id = \(task.projectID) AND webhook_url IS NOT NULL AND webhook_secret IS NOT NULL
+            ON CONFLICT (id) DO NOTHING
+            """)
+    }
+
     func deliveries(_ query: PostgresQuery) async throws -> [Delivery] {
         var result: [Delivery] = []
         for try await row in try await client.query(query) {

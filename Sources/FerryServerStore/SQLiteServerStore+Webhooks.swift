@@ -27,6 +27,26 @@ extension SQLiteServerStore {
             ])
     }
 
+    public func enqueueNotice(id: String, task: ServerTask, payload: String, now: Date) async throws {
+        try await write { db in
+            guard
+                let project = try Row.fetchOne(
+                    db, sql: "SELECT webhook_url, webhook_secret FROM projects WHERE id = ?",
+                    arguments: [task.projectID]),
+                let url = project["webhook_url"] as String?, let secret = project["webhook_secret"] as String?
+            else { return }
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO deliveries (id, tenant_id, task_id, url, secret, payload, state, attempts,
+                        next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                    """,
+                arguments: [
+                    id, task.tenantID, task.id, url, secret, payload, now.timeIntervalSince1970,
+                    now.timeIntervalSince1970,
+                ])
+        }
+    }
+
     static func delivery(_ row: Row) -> Delivery {
         Delivery(
             id: row["id"], tenantID: row["tenant_id"], taskID: row["task_id"], url: row["url"], secret: row["secret"],

@@ -299,6 +299,9 @@ public protocol WebhookOutbox: Sendable {
     func recordDelivery(
         id: String, attempt: Int, status: Int?, error: String?, delivered: Bool, retryAt: Date?, now: Date
     ) async throws
+    /// Queues a notice (`payload`, under the delivery id `id`) for the project's webhook of `task`; a notice with
+    /// the same id is queued once. Nothing when the project has no webhook.
+    func enqueueNotice(id: String, task: ServerTask, payload: String, now: Date) async throws
     /// A task's deliveries and their attempts; empty for another tenant's task.
     func deliveries(taskID: String, tenantID: String) async throws -> [(Delivery, [DeliveryAttempt])]
 }

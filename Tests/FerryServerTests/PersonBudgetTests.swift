@@ -121,4 +121,46 @@ import Testing
             }
         }
     }
+
+    @Test func aThresholdIsCrossedOnceByTheCallThatPassesIt() {
+        let budget = { (spent: Double) in BudgetStatus(scope: .person("per_1"), monthlyUSD: 10, spentUSD: spent) }
+        #expect(BudgetPolicy.crossed(after: [budget(8.0)], usd: 0.5).count == 1, "7.5 → 8.0 reaches 80%")
+        #expect(BudgetPolicy.crossed(after: [budget(8.5)], usd: 0.25).isEmpty, "already past before the call")
+        #expect(BudgetPolicy.crossed(after: [budget(7.9)], usd: 0.5).isEmpty, "not yet")
+        #expect(BudgetPolicy.crossed(after: [budget(12)], usd: 5).count == 1, "a call that jumps past the limit too")
+        #expect(BudgetPolicy.crossed(after: [budget(8)], usd: 0).isEmpty)
+    }
+
+    @Test(arguments: QueueTests.Kind.allCases)
+    func aThresholdNoticeGoesToTheProjectsWebhookOncePerMonth(kind: QueueTests.Kind) async throws {
+        try await QueueTests.withFixture(kind) { f in
+            let project = try await f.store.createProject(
+                Project(
+                    id: "prj_hooked", tenantID: f.tenant.id, name: "hooked", repo: "/tmp/hooked", base: "main",
+                    model: nil, testCommand: nil, createdAt: Date(), webhookURL: "https://hooks.example.com/ferry",
+                    webhookSecret: "sealed"))
+            let (task, _) = try await f.store.createTask(
+                NewTask(projectID: project.id, task: "t", personID: "per_1"), tenantID: f.tenant.id, now: Date())
+            let budget = BudgetStatus(scope: .person("per_1"), monthlyUSD: 10, spentUSD: 8.2)
+            let now = Date()
+            for _ in 0..<2 {
+                try await f.store.enqueueNotice(
+                    id: Webhooks.thresholdID(budget, task: task, now: now), task: task,
+                    payload: Webhooks.thresholdPayload(budget, task: task), now: now)
+            }
+            let deliveries = try await f.store.deliveries(taskID: task.id, tenantID: f.tenant.id)
+            #expect(deliveries.count == 1)
+            let first = try #require(deliveries.first)
+            let payload = try #require(JSONValue.parse(first.0.payload))
+            #expect(payload["event"] == "budget.threshold" && payload["budget"]?["scope"] == "person")
+            #expect(payload["budget"]?["spent_usd"] == .number(8.2) && payload["task"]?["id"]?.stringValue == task.id)
+            // A project without a webhook gets none.
+            let (quiet, _) = try await f.store.createTask(
+                NewTask(projectID: f.project.id, task: "t"), tenantID: f.tenant.id, now: Date())
+            try await f.store.enqueueNotice(
+                id: Webhooks.thresholdID(budget, task: quiet, now: now), task: quiet,
+                payload: Webhooks.thresholdPayload(budget, task: quiet), now: now)
+            #expect(try await f.store.deliveries(taskID: quiet.id, tenantID: f.tenant.id).isEmpty)
+        }
+    }
 }
