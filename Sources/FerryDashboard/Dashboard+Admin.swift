@@ -19,6 +19,9 @@ extension Dashboard {
         let tenant = viewer.principal.tenantID
         let projects = try await store.projects(tenantID: tenant)
         let keys = try await store.keys(tenantID: tenant)
+        let people = try await store.people(tenantID: tenant)
+        let groups = try await store.groups(tenantID: tenant)
+        let owners = Dictionary(people.map { ($0.id, $0.name) }) { first, _ in first }
         let audit = try await store.auditLog(tenantID: tenant, limit: 100)
         var budgets: [[String: Any]] = []
         for status in try await store.budgets(tenantID: tenant, projectID: nil, now: Date()) {
@@ -38,6 +41,8 @@ extension Dashboard {
                 "keys": keys.map { key -> [String: Any] in
                     [
                         "id": key.id, "role": key.role.rawValue, "created": Self.time(key.createdAt) as Any,
+                        "owner": owners[key.ownerID] ?? key.ownerID, "name": key.name,
+                        "expires": Self.time(key.expiresAt) as Any,
                         "revoked": Self.time(key.revokedAt) as Any, "active": key.revokedAt == nil,
                         "self": key.id == viewer.principal.keyID,
                     ]
@@ -49,7 +54,10 @@ extension Dashboard {
                         "detail": entry.detail, "remote": entry.remote ?? "–",
                     ]
                 },
-                "budgets": budgets, "projectOptions": projects.map { ["id": $0.id, "name": $0.name] },
+                "budgets": budgets,
+                "projectOptions": projects.map { ["id": $0.id, "name": "project " + $0.name] }
+                    + people.filter { $0.active }.map { ["id": "person:" + $0.id, "name": "person " + $0.name] }
+                    + groups.map { ["id": "group:" + $0.id, "name": "group " + $0.name] },
             ], viewer: viewer)
     }
 
@@ -106,17 +114,26 @@ extension Dashboard {
         if !text.isEmpty, !(amount.map { $0 >= 0 && $0.isFinite } ?? false) {
             throw page(.badRequest, "A budget is a number of USD, 0 or more (empty removes it).")
         }
-        var projectID: String?
-        if let reference = fields["project"], !reference.isEmpty {
-            guard let project = try await store.project(reference, tenantID: viewer.principal.tenantID) else {
-                throw page(.notFound, "No project \(reference).")
+        // "", a project's id, or person:ID / group:ID: the API's own check that the scope is the tenant's.
+        let api = ServerAPI(store: store, runStore: runStore)
+        let reference = fields["project"] ?? ""
+        let scope: BudgetScope
+        do {
+            if reference.hasPrefix("person:") {
+                scope = try await api.budgetScope("person", String(reference.dropFirst(7)), viewer.principal)
+            } else if reference.hasPrefix("group:") {
+                scope = try await api.budgetScope("group", String(reference.dropFirst(6)), viewer.principal)
+            } else {
+                scope = try await api.budgetScope("project", reference.isEmpty ? nil : reference, viewer.principal)
             }
-            projectID = project.id
+        } catch let problem as Problem {
+            throw page(problem.status, problem.detail)
         }
-        try await store.setBudget(tenantID: viewer.principal.tenantID, projectID: projectID, monthlyUSD: amount)
-        try await ServerAPI(store: store, runStore: runStore).record(
-            viewer.principal, "budget.set", projectID ?? "tenant",
-            amount.map { String(format: "%.2f USD", $0) } ?? "removed", remote, surface: .dashboard)
+        try await store.setBudget(tenantID: viewer.principal.tenantID, scope: scope, monthlyUSD: amount)
+        try await api.record(
+            viewer.principal, "budget.set", scope.id ?? "tenant",
+            "\(scope.kind): " + (amount.map { String(format: "%.2f USD", $0) } ?? "removed"), remote,
+            surface: .dashboard)
         return Self.redirect("/spend")
     }
 }

@@ -60,6 +60,7 @@ public struct Dashboard: ServerPages {
         router.get("/static/:file") { _, context in staticFile(context.parameters.get("file") ?? "") }
         addSignInRoutes(to: router)
         addDeviceRoutes(to: router)
+        addPeopleRoutes(to: router)
         addTaskRoutes(to: router)
         addOtherRoutes(to: router)
     }

@@ -17,7 +17,9 @@ extension ServerAPI {
 
     /// The scope a budget route names: the tenant, a project (by id or name), a person or service account, or a
     /// group, each of the caller's tenant (404 otherwise).
-    func budgetScope(_ kind: String, _ reference: String?, _ principal: Principal) async throws -> BudgetScope {
+    package func budgetScope(_ kind: String, _ reference: String?, _ principal: Principal) async throws
+        -> BudgetScope
+    {
         guard let reference else { return .tenant }
         switch kind {
         case "person":

@@ -42,6 +42,20 @@ extension PostgresServerStore {
         return try await budgetRows(where: "b.tenant_id = $2", bindings)
     }
 
+    public func spendByPerson(tenantID: String, now: Date) async throws -> [String: Double] {
+        var result: [String: Double] = [:]
+        for try await (person, usd) in try await client.query(
+            """
+            SELECT person_id, SUM(usd) FROM spend
+            WHERE tenant_id = \(tenantID) AND at >= \(BudgetPolicy.monthStart(now).timeIntervalSince1970) AND person_id IS NOT NULL
+            GROUP BY person_id
+            """
+        ).decode((String, Double).self) {
+            result[person] = usd
+        }
+        return result
+    }
+
     func budgetRows(where clause: String, _ bindings: PostgresBindings) async throws -> [BudgetStatus] {
         let sql = """
             SELECT b.project_id, b.monthly_usd, \(BudgetSQL.spent.replacingOccurrences(of: "SINCE", with: "$1"))

@@ -43,6 +43,24 @@ extension SQLiteServerStore {
             where: "b.tenant_id = ?", arguments: [BudgetPolicy.monthStart(now).timeIntervalSince1970, tenantID])
     }
 
+    public func spendByPerson(tenantID: String, now: Date) async throws -> [String: Double] {
+        let since = BudgetPolicy.monthStart(now).timeIntervalSince1970
+        return try await read { db in
+            var result: [String: Double] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT person_id, SUM(usd) AS usd FROM spend WHERE tenant_id = ? AND at >= ? AND person_id IS NOT NULL
+                    GROUP BY person_id
+                    """,
+                arguments: [tenantID, since])
+            {
+                result[row["person_id"]] = row["usd"]
+            }
+            return result
+        }
+    }
+
     func budgetRows(where clause: String, arguments: StatementArguments) async throws -> [BudgetStatus] {
         let sql = """
             SELECT b.project_id, b.monthly_usd, \(BudgetSQL.spent.replacingOccurrences(of: "SINCE", with: "?")) AS spent

@@ -320,6 +320,8 @@ public protocol BudgetStore: Sendable {
     func budgets(tenantID: String, projectID: String?, personID: String?, now: Date) async throws -> [BudgetStatus]
     /// Every budget of the tenant, with this month's spend.
     func allBudgets(tenantID: String, now: Date) async throws -> [BudgetStatus]
+    /// This month's spend of each person of the tenant who spent anything.
+    func spendByPerson(tenantID: String, now: Date) async throws -> [String: Double]
     /// Records one model call's spend, once: a repeat of (task, attempt, step) is ignored.
     func recordSpend(_ spend: SpendRecord) async throws
 }
