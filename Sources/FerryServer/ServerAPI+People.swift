@@ -193,6 +193,56 @@ extension ServerAPI {
         return try Self.respond(.ok, AuditCheckResource(report.report, start: report.start))
     }
 
+    /// `PUT /v1/audit/sink {"url", "from_start"?}`: the tenant's entries are pushed there from now (or from the
+    /// chain's start), signed with a secret shown this once.
+    func putAuditSink(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
+        let body = try await json(request)
+        guard let url = try Self.string(body, "url"), url.count <= 2048, url.wholeMatch(of: Self.webhookURL) != nil
+        else { throw Problem(.badRequest, "\"url\" must be an http or https URL (http://host[:port][/path])") }
+        var fromStart = false
+        if let value = body["from_start"], value != .null {
+            guard case .bool(let flag) = value else {
+                throw Problem(.badRequest, "\"from_start\" must be true or false")
+            }
+            fromStart = flag
+        }
+        do {
+            _ = try await policy.egress.check(url: url)
+        } catch let refusal as EgressPolicy.Refusal {
+            throw Problem(.unprocessableContent, "\"url\": \(refusal.description)")
+        }
+        guard let secrets else { throw Problem(.conflict, "this server has no key to seal the sink's secret with") }
+        let secret = Webhooks.newSecret()
+        try await store.setAuditSink(
+            tenantID: principal.tenantID, url: url, secret: try secrets.seal(secret), fromStart: fromStart)
+        try await record(principal, "audit.sink.set", principal.tenantID, Self.redactedURL(url), remote)
+        return Self.respond(
+            .ok, ["url": .string(url), "secret": .string(secret), "from_start": .bool(fromStart)])
+    }
+
+    func getAuditSink(_ request: Request, _ principal: Principal) async throws -> Response {
+        guard let sink = try await store.auditSinks().first(where: { $0.tenantID == principal.tenantID }) else {
+            throw Problem(.notFound, "no audit sink is set")
+        }
+        let head = try await store.auditHead(tenantID: principal.tenantID)
+        return Self.respond(
+            .ok,
+            [
+                "url": .string(sink.url), "delivered_through": .number(Double(sink.after)),
+                "pending": .number(Double(max(0, head.seq - sink.after))), "failures": .number(Double(sink.failures)),
+                "last_error": sink.lastError.map { .string($0) } ?? .null,
+            ])
+    }
+
+    func deleteAuditSink(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
+        guard try await store.auditSinks().contains(where: { $0.tenantID == principal.tenantID }) else {
+            throw Problem(.notFound, "no audit sink is set")
+        }
+        try await store.setAuditSink(tenantID: principal.tenantID, url: nil, secret: nil, fromStart: false)
+        try await record(principal, "audit.sink.remove", principal.tenantID, "", remote)
+        return Response(status: .noContent)
+    }
+
     /// Reads a tenant's chain page by page and checks it against its head.
     package static func checkChain(_ store: any AuditStore, tenantID: String) async throws -> (
         report: AuditChain.Report, start: Int

@@ -85,6 +85,13 @@ extension ServerAPI {
             try await $0.auditExport($1, $2.principal)
         },
         Route(method: .get, path: "/v1/audit/check", access: .admin) { try await $0.auditCheck($1, $2.principal) },
+        Route(method: .get, path: "/v1/audit/sink", access: .admin) { try await $0.getAuditSink($1, $2.principal) },
+        Route(method: .put, path: "/v1/audit/sink", access: .admin) {
+            try await $0.putAuditSink($1, $2.principal, remote: $2.remote)
+        },
+        Route(method: .delete, path: "/v1/audit/sink", access: .admin) {
+            try await $0.deleteAuditSink($1, $2.principal, remote: $2.remote)
+        },
         Route(method: .get, path: "/v1/evals", access: .read) { try await $0.listEvals($1, $2.principal) },
         Route(method: .post, path: "/v1/evals", access: .write) {
             try await $0.importEval($1, $2.principal, remote: $2.remote)

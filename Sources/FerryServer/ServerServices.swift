@@ -88,6 +88,8 @@ extension TeamServer {
                     successTerminationBehavior: .ignore))
         }
         var loops = [LoopService(description: "webhooks") { await dispatcher.run() }]
+        let pusher = AuditSinkPusher(store: store, egress: policy.egress, secrets: secrets)
+        loops.append(LoopService(description: "audit sinks") { await pusher.run() })
         if let days = auditRetentionDays {
             let retention = AuditRetention(store: store, days: days)
             loops.append(LoopService(description: "audit retention") { await retention.run() })

@@ -88,7 +88,9 @@ extension WebhookDispatcher {
             var request = HTTPClientRequest(url: delivery.url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "X-Ferry-Event", value: "task.finished")
+            request.headers.add(
+                name: "X-Ferry-Event",
+                value: JSONValue.parse(delivery.payload)?["event"]?.stringValue ?? "task.finished")
             request.headers.add(name: "X-Ferry-Delivery", value: delivery.id)
             let secret = try secrets?.open(delivery.secret) ?? delivery.secret
             request.headers.add(name: "X-Ferry-Signature", value: Webhooks.signature(delivery.payload, secret: secret))

@@ -138,6 +138,50 @@ extension PostgresServerStore {
         return result
     }
 
+    public func setAuditSink(tenantID: String, url: String?, secret: String?, fromStart: Bool) async throws {
+        guard let url, let secret else {
+            try await client.query("DELETE FROM audit_sinks WHERE tenant_id = \(tenantID)")
+            return
+        }
+        let head = fromStart ? 0 : try await auditHead(tenantID: tenantID).seq
+        try await client.query(
+            """
+            INSERT INTO audit_sinks (tenant_id, url, secret, after_seq, failures, next_at)
+            VALUES (\(tenantID), \(url), \(secret), \(head), 0, 0)
+            ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, secret = excluded.secret,
+                after_seq = excluded.after_seq, failures = 0, next_at = 0, last_error = NULL
+            """)
+    }
+
+    public func auditSinks() async throws -> [AuditSink] {
+        var result: [AuditSink] = []
+        for try await (tenant, url, secret, after, failures, next, error) in try await client.query(
+            "SELECT tenant_id, url, secret, after_seq, failures, next_at, last_error FROM audit_sinks ORDER BY tenant_id"
+        ).decode((String, String, String, Int, Int, Double, String?).self) {
+            result.append(
+                AuditSink(
+                    tenantID: tenant, url: url, secret: secret, after: after, failures: failures,
+                    nextAt: Date(timeIntervalSince1970: next), lastError: error))
+        }
+        return result
+    }
+
+    public func recordAuditPush(tenantID: String, after: Int?, error: String?, retryAt: Date?) async throws {
+        if let after {
+            try await client.query(
+                """
+                UPDATE audit_sinks SET after_seq = GREATEST(after_seq, \(after)), failures = 0, next_at = 0, last_error = NULL
+                WHERE tenant_id = \(tenantID)
+                """)
+        } else {
+            try await client.query(
+                """
+                UPDATE audit_sinks SET failures = failures + 1, next_at = \(retryAt?.timeIntervalSince1970 ?? 0),
+                    last_error = \(error) WHERE tenant_id = \(tenantID)
+                """)
+        }
+    }
+
     static func auditEntry(_ r: PostgresRandomAccessRow) throws -> AuditEntry {
         AuditEntry(
             tenantID: try r["tenant_id"].decode(String.self), keyID: try r["key_id"].decode(String.self),

@@ -203,6 +203,15 @@ extension PostgresServerStore {
                 "CREATE INDEX spend_person ON spend (tenant_id, person_id, at)",
             ]
         ),
+        (
+            13,
+            [
+                """
+                CREATE TABLE audit_sinks (tenant_id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL,
+                    after_seq INTEGER NOT NULL, failures INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, last_error TEXT)
+                """
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

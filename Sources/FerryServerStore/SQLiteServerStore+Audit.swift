@@ -122,6 +122,56 @@ extension SQLiteServerStore {
         try await read { db in try String.fetchAll(db, sql: "SELECT tenant_id FROM audit_heads ORDER BY tenant_id") }
     }
 
+    public func setAuditSink(tenantID: String, url: String?, secret: String?, fromStart: Bool) async throws {
+        try await write { db in
+            guard let url, let secret else {
+                try db.execute(sql: "DELETE FROM audit_sinks WHERE tenant_id = ?", arguments: [tenantID])
+                return
+            }
+            let head =
+                fromStart
+                ? 0
+                : try Int.fetchOne(db, sql: "SELECT seq FROM audit_heads WHERE tenant_id = ?", arguments: [tenantID])
+                    ?? 0
+            try db.execute(
+                sql: """
+                    INSERT INTO audit_sinks (tenant_id, url, secret, after_seq, failures, next_at) VALUES (?, ?, ?, ?, 0, 0)
+                    ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, secret = excluded.secret,
+                        after_seq = excluded.after_seq, failures = 0, next_at = 0, last_error = NULL
+                    """,
+                arguments: [tenantID, url, secret, head])
+        }
+    }
+
+    public func auditSinks() async throws -> [AuditSink] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_sinks ORDER BY tenant_id").map { row in
+                AuditSink(
+                    tenantID: row["tenant_id"], url: row["url"], secret: row["secret"], after: row["after_seq"],
+                    failures: row["failures"], nextAt: Date(timeIntervalSince1970: row["next_at"]),
+                    lastError: row["last_error"])
+            }
+        }
+    }
+
+    public func recordAuditPush(tenantID: String, after: Int?, error: String?, retryAt: Date?) async throws {
+        try await write { db in
+            if let after {
+                try db.execute(
+                    sql: """
+                        UPDATE audit_sinks SET after_seq = MAX(after_seq, ?), failures = 0, next_at = 0, last_error = NULL
+                        WHERE tenant_id = ?
+                        """,
+                    arguments: [after, tenantID])
+            } else {
+                try db.execute(
+                    sql:
+                        "UPDATE audit_sinks SET failures = failures + 1, next_at = ?, last_error = ? WHERE tenant_id = ?",
+                    arguments: [retryAt?.timeIntervalSince1970 ?? 0, error, tenantID])
+            }
+        }
+    }
+
     static func auditEntry(_ row: Row) -> AuditEntry {
         AuditEntry(
             tenantID: row["tenant_id"], keyID: row["key_id"], personID: row["person_id"],

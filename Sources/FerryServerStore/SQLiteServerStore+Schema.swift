@@ -168,6 +168,14 @@ extension SQLiteServerStore {
                     CREATE INDEX spend_person ON spend (tenant_id, person_id, at);
                     """)
         }
+        migrator.registerMigration("v13: audit sinks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_sinks (
+                        tenant_id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, after_seq INTEGER NOT NULL,
+                        failures INTEGER NOT NULL, next_at DOUBLE NOT NULL, last_error TEXT);
+                    """)
+        }
         return migrator
     }
 }

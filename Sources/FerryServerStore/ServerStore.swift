@@ -239,6 +239,37 @@ public protocol AuditStore: Sendable {
     func pruneAudit(before: Date) async throws -> Int
     /// The tenants with an audit trail (for checking every chain).
     func auditedTenants() async throws -> [String]
+    /// Sets (or with nil removes) the tenant's audit sink: a URL its entries are pushed to, in order, signed with
+    /// `secret` (sealed). A new sink starts after the chain's current head unless `fromStart`.
+    func setAuditSink(tenantID: String, url: String?, secret: String?, fromStart: Bool) async throws
+    func auditSinks() async throws -> [AuditSink]
+    /// Records a push: the last entry it carried (`after`), or its failure and when to try again.
+    func recordAuditPush(tenantID: String, after: Int?, error: String?, retryAt: Date?) async throws
+}
+
+/// Where a tenant's audit entries are pushed, and how far the push has got.
+public struct AuditSink: Sendable, Hashable {
+    public var tenantID: String
+    public var url: String
+    /// Sealed (`SecretBox`) when the server has a key.
+    public var secret: String
+    /// The last entry delivered.
+    public var after: Int
+    public var failures: Int
+    public var nextAt: Date
+    public var lastError: String?
+
+    public init(
+        tenantID: String, url: String, secret: String, after: Int, failures: Int, nextAt: Date, lastError: String?
+    ) {
+        self.tenantID = tenantID
+        self.url = url
+        self.secret = secret
+        self.after = after
+        self.failures = failures
+        self.nextAt = nextAt
+        self.lastError = lastError
+    }
 }
 
 extension AuditStore {
