@@ -20,9 +20,12 @@ final class LocalAssist: Sendable {
     let models: ModelPool
     let store: SQLiteRunStore
     let tasks: LocalTaskHost
+    /// With `--server`: the task tools hand tasks to the team server's queue instead of running them here.
+    let remote: RemoteTaskHost?
     private let opening: Task<RepoAssistant, any Error>
 
-    init(repo: String?, modelOptions: ModelOptions) async throws {
+    init(repo: String?, modelOptions: ModelOptions, remote: RemoteTaskHost? = nil) async throws {
+        self.remote = remote
         let environment = ProcessInfo.processInfo.environment
         let root = try await Git.root(of: EvalOptions.absolute(repo ?? FileManager.default.currentDirectoryPath))
         let config = try ConfigLoader.load(repo: root, environment: environment)
@@ -48,7 +51,7 @@ final class LocalAssist: Sendable {
         AssistEnvironment(
             repository: { [opening] _ in try await opening.value },
             model: { [models, profile] in try await models.model(for: profile) },
-            tasks: tasks, projectArgument: false)
+            tasks: remote ?? tasks, projectArgument: false)
     }
 
     func assistant() async throws -> RepoAssistant { try await opening.value }
@@ -57,6 +60,7 @@ final class LocalAssist: Sendable {
     /// Cancels the runs still going (they are recorded `interrupted`) and stops the model's server.
     func shutdown() async {
         await tasks.shutdown()
+        await remote?.shutdown()
         await models.shutdown()
     }
 }
@@ -72,10 +76,30 @@ struct McpCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "The repository (default: the current directory).") var repo: String?
+    @Option(help: "Hand run_task to this team server (its URL) instead of running tasks here.") var server: String?
+    @Option(help: "The server's project for run_task (with --server).") var project: String?
+    @Option(help: "The environment variable that holds the server's API key (else ferry login's key).")
+    var serverKeyEnv = "FERRY_API_KEY"
     @OptionGroup var modelOptions: ModelOptions
 
     func run() async throws {
-        let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions)
+        var remote: RemoteTaskHost?
+        if let server {
+            guard let project else {
+                throw FerryError(.usage, "--server needs --project NAME (the server's project for run_task)")
+            }
+            let environment = ProcessInfo.processInfo.environment
+            guard
+                let key = environment[serverKeyEnv].flatMap({ $0.isEmpty ? nil : $0 })
+                    ?? Credentials.key(for: server, environment: environment)
+            else {
+                throw FerryError(
+                    .usage,
+                    "--server needs an API key. Fix: ferry login --server \(server), or export \(serverKeyEnv)=…")
+            }
+            remote = RemoteTaskHost(baseURL: server, key: key, project: project)
+        }
+        let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions, remote: remote)
         let logger = {
             var logger = Logger(label: "ferry.mcp") { StreamLogHandler.standardError(label: $0) }
             logger.logLevel = .warning

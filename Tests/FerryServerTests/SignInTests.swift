@@ -386,6 +386,25 @@ final class IdentityProvider: Sendable {
                 #expect(me.json["person"]?["name"] == "Ada Lovelace" && me.json["role"] == "member", "\(me.body)")
                 let keys = try await server.store.keys(tenantID: tenant.id)
                 let issued = try #require(keys.first { $0.name == "ferry login" })
+                // `ferry mcp --server` uses the same key: run_task through the real MCP SDK lands in the team's queue
+                // as Ada's task.
+                let repo = try await FixtureRepo.make(ServerAPITests.files)
+                _ = try await server.store.createProject(
+                    Project(
+                        id: "prj_calc", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil,
+                        testCommand: nil, createdAt: Date()))
+                let (mcpStatus, mcpOutput) = try await ChildProcess.run(
+                    AssistServerTests.python,
+                    [
+                        CrashTests.packageRoot + "/Tests/assist/mcp_remote.py", binary, "mcp", "--repo", repo,
+                        "--server", ferry, "--project", "calc",
+                    ], environment: environment.merging(["FERRY_API_KEY": ""]) { $1 })
+                #expect(mcpStatus == 0, "\(mcpOutput)")
+                let started = try #require(
+                    JSONValue.parse(String(mcpOutput.split(separator: "\n").last { $0.hasPrefix("{") } ?? "")))
+                let taskID = try #require(started["id"]?.stringValue)
+                let queued = try #require(try await server.store.task(taskID, tenantID: tenant.id))
+                #expect(queued.personID == me.json["person"]?["id"]?.stringValue && queued.createdBy == issued.id)
                 #expect(issued.expiresAt.map { $0.timeIntervalSinceNow > 89 * 86_400 } == true)
                 // Refused: the CLI says so and keeps no key.
                 let (again, againOutput) = try Self.launch(
