@@ -60,15 +60,26 @@ extension Dashboard {
         }
         let byModel = grouped(\.model)
         let byProject = grouped { names[$0.projectID] ?? $0.projectID }
-        var budgets: [[String: Any]] = []
-        for status in try await store.budgets(tenantID: tenant, projectID: nil, now: now) {
-            budgets.append(Self.budgetRow("Tenant", status))
-        }
-        for project in projects {
-            for status in try await store.budgets(tenantID: tenant, projectID: project.id, now: now)
-            where status.projectID == project.id {
-                budgets.append(Self.budgetRow("Project \(project.name)", status))
+        let people = try await store.people(tenantID: tenant)
+        let groups = try await store.groups(tenantID: tenant)
+        let personNames = Dictionary(people.map { ($0.id, $0.name) }) { first, _ in first }
+        func label(_ scope: BudgetScope) -> String {
+            switch scope {
+            case .tenant: "Tenant"
+            case .project(let id): "Project \(names[id] ?? id)"
+            case .person(let id): "Person \(personNames[id] ?? id)"
+            case .group(let id): "Group \(groups.first { $0.id == id }?.name ?? id)"
             }
+        }
+        let budgets = try await store.allBudgets(tenantID: tenant, now: now).map { Self.budgetRow(label($0.scope), $0) }
+        // Who spent what, for admins: by person and by group (a group's members together).
+        var byPerson: [(label: String, value: Double)] = []
+        var byGroup: [(label: String, value: Double)] = []
+        if viewer.principal.role == .admin {
+            let spend = try await store.spendByPerson(tenantID: tenant, now: now)
+            byPerson = spend.map { (personNames[$0.key] ?? $0.key, $0.value) }.sorted { $0.value > $1.value }
+            byGroup = groups.map { group in (group.name, group.members.reduce(0) { $0 + (spend[$1] ?? 0) }) }
+                .filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
         }
         let counts = try await store.taskCounts(tenantID: tenant, since: start)
         let verified = counts[TaskState.verified.rawValue] ?? 0
@@ -86,6 +97,7 @@ extension Dashboard {
                 "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
                 "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
                 "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },
+                "people": table(byPerson), "groupsSpend": table(byGroup), "hasPeople": !byPerson.isEmpty,
             ], viewer: viewer)
     }
 

@@ -45,8 +45,15 @@ import Testing
                 try await server.store.allBudgets(tenantID: tenant.id, now: Date()).contains {
                     $0.scope == .person(ada.id) && $0.monthlyUSD == 7
                 })
+            try await server.store.recordSpend(
+                SpendRecord(
+                    tenantID: tenant.id, projectID: "prj_x", taskID: "task_x", attempt: 1, step: 1, model: "m",
+                    usage: Usage(), usd: 1.25, at: Date(), personID: ada.id))
+            let spend = try await DashboardTests.send(.GET, base + "/spend", cookie: cookie)
+            #expect(spend.body.contains("By person") && spend.body.contains("Person Ada Lovelace"), "\(spend.body)")
+            #expect(spend.body.contains("<td>Ada Lovelace</td><td class=\"num\">$1.25</td>"))
             let listed = try await DashboardTests.send(.GET, base + "/people", cookie: cookie)
-            #expect(listed.body.contains("Ada Lovelace") && listed.body.contains("$0 of $7.00"), "\(listed.body)")
+            #expect(listed.body.contains("Ada Lovelace") && listed.body.contains("$1.25 of $7.00"), "\(listed.body)")
             // Deactivated from the page: her key stops.
             let off = try await DashboardTests.send(
                 .POST, base + "/people/\(ada.id)/active", cookie: cookie, form: "csrf=\(csrf)&active=0")
