@@ -190,7 +190,7 @@ let package = Package(
         .executableTarget(
             name: "ferry-server-bench",
             dependencies: [
-                "FerryCore", "FerryServer", "FerryDashboard", "FerryStore", "FerryTesting",
+                "FerryCore", "FerryServer", "FerryServerStore", "FerryDashboard", "FerryStore", "FerryTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -213,9 +213,10 @@ extension ServerAPI {
         }
         guard let secrets else { throw Problem(.conflict, "this server has no key to seal the sink's secret with") }
         let secret = Webhooks.newSecret()
+        // Recorded first: a sink from the start carries its own setting in its first push.
+        try await record(principal, "audit.sink.set", principal.tenantID, Self.redactedURL(url), remote)
         try await store.setAuditSink(
             tenantID: principal.tenantID, url: url, secret: try secrets.seal(secret), fromStart: fromStart)
-        try await record(principal, "audit.sink.set", principal.tenantID, Self.redactedURL(url), remote)
         return Self.respond(
             .ok, ["url": .string(url), "secret": .string(secret), "from_start": .bool(fromStart)])
     }

@@ -21,6 +21,8 @@ struct Options {
     /// Where to save screenshots of the dashboard over the load run's data (with eval reports to import).
     var screenshots: String?
     var evalReports: [String] = []
+    /// Entries for the audit chain's run (0: the load run instead).
+    var audit = 0
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -36,6 +38,7 @@ struct Options {
             case "--dashboard": dashboard = Int(value) ?? dashboard
             case "--screenshots": screenshots = value
             case "--eval-report": evalReports.append(value)
+            case "--audit": audit = Int(value) ?? audit
             default: fatalError("unknown option \(flag)")
             }
         }
@@ -43,6 +46,12 @@ struct Options {
 }
 
 let options = Options(CommandLine.arguments)
+if options.audit > 0 {
+    let report = "# The audit chain's cost\n\n" + (try await AuditBench.run(entries: options.audit))
+    print(report)
+    if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+    exit(0)
+}
 if options.dashboard > 0 {
     let report = "# The dashboard under a full store\n" + (try await DashboardBench.run(tasks: options.dashboard))
     print(report)
