@@ -60,6 +60,32 @@ extension Dashboard {
         }
         let byModel = grouped(\.model)
         let byProject = grouped { names[$0.projectID] ?? $0.projectID }
+        let (budgets, byPerson, byGroup) = try await spendByWho(viewer, projects: names, now: now)
+        let counts = try await store.taskCounts(tenantID: tenant, since: start)
+        let verified = counts[TaskState.verified.rawValue] ?? 0
+        let table = { (data: [(label: String, value: Double)]) in
+            data.map { ["label": $0.label, "usd": Self.money($0.value)] }
+        }
+        return html(
+            "spend",
+            [
+                "title": "Spend", "month": String(Date.ISO8601FormatStyle().format(start).prefix(7)),
+                "total": Self.money(total),
+                "budgets": budgets, "hasBudgets": !budgets.isEmpty, "verified": verified,
+                "perVerified": verified > 0 ? Self.money(total / Double(verified)) : "–",
+                "dayChart": Charts.bars(days, label: "USD spent per day this month", dates: true, format: Self.money),
+                "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
+                "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
+                "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },
+                "people": table(byPerson), "groupsSpend": table(byGroup), "hasPeople": !byPerson.isEmpty,
+            ], viewer: viewer)
+    }
+
+    /// Every budget with its name, and (for admins) this month's spend by person and by group.
+    func spendByWho(_ viewer: Viewer, projects names: [String: String], now: Date) async throws -> (
+        budgets: [[String: Any]], byPerson: [(label: String, value: Double)], byGroup: [(label: String, value: Double)]
+    ) {
+        let tenant = viewer.principal.tenantID
         let people = try await store.people(tenantID: tenant)
         let groups = try await store.groups(tenantID: tenant)
         let personNames = Dictionary(people.map { ($0.id, $0.name) }) { first, _ in first }
@@ -81,24 +107,7 @@ extension Dashboard {
             byGroup = groups.map { group in (group.name, group.members.reduce(0) { $0 + (spend[$1] ?? 0) }) }
                 .filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
         }
-        let counts = try await store.taskCounts(tenantID: tenant, since: start)
-        let verified = counts[TaskState.verified.rawValue] ?? 0
-        let table = { (data: [(label: String, value: Double)]) in
-            data.map { ["label": $0.label, "usd": Self.money($0.value)] }
-        }
-        return html(
-            "spend",
-            [
-                "title": "Spend", "month": String(Date.ISO8601FormatStyle().format(start).prefix(7)),
-                "total": Self.money(total),
-                "budgets": budgets, "hasBudgets": !budgets.isEmpty, "verified": verified,
-                "perVerified": verified > 0 ? Self.money(total / Double(verified)) : "–",
-                "dayChart": Charts.bars(days, label: "USD spent per day this month", dates: true, format: Self.money),
-                "modelChart": Charts.bars(byModel, label: "USD spent per model this month", format: Self.money),
-                "projectChart": Charts.bars(byProject, label: "USD spent per project this month", format: Self.money),
-                "models": table(byModel), "projectsSpend": table(byProject), "calls": rows.reduce(0) { $0 + $1.calls },
-                "people": table(byPerson), "groupsSpend": table(byGroup), "hasPeople": !byPerson.isEmpty,
-            ], viewer: viewer)
+        return (budgets, byPerson, byGroup)
     }
 
     static func budgetRow(_ scope: String, _ status: BudgetStatus) -> [String: Any] {

@@ -44,6 +44,26 @@ public struct ServerAPI: Sendable {
 
     public func router() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
+        addOperatorRoutes(to: router)
+        // The API proper: each route behind the key its access needs, its errors as problem bodies.
+        let api = router.group().add(middleware: ProblemResponses())
+        let groups = Dictionary(
+            uniqueKeysWithValues: [Access.read, .write, .admin].map {
+                ($0, api.group().add(middleware: KeyAuthentication(store: store, access: $0)))
+            })
+        for route in Self.routes {
+            groups[route.access]!.on(RouterPath(route.path), method: route.method) { request, context in
+                try await route.handler(self, request, try context.call())
+            }
+        }
+        addDeviceRoutes(to: router)
+        addSCIMRoutes(to: router)
+        Self.refuseOtherMethods(on: router)
+        return router
+    }
+
+    /// What the operator and the load balancer read: liveness, readiness, the contract and the metrics.
+    func addOperatorRoutes(to router: Router<ServerContext>) {
         router.get("/healthz") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
@@ -88,21 +108,6 @@ public struct ServerAPI: Sendable {
                     body: .init(byteBuffer: ByteBuffer(string: try await store.stats().prometheus)))
             }
         }
-        // The API proper: each route behind the key its access needs, its errors as problem bodies.
-        let api = router.group().add(middleware: ProblemResponses())
-        let groups = Dictionary(
-            uniqueKeysWithValues: [Access.read, .write, .admin].map {
-                ($0, api.group().add(middleware: KeyAuthentication(store: store, access: $0)))
-            })
-        for route in Self.routes {
-            groups[route.access]!.on(RouterPath(route.path), method: route.method) { request, context in
-                try await route.handler(self, request, try context.call())
-            }
-        }
-        addDeviceRoutes(to: router)
-        addSCIMRoutes(to: router)
-        Self.refuseOtherMethods(on: router)
-        return router
     }
 
     /// The document's pattern for `webhook_url`, exactly.
