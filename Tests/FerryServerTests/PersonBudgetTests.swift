@@ -1,3 +1,4 @@
+import FerryAgent
 import FerryCore
 import FerryTesting
 import Foundation
@@ -161,6 +162,51 @@ import Testing
                 id: Webhooks.thresholdID(budget, task: quiet, now: now), task: quiet,
                 payload: Webhooks.thresholdPayload(budget, task: quiet), now: now)
             #expect(try await f.store.deliveries(taskID: quiet.id, tenantID: f.tenant.id).isEmpty)
+        }
+    }
+
+    /// A worker's run: the model call that takes a person's budget past 80% queues one `budget.threshold` notice for
+    /// the project's webhook, beside the task's end; the run goes on while the budget lasts.
+    @Test func aWorkersRunQueuesTheThresholdNoticeOnce() async throws {
+        let repo = try await FixtureRepo.make(ServerAPITests.files)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-threshold-\(UUID().uuidString.prefix(8))"
+        ).path
+        let server = try TeamServer(dataDirectory: data, policy: .tests(data: data))
+        _ = try await server.bootstrap()
+        let tenant = try #require(try await server.store.tenant(named: "default"))
+        let ada = try await server.store.createPerson(
+            NewPerson(kind: .person, name: "Ada", email: "ada@example.com", role: .member), tenantID: tenant.id,
+            now: Date())
+        let project = try await server.store.createProject(
+            Project(
+                id: "prj_calc", tenantID: tenant.id, name: "calc", repo: repo, base: "main", model: nil,
+                testCommand: "python3 -m unittest", createdAt: Date(), webhookURL: "http://127.0.0.1:9/hook",
+                webhookSecret: try server.secrets.seal("whsec_test")))
+        // Five reads at $0.000072 a call: the budget's 80% ($0.000288) is passed by the fourth call.
+        try await server.store.setBudget(tenantID: tenant.id, scope: .person(ada.id), monthlyUSD: 0.00036)
+        var config = FerryConfig(dataDirectory: data + "/runs")
+        config.firstAttempt = .off
+        let frozen = config
+        let reads: [FakeStep] = (1...5).map {
+            .call("read_file", ["path": $0 % 2 == 0 ? "calc.py" : "test_calc.py", "start_line": .number(Double($0))])
+        }
+        try await FakeModelServer.with(.openai, script: reads) { fake in
+            let (task, _) = try await server.store.createTask(
+                NewTask(projectID: project.id, task: "fix add()", maxCostUSD: 1, personID: ada.id),
+                tenantID: tenant.id, now: Date())
+            let (worker, client) = fakeWorker(fake, server: server, config: frozen)
+            let claimed = try #require(try await server.store.claim(worker: "w", now: Date(), policy: QueuePolicy()))
+            #expect(claimed.id == task.id)
+            await worker.execute(claimed)
+            try await client.shutdown()
+            let deliveries = try await server.store.deliveries(taskID: task.id, tenantID: tenant.id)
+            let events = deliveries.compactMap { JSONValue.parse($0.0.payload)?["event"]?.stringValue }
+            #expect(events.filter { $0 == "budget.threshold" }.count == 1, "\(events)")
+            let notice = try #require(deliveries.first { $0.0.payload.contains("budget.threshold") })
+            let payload = try #require(JSONValue.parse(notice.0.payload))
+            #expect(payload["budget"]?["id"]?.stringValue == ada.id && payload["budget"]?["scope"] == "person")
+            #expect((payload["budget"]?["spent_usd"]?.doubleValue ?? 0) >= 0.000288)
         }
     }
 }
