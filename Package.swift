@@ -127,6 +127,11 @@ let package = Package(
             ],
             resources: [.copy("Resources/openapi.yaml")]
         ),
+        // Issues in, pull requests out: the forges' webhooks read and verified, what a project does with them.
+        .target(
+            name: "FerryForge",
+            dependencies: ["FerryCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The web dashboard: server-rendered pages over the API's rules, added to the server by the CLI.
         .target(
             name: "FerryDashboard",
@@ -197,6 +202,9 @@ let package = Package(
             path: "bench/ServerBench"
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"]),
+        .testTarget(
+            name: "FerryForgeTests", dependencies: ["FerryForge", "FerryCore"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "FerryAssistTests",
             dependencies: [
