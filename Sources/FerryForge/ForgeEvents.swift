@@ -11,8 +11,8 @@ public enum ForgeKind: String, Sendable, Hashable, CaseIterable {
 /// id (a redelivery carries the same one, so it starts nothing twice).
 public struct ForgeEvent: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
-        /// A label was put on an issue (or the issue was opened with it).
-        case issueLabeled(label: String)
+        /// Labels were put on an issue (or the issue was opened with them).
+        case issueLabeled(labels: [String])
         /// A comment on an issue or a pull request.
         case comment(body: String, onPullRequest: Bool)
         /// A review of a pull request that asks for changes.
@@ -73,7 +73,7 @@ public enum GitHubWebhook {
             senderIsBot: payload["sender"]?["type"]?.stringValue == "Bot")
         switch (name, action) {
         case ("issues", "labeled"):
-            if let label = payload["label"]?["name"]?.stringValue { event.kind = .issueLabeled(label: label) }
+            if let label = payload["label"]?["name"]?.stringValue { event.kind = .issueLabeled(labels: [label]) }
         case ("issue_comment", "created"):
             event.kind = .comment(
                 body: payload["comment"]?["body"]?.stringValue ?? "", onPullRequest: issue["pull_request"] != nil)
@@ -90,8 +90,51 @@ public enum GitHubWebhook {
     }
 }
 
-/// GitLab's webhooks: the secret token comes back as `X-Gitlab-Token`, compared in constant time.
+/// GitLab's webhooks: the secret token comes back as `X-Gitlab-Token`, compared in constant time; the event is named
+/// by `X-Gitlab-Event` and the delivery by `X-Gitlab-Event-UUID`.
 public enum GitLabWebhook {
+    /// The event a verified delivery carries: an issue whose labels gained one (Issue Hook, `changes.labels`), a
+    /// comment on an issue or a merge request (Note Hook).
+    public static func event(name: String?, delivery: String?, body: Data) throws(ForgeRefusal) -> ForgeEvent {
+        guard let name, let delivery, !delivery.isEmpty else {
+            throw ForgeRefusal("the delivery has no X-Gitlab-Event or X-Gitlab-Event-UUID")
+        }
+        guard let payload = JSONValue.parse(String(decoding: body, as: UTF8.self)), case .object = payload else {
+            throw ForgeRefusal("the delivery's body is not JSON")
+        }
+        let user = payload["user"]?["username"]?.stringValue ?? ""
+        // Project and group access tokens act as bot users named project_<id>_bot… or group_<id>_bot….
+        let bot = user.range(of: #"^(project|group)_\d+_bot"#, options: .regularExpression) != nil
+        let attributes = payload["object_attributes"] ?? .null
+        let target = payload["issue"] ?? payload["merge_request"] ?? attributes
+        var event = ForgeEvent(
+            kind: .other(name), delivery: delivery,
+            repository: payload["project"]?["path_with_namespace"]?.stringValue ?? "",
+            number: target["iid"]?.intValue ?? 0, title: target["title"]?.stringValue ?? "",
+            body: target["description"]?.stringValue ?? "", sender: user, senderIsBot: bot)
+        switch name {
+        case "Issue Hook":
+            func titles(_ value: JSONValue?) -> [String] {
+                guard case .array(let items)? = value else { return [] }
+                return items.compactMap { $0["title"]?.stringValue }
+            }
+            let before = titles(payload["changes"]?["labels"]?["previous"])
+            let after = titles(payload["changes"]?["labels"]?["current"])
+            // Opened with labels: they all count as added.
+            let added =
+                attributes["action"]?.stringValue == "open" && payload["changes"]?["labels"] == nil
+                ? titles(payload["labels"]) : after.filter { !before.contains($0) }
+            if !added.isEmpty { event.kind = .issueLabeled(labels: added) }
+        case "Note Hook":
+            let on = attributes["noteable_type"]?.stringValue
+            guard on == "Issue" || on == "MergeRequest" else { break }
+            event.kind = .comment(body: attributes["note"]?.stringValue ?? "", onPullRequest: on == "MergeRequest")
+        default:
+            break
+        }
+        return event
+    }
+
     public static func verify(token: String?, secret: String) throws(ForgeRefusal) {
         guard let token, !secret.isEmpty else { throw ForgeRefusal("the delivery has no X-Gitlab-Token") }
         let a = Array(token.utf8)
@@ -127,8 +170,11 @@ public enum ForgeTriggers {
     public static func decide(_ event: ForgeEvent, label: String, ownPullRequests: Set<Int>) -> Action {
         if event.senderIsBot { return .ignore("sent by a bot (\(event.sender))") }
         switch event.kind {
-        case .issueLabeled(let name):
-            guard name.lowercased() == label.lowercased() else { return .ignore("the label \(name) is not \(label)") }
+        case .issueLabeled(let added):
+            // Several labels added at once arrive together (GitLab): any of them may be the trigger.
+            guard added.contains(where: { $0.lowercased() == label.lowercased() }) else {
+                return .ignore("the label \(added.joined(separator: ", ")) is not \(label)")
+            }
             return .startTask(issue: event.number, instruction: nil)
         case .comment(let body, let onPullRequest):
             guard let instruction = command(in: body) else { return .ignore("a comment without /ferry") }

@@ -41,7 +41,7 @@ import Testing
 
     @Test func githubsPayloadsAreRead() throws {
         let labeled = try GitHubWebhook.event(name: "issues", delivery: "d1", body: Self.fixture("issues_labeled"))
-        #expect(labeled.kind == .issueLabeled(label: "bug"))
+        #expect(labeled.kind == .issueLabeled(labels: ["bug"]))
         #expect(labeled.repository == "Codertocat/Hello-World" && labeled.number == 1 && labeled.delivery == "d1")
         #expect(labeled.title == "Spelling error in the README file" && labeled.sender == "Codertocat")
         let comment = try GitHubWebhook.event(
@@ -87,5 +87,49 @@ import Testing
         event.senderIsBot = true
         #expect(
             ForgeTriggers.decide(event, label: "ferry", ownPullRequests: [1]) == .ignore("sent by a bot (Codertocat)"))
+    }
+
+    /// GitLab's deliveries, in the shapes its webhook documentation gives (Issue Hook with `changes.labels`, Note Hook
+    /// on an issue and on a merge request); written here from that documentation, as no fixture repository of
+    /// GitLab's payloads was at hand.
+    @Test func gitlabsDeliveriesAreRead() throws {
+        let issue: JSONValue = [
+            "object_kind": "issue", "event_type": "issue",
+            "user": ["id": 1, "name": "Administrator", "username": "root"],
+            "project": ["id": 1, "path_with_namespace": "gitlabhq/gitlab-test"],
+            "object_attributes": [
+                "iid": 23, "title": "New API: create/update/delete file",
+                "description": "Create new API for manipulations with repository", "action": "update",
+            ],
+            "labels": [["id": 206, "title": "API"], ["id": 207, "title": "ferry"]],
+            "changes": [
+                "labels": [
+                    "previous": [["id": 206, "title": "API"]],
+                    "current": [["id": 206, "title": "API"], ["id": 207, "title": "ferry"]],
+                ]
+            ],
+        ]
+        let labeled = try GitLabWebhook.event(
+            name: "Issue Hook", delivery: "u1", body: Data(issue.jsonString.utf8))
+        #expect(labeled.kind == .issueLabeled(labels: ["ferry"]) && labeled.number == 23)
+        #expect(labeled.repository == "gitlabhq/gitlab-test" && labeled.title == "New API: create/update/delete file")
+        #expect(
+            ForgeTriggers.decide(labeled, label: "ferry", ownPullRequests: [])
+                == .startTask(issue: 23, instruction: nil))
+        let note: JSONValue = [
+            "object_kind": "note", "event_type": "note", "user": ["username": "project_42_bot_3f2a"],
+            "project": ["path_with_namespace": "gitlabhq/gitlab-test"],
+            "object_attributes": ["note": "/ferry rename it", "noteable_type": "MergeRequest"],
+            "merge_request": ["iid": 1, "title": "Tests for the empty cart"],
+        ]
+        let comment = try GitLabWebhook.event(name: "Note Hook", delivery: "u2", body: Data(note.jsonString.utf8))
+        #expect(comment.kind == .comment(body: "/ferry rename it", onPullRequest: true) && comment.number == 1)
+        #expect(comment.senderIsBot, "a project access token's bot user")
+        #expect(
+            ForgeTriggers.decide(comment, label: "ferry", ownPullRequests: [1])
+                == .ignore("sent by a bot (project_42_bot_3f2a)"))
+        #expect(throws: ForgeRefusal.self) {
+            try GitLabWebhook.event(name: "Issue Hook", delivery: nil, body: Data(issue.jsonString.utf8))
+        }
     }
 }
