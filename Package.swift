@@ -130,7 +130,10 @@ let package = Package(
         // Issues in, pull requests out: the forges' webhooks read and verified, what a project does with them.
         .target(
             name: "FerryForge",
-            dependencies: ["FerryCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "FerryCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
         ),
         // The web dashboard: server-rendered pages over the API's rules, added to the server by the CLI.
         .target(
@@ -203,7 +206,8 @@ let package = Package(
         ),
         .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"]),
         .testTarget(
-            name: "FerryForgeTests", dependencies: ["FerryForge", "FerryCore"],
+            name: "FerryForgeTests",
+            dependencies: ["FerryForge", "FerryCore", "FerryTesting", .product(name: "JWTKit", package: "jwt-kit")],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "FerryAssistTests",
