@@ -30,6 +30,7 @@ if [ -n "$clients" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
     command -v tmux >/dev/null 2>&1 || need+=(tmux)  # ferry chat is driven in a real terminal
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the forge tests make a GitHub App's key
     python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 fi
 
