@@ -212,6 +212,15 @@ extension PostgresServerStore {
                 """
             ]
         ),
+        (
+            14,
+            [
+                """
+                CREATE TABLE forge_deliveries (project_id TEXT NOT NULL, delivery TEXT NOT NULL, tenant_id TEXT NOT NULL,
+                    received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (project_id, delivery))
+                """
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

@@ -176,6 +176,14 @@ extension SQLiteServerStore {
                         failures INTEGER NOT NULL, next_at DOUBLE NOT NULL, last_error TEXT);
                     """)
         }
+        migrator.registerMigration("v14: forge deliveries") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE forge_deliveries (
+                        project_id TEXT NOT NULL, delivery TEXT NOT NULL, tenant_id TEXT NOT NULL,
+                        received_at DOUBLE NOT NULL, PRIMARY KEY (project_id, delivery));
+                    """)
+        }
         return migrator
     }
 }

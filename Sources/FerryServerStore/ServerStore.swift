@@ -138,7 +138,8 @@ public struct NewTask: Sendable, Hashable {
 /// budgets, the dashboard's records and the counts for `/metrics`. The embedded store is SQLite; PostgreSQL (for
 /// workers on many machines) implements the same protocols. Each part of the server asks for the parts it uses
 /// (a worker for the queue, projects and budgets; the webhook dispatcher for the outbox).
-public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ProjectStore, TaskQueue,
+public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ForgeDeliveryStore, ProjectStore,
+    TaskQueue,
     AuditStore,
     WebhookOutbox, BudgetStore,
     DashboardStore, StatsSource
@@ -481,4 +482,11 @@ public struct AuditEntry: Sendable, Hashable {
             tenantID: principal.tenantID, keyID: principal.keyID, personID: principal.personID, surface: surface,
             action: action, object: object, detail: detail, remote: remote, at: at)
     }
+}
+
+/// The forges' webhook deliveries already taken (issue 26): a redelivered event (the same delivery id) starts
+/// nothing twice.
+public protocol ForgeDeliveryStore: Sendable {
+    /// Takes a delivery for the project: true the first time, false when it was taken before (by any server).
+    func takeForgeDelivery(_ delivery: String, tenantID: String, projectID: String, now: Date) async throws -> Bool
 }
