@@ -40,7 +40,7 @@ extension Dashboard {
         if !Self.isLocalPath(next) { next = "/tasks" }
         let (verifier, challenge) = SignInRules.pkce()
         let nonce = ServerIDs.secret("")
-        let redirectURI = provider.settings.redirectURI ?? Self.origin(request) + "/login/callback"
+        let redirectURI = provider.settings.redirectURI ?? ServerAPI.origin(request) + "/login/callback"
         let pending = PendingSignIn(
             tenant: tenant, nonce: nonce, verifier: verifier, next: next, redirectURI: redirectURI,
             expires: Date().timeIntervalSince1970 + Self.ssoSeconds)
@@ -107,10 +107,9 @@ extension Dashboard {
     }
 
     static func ssoCookie(_ value: String, request: Request, maxAge: Int) -> String {
-        let secure = origin(request).hasPrefix("https:")
+        let secure = ServerAPI.origin(request).hasPrefix("https:")
         return "\(ssoCookie)=\(value); Path=/login; HttpOnly; SameSite=Lax; Max-Age=\(maxAge)"
             + (secure ? "; Secure" : "")
     }
 
-    static func origin(_ request: Request) -> String { ServerAPI.origin(request) }
 }

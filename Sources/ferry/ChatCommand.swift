@@ -32,17 +32,8 @@ struct ChatCommand: AsyncParsableCommand {
             guard project != nil else {
                 throw FerryError(.usage, "--server needs --project NAME (the server's project for /run)")
             }
-            let environment = ProcessInfo.processInfo.environment
-            guard
-                let key = environment[serverKeyEnv].flatMap({ $0.isEmpty ? nil : $0 })
-                    ?? Credentials.key(for: server, environment: environment)
-            else {
-                throw FerryError(
-                    .usage,
-                    "--server needs an API key. Fix: ferry login --server \(server), or export \(serverKeyEnv)=… (a member key of the server)"
-                )
-            }
-            serverKey = key
+            serverKey = try Credentials.serverKey(
+                for: server, envName: serverKeyEnv, environment: ProcessInfo.processInfo.environment)
         }
         let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions)
         let store = try ChatStore(path: ChatStore.path(besideRunStore: assist.config.storePath))

@@ -41,6 +41,21 @@ struct Credentials: Codable {
 
     static func server(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 
+    /// The key for `--server`: `$envName` when set, else the one `ferry login` got, while it lasts; a usage error that
+    /// says how to get one otherwise.
+    static func serverKey(for server: String, envName: String, environment: [String: String]) throws -> String {
+        guard
+            let key = environment[envName].flatMap({ $0.isEmpty ? nil : $0 })
+                ?? Self.key(for: server, environment: environment)
+        else {
+            throw FerryError(
+                .usage,
+                "--server needs an API key. Fix: ferry login --server \(server), or export \(envName)=… (a member key of the server)"
+            )
+        }
+        return key
+    }
+
     /// The key `ferry login` got for `server`, while it lasts.
     static func key(for server: String, environment: [String: String]) -> String? {
         load(environment).servers[Self.server(server)].flatMap { $0.expiresAt > Date() ? $0.key : nil }

@@ -88,15 +88,8 @@ struct McpCommand: AsyncParsableCommand {
             guard let project else {
                 throw FerryError(.usage, "--server needs --project NAME (the server's project for run_task)")
             }
-            let environment = ProcessInfo.processInfo.environment
-            guard
-                let key = environment[serverKeyEnv].flatMap({ $0.isEmpty ? nil : $0 })
-                    ?? Credentials.key(for: server, environment: environment)
-            else {
-                throw FerryError(
-                    .usage,
-                    "--server needs an API key. Fix: ferry login --server \(server), or export \(serverKeyEnv)=…")
-            }
+            let key = try Credentials.serverKey(
+                for: server, envName: serverKeyEnv, environment: ProcessInfo.processInfo.environment)
             remote = RemoteTaskHost(baseURL: server, key: key, project: project)
         }
         let assist = try await LocalAssist(repo: repo, modelOptions: modelOptions, remote: remote)

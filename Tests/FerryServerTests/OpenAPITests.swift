@@ -159,6 +159,18 @@ import Testing
                 Set(AuditResource.CodingKeys.allCases.map(\.rawValue))
             ),
             (
+                "Group",
+                GroupResource(
+                    PersonGroup(
+                        id: "grp_1", tenantID: "ten_1", name: "ops", externalID: nil, members: ["per_1"],
+                        createdAt: date)),
+                Set(GroupResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            (
+                "WhoAmI", WhoAmIResource(tenant: "ten_1", key: "key_1", role: "admin", person: nil),
+                ["tenant", "key", "role", "person"]
+            ),
+            (
                 "AuditCheck", AuditCheckResource(AuditChain.verify([]), start: 0),
                 Set(AuditCheckResource.CodingKeys.allCases.map(\.rawValue))
             ),
