@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "FerryCore", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // The web dashboard: server-rendered pages over the API's rules, added to the server by the CLI.
@@ -161,6 +162,7 @@ let package = Package(
             dependencies: [
                 "FerryCore", "FerryWorkspace",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

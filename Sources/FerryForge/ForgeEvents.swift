@@ -32,6 +32,8 @@ public struct ForgeEvent: Sendable, Hashable {
     /// Who caused it (their login), and whether it was a bot (Ferry's own comments come back as events).
     public var sender: String
     public var senderIsBot: Bool
+    /// The review a `changesRequested` event is (GitHub), to read its comments on the diff.
+    public var reviewID: Int? = nil
 }
 
 /// Why a delivery was refused.
@@ -80,6 +82,7 @@ public enum GitHubWebhook {
         case ("pull_request_review", "submitted"):
             if payload["review"]?["state"]?.stringValue?.lowercased() == "changes_requested" {
                 event.kind = .changesRequested(body: payload["review"]?["body"]?.stringValue ?? "")
+                event.reviewID = payload["review"]?["id"]?.intValue
             } else {
                 event.kind = .other("pull_request_review.\(payload["review"]?["state"]?.stringValue ?? "")")
             }
