@@ -112,7 +112,7 @@ let package = Package(
             name: "FerryServer",
             dependencies: [
                 "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryServerStore", "FerryStore",
-                "FerryWorkspace", "FerryLocal",
+                "FerryWorkspace", "FerryLocal", "FerryForge",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

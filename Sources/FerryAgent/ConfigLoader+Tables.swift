@@ -76,6 +76,33 @@ extension ConfigLoader {
             }
             config.auditRetentionDays = days
         }
+        if let url = try server.string("public_url") {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
+            else { throw FerryError(.config, "\(file): [server] public_url must be an http(s) URL") }
+            config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        if var app = try server.table("github_app") {
+            let place = "\(file): [server.github_app]"
+            let id =
+                app.table["app_id"]?.int != nil ? try app.integer("app_id").map(String.init) : try app.string("app_id")
+            guard let id, !id.isEmpty else {
+                throw FerryError(.config, "\(place) needs app_id (the App's id on its settings page)")
+            }
+            guard let key = try app.string("private_key_file") else {
+                throw FerryError(.config, "\(place) needs private_key_file (the .pem GitHub let you download)")
+            }
+            config.forges.githubAppID = id
+            config.forges.githubPrivateKeyFile = (key as NSString).expandingTildeInPath
+            if let api = try app.string("api_url") { config.forges.githubAPIURL = try Self.forgeURL(api, place) }
+            if let web = try app.string("web_url") { config.forges.githubWebURL = try Self.forgeURL(web, place) }
+            try app.finish()
+        }
+        if var gitlab = try server.table("gitlab") {
+            if let url = try gitlab.string("url") {
+                config.forges.gitlabURL = try Self.forgeURL(url, "\(file): [server.gitlab]")
+            }
+            try gitlab.finish()
+        }
         if var providers = try server.table("oidc") {
             for tenant in providers.table.keys.sorted() {
                 guard var table = try providers.table(tenant) else { continue }
@@ -83,6 +110,17 @@ extension ConfigLoader {
                 try table.finish()
             }
         }
+    }
+
+    static func forgeURL(_ text: String, _ place: String) throws -> String {
+        guard let url = URL(string: text), let scheme = url.scheme, url.host != nil else {
+            throw FerryError(.config, "\(place): \(text) is not a URL")
+        }
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")
+        guard scheme == "https" || (scheme == "http" && loopback) else {
+            throw FerryError(.config, "\(place): \(text) must be https (plain http only on this machine's loopback)")
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
     }
 
     /// `[server.oidc.TENANT]`: one tenant's identity provider.

@@ -74,6 +74,10 @@ public struct FerryConfig: Sendable {
     public var auditRetentionDays: Int?
     /// `[server.oidc.TENANT]`: sign-in to a tenant's dashboard through the company's identity provider.
     public var oidc: [String: OIDCSettings] = [:]
+    /// `[server] public_url`: the team server's address as its people reach it (links in pull requests and comments).
+    public var publicURL: String?
+    /// `[server.github_app]` and `[server.gitlab]`: how the team server reaches the forges its projects live on.
+    public var forges = ForgeSettings()
     /// Where the store and run folders live.
     public var dataDirectory: String
     /// Which files were read, for messages and `ferry config`.
@@ -187,5 +191,31 @@ public struct OIDCSettings: Sendable, Hashable {
         self.issuer = issuer
         self.clientID = clientID
         self.clientSecret = clientSecret
+    }
+}
+
+/// The forges a team server works with (`[server.github_app]`, `[server.gitlab]` in the operator's config). The App's
+/// private key stays in the operator's file system: only its path is in the config, and nothing of it enters the
+/// database or a sandbox.
+public struct ForgeSettings: Sendable, Hashable {
+    public var githubAppID: String?
+    public var githubPrivateKeyFile: String?
+    /// GitHub's REST API (GitHub Enterprise Server: `https://HOST/api/v3`).
+    public var githubAPIURL = "https://api.github.com"
+    /// Where repositories are cloned and pushed (GitHub Enterprise Server: `https://HOST`).
+    public var githubWebURL = "https://github.com"
+    public var gitlabURL = "https://gitlab.com"
+
+    public init() {}
+
+    /// The App's key, read when it is needed (a rotated key file is picked up without a restart).
+    public func githubPrivateKey() throws -> String {
+        guard let file = githubPrivateKeyFile else {
+            throw FerryError(.config, "[server.github_app] has no private_key_file")
+        }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw FerryError(.config, "[server.github_app] private_key_file \(file) cannot be read")
+        }
+        return text
     }
 }

@@ -59,7 +59,7 @@ public enum RunReport {
         return text
     }
 
-    static func testLine(_ run: TestRun) -> String {
+    public static func testLine(_ run: TestRun) -> String {
         (run.passed ? "pass" : run.timedOut ? "timed out" : "fail (exit \(run.exitCode.map(String.init) ?? "?"))")
             + (run.summaryLine.map { ", \($0)" } ?? "")
     }

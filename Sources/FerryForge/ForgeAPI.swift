@@ -9,6 +9,14 @@ public struct ForgeIssue: Sendable, Hashable {
     public var body: String
     public var comments: [ForgeComment]
     public var url: String
+
+    public init(number: Int, title: String, body: String, comments: [ForgeComment], url: String) {
+        self.number = number
+        self.title = title
+        self.body = body
+        self.comments = comments
+        self.url = url
+    }
 }
 
 public struct ForgeComment: Sendable, Hashable {
@@ -33,6 +41,14 @@ public struct ForgePullRequest: Sendable, Hashable {
     public var head: String
     public var base: String
     public var draft: Bool
+
+    public init(number: Int, url: String, head: String, base: String, draft: Bool) {
+        self.number = number
+        self.url = url
+        self.head = head
+        self.base = base
+        self.draft = draft
+    }
 }
 
 /// What Ferry does on a forge, the same on GitHub and GitLab.
@@ -69,10 +85,14 @@ public actor GitHubAppTokens {
         self.record = record
     }
 
-    public func token(fresh: Bool = false, now: Date = Date()) async throws -> String {
+    /// The installation's token; a new one when `fresh`, or when the one held is due for refresh. Its call is handed to
+    /// `record` (the caller's task), else to the recorder given at creation.
+    public func token(
+        fresh: Bool = false, now: Date = Date(), record: (@Sendable (ForgeCall) async -> Void)? = nil
+    ) async throws -> String {
         if !fresh, let token, !GitHubAppRules.needsRefresh(expiresAt: token.expiresAt, now: now) { return token.value }
         let jwt = try await GitHubAppRules.jwt(identity, now: now)
-        let http = ForgeHTTP(baseURL: apiURL, record: record) { _ in
+        let http = ForgeHTTP(baseURL: apiURL, record: record ?? self.record) { _ in
             [("Authorization", "Bearer \(jwt)"), ("X-GitHub-Api-Version", "2022-11-28")]
         }
         let answer = try await http.call(
@@ -108,7 +128,7 @@ public struct GitHubAPI: ForgeAPI {
         http = ForgeHTTP(baseURL: apiURL, policy: policy, record: record) { fresh in
             let token: String
             switch auth {
-            case .app(let tokens): token = try await tokens.token(fresh: fresh)
+            case .app(let tokens): token = try await tokens.token(fresh: fresh, record: record)
             case .token(let value): token = value
             }
             return [("Authorization", "Bearer \(token)"), ("X-GitHub-Api-Version", "2022-11-28")]

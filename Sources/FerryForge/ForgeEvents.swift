@@ -34,6 +34,8 @@ public struct ForgeEvent: Sendable, Hashable {
     public var senderIsBot: Bool
     /// The review a `changesRequested` event is (GitHub), to read its comments on the diff.
     public var reviewID: Int? = nil
+    /// The repository's default branch, where a pull request for an issue merges.
+    public var defaultBranch: String? = nil
 }
 
 /// Why a delivery was refused.
@@ -73,6 +75,7 @@ public enum GitHubWebhook {
             number: issue["number"]?.intValue ?? 0, title: issue["title"]?.stringValue ?? "",
             body: issue["body"]?.stringValue ?? "", sender: payload["sender"]?["login"]?.stringValue ?? "",
             senderIsBot: payload["sender"]?["type"]?.stringValue == "Bot")
+        event.defaultBranch = payload["repository"]?["default_branch"]?.stringValue
         switch (name, action) {
         case ("issues", "labeled"):
             if let label = payload["label"]?["name"]?.stringValue { event.kind = .issueLabeled(labels: [label]) }
@@ -115,6 +118,7 @@ public enum GitLabWebhook {
             repository: payload["project"]?["path_with_namespace"]?.stringValue ?? "",
             number: target["iid"]?.intValue ?? 0, title: target["title"]?.stringValue ?? "",
             body: target["description"]?.stringValue ?? "", sender: user, senderIsBot: bot)
+        event.defaultBranch = payload["project"]?["default_branch"]?.stringValue
         switch name {
         case "Issue Hook":
             func titles(_ value: JSONValue?) -> [String] {

@@ -28,6 +28,11 @@ public struct ForgeCall: Sendable, Hashable, Codable {
         self.error = error
     }
 
+    enum CodingKeys: String, CodingKey {
+        case method, path, status, attempts, error
+        case waitedSeconds = "waited_seconds"
+    }
+
     public var line: String {
         "\(method) \(path) → \(status.map(String.init) ?? "no answer")"
             + (attempts > 1 ? " after \(attempts) tries, \(String(format: "%.1f", waitedSeconds)) s waiting" : "")

@@ -116,10 +116,15 @@ public enum ForgeReport {
     public static func comment(_ outcome: Outcome, pullRequest: ForgePullRequest?, followUp: Bool) -> String {
         var text: String
         switch outcome.status {
+        case _ where followUp && outcome.hasCommit:
+            text = "Ferry added commits to this pull request"
+            text +=
+                outcome.verified
+                ? ", and the project's tests prove them.\n"
+                : ". The project's tests do not prove them.\n\nWhy: \(outcome.reason)\n"
         case "verified":
             text = "Ferry made a change and the project's tests prove it"
             text += pullRequest.map { ": \($0.url)" } ?? "."
-            if followUp { text += " (new commits on this pull request)" }
             text += "\n"
         case "unverified":
             text =

@@ -22,9 +22,10 @@ enum ProjectCheckout {
     }
 
     /// The repository path and the base ref a run of `project` starts from.
-    static func prepare(_ project: Project, dataDirectory: String, policy: ServerPolicy) async throws -> (
-        repo: String, base: String
-    ) {
+    /// `environment` reaches git for the clone and the fetch (a forge's credential for a private repository).
+    static func prepare(
+        _ project: Project, dataDirectory: String, policy: ServerPolicy, environment: [String: String] = [:]
+    ) async throws -> (repo: String, base: String) {
         let url: String
         switch try await location(project, policy: policy) {
         case .local(let path): return (path, project.base)
@@ -38,7 +39,7 @@ enum ProjectCheckout {
             try? FileManager.default.removeItem(atPath: partial)
             do {
                 try await Git(dataDirectory + "/repos").run(
-                    options + ["clone", "--quiet", "--no-checkout", "--", url, partial])
+                    options + ["clone", "--quiet", "--no-checkout", "--", url, partial], environment: environment)
             } catch {
                 try? FileManager.default.removeItem(atPath: partial)
                 throw FerryError(
@@ -49,7 +50,7 @@ enum ProjectCheckout {
             try FileManager.default.moveItem(atPath: partial, toPath: path)
         } else {
             do {
-                try await Git(path).run(options + ["fetch", "--quiet", "--prune", "origin"])
+                try await Git(path).run(options + ["fetch", "--quiet", "--prune", "origin"], environment: environment)
             } catch {
                 throw FerryError(
                     .git,

@@ -25,6 +25,15 @@ extension ServerAPI {
         Route(method: .get, path: "/v1/projects/:id", access: .read) {
             try await $0.getProject($1, $2.principal, id: $2.id)
         },
+        Route(method: .get, path: "/v1/projects/:id/forge", access: .read) {
+            try await $0.getForge($1, $2.principal, id: $2.id)
+        },
+        Route(method: .put, path: "/v1/projects/:id/forge", access: .admin) {
+            try await $0.putForge($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
+        Route(method: .delete, path: "/v1/projects/:id/forge", access: .admin) {
+            try await $0.deleteForge($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
         Route(method: .get, path: "/v1/tasks", access: .read) { try await $0.listTasks($1, $2.principal) },
         Route(method: .post, path: "/v1/tasks", access: .write) {
             try await $0.createTask($1, $2.principal, remote: $2.remote)
@@ -35,6 +44,9 @@ extension ServerAPI {
         },
         Route(method: .get, path: "/v1/tasks/:id/events", access: .read) {
             try await $0.streamEvents($1, $2.principal, id: $2.id)
+        },
+        Route(method: .get, path: "/v1/tasks/:id/forge", access: .read) {
+            try await $0.taskForge($1, $2.principal, id: $2.id)
         },
         Route(method: .get, path: "/v1/tasks/:id/deliveries", access: .read) {
             try await $0.taskDeliveries($1, $2.principal, id: $2.id)
@@ -102,7 +114,7 @@ extension ServerAPI {
     static var methods: [(path: String, allowed: [HTTPRequest.Method])] {
         var paths = ["/healthz", "/readyz", "/metrics", "/openapi.yaml"]
         var allowed: [String: [HTTPRequest.Method]] = Dictionary(uniqueKeysWithValues: paths.map { ($0, [.get]) })
-        for path in ["/oauth/device/code", "/oauth/device/token"] {
+        for path in ["/oauth/device/code", "/oauth/device/token", "/forge/:project"] {
             paths.append(path)
             allowed[path] = [.post]
         }

@@ -21,12 +21,15 @@ public struct ServerAPI: Sendable {
     public let metricsToken: String?
     /// Each tenant's group-to-role mapping (by tenant name, from `[server.oidc.TENANT]`), for SCIM's groups.
     public let groupRoles: [String: OIDCSettings]
+    /// The operator's forge settings (`[server.github_app]`, `[server.gitlab]`): what a project's forge may use.
+    public let forges: ForgeSettings
 
     public init(
         store: any ServerStore, runStore: any RunStore, policy: ServerPolicy = ServerPolicy(),
         secrets: SecretBox? = nil,
-        metricsToken: String? = nil, groupRoles: [String: OIDCSettings] = [:]
+        metricsToken: String? = nil, groupRoles: [String: OIDCSettings] = [:], forges: ForgeSettings = ForgeSettings()
     ) {
+        self.forges = forges
         self.groupRoles = groupRoles
         self.store = store
         self.runStore = runStore
@@ -58,6 +61,7 @@ public struct ServerAPI: Sendable {
         }
         addDeviceRoutes(to: router)
         addSCIMRoutes(to: router)
+        addForgeRoutes(to: router)
         Self.refuseOtherMethods(on: router)
         return router
     }

@@ -28,6 +28,11 @@ public struct TeamServer: Sendable {
     public var auditRetentionDays: Int?
     /// Each tenant's group-to-role mapping (`[server.oidc.TENANT]`), which SCIM's group changes apply.
     public var groupRoles: [String: OIDCSettings] = [:]
+    /// How the server reaches forges (`[server.github_app]`, `[server.gitlab]`), and its address for links in them.
+    public var forgeSettings = ForgeSettings()
+    public var publicURL: String?
+    /// The forges' credentials for this process (installation tokens are cached here).
+    public var forgeAccess: ForgeAccess { ForgeAccess(settings: forgeSettings, box: secrets) }
 
     /// The embedded server on SQLite.
     public init(dataDirectory: String, policy: ServerPolicy? = nil) throws {
@@ -126,7 +131,7 @@ public struct TeamServer: Sendable {
         // The API under /v1 and the pages (the dashboard, when the caller adds it) at /.
         let api = ServerAPI(
             store: store, runStore: runStore, policy: policy, secrets: secrets, metricsToken: metricsToken,
-            groupRoles: groupRoles)
+            groupRoles: groupRoles, forges: forgeSettings)
         let router = api.router()
         pages?.addRoutes(to: router)
         // The assistant surfaces answer with this process's models: MCP over streamable HTTP and the OpenAI-style chat.

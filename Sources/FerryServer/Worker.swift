@@ -13,7 +13,7 @@ import Logging
 public struct Worker: Sendable {
     /// What a worker needs of the store: the queue, the projects it runs, the budgets it spends against, and the
     /// outbox (a budget's threshold notice).
-    public typealias Store = TaskQueue & ProjectStore & BudgetStore & WebhookOutbox
+    public typealias Store = TaskQueue & ProjectStore & BudgetStore & WebhookOutbox & ForgeStore
 
     /// The model for a profile name (nil: the project's or the server's default), from the worker's own config and
     /// environment: model keys never enter the database.
@@ -31,14 +31,17 @@ public struct Worker: Sendable {
     public let pollSeconds: Double
     let makeModel: ModelProvider
     let logger: Logger
+    /// How this worker reaches its projects' forges (nil: tasks from a forge run as plain tasks).
+    public let forges: ForgeAccess?
 
     public init(
         id: String, store: any Store, runStore: any RunStore, config: FerryConfig,
         policy: QueuePolicy = QueuePolicy(),
         secrets: [String] = [], pollSeconds: Double = 5, logger: Logger = Logger(label: "ferry.worker"),
-        projects: ServerPolicy = ServerPolicy(), makeModel: @escaping ModelProvider
+        projects: ServerPolicy = ServerPolicy(), forges: ForgeAccess? = nil, makeModel: @escaping ModelProvider
     ) {
         self.projects = projects
+        self.forges = forges
         var logger = logger
         logger[metadataKey: "worker"] = .string(id)
         self.logger = logger
@@ -181,9 +184,15 @@ public struct Worker: Sendable {
         guard let project = try await store.project(id: task.projectID) else {
             throw FerryError(.config, "the task's project \(task.projectID) no longer exists")
         }
+        var forge = try await forgeWork(task, project: project)
         let checkout = try await ProjectCheckout.prepare(
-            project, dataDirectory: (self.config.dataDirectory as NSString).expandingTildeInPath, policy: projects)
-        let base = task.base ?? checkout.base
+            project, dataDirectory: (self.config.dataDirectory as NSString).expandingTildeInPath, policy: projects,
+            environment: forge?.gitEnvironment ?? [:])
+        if var work = forge {
+            try await prepare(&work, project: project, repo: checkout.repo, logger: logger)
+            forge = work
+        }
+        let base = forge?.base ?? task.base ?? checkout.base
         // The repository's own .ferry/config.toml at the task's base (its test command, timeouts, a stricter
         // sandbox), as `ferry run` reads it, between the server's config and the project's settings.
         let config = try ConfigLoader.forTask(
@@ -194,16 +203,25 @@ public struct Worker: Sendable {
         let model = try await holdingLease(task) { try await makeModel(task.model ?? project.model) }
         let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
         let result = try await run(
-            RunRequest(task: task.task, repo: checkout.repo, base: base), of: task, with: runner,
+            RunRequest(task: forge?.task ?? task.task, repo: checkout.repo, base: base), of: task, with: runner,
             control: spendControl(task, project: project, model: model.profile.model))
         var reason = result.record.reason
         var pushedTo: String?
-        if project.push, result.record.commitSHA != nil {
+        // A forge's task always pushes: its pull request is made of the branch.
+        if project.push || forge != nil, result.record.commitSHA != nil {
             do {
-                pushedTo = try await push(result.record.branch, of: project, in: checkout.repo)
+                pushedTo = try await push(
+                    result.record.branch, to: forge?.pushBranch, of: project, in: checkout.repo,
+                    environment: forge?.gitEnvironment ?? [:])
             } catch {
                 reason += "; the branch could not be pushed: \((error as? FerryError)?.message ?? "\(error)")"
             }
+        }
+        if let forge {
+            let evidence = (try? JSONEncoder().encode(Self.evidence(result))).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            try await store.setForgeEvidence(taskID: task.id, evidence: evidence ?? "", calls: forge.calls.lines)
         }
         return TaskOutcome(
             state: TaskState(result.status), reason: reason, runID: result.record.id,
@@ -290,7 +308,12 @@ public struct Worker: Sendable {
 
     /// Delivery: the result branch goes to the repository's origin, with the worker's own credentials (its
     /// environment or git config), never the database's. Where it went, without a password.
-    func push(_ branch: String, of project: Project, in repo: String) async throws -> String {
+    /// `target` is the remote branch (a follow-up's pull request branch); nil pushes to a branch of the same name. Never
+    /// forced: a pull request branch someone else moved on refuses the push, and the task says so.
+    func push(
+        _ branch: String, to target: String? = nil, of project: Project, in repo: String,
+        environment: [String: String] = [:]
+    ) async throws -> String {
         let git = Git(repo)
         let remote = try await git.run("remote", "get-url", "origin").trimmingCharacters(in: .whitespacesAndNewlines)
         // A tenant's URL is reached under the same rules as its clone (protocols, no redirects, the checked address);
@@ -298,7 +321,9 @@ public struct Worker: Sendable {
         let options =
             ProjectCheckout.isURL(project.repo)
             ? try await ProjectCheckout.gitOptions(project.repo, policy: projects, project: project) : []
-        try await git.run(options + ["push", "--quiet", "origin", "\(branch):\(branch)"])
-        return "\(ServerAPI.redactedURL(remote)) \(branch)"
+        let destination = target ?? branch
+        try await git.run(
+            options + ["push", "--quiet", "origin", "\(branch):refs/heads/\(destination)"], environment: environment)
+        return "\(ServerAPI.redactedURL(remote)) \(destination)"
     }
 }

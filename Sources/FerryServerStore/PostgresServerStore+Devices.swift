@@ -58,19 +58,6 @@ extension PostgresServerStore {
         }
     }
 
-    public func takeForgeDelivery(_ delivery: String, tenantID: String, projectID: String, now: Date) async throws
-        -> Bool
-    {
-        for try await _ in try await client.query(
-            """
-            INSERT INTO forge_deliveries (project_id, delivery, tenant_id, received_at)
-            VALUES (\(projectID), \(delivery), \(tenantID), \(now.timeIntervalSince1970))
-            ON CONFLICT DO NOTHING RETURNING delivery
-            """
-        ) { return true }
-        return false
-    }
-
     static func store(_ connection: PostgresConnection, _ grant: DeviceGrant, logger: Logger) async throws {
         try await connection.query(
             """

@@ -221,6 +221,25 @@ extension PostgresServerStore {
                 """
             ]
         ),
+        (
+            15,
+            [
+                "ALTER TABLE forge_deliveries ADD COLUMN task_id TEXT",
+                """
+                CREATE TABLE project_forges (project_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, kind TEXT NOT NULL,
+                    repository TEXT NOT NULL, label TEXT NOT NULL, webhook_secret TEXT NOT NULL, token TEXT,
+                    installation_id BIGINT, created_at DOUBLE PRECISION NOT NULL)
+                """,
+                """
+                CREATE TABLE forge_links (task_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, project_id TEXT NOT NULL,
+                    issue BIGINT NOT NULL, title TEXT NOT NULL, base_branch TEXT, pull_request BIGINT, pull_request_url TEXT, head_branch TEXT, review_id BIGINT,
+                    instruction TEXT, evidence TEXT, state TEXT NOT NULL, commented BOOLEAN NOT NULL, attempts INTEGER NOT NULL,
+                    next_at DOUBLE PRECISION NOT NULL, lease_until DOUBLE PRECISION, last_error TEXT, calls TEXT NOT NULL)
+                """,
+                "CREATE INDEX forge_links_pull ON forge_links (project_id, pull_request)",
+                "CREATE INDEX forge_links_due ON forge_links (state, next_at)",
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

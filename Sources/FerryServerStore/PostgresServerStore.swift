@@ -195,17 +195,7 @@ public final class PostgresServerStore: ServerStore {
     ) {
         let id = ServerIDs.newID("task")
         let at = now.timeIntervalSince1970
-        let inserted = try await tasks(
-            """
-            INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts,
-                priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at, created_by, retry_of,
-                person_id)
-            VALUES (\(id), \(tenantID), \(new.projectID), \(new.task), \(new.base), \(new.model), \(new.maxCostUSD),
-                'queued', 0, \(max(1, new.maxAttempts)), \(new.priority), \(at), \(new.idempotencyKey), '[]', false, 0, \(at),
-                \(new.createdBy), \(new.retryOf), \(new.personID))
-            ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-            RETURNING *
-            """)
+        let inserted = try await tasks(Self.insertTask(id: id, new, tenantID: tenantID, at: at, onConflict: true))
         if let task = inserted.first {
             try await client.query("NOTIFY ferry_tasks")
             return (task, true)
@@ -214,6 +204,21 @@ public final class PostgresServerStore: ServerStore {
             throw FerryError(.store, "the task could not be created")
         }
         return (task, false)
+    }
+
+    /// A new task's row, returned; `onConflict` makes an idempotency key already used insert nothing.
+    static func insertTask(id: String, _ new: NewTask, tenantID: String, at: Double, onConflict: Bool) -> PostgresQuery
+    {
+        """
+        INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt, max_attempts,
+            priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at, created_by, retry_of,
+            person_id)
+        VALUES (\(id), \(tenantID), \(new.projectID), \(new.task), \(new.base), \(new.model), \(new.maxCostUSD),
+            'queued', 0, \(max(1, new.maxAttempts)), \(new.priority), \(at), \(new.idempotencyKey), '[]', false, 0, \(at),
+            \(new.createdBy), \(new.retryOf), \(new.personID))
+        \(unescaped: onConflict ? "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING" : "")
+        RETURNING *
+        """
     }
 
     public func task(_ id: String, tenantID: String) async throws -> ServerTask? {

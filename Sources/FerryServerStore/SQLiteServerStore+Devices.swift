@@ -58,20 +58,6 @@ extension SQLiteServerStore {
         }
     }
 
-    public func takeForgeDelivery(_ delivery: String, tenantID: String, projectID: String, now: Date) async throws
-        -> Bool
-    {
-        try await write { db in
-            try db.execute(
-                sql: """
-                    INSERT OR IGNORE INTO forge_deliveries (project_id, delivery, tenant_id, received_at)
-                    VALUES (?, ?, ?, ?)
-                    """,
-                arguments: [projectID, delivery, tenantID, now.timeIntervalSince1970])
-            return db.changesCount == 1
-        }
-    }
-
     static func store(_ db: Database, _ grant: DeviceGrant) throws {
         try db.execute(
             sql: """

@@ -184,6 +184,24 @@ extension SQLiteServerStore {
                         received_at DOUBLE NOT NULL, PRIMARY KEY (project_id, delivery));
                     """)
         }
+        migrator.registerMigration("v15: project forges and forge links") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE forge_deliveries ADD COLUMN task_id TEXT;
+                    CREATE TABLE project_forges (
+                        project_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, repository TEXT NOT NULL,
+                        label TEXT NOT NULL, webhook_secret TEXT NOT NULL, token TEXT, installation_id INTEGER,
+                        created_at DOUBLE NOT NULL);
+                    CREATE TABLE forge_links (
+                        task_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, project_id TEXT NOT NULL, issue INTEGER NOT NULL, title TEXT NOT NULL,
+                        base_branch TEXT,
+                        pull_request INTEGER, pull_request_url TEXT, head_branch TEXT, review_id INTEGER, instruction TEXT,
+                        evidence TEXT, state TEXT NOT NULL, commented BOOLEAN NOT NULL, attempts INTEGER NOT NULL,
+                        next_at DOUBLE NOT NULL, lease_until DOUBLE, last_error TEXT, calls TEXT NOT NULL);
+                    CREATE INDEX forge_links_pull ON forge_links (project_id, pull_request);
+                    CREATE INDEX forge_links_due ON forge_links (state, next_at);
+                    """)
+        }
         return migrator
     }
 }

@@ -181,22 +181,27 @@ public final class SQLiteServerStore: ServerStore {
             {
                 return (Self.task(existing), false)
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt,
-                        max_attempts, priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at,
-                        created_by, retry_of, person_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, '[]', 0, 0, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id, tenantID, new.projectID, new.task, new.base, new.model, new.maxCostUSD, max(1, new.maxAttempts),
-                    new.priority, now.timeIntervalSince1970, new.idempotencyKey, now.timeIntervalSince1970,
-                    new.createdBy, new.retryOf, new.personID,
-                ])
-            return (try Self.task(Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id])!), true)
+            return (try Self.insertTask(db, id: id, new, tenantID: tenantID, now: now), true)
         }
         if result.created { workSignal.notify() }
         return result
+    }
+
+    static func insertTask(_ db: Database, id: String, _ new: NewTask, tenantID: String, now: Date) throws -> ServerTask
+    {
+        try db.execute(
+            sql: """
+                INSERT INTO tasks (id, tenant_id, project_id, task, base, model, max_cost_usd, state, attempt,
+                    max_attempts, priority, scheduled_at, idempotency_key, errors, cancel_requested, cost_usd, created_at,
+                    created_by, retry_of, person_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, '[]', 0, 0, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, tenantID, new.projectID, new.task, new.base, new.model, new.maxCostUSD, max(1, new.maxAttempts),
+                new.priority, now.timeIntervalSince1970, new.idempotencyKey, now.timeIntervalSince1970,
+                new.createdBy, new.retryOf, new.personID,
+            ])
+        return try Self.task(Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id])!)
     }
 
     public func task(_ id: String, tenantID: String) async throws -> ServerTask? {

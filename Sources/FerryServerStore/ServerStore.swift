@@ -138,7 +138,7 @@ public struct NewTask: Sendable, Hashable {
 /// budgets, the dashboard's records and the counts for `/metrics`. The embedded store is SQLite; PostgreSQL (for
 /// workers on many machines) implements the same protocols. Each part of the server asks for the parts it uses
 /// (a worker for the queue, projects and budgets; the webhook dispatcher for the outbox).
-public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ForgeDeliveryStore, ProjectStore,
+public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ForgeStore, ProjectStore,
     TaskQueue,
     AuditStore,
     WebhookOutbox, BudgetStore,
@@ -427,8 +427,9 @@ public struct APIKeyInfo: Sendable, Hashable {
 /// Where an action came from.
 public enum Surface: String, Codable, Sendable, CaseIterable {
     /// The HTTP API (`/v1`), the dashboard's pages, the MCP endpoint, the OpenAI-style chat endpoint, the identity
-    /// provider's SCIM calls, a sign-in through the identity provider, and the server itself (retention, upgrades).
-    case api, dashboard, mcp, chat, scim, signin, system
+    /// provider's SCIM calls, a sign-in through the identity provider, a forge's webhooks and the calls Ferry makes to
+    /// a forge, and the server itself (retention, upgrades).
+    case api, dashboard, mcp, chat, scim, signin, forge, system
 }
 
 /// One action in a tenant's audit trail: who (the person or service account, the key, the surface and the address),
@@ -482,11 +483,4 @@ public struct AuditEntry: Sendable, Hashable {
             tenantID: principal.tenantID, keyID: principal.keyID, personID: principal.personID, surface: surface,
             action: action, object: object, detail: detail, remote: remote, at: at)
     }
-}
-
-/// The forges' webhook deliveries already taken (issue 26): a redelivered event (the same delivery id) starts
-/// nothing twice.
-public protocol ForgeDeliveryStore: Sendable {
-    /// Takes a delivery for the project: true the first time, false when it was taken before (by any server).
-    func takeForgeDelivery(_ delivery: String, tenantID: String, projectID: String, now: Date) async throws -> Bool
 }

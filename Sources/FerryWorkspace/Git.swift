@@ -22,11 +22,15 @@ public struct Git: Sendable {
         try await run(arguments, allowFailure: allowFailure)
     }
 
+    /// `environment` joins the process's for this command only (a forge's push credential, as
+    /// `GIT_CONFIG_COUNT`/`KEY`/`VALUE`, never on the command line where `ps` shows it, never in a config file).
     @discardableResult
-    public func run(_ arguments: [String], allowFailure: Bool = false) async throws -> String {
+    public func run(_ arguments: [String], environment: [String: String] = [:], allowFailure: Bool = false)
+        async throws -> String
+    {
         let output = try await HostCommand.run(
             "git", ["-c", "core.quotepath=off", "-c", "commit.gpgsign=false"] + arguments, in: directory,
-            environment: Self.identity)
+            environment: Self.identity.merging(environment) { $1 })
         if output.status != 0 && !allowFailure {
             let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             throw FerryError(.git, "git \(arguments.first ?? "") failed in \(directory): \(message)")

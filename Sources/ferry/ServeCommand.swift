@@ -103,18 +103,21 @@ struct ServeCommand: AsyncParsableCommand {
         let policy = ServerPolicy.server(
             projectRoots: config.projectRoots, allowHosts: config.allowHosts, dataDirectory: data,
             environment: environment)
-        let (retention, groupRoles) = (config.auditRetentionDays, config.oidc)
+        let settle: @Sendable (inout TeamServer) -> Void = { server in
+            server.auditRetentionDays = config.auditRetentionDays
+            server.groupRoles = config.oidc
+            server.forgeSettings = config.forges
+            server.publicURL = config.publicURL
+        }
         if let database {
             return try await TeamServer.withPostgres(url: database, dataDirectory: data, policy: policy) { server in
                 var server = server
-                server.auditRetentionDays = retention
-                server.groupRoles = groupRoles
+                settle(&server)
                 return try await body(server)
             }
         }
         var server = try TeamServer(dataDirectory: data, policy: policy)
-        server.auditRetentionDays = retention
-        server.groupRoles = groupRoles
+        settle(&server)
         return try await body(server)
     }
 
@@ -123,12 +126,13 @@ struct ServeCommand: AsyncParsableCommand {
         models: ModelPool
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
+        let forges = server.forgeAccess
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.host):\(ProcessIdentity.current.pid)/w\(index + 1)", store: server.store,
                 runStore: server.runStore,
                 config: config, policy: policy, secrets: secrets, logger: Logger(label: "ferry.worker"),
-                projects: server.policy,
+                projects: server.policy, forges: forges,
                 makeModel: { name in try await models.model(named: name) })
         }
     }

@@ -10,7 +10,7 @@ import Synchronization
 func fakeWorker(
     _ fake: FakeModelServer, server: TeamServer, config: FerryConfig, id: String = "w",
     policy: QueuePolicy = QueuePolicy(),
-    pollSeconds: Double = 1, logger: Logger = Logger(label: "ferry.worker")
+    pollSeconds: Double = 1, logger: Logger = Logger(label: "ferry.worker"), forges: ForgeAccess? = nil
 ) -> (worker: Worker, client: HTTPClient) {
     let profile = ModelProfile(
         name: "t", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
@@ -22,7 +22,7 @@ func fakeWorker(
     let worker = Worker(
         id: id, store: server.store, runStore: server.runStore, config: config, policy: policy,
         pollSeconds: pollSeconds, logger: logger,
-        projects: server.policy,
+        projects: server.policy, forges: forges,
         makeModel: { _ in
             ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 1))
         })

@@ -529,28 +529,3 @@ final class IdentityProvider: Sendable {
         }
     }
 }
-
-/// A forge's redelivered webhook (the same delivery id) is taken once, even by two servers at once (issue 26).
-@Suite struct ForgeDeliveryTests {
-    @Test(arguments: QueueTests.Kind.allCases)
-    func aDeliveryIsTakenOnceAcrossConcurrentServers(kind: QueueTests.Kind) async throws {
-        try await QueueTests.withFixture(kind) { f in
-            let now = Date()
-            async let first = f.store.takeForgeDelivery(
-                "72d3162e-cc78-11e3-81ab-4c9367dc0958", tenantID: f.tenant.id, projectID: f.project.id, now: now)
-            async let second = f.store.takeForgeDelivery(
-                "72d3162e-cc78-11e3-81ab-4c9367dc0958", tenantID: f.tenant.id, projectID: f.project.id, now: now)
-            let taken = [try await first, try await second]
-            #expect(taken.filter { $0 }.count == 1, "\(taken)")
-            #expect(
-                try await f.store.takeForgeDelivery(
-                    "72d3162e-cc78-11e3-81ab-4c9367dc0958", tenantID: f.tenant.id, projectID: f.project.id, now: now)
-                    == false)
-            // Another delivery, or the same id for another project, is new.
-            #expect(try await f.store.takeForgeDelivery("d2", tenantID: f.tenant.id, projectID: f.project.id, now: now))
-            #expect(
-                try await f.store.takeForgeDelivery(
-                    "72d3162e-cc78-11e3-81ab-4c9367dc0958", tenantID: f.tenant.id, projectID: "prj_other", now: now))
-        }
-    }
-}

@@ -1,0 +1,259 @@
+import FerryCore
+import FerryForge
+import FerryServerStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A project's forge (issue 26): its settings under `/v1/projects/{id}/forge`, and the webhook the forge calls at
+/// `/forge/{project id}`, signed with the project's own secret. An issue labelled for Ferry, or a `/ferry` comment,
+/// becomes a task under the project's budgets; a review asking for changes on Ferry's pull request, or a `/ferry`
+/// comment on it, a follow-up on the same branch.
+extension ServerAPI {
+    /// The forge webhook's route, outside `/v1` (the forge signs it; it carries no key).
+    func addForgeRoutes(to router: Router<ServerContext>) {
+        router.post("/forge/:project") { request, context in
+            try await handle {
+                try await forgeWebhook(
+                    request, projectID: context.parameters.get("project") ?? "", remote: context.remote)
+            }
+        }
+    }
+
+    struct ForgeResource: Codable, Sendable, Hashable {
+        var kind: String
+        var repository: String
+        var label: String
+        @Nullable var installationID: Int?
+        var hasToken: Bool
+        var webhookURL: String
+        /// Shown when it is made (or rotated), never again.
+        @Nullable var webhookSecret: String?
+
+        enum CodingKeys: String, CodingKey {
+            case kind, repository, label
+            case installationID = "installation_id"
+            case hasToken = "has_token"
+            case webhookURL = "webhook_url"
+            case webhookSecret = "webhook_secret"
+        }
+    }
+
+    /// `GET /v1/tasks/{id}/forge`.
+    struct TaskForgeResource: Codable, Sendable {
+        var issue: Int
+        var title: String
+        @Nullable var pullRequest: Int?
+        @Nullable var pullRequestURL: String?
+        var followUp: Bool
+        var state: String
+        var commented: Bool
+        var attempts: Int
+        @Nullable var lastError: String?
+        var calls: [ForgeCall]
+
+        init(_ link: ForgeLink) {
+            issue = link.issue
+            title = link.title
+            pullRequest = link.pullRequest
+            pullRequestURL = link.pullRequestURL
+            followUp = link.isFollowUp
+            state = link.state
+            commented = link.commented
+            attempts = link.attempts
+            lastError = link.lastError
+            calls = ForgeCall.parse(lines: link.calls)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case issue, title, state, commented, attempts, calls
+            case pullRequest = "pull_request"
+            case pullRequestURL = "pull_request_url"
+            case followUp = "follow_up"
+            case lastError = "last_error"
+        }
+    }
+
+    nonisolated(unsafe) static let repositoryPattern = #/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){1,20}/#
+
+    func putForge(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
+        guard let project = try await store.project(id, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no project \(id)")
+        }
+        let body = try await json(request)
+        guard let kind = try Self.string(body, "kind").flatMap(ForgeKind.init(rawValue:)) else {
+            throw Problem(.badRequest, "\"kind\" must be github or gitlab")
+        }
+        guard let repository = try Self.string(body, "repository"),
+            repository.wholeMatch(of: Self.repositoryPattern) != nil, repository.count <= 300
+        else { throw Problem(.badRequest, "\"repository\" must be owner/name (GitHub) or group/project (GitLab)") }
+        let label = try Self.string(body, "label") ?? "ferry"
+        guard (1...50).contains(label.count), !label.contains(where: \.isNewline) else {
+            throw Problem(.badRequest, "\"label\" must be 1 to 50 characters on one line")
+        }
+        let installation = try Self.integer(body, "installation_id", in: 1...Int(Int32.max) * 4)
+        let token = try Self.string(body, "token")
+        if let token, token.isEmpty || token.count > 1000 || token.contains(where: \.isWhitespace) {
+            throw Problem(.badRequest, "\"token\" must be a forge access token (no spaces, at most 1000 characters)")
+        }
+        switch kind {
+        case .github where token == nil:
+            guard installation != nil else {
+                throw Problem(.badRequest, "a GitHub repository needs \"installation_id\" (the App's) or \"token\"")
+            }
+            guard forges.githubAppID != nil else {
+                throw Problem(
+                    .conflict, "this server has no GitHub App ([server.github_app]); give the project a \"token\"")
+            }
+        case .gitlab where token == nil:
+            throw Problem(.badRequest, "a GitLab repository needs \"token\" (a project or group access token)")
+        default: break
+        }
+        guard let secrets else { throw Problem(.conflict, "this server has no key to seal the forge's secrets") }
+        let existing = try await store.forge(projectID: project.id)
+        let rotate = body["rotate_secret"]?.boolValue == true
+        let secret = existing == nil || rotate ? Webhooks.newSecret() : nil
+        let forge = ProjectForge(
+            projectID: project.id, tenantID: principal.tenantID, kind: kind.rawValue, repository: repository,
+            label: label, webhookSecret: try secret.map(secrets.seal) ?? existing!.webhookSecret,
+            token: try token.map(secrets.seal) ?? (existing?.kind == kind.rawValue ? existing?.token : nil),
+            installationID: installation, createdAt: existing?.createdAt ?? Date())
+        try await store.setForge(forge)
+        try await record(
+            principal, "project.forge", project.id, "\(kind.rawValue) \(repository), label \(label)", remote)
+        return try Self.respond(.ok, forgeResource(forge, request: request, secret: secret))
+    }
+
+    func forgeResource(_ forge: ProjectForge, request: Request, secret: String?) -> ForgeResource {
+        ForgeResource(
+            kind: forge.kind, repository: forge.repository, label: forge.label, installationID: forge.installationID,
+            hasToken: forge.token != nil, webhookURL: "\(Self.origin(request))/forge/\(forge.projectID)",
+            webhookSecret: secret)
+    }
+
+    func getForge(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
+        guard let project = try await store.project(id, tenantID: principal.tenantID),
+            let forge = try await store.forge(projectID: project.id)
+        else { throw Problem(.notFound, "project \(id) has no forge") }
+        return try Self.respond(.ok, forgeResource(forge, request: request, secret: nil))
+    }
+
+    func deleteForge(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
+        guard let project = try await store.project(id, tenantID: principal.tenantID),
+            try await store.forge(projectID: project.id) != nil
+        else { throw Problem(.notFound, "project \(id) has no forge") }
+        try await store.deleteForge(projectID: project.id)
+        try await record(principal, "project.forge.delete", project.id, "", remote)
+        return Response(status: .noContent)
+    }
+
+    /// The task's place on its forge: the issue, the pull request, how telling its end went, and every forge call.
+    func taskForge(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
+        guard try await store.task(id, tenantID: principal.tenantID) != nil,
+            let link = try await store.forgeLink(taskID: id)
+        else { throw Problem(.notFound, "task \(id) did not come from a forge") }
+        return try Self.respond(.ok, TaskForgeResource(link))
+    }
+
+    // MARK: - The webhook
+
+    func forgeWebhook(_ request: Request, projectID: String, remote: String?) async throws -> Response {
+        // GitHub caps a delivery at 25 MB; an issue's event is a few kilobytes.
+        let body = Data(buffer: try await request.body.collect(upTo: 5 << 20))
+        guard let project = try await store.project(id: projectID),
+            let forge = try await store.forge(projectID: project.id)
+        else { throw Problem(.notFound, "no forge webhook at this address") }
+        let system = Principal(
+            tenantID: project.tenantID, role: .member, keyID: "forge",
+            personID: Person.builtInID(tenantID: project.tenantID))
+        let secret: String
+        do { secret = try secrets?.open(forge.webhookSecret) ?? forge.webhookSecret } catch {
+            throw Problem(.internalServerError, "the server could not open this project's webhook secret")
+        }
+        let headers = request.headers
+        func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
+        let event: ForgeEvent
+        do {
+            switch ForgeKind(rawValue: forge.kind) {
+            case .github:
+                try GitHubWebhook.verify(body: body, signature: header("X-Hub-Signature-256"), secret: secret)
+                event = try GitHubWebhook.event(
+                    name: header("X-GitHub-Event"), delivery: header("X-GitHub-Delivery"), body: body)
+            case .gitlab:
+                try GitLabWebhook.verify(token: header("X-Gitlab-Token"), secret: secret)
+                event = try GitLabWebhook.event(
+                    name: header("X-Gitlab-Event"),
+                    delivery: header("X-Gitlab-Event-UUID") ?? header("X-Gitlab-Webhook-UUID"), body: body)
+            case nil:
+                throw ForgeRefusal("unknown forge \(forge.kind)")
+            }
+        } catch let refusal as ForgeRefusal {
+            try await record(system, "forge.refused", project.id, refusal.description, remote, surface: .forge)
+            let unsigned = refusal.description.contains("sign") || refusal.description.contains("token")
+            throw Problem(unsigned ? .unauthorized : .badRequest, refusal.description)
+        }
+        guard event.repository.lowercased() == forge.repository.lowercased() else {
+            return Self.respond(
+                .accepted,
+                JSONValue.object(["ignored": .string("the event is for \(event.repository), not \(forge.repository)")]))
+        }
+        let own = try await store.forgeLinks(projectID: project.id, pullRequest: event.number)
+        let action = ForgeTriggers.decide(
+            event, label: forge.label, ownPullRequests: own.isEmpty ? [] : [event.number])
+        switch action {
+        case .ignore(let why):
+            return Self.respond(.accepted, JSONValue.object(["ignored": .string(why)]))
+        case .startTask(let issue, let instruction):
+            let text = ForgeReport.task(
+                from: ForgeIssue(number: issue, title: event.title, body: event.body, comments: [], url: ""),
+                instruction: instruction)
+            let link = ForgeLink(
+                taskID: "", tenantID: project.tenantID, projectID: project.id, issue: issue, title: event.title,
+                baseBranch: event.defaultBranch, instruction: instruction)
+            return try await admitForge(
+                text, link: link, event: event, project: project, principal: system, remote: remote,
+                detail: "from issue #\(issue) by \(event.sender)")
+        case .followUp(let pull, let instruction):
+            guard let first = own.first, let opened = try await store.task(id: first.taskID),
+                let branch = first.headBranch ?? opened.branch
+            else {
+                return Self.respond(.accepted, JSONValue.object(["ignored": "the pull request's branch is not known"]))
+            }
+            let link = ForgeLink(
+                taskID: "", tenantID: project.tenantID, projectID: project.id, issue: first.issue, title: first.title,
+                baseBranch: first.baseBranch, pullRequest: pull, pullRequestURL: first.pullRequestURL,
+                headBranch: branch, reviewID: event.reviewID, instruction: instruction)
+            let text = "Revise pull request #\(pull) (branch \(branch)) for issue #\(first.issue): \(instruction)"
+            return try await admitForge(
+                text, link: link, event: event, project: project, principal: system, remote: remote,
+                detail: "follow-up on pull request #\(pull) by \(event.sender)")
+        }
+    }
+
+    /// The task of an event, budget-checked, with its link, once per delivery.
+    func admitForge(
+        _ text: String, link: ForgeLink, event: ForgeEvent, project: Project, principal: Principal, remote: String?,
+        detail: String
+    ) async throws -> Response {
+        let maxCost: Double?
+        do {
+            maxCost = try await admit(
+                nil, tenantID: project.tenantID, projectID: project.id, personID: principal.personID)
+        } catch let problem as Problem {
+            try await record(
+                principal, "forge.refused", project.id, "\(detail): \(problem.detail)", remote, surface: .forge)
+            throw problem
+        }
+        let (task, created) = try await store.admitForgeTask(
+            NewTask(
+                projectID: project.id, task: text, maxCostUSD: maxCost, createdBy: nil, personID: principal.personID),
+            tenantID: project.tenantID, delivery: event.delivery, link: link, now: Date())
+        if created {
+            try await record(
+                principal, "task.create", task.id, "\(detail) (delivery \(event.delivery))", remote, surface: .forge)
+        }
+        return Self.respond(
+            created ? .accepted : .ok, JSONValue.object(["task": .string(task.id), "created": .bool(created)]))
+    }
+}
