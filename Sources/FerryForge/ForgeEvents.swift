@@ -41,7 +41,12 @@ public struct ForgeEvent: Sendable, Hashable {
 /// Why a delivery was refused.
 public struct ForgeRefusal: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The sender is not who it must be (no signature or token, or a wrong one), not just a malformed delivery.
+    public var unauthenticated: Bool
+    public init(_ description: String, unauthenticated: Bool = false) {
+        self.description = description
+        self.unauthenticated = unauthenticated
+    }
 }
 
 /// GitHub's webhooks: `X-Hub-Signature-256` (HMAC-SHA256 of the raw body under the hook's secret), `X-GitHub-Event`
@@ -50,13 +55,15 @@ public enum GitHubWebhook {
     /// Checks the signature in constant time; a missing or malformed one is refused like a wrong one.
     public static func verify(body: Data, signature: String?, secret: String) throws(ForgeRefusal) {
         guard let signature, signature.hasPrefix("sha256="), !secret.isEmpty else {
-            throw ForgeRefusal("the delivery is not signed (X-Hub-Signature-256)")
+            throw ForgeRefusal("the delivery is not signed (X-Hub-Signature-256)", unauthenticated: true)
         }
         let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
         let expected = Data(mac)
         guard let given = Data(hexString: String(signature.dropFirst(7))), given.count == expected.count,
             zip(given, expected).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0
-        else { throw ForgeRefusal("the delivery's signature does not match this project's secret") }
+        else {
+            throw ForgeRefusal("the delivery's signature does not match this project's secret", unauthenticated: true)
+        }
     }
 
     /// The event a verified delivery carries.
@@ -143,11 +150,13 @@ public enum GitLabWebhook {
     }
 
     public static func verify(token: String?, secret: String) throws(ForgeRefusal) {
-        guard let token, !secret.isEmpty else { throw ForgeRefusal("the delivery has no X-Gitlab-Token") }
+        guard let token, !secret.isEmpty else {
+            throw ForgeRefusal("the delivery has no X-Gitlab-Token", unauthenticated: true)
+        }
         let a = Array(token.utf8)
         let b = Array(secret.utf8)
         guard a.count == b.count, zip(a, b).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else {
-            throw ForgeRefusal("the delivery's token does not match this project's secret")
+            throw ForgeRefusal("the delivery's token does not match this project's secret", unauthenticated: true)
         }
     }
 }

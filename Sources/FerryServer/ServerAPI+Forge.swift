@@ -97,8 +97,14 @@ extension ServerAPI {
         if let token, token.isEmpty || token.count > 1000 || token.contains(where: \.isWhitespace) {
             throw Problem(.badRequest, "\"token\" must be a forge access token (no spaces, at most 1000 characters)")
         }
+        guard let secrets else { throw Problem(.conflict, "this server has no key to seal the forge's secrets") }
+        let existing = try await store.forge(projectID: project.id)
+        // A token given before for the same forge stays unless a new one is given.
+        // (An installation given for GitHub means the App, not a token kept from before.)
+        let kept =
+            existing?.kind == kind.rawValue && !(kind == .github && installation != nil) ? existing?.token : nil
         switch kind {
-        case .github where token == nil:
+        case .github where token == nil && kept == nil:
             guard installation != nil else {
                 throw Problem(.badRequest, "a GitHub repository needs \"installation_id\" (the App's) or \"token\"")
             }
@@ -106,18 +112,16 @@ extension ServerAPI {
                 throw Problem(
                     .conflict, "this server has no GitHub App ([server.github_app]); give the project a \"token\"")
             }
-        case .gitlab where token == nil:
+        case .gitlab where token == nil && kept == nil:
             throw Problem(.badRequest, "a GitLab repository needs \"token\" (a project or group access token)")
         default: break
         }
-        guard let secrets else { throw Problem(.conflict, "this server has no key to seal the forge's secrets") }
-        let existing = try await store.forge(projectID: project.id)
         let rotate = body["rotate_secret"]?.boolValue == true
         let secret = existing == nil || rotate ? Webhooks.newSecret() : nil
         let forge = ProjectForge(
             projectID: project.id, tenantID: principal.tenantID, kind: kind.rawValue, repository: repository,
             label: label, webhookSecret: try secret.map(secrets.seal) ?? existing!.webhookSecret,
-            token: try token.map(secrets.seal) ?? (existing?.kind == kind.rawValue ? existing?.token : nil),
+            token: try token.map(secrets.seal) ?? kept,
             installationID: installation, createdAt: existing?.createdAt ?? Date())
         try await store.setForge(forge)
         try await record(
@@ -190,8 +194,7 @@ extension ServerAPI {
             }
         } catch let refusal as ForgeRefusal {
             try await record(system, "forge.refused", project.id, refusal.description, remote, surface: .forge)
-            let unsigned = refusal.description.contains("sign") || refusal.description.contains("token")
-            throw Problem(unsigned ? .unauthorized : .badRequest, refusal.description)
+            throw Problem(refusal.unauthenticated ? .unauthorized : .badRequest, refusal.description)
         }
         guard event.repository.lowercased() == forge.repository.lowercased() else {
             return Self.respond(
