@@ -172,7 +172,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryAgent", "FerryEval", "FerryIndex", "FerryCore", "FerryModels", "FerryStore",
-                "FerryWorkspace", "FerryLocal", "FerryServer", "FerryDashboard", "FerryAssist",
+                "FerryWorkspace", "FerryLocal", "FerryServer", "FerryDashboard", "FerryAssist", "FerryForge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -294,3 +294,41 @@ public struct GitLabAPI: ForgeAPI {
         ("Authorization", "Basic " + Data("oauth2:\(token)".utf8).base64EncodedString())
     }
 }
+
+/// A git remote read as a forge's repository, pure: `https://github.com/o/r.git`, `git@github.com:o/r.git`,
+/// `ssh://git@gitlab.example.com:2222/group/sub/project.git`.
+public struct ForgeRemote: Sendable, Hashable {
+    public var host: String
+    public var repository: String
+    /// Over HTTPS (a token goes as a header); otherwise SSH, with the developer's own keys.
+    public var https: Bool
+
+    public init?(_ url: String) {
+        var text = url.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasSuffix(".git") { text = String(text.dropLast(4)) }
+        if text.hasSuffix("/") { text = String(text.dropLast()) }
+        if let parsed = URL(string: text), let scheme = parsed.scheme?.lowercased(), let host = parsed.host,
+            ["https", "http", "ssh"].contains(scheme)
+        {
+            self.host = host.lowercased()
+            repository = String(parsed.path.drop { $0 == "/" })
+            https = scheme != "ssh"
+        } else if let at = text.firstIndex(of: "@"), let colon = text[at...].firstIndex(of: ":"),
+            !text.contains("://")
+        {
+            host = String(text[text.index(after: at)..<colon]).lowercased()
+            repository = String(text[text.index(after: colon)...])
+            https = false
+        } else {
+            return nil
+        }
+        guard repository.split(separator: "/").count >= 2 else { return nil }
+    }
+
+    /// The forge a host is, when its name says (github.com, gitlab.com, gitlab.example.com).
+    public var kind: ForgeKind? {
+        if host == "github.com" || host.hasPrefix("github.") { return .github }
+        if host.contains("gitlab") { return .gitlab }
+        return nil
+    }
+}

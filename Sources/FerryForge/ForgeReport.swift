@@ -40,7 +40,9 @@ public enum ForgeReport {
         public var status: String
         public var reason: String
         public var costUSD: Double
+        /// The task on the team server's dashboard; for a run on a developer's machine, `ferry runs show ID`.
         public var taskURL: String
+        public var runID: String? = nil
         public var hasCommit: Bool
         public var evidence: ChangeEvidence?
 
@@ -82,7 +84,7 @@ public enum ForgeReport {
         if let evidence = outcome.evidence, !evidence.model.isEmpty {
             text += " (\(evidence.steps) model calls, \(evidence.model))"
         }
-        text += "\n\n[The task on Ferry's dashboard](\(outcome.taskURL)): its diff, trace and every call it made.\n"
+        text += "\n\n" + pointer(outcome) + "\n"
         return text
     }
 
@@ -105,6 +107,14 @@ public enum ForgeReport {
             text += evidence.filesChanged.count > 30 ? " and \(evidence.filesChanged.count - 30) more\n" : "\n"
         }
         return text + "\n"
+    }
+
+    /// Where the whole story is: the dashboard's task page, or the run on the machine that made it.
+    static func pointer(_ outcome: Outcome) -> String {
+        if !outcome.taskURL.isEmpty {
+            return "[The task on Ferry's dashboard](\(outcome.taskURL)): its diff, trace and every call it made."
+        }
+        return outcome.runID.map { "Its trace: `ferry runs show \($0)` on the machine that ran it." } ?? ""
     }
 
     static func list(_ names: [String]) -> String {
@@ -146,7 +156,7 @@ public enum ForgeReport {
             text += "\nTests (`\(evidence.testCommand ?? "")`): before \(evidence.before ?? "not run"), after "
             text += "\(evidence.after ?? "not run").\n"
         }
-        text += "\nCost \(usd(outcome.costUSD)). [Details on Ferry's dashboard](\(outcome.taskURL)).\n"
+        text += "\nCost \(usd(outcome.costUSD)). " + pointer(outcome) + "\n"
         text += "To try again or steer it: comment `/ferry <what to do>`"
         text += pullRequest == nil ? ".\n" : " on the pull request, or request changes in a review.\n"
         return text

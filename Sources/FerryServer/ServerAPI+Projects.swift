@@ -95,7 +95,7 @@ extension ServerAPI {
     }
 
     /// A URL with any password taken out, for the audit log.
-    static func redactedURL(_ text: String) -> String {
+    package static func redactedURL(_ text: String) -> String {
         guard var components = URLComponents(string: text), components.password != nil else { return text }
         components.password = "***"
         return components.string ?? text

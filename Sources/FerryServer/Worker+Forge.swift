@@ -85,9 +85,18 @@ extension Worker {
         }
     }
 
-    /// The change's evidence, from the run's own test runs: which tests failed before and pass after, the tests the
-    /// change added.
-    static func evidence(_ result: RunResult) -> ChangeEvidence {
+    static func sameHost(_ repo: String, _ web: String) -> Bool {
+        guard let a = URL(string: repo), let b = URL(string: web), let host = a.host?.lowercased(),
+            ["http", "https"].contains(a.scheme?.lowercased() ?? "")
+        else { return false }
+        return host == b.host?.lowercased() && a.port == b.port
+    }
+}
+
+/// A change's evidence for its pull request.
+public enum ForgeEvidence {
+    /// From the run's own test runs: which tests failed before and pass after, the tests the change added.
+    public static func of(_ result: RunResult) -> ChangeEvidence {
         let before = result.baseline.flatMap(TestFailures.read)
         let after = result.final.flatMap(TestFailures.read)
         let fixed = before.map { $0.failed.subtracting(after?.failed ?? []) }.map { $0.sorted() } ?? []
@@ -97,13 +106,6 @@ extension Worker {
             addedTests: files.filter(TestPaths.isTest), before: result.baseline.map(RunReport.testLine),
             after: result.final.map(RunReport.testLine), filesChanged: files, notes: result.testNotes,
             steps: result.record.steps, model: result.record.model)
-    }
-
-    static func sameHost(_ repo: String, _ web: String) -> Bool {
-        guard let a = URL(string: repo), let b = URL(string: web), let host = a.host?.lowercased(),
-            ["http", "https"].contains(a.scheme?.lowercased() ?? "")
-        else { return false }
-        return host == b.host?.lowercased() && a.port == b.port
     }
 }
 

@@ -218,7 +218,7 @@ public struct Worker: Sendable {
             }
         }
         if let forge {
-            let evidence = (try? JSONEncoder().encode(Self.evidence(result))).map {
+            let evidence = (try? JSONEncoder().encode(ForgeEvidence.of(result))).map {
                 String(decoding: $0, as: UTF8.self)
             }
             try await store.setForgeEvidence(taskID: task.id, evidence: evidence ?? "", calls: forge.calls.lines)

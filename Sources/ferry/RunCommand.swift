@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryAgent
 import FerryCore
+import FerryForge
 import FerryLocal
 import FerryModels
 import FerryStore
@@ -64,8 +65,11 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a task on a repository and hand back a verified change.")
 
-    @Argument(help: "The task: a bug report, an issue or a feature request; - reads it from standard input.")
-    var task: String
+    @Argument(
+        help:
+            "The task: a bug report, an issue or a feature request; - reads it from standard input (with --issue: an instruction added to the issue's text)."
+    )
+    var task: String?
 
     @Option(help: "The repository (default: the current directory).")
     var repo: String?
@@ -91,6 +95,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Allow network access inside the sandbox.") var allowNetwork = false
     @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
     @Flag(help: "Print a JSONL event stream instead of the live view.") var json = false
+    @OptionGroup var pullRequest: PullRequestOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -120,9 +125,17 @@ struct RunCommand: AsyncParsableCommand {
             config.sandboxSource = "--allow-network"
         }
         try config.validate()
-        let task = try Self.readTask(task)
         // The cheap checks come before a model is started or installed.
-        _ = try await Git.root(of: repoPath)
+        let root = try await Git.root(of: repoPath)
+        let target = try await pullRequest.target(repo: root, environment: environment)
+        var issue: ForgeIssue?
+        let task: String
+        if let number = pullRequest.issue, let target {
+            issue = try await target.api.issue(number)
+            task = ForgeReport.task(from: issue!, instruction: try self.task.map { try Self.readTask($0) })
+        } else {
+            task = try Self.readTask(self.task ?? "")
+        }
         for warning in config.warnings { FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8)) }
         let profile = try modelOptions.resolve(config: config, environment: environment)
         let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
@@ -130,6 +143,9 @@ struct RunCommand: AsyncParsableCommand {
         let result = try await Session.run(
             task: task, repo: repoPath, base: base, profile: profile, apiKey: apiKey, config: config,
             keepWorktree: keepWorktree, json: json)
+        if let target {
+            print(try await PullRequestOptions.publish(result, target: target, issue: issue, repo: root))
+        }
         throw ExitCode(result.status.exitCode)
     }
 
