@@ -123,18 +123,18 @@ extension SQLiteServerStore {
     }
 
     public func claimForgeLink(now: Date, leaseSeconds: Double) async throws -> ForgeLink? {
-        try await write { db in
-            let ended = TaskState.allCases.filter(\.isTerminal).map { "'\($0.rawValue)'" }.joined(separator: ", ")
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT l.* FROM forge_links l JOIN tasks t ON t.id = l.task_id
-                        WHERE l.state = 'pending' AND l.next_at <= ? AND (l.lease_until IS NULL OR l.lease_until <= ?)
-                            AND t.state IN (\(ended))
-                        ORDER BY l.next_at LIMIT 1
-                        """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970])
-            else { return nil }
+        let ended = TaskState.allCases.filter(\.isTerminal).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        let due = """
+            SELECT l.* FROM forge_links l JOIN tasks t ON t.id = l.task_id
+            WHERE l.state = 'pending' AND l.next_at <= ? AND (l.lease_until IS NULL OR l.lease_until <= ?)
+                AND t.state IN (\(ended))
+            ORDER BY l.next_at LIMIT 1
+            """
+        let at = now.timeIntervalSince1970
+        // Most polls find nothing: a read first, so an idle publisher never takes the writer's lock.
+        guard try await read({ db in try Row.fetchOne(db, sql: due, arguments: [at, at]) != nil }) else { return nil }
+        return try await write { db in
+            guard let row = try Row.fetchOne(db, sql: due, arguments: [at, at]) else { return nil }
             let link = Self.link(row)
             try db.execute(
                 sql: "UPDATE forge_links SET lease_until = ? WHERE task_id = ?",

@@ -115,8 +115,9 @@ public final class FakeModelServer: Sendable {
 
 /// Runs `router` on 127.0.0.1 at a free port for the scope of `body`, which gets the port: the in-process servers
 /// the tests talk to over real HTTP.
-func serving<T: Sendable>(
-    _ router: Router<BasicRequestContext>, label: String, _ body: @Sendable (Int) async throws -> T
+/// Serves `router` on a free 127.0.0.1 port while `body` runs with the port (a stand-in for a third-party API).
+public func serving<T: Sendable>(
+    _ router: Router<BasicRequestContext>, label: String = "stand-in", _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
     var logger = Logger(label: label)

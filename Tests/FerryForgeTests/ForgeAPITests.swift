@@ -112,7 +112,7 @@ import Testing
                 head: "ferry/fix", base: "main", title: "Fix", body: "evidence", draft: true)
             #expect(Date().timeIntervalSince(started) >= 1, "Retry-After was obeyed")
             #expect(pull.draft && pull.head == "ferry/fix" && pull.number > 0)
-            let create = try #require(calls.all.first { $0.method == "POST" })
+            let create = try #require(calls.all.first { $0.method == "POST" && $0.path.hasSuffix("/pulls") })
             #expect(create.attempts == 2 && create.waitedSeconds == 1 && create.status == 201, "\(create.line)")
             #expect(forge.log.contains { $0.hasPrefix("POST /repos/\(Self.repository)/pulls → 403") })
             // Opening it again finds the open one.

@@ -79,7 +79,7 @@ final class IdentityProvider: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: body.jsonString))
-        let response = try await http.execute(request, timeout: .seconds(10))
+        let response = try await http.execute(request, timeout: .seconds(60))
         return String(buffer: try await response.body.collect(upTo: 1 << 16))
     }
 
@@ -110,7 +110,7 @@ final class IdentityProvider: Sendable {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.body = .bytes(ByteBuffer(string: form))
         }
-        let response = try await http.execute(request, timeout: .seconds(30))
+        let response = try await http.execute(request, timeout: .seconds(60))
         return Hop(
             status: Int(response.status.code), location: response.headers.first(name: "Location"),
             cookies: response.headers["Set-Cookie"].map { String($0.split(separator: ";")[0]) },
