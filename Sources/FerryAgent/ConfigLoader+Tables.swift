@@ -95,6 +95,14 @@ extension ConfigLoader {
             config.forges.githubPrivateKeyFile = (key as NSString).expandingTildeInPath
             if let api = try app.string("api_url") { config.forges.githubAPIURL = try Self.forgeURL(api, place) }
             if let web = try app.string("web_url") { config.forges.githubWebURL = try Self.forgeURL(web, place) }
+            // Which tenant may use which of the App's installations: an installation reaches its organisation's
+            // repositories, so it is the operator's to give, never a tenant's to name.
+            if var installations = try app.table("installations") {
+                for tenant in installations.table.keys.sorted() {
+                    config.forges.githubInstallations[tenant] = try installations.integerArray(tenant) ?? []
+                }
+                try installations.finish()
+            }
             try app.finish()
         }
         if var gitlab = try server.table("gitlab") {

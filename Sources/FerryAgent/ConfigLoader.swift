@@ -169,6 +169,18 @@ struct TableReader {
         return value
     }
 
+    mutating func integerArray(_ name: String) throws -> [Int]? {
+        guard let value = table[name] else { return nil }
+        used.insert(name)
+        guard let array = value.array else { throw typeError(name, expected: "an array of integers", got: value) }
+        var integers: [Int] = []
+        for element in array {
+            guard let int = element.int else { throw typeError(name, expected: "an array of integers", got: value) }
+            integers.append(int)
+        }
+        return integers
+    }
+
     mutating func stringArray(_ name: String) throws -> [String]? {
         guard let value = table[name] else { return nil }
         used.insert(name)

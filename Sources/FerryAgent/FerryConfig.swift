@@ -205,6 +205,8 @@ public struct ForgeSettings: Sendable, Hashable {
     /// Where repositories are cloned and pushed (GitHub Enterprise Server: `https://HOST`).
     public var githubWebURL = "https://github.com"
     public var gitlabURL = "https://gitlab.com"
+    /// `[server.github_app.installations]`: tenant name → the App's installation ids its projects may use.
+    public var githubInstallations: [String: [Int]] = [:]
 
     public init() {}
 

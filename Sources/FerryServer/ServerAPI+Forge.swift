@@ -116,6 +116,19 @@ extension ServerAPI {
             throw Problem(.badRequest, "a GitLab repository needs \"token\" (a project or group access token)")
         default: break
         }
+        if kind == .github, let installation, token == nil {
+            // An installation reaches its organisation's repositories: only one the operator gave this tenant.
+            var allowed = false
+            for (name, ids) in forges.githubInstallations where ids.contains(installation) {
+                if try await store.tenant(named: name)?.id == principal.tenantID { allowed = true }
+            }
+            guard allowed else {
+                throw Problem(
+                    .forbidden,
+                    "installation \(installation) is not one this tenant may use; the server's operator assigns the "
+                        + "App's installations to tenants ([server.github_app.installations])")
+            }
+        }
         let rotate = body["rotate_secret"]?.boolValue == true
         let secret = existing == nil || rotate ? Webhooks.newSecret() : nil
         let forge = ProjectForge(

@@ -133,6 +133,52 @@ import Testing
         #expect(try load(user: "[server]\naudit_retention_days = 400\n").auditRetentionDays == 400)
     }
 
+    /// The forges are the operator's: the App's id and key file, Enterprise addresses, which tenant may use which
+    /// installation; a repository cannot name any of it, and a mistake is named.
+    @Test func theForgesAreConfiguredByTheOperatorOnly() throws {
+        let config = try load(
+            user: """
+                [server]
+                public_url = "https://ferry.example.com/"
+                [server.github_app]
+                app_id = 123456
+                private_key_file = "~/keys/app.pem"
+                api_url = "https://github.example.com/api/v3"
+                web_url = "https://github.example.com"
+                [server.github_app.installations]
+                acme = [4242, 4243]
+                [server.gitlab]
+                url = "https://gitlab.example.com"
+                """)
+        #expect(config.publicURL == "https://ferry.example.com")
+        #expect(
+            config.forges.githubAppID == "123456"
+                && config.forges.githubPrivateKeyFile?.hasSuffix("/keys/app.pem") == true)
+        #expect(!(config.forges.githubPrivateKeyFile ?? "").hasPrefix("~"))
+        #expect(config.forges.githubAPIURL == "https://github.example.com/api/v3")
+        #expect(config.forges.githubInstallations == ["acme": [4242, 4243]])
+        #expect(config.forges.gitlabURL == "https://gitlab.example.com")
+        #expect(FerryConfig(dataDirectory: "/d").forges.githubAPIURL == "https://api.github.com")
+        expectConfigError(["[server] is the team server operator's"]) {
+            _ = try load(repo: "[server.github_app]\napp_id = 1\nprivate_key_file = \"/k\"\n")
+        }
+        expectConfigError(["needs private_key_file"]) { _ = try load(user: "[server.github_app]\napp_id = 1\n") }
+        expectConfigError(["must be https"]) {
+            _ = try load(user: "[server.gitlab]\nurl = \"http://gitlab.example.com\"\n")
+        }
+        expectConfigError(["an array of integers"]) {
+            _ = try load(
+                user:
+                    "[server.github_app]\napp_id = 1\nprivate_key_file = \"/k\"\n[server.github_app.installations]\nacme = [\"x\"]\n"
+            )
+        }
+        expectConfigError(["unknown key"]) {
+            _ = try load(user: "[server.github_app]\napp_id = 1\nprivate_key_file = \"/k\"\nsecret = \"x\"\n")
+        }
+        // The key is read when needed, with a clear error when it cannot be.
+        #expect(throws: FerryError.self) { try config.forges.githubPrivateKey() }
+    }
+
     /// A team server's task: the server's config, then the repository's at the task's base (only tightening), then
     /// the project's test command, then the task's cost cap (only lowering).
     @Test func aServerTaskLayersItsConfigInOneOrder() throws {

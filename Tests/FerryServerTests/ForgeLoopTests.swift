@@ -83,6 +83,7 @@ import Testing
         server.forgeSettings.githubAppID = "4242"
         server.forgeSettings.githubPrivateKeyFile = setup.keyFile
         server.forgeSettings.githubAPIURL = forge.baseURL
+        server.forgeSettings.githubInstallations = ["default": [77]]
         server.publicURL = "https://ferry.example"
         let admin = try #require(try await server.bootstrap())
         var config = FerryConfig(dataDirectory: setup.data + "/runs")

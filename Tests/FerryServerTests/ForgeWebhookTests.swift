@@ -18,6 +18,7 @@ import Testing
         if app {
             server.forgeSettings.githubAppID = "4242"
             server.forgeSettings.githubPrivateKeyFile = data + "/missing.pem"
+            server.forgeSettings.githubInstallations = ["default": [77], "other": [88]]
         }
         let admin = try #require(try await server.bootstrap())
         let settled = server
@@ -62,6 +63,17 @@ import Testing
                     .PUT, path, key: outsider, body: ["kind": "gitlab", "repository": "g/p", "token": "glpat-x"]
                 ).status == 404)
 
+            // Another tenant's installation (or one no tenant was given) is refused: it would reach their repositories.
+            for installation in [88, 99] {
+                let taken = try await client.send(
+                    .PUT, path, key: admin,
+                    body: ["kind": "github", "repository": "o/r", "installation_id": .number(Double(installation))])
+                #expect(taken.status == 403 && taken.body.contains("installations"), "\(taken.body)")
+            }
+            let own = try await client.send(
+                .PUT, path, key: admin, body: ["kind": "github", "repository": "o/r", "installation_id": 77])
+            #expect(own.status == 200, "\(own.body)")
+            try await server.store.deleteForge(projectID: id)
             let made = try await client.send(
                 .PUT, path, key: admin,
                 body: ["kind": "gitlab", "repository": "group/sub/project", "token": "glpat-SECRET"])
@@ -86,7 +98,11 @@ import Testing
                 body: ["kind": "gitlab", "repository": "group/sub/project", "rotate_secret": true])
             #expect(rotated.json["webhook_secret"]?.stringValue.map { $0 != secret } == true)
             let audit = try await client.send(.GET, "/v1/audit?action=project.forge", key: admin).json
-            #expect(audit["data"]?.items?.count == 3)
+            let all =
+                try await client.send(.GET, "/v1/audit", key: admin).json["data"]?.items?.map {
+                    "\($0["seq"] ?? .null) \($0["action"] ?? .null)"
+                } ?? []
+            #expect(audit["data"]?.items?.count == 4, "\(all)")
             #expect(try await client.send(.DELETE, path, key: admin).status == 204)
             #expect(try await client.send(.GET, path, key: admin).status == 404)
         }

@@ -13,11 +13,12 @@ import Testing
         signal.notify()
         let started = ContinuousClock.now
         await signal.wait(seconds: 30, after: seen)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Well under the 30 s wait, with room for a loaded machine's scheduling.
+        #expect(ContinuousClock.now - started < .seconds(20))
         let waiting = Task { await signal.wait(seconds: 30, after: signal.generation) }
         waiting.cancel()
         await waiting.value
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(25))
     }
 
     /// A task created by another process (here another connection to the same database) wakes a worker whose poll
