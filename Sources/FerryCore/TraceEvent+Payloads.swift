@@ -40,6 +40,26 @@ extension TraceEvent {
         public init(_ command: String) { self.command = command }
     }
 
+    /// One forge call: its method and path, the final status (nil: no answer), the tries, the seconds waited between
+    /// them, and the forge's error.
+    public struct ForgeCallMade: Codable, Sendable, Hashable {
+        public var method: String
+        public var path: String
+        public var status: Int?
+        public var attempts: Int
+        public var waitedSeconds: Double
+        public var error: String?
+
+        public init(method: String, path: String, status: Int?, attempts: Int, waitedSeconds: Double, error: String?) {
+            self.method = method
+            self.path = path
+            self.status = status
+            self.attempts = attempts
+            self.waitedSeconds = waitedSeconds
+            self.error = error
+        }
+    }
+
     public struct Failure: Codable, Sendable, Hashable {
         public var error: String
         public init(_ error: String) { self.error = error }

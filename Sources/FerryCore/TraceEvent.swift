@@ -40,6 +40,8 @@ public enum TraceEvent: Sendable, Hashable {
     case runHalted(Message)
     case runError(Failure)
     case runFinished(RunFinished)
+    /// A call to a forge's API made for the run's task (a team server's issue or pull request): after the run's end.
+    case forgeCall(ForgeCallMade)
     /// A type this version does not know, kept as it was read.
     case unknown(type: String, data: JSONValue)
 
@@ -73,6 +75,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .runHalted: "run.halted"
         case .runError: "run.error"
         case .runFinished: "run.finished"
+        case .forgeCall: "forge.call"
         case .unknown(let type, _): type
         }
     }
@@ -103,6 +106,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .indexFailed(let p), .runError(let p): Self.text(p)
         case .changeGuarded(let p): Self.text(p)
         case .runFinished(let p): Self.text(p)
+        case .forgeCall(let p): Self.text(p)
         case .unknown(_, let data): data.jsonString
         }
     }
@@ -145,6 +149,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "run.halted": self = .runHalted(try p())
         case "run.error": self = .runError(try p())
         case "run.finished": self = .runFinished(try p())
+        case "forge.call": self = .forgeCall(try p())
         default: self = .unknown(type: type, data: data)
         }
     }

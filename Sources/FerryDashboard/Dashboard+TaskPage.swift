@@ -33,6 +33,17 @@ extension Dashboard {
             "ended": task.state.isTerminal, "runID": task.runID as Any,
         ]
         values["evidence"] = Self.evidence(events)
+        // A task from a forge: its issue, its pull request and how telling its end went.
+        if let link = try await store.forgeLink(taskID: task.id) {
+            values["forge"] =
+                [
+                    "issue": link.issue, "title": link.title, "pullRequest": link.pullRequest as Any,
+                    "pullRequestURL": link.pullRequestURL as Any, "followUp": link.isFollowUp,
+                    "state": link.state == "done"
+                        ? "told" : link.state == "failed" ? "could not be told" : "to be told",
+                    "lastError": link.lastError as Any,
+                ] as [String: Any]
+        }
         return html("task", values, viewer: viewer)
     }
 

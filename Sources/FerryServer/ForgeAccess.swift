@@ -2,6 +2,7 @@ import FerryAgent
 import FerryCore
 import FerryForge
 import FerryServerStore
+import FerryStore
 import Foundation
 import Synchronization
 
@@ -78,6 +79,21 @@ public final class ForgeAccess: Sendable {
 }
 
 extension ForgeCall {
+    /// The calls as `forge.call` events at the end of the task's run trace (after its `run.finished`), so the task's
+    /// trace shows every call made for it; a trace that cannot be written loses nothing else.
+    static func append(_ calls: [ForgeCall], to runID: String?, in runStore: any RunStore) async {
+        guard let runID, !calls.isEmpty else { return }
+        guard var seq = try? await runStore.events(of: runID).last?.seq else { return }
+        for call in calls {
+            seq += 1
+            let event = TraceEvent.forgeCall(
+                .init(
+                    method: call.method, path: call.path, status: call.status, attempts: call.attempts,
+                    waitedSeconds: call.waitedSeconds, error: call.error))
+            try? await runStore.append(RunEvent(seq: seq, time: Date().timeIntervalSince1970, event: event), to: runID)
+        }
+    }
+
     /// The calls kept for a task (one JSON object per line).
     static func parse(lines: String) -> [ForgeCall] {
         lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(ForgeCall.self, from: Data($0.utf8)) }

@@ -1,6 +1,7 @@
 import FerryCore
 import FerryForge
 import FerryServerStore
+import FerryStore
 import Foundation
 import Logging
 
@@ -12,6 +13,8 @@ import Logging
 /// into the task's record and a summary into the tenant's audit trail.
 public struct ForgePublisher: Sendable {
     public let store: any ServerStore
+    /// Where the task's run trace is, for its `forge.call` events.
+    public let runStore: (any RunStore)?
     public let access: ForgeAccess
     /// The dashboard's address for the task links (`[server] public_url`).
     public let publicURL: String?
@@ -20,8 +23,12 @@ public struct ForgePublisher: Sendable {
     public var pollSeconds = 1.0
     let logger = Logger(label: "ferry.forge")
 
-    public init(store: any ServerStore, access: ForgeAccess, publicURL: String?, pollSeconds: Double = 1) {
+    public init(
+        store: any ServerStore, runStore: (any RunStore)? = nil, access: ForgeAccess, publicURL: String?,
+        pollSeconds: Double = 1
+    ) {
         self.store = store
+        self.runStore = runStore
         self.access = access
         self.publicURL = publicURL
         self.pollSeconds = pollSeconds
@@ -62,6 +69,9 @@ public struct ForgePublisher: Sendable {
         }
         link.calls += calls.lines
         try await store.recordForgeLink(link, release: true)
+        if let runStore {
+            await ForgeCall.append(calls.all, to: try? await store.task(id: link.taskID)?.runID, in: runStore)
+        }
         let made = calls.all
         let detail =
             summary.joined(separator: "; ")

@@ -90,7 +90,8 @@ extension TeamServer {
         var loops = [LoopService(description: "webhooks") { await dispatcher.run() }]
         let pusher = AuditSinkPusher(store: store, egress: policy.egress, secrets: secrets)
         loops.append(LoopService(description: "audit sinks") { await pusher.run() })
-        let publisher = ForgePublisher(store: store, access: forgeAccess, publicURL: publicURL)
+        let publisher = ForgePublisher(
+            store: store, runStore: runStore, access: forgeAccess, publicURL: publicURL)
         loops.append(LoopService(description: "forge publisher") { await publisher.run() })
         if let days = auditRetentionDays {
             let retention = AuditRetention(store: store, days: days)

@@ -1,5 +1,6 @@
 import FerryAgent
 import FerryCore
+import FerryForge
 import FerryModels
 import FerryServerStore
 import FerryStore
@@ -222,6 +223,7 @@ public struct Worker: Sendable {
                 String(decoding: $0, as: UTF8.self)
             }
             try await store.setForgeEvidence(taskID: task.id, evidence: evidence ?? "", calls: forge.calls.lines)
+            await ForgeCall.append(forge.calls.all, to: result.record.id, in: runStore)
         }
         return TaskOutcome(
             state: TaskState(result.status), reason: reason, runID: result.record.id,

@@ -186,6 +186,18 @@ import Testing
                 #expect(comment.number == 7 && comment.body.contains("the project's tests prove it"), "\(comment.body)")
                 #expect(comment.body.contains("https://github.invalid/\(Self.repository)/pull/\(pull.number)"))
                 #expect(told["pull_request"] == .number(Double(pull.number)))
+                // The dashboard's task page links the issue's pull request.
+                let login = try await DashboardTests.send(.POST, client.base + "/login", form: "key=\(admin)")
+                let cookie = String(try #require(login.cookie).split(separator: ";")[0])
+                let page = try await DashboardTests.send(.GET, client.base + "/tasks/\(task)", cookie: cookie)
+                #expect(page.body.contains("issue #7 add() subtracts"), "\(page.body.prefix(3000))")
+                #expect(page.body.contains("href=\"https://github.invalid/\(Self.repository)/pull/\(pull.number)\""))
+                #expect(page.body.contains("its end told"))
+                // The task's trace has every forge call: the worker's (the issue) and the publisher's (the PR).
+                let events = try await client.send(.GET, "/v1/tasks/\(task)/events", key: admin).body
+                #expect(
+                    events.contains("forge.call") && events.contains("/repos/\(Self.repository)/pulls"),
+                    "\(events.suffix(800))")
                 let calls = told["calls"]?.items?.compactMap { $0["path"]?.stringValue } ?? []
                 #expect(
                     calls.contains("/repos/\(Self.repository)/pulls") && calls.contains { $0.hasSuffix("/issues/7") })
