@@ -40,6 +40,21 @@ extension ConfigLoader {
         if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) {
             config.firstAttempt = attempt
         }
+        if let cascade = try agent.stringArray("cascade") {
+            if scope == .repo {
+                config.warnings.append(
+                    "\(file) asks for [agent] cascade = \(cascade); ignored, because a repository cannot choose which "
+                        + "models a run pays for. To use one, set it in \(FerryConfig.userConfigPath()) or pass --cascade"
+                )
+            } else {
+                guard cascade.count >= 2, cascade.count <= 4, Set(cascade).count == cascade.count else {
+                    throw FerryError(
+                        .config,
+                        "\(file): agent.cascade names 2 to 4 different profiles, e.g. [\"local\", \"anthropic\"]")
+                }
+                config.cascade = cascade
+            }
+        }
         guard let candidates = try agent.integer("candidates") else { return }
         guard (1...FerryConfig.maxCandidates).contains(candidates) else {
             throw FerryError(

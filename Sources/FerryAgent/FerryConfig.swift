@@ -59,6 +59,9 @@ public struct FerryConfig: Sendable {
     public var firstAttempt: FirstAttempt = .wholeFile
     /// Fixes the first attempt samples from one request and chooses between by the tests (1: one reply).
     public var candidates = 1
+    /// `[agent] cascade`: profiles tried in order under the run's one budget, the next only when the change is not
+    /// proved (the user's config only: a repository cannot make a run spend on a stronger model).
+    public var cascade: [String] = []
     public static let maxCandidates = 8
     public var shellTimeoutSeconds: Double = 120
     /// MCP servers (stdio) whose tools join the agent's, named `mcp__SERVER__TOOL`; each runs in the run's sandbox.

@@ -31,7 +31,32 @@ public enum RunReport {
             "wall_seconds": .number(record.wallSeconds),
             "tests": ["baseline": result.baseline?.json ?? .null, "final": result.final?.json ?? .null],
             "run_dir": .string(record.runDirectory),
+            "cascade": result.cascade.isEmpty ? .null : cascadeJSON(result),
         ]
+    }
+
+    /// The cascade's stages and what they cost together.
+    static func cascadeJSON(_ result: RunResult) -> JSONValue {
+        [
+            "total_cost_usd": .number(result.totalCostUSD),
+            "stages": .array(
+                result.cascade.map {
+                    [
+                        "profile": .string($0.profile), "model": .string($0.model), "run_id": .string($0.runID),
+                        "status": .string($0.status.rawValue), "reason": .string($0.reason),
+                        "cost_usd": .number($0.costUSD), "steps": .number(Double($0.steps)),
+                        "wall_seconds": .number($0.wallSeconds), "chosen": .bool($0.chosen),
+                    ]
+                }),
+        ]
+    }
+
+    /// One line per stage, for the summary and the terminal.
+    public static func cascadeLines(_ result: RunResult) -> [String] {
+        result.cascade.enumerated().map { index, stage in
+            "\(index + 1). \(stage.profile) (\(stage.model)): \(stage.status.rawValue), \(usd(stage.costUSD)), "
+                + "\(stage.steps) steps\(stage.chosen ? " (its change is the one handed back)" : "") [run \(stage.runID)]"
+        }
     }
 
     public static func summaryMarkdown(_ result: RunResult) -> String {
@@ -54,6 +79,10 @@ public enum RunReport {
             text += result.testNotes.map { "- \($0)\n" }.joined() + "\n"
         } else {
             text += "No test command was found; the change is unverified.\n\n"
+        }
+        if !result.cascade.isEmpty {
+            text += "## Cascade\n\n" + cascadeLines(result).map { "- \($0)\n" }.joined()
+            text += "\nAll stages together: \(usd(result.totalCostUSD)).\n\n"
         }
         text += "## Cost\n\n" + costTable(record, result.costBreakdown)
         return text

@@ -13,8 +13,12 @@ public struct RunResult: Sendable {
     public var sandboxSource = "default"
     /// Which tests judged the change: the related test files chosen for it, and what the wider suite said.
     public var testNotes: [String] = []
+    /// A cascade's stages, in order (empty: one profile ran); the record is the chosen stage's.
+    public var cascade: [CascadeStage] = []
 
     public var status: RunStatus { record.status }
+    /// What the whole run cost: every stage of a cascade.
+    public var totalCostUSD: Double { cascade.isEmpty ? record.costUSD : cascade.reduce(0) { $0 + $1.costUSD } }
 }
 
 /// Dollars by kind of token.

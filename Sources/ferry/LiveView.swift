@@ -92,6 +92,10 @@ enum Report {
         text += "tokens    \(record.inputTokens) in (\(record.cachedTokens) cached) · \(record.outputTokens) out\n"
         text += "cost      \(RunReport.usd(record.costUSD))\(result.costBreakdown.priceKnown ? "" : " (price unknown)")"
         text += " · \(record.steps) steps · \(String(format: "%.1f", record.wallSeconds))s\n"
+        for (index, line) in RunReport.cascadeLines(result).enumerated() {
+            text += (index == 0 ? "cascade   " : "          ") + line + "\n"
+        }
+        if !result.cascade.isEmpty { text += "          all stages: \(RunReport.usd(result.totalCostUSD))\n" }
         text += "files     \(record.runDirectory)/{summary.md,change.patch,result.json,trace.jsonl}\n"
         return text
     }

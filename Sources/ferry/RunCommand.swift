@@ -96,6 +96,11 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
     @Flag(help: "Print a JSONL event stream instead of the live view.") var json = false
     @OptionGroup var pullRequest: PullRequestOptions
+    @Option(
+        help:
+            "Profiles tried in order under the run's one budget, the next only when the change is not proved (e.g. local,anthropic; [agent] cascade)."
+    )
+    var cascade: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -137,12 +142,22 @@ struct RunCommand: AsyncParsableCommand {
             task = try Self.readTask(self.task ?? "")
         }
         for warning in config.warnings { FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8)) }
-        let profile = try modelOptions.resolve(config: config, environment: environment)
-        let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
-
-        let result = try await Session.run(
-            task: task, repo: repoPath, base: base, profile: profile, apiKey: apiKey, config: config,
-            keepWorktree: keepWorktree, json: json)
+        let stages =
+            cascade.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? config.cascade
+        let result: RunResult
+        if stages.isEmpty {
+            let profile = try modelOptions.resolve(config: config, environment: environment)
+            let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
+            result = try await Session.run(
+                task: task, repo: repoPath, base: base, profile: profile, apiKey: apiKey, config: config,
+                keepWorktree: keepWorktree, json: json)
+        } else {
+            result = try await Session.cascade(
+                stages, task: task, repo: repoPath, base: base, config: config, environment: environment,
+                keepWorktree: keepWorktree, json: json,
+                flagged: modelOptions.profile != nil || modelOptions.provider != nil
+                    || modelOptions.model != nil)
+        }
         if let target {
             print(try await PullRequestOptions.publish(result, target: target, issue: issue, repo: root))
         }
@@ -172,6 +187,35 @@ struct RunCommand: AsyncParsableCommand {
 
 /// Runs one task with the live view; shared by `run` and `demo`.
 enum Session {
+    /// A cascade of profiles (`--cascade`, `[agent] cascade`): every profile and key checked before anything is
+    /// spent; each stage's model started only when its stage comes.
+    static func cascade(
+        _ names: [String], task: String, repo: String, base: String?, config: FerryConfig,
+        environment: [String: String], keepWorktree: Bool, json: Bool, flagged: Bool
+    ) async throws -> RunResult {
+        guard !flagged else {
+            throw FerryError(.usage, "--cascade names the profiles to use; leave out --profile, --provider and --model")
+        }
+        guard names.count >= 2, names.count <= 4, Set(names).count == names.count else {
+            throw FerryError(.usage, "--cascade takes 2 to 4 different profiles, e.g. --cascade local,anthropic")
+        }
+        let profiles = try names.map { try config.profile(named: $0, environment: environment) }
+        let keys = try profiles.map { try FerryConfig.apiKey(for: $0, environment: environment) }
+        let runner = CascadeRunner(profiles: names, limits: config.limits)
+        let result = try await runner.run(RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)) {
+            index, name, request, limits in
+            if !json { print("cascade: stage \(index + 1) of \(names.count), profile \(name)") }
+            var stage = config
+            stage.limits = limits
+            return try await run(
+                task: request.task, repo: repo, base: base, profile: profiles[index], apiKey: keys[index],
+                config: stage,
+                keepWorktree: keepWorktree, json: json)
+        }
+        if !json { print(Report.text(result)) }
+        return result
+    }
+
     static func run(
         task: String, repo: String, base: String?, profile: ModelProfile, apiKey: String?, config: FerryConfig,
         keepWorktree: Bool, json: Bool, retry: RetryPolicy = .standard, installModel: Bool = false

@@ -133,6 +133,17 @@ import Testing
         #expect(try load(user: "[server]\naudit_retention_days = 400\n").auditRetentionDays == 400)
     }
 
+    /// A cascade is the user's to choose: a repository cannot make a run pay for a stronger model.
+    @Test func aCascadeComesFromTheUsersConfigOnly() throws {
+        #expect(try load(user: "[agent]\ncascade = [\"local\", \"anthropic\"]\n").cascade == ["local", "anthropic"])
+        let repo = try load(repo: "[agent]\ncascade = [\"local\", \"anthropic\"]\n")
+        #expect(repo.cascade.isEmpty && repo.warnings.contains { $0.contains("cannot choose which models") })
+        expectConfigError(["2 to 4 different profiles"]) { _ = try load(user: "[agent]\ncascade = [\"local\"]\n") }
+        expectConfigError(["2 to 4 different profiles"]) {
+            _ = try load(user: "[agent]\ncascade = [\"local\", \"local\"]\n")
+        }
+    }
+
     /// The forges are the operator's: the App's id and key file, Enterprise addresses, which tenant may use which
     /// installation; a repository cannot name any of it, and a mistake is named.
     @Test func theForgesAreConfiguredByTheOperatorOnly() throws {
