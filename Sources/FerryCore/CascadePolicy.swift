@@ -53,6 +53,19 @@ public enum CascadePolicy {
         }
     }
 
+    /// The profiles a model choice names: `local>anthropic` is a cascade (2 to 4 different profiles, tried in that
+    /// order), a single name is not (empty). Nil when it is malformed.
+    public static func stages(_ choice: String) -> [String]? {
+        guard choice.contains(">") else { return [] }
+        let names = choice.split(separator: ">", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        guard (2...4).contains(names.count), !names.contains(where: \.isEmpty), Set(names).count == names.count else {
+            return nil
+        }
+        return names
+    }
+
     /// Which stage's change the run hands back: the proved one; else the last that made a change; else the last.
     public static func chosen(_ stages: [(status: RunStatus, hasChange: Bool)]) -> Int {
         if let proved = stages.lastIndex(where: { $0.status == .verified }) { return proved }

@@ -26,8 +26,21 @@ struct NewTaskRequest: Sendable, Hashable {
         base = try ServerAPI.string(body, "base")
         if let base { try ServerAPI.checkRef(base, "base") }
         model = try ServerAPI.string(body, "model")
+        try Self.checkModel(model)
         maxAttempts = try ServerAPI.integer(body, "max_attempts", in: 1...20) ?? 3
         priority = try ServerAPI.integer(body, "priority", in: -1_000...1_000) ?? 0
+    }
+}
+
+extension NewTaskRequest {
+    /// A profile's name, or a cascade of 2 to 4 different ones (`local>anthropic`).
+    static func checkModel(_ model: String?) throws {
+        guard let model else { return }
+        guard CascadePolicy.stages(model) != nil, !model.isEmpty, model.count <= 200 else {
+            throw Problem(
+                .badRequest, "\"model\" is a profile's name, or a cascade of 2 to 4 different ones: \"local>anthropic\""
+            )
+        }
     }
 }
 
@@ -56,6 +69,7 @@ struct NewProjectRequest: Sendable, Hashable {
         }
         base = try ServerAPI.string(body, "base")
         model = try ServerAPI.string(body, "model")
+        try NewTaskRequest.checkModel(model)
         testCommand = try ServerAPI.string(body, "test_command")
         webhookURL = try ServerAPI.string(body, "webhook_url")
     }

@@ -200,13 +200,38 @@ public struct Worker: Sendable {
             self.config, repository: try? await Git(checkout.repo).run("show", "\(base):.ferry/config.toml"),
             label: "\(project.name):.ferry/config.toml at \(base)", testCommand: project.testCommand,
             maxCostUSD: task.maxCostUSD)
-        // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
-        let model = try await holdingLease(task) { try await makeModel(task.model ?? project.model) }
-        let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
-        let result = try await run(
-            RunRequest(task: forge?.task ?? task.task, repo: checkout.repo, base: base), of: task, with: runner,
-            control: spendControl(task, project: project, model: model.profile.model))
+        let request = RunRequest(task: forge?.task ?? task.task, repo: checkout.repo, base: base)
+        let choice = task.model ?? project.model
+        let stages = choice.flatMap(CascadePolicy.stages) ?? []
+        let result: RunResult
+        if stages.count >= 2 || (choice == nil && config.cascade.count >= 2) {
+            // A cascade (the task's, the project's, or the server's `[agent] cascade`): each stage's model is made
+            // when its stage comes, and every stage spends through the same control (budgets, cancel, lease).
+            let cascade = CascadeRunner(profiles: stages.count >= 2 ? stages : config.cascade, limits: config.limits)
+            result = try await cascade.run(request) { _, name, request, limits in
+                let model = try await holdingLease(task) { try await makeModel(name) }
+                var stage = config
+                stage.limits = limits
+                let runner = AgentRunner(model: model, store: runStore, config: stage, secrets: secrets)
+                return try await run(
+                    request, of: task, with: runner,
+                    control: spendControl(task, project: project, model: model.profile.model))
+            }
+        } else {
+            // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
+            let model = try await holdingLease(task) { try await makeModel(choice) }
+            let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
+            result = try await run(
+                request, of: task, with: runner,
+                control: spendControl(task, project: project, model: model.profile.model))
+        }
         var reason = result.record.reason
+        if !result.cascade.isEmpty {
+            reason +=
+                " (cascade: "
+                + result.cascade.map { "\($0.profile) \($0.status.rawValue) \(RunReport.usd($0.costUSD))" }.joined(
+                    separator: ", ") + "; the change is \(result.cascade.first { $0.chosen }?.profile ?? "?")'s)"
+        }
         var pushedTo: String?
         // A forge's task always pushes: its pull request is made of the branch.
         if project.push || forge != nil, result.record.commitSHA != nil {
@@ -228,7 +253,7 @@ public struct Worker: Sendable {
         return TaskOutcome(
             state: TaskState(result.status), reason: reason, runID: result.record.id,
             branch: result.record.commitSHA == nil ? nil : result.record.branch, commitSHA: result.record.commitSHA,
-            costUSD: result.record.costUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo,
+            costUSD: result.totalCostUSD, diff: result.diff.isEmpty ? nil : result.diff, pushedTo: pushedTo,
             steps: result.record.steps, wallSeconds: result.record.wallSeconds)
     }
 
@@ -287,7 +312,6 @@ public struct Worker: Sendable {
                             "the task could not be linked to its run; its events show when it ends",
                             metadata: ["run": .string(runID), "error": .string(Self.describe(error))])
                     }
-                    break
                 }
                 return nil
             }

@@ -34,6 +34,14 @@ import Testing
                 == "\"priority\" must be a whole number from -1000 to 1000")
         #expect(Self.problem { _ = try NewTaskRequest(["project": 7, "task": "t"]) } == "\"project\" must be a string")
         #expect(Self.problem { _ = try NewTaskRequest(["project": "shop", "task": "t", "base": "--force"]) } != nil)
+        // A model is a profile, or a cascade of 2 to 4 different ones.
+        #expect(
+            try NewTaskRequest(["project": "shop", "task": "t", "model": "local>anthropic"]).model == "local>anthropic")
+        for bad in ["local>", ">x", "a>a", "a>b>c>d>e", ""] as [String] {
+            #expect(
+                Self.problem { _ = try NewTaskRequest(["project": "shop", "task": "t", "model": .string(bad)]) }?
+                    .contains("cascade") == true, "\(bad)")
+        }
     }
 
     @Test func aNewProjectIsReadWithItsTypes() throws {
