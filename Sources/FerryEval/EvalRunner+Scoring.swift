@@ -42,6 +42,11 @@ extension EvalRunner {
         try? await git.removeWorktree(path: directory)
     }
 
+    /// Where the last scoring of `instance` left its test log.
+    func testLog(_ instance: EvalInstance) -> String {
+        options.outDirectory + "/work/\(instance.instanceID.replacingOccurrences(of: "/", with: "_")).test.log"
+    }
+
     /// The paths a unified diff changes (both sides of each `diff --git` header).
     static func files(touchedBy patch: String) -> [String] {
         var paths: [String] = []
@@ -105,10 +110,7 @@ extension EvalRunner {
         let (statuses, log) = try await HiddenTests.run(
             instance, in: directory, with: runner, python: environment == nil ? options.python : "python",
             timeout: options.testTimeoutSeconds, prologue: environment?.servicesPrologue ?? "")
-        try? Data(log.utf8).write(
-            to: URL(
-                fileURLWithPath: options.outDirectory
-                    + "/work/\(instance.instanceID.replacingOccurrences(of: "/", with: "_")).test.log"))
+        try? Data(log.utf8).write(to: URL(fileURLWithPath: testLog(instance)))
         result.failToPass = Dictionary(uniqueKeysWithValues: instance.failToPass.map { ($0, statuses[$0] ?? false) })
         result.passToPass = Dictionary(uniqueKeysWithValues: instance.passToPass.map { ($0, statuses[$0] ?? false) })
         result.resolved =

@@ -37,6 +37,11 @@ struct EvalCommand: AsyncParsableCommand {
         var envs: String?
         @Option(help: "Seconds before a hidden test run (or setup) is killed and counted as failed (default 1800).")
         var testTimeout: Double?
+        @Option(
+            help:
+                "Exclusions found by `ferry eval validate` (its exclusions.toml): tests that fail here with the gold patch and at the base, left out of scoring and reported apart."
+        )
+        var exclusions: String?
 
         func options(out: String) throws -> EvalOptions {
             var options = EvalOptions(suitePath: suite, outDirectory: out)
@@ -50,6 +55,19 @@ struct EvalCommand: AsyncParsableCommand {
                 options.environments = try EnvironmentCatalog.load(envs)
             } else if FileManager.default.fileExists(atPath: Self.bundledSpecs) {
                 options.environments = try EnvironmentCatalog.load(Self.bundledSpecs)
+            }
+            if let exclusions {
+                // Merged test by test with the specs' own: an instance excluded whole stays excluded whole.
+                for (id, found) in try EnvironmentCatalog.load(exclusions).exclusions {
+                    if var known = options.environments.exclusions[id] {
+                        guard !known.tests.isEmpty else { continue }
+                        known.tests = Array(Set(known.tests + found.tests)).sorted()
+                        known.reason += "; " + found.reason
+                        options.environments.exclusions[id] = known
+                    } else {
+                        options.environments.exclusions[id] = found
+                    }
+                }
             }
             return options
         }
@@ -155,10 +173,23 @@ struct EvalCommand: AsyncParsableCommand {
                 print(
                     "\(check.valid ? "ok     " : "INVALID") \(check.instanceID)\(check.problem.map { ": \($0)" } ?? "")"
                 )
+                if !check.excludedTests.isEmpty {
+                    print(
+                        "        excluded: \(check.excludedTests.joined(separator: ", ")) (\(check.exclusionReason ?? ""))"
+                    )
+                }
                 fflush(nil)
             }
             let invalid = checks.filter { !$0.valid }.count
-            print("\(checks.count - invalid) valid, \(invalid) invalid")
+            let excluded = checks.filter { !$0.excludedTests.isEmpty }
+            print(
+                "\(checks.count - invalid) valid, \(invalid) invalid; \(excluded.count) with tests excluded "
+                    + "(\(excluded.reduce(0) { $0 + $1.excludedTests.count }) tests)")
+            if !excluded.isEmpty {
+                let file = options.outDirectory + "/exclusions.toml"
+                try ValidationExclusions.toml(checks).write(toFile: file, atomically: true, encoding: .utf8)
+                print("exclusions: \(file) (pass it to ferry eval with --exclusions)")
+            }
             if invalid > 0 { throw ExitCode(1) }
         }
     }

@@ -199,6 +199,40 @@ import Testing
         #expect(checks[0].problem?.contains("gold patch leaves failing") == true)
     }
 
+    /// A PASS_TO_PASS test that cannot pass on this machine (here: it needs the network) fails with the gold patch and
+    /// at the base: validation finds it, names it with the reason, and scoring leaves it out and reports it apart.
+    @Test func validationFindsTestsThatCannotPassHereAndScoringLeavesThemOut() async throws {
+        var files = Self.base
+        files["test_net.py"] =
+            "import unittest\n\nclass N(unittest.TestCase):\n    def test_fetch(self):\n        raise ConnectionError('Network is unreachable')\n"
+        let repo = try await FixtureRepo.make(files)
+        var online = instance("online", repo: repo)
+        online.passToPass.append("test_net.N.test_fetch")
+        let suitePath = try suite([online, instance("fine", repo: repo)])
+        let checks = try await EvalRunner(
+            options: EvalOptions(suitePath: suitePath, outDirectory: outDirectory()), agent: nil
+        )
+        .validate()
+        let check = try #require(checks.first { $0.instanceID == "online" })
+        #expect(check.valid, "\(check.problem ?? "")")
+        #expect(check.excludedTests == ["test_net.N.test_fetch"])
+        #expect(check.exclusionReason?.contains("needs the network") == true)
+        #expect(checks.first { $0.instanceID == "fine" }?.excludedTests.isEmpty == true)
+        // The file validation writes is read back as exclusions, and gold scoring then resolves the instance.
+        let catalog = try EnvironmentCatalog.parse(ValidationExclusions.toml(checks))
+        #expect(catalog.exclusions["online"]?.tests == ["test_net.N.test_fetch"])
+        var options = EvalOptions(suitePath: suitePath, outDirectory: outDirectory())
+        options.gold = true
+        let without = try await EvalRunner(options: options, agent: nil).run()
+        #expect(without.resolved == 1, "the test that cannot pass here fails the gold patch without the exclusion")
+        options.environments.exclusions = catalog.exclusions
+        options.outDirectory = outDirectory()
+        let with = try await EvalRunner(options: options, agent: nil).run()
+        #expect(with.resolved == 2)
+        let report = try String(contentsOfFile: options.outDirectory + "/report.md", encoding: .utf8)
+        #expect(report.contains("test_net.N.test_fetch"), "reported apart")
+    }
+
     @Test func plainDirectoriesAndStringEncodedTestLists() throws {
         let line =
             #"{"instance_id":"x","repo":"tasks/x/repo","problem_statement":"p","test_patch":"","FAIL_TO_PASS":"[\"a\", \"b\"]","PASS_TO_PASS":"[]","version":1.0}"#
