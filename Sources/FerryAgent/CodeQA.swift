@@ -30,22 +30,23 @@ public enum CodeQA {
         not hold the answer, say what is missing instead of guessing. Be brief.
         """
 
-    /// Excerpts for the question: the best BM25 chunks and the definitions of identifiers it names, within a budget.
+    /// Excerpts for the question, within a budget, most relevant first: the definitions of identifiers it names, then
+    /// the definitions `locate` ranks best for it (whole functions of the likely files, not one-line excerpts of
+    /// tests), then the best BM25 chunks. Tests come in only when the question is about tests.
     public static func context(for question: String, index: CodeIndex, budgetTokens: Int) async throws -> (
         text: String, sources: [ChunkHit]
     ) {
-        var hits = try index.search(question, limit: 12)
+        let aboutTests = question.lowercased().contains("test")
+        var hits: [ChunkHit] = []
         for name in Identifiers.scan(question).map(String.init)
         where name.count >= 3 && (name.contains("_") || name.contains(where: \.isUppercase)) {
             let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
             for definition in definitions.prefix(2) {
-                let end = min(definition.endLine ?? definition.line + 30, definition.line + 80)
-                hits.insert(
-                    ChunkHit(
-                        path: definition.path, startLine: definition.line, endLine: end, symbol: definition.name,
-                        score: 1e9, kind: "code"), at: 0)
+                hits.append(Self.whole(definition, score: 1e9))
             }
         }
+        hits += try await located(question, index: index, aboutTests: aboutTests)
+        hits += try index.search(question, limit: 12).filter { aboutTests || !TestPaths.isTest($0.path) }
         var blocks: [String] = []
         var used = 0
         var sources: [ChunkHit] = []
@@ -72,6 +73,36 @@ public enum CodeQA {
         }
         // The most relevant excerpt goes last, next to the question: a small model leans on what it read last.
         return (blocks.reversed().joined(), sources)
+    }
+
+    /// A definition, whole (up to 80 lines), as an excerpt.
+    static func whole(_ definition: SymbolHit, score: Double) -> ChunkHit {
+        let end = min(definition.endLine ?? definition.line + 30, definition.line + 79)
+        return ChunkHit(
+            path: definition.path, startLine: definition.line, endLine: end, symbol: definition.name, score: score,
+            kind: "code")
+    }
+
+    /// The definitions `locate` ranks best: the top functions of the likely files, taken file by file in turn (the
+    /// first file's best, the second's best, then each one's next), so one long file cannot fill the budget.
+    static func located(_ question: String, index: CodeIndex, aboutTests: Bool) async throws -> [ChunkHit] {
+        let files = try index.locate(question, limit: 6).filter { aboutTests || !TestPaths.isTest($0.path) }.prefix(3)
+        var perFile: [[ChunkHit]] = []
+        for file in files {
+            var found: [ChunkHit] = []
+            for name in file.functions.prefix(3) {
+                let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
+                if let definition = definitions.first(where: { $0.path == file.path }) {
+                    found.append(Self.whole(definition, score: 1e8))
+                }
+            }
+            perFile.append(found)
+        }
+        var ordered: [ChunkHit] = []
+        for rank in 0..<3 {
+            for found in perFile where rank < found.count { ordered.append(found[rank]) }
+        }
+        return ordered
     }
 
     /// How much retrieved code a question sends, by model: a local model on a CPU reads a prompt at ~100 tokens/s,

@@ -356,6 +356,54 @@ import Testing
     }
 }
 
+/// `ferry ask` reads what `locate` ranks best: whole definitions of the likely file, not one-line test excerpts that
+/// repeat the question's words.
+@Suite struct AskContextTests {
+    static let files = [
+        "app.py": """
+        class App:
+            def __init__(self):
+                self.handlers = {}
+
+            def register_error_handler(self, code_or_exception, f):
+                self.handlers[code_or_exception] = f
+
+            def _find_error_handler(self, e):
+                for cls in type(e).__mro__:
+                    handler = self.handlers.get(cls)
+                    if handler is not None:
+                        return handler
+                return None
+
+            def handle_user_exception(self, e):
+                handler = self._find_error_handler(e)
+                if handler is None:
+                    raise e
+                return handler(e)
+        """,
+        "tests/test_errors.py": (0..<40).map {
+            "def test_error_handler_\($0)(): assert app.error handler for exception raised in view \($0)\n"
+        }.joined(),
+    ]
+
+    @Test func theLikelyFilesWholeDefinitionsComeBeforeTestExcerpts() async throws {
+        let repo = try await FixtureRepo.make(Self.files)
+        let index = try CodeIndex(root: repo)
+        _ = try await index.update()
+        let question = "How does the app decide which error handler to call for an exception raised in a view?"
+        let (text, sources) = try await CodeQA.context(for: question, index: index, budgetTokens: 1_500)
+        #expect(sources.first?.path == "app.py", "\(sources.map(\.path))")
+        #expect(!sources.contains { $0.path.hasPrefix("tests/") }, "tests only when the question is about tests")
+        // The deciding function, whole: its loop over the exception's classes and its return.
+        #expect(text.contains("def _find_error_handler(self, e):") && text.contains("for cls in type(e).__mro__:"))
+        #expect(text.contains("return None"))
+        // Asked about tests, the tests come in.
+        let (_, testSources) = try await CodeQA.context(
+            for: "Which tests check the error handler?", index: index, budgetTokens: 1_500)
+        #expect(testSources.contains { $0.path.hasPrefix("tests/") })
+    }
+}
+
 final class Collected: Sendable {
     private let state = Mutex<String>("")
     func add(_ text: String) { state.withLock { $0 += text } }
