@@ -41,7 +41,12 @@ public enum CodeQA {
         for name in Identifiers.scan(question).map(String.init)
         where name.count >= 3 && (name.contains("_") || name.contains(where: \.isUppercase)) {
             let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
-            for definition in definitions.prefix(2) {
+            // A class too long to show whole says little in its first lines (the question is about its methods,
+            // which `locate` finds); tests only when asked about.
+            let useful = definitions.filter {
+                (aboutTests || !TestPaths.isTest($0.path)) && (($0.endLine ?? $0.line) - $0.line < 80)
+            }
+            for definition in useful.prefix(2) {
                 hits.append(Self.whole(definition, score: 1e9))
             }
         }
@@ -90,7 +95,7 @@ public enum CodeQA {
         var perFile: [[ChunkHit]] = []
         for file in files {
             var found: [ChunkHit] = []
-            for name in file.functions.prefix(3) {
+            for name in file.functions.prefix(4) {
                 let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
                 if let definition = definitions.first(where: { $0.path == file.path }) {
                     found.append(Self.whole(definition, score: 1e8))
@@ -99,7 +104,7 @@ public enum CodeQA {
             perFile.append(found)
         }
         var ordered: [ChunkHit] = []
-        for rank in 0..<3 {
+        for rank in 0..<4 {
             for found in perFile where rank < found.count { ordered.append(found[rank]) }
         }
         return ordered
