@@ -25,8 +25,10 @@ ferry=${FERRY:-.build/debug/ferry}
 $ferry model install
 model=$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/ferry/models/*.gguf | head -1)
 server=$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/ferry/llama.cpp/*/llama-server | head -1)
-# The same server settings Ferry's local profile uses (16k context, one slot), plus the token counters.
-"$server" -m "$model" --host 127.0.0.1 --port "$port" -c 16384 -np 1 --metrics >"$out/server.log" 2>&1 &
+# The same server settings Ferry's local profile uses (16k context, one slot), plus the token counters. --jinja
+# applies the model's own chat template, which llama.cpp needs to take a request's `tools` (mini-swe-agent sends
+# them; without it every call is refused: "tools param requires --jinja flag").
+"$server" -m "$model" --host 127.0.0.1 --port "$port" -c 16384 -np 1 --metrics --jinja >"$out/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
