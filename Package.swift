@@ -112,7 +112,7 @@ let package = Package(
             name: "FerryServer",
             dependencies: [
                 "FerryCore", "FerryAgent", "FerryAssist", "FerryIndex", "FerryModels", "FerryServerStore", "FerryStore",
-                "FerryWorkspace", "FerryLocal", "FerryForge",
+                "FerryWorkspace", "FerryLocal", "FerryForge", "FerryEval",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -273,3 +273,94 @@ extension ServerAPI {
             created ? .accepted : .ok, JSONValue.object(["task": .string(task.id), "created": .bool(created)]))
     }
 }
+
+/// A project's accuracy watch (issue 27) under `/v1/projects/{id}/watch`.
+extension ServerAPI {
+    struct WatchResource: Codable, Sendable, Hashable {
+        var everyHours: Double
+        var monthlyUSD: Double
+        var spentUSD: Double
+        var maxInstances: Int
+        var sinceDays: Int
+        @Nullable var model: String?
+        var nextAt: Date
+        @Nullable var lastRunAt: Date?
+        @Nullable var lastEvalID: String?
+        @Nullable var lastError: String?
+
+        init(_ w: ProjectWatch) {
+            everyHours = w.everySeconds / 3600
+            monthlyUSD = w.monthlyUSD
+            spentUSD = w.spentUSD
+            maxInstances = w.maxInstances
+            sinceDays = w.sinceDays
+            model = w.model
+            nextAt = w.nextAt
+            lastRunAt = w.lastRunAt
+            lastEvalID = w.lastEvalID
+            lastError = w.lastError
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case model
+            case everyHours = "every_hours"
+            case monthlyUSD = "monthly_usd"
+            case spentUSD = "spent_usd"
+            case maxInstances = "max_instances"
+            case sinceDays = "since_days"
+            case nextAt = "next_at"
+            case lastRunAt = "last_run_at"
+            case lastEvalID = "last_eval_id"
+            case lastError = "last_error"
+        }
+    }
+
+    func putWatch(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
+        guard let project = try await store.project(id, tenantID: principal.tenantID) else {
+            throw Problem(.notFound, "no project \(id)")
+        }
+        let body = try await json(request)
+        let hours = try Self.number(body, "every_hours") ?? 24
+        guard hours >= 1, hours <= 24 * 90 else { throw Problem(.badRequest, "\"every_hours\" must be from 1 to 2160") }
+        guard let monthly = try Self.number(body, "monthly_usd"), monthly >= 0, monthly <= 1_000_000 else {
+            throw Problem(.badRequest, "\"monthly_usd\" (the watch's budget) must be from 0 to 1,000,000")
+        }
+        let instances = try Self.integer(body, "max_instances", in: 1...200) ?? 10
+        let days = try Self.integer(body, "since_days", in: 1...3650) ?? 90
+        let model = try Self.string(body, "model")
+        try NewTaskRequest.checkModel(model)
+        if model?.contains(">") == true {
+            throw Problem(.badRequest, "a watch runs one profile (\"model\": a cascade is not supported here yet)")
+        }
+        guard project.testCommand != nil else {
+            throw Problem(.conflict, "the project needs a test_command: the watch judges changes by its tests")
+        }
+        let existing = try await store.watch(projectID: project.id)
+        let watch = ProjectWatch(
+            projectID: project.id, tenantID: principal.tenantID, everySeconds: hours * 3600, monthlyUSD: monthly,
+            maxInstances: instances, sinceDays: days, model: model,
+            // A new watch runs at once; a changed one keeps its next time unless that is further than the new rhythm.
+            nextAt: existing.map { min($0.nextAt, Date().addingTimeInterval(hours * 3600)) } ?? Date())
+        try await store.setWatch(watch)
+        try await record(
+            principal, "project.watch", project.id,
+            "every \(hours) h, $\(monthly)/month, \(instances) instances from \(days) days", remote)
+        return try Self.respond(.ok, WatchResource(try await store.watch(projectID: project.id) ?? watch))
+    }
+
+    func getWatch(_ request: Request, _ principal: Principal, id: String) async throws -> Response {
+        guard let project = try await store.project(id, tenantID: principal.tenantID),
+            let watch = try await store.watch(projectID: project.id)
+        else { throw Problem(.notFound, "project \(id) has no watch") }
+        return try Self.respond(.ok, WatchResource(watch))
+    }
+
+    func deleteWatch(_ request: Request, _ principal: Principal, id: String, remote: String?) async throws -> Response {
+        guard let project = try await store.project(id, tenantID: principal.tenantID),
+            try await store.watch(projectID: project.id) != nil
+        else { throw Problem(.notFound, "project \(id) has no watch") }
+        try await store.deleteWatch(projectID: project.id)
+        try await record(principal, "project.watch.delete", project.id, "", remote)
+        return Response(status: .noContent)
+    }
+}

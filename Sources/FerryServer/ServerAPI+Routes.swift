@@ -34,6 +34,15 @@ extension ServerAPI {
         Route(method: .delete, path: "/v1/projects/:id/forge", access: .admin) {
             try await $0.deleteForge($1, $2.principal, id: $2.id, remote: $2.remote)
         },
+        Route(method: .get, path: "/v1/projects/:id/watch", access: .read) {
+            try await $0.getWatch($1, $2.principal, id: $2.id)
+        },
+        Route(method: .put, path: "/v1/projects/:id/watch", access: .admin) {
+            try await $0.putWatch($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
+        Route(method: .delete, path: "/v1/projects/:id/watch", access: .admin) {
+            try await $0.deleteWatch($1, $2.principal, id: $2.id, remote: $2.remote)
+        },
         Route(method: .get, path: "/v1/tasks", access: .read) { try await $0.listTasks($1, $2.principal) },
         Route(method: .post, path: "/v1/tasks", access: .write) {
             try await $0.createTask($1, $2.principal, remote: $2.remote)

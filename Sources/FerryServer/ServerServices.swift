@@ -93,6 +93,12 @@ extension TeamServer {
         let publisher = ForgePublisher(
             store: store, runStore: runStore, access: forgeAccess, publicURL: publicURL)
         loops.append(LoopService(description: "forge publisher") { await publisher.run() })
+        if let models, let config = operatorConfig {
+            let watch = AccuracyWatch(
+                store: store, dataDirectory: dataDirectory, policy: policy, config: config,
+                makeModel: { try await models.model(named: $0) })
+            loops.append(LoopService(description: "accuracy watch") { await watch.run() })
+        }
         if let days = auditRetentionDays {
             let retention = AuditRetention(store: store, days: days)
             loops.append(LoopService(description: "audit retention") { await retention.run() })

@@ -31,6 +31,8 @@ public struct TeamServer: Sendable {
     /// How the server reaches forges (`[server.github_app]`, `[server.gitlab]`), and its address for links in them.
     public var forgeSettings = ForgeSettings()
     public var publicURL: String?
+    /// The operator's config, for what the server runs on its own (the accuracy watches' runs).
+    public var operatorConfig: FerryConfig?
     /// The forges' credentials for this process (installation tokens are cached here).
     public var forgeAccess: ForgeAccess { ForgeAccess(settings: forgeSettings, box: secrets) }
 

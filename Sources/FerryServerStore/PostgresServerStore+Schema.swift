@@ -240,6 +240,18 @@ extension PostgresServerStore {
                 "CREATE INDEX forge_links_due ON forge_links (state, next_at)",
             ]
         ),
+        (
+            16,
+            [
+                """
+                CREATE TABLE project_watches (project_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,
+                    every_seconds DOUBLE PRECISION NOT NULL, monthly_usd DOUBLE PRECISION NOT NULL,
+                    max_instances INTEGER NOT NULL, since_days INTEGER NOT NULL, model TEXT,
+                    next_at DOUBLE PRECISION NOT NULL, spent_usd DOUBLE PRECISION NOT NULL, month DOUBLE PRECISION NOT NULL,
+                    last_run_at DOUBLE PRECISION, last_eval_id TEXT, last_error TEXT, lease_until DOUBLE PRECISION)
+                """
+            ]
+        ),
     ]
 
     /// Applies the versions not yet applied, one transaction each, under an advisory lock so two starting servers

@@ -202,6 +202,16 @@ extension SQLiteServerStore {
                     CREATE INDEX forge_links_due ON forge_links (state, next_at);
                     """)
         }
+        migrator.registerMigration("v16: accuracy watches") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE project_watches (
+                        project_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, every_seconds DOUBLE NOT NULL,
+                        monthly_usd DOUBLE NOT NULL, max_instances INTEGER NOT NULL, since_days INTEGER NOT NULL,
+                        model TEXT, next_at DOUBLE NOT NULL, spent_usd DOUBLE NOT NULL, month DOUBLE NOT NULL,
+                        last_run_at DOUBLE, last_eval_id TEXT, last_error TEXT, lease_until DOUBLE);
+                    """)
+        }
         return migrator
     }
 }

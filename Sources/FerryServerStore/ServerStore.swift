@@ -138,7 +138,8 @@ public struct NewTask: Sendable, Hashable {
 /// budgets, the dashboard's records and the counts for `/metrics`. The embedded store is SQLite; PostgreSQL (for
 /// workers on many machines) implements the same protocols. Each part of the server asks for the parts it uses
 /// (a worker for the queue, projects and budgets; the webhook dispatcher for the outbox).
-public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ForgeStore, ProjectStore,
+public protocol ServerStore: TenantStore, PeopleStore, GroupStore, DeviceGrantStore, ForgeStore, WatchStore,
+    ProjectStore,
     TaskQueue,
     AuditStore,
     WebhookOutbox, BudgetStore,

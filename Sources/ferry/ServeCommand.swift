@@ -108,6 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
             server.groupRoles = config.oidc
             server.forgeSettings = config.forges
             server.publicURL = config.publicURL
+            server.operatorConfig = config
         }
         if let database {
             return try await TeamServer.withPostgres(url: database, dataDirectory: data, policy: policy) { server in

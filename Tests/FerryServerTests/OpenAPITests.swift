@@ -78,7 +78,8 @@ import Testing
                 "DELETE /v1/keys/:id", "POST /v1/keys/:id/rotate", "GET /v1/audit", "GET /v1/audit/export",
                 "GET /v1/audit/check", "GET /v1/people", "POST /v1/people", "GET /v1/people/:id",
                 "PATCH /v1/people/:id", "PUT /v1/budgets/people/:id", "PUT /v1/budgets/groups/:id", "GET /v1/groups",
-                "PUT /v1/projects/:id/forge", "DELETE /v1/projects/:id/forge",
+                "PUT /v1/projects/:id/forge", "DELETE /v1/projects/:id/forge", "PUT /v1/projects/:id/watch",
+                "DELETE /v1/projects/:id/watch",
                 "GET /v1/audit/sink", "PUT /v1/audit/sink", "DELETE /v1/audit/sink",
             ])
         #expect(ServerAPI.routes.filter { $0.method != .get }.allSatisfy { $0.access != .read }, "reads never write")
@@ -220,7 +221,7 @@ import Testing
 
     @Test func everyDocumentedOperationIsServedWithADocumentedStatus() async throws {
         let operations = try Self.operations()
-        #expect(operations.count == 50)
+        #expect(operations.count == 53)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-openapi-\(UUID().uuidString.prefix(8))"
         ).path
