@@ -126,9 +126,11 @@ extension Dashboard {
         var bySuite: [String: [Double]] = [:]
         for record in records {
             guard let report = JSONValue.parse(record.report), let metrics = report["metrics"] else { continue }
-            // A suite is named by its folder when its file has the usual name (evals/ferry-easy/suite.jsonl).
+            // A suite is named by its folder when its file has the usual name (evals/ferry-easy/suite.jsonl); a
+            // project's watch by its project, so its runs make one line over time.
+            let watch = report["watch"]?["project_name"]?.stringValue.map { "watch: \($0)" }
             let suite =
-                report["suite"]?.stringValue.map { path -> String in
+                watch ?? report["suite"]?.stringValue.map { path -> String in
                     let url = URL(fileURLWithPath: path)
                     return url.lastPathComponent == "suite.jsonl"
                         ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
@@ -148,6 +150,8 @@ extension Dashboard {
                 "rate": pct("resolve_rate"), "ci": "\(pct("ci95_low"))–\(pct("ci95_high"))",
                 "falseVerified": pct("false_verified_rate"),
                 "perResolved": value("usd_per_resolved", 0...1e12).map(Self.money) ?? "–", "met": rate >= 0.8,
+                // A watch's instances resolved by its previous run and not by this one.
+                "regressions": Self.regressions(report) as Any,
             ])
         }
         let series = bySuite.sorted { $0.key < $1.key }.map { (name: $0.key, points: $0.value) }
@@ -159,6 +163,11 @@ extension Dashboard {
                     series, goal: 0.8, label: "Resolve rate per eval run, by suite, against the 80% line"),
                 "suites": series.map(\.name),
             ], viewer: viewer)
+    }
+
+    static func regressions(_ report: JSONValue) -> String? {
+        guard case .array(let items)? = report["watch"]?["regressions"], !items.isEmpty else { return nil }
+        return items.compactMap(\.stringValue).prefix(20).joined(separator: ", ")
     }
 
     func importEval(_ request: Request, remote: String?) async throws -> Response {

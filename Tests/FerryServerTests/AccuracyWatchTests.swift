@@ -110,6 +110,12 @@ import Testing
                 // The dashboard's accuracy page lists both.
                 let shown = try await api.send(.GET, "/v1/evals", key: admin).body
                 #expect(shown.contains("watch: calc (1 regression)"))
+                // The accuracy page draws the project's watch as one line and names what regressed.
+                let login = try await DashboardTests.send(.POST, api.base + "/login", form: "key=\(admin)")
+                let cookie = String(try #require(login.cookie).split(separator: ";")[0])
+                let page = try await DashboardTests.send(.GET, api.base + "/evals", cookie: cookie).body
+                #expect(
+                    page.contains("regressed: repo-") && page.contains("<td>watch: calc</td>"), "\(page.prefix(4000))")
                 let audit = try await api.send(.GET, "/v1/audit?action=watch.run", key: admin).json
                 #expect(audit["data"].map(Self.count) == 2)
             }
