@@ -50,8 +50,11 @@ public enum CodeQA {
                 hits.append(Self.whole(definition, score: 1e9))
             }
         }
-        hits += try await located(question, index: index, aboutTests: aboutTests)
-        hits += try index.search(question, limit: 12).filter { aboutTests || !TestPaths.isTest($0.path) }
+        // Hedged: `locate`'s first file is wrong about as often as right on real problem statements, so the best
+        // BM25 chunks (which often hold the right file when it does not) come right after its first definition.
+        let located = try await located(question, index: index, aboutTests: aboutTests)
+        let chunks = try index.search(question, limit: 12).filter { aboutTests || !TestPaths.isTest($0.path) }
+        hits += located.prefix(1) + chunks.prefix(2) + located.dropFirst() + chunks.dropFirst(2)
         var blocks: [String] = []
         var used = 0
         var sources: [ChunkHit] = []
