@@ -323,6 +323,95 @@ import Testing
     }
 }
 
+/// The same loop on GitLab, against a stand-in written from GitLab's REST documentation: a labelled issue becomes a
+/// merge request from the pushed branch and a note on the issue; `/ferry` on that merge request adds a commit to it.
+@Suite struct GitLabLoopTests {
+    @Test func aLabelledIssueBecomesAMergeRequestAndASlashFerryNoteAddsToIt() async throws {
+        let setup = try await ForgeLoopTests.setup(ServerAPITests.files)
+        let script =
+            ServerAPITests.script + [
+                .call("read_file", ["path": "calc.py"]),
+                .call(
+                    "edit_file",
+                    ["path": "calc.py", "old": "def add(a, b):\n", "new": "def add(a, b):\n    \"\"\"The sum.\"\"\"\n"]),
+                .call("finish", ["summary": "add() has a docstring."]),
+            ]
+        try await GitLabStandIn.with(project: "group/calc", token: "glpat-test", bareRepo: setup.bare) { gitlab in
+            gitlab.addIssue(12, title: "add() subtracts", description: "calc.add(2, 3) gives -1.")
+            var server = try TeamServer(dataDirectory: setup.data, policy: .tests(data: setup.data))
+            server.forgeSettings.gitlabURL = gitlab.url
+            server.publicURL = "https://ferry.example"
+            let admin = try #require(try await server.bootstrap())
+            var config = FerryConfig(dataDirectory: setup.data + "/runs")
+            config.firstAttempt = .off
+            let (settled, frozen) = (server, config)
+            try await FakeModelServer.with(.openai, script: script) { fake in
+                let (worker, _) = fakeWorker(
+                    fake, server: settled, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2,
+                    forges: settled.forgeAccess)
+                try await settled.serving(workers: [worker]) { port in
+                    let client = ServerAPITests.Client(port: port)
+                    let project = try await client.send(
+                        .POST, "/v1/projects", key: admin,
+                        body: [
+                            "name": "calc", "repo": .string(setup.work), "base": "main",
+                            "test_command": "python3 -m unittest",
+                        ])
+                    let id = try #require(project.json["id"]?.stringValue)
+                    let forge = try await client.send(
+                        .PUT, "/v1/projects/\(id)/forge", key: admin,
+                        body: ["kind": "gitlab", "repository": "group/calc", "token": "glpat-test"])
+                    let secret = try #require(forge.json["webhook_secret"]?.stringValue, "\(forge.body)")
+                    @Sendable func deliver(_ event: String, _ body: JSONValue, uuid: String) async throws
+                        -> ServerAPITests.Reply
+                    {
+                        try await client.send(
+                            .POST, "/forge/\(id)", key: nil, body: body,
+                            headers: ["X-Gitlab-Event": event, "X-Gitlab-Token": secret, "X-Gitlab-Event-UUID": uuid])
+                    }
+                    let labelled: JSONValue = [
+                        "object_kind": "issue", "user": ["username": "ann"],
+                        "project": ["path_with_namespace": "group/calc", "default_branch": "main"],
+                        "object_attributes": [
+                            "iid": 12, "title": "add() subtracts", "description": "calc.add(2, 3) gives -1.",
+                            "action": "update",
+                        ],
+                        "changes": ["labels": ["previous": [], "current": [["title": "ferry"]]]],
+                    ]
+                    let started = try await deliver("Issue Hook", labelled, uuid: "g-1")
+                    let task = try #require(started.json["task"]?.stringValue, "\(started.body)")
+                    let told = try await ForgeLoopTests.published(client, task: task, key: admin)
+                    #expect(told["state"] == "done", "\(told)")
+                    let request = try #require(gitlab.mergeRequests.first, "\(gitlab.log)")
+                    #expect(!request.title.hasPrefix("Draft:") && request.target == "main")
+                    #expect(request.description.contains("**Verified**") && request.description.contains("Fixes #12"))
+                    #expect(
+                        gitlab.notes.contains { $0.kind == "issues" && $0.iid == 12 && $0.body.contains("prove it") })
+
+                    let note: JSONValue = [
+                        "object_kind": "note", "user": ["username": "ann"],
+                        "project": ["path_with_namespace": "group/calc"],
+                        "object_attributes": [
+                            "note": "/ferry give add() a docstring", "noteable_type": "MergeRequest",
+                        ],
+                        "merge_request": ["iid": .number(Double(request.iid)), "title": .string(request.title)],
+                    ]
+                    let follow = try await deliver("Note Hook", note, uuid: "g-2")
+                    let second = try #require(follow.json["task"]?.stringValue, "\(follow.body)")
+                    let again = try await ForgeLoopTests.published(client, task: second, key: admin)
+                    #expect(again["state"] == "done" && again["follow_up"] == true, "\(again)")
+                    #expect(gitlab.mergeRequests.count == 1)
+                    let commits = try await Git(setup.bare).run(
+                        "rev-list", "--count", "main..refs/heads/\(request.source)")
+                    #expect(commits.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+                    #expect(gitlab.notes.contains { $0.kind == "merge_requests" && $0.iid == request.iid })
+                    #expect(!gitlab.log.contains { $0.contains("→ 401") }, "\(gitlab.log)")
+                }
+            }
+        }
+    }
+}
+
 /// A delivery's task is made once per project, even by two servers at once, with its link (issue 26).
 @Suite struct ForgeAdmissionTests {
     @Test(arguments: QueueTests.Kind.allCases)
