@@ -24,6 +24,9 @@ public struct InstanceResult: Codable, Hashable, Sendable {
     public var excludedTests: [String]?
     /// The instance's version (the release its base builds on), for results per release.
     public var version: String?
+    /// With a cascade: how many profiles ran for this instance, and whose change was scored.
+    public var stages: Int?
+    public var profile: String?
 
     public init(instanceID: String, status: String) {
         self.instanceID = instanceID
@@ -59,7 +62,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         case runID = "run_id"
         case excluded
         case excludedTests = "excluded_tests"
-        case version
+        case version, stages, profile
     }
 }
 

@@ -24,6 +24,15 @@ public enum EvalReport {
 
     public static func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
 
+    /// With a cascade: how many instances the first profile settled (never reaching the next).
+    public static func cascadeLine(_ results: [InstanceResult]) -> String? {
+        let cascaded = results.filter { $0.stages != nil }
+        guard !cascaded.isEmpty else { return nil }
+        let first = cascaded.filter { $0.stages == 1 }.count
+        return "cascade: \(first) of \(cascaded.count) instances never reached the second profile "
+            + "(\(percent(Double(first) / Double(cascaded.count))))"
+    }
+
     public static func summaryLines(_ m: EvalMetrics) -> [String] {
         [
             "resolved: \(m.resolved)/\(m.total) = \(percent(m.resolveRate)) (95% CI \(percent(m.ci95Low))–\(percent(m.ci95High)))",
@@ -102,7 +111,9 @@ public enum EvalReport {
     }
 
     static func markdown(_ m: EvalMetrics, _ results: [InstanceResult]) -> String {
-        var text = "# Eval: \(m.label)\n\n" + summaryLines(m).map { "- \($0)" }.joined(separator: "\n") + "\n\n"
+        var text = "# Eval: \(m.label)\n\n" + summaryLines(m).map { "- \($0)" }.joined(separator: "\n") + "\n"
+        text += cascadeLine(results).map { "- \($0)\n" } ?? ""
+        text += "\n"
         text += byRepository(results) + byVersion(results) + exclusions(results)
         text += "| instance | resolved | status | F2P | P2P | tokens | USD | wall s | steps | note |\n"
         text += "|---|---|---|---|---|---:|---:|---:|---:|---|\n"

@@ -46,6 +46,17 @@ public struct EvalAgent: Sendable {
     public var model: any ChatModel
     public var config: FerryConfig
     public var secrets: [String]
+    /// A cascade (`ferry eval --cascade`): the profiles tried in order, each with its model; empty: `model` alone.
+    public var cascade: [CascadeModel] = []
+
+    public struct CascadeModel: Sendable {
+        public var profile: String
+        public var model: any ChatModel
+        public init(profile: String, model: any ChatModel) {
+            self.profile = profile
+            self.model = model
+        }
+    }
 
     public init(model: any ChatModel, config: FerryConfig, secrets: [String] = []) {
         self.model = model
@@ -204,13 +215,30 @@ public struct EvalRunner: Sendable {
                 let isolated = options.outDirectory + "/history/" + Self.folderName(instance.instanceID)
                 try await BaseOnlyRepository.make(from: repo, base: base, at: isolated)
                 defer { try? FileManager.default.removeItem(atPath: isolated) }
-                let run = try await runner.run(RunRequest(task: instance.problemStatement, repo: isolated, base: base))
+                let request = RunRequest(task: instance.problemStatement, repo: isolated, base: base)
+                let run: RunResult
+                if agent.cascade.count >= 2 {
+                    let (stages, frozen) = (agent.cascade, config)
+                    run = try await CascadeRunner(profiles: stages.map(\.profile), limits: config.limits).run(request) {
+                        index, _, request, limits in
+                        var stage = frozen
+                        stage.limits = limits
+                        return try await AgentRunner(
+                            model: stages[index].model, store: store, config: stage, secrets: agent.secrets,
+                            makeRunner: makeRunner
+                        ).run(request)
+                    }
+                    result.stages = run.cascade.count
+                    result.profile = run.cascade.first { $0.chosen }?.profile
+                } else {
+                    run = try await runner.run(request)
+                }
                 result.status = run.status.rawValue
                 result.runID = run.record.id
                 result.inputTokens = run.record.inputTokens
                 result.outputTokens = run.record.outputTokens
-                result.costUSD = run.record.costUSD
-                result.steps = run.record.steps
+                result.costUSD = run.totalCostUSD
+                result.steps = run.cascade.isEmpty ? run.record.steps : run.cascade.reduce(0) { $0 + $1.steps }
                 result.limit = run.limit?.rawValue
                 patch = run.diff
             } else {

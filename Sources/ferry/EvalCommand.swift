@@ -95,6 +95,11 @@ struct EvalCommand: AsyncParsableCommand {
         var firstAttempt: FerryConfig.FirstAttempt?
         @Option(help: "Fixes the first attempt samples per instance, chosen by the tests (1-8, default 1).")
         var candidates: Int?
+        @Option(
+            help:
+                "Profiles tried in order per instance under its one budget, the next only when the change is not proved (e.g. local,anthropic)."
+        )
+        var cascade: String?
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
@@ -131,6 +136,24 @@ struct EvalCommand: AsyncParsableCommand {
             let metrics: EvalMetrics
             if gold || predictions != nil {
                 metrics = try await EvalRunner(options: frozen, agent: nil).run(progress: progress)
+            } else if let cascade {
+                let names = cascade.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard names.count >= 2, names.count <= 4, Set(names).count == names.count else {
+                    throw FerryError(
+                        .usage, "--cascade takes 2 to 4 different profiles, e.g. --cascade local,anthropic")
+                }
+                let profiles = try names.map { try config.profile(named: $0, environment: environment) }
+                let keys = try profiles.map { try FerryConfig.apiKey(for: $0, environment: environment) }
+                let agentConfig = config
+                let secrets = Redactor.secrets(in: environment, extra: keys.compactMap { $0 })
+                metrics = try await EvalCommand.withModels(profiles, keys: keys, view: view) { models in
+                    var agent = EvalAgent(model: models[0], config: agentConfig, secrets: secrets)
+                    agent.cascade = zip(names, models).map { EvalAgent.CascadeModel(profile: $0, model: $1) }
+                    let frozenAgent = agent
+                    return try await Interrupts.cancelling {
+                        try await EvalRunner(options: frozen, agent: frozenAgent).run(progress: progress)
+                    }
+                }
             } else {
                 let profile = try modelOptions.resolve(config: config, environment: environment)
                 let apiKey = try FerryConfig.apiKey(for: profile, environment: environment)
@@ -153,6 +176,22 @@ struct EvalCommand: AsyncParsableCommand {
             print(
                 "report: \(options.outDirectory)/report.{md,html,json} · results: \(options.outDirectory)/results.jsonl"
             )
+        }
+    }
+
+    /// Every profile's model, each in its own scope (a local one's server started once for the whole eval).
+    static func withModels<T: Sendable>(
+        _ profiles: [ModelProfile], keys: [String?], view: ProgressView, models: [any ChatModel] = [],
+        _ body: @escaping @Sendable ([any ChatModel]) async throws -> T
+    ) async throws -> T {
+        guard models.count < profiles.count else { return try await body(models) }
+        let index = models.count
+        return try await LocalModelSession.with(
+            profiles[index], hooks: .init(progress: view.update, status: view.status)
+        ) { profile in
+            try await ModelFactory.withModel(profile: profile, apiKey: keys[index]) { model in
+                try await withModels(profiles, keys: keys, view: view, models: models + [model], body)
+            }
         }
     }
 

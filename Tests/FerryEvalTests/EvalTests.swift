@@ -96,6 +96,50 @@ import Testing
         }
     }
 
+    /// `ferry eval --cascade`: per instance, the second profile runs only when the first's change is not proved; the
+    /// report counts the instances the first settled.
+    @Test func aCascadeRunsTheSecondProfileOnlyWhereTheFirstFails() async throws {
+        let repo = try await FixtureRepo.make(Self.base)
+        let suite = try suite([instance("easy", repo: repo), instance("hard", repo: repo)])
+        let out = outDirectory()
+        // The first profile fixes the first instance and gives up on the second; the second profile fixes that one.
+        let first = Self.resolvedScript + Self.failedScript + Array(repeating: Self.failedScript[0], count: 3)
+        let metrics = try await FakeModelServer.with(.openai, script: first) { cheap in
+            try await FakeModelServer.with(.openai, script: Self.resolvedScript) { strong in
+                let clients = [cheap, strong].map {
+                    ModelFactory.httpClient(
+                        for: ModelProfile(name: "t", provider: .openai, baseURL: $0.baseURL, model: "m", apiKeyEnv: ""))
+                }
+                let models = zip([cheap, strong], clients).map { server, client in
+                    ModelFactory.make(
+                        profile: ModelProfile(
+                            name: "t", provider: .openai, baseURL: server.baseURL, model: "gpt-4.1-mini", apiKeyEnv: ""),
+                        apiKey: nil, client: client)
+                }
+                var config = FerryConfig(dataDirectory: out + "/unused")
+                config.limits.repairRounds = 0
+                config.firstAttempt = .off
+                var agent = EvalAgent(model: models[0], config: config)
+                agent.cascade = [.init(profile: "cheap", model: models[0]), .init(profile: "strong", model: models[1])]
+                var options = EvalOptions(suitePath: suite, outDirectory: out)
+                options.jobs = 1
+                let metrics = try await EvalRunner(options: options, agent: agent).run()
+                for client in clients { try await client.shutdown() }
+                return metrics
+            }
+        }
+        #expect(metrics.resolved == 2, "\(metrics)")
+        let results = try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONDecoder().decode(InstanceResult.self, from: Data($0.utf8)) }
+        let byID = Dictionary(uniqueKeysWithValues: results.map { ($0.instanceID, $0) })
+        #expect(byID["easy"]?.stages == 1 && byID["easy"]?.profile == "cheap")
+        #expect(byID["hard"]?.stages == 2 && byID["hard"]?.profile == "strong")
+        let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(
+            report.contains("cascade: 1 of 2 instances never reached the second profile (50.0%)"),
+            "\(report.prefix(800))")
+    }
+
     func outDirectory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("ferry-eval-\(UUID().uuidString.prefix(8))").path
     }
