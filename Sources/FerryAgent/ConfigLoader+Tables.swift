@@ -47,7 +47,7 @@ extension ConfigLoader {
                         + "models a run pays for. To use one, set it in \(FerryConfig.userConfigPath()) or pass --cascade"
                 )
             } else {
-                guard cascade.count >= 2, cascade.count <= 4, Set(cascade).count == cascade.count else {
+                guard CascadePolicy.valid(cascade) else {
                     throw FerryError(
                         .config,
                         "\(file): agent.cascade names 2 to 4 different profiles, e.g. [\"local\", \"anthropic\"]")

@@ -51,6 +51,14 @@ public enum RunReport {
         ]
     }
 
+    /// The cascade in a few words (a task's reason): each stage's end and cost, and whose change it is.
+    public static func cascadeSummary(_ result: RunResult) -> String? {
+        guard let chosen = result.cascade.first(where: \.chosen) else { return nil }
+        return "cascade: "
+            + result.cascade.map { "\($0.profile) \($0.status.rawValue) \(usd($0.costUSD))" }
+            .joined(separator: ", ") + "; the change is \(chosen.profile)'s"
+    }
+
     /// One line per stage, for the summary and the terminal.
     public static func cascadeLines(_ result: RunResult) -> [String] {
         result.cascade.enumerated().map { index, stage in

@@ -53,6 +53,11 @@ public enum CascadePolicy {
         }
     }
 
+    /// Whether a list of profiles makes a cascade: 2 to 4, all different, none empty.
+    public static func valid(_ names: [String]) -> Bool {
+        (2...4).contains(names.count) && !names.contains(where: \.isEmpty) && Set(names).count == names.count
+    }
+
     /// The profiles a model choice names: `local>anthropic` is a cascade (2 to 4 different profiles, tried in that
     /// order), a single name is not (empty). Nil when it is malformed.
     public static func stages(_ choice: String) -> [String]? {
@@ -60,10 +65,7 @@ public enum CascadePolicy {
         let names = choice.split(separator: ">", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
         }
-        guard (2...4).contains(names.count), !names.contains(where: \.isEmpty), Set(names).count == names.count else {
-            return nil
-        }
-        return names
+        return valid(names) ? names : nil
     }
 
     /// Which stage's change the run hands back: the proved one; else the last that made a change; else the last.

@@ -31,7 +31,7 @@ extension ServerAPI {
         /// Shown when it is made (or rotated), never again.
         @Nullable var webhookSecret: String?
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case kind, repository, label
             case installationID = "installation_id"
             case hasToken = "has_token"
@@ -66,7 +66,7 @@ extension ServerAPI {
             calls = ForgeCall.parse(lines: link.calls)
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case issue, title, state, commented, attempts, calls
             case pullRequest = "pull_request"
             case pullRequestURL = "pull_request_url"
@@ -301,7 +301,7 @@ extension ServerAPI {
             lastError = w.lastError
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case model
             case everyHours = "every_hours"
             case monthlyUSD = "monthly_usd"

@@ -91,7 +91,7 @@ extension TeamServer {
         let pusher = AuditSinkPusher(store: store, egress: policy.egress, secrets: secrets)
         loops.append(LoopService(description: "audit sinks") { await pusher.run() })
         let publisher = ForgePublisher(
-            store: store, runStore: runStore, access: forgeAccess, publicURL: publicURL)
+            store: store, runStore: runStore, access: makeForgeAccess(), publicURL: publicURL)
         loops.append(LoopService(description: "forge publisher") { await publisher.run() })
         if let models, let config = operatorConfig {
             let watch = AccuracyWatch(

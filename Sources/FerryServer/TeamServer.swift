@@ -33,8 +33,9 @@ public struct TeamServer: Sendable {
     public var publicURL: String?
     /// The operator's config, for what the server runs on its own (the accuracy watches' runs).
     public var operatorConfig: FerryConfig?
-    /// The forges' credentials for this process (installation tokens are cached here).
-    public var forgeAccess: ForgeAccess { ForgeAccess(settings: forgeSettings, box: secrets) }
+    /// A new holder of the forges' credentials: each caches its own installation tokens, so a process makes one for
+    /// its workers and one for its publisher, and keeps them.
+    public func makeForgeAccess() -> ForgeAccess { ForgeAccess(settings: forgeSettings, box: secrets) }
 
     /// The embedded server on SQLite.
     public init(dataDirectory: String, policy: ServerPolicy? = nil) throws {

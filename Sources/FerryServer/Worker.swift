@@ -201,37 +201,28 @@ public struct Worker: Sendable {
             label: "\(project.name):.ferry/config.toml at \(base)", testCommand: project.testCommand,
             maxCostUSD: task.maxCostUSD)
         let request = RunRequest(task: forge?.task ?? task.task, repo: checkout.repo, base: base)
-        let choice = task.model ?? project.model
-        let stages = choice.flatMap(CascadePolicy.stages) ?? []
-        let result: RunResult
-        if stages.count >= 2 || (choice == nil && config.cascade.count >= 2) {
-            // A cascade (the task's, the project's, or the server's `[agent] cascade`): each stage's model is made
-            // when its stage comes, and every stage spends through the same control (budgets, cancel, lease).
-            let cascade = CascadeRunner(profiles: stages.count >= 2 ? stages : config.cascade, limits: config.limits)
-            result = try await cascade.run(request) { _, name, request, limits in
-                let model = try await holdingLease(task) { try await makeModel(name) }
-                var stage = config
-                stage.limits = limits
-                let runner = AgentRunner(model: model, store: runStore, config: stage, secrets: secrets)
-                return try await run(
-                    request, of: task, with: runner,
-                    control: spendControl(task, project: project, model: model.profile.model))
-            }
-        } else {
-            // Starting the embedded model's server (or waiting for another task's start) can outlast a lease.
-            let model = try await holdingLease(task) { try await makeModel(choice) }
-            let runner = AgentRunner(model: model, store: runStore, config: config, secrets: secrets)
-            result = try await run(
-                request, of: task, with: runner,
+        // One stage: a profile's model (made while the lease is held: starting the embedded model's server, or
+        // waiting for another task's start, can outlast one), run through the task's control (budgets, cancel).
+        @Sendable func stage(_ name: String?, _ request: RunRequest, _ limits: AgentLimits) async throws -> RunResult {
+            let model = try await holdingLease(task) { try await makeModel(name) }
+            var stage = config
+            stage.limits = limits
+            return try await run(
+                request, of: task, with: AgentRunner(model: model, store: runStore, config: stage, secrets: secrets),
                 control: spendControl(task, project: project, model: model.profile.model))
         }
+        // A cascade is the task's or the project's model (`local>anthropic`), else the server's `[agent] cascade`
+        // when neither names a model.
+        let choice = task.model ?? project.model
+        let cascade = choice.map { CascadePolicy.stages($0) ?? [] } ?? config.cascade
+        let result =
+            cascade.count >= 2
+            ? try await CascadeRunner(profiles: cascade, limits: config.limits).run(request) {
+                try await stage($1, $2, $3)
+            }
+            : try await stage(choice, request, config.limits)
         var reason = result.record.reason
-        if !result.cascade.isEmpty {
-            reason +=
-                " (cascade: "
-                + result.cascade.map { "\($0.profile) \($0.status.rawValue) \(RunReport.usd($0.costUSD))" }.joined(
-                    separator: ", ") + "; the change is \(result.cascade.first { $0.chosen }?.profile ?? "?")'s)"
-        }
+        if let summary = RunReport.cascadeSummary(result) { reason += " (\(summary))" }
         var pushedTo: String?
         // A forge's task always pushes: its pull request is made of the branch.
         if project.push || forge != nil, result.record.commitSHA != nil {

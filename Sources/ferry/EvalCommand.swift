@@ -138,7 +138,7 @@ struct EvalCommand: AsyncParsableCommand {
                 metrics = try await EvalRunner(options: frozen, agent: nil).run(progress: progress)
             } else if let cascade {
                 let names = cascade.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                guard names.count >= 2, names.count <= 4, Set(names).count == names.count else {
+                guard CascadePolicy.valid(names) else {
                     throw FerryError(
                         .usage, "--cascade takes 2 to 4 different profiles, e.g. --cascade local,anthropic")
                 }

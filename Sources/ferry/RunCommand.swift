@@ -142,8 +142,14 @@ struct RunCommand: AsyncParsableCommand {
             task = try Self.readTask(self.task ?? "")
         }
         for warning in config.warnings { FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8)) }
+        // `--cascade` names the profiles; model flags pick one profile, over the config's `[agent] cascade`.
+        let modelFlags = modelOptions.profile != nil || modelOptions.provider != nil || modelOptions.model != nil
+        if cascade != nil, modelFlags {
+            throw FerryError(.usage, "--cascade names the profiles to use; leave out --profile, --provider and --model")
+        }
         let stages =
-            cascade.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? config.cascade
+            cascade.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            ?? (modelFlags ? [] : config.cascade)
         let result: RunResult
         if stages.isEmpty {
             let profile = try modelOptions.resolve(config: config, environment: environment)
@@ -154,9 +160,7 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             result = try await Session.cascade(
                 stages, task: task, repo: repoPath, base: base, config: config, environment: environment,
-                keepWorktree: keepWorktree, json: json,
-                flagged: modelOptions.profile != nil || modelOptions.provider != nil
-                    || modelOptions.model != nil)
+                keepWorktree: keepWorktree, json: json)
         }
         if let target {
             print(try await PullRequestOptions.publish(result, target: target, issue: issue, repo: root))
@@ -191,12 +195,9 @@ enum Session {
     /// spent; each stage's model started only when its stage comes.
     static func cascade(
         _ names: [String], task: String, repo: String, base: String?, config: FerryConfig,
-        environment: [String: String], keepWorktree: Bool, json: Bool, flagged: Bool
+        environment: [String: String], keepWorktree: Bool, json: Bool
     ) async throws -> RunResult {
-        guard !flagged else {
-            throw FerryError(.usage, "--cascade names the profiles to use; leave out --profile, --provider and --model")
-        }
-        guard names.count >= 2, names.count <= 4, Set(names).count == names.count else {
+        guard CascadePolicy.valid(names) else {
             throw FerryError(.usage, "--cascade takes 2 to 4 different profiles, e.g. --cascade local,anthropic")
         }
         let profiles = try names.map { try config.profile(named: $0, environment: environment) }

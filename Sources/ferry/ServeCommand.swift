@@ -127,7 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
         models: ModelPool
     ) -> [Worker] {
         let secrets = Redactor.secrets(in: environment)
-        let forges = server.forgeAccess
+        let forges = server.makeForgeAccess()
         return (0..<count).map { index in
             Worker(
                 id: "\(ProcessIdentity.current.host):\(ProcessIdentity.current.pid)/w\(index + 1)", store: server.store,

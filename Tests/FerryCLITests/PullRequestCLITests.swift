@@ -8,11 +8,7 @@ import Testing
 /// to a real bare repository, the pull request and the comment through GitHub's stand-in (held to GitHub's
 /// description).
 @Suite struct PullRequestCLITests {
-    static let files = [
-        "calc.py": "def add(a, b):\n    return a - b\n",
-        "test_calc.py":
-            "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
-    ]
+    static let files = CalcFixture.files
     static let script: [FakeStep] = [
         .call("read_file", ["path": "calc.py"]),
         .call("edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"]),

@@ -74,16 +74,26 @@ import Testing
         return .null
     }
 
-    /// A server with one fake-model worker and the forge's settings, serving while `body` runs.
+    /// A server with one fake-model worker and the GitHub stand-in's settings, serving while `body` runs.
     static func serving(
         _ setup: Setup, forge: GitHubStandIn, script: [FakeStep],
         _ body: @Sendable (ServerAPITests.Client, String, FakeModelServer) async throws -> Void
     ) async throws {
+        var settings = ForgeSettings()
+        settings.githubAppID = "4242"
+        settings.githubPrivateKeyFile = setup.keyFile
+        settings.githubAPIURL = forge.baseURL
+        settings.githubInstallations = ["default": [77]]
+        try await serving(setup, settings: settings, script: script, body)
+    }
+
+    /// A server with one fake-model worker and `settings` for its forges, serving while `body` runs.
+    static func serving(
+        _ setup: Setup, settings: ForgeSettings, script: [FakeStep],
+        _ body: @Sendable (ServerAPITests.Client, String, FakeModelServer) async throws -> Void
+    ) async throws {
         var server = try TeamServer(dataDirectory: setup.data, policy: .tests(data: setup.data))
-        server.forgeSettings.githubAppID = "4242"
-        server.forgeSettings.githubPrivateKeyFile = setup.keyFile
-        server.forgeSettings.githubAPIURL = forge.baseURL
-        server.forgeSettings.githubInstallations = ["default": [77]]
+        server.forgeSettings = settings
         server.publicURL = "https://ferry.example"
         let admin = try #require(try await server.bootstrap())
         var config = FerryConfig(dataDirectory: setup.data + "/runs")
@@ -92,7 +102,7 @@ import Testing
         try await FakeModelServer.with(.openai, script: script) { fake in
             let (worker, _) = fakeWorker(
                 fake, server: settled, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2,
-                forges: settled.forgeAccess)
+                forges: settled.makeForgeAccess())
             try await settled.serving(workers: [worker]) { port in
                 try await body(ServerAPITests.Client(port: port), admin, fake)
             }
@@ -338,75 +348,64 @@ import Testing
             ]
         try await GitLabStandIn.with(project: "group/calc", token: "glpat-test", bareRepo: setup.bare) { gitlab in
             gitlab.addIssue(12, title: "add() subtracts", description: "calc.add(2, 3) gives -1.")
-            var server = try TeamServer(dataDirectory: setup.data, policy: .tests(data: setup.data))
-            server.forgeSettings.gitlabURL = gitlab.url
-            server.publicURL = "https://ferry.example"
-            let admin = try #require(try await server.bootstrap())
-            var config = FerryConfig(dataDirectory: setup.data + "/runs")
-            config.firstAttempt = .off
-            let (settled, frozen) = (server, config)
-            try await FakeModelServer.with(.openai, script: script) { fake in
-                let (worker, _) = fakeWorker(
-                    fake, server: settled, config: frozen, policy: QueuePolicy(leaseSeconds: 30), pollSeconds: 0.2,
-                    forges: settled.forgeAccess)
-                try await settled.serving(workers: [worker]) { port in
-                    let client = ServerAPITests.Client(port: port)
-                    let project = try await client.send(
-                        .POST, "/v1/projects", key: admin,
-                        body: [
-                            "name": "calc", "repo": .string(setup.work), "base": "main",
-                            "test_command": "python3 -m unittest",
-                        ])
-                    let id = try #require(project.json["id"]?.stringValue)
-                    let forge = try await client.send(
-                        .PUT, "/v1/projects/\(id)/forge", key: admin,
-                        body: ["kind": "gitlab", "repository": "group/calc", "token": "glpat-test"])
-                    let secret = try #require(forge.json["webhook_secret"]?.stringValue, "\(forge.body)")
-                    @Sendable func deliver(_ event: String, _ body: JSONValue, uuid: String) async throws
-                        -> ServerAPITests.Reply
-                    {
-                        try await client.send(
-                            .POST, "/forge/\(id)", key: nil, body: body,
-                            headers: ["X-Gitlab-Event": event, "X-Gitlab-Token": secret, "X-Gitlab-Event-UUID": uuid])
-                    }
-                    let labelled: JSONValue = [
-                        "object_kind": "issue", "user": ["username": "ann"],
-                        "project": ["path_with_namespace": "group/calc", "default_branch": "main"],
-                        "object_attributes": [
-                            "iid": 12, "title": "add() subtracts", "description": "calc.add(2, 3) gives -1.",
-                            "action": "update",
-                        ],
-                        "changes": ["labels": ["previous": [], "current": [["title": "ferry"]]]],
-                    ]
-                    let started = try await deliver("Issue Hook", labelled, uuid: "g-1")
-                    let task = try #require(started.json["task"]?.stringValue, "\(started.body)")
-                    let told = try await ForgeLoopTests.published(client, task: task, key: admin)
-                    #expect(told["state"] == "done", "\(told)")
-                    let request = try #require(gitlab.mergeRequests.first, "\(gitlab.log)")
-                    #expect(!request.title.hasPrefix("Draft:") && request.target == "main")
-                    #expect(request.description.contains("**Verified**") && request.description.contains("Fixes #12"))
-                    #expect(
-                        gitlab.notes.contains { $0.kind == "issues" && $0.iid == 12 && $0.body.contains("prove it") })
-
-                    let note: JSONValue = [
-                        "object_kind": "note", "user": ["username": "ann"],
-                        "project": ["path_with_namespace": "group/calc"],
-                        "object_attributes": [
-                            "note": "/ferry give add() a docstring", "noteable_type": "MergeRequest",
-                        ],
-                        "merge_request": ["iid": .number(Double(request.iid)), "title": .string(request.title)],
-                    ]
-                    let follow = try await deliver("Note Hook", note, uuid: "g-2")
-                    let second = try #require(follow.json["task"]?.stringValue, "\(follow.body)")
-                    let again = try await ForgeLoopTests.published(client, task: second, key: admin)
-                    #expect(again["state"] == "done" && again["follow_up"] == true, "\(again)")
-                    #expect(gitlab.mergeRequests.count == 1)
-                    let commits = try await Git(setup.bare).run(
-                        "rev-list", "--count", "main..refs/heads/\(request.source)")
-                    #expect(commits.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
-                    #expect(gitlab.notes.contains { $0.kind == "merge_requests" && $0.iid == request.iid })
-                    #expect(!gitlab.log.contains { $0.contains("→ 401") }, "\(gitlab.log)")
+            var settings = ForgeSettings()
+            settings.gitlabURL = gitlab.url
+            try await ForgeLoopTests.serving(setup, settings: settings, script: script) { client, admin, _ in
+                let project = try await client.send(
+                    .POST, "/v1/projects", key: admin,
+                    body: [
+                        "name": "calc", "repo": .string(setup.work), "base": "main",
+                        "test_command": "python3 -m unittest",
+                    ])
+                let id = try #require(project.json["id"]?.stringValue)
+                let forge = try await client.send(
+                    .PUT, "/v1/projects/\(id)/forge", key: admin,
+                    body: ["kind": "gitlab", "repository": "group/calc", "token": "glpat-test"])
+                let secret = try #require(forge.json["webhook_secret"]?.stringValue, "\(forge.body)")
+                @Sendable func deliver(_ event: String, _ body: JSONValue, uuid: String) async throws
+                    -> ServerAPITests.Reply
+                {
+                    try await client.send(
+                        .POST, "/forge/\(id)", key: nil, body: body,
+                        headers: ["X-Gitlab-Event": event, "X-Gitlab-Token": secret, "X-Gitlab-Event-UUID": uuid])
                 }
+                let labelled: JSONValue = [
+                    "object_kind": "issue", "user": ["username": "ann"],
+                    "project": ["path_with_namespace": "group/calc", "default_branch": "main"],
+                    "object_attributes": [
+                        "iid": 12, "title": "add() subtracts", "description": "calc.add(2, 3) gives -1.",
+                        "action": "update",
+                    ],
+                    "changes": ["labels": ["previous": [], "current": [["title": "ferry"]]]],
+                ]
+                let started = try await deliver("Issue Hook", labelled, uuid: "g-1")
+                let task = try #require(started.json["task"]?.stringValue, "\(started.body)")
+                let told = try await ForgeLoopTests.published(client, task: task, key: admin)
+                #expect(told["state"] == "done", "\(told)")
+                let request = try #require(gitlab.mergeRequests.first, "\(gitlab.log)")
+                #expect(!request.title.hasPrefix("Draft:") && request.target == "main")
+                #expect(request.description.contains("**Verified**") && request.description.contains("Fixes #12"))
+                #expect(
+                    gitlab.notes.contains { $0.kind == "issues" && $0.iid == 12 && $0.body.contains("prove it") })
+
+                let note: JSONValue = [
+                    "object_kind": "note", "user": ["username": "ann"],
+                    "project": ["path_with_namespace": "group/calc"],
+                    "object_attributes": [
+                        "note": "/ferry give add() a docstring", "noteable_type": "MergeRequest",
+                    ],
+                    "merge_request": ["iid": .number(Double(request.iid)), "title": .string(request.title)],
+                ]
+                let follow = try await deliver("Note Hook", note, uuid: "g-2")
+                let second = try #require(follow.json["task"]?.stringValue, "\(follow.body)")
+                let again = try await ForgeLoopTests.published(client, task: second, key: admin)
+                #expect(again["state"] == "done" && again["follow_up"] == true, "\(again)")
+                #expect(gitlab.mergeRequests.count == 1)
+                let commits = try await Git(setup.bare).run(
+                    "rev-list", "--count", "main..refs/heads/\(request.source)")
+                #expect(commits.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+                #expect(gitlab.notes.contains { $0.kind == "merge_requests" && $0.iid == request.iid })
+                #expect(!gitlab.log.contains { $0.contains("→ 401") }, "\(gitlab.log)")
             }
         }
     }

@@ -176,6 +176,30 @@ import Testing
                 "AuditCheck", AuditCheckResource(AuditChain.verify([]), start: 0),
                 Set(AuditCheckResource.CodingKeys.allCases.map(\.rawValue))
             ),
+            (
+                "Forge",
+                ServerAPI.ForgeResource(
+                    kind: "github", repository: "o/r", label: "ferry", installationID: nil, hasToken: false,
+                    webhookURL: "http://127.0.0.1/forge/prj_1", webhookSecret: nil),
+                Set(ServerAPI.ForgeResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            (
+                "TaskForge",
+                ServerAPI.TaskForgeResource(
+                    ForgeLink(
+                        taskID: "task_1", tenantID: "ten_1", projectID: "prj_1", issue: 7, title: "t",
+                        baseBranch: "main",
+                        calls: #"{"method":"GET","path":"/x","status":200,"attempts":1,"waited_seconds":0}"# + "\n")),
+                Set(ServerAPI.TaskForgeResource.CodingKeys.allCases.map(\.rawValue))
+            ),
+            (
+                "Watch",
+                ServerAPI.WatchResource(
+                    ProjectWatch(
+                        projectID: "prj_1", tenantID: "ten_1", everySeconds: 3600, monthlyUSD: 5, maxInstances: 10,
+                        sinceDays: 90, model: nil, nextAt: date)),
+                Set(ServerAPI.WatchResource.CodingKeys.allCases.map(\.rawValue))
+            ),
         ]
         for (name, value, keys) in cases {
             let schema = try Self.schema(name)
