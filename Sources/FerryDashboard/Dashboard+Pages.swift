@@ -4,14 +4,10 @@ import FerryServerStore
 import Foundation
 import Hummingbird
 
-/// Spend, accuracy (imported `ferry eval` reports) and the admin page.
+/// Spend and the admin page.
 extension Dashboard {
     func addOtherRoutes(to router: Router<ServerContext>) {
         router.get("/spend") { request, _ in try await handle { try await spendPage(request) } }
-        router.get("/evals") { request, _ in try await handle { try await evalsPage(request) } }
-        router.post("/evals") { request, context in
-            try await handle { try await importEval(request, remote: context.remote) }
-        }
         router.get("/admin") { request, _ in try await handle { try await adminPage(request, shownKey: nil) } }
         router.post("/admin/projects") { request, context in
             try await handle { try await adminProject(request, remote: context.remote) }
@@ -117,78 +113,5 @@ extension Dashboard {
             "left": money(max(0, status.monthlyUSD - status.spentUSD)), "percent": Int((used * 100).rounded()),
             "over": status.spentUSD >= status.monthlyUSD,
         ]
-    }
-
-    func evalsPage(_ request: Request) async throws -> Response {
-        let viewer = try await signedIn(request)
-        let records = try await store.evals(tenantID: viewer.principal.tenantID)
-        var rows: [[String: Any]] = []
-        var bySuite: [String: [Double]] = [:]
-        for record in records {
-            guard let report = JSONValue.parse(record.report), let metrics = report["metrics"] else { continue }
-            // A suite is named by its folder when its file has the usual name (evals/ferry-easy/suite.jsonl); a
-            // project's watch by its project, so its runs make one line over time.
-            let watch = report["watch"]?["project_name"]?.stringValue.map { "watch: \($0)" }
-            let suite =
-                watch ?? report["suite"]?.stringValue.map { path -> String in
-                    let url = URL(fileURLWithPath: path)
-                    return url.lastPathComponent == "suite.jsonl"
-                        ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
-                } ?? record.name
-            // Reports are checked when imported; one stored before that check is shown with what is out of range
-            // as "?" (never converted where it could trap).
-            func value(_ key: String, _ range: ClosedRange<Double>) -> Double? {
-                metrics[key]?.doubleValue.flatMap { $0.isFinite && range.contains($0) ? $0 : nil }
-            }
-            let rate = value("resolve_rate", 0...1) ?? 0
-            bySuite[suite, default: []].append(rate)
-            func pct(_ key: String) -> String { value(key, 0...1).map { String(format: "%.1f%%", $0 * 100) } ?? "?" }
-            func count(_ key: String) -> String { value(key, 0...1e12).map { String(Int($0.rounded())) } ?? "?" }
-            rows.append([
-                "name": record.name, "suite": suite, "at": Self.time(record.at) as Any,
-                "resolved": "\(count("resolved"))/\(count("total"))",
-                "rate": pct("resolve_rate"), "ci": "\(pct("ci95_low"))–\(pct("ci95_high"))",
-                "falseVerified": pct("false_verified_rate"),
-                "perResolved": value("usd_per_resolved", 0...1e12).map(Self.money) ?? "–", "met": rate >= 0.8,
-                // A watch's instances resolved by its previous run and not by this one.
-                "regressions": Self.regressions(report) as Any,
-            ])
-        }
-        let series = bySuite.sorted { $0.key < $1.key }.map { (name: $0.key, points: $0.value) }
-        return html(
-            "evals",
-            [
-                "title": "Accuracy", "runs": rows.reversed() as [[String: Any]], "hasRuns": !rows.isEmpty,
-                "chart": Charts.rates(
-                    series, goal: 0.8, label: "Resolve rate per eval run, by suite, against the 80% line"),
-                "suites": series.map(\.name),
-            ], viewer: viewer)
-    }
-
-    static func regressions(_ report: JSONValue) -> String? {
-        guard case .array(let items)? = report["watch"]?["regressions"], !items.isEmpty else { return nil }
-        return items.compactMap(\.stringValue).prefix(20).joined(separator: ", ")
-    }
-
-    func importEval(_ request: Request, remote: String?) async throws -> Response {
-        let viewer = try await signedIn(request)
-        let fields = try await form(request, viewer)
-        guard let text = fields["report"], let report = JSONValue.parse(text), report["metrics"]?["resolve_rate"] != nil
-        else {
-            throw page(
-                .badRequest,
-                "That is not a `ferry eval` report.json (it needs metrics.resolve_rate). Go back and paste the file.")
-        }
-        do {
-            try ServerAPI.checkEvalMetrics(report["metrics"] ?? .null)
-        } catch let problem as Problem {
-            throw page(.badRequest, "That report cannot be shown: \(problem.detail).")
-        }
-        let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
-        let label = name.isEmpty ? (report["metrics"]?["label"]?.stringValue ?? "eval") : name
-        let id = try await store.addEval(tenantID: viewer.principal.tenantID, name: label, report: text, at: Date())
-        try await ServerAPI(store: store, runStore: runStore).record(
-            viewer.principal, "eval.import", id, label, remote, surface: .dashboard)
-        return Self.redirect("/evals")
     }
 }

@@ -62,6 +62,7 @@ public struct Dashboard: ServerPages {
         addDeviceRoutes(to: router)
         addPeopleRoutes(to: router)
         addTaskRoutes(to: router)
+        addEvalRoutes(to: router)
         addOtherRoutes(to: router)
     }
 

@@ -80,16 +80,20 @@ public struct EvalRunner: Sendable {
     public let options: EvalOptions
     public let agent: EvalAgent?
     public let makeRunner: @Sendable (SandboxPolicy) throws -> any CommandRunner
+    /// Where the agent's runs are recorded: the output directory's own SQLite store unless given (the team server's
+    /// accuracy watch gives its run store, so each instance's trace is one click away on the dashboard).
+    let runStore: (any RunStore)?
     let environments: EnvironmentCache
 
     public init(
-        options: EvalOptions, agent: EvalAgent?,
+        options: EvalOptions, agent: EvalAgent?, runStore: (any RunStore)? = nil,
         makeRunner: @escaping @Sendable (SandboxPolicy) throws -> any CommandRunner = {
             try BubblewrapRunner(policy: $0)
         }
     ) {
         self.options = options
         self.agent = agent
+        self.runStore = runStore
         self.makeRunner = makeRunner
         environments = EnvironmentCache(root: options.environmentCache) { line in
             FileHandle.standardError.write(Data(("ferry eval: " + line + "\n").utf8))
@@ -135,7 +139,9 @@ public struct EvalRunner: Sendable {
         let resolver = RepoResolver(
             suiteDirectory: ((options.suitePath as NSString).deletingLastPathComponent as NSString).standardizingPath,
             reposDirectory: options.reposDirectory, workDirectory: options.outDirectory + "/work")
-        let store = try agent.map { _ in try SQLiteRunStore(path: options.outDirectory + "/ferry/ferry.sqlite") }
+        let store = try agent.map { _ in
+            try runStore ?? SQLiteRunStore(path: options.outDirectory + "/ferry/ferry.sqlite")
+        }
         let tally = Tally(total: instances.count, previous: previous, jobs: options.jobs)
 
         try await withThrowingTaskGroup(of: InstanceResult.self) { group in

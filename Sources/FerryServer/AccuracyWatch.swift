@@ -3,6 +3,7 @@ import FerryCore
 import FerryEval
 import FerryModels
 import FerryServerStore
+import FerryStore
 import Foundation
 import Logging
 
@@ -17,6 +18,8 @@ public struct AccuracyWatch: Sendable {
     public typealias ModelProvider = @Sendable (String?) async throws -> any ChatModel
 
     let store: any ServerStore
+    /// The server's run store: each instance's run is recorded there, so its trace opens from the dashboard.
+    let runStore: any RunStore
     let dataDirectory: String
     let policy: ServerPolicy
     let config: FerryConfig
@@ -25,10 +28,11 @@ public struct AccuracyWatch: Sendable {
     let logger = Logger(label: "ferry.watch")
 
     public init(
-        store: any ServerStore, dataDirectory: String, policy: ServerPolicy, config: FerryConfig,
-        makeModel: @escaping ModelProvider
+        store: any ServerStore, runStore: any RunStore, dataDirectory: String, policy: ServerPolicy,
+        config: FerryConfig, makeModel: @escaping ModelProvider
     ) {
         self.store = store
+        self.runStore = runStore
         self.dataDirectory = dataDirectory
         self.policy = policy
         self.config = config
@@ -96,6 +100,9 @@ public struct AccuracyWatch: Sendable {
         var options = HistoryMiner.Options(
             repo: checkout.repo, since: "\(watch.sinceDays) days ago", testCommand: testCommand)
         options.timeoutSeconds = config.testTimeoutSeconds
+        // The operator's `[sandbox] read_only` (a venv the test command names) is shown to the mining runs as it is
+        // to the agent's.
+        options.readOnlyBinds = config.sandboxReadOnly
         let (mined, rejected) = try await HistoryMiner(options: options).mine()
         let instances = Array(mined.suffix(watch.maxInstances))
         guard !instances.isEmpty else {
@@ -113,11 +120,12 @@ public struct AccuracyWatch: Sendable {
         // The month's budget left, shared among the instances.
         let share = left / Double(instances.count)
         runConfig.limits.maxCostUSD = min(runConfig.limits.maxCostUSD ?? share, share)
-        let model = try await makeModel(watch.model ?? project.model)
+        let profile = watch.model ?? project.model
+        let model = try await makeModel(profile)
         let out = directory + "/out"
         let metrics = try await EvalRunner(
             options: EvalOptions(suitePath: directory + "/suite.jsonl", outDirectory: out),
-            agent: EvalAgent(model: model, config: runConfig)
+            agent: EvalAgent(model: model, config: runConfig), runStore: runStore
         ).run()
         guard let data = FileManager.default.contents(atPath: out + "/report.json"),
             case .object(var report)? = JSONValue.parse(String(decoding: data, as: UTF8.self))
@@ -128,6 +136,10 @@ public struct AccuracyWatch: Sendable {
             "project": .string(project.id), "project_name": .string(project.name),
             "since_days": .number(Double(watch.sinceDays)), "mined": .number(Double(mined.count)),
             "rejected": .number(Double(rejected.count)), "regressions": .array(regressions.map { .string($0) }),
+            "profile": .string(profile ?? model.profile.name),
+            // The instances' `run_id`s are runs in the server's run store. Imports cannot claim this (`ServerAPI.
+            // importable` drops `watch`), so the dashboard opens a run only from a report the server wrote.
+            "traces": true,
         ]
         let name =
             Self.evalName(project.name)

@@ -61,17 +61,27 @@ extension ServerAPI {
 
     /// Imports a `ferry eval` report.json (the body) for the dashboard's accuracy page; `?name=` labels it.
     func importEval(_ request: Request, _ principal: Principal, remote: String?) async throws -> Response {
-        let body = try await json(request)
-        guard let metrics = body["metrics"], metrics["resolve_rate"]?.doubleValue != nil else {
-            throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolve_rate is missing)")
-        }
-        try Self.checkEvalMetrics(metrics)
+        let body = try Self.importable(try await json(request))
         let name =
             request.uri.queryParameters.get("name").map { String($0) } ?? body["metrics"]?["label"]?.stringValue
             ?? "eval"
         let id = try await store.addEval(tenantID: principal.tenantID, name: name, report: body.jsonString, at: Date())
         try await record(principal, "eval.import", id, name, remote)
         return try Self.respond(.created, ImportedEvalResource(id: id, name: name))
+    }
+
+    /// A report as a tenant may import it: a `ferry eval` report.json whose metrics are in range (`checkEvalMetrics`),
+    /// without what only the server writes. `watch` marks the accuracy watch's own reports, whose instances' run ids
+    /// are runs in the server's run store; an imported one could name another tenant's run.
+    package static func importable(_ report: JSONValue) throws -> JSONValue {
+        guard case .object(var fields) = report, let metrics = fields["metrics"],
+            metrics["resolve_rate"]?.doubleValue != nil
+        else {
+            throw Problem(.badRequest, "the body must be a ferry eval report.json (metrics.resolve_rate is missing)")
+        }
+        try checkEvalMetrics(metrics)
+        fields["watch"] = nil
+        return .object(fields)
     }
 
     /// The metrics the dashboard reads, each in its range when present: rates 0–1, counts whole numbers up to ten

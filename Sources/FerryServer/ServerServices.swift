@@ -95,7 +95,7 @@ extension TeamServer {
         loops.append(LoopService(description: "forge publisher") { await publisher.run() })
         if let models, let config = operatorConfig {
             let watch = AccuracyWatch(
-                store: store, dataDirectory: dataDirectory, policy: policy, config: config,
+                store: store, runStore: runStore, dataDirectory: dataDirectory, policy: policy, config: config,
                 makeModel: { try await models.model(named: $0) })
             loops.append(LoopService(description: "accuracy watch") { await watch.run() })
         }

@@ -58,7 +58,8 @@ import Testing
             let profile = ModelProfile(
                 name: "fake", provider: .openai, baseURL: fake.baseURL, model: "gpt-4.1-mini", apiKeyEnv: "")
             let watch = AccuracyWatch(
-                store: server.store, dataDirectory: data, policy: server.policy, config: frozen,
+                store: server.store, runStore: server.runStore, dataDirectory: data, policy: server.policy,
+                config: frozen,
                 makeModel: { _ in
                     ModelFactory.make(profile: profile, apiKey: nil, client: client, retry: RetryPolicy(maxAttempts: 1))
                 })
@@ -115,7 +116,32 @@ import Testing
                 let cookie = String(try #require(login.cookie).split(separator: ";")[0])
                 let page = try await DashboardTests.send(.GET, api.base + "/evals", cookie: cookie).body
                 #expect(
-                    page.contains("regressed: repo-") && page.contains("<td>watch: calc</td>"), "\(page.prefix(4000))")
+                    page.contains("regressed: repo-") && page.contains("<td>watch: calc (fake)</td>"),
+                    "\(page.prefix(4000))")
+                // Each instance's trace is one click away: the eval's page links the run the server recorded.
+                let runID = try #require(report["instances"]?.arrayFirst?["run_id"]?.stringValue)
+                let evalPage = try await DashboardTests.send(
+                    .GET, api.base + "/evals/\(try #require(evals.first?.id))", cookie: cookie
+                ).body
+                let link = try #require(evals.first.map { "/evals/\($0.id)/runs/\(runID)" })
+                #expect(evalPage.contains(link) && evalPage.contains("watch: calc"), "\(evalPage.prefix(3000))")
+                let tracePage = try await DashboardTests.send(.GET, api.base + link, cookie: cookie)
+                #expect(tracePage.status == 200)
+                #expect(
+                    tracePage.body.contains("run finished") && tracePage.body.contains("edit_file"),
+                    "\(tracePage.body.prefix(3000))")
+                // An imported report cannot pass for the watch's: `watch` is dropped, so the same run id opens
+                // nothing through it (an import could otherwise name another tenant's run).
+                let forged = try await api.send(
+                    .POST, "/v1/evals?name=forged", key: admin, body: try #require(JSONValue.parse(latest.report)))
+                #expect(forged.status == 201, "\(forged.body)")
+                let forgedID = try #require(forged.json["id"]?.stringValue)
+                #expect(
+                    try await DashboardTests.send(.GET, api.base + "/evals/\(forgedID)/runs/\(runID)", cookie: cookie)
+                        .status == 404)
+                #expect(
+                    try await DashboardTests.send(.GET, api.base + "/evals/\(forgedID)", cookie: cookie).body
+                        .contains("/runs/") == false)
                 let audit = try await api.send(.GET, "/v1/audit?action=watch.run", key: admin).json
                 #expect(audit["data"].map(Self.count) == 2)
             }
@@ -134,6 +160,11 @@ import Testing
 }
 
 extension JSONValue {
+    var arrayFirst: JSONValue? {
+        if case .array(let items) = self { return items.first }
+        return nil
+    }
+
     /// The first item's `instance_id`, for an array of instance results.
     var arrayFirstID: String? {
         if case .array(let items) = self { return items.first?["instance_id"]?.stringValue }
