@@ -206,6 +206,9 @@ def main():
             if args.repos and instance.get("base_commit"):
                 # SWE-bench instances: owner/name under --repos, at the instance's base commit.
                 fresh_copy(os.path.join(args.repos, instance["repo"].replace("/", "__")), work, instance["base_commit"])
+            elif instance.get("base_commit"):
+                # Mined instances (`ferry eval mine`): their repo is the clone's path, at the instance's base commit.
+                fresh_copy(os.path.join(suite_dir, instance["repo"]), work, instance["base_commit"])
             else:
                 fresh_copy(os.path.join(suite_dir, instance["repo"]), work)
             log = os.path.join(args.out, f"{agent}-{iid}")

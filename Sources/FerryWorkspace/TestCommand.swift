@@ -33,9 +33,21 @@ public enum TestCommand {
         }
         let pythonMarkers = ["pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py", "conftest.py"]
         if pythonMarkers.contains(where: exists) || hasPythonTests(root) {
-            return "python3 -m pytest -q -p no:cacheprovider"
+            // A src layout's package is importable only once installed, which the sandbox cannot do; without the
+            // path, the tests would import whatever copy the machine has installed (or none) instead of the code
+            // being changed.
+            return (hasSourceLayout(root) ? "PYTHONPATH=src " : "") + "python3 -m pytest -q -p no:cacheprovider"
         }
         return nil
+    }
+
+    /// Whether `src/` holds a Python package or module (the "src layout").
+    static func hasSourceLayout(_ root: String) -> Bool {
+        let fm = FileManager.default
+        let names = (try? fm.contentsOfDirectory(atPath: root + "/src")) ?? []
+        return names.contains { name in
+            name.hasSuffix(".py") || fm.fileExists(atPath: root + "/src/" + name + "/__init__.py")
+        }
     }
 
     static func hasPythonTests(_ root: String) -> Bool {

@@ -27,6 +27,8 @@ extension EvalCommand {
         @Option(help: "Host paths the sandbox shows read-only (the test command's venv), comma-separated.")
         var readOnly: String?
         @Option(help: "Stop after this many kept instances.") var limit: Int?
+        @Option(help: "Seconds one run of the tests may take; a run cut short keeps no instance.")
+        var testTimeout: Double = 600
         @Option(help: "The suite file to write (JSONL).") var out: String
         @Flag(help: "Add to the suite file instead of replacing it.") var append = false
         @Option(
@@ -48,6 +50,7 @@ extension EvalCommand {
                 throw ValidationError("--as takes owner/name, not \(name)")
             }
             if envs != nil, name == nil { throw ValidationError("--envs only serves --as owner/name") }
+            if !(testTimeout > 0) { throw ValidationError("--test-timeout takes a positive number of seconds") }
         }
 
         func run() async throws {
@@ -59,6 +62,7 @@ extension EvalCommand {
                 repo: URL(fileURLWithPath: repoPath).standardizedFileURL.path, since: since, testCommand: testCommand)
             options.until = until
             options.limit = limit
+            options.timeoutSeconds = testTimeout
             options.readOnlyBinds = (readOnly ?? "").split(separator: ",").map {
                 ($0.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath
             }

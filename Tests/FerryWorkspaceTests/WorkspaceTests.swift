@@ -135,6 +135,30 @@ import Testing
         let none = try await FixtureRepo.make(["README": "hi"])
         #expect(TestCommand.detect(in: none) == nil)
     }
+
+    /// A src layout (flask, click, attrs): the package is importable only from `src/`, which the sandbox cannot
+    /// install, so the detected command puts it on the path; the tests then import the code being changed.
+    @Test func aSourceLayoutsTestsImportTheCodeInTheRepository() async throws {
+        let repo = try await FixtureRepo.make([
+            "pyproject.toml": "[project]\nname = \"ferrysrclayout\"\n",
+            "src/ferrysrclayout/__init__.py": "def answer():\n    return 42\n",
+            "tests/test_answer.py":
+                "from ferrysrclayout import answer\n\n\ndef test_answer():\n    assert answer() == 42\n",
+        ])
+        let command = try #require(TestCommand.detect(in: repo))
+        #expect(command.hasPrefix("PYTHONPATH=src "), "\(command)")
+        let runner = try BubblewrapRunner(policy: SandboxPolicy(workspace: repo))
+        let run = try await runner.run(CommandRequest(script: command, workingDirectory: repo, timeoutSeconds: 60))
+        #expect(run.exitCode == 0, "\(run.output)")
+        // The same tests without the path cannot import the package: the prefix is what makes them run.
+        let bare = try await runner.run(
+            CommandRequest(
+                script: "python3 -m pytest -q -p no:cacheprovider", workingDirectory: repo, timeoutSeconds: 60))
+        #expect(bare.exitCode != 0 && bare.output.contains("ModuleNotFoundError"), "\(bare.output)")
+        // A flat layout keeps the plain command.
+        let flat = try await FixtureRepo.make(["pyproject.toml": "", "pkg/__init__.py": "", "tests/test_a.py": ""])
+        #expect(TestCommand.detect(in: flat) == "python3 -m pytest -q -p no:cacheprovider")
+    }
 }
 
 extension WorkspaceTests {
