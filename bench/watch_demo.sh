@@ -24,6 +24,11 @@ cat >"$out/config/ferry/config.toml" <<TOML
 [project]
 test_timeout = 120
 
+# The budget bench/peers.sh gives every agent.
+[limits]
+max_steps = 15
+max_time = 150
+
 [sandbox]
 read_only = ["$(dirname "$venv")"]
 

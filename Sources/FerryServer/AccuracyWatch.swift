@@ -120,12 +120,24 @@ public struct AccuracyWatch: Sendable {
         // The month's budget left, shared among the instances.
         let share = left / Double(instances.count)
         runConfig.limits.maxCostUSD = min(runConfig.limits.maxCostUSD ?? share, share)
-        let profile = watch.model ?? project.model
-        let model = try await makeModel(profile)
+        // The watch's model, else the project's: one profile or a cascade (`local>anthropic`), else the operator's
+        // `[agent] cascade`, as a task of the project would run.
+        let choice = watch.model ?? project.model
+        let cascade = choice.map { CascadePolicy.stages($0) ?? [] } ?? config.cascade
+        var agent: EvalAgent
+        if cascade.count >= 2 {
+            var stages: [EvalAgent.CascadeModel] = []
+            for name in cascade { stages.append(.init(profile: name, model: try await makeModel(name))) }
+            agent = EvalAgent(model: stages[0].model, config: runConfig)
+            agent.cascade = stages
+        } else {
+            agent = EvalAgent(model: try await makeModel(choice), config: runConfig)
+        }
+        let profile = cascade.count >= 2 ? cascade.joined(separator: ">") : choice ?? agent.model.profile.name
         let out = directory + "/out"
         let metrics = try await EvalRunner(
-            options: EvalOptions(suitePath: directory + "/suite.jsonl", outDirectory: out),
-            agent: EvalAgent(model: model, config: runConfig), runStore: runStore
+            options: EvalOptions(suitePath: directory + "/suite.jsonl", outDirectory: out), agent: agent,
+            runStore: runStore
         ).run()
         guard let data = FileManager.default.contents(atPath: out + "/report.json"),
             case .object(var report)? = JSONValue.parse(String(decoding: data, as: UTF8.self))
@@ -136,7 +148,7 @@ public struct AccuracyWatch: Sendable {
             "project": .string(project.id), "project_name": .string(project.name),
             "since_days": .number(Double(watch.sinceDays)), "mined": .number(Double(mined.count)),
             "rejected": .number(Double(rejected.count)), "regressions": .array(regressions.map { .string($0) }),
-            "profile": .string(profile ?? model.profile.name),
+            "profile": .string(profile),
             // The instances' `run_id`s are runs in the server's run store. Imports cannot claim this (`ServerAPI.
             // importable` drops `watch`), so the dashboard opens a run only from a report the server wrote.
             "traces": true,

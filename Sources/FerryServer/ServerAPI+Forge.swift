@@ -329,9 +329,6 @@ extension ServerAPI {
         let days = try Self.integer(body, "since_days", in: 1...3650) ?? 90
         let model = try Self.string(body, "model")
         try NewTaskRequest.checkModel(model)
-        if model?.contains(">") == true {
-            throw Problem(.badRequest, "a watch runs one profile (\"model\": a cascade is not supported here yet)")
-        }
         guard project.testCommand != nil else {
             throw Problem(.conflict, "the project needs a test_command: the watch judges changes by its tests")
         }

@@ -77,7 +77,7 @@ import Testing
                         .status == 400)
                 #expect(
                     try await api.send(
-                        .PUT, "/v1/projects/\(project)/watch", key: admin, body: ["monthly_usd": 5, "model": "a>b"]
+                        .PUT, "/v1/projects/\(project)/watch", key: admin, body: ["monthly_usd": 5, "model": "a>a"]
                     ).status == 400)
                 let set = try await api.send(
                     .PUT, "/v1/projects/\(project)/watch", key: admin,
@@ -99,12 +99,24 @@ import Testing
                 // Not due again before its time.
                 #expect(try await watch.runOnce(now: Date()) == false)
 
-                // A later run whose model fails it: a regression, named.
+                // A later run, now with a cascade, whose profiles both fail it: a regression, named.
+                let cascade = try await api.send(
+                    .PUT, "/v1/projects/\(project)/watch", key: admin,
+                    body: [
+                        "monthly_usd": 5, "every_hours": 24, "max_instances": 5, "since_days": 3650,
+                        "model": "first>second",
+                    ])
+                #expect(cascade.status == 200, "\(cascade.body)")
                 #expect(try await watch.runOnce(now: Date().addingTimeInterval(25 * 3600)))
                 let again = try await server.store.evals(tenantID: try await evalsTenant(server))
                 let latest = try #require(again.max { $0.at < $1.at })
                 #expect(latest.name == "watch: calc (1 regression)", "\(again.map(\.name))")
-                let regressions = JSONValue.parse(latest.report)?["watch"]?["regressions"]
+                let latestReport = JSONValue.parse(latest.report)
+                // Both profiles ran: the first's change was not proved, so the second continued.
+                #expect(latestReport?["watch"]?["profile"] == "first>second")
+                #expect(
+                    latestReport?["instances"]?.arrayFirst?["stages"] == 2, "\(latestReport?["instances"] ?? .null)")
+                let regressions = latestReport?["watch"]?["regressions"]
                 #expect(
                     regressions == .array([.string(report["instances"]?.arrayFirstID ?? "?")]),
                     "\(regressions ?? .null)")
