@@ -57,4 +57,4 @@ done
 echo "$watch" | tee "$out/watch-after.json"
 echo "the watch took $(( $(date +%s) - started )) s"
 api "http://127.0.0.1:$port/v1/evals" >"$out/evals.json"
-python3 bench/watch_shots.py --url "http://127.0.0.1:$port" --key "$key" --out "$out"
+"${BROWSER_PYTHON:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry/browser-venv/bin/python}" bench/watch_shots.py --url "http://127.0.0.1:$port" --key "$key" --out "$out"
