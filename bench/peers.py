@@ -176,6 +176,9 @@ def main():
     parser.add_argument("--count-proxy", action="store_true",
                         help="count each reply's tokens through a local proxy, so another run may share the server")
     args = parser.parse_args()
+    # Agents run inside each task's copy: a relative output path would put their logs and trajectories (mini's
+    # --output, aider's history files) inside the change being scored, and lose them when the copy is removed.
+    args.out = os.path.abspath(args.out)
     proxy = None
     if args.count_proxy:
         proxy = CountingProxy(args.base_url)
