@@ -277,6 +277,46 @@ import Testing
         #expect(report.contains("test_net.N.test_fetch"), "reported apart")
     }
 
+    /// SWE-bench lists tests that reach the internet among a task's own (requests' redirects to httpbin.org): with the
+    /// gold patch they fail here for want of the network, whatever they did at the base. Validation reads each test's
+    /// own failure in the gold run's log and excludes those, keeping at least one FAIL_TO_PASS test; a failure that
+    /// is not the network's stays a failure.
+    @Test func aTestThatFailsWithGoldForWantOfTheNetworkIsExcludedEvenFromTheTask() {
+        let log = """
+            =================================== FAILURES ===================================
+            _____________________ RequestsTestCase.test_redirect_off_host _____________________
+            self = <test_requests.RequestsTestCase testMethod=test_redirect_off_host>
+            E       ProtocolError: ('Connection aborted.', gaierror(-3, 'Temporary failure in name resolution'))
+            ________________________________ test_online[https] ________________________________
+            E       requests.exceptions.ConnectionError: Max retries exceeded with url: /get
+            _________________________________ test_parse __________________________________
+            E       AssertionError: assert 1 == 2
+            =========================== short test summary info ============================
+            FAILED test_requests.py::RequestsTestCase::test_redirect_off_host
+            FAILED test_requests.py::test_online[https] - requests.exceptions.ConnectionError
+            FAILED test_requests.py::test_parse - AssertionError
+            """
+        let redirect = "test_requests.py::RequestsTestCase::test_redirect_off_host"
+        let task = "test_requests.py::test_task"
+        let online = "test_requests.py::test_online[https]"
+        let parse = "test_requests.py::test_parse"
+        let gold = [redirect: false, task: true, online: false, parse: false]
+        // At the base the online test and the parse test passed: only the network explains the first.
+        let base = [online: true, parse: true]
+        #expect(
+            ValidationExclusions.tests(
+                gold: gold, base: base, failToPass: [redirect, task], passToPass: [online, parse], goldLog: log)
+                == [redirect, online].sorted())
+        // Every task test needs the network: none of them is excluded, so the instance stays invalid.
+        #expect(
+            ValidationExclusions.tests(
+                gold: gold, base: base, failToPass: [redirect], passToPass: [online, parse], goldLog: log) == [online])
+        #expect(
+            ValidationExclusions.failureSections(log: log).keys.sorted() == [
+                "RequestsTestCase.test_redirect_off_host", "test_online[https]", "test_parse",
+            ])
+    }
+
     @Test func plainDirectoriesAndStringEncodedTestLists() throws {
         let line =
             #"{"instance_id":"x","repo":"tasks/x/repo","problem_statement":"p","test_patch":"","FAIL_TO_PASS":"[\"a\", \"b\"]","PASS_TO_PASS":"[]","version":1.0}"#
