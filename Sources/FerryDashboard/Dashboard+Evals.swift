@@ -100,6 +100,7 @@ extension Dashboard {
             viewer.principal, "eval.import", id, label, remote, surface: .dashboard)
         return Self.redirect("/evals")
     }
+
     static func items(_ value: JSONValue) -> [JSONValue] {
         if case .array(let items) = value { return items }
         return []
@@ -167,11 +168,16 @@ extension Dashboard {
     func evalRunPage(_ request: Request, id: String, run: String) async throws -> Response {
         let viewer = try await signedIn(request)
         let (record, report) = try await evalRecord(viewer, id)
+        // Also bound on the server's side: the run must be one the watch made for a project of this tenant (its
+        // checkout lies under the watch's folder for that project), whatever a stored report says.
         guard report["watch"]?["traces"]?.boolValue == true,
+            let projectID = report["watch"]?["project"]?.stringValue,
+            let project = try await store.project(id: projectID), project.tenantID == viewer.principal.tenantID,
             let instance = Self.items(report["instances"] ?? .null).first(where: {
                 $0["run_id"]?.stringValue == run
             }),
-            let stored = try await runStore.run(run), stored.id == run
+            let stored = try await runStore.run(run), stored.id == run,
+            stored.repo.contains("/watch/\(projectID)/")
         else { throw page(.notFound, "No run \(run) in eval run \(id).") }
         let events = try await runStore.events(of: run)
         let trace = Self.traceRows(events)

@@ -142,6 +142,26 @@ import Testing
                 #expect(
                     tracePage.body.contains("run finished") && tracePage.body.contains("edit_file"),
                     "\(tracePage.body.prefix(3000))")
+                // Another tenant's admin sees neither the eval nor the run.
+                let other = try await server.store.createTenant(name: "other")
+                let outsider = try await server.store.createKey(tenantID: other.id, role: .admin).key
+                let theirLogin = try await DashboardTests.send(.POST, api.base + "/login", form: "key=\(outsider)")
+                let theirs = String(try #require(theirLogin.cookie).split(separator: ";")[0])
+                #expect(try await DashboardTests.send(.GET, api.base + link, cookie: theirs).status == 404)
+                #expect(
+                    try await DashboardTests.send(
+                        .GET, api.base + "/evals/\(try #require(evals.first?.id))", cookie: theirs
+                    ).status == 404)
+                // Even a stored copy of the watch's own report (as an import made before imports dropped `watch`
+                // could be) opens nothing for another tenant: the run is bound to a project of the viewer's.
+                let copied = try await server.store.addEval(
+                    tenantID: other.id, name: "copy", report: latest.report, at: Date())
+                let copiedRun = try #require(
+                    JSONValue.parse(latest.report)?["instances"]?.arrayFirst?["run_id"]?.stringValue)
+                #expect(
+                    try await DashboardTests.send(
+                        .GET, api.base + "/evals/\(copied)/runs/\(copiedRun)", cookie: theirs
+                    ).status == 404)
                 // An imported report cannot pass for the watch's: `watch` is dropped, so the same run id opens
                 // nothing through it (an import could otherwise name another tenant's run).
                 let forged = try await api.send(
