@@ -14,9 +14,11 @@ public struct CascadeStage: Codable, Sendable, Hashable {
     public var wallSeconds: Double
     /// This stage's change is the one handed back.
     public var chosen: Bool
+    /// The tokens this stage's model calls used.
+    public var usage = Usage()
 
     enum CodingKeys: String, CodingKey {
-        case profile, model, status, reason, steps, chosen
+        case profile, model, status, reason, steps, chosen, usage
         case runID = "run_id"
         case costUSD = "cost_usd"
         case wallSeconds = "wall_seconds"
@@ -34,10 +36,14 @@ public struct CascadeRunner: Sendable {
 
     public let profiles: [String]
     public let limits: AgentLimits
+    /// The last profile's price, to say what the cascade's tokens would have cost at it (`RunResult.
+    /// cascadeAtLastPriceUSD`): what running the strongest profile alone costs, had it used as many tokens.
+    public let lastPrice: Price?
 
-    public init(profiles: [String], limits: AgentLimits) {
+    public init(profiles: [String], limits: AgentLimits, lastPrice: Price? = nil) {
         self.profiles = profiles
         self.limits = limits
+        self.lastPrice = lastPrice
     }
 
     /// The chosen stage's result, with every stage in `cascade`.
@@ -70,7 +76,14 @@ public struct CascadeRunner: Sendable {
             CascadeStage(
                 profile: profiles[index], model: stage.record.model, runID: stage.record.id, status: stage.status,
                 reason: stage.record.reason, costUSD: stage.record.costUSD, steps: stage.record.steps,
-                wallSeconds: stage.record.wallSeconds, chosen: index == chosen)
+                wallSeconds: stage.record.wallSeconds, chosen: index == chosen,
+                usage: Usage(
+                    inputTokens: stage.record.inputTokens, outputTokens: stage.record.outputTokens,
+                    cachedInputTokens: stage.record.cachedTokens, cacheWriteTokens: stage.record.cacheWriteTokens))
+        }
+        result.cascadeLastProfile = profiles.last
+        result.cascadeAtLastPriceUSD = lastPrice.map { price in
+            result.cascade.reduce(0) { $0 + price.cost(of: $1.usage) }
         }
         // Each stage's files say which cascade they were part of; the chosen one's summary tells the whole.
         for stage in results {

@@ -39,6 +39,8 @@ public enum RunReport {
     static func cascadeJSON(_ result: RunResult) -> JSONValue {
         [
             "total_cost_usd": .number(result.totalCostUSD),
+            "last_profile": result.cascadeLastProfile.map(JSONValue.string) ?? .null,
+            "at_last_profile_price_usd": result.cascadeAtLastPriceUSD.map(JSONValue.number) ?? .null,
             "stages": .array(
                 result.cascade.map {
                     [
@@ -46,6 +48,8 @@ public enum RunReport {
                         "status": .string($0.status.rawValue), "reason": .string($0.reason),
                         "cost_usd": .number($0.costUSD), "steps": .number(Double($0.steps)),
                         "wall_seconds": .number($0.wallSeconds), "chosen": .bool($0.chosen),
+                        "input_tokens": .number(Double($0.usage.inputTokens)),
+                        "output_tokens": .number(Double($0.usage.outputTokens)),
                     ]
                 }),
         ]
@@ -57,6 +61,11 @@ public enum RunReport {
         return "cascade: "
             + result.cascade.map { "\($0.profile) \($0.status.rawValue) \(usd($0.costUSD))" }
             .joined(separator: ", ") + "; the change is \(chosen.profile)'s"
+            + (result.cascadeAtLastPriceUSD.map { atLast in
+                let last = result.cascadeLastProfile ?? ""
+                return "; \(usd(result.totalCostUSD)) in all against \(usd(atLast)) for the same tokens at the last "
+                    + "profile's (\(last)'s) price"
+            } ?? "")
     }
 
     /// One line per stage, for the summary and the terminal.

@@ -15,6 +15,11 @@ public struct RunResult: Sendable {
     public var testNotes: [String] = []
     /// A cascade's stages, in order (empty: one profile ran); the record is the chosen stage's.
     public var cascade: [CascadeStage] = []
+    /// With a cascade whose last profile's price is known: its stages' tokens at that price, to set against
+    /// `totalCostUSD` (what the cascade saved, or cost extra, against the last profile alone).
+    public var cascadeAtLastPriceUSD: Double?
+    /// With a cascade: its last profile, whether or not its stage came.
+    public var cascadeLastProfile: String?
 
     public var status: RunStatus { record.status }
     /// What the whole run cost: every stage of a cascade.

@@ -27,6 +27,8 @@ public struct InstanceResult: Codable, Hashable, Sendable {
     /// With a cascade: how many profiles ran for this instance, and whose change was scored.
     public var stages: Int?
     public var profile: String?
+    /// With a cascade whose last profile's price is known: the instance's tokens at that price.
+    public var cascadeAtLastPriceUSD: Double?
 
     public init(instanceID: String, status: String) {
         self.instanceID = instanceID
@@ -63,6 +65,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         case excluded
         case excludedTests = "excluded_tests"
         case version, stages, profile
+        case cascadeAtLastPriceUSD = "cascade_at_last_price_usd"
     }
 }
 

@@ -29,8 +29,14 @@ public enum EvalReport {
         let cascaded = results.filter { $0.stages != nil }
         guard !cascaded.isEmpty else { return nil }
         let first = cascaded.filter { $0.stages == 1 }.count
+        let priced = cascaded.compactMap(\.cascadeAtLastPriceUSD)
+        let against =
+            priced.count == cascaded.count
+            ? String(
+                format: "; $%.4f in all against $%.4f for the same tokens at the last profile's price",
+                cascaded.reduce(0) { $0 + $1.costUSD }, priced.reduce(0, +)) : ""
         return "cascade: \(first) of \(cascaded.count) instances never reached the second profile "
-            + "(\(percent(Double(first) / Double(cascaded.count))))"
+            + "(\(percent(Double(first) / Double(cascaded.count))))" + against
     }
 
     public static func summaryLines(_ m: EvalMetrics) -> [String] {

@@ -225,7 +225,10 @@ public struct EvalRunner: Sendable {
                 let run: RunResult
                 if agent.cascade.count >= 2 {
                     let (stages, frozen) = (agent.cascade, config)
-                    run = try await CascadeRunner(profiles: stages.map(\.profile), limits: config.limits).run(request) {
+                    run = try await CascadeRunner(
+                        profiles: stages.map(\.profile), limits: config.limits,
+                        lastPrice: stages.last?.model.profile.effectivePrice
+                    ).run(request) {
                         index, _, request, limits in
                         var stage = frozen
                         stage.limits = limits
@@ -236,13 +239,16 @@ public struct EvalRunner: Sendable {
                     }
                     result.stages = run.cascade.count
                     result.profile = run.cascade.first { $0.chosen }?.profile
+                    result.cascadeAtLastPriceUSD = run.cascadeAtLastPriceUSD
                 } else {
                     run = try await runner.run(request)
                 }
                 result.status = run.status.rawValue
                 result.runID = run.record.id
-                result.inputTokens = run.record.inputTokens
-                result.outputTokens = run.record.outputTokens
+                // Every stage's tokens, not only the chosen one's.
+                let usage = run.cascade.isEmpty ? nil : run.cascade.reduce(Usage()) { $0 + $1.usage }
+                result.inputTokens = usage?.inputTokens ?? run.record.inputTokens
+                result.outputTokens = usage?.outputTokens ?? run.record.outputTokens
                 result.costUSD = run.totalCostUSD
                 result.steps = run.cascade.isEmpty ? run.record.steps : run.cascade.reduce(0) { $0 + $1.steps }
                 result.limit = run.limit?.rawValue

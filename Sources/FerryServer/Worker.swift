@@ -217,7 +217,10 @@ public struct Worker: Sendable {
         let cascade = choice.map { CascadePolicy.stages($0) ?? [] } ?? config.cascade
         let result =
             cascade.count >= 2
-            ? try await CascadeRunner(profiles: cascade, limits: config.limits).run(request) {
+            ? try await CascadeRunner(
+                profiles: cascade, limits: config.limits,
+                lastPrice: cascade.last.flatMap { config.profiles[$0]?.effectivePrice }
+            ).run(request) {
                 try await stage($1, $2, $3)
             }
             : try await stage(choice, request, config.limits)

@@ -202,7 +202,7 @@ enum Session {
         }
         let profiles = try names.map { try config.profile(named: $0, environment: environment) }
         let keys = try profiles.map { try FerryConfig.apiKey(for: $0, environment: environment) }
-        let runner = CascadeRunner(profiles: names, limits: config.limits)
+        let runner = CascadeRunner(profiles: names, limits: config.limits, lastPrice: profiles.last?.effectivePrice)
         let result = try await runner.run(RunRequest(task: task, repo: repo, base: base, keepWorktree: keepWorktree)) {
             index, name, request, limits in
             if !json { print("cascade: stage \(index + 1) of \(names.count), profile \(name)") }

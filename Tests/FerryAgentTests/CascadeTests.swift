@@ -49,7 +49,9 @@ import Testing
         return try await FakeModelServer.with(.openai, script: first) { cheap in
             try await FakeModelServer.with(.openai, script: second) { strong in
                 let servers = [cheap, strong]
-                let cascade = CascadeRunner(profiles: ["cheap", "strong"], limits: frozen.limits)
+                let cascade = CascadeRunner(
+                    profiles: ["cheap", "strong"], limits: frozen.limits,
+                    lastPrice: PriceCatalog.standard.price(for: "gpt-4.1"))
                 let result = try await cascade.run(RunRequest(task: "add() returns the wrong sum; fix it", repo: repo))
                 {
                     index, name, request, limits in
@@ -91,6 +93,14 @@ import Testing
         #expect(outcome.result.cascade.map(\.profile) == ["cheap"] && outcome.result.cascade.first?.chosen == true)
         let json = try String(contentsOfFile: outcome.result.record.runDirectory + "/result.json", encoding: .utf8)
         #expect(JSONValue.parse(json)?["cascade"]?["stages"].map(Self.count) == 1)
+        // What the cascade cost against the last profile alone: the same tokens at gpt-4.1's price.
+        let usage = try #require(outcome.result.cascade.first?.usage)
+        #expect(usage.inputTokens > 0 && usage.outputTokens > 0)
+        let atLast = try #require(outcome.result.cascadeAtLastPriceUSD)
+        #expect(abs(atLast - (usage.inputTokens * 2 + usage.outputTokens * 8).double / 1_000_000) < 1e-9)
+        #expect(JSONValue.parse(json)?["cascade"]?["at_last_profile_price_usd"]?.doubleValue == atLast)
+        let summary = try #require(RunReport.cascadeSummary(outcome.result))
+        #expect(summary.contains("at the last profile's (strong's) price"), "\(summary)")
     }
 
     @Test func anUnprovedChangeGoesToTheNextProfileWithWhatTheFirstFound() async throws {
@@ -127,4 +137,8 @@ import Testing
         #expect(outcome.result.status == .verified)
         #expect(outcome.result.cascade.reduce(0) { $0 + $1.steps } <= 10)
     }
+}
+
+extension Int {
+    fileprivate var double: Double { Double(self) }
 }

@@ -134,9 +134,16 @@ import Testing
         let byID = Dictionary(uniqueKeysWithValues: results.map { ($0.instanceID, $0) })
         #expect(byID["easy"]?.stages == 1 && byID["easy"]?.profile == "cheap")
         #expect(byID["hard"]?.stages == 2 && byID["hard"]?.profile == "strong")
+        // The instance's tokens are both stages': at gpt-4.1-mini's price they cost what the stages cost together,
+        // which is also what the same tokens cost at the last profile's price (both profiles are that model here).
+        let hard = try #require(byID["hard"])
+        let priced = (Double(hard.inputTokens) * 0.4 + Double(hard.outputTokens) * 1.6) / 1_000_000
+        #expect(hard.costUSD > 0 && abs(priced - hard.costUSD) < 1e-9, "\(hard)")
+        #expect(abs((hard.cascadeAtLastPriceUSD ?? -1) - hard.costUSD) < 1e-9)
         let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(
-            report.contains("cascade: 1 of 2 instances never reached the second profile (50.0%)"),
+            report.contains("cascade: 1 of 2 instances never reached the second profile (50.0%); $")
+                && report.contains("for the same tokens at the last profile's price"),
             "\(report.prefix(800))")
     }
 
