@@ -61,6 +61,12 @@ public enum JSONValue: Codable, Hashable, Sendable {
         }
     }
 
+    /// An array's items; none for any other value.
+    public var arrayItems: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
+    }
+
     public var doubleValue: Double? {
         switch self {
         case .number(let value): return value

@@ -101,11 +101,6 @@ extension Dashboard {
         return Self.redirect("/evals")
     }
 
-    static func items(_ value: JSONValue) -> [JSONValue] {
-        if case .array(let items) = value { return items }
-        return []
-    }
-
     /// The viewer's tenant's eval `id` and its parsed report.
     func evalRecord(_ viewer: Viewer, _ id: String) async throws -> (EvalRecord, JSONValue) {
         guard let record = try await store.evals(tenantID: viewer.principal.tenantID).first(where: { $0.id == id }),
@@ -128,7 +123,7 @@ extension Dashboard {
         func whole(_ value: JSONValue?) -> String {
             number(value).map { (0...1e12).contains($0) ? String(Int($0.rounded())) : "?" } ?? "–"
         }
-        let instances = Self.items(report["instances"] ?? .null).map { item -> [String: Any] in
+        let instances = (report["instances"]?.arrayItems ?? []).map { item -> [String: Any] in
             let runID = item["run_id"]?.stringValue
             let tokens = (number(item["input_tokens"]) ?? 0) + (number(item["output_tokens"]) ?? 0)
             return [
@@ -173,7 +168,7 @@ extension Dashboard {
         guard report["watch"]?["traces"]?.boolValue == true,
             let projectID = report["watch"]?["project"]?.stringValue,
             let project = try await store.project(id: projectID), project.tenantID == viewer.principal.tenantID,
-            let instance = Self.items(report["instances"] ?? .null).first(where: {
+            let instance = (report["instances"]?.arrayItems ?? []).first(where: {
                 $0["run_id"]?.stringValue == run
             }),
             let stored = try await runStore.run(run), stored.id == run,

@@ -158,7 +158,7 @@ public struct AccuracyWatch: Sendable {
             + (regressions.isEmpty ? "" : " (\(regressions.count) regression\(regressions.count == 1 ? "" : "s"))")
         let id = try await store.addEval(
             tenantID: watch.tenantID, name: name, report: JSONValue.object(report).jsonString, at: now)
-        let spent = (report["instances"].map(Self.items) ?? []).reduce(0.0) { $0 + ($1["cost_usd"]?.doubleValue ?? 0) }
+        let spent = (report["instances"]?.arrayItems ?? []).reduce(0.0) { $0 + ($1["cost_usd"]?.doubleValue ?? 0) }
         let summary =
             "\(metrics.resolved) of \(metrics.total) resolved, \(metrics.falseVerified) false-verified, "
             + "$\(String(format: "%.4f", spent)); regressions: \(regressions.isEmpty ? "none" : regressions.joined(separator: ", "))"
@@ -166,11 +166,6 @@ public struct AccuracyWatch: Sendable {
     }
 
     static func evalName(_ project: String) -> String { "watch: \(project)" }
-
-    static func items(_ value: JSONValue) -> [JSONValue] {
-        if case .array(let items) = value { return items }
-        return []
-    }
 
     /// Instances the project's last watch resolved that this one did not.
     static func regressions(now instances: JSONValue, project: Project, tenantID: String, store: any ServerStore)
@@ -181,8 +176,9 @@ public struct AccuracyWatch: Sendable {
             .max { $0.at < $1.at }
         guard let previous, let before = JSONValue.parse(previous.report)?["instances"] else { return [] }
         let resolvedBefore = Set(
-            items(before).filter { $0["resolved"]?.boolValue == true }.compactMap { $0["instance_id"]?.stringValue })
-        return items(instances).filter {
+            before.arrayItems.filter { $0["resolved"]?.boolValue == true }.compactMap { $0["instance_id"]?.stringValue }
+        )
+        return instances.arrayItems.filter {
             $0["resolved"]?.boolValue != true && resolvedBefore.contains($0["instance_id"]?.stringValue ?? "")
         }.compactMap { $0["instance_id"]?.stringValue }.sorted()
     }

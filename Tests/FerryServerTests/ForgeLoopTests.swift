@@ -133,17 +133,20 @@ import Testing
         "issue": ["number": 7, "title": "add() subtracts", "body": "calc.add(2, 3) gives -1."],
     ])
 
+    /// The fix, then (for the follow-up) a docstring on `add`.
+    static let fixThenDocstring: [FakeStep] =
+        ServerAPITests.script + [
+            .call("read_file", ["path": "calc.py"]),
+            .call(
+                "edit_file",
+                ["path": "calc.py", "old": "def add(a, b):\n", "new": "def add(a, b):\n    \"\"\"The sum.\"\"\"\n"]),
+            .call("finish", ["summary": "add() has a docstring."]),
+        ]
+
     @Test func aLabelledIssueBecomesAVerifiedPullRequestThenAReviewAddsACommitToIt() async throws {
         let setup = try await Self.setup(ServerAPITests.files)
         let key = setup.key
-        let script =
-            ServerAPITests.script + [
-                .call("read_file", ["path": "calc.py"]),
-                .call(
-                    "edit_file",
-                    ["path": "calc.py", "old": "def add(a, b):\n", "new": "def add(a, b):\n    \"\"\"The sum.\"\"\"\n"]),
-                .call("finish", ["summary": "add() has a docstring."]),
-            ]
+        let script = ForgeLoopTests.fixThenDocstring
         try await GitHubStandIn.with(
             repository: Self.repository, appID: "4242", publicKeyPEM: key.publicPEM, installationID: 77,
             bareRepo: setup.bare
@@ -338,14 +341,7 @@ import Testing
 @Suite struct GitLabLoopTests {
     @Test func aLabelledIssueBecomesAMergeRequestAndASlashFerryNoteAddsToIt() async throws {
         let setup = try await ForgeLoopTests.setup(ServerAPITests.files)
-        let script =
-            ServerAPITests.script + [
-                .call("read_file", ["path": "calc.py"]),
-                .call(
-                    "edit_file",
-                    ["path": "calc.py", "old": "def add(a, b):\n", "new": "def add(a, b):\n    \"\"\"The sum.\"\"\"\n"]),
-                .call("finish", ["summary": "add() has a docstring."]),
-            ]
+        let script = ForgeLoopTests.fixThenDocstring
         try await GitLabStandIn.with(project: "group/calc", token: "glpat-test", bareRepo: setup.bare) { gitlab in
             gitlab.addIssue(12, title: "add() subtracts", description: "calc.add(2, 3) gives -1.")
             var settings = ForgeSettings()
