@@ -46,7 +46,7 @@ enum AttemptFiles {
 
     /// The test file a reproduction test goes into: the small test file that most concerns the files being fixed —
     /// it names them (`bin/greet.sh`, `from grades import`) or the task's identifiers (`titleCase`). Nil when no test
-    /// file is clearly about them.
+    /// file is clearly about them. Only files the runner collects count (not `conftest.py` or a helper module).
     static func testFile(
         task: String, editable: [RelevantFiles.File], files: [String], root: String, maxOutputTokens: Int
     ) -> RelevantFiles.File? {
@@ -56,7 +56,7 @@ enum AttemptFiles {
         .filter { $0.count >= 3 }
         let identifiers = RelevantFiles.identifiers(in: task)
         var best: (file: RelevantFiles.File, score: Double)?
-        for path in files where TestPaths.isTest(path) && !isDocumentation(path) {
+        for path in files where TestPaths.holdsTests(path) && !isDocumentation(path) {
             guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000,
                 !data.contains(0)
             else { continue }

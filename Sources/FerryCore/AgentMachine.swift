@@ -117,7 +117,7 @@ public struct AgentMachine: Sendable {
             return nextModelCall(now: now)
 
         case .modelReplied(let reply, let cost, let now):
-            budget.spend(reply.usage, cost: cost)
+            budget.spend(reply.usage, cost: cost, timings: reply.serverTimings)
             if let reached = budget.costReached { return stop(.limit, reached.reason, limit: reached.limit) }
             return handleReply(reply, now: now)
 
@@ -231,7 +231,7 @@ public struct AgentMachine: Sendable {
     }
 
     mutating func nextModelCall(now: Double) -> Action {
-        if let exhausted = budget.exhausted(now: now) {
+        if let exhausted = budget.admit(history, now: now) {
             return stop(.limit, exhausted.reason, limit: exhausted.limit)
         }
         return .callModel(history)

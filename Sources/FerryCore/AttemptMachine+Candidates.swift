@@ -8,7 +8,7 @@ import Foundation
 /// reply; when none passes, the one most candidates agree on does, and its failure steers the retries.
 extension AttemptMachine {
     mutating func sampled(_ number: Int, reply: ModelReply, cost: Double, now: Double) -> Action {
-        budget.spend(reply.usage, cost: cost)
+        budget.spend(reply.usage, cost: cost, timings: reply.serverTimings)
         var sample = Sample(
             reply: reply.content, temperature: number == 1 ? nil : Self.retryTemperature, usage: reply.usage, cost: cost
         )

@@ -25,7 +25,7 @@ extension AttemptMachine {
     // MARK: - The reproduction test
 
     mutating func reproductionReplied(_ reply: ModelReply, cost: Double, now: Double) -> Action {
-        budget.spend(reply.usage, cost: cost)
+        budget.spend(reply.usage, cost: cost, timings: reply.serverTimings)
         guard let testFile = plan.testFile else { return askForFix(1, now: now) }
         let parsed = WholeFileReply.parse(reply.content, allowed: [testFile.path: testFile.text])
         guard let new = parsed.files.first?.content, new != testFile.text else {
@@ -62,7 +62,7 @@ extension AttemptMachine {
     // MARK: - Whole-file fixes
 
     mutating func fixReplied(_ number: Int, reply: ModelReply, cost: Double, now: Double) -> Action {
-        budget.spend(reply.usage, cost: cost)
+        budget.spend(reply.usage, cost: cost, timings: reply.serverTimings)
         // The same answer again would be judged the same; asking once more would only cost tokens.
         if messages.last(where: { $0.role == .assistant })?.content == reply.content { return fallback(now: now) }
         messages.append(ChatMessage(role: .assistant, content: reply.content))

@@ -5,7 +5,7 @@ extension AttemptMachine {
         _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting,
         now: Double
     ) -> Action {
-        if let exhausted = budget.exhausted(now: now) { return undo(limit: exhausted) }
+        if let exhausted = budget.admit(messages, now: now) { return undo(limit: exhausted) }
         calls += 1
         waiting = next
         return .callModel(ModelCall(messages: messages, maxTokens: maxTokens, temperature: temperature, phase: phase))

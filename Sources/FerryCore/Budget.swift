@@ -11,6 +11,10 @@ public struct Budget: Sendable, Hashable {
     public private(set) var startedAt = 0.0
     /// Set when the host stopped the run's spending.
     public private(set) var haltReason: String?
+    /// How fast the model has gone in this run, for `admit`.
+    public private(set) var pace = Pace()
+    /// The last prompt sent: a server that keeps it reads only what follows what the next one shares with it.
+    var lastPrompt: [ChatMessage] = []
 
     public init(limits: AgentLimits) {
         self.limits = limits
@@ -27,10 +31,31 @@ public struct Budget: Sendable, Hashable {
     }
 
     /// Counts one model call (a step) or, with `step: false`, a call that is not a step (compaction).
-    public mutating func spend(_ usage: Usage, cost: Double, step: Bool = true) {
+    /// `timings` are the server's own (llama.cpp's), when it reports them: they set the run's `pace`.
+    public mutating func spend(_ usage: Usage, cost: Double, step: Bool = true, timings: JSONValue? = nil) {
         if step { steps += 1 }
         self.usage += usage
         costUSD += cost
+        pace.observe(timings)
+    }
+
+    /// Why the model call with `messages` may not be made now (`exhausted`, or too little time left for it at the
+    /// run's pace); nil when it may, and then it is the last prompt.
+    public mutating func admit(_ messages: [ChatMessage], now: Double) -> Exhausted? {
+        if let exhausted = exhausted(now: now) { return exhausted }
+        if let left = secondsLeft(now: now) {
+            let fresh = Pace.freshTokens(messages, after: lastPrompt)
+            if let least = pace.leastSeconds(freshTokens: fresh), least > left {
+                return Exhausted(
+                    reason:
+                        "time limit of \(Int(limits.maxTimeSeconds ?? 0))s: \(Int(left.rounded())) s left, and the "
+                        + "next model call needs about \(Int(least.rounded())) s (\(fresh) prompt tokens to read at "
+                        + "the \(Int((pace.secondsPerPromptToken ?? 0) * 1000)) ms a token this model has taken)",
+                    limit: .time)
+            }
+        }
+        lastPrompt = messages
+        return nil
     }
 
     /// The host stops the run: no further model call is made.

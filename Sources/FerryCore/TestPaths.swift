@@ -18,6 +18,18 @@ public enum TestPaths {
             || (last.hasSuffix("Tests.swift") || last.hasSuffix("Test.java") || last.hasSuffix("Test.kt"))
     }
 
+    /// Whether `path` holds tests the runner collects, not a fixture file or helper beside them: where a new test
+    /// may go. Python files follow pytest's default (`test_*.py`, `*_test.py`): `conftest.py`, `__init__.py` and
+    /// helpers such as `tests/typing/typing_progressbar.py` are never run as tests, so a test added there shows
+    /// nothing.
+    public static func holdsTests(_ path: String) -> Bool {
+        guard isTest(path) else { return false }
+        let name = (path as NSString).lastPathComponent.lowercased()
+        guard name.hasSuffix(".py") else { return true }
+        let stem = (name as NSString).deletingPathExtension
+        return stem.hasPrefix("test_") || stem.hasSuffix("_test") || stem.hasSuffix("_tests") || stem == "tests"
+    }
+
     /// Files that decide what the tests run or how their results read, wherever they are.
     static let configurationNames: Set<String> = [
         "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", "noxfile.py", "sitecustomize.py",

@@ -68,20 +68,22 @@ public struct ForgePublisher: Sendable {
             summary.append("failed (try \(link.attempts)): \(link.lastError ?? "")")
         }
         link.calls += calls.lines
-        try await store.recordForgeLink(link, release: true)
-        if let runStore {
-            await ForgeCall.append(calls.all, to: try? await store.task(id: link.taskID)?.runID, in: runStore)
-        }
         let made = calls.all
         let detail =
             summary.joined(separator: "; ")
             + "; \(made.count) forge call(s): "
             + made.map { "\($0.method) \($0.status.map(String.init) ?? "-")" }.joined(separator: ", ")
+        // The audit line and the trace's calls before the state they report: a crash in between repeats this step (its
+        // calls are idempotent) rather than leave a publication with no line in the trail.
         try await store.audit(
             AuditEntry(
                 tenantID: link.tenantID, keyID: "forge", personID: Person.builtInID(tenantID: link.tenantID),
                 surface: .forge, action: link.state == "pending" ? "forge.retry" : "forge.publish",
                 object: link.taskID, detail: String(detail.prefix(2000)), remote: nil, at: Date()))
+        if let runStore {
+            await ForgeCall.append(made, to: try? await store.task(id: link.taskID)?.runID, in: runStore)
+        }
+        try await store.recordForgeLink(link, release: true)
         return true
     }
 

@@ -32,6 +32,20 @@ extension AttemptFilesTests {
                 == "tests/visible/main.swift")
         #expect(pick("grade(score) in grades.py is off by one", "grades.py") == "tests/test_grades.py")
         #expect(pick("nothing relates", "bin/greet.sh") == "tests/test_basic.sh")
+        // A fixture file or a helper among the tests names the module too, but no test added there would run.
+        let helpers = [
+            "src/click/testing.py": "class CliRunner: pass\n",
+            "tests/conftest.py": "from click.testing import CliRunner\n",
+            "tests/typing/typing_testing.py": "from click.testing import CliRunner\n",
+        ]
+        let helperRoot = try await FixtureRepo.make(helpers)
+        #expect(
+            AttemptFiles.testFile(
+                task: "CliRunner.isolated_filesystem leaks",
+                editable: [
+                    RelevantFiles.File(path: "src/click/testing.py", text: helpers["src/click/testing.py"]!, score: 10)
+                ],
+                files: helpers.keys.sorted(), root: helperRoot, maxOutputTokens: 1024) == nil)
         // Nothing about the file: no test file.
         let lone = try await FixtureRepo.make(["lib.py": "x = 1\n", "tests/test_misc.py": "import os\n"])
         #expect(

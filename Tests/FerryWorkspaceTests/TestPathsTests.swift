@@ -20,6 +20,20 @@ import Testing
             #expect(!TestPaths.isTest(path), "\(path)")
         }
     }
+
+    /// Where a new test may go: a file the runner collects, not a fixture file or a helper among the tests.
+    @Test func filesThatHoldTests() {
+        for path in ["tests/test_a.py", "pkg/a_test.py", "src/a.test.js", "spec/a_spec.rb", "tests/visible/main.swift"]
+        {
+            #expect(TestPaths.holdsTests(path), "\(path)")
+        }
+        for path in [
+            "tests/conftest.py", "conftest.py", "tests/__init__.py", "tests/typing/typing_progressbar.py",
+            "tests/helpers.py", "calc.py",
+        ] {
+            #expect(!TestPaths.holdsTests(path), "\(path)")
+        }
+    }
 }
 
 @Suite struct TestProtectionTests {
