@@ -94,6 +94,11 @@ public struct AgentMachine: Sendable {
         self.init(history: history, budget: Budget(limits: limits), contextWindow: contextWindow)
     }
 
+    /// The temperature of the next call: after a refused reply (a repeat, a malformed action), the same context at
+    /// temperature 0 mostly brings the same reply back (on click, three repeats in a row ended 4 of 10 runs), so the
+    /// next call samples, as the attempt's retries do; nil (the profile's own) otherwise.
+    public var nextTemperature: Double? { consecutiveMalformed > 0 ? AttemptMachine.retryTemperature : nil }
+
     public var limits: AgentLimits { budget.limits }
     public var steps: Int { budget.steps }
     public var usage: Usage { budget.usage }

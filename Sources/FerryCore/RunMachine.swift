@@ -250,7 +250,8 @@ public struct RunMachine: Sendable {
         switch action {
         case .callModel(let history):
             return .callModel(
-                ModelRequest(messages: history, tools: true, maxTokens: nil, temperature: nil, phase: nil))
+                ModelRequest(
+                    messages: history, tools: true, maxTokens: nil, temperature: machine.nextTemperature, phase: nil))
         case .runTool(let call): return .runTool(call)
         case .verify(let summary): return .listChanges(summary: summary)
         case .compact(let messages): return .compact(messages)

@@ -254,10 +254,13 @@ extension AgentMachineTests {
         }
         #expect(history.last?.content.contains("You already made this exact call") == true)
         #expect(m.consecutiveMalformed == 1)
-        // A different call is fine again.
+        // Asked again at temperature 0, a small model gives the same call back: the next call samples.
+        #expect(m.nextTemperature == AttemptMachine.retryTemperature)
+        // A different call is fine again, and the temperature goes back to the profile's.
         #expect(
             m.handle(.modelReplied(call("read_file", #"{"path":"x"}"#, id: "c"), cost: 0, now: 3))
                 == .runTool(ToolCall(id: "c", name: "read_file", arguments: #"{"path":"x"}"#)))
+        #expect(m.nextTemperature == nil)
     }
 }
 

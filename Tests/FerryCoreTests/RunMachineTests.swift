@@ -99,6 +99,14 @@ import Testing
             return
         }
         #expect(request.tools && request.phase == nil && request.messages.count == 2)
+        #expect(request.temperature == nil)
+        // A refused reply (here: no action at all) is asked again with sampling, not at the profile's temperature 0.
+        guard case .callModel(let again) = m.handle(.modelReplied(ModelReply(content: "I think so."), cost: 0, now: 1))
+        else {
+            Issue.record("expected the model to be asked again")
+            return
+        }
+        #expect(again.temperature == AttemptMachine.retryTemperature)
     }
 
     @Test func policyTheExecutorAsksAbout() {
