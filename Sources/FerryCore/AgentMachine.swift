@@ -95,7 +95,7 @@ public struct AgentMachine: Sendable {
     }
 
     /// The temperature of the next call: after a refused reply (a repeat, a malformed action), the same context at
-    /// temperature 0 mostly brings the same reply back (on click, three repeats in a row ended 4 of 10 runs), so the
+    /// temperature 0 mostly brings the same reply back (on click, three repeats in a row ended 3 of 10 runs), so the
     /// next call samples, as the attempt's retries do; nil (the profile's own) otherwise.
     public var nextTemperature: Double? { consecutiveMalformed > 0 ? AttemptMachine.retryTemperature : nil }
 
