@@ -27,7 +27,7 @@ public enum TestPaths {
         let name = (path as NSString).lastPathComponent.lowercased()
         guard name.hasSuffix(".py") else { return true }
         let stem = (name as NSString).deletingPathExtension
-        return stem.hasPrefix("test_") || stem.hasSuffix("_test") || stem.hasSuffix("_tests") || stem == "tests"
+        return stem.hasPrefix("test_") || stem.hasSuffix("_test") || stem.hasSuffix("_tests")
     }
 
     /// Files that decide what the tests run or how their results read, wherever they are.

@@ -60,7 +60,7 @@ import Testing
         // A retry that only adds a short message to the same conversation is read in a second or two: it is made.
         let retry = first + [ChatMessage(role: .assistant, content: "no"), .user("Your reply changed nothing.")]
         #expect(budget.admit(retry, now: 130) == nil)
-        // With the same time left and more of it, the loop's prompt is made too.
+        // Earlier in the run, with 90 s left, the loop's prompt is made.
         #expect(budget.admit(loop, now: 60) == nil)
         // No time limit: nothing is refused for the pace.
         var unlimited = Budget(limits: AgentLimits())
