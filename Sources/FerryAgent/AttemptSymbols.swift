@@ -16,35 +16,62 @@ enum AttemptSymbols {
     static let maxUnits = 3
     static let maxFiles = 2
 
-    /// Nil when the likeliest file is small enough for the whole-file attempt, or no definition can be shown.
+    /// Nil when the likeliest files (the first, and the next if it scores at least half as well) are all small
+    /// enough for the whole-file attempt, or no definition can be shown.
+    ///
+    /// One large file among them is enough: the whole-file attempt could rewrite only the small ones, so a task whose
+    /// fix is in the large one could never be done there (on click, "Hide `Sentinel.UNSET` … in
+    /// `lookup_default()`" ranks the 36-line file defining `Sentinel` first and `core.py`, where the fix is, second).
+    /// The definitions are taken from the files in turn, large files first, so each file gets some.
     static func choose(task: String, index: CodeIndex, root: String, maxOutputTokens: Int) throws -> Choice? {
         let protection = ToolBox.TestProtection.allExcept(mentionedIn: task)
         let located = try index.locate(task, limit: 6).filter {
             !protection.protects($0.path) && !TestPaths.isTest($0.path)
         }
-        guard let top = located.first, let topText = read(root, top.path) else { return nil }
-        guard !AttemptPrompts.fitsInReply(topText, maxOutputTokens) else { return nil }
+        guard let top = located.first else { return nil }
+        let group = located.prefix(maxFiles).filter { $0.score >= top.score * 0.5 }.compactMap { file in
+            read(root, file.path).map {
+                (file: file, text: $0, large: !AttemptPrompts.fitsInReply($0, maxOutputTokens))
+            }
+        }
+        guard group.contains(where: \.large) else { return nil }
+        let ordered = group.filter(\.large) + group.filter { !$0.large }
+        // Each file's definitions in the index's order, whole, each fitting in a reply, none overlapping another.
+        var perFile: [[SymbolUnit]] = []
+        var definitionsByPath: [String: [SymbolDefinition]] = [:]
+        for entry in ordered {
+            let lines = entry.text.split(separator: "\n", omittingEmptySubsequences: false)
+            let definitions = try index.definitions(in: entry.file.path)
+            definitionsByPath[entry.file.path] = definitions
+            var candidates: [SymbolUnit] = []
+            for name in entry.file.functions where candidates.count < maxUnits {
+                let matches = definitions.filter { $0.qualifiedName == name && ($0.endLine ?? 0) >= $0.line }
+                guard let definition = matches.min(by: { ($0.endLine! - $0.line) < ($1.endLine! - $1.line) }),
+                    let unit = unit(definition, path: entry.file.path, lines: lines),
+                    AttemptPrompts.fitsInReply(unit.text, maxOutputTokens),
+                    !candidates.contains(where: { $0.startLine <= unit.endLine && unit.startLine <= $0.endLine })
+                else { continue }
+                candidates.append(unit)
+            }
+            perFile.append(candidates)
+        }
+        // In turn: the first of each file, then the second of each, until `maxUnits`.
+        var picked = Array(repeating: [SymbolUnit](), count: perFile.count)
+        var taken = 0
+        for round in 0..<maxUnits {
+            for (file, candidates) in perFile.enumerated() where round < candidates.count && taken < maxUnits {
+                picked[file].append(candidates[round])
+                taken += 1
+            }
+        }
         var units: [SymbolUnit] = []
         var files: [SourceFile] = []
         var outlines: [String: String] = [:]
-        for file in located.prefix(maxFiles) where file.score >= top.score * 0.5 && units.count < maxUnits {
-            guard let text = read(root, file.path) else { continue }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            let definitions = try index.definitions(in: file.path)
-            var chosen: [SymbolUnit] = []
-            for name in file.functions where units.count + chosen.count < maxUnits {
-                let matches = definitions.filter { $0.qualifiedName == name && ($0.endLine ?? 0) >= $0.line }
-                guard let definition = matches.min(by: { ($0.endLine! - $0.line) < ($1.endLine! - $1.line) }),
-                    let unit = unit(definition, path: file.path, lines: lines),
-                    AttemptPrompts.fitsInReply(unit.text, maxOutputTokens),
-                    !chosen.contains(where: { $0.startLine <= unit.endLine && unit.startLine <= $0.endLine })
-                else { continue }
-                chosen.append(unit)
-            }
-            guard !chosen.isEmpty else { continue }
+        for (entry, chosen) in zip(ordered, picked) where !chosen.isEmpty {
             units += chosen.sorted { $0.startLine < $1.startLine }
-            files.append(SourceFile(path: file.path, text: text))
-            outlines[file.path] = outline(text, definitions: definitions, around: chosen)
+            files.append(SourceFile(path: entry.file.path, text: entry.text))
+            outlines[entry.file.path] = outline(
+                entry.text, definitions: definitionsByPath[entry.file.path] ?? [], around: chosen)
         }
         return units.isEmpty ? nil : Choice(files: files, units: units, outlines: outlines)
     }

@@ -28,9 +28,20 @@ enum Prompts {
                 .user("Project instructions from \(agents.path):\n\(agents.text)", pinned: true))
         }
         var context = "# Task\n\(task)\n\n# Repository\n"
-        let shown = files.prefix(listedFiles)
-        context += shown.joined(separator: "\n")
-        if files.count > shown.count { context += "\n… and \(files.count - shown.count) more files (use list_files)" }
+        if files.count > listedFiles && !repoMap.isEmpty {
+            // The first 60 paths in alphabetical order are mostly CI, docs and examples (about 650 tokens on click);
+            // where the files are, and the map's ranking below, say more for a fifth of that.
+            context +=
+                outline(of: files)
+                + "\nThe repo map below shows the files most related to the task; list_files, search_code and "
+                + "find_symbol find the rest."
+        } else {
+            let shown = files.prefix(listedFiles)
+            context += shown.joined(separator: "\n")
+            if files.count > shown.count {
+                context += "\n… and \(files.count - shown.count) more files (use list_files)"
+            }
+        }
         if let testCommand {
             context += "\n\n# Tests\nThe project's test command is `\(testCommand)`."
             if let baseline { context += " Before any change it reported:\n\(baseline)" }
@@ -46,6 +57,44 @@ enum Prompts {
         context += earlierAttempt
         messages.append(.user(context, pinned: true))
         return messages
+    }
+
+    /// Where a repository's files are: each top-level folder with its file count (followed down while it holds a
+    /// single folder and nothing else, so `src/` reads `src/click/`), then the files at the root.
+    static func outline(of files: [String], maxRootFiles: Int = 20) -> String {
+        var counts: [String: Int] = [:]
+        var members: [String: [String]] = [:]
+        var root: [String] = []
+        for file in files {
+            guard let slash = file.firstIndex(of: "/") else {
+                root.append(file)
+                continue
+            }
+            let top = String(file[..<slash])
+            counts[top, default: 0] += 1
+            members[top, default: []].append(String(file[file.index(after: slash)...]))
+        }
+        var lines = ["\(files.count) files:"]
+        for top in counts.keys.sorted() {
+            var label = top + "/"
+            var inside = members[top] ?? []
+            // Down through folders that hold one folder and no files.
+            while let first = inside.first, let slash = first.firstIndex(of: "/") {
+                let folder = first[..<slash]
+                guard inside.allSatisfy({ $0.hasPrefix(folder + "/") }) else { break }
+                label += folder + "/"
+                inside = inside.map { String($0.dropFirst(folder.count + 1)) }
+            }
+            let count = counts[top] ?? 0
+            lines.append("\(label) (\(count) file\(count == 1 ? "" : "s"))")
+        }
+        if !root.isEmpty {
+            let shown = root.prefix(maxRootFiles)
+            lines.append(
+                "At the root: \(shown.joined(separator: ", "))"
+                    + (root.count > shown.count ? ", and \(root.count - shown.count) more" : ""))
+        }
+        return lines.joined(separator: "\n")
     }
 
     static let compaction = """

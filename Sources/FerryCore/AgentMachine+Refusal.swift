@@ -46,6 +46,13 @@ extension AgentMachine {
         return calls.allSatisfy { call in earlier.contains { sameCalls([$0], [call]) } }
     }
 
+    /// Whether two replies say the same: the same words and the same calls (their ids aside).
+    static func sameReply(_ a: ModelReply, _ b: ModelReply) -> Bool {
+        a.content.trimmingCharacters(in: .whitespacesAndNewlines)
+            == b.content.trimmingCharacters(in: .whitespacesAndNewlines)
+            && sameCalls(a.toolCalls, b.toolCalls)
+    }
+
     static func sameCalls(_ a: [ToolCall], _ b: [ToolCall]) -> Bool {
         guard a.count == b.count else { return false }
         return zip(a, b).allSatisfy { x, y in

@@ -83,6 +83,12 @@ public struct AgentMachine: Sendable {
     private var pendingFinish: ToolCall?
     private var replyHadError = false
     private var lastCompactionSize = Int.max
+    /// The last refused reply, while refusals run on: the same reply again ends the loop.
+    private var lastRefused: ModelReply?
+    /// Calls that failed or were refused since the files last changed, and how often; see `stuckOn`.
+    private var failedCalls: [(call: ToolCall, count: Int)] = []
+    /// The call the driver is running.
+    private var runningCall: ToolCall?
 
     public init(history: [ChatMessage], budget: Budget, contextWindow: Int) {
         self.history = history
@@ -130,6 +136,14 @@ public struct AgentMachine: Sendable {
             return stop(.failed, "model error: \(message)")
 
         case .toolFinished(let result, let now):
+            if let call = runningCall {
+                if result.isError {
+                    noteFailure(of: call)
+                } else if !call.tool.isReadOnly {
+                    failedCalls = []  // The files may have changed: what failed may work now.
+                }
+                runningCall = nil
+            }
             history.append(.tool(result.output, callID: result.callID, name: result.name, isError: result.isError))
             replyHadError = replyHadError || result.isError
             return nextTool(now: now)
@@ -157,10 +171,17 @@ public struct AgentMachine: Sendable {
     // MARK: - Replies and tool calls
 
     private mutating func handleReply(_ reply: ModelReply, now: Double) -> Action {
+        if let call = stuckOn(reply) {
+            return stop(
+                .failed,
+                "the model made the same call a third time after it had failed twice with nothing changed in "
+                    + "between: \(call.name) \(call.arguments.prefix(200))")
+        }
         if let error = Self.refusal(of: reply, history: history) {
             return malformed(reply, error: error, now: now)
         }
         consecutiveMalformed = 0
+        lastRefused = nil
         history.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
         pendingFinish = reply.toolCalls.first { $0.tool == .finish }
         pendingCalls = reply.toolCalls.filter { $0.tool != .finish }
@@ -172,7 +193,10 @@ public struct AgentMachine: Sendable {
     private mutating func nextTool(now: Double) -> Action {
         if !pendingCalls.isEmpty {
             let call = pendingCalls.removeFirst()
-            guard replyHadError else { return .runTool(call) }
+            guard replyHadError else {
+                runningCall = call
+                return .runTool(call)
+            }
             // Actions in one reply run in order; after one fails, the rest would build on a wrong premise.
             let output = "Error: not run, because an earlier action in the same reply failed."
             history.append(.tool(output, callID: call.id, name: call.name, isError: true))
@@ -197,8 +221,30 @@ public struct AgentMachine: Sendable {
         return .verify(summary: Self.summary(of: finish))
     }
 
+    /// A call that failed or was refused twice since the files last changed, made a third time (each call of the
+    /// reply such a one; `finish` has rules of its own). A small model that alternates between two refused or
+    /// failing calls slips past "three refusals in a row" and spends every step left on them (on click: a refused
+    /// search and an edit copying the prompt's example, in turn, to the step limit, 50k tokens).
+    func stuckOn(_ reply: ModelReply) -> ToolCall? {
+        let calls = reply.toolCalls.filter { $0.tool != .finish }
+        guard !calls.isEmpty else { return nil }
+        let stuck = calls.allSatisfy { call in
+            failedCalls.contains { $0.count >= 2 && Self.sameCalls([$0.call], [call]) }
+        }
+        return stuck ? calls[0] : nil
+    }
+
+    private mutating func noteFailure(of call: ToolCall) {
+        if let index = failedCalls.firstIndex(where: { Self.sameCalls([$0.call], [call]) }) {
+            failedCalls[index].count += 1
+        } else {
+            failedCalls.append((call, 1))
+        }
+    }
+
     private mutating func malformed(_ reply: ModelReply, error: String, now: Double) -> Action {
         consecutiveMalformed += 1
+        for call in reply.toolCalls where call.tool != .finish { noteFailure(of: call) }
         let output = "Error: not run. \(error)"
         records.append(.replyRejected(.init(step: budget.steps, error: error)))
         for call in reply.toolCalls {
@@ -212,6 +258,14 @@ public struct AgentMachine: Sendable {
         if consecutiveMalformed >= limits.maxMalformedReplies {
             return stop(.failed, "the model gave \(consecutiveMalformed) malformed replies in a row; last: \(error)")
         }
+        // Told what was wrong and sampled afresh, it gave the refused reply back word for word: it is stuck, and one
+        // more call (the whole context again) would only bring it back a third time (5 of 5 such runs on click).
+        if let previous = lastRefused, Self.sameReply(previous, reply) {
+            return stop(
+                .failed,
+                "the model gave the same refused reply again, word for word, after being told why; last: \(error)")
+        }
+        lastRefused = reply
         // Native tool calls must each be answered, or the next request is invalid.
         history.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
         if reply.toolCalls.isEmpty {

@@ -82,6 +82,10 @@ extension AttemptMachine {
         guard !changed.isEmpty else {
             lastTests = nil
             lastChanged = []
+            idleReplies = problems.isEmpty ? idleReplies + 1 : 0
+            // Told that its reply changed nothing, it changed nothing again: on click the third reply never changed
+            // anything either (3 of 3), and each costs the whole prompt again.
+            if idleReplies >= 2 { return fallback(now: now) }
             messages.append(
                 .user(
                     AttemptPrompts.retryPrompt(
@@ -89,6 +93,7 @@ extension AttemptMachine {
                 ))
             return askForFix(number + 1, now: now)
         }
+        idleReplies = 0
         waiting = .fixChecked(reply: number, writes: writes, changed: changed, summary: summary)
         return .checkSyntax(changed)
     }
@@ -155,6 +160,10 @@ extension AttemptMachine {
         waiting = .done
         records.append(.attemptFinished(.init(outcome: "undone", replies: calls)))
         if let limit { return .stop(AgentMachine.Outcome(status: .limit, reason: limit.reason, limit: limit.limit)) }
-        return .handOver(note: AttemptPrompts.note(lastTests: lastTests, changed: lastChanged, replies: calls))
+        let shown =
+            plan.symbols.isEmpty
+            ? plan.files.map(\.path) : plan.symbols.map { "\($0.label) (lines \($0.startLine)-\($0.endLine))" }
+        return .handOver(
+            note: AttemptPrompts.note(lastTests: lastTests, changed: lastChanged, replies: calls, shown: shown))
     }
 }

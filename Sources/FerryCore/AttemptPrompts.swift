@@ -100,9 +100,13 @@ public enum AttemptPrompts {
     }
 
     /// What the tool loop is told when the attempt did not pass (its change has been put back).
-    public static func note(lastTests: TestRun?, changed: [String], replies: Int) -> String {
+    /// `shown` is what the attempt was shown whole (files, or definitions with their lines), so the loop can start
+    /// from there rather than search for it again.
+    public static func note(lastTests: TestRun?, changed: [String], replies: Int, shown: [String] = []) -> String {
         guard let lastTests, !changed.isEmpty else {
-            return "\n\n# Earlier attempt\nA first attempt (\(replies) whole-file replies) produced no usable change."
+            let what = shown.isEmpty ? "" : " was shown \(shown.joined(separator: ", ")) and"
+            return "\n\n# Earlier attempt\nA first attempt\(what) produced no usable change in \(replies) "
+                + (replies == 1 ? "reply." : "replies.")
         }
         return "\n\n# Earlier attempt\nA first attempt rewrote \(changed.joined(separator: ", ")); the tests then "
             + "failed, so it was undone:\n" + lastTests.describe(tailBytes: 800)

@@ -48,9 +48,10 @@ import Testing
         var trace: [TraceEvent]
     }
 
-    func run(_ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:], drop: [String] = []) async throws
-        -> Outcome
-    {
+    func run(
+        _ script: [FakeStep], candidates: Int = 1, extra: [String: String] = [:], drop: [String] = [],
+        task: String = Self.task
+    ) async throws -> Outcome {
         let repo = try await FixtureRepo.make(Self.files.merging(extra) { $1 }.filter { !drop.contains($0.key) })
         let data = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-data-\(UUID().uuidString.prefix(8))"
@@ -71,7 +72,7 @@ import Testing
             let runner = AgentRunner(model: model, store: store, config: frozen, secrets: [])
             let result: RunResult
             do {
-                result = try await runner.run(RunRequest(task: Self.task, repo: repo))
+                result = try await runner.run(RunRequest(task: task, repo: repo))
             } catch {
                 try await client.shutdown()
                 throw error
@@ -109,6 +110,23 @@ import Testing
         #expect(started?.kind == "symbols")
         // One index for the related tests, the definitions and the loop: opened and brought up to date once.
         #expect(outcome.trace.filter { $0.type == "index.ready" }.count == 1)
+    }
+
+    /// The task names a small file's enum first and the large file's function second: the whole-file attempt
+    /// could rewrite only the small file, so the attempt shows definitions of both, the large file's first.
+    @Test func aLargeFileRankedSecondStillGetsItsDefinitionsShown() async throws {
+        let sign =
+            "import enum\n\n\nclass Sign(enum.Enum):\n    \"\"\"Signs of a tax.\"\"\"\n\n    PLUS = 1\n    MINUS = -1\n"
+        let outcome = try await run(
+            [Self.right], extra: ["shop/sign.py": sign],
+            task: "Use `Sign.MINUS` nowhere in `add_tax()`: it subtracts the tax instead of adding it")
+        let started = outcome.trace.compactMap { if case .attemptStarted(let s) = $0 { s } else { nil } }.first
+        #expect(started?.kind == "symbols")
+        #expect(started?.files == ["shop/prices.py", "shop/sign.py"])
+        #expect(started?.symbols?.first == "shop/prices.py: add_tax")
+        #expect(started?.symbols?.contains("shop/sign.py: Sign") == true)
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.result.diff.contains("+    return price + price * rate / 100"))
     }
 
     @Test func aReplyThatDoesNotParseIsRetriedWithTheReason() async throws {

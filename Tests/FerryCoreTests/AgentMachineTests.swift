@@ -142,9 +142,60 @@ import Testing
         var m = machine()
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(ModelReply(content: "x", formatError: "e"), cost: 0, now: 1))
-        _ = m.handle(.modelReplied(ModelReply(content: "x", formatError: "e"), cost: 0, now: 1))
+        _ = m.handle(.modelReplied(ModelReply(content: "y", formatError: "e"), cost: 0, now: 1))
         _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
         #expect(m.consecutiveMalformed == 0)
+    }
+
+    @Test func theSameRefusedReplyAgainEndsTheLoop() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "a"), cost: 0, now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "a", name: "search_code", output: "x.py"), now: 1))
+        // The repeat is refused and the model asked again (sampling now).
+        guard
+            case .callModel = m.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "b"), cost: 0, now: 2))
+        else {
+            Issue.record("expected the model to be asked again")
+            return
+        }
+        // The same refused reply once more, its call's id aside: stuck, so the loop ends now, not a call later.
+        guard
+            case .stop(let outcome) = m.handle(
+                .modelReplied(call("search_code", #"{"query": "x"}"#, id: "c"), cost: 0, now: 3))
+        else {
+            Issue.record("expected the loop to end")
+            return
+        }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason.contains("same refused reply again"))
+        #expect(m.consecutiveMalformed == 2)
+    }
+
+    @Test func aDifferentRefusedReplyOrAGoodOneInBetweenDoesNotEndTheLoop() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let bad = ModelReply(content: "hmm", formatError: "no action")
+        _ = m.handle(.modelReplied(bad, cost: 0, now: 1))
+        // Refused again, but for saying something else: asked again.
+        guard
+            case .callModel = m.handle(
+                .modelReplied(ModelReply(content: "hmm!", formatError: "no action"), cost: 0, now: 1))
+        else {
+            Issue.record("expected the model to be asked again")
+            return
+        }
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#), cost: 0, now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "c1", name: "read_file", output: "x"), now: 1))
+        // A good reply in between: the old refusal is forgotten, so this one is only the first of a new run.
+        guard
+            case .callModel = m.handle(
+                .modelReplied(ModelReply(content: "hmm!", formatError: "no action"), cost: 0, now: 1))
+        else {
+            Issue.record("expected the model to be asked again")
+            return
+        }
+        #expect(m.consecutiveMalformed == 1)
     }
 
     @Test func stepLimitStops() {
@@ -474,5 +525,64 @@ extension AgentMachineTests {
         }
         #expect(history.last?.toolCallID == "f")
         #expect(history.last?.content.contains("earlier action in the same reply failed") == true)
+    }
+}
+
+extension AgentMachineTests {
+    /// A refused search and a failing edit, in turn: each refusal is "one in a row", so only this rule ends it.
+    @Test func theSameFailingCallAThirdTimeWithNothingChangedEndsTheLoop() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let search = #"{"query":"lookup_default"}"#
+        let edit = #"{"path":"a.py","old":"if count > 10:","new":"if count >= 10:"}"#
+        _ = m.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
+        for round in 0..<2 {
+            // Refused as a repeat of a read, then an edit whose `old` is not in the file.
+            guard
+                case .callModel = m.handle(.modelReplied(call("search_code", search, id: "s\(round)"), cost: 0, now: 2))
+            else {
+                Issue.record("expected a refusal and another call")
+                return
+            }
+            #expect(
+                m.handle(.modelReplied(call("edit_file", edit, id: "e\(round)"), cost: 0, now: 3))
+                    == .runTool(ToolCall(id: "e\(round)", name: "edit_file", arguments: edit)))
+            _ = m.handle(
+                .toolFinished(
+                    .init(callID: "e\(round)", name: "edit_file", output: "Error: `old` was not found", isError: true),
+                    now: 3))
+        }
+        guard case .stop(let outcome) = m.handle(.modelReplied(call("search_code", search, id: "s3"), cost: 0, now: 4))
+        else {
+            Issue.record("expected the loop to end")
+            return
+        }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason.contains("same call a third time"))
+        #expect(outcome.reason.contains("search_code"))
+    }
+
+    @Test func aChangeToTheFilesForgetsWhatFailedBefore() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let test = #"{"command":"pytest -q"}"#
+        for round in 0..<2 {
+            _ = m.handle(.modelReplied(call("shell", test, id: "t\(round)"), cost: 0, now: 1))
+            _ = m.handle(
+                .toolFinished(.init(callID: "t\(round)", name: "shell", output: "1 failed", isError: true), now: 1))
+            _ = m.handle(
+                .modelReplied(
+                    call("read_file", #"{"path":"a.py","start_line":\#(round + 1)}"#, id: "r\(round)"), cost: 0, now: 1)
+            )
+            _ = m.handle(.toolFinished(.init(callID: "r\(round)", name: "read_file", output: "x"), now: 1))
+        }
+        // An edit that worked: the tests may pass now, so running them a third time is right.
+        _ = m.handle(
+            .modelReplied(call("edit_file", #"{"path":"a.py","old":"x","new":"y"}"#, id: "e"), cost: 0, now: 2))
+        _ = m.handle(.toolFinished(.init(callID: "e", name: "edit_file", output: "ok"), now: 2))
+        #expect(
+            m.handle(.modelReplied(call("shell", test, id: "t3"), cost: 0, now: 3))
+                == .runTool(ToolCall(id: "t3", name: "shell", arguments: test)))
     }
 }
