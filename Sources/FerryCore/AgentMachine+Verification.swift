@@ -68,6 +68,13 @@ extension AgentMachine {
             guard repairsUsed < limits.repairRounds else {
                 return stop(.failed, reason, summary: summary)
             }
+            if verification == .noChange {
+                noChangeFinishes += 1
+                // Told once that nothing changed, it finished again without an edit: it does not know what to change.
+                if noChangeFinishes >= 2 {
+                    return stop(.failed, "no change: the model called finish twice without changing anything")
+                }
+            }
             repairsUsed += 1
             answer(
                 finishCall,

@@ -74,6 +74,8 @@ public struct AgentMachine: Sendable {
     public internal(set) var askedForProof = false
     /// Whether the model has been told that the tests pass only with its edits to them.
     public internal(set) var toldTestsRewritten = false
+    /// `finish` calls the tests judged with no change in the workspace.
+    public internal(set) var noChangeFinishes = 0
     public private(set) var compactions = 0
     public private(set) var consecutiveMalformed = 0
     public internal(set) var finished: Outcome?

@@ -102,6 +102,27 @@ import Testing
         #expect(outcome.reason == "no change")
     }
 
+    @Test func aSecondFinishWithNothingChangedEndsTheLoopThoughRepairRoundsAreLeft() {
+        var m = machine(AgentLimits(repairRounds: 3))
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"done"}"#, id: "f1"), cost: 0, now: 1))
+        guard case .callModel(let history) = m.handle(.verified(.noChange, now: 2)) else {
+            Issue.record("expected the model to be told and asked again")
+            return
+        }
+        #expect(history.last?.content.contains("no change") == true)
+        _ = m.handle(.modelReplied(call("read_file", #"{"path":"a"}"#, id: "r"), cost: 0, now: 3))
+        _ = m.handle(.toolFinished(.init(callID: "r", name: "read_file", output: "x"), now: 3))
+        _ = m.handle(.modelReplied(call("finish", #"{"summary":"done now"}"#, id: "f2"), cost: 0, now: 4))
+        guard case .stop(let outcome) = m.handle(.verified(.noChange, now: 5)) else {
+            Issue.record("expected the loop to end")
+            return
+        }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason.contains("finish twice without changing anything"))
+        #expect(m.repairsUsed == 1)
+    }
+
     @Test func noTestCommandIsUnverified() {
         var m = machine()
         _ = m.handle(.start(now: 0))
