@@ -82,10 +82,6 @@ extension AttemptMachine {
         guard !changed.isEmpty else {
             lastTests = nil
             lastChanged = []
-            idleReplies = problems.isEmpty ? idleReplies + 1 : 0
-            // Told that its reply changed nothing, it changed nothing again: on click the third reply never changed
-            // anything either (3 of 3), and each costs the whole prompt again.
-            if idleReplies >= 2 { return fallback(now: now) }
             messages.append(
                 .user(
                     AttemptPrompts.retryPrompt(
@@ -93,7 +89,6 @@ extension AttemptMachine {
                 ))
             return askForFix(number + 1, now: now)
         }
-        idleReplies = 0
         waiting = .fixChecked(reply: number, writes: writes, changed: changed, summary: summary)
         return .checkSyntax(changed)
     }

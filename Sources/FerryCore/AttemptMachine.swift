@@ -67,8 +67,6 @@ public struct AttemptMachine: Sendable {
     var samples: [Sample] = []
     var lastTests: TestRun?
     var lastChanged: [String] = []
-    /// Replies in a row that changed nothing and had nothing refused (the files given back as they were, or words).
-    var idleReplies = 0
     /// Why blocks of the last fix were refused, for the next request.
     var lastProblems: [String] = []
     let originals: [String: String]
