@@ -95,7 +95,14 @@ enum Report {
         for (index, line) in RunReport.cascadeLines(result).enumerated() {
             text += (index == 0 ? "cascade   " : "          ") + line + "\n"
         }
-        if !result.cascade.isEmpty { text += "          all stages: \(RunReport.usd(result.totalCostUSD))\n" }
+        if !result.cascade.isEmpty {
+            text += "          all stages: \(RunReport.usd(result.totalCostUSD))"
+            if let atLast = result.cascadeAtLastPriceUSD {
+                text +=
+                    ", against \(RunReport.usd(atLast)) for the same tokens at \(result.cascadeLastProfile ?? "the last profile")'s price"
+            }
+            text += "\n"
+        }
         text += "files     \(record.runDirectory)/{summary.md,change.patch,result.json,trace.jsonl}\n"
         return text
     }
