@@ -14,7 +14,24 @@ public struct IndexKnowledge: CodeKnowledge {
 
     public func searchCode(_ query: String) async throws -> String {
         _ = try await index.update()
-        let hits = try index.search(query, limit: resultLimit)
+        // A query that is one identifier asks where it is: its definitions first, code before tests, then the ranked
+        // chunks. BM25 alone put a test's `__length_hint__` above `get_error_hint`'s own definition on click.
+        var hits: [ChunkHit] = []
+        if let name = Self.identifier(in: query) {
+            let definitions = try await index.findSymbol(name, referenceLimit: 0).definitions
+            hits = definitions.sorted { !TestPaths.isTest($0.path) && TestPaths.isTest($1.path) }
+                .prefix(resultLimit / 2).map { hit in
+                    ChunkHit(
+                        path: hit.path, startLine: hit.line, endLine: hit.endLine ?? hit.line,
+                        symbol: (hit.scope.map { $0 + "." } ?? "") + hit.name, score: 0, kind: "code")
+                }
+        }
+        for hit in try index.search(query, limit: resultLimit) where hits.count < resultLimit {
+            let overlaps = hits.contains {
+                $0.path == hit.path && $0.startLine <= hit.endLine && hit.startLine <= $0.endLine
+            }
+            if !overlaps { hits.append(hit) }
+        }
         guard !hits.isEmpty else { return "No matches for \"\(query)\" in the index." }
         var text = ""
         for hit in hits {
@@ -28,6 +45,17 @@ public struct IndexKnowledge: CodeKnowledge {
             }
         }
         return text
+    }
+
+    /// The identifier a query is, if it is one: `get_error_hint`, `Context.lookup_default`, `` `parse()` ``.
+    public static func identifier(in query: String) -> String? {
+        let name = query.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n`'\"")).replacingOccurrences(
+            of: "()", with: "")
+        guard let first = name.unicodeScalars.first, CharacterSet.letters.contains(first) || first == "_",
+            name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "." }),
+            !name.hasSuffix("."), !name.contains("..")
+        else { return nil }
+        return name
     }
 
     public func findSymbol(_ name: String) async throws -> String {

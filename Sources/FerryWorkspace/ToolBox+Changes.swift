@@ -51,11 +51,30 @@ extension ToolBox {
                 "refused: \(workspace.relative(path)) is an existing test file and the task does not ask to change "
                     + "it. Fix the code under test instead; to add a test, use edit_file to add it to this file.")
         }
+        let lines = content.split(separator: "\n", omittingEmptySubsequences: false).count
+        if existed, let data = FileManager.default.contents(atPath: path) {
+            let before = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .count
+            // A small model "writes" the few lines it means to change over a whole module (on click: 4 lines over
+            // core.py's 3,000, kept by the step limit's partial commit).
+            if Self.looksLikeAFragment(newLines: lines, oldLines: before) {
+                throw FerryError(
+                    .tool,
+                    "refused: write_file replaces the whole file, and \(workspace.relative(path)) has \(before) "
+                        + "lines where your content has \(lines). To change part of it, use edit_file with the lines "
+                        + "to replace; write_file an existing file only with its complete new content.")
+            }
+        }
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try write(content, to: path)
-        let lines = content.split(separator: "\n", omittingEmptySubsequences: false).count
         return "\(existed ? "Overwrote" : "Created") \(workspace.relative(path)) (\(lines) lines)" + notes(for: path)
+    }
+
+    /// Whether content for an existing file keeps so few of its lines that it is a piece of it, not a new version:
+    /// a file of 40 lines or more given back with under a quarter of them.
+    static func looksLikeAFragment(newLines: Int, oldLines: Int) -> Bool {
+        oldLines >= 40 && newLines * 4 < oldLines
     }
 
     func refuseGitDirectory(_ path: String) throws {

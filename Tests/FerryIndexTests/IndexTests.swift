@@ -260,6 +260,29 @@ import Testing
         #expect(missing.output.contains("No symbol named no_such_thing"))
     }
 
+    /// search_code with one identifier: its definition first (code before tests), then the ranked chunks, each shown
+    /// once. BM25 alone ranks a test full of the name's words above the definition.
+    @Test func searchCodeWithAnIdentifierPutsItsDefinitionFirst() async throws {
+        let test = (1...12).map { "def test_hint_\($0)():\n    error = 'error hint'\n    assert hint(error)\n\n" }
+            .joined()
+        let (index, _) = try await makeIndex([
+            "src/core.py":
+                "class Option:\n    def get_error_hint(self, ctx):\n        return self.name\n\n\ndef other():\n    return 1\n",
+            "tests/test_hints.py": test,
+            "build/.keep": "",
+        ])
+        _ = try await index.update()
+        let knowledge = IndexKnowledge(index: index)
+        for query in ["get_error_hint", "`get_error_hint()`", "Option.get_error_hint"] {
+            let output = try await knowledge.searchCode(query)
+            #expect(output.hasPrefix("src/core.py:2-3 Option.get_error_hint"), "\(query): \(output)")
+            #expect(output.components(separatedBy: "src/core.py:2").count == 2, "shown once: \(output)")
+        }
+        // Words are not an identifier: BM25's ranking as before.
+        #expect(IndexKnowledge.identifier(in: "error hint") == nil)
+        #expect(IndexKnowledge.identifier(in: "a..b") == nil)
+    }
+
     @Test func aModelReranksLocateCandidatesOverTheFakeServer() async throws {
         let candidates = ["app/http.py", "app/cart.py", "app/util.py"].map {
             FileScore(path: $0, score: 1, reasons: [], functions: [])

@@ -173,3 +173,22 @@ extension WorkspaceTests {
         #expect(invalid.output.contains("p.py:1:"))
     }
 }
+
+extension WorkspaceTests {
+    /// write_file over a large module with a few lines is a fragment, not a new version: refused, the file kept.
+    @Test func aFragmentWrittenOverALargeFileIsRefused() async throws {
+        let module = (1...120).map { "def f\($0)():\n    return \($0)\n" }.joined()
+        let (tools, root) = try await toolbox(["core.py": module, "small.py": "x = 1\ny = 2\n"])
+        let fragment = await call(
+            tools, "write_file", ["path": "core.py", "content": "def f7():\n    return 8\n"])
+        #expect(fragment.isError)
+        #expect(fragment.output.contains("has 241 lines where your content has 3"), "\(fragment.output)")
+        #expect(fragment.output.contains("edit_file"))
+        #expect(try String(contentsOfFile: root + "/core.py", encoding: .utf8) == module)
+        // A whole new version of it is fine, and so are small files and new ones.
+        let whole = module.replacingOccurrences(of: "return 7\n", with: "return 8\n")
+        #expect(!(await call(tools, "write_file", ["path": "core.py", "content": .string(whole)])).isError)
+        #expect(!(await call(tools, "write_file", ["path": "small.py", "content": "x = 3\n"])).isError)
+        #expect(!(await call(tools, "write_file", ["path": "new.py", "content": "z = 1\n"])).isError)
+    }
+}
