@@ -37,12 +37,10 @@ enum AttemptSymbols {
         guard group.contains(where: \.large) else { return nil }
         let ordered = group.filter(\.large) + group.filter { !$0.large }
         // Each file's definitions in the index's order, whole, each fitting in a reply, none overlapping another.
-        var perFile: [[SymbolUnit]] = []
-        var definitionsByPath: [String: [SymbolDefinition]] = [:]
+        var perFile: [(definitions: [SymbolDefinition], candidates: [SymbolUnit])] = []
         for entry in ordered {
             let lines = entry.text.split(separator: "\n", omittingEmptySubsequences: false)
             let definitions = try index.definitions(in: entry.file.path)
-            definitionsByPath[entry.file.path] = definitions
             var candidates: [SymbolUnit] = []
             for name in entry.file.functions where candidates.count < maxUnits {
                 let matches = definitions.filter { $0.qualifiedName == name && ($0.endLine ?? 0) >= $0.line }
@@ -53,25 +51,24 @@ enum AttemptSymbols {
                 else { continue }
                 candidates.append(unit)
             }
-            perFile.append(candidates)
+            perFile.append((definitions, candidates))
         }
         // In turn: the first of each file, then the second of each, until `maxUnits`.
         var picked = Array(repeating: [SymbolUnit](), count: perFile.count)
         var taken = 0
         for round in 0..<maxUnits {
-            for (file, candidates) in perFile.enumerated() where round < candidates.count && taken < maxUnits {
-                picked[file].append(candidates[round])
+            for (file, entry) in perFile.enumerated() where round < entry.candidates.count && taken < maxUnits {
+                picked[file].append(entry.candidates[round])
                 taken += 1
             }
         }
         var units: [SymbolUnit] = []
         var files: [SourceFile] = []
         var outlines: [String: String] = [:]
-        for (entry, chosen) in zip(ordered, picked) where !chosen.isEmpty {
+        for ((entry, found), chosen) in zip(zip(ordered, perFile), picked) where !chosen.isEmpty {
             units += chosen.sorted { $0.startLine < $1.startLine }
             files.append(SourceFile(path: entry.file.path, text: entry.text))
-            outlines[entry.file.path] = outline(
-                entry.text, definitions: definitionsByPath[entry.file.path] ?? [], around: chosen)
+            outlines[entry.file.path] = outline(entry.text, definitions: found.definitions, around: chosen)
         }
         return units.isEmpty ? nil : Choice(files: files, units: units, outlines: outlines)
     }

@@ -62,7 +62,6 @@ enum Prompts {
     /// Where a repository's files are: each top-level folder with its file count (followed down while it holds a
     /// single folder and nothing else, so `src/` reads `src/click/`), then the files at the root.
     static func outline(of files: [String], maxRootFiles: Int = 20) -> String {
-        var counts: [String: Int] = [:]
         var members: [String: [String]] = [:]
         var root: [String] = []
         for file in files {
@@ -70,14 +69,12 @@ enum Prompts {
                 root.append(file)
                 continue
             }
-            let top = String(file[..<slash])
-            counts[top, default: 0] += 1
-            members[top, default: []].append(String(file[file.index(after: slash)...]))
+            members[String(file[..<slash]), default: []].append(String(file[file.index(after: slash)...]))
         }
         var lines = ["\(files.count) files:"]
-        for top in counts.keys.sorted() {
+        for (top, paths) in members.sorted(by: { $0.key < $1.key }) {
             var label = top + "/"
-            var inside = members[top] ?? []
+            var inside = paths
             // Down through folders that hold one folder and no files.
             while let first = inside.first, let slash = first.firstIndex(of: "/") {
                 let folder = first[..<slash]
@@ -85,7 +82,7 @@ enum Prompts {
                 label += folder + "/"
                 inside = inside.map { String($0.dropFirst(folder.count + 1)) }
             }
-            let count = counts[top] ?? 0
+            let count = paths.count
             lines.append("\(label) (\(count) file\(count == 1 ? "" : "s"))")
         }
         if !root.isEmpty {

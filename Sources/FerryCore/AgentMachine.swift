@@ -89,8 +89,6 @@ public struct AgentMachine: Sendable {
     private var lastRefused: ModelReply?
     /// Calls that failed or were refused since the files last changed, and how often; see `stuckOn`.
     private var failedCalls: [(call: ToolCall, count: Int)] = []
-    /// The call the driver is running.
-    private var runningCall: ToolCall?
 
     public init(history: [ChatMessage], budget: Budget, contextWindow: Int) {
         self.history = history
@@ -138,13 +136,15 @@ public struct AgentMachine: Sendable {
             return stop(.failed, "model error: \(message)")
 
         case .toolFinished(let result, let now):
-            if let call = runningCall {
+            // The call that ran is in the last reply, which is in the history before any of its calls run.
+            if let call = history.last(where: { $0.role == .assistant })?.toolCalls.first(where: {
+                $0.id == result.callID
+            }) {
                 if result.isError {
                     noteFailure(of: call)
                 } else if !call.tool.isReadOnly {
                     failedCalls = []  // The files may have changed: what failed may work now.
                 }
-                runningCall = nil
             }
             history.append(.tool(result.output, callID: result.callID, name: result.name, isError: result.isError))
             replyHadError = replyHadError || result.isError
@@ -195,10 +195,7 @@ public struct AgentMachine: Sendable {
     private mutating func nextTool(now: Double) -> Action {
         if !pendingCalls.isEmpty {
             let call = pendingCalls.removeFirst()
-            guard replyHadError else {
-                runningCall = call
-                return .runTool(call)
-            }
+            guard replyHadError else { return .runTool(call) }
             // Actions in one reply run in order; after one fails, the rest would build on a wrong premise.
             let output = "Error: not run, because an earlier action in the same reply failed."
             history.append(.tool(output, callID: call.id, name: call.name, isError: true))

@@ -48,7 +48,7 @@ public struct IndexKnowledge: CodeKnowledge {
     }
 
     /// The identifier a query is, if it is one: `get_error_hint`, `Context.lookup_default`, `` `parse()` ``.
-    public static func identifier(in query: String) -> String? {
+    static func identifier(in query: String) -> String? {
         let name = query.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n`'\"")).replacingOccurrences(
             of: "()", with: "")
         guard let first = name.unicodeScalars.first, CharacterSet.letters.contains(first) || first == "_",

@@ -53,8 +53,7 @@ extension ToolBox {
         }
         let lines = content.split(separator: "\n", omittingEmptySubsequences: false).count
         if existed, let data = FileManager.default.contents(atPath: path) {
-            let before = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                .count
+            let before = data.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
             // A small model "writes" the few lines it means to change over a whole module (on click: 4 lines over
             // core.py's 3,000, kept by the step limit's partial commit).
             if Self.looksLikeAFragment(newLines: lines, oldLines: before) {

@@ -8,22 +8,20 @@ import Testing
 /// real HTTP, the run's one budget, and the report saying which profile's change it is.
 @Suite struct CascadeCLITests {
     static func config(cheap: FakeModelServer, strong: FakeModelServer) -> String {
-        """
-        [agent]
-        first_attempt = "off"
-        [models.cheap]
-        provider = "openai"
-        base_url = "\(cheap.baseURL)"
-        model = "small-model"
-        api_key_env = "FERRY_HOSTILE_KEY"
-        price = { input = 0.1, output = 0.2 }
-        [models.strong]
-        provider = "openai"
-        base_url = "\(strong.baseURL)"
-        model = "large-model"
-        api_key_env = "FERRY_HOSTILE_KEY"
-        price = { input = 3.0, output = 15.0 }
-        """
+        func profile(_ name: String, _ server: FakeModelServer, model: String, price: (Double, Double)) -> String {
+            """
+            [models.\(name)]
+            provider = "openai"
+            base_url = "\(server.baseURL)"
+            model = "\(model)"
+            api_key_env = "FERRY_HOSTILE_KEY"
+            price = { input = \(price.0), output = \(price.1) }
+
+            """
+        }
+        return "[agent]\nfirst_attempt = \"off\"\n\n"
+            + profile("cheap", cheap, model: "small-model", price: (0.1, 0.2))
+            + profile("strong", strong, model: "large-model", price: (3.0, 15.0))
     }
 
     @Test func theSecondProfileContinuesOnlyWhenTheFirstsChangeIsNotProved() async throws {

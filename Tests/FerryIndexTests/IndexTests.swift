@@ -1,6 +1,5 @@
 import FerryAgent
 import FerryCore
-import FerryIndex
 import FerryModels
 import FerrySandbox
 import FerryTesting
@@ -8,6 +7,8 @@ import FerryWorkspace
 import Foundation
 import Synchronization
 import Testing
+
+@testable import FerryIndex
 
 @Suite struct IndexTests {
     static let files: [String: String] = [
