@@ -45,9 +45,16 @@ enum AttemptSymbols {
             for name in entry.file.functions where candidates.count < maxUnits {
                 let matches = definitions.filter { $0.qualifiedName == name && ($0.endLine ?? 0) >= $0.line }
                 guard let definition = matches.min(by: { ($0.endLine! - $0.line) < ($1.endLine! - $1.line) }),
-                    let unit = unit(definition, path: entry.file.path, lines: lines),
-                    AttemptPrompts.fitsInReply(unit.text, maxOutputTokens),
-                    !candidates.contains(where: { $0.startLine <= unit.endLine && unit.startLine <= $0.endLine })
+                    var unit = unit(definition, path: entry.file.path, lines: lines)
+                else { continue }
+                if !AttemptPrompts.fitsInReply(unit.text, maxOutputTokens) {
+                    // A class has its methods for units; a long function shows the part the task is likeliest in.
+                    guard !isClass(definition),
+                        let part = part(of: unit, task: task, budget: partBytes(maxOutputTokens))
+                    else { continue }
+                    unit = part
+                }
+                guard !candidates.contains(where: { $0.startLine <= unit.endLine && unit.startLine <= $0.endLine })
                 else { continue }
                 candidates.append(unit)
             }
@@ -71,6 +78,25 @@ enum AttemptSymbols {
             outlines[entry.file.path] = outline(entry.text, definitions: found.definitions, around: chosen)
         }
         return units.isEmpty ? nil : Choice(files: files, units: units, outlines: outlines)
+    }
+
+    /// The most a part of a long definition may hold, in bytes: about a third of a reply, so that it and the
+    /// sentence before it come back well within one (a small model on a CPU writes some 20 tokens a second).
+    static func partBytes(_ maxOutputTokens: Int) -> Int { maxOutputTokens * 3 / 3 }
+
+    static func isClass(_ definition: SymbolDefinition) -> Bool {
+        ["class", "struct", "enum", "protocol", "interface", "trait", "impl", "extension", "module"].contains(
+            definition.kind)
+    }
+
+    /// The part of a too-long definition the task's words point at (`DefinitionWindow`), as a unit of its own.
+    static func part(of whole: SymbolUnit, task: String, budget: Int) -> SymbolUnit? {
+        let lines = whole.text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let window = DefinitionWindow.best(lines: lines, task: task, budget: budget) else { return nil }
+        return SymbolUnit(
+            path: whole.path, name: whole.name, startLine: whole.startLine + window.lowerBound,
+            endLine: whole.startLine + window.upperBound, text: lines[window].joined(separator: "\n"),
+            definition: whole.startLine...whole.endLine)
     }
 
     /// A definition's lines, its decorators (`@…` lines right above, at its indentation) included.

@@ -9,7 +9,7 @@ extension AttemptMachine {
             .attemptStarted(
                 .init(
                     files: plan.files.map(\.path), kind: plan.symbols.isEmpty ? "whole_file" : "symbols",
-                    symbols: plan.symbols.isEmpty ? nil : plan.symbols.map(\.label),
+                    symbols: plan.symbols.isEmpty ? nil : plan.symbols.map { $0.isPart ? $0.heading : $0.label },
                     candidates: plan.candidates > 1 ? plan.candidates : nil)))
         guard plan.testCommand != nil, let testFile = plan.testFile else { return askForFix(1, now: now) }
         return callModel(
@@ -157,7 +157,7 @@ extension AttemptMachine {
         if let limit { return .stop(AgentMachine.Outcome(status: .limit, reason: limit.reason, limit: limit.limit)) }
         let shown =
             plan.symbols.isEmpty
-            ? plan.files.map(\.path) : plan.symbols.map { "\($0.label) (lines \($0.startLine)-\($0.endLine))" }
+            ? plan.files.map(\.path) : plan.symbols.map(\.heading)
         return .handOver(
             note: AttemptPrompts.note(lastTests: lastTests, changed: lastChanged, replies: calls, shown: shown))
     }

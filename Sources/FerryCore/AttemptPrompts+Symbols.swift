@@ -41,9 +41,14 @@ extension AttemptPrompts {
             }
         }
         text += "# Definitions in full\n"
+        if units.contains(where: \.isPart) {
+            text +=
+                "A definition too long to show whole comes as a part of it: give back that part's lines only, all of "
+                + "them, changed, under the same heading.\n"
+        }
         for unit in units {
             text +=
-                "\n\(unit.label) (lines \(unit.startLine)-\(unit.endLine))\n```\(fenceLanguage(unit.path))\n\(unit.text)\n```\n"
+                "\n\(unit.heading)\n```\(fenceLanguage(unit.path))\n\(unit.text)\n```\n"
         }
         text += "\n# Task\n\(task)\n"
         return text

@@ -10,18 +10,32 @@ public struct SymbolUnit: Sendable, Hashable, Codable {
     public var startLine: Int
     public var endLine: Int
     public var text: String
+    /// Set when the unit is only a part of a definition too long to come back in one reply: the whole
+    /// definition's first and last line. The reply gives the part's lines back, changed, under its header.
+    public var definition: ClosedRange<Int>?
 
-    public init(path: String, name: String, startLine: Int, endLine: Int, text: String) {
+    public init(
+        path: String, name: String, startLine: Int, endLine: Int, text: String, definition: ClosedRange<Int>? = nil
+    ) {
         self.path = path
         self.name = name
         self.startLine = startLine
         self.endLine = endLine
         self.text = text
+        self.definition = definition
     }
+
+    public var isPart: Bool { definition != nil }
 
     /// The last part of the name: what the definition's own line says (`def eval`, `class Mod`).
     public var simpleName: String { String(name.split(separator: ".").last ?? Substring(name)) }
     public var label: String { "\(path): \(name)" }
+    /// The label with the lines shown: `(lines 10-20)`, or for a part, which part of which definition.
+    public var heading: String {
+        guard let definition else { return "\(label) (lines \(startLine)-\(endLine))" }
+        return "\(label), lines \(startLine)-\(endLine) (a part of it; it spans lines "
+            + "\(definition.lowerBound)-\(definition.upperBound))"
+    }
 }
 
 /// A reply that gives complete replacement definitions: `path: Name` on a line, then a fenced block from the
@@ -70,7 +84,19 @@ public struct SymbolReply: Hashable, Sendable {
                 body.append(lines[index])
                 index += 1
             }
+            if let part = part(named: header, units: units) {
+                if let problem = check(body, closed: closed, for: part) {
+                    problems.append(problem)
+                    continue
+                }
+                while body.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { body.removeLast() }
+                replacements.removeAll { $0.unit == part }
+                replacements.append(
+                    Replacement(unit: part, text: reindented(body, like: part.text).joined(separator: "\n")))
+                continue
+            }
             guard let defined = definedName(body) else { continue }  // prose or a command, not a definition
+            let units = units.filter { !$0.isPart }
             let unit = match(header: header, defined: defined, units: units)
             let label = unit?.label ?? "`\(defined)`"
             guard closed else {
@@ -108,6 +134,54 @@ public struct SymbolReply: Hashable, Sendable {
             replacements.append(Replacement(unit: unit, text: text))
         }
         return SymbolReply(replacements: replacements, insertions: insertions, problems: problems)
+    }
+
+    /// The part of a definition a block's header names (`path: Class.name, lines …`): its name whole, and its path
+    /// if the header has one.
+    static func part(named header: String, units: [SymbolUnit]) -> SymbolUnit? {
+        let cleaned = WholeFileReply.cleanPathLine(header)
+        // The path named, if any, and the rest: `checkout` must not be found in `shop/checkout.py`.
+        let path = units.map(\.path).filter { cleaned.contains($0) }.max { $0.count < $1.count }
+        let rest = path.map { cleaned.replacingOccurrences(of: $0, with: " ") } ?? cleaned
+        let inWord = { (c: Character) in c.isLetter || c.isNumber || c == "_" || c == "." }
+        let named = units.filter { unit in
+            guard unit.isPart, path == nil || path == unit.path else { return false }
+            var from = rest.startIndex
+            while let found = rest.range(of: unit.name, range: from..<rest.endIndex) {
+                let before = found.lowerBound == rest.startIndex ? " " : rest[rest.index(before: found.lowerBound)]
+                let after = found.upperBound == rest.endIndex ? " " : rest[found.upperBound]
+                if !inWord(before) && !inWord(after) { return true }
+                from = found.upperBound
+            }
+            return false
+        }
+        guard named.count > 1 else { return named.first }
+        // Two parts of one definition: the one whose lines the header gives.
+        return named.first { cleaned.contains("lines \($0.startLine)-\($0.endLine)") }
+    }
+
+    /// Why a block given for a part cannot replace it, if it cannot.
+    static func check(_ body: [String], closed: Bool, for part: SymbolUnit) -> String? {
+        guard closed else {
+            return "The block for \(part.label) is cut off (no closing fence); give all the lines of the part."
+        }
+        let original = Set(part.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        if let marker = body.first(where: {
+            WholeFileReply.isElision($0) && !original.contains($0.trimmingCharacters(in: .whitespaces))
+        }) {
+            return "The block for \(part.label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); "
+                + "give every line of the part you were shown."
+        }
+        if definedName(body) == part.simpleName,
+            definedName(part.text.split(separator: "\n").map(String.init)) != part.simpleName
+        {
+            return "You were shown only lines \(part.startLine)-\(part.endLine) of \(part.label); give back those "
+                + "lines, changed, not the whole definition."
+        }
+        guard body.contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+            return "The block for \(part.label) is empty; give all the lines of the part, changed."
+        }
+        return nil
     }
 
     /// The name the block's first definition line defines (`def eval(` → `eval`), after decorators and comments.

@@ -1,5 +1,6 @@
 import FerryAgent
 import FerryCore
+import FerryIndex
 import FerryModels
 import FerryStore
 import FerryTesting
@@ -220,5 +221,85 @@ import Testing
         #expect(outcome.result.status == .verified)
         #expect(outcome.result.record.reason.contains("1 failed before the change and pass with it (test_tax"))
         #expect(outcome.trace.allSatisfy { $0.type != "tests.wider" })
+    }
+
+    // MARK: - A definition too long for a reply
+
+    /// `checkout` is ~1.9 KB, past the ~1.1 KB a reply may hold: the attempt shows the part the task is about.
+    static let checkout: String = {
+        var text = "def checkout(cart, code=None):\n    \"\"\"The amount to pay for a cart.\"\"\"\n    subtotal = 0\n"
+        for index in 0..<8 {
+            text += "    for item in cart.items_\(index):\n        if item.quantity > item.stock_\(index):\n"
+            text += "            raise ValueError(f\"only {item.stock_\(index)} of {item.name} left\")\n"
+            text += "        subtotal += item.price * item.quantity\n"
+        }
+        text += "    discount = 0\n    if code is not None:\n        if code == \"SAVE10\":\n"
+        text += "            discount = 0\n        elif code == \"HALF\":\n            discount = subtotal / 2\n"
+        text += "        else:\n            raise ValueError(f\"unknown discount code {code}\")\n"
+        for index in 0..<6 {
+            text += "    if cart.region == \"zone\(index)\":\n        shipping_\(index) = cart.weight * \(index + 2)\n"
+        }
+        text += "    return round(subtotal - discount, 2)\n"
+        return text
+    }()
+    static let checkoutTask = "checkout() ignores the discount code SAVE10: it should take 10 percent off"
+    static let checkoutFiles = [
+        "shop/checkout.py": checkout,
+        "tests/test_checkout.py":
+            "import unittest\nfrom types import SimpleNamespace as NS\nfrom shop.checkout import checkout\n\n"
+            + "class T(unittest.TestCase):\n    def test_save10(self):\n"
+            + "        item = NS(quantity=1, price=100, name='a', **{f'stock_{i}': 5 for i in range(8)})\n"
+            + "        cart = NS(region='far', weight=1, items_0=[item], **{f'items_{i}': [] for i in range(1, 8)})\n"
+            + "        self.assertEqual(checkout(cart, 'SAVE10'), 90)\n",
+    ]
+
+    static func checkoutPart() throws -> (range: ClosedRange<Int>, text: String) {
+        let lines = checkout.split(separator: "\n", omittingEmptySubsequences: false)
+        let window = try #require(DefinitionWindow.best(lines: lines, task: checkoutTask, budget: 512))
+        return ((window.lowerBound + 1)...(window.upperBound + 1), lines[window].joined(separator: "\n"))
+    }
+
+    @Test func aLongFunctionShowsThePartTheTaskIsAboutAndThePartIsSplicedBack() async throws {
+        let part = try Self.checkoutPart()
+        #expect(part.text.contains("if code == \"SAVE10\":"))
+        let fixed = part.text.replacingOccurrences(
+            of: "SAVE10\":\n            discount = 0", with: "SAVE10\":\n            discount = subtotal * 10 / 100")
+        #expect(fixed != part.text)
+        let reply = FakeStep.reply(
+            text: "I will take 10 percent off.\n\nshop/checkout.py: checkout (a part)\n```python\n\(fixed)\n```\n",
+            usage: Self.usage)
+        let outcome = try await run([reply], extra: Self.checkoutFiles, task: Self.checkoutTask)
+        let prompt = Self.contents(outcome.requests[0]).last ?? ""
+        #expect(
+            prompt.contains(
+                "shop/checkout.py: checkout, lines \(part.range.lowerBound)-\(part.range.upperBound) (a part"))
+        #expect(prompt.contains("give back that part's lines only"))
+        #expect(prompt.contains(part.text))
+        #expect(!prompt.contains("The amount to pay for a cart."))
+        let started = outcome.trace.compactMap { if case .attemptStarted(let s) = $0 { s } else { nil } }.first
+        #expect(started?.symbols?.first?.hasPrefix("shop/checkout.py: checkout, lines ") == true)
+        #expect(outcome.result.status == .verified, "\(outcome.result.record.reason) \(outcome.trace.map(\.type))")
+        let diff = outcome.result.diff
+        #expect(diff.contains("-            discount = 0\n+            discount = subtotal * 10 / 100"))
+        #expect(diff.split(separator: "\n").filter { $0.hasPrefix("+") && !$0.hasPrefix("+++") }.count == 1)
+    }
+
+    /// The whole definition given back under a part's heading would put a second `def` inside the first: refused
+    /// with the reason, and the part given back next is taken.
+    @Test func theWholeDefinitionGivenForAPartIsRefused() async throws {
+        let part = try Self.checkoutPart()
+        let whole = FakeStep.reply(
+            text: "shop/checkout.py: checkout\n```python\n\(Self.checkout)```\n", usage: Self.usage)
+        let fixed = part.text.replacingOccurrences(
+            of: "SAVE10\":\n            discount = 0", with: "SAVE10\":\n            discount = subtotal / 10")
+        let right = FakeStep.reply(
+            text:
+                "shop/checkout.py: checkout, lines \(part.range.lowerBound)-\(part.range.upperBound)\n```python\n\(fixed)\n```\n",
+            usage: Self.usage)
+        let outcome = try await run([whole, right], extra: Self.checkoutFiles, task: Self.checkoutTask)
+        let retry = Self.contents(outcome.requests[1]).last ?? ""
+        #expect(retry.contains("You were shown only lines \(part.range.lowerBound)-\(part.range.upperBound) of"))
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.result.diff.contains("+            discount = subtotal / 10"))
     }
 }

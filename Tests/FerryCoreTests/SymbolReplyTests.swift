@@ -203,4 +203,80 @@ import Testing
         #expect(elsewhere.problems.isEmpty)
         #expect(elsewhere.insertions.map(\.name) == ["Cart.count"])
     }
+
+    // MARK: - Parts of long definitions
+
+    static let report = """
+        def report(rows):
+            def cell(value):
+                return str(value)
+
+            lines = []
+            for row in rows:
+                lines.append(cell(row))
+            total = sum(rows)
+            lines.append(f"total: {total}")
+            return lines
+        """
+    static let reportHead = SymbolUnit(
+        path: "report.py", name: "report", startLine: 2, endLine: 7,
+        text:
+            "    def cell(value):\n        return str(value)\n\n    lines = []\n    for row in rows:\n        lines.append(cell(row))",
+        definition: 1...10)
+    static let reportTail = SymbolUnit(
+        path: "report.py", name: "report", startLine: 8, endLine: 10,
+        text: "    total = sum(rows)\n    lines.append(f\"total: {total}\")\n    return lines", definition: 1...10)
+
+    /// A part that starts with a nested `def` is still the part its heading names, not a new definition.
+    @Test func aPartIsTakenByItsHeadingWhateverItsFirstLine() {
+        let reply = """
+            report.py: report, lines 2-7 (a part of it)
+            ```python
+            def cell(value):
+                return repr(value)
+
+            lines = []
+            for row in rows:
+                lines.append(cell(row))
+            ```
+            """
+        let parsed = SymbolReply.parse(reply, units: [Self.reportHead], files: ["report.py": Self.report])
+        #expect(parsed.problems.isEmpty)
+        #expect(parsed.insertions.isEmpty)
+        #expect(parsed.replacements.map(\.unit) == [Self.reportHead])
+        let files = SymbolReply.apply(parsed.replacements, to: ["report.py": Self.report])
+        #expect(files["report.py"] == Self.report.replacingOccurrences(of: "str(value)", with: "repr(value)"))
+    }
+
+    @Test func twoPartsOfOneDefinitionAreToldApartByTheirLines() {
+        let reply = """
+            report.py: report, lines 8-10
+            ```python
+                total = sum(rows) + 0
+                lines.append(f"total: {total}")
+                return lines
+            ```
+            """
+        let parsed = SymbolReply.parse(reply, units: [Self.reportHead, Self.reportTail])
+        #expect(parsed.replacements.map(\.unit) == [Self.reportTail])
+        // With no lines on the heading, which part is meant cannot be told: nothing is taken.
+        let vague = SymbolReply.parse(
+            reply.replacingOccurrences(of: ", lines 8-10", with: ""), units: [Self.reportHead, Self.reportTail])
+        #expect(vague.replacements.isEmpty)
+    }
+
+    @Test func theWholeDefinitionOrAnElidedOneForAPartIsRefused() {
+        let whole =
+            "report.py: report\n```python\n\(Self.report.replacingOccurrences(of: "sum(rows)", with: "sum(rows) + 1"))\n```\n"
+        let parsed = SymbolReply.parse(whole, units: [Self.reportTail])
+        #expect(parsed.replacements.isEmpty)
+        #expect(
+            parsed.problems == [
+                "You were shown only lines 8-10 of report.py: report; give back those lines, changed, not the whole definition."
+            ])
+        let elided = "report.py: report\n```python\n    total = sum(rows) + 1\n    # ... rest of the code\n```\n"
+        #expect(SymbolReply.parse(elided, units: [Self.reportTail]).problems.first?.contains("leaves code out") == true)
+        let cut = "report.py: report\n```python\n    total = sum(rows) + 1\n"
+        #expect(SymbolReply.parse(cut, units: [Self.reportTail]).problems.first?.contains("cut off") == true)
+    }
 }
