@@ -64,7 +64,10 @@ extension AttemptMachine {
     mutating func fixReplied(_ number: Int, reply: ModelReply, cost: Double, now: Double) -> Action {
         budget.spend(reply.usage, cost: cost, timings: reply.serverTimings)
         // The same answer again would be judged the same; asking once more would only cost tokens.
-        if messages.last(where: { $0.role == .assistant })?.content == reply.content { return fallback(now: now) }
+        if messages.last(where: { $0.role == .assistant })?.content == reply.content || unchangedReply == reply.content
+        {
+            return fallback(now: now)
+        }
         messages.append(ChatMessage(role: .assistant, content: reply.content))
         let (writes, problems) = parseFix(reply)
         // What parsed is written; files it no longer rewrites go back to the base.
@@ -82,6 +85,19 @@ extension AttemptMachine {
         guard !changed.isEmpty else {
             lastTests = nil
             lastChanged = []
+            if problems.isEmpty, messages.last?.role == .assistant, messages.count >= 2,
+                messages[messages.count - 2].role == .user
+            {
+                // A reply that changed nothing is not shown again: a small model copies what it sees of its own
+                // (on click the third reply was the first, word for word), and it only costs tokens. The request
+                // it answered is sent again with a note, the same prefix, which the server has cached.
+                unchangedReply = messages.removeLast().content
+                let note = AttemptPrompts.unchangedNote(symbols: !plan.symbols.isEmpty)
+                if !messages[messages.count - 1].content.hasSuffix(note) {
+                    messages[messages.count - 1].content += note
+                }
+                return askForFix(number + 1, now: now)
+            }
             messages.append(
                 .user(
                     AttemptPrompts.retryPrompt(

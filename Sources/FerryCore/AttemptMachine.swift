@@ -69,6 +69,8 @@ public struct AttemptMachine: Sendable {
     var lastChanged: [String] = []
     /// Why blocks of the last fix were refused, for the next request.
     var lastProblems: [String] = []
+    /// The last reply that changed nothing, kept out of the conversation (see `fixWritten`).
+    var unchangedReply: String?
     let originals: [String: String]
 
     public init(plan: Plan, budget: Budget) {

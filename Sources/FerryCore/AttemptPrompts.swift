@@ -75,6 +75,12 @@ public enum AttemptPrompts {
         return added.prefix(40).joined(separator: "\n")
     }
 
+    /// Put after the request a reply answered with nothing changed, before it is sent again.
+    public static func unchangedNote(symbols: Bool) -> String {
+        "\n(A reply that changes no \(symbols ? "definition" : "file") does nothing: the task is not done yet. Find "
+            + "the line that makes the code behave the way the task describes, and change it.)\n"
+    }
+
     public static func retryPrompt(problems: [String], tests: TestRun?, changed: [String], symbols: Bool = false)
         -> String
     {

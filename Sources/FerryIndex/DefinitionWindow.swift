@@ -11,8 +11,9 @@ public enum DefinitionWindow {
     /// `lines` are the definition's lines (its first is the `def` line); `budget` is in bytes. The result is a range
     /// of indexes into `lines`, never the first line, or nil when the body is empty or no piece fits the budget.
     public static func best(lines: [Substring], task: String, budget: Int) -> ClosedRange<Int>? {
-        guard lines.count > 2 else { return nil }
-        let pieces = pieces(lines, in: 1...(lines.count - 1), budget: budget)
+        let start = bodyStart(lines)
+        guard start < lines.count else { return nil }
+        let pieces = pieces(lines, in: start...(lines.count - 1), budget: budget)
         guard !pieces.isEmpty else { return nil }
         let words = Set(QueryText.terms(task).map(stem))
         let pieceWords = pieces.map { piece in
@@ -42,7 +43,8 @@ public enum DefinitionWindow {
             // Ties go to the earlier window: the definition's start says most about what it does.
             if best == nil || score > best!.score + 1e-9 { best = (range, score) }
         }
-        guard var range = best?.range else { return nil }
+        // No window has any of the task's words: which part to show would be a guess.
+        guard var range = best?.range, best!.score > 0 else { return nil }
         // Blank lines at either edge say nothing.
         while range.lowerBound < range.upperBound, isBlank(lines[range.lowerBound]) {
             range = (range.lowerBound + 1)...range.upperBound
@@ -51,6 +53,31 @@ public enum DefinitionWindow {
             range = range.lowerBound...(range.upperBound - 1)
         }
         return range
+    }
+
+    /// The first line of the body: after the decorators, the signature (to where its brackets close) and a Python
+    /// docstring. A part made of a signature's parameters or a docstring would show nothing to change.
+    static func bodyStart(_ lines: [Substring]) -> Int {
+        var index = 0
+        while index < lines.count, lines[index].drop(while: \.isWhitespace).hasPrefix("@") { index += 1 }
+        var depth = 0
+        repeat {
+            guard index < lines.count else { return index }
+            for character in lines[index] {
+                if character == "(" || character == "[" { depth += 1 }
+                if character == ")" || character == "]" { depth -= 1 }
+            }
+            index += 1
+        } while depth > 0
+        while index < lines.count, isBlank(lines[index]) { index += 1 }
+        guard index < lines.count else { return index }
+        let first = lines[index].drop(while: \.isWhitespace).drop { "rRbBuU".contains($0) }
+        guard let quote = ["\"\"\"", "'''"].first(where: { first.hasPrefix($0) }) else { return index }
+        // A docstring on one line closes on it; a longer one on the line that has its closing quotes.
+        if first.dropFirst(3).contains(quote) { return index + 1 }
+        index += 1
+        while index < lines.count, !lines[index].contains(quote) { index += 1 }
+        return index + 1
     }
 
     /// The statements of `range` at its outermost indentation, each with the lines under it; one longer than

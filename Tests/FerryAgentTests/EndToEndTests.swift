@@ -207,7 +207,9 @@ import Testing
         #expect(outcome.requests[1]["temperature"]?.doubleValue == 0.7)
         // The test failure went back for the second reply; the reply without a file got told so.
         #expect(outcome.requests[1].jsonString.contains("the tests (`python3 -m unittest`) fail"))
-        #expect(outcome.requests[2].jsonString.contains("Your reply changed no file"))
+        // The reply without a file is not sent back; the request it answered goes again, with a note.
+        #expect(outcome.requests[2].jsonString.contains("A reply that changes no file does nothing"))
+        #expect(!outcome.requests[2].jsonString.contains("I am not sure what to change."))
         // The loop started from the base (its edit of "return a - b" applied) and heard about the attempt.
         let loopStart = outcome.requests[3].jsonString
         #expect(loopStart.contains("# Earlier attempt"))

@@ -180,7 +180,58 @@ import Testing
             Issue.record("expected a retry")
             return
         }
-        #expect(again.messages.last?.content.contains("changed no file") == true)
+        #expect(again.messages.last?.content.hasSuffix(AttemptPrompts.unchangedNote(symbols: false)) == true)
+        #expect(!again.messages.contains { $0.content == "It looks right to me." })
+    }
+
+    /// A reply that changes nothing is not shown to the model again (a small model copies its own reply: on click
+    /// the third reply was the first, word for word). The request it answered goes again with a note at its end, so
+    /// the server reads it from its cache; a reply the same as a forgotten one ends the attempt.
+    @Test func aReplyThatChangesNothingIsLeftOutAndTheRequestGoesAgainWithANote() {
+        var m = machine()
+        guard case .callModel(let first) = m.handle(.start(now: 0)) else {
+            Issue.record("expected a model call")
+            return
+        }
+        _ = m.handle(.modelReplied(Self.fix(Self.file.text), cost: 0, now: 1))
+        guard case .callModel(let second) = written(&m, [], now: 1) else {
+            Issue.record("expected a retry")
+            return
+        }
+        #expect(second.messages.count == first.messages.count)
+        let prompt = first.messages.last?.content ?? ""
+        #expect(second.messages.last?.content == prompt + AttemptPrompts.unchangedNote(symbols: false))
+        #expect(second.temperature == AttemptMachine.retryTemperature)
+        // Prose that changes nothing: the same request again, the note once.
+        _ = m.handle(.modelReplied(Self.reply("The code is right."), cost: 0, now: 2))
+        guard case .callModel(let third) = written(&m, [], now: 2) else {
+            Issue.record("expected a third reply")
+            return
+        }
+        #expect(third.messages == second.messages)
+        // A reply that does not parse stays, with the reason: the model must see what was wrong with it.
+        var n = machine()
+        _ = n.handle(.start(now: 0))
+        _ = n.handle(
+            .modelReplied(Self.reply("calc.py\n```python\n" + Self.fixed + "```", finish: "length"), cost: 0, now: 1))
+        guard case .callModel(let retry) = written(&n, [], now: 1) else {
+            Issue.record("expected a retry")
+            return
+        }
+        #expect(retry.messages.count == first.messages.count + 2)
+        #expect(retry.messages.last?.content.contains("cut off at the length limit") == true)
+        // The forgotten reply given again ends the attempt: it would be judged the same.
+        var o = machine()
+        _ = o.handle(.start(now: 0))
+        _ = o.handle(.modelReplied(Self.fix(Self.file.text), cost: 0, now: 1))
+        _ = written(&o, [], now: 1)
+        #expect(
+            o.handle(.modelReplied(Self.fix(Self.file.text), cost: 0, now: 2)) == .write(["calc.py": Self.file.text]))
+        guard case .handOver = written(&o, [], now: 2) else {
+            Issue.record("expected the attempt to hand over")
+            return
+        }
+        #expect(o.calls == 2)
     }
 
     /// Two replies that change nothing do not end the attempt: the third is sampled and mostly read from the

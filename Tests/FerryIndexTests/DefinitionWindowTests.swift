@@ -118,10 +118,34 @@ struct DefinitionWindowTests {
         #expect(pieces.last?.upperBound == Self.lines.count - 1)
     }
 
+    /// Shaped like click's `wrap_text`: a signature over several lines and a long docstring, which hold the
+    /// task's words but nothing to change.
+    @Test func theSignatureAndTheDocstringAreNeverThePart() throws {
+        var text =
+            "@cache\ndef wrap_text(\n    text: str,\n    width: int = 78,\n    initial_indent: str = \"\",\n) -> str:\n"
+        text += "    \"\"\"Wraps text to the width. An empty string stays empty; the default width\n"
+        for _ in 0..<8 { text += "    is 78 characters, and the text of each paragraph is wrapped on its own.\n" }
+        text += "    \"\"\"\n    from ._textwrap import TextWrapper\n\n    text = text.expandtabs()\n"
+        for index in 0..<10 { text += "    wrapper_\(index) = TextWrapper(width, initial_indent=initial_indent)\n" }
+        text += "    if not text:\n        return \"\"  # an empty string\n    return wrapper_0.fill(text)\n"
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[DefinitionWindow.bodyStart(lines)].contains("from ._textwrap import TextWrapper"))
+        let window = try #require(
+            DefinitionWindow.best(lines: lines, task: "wrap_text() turns an empty string into spaces", budget: 300))
+        let shown = lines[window].joined(separator: "\n")
+        #expect(shown.contains("return \"\"  # an empty string"))
+        #expect(!shown.contains("Wraps text") && !shown.contains("initial_indent: str"))
+        // None of the task's words in the body: no part is shown rather than a guessed one.
+        #expect(DefinitionWindow.best(lines: lines, task: "the colour of the progress bar", budget: 300) == nil)
+        // A one-line docstring is skipped too.
+        let short: [Substring] = ["def f(x):", "    \"\"\"Doubles x.\"\"\"", "    y = x * 2", "    return y"]
+        #expect(DefinitionWindow.bodyStart(short) == 2)
+    }
+
     @Test func nothingFitsNoWindow() {
         let lines: [Substring] = ["def f():", "    return " + String(repeating: "x", count: 300), "    pass"]
-        let window = DefinitionWindow.best(lines: lines, task: "f returns x", budget: 100)
-        #expect(window.map { lines[$0].allSatisfy { $0.utf8.count < 100 } } ?? true)
+        // The long line is a piece no window can hold; the one that fits is taken.
+        #expect(DefinitionWindow.best(lines: lines, task: "f returns x, or does nothing (pass)", budget: 100) == 2...2)
         #expect(DefinitionWindow.best(lines: ["def f():", "    pass"], task: "f", budget: 100) == nil)
     }
 }
