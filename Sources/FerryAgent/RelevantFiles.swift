@@ -43,9 +43,14 @@ enum RelevantFiles {
             scored.append(File(path: path, text: text, score: score))
         }
         scored.sort { ($0.score, $1.path) > ($1.score, $0.path) }
+        return fit(scored, budgetTokens: budgetTokens)
+    }
+
+    /// The files, best first, that fit the budget together (one too large is passed over for smaller ones).
+    static func fit(_ files: [File], budgetTokens: Int) -> [File] {
         var chosen: [File] = []
         var used = 0
-        for file in scored {
+        for file in files {
             let cost = file.text.utf8.count / 4 + 20
             if used + cost > budgetTokens { continue }
             chosen.append(file)

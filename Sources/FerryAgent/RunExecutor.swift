@@ -217,19 +217,34 @@ struct RunExecutor: Sendable {
     }
 
     mutating func prepareLoop(note: String) async throws -> RunMachine.Event {
+        let baseline = machine.baseline?.describe(tailBytes: 1_500)
+        let bare =
+            [ChatMessage.system(Prompts.system)]
+            + Prompts.task(
+                task, agents: agents, testCommand: machine.testCommand, baseline: baseline, files: files,
+                earlierAttempt: note)
+        let budgets = machine.loopContextBudgets(
+            fixed: bare.reduce(0) { $0 + $1.estimatedTokens }, secondsLeft: machine.budget.secondsLeft(now: elapsed()),
+            pace: machine.budget.pace)
         var knowledge: IndexKnowledge?
         var repoMap = ""
         if machine.repoMapTokens > 0 {
             (knowledge, repoMap) = await Self.knowledge(
-                worktree: workspace.root, task: task, budgetTokens: machine.repoMapTokens, recorder: recorder,
-                opened: index)
+                worktree: workspace.root, task: task, budgetTokens: budgets.map, recorder: recorder, opened: index)
+        }
+        let shown = RelevantFiles.fit(relevant, budgetTokens: budgets.relevant)
+        if shown.count < relevant.count || budgets.map < machine.repoMapTokens {
+            await recorder.record(
+                .loopContext(
+                    .init(
+                        "the first prompt keeps to what the model reads in a third of the time left: a repo map of "
+                            + "up to \(budgets.map) tokens, \(shown.count) of \(relevant.count) relevant files")))
         }
         let history =
             [ChatMessage.system(Prompts.system)]
             + Prompts.task(
-                task, agents: agents, testCommand: machine.testCommand,
-                baseline: machine.baseline?.describe(tailBytes: 1_500), files: files, relevant: relevant,
-                repoMap: repoMap, earlierAttempt: note)
+                task, agents: agents, testCommand: machine.testCommand, baseline: baseline, files: files,
+                relevant: shown, repoMap: repoMap, earlierAttempt: note)
         var toolConfig = ToolBox.Configuration()
         toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds
         if let limit = machine.toolOutputLimit { toolConfig.outputLimit = limit }

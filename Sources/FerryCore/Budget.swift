@@ -37,6 +37,10 @@ public struct Budget: Sendable, Hashable {
         self.usage += usage
         costUSD += cost
         pace.observe(timings)
+        // A step answers the last prompt admitted (compaction is not admitted, and is no step).
+        if step, !lastPrompt.isEmpty {
+            pace.calibrate(counted: usage.inputTokens, estimated: lastPrompt.reduce(0) { $0 + $1.estimatedTokens })
+        }
     }
 
     /// Why the model call with `messages` may not be made now (`exhausted`, or too little time left for it at the
@@ -49,7 +53,8 @@ public struct Budget: Sendable, Hashable {
                 return Exhausted(
                     reason:
                         "time limit of \(Int(limits.maxTimeSeconds ?? 0))s: \(Int(left.rounded())) s left, and the "
-                        + "next model call needs about \(Int(least.rounded())) s (\(fresh) prompt tokens to read at "
+                        + "next model call needs about \(Int(least.rounded())) s (\(pace.counted(fresh)) prompt tokens "
+                        + "to read at "
                         + "the \(Int((pace.secondsPerPromptToken ?? 0) * 1000)) ms a token this model has taken)",
                     limit: .time)
             }

@@ -11,6 +11,11 @@ public struct Pace: Sendable, Hashable {
     public private(set) var replyTokens = 0
     public private(set) var replySeconds = 0.0
 
+    /// The prompt tokens the server counted, and Ferry's estimate of the same prompts (`estimatedTokens`, about
+    /// four bytes a token): code runs nearer three, so the estimate alone would admit calls that cannot finish.
+    public private(set) var countedTokens = 0
+    public private(set) var estimatedTokens = 0
+
     /// The fewest reply tokens a call is worth making for: one tool call, or one short definition.
     public static let shortestReply = 48
 
@@ -29,6 +34,20 @@ public struct Pace: Sendable, Hashable {
         }
     }
 
+    /// Adds one prompt as the server counted it (`counted`, cached tokens included) and as Ferry estimated it.
+    public mutating func calibrate(counted: Int, estimated: Int) {
+        guard counted > 0, estimated > 0 else { return }
+        countedTokens += counted
+        estimatedTokens += estimated
+    }
+
+    /// The server's tokens for one of Ferry's estimated ones, once a few hundred have been seen (1 before), kept
+    /// within 0.5–3.
+    public var tokensPerEstimate: Double {
+        guard estimatedTokens >= 200 else { return 1 }
+        return min(3, max(0.5, Double(countedTokens) / Double(estimatedTokens)))
+    }
+
     /// Seconds a prompt token has taken to read, once enough have been read to say (one cached turn says little).
     public var secondsPerPromptToken: Double? {
         promptTokens >= 200 ? promptSeconds / Double(promptTokens) : nil
@@ -38,11 +57,21 @@ public struct Pace: Sendable, Hashable {
         replyTokens >= 20 ? replySeconds / Double(replyTokens) : nil
     }
 
-    /// The least time a call with `freshTokens` prompt tokens to read and the shortest useful reply would take; nil
-    /// when the pace is not known yet.
+    /// The least time a call with `freshTokens` prompt tokens to read (as Ferry estimates them) and the shortest
+    /// useful reply would take; nil when the pace is not known yet.
     public func leastSeconds(freshTokens: Int) -> Double? {
         guard let prompt = secondsPerPromptToken else { return nil }
-        return Double(freshTokens) * prompt + Double(Self.shortestReply) * (secondsPerReplyToken ?? 0)
+        return Double(counted(freshTokens)) * prompt + Double(Self.shortestReply) * (secondsPerReplyToken ?? 0)
+    }
+
+    /// Ferry's estimate of a prompt's tokens, as the server would count them.
+    public func counted(_ estimated: Int) -> Int { Int((Double(estimated) * tokensPerEstimate).rounded()) }
+
+    /// The most prompt tokens (as Ferry estimates them) the server reads in `seconds`; nil when the pace is not
+    /// known yet.
+    public func estimatedTokens(readIn seconds: Double) -> Int? {
+        guard let prompt = secondsPerPromptToken, prompt > 0 else { return nil }
+        return Int(max(0, seconds) / prompt / tokensPerEstimate)
     }
 
     /// The prompt tokens a server that keeps its last prompt (llama.cpp's slot cache, a provider's prefix cache)

@@ -21,6 +21,27 @@ extension RunMachine {
     /// The budget for the relevant files shown in the first prompt.
     public var relevantFileTokens: Int { min(8_000, settings.contextWindow / 5) }
 
+    /// The share of the time left the loop's first prompt may take to read. It is the largest prompt of the loop and
+    /// none of it is in the server's cache; the calls after it read only what is new, and need the rest.
+    public static let loopPromptShare = 1.0 / 3
+
+    /// The repo map's and the relevant files' budgets for the loop's first prompt (tokens as
+    /// `ChatMessage.estimatedTokens` counts them), when the rest of that prompt comes to `fixed`.
+    ///
+    /// With a time limit and a known pace (a model on a CPU reads ~70 tokens a second), reading the prompt may take
+    /// `loopPromptShare` of the time left: the map first (compact, and what the search tools build on), then the
+    /// files. On click, a 5,900-token first prompt after a 78 s attempt took the rest of the run to read and
+    /// was cut off, and the server went on reading it into the next run. Without a pace or a time limit, the usual
+    /// budgets.
+    public func loopContextBudgets(fixed: Int, secondsLeft: Double?, pace: Pace) -> (map: Int, relevant: Int) {
+        guard let secondsLeft, let readable = pace.estimatedTokens(readIn: secondsLeft * Self.loopPromptShare) else {
+            return (repoMapTokens, relevantFileTokens)
+        }
+        let room = max(0, readable - fixed)
+        let map = min(repoMapTokens, room)
+        return (map, min(relevantFileTokens, room - map))
+    }
+
     /// A test command exits 126 or 127 when the sandbox cannot even start it, and one that does not finish within
     /// the test timeout before any change will not finish after it either: neither can judge anything, so it is
     /// treated as absent rather than as a failing suite the model should fix (and a fix it could not judge is kept,

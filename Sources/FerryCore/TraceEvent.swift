@@ -16,6 +16,8 @@ public enum TraceEvent: Sendable, Hashable {
     case testsRelated(Message)
     /// A change the related tests passed, checked against the wider suite when the time budget allows.
     case testsWider(Message)
+    /// The loop's first prompt was cut to what the model reads in its share of the time left.
+    case loopContext(Message)
     case attemptStarted(AttemptStarted)
     case attemptReproduction(Reproduction)
     case attemptApplied(AttemptApplied)
@@ -55,6 +57,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .testsUnusable: "tests.unusable"
         case .testsRelated: "tests.related"
         case .testsWider: "tests.wider"
+        case .loopContext: "loop.context"
         case .attemptStarted: "attempt.started"
         case .attemptReproduction: "attempt.reproduction"
         case .attemptApplied: "attempt.applied"
@@ -84,7 +87,8 @@ public enum TraceEvent: Sendable, Hashable {
     public var dataJSON: String {
         switch self {
         case .runStarted(let p): Self.text(p)
-        case .configWarning(let p), .runHalted(let p), .testsRelated(let p), .testsWider(let p): Self.text(p)
+        case .configWarning(let p), .runHalted(let p), .testsRelated(let p), .testsWider(let p), .loopContext(let p):
+            Self.text(p)
         case .baselineStarted(let p): Self.text(p)
         case .baseline(let p): Self.text(p)
         case .testsUnusable(let p): Self.text(p)
@@ -128,6 +132,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "tests.baseline": self = .baseline(try p())
         case "tests.unusable": self = .testsUnusable(try p())
         case "tests.related": self = .testsRelated(try p())
+        case "loop.context": self = .loopContext(try p())
         case "tests.wider": self = .testsWider(try p())
         case "attempt.started": self = .attemptStarted(try p())
         case "attempt.reproduction": self = .attemptReproduction(try p())

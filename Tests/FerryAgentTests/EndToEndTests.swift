@@ -190,6 +190,40 @@ import Testing
         #expect(events.contains { $0.type == "attempt.started" && $0.data["files"] == ["calc.py"] })
     }
 
+    /// On a model that reads prompts slowly (llama.cpp's timings say 60 ms a token), the loop's first prompt keeps to
+    /// what it can read in a third of the time left: a large relevant file shown with time to spare is left out,
+    /// and the trace says so. The same run without timings shows it.
+    @Test func theLoopsFirstPromptKeepsToWhatTheModelReadsInTheTimeLeft() async throws {
+        var files = Self.files
+        files["helpers.py"] = (0..<120).map { "def add_\($0)(a, b):\n    return add(a, b) + \($0)\n" }.joined()
+        let timings =
+            #"{"choices":[],"timings":{"prompt_n":1000,"prompt_ms":60000,"predicted_n":100,"predicted_ms":2000}}"#
+        let wrong = FakeReply(
+            text: "calc.py\n```python\ndef add(a, b):\n    return a * b\n```\n",
+            usage: Usage(inputTokens: 400, outputTokens: 20))
+        func attempt(timed: Bool) -> [FakeStep] {
+            [
+                timed ? .events([timings], then: wrong) : .reply(text: wrong.text, usage: wrong.usage),
+                .reply(text: "I am not sure.", usage: wrong.usage), .reply(text: "Still not sure.", usage: wrong.usage),
+            ]
+        }
+        let limits = AgentLimits(maxSteps: 12, maxTimeSeconds: 120, repairRounds: 1)
+        let slow = try await run(
+            .openai, script: attempt(timed: true) + Self.fixingScript, limits: limits, files: files,
+            firstAttempt: .wholeFile)
+        let loopStart = try #require(slow.requests.first { $0["tools"] != nil }).jsonString
+        #expect(!loopStart.contains("## helpers.py"))
+        let events = try await slow.store.events(of: slow.result.record.id).map(\.event)
+        let note = events.compactMap { if case .loopContext(let m) = $0 { m.message } else { nil } }.first
+        #expect(note?.hasPrefix("the first prompt keeps to what the model reads in a third of the time left") == true)
+        #expect(slow.result.status == .verified)
+        let fast = try await run(
+            .openai, script: attempt(timed: false) + Self.fixingScript, limits: limits, files: files,
+            firstAttempt: .wholeFile)
+        #expect(try #require(fast.requests.first { $0["tools"] != nil }).jsonString.contains("## helpers.py"))
+        #expect(try await fast.store.events(of: fast.result.record.id).allSatisfy { $0.event.type != "loop.context" })
+    }
+
     @Test func failedAttemptsAreUndoneAndTheLoopIsToldWhatFailed() async throws {
         let outcome = try await run(
             .openai,

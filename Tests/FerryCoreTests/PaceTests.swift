@@ -46,8 +46,9 @@ import Testing
         let first: [ChatMessage] = [.system("You are Ferry."), .user(String(repeating: "x", count: 6_000))]
         // No pace yet (the first call): only the limits themselves count.
         #expect(budget.admit(first, now: 10) == nil)
+        // The server counted the prompt as Ferry estimated it (1,511 tokens): no correction.
         budget.spend(
-            Usage(inputTokens: 1_500, outputTokens: 100), cost: 0,
+            Usage(inputTokens: 1_511, outputTokens: 100), cost: 0,
             timings: Self.timings(promptN: 1_500, promptMS: 22_500, predictedN: 100, predictedMS: 4_000))
         // The tool loop's first prompt, about 2,500 tokens new to the server, with 20 s left: it would take ~39 s.
         let loop: [ChatMessage] = [.system("tools"), .user(String(repeating: "y", count: 10_000))]
@@ -94,5 +95,57 @@ import Testing
             Issue.record("expected a model call")
             return
         }
+    }
+
+    /// Ferry estimates four bytes a token; code runs nearer three. The server's own count of each prompt corrects
+    /// the estimate, so a call the estimate says fits but the server would read for longer is not made.
+    @Test func theServersCountCorrectsFerrysEstimate() {
+        var pace = Pace()
+        #expect(pace.tokensPerEstimate == 1)
+        pace.calibrate(counted: 150, estimated: 100)
+        #expect(pace.tokensPerEstimate == 1)  // too few to say
+        pace.calibrate(counted: 1_350, estimated: 900)
+        #expect(abs(pace.tokensPerEstimate - 1.5) < 1e-12)
+        #expect(pace.counted(1_000) == 1_500)
+        pace.calibrate(counted: 100_000, estimated: 1)
+        #expect(pace.tokensPerEstimate == 3)  // kept within reason
+
+        var budget = Budget(limits: AgentLimits(maxTimeSeconds: 150))
+        budget.start(now: 0)
+        let code: [ChatMessage] = [.system("s"), .user(String(repeating: "x", count: 8_000))]
+        #expect(budget.admit(code, now: 0) == nil)
+        let estimated = code.reduce(0) { $0 + $1.estimatedTokens }
+        budget.spend(
+            Usage(inputTokens: estimated * 3 / 2, outputTokens: 50), cost: 0,
+            timings: Self.timings(promptN: estimated * 3 / 2, promptMS: 45_000, predictedN: 50, predictedMS: 2_000))
+        #expect(abs(budget.pace.tokensPerEstimate - 1.5) < 0.01)
+        // A new prompt of ~2,000 estimated tokens is ~3,000 to the server: 45 s at 15 ms, past the 40 s left.
+        let loop: [ChatMessage] = [.system("tools"), .user(String(repeating: "y", count: 8_000))]
+        let refused = budget.admit(loop, now: 110)
+        #expect(refused?.limit == .time)
+        #expect(refused?.reason.contains("(3014 prompt tokens to read") == true)
+        // A compaction (no step) says nothing of the last prompt's size.
+        var other = Budget(limits: AgentLimits())
+        _ = other.admit(code, now: 0)
+        other.spend(Usage(inputTokens: 100_000, outputTokens: 10), cost: 0, step: false)
+        #expect(other.pace.tokensPerEstimate == 1)
+    }
+
+    /// The loop's first prompt gets a repo map and relevant files within what the model reads in a third of the
+    /// time left; without a pace or a time limit, the usual budgets.
+    @Test func theLoopsFirstPromptIsSizedToTheTimeLeft() {
+        let machine = RunMachine(
+            settings: .init(
+                task: "t", limits: AgentLimits(maxTimeSeconds: 150), contextWindow: 16_384, maxOutputTokens: 1_024,
+                testCommand: nil, firstAttempt: true))
+        var pace = Pace()
+        #expect(machine.loopContextBudgets(fixed: 700, secondsLeft: 72, pace: pace) == (1_024, 3_276))
+        pace.observe(Self.timings(promptN: 1_000, promptMS: 15_000, predictedN: 50, predictedMS: 2_000))
+        #expect(machine.loopContextBudgets(fixed: 700, secondsLeft: nil, pace: pace) == (1_024, 3_276))
+        // 72 s left at 15 ms a token: 1,600 tokens in 24 s; 700 are the task, the listing and the note.
+        #expect(machine.loopContextBudgets(fixed: 700, secondsLeft: 72, pace: pace) == (900, 0))
+        #expect(machine.loopContextBudgets(fixed: 700, secondsLeft: 300, pace: pace) == (1_024, 3_276))
+        #expect(machine.loopContextBudgets(fixed: 700, secondsLeft: 150, pace: pace) == (1_024, 1_609))
+        #expect(machine.loopContextBudgets(fixed: 2_000, secondsLeft: 60, pace: pace) == (0, 0))
     }
 }
