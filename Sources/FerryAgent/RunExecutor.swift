@@ -233,12 +233,17 @@ struct RunExecutor: Sendable {
                 worktree: workspace.root, task: task, budgetTokens: budgets.map, recorder: recorder, opened: index)
         }
         let shown = RelevantFiles.fit(relevant, budgetTokens: budgets.relevant)
-        if shown.count < relevant.count || budgets.map < machine.repoMapTokens {
+        var cut: [String] = []
+        if budgets.map < machine.repoMapTokens {
+            cut.append("a repo map of up to \(budgets.map) tokens (\(machine.repoMapTokens) with time to spare)")
+        }
+        if shown.count < relevant.count { cut.append("\(shown.count) of the \(relevant.count) relevant files") }
+        if !cut.isEmpty {
             await recorder.record(
                 .loopContext(
                     .init(
-                        "the first prompt keeps to what the model reads in a third of the time left: a repo map of "
-                            + "up to \(budgets.map) tokens, \(shown.count) of \(relevant.count) relevant files")))
+                        "the first prompt keeps to what the model reads in a third of the time left: "
+                            + cut.joined(separator: ", "))))
         }
         let history =
             [ChatMessage.system(Prompts.system)]

@@ -216,6 +216,7 @@ import Testing
         let events = try await slow.store.events(of: slow.result.record.id).map(\.event)
         let note = events.compactMap { if case .loopContext(let m) = $0 { m.message } else { nil } }.first
         #expect(note?.hasPrefix("the first prompt keeps to what the model reads in a third of the time left") == true)
+        #expect(note?.contains(" of the 3 relevant files") == true)
         #expect(slow.result.status == .verified)
         let fast = try await run(
             .openai, script: attempt(timed: false) + Self.fixingScript, limits: limits, files: files,
