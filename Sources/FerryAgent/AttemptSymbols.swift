@@ -81,8 +81,9 @@ enum AttemptSymbols {
     }
 
     /// The most a part of a long definition may hold, in bytes: about a third of a reply, so that it and the
-    /// sentence before it come back well within one (a small model on a CPU writes some 20 tokens a second).
-    static func partBytes(_ maxOutputTokens: Int) -> Int { maxOutputTokens * 3 / 3 }
+    /// sentence before it come back well within one (a small model on a CPU writes some 20 tokens a second). At
+    /// about three bytes a token (`AttemptPrompts.tokens`), a third of the reply's tokens is as many bytes.
+    static func partBytes(_ maxOutputTokens: Int) -> Int { maxOutputTokens }
 
     static func isClass(_ definition: SymbolDefinition) -> Bool {
         ["class", "struct", "enum", "protocol", "interface", "trait", "impl", "extension", "module"].contains(

@@ -98,19 +98,11 @@ public struct SymbolReply: Hashable, Sendable {
             guard let defined = definedName(body) else { continue }  // prose or a command, not a definition
             let units = units.filter { !$0.isPart }
             let unit = match(header: header, defined: defined, units: units)
-            let label = unit?.label ?? "`\(defined)`"
-            guard closed else {
-                problems.append("The block for \(label) is cut off (no closing fence); give the whole definition.")
-                continue
-            }
-            let originalSet = Set(
-                (unit?.text ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
-            if let marker = body.first(where: {
-                WholeFileReply.isElision($0) && !originalSet.contains($0.trimmingCharacters(in: .whitespaces))
-            }) {
-                problems.append(
-                    "The block for \(label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); "
-                        + "give every line of the definition.")
+            if let problem = incomplete(
+                body, closed: closed, label: unit?.label ?? "`\(defined)`", original: unit?.text ?? "",
+                what: "definition")
+            {
+                problems.append(problem)
                 continue
             }
             while body.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { body.removeLast() }
@@ -162,15 +154,10 @@ public struct SymbolReply: Hashable, Sendable {
 
     /// Why a block given for a part cannot replace it, if it cannot.
     static func check(_ body: [String], closed: Bool, for part: SymbolUnit) -> String? {
-        guard closed else {
-            return "The block for \(part.label) is cut off (no closing fence); give all the lines of the part."
-        }
-        let original = Set(part.text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
-        if let marker = body.first(where: {
-            WholeFileReply.isElision($0) && !original.contains($0.trimmingCharacters(in: .whitespaces))
-        }) {
-            return "The block for \(part.label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); "
-                + "give every line of the part you were shown."
+        if let problem = incomplete(
+            body, closed: closed, label: part.label, original: part.text, what: "part you were shown")
+        {
+            return problem
         }
         if definedName(body) == part.simpleName,
             definedName(part.text.split(separator: "\n").map(String.init)) != part.simpleName
@@ -182,6 +169,20 @@ public struct SymbolReply: Hashable, Sendable {
             return "The block for \(part.label) is empty; give all the lines of the part, changed."
         }
         return nil
+    }
+
+    /// Why a block cannot stand for the whole `what` it replaces: it is cut off, or it leaves code out with a marker
+    /// (`# ...`, `rest of the code`) the original does not have.
+    static func incomplete(_ body: [String], closed: Bool, label: String, original: String, what: String) -> String? {
+        guard closed else { return "The block for \(label) is cut off (no closing fence); give the whole \(what)." }
+        let kept = Set(original.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        guard
+            let marker = body.first(where: {
+                WholeFileReply.isElision($0) && !kept.contains($0.trimmingCharacters(in: .whitespaces))
+            })
+        else { return nil }
+        return "The block for \(label) leaves code out (\"\(marker.trimmingCharacters(in: .whitespaces))\"); give "
+            + "every line of the \(what)."
     }
 
     /// The name the block's first definition line defines (`def eval(` → `eval`), after decorators and comments.

@@ -41,10 +41,11 @@ public enum DefinitionWindow {
             let score = found.reduce(0) { $0 + weight[$1, default: 0] }
             let range = pieces[first].lowerBound...pieces[last].upperBound
             // Ties go to the earlier window: the definition's start says most about what it does.
-            if best == nil || score > best!.score + 1e-9 { best = (range, score) }
+            if score > (best?.score ?? -1) + 1e-9 { best = (range, score) }
         }
         // No window has any of the task's words: which part to show would be a guess.
-        guard var range = best?.range, best!.score > 0 else { return nil }
+        guard let best, best.score > 0 else { return nil }
+        var range = best.range
         // Blank lines at either edge say nothing.
         while range.lowerBound < range.upperBound, isBlank(lines[range.lowerBound]) {
             range = (range.lowerBound + 1)...range.upperBound

@@ -78,13 +78,14 @@ struct DefinitionWindowTests {
 
     static var lines: [Substring] { helpRecord.split(separator: "\n", omittingEmptySubsequences: false) }
 
-    static func text(_ range: ClosedRange<Int>) -> String { lines[range].joined(separator: "\n") }
+    /// The window for `task` within 700 bytes, and its text.
+    static func window(_ task: String) throws -> (range: ClosedRange<Int>, text: String) {
+        let range = try #require(DefinitionWindow.best(lines: lines, task: task, budget: 700))
+        return (range, lines[range].joined(separator: "\n"))
+    }
 
     @Test func theWindowHoldsTheStatementsTheTaskIsAbout() throws {
-        let window = try #require(
-            DefinitionWindow.best(
-                lines: Self.lines, task: "Fix printing of default option value to handle empty strings", budget: 700))
-        let shown = Self.text(window)
+        let (window, shown) = try Self.window("Fix printing of default option value to handle empty strings")
         #expect(shown.contains("default_string = str(default_value)"))
         #expect(shown.contains("elif self.is_bool_flag and not default_value:"))
         #expect(!shown.contains("def get_help_record"))
@@ -97,10 +98,7 @@ struct DefinitionWindowTests {
     }
 
     @Test func anotherTaskGetsAnotherWindow() throws {
-        let window = try #require(
-            DefinitionWindow.best(
-                lines: Self.lines, task: "The env var is not shown when auto_envvar_prefix is set", budget: 700))
-        let shown = Self.text(window)
+        let shown = try Self.window("The env var is not shown when auto_envvar_prefix is set").text
         #expect(shown.contains("envvar = f\"{ctx.auto_envvar_prefix}_{self.name.upper()}\""))
         #expect(!shown.contains("default_string"))
     }
