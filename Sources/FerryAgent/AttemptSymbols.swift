@@ -126,9 +126,15 @@ enum AttemptSymbols {
                 let parts = unit.name.split(separator: ".").map(String.init)
                 return (1..<max(parts.count, 1)).map { parts.prefix($0).joined(separator: ".") }
             })
-        let picked = definitions.filter { $0.scope == nil || scopes.contains($0.scope!) }.map(\.line)
-        return AttemptPrompts.outline(of: text, lines: picked)
+        let picked = definitions.filter { $0.scope.map(scopes.contains) ?? true }.map(\.line)
+        let headers = Set(definitions.filter { scopes.contains($0.qualifiedName) }.map(\.line))
+        return AttemptPrompts.outline(
+            of: text, lines: picked, near: units.map { $0.definition ?? $0.startLine...$0.endLine }, keeping: headers,
+            maxLines: outlineLines)
     }
+
+    /// Outline lines at most for each file: the definitions around the ones shown, and their classes' headers.
+    static let outlineLines = 24
 
     static func read(_ root: String, _ path: String) -> String? {
         guard let data = FileManager.default.contents(atPath: root + "/" + path), !data.contains(0) else { return nil }

@@ -6,23 +6,13 @@ extension AttemptPrompts {
     public static let symbolSystem = """
         You are Ferry, an expert software engineer. You are shown parts of large files: an outline of each file and \
         some of its definitions in full. Change those definitions so that the task is done.
-        First say, in one or two short sentences, what you will change. Then give each definition you change as a \
-        listing: its path and name on one line, then a fenced code block with the entire new definition, from its \
-        first line (decorators included) to its last, at its original indentation. Never leave out any of its \
-        lines, and never write "..." or "rest of the code". Change only definitions shown in full; give only the \
-        ones you change; keep the code's style; do not change tests. If the task needs a new function or method, \
-        give it the same way under its path and new name (`path: Class.new_name`, or `path: new_name` at the top \
-        level): it goes after the shown definitions of that class or file.
-
-        The format only (a made-up task, not yours): for "Shop.total() should round to cents" and a definition \
-        shop.py: Shop.total, the reply is:
-        I will round the sum to two decimals.
-
-        shop.py: Shop.total
-        ```python
-            def total(self):
-                return round(sum(item.price for item in self.items), 2)
-        ```
+        First say, in one or two short sentences, what you will change. Then give each definition you change the \
+        way it is shown to you: its heading line (its path and name), then a fenced code block with the entire new \
+        definition, from its first line (decorators included) to its last, at its original indentation. Never \
+        leave out any of its lines, and never write "..." or "rest of the code". Change only definitions shown in \
+        full; give only the ones you change; keep the code's style; do not change tests. If the task needs a new \
+        function or method, give it the same way under its path and new name (`path: Class.new_name`, or \
+        `path: new_name` at the top level): it goes after the shown definitions of that class or file.
 
         Your reply must change at least one line of the definitions you are shown; giving one back unchanged does \
         nothing.
@@ -55,11 +45,40 @@ extension AttemptPrompts {
     }
 
     /// An outline of a file: the definition lines it has, numbered, within a few hundred tokens.
-    public static func outline(of text: String, lines numbers: [Int], maxLines: Int = 60) -> String {
+    ///
+    /// With the spans of the definitions shown (`near`), the lines nearest them are the ones kept, and `keeping`
+    /// (the headers of their classes) always is; a `…` line stands where definitions are left out between two kept
+    /// ones. Without spans, the first lines. On click, `core.py`'s outline around three methods was 60 lines (some
+    /// 800 tokens, a third of the attempt's prompt, sent again with every reply), most of it classes far away.
+    public static func outline(
+        of text: String, lines numbers: [Int], near spans: [ClosedRange<Int>] = [], keeping: Set<Int> = [],
+        maxLines: Int = 60
+    ) -> String {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let picked = Array(Set(numbers.filter { $0 >= 1 && $0 <= lines.count })).sorted()
-        let shown = picked.count > maxLines ? Array(picked.prefix(maxLines)) : picked
-        var result = shown.map { "\($0): \(lines[$0 - 1].prefix(120))" }
+        var shown: [Int]
+        if picked.count <= maxLines {
+            shown = picked
+        } else if spans.isEmpty {
+            shown = Array(picked.prefix(maxLines))
+        } else {
+            func distance(_ line: Int) -> Int {
+                spans.map { $0.contains(line) ? 0 : min(abs(line - $0.lowerBound), abs(line - $0.upperBound)) }
+                    .min() ?? 0
+            }
+            let kept = picked.filter { keeping.contains($0) }.prefix(maxLines)
+            let rest = picked.filter { !keeping.contains($0) }.sorted { (distance($0), $0) < (distance($1), $1) }
+            shown = (Array(kept) + rest.prefix(maxLines - kept.count)).sorted()
+        }
+        let position = Dictionary(uniqueKeysWithValues: picked.enumerated().map { ($1, $0) })
+        var result: [String] = []
+        var previous: Int?
+        for line in shown {
+            let index = position[line] ?? 0
+            if !spans.isEmpty, let previous, index > previous + 1 { result.append("…") }
+            previous = index
+            result.append("\(line): \(lines[line - 1].prefix(120))")
+        }
         if picked.count > shown.count { result.append("(\(picked.count - shown.count) more definitions)") }
         return result.joined(separator: "\n")
     }

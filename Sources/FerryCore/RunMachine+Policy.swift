@@ -42,6 +42,26 @@ extension RunMachine {
         return (map, min(relevantFileTokens, room - map))
     }
 
+    /// Why the tool loop should not start with `history` as its first prompt: reading it alone would take more than
+    /// `loopPromptShare` of the time left at the run's pace. The repo map and the files are already cut to fit that
+    /// share (`loopContextBudgets`), so this is the prompt without them, and what would be left after it is too
+    /// little to search, edit and run the tests. On click, three of ten loops started with 31–61 s left, read their
+    /// 1,400-token first prompt for 20–30 s, and ran out of time before any edit, at 5,000–20,000 tokens sent.
+    /// Nil without a time limit or before the pace is known.
+    public static func loopOutOfTime(_ history: [ChatMessage], budget: Budget, now: Double) -> Budget.Exhausted? {
+        let tokens = history.reduce(0) { $0 + $1.estimatedTokens }
+        guard let left = budget.secondsLeft(now: now), let least = budget.pace.leastSeconds(freshTokens: tokens),
+            least > left * Self.loopPromptShare
+        else { return nil }
+        return Budget.Exhausted(
+            reason:
+                "time limit of \(Int(budget.limits.maxTimeSeconds ?? 0))s: \(Int(left.rounded())) s left, and the tool "
+                + "loop's first prompt alone (\(budget.pace.counted(tokens)) tokens) takes about "
+                + "\(Int(least.rounded())) s to read, more than a third of it, leaving too little to search, edit and "
+                + "test",
+            limit: .time)
+    }
+
     /// A test command exits 126 or 127 when the sandbox cannot even start it, and one that does not finish within
     /// the test timeout before any change will not finish after it either: neither can judge anything, so it is
     /// treated as absent rather than as a failing suite the model should fix (and a fix it could not judge is kept,

@@ -174,6 +174,9 @@ public struct RunMachine: Sendable {
                 outlines: context.outlines, candidates: settings.candidates, baseline: baseline)
             return attempt(AttemptMachine(plan: plan, budget: parkedBudget), .start(now: now))
         case (.preparingLoop, .loopReady(let history, let now)):
+            if let short = Self.loopOutOfTime(history, budget: parkedBudget, now: now) {
+                return finish(.init(status: .limit, reason: short.reason, limit: short.limit), budget: parkedBudget)
+            }
             return loop(
                 AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow),
                 .start(now: now))

@@ -145,7 +145,7 @@ import Testing
         return action
     }
 
-    func failingAttempt(_ m: inout RunMachine, now: Double = 1) -> RunMachine.Action {
+    func failingAttempt(_ m: inout RunMachine, now: Double = 1, timings: JSONValue? = nil) -> RunMachine.Action {
         _ = m.handle(.start(now: 0))
         _ = m.handle(.baselineRan(Self.tests(exit: 1), now: 0))
         var action = m.handle(.contextGathered(.init(attemptFiles: [Self.file]), now: now))
@@ -153,7 +153,13 @@ import Testing
         while case .callModel(let request) = action {
             #expect(!request.tools && request.phase == "attempt")
             n += 1
-            action = m.handle(.modelReplied(Self.fix(n), cost: 0.01, now: now))
+            var reply = Self.fix(n)
+            if let timings {
+                // The server counts the prompt as Ferry estimates it.
+                reply.serverTimings = timings
+                reply.usage.inputTokens = request.messages.reduce(0) { $0 + $1.estimatedTokens }
+            }
+            action = m.handle(.modelReplied(reply, cost: 0.01, now: now))
             guard action == .write(["calc.py": "def add(a, b):\n    return \(n)\n"]) else { return action }
             #expect(written(&m, ["calc.py"], now: now) == .listChanges(summary: nil))
             action = prove(&m, changed: ["calc.py"], runs: [Self.tests(exit: 1)], now: now)
@@ -227,6 +233,47 @@ import Testing
             return
         }
         #expect(late.limit == .time)
+    }
+
+    @Test func aLoopWhoseFirstPromptAloneTakesMoreThanAThirdOfTheTimeLeftIsNotStarted() {
+        // The attempt's replies say the model reads a token in 15 ms (llama.cpp's timings).
+        let timings: JSONValue = .object([
+            "prompt_n": .number(1_000), "prompt_ms": .number(15_000), "predicted_n": .number(50),
+            "predicted_ms": .number(2_000),
+        ])
+        // A bare first prompt of some 1,400 tokens: 21 s to read, and the shortest reply after it.
+        let history: [ChatMessage] = [.system("s"), .user(String(repeating: "t", count: 5_600))]
+        var short = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 150)))
+        _ = failingAttempt(&short, now: 1, timings: timings)
+        guard case .prepareLoop = written(&short, [], now: 90) else {
+            Issue.record("expected the loop to be prepared")
+            return
+        }
+        // The clock started with the attempt at 1 s: 61 s left, a third of it less than the prompt alone takes.
+        guard case .stop(let outcome) = short.handle(.loopReady(history: history, now: 90)) else {
+            Issue.record("expected stop")
+            return
+        }
+        #expect(outcome.status == .limit && outcome.limit == .time)
+        #expect(
+            outcome.reason.contains("61 s left, and the tool loop's first prompt alone (1408 tokens) takes about 23 s"))
+
+        // 100 s left: the loop starts with the same prompt.
+        var roomy = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 150)))
+        _ = failingAttempt(&roomy, now: 1, timings: timings)
+        _ = written(&roomy, [], now: 50)
+        guard case .callModel = roomy.handle(.loopReady(history: history, now: 50)) else {
+            Issue.record("expected the loop's first call")
+            return
+        }
+        // Without the server's timings (a provider that reports none) nothing is known of the pace: the loop starts.
+        var unknown = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 150)))
+        _ = failingAttempt(&unknown, now: 1)
+        _ = written(&unknown, [], now: 90)
+        guard case .callModel = unknown.handle(.loopReady(history: history, now: 90)) else {
+            Issue.record("expected the loop's first call")
+            return
+        }
     }
 
     @Test func anAttemptThatSettlesEndsTheRunWithItsTests() {

@@ -119,6 +119,22 @@ import Testing
         #expect(outline == "1: def f1():\n3: def f2():\n5: def f3():\n(2 more definitions)")
     }
 
+    @Test func theOutlineKeepsTheDefinitionsNearestTheShownOnesAndTheirClass() {
+        // A class at line 1 with twenty methods, two lines each; the one shown is at lines 21-22.
+        let text = (["class Big:"] + (1...20).flatMap { ["    def m\($0)(self):", "        pass"] })
+            .joined(separator: "\n")
+        let lines = [1] + (1...20).map { 2 * $0 }
+        let outline = AttemptPrompts.outline(of: text, lines: lines, near: [20...21], keeping: [1], maxLines: 5)
+        #expect(
+            outline
+                == "1: class Big:\n…\n18:     def m9(self):\n20:     def m10(self):\n22:     def m11(self):\n"
+                + "24:     def m12(self):\n(16 more definitions)")
+        // Few enough lines are all kept, with no gaps marked.
+        #expect(
+            AttemptPrompts.outline(of: text, lines: [1, 2, 4], near: [20...21], keeping: [1], maxLines: 5)
+                == "1: class Big:\n2:     def m1(self):\n4:     def m2(self):")
+    }
+
     @Test func aNewMethodGoesAfterTheLastShownMemberOfItsClassAndANewFunctionAfterTheLastTopLevelOne() {
         let reply = """
             I will add a discount and a tax helper.
