@@ -22,7 +22,14 @@ public enum ChildProcess {
         let started = ContinuousClock.now
         // Polled: Foundation reaps children itself, and waitUntilExit can miss an exit.
         while process.isRunning {
-            if ContinuousClock.now - started > timeout { process.terminate() }
+            let elapsed = ContinuousClock.now - started
+            // SIGTERM, then SIGKILL: a child started from a thread of Swift's pool may inherit a mask that blocks
+            // SIGTERM, and then it would never end.
+            if elapsed > timeout + .seconds(2) {
+                kill(process.processIdentifier, SIGKILL)
+            } else if elapsed > timeout {
+                process.terminate()
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
         return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")

@@ -67,8 +67,14 @@ final class IdentityProvider: Sendable {
             .usage, "the provider did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
+    /// SIGTERM, then SIGKILL if it is still there after two seconds: a provider left running outlives the suite.
     func stop() async {
         process.terminate()
+        let asked = ContinuousClock.now
+        while process.isRunning, ContinuousClock.now - asked < .seconds(2) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? await http.shutdown()
     }
 
