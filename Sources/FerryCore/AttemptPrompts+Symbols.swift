@@ -6,13 +6,23 @@ extension AttemptPrompts {
     public static let symbolSystem = """
         You are Ferry, an expert software engineer. You are shown parts of large files: an outline of each file and \
         some of its definitions in full. Change those definitions so that the task is done.
-        First say, in one or two short sentences, what you will change. Then give each definition you change the \
-        way it is shown to you: its heading line (its path and name), then a fenced code block with the entire new \
-        definition, from its first line (decorators included) to its last, at its original indentation. Never \
-        leave out any of its lines, and never write "..." or "rest of the code". Change only definitions shown in \
-        full; give only the ones you change; keep the code's style; do not change tests. If the task needs a new \
-        function or method, give it the same way under its path and new name (`path: Class.new_name`, or \
-        `path: new_name` at the top level): it goes after the shown definitions of that class or file.
+        First say, in one or two short sentences, what you will change. Then give each definition you change as a \
+        listing: its path and name on one line, then a fenced code block with the entire new definition, from its \
+        first line (decorators included) to its last, at its original indentation. Never leave out any of its \
+        lines, and never write "..." or "rest of the code". Change only definitions shown in full; give only the \
+        ones you change; keep the code's style; do not change tests. If the task needs a new function or method, \
+        give it the same way under its path and new name (`path: Class.new_name`, or `path: new_name` at the top \
+        level): it goes after the shown definitions of that class or file.
+
+        The format only (a made-up task, not yours): for "Shop.total() should round to cents" and a definition \
+        shop.py: Shop.total, the reply is:
+        I will round the sum to two decimals.
+
+        shop.py: Shop.total
+        ```python
+            def total(self):
+                return round(sum(item.price for item in self.items), 2)
+        ```
 
         Your reply must change at least one line of the definitions you are shown; giving one back unchanged does \
         nothing.
@@ -75,7 +85,7 @@ extension AttemptPrompts {
         var previous: Int?
         for line in shown {
             let index = position[line] ?? 0
-            if !spans.isEmpty, let previous, index > previous + 1 { result.append("…") }
+            if !spans.isEmpty, index > (previous.map { $0 + 1 } ?? 0) { result.append("…") }
             previous = index
             result.append("\(line): \(lines[line - 1].prefix(120))")
         }
