@@ -44,9 +44,9 @@ enum AttemptSymbols {
             var candidates: [SymbolUnit] = []
             for name in entry.file.functions where candidates.count < maxUnits {
                 let matches = definitions.filter { $0.qualifiedName == name && ($0.endLine ?? 0) >= $0.line }
-                guard let definition = matches.min(by: { ($0.endLine! - $0.line) < ($1.endLine! - $1.line) }),
-                    var unit = unit(definition, path: entry.file.path, lines: lines)
+                guard let (definition, found) = implementation(of: matches, path: entry.file.path, lines: lines)
                 else { continue }
+                var unit = found
                 if !AttemptPrompts.fitsInReply(unit.text, maxOutputTokens) {
                     // A class has its methods for units; a long function shows the part the task is likeliest in.
                     guard !isClass(definition),
@@ -88,6 +88,28 @@ enum AttemptSymbols {
     static func isClass(_ definition: SymbolDefinition) -> Bool {
         ["class", "struct", "enum", "protocol", "interface", "trait", "impl", "extension", "module"].contains(
             definition.kind)
+    }
+
+    /// Of the definitions one name has, the one whose code runs, as a unit: `@overload` stubs aside (typed Python
+    /// declares a function's signatures as `...` stubs above it; on click the attempt showed
+    /// `Context.lookup_default`'s first stub, `-> t.Any | None: ...`, and the model had nothing to change), then the
+    /// shortest span (ctags may give a name twice, once for a larger enclosing span).
+    static func implementation(of matches: [SymbolDefinition], path: String, lines: [Substring]) -> (
+        SymbolDefinition, SymbolUnit
+    )? {
+        let candidates = matches.compactMap { definition in
+            unit(definition, path: path, lines: lines).map { (definition, $0) }
+        }
+        let real = candidates.filter { !isOverloadStub($0.1.text) }
+        return (real.isEmpty ? candidates : real).min { $0.1.endLine - $0.1.startLine < $1.1.endLine - $1.1.startLine }
+    }
+
+    /// A definition decorated `@overload` (`@t.overload`, `@typing.overload`, …): a signature only.
+    static func isOverloadStub(_ text: String) -> Bool {
+        text.split(separator: "\n").prefix { $0.trimmingCharacters(in: .whitespaces).hasPrefix("@") }.contains {
+            let decorator = $0.trimmingCharacters(in: .whitespaces).dropFirst().prefix { $0 != "(" }
+            return decorator == "overload" || decorator.hasSuffix(".overload")
+        }
     }
 
     /// The part of a too-long definition the task's words point at (`DefinitionWindow`), as a unit of its own.

@@ -20,7 +20,8 @@ enum Prompts {
 
     static func task(
         _ task: String, agents: AgentInstructions.File?, testCommand: String?, baseline: String?, files: [String],
-        relevant: [RelevantFiles.File] = [], repoMap: String = "", earlierAttempt: String = ""
+        relevant: [RelevantFiles.File] = [], definitions: [SymbolUnit] = [], repoMap: String = "",
+        earlierAttempt: String = ""
     ) -> [ChatMessage] {
         var messages: [ChatMessage] = []
         if let agents {
@@ -54,6 +55,7 @@ enum Prompts {
                 + repoMap
         }
         context += RelevantFiles.render(relevant)
+        context += RelevantFiles.render(definitions)
         context += earlierAttempt
         messages.append(.user(context, pinned: true))
         return messages

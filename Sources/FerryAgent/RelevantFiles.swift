@@ -48,16 +48,28 @@ enum RelevantFiles {
 
     /// The files, best first, that fit the budget together (one too large is passed over for smaller ones).
     static func fit(_ files: [File], budgetTokens: Int) -> [File] {
-        var chosen: [File] = []
+        fit(files, text: \.text, budgetTokens: budgetTokens)
+    }
+
+    static func fit(_ units: [SymbolUnit], budgetTokens: Int) -> [SymbolUnit] {
+        fit(units, text: \.text, budgetTokens: budgetTokens)
+    }
+
+    /// The first pieces, in order, that fit in `budgetTokens` together (one too large is passed over).
+    private static func fit<Piece>(_ pieces: [Piece], text: (Piece) -> String, budgetTokens: Int) -> [Piece] {
+        var chosen: [Piece] = []
         var used = 0
-        for file in files {
-            let cost = file.text.utf8.count / 4 + 20
+        for piece in pieces {
+            let cost = cost(text(piece))
             if used + cost > budgetTokens { continue }
-            chosen.append(file)
+            chosen.append(piece)
             used += cost
         }
         return chosen
     }
+
+    /// A piece's tokens in the prompt: its text at four bytes a token, and its heading and fence.
+    static func cost(_ text: String) -> Int { text.utf8.count / 4 + 20 }
 
     /// Code-like words of the task: anything in backticks, and words with `_`, a dot, parentheses or inner capitals.
     static func identifiers(in task: String) -> Set<String> {
@@ -80,12 +92,27 @@ enum RelevantFiles {
         guard !files.isEmpty else { return "" }
         var text = "\n\n# Files that look relevant (whole, with line numbers; no need to read them again)"
         for file in files {
-            let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
-            let count = lines.last == "" ? lines.count - 1 : lines.count
-            let numbered = lines.prefix(count).enumerated().map { "\($0.offset + 1)\t\($0.element)" }.joined(
-                separator: "\n")
-            text += "\n\n## \(file.path)\n```\n\(numbered)\n```"
+            text += "\n\n## \(file.path)\n```\n\(numbered(file.text, from: 1))\n```"
         }
         return text
+    }
+
+    /// The definitions the first attempt was shown, as the files hold them now (its changes were undone).
+    static func render(_ definitions: [SymbolUnit]) -> String {
+        guard !definitions.isEmpty else { return "" }
+        var text =
+            "\n\n# Code the first attempt was shown (parts of files too large to show whole, with line numbers; no "
+            + "need to read these lines again)"
+        for unit in definitions {
+            text += "\n\n## \(unit.heading)\n```\n\(numbered(unit.text, from: unit.startLine))\n```"
+        }
+        return text
+    }
+
+    /// `text` with each line numbered as `read_file` numbers them, the first `from`.
+    static func numbered(_ text: String, from first: Int) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let count = lines.last == "" ? lines.count - 1 : lines.count
+        return lines.prefix(count).enumerated().map { "\($0.offset + first)\t\($0.element)" }.joined(separator: "\n")
     }
 }

@@ -23,6 +23,8 @@ struct RunExecutor: Sendable {
     /// Read by `gatherContext`, for the loop's first prompt.
     var files: [String] = []
     var relevant: [RelevantFiles.File] = []
+    /// The definitions the attempt was shown, when its files were too large to show whole: the loop starts with them.
+    var attemptUnits: [SymbolUnit] = []
     var agents: AgentInstructions.File?
     /// Made by `prepareLoop`.
     var tools: ToolBox?
@@ -90,6 +92,7 @@ struct RunExecutor: Sendable {
         if let choice = await symbolChoice(maxOutputTokens: maxOutput) {
             context.attemptFiles = choice.files
             context.attemptSymbols = choice.units
+            attemptUnits = choice.units
             context.outlines = choice.outlines
             if reproduction {
                 context.testFile = AttemptFiles.testFile(
@@ -226,18 +229,30 @@ struct RunExecutor: Sendable {
         let budgets = machine.loopContextBudgets(
             fixed: bare.reduce(0) { $0 + $1.estimatedTokens }, secondsLeft: machine.budget.secondsLeft(now: elapsed()),
             pace: machine.budget.pace)
+        // First the definitions the attempt was shown (parts of files too large to show whole), so that the loop
+        // does not spend its first calls finding them again: on click it searched for the very methods the attempt
+        // had shown. Then the map, then the files, each within what is left.
+        var room = budgets.map + budgets.relevant
+        let definitions = RelevantFiles.fit(attemptUnits, budgetTokens: room)
+        room -= definitions.reduce(0) { $0 + RelevantFiles.cost($1.text) }
+        let mapBudget = min(budgets.map, room)
         var knowledge: IndexKnowledge?
         var repoMap = ""
         if machine.repoMapTokens > 0 {
             (knowledge, repoMap) = await Self.knowledge(
-                worktree: workspace.root, task: task, budgetTokens: budgets.map, recorder: recorder, opened: index)
+                worktree: workspace.root, task: task, budgetTokens: mapBudget, recorder: recorder, opened: index)
         }
-        let shown = RelevantFiles.fit(relevant, budgetTokens: budgets.relevant)
+        room -= CodeIndex.estimateTokens(repoMap)
+        let candidates = relevant.filter { file in !definitions.contains { $0.path == file.path } }
+        let shown = RelevantFiles.fit(candidates, budgetTokens: min(budgets.relevant, room))
         var cut: [String] = []
-        if budgets.map < machine.repoMapTokens {
-            cut.append("a repo map of up to \(budgets.map) tokens (\(machine.repoMapTokens) with time to spare)")
+        if definitions.count < attemptUnits.count {
+            cut.append("\(definitions.count) of the \(attemptUnits.count) definitions the attempt was shown")
         }
-        if shown.count < relevant.count { cut.append("\(shown.count) of the \(relevant.count) relevant files") }
+        if mapBudget < machine.repoMapTokens {
+            cut.append("a repo map of up to \(mapBudget) tokens (\(machine.repoMapTokens) with time to spare)")
+        }
+        if shown.count < candidates.count { cut.append("\(shown.count) of the \(candidates.count) relevant files") }
         if !cut.isEmpty {
             await recorder.record(
                 .loopContext(
@@ -249,7 +264,7 @@ struct RunExecutor: Sendable {
             [ChatMessage.system(Prompts.system)]
             + Prompts.task(
                 task, agents: agents, testCommand: machine.testCommand, baseline: baseline, files: files,
-                relevant: shown, repoMap: repoMap, earlierAttempt: note)
+                relevant: shown, definitions: definitions, repoMap: repoMap, earlierAttempt: note)
         var toolConfig = ToolBox.Configuration()
         toolConfig.shellTimeoutSeconds = config.shellTimeoutSeconds
         if let limit = machine.toolOutputLimit { toolConfig.outputLimit = limit }

@@ -18,12 +18,14 @@ extension AgentMachine {
         let repeatsPrevious =
             !previousCalls.isEmpty && sameCalls(previousCalls, reply.toolCalls)
             && !(reply.toolCalls.count == 1 && reply.toolCalls[0].tool == .finish)
-        if repeatsPrevious || repeatsARead(reply.toolCalls, history: history) {
-            return "You already made this exact call and nothing has changed since; its result is above. Do "
-                + "something different: read another file or another part of it, change the search, or edit."
-        }
+        if repeatsPrevious || repeatsARead(reply.toolCalls, history: history) { return repeatRefusal }
         return nil
     }
+
+    /// The refusal of a call whose result is already in front of the model.
+    static let repeatRefusal =
+        "You already made this exact call and nothing has changed since; its result is above. Do something "
+        + "different: read another file or another part of it, change the search, or edit."
 
     static func argumentsAreObject(_ text: String) -> Bool {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)

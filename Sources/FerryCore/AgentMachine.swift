@@ -176,8 +176,8 @@ public struct AgentMachine: Sendable {
         if let call = stuckOn(reply) {
             return stop(
                 .failed,
-                "the model made the same call a third time after it had failed twice with nothing changed in "
-                    + "between: \(call.name) \(call.arguments.prefix(200))")
+                "the model made the same call again after it had failed twice, or had been refused as a repeat, "
+                    + "with nothing changed in between: \(call.name) \(call.arguments.prefix(200))")
         }
         if let error = Self.refusal(of: reply, history: history) {
             return malformed(reply, error: error, now: now)
@@ -224,6 +224,10 @@ public struct AgentMachine: Sendable {
     /// reply such a one; `finish` has rules of its own). A small model that alternates between two refused or
     /// failing calls slips past "three refusals in a row" and spends every step left on them (on click: a refused
     /// search and an edit copying the prompt's example, in turn, to the step limit, 50k tokens).
+    ///
+    /// A call refused as a repeat counts twice: it did not fail, its result was in front of the model, which was
+    /// told so. Made once more it ends the loop (on click the same search came back after an edit between, 3,000
+    /// more tokens sent each time, and never led anywhere).
     func stuckOn(_ reply: ModelReply) -> ToolCall? {
         let calls = reply.toolCalls.filter { $0.tool != .finish }
         guard !calls.isEmpty else { return nil }
@@ -233,17 +237,19 @@ public struct AgentMachine: Sendable {
         return stuck ? calls[0] : nil
     }
 
-    private mutating func noteFailure(of call: ToolCall) {
+    private mutating func noteFailure(of call: ToolCall, strikes: Int = 1) {
         if let index = failedCalls.firstIndex(where: { Self.sameCalls([$0.call], [call]) }) {
-            failedCalls[index].count += 1
+            failedCalls[index].count += strikes
         } else {
-            failedCalls.append((call, 1))
+            failedCalls.append((call, strikes))
         }
     }
 
     private mutating func malformed(_ reply: ModelReply, error: String, now: Double) -> Action {
         consecutiveMalformed += 1
-        for call in reply.toolCalls where call.tool != .finish { noteFailure(of: call) }
+        for call in reply.toolCalls where call.tool != .finish {
+            noteFailure(of: call, strikes: error == Self.repeatRefusal ? 2 : 1)
+        }
         let output = "Error: not run. \(error)"
         records.append(.replyRejected(.init(step: budget.steps, error: error)))
         for call in reply.toolCalls {

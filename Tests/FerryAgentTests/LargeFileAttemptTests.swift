@@ -130,6 +130,49 @@ import Testing
         #expect(outcome.result.diff.contains("+    return price + price * rate / 100"))
     }
 
+    /// Typed Python declares a function's signatures as `@overload` stubs above it: the attempt shows the function
+    /// whose code runs, not a stub with nothing to change.
+    @Test func theImplementationIsShownNotAnOverloadStub() async throws {
+        let stubs =
+            "@t.overload\ndef add_tax(price: int, rate: int) -> int: ...\n\n\n"
+            + "@typing.overload\ndef add_tax(price: float, rate: float) -> float: ...\n\n\n"
+        let overloaded = Self.module.replacingOccurrences(
+            of: "import math\n", with: "import math\nimport typing as t\nimport typing\n"
+        )
+        .replacingOccurrences(of: "def add_tax(price, rate):", with: stubs + "def add_tax(price, rate):")
+        let outcome = try await run([Self.right], extra: ["shop/prices.py": overloaded])
+        let prompt = Self.contents(outcome.requests[0]).last ?? ""
+        #expect(prompt.contains("    return price - price * rate / 100\n```"))
+        #expect(!prompt.contains("```python\n@t.overload"))
+        #expect(outcome.result.status == .verified)
+        #expect(outcome.result.diff.contains("+    return price + price * rate / 100"))
+        #expect(!outcome.result.diff.contains("-@t.overload"))
+    }
+
+    /// The attempt fails; the loop's first prompt shows the definition it was shown, numbered as in the file, so
+    /// the loop's first call can be the edit.
+    @Test func theLoopStartsWithTheDefinitionsTheAttemptWasShown() async throws {
+        let edit = FakeStep.call(
+            "edit_file",
+            [
+                "path": "shop/prices.py", "old": "return price - price * rate / 100",
+                "new": "return price + price * rate / 100",
+            ])
+        let outcome = try await run(
+            [Self.wrong, Self.wrong, edit, .call("finish", ["summary": "The tax is added."])])
+        #expect(outcome.result.status == .verified)
+        guard let first = outcome.requests.first(where: { $0["tools"] != nil && $0["tools"] != .array([]) }) else {
+            Issue.record("expected a request of the loop")
+            return
+        }
+        let prompt = Self.contents(first).joined(separator: "\n")
+        #expect(prompt.contains("# Code the first attempt was shown"))
+        #expect(prompt.contains("## shop/prices.py: add_tax (lines 206-208)"))
+        #expect(prompt.contains("208\t    return price - price * rate / 100"))
+        #expect(!prompt.contains("Rate number 7"))  // the file is not shown whole
+        #expect(outcome.requests.count == 4)
+    }
+
     @Test func aReplyThatDoesNotParseIsRetriedWithTheReason() async throws {
         let broken = Self.definition("def add_tax(price, rate)\n    return price + price * rate / 100")
         let outcome = try await run([broken, Self.right])

@@ -173,24 +173,35 @@ import Testing
         _ = m.handle(.start(now: 0))
         _ = m.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "a"), cost: 0, now: 1))
         _ = m.handle(.toolFinished(.init(callID: "a", name: "search_code", output: "x.py"), now: 1))
-        // The repeat is refused and the model asked again (sampling now).
-        guard
-            case .callModel = m.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "b"), cost: 0, now: 2))
-        else {
+        // A reply with no call is refused and the model asked again (sampling now).
+        let idle = ModelReply(content: "I will look at x.py.")
+        guard case .callModel = m.handle(.modelReplied(idle, cost: 0, now: 2)) else {
             Issue.record("expected the model to be asked again")
             return
         }
-        // The same refused reply once more, its call's id aside: stuck, so the loop ends now, not a call later.
-        guard
-            case .stop(let outcome) = m.handle(
-                .modelReplied(call("search_code", #"{"query": "x"}"#, id: "c"), cost: 0, now: 3))
-        else {
+        // The same refused reply once more: stuck, so the loop ends now, not a call later.
+        guard case .stop(let outcome) = m.handle(.modelReplied(idle, cost: 0, now: 3)) else {
             Issue.record("expected the loop to end")
             return
         }
         #expect(outcome.status == .failed)
         #expect(outcome.reason.contains("same refused reply again"))
         #expect(m.consecutiveMalformed == 2)
+
+        // The same repeated call once more, its id aside, ends it as well (refused as a repeat, made again).
+        var repeated = machine()
+        _ = repeated.handle(.start(now: 0))
+        _ = repeated.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "a"), cost: 0, now: 1))
+        _ = repeated.handle(.toolFinished(.init(callID: "a", name: "search_code", output: "x.py"), now: 1))
+        _ = repeated.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "b"), cost: 0, now: 2))
+        guard
+            case .stop(let again) = repeated.handle(
+                .modelReplied(call("search_code", #"{"query": "x"}"#, id: "c"), cost: 0, now: 3))
+        else {
+            Issue.record("expected the loop to end")
+            return
+        }
+        #expect(again.status == .failed && again.reason.contains("refused as a repeat"))
     }
 
     @Test func aDifferentRefusedReplyOrAGoodOneInBetweenDoesNotEndTheLoop() {
@@ -550,22 +561,13 @@ extension AgentMachineTests {
 }
 
 extension AgentMachineTests {
-    /// A refused search and a failing edit, in turn: each refusal is "one in a row", so only this rule ends it.
+    /// A failing edit and a refused search, in turn: each refusal is "one in a row", so only this rule ends it. The
+    /// edit, failed twice with nothing changed, is not made a third time.
     @Test func theSameFailingCallAThirdTimeWithNothingChangedEndsTheLoop() {
         var m = machine()
         _ = m.handle(.start(now: 0))
-        let search = #"{"query":"lookup_default"}"#
         let edit = #"{"path":"a.py","old":"if count > 10:","new":"if count >= 10:"}"#
-        _ = m.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
-        _ = m.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
         for round in 0..<2 {
-            // Refused as a repeat of a read, then an edit whose `old` is not in the file.
-            guard
-                case .callModel = m.handle(.modelReplied(call("search_code", search, id: "s\(round)"), cost: 0, now: 2))
-            else {
-                Issue.record("expected a refusal and another call")
-                return
-            }
             #expect(
                 m.handle(.modelReplied(call("edit_file", edit, id: "e\(round)"), cost: 0, now: 3))
                     == .runTool(ToolCall(id: "e\(round)", name: "edit_file", arguments: edit)))
@@ -573,15 +575,58 @@ extension AgentMachineTests {
                 .toolFinished(
                     .init(callID: "e\(round)", name: "edit_file", output: "Error: `old` was not found", isError: true),
                     now: 3))
+            let read = #"{"path":"a.py","start_line":\#(round + 1)}"#
+            _ = m.handle(.modelReplied(call("read_file", read, id: "r\(round)"), cost: 0, now: 3))
+            _ = m.handle(.toolFinished(.init(callID: "r\(round)", name: "read_file", output: "x"), now: 3))
         }
-        guard case .stop(let outcome) = m.handle(.modelReplied(call("search_code", search, id: "s3"), cost: 0, now: 4))
+        guard case .stop(let outcome) = m.handle(.modelReplied(call("edit_file", edit, id: "e3"), cost: 0, now: 4))
         else {
             Issue.record("expected the loop to end")
             return
         }
         #expect(outcome.status == .failed)
-        #expect(outcome.reason.contains("same call a third time"))
+        #expect(outcome.reason.contains("the same call again after it had failed twice"))
+        #expect(outcome.reason.contains("edit_file"))
+    }
+
+    /// A search refused as a repeat (its result was in front of the model) counts twice: made once more, after a
+    /// failing edit between, it ends the loop.
+    @Test func aCallRefusedAsARepeatAndMadeOnceMoreEndsTheLoop() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        let search = #"{"query":"lookup_default"}"#
+        let edit = #"{"path":"a.py","old":"if count > 10:","new":"if count >= 10:"}"#
+        _ = m.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
+        guard case .callModel = m.handle(.modelReplied(call("search_code", search, id: "2"), cost: 0, now: 2)) else {
+            Issue.record("expected a refusal and another call")
+            return
+        }
+        _ = m.handle(.modelReplied(call("edit_file", edit, id: "e"), cost: 0, now: 3))
+        _ = m.handle(
+            .toolFinished(
+                .init(callID: "e", name: "edit_file", output: "Error: `old` was not found", isError: true), now: 3))
+        guard case .stop(let outcome) = m.handle(.modelReplied(call("search_code", search, id: "3"), cost: 0, now: 4))
+        else {
+            Issue.record("expected the loop to end")
+            return
+        }
+        #expect(outcome.status == .failed)
+        #expect(outcome.reason.contains("refused as a repeat"))
         #expect(outcome.reason.contains("search_code"))
+
+        // A search made twice and refused once is not stuck while a change came between: the files changed.
+        var changed = machine()
+        _ = changed.handle(.start(now: 0))
+        _ = changed.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
+        _ = changed.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
+        _ = changed.handle(.modelReplied(call("search_code", search, id: "2"), cost: 0, now: 2))
+        let good = #"{"path":"a.py","old":"x = 1","new":"x = 2"}"#
+        _ = changed.handle(.modelReplied(call("edit_file", good, id: "g"), cost: 0, now: 3))
+        _ = changed.handle(.toolFinished(.init(callID: "g", name: "edit_file", output: "Edited a.py"), now: 3))
+        #expect(
+            changed.handle(.modelReplied(call("search_code", search, id: "3"), cost: 0, now: 4))
+                == .runTool(ToolCall(id: "3", name: "search_code", arguments: search)))
     }
 
     @Test func aChangeToTheFilesForgetsWhatFailedBefore() {
