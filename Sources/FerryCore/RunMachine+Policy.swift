@@ -42,25 +42,34 @@ extension RunMachine {
         return (map, min(relevantFileTokens, room - map))
     }
 
-    /// Why the tool loop should not start with `history` as its first prompt: reading it alone would take more than
-    /// `loopPromptShare` of the time left at the run's pace. The repo map and the files are already cut to fit that
-    /// share (`loopContextBudgets`), so this is the prompt without them, and what would be left after it is too
-    /// little to search, edit and run the tests. On click, three of ten loops started with 31–61 s left, read their
-    /// 1,400-token first prompt for 20–30 s, and ran out of time before any edit, at 5,000–20,000 tokens sent.
-    /// Nil without a time limit or before the pace is known.
+    /// Why the tool loop should not start with `history` as its first prompt: reading it would take more than
+    /// `loopPromptShare` of the time left at the run's pace, by more than `loopPromptSlack`. The attempt's
+    /// definitions, the repo map and the files are cut to fit that share (`loopContextBudgets`), so only a prompt
+    /// whose fixed part (instructions, task, listing, the attempt's note) is already past it gets here, and what
+    /// would be left after reading it is too little to search, edit and run the tests. On click, three of ten loops
+    /// started with 31–61 s left, read their 1,400-token first prompt for 20–30 s, and ran out of time before any
+    /// edit, at 5,000–20,000 tokens sent. Nil without a time limit or before the pace is known.
     public static func loopOutOfTime(_ history: [ChatMessage], budget: Budget, now: Double) -> Budget.Exhausted? {
         let tokens = history.reduce(0) { $0 + $1.estimatedTokens }
-        guard let left = budget.secondsLeft(now: now), let least = budget.pace.leastSeconds(freshTokens: tokens),
-            least > left * Self.loopPromptShare
-        else { return nil }
+        guard let left = budget.secondsLeft(now: now), let perToken = budget.pace.secondsPerPromptToken else {
+            return nil
+        }
+        let reading = Double(budget.pace.counted(tokens)) * perToken
+        guard reading > left * Self.loopPromptShare * (1 + Self.loopPromptSlack) else { return nil }
         return Budget.Exhausted(
             reason:
                 "time limit of \(Int(budget.limits.maxTimeSeconds ?? 0))s: \(Int(left.rounded())) s left, and the tool "
                 + "loop's first prompt alone (\(budget.pace.counted(tokens)) tokens) takes about "
-                + "\(Int(least.rounded())) s to read, more than a third of it, leaving too little to search, edit and "
+                + "\(Int(reading.rounded())) s to read, more than a third of it, leaving too little to search, edit and "
                 + "test",
             limit: .time)
     }
+
+    /// How far past its share the loop's first prompt may go before the loop is not started: the pieces fitted into
+    /// the share are estimated one way (`RelevantFiles.cost`, the map's own count) and the prompt another
+    /// (`ChatMessage.estimatedTokens`), and a share filled to the brim must not read as one overrun. (The first run
+    /// of this rule also added a reply's time and skipped a loop with 99 s left.)
+    public static let loopPromptSlack = 0.1
 
     /// A test command exits 126 or 127 when the sandbox cannot even start it, and one that does not finish within
     /// the test timeout before any change will not finish after it either: neither can judge anything, so it is

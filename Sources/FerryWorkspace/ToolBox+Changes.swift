@@ -107,7 +107,7 @@ extension ToolBox {
         let timeout = min(args["timeout"]?.doubleValue ?? configuration.shellTimeoutSeconds, 3600)
         let result = try await runner.run(
             CommandRequest(
-                script: command, workingDirectory: workspace.root, timeoutSeconds: timeout,
+                script: shellPrelude + command, workingDirectory: workspace.root, timeoutSeconds: timeout,
                 outputLimit: configuration.outputLimit))
         let status =
             result.timedOut

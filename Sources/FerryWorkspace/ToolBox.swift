@@ -38,6 +38,10 @@ public actor ToolBox {
     let knowledge: (any CodeKnowledge)?
     let external: (any ExternalTools)?
     public nonisolated let specs: [ToolSpec]
+    /// Run before each `shell` command: in a src layout, `src` goes on `PYTHONPATH`, as the detected test command
+    /// does (`TestCommand`), so the model's own `pytest` imports the code it changes and not an installed copy (on
+    /// click a model ran `python3 -m pytest` and read forty failures that were not there).
+    let shellPrelude: String
 
     public init(
         workspace: Workspace, runner: any CommandRunner, configuration: Configuration = Configuration(),
@@ -53,6 +57,9 @@ public actor ToolBox {
         self.specs = builtIn.dropLast() + (external?.specs ?? []) + builtIn.suffix(1)
         self.git = Git(workspace.root)
         self.instructions = AgentInstructions(root: workspace.root)
+        self.shellPrelude =
+            TestCommand.hasSourceLayout(workspace.root)
+            ? "export PYTHONPATH=\"$PWD/src${PYTHONPATH:+:$PYTHONPATH}\"\n" : ""
     }
 
     /// Runs one call. Failures are returned as error results for the model, never thrown.

@@ -241,8 +241,8 @@ import Testing
             "prompt_n": .number(1_000), "prompt_ms": .number(15_000), "predicted_n": .number(50),
             "predicted_ms": .number(2_000),
         ])
-        // A bare first prompt of some 1,400 tokens: 21 s to read, and the shortest reply after it.
-        let history: [ChatMessage] = [.system("s"), .user(String(repeating: "t", count: 5_600))]
+        // A bare first prompt of some 1,600 tokens: 24 s to read.
+        let history: [ChatMessage] = [.system("s"), .user(String(repeating: "t", count: 6_400))]
         var short = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 150)))
         _ = failingAttempt(&short, now: 1, timings: timings)
         guard case .prepareLoop = written(&short, [], now: 90) else {
@@ -256,7 +256,17 @@ import Testing
         }
         #expect(outcome.status == .limit && outcome.limit == .time)
         #expect(
-            outcome.reason.contains("61 s left, and the tool loop's first prompt alone (1408 tokens) takes about 23 s"))
+            outcome.reason.contains("61 s left, and the tool loop's first prompt alone (1608 tokens) takes about 24 s"))
+
+        // A prompt filled to its share (here 1,400 tokens, 21 s of the 20.3 s a third of 61 s is) still starts.
+        var brim = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 150)))
+        _ = failingAttempt(&brim, now: 1, timings: timings)
+        _ = written(&brim, [], now: 90)
+        let filled: [ChatMessage] = [.system("s"), .user(String(repeating: "t", count: 5_600))]
+        guard case .callModel = brim.handle(.loopReady(history: filled, now: 90)) else {
+            Issue.record("expected the loop's first call")
+            return
+        }
 
         // 100 s left: the loop starts with the same prompt.
         var roomy = RunMachine(settings: Self.settings(limits: AgentLimits(maxTimeSeconds: 150)))

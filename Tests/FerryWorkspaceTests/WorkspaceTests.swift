@@ -125,6 +125,17 @@ import Testing
         #expect(result.output.hasSuffix("99999\n100000\n"))
     }
 
+    /// In a src layout the model's commands import the package from `src`, as the project's tests do.
+    @Test func shellCommandsSeeASourceLayoutAsTheTestsDo() async throws {
+        let (tools, root) = try await toolbox(["src/pkg/__init__.py": "WHERE = 'src'\n", "tests/test_a.py": ""])
+        let result = await call(tools, "shell", ["command": "cd tests && python3 -c 'import pkg; print(pkg.WHERE)'"])
+        #expect(result.output == "[exit code 0]\nsrc\n")
+        #expect(TestCommand.detect(in: root)?.hasPrefix("PYTHONPATH=src ") == true)
+        // Elsewhere nothing is added.
+        let (flat, _) = try await toolbox(["pkg/__init__.py": ""])
+        #expect(!(await call(flat, "shell", ["command": "echo \"[$PYTHONPATH]\""]).output.contains("/src")))
+    }
+
     @Test func testCommandDetection() async throws {
         let python = try await FixtureRepo.make(["tests/test_a.py": ""])
         #expect(TestCommand.detect(in: python)?.contains("pytest") == true)
