@@ -54,12 +54,13 @@ extension RunMachine {
         guard let left = budget.secondsLeft(now: now), let perToken = budget.pace.secondsPerPromptToken else {
             return nil
         }
-        let reading = Double(budget.pace.counted(tokens)) * perToken
+        let counted = budget.pace.counted(tokens)
+        let reading = Double(counted) * perToken
         guard reading > left * Self.loopPromptShare * (1 + Self.loopPromptSlack) else { return nil }
         return Budget.Exhausted(
             reason:
                 "time limit of \(Int(budget.limits.maxTimeSeconds ?? 0))s: \(Int(left.rounded())) s left, and the tool "
-                + "loop's first prompt alone (\(budget.pace.counted(tokens)) tokens) takes about "
+                + "loop's first prompt alone (\(counted) tokens) takes about "
                 + "\(Int(reading.rounded())) s to read, more than a third of it, leaving too little to search, edit and "
                 + "test",
             limit: .time)

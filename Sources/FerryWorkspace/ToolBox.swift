@@ -59,7 +59,7 @@ public actor ToolBox {
         self.instructions = AgentInstructions(root: workspace.root)
         self.shellPrelude =
             TestCommand.hasSourceLayout(workspace.root)
-            ? "export PYTHONPATH=\"$PWD/src${PYTHONPATH:+:$PYTHONPATH}\"\n" : ""
+            ? "export PYTHONPATH=\"$PWD/src${PYTHONPATH:+:$PYTHONPATH}\"; " : ""
     }
 
     /// Runs one call. Failures are returned as error results for the model, never thrown.
