@@ -40,7 +40,8 @@ public enum CodeQA {
         var hits: [ChunkHit] = []
         for name in Identifiers.scan(question).map(String.init)
         where name.count >= 3 && (name.contains("_") || name.contains(where: \.isUppercase)) {
-            let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
+            let (found, _) = try await index.findSymbol(name, referenceLimit: 0)
+            let definitions = runningFirst(found, root: index.root)
             // A class too long to show whole says little in its first lines (the question is about its methods,
             // which `locate` finds); tests only when asked about.
             let useful = definitions.filter {
@@ -91,6 +92,29 @@ public enum CodeQA {
             kind: "code")
     }
 
+    /// A name's definitions with its `@overload` stubs last: a stub is a signature only, and the definition whose
+    /// code runs is what answers a question (click's `Context.lookup_default` has two stubs above it).
+    static func runningFirst(_ definitions: [SymbolHit], root: String) -> [SymbolHit] {
+        var files: [String: [Substring]] = [:]
+        func isStub(_ definition: SymbolHit) -> Bool {
+            if files[definition.path] == nil {
+                let text = (try? String(contentsOfFile: root + "/" + definition.path, encoding: .utf8)) ?? ""
+                files[definition.path] = text.split(separator: "\n", omittingEmptySubsequences: false)
+            }
+            let lines = files[definition.path] ?? []
+            var decorators: [Substring] = []
+            var above = definition.line - 1
+            while above >= 1, above <= lines.count, lines[above - 1].trimmingCharacters(in: .whitespaces).hasPrefix("@")
+            {
+                decorators.insert(lines[above - 1], at: 0)
+                above -= 1
+            }
+            return AttemptSymbols.isOverloadStub(decorators.joined(separator: "\n"))
+        }
+        let stubs = definitions.map(isStub)
+        return zip(definitions, stubs).filter { !$0.1 }.map(\.0) + zip(definitions, stubs).filter(\.1).map(\.0)
+    }
+
     /// The definitions `locate` ranks best: the top functions of the likely files, taken file by file in turn (the
     /// first file's best, the second's best, then each one's next), so one long file cannot fill the budget.
     static func located(_ question: String, index: CodeIndex, aboutTests: Bool) async throws -> [ChunkHit] {
@@ -100,7 +124,7 @@ public enum CodeQA {
             var found: [ChunkHit] = []
             for name in file.functions.prefix(4) {
                 let (definitions, _) = try await index.findSymbol(name, referenceLimit: 0)
-                if let definition = definitions.first(where: { $0.path == file.path }) {
+                if let definition = runningFirst(definitions, root: index.root).first(where: { $0.path == file.path }) {
                     found.append(Self.whole(definition, score: 1e8))
                 }
             }

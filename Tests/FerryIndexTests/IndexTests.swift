@@ -410,6 +410,34 @@ import Testing
         }.joined(),
     ]
 
+    /// A function declared with `@overload` stubs above it: the answer reads the one whose code runs.
+    @Test func theFunctionThatRunsIsReadNotItsOverloadStubs() async throws {
+        let module = """
+            import typing as t
+
+
+            @t.overload
+            def lookup_default(name: str, call: t.Literal[True] = True) -> int: ...
+
+
+            @t.overload
+            def lookup_default(name: str, call: bool = ...) -> object: ...
+
+
+            def lookup_default(name, call=True):
+                value = DEFAULTS.get(name, UNSET)
+                return None if value is UNSET else value
+            """
+        let repo = try await FixtureRepo.make(["defaults.py": module])
+        let index = try CodeIndex(root: repo)
+        _ = try await index.update()
+        let (text, sources) = try await CodeQA.context(
+            for: "What does lookup_default return for a name with no default?", index: index, budgetTokens: 120)
+        #expect(text.contains("return None if value is UNSET else value"), "\(text)")
+        // Read first: the definition at line 12, not the stub at line 5.
+        #expect(sources.first?.startLine == 12, "\(sources.map(\.startLine))")
+    }
+
     @Test func theLikelyFilesWholeDefinitionsComeBeforeTestExcerpts() async throws {
         let repo = try await FixtureRepo.make(Self.files)
         let index = try CodeIndex(root: repo)
