@@ -100,13 +100,29 @@ enum AttemptSymbols {
         let candidates = matches.compactMap { definition in
             unit(definition, path: path, lines: lines).map { (definition, $0) }
         }
-        let real = candidates.filter { !isOverloadStub($0.1.text) }
+        let real = candidates.filter { !isOverloadStub($0.0.line, lines: lines) }
         return (real.isEmpty ? candidates : real).min { $0.1.endLine - $0.1.startLine < $1.1.endLine - $1.1.startLine }
     }
 
-    /// A definition decorated `@overload` (`@t.overload`, `@typing.overload`, …): a signature only.
-    static func isOverloadStub(_ text: String) -> Bool {
-        text.split(separator: "\n").prefix { $0.trimmingCharacters(in: .whitespaces).hasPrefix("@") }.contains {
+    /// The first line of the decorators (`@…` lines right above, at its indentation) of the definition at `line`
+    /// (1-based), or `line` itself when it has none.
+    static func decoratorsStart(_ line: Int, lines: [Substring]) -> Int {
+        guard line >= 1, line <= lines.count else { return line }
+        let indentation = lines[line - 1].prefix { $0 == " " || $0 == "\t" }
+        var start = line
+        while start > 1 {
+            let above = lines[start - 2]
+            guard above.hasPrefix(indentation), above.dropFirst(indentation.count).hasPrefix("@") else { break }
+            start -= 1
+        }
+        return start
+    }
+
+    /// Whether the definition at `line` is decorated `@overload` (`@t.overload`, `@typing.overload`, …): a
+    /// signature only.
+    static func isOverloadStub(_ line: Int, lines: [Substring]) -> Bool {
+        guard line >= 1, line <= lines.count else { return false }
+        return lines[(decoratorsStart(line, lines: lines) - 1)..<(line - 1)].contains {
             let decorator = $0.trimmingCharacters(in: .whitespaces).dropFirst().prefix { $0 != "(" }
             return decorator == "overload" || decorator.hasSuffix(".overload")
         }
@@ -127,13 +143,7 @@ enum AttemptSymbols {
         guard let end = definition.endLine, definition.line >= 1, end <= lines.count, end >= definition.line else {
             return nil
         }
-        let indentation = lines[definition.line - 1].prefix { $0 == " " || $0 == "\t" }
-        var start = definition.line
-        while start > 1 {
-            let above = lines[start - 2]
-            guard above.hasPrefix(indentation), above.dropFirst(indentation.count).hasPrefix("@") else { break }
-            start -= 1
-        }
+        let start = decoratorsStart(definition.line, lines: lines)
         var last = end
         // ctags may end a span on the blank lines after it; they are not the definition's.
         while last > start, lines[last - 1].trimmingCharacters(in: .whitespaces).isEmpty { last -= 1 }

@@ -96,22 +96,14 @@ public enum CodeQA {
     /// code runs is what answers a question (click's `Context.lookup_default` has two stubs above it).
     static func runningFirst(_ definitions: [SymbolHit], root: String) -> [SymbolHit] {
         var files: [String: [Substring]] = [:]
-        func isStub(_ definition: SymbolHit) -> Bool {
-            if files[definition.path] == nil {
-                let text = (try? String(contentsOfFile: root + "/" + definition.path, encoding: .utf8)) ?? ""
-                files[definition.path] = text.split(separator: "\n", omittingEmptySubsequences: false)
-            }
-            let lines = files[definition.path] ?? []
-            var decorators: [Substring] = []
-            var above = definition.line - 1
-            while above >= 1, above <= lines.count, lines[above - 1].trimmingCharacters(in: .whitespaces).hasPrefix("@")
-            {
-                decorators.insert(lines[above - 1], at: 0)
-                above -= 1
-            }
-            return AttemptSymbols.isOverloadStub(decorators.joined(separator: "\n"))
+        let stubs = definitions.map { definition in
+            let lines =
+                files[definition.path]
+                ?? ((try? String(contentsOfFile: root + "/" + definition.path, encoding: .utf8)) ?? "").split(
+                    separator: "\n", omittingEmptySubsequences: false)
+            files[definition.path] = lines
+            return AttemptSymbols.isOverloadStub(definition.line, lines: lines)
         }
-        let stubs = definitions.map(isStub)
         return zip(definitions, stubs).filter { !$0.1 }.map(\.0) + zip(definitions, stubs).filter(\.1).map(\.0)
     }
 

@@ -189,11 +189,7 @@ import Testing
         #expect(m.consecutiveMalformed == 2)
 
         // The same repeated call once more, its id aside, ends it as well (refused as a repeat, made again).
-        var repeated = machine()
-        _ = repeated.handle(.start(now: 0))
-        _ = repeated.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "a"), cost: 0, now: 1))
-        _ = repeated.handle(.toolFinished(.init(callID: "a", name: "search_code", output: "x.py"), now: 1))
-        _ = repeated.handle(.modelReplied(call("search_code", #"{"query":"x"}"#, id: "b"), cost: 0, now: 2))
+        var repeated = searchedTwice(#"{"query":"x"}"#)
         guard
             case .stop(let again) = repeated.handle(
                 .modelReplied(call("search_code", #"{"query": "x"}"#, id: "c"), cost: 0, now: 3))
@@ -589,19 +585,23 @@ extension AgentMachineTests {
         #expect(outcome.reason.contains("edit_file"))
     }
 
+    /// A loop whose model searched, read the result, and made the same search again (refused as a repeat).
+    func searchedTwice(_ search: String) -> AgentMachine {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
+        _ = m.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
+        _ = m.handle(.modelReplied(call("search_code", search, id: "2"), cost: 0, now: 2))
+        #expect(m.history.last?.content.contains("You already made this exact call") == true)
+        return m
+    }
+
     /// A search refused as a repeat (its result was in front of the model) counts twice: made once more, after a
     /// failing edit between, it ends the loop.
     @Test func aCallRefusedAsARepeatAndMadeOnceMoreEndsTheLoop() {
-        var m = machine()
-        _ = m.handle(.start(now: 0))
         let search = #"{"query":"lookup_default"}"#
+        var m = searchedTwice(search)
         let edit = #"{"path":"a.py","old":"if count > 10:","new":"if count >= 10:"}"#
-        _ = m.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
-        _ = m.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
-        guard case .callModel = m.handle(.modelReplied(call("search_code", search, id: "2"), cost: 0, now: 2)) else {
-            Issue.record("expected a refusal and another call")
-            return
-        }
         _ = m.handle(.modelReplied(call("edit_file", edit, id: "e"), cost: 0, now: 3))
         _ = m.handle(
             .toolFinished(
@@ -616,11 +616,7 @@ extension AgentMachineTests {
         #expect(outcome.reason.contains("search_code"))
 
         // A search made twice and refused once is not stuck while a change came between: the files changed.
-        var changed = machine()
-        _ = changed.handle(.start(now: 0))
-        _ = changed.handle(.modelReplied(call("search_code", search, id: "1"), cost: 0, now: 1))
-        _ = changed.handle(.toolFinished(.init(callID: "1", name: "search_code", output: "a.py:1"), now: 1))
-        _ = changed.handle(.modelReplied(call("search_code", search, id: "2"), cost: 0, now: 2))
+        var changed = searchedTwice(search)
         let good = #"{"path":"a.py","old":"x = 1","new":"x = 2"}"#
         _ = changed.handle(.modelReplied(call("edit_file", good, id: "g"), cost: 0, now: 3))
         _ = changed.handle(.toolFinished(.init(callID: "g", name: "edit_file", output: "Edited a.py"), now: 3))
