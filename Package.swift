@@ -160,7 +160,7 @@ let package = Package(
         .target(
             name: "FerryTesting",
             dependencies: [
-                "FerryCore", "FerryWorkspace",
+                "FerryCore", "FerrySandbox", "FerryWorkspace",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -200,8 +200,8 @@ let package = Package(
         .executableTarget(
             name: "ferry-server-bench",
             dependencies: [
-                "FerryCore", "FerryServer", "FerryServerStore", "FerryDashboard", "FerryStore", "FerryTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "FerryCore", "FerryServer", "FerryServerStore", "FerryDashboard", "FerrySandbox", "FerryStore",
+                "FerryTesting", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "bench/ServerBench"
@@ -254,7 +254,8 @@ let package = Package(
         .testTarget(
             name: "FerryLocalTests",
             dependencies: [
-                "FerryAgent", "FerryCore", "FerryLocal", .product(name: "Crypto", package: "swift-crypto"),
+                "FerryAgent", "FerryCore", "FerryLocal", "FerrySandbox",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -273,8 +274,9 @@ let package = Package(
         .testTarget(
             name: "FerryCLITests",
             dependencies: [
-                "FerryCore", "FerryStore", "FerryTesting", "FerryWorkspace",
+                "FerryCore", "FerrySandbox", "FerryStore", "FerryTesting", "FerryWorkspace",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .testTarget(name: "FerryFuzzTests", dependencies: ["FerryFuzz"]),
@@ -283,7 +285,7 @@ let package = Package(
             dependencies: [
                 "FerryServer", "FerryDashboard", "FerryServerStore", "FerryAgent", "FerryCore", "FerryModels",
                 "FerryStore", "FerryTesting", "FerryAssist",
-                "FerryLocal", "FerryWorkspace",
+                "FerryLocal", "FerrySandbox", "FerryWorkspace",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -77,7 +77,7 @@ public final class MCPToolServers: ExternalTools {
         let script = "exec " + config.command.map(shellQuote).joined(separator: " ")
         let command: LongLivedCommand
         do {
-            command = try launcher.launch(CommandRequest(script: script, workingDirectory: workingDirectory))
+            command = try await launcher.launch(CommandRequest(script: script, workingDirectory: workingDirectory))
         } catch {
             return (nil, .init(name: config.name, tools: [], error: "\(error)"))
         }

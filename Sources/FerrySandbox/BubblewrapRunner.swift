@@ -1,5 +1,8 @@
 import FerryCore
 import Foundation
+import Subprocess
+import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -58,23 +61,22 @@ public struct BubblewrapRunner: CommandRunner {
         return dirs.map { $0 + "/bwrap" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Whether this bwrap can stop the command from making user namespaces of its own (0.8 and later).
-    static let supportsDisableUserns: Bool = {
-        guard let path = locate(in: ProcessInfo.processInfo.environment) else { return false }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        guard (try? process.run()) != nil else { return false }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).contains("--disable-userns")
-    }()
+    /// Whether the bwrap at a path can stop the command from making user namespaces of its own (0.8 and later), asked
+    /// of its `--help` once per path.
+    static func canDisableUserns(_ bwrapPath: String) async -> Bool {
+        if let known = disableUsernsProbes.withLock({ $0[bwrapPath] }) { return known }
+        let help = try? await Subprocess.run(
+            .path(FilePath(bwrapPath)), arguments: ["--help"], input: .none, output: .string(limit: 256 * 1024),
+            error: .combinedWithOutput)
+        let supported = help?.standardOutput.contains("--disable-userns") ?? false
+        disableUsernsProbes.withLock { $0[bwrapPath] = supported }
+        return supported
+    }
+
+    private static let disableUsernsProbes = Mutex<[String: Bool]>([:])
 
     /// The bwrap arguments for a script. Order matters: later mounts sit on top of earlier ones.
-    public func arguments(for request: CommandRequest) -> [String] {
+    public func arguments(for request: CommandRequest, disableUserns: Bool) -> [String] {
         var args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         for mount in policy.mounts(host: hostEnvironment) {
             switch mount {
@@ -87,7 +89,7 @@ public struct BubblewrapRunner: CommandRunner {
         // remount the read-only host writable. Inside it is an ordinary user with no capabilities.
         args += ["--unshare-user"]
         if geteuid() == 0 { args += ["--uid", "1000", "--gid", "1000", "--cap-drop", "ALL"] }
-        if Self.supportsDisableUserns { args.append("--disable-userns") }
+        if disableUserns { args.append("--disable-userns") }
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         if !policy.allowNetwork { args.append("--unshare-net") }
         args += ["--chdir", request.workingDirectory, "--clearenv"]
@@ -100,7 +102,7 @@ public struct BubblewrapRunner: CommandRunner {
 
     public func run(_ request: CommandRequest) async throws -> CommandResult {
         var executable = bwrapPath
-        var arguments = arguments(for: request)
+        var arguments = arguments(for: request, disableUserns: await Self.canDisableUserns(bwrapPath))
         var group: (cgroup: PidsCgroup, folder: String)?
         if case .cgroup(let cgroup) = processCap {
             let folder: String

@@ -8,9 +8,9 @@ import SystemPackage
 
 /// A command that keeps running beside the agent — an MCP server the run's config names — under the same sandbox
 /// policy as the agent's commands, talking over its stdin and stdout. `stop()` ends it and everything it started.
-public final class LongLivedCommand: @unchecked Sendable {
-    let process: Process
-    /// Read the command's stdout here; write its stdin there.
+public final class LongLivedCommand: Sendable {
+    let process: BackgroundProcess
+    /// Read the command's stdout here; write its stdin there. Closed by `stop()` or when this goes.
     public let output: FileDescriptor
     public let input: FileDescriptor
     let stderrPath: String
@@ -19,40 +19,41 @@ public final class LongLivedCommand: @unchecked Sendable {
     init(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
         cleanup: @escaping @Sendable () -> Void
-    ) throws {
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
-        process.standardInput = stdin
-        process.standardOutput = stdout
+    ) async throws {
         let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-mcp-\(UUID().uuidString.prefix(8)).log"
         ).path
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        // Ferry's ends close on exec, so no other child holds them open.
+        let (stdinRead, stdinWrite) = try BackgroundProcess.pipe()
+        let (stdoutRead, stdoutWrite) = try BackgroundProcess.pipe()
         do {
-            try process.run()
+            process = try await BackgroundProcess.start(
+                executable, arguments, environment: environment, workingDirectory: workingDirectory,
+                stdin: .descriptor(stdinRead), stdout: .descriptor(stdoutWrite), stderr: .file(stderrPath),
+                newSession: true)
         } catch {
+            for fd in [stdinWrite, stdoutRead] { try? fd.close() }
             cleanup()
+            try? FileManager.default.removeItem(atPath: stderrPath)
             throw FerryError(.sandbox, "could not start \(arguments.last ?? executable): \(error)")
         }
-        self.process = process
         self.stderrPath = stderrPath
         self.cleanup = cleanup
-        output = FileDescriptor(rawValue: stdout.fileHandleForReading.fileDescriptor)
-        input = FileDescriptor(rawValue: stdin.fileHandleForWriting.fileDescriptor)
-        // The pipes' handles own the descriptors; they live as long as this.
-        pipes = (stdin, stdout)
+        output = stdoutRead
+        input = stdinWrite
     }
 
-    private let pipes: (Pipe, Pipe)
-
-    /// The stderr log only serves while the command is held; a holder that never called `stop()` leaves none behind.
-    deinit { try? FileManager.default.removeItem(atPath: stderrPath) }
+    /// The stderr log only serves while the command is held; a holder that never called `stop()` leaves none behind,
+    /// nor a running command.
+    deinit {
+        if process.isRunning {
+            process.signal(SIGKILL, group: true)
+            cleanup()
+        }
+        try? input.close()
+        try? output.close()
+        try? FileManager.default.removeItem(atPath: stderrPath)
+    }
 
     public var isRunning: Bool { process.isRunning }
 
@@ -64,14 +65,7 @@ public final class LongLivedCommand: @unchecked Sendable {
 
     /// SIGTERM, a second to go, then SIGKILL; the process group and the sandbox's cgroup with it.
     public func stop() async {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
-            }
-        }
+        await process.stop(grace: .seconds(1))
         cleanup()
         try? FileManager.default.removeItem(atPath: stderrPath)
     }
@@ -79,9 +73,9 @@ public final class LongLivedCommand: @unchecked Sendable {
 
 extension BubblewrapRunner {
     /// Starts `request.script` in the sandbox and returns at once; bwrap's `--die-with-parent` ends it with Ferry.
-    public func launch(_ request: CommandRequest) throws -> LongLivedCommand {
+    public func launch(_ request: CommandRequest) async throws -> LongLivedCommand {
         var executable = bwrapPath
-        var arguments = arguments(for: request)
+        var arguments = arguments(for: request, disableUserns: await Self.canDisableUserns(bwrapPath))
         var cleanup: @Sendable () -> Void = {}
         if case .cgroup(let cgroup) = processCap {
             let folder = try cgroup.make(limit: policy.maxProcesses)
@@ -93,7 +87,7 @@ extension BubblewrapRunner {
                 cgroup.remove(folder)
             }
         }
-        return try LongLivedCommand(
+        return try await LongLivedCommand(
             executable: executable, arguments: arguments, environment: [:], workingDirectory: request.workingDirectory,
             cleanup: cleanup)
     }
@@ -101,8 +95,8 @@ extension BubblewrapRunner {
 
 extension DirectRunner {
     /// Starts `request.script` with the policy's environment and limits, but no isolation (`--sandbox none`).
-    public func launch(_ request: CommandRequest) throws -> LongLivedCommand {
-        try LongLivedCommand(
+    public func launch(_ request: CommandRequest) async throws -> LongLivedCommand {
+        try await LongLivedCommand(
             executable: "/bin/bash", arguments: ["-c", policy.limitsPrologue + request.script],
             environment: policy.environment(from: hostEnvironment), workingDirectory: request.workingDirectory,
             cleanup: {})
@@ -111,7 +105,7 @@ extension DirectRunner {
 
 /// A runner that can also start long-lived commands.
 public protocol LaunchingRunner: CommandRunner {
-    func launch(_ request: CommandRequest) throws -> LongLivedCommand
+    func launch(_ request: CommandRequest) async throws -> LongLivedCommand
 }
 
 extension BubblewrapRunner: LaunchingRunner {}

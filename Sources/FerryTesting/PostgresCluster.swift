@@ -1,3 +1,4 @@
+import FerrySandbox
 import Foundation
 import Synchronization
 
@@ -12,46 +13,42 @@ public enum PostgresCluster {
         public var bin: String
     }
 
-    private static let started = Mutex<Result<Cluster, PostgresUnavailable>?>(nil)
-    nonisolated(unsafe) private static var stopCommand: [String] = []
+    /// The one start of this process's cluster: the first caller makes it, the others wait for it.
+    private static let starting = Mutex<Task<Cluster, any Error>?>(nil)
+    /// The server's pid, stopped at exit.
+    private static let postmaster = Atomic<Int32>(0)
 
     public struct PostgresUnavailable: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// A new empty database's URL. The cluster's start and `psql` block, so they run on a thread of their own: the
-    /// concurrency pool has as many threads as cores, and two tests blocked here (one starting the cluster, one
-    /// waiting for it) once stalled every other test in the process for seconds.
+    /// A new empty database's URL.
     public static func freshDatabase() async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try freshDatabaseNow() }) }.start()
-        }
-    }
-
-    private static func freshDatabaseNow() throws -> String {
-        let cluster = try start()
+        let cluster = try await start()
         let name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
-        try run(
+        try await run(
             cluster.bin + "/psql",
             ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
         return "postgres://postgres@127.0.0.1:\(cluster.port)/\(name)"
     }
 
-    public static func start() throws -> Cluster {
-        try started.withLock { state in
-            if let state { return try state.get() }
-            let result: Result<Cluster, PostgresUnavailable>
-            do { result = .success(try boot()) } catch let error as PostgresUnavailable {
-                result = .failure(error)
-            } catch {
-                result = .failure(PostgresUnavailable(description: "\(error)"))
+    public static func start() async throws -> Cluster {
+        let task = starting.withLock { task in
+            if let task { return task }
+            let made = Task { () async throws -> Cluster in
+                do { return try await boot() } catch let error as PostgresUnavailable {
+                    throw error
+                } catch {
+                    throw PostgresUnavailable(description: "\(error)")
+                }
             }
-            state = result
-            return try result.get()
+            task = made
+            return made
         }
+        return try await task.value
     }
 
-    private static func boot() throws -> Cluster {
+    private static func boot() async throws -> Cluster {
         let candidates = ["/usr/lib/postgresql"].flatMap { root in
             ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().reversed().map {
                 "\(root)/\($0)/bin"
@@ -64,47 +61,44 @@ public enum PostgresCluster {
             )
         }
         let asRoot = geteuid() == 0
-        reapOrphans(bin: bin, asRoot: asRoot)
+        await reapOrphans(bin: bin, asRoot: asRoot)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-pg-\(UUID().uuidString.prefix(8))"
         ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // Whose cluster this is: a later run stops it if this process died without its exit handler (a crash).
         try String(getpid()).write(toFile: directory + "/owner.pid", atomically: true, encoding: .utf8)
-        if asRoot { try run("/bin/chown", ["postgres:postgres", directory]) }
+        if asRoot { try await run("/bin/chown", ["postgres:postgres", directory]) }
         let port = Int.random(in: 20_000...40_000)
-        func asOwner(_ tool: String, _ arguments: [String]) throws {
+        func asOwner(_ tool: String, _ arguments: [String]) async throws {
             if asRoot {
-                try run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments)
+                try await run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments)
             } else {
-                try run(bin + "/" + tool, arguments)
+                try await run(bin + "/" + tool, arguments)
             }
         }
-        try asOwner("initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-        try asOwner(
+        try await asOwner(
+            "initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        try await asOwner(
             "pg_ctl",
             [
                 "-D", directory + "/data", "-l", directory + "/log", "-w", "-o",
                 "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400", "start",
             ])
-        stopCommand =
-            (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [
-                bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop",
-            ]
-        atexit {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: PostgresCluster.stopCommand[0])
-            process.arguments = Array(PostgresCluster.stopCommand.dropFirst())
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try? process.run()
-            process.waitUntilExit()
+        // Stopped at exit as `pg_ctl -m immediate stop` would: SIGQUIT to the server. Nothing is started then.
+        let pidText = (try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8)) ?? ""
+        if let pid = Int32(pidText.split(separator: "\n").first.map(String.init) ?? "") {
+            postmaster.store(pid, ordering: .relaxed)
+            atexit {
+                let pid = PostgresCluster.postmaster.load(ordering: .relaxed)
+                if pid > 0 { kill(pid, SIGQUIT) }
+            }
         }
         return Cluster(directory: directory, port: port, bin: bin)
     }
 
     /// Stops and removes the clusters of earlier test processes that died without stopping theirs.
-    private static func reapOrphans(bin: String, asRoot: Bool) {
+    private static func reapOrphans(bin: String, asRoot: Bool) async {
         let temp = FileManager.default.temporaryDirectory.path
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temp)) ?? [] where name.hasPrefix("ferry-pg-")
         {
@@ -128,48 +122,23 @@ public enum PostgresCluster {
                 (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [
                     bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "stop",
                 ]
-            try? run(stop[0], Array(stop.dropFirst()))
+            try? await run(stop[0], Array(stop.dropFirst()))
             try? FileManager.default.removeItem(atPath: directory)
         }
     }
 
-    private static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+    private static func run(_ executable: String, _ arguments: [String]) async throws {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-pg-out-\(UUID().uuidString.prefix(8))"
         ).path
-        FileManager.default.createFile(atPath: output, contents: nil)
-        let handle = FileHandle(forWritingAtPath: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Reaped here: Foundation left `runuser … pg_ctl start` a zombie (its server lives on in the background) and
-        // never reported it finished.
-        var status: Int32 = 0
-        var exitCode: Int32 = -1
-        while true {
-            let reaped = waitpid(process.processIdentifier, &status, WNOHANG)
-            if reaped == process.processIdentifier {
-                exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-                break
-            }
-            if reaped == -1 {
-                // Foundation reaped it first; its status arrives a moment later.
-                for _ in 0..<500 where process.isRunning { usleep(10_000) }
-                exitCode = process.isRunning ? -1 : process.terminationStatus
-                break
-            }
-            usleep(20_000)
-        }
-        try? handle?.close()
         defer { try? FileManager.default.removeItem(atPath: output) }
-        guard exitCode == 0 else {
+        // `pg_ctl start` returns while the server it started lives on; the server's output goes to its own log.
+        let exit = try await BackgroundProcess.start(executable, arguments, stdout: .file(output), stderr: .output)
+            .wait()
+        guard exit == .exited(0) else {
             let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             throw PostgresUnavailable(
-                description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text.suffix(800))")
+                description: "\(executable) \(arguments.joined(separator: " ")) failed (\(exit)): \(text.suffix(800))")
         }
     }
 }

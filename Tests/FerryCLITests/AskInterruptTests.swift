@@ -1,5 +1,7 @@
+import FerrySandbox
 import FerryTesting
 import Foundation
+import SystemPackage
 import Testing
 
 /// A `local` model whose llama.cpp server is the stand-in (Tests/Fixtures/fake-llama-server.py), which never
@@ -27,22 +29,15 @@ struct StandInModel {
         """.write(toFile: root + "/config/ferry/config.toml", atomically: true, encoding: .utf8)
     }
 
-    /// `ferry ARGUMENTS` with this model, its output in `log`.
-    func start(_ arguments: [String], input: Pipe? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLITests.packageRoot + "/.build/debug/ferry")
-        process.arguments = arguments
+    /// `ferry ARGUMENTS` with this model, its output in `log`; its stdin the read end of `input` (closed here).
+    func start(_ arguments: [String], input: FileDescriptor? = nil) async throws -> BackgroundProcess {
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_CONFIG_HOME"] = root + "/config"
         environment["XDG_DATA_HOME"] = root + "/data"
         environment["XDG_CACHE_HOME"] = root + "/cache"
-        process.environment = environment
-        if let input { process.standardInput = input }
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        return process
+        return try await BackgroundProcess.start(
+            CLITests.packageRoot + "/.build/debug/ferry", arguments, environment: environment,
+            stdin: input.map { .descriptor($0) } ?? .null, stdout: .file(log), stderr: .output)
     }
 
     var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
@@ -62,11 +57,11 @@ struct StandInModel {
 
     /// Signals `process` while the stand-in is busy, and checks that both are gone (a server's teardown allows it
     /// 5 s to stop gracefully).
-    func stop(_ process: Process, with signal: Int32, name: String) async throws {
+    func stop(_ process: BackgroundProcess, with signal: Int32, name: String) async throws {
         let server = try await server()
         try await Task.sleep(for: .seconds(2))
         #expect(process.isRunning, "\(name) ended before it was stopped: \(output)")
-        kill(process.processIdentifier, signal)
+        process.signal(signal)
         for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!process.isRunning, "\(name) did not stop on signal \(signal): \(output)")
         var alive = true
@@ -95,8 +90,8 @@ struct StandInModel {
     @Test(arguments: [SIGTERM, SIGINT]) func askStoppedMidAnswerStopsTheServerItStarted(signal: Int32) async throws {
         let repo = try await FixtureRepo.make(["calc.py": "def add(a, b):\n    return a - b\n"])
         let standIn = try StandInModel()
-        let process = try standIn.start(["ask", "Where is add defined?", "--repo", repo])
-        defer { if process.isRunning { process.terminate() } }
+        let process = try await standIn.start(["ask", "Where is add defined?", "--repo", repo])
         try await standIn.stop(process, with: signal, name: "ferry ask")
+        if process.isRunning { await process.stop() }
     }
 }

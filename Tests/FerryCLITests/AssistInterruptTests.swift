@@ -1,3 +1,4 @@
+import FerrySandbox
 import FerryTesting
 import Foundation
 import Testing
@@ -17,11 +18,12 @@ import Testing
     func stoppedMidAnswerStopsTheModelServer(surface: Surface, signal: Int32) async throws {
         let repo = try await FixtureRepo.make(["calc.py": "def add(a, b):\n    return a - b\n"])
         let standIn = try StandInModel()
-        let input = Pipe()
-        let process = try standIn.start([surface.rawValue, "--repo", repo], input: input)
-        defer { if process.isRunning { process.terminate() } }
+        let input = try BackgroundProcess.pipe()
+        let process = try await standIn.start([surface.rawValue, "--repo", repo], input: input.read)
+        defer { try? input.write.close() }
         let lines = surface == .mcp ? [Self.initialize, Self.initialized, Self.ask] : ["Where is add defined?"]
-        for line in lines { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+        for line in lines { _ = try input.write.writeAll(Array((line + "\n").utf8)) }
         try await standIn.stop(process, with: signal, name: "ferry \(surface)")
+        if process.isRunning { await process.stop() }
     }
 }

@@ -1,3 +1,4 @@
+import FerrySandbox
 import FerryTesting
 import Foundation
 import Testing
@@ -13,36 +14,33 @@ import Testing
         var stderr: String
     }
 
-    func ferry(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:]) throws
-        -> Output
+    func ferry(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:])
+        async throws -> Output
     {
         let binary = Self.packageRoot + "/.build/debug/ferry"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw CancellationError()  // built by `swift build --build-tests`, which `make test` runs first
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory ?? Self.packageRoot)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-cli-\(UUID().uuidString.prefix(8))"
         ).path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_DATA_HOME"] = data
         environment["XDG_CONFIG_HOME"] = data + "/config"
         for (key, value) in extra { environment[key] = value }
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (out, err) = (data + "/cli-stdout", data + "/cli-stderr")
+        let process = try await BackgroundProcess.start(
+            binary, arguments, environment: environment, workingDirectory: directory ?? Self.packageRoot,
+            stdout: .file(out), stderr: .file(err))
+        let exit = await process.wait()
+        defer {
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: err)
+        }
         return Output(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+            status: exit.code, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
     /// Every command's options are valid together (ArgumentParser checks only when a command is parsed: two options
@@ -51,14 +49,14 @@ import Testing
         "run", "ask", "locate", "index", "mcp", "chat", "runs", "show", "config", "demo", "model", "eval", "serve",
         "worker", "tenants",
     ])
-    func everyCommandsHelpParses(command: String) throws {
-        let output = try ferry([command, "--help"])
+    func everyCommandsHelpParses(command: String) async throws {
+        let output = try await ferry([command, "--help"])
         #expect(output.status == 0, "ferry \(command) --help: \(output.stdout)\(output.stderr)")
         #expect(!output.stdout.contains("Validation failed"), "\(output.stdout)")
     }
 
-    @Test func demoRunsEndToEndAndVerifies() throws {
-        let result = try ferry(["demo", "--scripted", "--example", Self.packageRoot + "/examples/cart"])
+    @Test func demoRunsEndToEndAndVerifies() async throws {
+        let result = try await ferry(["demo", "--scripted", "--example", Self.packageRoot + "/examples/cart"])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("SCRIPTED"))
         #expect(result.stdout.contains("status    VERIFIED"))
@@ -67,7 +65,7 @@ import Testing
 
     @Test func badRepositoryConfigExitsTwoAndNamesTheFile() async throws {
         let repo = try await FixtureRepo.make([".ferry/config.toml": "[limits]\nmax_step = 3\n", "a.py": ""])
-        let result = try ferry(
+        let result = try await ferry(
             ["run", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "fix it"], in: repo)
         #expect(result.status == 2)
         #expect(result.stderr.contains(".ferry/config.toml: unknown key 'limits.max_step'"))
@@ -75,29 +73,29 @@ import Testing
 
     @Test func missingKeyExitsTwo() async throws {
         let repo = try await FixtureRepo.make(["a.py": ""])
-        let result = try ferry(
+        let result = try await ferry(
             ["run", "--provider", "anthropic", "--api-key-env", "FERRY_TEST_UNSET_KEY", "fix it"], in: repo)
         #expect(result.status == 2)
         #expect(result.stderr.contains("$FERRY_TEST_UNSET_KEY, which is not set"))
     }
 
-    @Test func notARepositoryExitsTwo() throws {
+    @Test func notARepositoryExitsTwo() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-norepo-\(UUID().uuidString.prefix(8))"
         ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let result = try ferry(["run", "--provider", "local", "fix it"], in: dir)
+        let result = try await ferry(["run", "--provider", "local", "fix it"], in: dir)
         #expect(result.status == 2)
         #expect(result.stderr.contains("not inside a git repository"))
     }
 
-    @Test func unknownFlagExitsTwo() throws {
-        let result = try ferry(["run", "--max-stepz", "3", "x"])
+    @Test func unknownFlagExitsTwo() async throws {
+        let result = try await ferry(["run", "--max-stepz", "3", "x"])
         #expect(result.status == 2)
     }
 
-    @Test func configRedactsKeys() throws {
-        let result = try ferry(
+    @Test func configRedactsKeys() async throws {
+        let result = try await ferry(
             ["config"], environment: ["OPENAI_API_KEY": "fake-openai-key-abcdefghijklmnopqrstuvwxyz"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("api_key_env = \"OPENAI_API_KEY\"  # set (redacted)"))

@@ -45,7 +45,7 @@ import Testing
             try await FakeModelServer.with(.openai, script: strongScript) { strong in
                 try Self.config(cheap: cheap, strong: strong).write(
                     toFile: folder + "/ferry/config.toml", atomically: true, encoding: .utf8)
-                let ferry = try HostileCLITests.Ferry(
+                let ferry = try await HostileCLITests.Ferry(
                     ["run", "--cascade", "cheap,strong", "add() subtracts; 2 + 3 should be 5"], in: repo,
                     environment: ["XDG_CONFIG_HOME": folder, "FERRY_HOSTILE_KEY": "k"])
                 let (status, stdout, stderr) = await ferry.finish()
@@ -75,12 +75,12 @@ import Testing
 
     @Test func aCascadeAndAModelFlagTogetherAreRefusedBeforeAnythingIsSpent() async throws {
         let repo = try await FixtureRepo.make(CalcFixture.files)
-        let ferry = try HostileCLITests.Ferry(
+        let ferry = try await HostileCLITests.Ferry(
             ["run", "--cascade", "cheap,strong", "--provider", "openai", "fix it"], in: repo)
         let (status, _, stderr) = await ferry.finish()
         #expect(status == 2, "\(stderr)")
         #expect(stderr.contains("--cascade names the profiles to use"), "\(stderr)")
-        let unknown = try HostileCLITests.Ferry(["run", "--cascade", "cheap,nowhere", "fix it"], in: repo)
+        let unknown = try await HostileCLITests.Ferry(["run", "--cascade", "cheap,nowhere", "fix it"], in: repo)
         let (code, _, said) = await unknown.finish()
         #expect(code != 0 && said.contains("cheap"), "\(said)")
         #expect(try await Git(repo).run("branch", "--list", "ferry/*").isEmpty, "no run started")

@@ -32,14 +32,14 @@ import Testing
             .write(toFile: envs, atomically: true, encoding: .utf8)
         let suite = repo + "/../suite.jsonl"
         // A spec file that cannot be read stops the command before any mining (which can take hours).
-        let missing = try CLITests().ferry([
+        let missing = try await CLITests().ferry([
             "eval", "mine", repo, "--since", "2000-01-01", "--no-issues", "--as", "acme/calc", "--envs",
             repo + "/../none.toml",
             "--test-command", "python3 -m pytest -rA -q -p no:cacheprovider", "--out", suite,
         ])
         #expect(missing.status == 2)
         #expect(!missing.stdout.contains("kept"), "\(missing.stdout)")
-        let output = try CLITests().ferry([
+        let output = try await CLITests().ferry([
             "eval", "mine", repo, "--since", "2000-01-01", "--no-issues", "--as", "acme/calc", "--envs", envs,
             "--test-command", "python3 -m pytest -rA -q -p no:cacheprovider", "--out", suite,
         ])
@@ -55,14 +55,14 @@ import Testing
 
     @Test func aNameThatIsNotOwnerSlashNameIsAUsageError() async throws {
         let repo = try await FixtureRepo.make(["a.py": "x = 1\n"])
-        let output = try CLITests().ferry([
+        let output = try await CLITests().ferry([
             "eval", "mine", repo, "--since", "2000-01-01", "--as", "calc", "--test-command", "true", "--out",
             repo + "/../s.jsonl",
         ])
         #expect(output.status == 2)
         #expect(output.stderr.contains("--as takes owner/name, not calc"))
         // Spec files without --as would be read for nothing.
-        let stray = try CLITests().ferry([
+        let stray = try await CLITests().ferry([
             "eval", "mine", repo, "--since", "2000-01-01", "--envs", "x.toml", "--test-command", "true", "--out",
             repo + "/../s.jsonl",
         ])

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySandbox
 import FerryStore
 import FerryTesting
 import FerryWorkspace
@@ -19,12 +20,11 @@ import Testing
     /// model server the child talks to needs.
     final class Ferry: Sendable {
         let data: String
-        let process: Process
-        let exited: AsyncStream<Int32>
+        let process: BackgroundProcess
 
         init(
             _ arguments: [String], in directory: String, environment extra: [String: String] = [:], stdin: String? = nil
-        ) throws {
+        ) async throws {
             let binary = CLITests.packageRoot + "/.build/debug/ferry"
             guard FileManager.default.isExecutableFile(atPath: binary) else { throw CancellationError() }
             let data = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -32,36 +32,21 @@ import Testing
             ).path
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
             self.data = data
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
             var environment = ProcessInfo.processInfo.environment
             environment["XDG_DATA_HOME"] = data
             environment["XDG_CONFIG_HOME"] = data + "/config"
             for (key, value) in extra { environment[key] = value }
-            process.environment = environment
-            FileManager.default.createFile(atPath: data + "/stdout", contents: nil)
-            FileManager.default.createFile(atPath: data + "/stderr", contents: nil)
-            process.standardOutput = FileHandle(forWritingAtPath: data + "/stdout")
-            process.standardError = FileHandle(forWritingAtPath: data + "/stderr")
             let input = data + "/stdin"
-            FileManager.default.createFile(atPath: input, contents: Data((stdin ?? "").utf8))
-            process.standardInput = stdin == nil ? FileHandle.nullDevice : FileHandle(forReadingAtPath: input)
-            let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-            process.terminationHandler = {
-                continuation.yield($0.terminationStatus)
-                continuation.finish()
-            }
-            exited = stream
-            self.process = process
-            try process.run()
+            _ = FileManager.default.createFile(atPath: input, contents: Data((stdin ?? "").utf8))
+            process = try await BackgroundProcess.start(
+                binary, arguments, environment: environment, workingDirectory: directory,
+                stdin: stdin == nil ? .null : .file(input), stdout: .file(data + "/stdout"),
+                stderr: .file(data + "/stderr"))
         }
 
         /// Waits for the end; returns status, stdout, stderr.
         func finish() async -> (status: Int32, stdout: String, stderr: String) {
-            var status: Int32 = -1
-            for await code in exited { status = code }
+            let status = await process.wait().code
             func read(_ name: String) -> String {
                 (try? String(contentsOfFile: data + "/" + name, encoding: .utf8)) ?? ""
             }
@@ -102,7 +87,7 @@ import Testing
                 .call("finish", ["summary": "done"]),
             ]
         ) { server in
-            let ferry = try Ferry(
+            let ferry = try await Ferry(
                 ["run", "--json"] + Self.model(server) + ["make add() add"], in: repo,
                 environment: ["FERRY_HOSTILE_KEY": Self.secret])
             return await ferry.finish()
@@ -131,7 +116,7 @@ import Testing
         let (status, _, stderr, requests, data) = try await FakeModelServer.with(
             .openai, script: [.call("finish", ["summary": "x"])]
         ) { server in
-            let ferry = try Ferry(
+            let ferry = try await Ferry(
                 arguments + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
             let (status, stdout, stderr) = await ferry.finish()
             return (status, stdout, stderr, server.requests.count, ferry.data)
@@ -149,14 +134,14 @@ import Testing
         let repo = try await FixtureRepo.make(["a.py": ""])
         let task = "Rename the module a.py to b.py\n\nIt is called b everywhere else."
         let first = try await FakeModelServer.with(.openai, script: [.call("finish", ["summary": "x"])]) { server in
-            let ferry = try Ferry(
+            let ferry = try await Ferry(
                 ["run", "-"] + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret],
                 stdin: task)
             _ = await ferry.finish()
             return server.requests.first?.jsonString ?? ""
         }
         #expect(first.contains("Rename the module a.py to b.py\\n\\nIt is called b everywhere else."))
-        let empty = try Ferry(["run", "-", "--provider", "local"], in: repo, stdin: "  \n")
+        let empty = try await Ferry(["run", "-", "--provider", "local"], in: repo, stdin: "  \n")
         let (status, _, stderr) = await empty.finish()
         #expect(status == 2)
         #expect(stderr.contains("the task read from standard input is empty"))
@@ -178,7 +163,7 @@ import Testing
                 .delay(seconds: 120, then: FakeReply(text: "never")),
             ]
         ) { server in
-            let ferry = try Ferry(
+            let ferry = try await Ferry(
                 ["run"] + Self.model(server) + ["fix add"], in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
             // The second request means the edit has been made.
             let deadline = ContinuousClock.now + .seconds(60)
@@ -186,7 +171,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(server.requests.count == 2)
-            let pid = ferry.process.processIdentifier
+            let pid = ferry.process.pid
             kill(pid, SIGKILL)
             _ = await ferry.finish()
             return (ferry.data, pid)
@@ -197,7 +182,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: stuck.runDirectory + "/worktree/calc.py"))
 
         // The next start (here `ferry runs`) closes it.
-        let runs = try Ferry(
+        let runs = try await Ferry(
             ["runs", "--json"], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
         let (status, stdout, _) = await runs.finish()
         #expect(status == 0)
@@ -217,7 +202,7 @@ import Testing
         let events = try await store.events(of: stuck.id)
         #expect(events.last?.type == "run.finished" && events.last?.data["reconciled"] == true)
 
-        let show = try Ferry(
+        let show = try await Ferry(
             ["show", String(stuck.id.prefix(15))], in: repo,
             environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
         let shown = await show.finish()
@@ -230,7 +215,7 @@ import Testing
     @Test func pruneCleansLeftovers() async throws {
         let repo = try await FixtureRepo.make(["a.py": "x = 1\n"])
         let data = try await FakeModelServer.with(.openai, script: [.call("finish", ["summary": "x"])]) { server in
-            let ferry = try Ferry(
+            let ferry = try await Ferry(
                 ["run", "--keep-worktree", "--test-command", "true"] + Self.model(server) + ["nothing"], in: repo,
                 environment: ["FERRY_HOSTILE_KEY": Self.secret])
             _ = await ferry.finish()
@@ -241,7 +226,7 @@ import Testing
         let store = try SQLiteRunStore(path: data + "/ferry/ferry.sqlite")
         let run = try #require(try await store.runs(limit: 1).first)
         #expect(FileManager.default.fileExists(atPath: run.runDirectory + "/worktree"))
-        let prune = try Ferry(
+        let prune = try await Ferry(
             ["runs", "--prune"], in: repo, environment: ["XDG_DATA_HOME": data, "XDG_CONFIG_HOME": data + "/config"])
         let (status, stdout, _) = await prune.finish()
         #expect(status == 0)
@@ -256,7 +241,7 @@ import Testing
         let repo = try await FixtureRepo.make(["a.py": ""])
         let port = unusedLocalPort()
         let started = ContinuousClock.now
-        let ferry = try Ferry(
+        let ferry = try await Ferry(
             [
                 "run", "--provider", "openai", "--base-url", "http://127.0.0.1:\(port)/v1", "--api-key-env",
                 "FERRY_HOSTILE_KEY",

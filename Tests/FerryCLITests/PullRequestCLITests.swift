@@ -31,7 +31,7 @@ import Testing
                 9, title: "add() subtracts", body: "2 + 3 should be 5.", comments: [("bob", "Seen in prod.")])
             let (status, stdout, stderr, asked) = try await FakeModelServer.with(.openai, script: Self.script) {
                 server in
-                let ferry = try HostileCLITests.Ferry(
+                let ferry = try await HostileCLITests.Ferry(
                     [
                         "run", "--pr", "--issue", "9", "--forge", "github", "--forge-repository", "octo-org/calc",
                         "--forge-api", forge.baseURL,
@@ -57,14 +57,14 @@ import Testing
     @Test func withoutATokenNothingIsSpent() async throws {
         let repo = try await FixtureRepo.make(Self.files)
         try await Git(repo).run("remote", "add", "origin", "git@github.com:octo-org/calc.git")
-        let ferry = try HostileCLITests.Ferry(
+        let ferry = try await HostileCLITests.Ferry(
             ["run", "--pr", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "fix it"], in: repo,
             environment: ["GITHUB_TOKEN": ""])
         let (status, _, stderr) = await ferry.finish()
         #expect(status != 0 && stderr.contains("$GITHUB_TOKEN"), "\(stderr)")
         // A remote on no known forge says how to name it.
         try await Git(repo).run("remote", "set-url", "origin", "https://git.example.com/x/y.git")
-        let other = try HostileCLITests.Ferry(["run", "--pr", "fix it"], in: repo)
+        let other = try await HostileCLITests.Ferry(["run", "--pr", "fix it"], in: repo)
         let (_, _, said) = await other.finish()
         #expect(said.contains("--forge github|gitlab"), "\(said)")
         #expect(try await Git(repo).run("branch", "--list", "ferry/*").isEmpty, "no run started")

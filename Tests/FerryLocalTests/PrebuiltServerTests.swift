@@ -1,3 +1,4 @@
+import FerrySandbox
 import Foundation
 import Testing
 
@@ -9,31 +10,38 @@ import Testing
         .deletingLastPathComponent().path
 
     /// Runs the launcher with the machine's python3 (the flags are read before the server module is loaded).
-    func launch(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    func launch(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
         let script = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-launcher-\(UUID().uuidString.prefix(8))"
         ).path
         try PrebuiltServer.launcher(python: "/usr/bin/env python3").write(
             toFile: script, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script] + arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let (exit, _, errors) = try await Self.output(of: "/usr/bin/env", ["python3", script] + arguments)
+        return (exit.code, errors)
     }
 
-    @Test func aFlagTheLauncherDoesNotKnowIsRefusedWithTheWayOut() throws {
-        let (status, stderr) = try launch(["-m", "model.gguf", "--port", "9", "--flash-attn", "on"])
+    /// Runs a program to its end; its exit, stdout and stderr.
+    static func output(of executable: String, _ arguments: [String], environment: [String: String]? = nil)
+        async throws -> (exit: BackgroundProcess.Exit, stdout: String, stderr: String)
+    {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-prebuilt-\(UUID().uuidString.prefix(8))"
+        ).path
+        defer { for name in [".out", ".err"] { try? FileManager.default.removeItem(atPath: base + name) } }
+        let exit = try await BackgroundProcess.start(
+            executable, arguments, environment: environment, stdout: .file(base + ".out"), stderr: .file(base + ".err")
+        ).wait()
+        func read(_ name: String) -> String { (try? String(contentsOfFile: base + name, encoding: .utf8)) ?? "" }
+        return (exit, read(".out"), read(".err"))
+    }
+
+    @Test func aFlagTheLauncherDoesNotKnowIsRefusedWithTheWayOut() async throws {
+        let (status, stderr) = try await launch(["-m", "model.gguf", "--port", "9", "--flash-attn", "on"])
         #expect(status != 0)
         #expect(stderr.contains("does not take --flash-attn on"))
         #expect(stderr.contains("FERRY_SERVER_BUILD=source"))
         // Without a model it says what it needs.
-        let (missing, usage) = try launch(["--port", "9"])
+        let (missing, usage) = try await launch(["--port", "9"])
         #expect(missing == 2 && usage.contains("-m/--model"))
     }
 
@@ -117,29 +125,18 @@ import Testing
             extraArguments: ["--jinja", "--metrics"], logPath: "/l")
         // Another test's fork may hold the new launcher open for a moment ("Text file busy"): try again briefly,
         // each time with a new process.
-        var started: (process: Process, output: Pipe, errors: Pipe)?
-        for attempt in 1...20 where started == nil {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: launcher)
-            process.arguments = options.arguments(port: 18_123)
-            process.environment = ProcessInfo.processInfo.environment.merging(["FERRY_LAUNCHER_CHECK": "1"]) { $1 }
-            let (output, errors) = (Pipe(), Pipe())
-            process.standardOutput = output
-            process.standardError = errors
+        var ran: (exit: BackgroundProcess.Exit, stdout: String, stderr: String)?
+        for attempt in 1...20 where ran == nil {
             do {
-                try process.run()
-                started = (process, output, errors)
-            } catch let error as NSError
-                where attempt < 20 && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == 26
-            {
+                ran = try await Self.output(
+                    of: launcher, options.arguments(port: 18_123),
+                    environment: ProcessInfo.processInfo.environment.merging(["FERRY_LAUNCHER_CHECK": "1"]) { $1 })
+            } catch  where attempt < 20 && ["busy", "cannot be executed"].contains(where: "\(error)".contains) {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        let (process, output, errors) = try #require(started)
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(stderr)")
+        let (exit, text, stderr) = try #require(ran)
+        #expect(exit == .exited(0), "\(stderr)")
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
         let applied = try #require(parsed["applied"] as? [String: Any])
         #expect(Set(applied.keys) == Set(LlamaServerFlag.all.map(\.flag)))

@@ -16,7 +16,7 @@ import Testing
         let runner: any LaunchingRunner =
             mode == .bubblewrap ? try BubblewrapRunner(policy: policy) : DirectRunner(policy: policy)
         // As MCPToolServers starts a server: `exec` and the quoted command.
-        let command = try runner.launch(
+        let command = try await runner.launch(
             CommandRequest(
                 script:
                     "exec 'python3' '-c' 'import sys; [print(line.strip().upper(), flush=True) for line in sys.stdin]'",
@@ -42,7 +42,7 @@ import Testing
         let repo = try await FixtureRepo.make(["a.txt": "x\n"])
         let runner = DirectRunner(policy: SandboxPolicy(workspace: repo))
         // This command's own log (other tests' servers write theirs to the same folder at the same time).
-        var command: LongLivedCommand? = try runner.launch(
+        var command: LongLivedCommand? = try await runner.launch(
             CommandRequest(script: "echo gone >&2", workingDirectory: repo))
         let log = try #require(command?.stderrPath)
         #expect((log as NSString).lastPathComponent.hasPrefix("ferry-mcp-"))

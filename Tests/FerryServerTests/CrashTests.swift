@@ -1,6 +1,7 @@
 import FerryAgent
 import FerryCore
 import FerryModels
+import FerrySandbox
 import FerryServer
 import FerryTesting
 import Foundation
@@ -38,25 +39,19 @@ import Testing
     }
 
     /// `ferry worker` (the debug binary) on the setup's database, its output in `<root>/worker.log`.
-    static func launchWorker(_ setup: Setup, arguments: [String], environment extra: [String: String] = [:]) throws
-        -> (process: Process, log: String)
+    static func launchWorker(_ setup: Setup, arguments: [String], environment extra: [String: String] = [:])
+        async throws -> (process: BackgroundProcess, log: String)
     {
         let binary = packageRoot + "/.build/debug/ferry"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build the ferry binary first")
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: binary)
-        worker.arguments =
-            ["worker", "--database", setup.url, "--project-root", FileManager.default.temporaryDirectory.path]
-            + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_CONFIG_HOME"] = setup.root + "/config"
         environment["XDG_DATA_HOME"] = setup.root + "/data"
-        worker.environment = environment.merging(extra) { $1 }
         let log = setup.root + "/worker.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        worker.standardOutput = FileHandle(forWritingAtPath: log)
-        worker.standardError = FileHandle(forWritingAtPath: log)
-        try worker.run()
+        let worker = try await BackgroundProcess.start(
+            binary,
+            ["worker", "--database", setup.url, "--project-root", FileManager.default.temporaryDirectory.path]
+                + arguments, environment: environment.merging(extra) { $1 }, stdout: .file(log), stderr: .output)
         return (worker, log)
     }
 
@@ -76,7 +71,7 @@ import Testing
                     NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"), tenantID: tenant.id,
                     now: Date())
 
-                let (worker, log) = try Self.launchWorker(setup, arguments: ["--lease-seconds", "3"])
+                let (worker, log) = try await Self.launchWorker(setup, arguments: ["--lease-seconds", "3"])
 
                 // Wait until the worker's run exists and its model call is hanging, then kill it outright.
                 var running: ServerTask?
@@ -88,9 +83,8 @@ import Testing
                 let workerLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 let first = try #require(running, "the worker never started the task: \(workerLog)")
                 #expect(first.attempt == 1 && first.runID != nil)
-                kill(worker.processIdentifier, SIGKILL)
-                var status: Int32 = 0
-                waitpid(worker.processIdentifier, &status, 0)
+                worker.signal(SIGKILL)
+                await worker.wait()
 
                 // Another worker on this machine rescues the task once the lease has run out, and finishes it.
                 var workerConfig = FerryConfig(dataDirectory: root + "/data2")
@@ -152,9 +146,9 @@ import Testing
                     let (task, _) = try await server.store.createTask(
                         NewTask(projectID: project.id, task: "add() returns the wrong sum; fix it"),
                         tenantID: tenant.id, now: Date())
-                    let (worker, log) = try Self.launchWorker(
+                    let (worker, log) = try await Self.launchWorker(
                         setup, arguments: ["--allow-host", "127.0.0.1"], environment: ["FERRY_SERVER_SECRET": key])
-                    defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+                    defer { worker.signal(SIGKILL) }
 
                     var calls: [WebhookTests.Receiver.Call] = []
                     for _ in 0..<600 where calls.isEmpty {
@@ -168,10 +162,9 @@ import Testing
                     #expect(
                         call.signature == Webhooks.signature(call.body, secret: secret), "signed with the plain secret")
 
-                    kill(worker.processIdentifier, SIGTERM)
-                    var status: Int32 = 0
-                    waitpid(worker.processIdentifier, &status, 0)
-                    #expect(status == 0, "exit status \(status): \(output())")
+                    worker.signal(SIGTERM)
+                    let exit = await worker.wait()
+                    #expect(exit == .exited(0), "\(exit): \(output())")
                     #expect(output().contains("ferry worker: stopped"), "\(output())")
                 }
             }

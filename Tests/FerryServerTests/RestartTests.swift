@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySandbox
 import FerryServer
 import FerryStore
 import FerryTesting
@@ -10,43 +11,34 @@ import Testing
 /// attempt's run is closed as interrupted, the spend is counted once, and the project, keys and audit log are there.
 @Suite(.serialized) struct RestartTests {
     final class ServeProcess {
-        let process = Process()
+        let process: BackgroundProcess
         let log: String
 
-        init(binary: String, port: Int, root: String, name: String) throws {
+        init(binary: String, port: Int, root: String, name: String) async throws {
             log = root + "/\(name).log"
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = [
-                "serve", "--port", "\(port)", "--workers", "1", "--lease-seconds", "3", "--project-root",
-                FileManager.default.temporaryDirectory.path,
-            ]
             var environment = ProcessInfo.processInfo.environment
             environment["XDG_CONFIG_HOME"] = root + "/config"
             environment["XDG_DATA_HOME"] = root + "/data"
-            process.environment = environment
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.standardOutput = FileHandle(forWritingAtPath: log)
-            process.standardError = FileHandle(forWritingAtPath: log)
-            try process.run()
+            process = try await BackgroundProcess.start(
+                binary,
+                [
+                    "serve", "--port", "\(port)", "--workers", "1", "--lease-seconds", "3", "--project-root",
+                    FileManager.default.temporaryDirectory.path,
+                ], environment: environment, stdout: .file(log), stderr: .output)
         }
 
         var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
         /// Exited by itself with status 0, no crash report written.
         var endedCleanly: Bool {
-            !process.isRunning && process.terminationReason == .exit && process.terminationStatus == 0
-                && !output.contains("Fatal error") && !output.contains("crashed")
+            process.exit == .exited(0) && !output.contains("Fatal error") && !output.contains("crashed")
         }
 
         /// Sends `signal` and waits (without blocking a thread) for the process to end.
         func stop(_ signal: Int32) async throws -> Bool {
-            kill(process.processIdentifier, signal)
-            for _ in 0..<300 {
-                // Foundation reaps its children itself.
-                if !process.isRunning { return true }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            kill(process.processIdentifier, SIGKILL)
+            process.signal(signal)
+            if await process.wait(upTo: .seconds(30)) != nil { return true }
+            process.signal(SIGKILL)
             return false
         }
     }
@@ -73,7 +65,7 @@ import Testing
             try fake.writeConfig(configHome: root + "/config")
             let port = unusedLocalPort()
             let client = ServerAPITests.Client(port: port)
-            let first = try ServeProcess(binary: binary, port: port, root: root, name: "first")
+            let first = try await ServeProcess(binary: binary, port: port, root: root, name: "first")
             try await Self.waitForHealth(client, first)
             let keyPath = root + "/data/ferry/server/admin.key"
             let admin = try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(
@@ -99,8 +91,8 @@ import Testing
             #expect(try await first.stop(signal), "the server did not stop on signal \(signal): \(first.output)")
             if signal == SIGTERM { #expect(first.endedCleanly, "\(first.output)") }
 
-            let second = try ServeProcess(binary: binary, port: port, root: root, name: "second")
-            defer { _ = kill(second.process.processIdentifier, SIGKILL) }
+            let second = try await ServeProcess(binary: binary, port: port, root: root, name: "second")
+            defer { second.process.signal(SIGKILL) }
             try await Self.waitForHealth(client, second)
             var task = JSONValue.null
             for _ in 0..<300 {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FerryAgent
 import FerryCore
 import FerryDashboard
+import FerrySandbox
 import FerryTesting
 import Foundation
 import NIOCore
@@ -18,14 +19,14 @@ final class IdentityProvider: Sendable {
     static let python =
         (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
         + "/ferry/oidc-venv/bin/python"
-    let process: Process
+    let process: BackgroundProcess
     let port: Int
     let caFile: String
     /// Trusts the provider's certificate; follows no redirects (each hop is the test's to check).
     let http: HTTPClient
     var issuer: String { "https://127.0.0.1:\(port)" }
 
-    private init(process: Process, port: Int, caFile: String) throws {
+    private init(process: BackgroundProcess, port: Int, caFile: String) throws {
         self.process = process
         self.port = port
         self.caFile = caFile
@@ -43,16 +44,10 @@ final class IdentityProvider: Sendable {
         )
         let script = CrashTests.packageRoot + "/Tests/oidc/provider.py"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--tls-dir", directory + "/tls"]
         let out = directory + "/provider.out"
         let log = directory + "/provider.log"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: out)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        let process = try await BackgroundProcess.start(
+            python, [script, "--tls-dir", directory + "/tls"], stdout: .file(out), stderr: .file(log))
         let started = ContinuousClock.now
         while ContinuousClock.now - started < .seconds(120) {
             let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
@@ -62,19 +57,14 @@ final class IdentityProvider: Sendable {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        process.terminate()
+        await process.stop()
         throw FerryError(
             .usage, "the provider did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     /// SIGTERM, then SIGKILL if it is still there after two seconds: a provider left running outlives the suite.
     func stop() async {
-        process.terminate()
-        let asked = ContinuousClock.now
-        while process.isRunning, ContinuousClock.now - asked < .seconds(2) {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        await process.stop(grace: .seconds(2))
         try? await http.shutdown()
     }
 
@@ -376,7 +366,7 @@ final class IdentityProvider: Sendable {
             try await SignInTests.serving(idp, root: root) { ferry, server, tenant in
                 let environment = ["XDG_CONFIG_HOME": root + "/config", "XDG_DATA_HOME": root + "/data"]
                 // Allowed: the CLI gets Ada's key.
-                let (login, output) = try Self.launch(
+                let (login, output) = try await Self.launch(
                     binary, ferry: ferry, name: "test-laptop", environment: environment)
                 let code = try await Self.code(output)
                 #expect(try await Self.decide(idp, ferry: ferry, code: code, decision: "approve").contains("Allowed."))
@@ -413,7 +403,7 @@ final class IdentityProvider: Sendable {
                 #expect(queued.personID == me.json["person"]?["id"]?.stringValue && queued.createdBy == issued.id)
                 #expect(issued.expiresAt.map { $0.timeIntervalSinceNow > 89 * 86_400 } == true)
                 // Refused: the CLI says so and keeps no key.
-                let (again, againOutput) = try Self.launch(
+                let (again, againOutput) = try await Self.launch(
                     binary, ferry: ferry, name: "stolen", environment: environment)
                 let second = try await Self.code(againOutput)
                 #expect(try await Self.decide(idp, ferry: ferry, code: second, decision: "deny").contains("Refused."))
@@ -434,20 +424,16 @@ final class IdentityProvider: Sendable {
         await idp.stop()
     }
 
-    static func launch(_ binary: String, ferry: String, name: String, environment: [String: String]) throws -> (
-        Process, String
-    ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["login", "--server", ferry, "--name", name]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    static func launch(_ binary: String, ferry: String, name: String, environment: [String: String])
+        async throws -> (BackgroundProcess, String)
+    {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ferry-login-\(UUID().uuidString.prefix(8)).log"
         ).path
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        let process = try await BackgroundProcess.start(
+            binary, ["login", "--server", ferry, "--name", name],
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, stdout: .file(log),
+            stderr: .output)
         return (process, log)
     }
 
@@ -462,10 +448,10 @@ final class IdentityProvider: Sendable {
             .usage, "ferry login printed no code: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
-    static func finish(_ process: Process, _ log: String) async throws -> (Int32, String) {
-        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-        if process.isRunning { process.terminate() }
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    static func finish(_ process: BackgroundProcess, _ log: String) async throws -> (Int32, String) {
+        var exit = await process.wait(upTo: .seconds(30))
+        if exit == nil { exit = await process.stop() }
+        return (exit?.code ?? -1, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
     /// The person's part in the browser: sign in through the provider, landing on the code's page, and decide.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FerryCore
+import FerrySandbox
 import FerryTesting
 import Foundation
 import NIOCore
@@ -16,7 +17,7 @@ struct LoadBench {
 
     func run() async throws -> String {
         let port = unusedLocalPort()
-        let api = try Child(
+        let api = try await Child(
             options.ferry,
             [
                 "serve", "--database", url, "--workers", "0", "--port", "\(port)", "--project-root",
@@ -57,13 +58,15 @@ struct LoadBench {
         let postmaster = cluster.directory + "/data/postmaster.pid"
         let before = CPU.sample(api: api.pid, workers: [], postmasterFile: postmaster)
         let started = Date()
-        let workers = try (1...options.workers).map {
-            try Child(
-                options.ferry,
-                [
-                    "worker", "--database", url, "--workers", "1", "--project-root",
-                    (repo as NSString).deletingLastPathComponent,
-                ], root: root, name: "worker\($0)")
+        var workers: [Child] = []
+        for index in 1...options.workers {
+            workers.append(
+                try await Child(
+                    options.ferry,
+                    [
+                        "worker", "--database", url, "--workers", "1", "--project-root",
+                        (repo as NSString).deletingLastPathComponent,
+                    ], root: root, name: "worker\(index)"))
         }
         defer { for worker in workers { worker.stop() } }
         // wrk on list and get at once, while the workers drain the queue.
@@ -83,7 +86,7 @@ struct LoadBench {
             try await Task.sleep(for: .milliseconds(250))
             remaining =
                 Int(
-                    try psql("SELECT count(*) FROM tasks WHERE state IN ('queued', 'running', 'retryable')").first
+                    try await psql("SELECT count(*) FROM tasks WHERE state IN ('queued', 'running', 'retryable')").first
                         ?? "0") ?? 0
             if Date().timeIntervalSince(started) > 1800 { fatalError("the queue did not drain in 30 minutes") }
         }
@@ -95,7 +98,7 @@ struct LoadBench {
             try await photograph(base: base, key: key, http: http, into: directory)
         }
 
-        return try Report(
+        return try await Report(
             options: options, elapsed: elapsed, createMillis: createMillis, createSeconds: createSeconds,
             statuses: psql("SELECT state || ' ' || count(*) FROM tasks GROUP BY state ORDER BY state"),
             claimWait: psql("SELECT claimed_at - due_at FROM attempts").compactMap(Double.init),
@@ -130,15 +133,13 @@ struct LoadBench {
         let python =
             (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache")
             + "/ferry/browser-venv/bin/python"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            "Tests/browser/dashboard.py", "--shots-only", "--url", base, "--key", key, "--project", "calc",
-            "--screenshots", directory,
-        ]
-        try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
-        if process.terminationStatus != 0 { fatalError("the screenshots failed") }
+        let shots = try await BackgroundProcess.start(
+            python,
+            [
+                "Tests/browser/dashboard.py", "--shots-only", "--url", base, "--key", key, "--project", "calc",
+                "--screenshots", directory,
+            ], stdout: .inherit, stderr: .inherit)
+        if await shots.wait() != .exited(0) { fatalError("the screenshots failed") }
     }
 
     func waitForHealth(_ base: String) async throws {
@@ -155,18 +156,18 @@ struct LoadBench {
     }
 
     /// Rows of `sql` against the bench's database, columns joined by `|`.
-    func psql(_ sql: String) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: cluster.bin + "/psql")
-        process.arguments = [
-            "-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-d", database, "-At", "-F", "|", "-c", sql,
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    func psql(_ sql: String) async throws -> [String] {
+        let out = root + "/psql-\(UUID().uuidString.prefix(8)).out"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try await BackgroundProcess.start(
+            cluster.bin + "/psql",
+            [
+                "-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "postgres", "-d", database, "-At", "-F", "|", "-c",
+                sql,
+            ], stdout: .file(out)
+        ).wait()
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init)
     }
 
     /// The claim statement's own time, from the workers' JSON log lines.
@@ -196,32 +197,21 @@ struct HTTPAPI {
 
 /// A `ferry` process with its own log file, the bench's config and data directories.
 final class Child: Sendable {
-    let pid: Int32
     let log: String
-    private let process: Process
+    private let process: BackgroundProcess
+    var pid: Int32 { process.pid }
 
-    init(_ binary: String, _ arguments: [String], root: String, name: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+    init(_ binary: String, _ arguments: [String], root: String, name: String) async throws {
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_CONFIG_HOME"] = root + "/config"
         environment["XDG_DATA_HOME"] = root + "/data"
-        process.environment = environment
         log = root + "/\(name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        self.process = process
-        pid = process.processIdentifier
+        process = try await BackgroundProcess.start(
+            binary, arguments, environment: environment, stdout: .file(log), stderr: .output)
     }
 
     var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    /// SIGTERM; the process ends on its own (a `defer` cannot wait for it).
+    func stop() { process.signal(SIGTERM) }
 }

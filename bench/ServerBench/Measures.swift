@@ -1,3 +1,4 @@
+import FerrySandbox
 import Foundation
 
 /// Nearest-rank percentile (p in 0...100); nil for no values.
@@ -21,15 +22,11 @@ struct Wrk {
     var raw = ""
 
     static func run(_ url: String, key: String, seconds: Int, root: String, name: String) async throws -> Wrk {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
-        process.arguments = ["-t1", "-c4", "-d\(seconds)s", "--latency", "-H", "Authorization: Bearer \(key)", url]
         let out = root + "/wrk-\(name).txt"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: out)
-        process.standardError = FileHandle(forWritingAtPath: out)
-        try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        try await BackgroundProcess.start(
+            "/usr/bin/wrk", ["-t1", "-c4", "-d\(seconds)s", "--latency", "-H", "Authorization: Bearer \(key)", url],
+            stdout: .file(out), stderr: .output
+        ).wait()
         return parse((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
 

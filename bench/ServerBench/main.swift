@@ -82,7 +82,7 @@ let responder: @Sendable (JSONValue) -> FakeStep = { body in
 }
 
 let url = try await PostgresCluster.freshDatabase()
-let cluster = try PostgresCluster.start()
+let cluster = try await PostgresCluster.start()
 let repo = try await FixtureRepo.make(files)
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-load-\(UUID().uuidString.prefix(8))")
     .path
