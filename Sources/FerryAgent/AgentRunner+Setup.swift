@@ -73,24 +73,27 @@ extension AgentRunner {
 extension AgentRunner {
     /// The run's test command: the configured one (a `{related_tests}` in it filled with the task's related test
     /// files, found through the worktree's index, which is kept for the run, or the whole suite when none can be
-    /// found), else the detected one.
-    func testCommand(for task: String, setup: Setup) async -> (String?, CodeIndex?) {
-        guard let configured = config.testCommand else { return (TestCommand.detect(in: setup.workspace.root), nil) }
-        guard configured.contains(RelatedTests.placeholder) else { return (configured, nil) }
+    /// found), else the detected one, with the other detected ones to fall back on.
+    func testCommand(for task: String, setup: Setup) async -> (String?, fallbacks: [String], CodeIndex?) {
+        guard let configured = config.testCommand else {
+            let detected = TestCommand.candidates(in: setup.workspace.root)
+            return (detected.first, Array(detected.dropFirst()), nil)
+        }
+        guard configured.contains(RelatedTests.placeholder) else { return (configured, [], nil) }
         do {
             let index = try await CodeIndex.openUpdated(root: setup.workspace.root, recorder: setup.recorder)
             let files = try await setup.worktreeGit.listFiles()
             let (command, note) = try RelatedTests.resolve(
                 configured, task: task, index: index, files: files, root: setup.workspace.root)
             await setup.recorder.record(.testsRelated(.init(note)))
-            return (command, index)
+            return (command, [], index)
         } catch {
             // The same as when none relate: the whole suite judges.
             await setup.recorder.record(
                 .testsRelated(
                     .init(
                         "related tests could not be found (\(error)), so the whole suite judges the change")))
-            return (RelatedTests.wholeSuite(configured), nil)
+            return (RelatedTests.wholeSuite(configured), [], nil)
         }
     }
 }

@@ -67,11 +67,11 @@ public struct AgentRunner: Sendable {
     ) async throws -> RunResult {
         let started = ContinuousClock.now
         let setup = try await setUp(request, events: events)
-        let (testCommand, index) = await testCommand(for: request.task, setup: setup)
+        let (testCommand, fallbacks, index) = await testCommand(for: request.task, setup: setup)
         let settings = RunMachine.Settings(
             task: request.task, limits: config.limits, contextWindow: model.profile.contextWindow,
             maxOutputTokens: model.profile.maxOutputTokens,
-            testCommand: testCommand,
+            testCommand: testCommand, fallbackTestCommands: fallbacks,
             firstAttempt: config.firstAttempt == .wholeFile, repoMapTokens: config.repoMapTokens,
             candidates: config.candidates,
             // A command that names `{related_tests}` is judged by those first; the whole suite is the wider check.

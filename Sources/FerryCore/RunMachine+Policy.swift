@@ -76,7 +76,15 @@ extension RunMachine {
     /// the test timeout before any change will not finish after it either: neither can judge anything, so it is
     /// treated as absent rather than as a failing suite the model should fix (and a fix it could not judge is kept,
     /// unverified, instead of being undone as "failed").
-    public static func isUnusable(_ run: TestRun) -> Bool { run.exitCode == 126 || run.exitCode == 127 || run.timedOut }
+    public static func isUnusable(_ run: TestRun) -> Bool {
+        if run.exitCode == 126 || run.exitCode == 127 || run.timedOut { return true }
+        // A program the command runs is not there, and no test ran: make reports its recipe's 127 as its own 2
+        // ("make: uv: No such file or directory", "make: *** [Makefile:13: test] Error 127").
+        guard !run.passed, run.summaryLine == nil, TestFailures.read(run) == nil else { return false }
+        return run.output.range(of: #"make(\[\d+\])?: \*\*\* \[[^\]]*\] Error 12[67]"#, options: .regularExpression)
+            != nil
+            || run.output.contains("command not found")
+    }
 
     /// Whether a reproduction test (in `testFile`, once it is known) can show anything next to the baseline: the
     /// tests passed, or the ones that failed are named test by test and none is in the test file. Real repositories

@@ -7,6 +7,9 @@ extension RunMachine {
         public var maxOutputTokens: Int
         /// The configured or detected test command.
         public var testCommand: String?
+        /// Detected commands to try, in order, when `testCommand` cannot start (none for a configured command: the
+        /// user chose it).
+        public var fallbackTestCommands: [String]
         /// Whether the whole-file attempt may run.
         public var firstAttempt: Bool
         /// The repo map's size in tokens when configured; else a share of the context window.
@@ -20,9 +23,10 @@ extension RunMachine {
 
         public init(
             task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,
-            firstAttempt: Bool, repoMapTokens: Int? = nil, candidates: Int = 1, widerCommand: String? = nil,
-            testTimeoutSeconds: Double = 900
+            fallbackTestCommands: [String] = [], firstAttempt: Bool, repoMapTokens: Int? = nil, candidates: Int = 1,
+            widerCommand: String? = nil, testTimeoutSeconds: Double = 900
         ) {
+            self.fallbackTestCommands = fallbackTestCommands
             self.widerCommand = widerCommand
             self.testTimeoutSeconds = testTimeoutSeconds
             self.candidates = max(1, candidates)

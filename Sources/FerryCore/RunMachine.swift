@@ -63,6 +63,8 @@ public struct RunMachine: Sendable {
     public private(set) var phase = Phase.setup
     /// The test command the run uses: the configured one, unless it could not even start.
     public private(set) var testCommand: String?
+    /// Detected commands not tried yet.
+    private var fallbackTestCommands: [String]
     /// The tests before any change (nil without a usable test command).
     public private(set) var baseline: TestRun?
     /// The tests that judged the change the run ends with.
@@ -75,6 +77,7 @@ public struct RunMachine: Sendable {
     public init(settings: Settings) {
         self.settings = settings
         testCommand = settings.testCommand
+        fallbackTestCommands = settings.fallbackTestCommands
         parkedBudget = Budget(limits: settings.limits)
     }
 
@@ -158,6 +161,13 @@ public struct RunMachine: Sendable {
             if Self.isUnusable(run) {
                 records.append(.testsUnusable(.init(command: run.command, output: String(run.output.suffix(500)))))
                 testCommand = nil
+                // A command that failed at once may give way to the next detected one; one that ran out of time
+                // does not (the next could take as long).
+                if !run.timedOut, !fallbackTestCommands.isEmpty {
+                    let next = fallbackTestCommands.removeFirst()
+                    testCommand = next
+                    return .runBaseline(command: next)
+                }
             } else {
                 baseline = run
             }

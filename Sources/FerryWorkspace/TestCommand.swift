@@ -2,16 +2,33 @@ import Foundation
 
 /// Finds the command that runs a project's tests, from the files at its root.
 public enum TestCommand {
-    public static func detect(in root: String) -> String? {
+    /// The command most likely to run the project's tests.
+    public static func detect(in root: String) -> String? { candidates(in: root).first }
+
+    /// Every command that may run the project's tests, the most likely first. A project's `make test` often needs
+    /// what the sandbox lacks (`uv`, `tox` or `poetry` and the network to fetch with, a container); the run falls
+    /// back to the next when a command cannot start (`RunMachine.isUnusable`).
+    public static func candidates(in root: String) -> [String] {
+        var found: [String] = []
         let fm = FileManager.default
-        func exists(_ name: String) -> Bool { fm.fileExists(atPath: root + "/" + name) }
         func read(_ name: String) -> String? {
             fm.contents(atPath: root + "/" + name).map { String(decoding: $0, as: UTF8.self) }
         }
         if let makefile = read("Makefile") ?? read("makefile"),
             makefile.split(separator: "\n").contains(where: { $0.hasPrefix("test:") })
         {
-            return "make test"
+            found.append("make test")
+        }
+        if let manifest = manifestCommand(in: root) { found.append(manifest) }
+        return found
+    }
+
+    /// The test command the project's manifest or layout implies.
+    static func manifestCommand(in root: String) -> String? {
+        let fm = FileManager.default
+        func exists(_ name: String) -> Bool { fm.fileExists(atPath: root + "/" + name) }
+        func read(_ name: String) -> String? {
+            fm.contents(atPath: root + "/" + name).map { String(decoding: $0, as: UTF8.self) }
         }
         if let package = read("package.json"),
             let json = try? JSONSerialization.jsonObject(with: Data(package.utf8))

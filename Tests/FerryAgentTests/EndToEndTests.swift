@@ -140,6 +140,37 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: result.record.runDirectory + "/worktree"))
     }
 
+    /// A project whose `make test` needs a program the sandbox does not have (its recipe runs `uv`, `tox`, ...): the
+    /// run says so and judges the change with the next detected command, pytest, instead of going on without tests.
+    @Test func aMakeTestThatCannotRunHereGivesWayToPytest() async throws {
+        let files = [
+            "calc.py": "def add(a, b):\n    return a - b\n",
+            "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+            "pyproject.toml": "[project]\nname = \"calc\"\n",
+            "Makefile": "test:\n\tferry-no-such-runner run pytest tests/\n",
+        ]
+        let outcome = try await run(
+            .openai,
+            script: [
+                .call(
+                    "edit_file", ["path": "calc.py", "old": "return a - b", "new": "return a + b"], usage: Self.usage),
+                .call("finish", ["summary": "add() adds."], usage: Self.usage),
+            ], testCommand: nil, files: files)
+        #expect(outcome.result.status == .verified, "\(outcome.result.record.reason)")
+        let events = try await outcome.store.events(of: outcome.result.record.id)
+        let unusable = try #require(events.first { $0.type == "tests.unusable" })
+        #expect(unusable.data["command"] == "make test")
+        #expect(unusable.data["output"]?.stringValue?.contains("Error 127") == true)
+        let baselines = events.filter { $0.type == "tests.baseline" }
+        #expect(
+            baselines.map { $0.data["command"]?.stringValue } == [
+                "make test", "python3 -m pytest -q -p no:cacheprovider",
+            ])
+        #expect(baselines.last?.data["passed"] == false)
+        // The model was told the command that works.
+        #expect(outcome.requests[0].jsonString.contains("python3 -m pytest -q -p no:cacheprovider"))
+    }
+
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func changeThatLeavesTestsFailingIsFailed(flavor: FakeModelServer.Flavor) async throws {
         let outcome = try await run(

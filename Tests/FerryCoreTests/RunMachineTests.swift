@@ -90,6 +90,60 @@ import Testing
         #expect(slow.testCommand == nil && slow.baseline == nil)
     }
 
+    /// A project's `make test` that needs what the sandbox lacks (here `uv`) gives way to the next detected command;
+    /// a configured command has none to give way to, and a command that timed out is not followed by another.
+    @Test func aDetectedCommandThatCannotStartGivesWayToTheNext() {
+        let makeTest = TestRun(
+            command: "make test", exitCode: 2, timedOut: false, durationSeconds: 0.01,
+            output: "uv run --group dev pytest tests/\nmake: uv: No such file or directory\n"
+                + "make: *** [Makefile:13: test] Error 127\n")
+        #expect(RunMachine.isUnusable(makeTest))
+        var settings = Self.settings(testCommand: "make test")
+        settings.fallbackTestCommands = ["python3 -m pytest -q"]
+        var m = RunMachine(settings: settings)
+        #expect(m.handle(.start(now: 0)) == .runBaseline(command: "make test"))
+        #expect(m.handle(.baselineRan(makeTest, now: 1)) == .runBaseline(command: "python3 -m pytest -q"))
+        #expect(m.testCommand == "python3 -m pytest -q")
+        guard case .testsUnusable(let unusable) = m.takeRecords().first else {
+            Issue.record("expected tests.unusable for make test")
+            return
+        }
+        #expect(unusable.command == "make test")
+        let pytest = TestRun(
+            command: "python3 -m pytest -q", exitCode: 1, timedOut: false, durationSeconds: 1,
+            output: "FAILED tests/test_split.py::test_begin - AssertionError\n1 failed, 80 passed in 0.9s")
+        #expect(m.handle(.baselineRan(pytest, now: 2)) == .gatherContext(attempt: true, reproduction: true))
+        #expect(m.testCommand == "python3 -m pytest -q" && m.baseline == pytest)
+
+        // Without a command left, the run goes on without tests, as before.
+        var last = RunMachine(settings: Self.settings(testCommand: "make test"))
+        _ = last.handle(.start(now: 0))
+        #expect(last.handle(.baselineRan(makeTest, now: 1)) == .gatherContext(attempt: true, reproduction: false))
+        #expect(last.testCommand == nil)
+        // One that ran out of time is not followed by another that could take as long.
+        var slow = RunMachine(settings: settings)
+        _ = slow.handle(.start(now: 0))
+        let timedOut = TestRun(command: "make test", exitCode: nil, timedOut: true, durationSeconds: 900, output: "")
+        #expect(slow.handle(.baselineRan(timedOut, now: 900)) == .gatherContext(attempt: true, reproduction: false))
+    }
+
+    /// Failing tests, even ones whose output mentions a missing program, are a suite to fix, not one that cannot run.
+    @Test func aSuiteThatRanIsUsableWhateverItsOutputSays() {
+        let failing = TestRun(
+            command: "make test", exitCode: 2, timedOut: false, durationSeconds: 1,
+            output: "FAILED tests/test_cli.py::test_missing - AssertionError: 'command not found' not in ''\n"
+                + "1 failed, 9 passed in 0.3s\nmake: *** [Makefile:2: test] Error 1\n")
+        #expect(!RunMachine.isUnusable(failing))
+        let compileError = TestRun(
+            command: "make test", exitCode: 2, timedOut: false, durationSeconds: 1,
+            output: "cc -c calc.c\ncalc.c:3: error: expected ';'\nmake: *** [Makefile:4: calc.o] Error 1\n")
+        #expect(!RunMachine.isUnusable(compileError))
+        let missing = TestRun(
+            command: "make test", exitCode: 2, timedOut: false, durationSeconds: 0,
+            output: "/bin/sh: 1: tox: not found\nmake: *** [Makefile:7: test] Error 127\n")
+        #expect(RunMachine.isUnusable(missing))
+    }
+
     @Test func withoutATestCommandOrAttemptFilesTheLoopStartsAtOnce() {
         var m = RunMachine(settings: Self.settings(testCommand: nil, firstAttempt: false))
         #expect(m.handle(.start(now: 0)) == .gatherContext(attempt: false, reproduction: false))

@@ -141,6 +141,12 @@ import Testing
         #expect(TestCommand.detect(in: python)?.contains("pytest") == true)
         let make = try await FixtureRepo.make(["Makefile": "build:\n\ttrue\ntest:\n\ttrue\n"])
         #expect(TestCommand.detect(in: make) == "make test")
+        #expect(TestCommand.candidates(in: make) == ["make test"])
+        // A Python project's `make test` comes first, pytest after it for when make's recipe cannot run here.
+        let both = try await FixtureRepo.make([
+            "Makefile": "test:\n\tuv run pytest tests/\n", "pyproject.toml": "", "tests/test_a.py": "",
+        ])
+        #expect(TestCommand.candidates(in: both) == ["make test", "python3 -m pytest -q -p no:cacheprovider"])
         let script = try await FixtureRepo.make(["bin/greet.sh": "echo hi", "tests/run.sh": "bash tests/test_greet.sh"])
         #expect(TestCommand.detect(in: script) == "bash tests/run.sh")
         let none = try await FixtureRepo.make(["README": "hi"])
