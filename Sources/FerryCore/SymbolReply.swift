@@ -95,9 +95,13 @@ public struct SymbolReply: Hashable, Sendable {
                     Replacement(unit: part, text: reindented(body, like: part.text).joined(separator: "\n")))
                 continue
             }
-            guard let defined = definedName(body) else { continue }  // prose or a command, not a definition
+            let assigned = definedName(body) == nil ? assignedName(body) : nil
+            guard let defined = definedName(body) ?? assigned else { continue }  // prose or a command
             let units = units.filter { !$0.isPart }
             let unit = match(header: header, defined: defined, units: units)
+            // A block that assigns a name replaces a table the model was shown; it is never a new definition (a
+            // snippet such as `result = parse(text)` is not one).
+            if assigned != nil, unit == nil { continue }
             if let problem = incomplete(
                 body, closed: closed, label: unit?.label ?? "`\(defined)`", original: unit?.text ?? "",
                 what: "definition")
@@ -200,6 +204,20 @@ public struct SymbolReply: Hashable, Sendable {
             guard let keyword = keywords.first(where: { text.hasPrefix($0) }) else { return nil }
             let name = text.dropFirst(keyword.count).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
             return name.isEmpty ? nil : String(name)
+        }
+        return nil
+    }
+
+    /// The name a block's first code line assigns at its own level (`RULES = [`, `LIMIT: int = 3`): a module's
+    /// table or constant.
+    static func assignedName(_ body: [String]) -> String? {
+        for line in body {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty || text.hasPrefix("#") || text.hasPrefix("//") { continue }
+            guard let match = text.prefixMatch(of: #/([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]+)?=(?!=)/#) else {
+                return nil
+            }
+            return String(match.output.1)
         }
         return nil
     }

@@ -153,6 +153,20 @@ extension CodeIndex {
             guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
             symbols[path] = SwiftSymbols.scan(text)
         }
+        // A Python module's variables get the end ctags leaves out: where their statement ends.
+        for (path, definitions) in symbols
+        where (path.hasSuffix(".py") || path.hasSuffix(".pyi"))
+            && definitions.contains(where: { $0.kind == "variable" && $0.endLine == nil })
+        {
+            guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            symbols[path] = definitions.map { definition in
+                guard definition.kind == "variable", definition.endLine == nil else { return definition }
+                var ended = definition
+                ended.endLine = StatementEnd.python(startingAt: definition.line, lines: lines)
+                return ended
+            }
+        }
         return symbols
     }
 

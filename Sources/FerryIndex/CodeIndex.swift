@@ -138,6 +138,13 @@ public final class CodeIndex: Sendable {
                     CREATE INDEX refs_file ON refs(file_id);
                     """)
         }
+        // Python variables now have end lines: every file is read again rather than kept without them.
+        migrator.registerMigration("v2 statement ends") { db in
+            try db.execute(
+                sql:
+                    "DELETE FROM refs; DELETE FROM chunks_fts; DELETE FROM chunks; DELETE FROM symbols; DELETE FROM files;"
+            )
+        }
         return migrator
     }
 

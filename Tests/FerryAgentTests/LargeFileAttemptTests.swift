@@ -149,6 +149,39 @@ import Testing
         #expect(!outcome.result.diff.contains("-@t.overload"))
     }
 
+    /// A module's table (a dictionary over several lines, as a lexer's rules or a keyword list are) is a definition
+    /// like a function: the attempt shows it whole and splices it back by its span.
+    @Test func aModulesTableIsShownWholeAndSplicedBack() async throws {
+        let table =
+            "TAX_RATES = {\n    'food': 7,\n    'books': 70,  # the reduced rate {see the law}\n    'wine': \"19\",\n}\n"
+        let withTable =
+            Self.module + "\n\n" + table
+            + "\n\ndef tax_for(kind, price):\n    return price * int(TAX_RATES[kind]) / 100\n"
+        let tests =
+            "import unittest\nfrom shop.prices import tax_for\n\nclass T(unittest.TestCase):\n    def test_books(self):\n        self.assertEqual(tax_for('books', 100), 7)\n"
+        let fixed = FakeStep.reply(
+            text: "Books are taxed at the reduced rate.\n\nshop/prices.py: TAX_RATES\n```python\n"
+                + table.replacingOccurrences(of: "'books': 70,", with: "'books': 7,") + "```\n",
+            usage: Self.usage)
+        let outcome = try await run(
+            [fixed], extra: ["shop/prices.py": withTable, "tests/test_prices.py": tests],
+            task: "TAX_RATES taxes books at 70 percent; the reduced rate for books is 7")
+        let started = outcome.trace.compactMap { if case .attemptStarted(let s) = $0 { s } else { nil } }.first
+        #expect(started?.kind == "symbols")
+        #expect(started?.symbols?.contains("shop/prices.py: TAX_RATES") == true, "\(String(describing: started))")
+        let prompt = Self.contents(outcome.requests[0]).last ?? ""
+        #expect(prompt.contains("    'wine': \"19\",\n}\n```"))
+        #expect(outcome.result.status == .verified, "\(outcome.trace.map { "\($0)".prefix(400) })")
+        let changed = outcome.result.diff.split(separator: "\n").filter {
+            ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---")
+        }
+        #expect(
+            changed == [
+                "-    'books': 70,  # the reduced rate {see the law}",
+                "+    'books': 7,  # the reduced rate {see the law}",
+            ])
+    }
+
     /// The attempt fails; the loop's first prompt shows the definition it was shown, numbered as in the file, so
     /// the loop's first call can be the edit.
     @Test func theLoopStartsWithTheDefinitionsTheAttemptWasShown() async throws {

@@ -1,5 +1,6 @@
-import FerryCore
 import Testing
+
+@testable import FerryCore
 
 /// Replacement definitions read from a reply and spliced into their files by span.
 @Suite struct SymbolReplyTests {
@@ -105,6 +106,28 @@ import Testing
         let unnamed = SymbolReply.parse("```python\n    def run(self):\n        return 22\n```\n", units: [a, b])
         #expect(unnamed.replacements.isEmpty && unnamed.insertions.isEmpty)
         #expect(unnamed.problems.first?.contains("More than one definition you were shown is called `run`") == true)
+    }
+
+    /// A module's table comes back as an assignment and replaces the table shown; an assignment that names nothing
+    /// shown (a snippet) is neither a replacement nor a new definition.
+    @Test func aTableComesBackAsAnAssignmentAndASnippetIsLeftAlone() {
+        let file = "import re\n\nRULES = [\n    (r'ORDER\\s+BY', 'kw'),\n]\n\n\ndef helper():\n    return 1"
+        let rules = SymbolUnit(
+            path: "lex.py", name: "RULES", startLine: 3, endLine: 5, text: "RULES = [\n    (r'ORDER\\s+BY', 'kw'),\n]")
+        let reply =
+            "Add the rule.\n\nlex.py: RULES\n```python\nRULES = [\n    (r'ORDER\\s+BY', 'kw'),\n"
+            + "    (r'PRIMARY\\s+KEY', 'kw'),\n]\n```\n\nThen:\n```python\nresult = helper()\n```\n"
+        let parsed = SymbolReply.parse(reply, units: [rules], files: ["lex.py": file])
+        #expect(parsed.problems.isEmpty && parsed.insertions.isEmpty)
+        #expect(parsed.replacements.map(\.unit) == [rules])
+        let files = SymbolReply.apply(parsed.replacements, to: ["lex.py": file])
+        #expect(
+            files["lex.py"]
+                == file.replacingOccurrences(
+                    of: "'kw'),\n]", with: "'kw'),\n    (r'PRIMARY\\s+KEY', 'kw'),\n]"))
+        #expect(SymbolReply.assignedName(["LIMIT: int = 3"]) == "LIMIT")
+        #expect(SymbolReply.assignedName(["x == 3"]) == nil)
+        #expect(SymbolReply.assignedName(["# the rules", "RULES = ["]) == "RULES")
     }
 
     @Test func prosAndCommandsAreNotDefinitions() {

@@ -94,6 +94,21 @@ import Testing
         #expect(method.count == 1 && method.first?.line == 13)
     }
 
+    /// ctags gives a Python module's variables no end; the index gives them their statement's, so a table (a
+    /// lexer's rules, a keyword list) is a definition with a span like a function.
+    @Test func aPythonModulesTableHasItsStatementsSpan() async throws {
+        var files = Self.files
+        files["app/rules.py"] =
+            "import re\n\nLIMIT = 10\nRULES = [\n    (r'[(]', 'open'),\n    (r'ORDER\\s+BY', 'kw'),\n]\n\n\ndef match(text):\n    return [name for rule, name in RULES if re.match(rule, text)]\n"
+        let (index, _) = try await makeIndex(files)
+        _ = try await index.update()
+        let definitions = try index.definitions(in: "app/rules.py")
+        let rules = try #require(definitions.first { $0.name == "RULES" })
+        #expect(rules.line == 4 && rules.endLine == 7)
+        #expect(definitions.first { $0.name == "LIMIT" }?.endLine == 3)
+        #expect(definitions.first { $0.name == "match" }?.endLine == 11)
+    }
+
     /// A repository is untrusted: a committed symlink to a file or folder outside it (a server's key, /etc) is never
     /// read into the index, so no search or answer over the index can show what it points at.
     @Test func symlinksOutOfTheRepositoryAreNeverRead() async throws {
