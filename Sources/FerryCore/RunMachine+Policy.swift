@@ -78,12 +78,12 @@ extension RunMachine {
     /// unverified, instead of being undone as "failed").
     public static func isUnusable(_ run: TestRun) -> Bool {
         if run.exitCode == 126 || run.exitCode == 127 || run.timedOut { return true }
-        // A program the command runs is not there, and no test ran: make reports its recipe's 127 as its own 2
-        // ("make: uv: No such file or directory", "make: *** [Makefile:13: test] Error 127").
+        // A program the recipe runs is not there, and no test ran: make reports its recipe's 127 as its own 2
+        // ("make: uv: No such file or directory", "make: *** [Makefile:13: test] Error 127"). A test's own output
+        // saying "command not found" is a failing suite, not this.
         guard !run.passed, run.summaryLine == nil, TestFailures.read(run) == nil else { return false }
         return run.output.range(of: #"make(\[\d+\])?: \*\*\* \[[^\]]*\] Error 12[67]"#, options: .regularExpression)
             != nil
-            || run.output.contains("command not found")
     }
 
     /// Whether a reproduction test (in `testFile`, once it is known) can show anything next to the baseline: the

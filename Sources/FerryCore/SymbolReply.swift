@@ -95,8 +95,9 @@ public struct SymbolReply: Hashable, Sendable {
                     Replacement(unit: part, text: reindented(body, like: part.text).joined(separator: "\n")))
                 continue
             }
-            let assigned = definedName(body) == nil ? assignedName(body) : nil
-            guard let defined = definedName(body) ?? assigned else { continue }  // prose or a command
+            let declared = definedName(body)
+            let assigned = declared == nil ? assignedName(body) : nil
+            guard let defined = declared ?? assigned else { continue }  // prose or a command
             let units = units.filter { !$0.isPart }
             let unit = match(header: header, defined: defined, units: units)
             // A block that assigns a name replaces a table the model was shown; it is never a new definition (a

@@ -44,7 +44,7 @@ extension CodeIndex {
         stats.removed = removed.count
 
         progress(IndexProgress(done: 0, total: read.changed.count, phase: "symbols"))
-        let symbols = await symbols(of: read.changed.filter { $0.kind == "code" }.map(\.path), stats: &stats)
+        let symbols = await symbols(of: read.changed.filter { $0.kind == "code" }, stats: &stats)
         progress(IndexProgress(done: 0, total: read.changed.count, phase: "writing"))
         let stale = read.changed.compactMap { known[$0.path]?.id } + removed
         let (changed, touched) = (read.changed, read.touchOnly)
@@ -139,32 +139,31 @@ extension CodeIndex {
     }
 
     /// The definitions in the code files, from ctags; Swift files (which Universal Ctags cannot parse) from Ferry's
-    /// own scanner. A ctags failure is a warning: chunks then fall back to windows.
-    func symbols(of code: [String], stats: inout IndexStats) async -> [String: [SymbolDefinition]] {
+    /// own scanner; a Python module's variables, to which ctags gives no end, end where their statement does. A ctags
+    /// failure is a warning: chunks then fall back to windows.
+    func symbols(of code: [Prepared], stats: inout IndexStats) async -> [String: [SymbolDefinition]] {
         guard !code.isEmpty else { return [:] }
         var symbols: [String: [SymbolDefinition]] = [:]
         do {
-            symbols = try await runCtags(code)
+            symbols = try await runCtags(code.map(\.path))
         } catch {
             stats.warning =
                 "ctags failed, so symbols are missing and chunks are windows: \((error as? FerryError)?.message ?? "\(error)")"
         }
-        for path in code where path.hasSuffix(".swift") && symbols[path]?.isEmpty != false {
-            guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
-            symbols[path] = SwiftSymbols.scan(text)
-        }
-        // A Python module's variables get the end ctags leaves out: where their statement ends.
-        for (path, definitions) in symbols
-        where (path.hasSuffix(".py") || path.hasSuffix(".pyi"))
-            && definitions.contains(where: { $0.kind == "variable" && $0.endLine == nil })
-        {
-            guard let text = try? String(contentsOfFile: root + "/" + path, encoding: .utf8) else { continue }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            symbols[path] = definitions.map { definition in
-                guard definition.kind == "variable", definition.endLine == nil else { return definition }
-                var ended = definition
-                ended.endLine = StatementEnd.python(startingAt: definition.line, lines: lines)
-                return ended
+        for file in code {
+            if file.path.hasSuffix(".swift"), symbols[file.path]?.isEmpty != false {
+                symbols[file.path] = SwiftSymbols.scan(file.text)
+            } else if file.path.hasSuffix(".py") || file.path.hasSuffix(".pyi"),
+                let definitions = symbols[file.path],
+                definitions.contains(where: { $0.kind == "variable" && $0.endLine == nil })
+            {
+                let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
+                symbols[file.path] = definitions.map { definition in
+                    guard definition.kind == "variable", definition.endLine == nil else { return definition }
+                    var ended = definition
+                    ended.endLine = StatementEnd.python(startingAt: definition.line, lines: lines)
+                    return ended
+                }
             }
         }
         return symbols

@@ -128,17 +128,12 @@ public enum PostgresCluster {
     }
 
     private static func run(_ executable: String, _ arguments: [String]) async throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ferry-pg-out-\(UUID().uuidString.prefix(8))"
-        ).path
-        defer { try? FileManager.default.removeItem(atPath: output) }
         // `pg_ctl start` returns while the server it started lives on; the server's output goes to its own log.
-        let exit = try await BackgroundProcess.start(executable, arguments, stdout: .file(output), stderr: .output)
-            .wait()
-        guard exit == .exited(0) else {
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let (status, output) = try await ChildProcess.run(executable, arguments)
+        guard status == 0 else {
             throw PostgresUnavailable(
-                description: "\(executable) \(arguments.joined(separator: " ")) failed (\(exit)): \(text.suffix(800))")
+                description:
+                    "\(executable) \(arguments.joined(separator: " ")) failed (exit \(status)): \(output.suffix(800))")
         }
     }
 }

@@ -10,11 +10,7 @@ public enum TestCommand {
     /// back to the next when a command cannot start (`RunMachine.isUnusable`).
     public static func candidates(in root: String) -> [String] {
         var found: [String] = []
-        let fm = FileManager.default
-        func read(_ name: String) -> String? {
-            fm.contents(atPath: root + "/" + name).map { String(decoding: $0, as: UTF8.self) }
-        }
-        if let makefile = read("Makefile") ?? read("makefile"),
+        if let makefile = read(root, "Makefile") ?? read(root, "makefile"),
             makefile.split(separator: "\n").contains(where: { $0.hasPrefix("test:") })
         {
             found.append("make test")
@@ -25,12 +21,8 @@ public enum TestCommand {
 
     /// The test command the project's manifest or layout implies.
     static func manifestCommand(in root: String) -> String? {
-        let fm = FileManager.default
-        func exists(_ name: String) -> Bool { fm.fileExists(atPath: root + "/" + name) }
-        func read(_ name: String) -> String? {
-            fm.contents(atPath: root + "/" + name).map { String(decoding: $0, as: UTF8.self) }
-        }
-        if let package = read("package.json"),
+        func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: root + "/" + name) }
+        if let package = read(root, "package.json"),
             let json = try? JSONSerialization.jsonObject(with: Data(package.utf8))
                 as? [String: Any], let scripts = json["scripts"] as? [String: Any],
             let test = scripts["test"] as? String,
@@ -56,6 +48,10 @@ public enum TestCommand {
             return (hasSourceLayout(root) ? "PYTHONPATH=src " : "") + "python3 -m pytest -q -p no:cacheprovider"
         }
         return nil
+    }
+
+    static func read(_ root: String, _ name: String) -> String? {
+        FileManager.default.contents(atPath: root + "/" + name).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Whether `src/` holds a Python package or module (the "src layout").

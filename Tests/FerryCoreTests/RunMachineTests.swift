@@ -138,6 +138,11 @@ import Testing
             command: "make test", exitCode: 2, timedOut: false, durationSeconds: 1,
             output: "cc -c calc.c\ncalc.c:3: error: expected ';'\nmake: *** [Makefile:4: calc.o] Error 1\n")
         #expect(!RunMachine.isUnusable(compileError))
+        // A shell suite whose own check prints "command not found" (its script calls a function the bug removed).
+        let shellSuite = TestRun(
+            command: "bash tests/run.sh", exitCode: 1, timedOut: false, durationSeconds: 0,
+            output: "tests/run.sh: line 4: greet: command not found\nFAIL: greet prints a name\n")
+        #expect(!RunMachine.isUnusable(shellSuite))
         let missing = TestRun(
             command: "make test", exitCode: 2, timedOut: false, durationSeconds: 0,
             output: "/bin/sh: 1: tox: not found\nmake: *** [Makefile:7: test] Error 127\n")

@@ -31,7 +31,7 @@ import Testing
         #expect(output == "out: from a file set\nerr\n\(directory)\n")
     }
 
-    @Test func aProgramThatIsNotThereIsAClearErrorAndNothingRuns() async throws {
+    @Test func aProgramThatIsNotThereIsAClearError() async throws {
         let error = await #expect(throws: FerryError.self) {
             try await BackgroundProcess.start("/nonexistent/ferry-no-such-program", [])
         }

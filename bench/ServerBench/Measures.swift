@@ -1,4 +1,4 @@
-import FerrySandbox
+import FerryTesting
 import Foundation
 
 /// Nearest-rank percentile (p in 0...100); nil for no values.
@@ -22,12 +22,10 @@ struct Wrk {
     var raw = ""
 
     static func run(_ url: String, key: String, seconds: Int, root: String, name: String) async throws -> Wrk {
-        let out = root + "/wrk-\(name).txt"
-        try await BackgroundProcess.start(
-            "/usr/bin/wrk", ["-t1", "-c4", "-d\(seconds)s", "--latency", "-H", "Authorization: Bearer \(key)", url],
-            stdout: .file(out), stderr: .output
-        ).wait()
-        return parse((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        let (_, output) = try await ChildProcess.run(
+            "/usr/bin/wrk", ["-t1", "-c4", "-d\(seconds)s", "--latency", "-H", "Authorization: Bearer \(key)", url])
+        try? output.write(toFile: root + "/wrk-\(name).txt", atomically: true, encoding: .utf8)
+        return parse(output)
     }
 
     static func parse(_ text: String) -> Wrk {
