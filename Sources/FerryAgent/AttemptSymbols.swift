@@ -93,7 +93,8 @@ enum AttemptSymbols {
     /// Of the definitions one name has, the one whose code runs, as a unit: `@overload` stubs aside (typed Python
     /// declares a function's signatures as `...` stubs above it; on click the attempt showed
     /// `Context.lookup_default`'s first stub, `-> t.Any | None: ...`, and the model had nothing to change), then the
-    /// shortest span (ctags may give a name twice, once for a larger enclosing span).
+    /// shortest span (ctags may give a name twice, once for a larger enclosing span); of a variable's assignments,
+    /// the longest.
     static func implementation(of matches: [SymbolDefinition], path: String, lines: [Substring]) -> (
         SymbolDefinition, SymbolUnit
     )? {
@@ -101,7 +102,14 @@ enum AttemptSymbols {
             unit(definition, path: path, lines: lines).map { (definition, $0) }
         }
         let real = candidates.filter { !isOverloadStub($0.0.line, lines: lines) }
-        return (real.isEmpty ? candidates : real).min { $0.1.endLine - $0.1.startLine < $1.1.endLine - $1.1.startLine }
+        let size = { (unit: SymbolUnit) in unit.endLine - unit.startLine }
+        // A module variable assigned twice holds its data in the longer: sqlparse's `SQL_REGEX = {…}` (a hundred
+        // lines of rules) is followed by `SQL_REGEX = [… for rx, tt in SQL_REGEX['root']]`, one line with nothing
+        // to change.
+        if !real.isEmpty, real.allSatisfy({ $0.0.kind == "variable" }) {
+            return real.max { size($0.1) < size($1.1) }
+        }
+        return (real.isEmpty ? candidates : real).min { size($0.1) < size($1.1) }
     }
 
     /// The first line of the decorators (`@…` lines right above, at its indentation) of the definition at `line`

@@ -28,11 +28,14 @@ public struct ProofMachine: Sendable {
         public var testTimeout: Double
         /// The run's budget: the wider suite runs only in the time it leaves.
         public var budget: Budget
+        /// The task, when known: tests that failed at the baseline and that it does not concern
+        /// (`TestFailures.concerning`) are the project's own failures, not the task's. Without it, any may be.
+        public var task: String?
 
         public init(
             changed: [String], testCommand: String?, widerCommand: String? = nil, baseline: TestRun?,
             testTimeout: Double,
-            budget: Budget = Budget(limits: AgentLimits())
+            budget: Budget = Budget(limits: AgentLimits()), task: String? = nil
         ) {
             self.changed = changed
             self.testCommand = testCommand
@@ -40,6 +43,7 @@ public struct ProofMachine: Sendable {
             self.baseline = baseline
             self.testTimeout = testTimeout
             self.budget = budget
+            self.task = task
         }
     }
 
@@ -72,6 +76,9 @@ public struct ProofMachine: Sendable {
         case fixed([String])
         /// No test newly fails, none was fixed, and the ones that failed before still fail.
         case stillFailing([String])
+        /// As `stillFailing`, but the task concerns none of those tests: they are the project's own failures, and the
+        /// change passes without proof.
+        case othersStillFailing([String])
         /// The tests passed before the change as after it, and the change adds no test.
         case nothingFailedBefore
         /// The tests the change adds pass without its code too.
@@ -273,6 +280,15 @@ public struct ProofMachine: Sendable {
     mutating func unshown() -> Action {
         guard let judged else { preconditionFailure("unshown before the tests were judged") }
         let still = TestFailures.read(judged)?.failed.sorted() ?? []
+        if let task = input.task, !still.isEmpty, TestFailures.concerning(still, task: task).isEmpty,
+            TestFailures.compare(judged, baseline: input.baseline).isNoWorse
+        {
+            return conclude(
+                .passedWithoutProof(
+                    detail + "; the task concerns none of the tests that still fail, so they are taken for the "
+                        + "project's own failures"),
+                .othersStillFailing(still))
+        }
         return finish(
             .failed(
                 "no test that passed before the change fails with it, but the tests that failed before still fail and "

@@ -281,7 +281,7 @@ public struct RunMachine: Sendable {
         var machine = ProofMachine(
             .init(
                 changed: changed, testCommand: testCommand, widerCommand: settings.widerCommand, baseline: baseline,
-                testTimeout: settings.testTimeoutSeconds, budget: budget))
+                testTimeout: settings.testTimeoutSeconds, budget: budget, task: settings.task))
         let action = machine.start(now: now)
         proof = (machine, changed)
         return proofAction(action)

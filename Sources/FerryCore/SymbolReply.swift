@@ -85,7 +85,17 @@ public struct SymbolReply: Hashable, Sendable {
                 index += 1
             }
             if let part = part(named: header, units: units) {
-                if let problem = check(body, closed: closed, for: part) {
+                if closed, isTable(part, files: files) {
+                    switch entries(body, into: part) {
+                    case .notEntries: break
+                    case .unchanged: continue
+                    case .merged(let merged):
+                        replacements.removeAll { $0.unit == part }
+                        replacements.append(Replacement(unit: part, text: merged))
+                        continue
+                    }
+                }
+                if let problem = check(body, closed: closed, for: part) ?? fragment(body, for: part) {
                     problems.append(problem)
                     continue
                 }
@@ -97,8 +107,20 @@ public struct SymbolReply: Hashable, Sendable {
             }
             let declared = definedName(body)
             let assigned = declared == nil ? assignedName(body) : nil
+            let wholes = units.filter { !$0.isPart }
+            let table = declared == nil ? table(named: header, assigned: assigned, units: wholes, files: files) : nil
+            if closed, let table {
+                switch entries(body, into: table) {
+                case .notEntries: break
+                case .unchanged: continue
+                case .merged(let merged):
+                    replacements.removeAll { $0.unit == table }
+                    replacements.append(Replacement(unit: table, text: merged))
+                    continue
+                }
+            }
             guard let defined = declared ?? assigned else { continue }  // prose or a command
-            let units = units.filter { !$0.isPart }
+            let units = wholes
             let unit = match(header: header, defined: defined, units: units)
             // A block that assigns a name replaces a table the model was shown; it is never a new definition (a
             // snippet such as `result = parse(text)` is not one).

@@ -256,6 +256,33 @@ import Testing
         #expect(try await fast.store.events(of: fast.result.record.id).allSatisfy { $0.event.type != "loop.context" })
     }
 
+    /// A suite with a test that fails for reasons of its own (a service the sandbox does not have), and no test of
+    /// what the task is about: the attempt's fix leaves that failure as it was, and is handed back unverified, not
+    /// undone as "the tests that failed before still fail".
+    @Test func aFixBesideTheProjectsOwnFailuresIsKeptUnverified() async throws {
+        let files = [
+            "calc.py": "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n",
+            "test_calc.py":
+                "import unittest\nfrom calc import sub\n\nclass T(unittest.TestCase):\n    def test_sub(self):\n"
+                + "        self.assertEqual(sub(3, 2), 1)\n",
+            "test_service.py":
+                "import os, unittest\n\nclass S(unittest.TestCase):\n    def test_service_is_up(self):\n"
+                + "        self.assertIn('SERVICE_URL', os.environ)\n",
+        ]
+        let outcome = try await run(
+            .openai,
+            script: [
+                // The reproduction test it is asked for first, not given.
+                .reply(text: "I cannot write a test for this.", usage: Self.usage),
+                Self.wholeFile("def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"),
+            ], files: files, firstAttempt: .wholeFile)
+        let result = outcome.result
+        #expect(result.status == .unverified, "\(result.record.reason)")
+        #expect(result.record.reason.contains("taken for the project's own failures"), "\(result.record.reason)")
+        #expect(result.diff.contains("-    return a - b\n+    return a + b"))
+        #expect(outcome.requests.count == 2)
+    }
+
     @Test func failedAttemptsAreUndoneAndTheLoopIsToldWhatFailed() async throws {
         let outcome = try await run(
             .openai,

@@ -182,6 +182,34 @@ import Testing
             ])
     }
 
+    /// A table assigned twice is shown where its data is (not the one-line reassignment after it), and a reply
+    /// that gives only the entry it adds, under the table's header, adds that entry: it does not replace the table.
+    @Test func aTablesNewEntryGivenAloneIsAddedToIt() async throws {
+        let names = ["SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "JOIN"]
+        let table = "KEYWORDS = {\n" + names.map { "    '\($0)': 'keyword',\n" }.joined() + "}\n"
+        let withTable =
+            Self.module + "\n\n" + table + "KEYWORDS = {k.lower(): v for k, v in KEYWORDS.items()}\n"
+            + "\n\ndef is_keyword(word):\n    return word.lower() in KEYWORDS\n"
+        let tests =
+            "import unittest\nfrom shop.prices import is_keyword\n\nclass T(unittest.TestCase):\n"
+            + "    def test_window(self):\n        self.assertTrue(is_keyword('window'))\n"
+            + "    def test_select(self):\n        self.assertTrue(is_keyword('select'))\n"
+        let entry = FakeStep.reply(
+            text: "Add WINDOW.\n\nshop/prices.py: KEYWORDS\n```python\n'WINDOW': 'keyword',\n```\n", usage: Self.usage)
+        let outcome = try await run(
+            [entry], extra: ["shop/prices.py": withTable, "tests/test_prices.py": tests],
+            task: "WINDOW is not one of the KEYWORDS, so is_keyword('window') is false")
+        let started = outcome.trace.compactMap { if case .attemptStarted(let s) = $0 { s } else { nil } }.first
+        #expect(started?.symbols?.contains("shop/prices.py: KEYWORDS") == true, "\(String(describing: started))")
+        let prompt = Self.contents(outcome.requests[0]).last ?? ""
+        #expect(prompt.contains("KEYWORDS = {\n    'SELECT': 'keyword',"))
+        #expect(outcome.result.status == .verified, "\(outcome.trace.map { "\($0)".prefix(400) })")
+        let changed = outcome.result.diff.split(separator: "\n").filter {
+            ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---")
+        }
+        #expect(changed == ["+    'WINDOW': 'keyword',"])
+    }
+
     /// The attempt fails; the loop's first prompt shows the definition it was shown, numbered as in the file, so
     /// the loop's first call can be the edit.
     @Test func theLoopStartsWithTheDefinitionsTheAttemptWasShown() async throws {

@@ -130,6 +130,76 @@ import Testing
         #expect(SymbolReply.assignedName(["# the rules", "RULES = ["]) == "RULES")
     }
 
+    static let keywordsFile =
+        "import re\n\nKEYWORDS = {\n"
+        + ["SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "JOIN"].map {
+            "    '\($0)': 'kw',\n"
+        }.joined() + "}\n\n\ndef helper():\n    return 1"
+
+    /// A part of a table (lines 7-12 of `KEYWORDS`, which spans 3-12).
+    static let keywordsPart = SymbolUnit(
+        path: "kw.py", name: "KEYWORDS", startLine: 7, endLine: 12,
+        text: "    'GROUP': 'kw',\n    'ORDER': 'kw',\n    'HAVING': 'kw',\n    'LIMIT': 'kw',\n    'JOIN': 'kw',\n}",
+        definition: 3...12)
+
+    /// A block of entries alone, under a part's header, adds them; one with a key the table has changes that entry;
+    /// lines the table has place what follows them.
+    @Test func entriesGivenAloneForATablesPartAreMergedIntoIt() {
+        let part = Self.keywordsPart
+        let header = "kw.py: KEYWORDS, lines 7-12 (a part of it; it spans lines 3-12)"
+        func merged(_ block: String) -> String? {
+            let parsed = SymbolReply.parse(
+                "\(header)\n```python\n\(block)\n```\n", units: [part], files: ["kw.py": Self.keywordsFile])
+            #expect(parsed.problems.isEmpty, "\(parsed.problems)")
+            return SymbolReply.apply(parsed.replacements, to: ["kw.py": Self.keywordsFile])["kw.py"]
+        }
+        #expect(
+            merged("'WINDOW': 'kw',")
+                == Self.keywordsFile.replacingOccurrences(of: "    'GROUP'", with: "    'WINDOW': 'kw',\n    'GROUP'"))
+        #expect(
+            merged("    'LIMIT': 'keyword',")
+                == Self.keywordsFile.replacingOccurrences(of: "'LIMIT': 'kw'", with: "'LIMIT': 'keyword'"))
+        #expect(
+            merged("    'HAVING': 'kw',\n    'OVER': 'kw',")
+                == Self.keywordsFile.replacingOccurrences(
+                    of: "'HAVING': 'kw',\n", with: "'HAVING': 'kw',\n    'OVER': 'kw',\n"))
+        // Given back whole, with an entry more, the part is replaced as before.
+        let whole = part.text.replacingOccurrences(of: "    'JOIN'", with: "    'OVER': 'kw',\n    'JOIN'")
+        #expect(
+            merged(whole)
+                == Self.keywordsFile.replacingOccurrences(of: "    'JOIN'", with: "    'OVER': 'kw',\n    'JOIN'"))
+        // Nothing new: nothing to replace.
+        let parsed = SymbolReply.parse(
+            "\(header)\n```python\n    'JOIN': 'kw',\n```\n", units: [part], files: ["kw.py": Self.keywordsFile])
+        #expect(parsed.replacements.isEmpty)
+    }
+
+    /// The whole table shown, and a block that opens it, adds one entry and closes it: the entry is added.
+    @Test func aWholeTablesShortBlockAddsItsEntries() {
+        let lines = Self.keywordsFile.split(separator: "\n", omittingEmptySubsequences: false)
+        let table = SymbolUnit(
+            path: "kw.py", name: "KEYWORDS", startLine: 3, endLine: 12, text: lines[2...11].joined(separator: "\n"))
+        let expected = Self.keywordsFile.replacingOccurrences(
+            of: "KEYWORDS = {\n", with: "KEYWORDS = {\n    'WINDOW': 'kw',\n")
+        for block in ["KEYWORDS = {\n  'WINDOW': 'kw',\n}", "'WINDOW': 'kw',"] {
+            let parsed = SymbolReply.parse(
+                "kw.py: KEYWORDS\n```python\n\(block)\n```\n", units: [table], files: ["kw.py": Self.keywordsFile])
+            #expect(parsed.problems.isEmpty && parsed.insertions.isEmpty)
+            #expect(SymbolReply.apply(parsed.replacements, to: ["kw.py": Self.keywordsFile])["kw.py"] == expected)
+        }
+    }
+
+    /// A few lines given for a long part of a function would delete the rest of it: refused with the reason.
+    @Test func aFragmentForALongPartOfAFunctionIsRefused() {
+        let body = (1...20).map { "    total += \($0)" }.joined(separator: "\n")
+        let part = SymbolUnit(path: "m.py", name: "run", startLine: 10, endLine: 29, text: body, definition: 8...40)
+        let parsed = SymbolReply.parse(
+            "m.py: run, lines 10-29 (a part of it; it spans lines 8-40)\n```python\n    total += 100\n```\n",
+            units: [part])
+        #expect(parsed.replacements.isEmpty)
+        #expect(parsed.problems.count == 1 && parsed.problems[0].contains("has 1 lines where the part"))
+    }
+
     @Test func prosAndCommandsAreNotDefinitions() {
         let reply = "Run it with:\n```bash\npytest -q\n```\n"
         let parsed = SymbolReply.parse(reply, units: [Self.helper])
