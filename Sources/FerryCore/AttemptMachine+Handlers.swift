@@ -79,7 +79,10 @@ extension AttemptMachine {
         _ number: Int, writes: [String: String], problems: [String], summary: String, changed allChanged: [String],
         now: Double
     ) -> Action {
-        let changed = allChanged.filter { $0 != reproduction?.path }
+        // A reply that only moved blank lines or spaces changed nothing the code does.
+        let changed = allChanged.filter {
+            $0 != reproduction?.path && !AttemptPrompts.layoutOnly(originals[$0], writes[$0], task: plan.task)
+        }
         lastProblems = problems
         records.append(.attemptApplied(.init(reply: number, changedFiles: changed, problems: problems)))
         guard !changed.isEmpty else {

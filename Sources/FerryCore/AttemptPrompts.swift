@@ -75,6 +75,23 @@ public enum AttemptPrompts {
         return added.prefix(40).joined(separator: "\n")
     }
 
+    /// Whether `new` differs from `old` only in blank lines and trailing spaces: a reply that changed nothing the code
+    /// does. On sqlparse a reply deleted one blank line in a docstring'd method; the tests passed as before, and the
+    /// attempt handed that back as its change, unverified. Not when the task is about layout itself.
+    public static func layoutOnly(_ old: String?, _ new: String?, task: String) -> Bool {
+        guard let old, let new, old != new else { return false }
+        let layout = #"\b(whitespace|blank lines?|trailing|newlines?|indent\w*|format\w*|pep ?8|lint\w*|style)\b"#
+        if task.range(of: layout, options: [.regularExpression, .caseInsensitive]) != nil { return false }
+        func code(_ text: String) -> [Substring] {
+            text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
+                line[
+                    ..<(line.lastIndex { $0 != " " && $0 != "\t" && $0 != "\r" }.map(line.index(after:))
+                        ?? line.startIndex)]
+            }.filter { !$0.isEmpty }
+        }
+        return code(old) == code(new)
+    }
+
     /// Put after the request a reply answered with nothing changed, before it is sent again.
     public static func unchangedNote(symbols: Bool) -> String {
         "\n(A reply that changes no \(symbols ? "definition" : "file") does nothing: the task is not done yet. Find "

@@ -234,6 +234,30 @@ import Testing
         #expect(o.calls == 2)
     }
 
+    /// A reply that only adds or drops blank lines or trailing spaces changed nothing the code does: it goes the way
+    /// of a reply that changed nothing, not to the tests (which would pass, and hand it back as the change). A task
+    /// about layout is the exception.
+    @Test func aReplyThatOnlyMovesBlankLinesChangesNothing() {
+        var m = machine()
+        guard case .callModel(let first) = m.handle(.start(now: 0)) else {
+            Issue.record("expected a model call")
+            return
+        }
+        let spaced = "def add(a, b):\n\n    return a - b   \n\n"
+        _ = m.handle(.modelReplied(Self.fix(spaced), cost: 0, now: 1))
+        guard case .callModel(let second) = written(&m, ["calc.py"], now: 1) else {
+            Issue.record("expected a retry")
+            return
+        }
+        #expect(
+            second.messages.last?.content == (first.messages.last?.content ?? "")
+                + AttemptPrompts.unchangedNote(symbols: false))
+        #expect(AttemptPrompts.layoutOnly(Self.file.text, spaced, task: "add() subtracts"))
+        #expect(!AttemptPrompts.layoutOnly(Self.file.text, spaced, task: "Remove the trailing whitespace in calc.py"))
+        #expect(!AttemptPrompts.layoutOnly(Self.file.text, "def add(a, b):\n  return a - b\n", task: "add() subtracts"))
+        #expect(!AttemptPrompts.layoutOnly(Self.file.text, Self.fixed, task: "add() subtracts"))
+    }
+
     /// Two replies that change nothing do not end the attempt: the third is sampled and mostly read from the
     /// server's cache, while what follows the attempt, the tool loop, reads a new prompt of thousands of tokens (on
     /// ferry-easy, ending here sent `py-grade-boundary` into an 8,000-token loop).
