@@ -9,7 +9,10 @@ adds on top of plain BM25.
   bench/localize.py --repos DIR [--suite FILE] [--ferry PATH] [--out FILE] [--limit N]
 
 DIR holds clones named owner__name (psf__requests, pallets__flask, pytest-dev__pytest, sympy__sympy) with full
-history; they never go into the project.
+history; they never go into the project. A mined suite (`ferry eval mine`) names its clone by absolute path, which
+is used as it is:
+
+  bench/localize.py --suite evals/out/mined-sqlparse/suite.jsonl --ferry .build/debug/ferry --features all
 """
 import argparse
 import json
@@ -96,7 +99,7 @@ def ranked_functions(located):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repos", required=True)
+    parser.add_argument("--repos", default="")
     parser.add_argument("--suite", default=os.path.join(here, "../../shared/data/swebench/swe_bench_lite.jsonl"))
     parser.add_argument("--ferry", default=os.path.join(here, "../.build/release/ferry"))
     parser.add_argument("--out", default="localize-results.jsonl")
@@ -106,7 +109,7 @@ def main():
     chosen = [name for name in FEATURES if name in args.features.split(",")] or list(FEATURES)
 
     instances = [json.loads(line) for line in open(args.suite) if line.strip()]
-    instances = [i for i in instances if i["repo"] in REPOS]
+    instances = [i for i in instances if i["repo"] in REPOS or os.path.isabs(i["repo"])]
     if args.limit:
         instances = instances[: args.limit]
     work = tempfile.mkdtemp(prefix="ferry-localize-")
@@ -117,8 +120,8 @@ def main():
         by_repo.setdefault(instance["repo"], []).append(instance)
     with open(args.out, "w") as out:
         for repo, group in sorted(by_repo.items()):
-            source = os.path.join(args.repos, repo.replace("/", "__"))
-            tree = os.path.join(work, repo.replace("/", "__"))
+            source = repo if os.path.isabs(repo) else os.path.join(args.repos, repo.replace("/", "__"))
+            tree = os.path.join(work, repo.strip("/").replace("/", "__"))
             git(source, "worktree", "add", "-q", "--detach", tree, group[0]["base_commit"])
             dated = sorted(group, key=lambda i: int(git(source, "show", "-s", "--format=%ct", i["base_commit"]).strip()))
             for instance in dated:

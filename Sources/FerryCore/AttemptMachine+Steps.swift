@@ -5,7 +5,16 @@ extension AttemptMachine {
         _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting,
         now: Double
     ) -> Action {
-        if let exhausted = budget.admit(messages, now: now) { return undo(limit: exhausted) }
+        if let exhausted = budget.admit(messages, now: now, reserve: fallbackReserve) {
+            // Too little time for another reply and then the fix in hand: judge that fix now, rather than let the
+            // call run into the time limit and the fix be undone with everything else.
+            if fallbackReserve > 0, exhausted.limit == .time,
+                (budget.secondsLeft(now: now) ?? 0) > fallbackTestSeconds
+            {
+                return fallback(now: now)
+            }
+            return undo(limit: exhausted)
+        }
         calls += 1
         waiting = next
         return .callModel(ModelCall(messages: messages, maxTokens: maxTokens, temperature: temperature, phase: phase))
@@ -98,6 +107,20 @@ extension AttemptMachine {
         waiting = .done
         finalTests = tests
         return .settle(AgentMachine.Outcome(status: status, reason: reason, summary: summary))
+    }
+
+    /// The seconds the fallback's test run takes: the baseline's, twice over for a slow start.
+    var fallbackTestSeconds: Double { 2 * (plan.baseline?.durationSeconds ?? 10) }
+
+    /// The time a model call must leave free while a fix that failed only the reproduction test could still be
+    /// handed back (`fallback`): a reply as long as this run's replies so far, then that fix's test run. Zero when
+    /// there is nothing to fall back on or the pace is not known.
+    var fallbackReserve: Double {
+        guard reproduction != nil, plan.testCommand != nil, !candidates.isEmpty,
+            let perToken = budget.pace.secondsPerReplyToken, budget.steps > 0
+        else { return 0 }
+        let reply = Double(budget.usage.outputTokens) / Double(budget.steps)
+        return reply * perToken + fallbackTestSeconds
     }
 
     /// No fix passed the reproduction test: the first fix (the one the test's output did not steer) stands if the

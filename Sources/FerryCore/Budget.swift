@@ -45,17 +45,20 @@ public struct Budget: Sendable, Hashable {
 
     /// Why the model call with `messages` may not be made now (`exhausted`, or too little time left for it at the
     /// run's pace); nil when it may, and then it is the last prompt.
-    public mutating func admit(_ messages: [ChatMessage], now: Double) -> Exhausted? {
+    /// `reserve`: seconds that must stay free after the call (the attempt keeps time to judge a fix it holds).
+    public mutating func admit(_ messages: [ChatMessage], now: Double, reserve: Double = 0) -> Exhausted? {
         if let exhausted = exhausted(now: now) { return exhausted }
         if let left = secondsLeft(now: now) {
             let fresh = Pace.freshTokens(messages, after: lastPrompt)
-            if let least = pace.leastSeconds(freshTokens: fresh), least > left {
+            if let least = pace.leastSeconds(freshTokens: fresh), least + reserve > left {
                 return Exhausted(
                     reason:
                         "time limit of \(Int(limits.maxTimeSeconds ?? 0))s: \(Int(left.rounded())) s left, and the "
                         + "next model call needs about \(Int(least.rounded())) s (\(pace.counted(fresh)) prompt tokens "
                         + "to read at "
-                        + "the \(Int((pace.secondsPerPromptToken ?? 0) * 1000)) ms a token this model has taken)",
+                        + "the \(Int((pace.secondsPerPromptToken ?? 0) * 1000)) ms a token this model has taken)"
+                        + (reserve > 0
+                            ? ", with \(Int(reserve.rounded())) s kept to judge the fix already written" : ""),
                     limit: .time)
             }
         }

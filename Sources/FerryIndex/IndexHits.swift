@@ -105,6 +105,9 @@ public enum QueryText {
         "error", "issue", "bug", "problem", "example", "instead", "however", "would", "think", "thanks", "please",
         "http", "https", "www", "com", "github", "org", "html", "line", "file", "traceback", "recent", "call", "last",
         "python", "version", "value", "result", "output", "works", "work", "case", "test", "tests", "let", "want",
+        // A commit message or an issue's title says it fixes something; a comment in the code that says "fixed"
+        // (sqlparse's reindent.py: "# issue121, errors in statement fixed??") is not where the fix goes.
+        "fix", "fixes", "fixed", "fixing", "issues", "bugs", "closes", "resolves",
     ]
 
     /// The search terms of free text: identifiers kept whole (lowercased) and split into words, stopwords dropped,

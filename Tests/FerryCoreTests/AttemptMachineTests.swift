@@ -428,6 +428,44 @@ import Testing
         }
     }
 
+    /// With too little time left for another reply and then the test run of the fix in hand (a fix that failed only
+    /// the reproduction test), the attempt judges that fix without the test at once, instead of letting one more
+    /// call run into the time limit and undo it (on sqlparse, `'WINDOW': tokens.Keyword` was undone that way).
+    @Test func nearTheTimeLimitTheFixInHandIsJudgedInsteadOfAnotherCall() {
+        func attempt(at now: Double, reproduction: Bool = true) -> AttemptMachine.Action {
+            var m = AttemptMachine(
+                plan: .init(
+                    task: "add() subtracts", files: [Self.file], agents: nil, testCommand: "pytest",
+                    testFile: reproduction ? Self.testFile : nil,
+                    baseline: TestRun(command: "pytest", exitCode: 0, timedOut: false, durationSeconds: 0.5, output: "")
+                ),
+                budget: Budget(limits: AgentLimits(maxTimeSeconds: 100)))
+            if reproduction {
+                _ = reproduce(&m)
+            } else {
+                _ = m.handle(.start(now: 0))
+            }
+            var fix = Self.fix(Self.fixed)
+            fix.usage = Usage(inputTokens: 1_000, outputTokens: 100)
+            // 10 ms a prompt token, 50 ms a reply token.
+            fix.serverTimings = .object([
+                "prompt_n": 1_000, "prompt_ms": 10_000, "predicted_n": 100, "predicted_ms": 5_000,
+            ])
+            _ = m.handle(.modelReplied(fix, cost: 0, now: now))
+            _ = written(&m, reproduction ? ["calc.py", "test_calc.py"] : ["calc.py"], now: now)
+            return m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: now))
+        }
+        // Time for a reply (about 3 s at this run's replies) and the fix's test run (1 s) after it: the next call.
+        guard case .callModel = attempt(at: 50) else {
+            Issue.record("expected another reply")
+            return
+        }
+        // Not enough: the reproduction test comes out and the fix is judged by the project's tests.
+        #expect(attempt(at: 98) == .write(["test_calc.py": Self.testFile.text]))
+        // Nothing to fall back on without a reproduction test: undone on the time limit as before.
+        #expect(attempt(at: 98, reproduction: false) == .write(["calc.py": Self.file.text]))
+    }
+
     // MARK: - The reproduction test when tests already fail
 
     static func pytest(failing: [String], passed: Int) -> TestRun {
