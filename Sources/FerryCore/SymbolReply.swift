@@ -84,17 +84,20 @@ public struct SymbolReply: Hashable, Sendable {
                 body.append(lines[index])
                 index += 1
             }
-            if let part = part(named: header, units: units) {
-                if closed, isTable(part, files: files) {
-                    switch entries(body, into: part) {
-                    case .notEntries: break
-                    case .unchanged: continue
-                    case .merged(let merged):
-                        replacements.removeAll { $0.unit == part }
-                        replacements.append(Replacement(unit: part, text: merged))
-                        continue
-                    }
+            /// Whether the block is a table's entries (and so taken, merged or changing nothing).
+            func takenAsEntries(of table: SymbolUnit) -> Bool {
+                guard closed else { return false }
+                switch entries(body, into: table) {
+                case .notEntries: return false
+                case .unchanged: return true
+                case .merged(let merged):
+                    replacements.removeAll { $0.unit == table }
+                    replacements.append(Replacement(unit: table, text: merged))
+                    return true
                 }
+            }
+            if let part = part(named: header, units: units) {
+                if isTable(part, files: files), takenAsEntries(of: part) { continue }
                 if let problem = check(body, closed: closed, for: part) ?? fragment(body, for: part) {
                     problems.append(problem)
                     continue
@@ -109,16 +112,7 @@ public struct SymbolReply: Hashable, Sendable {
             let assigned = declared == nil ? assignedName(body) : nil
             let wholes = units.filter { !$0.isPart }
             let table = declared == nil ? table(named: header, assigned: assigned, units: wholes, files: files) : nil
-            if closed, let table {
-                switch entries(body, into: table) {
-                case .notEntries: break
-                case .unchanged: continue
-                case .merged(let merged):
-                    replacements.removeAll { $0.unit == table }
-                    replacements.append(Replacement(unit: table, text: merged))
-                    continue
-                }
-            }
+            if let table, takenAsEntries(of: table) { continue }
             guard let defined = declared ?? assigned else { continue }  // prose or a command
             let units = wholes
             let unit = match(header: header, defined: defined, units: units)
