@@ -12,7 +12,7 @@ DIR holds clones named owner__name (psf__requests, pallets__flask, pytest-dev__p
 history; they never go into the project. A mined suite (`ferry eval mine`) names its clone by absolute path, which
 is used as it is:
 
-  bench/localize.py --suite evals/out/mined-sqlparse/suite.jsonl --ferry .build/debug/ferry --features all
+  bench/localize.py --suite evals/out/mined-sqlparse/suite.jsonl --ferry .build/debug/ferry
 """
 import argparse
 import json

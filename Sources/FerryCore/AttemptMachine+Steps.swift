@@ -5,10 +5,11 @@ extension AttemptMachine {
         _ messages: [ChatMessage], maxTokens: Int, temperature: Double?, phase: String, waiting next: Waiting,
         now: Double
     ) -> Action {
-        if let exhausted = budget.admit(messages, now: now, reserve: fallbackReserve) {
+        let reserve = fallbackReserve
+        if let exhausted = budget.admit(messages, now: now, reserve: reserve) {
             // Too little time for another reply and then the fix in hand: judge that fix now, rather than let the
             // call run into the time limit and the fix be undone with everything else.
-            if fallbackReserve > 0, exhausted.limit == .time,
+            if reserve > 0, exhausted.limit == .time,
                 (budget.secondsLeft(now: now) ?? 0) > fallbackTestSeconds
             {
                 return fallback(now: now)

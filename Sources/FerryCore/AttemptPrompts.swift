@@ -82,12 +82,13 @@ public enum AttemptPrompts {
         guard let old, let new, old != new else { return false }
         let layout = #"\b(whitespace|blank lines?|trailing|newlines?|indent\w*|format\w*|pep ?8|lint\w*|style)\b"#
         if task.range(of: layout, options: [.regularExpression, .caseInsensitive]) != nil { return false }
+        // The lines with their trailing spaces cut, blank ones left out.
         func code(_ text: String) -> [Substring] {
-            text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
-                line[
-                    ..<(line.lastIndex { $0 != " " && $0 != "\t" && $0 != "\r" }.map(line.index(after:))
-                        ?? line.startIndex)]
-            }.filter { !$0.isEmpty }
+            text.split(separator: "\n").compactMap { line in
+                var line = line
+                while let last = line.last, last == " " || last == "\t" || last == "\r" { line = line.dropLast() }
+                return line.isEmpty ? nil : line
+            }
         }
         return code(old) == code(new)
     }

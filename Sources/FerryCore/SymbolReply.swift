@@ -110,11 +110,10 @@ public struct SymbolReply: Hashable, Sendable {
             }
             let declared = definedName(body)
             let assigned = declared == nil ? assignedName(body) : nil
-            let wholes = units.filter { !$0.isPart }
-            let table = declared == nil ? table(named: header, assigned: assigned, units: wholes, files: files) : nil
+            let units = units.filter { !$0.isPart }
+            let table = declared == nil ? table(named: header, assigned: assigned, units: units, files: files) : nil
             if let table, takenAsEntries(of: table) { continue }
             guard let defined = declared ?? assigned else { continue }  // prose or a command
-            let units = wholes
             let unit = match(header: header, defined: defined, units: units)
             // A block that assigns a name replaces a table the model was shown; it is never a new definition (a
             // snippet such as `result = parse(text)` is not one).

@@ -13,6 +13,13 @@ import Testing
 /// sandbox, the project's own tests (the ones related to the task, through `{related_tests}`).
 @Suite struct LargeFileAttemptTests {
     /// A module of ~5 KB: one buggy function among many (the model's reply may hold ~380 tokens, ~1.1 KB).
+    /// The lines a diff removes and adds, without its file headers.
+    static func changedLines(_ diff: String) -> [Substring] {
+        diff.split(separator: "\n").filter {
+            ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---")
+        }
+    }
+
     static let module: String = {
         var text = "\"\"\"Prices for the shop.\"\"\"\n\nimport math\n\n\n"
         for index in 0..<40 {
@@ -172,9 +179,7 @@ import Testing
         let prompt = Self.contents(outcome.requests[0]).last ?? ""
         #expect(prompt.contains("    'wine': \"19\",\n}\n```"))
         #expect(outcome.result.status == .verified, "\(outcome.trace.map { "\($0)".prefix(400) })")
-        let changed = outcome.result.diff.split(separator: "\n").filter {
-            ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---")
-        }
+        let changed = Self.changedLines(outcome.result.diff)
         #expect(
             changed == [
                 "-    'books': 70,  # the reduced rate {see the law}",
@@ -204,9 +209,7 @@ import Testing
         let prompt = Self.contents(outcome.requests[0]).last ?? ""
         #expect(prompt.contains("KEYWORDS = {\n    'SELECT': 'keyword',"))
         #expect(outcome.result.status == .verified, "\(outcome.trace.map { "\($0)".prefix(400) })")
-        let changed = outcome.result.diff.split(separator: "\n").filter {
-            ($0.hasPrefix("+") || $0.hasPrefix("-")) && !$0.hasPrefix("+++") && !$0.hasPrefix("---")
-        }
+        let changed = Self.changedLines(outcome.result.diff)
         #expect(changed == ["+    'WINDOW': 'keyword',"])
     }
 

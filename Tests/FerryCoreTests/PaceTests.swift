@@ -60,6 +60,12 @@ import Testing
                 + "to read at the 15 ms a token this model has taken)")
         // A retry that only adds a short message to the same conversation is read in a second or two: it is made.
         let retry = first + [ChatMessage(role: .assistant, content: "no"), .user("Your reply changed nothing.")]
+        // Unless the time the attempt keeps to judge a fix it holds (`reserve`) would not be left after it.
+        var keeping = budget
+        let kept = keeping.admit(retry, now: 130, reserve: 19)
+        #expect(kept?.limit == .time)
+        #expect(kept?.reason.hasSuffix(", with 19 s kept to judge the fix already written") == true)
+        #expect(keeping.admit(retry, now: 130, reserve: 10) == nil)
         #expect(budget.admit(retry, now: 130) == nil)
         // Earlier in the run, with 90 s left, the loop's prompt is made.
         #expect(budget.admit(loop, now: 60) == nil)
