@@ -145,7 +145,7 @@ def run_ferry(args, task, work, log):
         args.ferry, "run", task, "--repo", work, "--provider", "local", "--base-url", args.base_url,
         "--max-steps", str(args.max_steps), "--max-time", str(args.max_time), "--json",
     ]
-    return cmd, dict(os.environ, XDG_DATA_HOME=os.path.join(args.out, "ferry-data"))
+    return cmd, dict(os.environ, XDG_DATA_HOME=os.path.abspath(args.ferry_data or os.path.join(args.out, "ferry-data")))
 
 
 def run_aider_whole(args, task, work, log):
@@ -173,6 +173,10 @@ def main():
     # The same cap on each reply for every agent (Ferry's local profile uses 1024): without one, a small model can
     # ramble until the context is full.
     parser.add_argument("--max-output-tokens", type=int, default=1024)
+    parser.add_argument("--ferry-data",
+                        help="Ferry's XDG data home (its run store): one that already holds runs, as a user's does "
+                             "after a while (the tool loop's gate reads the model's record there); default: a fresh "
+                             "one in --out")
     parser.add_argument("--count-proxy", action="store_true",
                         help="count each reply's tokens through a local proxy, so another run may share the server")
     args = parser.parse_args()

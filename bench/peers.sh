@@ -5,6 +5,7 @@
 #
 #   bench/peers.sh [suite=evals/ferry-easy/suite.jsonl] [limit] [agents=ferry,mini-swe-agent,aider,aider-whole]
 #   REPOS=DIR INSTANCES=id,id bench/peers.sh SWE-BENCH.jsonl   # SWE-bench instances: clones owner__name under DIR
+#   FERRY_DATA=DIR bench/peers.sh ...   # Ferry's run store from an earlier sitting (default: a fresh one in the output)
 #
 # Peers are pinned and installed into their own venvs under $PEERS_DIR (default ~/.cache/ferry/peers).
 set -euo pipefail
@@ -35,7 +36,8 @@ for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" >/dev/null &&
 
 python3 bench/peers.py --suite "$suite" --out "$out" --peers "$peers" --ferry "$ferry" \
     --base-url "http://127.0.0.1:$port/v1" --agents "$agents" ${limit:+--limit "$limit"} \
-    ${REPOS:+--repos "$REPOS"} ${INSTANCES:+--instances "$INSTANCES"}
+    ${REPOS:+--repos "$REPOS"} ${INSTANCES:+--instances "$INSTANCES"} \
+    ${FERRY_DATA:+--ferry-data "$FERRY_DATA"}
 
 for agent in ${agents//,/ }; do
     # A change can hang the hidden tests (an endless loop on an empty file); five minutes is plenty for these suites.

@@ -68,7 +68,7 @@ public struct AgentRunner: Sendable {
         let started = ContinuousClock.now
         let setup = try await setUp(request, events: events)
         let (testCommand, fallbacks, index) = await testCommand(for: request.task, setup: setup)
-        let settings = RunMachine.Settings(
+        var settings = RunMachine.Settings(
             task: request.task, limits: config.limits, contextWindow: model.profile.contextWindow,
             maxOutputTokens: model.profile.maxOutputTokens,
             testCommand: testCommand, fallbackTestCommands: fallbacks,
@@ -79,6 +79,7 @@ public struct AgentRunner: Sendable {
                 $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil
             },
             testTimeoutSeconds: config.testTimeoutSeconds)
+        settings.loopGate = await loopGate()
         // The config's MCP servers start in the run's sandbox; their tools join the loop's.
         var mcp: MCPToolServers?
         if !config.mcpServers.isEmpty {
@@ -110,8 +111,10 @@ public struct AgentRunner: Sendable {
 
         // Finishing must survive an interrupt, so it runs detached: a run is never left without its diff, files and
         // store row.
+        var record = setup.record
+        record.toolLoop = machine.loopUse
         let finishing = Finishing(
-            record: setup.record,
+            record: record,
             outcome: machine.outcome ?? .init(status: .failed, reason: "internal error: the run did not end"),
             budget: machine.budget, compactions: machine.compactions, baseline: machine.baseline,
             finalTests: machine.finalTests, wallSeconds: (ContinuousClock.now - started).inSeconds, base: setup.base,
@@ -120,6 +123,21 @@ public struct AgentRunner: Sendable {
             store: store, redactor: redactor, maxFileBytes: config.maxCommitFileBytes,
             sandboxSource: config.sandboxSource)
         return try await Task.detached { try await finishing.run() }.value
+    }
+
+    /// Whether this run may start its tool loop: the config's mode, and in `auto` the model's record in the store
+    /// (a store that cannot say leaves the loop free to start).
+    func loopGate() async -> LoopGate.Decision {
+        var history: [LoopGate.Past] = []
+        if config.toolLoop == .auto {
+            do {
+                history = try await store.loopHistory(
+                    model: model.profile.model, provider: model.profile.provider.rawValue, limit: LoopGate.window)
+            } catch {
+                logger.warning("the tool loop's record could not be read: \(error)")
+            }
+        }
+        return LoopGate.decide(config.toolLoop, history: history, model: model.profile.model)
     }
 
     public static func newRunID(now: Date = Date()) -> String {

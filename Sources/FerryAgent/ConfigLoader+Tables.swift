@@ -40,6 +40,16 @@ extension ConfigLoader {
         if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) {
             config.firstAttempt = attempt
         }
+        if let mode = try agent.choice("tool_loop", LoopGate.Mode.self) {
+            // A repository may spend less (never), not more than the user chose.
+            if scope == .repo && mode.spends > config.toolLoop.spends {
+                refuseLooser(
+                    "[agent] tool_loop = \"\(mode.rawValue)\"", than: "\"\(config.toolLoop.rawValue)\"", file: file,
+                    config: &config)
+            } else {
+                config.toolLoop = mode
+            }
+        }
         if let cascade = try agent.stringArray("cascade") {
             if scope == .repo {
                 config.warnings.append(

@@ -59,6 +59,8 @@ public struct FerryConfig: Sendable {
     public var firstAttempt: FirstAttempt = .wholeFile
     /// Fixes the first attempt samples from one request and chooses between by the tests (1: one reply).
     public var candidates = 1
+    /// `[agent] tool_loop`: whether a run may start its tool loop (`LoopGate`; auto: by the model's record).
+    public var toolLoop: LoopGate.Mode = .auto
     /// `[agent] cascade`: profiles tried in order under the run's one budget, the next only when the change is not
     /// proved (the user's config only: a repository cannot make a run spend on a stronger model).
     public var cascade: [String] = []

@@ -14,6 +14,7 @@ public enum RunReport {
             "summary": .string(record.summary), "model": .string(record.model), "provider": .string(record.provider),
             "sandbox": .string(record.sandbox), "steps": .number(Double(record.steps)),
             "compactions": .number(Double(compactions)),
+            "tool_loop": record.toolLoop.map { JSONValue.string($0.rawValue) } ?? .null,
             "usage": [
                 "input_tokens": .number(Double(record.inputTokens)),
                 "output_tokens": .number(Double(record.outputTokens)),

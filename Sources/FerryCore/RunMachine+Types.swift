@@ -20,6 +20,8 @@ extension RunMachine {
         public var widerCommand: String?
         /// How long one run of the tests may take.
         public var testTimeoutSeconds: Double
+        /// Whether the tool loop may start (`LoopGate`, decided from the model's record before the run).
+        public var loopGate: LoopGate.Decision = .start
 
         public init(
             task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,

@@ -69,6 +69,8 @@ public struct RunMachine: Sendable {
     public private(set) var baseline: TestRun?
     /// The tests that judged the change the run ends with.
     public private(set) var finalTests: TestRun?
+    /// Whether the tool loop ran or was kept from starting (nil: the run never came to it), for the model's record.
+    public private(set) var loopUse: LoopGate.Use?
     private var parkedBudget: Budget
     private var records: [TraceEvent] = []
     /// The proof under way, with the files it judges.
@@ -174,6 +176,13 @@ public struct RunMachine: Sendable {
             return .gatherContext(attempt: settings.firstAttempt, reproduction: Self.anchorsReproduction(baseline))
         case (.setup, .contextGathered(let context, let now)):
             guard settings.firstAttempt, !context.attemptFiles.isEmpty || !context.attemptSymbols.isEmpty else {
+                if case .skip(let why) = settings.loopGate {
+                    return skipLoop(
+                        why,
+                        after: settings.firstAttempt
+                            ? "no first attempt could be made (no likely files to show the model)"
+                            : "the first attempt is off")
+                }
                 phase = .preparingLoop
                 return .prepareLoop(note: "")
             }
@@ -187,6 +196,7 @@ public struct RunMachine: Sendable {
             if let short = Self.loopOutOfTime(history, budget: parkedBudget, now: now) {
                 return finish(.init(status: .limit, reason: short.reason, limit: short.limit), budget: parkedBudget)
             }
+            loopUse = .ran
             return loop(
                 AgentMachine(history: history, budget: parkedBudget, contextWindow: settings.contextWindow),
                 .start(now: now))
@@ -250,9 +260,21 @@ public struct RunMachine: Sendable {
                         limit: .steps),
                     budget: parkedBudget)
             }
+            if case .skip(let why) = settings.loopGate {
+                return skipLoop(why, after: "the first attempt found no change that passes")
+            }
             phase = .preparingLoop
             return .prepareLoop(note: note)
         }
+    }
+
+    /// Ends the run where the tool loop would have started, which `LoopGate` refused: nothing is kept (the attempt
+    /// has put back what it tried).
+    private mutating func skipLoop(_ why: String, after what: String) -> Action {
+        loopUse = .skipped
+        records.append(.loopSkipped(.init(why)))
+        return finish(
+            .init(status: .failed, reason: "\(what); the tool loop was not started: \(why)"), budget: parkedBudget)
     }
 
     private mutating func loop(_ machine: AgentMachine, _ event: AgentMachine.Event) -> Action {

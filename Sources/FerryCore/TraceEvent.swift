@@ -18,6 +18,8 @@ public enum TraceEvent: Sendable, Hashable {
     case testsWider(Message)
     /// The loop's first prompt was cut to what the model reads in its share of the time left.
     case loopContext(Message)
+    /// The tool loop was not started (`LoopGate`), and why.
+    case loopSkipped(Message)
     case attemptStarted(AttemptStarted)
     case attemptReproduction(Reproduction)
     case attemptApplied(AttemptApplied)
@@ -58,6 +60,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .testsRelated: "tests.related"
         case .testsWider: "tests.wider"
         case .loopContext: "loop.context"
+        case .loopSkipped: "loop.skipped"
         case .attemptStarted: "attempt.started"
         case .attemptReproduction: "attempt.reproduction"
         case .attemptApplied: "attempt.applied"
@@ -87,7 +90,8 @@ public enum TraceEvent: Sendable, Hashable {
     public var dataJSON: String {
         switch self {
         case .runStarted(let p): Self.text(p)
-        case .configWarning(let p), .runHalted(let p), .testsRelated(let p), .testsWider(let p), .loopContext(let p):
+        case .configWarning(let p), .runHalted(let p), .testsRelated(let p), .testsWider(let p), .loopContext(let p),
+            .loopSkipped(let p):
             Self.text(p)
         case .baselineStarted(let p): Self.text(p)
         case .baseline(let p): Self.text(p)
@@ -133,6 +137,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "tests.unusable": self = .testsUnusable(try p())
         case "tests.related": self = .testsRelated(try p())
         case "loop.context": self = .loopContext(try p())
+        case "loop.skipped": self = .loopSkipped(try p())
         case "tests.wider": self = .testsWider(try p())
         case "attempt.started": self = .attemptStarted(try p())
         case "attempt.reproduction": self = .attemptReproduction(try p())

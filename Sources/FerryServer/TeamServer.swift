@@ -42,7 +42,7 @@ public struct TeamServer: Sendable {
         try Self.makePrivate(dataDirectory)
         try self.init(
             dataDirectory: dataDirectory, store: try SQLiteServerStore(path: dataDirectory + "/server.sqlite"),
-            runStore: try SQLiteRunStore(path: dataDirectory + "/runs.sqlite"), policy: policy)
+            runStore: try SQLiteRunStore(path: dataDirectory + "/runs.sqlite", sharedByTenants: true), policy: policy)
     }
 
     public init(dataDirectory: String, store: any ServerStore, runStore: any RunStore, policy: ServerPolicy? = nil)

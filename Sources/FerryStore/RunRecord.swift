@@ -27,6 +27,8 @@ public struct RunRecord: Codable, Hashable, Sendable {
     public var finishedAt: Date?
     /// The process running it (`ProcessIdentity`), so a later start can tell a live run from one whose process died.
     public var owner: String?
+    /// Whether the tool loop ran or was kept from starting (nil: the run never came to it), for `LoopGate`.
+    public var toolLoop: LoopGate.Use?
 
     public init(
         id: String, repo: String, base: String, branch: String, task: String, model: String, provider: String,
@@ -69,4 +71,21 @@ public protocol RunStore: Sendable {
     func events(of runID: String) async throws -> [RunEvent]
     /// Runs the store still has as `running`, oldest first.
     func runningRuns() async throws -> [RunRecord]
+    /// The finished runs of `model` (from `provider`) that came to the tool loop, newest first, at most `limit`:
+    /// what `LoopGate` decides by. A store shared by tenants keeps none (one tenant's runs must not steer
+    /// another's), which leaves the gate open.
+    func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past]
+}
+
+extension RunStore {
+    public func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] { [] }
+}
+
+extension LoopGate.Past {
+    /// A finished run's part in the record: a change kept means verified, or committed without proof. A run stopped
+    /// from outside says nothing of the loop.
+    public init?(_ run: RunRecord) {
+        guard let use = run.toolLoop, run.status != .running, run.status != .interrupted else { return nil }
+        self.init(use: use, keptChange: run.status == .verified || run.commitSHA != nil)
+    }
 }

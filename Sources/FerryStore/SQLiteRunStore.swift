@@ -7,8 +7,12 @@ public final class SQLiteRunStore: RunStore {
     let pool: DatabasePool
     public let path: String
 
-    public init(path: String) throws {
+    /// Whether runs of several tenants share this store (a team server's): then it keeps no loop record.
+    let sharedByTenants: Bool
+
+    public init(path: String, sharedByTenants: Bool = false) throws {
         self.path = path
+        self.sharedByTenants = sharedByTenants
         pool = try Self.openPool(path: path, migrator: Self.migrator, what: "the run store")
     }
 
@@ -67,6 +71,9 @@ public final class SQLiteRunStore: RunStore {
             try db.alter(table: "runs") { t in t.add(column: "owner", .text) }
             try db.create(index: "runs_status", on: "runs", columns: ["status"])
         }
+        migrator.registerMigration("v3: tool loop") { db in
+            try db.alter(table: "runs") { t in t.add(column: "toolLoop", .text) }
+        }
         return migrator
     }
 
@@ -103,6 +110,18 @@ public final class SQLiteRunStore: RunStore {
     public func runningRuns() async throws -> [RunRecord] {
         try await read { db in
             try RunRecord.filter(Column("status") == RunStatus.running.rawValue).order(Column("createdAt")).fetchAll(db)
+        }
+    }
+
+    public func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] {
+        guard !sharedByTenants else { return [] }
+        return try await read { db in
+            try RunRecord.filter(
+                Column("model") == model && Column("provider") == provider && Column("toolLoop") != nil
+                    && Column("status") != RunStatus.running.rawValue
+            )
+            .order(Column("createdAt").desc).limit(limit).fetchAll(db)
+            .compactMap(LoopGate.Past.init)
         }
     }
 

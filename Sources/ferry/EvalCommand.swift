@@ -97,6 +97,11 @@ struct EvalCommand: AsyncParsableCommand {
         var candidates: Int?
         @Option(
             help:
+                "auto (default): start the tool loop unless this model's recent loops in this eval kept no change; always; never."
+        )
+        var toolLoop: LoopGate.Mode?
+        @Option(
+            help:
                 "Profiles tried in order per instance under its one budget, the next only when the change is not proved (e.g. local,anthropic)."
         )
         var cascade: String?
@@ -115,6 +120,7 @@ struct EvalCommand: AsyncParsableCommand {
             if let maxCost { config.limits.maxCostUSD = maxCost }
             if let maxTime { config.limits.maxTimeSeconds = maxTime }
             if let firstAttempt { config.firstAttempt = firstAttempt }
+            if let toolLoop { config.toolLoop = toolLoop }
             if let candidates {
                 guard (1...FerryConfig.maxCandidates).contains(candidates) else {
                     throw FerryError(.usage, "--candidates must be 1 to \(FerryConfig.maxCandidates)")

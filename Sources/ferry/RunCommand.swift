@@ -60,6 +60,7 @@ extension ModelProfile.Provider: ExpressibleByArgument {}
 extension ModelProfile.ToolProtocol: ExpressibleByArgument {}
 extension FerryConfig.SandboxMode: ExpressibleByArgument {}
 extension FerryConfig.FirstAttempt: ExpressibleByArgument {}
+extension LoopGate.Mode: ExpressibleByArgument {}
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -91,6 +92,11 @@ struct RunCommand: AsyncParsableCommand {
     var firstAttempt: FerryConfig.FirstAttempt?
     @Option(help: "Fixes the first attempt samples and chooses between by the tests (1-8, default 1).")
     var candidates: Int?
+    @Option(
+        help:
+            "auto (default): start the tool loop unless this model's recent loops kept no change; always; never ([agent] tool_loop)."
+    )
+    var toolLoop: LoopGate.Mode?
     @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
     @Flag(help: "Allow network access inside the sandbox.") var allowNetwork = false
     @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
@@ -115,6 +121,7 @@ struct RunCommand: AsyncParsableCommand {
         if let repairRounds { config.limits.repairRounds = repairRounds }
         if let testCommand { config.testCommand = testCommand }
         if let firstAttempt { config.firstAttempt = firstAttempt }
+        if let toolLoop { config.toolLoop = toolLoop }
         if let candidates {
             guard (1...FerryConfig.maxCandidates).contains(candidates) else {
                 throw FerryError(.usage, "--candidates must be 1 to \(FerryConfig.maxCandidates)")

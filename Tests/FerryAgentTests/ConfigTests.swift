@@ -81,6 +81,20 @@ import Testing
 
     /// A committed `.ferry/config.toml` is the repository's word, not the user's: it may lower a limit but never raise
     /// one (steps, cost, time, repair rounds, file size, candidates), and says so as a sandbox request does.
+    @Test func theToolLoopModeIsTheUsersAndARepositoryMayOnlySpendLess() throws {
+        #expect(try load().toolLoop == .auto)
+        #expect(try load(user: "[agent]\ntool_loop = \"always\"\n").toolLoop == .always)
+        // A repository may turn the loop off, not on against the user's choice.
+        let off = try load(repo: "[agent]\ntool_loop = \"never\"\n")
+        #expect(off.toolLoop == .never && off.warnings.isEmpty)
+        let raised = try load(user: "[agent]\ntool_loop = \"never\"\n", repo: "[agent]\ntool_loop = \"always\"\n")
+        #expect(raised.toolLoop == .never)
+        #expect(raised.warnings.contains { $0.contains("[agent] tool_loop = \"always\"") && $0.contains("\"never\"") })
+        expectConfigError(["agent.tool_loop", "\"auto\", \"always\", \"never\""]) {
+            _ = try load(user: "[agent]\ntool_loop = \"sometimes\"\n")
+        }
+    }
+
     @Test func aRepositoryMayOnlyTightenTheUsersLimits() throws {
         let raised = try load(
             user: """

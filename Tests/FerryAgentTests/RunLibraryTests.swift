@@ -17,12 +17,13 @@ import Testing
     /// Runs `body` with a runner on its own fake server, sharing `store`.
     static func withRunner<T: Sendable>(
         script: [FakeStep], store: SQLiteRunStore, data: String, limits: AgentLimits = AgentLimits(repairRounds: 1),
-        _ body: @Sendable (AgentRunner) async throws -> T
+        toolLoop: LoopGate.Mode = .auto, _ body: @Sendable (AgentRunner) async throws -> T
     ) async throws -> T {
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest"
         config.limits = limits
         config.firstAttempt = .off
+        config.toolLoop = toolLoop
         let frozen = config
         return try await FakeModelServer.with(.openai, script: script) { server in
             let profile = ModelProfile(
@@ -63,6 +64,61 @@ import Testing
             guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
             return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
         }
+    }
+
+    @Test func aModelWhoseLoopsKeptNothingIsNotPaidForAnother() async throws {
+        let (store, data) = try Self.freshStore()
+        func past(_ id: String, model: String = "gpt-4.1-mini", status: RunStatus, age: Double) -> RunRecord {
+            var record = RunRecord(
+                id: id, repo: "/r", base: "b", branch: "ferry/\(id)", task: "t", model: model, provider: "openai",
+                sandbox: "none", runDirectory: "/tmp/\(id)", createdAt: Date(timeIntervalSinceNow: -age))
+            record.status = status
+            record.toolLoop = .ran
+            record.finishedAt = Date()
+            return record
+        }
+        // Four runs of this model whose loops kept nothing; another model's, one cut off and one still running do
+        // not count.
+        for n in 0..<4 {
+            try await store.insert(past("lost-\(n)", status: n == 0 ? .limit : .failed, age: 100 - Double(n)))
+        }
+        try await store.insert(past("other", model: "gpt-4.1", status: .verified, age: 50))
+        try await store.insert(past("stopped", status: .interrupted, age: 40))
+        try await store.insert(past("live", status: .running, age: 30))
+        let history = try await store.loopHistory(model: "gpt-4.1-mini", provider: "openai", limit: LoopGate.window)
+        #expect(history == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 4))
+
+        let repo = try await FixtureRepo.make(Self.files)
+        let task = RunRequest(task: "add() returns the wrong sum; fix it", repo: repo)
+        let skipped = try await Self.withRunner(script: EndToEndTests.fixingScript, store: store, data: data) {
+            try await $0.run(task)
+        }
+        #expect(skipped.status == .failed && skipped.record.steps == 0 && skipped.diff.isEmpty)
+        #expect(skipped.record.toolLoop == .skipped)
+        #expect(
+            skipped.record.reason
+                == "the first attempt is off; the tool loop was not started: none of the last 4 tool loops with "
+                + "gpt-4.1-mini kept a change, so this run does not pay for another (one in 5 still runs; [agent] "
+                + "tool_loop = \"always\" runs every one)")
+        #expect(try await store.run(skipped.record.id)?.toolLoop == .skipped)
+        #expect(try await store.events(of: skipped.record.id).contains { $0.event.type == "loop.skipped" })
+        let report = try JSONValue.parse(
+            String(contentsOfFile: skipped.record.runDirectory + "/result.json", encoding: .utf8))
+        #expect(report?["tool_loop"]?.stringValue == "skipped")
+
+        // `always` runs it; its kept change opens the gate again for the runs after it.
+        let forced = try await Self.withRunner(
+            script: EndToEndTests.fixingScript, store: store, data: data, toolLoop: .always
+        ) { try await $0.run(task) }
+        #expect(forced.status == .verified && forced.record.toolLoop == .ran)
+        let after = try await Self.withRunner(script: EndToEndTests.fixingScript, store: store, data: data) {
+            try await $0.run(task)
+        }
+        #expect(after.status == .verified && after.record.toolLoop == .ran)
+
+        // A store that tenants share keeps no record: one tenant's runs never steer another's.
+        let shared = try SQLiteRunStore(path: data + "/ferry.sqlite", sharedByTenants: true)
+        #expect(try await shared.loopHistory(model: "gpt-4.1-mini", provider: "openai", limit: 20).isEmpty)
     }
 
     @Test func twoRunsAtOnceOneCancelledMidCommandAndBothAreRecorded() async throws {

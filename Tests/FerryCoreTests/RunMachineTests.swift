@@ -226,6 +226,45 @@ import Testing
         return action
     }
 
+    @Test func aClosedLoopGateEndsTheRunWhereTheLoopWouldStart() {
+        let closed = LoopGate.Decision.skip("none of the last 4 tool loops with m kept a change")
+        // After a failed attempt: the run fails with both reasons and no loop prompt is built.
+        var settings = Self.settings(limits: AgentLimits(maxSteps: 10))
+        settings.loopGate = closed
+        var m = RunMachine(settings: settings)
+        _ = failingAttempt(&m)
+        guard case .stop(let outcome) = written(&m, [], now: 2) else {
+            Issue.record("expected the run to stop instead of preparing the loop")
+            return
+        }
+        #expect(outcome.status == .failed && outcome.limit == nil)
+        #expect(outcome.reason.contains("the first attempt found no change that passes"))
+        #expect(outcome.reason.contains("the tool loop was not started: none of the last 4 tool loops"))
+        #expect(m.loopUse == .skipped)
+        #expect(m.takeRecords().contains(.loopSkipped(.init("none of the last 4 tool loops with m kept a change"))))
+
+        // Without an attempt to make, the run ends at once.
+        var direct = Self.settings(testCommand: nil, firstAttempt: false)
+        direct.loopGate = closed
+        var bare = RunMachine(settings: direct)
+        _ = bare.handle(.start(now: 0))
+        guard case .stop(let none) = bare.handle(.contextGathered(.init(), now: 0)) else {
+            Issue.record("expected stop")
+            return
+        }
+        #expect(
+            none.status == .failed && none.reason.hasPrefix("the first attempt is off; the tool loop was not started"))
+        #expect(bare.loopUse == .skipped)
+
+        // An open gate: the loop runs and the record says so.
+        var open = RunMachine(settings: Self.settings(testCommand: nil, firstAttempt: false))
+        _ = open.handle(.start(now: 0))
+        #expect(open.handle(.contextGathered(.init(), now: 0)) == .prepareLoop(note: ""))
+        #expect(open.loopUse == nil)
+        _ = open.handle(.loopReady(history: [.system("s"), .user("t")], now: 0))
+        #expect(open.loopUse == .ran)
+    }
+
     @Test func oneBudgetHoldsAcrossTheAttemptAndTheLoop() {
         // max_steps = 2: the attempt's two calls use it up, and the loop never starts.
         var m = RunMachine(settings: Self.settings(limits: AgentLimits(maxSteps: 2)))

@@ -25,7 +25,7 @@ import Testing
                 worktree: "/w")),
         .configWarning(.init("ignored")), .baselineStarted(.init("pytest -q")), .baseline(tests),
         .testsUnusable(.init(command: "nope", output: "not found")),
-        .testsRelated(.init("tests related to a.py: test_a.py")),
+        .testsRelated(.init("tests related to a.py: test_a.py")), .loopSkipped(.init("none of the last 4 tool loops")),
         .attemptStarted(.init(files: ["a.py"])),
         .attemptReproduction(
             .init(path: "t.py", kept: true, addsOnly: true, tests: tests, content: "def test(): pass")),
@@ -74,7 +74,7 @@ import Testing
         let read = try RunEvent.read(jsonLines: lines.joined(separator: "\n") + "\n")
         #expect(read.map(\.event) == Self.samples)
         #expect(read.allSatisfy { if case .unknown = $0.event { false } else { true } })
-        #expect(Set(Self.samples.map(\.type)).count == 25)
+        #expect(Set(Self.samples.map(\.type)).count == 26)
     }
 
     @Test func theWireUsesSnakeCaseKeysAndLeavesOutWhatIsNotSet() throws {

@@ -1,0 +1,81 @@
+/// Whether a run starts its tool loop, from what the loop has achieved with the same model before (pure).
+///
+/// Why: the loop is the costly phase of a run. Every call sends the whole conversation again, and one loop sends
+/// 5,000–30,000 tokens where the attempt sends 1,500–5,000. With the embedded 1.5B model, none of 35 loops over
+/// sessions 17–21 (mined click and sqlparse tasks, ferry-easy) kept a change: each ended stuck, out of time or with
+/// failing tests, and together they were about half of every token Ferry sent on those suites. A model that has
+/// shown it cannot use the loop should not be paid to try again on every task; a model that kept one change may.
+///
+/// The rule, over the model's most recent runs that reached the loop (`window`):
+/// - it runs when the model has had fewer than `evidence` loops, or kept a change in any of them;
+/// - else it is skipped, except that after `explore` skips in a row it runs once more, so that a better model
+///   behind the same name (or a better Ferry) is noticed;
+/// - `[agent] tool_loop = "always"` or `"never"` decides instead.
+public enum LoopGate {
+    /// What happened to the loop in one earlier run.
+    public enum Use: String, Codable, Sendable, Hashable, CaseIterable {
+        /// The loop ran.
+        case ran
+        /// The gate kept it from starting.
+        case skipped
+    }
+
+    /// One earlier run that reached the loop: whether the loop ran, and whether the run kept a change (verified, or
+    /// committed without proof).
+    public struct Past: Sendable, Hashable {
+        public var use: Use
+        public var keptChange: Bool
+
+        public init(use: Use, keptChange: Bool) {
+            self.use = use
+            self.keptChange = keptChange
+        }
+    }
+
+    /// `[agent] tool_loop`.
+    public enum Mode: String, Sendable, Hashable, CaseIterable {
+        /// By the model's record (the default).
+        case auto
+        case always
+        case never
+
+        /// How much a mode may spend, to order them (a repository's config may only lower it).
+        public var spends: Int {
+            switch self {
+            case .never: 0
+            case .auto: 1
+            case .always: 2
+            }
+        }
+    }
+
+    public enum Decision: Sendable, Hashable {
+        case start
+        /// Not started, and why (for the run's reason and trace).
+        case skip(String)
+    }
+
+    /// Earlier runs looked at, newest first.
+    public static let window = 20
+    /// Loops that kept nothing before the gate closes.
+    public static let evidence = 4
+    /// Skips in a row after which the loop runs once more.
+    public static let explore = 4
+
+    /// The decision for a model (named in the reason) with `history`, its runs that reached the loop, newest first.
+    public static func decide(_ mode: Mode, history: [Past], model: String) -> Decision {
+        switch mode {
+        case .always: return .start
+        case .never: return .skip("[agent] tool_loop = \"never\"")
+        case .auto: break
+        }
+        let recent = history.prefix(window)
+        let ran = recent.filter { $0.use == .ran }
+        guard ran.count >= evidence, !ran.contains(where: \.keptChange) else { return .start }
+        let skippedInARow = recent.prefix { $0.use == .skipped }.count
+        guard skippedInARow < explore else { return .start }
+        return .skip(
+            "none of the last \(ran.count) tool loops with \(model) kept a change, so this run does not pay for "
+                + "another (one in \(explore + 1) still runs; [agent] tool_loop = \"always\" runs every one)")
+    }
+}

@@ -1,0 +1,58 @@
+import FerryCore
+import Testing
+
+/// Whether a run starts its tool loop, by what the loop achieved with the same model before.
+@Suite struct LoopGateTests {
+    static let failed = LoopGate.Past(use: .ran, keptChange: false)
+    static let kept = LoopGate.Past(use: .ran, keptChange: true)
+    static let skipped = LoopGate.Past(use: .skipped, keptChange: false)
+
+    static func skips(_ decision: LoopGate.Decision) -> Bool {
+        if case .skip = decision { return true }
+        return false
+    }
+
+    @Test func aModelWithoutEnoughLoopsBehindItStartsOne() {
+        #expect(LoopGate.decide(.auto, history: [], model: "m") == .start)
+        #expect(LoopGate.decide(.auto, history: Array(repeating: Self.failed, count: 3), model: "m") == .start)
+    }
+
+    @Test func loopsThatKeptNothingCloseTheGateAndTheReasonSaysWhy() {
+        let decision = LoopGate.decide(.auto, history: Array(repeating: Self.failed, count: 4), model: "qwen-1.5b")
+        guard case .skip(let why) = decision else {
+            Issue.record("expected the loop to be skipped")
+            return
+        }
+        #expect(why.contains("none of the last 4 tool loops with qwen-1.5b kept a change"))
+        #expect(why.contains("tool_loop = \"always\""))
+    }
+
+    @Test func oneKeptChangeInTheWindowKeepsTheGateOpen() {
+        let history = [Self.failed, Self.failed, Self.failed, Self.kept, Self.failed, Self.failed]
+        #expect(LoopGate.decide(.auto, history: history, model: "m") == .start)
+        // A kept change older than the window no longer counts.
+        let old = Array(repeating: Self.failed, count: LoopGate.window) + [Self.kept]
+        #expect(Self.skips(LoopGate.decide(.auto, history: old, model: "m")))
+    }
+
+    @Test func afterSkipsInARowOneLoopRunsAgain() {
+        let failedLoops = Array(repeating: Self.failed, count: 4)
+        var history = failedLoops
+        var decisions: [Bool] = []
+        // Ten runs in order, each recorded newest first as the store gives them.
+        for _ in 0..<10 {
+            let skip = Self.skips(LoopGate.decide(.auto, history: history, model: "m"))
+            decisions.append(skip)
+            history.insert(skip ? Self.skipped : Self.failed, at: 0)
+        }
+        #expect(decisions == [true, true, true, true, false, true, true, true, true, false])
+    }
+
+    @Test func theConfigDecidesOverTheRecord() {
+        let record = Array(repeating: Self.failed, count: 8)
+        #expect(LoopGate.decide(.always, history: record, model: "m") == .start)
+        #expect(LoopGate.decide(.never, history: [], model: "m") == .skip("[agent] tool_loop = \"never\""))
+        #expect(LoopGate.Mode.never.spends < LoopGate.Mode.auto.spends)
+        #expect(LoopGate.Mode.auto.spends < LoopGate.Mode.always.spends)
+    }
+}
