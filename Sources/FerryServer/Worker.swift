@@ -207,8 +207,10 @@ public struct Worker: Sendable {
             let model = try await holdingLease(task) { try await makeModel(name) }
             var stage = config
             stage.limits = limits
+            // The tool loop's record is this project's own (`ProjectRunStore`).
+            let runs = ProjectRunStore(base: runStore, queue: store, tenantID: task.tenantID, projectID: project.id)
             return try await run(
-                request, of: task, with: AgentRunner(model: model, store: runStore, config: stage, secrets: secrets),
+                request, of: task, with: AgentRunner(model: model, store: runs, config: stage, secrets: secrets),
                 control: spendControl(task, project: project, model: model.profile.model))
         }
         // A cascade is the task's or the project's model (`local>anthropic`), else the server's `[agent] cascade`

@@ -1,0 +1,41 @@
+import FerryCore
+import FerryServerStore
+import FerryStore
+
+/// The server's run store as one project's task sees it: everything goes to the shared store, except the tool loop's
+/// record (`LoopGate`), which is read from this project's own tasks only. The shared store keeps no record (one
+/// tenant's runs must not steer another's, nor one project's another's: a model may use the loop well on one
+/// repository and not on the next).
+struct ProjectRunStore: RunStore {
+    let base: any RunStore
+    let queue: any TaskQueue
+    let tenantID: String
+    let projectID: String
+
+    /// Tasks looked at for the record, newest first: enough to find `LoopGate.window` runs that reached the loop
+    /// among those that ended before it (the attempt's verified changes, failures before any model call).
+    static let tasksLooked = 100
+
+    func insert(_ run: RunRecord) async throws { try await base.insert(run) }
+    func update(_ run: RunRecord) async throws { try await base.update(run) }
+    func append(_ event: RunEvent, to runID: String) async throws { try await base.append(event, to: runID) }
+    func runs(limit: Int) async throws -> [RunRecord] { try await base.runs(limit: limit) }
+    func run(_ idOrPrefix: String) async throws -> RunRecord? { try await base.run(idOrPrefix) }
+    func events(of runID: String) async throws -> [RunEvent] { try await base.events(of: runID) }
+    func runningRuns() async throws -> [RunRecord] { try await base.runningRuns() }
+
+    /// The project's tasks' runs of `model`, newest first. A cascade's task names the run of the stage it kept; the
+    /// other stages' runs are not in the record.
+    func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] {
+        let tasks = try await queue.tasks(
+            tenantID: tenantID, filter: TaskFilter(projectID: projectID), limit: Self.tasksLooked, after: nil)
+        var history: [LoopGate.Past] = []
+        for runID in tasks.compactMap(\.runID) where history.count < limit {
+            guard let run = try await base.run(runID), run.model == model, run.provider == provider,
+                let past = LoopGate.Past(run)
+            else { continue }
+            history.append(past)
+        }
+        return history
+    }
+}

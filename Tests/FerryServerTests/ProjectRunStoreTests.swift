@@ -1,0 +1,73 @@
+import FerryCore
+import FerryStore
+import Foundation
+import Testing
+
+@testable import FerryServer
+@testable import FerryServerStore
+
+/// The tool loop's record on the team server is a project's own: another project's runs, or another tenant's, never
+/// open or close its gate.
+@Suite struct ProjectRunStoreTests {
+    @Test(arguments: QueueTests.Kind.allCases)
+    func theLoopsRecordIsReadFromTheProjectsOwnTasks(kind: QueueTests.Kind) async throws {
+        try await QueueTests.withFixture(kind) { f in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-project-runs-\(UUID().uuidString.prefix(8))"
+            ).path
+            let runs = try SQLiteRunStore(path: dir + "/runs.sqlite", sharedByTenants: true)
+            let sibling = try await f.store.createProject(
+                Project(
+                    id: "prj_2", tenantID: f.tenant.id, name: "cart", repo: "/tmp/cart", base: "main", model: nil,
+                    testCommand: nil, createdAt: Date()))
+            let rival = try await f.store.createTenant(name: "rival")
+            let theirs = try await f.store.createProject(
+                Project(
+                    id: "prj_3", tenantID: rival.id, name: "shop", repo: "/tmp/theirs", base: "main", model: nil,
+                    testCommand: nil, createdAt: Date()))
+            var clock = QueueTests.t0
+            /// A task of `project` whose run (with `model`) reached the loop and kept a change or not.
+            func task(_ project: Project, kept: Bool, model: String = "qwen") async throws {
+                clock += 1
+                let (created, _) = try await f.store.createTask(
+                    NewTask(projectID: project.id, task: "task at \(clock)"), tenantID: project.tenantID, now: clock)
+                let claimed = try #require(
+                    try await f.store.claim(worker: "w", now: clock, policy: QueuePolicy(leaseSeconds: 600)))
+                #expect(claimed.id == created.id)
+                let runID = "run-\(Int(clock.timeIntervalSince1970))"
+                try await f.store.attachRun(id: claimed.id, attempt: claimed.attempt, runID: runID)
+                var record = RunRecord(
+                    id: runID, repo: project.repo, base: "b", branch: "ferry/\(runID)", task: "t", model: model,
+                    provider: "local", sandbox: "bubblewrap", runDirectory: dir + "/" + runID, createdAt: clock)
+                record.status = kept ? .verified : .failed
+                record.toolLoop = .ran
+                try await runs.insert(record)
+            }
+            // This project: four loops that kept nothing, one run of another model that kept its change.
+            for _ in 0..<4 { try await task(f.project, kept: false) }
+            try await task(f.project, kept: true, model: "gpt-4.1")
+            // The sibling project and the rival tenant's project: loops that kept their changes.
+            for _ in 0..<2 {
+                try await task(sibling, kept: true)
+                try await task(theirs, kept: true)
+            }
+
+            func history(_ project: Project) async throws -> [LoopGate.Past] {
+                try await ProjectRunStore(base: runs, queue: f.store, tenantID: project.tenantID, projectID: project.id)
+                    .loopHistory(model: "qwen", provider: "local", limit: LoopGate.window)
+            }
+            let own = try await history(f.project)
+            #expect(own == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 4))
+            #expect(LoopGate.decide(.auto, history: own, model: "qwen") != .start)
+            #expect(
+                try await history(sibling) == Array(repeating: LoopGate.Past(use: .ran, keptChange: true), count: 2))
+            #expect(try await history(theirs).count == 2)
+            // The shared store alone keeps no record; the limit holds.
+            #expect(try await runs.loopHistory(model: "qwen", provider: "local", limit: 20).isEmpty)
+            let two = try await ProjectRunStore(
+                base: runs, queue: f.store, tenantID: f.tenant.id, projectID: f.project.id
+            ).loopHistory(model: "qwen", provider: "local", limit: 2)
+            #expect(two.count == 2)
+        }
+    }
+}
