@@ -132,7 +132,7 @@ public struct AgentRunner: Sendable {
         if config.toolLoop == .auto {
             do {
                 history = try await store.loopHistory(
-                    model: model.profile.model, provider: model.profile.provider.rawValue, limit: LoopGate.window)
+                    model: model.profile.model, provider: model.profile.provider.rawValue, limit: LoopGate.fetched)
             } catch {
                 logger.warning("the tool loop's record could not be read: \(error)")
             }

@@ -6,10 +6,13 @@
 /// failing tests, and together they were about half of every token Ferry sent on those suites. A model that has
 /// shown it cannot use the loop should not be paid to try again on every task; a model that kept one change may.
 ///
-/// The rule, over the model's most recent runs that reached the loop (`window`):
-/// - it runs when the model has had fewer than `evidence` loops, or kept a change in any of them;
-/// - else it is skipped, except that after `explore` skips in a row it runs once more, so that a better model
-///   behind the same name (or a better Ferry) is noticed;
+/// The rule, over the model's most recent runs that reached the loop:
+/// - it runs when the model has had fewer than `evidence` loops among its last `window`, or kept a change in any
+///   of them;
+/// - else it is skipped, except that after as many skips in a row as it has loops that kept nothing (at least
+///   `evidence`, at most `window`) it runs once more, so that a better model behind the same name (or a better
+///   Ferry) is noticed, at a cost that shrinks as the evidence grows (1 run in 5 after 4 such loops, 1 in 21 after
+///   20);
 /// - `[agent] tool_loop = "always"` or `"never"` decides instead.
 public enum LoopGate {
     /// What happened to the loop in one earlier run.
@@ -55,12 +58,13 @@ public enum LoopGate {
         case skip(String)
     }
 
-    /// Earlier runs looked at, newest first.
+    /// Loops that ran looked at, newest first.
     public static let window = 20
     /// Loops that kept nothing before the gate closes.
     public static let evidence = 4
-    /// Skips in a row after which the loop runs once more.
-    public static let explore = 4
+    /// Runs to read from the store to find `window` loops that ran among the skipped ones (at most `window` skips
+    /// lie between two loops that ran).
+    public static let fetched = window * (window + 1)
 
     /// The decision for a model (named in the reason) with `history`, its runs that reached the loop, newest first.
     public static func decide(_ mode: Mode, history: [Past], model: String) -> Decision {
@@ -69,13 +73,12 @@ public enum LoopGate {
         case .never: return .skip("[agent] tool_loop = \"never\"")
         case .auto: break
         }
-        let recent = history.prefix(window)
-        let ran = recent.filter { $0.use == .ran }
+        let ran = history.filter { $0.use == .ran }.prefix(window)
         guard ran.count >= evidence, !ran.contains(where: \.keptChange) else { return .start }
-        let skippedInARow = recent.prefix { $0.use == .skipped }.count
-        guard skippedInARow < explore else { return .start }
+        let skippedInARow = history.prefix { $0.use == .skipped }.count
+        guard skippedInARow < ran.count else { return .start }
         return .skip(
             "none of the last \(ran.count) tool loops with \(model) kept a change, so this run does not pay for "
-                + "another (one in \(explore + 1) still runs; [agent] tool_loop = \"always\" runs every one)")
+                + "another (one runs after \(ran.count) skipped; [agent] tool_loop = \"always\" runs every one)")
     }
 }

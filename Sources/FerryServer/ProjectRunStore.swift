@@ -12,9 +12,8 @@ struct ProjectRunStore: RunStore {
     let tenantID: String
     let projectID: String
 
-    /// Tasks looked at for the record, newest first: enough to find `LoopGate.window` runs that reached the loop
-    /// among those that ended before it (the attempt's verified changes, failures before any model call).
-    static let tasksLooked = 100
+    /// Tasks looked at for the record, newest first (runs that ended before the loop are among them).
+    static let tasksLooked = 200
 
     func insert(_ run: RunRecord) async throws { try await base.insert(run) }
     func update(_ run: RunRecord) async throws { try await base.update(run) }

@@ -35,17 +35,26 @@ import Testing
         #expect(Self.skips(LoopGate.decide(.auto, history: old, model: "m")))
     }
 
-    @Test func afterSkipsInARowOneLoopRunsAgain() {
-        let failedLoops = Array(repeating: Self.failed, count: 4)
-        var history = failedLoops
-        var decisions: [Bool] = []
-        // Ten runs in order, each recorded newest first as the store gives them.
-        for _ in 0..<10 {
+    @Test func theLoopRunsAgainAfterAsManySkipsAsItHasFailedAndLessOftenAsFailuresGrow() {
+        var history = Array(repeating: Self.failed, count: 4)
+        var skips: [Bool] = []
+        // Runs in order, each recorded newest first as the store gives them.
+        for _ in 0..<60 {
             let skip = Self.skips(LoopGate.decide(.auto, history: history, model: "m"))
-            decisions.append(skip)
+            skips.append(skip)
             history.insert(skip ? Self.skipped : Self.failed, at: 0)
         }
-        #expect(decisions == [true, true, true, true, false, true, true, true, true, false])
+        // Four skips, a loop (now five that failed), five skips, a loop, six skips, …
+        let ran = skips.indices.filter { !skips[$0] }
+        #expect(Array(ran.prefix(4)) == [4, 10, 17, 25])
+        // The gaps stop growing at the window: twenty loops that kept nothing, then one run in twenty-one.
+        var long = Array(repeating: Self.skipped, count: 19) + Array(repeating: Self.failed, count: 30)
+        #expect(Self.skips(LoopGate.decide(.auto, history: long, model: "m")))
+        long.insert(Self.skipped, at: 0)
+        #expect(LoopGate.decide(.auto, history: long, model: "m") == .start)
+        // Skipped runs between loops do not push the loops out of the record.
+        let spread = [Self.skipped, Self.failed, Self.skipped, Self.failed, Self.skipped, Self.failed, Self.failed]
+        #expect(Self.skips(LoopGate.decide(.auto, history: spread, model: "m")))
     }
 
     @Test func theConfigDecidesOverTheRecord() {
