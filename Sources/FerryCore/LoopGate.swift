@@ -24,7 +24,7 @@ public enum LoopGate {
     }
 
     /// One earlier run that reached the loop: whether the loop ran, and whether the run kept a change (verified, or
-    /// committed without proof).
+    /// handed back unverified with a commit; a limit's partial diff is not one).
     public struct Past: Sendable, Hashable {
         public var use: Use
         public var keptChange: Bool

@@ -82,10 +82,13 @@ extension RunStore {
 }
 
 extension LoopGate.Past {
-    /// A finished run's part in the record: a change kept means verified, or committed without proof. A run stopped
-    /// from outside says nothing of the loop.
+    /// A finished run's part in the record: a change kept means verified, or handed back without proof
+    /// (`unverified` with a commit). The partial diff a run stopped by a limit, or with failing tests, leaves on its
+    /// branch is not a kept change. A run stopped from outside says nothing of the loop.
     public init?(_ run: RunRecord) {
         guard let use = run.toolLoop, run.status != .running, run.status != .interrupted else { return nil }
-        self.init(use: use, keptChange: run.status == .verified || run.commitSHA != nil)
+        self.init(
+            use: use,
+            keptChange: run.status == .verified || (run.status == .unverified && run.commitSHA != nil))
     }
 }

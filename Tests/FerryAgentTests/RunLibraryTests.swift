@@ -77,10 +77,12 @@ import Testing
             record.finishedAt = Date()
             return record
         }
-        // Four runs of this model whose loops kept nothing; another model's, one cut off and one still running do
-        // not count.
+        // Four runs of this model whose loops kept nothing (a time limit's partial diff on its branch is not a kept
+        // change); another model's, one cut off and one still running do not count.
         for n in 0..<4 {
-            try await store.insert(past("lost-\(n)", status: n == 0 ? .limit : .failed, age: 100 - Double(n)))
+            var run = past("lost-\(n)", status: n == 0 ? .limit : .failed, age: 100 - Double(n))
+            if n == 0 { run.commitSHA = "0123abc" }
+            try await store.insert(run)
         }
         try await store.insert(past("other", model: "gpt-4.1", status: .verified, age: 50))
         try await store.insert(past("stopped", status: .interrupted, age: 40))

@@ -129,6 +129,31 @@ import Testing
         #expect(branches.isEmpty)
     }
 
+    /// `--tool-loop never`: the run ends where the loop would start, without a model call, and says why.
+    @Test func theToolLoopCanBeTurnedOffFromTheCommandLine() async throws {
+        let repo = try await FixtureRepo.make(["a.py": ""])
+        let (status, stdout, requests) = try await FakeModelServer.with(
+            .openai, script: [.call("finish", ["summary": "x"])]
+        ) { server in
+            let ferry = try await Ferry(
+                ["run", "--json", "--tool-loop", "never", "--test-command", "true", "do something"]
+                    + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
+            let (status, stdout, _) = await ferry.finish()
+            return (status, stdout, server.requests.count)
+        }
+        #expect(status == 1 && requests == 0)
+        let events = stdout.split(separator: "\n").compactMap { JSONValue.parse(String($0)) }
+        #expect(events.contains { $0["type"] == "loop.skipped" })
+        let finished = events.first { $0["type"] == "run.finished" }
+        #expect(
+            finished?["data"]?["reason"]?.stringValue
+                == "the first attempt is off; the tool loop was not started: [agent] tool_loop = \"never\"")
+        let unknown = try await Ferry(["run", "--tool-loop", "sometimes", "x", "--provider", "local"], in: repo)
+        let (refused, _, stderr) = await unknown.finish()
+        #expect(refused == 2)
+        #expect(stderr.contains("auto") && stderr.contains("never"), "\(stderr)")
+    }
+
     /// `ferry run -` reads the task from standard input; an empty one is refused.
     @Test func aDashReadsTheTaskFromStandardInput() async throws {
         let repo = try await FixtureRepo.make(["a.py": ""])
