@@ -79,6 +79,7 @@ public enum LoopGate {
         guard skippedInARow < ran.count else { return .start }
         return .skip(
             "none of the last \(ran.count) tool loops with \(model) kept a change, so this run does not pay for "
-                + "another (one runs after \(ran.count) skipped; [agent] tool_loop = \"always\" runs every one)")
+                + "another (it runs again after \(ran.count) runs without it; [agent] tool_loop = \"always\" runs it every "
+                + "time)")
     }
 }

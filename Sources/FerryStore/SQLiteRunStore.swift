@@ -116,9 +116,10 @@ public final class SQLiteRunStore: RunStore {
     public func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] {
         guard !sharedByTenants else { return [] }
         return try await read { db in
+            // The runs `LoopGate.Past` counts (not running, not interrupted), so that `limit` counts only them.
             try RunRecord.filter(
                 Column("model") == model && Column("provider") == provider && Column("toolLoop") != nil
-                    && Column("status") != RunStatus.running.rawValue
+                    && ![RunStatus.running.rawValue, RunStatus.interrupted.rawValue].contains(Column("status"))
             )
             .order(Column("createdAt").desc).limit(limit).fetchAll(db)
             .compactMap(LoopGate.Past.init)

@@ -100,8 +100,8 @@ import Testing
         #expect(
             skipped.record.reason
                 == "the first attempt is off; the tool loop was not started: none of the last 4 tool loops with "
-                + "gpt-4.1-mini kept a change, so this run does not pay for another (one runs after 4 skipped; "
-                + "[agent] tool_loop = \"always\" runs every one)")
+                + "gpt-4.1-mini kept a change, so this run does not pay for another (it runs again after 4 runs "
+                + "without it; [agent] tool_loop = \"always\" runs it every time)")
         #expect(try await store.run(skipped.record.id)?.toolLoop == .skipped)
         #expect(try await store.events(of: skipped.record.id).contains { $0.event.type == "loop.skipped" })
         let report = try JSONValue.parse(

@@ -100,7 +100,8 @@ try:
     shot("login")
     driver.find_element(By.ID, "key").send_keys("fy_not_a_key")
     driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-    if "not valid" not in driver.find_element(By.CSS_SELECTOR, ".error").text:
+    # The refusal is a new page: wait for it rather than read the old one (a loaded machine lost this race).
+    if "not valid" not in wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".error"))).text:
         fail("a wrong key did not say so")
     driver.find_element(By.ID, "key").send_keys(args.key)
     driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
