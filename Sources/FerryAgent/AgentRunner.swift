@@ -79,7 +79,8 @@ public struct AgentRunner: Sendable {
                 $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil
             },
             testTimeoutSeconds: config.testTimeoutSeconds)
-        settings.loopGate = await loopGate()
+        settings.loopGate = await gate(.toolLoop, mode: config.toolLoop)
+        settings.retryGate = await gate(.retries, mode: config.attemptRetries)
         // The config's MCP servers start in the run's sandbox; their tools join the loop's.
         var mcp: MCPToolServers?
         if !config.mcpServers.isEmpty {
@@ -113,6 +114,8 @@ public struct AgentRunner: Sendable {
         // store row.
         var record = setup.record
         record.toolLoop = machine.loopUse
+        record.retries = machine.retryUse
+        record.retryKept = machine.retryUse == .ran ? machine.retryKept : nil
         let finishing = Finishing(
             record: record,
             outcome: machine.outcome ?? .init(status: .failed, reason: "internal error: the run did not end"),
@@ -125,19 +128,20 @@ public struct AgentRunner: Sendable {
         return try await Task.detached { try await finishing.run() }.value
     }
 
-    /// Whether this run may start its tool loop: the config's mode, and in `auto` the model's record in the store
-    /// (a store that cannot say leaves the loop free to start).
-    func loopGate() async -> LoopGate.Decision {
+    /// Whether this run may pay for `stage`: the config's mode, and in `auto` the model's record in the store (a
+    /// store that cannot say leaves the gate open).
+    func gate(_ stage: LoopGate.Stage, mode: LoopGate.Mode) async -> LoopGate.Decision {
         var history: [LoopGate.Past] = []
-        if config.toolLoop == .auto {
+        if mode == .auto {
             do {
-                history = try await store.loopHistory(
-                    model: model.profile.model, provider: model.profile.provider.rawValue, limit: LoopGate.fetched)
+                history = try await store.gateHistory(
+                    stage, model: model.profile.model, provider: model.profile.provider.rawValue,
+                    limit: LoopGate.fetched)
             } catch {
-                logger.warning("the tool loop's record could not be read: \(error)")
+                logger.warning("the record of \(stage.rawValue) could not be read: \(error)")
             }
         }
-        return LoopGate.decide(config.toolLoop, history: history, model: model.profile.model)
+        return LoopGate.decide(mode, history: history, model: model.profile.model, stage: stage)
     }
 
     public static func newRunID(now: Date = Date()) -> String {

@@ -56,7 +56,7 @@ enum AttemptFiles {
         .filter { $0.count >= 3 }
         let identifiers = RelevantFiles.identifiers(in: task)
         var best: (file: RelevantFiles.File, score: Double)?
-        for path in files where TestPaths.holdsTests(path) && !isDocumentation(path) {
+        for path in files where TestPaths.holdsTests(path) && !isDocumentation(path) && isCode(path) {
             guard let data = FileManager.default.contents(atPath: root + "/" + path), data.count < 16_000,
                 !data.contains(0)
             else { continue }
@@ -75,6 +75,14 @@ enum AttemptFiles {
             }
         }
         return best?.file
+    }
+
+    /// A test is code the runner executes. Data beside the tests (`tests/files/function_psql2.sql`, an expected
+    /// output, a JSON fixture) names the module too, but a test "added" there never runs: sqlparse's SQL fixtures drew
+    /// half of the reproduction requests on a mined suite, and none came back as a test.
+    static func isCode(_ path: String) -> Bool {
+        let ext = (path as NSString).pathExtension.lowercased()
+        return sourceExtensions.contains(ext) || ["bats", "t"].contains(ext)
     }
 
     /// Examples in the docs look like tests (`doc/en/example/test_setup_flow.py`) but are not the project's suite.

@@ -40,14 +40,15 @@ extension ConfigLoader {
         if let attempt = try agent.choice("first_attempt", FerryConfig.FirstAttempt.self) {
             config.firstAttempt = attempt
         }
-        if let mode = try agent.choice("tool_loop", LoopGate.Mode.self) {
+        for (key, path) in [("tool_loop", \FerryConfig.toolLoop), ("attempt_retries", \FerryConfig.attemptRetries)] {
+            guard let mode = try agent.choice(key, LoopGate.Mode.self) else { continue }
             // A repository may spend less (never), not more than the user chose.
-            if scope == .repo && mode.spends > config.toolLoop.spends {
+            if scope == .repo && mode.spends > config[keyPath: path].spends {
                 refuseLooser(
-                    "[agent] tool_loop = \"\(mode.rawValue)\"", than: "\"\(config.toolLoop.rawValue)\"", file: file,
+                    "[agent] \(key) = \"\(mode.rawValue)\"", than: "\"\(config[keyPath: path].rawValue)\"", file: file,
                     config: &config)
             } else {
-                config.toolLoop = mode
+                config[keyPath: path] = mode
             }
         }
         if let cascade = try agent.stringArray("cascade") {

@@ -61,6 +61,9 @@ public struct FerryConfig: Sendable {
     public var candidates = 1
     /// `[agent] tool_loop`: whether a run may start its tool loop (`LoopGate`; auto: by the model's record).
     public var toolLoop: LoopGate.Mode = .auto
+    /// `[agent] attempt_retries`: whether the attempt may ask for replies after its first (`LoopGate`; auto: by the
+    /// model's record).
+    public var attemptRetries: LoopGate.Mode = .auto
     /// `[agent] cascade`: profiles tried in order under the run's one budget, the next only when the change is not
     /// proved (the user's config only: a repository cannot make a run spend on a stronger model).
     public var cascade: [String] = []

@@ -15,6 +15,7 @@ public enum RunReport {
             "sandbox": .string(record.sandbox), "steps": .number(Double(record.steps)),
             "compactions": .number(Double(compactions)),
             "tool_loop": record.toolLoop.map { JSONValue.string($0.rawValue) } ?? .null,
+            "attempt_retries": record.retries.map { JSONValue.string($0.rawValue) } ?? .null,
             "usage": [
                 "input_tokens": .number(Double(record.inputTokens)),
                 "output_tokens": .number(Double(record.outputTokens)),

@@ -140,6 +140,7 @@ extension AttemptMachine {
         records.append(.attemptApplied(.init(reply: 1, changedFiles: changed, problems: pick.problems)))
         lastProblems = pick.problems
         candidates.append(pick.writes)
+        candidateReplies.append(1)
         guard let verification = pick.verification else { return undo(limit: nil) }
         return judged(
             verification, tests: pick.tests, reply: 1, changed: changed, summary: summary(of: pick.reply), now: now)

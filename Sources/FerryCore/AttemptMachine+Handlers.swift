@@ -125,10 +125,12 @@ extension AttemptMachine {
             return retry(number, tests: nil, changed: changed, now: now)
         }
         candidates.append(writes)
+        candidateReplies.append(number)
         guard plan.testCommand != nil else {
             // Nothing can judge it; the loop could not either. The change stands, unverified.
             records.append(.verifyResult(.init(outcome: "no_test_command", phase: "attempt", changedFiles: changed)))
-            return settle(.unverified, "no test command could judge the change", tests: nil, summary: summary)
+            return settle(
+                .unverified, "no test command could judge the change", tests: nil, summary: summary, reply: number)
         }
         waiting = .fixVerified(reply: number, changed: changed, summary: summary)
         return .verify
@@ -147,7 +149,7 @@ extension AttemptMachine {
                 .unverified,
                 "\(ownTestsVerdict(own)), and so does the reproduction test Ferry wrote for the task, which was "
                     + "left out of the change because it edits existing tests (it is in the trace)",
-                tests: own, summary: summary)
+                tests: own, summary: summary, reply: number)
         }
         waiting = .reproductionRestored(reply: number, changed: changed, tests: own)
         return .write([reproduction!.path: reproduction!.content])
@@ -167,7 +169,8 @@ extension AttemptMachine {
             .unverified,
             "\(ownTestsVerdict(tests)), but the reproduction test Ferry had written for the task still failed with "
                 + "the change (the test or the change is wrong), so it was left out",
-            tests: tests, summary: "Rewrote \(candidates[index].keys.sorted().joined(separator: ", ")).")
+            tests: tests, summary: "Rewrote \(candidates[index].keys.sorted().joined(separator: ", ")).",
+            reply: candidateReplies[index])
     }
 
     mutating func undone(_ limit: Budget.Exhausted?) -> Action {

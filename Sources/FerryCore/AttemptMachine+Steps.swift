@@ -28,9 +28,19 @@ extension AttemptMachine {
                 messages, maxTokens: replyCap, temperature: nil, phase: "candidate", waiting: .sampling(number: 1),
                 now: now)
         }
-        return callModel(
+        if number > 1, case .skip(let why) = plan.retries {
+            // The model's record says later replies do not pay: what the first gave is judged as it stands.
+            if retryUse == nil {
+                retryUse = .skipped
+                records.append(.attemptRetriesSkipped(.init(why)))
+            }
+            return fallback(now: now)
+        }
+        let action = callModel(
             messages, maxTokens: replyCap, temperature: number > 1 ? Self.retryTemperature : nil, phase: "attempt",
             waiting: .fix(reply: number), now: now)
+        if number > 1, case .callModel = action { retryUse = .ran }
+        return action
     }
 
     /// Room for the files (or definitions) whole and a few sentences: a small model that rambles stops there.
@@ -80,11 +90,12 @@ extension AttemptMachine {
                 .unverified,
                 "the tests pass, including the regression test Ferry wrote for the task (in the change), but this fix "
                     + "came only after seeing that test fail, so the test may have steered it; review it",
-                tests: tests, summary: summary)
+                tests: tests, summary: summary, reply: number)
         case .passed(let detail):
-            return settle(.verified, detail, tests: tests, summary: summary)
+            return settle(.verified, detail, tests: tests, summary: summary, reply: number)
         case .passedWithoutProof(let detail):
-            return settle(.unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary)
+            return settle(
+                .unverified, AgentMachine.withoutProof(detail), tests: tests, summary: summary, reply: number)
         case .failed(let detail):
             // A test-by-test verdict ("these passed before and fail now: …") says more than the output's tail.
             if let verdict = TestRun.verdict(in: detail) { lastProblems.append(verdict) }
@@ -104,9 +115,12 @@ extension AttemptMachine {
         return askForFix(number + 1, now: now)
     }
 
-    mutating func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String) -> Action {
+    mutating func settle(_ status: RunStatus, _ reason: String, tests: TestRun?, summary: String, reply: Int)
+        -> Action
+    {
         waiting = .done
         finalTests = tests
+        settledReply = reply
         return .settle(AgentMachine.Outcome(status: status, reason: reason, summary: summary))
     }
 

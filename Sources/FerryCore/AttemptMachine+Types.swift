@@ -18,10 +18,13 @@ extension AttemptMachine {
         /// The tests before any change. When some already failed, the attempt's own checks (the reproduction test,
         /// the tests without it) compare with it test by test instead of asking for a clean pass.
         public var baseline: TestRun?
+        /// Whether replies after the first may be asked for (`LoopGate`, stage `retries`).
+        public var retries: LoopGate.Decision
 
         public init(
             task: String, files: [SourceFile], agents: SourceFile?, testCommand: String?, testFile: SourceFile?,
-            symbols: [SymbolUnit] = [], outlines: [String: String] = [:], candidates: Int = 1, baseline: TestRun? = nil
+            symbols: [SymbolUnit] = [], outlines: [String: String] = [:], candidates: Int = 1, baseline: TestRun? = nil,
+            retries: LoopGate.Decision = .start
         ) {
             self.task = task
             self.files = files
@@ -32,6 +35,7 @@ extension AttemptMachine {
             self.outlines = outlines
             self.candidates = max(1, candidates)
             self.baseline = baseline
+            self.retries = retries
         }
     }
 

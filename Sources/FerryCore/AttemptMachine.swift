@@ -57,12 +57,19 @@ public struct AttemptMachine: Sendable {
     public internal(set) var finalTests: TestRun?
     /// Model calls made by the attempt.
     public internal(set) var calls = 0
+    /// Whether a reply after the first was asked for, or kept from being asked for by `plan.retries` (nil: the
+    /// attempt never came to that), for the model's record.
+    public internal(set) var retryUse: LoopGate.Use?
+    /// The reply whose change the attempt settled on (nil: it settled on none).
+    public internal(set) var settledReply: Int?
     /// Trace lines only the machine knows of, for the driver to write.
     public internal(set) var records: [TraceEvent] = []
     var waiting = Waiting.start
     var messages: [ChatMessage]
     var reproduction: Reproduction?
     var candidates: [[String: String]] = []
+    /// The reply each of `candidates` came from.
+    var candidateReplies: [Int] = []
     /// Fixes sampled from the first request, while they are judged.
     var samples: [Sample] = []
     var lastTests: TestRun?

@@ -1,4 +1,5 @@
-/// Whether a run starts its tool loop, from what the loop has achieved with the same model before (pure).
+/// Whether a run pays for one of its two loops, from what that loop has achieved with the same model before (pure):
+/// the tool loop, and the attempt's later replies (`Stage`).
 ///
 /// Why: the loop is the costly phase of a run. Every call sends the whole conversation again, and one loop sends
 /// 5,000–30,000 tokens where the attempt sends 1,500–5,000. With the embedded 1.5B model, none of 35 loops over
@@ -14,7 +15,22 @@
 ///   Ferry) is noticed, at a cost that shrinks as the evidence grows (1 run in 5 after 4 such loops, 1 in 21 after
 ///   20);
 /// - `[agent] tool_loop = "always"` or `"never"` decides instead.
+///
+/// The attempt's later replies (a second and third answer after a reply that changed nothing, failed the tests or
+/// was cut off) are the same kind of spending, gated by the same rule on their own record: of 68 changes the 1.5B
+/// model got resolved over sessions 20–22 (ferry-easy and mined sqlparse), every one came from the first reply;
+/// the 151 later replies, about a third of what the attempt sent, kept none. A later reply counts as having kept a
+/// change when the attempt settled on its change and the run kept it.
 public enum LoopGate {
+    /// The loop a decision is about.
+    public enum Stage: String, Sendable, Hashable, CaseIterable {
+        /// The tool loop (`[agent] tool_loop`).
+        case toolLoop = "tool_loop"
+        /// The attempt's replies after its first (`[agent] attempt_retries`).
+        case retries = "attempt_retries"
+
+    }
+
     /// What happened to the loop in one earlier run.
     public enum Use: String, Codable, Sendable, Hashable, CaseIterable {
         /// The loop ran.
@@ -23,8 +39,8 @@ public enum LoopGate {
         case skipped
     }
 
-    /// One earlier run that reached the loop: whether the loop ran, and whether the run kept a change (verified, or
-    /// handed back unverified with a commit; a limit's partial diff is not one).
+    /// One earlier run that reached the stage: whether it ran, and whether it kept a change (verified, or handed back
+    /// unverified with a commit; a limit's partial diff is not one).
     public struct Past: Sendable, Hashable {
         public var use: Use
         public var keptChange: Bool
@@ -35,7 +51,7 @@ public enum LoopGate {
         }
     }
 
-    /// `[agent] tool_loop`.
+    /// `[agent] tool_loop` or `[agent] attempt_retries`.
     public enum Mode: String, Sendable, Hashable, CaseIterable {
         /// By the model's record (the default).
         case auto
@@ -56,6 +72,12 @@ public enum LoopGate {
         case start
         /// Not started, and why (for the run's reason and trace).
         case skip(String)
+
+        /// Why it was skipped (nil: it starts).
+        public var reason: String? {
+            if case .skip(let why) = self { return why }
+            return nil
+        }
     }
 
     /// Loops that ran looked at, newest first.
@@ -66,20 +88,28 @@ public enum LoopGate {
     /// lie between two loops that ran).
     public static let fetched = window * (window + 1)
 
-    /// The decision for a model (named in the reason) with `history`, its runs that reached the loop, newest first.
-    public static func decide(_ mode: Mode, history: [Past], model: String) -> Decision {
+    /// The decision for a model (named in the reason) with `history`, its runs that reached `stage`, newest first.
+    public static func decide(_ mode: Mode, history: [Past], model: String, stage: Stage = .toolLoop) -> Decision {
         switch mode {
         case .always: return .start
-        case .never: return .skip("[agent] tool_loop = \"never\"")
+        case .never: return .skip("[agent] \(stage.rawValue) = \"never\"")
         case .auto: break
         }
         let ran = history.filter { $0.use == .ran }.prefix(window)
         guard ran.count >= evidence, !ran.contains(where: \.keptChange) else { return .start }
         let skippedInARow = history.prefix { $0.use == .skipped }.count
         guard skippedInARow < ran.count else { return .start }
-        return .skip(
-            "none of the last \(ran.count) tool loops with \(model) kept a change, so this run does not pay for "
-                + "another (it runs again after \(ran.count) runs without it; [agent] tool_loop = \"always\" runs it every "
-                + "time)")
+        switch stage {
+        case .toolLoop:
+            return .skip(
+                "none of the last \(ran.count) tool loops with \(model) kept a change, so this run does not pay for "
+                    + "another (it runs again after \(ran.count) runs without it; [agent] tool_loop = \"always\" runs "
+                    + "it every time)")
+        case .retries:
+            return .skip(
+                "in none of the last \(ran.count) attempts with \(model) that asked for a second reply did a later "
+                    + "reply give the change kept, so this run pays for the first reply only (more are asked for again "
+                    + "after \(ran.count) runs without; [agent] attempt_retries = \"always\" asks every time)")
+        }
     }
 }

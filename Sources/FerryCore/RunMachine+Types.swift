@@ -22,6 +22,8 @@ extension RunMachine {
         public var testTimeoutSeconds: Double
         /// Whether the tool loop may start (`LoopGate`, decided from the model's record before the run).
         public var loopGate: LoopGate.Decision = .start
+        /// Whether the attempt may ask for replies after its first (`LoopGate`, stage `retries`).
+        public var retryGate: LoopGate.Decision = .start
 
         public init(
             task: String, limits: AgentLimits, contextWindow: Int, maxOutputTokens: Int, testCommand: String?,

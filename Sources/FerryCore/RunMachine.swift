@@ -71,6 +71,10 @@ public struct RunMachine: Sendable {
     public private(set) var finalTests: TestRun?
     /// Whether the tool loop ran or was kept from starting (nil: the run never came to it), for the model's record.
     public private(set) var loopUse: LoopGate.Use?
+    /// Whether the attempt asked for a reply after its first, or was kept from it (nil: it never came to that).
+    public private(set) var retryUse: LoopGate.Use?
+    /// Whether the change the attempt settled on came from a reply after its first.
+    public private(set) var retryKept = false
     private var parkedBudget: Budget
     private var records: [TraceEvent] = []
     /// The proof under way, with the files it judges.
@@ -190,7 +194,8 @@ public struct RunMachine: Sendable {
                 task: settings.task, files: context.attemptFiles, agents: context.agents, testCommand: testCommand,
                 testFile: Self.anchorsReproduction(baseline, testFile: context.testFile?.path) ? context.testFile : nil,
                 symbols: context.attemptSymbols,
-                outlines: context.outlines, candidates: settings.candidates, baseline: baseline)
+                outlines: context.outlines, candidates: settings.candidates, baseline: baseline,
+                retries: settings.retryGate)
             return attempt(AttemptMachine(plan: plan, budget: parkedBudget), .start(now: now))
         case (.preparingLoop, .loopReady(let history, let now)):
             if let short = Self.loopOutOfTime(history, budget: parkedBudget, now: now) {
@@ -224,6 +229,7 @@ public struct RunMachine: Sendable {
         let action = machine.handle(event)
         records += machine.takeRecords()
         phase = .attempt(machine)
+        retryUse = machine.retryUse
         switch action {
         case .callModel(let call):
             return .callModel(
@@ -236,6 +242,7 @@ public struct RunMachine: Sendable {
         case .verify: return .listChanges(summary: nil)
         case .settle(let outcome):
             finalTests = machine.finalTests
+            retryKept = (machine.settledReply ?? 1) > 1
             return finish(outcome, budget: machine.budget)
         case .stop(let outcome):
             return finish(outcome, budget: machine.budget)
@@ -261,7 +268,12 @@ public struct RunMachine: Sendable {
                     budget: parkedBudget)
             }
             if case .skip(let why) = settings.loopGate {
-                return skipLoop(why, after: "the first attempt found no change that passes")
+                let after =
+                    machine.retryUse == .skipped
+                    ? "the first attempt's one reply found no change that passes (no second was asked for: "
+                        + "\(settings.retryGate.reason ?? ""))"
+                    : "the first attempt found no change that passes"
+                return skipLoop(why, after: after)
             }
             phase = .preparingLoop
             return .prepareLoop(note: note)

@@ -26,6 +26,8 @@ public enum TraceEvent: Sendable, Hashable {
     /// Several sampled fixes judged by the tests, and which one the attempt went on with.
     case attemptCandidates(AttemptCandidates)
     case attemptFinished(AttemptFinished)
+    /// The attempt did not ask for a reply after its first (`LoopGate`, stage `retries`), and why.
+    case attemptRetriesSkipped(Message)
     case modelReply(ModelReplied)
     case modelRetry(ModelRetry)
     case modelError(ModelError)
@@ -66,6 +68,7 @@ public enum TraceEvent: Sendable, Hashable {
         case .attemptApplied: "attempt.applied"
         case .attemptCandidates: "attempt.candidates"
         case .attemptFinished: "attempt.finished"
+        case .attemptRetriesSkipped: "attempt.retries_skipped"
         case .modelReply: "model.reply"
         case .modelRetry: "model.retry"
         case .modelError: "model.error"
@@ -91,7 +94,7 @@ public enum TraceEvent: Sendable, Hashable {
         switch self {
         case .runStarted(let p): Self.text(p)
         case .configWarning(let p), .runHalted(let p), .testsRelated(let p), .testsWider(let p), .loopContext(let p),
-            .loopSkipped(let p):
+            .loopSkipped(let p), .attemptRetriesSkipped(let p):
             Self.text(p)
         case .baselineStarted(let p): Self.text(p)
         case .baseline(let p): Self.text(p)
@@ -144,6 +147,7 @@ public enum TraceEvent: Sendable, Hashable {
         case "attempt.applied": self = .attemptApplied(try p())
         case "attempt.candidates": self = .attemptCandidates(try p())
         case "attempt.finished": self = .attemptFinished(try p())
+        case "attempt.retries_skipped": self = .attemptRetriesSkipped(try p())
         case "model.reply": self = .modelReply(try p())
         case "model.retry": self = .modelRetry(try p())
         case "model.error": self = .modelError(try p())

@@ -2,8 +2,8 @@ import FerryCore
 import FerryServerStore
 import FerryStore
 
-/// The server's run store as one project's task sees it: everything goes to the shared store, except the tool loop's
-/// record (`LoopGate`), which is read from this project's own tasks only. The shared store keeps no record (one
+/// The server's run store as one project's task sees it: everything goes to the shared store, except the record of its
+/// loops (`LoopGate`), which is read from this project's own tasks only. The shared store keeps no record (one
 /// tenant's runs must not steer another's, nor one project's another's: a model may use the loop well on one
 /// repository and not on the next).
 struct ProjectRunStore: RunStore {
@@ -25,13 +25,15 @@ struct ProjectRunStore: RunStore {
 
     /// The project's tasks' runs of `model`, newest first. A cascade's task names the run of the stage it kept; the
     /// other stages' runs are not in the record.
-    func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] {
+    func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
+        -> [LoopGate.Past]
+    {
         let tasks = try await queue.tasks(
             tenantID: tenantID, filter: TaskFilter(projectID: projectID), limit: Self.tasksLooked, after: nil)
         var history: [LoopGate.Past] = []
         for runID in tasks.compactMap(\.runID) where history.count < limit {
             guard let run = try await base.run(runID), run.model == model, run.provider == provider,
-                let past = LoopGate.Past(run)
+                let past = LoopGate.Past(run, stage: stage)
             else { continue }
             history.append(past)
         }

@@ -29,6 +29,11 @@ public struct RunRecord: Codable, Hashable, Sendable {
     public var owner: String?
     /// Whether the tool loop ran or was kept from starting (nil: the run never came to it), for `LoopGate`.
     public var toolLoop: LoopGate.Use?
+    /// Whether the attempt asked for a reply after its first, or was kept from it (nil: it never came to that), for
+    /// `LoopGate`.
+    public var retries: LoopGate.Use?
+    /// Whether the change the attempt settled on came from a reply after its first.
+    public var retryKept: Bool?
 
     public init(
         id: String, repo: String, base: String, branch: String, task: String, model: String, provider: String,
@@ -71,24 +76,29 @@ public protocol RunStore: Sendable {
     func events(of runID: String) async throws -> [RunEvent]
     /// Runs the store still has as `running`, oldest first.
     func runningRuns() async throws -> [RunRecord]
-    /// The finished runs of `model` (from `provider`) that came to the tool loop, newest first, at most `limit`:
-    /// what `LoopGate` decides by. A store shared by tenants keeps none (one tenant's runs must not steer
-    /// another's), which leaves the gate open.
-    func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past]
+    /// The finished runs of `model` (from `provider`) that came to `stage`, newest first, at most `limit`: what
+    /// `LoopGate` decides by. A store shared by tenants keeps none (one tenant's runs must not steer another's),
+    /// which leaves the gate open.
+    func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
+        -> [LoopGate.Past]
 }
 
 extension RunStore {
-    public func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] { [] }
+    public func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
+        -> [LoopGate.Past]
+    { [] }
 }
 
 extension LoopGate.Past {
-    /// A finished run's part in the record: a change kept means verified, or handed back without proof
-    /// (`unverified` with a commit). The partial diff a run stopped by a limit, or with failing tests, leaves on its
-    /// branch is not a kept change. A run stopped from outside says nothing of the loop.
-    public init?(_ run: RunRecord) {
-        guard let use = run.toolLoop, run.status != .running, run.status != .interrupted else { return nil }
-        self.init(
-            use: use,
-            keptChange: run.status == .verified || (run.status == .unverified && run.commitSHA != nil))
+    /// A finished run's part in `stage`'s record. A change kept means verified, or handed back without proof
+    /// (`unverified` with a commit); the partial diff a run stopped by a limit, or with failing tests, leaves on its
+    /// branch is not one. For the attempt's later replies, the kept change must also have come from one of them. A
+    /// run stopped from outside says nothing of either.
+    public init?(_ run: RunRecord, stage: LoopGate.Stage) {
+        guard run.status != .running, run.status != .interrupted,
+            let use = stage == .toolLoop ? run.toolLoop : run.retries
+        else { return nil }
+        let kept = run.status == .verified || (run.status == .unverified && run.commitSHA != nil)
+        self.init(use: use, keptChange: kept && (stage == .toolLoop || run.retryKept == true))
     }
 }

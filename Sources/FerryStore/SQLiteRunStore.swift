@@ -74,6 +74,12 @@ public final class SQLiteRunStore: RunStore {
         migrator.registerMigration("v3: tool loop") { db in
             try db.alter(table: "runs") { t in t.add(column: "toolLoop", .text) }
         }
+        migrator.registerMigration("v4: attempt retries") { db in
+            try db.alter(table: "runs") { t in
+                t.add(column: "retries", .text)
+                t.add(column: "retryKept", .boolean)
+            }
+        }
         return migrator
     }
 
@@ -113,16 +119,19 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
-    public func loopHistory(model: String, provider: String, limit: Int) async throws -> [LoopGate.Past] {
+    public func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
+        -> [LoopGate.Past]
+    {
         guard !sharedByTenants else { return [] }
+        let use = Column(stage == .toolLoop ? "toolLoop" : "retries")
         return try await read { db in
             // The runs `LoopGate.Past` counts (not running, not interrupted), so that `limit` counts only them.
             try RunRecord.filter(
-                Column("model") == model && Column("provider") == provider && Column("toolLoop") != nil
+                Column("model") == model && Column("provider") == provider && use != nil
                     && ![RunStatus.running.rawValue, RunStatus.interrupted.rawValue].contains(Column("status"))
             )
             .order(Column("createdAt").desc).limit(limit).fetchAll(db)
-            .compactMap(LoopGate.Past.init)
+            .compactMap { LoopGate.Past($0, stage: stage) }
         }
     }
 

@@ -102,6 +102,11 @@ struct EvalCommand: AsyncParsableCommand {
         var toolLoop: LoopGate.Mode?
         @Option(
             help:
+                "auto (default): ask for replies after the attempt's first unless this model's recent later replies in this eval kept no change; always; never."
+        )
+        var attemptRetries: LoopGate.Mode?
+        @Option(
+            help:
                 "Profiles tried in order per instance under its one budget, the next only when the change is not proved (e.g. local,anthropic)."
         )
         var cascade: String?
@@ -121,6 +126,7 @@ struct EvalCommand: AsyncParsableCommand {
             if let maxTime { config.limits.maxTimeSeconds = maxTime }
             if let firstAttempt { config.firstAttempt = firstAttempt }
             if let toolLoop { config.toolLoop = toolLoop }
+            if let attemptRetries { config.attemptRetries = attemptRetries }
             if let candidates {
                 guard (1...FerryConfig.maxCandidates).contains(candidates) else {
                     throw FerryError(.usage, "--candidates must be 1 to \(FerryConfig.maxCandidates)")

@@ -97,6 +97,11 @@ struct RunCommand: AsyncParsableCommand {
             "auto (default): start the tool loop unless this model's recent loops kept no change; always; never ([agent] tool_loop)."
     )
     var toolLoop: LoopGate.Mode?
+    @Option(
+        help:
+            "auto (default): ask for replies after the attempt's first unless this model's recent later replies kept no change; always; never ([agent] attempt_retries)."
+    )
+    var attemptRetries: LoopGate.Mode?
     @Option(help: "bubblewrap (default) or none.") var sandbox: FerryConfig.SandboxMode?
     @Flag(help: "Allow network access inside the sandbox.") var allowNetwork = false
     @Flag(help: "Keep the worktree after the run.") var keepWorktree = false
@@ -122,6 +127,7 @@ struct RunCommand: AsyncParsableCommand {
         if let testCommand { config.testCommand = testCommand }
         if let firstAttempt { config.firstAttempt = firstAttempt }
         if let toolLoop { config.toolLoop = toolLoop }
+        if let attemptRetries { config.attemptRetries = attemptRetries }
         if let candidates {
             guard (1...FerryConfig.maxCandidates).contains(candidates) else {
                 throw FerryError(.usage, "--candidates must be 1 to \(FerryConfig.maxCandidates)")

@@ -37,6 +37,8 @@ extension AttemptFilesTests {
             "src/click/testing.py": "class CliRunner: pass\n",
             "tests/conftest.py": "from click.testing import CliRunner\n",
             "tests/typing/typing_testing.py": "from click.testing import CliRunner\n",
+            "tests/files/testing_cli.txt": "CliRunner testing output\n",
+            "tests/data/testing.json": "{\"runner\": \"CliRunner\"}\n",
         ]
         let helperRoot = try await FixtureRepo.make(helpers)
         #expect(

@@ -93,6 +93,13 @@ import Testing
         expectConfigError(["agent.tool_loop", "\"auto\", \"always\", \"never\""]) {
             _ = try load(user: "[agent]\ntool_loop = \"sometimes\"\n")
         }
+        // The attempt's later replies follow the same rule, apart from the loop.
+        #expect(try load().attemptRetries == .auto)
+        let retries = try load(
+            user: "[agent]\nattempt_retries = \"never\"\n", repo: "[agent]\nattempt_retries = \"always\"\n")
+        #expect(retries.attemptRetries == .never && retries.toolLoop == .auto)
+        #expect(retries.warnings.contains { $0.contains("[agent] attempt_retries = \"always\"") })
+        #expect(try load(repo: "[agent]\nattempt_retries = \"never\"\n").attemptRetries == .never)
     }
 
     @Test func aRepositoryMayOnlyTightenTheUsersLimits() throws {

@@ -17,13 +17,15 @@ import Testing
     /// Runs `body` with a runner on its own fake server, sharing `store`.
     static func withRunner<T: Sendable>(
         script: [FakeStep], store: SQLiteRunStore, data: String, limits: AgentLimits = AgentLimits(repairRounds: 1),
-        toolLoop: LoopGate.Mode = .auto, _ body: @Sendable (AgentRunner) async throws -> T
+        toolLoop: LoopGate.Mode = .auto, firstAttempt: FerryConfig.FirstAttempt = .off,
+        attemptRetries: LoopGate.Mode = .auto, _ body: @Sendable (AgentRunner) async throws -> T
     ) async throws -> T {
         var config = FerryConfig(dataDirectory: data)
         config.testCommand = "python3 -m unittest"
         config.limits = limits
-        config.firstAttempt = .off
+        config.firstAttempt = firstAttempt
         config.toolLoop = toolLoop
+        config.attemptRetries = attemptRetries
         let frozen = config
         return try await FakeModelServer.with(.openai, script: script) { server in
             let profile = ModelProfile(
@@ -87,7 +89,8 @@ import Testing
         try await store.insert(past("other", model: "gpt-4.1", status: .verified, age: 50))
         try await store.insert(past("stopped", status: .interrupted, age: 40))
         try await store.insert(past("live", status: .running, age: 30))
-        let history = try await store.loopHistory(model: "gpt-4.1-mini", provider: "openai", limit: LoopGate.window)
+        let history = try await store.gateHistory(
+            .toolLoop, model: "gpt-4.1-mini", provider: "openai", limit: LoopGate.window)
         #expect(history == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 4))
 
         let repo = try await FixtureRepo.make(Self.files)
@@ -120,7 +123,59 @@ import Testing
 
         // A store that tenants share keeps no record: one tenant's runs never steer another's.
         let shared = try SQLiteRunStore(path: data + "/ferry.sqlite", sharedByTenants: true)
-        #expect(try await shared.loopHistory(model: "gpt-4.1-mini", provider: "openai", limit: 20).isEmpty)
+        #expect(try await shared.gateHistory(.toolLoop, model: "gpt-4.1-mini", provider: "openai", limit: 20).isEmpty)
+    }
+
+    @Test func aModelWhoseLaterRepliesKeptNothingIsAskedOnce() async throws {
+        let (store, data) = try Self.freshStore()
+        // Four attempts that asked for later replies: none kept a change from them (one run kept its first reply's
+        // change, which is not a later reply's).
+        for n in 0..<4 {
+            var record = RunRecord(
+                id: "r\(n)", repo: "/r", base: "b", branch: "ferry/r\(n)", task: "t", model: "gpt-4.1-mini",
+                provider: "openai", sandbox: "none", runDirectory: "/tmp/r\(n)",
+                createdAt: Date(timeIntervalSinceNow: -100 + Double(n)))
+            record.status = n == 0 ? .unverified : .failed
+            if n == 0 { record.commitSHA = "0123abc" }
+            record.retries = .ran
+            record.retryKept = false
+            record.finishedAt = Date()
+            try await store.insert(record)
+        }
+        #expect(
+            try await store.gateHistory(.retries, model: "gpt-4.1-mini", provider: "openai", limit: 20)
+                == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 4))
+        #expect(try await store.gateHistory(.toolLoop, model: "gpt-4.1-mini", provider: "openai", limit: 20).isEmpty)
+
+        let repo = try await FixtureRepo.make(Self.files)
+        let task = RunRequest(task: "add() returns the wrong sum; fix it", repo: repo)
+        let script = [
+            EndToEndTests.wholeFile("def add(a, b):\n    return a * b\n"),
+            EndToEndTests.wholeFile("def add(a, b):\n    return a + b\n"),
+        ]
+        let once = try await Self.withRunner(
+            script: script, store: store, data: data, toolLoop: .never, firstAttempt: .wholeFile
+        ) { try await $0.run(task) }
+        #expect(once.status == .failed && once.record.steps == 1 && once.diff.isEmpty)
+        #expect(once.record.retries == .skipped && once.record.retryKept == nil)
+        #expect(once.record.reason.hasPrefix("the first attempt's one reply found no change that passes (no second "))
+        #expect(once.record.reason.contains("attempt_retries = \"always\""))
+        #expect(try await store.events(of: once.record.id).contains { $0.event.type == "attempt.retries_skipped" })
+        let report = try JSONValue.parse(
+            String(contentsOfFile: once.record.runDirectory + "/result.json", encoding: .utf8))
+        #expect(report?["attempt_retries"]?.stringValue == "skipped")
+
+        // `always` asks again; the second reply's change is kept, and that opens the gate for the runs after it.
+        let forced = try await Self.withRunner(
+            script: script, store: store, data: data, toolLoop: .never, firstAttempt: .wholeFile,
+            attemptRetries: .always
+        ) { try await $0.run(task) }
+        #expect(forced.status == .verified && forced.record.steps == 2)
+        #expect(try await store.run(forced.record.id).map { ($0.retries, $0.retryKept) } ?? (nil, nil) == (.ran, true))
+        let after = try await Self.withRunner(
+            script: script, store: store, data: data, toolLoop: .never, firstAttempt: .wholeFile
+        ) { try await $0.run(task) }
+        #expect(after.status == .verified && after.record.retries == .ran)
     }
 
     @Test func twoRunsAtOnceOneCancelledMidCommandAndBothAreRecorded() async throws {

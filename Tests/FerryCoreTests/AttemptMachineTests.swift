@@ -29,11 +29,13 @@ import Testing
     static let addedTest = testFile.text + "\n    def test_b(self):\n        self.assertEqual(add(2, 3), 5)\n"
 
     func machine(
-        testCommand: String? = "pytest", testFile: SourceFile? = nil, limits: AgentLimits = AgentLimits()
+        testCommand: String? = "pytest", testFile: SourceFile? = nil, limits: AgentLimits = AgentLimits(),
+        retries: LoopGate.Decision = .start
     ) -> AttemptMachine {
         AttemptMachine(
             plan: .init(
-                task: "add() subtracts", files: [Self.file], agents: nil, testCommand: testCommand, testFile: testFile),
+                task: "add() subtracts", files: [Self.file], agents: nil, testCommand: testCommand, testFile: testFile,
+                retries: retries),
             budget: Budget(limits: limits))
     }
 
@@ -412,6 +414,8 @@ import Testing
         let outcome = expectStop(m.handle(.testsRan(Self.test(passed: true), now: 4)), .unverified)
         #expect(outcome?.reason.contains("the reproduction test Ferry had written for the task still failed") == true)
         #expect(outcome?.summary == "Rewrote calc.py.")
+        // The fix kept is the first reply's: the later replies, asked for, kept nothing.
+        #expect(m.settledReply == 1 && m.retryUse == .ran)
         // Every candidate fails: the next one is tried, then everything is undone, the test file too.
         #expect(
             failing.handle(.testsRan(Self.test(passed: false), now: 4))
@@ -426,6 +430,65 @@ import Testing
             Issue.record("expected a handover")
             return
         }
+    }
+
+    /// The model's record says later replies keep nothing (`LoopGate`, stage `retries`): the first reply is judged as
+    /// it stands, as when the replies have run out, and no second is asked for.
+    @Test func aClosedRetryGateJudgesTheFirstReplyAsItStands() {
+        let closed = LoopGate.Decision.skip("no later reply kept a change")
+        // Without a reproduction test, a failing first fix is undone and the run goes on without a second call.
+        var m = machine(retries: closed)
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.modelReplied(Self.fix("def add(a, b):\n    return a * b\n"), cost: 0, now: 1))
+        _ = written(&m, ["calc.py"], now: 1)
+        #expect(
+            m.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 2))
+                == .write(["calc.py": Self.file.text]))
+        guard case .handOver = written(&m, [], now: 3) else {
+            Issue.record("expected a handover")
+            return
+        }
+        #expect(m.calls == 1 && m.retryUse == .skipped && m.settledReply == nil)
+        #expect(m.takeRecords().contains(.attemptRetriesSkipped(.init("no later reply kept a change"))))
+
+        // A first reply that changes nothing is not asked again either.
+        var blank = machine(retries: closed)
+        _ = blank.handle(.start(now: 0))
+        _ = blank.handle(.modelReplied(Self.reply("I cannot see the bug."), cost: 0, now: 1))
+        #expect(written(&blank, [], now: 1) == .write(["calc.py": Self.file.text]))
+        #expect(blank.calls == 1 && blank.retryUse == .skipped)
+
+        // With a reproduction test, a first fix that fails only that test stands unverified, as it would after
+        // three replies.
+        var r = machine(testFile: Self.testFile, retries: closed)
+        _ = reproduce(&r)
+        _ = r.handle(.modelReplied(Self.fix(), cost: 0, now: 2))
+        _ = written(&r, ["calc.py", "test_calc.py"], now: 2)
+        #expect(
+            r.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 3))
+                == .write(["test_calc.py": Self.testFile.text]))
+        #expect(written(&r, ["calc.py"], now: 4) == .write(["calc.py": Self.fixed]))
+        #expect(written(&r, ["calc.py"], now: 4) == .runTests)
+        _ = expectStop(r.handle(.testsRan(Self.test(passed: true), now: 4)), .unverified)
+        #expect(r.calls == 2 && r.settledReply == 1 && r.retryUse == .skipped)
+
+        // Open, the second reply is asked for, and the change settled on is counted as a later reply's.
+        var open = machine()
+        _ = open.handle(.start(now: 0))
+        _ = open.handle(.modelReplied(Self.fix("def add(a, b):\n    return a * b\n"), cost: 0, now: 1))
+        _ = written(&open, ["calc.py"], now: 1)
+        #expect(open.retryUse == nil)
+        guard case .callModel = open.handle(.verified(.failed("1 failed"), tests: Self.test(passed: false), now: 2))
+        else {
+            Issue.record("expected a second reply to be asked for")
+            return
+        }
+        #expect(open.retryUse == .ran)
+        _ = open.handle(.modelReplied(Self.fix(), cost: 0, now: 3))
+        _ = written(&open, ["calc.py"], now: 3)
+        _ = expectStop(
+            open.handle(.verified(.passed("1 test fixed"), tests: Self.test(passed: true), now: 4)), .verified)
+        #expect(open.settledReply == 2)
     }
 
     /// With too little time left for another reply and then the test run of the fix in hand (a fix that failed only

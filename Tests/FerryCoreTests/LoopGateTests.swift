@@ -64,4 +64,20 @@ import Testing
         #expect(LoopGate.Mode.never.spends < LoopGate.Mode.auto.spends)
         #expect(LoopGate.Mode.auto.spends < LoopGate.Mode.always.spends)
     }
+
+    /// The attempt's later replies are gated by the same rule on their own record, and say so in their own words.
+    @Test func theAttemptsLaterRepliesAreGatedByTheSameRule() {
+        let four = Array(repeating: Self.failed, count: 4)
+        guard case .skip(let why) = LoopGate.decide(.auto, history: four, model: "qwen-1.5b", stage: .retries) else {
+            Issue.record("expected later replies to be skipped")
+            return
+        }
+        #expect(why.contains("in none of the last 4 attempts with qwen-1.5b that asked for a second reply"))
+        #expect(why.contains("attempt_retries = \"always\""))
+        #expect(LoopGate.decide(.auto, history: [Self.kept] + four, model: "m", stage: .retries) == .start)
+        #expect(
+            LoopGate.decide(.never, history: [], model: "m", stage: .retries)
+                == .skip("[agent] attempt_retries = \"never\""))
+        #expect(LoopGate.Decision.skip("x").reason == "x" && LoopGate.Decision.start.reason == nil)
+    }
 }

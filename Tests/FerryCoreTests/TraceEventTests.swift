@@ -40,6 +40,7 @@ import Testing
                     outcome: "passed", agreement: 2, chosen: true, why: "chosen: passed", problems: nil)
             ])),
         .attemptFinished(.init(outcome: "undone", replies: 3)),
+        .attemptRetriesSkipped(.init("no later reply kept a change")),
         .modelReply(
             .init(
                 step: 1, phase: "attempt",
@@ -74,7 +75,7 @@ import Testing
         let read = try RunEvent.read(jsonLines: lines.joined(separator: "\n") + "\n")
         #expect(read.map(\.event) == Self.samples)
         #expect(read.allSatisfy { if case .unknown = $0.event { false } else { true } })
-        #expect(Set(Self.samples.map(\.type)).count == 26)
+        #expect(Set(Self.samples.map(\.type)).count == 27)
     }
 
     @Test func theWireUsesSnakeCaseKeysAndLeavesOutWhatIsNotSet() throws {

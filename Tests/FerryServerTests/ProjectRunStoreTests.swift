@@ -54,7 +54,7 @@ import Testing
 
             func history(_ project: Project) async throws -> [LoopGate.Past] {
                 try await ProjectRunStore(base: runs, queue: f.store, tenantID: project.tenantID, projectID: project.id)
-                    .loopHistory(model: "qwen", provider: "local", limit: LoopGate.window)
+                    .gateHistory(.toolLoop, model: "qwen", provider: "local", limit: LoopGate.window)
             }
             let own = try await history(f.project)
             #expect(own == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 4))
@@ -63,10 +63,10 @@ import Testing
                 try await history(sibling) == Array(repeating: LoopGate.Past(use: .ran, keptChange: true), count: 2))
             #expect(try await history(theirs).count == 2)
             // The shared store alone keeps no record; the limit holds.
-            #expect(try await runs.loopHistory(model: "qwen", provider: "local", limit: 20).isEmpty)
+            #expect(try await runs.gateHistory(.toolLoop, model: "qwen", provider: "local", limit: 20).isEmpty)
             let two = try await ProjectRunStore(
                 base: runs, queue: f.store, tenantID: f.tenant.id, projectID: f.project.id
-            ).loopHistory(model: "qwen", provider: "local", limit: 2)
+            ).gateHistory(.toolLoop, model: "qwen", provider: "local", limit: 2)
             #expect(two.count == 2)
         }
     }
