@@ -20,7 +20,8 @@
 /// was cut off) are the same kind of spending, gated by the same rule on their own record: of 68 changes the 1.5B
 /// model got resolved over sessions 20–22 (ferry-easy and mined sqlparse), every one came from the first reply;
 /// the 151 later replies, about a third of what the attempt sent, kept none. A later reply counts as having kept a
-/// change when the attempt settled on its change and the run kept it.
+/// change when the attempt settled on its change and the tests proved it; one they could not prove counts neither
+/// way (`LoopGate.Past.init(_:stage:)` in FerryStore).
 public enum LoopGate {
     /// The loop a decision is about.
     public enum Stage: String, Sendable, Hashable, CaseIterable {

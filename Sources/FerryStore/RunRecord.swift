@@ -90,15 +90,28 @@ extension RunStore {
 }
 
 extension LoopGate.Past {
-    /// A finished run's part in `stage`'s record. A change kept means verified, or handed back without proof
-    /// (`unverified` with a commit); the partial diff a run stopped by a limit, or with failing tests, leaves on its
-    /// branch is not one. For the attempt's later replies, the kept change must also have come from one of them. A
-    /// run stopped from outside says nothing of either.
+    /// A finished run's part in `stage`'s record. A run stopped from outside says nothing of either stage.
+    ///
+    /// For the tool loop, a change kept means verified, or handed back without proof (`unverified` with a commit);
+    /// the partial diff a run stopped by a limit, or with failing tests, leaves on its branch is not one.
+    ///
+    /// For the attempt's later replies, only a verified change that came from one of them is kept, and an unverified
+    /// one from them says nothing either way: the first reply had already fallen short, and a later reply's change the
+    /// tests cannot prove is the weakest evidence a run has (of the nine the 1.5B model handed back over sessions
+    /// 20–23, none resolved its task, and counting them as kept held the gate open on every suite). A change kept
+    /// from the first reply, after later replies were asked for, is theirs to have lost.
     public init?(_ run: RunRecord, stage: LoopGate.Stage) {
         guard run.status != .running, run.status != .interrupted,
             let use = stage == .toolLoop ? run.toolLoop : run.retries
         else { return nil }
         let kept = run.status == .verified || (run.status == .unverified && run.commitSHA != nil)
-        self.init(use: use, keptChange: kept && (stage == .toolLoop || run.retryKept == true))
+        switch stage {
+        case .toolLoop:
+            self.init(use: use, keptChange: kept)
+        case .retries:
+            let fromLater = kept && run.retryKept == true
+            if fromLater && run.status != .verified { return nil }
+            self.init(use: use, keptChange: fromLater)
+        }
     }
 }

@@ -142,6 +142,16 @@ import Testing
             record.finishedAt = Date()
             try await store.insert(record)
         }
+        // A later reply's change the tests could not prove counts neither way.
+        var unproved = RunRecord(
+            id: "u", repo: "/r", base: "b", branch: "ferry/u", task: "t", model: "gpt-4.1-mini", provider: "openai",
+            sandbox: "none", runDirectory: "/tmp/u", createdAt: Date(timeIntervalSinceNow: -10))
+        unproved.status = .unverified
+        unproved.commitSHA = "4567def"
+        unproved.retries = .ran
+        unproved.retryKept = true
+        unproved.finishedAt = Date()
+        try await store.insert(unproved)
         #expect(
             try await store.gateHistory(.retries, model: "gpt-4.1-mini", provider: "openai", limit: 20)
                 == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 4))
