@@ -10,10 +10,12 @@
 /// The rule, over the model's most recent runs that reached the loop:
 /// - it runs when the model has had fewer than `evidence` loops among its last `window`, or kept a change in any
 ///   of them;
-/// - else it is skipped, except that after as many skips in a row as it has loops that kept nothing (at least
-///   `evidence`, at most `window`) it runs once more, so that a better model behind the same name (or a better
-///   Ferry) is noticed, at a cost that shrinks as the evidence grows (1 run in 5 after 4 such loops, 1 in 21 after
-///   20);
+/// - else it is skipped, except that after `interval` skips in a row it runs once more, so that a better model
+///   behind the same name (or a better Ferry) is noticed. As with a circuit breaker's probes, the interval doubles
+///   with each probe that fails (4, 8, 16, then 32 runs), so the probes' cost shrinks fast as the evidence grows: a
+///   model name rarely gets better, and a probe of the loop costs 2,000–7,000 tokens. (Session 22's rule, one probe
+///   after as many skips as failed loops, spent a probe of each stage on one instance of ten in session 23's
+///   sitting, 918 of the 3,211 tokens Ferry sent an instance.)
 /// - `[agent] tool_loop = "always"` or `"never"` decides instead.
 ///
 /// The attempt's later replies (a second and third answer after a reply that changed nothing, failed the tests or
@@ -85,9 +87,18 @@ public enum LoopGate {
     public static let window = 20
     /// Loops that kept nothing before the gate closes.
     public static let evidence = 4
-    /// Runs to read from the store to find `window` loops that ran among the skipped ones (at most `window` skips
-    /// lie between two loops that ran).
-    public static let fetched = window * (window + 1)
+    /// The most skips between two probes.
+    public static let maxInterval = 32
+    /// Runs to read from the store to find `window` loops that ran among the skipped ones (at most `maxInterval`
+    /// skips lie between two loops that ran).
+    public static let fetched = window * (maxInterval + 1)
+
+    /// Skips in a row before a probe, with `failed` uses that kept nothing in the record (at least `evidence`): the
+    /// first `evidence`, then twice as many after each failed probe, up to `maxInterval`.
+    public static func interval(failed: Int) -> Int {
+        let probes = max(0, failed - evidence)
+        return probes >= 8 ? maxInterval : min(maxInterval, evidence << probes)
+    }
 
     /// The decision for a model (named in the reason) with `history`, its runs that reached `stage`, newest first.
     public static func decide(_ mode: Mode, history: [Past], model: String, stage: Stage = .toolLoop) -> Decision {
@@ -99,18 +110,19 @@ public enum LoopGate {
         let ran = history.filter { $0.use == .ran }.prefix(window)
         guard ran.count >= evidence, !ran.contains(where: \.keptChange) else { return .start }
         let skippedInARow = history.prefix { $0.use == .skipped }.count
-        guard skippedInARow < ran.count else { return .start }
+        let interval = interval(failed: ran.count)
+        guard skippedInARow < interval else { return .start }
         switch stage {
         case .toolLoop:
             return .skip(
                 "none of the last \(ran.count) tool loops with \(model) kept a change, so this run does not pay for "
-                    + "another (it runs again after \(ran.count) runs without it; [agent] tool_loop = \"always\" runs "
+                    + "another (it runs again after \(interval) runs without it; [agent] tool_loop = \"always\" runs "
                     + "it every time)")
         case .retries:
             return .skip(
                 "in none of the last \(ran.count) attempts with \(model) that asked for a second reply did a later "
                     + "reply give the change kept, so this run pays for the first reply only (more are asked for again "
-                    + "after \(ran.count) runs without; [agent] attempt_retries = \"always\" asks every time)")
+                    + "after \(interval) runs without; [agent] attempt_retries = \"always\" asks every time)")
         }
     }
 }

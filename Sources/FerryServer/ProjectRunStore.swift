@@ -12,8 +12,9 @@ struct ProjectRunStore: RunStore {
     let tenantID: String
     let projectID: String
 
-    /// Tasks looked at for the record, newest first (runs that ended before the loop are among them).
-    static let tasksLooked = 200
+    /// Tasks looked at for the record, newest first: as far back as the gate reads a store (runs that ended before
+    /// either stage, and the skips between its probes, are among them).
+    static let tasksLooked = LoopGate.fetched
 
     func insert(_ run: RunRecord) async throws { try await base.insert(run) }
     func update(_ run: RunRecord) async throws { try await base.update(run) }
@@ -28,14 +29,23 @@ struct ProjectRunStore: RunStore {
     func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
         -> [LoopGate.Past]
     {
-        let tasks = try await queue.tasks(
-            tenantID: tenantID, filter: TaskFilter(projectID: projectID), limit: Self.tasksLooked, after: nil)
         var history: [LoopGate.Past] = []
-        for runID in tasks.compactMap(\.runID) where history.count < limit {
-            guard let run = try await base.run(runID), run.model == model, run.provider == provider,
-                let past = LoopGate.Past(run, stage: stage)
-            else { continue }
-            history.append(past)
+        var looked = 0
+        var after: String?
+        // Page by page (a store gives at most a few hundred tasks at a time), newest first.
+        while looked < Self.tasksLooked, history.count < limit {
+            let page = try await queue.tasks(
+                tenantID: tenantID, filter: TaskFilter(projectID: projectID), limit: Self.tasksLooked - looked,
+                after: after)
+            guard let last = page.last else { break }
+            looked += page.count
+            after = last.id
+            for runID in page.compactMap(\.runID) where history.count < limit {
+                guard let run = try await base.run(runID), run.model == model, run.provider == provider,
+                    let past = LoopGate.Past(run, stage: stage)
+                else { continue }
+                history.append(past)
+            }
         }
         return history
     }

@@ -35,23 +35,27 @@ import Testing
         #expect(Self.skips(LoopGate.decide(.auto, history: old, model: "m")))
     }
 
-    @Test func theLoopRunsAgainAfterAsManySkipsAsItHasFailedAndLessOftenAsFailuresGrow() {
+    @Test func theLoopIsProbedAgainAfterSkipsThatDoubleWithEachFailedProbe() {
         var history = Array(repeating: Self.failed, count: 4)
         var skips: [Bool] = []
         // Runs in order, each recorded newest first as the store gives them.
-        for _ in 0..<60 {
+        for _ in 0..<140 {
             let skip = Self.skips(LoopGate.decide(.auto, history: history, model: "m"))
             skips.append(skip)
             history.insert(skip ? Self.skipped : Self.failed, at: 0)
         }
-        // Four skips, a loop (now five that failed), five skips, a loop, six skips, …
+        // Four skips, a probe (now five loops that failed), eight skips, a probe, sixteen, thirty-two, then 32 again.
         let ran = skips.indices.filter { !skips[$0] }
-        #expect(Array(ran.prefix(4)) == [4, 10, 17, 25])
-        // The gaps stop growing at the window: twenty loops that kept nothing, then one run in twenty-one.
-        var long = Array(repeating: Self.skipped, count: 19) + Array(repeating: Self.failed, count: 30)
+        #expect(Array(ran.prefix(5)) == [4, 13, 30, 63, 96])
+        #expect((4...12).map { LoopGate.interval(failed: $0) } == [4, 8, 16, 32, 32, 32, 32, 32, 32])
+        #expect(LoopGate.interval(failed: 1_000) == LoopGate.maxInterval)
+        // The gaps stop growing at `maxInterval`, and the store is read far enough back to see `window` loops.
+        var long =
+            Array(repeating: Self.skipped, count: LoopGate.maxInterval - 1) + Array(repeating: Self.failed, count: 30)
         #expect(Self.skips(LoopGate.decide(.auto, history: long, model: "m")))
         long.insert(Self.skipped, at: 0)
         #expect(LoopGate.decide(.auto, history: long, model: "m") == .start)
+        #expect(LoopGate.fetched >= LoopGate.window * (LoopGate.maxInterval + 1))
         // Skipped runs between loops do not push the loops out of the record.
         let spread = [Self.skipped, Self.failed, Self.skipped, Self.failed, Self.skipped, Self.failed, Self.failed]
         #expect(Self.skips(LoopGate.decide(.auto, history: spread, model: "m")))

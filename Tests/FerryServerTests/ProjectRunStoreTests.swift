@@ -27,7 +27,7 @@ import Testing
                     testCommand: nil, createdAt: Date()))
             var clock = QueueTests.t0
             /// A task of `project` whose run (with `model`) reached the loop and kept a change or not.
-            func task(_ project: Project, kept: Bool, model: String = "qwen") async throws {
+            func task(_ project: Project, kept: Bool, model: String = "qwen", loop: LoopGate.Use? = .ran) async throws {
                 clock += 1
                 let (created, _) = try await f.store.createTask(
                     NewTask(projectID: project.id, task: "task at \(clock)"), tenantID: project.tenantID, now: clock)
@@ -40,7 +40,7 @@ import Testing
                     id: runID, repo: project.repo, base: "b", branch: "ferry/\(runID)", task: "t", model: model,
                     provider: "local", sandbox: "bubblewrap", runDirectory: dir + "/" + runID, createdAt: clock)
                 record.status = kept ? .verified : .failed
-                record.toolLoop = .ran
+                record.toolLoop = loop
                 try await runs.insert(record)
             }
             // This project: four loops that kept nothing, one run of another model that kept its change.
@@ -68,6 +68,10 @@ import Testing
                 base: runs, queue: f.store, tenantID: f.tenant.id, projectID: f.project.id
             ).gateHistory(.toolLoop, model: "qwen", provider: "local", limit: 2)
             #expect(two.count == 2)
+            // Behind more tasks than a store gives in one page (runs that ended before the loop), the record is
+            // still found: the gate's probes are up to `LoopGate.maxInterval` runs apart.
+            for _ in 0..<201 { try await task(f.project, kept: false, loop: nil) }
+            #expect(try await history(f.project) == own)
         }
     }
 }
