@@ -38,13 +38,19 @@ def sent_tokens(out, agent, instance_id):
             total += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
         return total
     if agent.startswith("aider"):
+        # Each call aider makes ends in a "Tokens: 3.6k sent, 20 received." line, except one cut off at the output
+        # limit, which prints its (approximate) "Input tokens: ~3,919 of 0" and "Output tokens: ~1,024 of 0"
+        # instead. Before session 23 those were left out, counting 0 for 47 of 106 aider runs.
         total = 0
+        number = lambda text, k: float(text.replace(",", "")) * (1000 if k else 1)
         for line in open(log + ".log", errors="replace"):
-            match = re.search(r"Tokens: ([\d.]+)(k?) sent, ([\d.]+)(k?) received", line)
+            match = re.search(r"Tokens: ([\d.,]+)(k?) sent, ([\d.,]+)(k?) received", line)
             if match:
-                sent = float(match.group(1)) * (1000 if match.group(2) else 1)
-                received = float(match.group(3)) * (1000 if match.group(4) else 1)
-                total += sent + received
+                total += number(match.group(1), match.group(2)) + number(match.group(3), match.group(4))
+                continue
+            match = re.match(r"(Input|Output) tokens: ~([\d.,]+)(k?) of ", line)
+            if match:
+                total += number(match.group(2), match.group(3))
         return total
     return None
 
