@@ -33,7 +33,11 @@ struct LiveView: Sendable {
                 "attempt   reproduction test in \(test.path): "
                 + (test.kept ? "fails before the fix, kept" : "dropped (\(test.reason ?? ""))")
         case .attemptFinished:
-            line = "attempt   no fix passed; undone, the tool loop takes over"
+            line = "attempt   no fix passed; undone"
+        case .attemptRetriesSkipped(let skipped):
+            line = "attempt   one reply only: \(skipped.message)"
+        case .loopSkipped(let skipped):
+            line = "loop      not started: \(skipped.message)"
         case .modelReply(let reply):
             if let error = reply.formatError {
                 line = String(format: "%4d  malformed reply: ", reply.step) + String(error.prefix(80))

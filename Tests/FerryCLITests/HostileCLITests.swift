@@ -148,6 +148,14 @@ import Testing
         #expect(
             finished?["data"]?["reason"]?.stringValue
                 == "the first attempt is off; the tool loop was not started: [agent] tool_loop = \"never\"")
+        // The live view says so in a line of its own; `--attempt-retries` is taken the same way.
+        let live = try await FakeModelServer.with(.openai, script: []) { server in
+            let ferry = try await Ferry(
+                ["run", "--tool-loop", "never", "--attempt-retries", "never", "--test-command", "true", "do something"]
+                    + Self.model(server), in: repo, environment: ["FERRY_HOSTILE_KEY": Self.secret])
+            return await ferry.finish().1
+        }
+        #expect(live.contains("loop      not started: [agent] tool_loop = \"never\""), "\(live)")
         let unknown = try await Ferry(["run", "--tool-loop", "sometimes", "x", "--provider", "local"], in: repo)
         let (refused, _, stderr) = await unknown.finish()
         #expect(refused == 2)
