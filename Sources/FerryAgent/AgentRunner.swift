@@ -79,8 +79,7 @@ public struct AgentRunner: Sendable {
                 $0.contains(RelatedTests.placeholder) ? RelatedTests.wholeSuite($0) : nil
             },
             testTimeoutSeconds: config.testTimeoutSeconds)
-        settings.loopGate = await gate(.toolLoop, mode: config.toolLoop)
-        settings.retryGate = await gate(.retries, mode: config.attemptRetries)
+        (settings.loopGate, settings.retryGate) = await gates()
         // The config's MCP servers start in the run's sandbox; their tools join the loop's.
         var mcp: MCPToolServers?
         if !config.mcpServers.isEmpty {
@@ -128,20 +127,25 @@ public struct AgentRunner: Sendable {
         return try await Task.detached { try await finishing.run() }.value
     }
 
-    /// Whether this run may pay for `stage`: the config's mode, and in `auto` the model's record in the store (a
-    /// store that cannot say leaves the gate open).
-    func gate(_ stage: LoopGate.Stage, mode: LoopGate.Mode) async -> LoopGate.Decision {
-        var history: [LoopGate.Past] = []
-        if mode == .auto {
+    /// Whether this run may pay for its tool loop and for the attempt's later replies: the config's modes, and in
+    /// `auto` the model's record in the store, read once for both (a store that cannot say leaves the gates open).
+    func gates() async -> (loop: LoopGate.Decision, retries: LoopGate.Decision) {
+        let modes: [LoopGate.Stage: LoopGate.Mode] = [.toolLoop: config.toolLoop, .retries: config.attemptRetries]
+        let recorded = Set(modes.filter { $0.value == .auto }.keys)
+        var histories: [LoopGate.Stage: [LoopGate.Past]] = [:]
+        if !recorded.isEmpty {
             do {
-                history = try await store.gateHistory(
-                    stage, model: model.profile.model, provider: model.profile.provider.rawValue,
+                histories = try await store.gateHistories(
+                    recorded, model: model.profile.model, provider: model.profile.provider.rawValue,
                     limit: LoopGate.fetched)
             } catch {
-                logger.warning("the record of \(stage.rawValue) could not be read: \(error)")
+                logger.warning("the record of the tool loop and later replies could not be read: \(error)")
             }
         }
-        return LoopGate.decide(mode, history: history, model: model.profile.model, stage: stage)
+        func decide(_ stage: LoopGate.Stage) -> LoopGate.Decision {
+            LoopGate.decide(modes[stage]!, history: histories[stage] ?? [], model: model.profile.model, stage: stage)
+        }
+        return (decide(.toolLoop), decide(.retries))
     }
 
     public static func newRunID(now: Date = Date()) -> String {

@@ -31,7 +31,6 @@ public enum LoopGate {
         case toolLoop = "tool_loop"
         /// The attempt's replies after its first (`[agent] attempt_retries`).
         case retries = "attempt_retries"
-
     }
 
     /// What happened to the loop in one earlier run.
@@ -96,8 +95,7 @@ public enum LoopGate {
     /// Skips in a row before a probe, with `failed` uses that kept nothing in the record (at least `evidence`): the
     /// first `evidence`, then twice as many after each failed probe, up to `maxInterval`.
     public static func interval(failed: Int) -> Int {
-        let probes = max(0, failed - evidence)
-        return probes >= 8 ? maxInterval : min(maxInterval, evidence << probes)
+        min(maxInterval, evidence << min(max(0, failed - evidence), 8))
     }
 
     /// The decision for a model (named in the reason) with `history`, its runs that reached `stage`, newest first.

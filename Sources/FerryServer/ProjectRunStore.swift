@@ -24,29 +24,31 @@ struct ProjectRunStore: RunStore {
     func events(of runID: String) async throws -> [RunEvent] { try await base.events(of: runID) }
     func runningRuns() async throws -> [RunRecord] { try await base.runningRuns() }
 
-    /// The project's tasks' runs of `model`, newest first. A cascade's task names the run of the stage it kept; the
-    /// other stages' runs are not in the record.
-    func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
-        -> [LoopGate.Past]
+    /// The project's tasks' runs of `model`, newest first, each read once for all `stages`. A cascade's task names
+    /// the run of the stage it kept; the other stages' runs are not in the record.
+    func gateHistories(_ stages: Set<LoopGate.Stage>, model: String, provider: String, limit: Int) async throws
+        -> [LoopGate.Stage: [LoopGate.Past]]
     {
-        var history: [LoopGate.Past] = []
+        var histories = Dictionary(uniqueKeysWithValues: stages.map { ($0, [LoopGate.Past]()) })
         var looked = 0
         var after: String?
         // Page by page (a store gives at most a few hundred tasks at a time), newest first.
-        while looked < Self.tasksLooked, history.count < limit {
+        while looked < Self.tasksLooked, histories.values.contains(where: { $0.count < limit }) {
             let page = try await queue.tasks(
                 tenantID: tenantID, filter: TaskFilter(projectID: projectID), limit: Self.tasksLooked - looked,
                 after: after)
             guard let last = page.last else { break }
             looked += page.count
             after = last.id
-            for runID in page.compactMap(\.runID) where history.count < limit {
-                guard let run = try await base.run(runID), run.model == model, run.provider == provider,
-                    let past = LoopGate.Past(run, stage: stage)
-                else { continue }
-                history.append(past)
+            for runID in page.compactMap(\.runID) {
+                guard let run = try await base.run(runID), run.model == model, run.provider == provider else {
+                    continue
+                }
+                for stage in stages where histories[stage]!.count < limit {
+                    if let past = LoopGate.Past(run, stage: stage) { histories[stage]!.append(past) }
+                }
             }
         }
-        return history
+        return histories
     }
 }

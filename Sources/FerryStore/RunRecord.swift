@@ -76,17 +76,24 @@ public protocol RunStore: Sendable {
     func events(of runID: String) async throws -> [RunEvent]
     /// Runs the store still has as `running`, oldest first.
     func runningRuns() async throws -> [RunRecord]
-    /// The finished runs of `model` (from `provider`) that came to `stage`, newest first, at most `limit`: what
-    /// `LoopGate` decides by. A store shared by tenants keeps none (one tenant's runs must not steer another's),
-    /// which leaves the gate open.
-    func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
-        -> [LoopGate.Past]
+    /// For each of `stages`, the finished runs of `model` (from `provider`) that came to it, newest first, at most
+    /// `limit`: what `LoopGate` decides by, read together so a store that must look far back does it once. A store
+    /// shared by tenants keeps none (one tenant's runs must not steer another's), which leaves the gates open.
+    func gateHistories(_ stages: Set<LoopGate.Stage>, model: String, provider: String, limit: Int) async throws
+        -> [LoopGate.Stage: [LoopGate.Past]]
 }
 
 extension RunStore {
+    public func gateHistories(_ stages: Set<LoopGate.Stage>, model: String, provider: String, limit: Int)
+        async throws -> [LoopGate.Stage: [LoopGate.Past]]
+    { [:] }
+
+    /// One stage's record (`gateHistories`).
     public func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
         -> [LoopGate.Past]
-    { [] }
+    {
+        try await gateHistories([stage], model: model, provider: provider, limit: limit)[stage] ?? []
+    }
 }
 
 extension LoopGate.Past {

@@ -119,19 +119,23 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
-    public func gateHistory(_ stage: LoopGate.Stage, model: String, provider: String, limit: Int) async throws
-        -> [LoopGate.Past]
+    public func gateHistories(_ stages: Set<LoopGate.Stage>, model: String, provider: String, limit: Int)
+        async throws -> [LoopGate.Stage: [LoopGate.Past]]
     {
-        guard !sharedByTenants else { return [] }
-        let use = Column(stage == .toolLoop ? "toolLoop" : "retries")
+        guard !sharedByTenants else { return [:] }
         return try await read { db in
-            // The runs `LoopGate.Past` counts (not running, not interrupted), so that `limit` counts only them.
-            try RunRecord.filter(
-                Column("model") == model && Column("provider") == provider && use != nil
-                    && ![RunStatus.running.rawValue, RunStatus.interrupted.rawValue].contains(Column("status"))
-            )
-            .order(Column("createdAt").desc).limit(limit).fetchAll(db)
-            .compactMap { LoopGate.Past($0, stage: stage) }
+            var histories: [LoopGate.Stage: [LoopGate.Past]] = [:]
+            for stage in stages {
+                let use = Column(stage == .toolLoop ? "toolLoop" : "retries")
+                // The runs `LoopGate.Past` counts (not running, not interrupted), so that `limit` counts only them.
+                histories[stage] = try RunRecord.filter(
+                    Column("model") == model && Column("provider") == provider && use != nil
+                        && ![RunStatus.running.rawValue, RunStatus.interrupted.rawValue].contains(Column("status"))
+                )
+                .order(Column("createdAt").desc).limit(limit).fetchAll(db)
+                .compactMap { LoopGate.Past($0, stage: stage) }
+            }
+            return histories
         }
     }
 

@@ -41,6 +41,9 @@ import Testing
                     provider: "local", sandbox: "bubblewrap", runDirectory: dir + "/" + runID, createdAt: clock)
                 record.status = kept ? .verified : .failed
                 record.toolLoop = loop
+                // Each also asked for later replies, whose change was never the one kept.
+                record.retries = .ran
+                record.retryKept = false
                 try await runs.insert(record)
             }
             // This project: four loops that kept nothing, one run of another model that kept its change.
@@ -62,6 +65,13 @@ import Testing
             #expect(
                 try await history(sibling) == Array(repeating: LoopGate.Past(use: .ran, keptChange: true), count: 2))
             #expect(try await history(theirs).count == 2)
+            // Both stages come from one reading of the tasks, each by its own rule: the sibling's loops kept their
+            // changes, its later replies did not.
+            let both = try await ProjectRunStore(
+                base: runs, queue: f.store, tenantID: f.tenant.id, projectID: sibling.id
+            ).gateHistories([.toolLoop, .retries], model: "qwen", provider: "local", limit: LoopGate.window)
+            #expect(both[.toolLoop] == Array(repeating: LoopGate.Past(use: .ran, keptChange: true), count: 2))
+            #expect(both[.retries] == Array(repeating: LoopGate.Past(use: .ran, keptChange: false), count: 2))
             // The shared store alone keeps no record; the limit holds.
             #expect(try await runs.gateHistory(.toolLoop, model: "qwen", provider: "local", limit: 20).isEmpty)
             let two = try await ProjectRunStore(
