@@ -7,6 +7,9 @@ public struct TestRun: Sendable, Hashable {
     public var timedOut: Bool
     public var durationSeconds: Double
     public var output: String
+    /// Files the run made, changed or deleted in the work tree, put back after it (`WorkTreeState`): not part of the
+    /// change, and not there for the next run.
+    public var tidied: [String] = []
 
     public var passed: Bool { exitCode == 0 && !timedOut }
 

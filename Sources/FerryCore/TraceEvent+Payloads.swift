@@ -73,6 +73,8 @@ extension TraceEvent {
         public var durationSeconds: Double
         public var passed: Bool
         public var summary: String?
+        /// What the run left in the work tree and was put back (at most 50 paths), when it left anything.
+        public var tidied: [String]?
 
         public init(_ run: TestRun) {
             command = run.command
@@ -81,6 +83,7 @@ extension TraceEvent {
             durationSeconds = run.durationSeconds
             passed = run.passed
             summary = run.summaryLine
+            tidied = run.tidied.isEmpty ? nil : Array(run.tidied.prefix(50))
         }
     }
 

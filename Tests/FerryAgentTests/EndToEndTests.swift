@@ -70,6 +70,27 @@ import Testing
         .call("finish", ["summary": "add() subtracted; it now adds."], usage: usage),
     ]
 
+    /// Files the tests make, edit or delete are put back after each run: the change is the model's alone. A test
+    /// command that writes a report, a log and a formatted file (as `make test` may) changed none of them in the
+    /// commit, and each run's trace says what was put back.
+    @Test func whatTheTestsLeaveBehindIsNotPartOfTheChange() async throws {
+        let command =
+            "python3 -m unittest; s=$?; date > last-run.txt; echo '# formatted' >> AGENTS.md; "
+            + "mkdir -p reports && echo ok > reports/junit.xml; exit $s"
+        let outcome = try await run(.openai, script: Self.fixingScript, testCommand: command)
+        let result = outcome.result
+        #expect(result.status == .verified)
+        #expect(RunReport.changedFiles(in: result.diff) == ["calc.py"])
+        let committed = try await Git(outcome.repo).run(
+            "diff", "--name-only", result.record.base, try #require(result.record.commitSHA))
+        #expect(committed == "calc.py\n")
+        let tidied = try await outcome.store.events(of: result.record.id).compactMap { event -> [String]? in
+            guard case .baseline(let tests) = event.event else { return nil }
+            return tests.tidied
+        }
+        #expect(tidied == [["AGENTS.md", "last-run.txt", "reports/junit.xml"]])
+    }
+
     @Test(arguments: [FakeModelServer.Flavor.openai, .anthropic])
     func fixesTheBugAndVerifies(flavor: FakeModelServer.Flavor) async throws {
         let outcome = try await run(flavor, script: Self.fixingScript)
