@@ -21,6 +21,7 @@ struct ProjectRunStore: RunStore {
     func append(_ event: RunEvent, to runID: String) async throws { try await base.append(event, to: runID) }
     func runs(limit: Int) async throws -> [RunRecord] { try await base.runs(limit: limit) }
     func run(_ idOrPrefix: String) async throws -> RunRecord? { try await base.run(idOrPrefix) }
+    func runs(ids: [String]) async throws -> [RunRecord] { try await base.runs(ids: ids) }
     func events(of runID: String) async throws -> [RunEvent] { try await base.events(of: runID) }
     func runningRuns() async throws -> [RunRecord] { try await base.runningRuns() }
 
@@ -40,10 +41,11 @@ struct ProjectRunStore: RunStore {
             guard let last = page.last else { break }
             looked += page.count
             after = last.id
+            // One read for the page's runs, then the page's order (newest first).
+            let read = Dictionary(
+                try await base.runs(ids: page.compactMap(\.runID)).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
             for runID in page.compactMap(\.runID) {
-                guard let run = try await base.run(runID), run.model == model, run.provider == provider else {
-                    continue
-                }
+                guard let run = read[runID], run.model == model, run.provider == provider else { continue }
                 for stage in stages where histories[stage]!.count < limit {
                     if let past = LoopGate.Past(run, stage: stage) { histories[stage]!.append(past) }
                 }

@@ -59,6 +59,11 @@ public final class PostgresRunStore: RunStore {
         return found.count == 1 ? found[0] : nil
     }
 
+    public func runs(ids: [String]) async throws -> [RunRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try await records("SELECT record FROM runs WHERE id = ANY(\(ids))")
+    }
+
     public func events(of runID: String) async throws -> [RunEvent] {
         var events: [RunEvent] = []
         for try await (seq, time, type, data) in try await client.query(

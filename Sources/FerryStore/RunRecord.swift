@@ -73,6 +73,9 @@ public protocol RunStore: Sendable {
     func runs(limit: Int) async throws -> [RunRecord]
     /// A run by its id or a unique prefix of it.
     func run(_ idOrPrefix: String) async throws -> RunRecord?
+    /// The runs with these exact ids (no prefixes), in no particular order; an id the store does not have is left
+    /// out. One read for many: the team server's worker looks up to `LoopGate.fetched` runs when a task starts.
+    func runs(ids: [String]) async throws -> [RunRecord]
     func events(of runID: String) async throws -> [RunEvent]
     /// Runs the store still has as `running`, oldest first.
     func runningRuns() async throws -> [RunRecord]
@@ -84,6 +87,13 @@ public protocol RunStore: Sendable {
 }
 
 extension RunStore {
+    /// One read per id, for a store that has no batch read.
+    public func runs(ids: [String]) async throws -> [RunRecord] {
+        var found: [RunRecord] = []
+        for id in ids { if let run = try await run(id), run.id == id { found.append(run) } }
+        return found
+    }
+
     public func gateHistories(_ stages: Set<LoopGate.Stage>, model: String, provider: String, limit: Int)
         async throws -> [LoopGate.Stage: [LoopGate.Past]]
     { [:] }

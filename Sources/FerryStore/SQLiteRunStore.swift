@@ -113,6 +113,11 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
+    public func runs(ids: [String]) async throws -> [RunRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try await read { db in try RunRecord.fetchAll(db, keys: ids) }
+    }
+
     public func runningRuns() async throws -> [RunRecord] {
         try await read { db in
             try RunRecord.filter(Column("status") == RunStatus.running.rawValue).order(Column("createdAt")).fetchAll(db)

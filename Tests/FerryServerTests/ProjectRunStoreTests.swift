@@ -15,7 +15,7 @@ import Testing
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "ferry-project-runs-\(UUID().uuidString.prefix(8))"
             ).path
-            let runs = try SQLiteRunStore(path: dir + "/runs.sqlite", sharedByTenants: true)
+            let runs = try Self.runStore(f, kind: kind, directory: dir)
             let sibling = try await f.store.createProject(
                 Project(
                     id: "prj_2", tenantID: f.tenant.id, name: "cart", repo: "/tmp/cart", base: "main", model: nil,
@@ -82,6 +82,38 @@ import Testing
             // still found: the gate's probes are up to `LoopGate.maxInterval` runs apart.
             for _ in 0..<201 { try await task(f.project, kept: false, loop: nil) }
             #expect(try await history(f.project) == own)
+        }
+    }
+
+    /// The server's run store on `kind`, as `TeamServer` pairs it with the queue: SQLite beside the embedded queue,
+    /// PostgreSQL beside PostgreSQL's.
+    static func runStore(_ f: QueueTests.Fixture, kind: QueueTests.Kind, directory: String) throws -> any RunStore {
+        switch kind {
+        case .sqlite: return try SQLiteRunStore(path: directory + "/runs.sqlite", sharedByTenants: true)
+        case .postgres: return PostgresRunStore(try #require(f.store as? PostgresServerStore))
+        }
+    }
+
+    /// The worker reads a page of tasks' runs at once: exact ids only (a prefix of one is not a match), unknown ids
+    /// left out, each run once.
+    @Test(arguments: QueueTests.Kind.allCases)
+    func runsAreReadManyAtOnceByTheirExactIds(kind: QueueTests.Kind) async throws {
+        try await QueueTests.withFixture(kind) { f in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-run-batch-\(UUID().uuidString.prefix(8))"
+            ).path
+            let runs = try Self.runStore(f, kind: kind, directory: dir)
+            for id in ["run-a1", "run-a2", "run-b1"] {
+                try await runs.insert(
+                    RunRecord(
+                        id: id, repo: "/tmp/shop", base: "b", branch: "ferry/\(id)", task: "t", model: "qwen",
+                        provider: "local", sandbox: "bubblewrap", runDirectory: dir + "/" + id,
+                        createdAt: QueueTests.t0))
+            }
+            let found = try await runs.runs(ids: ["run-b1", "run-a1", "run-a", "run-missing", "run-a1"])
+            #expect(Set(found.map(\.id)) == ["run-a1", "run-b1"])
+            #expect(found.count == 2)
+            #expect(try await runs.runs(ids: []).isEmpty)
         }
     }
 }

@@ -23,6 +23,8 @@ struct Options {
     var evalReports: [String] = []
     /// Entries for the audit chain's run (0: the load run instead).
     var audit = 0
+    /// Runs for the gates' record read (0: the load run instead).
+    var gate = 0
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -39,6 +41,7 @@ struct Options {
             case "--screenshots": screenshots = value
             case "--eval-report": evalReports.append(value)
             case "--audit": audit = Int(value) ?? audit
+            case "--gate": gate = Int(value) ?? gate
             default: fatalError("unknown option \(flag)")
             }
         }
@@ -48,6 +51,12 @@ struct Options {
 let options = Options(CommandLine.arguments)
 if options.audit > 0 {
     let report = "# The audit chain's cost\n\n" + (try await AuditBench.run(entries: options.audit))
+    print(report)
+    if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+    exit(0)
+}
+if options.gate > 0 {
+    let report = "# The gates' record at a task's start\n\n" + (try await GateBench.run(runs: options.gate))
     print(report)
     if let out = options.out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
     exit(0)
