@@ -14,7 +14,7 @@ extension AttemptMachine {
         guard plan.testCommand != nil, let testFile = plan.testFile else { return askForFix(1, now: now) }
         return callModel(
             [
-                .system(AttemptPrompts.reproductionSystem),
+                .system(AttemptPrompts.reproductionSystem(for: testFile)),
                 .user(AttemptPrompts.reproductionPrompt(task: plan.task, testFile: testFile)),
             ],
             // The file plus one test: a model that lists assertion after assertion stops there.

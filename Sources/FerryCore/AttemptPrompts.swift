@@ -50,6 +50,29 @@ public enum AttemptPrompts {
         of the test file. Nothing else.
         """
 
+    /// The same for a test file that is a shell script of top-level checks: a "test function" there is defined and
+    /// never called. On ferry-easy every bash reproduction test the 1.5B model wrote was a function that printed
+    /// "Test failed" and exited 0, so each passed before any fix and was dropped.
+    public static let scriptReproductionSystem = """
+        You are Ferry, an expert software engineer. Before the task is done, write a test that shows the problem: \
+        add ONE new check at the end of the test script you are given, a command that exits non-zero with the code \
+        as it is now and zero once the task is done, such as `test "$(bin/tool input)" = "expected output"`. No \
+        functions, no echo of a verdict: the script's exit code is the result. Use the concrete inputs and expected \
+        results the task gives. Keep every existing line exactly as it is; only add. Reply with the file's path alone \
+        on a line, then a fenced code block with the entire new content of the test file. Nothing else.
+        """
+
+    /// The reproduction request's instructions for `testFile`: a shell script of top-level checks gets its own.
+    public static func reproductionSystem(for testFile: SourceFile) -> String {
+        guard fenceLanguage(testFile.path) == "bash" else { return reproductionSystem }
+        let definesFunctions = testFile.text.split(separator: "\n").contains { line in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            return text.hasPrefix("function ") || text.hasPrefix("@test ") || text.contains("() {")
+                || text.hasSuffix("()")
+        }
+        return definesFunctions ? reproductionSystem : scriptReproductionSystem
+    }
+
     public static func reproductionPrompt(task: String, testFile: SourceFile) -> String {
         let body = testFile.text.hasSuffix("\n") ? String(testFile.text.dropLast()) : testFile.text
         return "# Test file\n\n\(testFile.path)\n```\(fenceLanguage(testFile.path))\n\(body)\n```\n\n# Task\n\(task)\n"

@@ -38,3 +38,23 @@ import Testing
                 == "Max now prints with brackets. sympy/printing/mathematica.py now handles Max.")
     }
 }
+
+extension AttemptPromptsTests {
+    /// A shell test script of top-level checks is asked for a check, not a function nothing would call; a script
+    /// with functions or bats blocks, and every other language, keeps the usual request.
+    @Test func aShellScriptOfChecksIsAskedForACheck() {
+        let script = SourceFile(
+            path: "tests/test_basic.sh",
+            text: "#!/usr/bin/env bash\nset -e\ncd \"$(dirname \"$0\")/..\"\ntest -x bin/greet.sh\n")
+        #expect(AttemptPrompts.reproductionSystem(for: script) == AttemptPrompts.scriptReproductionSystem)
+        #expect(AttemptPrompts.scriptReproductionSystem.contains("exit code is the result"))
+        let functions = SourceFile(
+            path: "tests/run.sh",
+            text: "#!/bin/bash\ncheck_name() {\n  test \"$(bin/greet.sh Ada)\" = 'Hello, Ada!'\n}\ncheck_name\n")
+        #expect(AttemptPrompts.reproductionSystem(for: functions) == AttemptPrompts.reproductionSystem)
+        let bats = SourceFile(path: "test/greet.bash", text: "@test \"greets\" {\n  run bin/greet.sh\n}\n")
+        #expect(AttemptPrompts.reproductionSystem(for: bats) == AttemptPrompts.reproductionSystem)
+        let python = SourceFile(path: "tests/test_greet.py", text: "from greet import greet\n")
+        #expect(AttemptPrompts.reproductionSystem(for: python) == AttemptPrompts.reproductionSystem)
+    }
+}
