@@ -42,25 +42,27 @@ public enum AttemptPrompts {
         return text
     }
 
-    public static let reproductionSystem = """
-        You are Ferry, an expert software engineer. Before the task is done, write a test that shows the problem: \
-        add ONE new test function to the test file you are given that fails with the code as it is now and will \
-        pass once the task is done. Use the concrete inputs and expected results the task gives. Keep every \
-        existing test exactly as it is; only add. Reply with the file's path alone on a line, then a fenced code block with the entire new content \
-        of the test file. Nothing else.
-        """
+    /// The reproduction request: one new test that fails now and passes once the task is done.
+    public static let reproductionSystem = reproductionRequest(
+        "add ONE new test function to the test file you are given that fails with the code as it is now and will "
+            + "pass once the task is done. Use the concrete inputs and expected results the task gives. Keep every "
+            + "existing test exactly as it is; only add.")
 
     /// The same for a test file that is a shell script of top-level checks: a "test function" there is defined and
     /// never called. On ferry-easy every bash reproduction test the 1.5B model wrote was a function that printed
     /// "Test failed" and exited 0, so each passed before any fix and was dropped.
-    public static let scriptReproductionSystem = """
-        You are Ferry, an expert software engineer. Before the task is done, write a test that shows the problem: \
-        add ONE new check at the end of the test script you are given, a command that exits non-zero with the code \
-        as it is now and zero once the task is done, such as `test "$(bin/tool input)" = "expected output"`. No \
-        functions, no echo of a verdict: the script's exit code is the result. Use the concrete inputs and expected \
-        results the task gives. Keep every existing line exactly as it is; only add. Reply with the file's path alone \
-        on a line, then a fenced code block with the entire new content of the test file. Nothing else.
-        """
+    public static let scriptReproductionSystem = reproductionRequest(
+        "add ONE new check at the end of the test script you are given, a command that exits non-zero with the code "
+            + "as it is now and zero once the task is done, such as `test \"$(bin/tool input)\" = \"expected output\"`. "
+            + "No functions, no echo of a verdict: the script's exit code is the result. Use the concrete inputs and "
+            + "expected results the task gives. Keep every existing line exactly as it is; only add.")
+
+    /// The request around `what` to add: who is asked, and the reply's form.
+    static func reproductionRequest(_ what: String) -> String {
+        "You are Ferry, an expert software engineer. Before the task is done, write a test that shows the problem: "
+            + what + " Reply with the file's path alone on a line, then a fenced code block with the entire new "
+            + "content of the test file. Nothing else."
+    }
 
     /// The reproduction request's instructions for `testFile`: a shell script of top-level checks gets its own.
     public static func reproductionSystem(for testFile: SourceFile) -> String {

@@ -42,9 +42,9 @@ struct ProjectRunStore: RunStore {
             looked += page.count
             after = last.id
             // One read for the page's runs, then the page's order (newest first).
-            let read = Dictionary(
-                try await base.runs(ids: page.compactMap(\.runID)).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
-            for runID in page.compactMap(\.runID) {
+            let runIDs = page.compactMap(\.runID)
+            let read = Dictionary(try await base.runs(ids: runIDs).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+            for runID in runIDs {
                 guard let run = read[runID], run.model == model, run.provider == provider else { continue }
                 for stage in stages where histories[stage]!.count < limit {
                     if let past = LoopGate.Past(run, stage: stage) { histories[stage]!.append(past) }

@@ -39,20 +39,17 @@ public struct WorkTreeState: Sendable {
         let now = try await Self.status(git)
         var restored: [String] = []
         var checkOut: [String] = []
-        for (path, code) in now.sorted(by: { $0.key < $1.key }) {
+        // What was listed then or is now: a new file changed before and deleted since is listed only then.
+        for path in Set(changed.keys).union(now.keys).sorted() {
             if let before = changed[path] {
                 if put(before, at: path, in: workspace) { restored.append(path) }
-            } else if code == "??" {
+            } else if now[path] == "??" {
                 // New since: not the change's.
                 if put(.absent, at: path, in: workspace) { restored.append(path) }
             } else {
                 // A tracked file that matched the index before: the index has it as it was.
                 checkOut.append(path)
             }
-        }
-        // A new file changed before and deleted since is no longer listed: put it back too.
-        for (path, before) in changed where now[path] == nil {
-            if put(before, at: path, in: workspace) { restored.append(path) }
         }
         if !checkOut.isEmpty {
             try await git.run(["checkout", "-q", "--"] + checkOut.map { ":(literal)" + $0 })
